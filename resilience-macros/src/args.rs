@@ -1,0 +1,138 @@
+//! Parsing and checking `#[resilient(...)]` arguments.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, LitBool, LitStr, Token};
+
+mod kw {
+    syn::custom_keyword!(provider);
+    syn::custom_keyword!(retry);
+    syn::custom_keyword!(name);
+}
+
+const VALID: &str =
+    "valid arguments are `provider = \"name\"` (required), `retry = false` and `name = \"label\"`";
+
+pub(crate) struct Args {
+    pub(crate) provider: LitStr,
+    pub(crate) retry: bool,
+    pub(crate) name: Option<LitStr>,
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut provider: Option<LitStr> = None;
+        let mut retry: Option<LitBool> = None;
+        let mut name: Option<LitStr> = None;
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            if lookahead.peek(kw::provider) {
+                let key: kw::provider = input.parse()?;
+                if provider.is_some() {
+                    return Err(syn::Error::new(key.span, "`provider` set multiple times"));
+                }
+                input.parse::<Token![=]>()?;
+                let lit = string_value(input, "provider", "provider = \"kimi\"")?;
+                if lit.value().trim().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "`provider` must not be empty"));
+                }
+                provider = Some(lit);
+            } else if lookahead.peek(kw::retry) {
+                let key: kw::retry = input.parse()?;
+                if retry.is_some() {
+                    return Err(syn::Error::new(key.span, "`retry` set multiple times"));
+                }
+                input.parse::<Token![=]>()?;
+                retry = Some(input.parse::<LitBool>().map_err(|e| {
+                    syn::Error::new(
+                        e.span(),
+                        "`retry` takes `true` or `false`, e.g. `retry = false`",
+                    )
+                })?);
+            } else if lookahead.peek(kw::name) {
+                let key: kw::name = input.parse()?;
+                if name.is_some() {
+                    return Err(syn::Error::new(key.span, "`name` set multiple times"));
+                }
+                input.parse::<Token![=]>()?;
+                let lit = string_value(input, "name", "name = \"upload\"")?;
+                if lit.value().trim().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+                }
+                name = Some(lit);
+            } else if input.peek(Ident) {
+                let unknown: Ident = input.parse()?;
+                return Err(syn::Error::new(
+                    unknown.span(),
+                    format!("unknown argument `{unknown}`: {VALID}"),
+                ));
+            } else {
+                let mut e = lookahead.error();
+                e.combine(syn::Error::new(e.span(), VALID));
+                return Err(e);
+            }
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        let provider = provider.ok_or_else(|| {
+            syn::Error::new(
+                Span::call_site(),
+                "missing `provider = \"name\"`: every `#[resilient]` call belongs to a provider, e.g. `#[resilient(provider = \"kimi\")]`",
+            )
+        })?;
+        Ok(Args {
+            provider,
+            retry: retry.is_none_or(|b| b.value),
+            name,
+        })
+    }
+}
+
+fn string_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {
+    if input.peek(LitStr) {
+        return input.parse();
+    }
+    // Consume what is there so the error points at the whole value, not its first token.
+    let value: syn::Expr = input.parse()?;
+    Err(syn::Error::new_spanned(
+        value,
+        format!("`{key}` must be a string literal, e.g. `{example}`"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> syn::Result<Args> {
+        syn::parse_str::<Args>(s)
+    }
+
+    fn err(s: &str) -> String {
+        match parse(s) {
+            Ok(_) => panic!("`{s}` should not parse"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn accepts_all_keys() {
+        let a = parse(r#"provider = "kimi", retry = false, name = "upload""#).unwrap();
+        assert_eq!(a.provider.value(), "kimi");
+        assert!(!a.retry);
+        assert_eq!(a.name.unwrap().value(), "upload");
+        assert!(parse(r#"provider = "kimi","#).unwrap().retry);
+    }
+
+    #[test]
+    fn rejects_mistakes() {
+        assert!(err("").contains("missing `provider"));
+        assert!(err("provider = kimi").contains("string literal"));
+        assert!(err(r#"provider = """#).contains("must not be empty"));
+        assert!(err(r#"provider = "a", timeout = 3"#).contains("unknown argument `timeout`"));
+        assert!(err(r#"provider = "a", provider = "b""#).contains("set multiple times"));
+        assert!(err(r#"provider = "a", retry = "no""#).contains("`retry` takes"));
+    }
+}

@@ -1,0 +1,456 @@
+//! Rewriting the annotated function.
+//!
+//! A native `async fn` keeps its signature; its body becomes:
+//!
+//! ```text
+//! static __RESILIENCE_SITE: CallSite = CallSite::new("kimi", "upload_file");
+//! let __resilience_hooks = hooks::<ReturnType>();        // the one place bounds are checked
+//! let mut __resilience_call = Call::new(&__RESILIENCE_SITE);
+//! loop {
+//!     let __resilience_permit = match __resilience_call.permit(&__resilience_hooks) { … };
+//!     let owned_arg = clone_arg(&owned_arg);             // a fresh copy per attempt
+//!     match __resilience_call.attempt(&__resilience_hooks, __resilience_permit, async { body }).await {
+//!         Break(result) => return result,
+//!         Continue(()) => {}                             // backoff already slept
+//!     }
+//! }
+//! ```
+//!
+//! The body runs inside its own `async` block, so `?` and `return` end the attempt, never the
+//! loop, and the breaker always hears the outcome.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Block, Expr, FnArg, Pat, PatIdent, ReturnType, Signature, Stmt, Token, Type,
+    Visibility, braced,
+};
+
+use crate::args::Args;
+use crate::async_trait;
+
+/// The annotated item: a function with a body, or a trait method declaration without one. If
+/// the body does not parse (half-typed code in an editor), it is kept as raw tokens and the
+/// item is emitted unchanged, so the editor still sees it.
+pub(crate) struct MaybeFn {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    default: Option<Token![default]>,
+    sig: Signature,
+    body: Body,
+}
+
+enum Body {
+    Block(Block),
+    Raw(TokenStream),
+    None(Token![;]),
+}
+
+impl Parse for MaybeFn {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        let default: Option<Token![default]> = input.parse()?;
+        let sig: Signature = input.parse()?;
+        let body = if input.peek(Token![;]) {
+            Body::None(input.parse()?)
+        } else {
+            let fork = input.fork();
+            match fork.parse::<Block>() {
+                Ok(block) if fork.is_empty() => {
+                    input.parse::<Block>()?;
+                    Body::Block(block)
+                }
+                _ => {
+                    let content;
+                    let brace = braced!(content in input);
+                    let inner: TokenStream = content.parse()?;
+                    let mut raw = TokenStream::new();
+                    brace.surround(&mut raw, |t| t.extend(inner));
+                    Body::Raw(raw)
+                }
+            }
+        };
+        Ok(MaybeFn {
+            attrs,
+            vis,
+            default,
+            sig,
+            body,
+        })
+    }
+}
+
+impl ToTokens for MaybeFn {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        for a in &self.attrs {
+            a.to_tokens(tokens);
+        }
+        self.vis.to_tokens(tokens);
+        self.default.to_tokens(tokens);
+        self.sig.to_tokens(tokens);
+        match &self.body {
+            Body::Block(b) => b.to_tokens(tokens),
+            Body::Raw(t) => t.to_tokens(tokens),
+            Body::None(semi) => semi.to_tokens(tokens),
+        }
+    }
+}
+
+/// How an argument is made available to each attempt.
+enum Rebind {
+    /// `&T`: references are `Copy`; the body can use it as often as it likes.
+    Shared,
+    /// `&mut T`: reborrowed per attempt.
+    Unique,
+    /// Anything else: cloned per attempt.
+    Owned,
+}
+
+fn rebind_kind(ty: &Type) -> Rebind {
+    match ty {
+        Type::Reference(r) if r.mutability.is_some() => Rebind::Unique,
+        Type::Reference(_) => Rebind::Shared,
+        Type::Group(g) => rebind_kind(&g.elem),
+        Type::Paren(p) => rebind_kind(&p.elem),
+        _ => Rebind::Owned,
+    }
+}
+
+pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> {
+    if let Some(c) = &item.sig.constness {
+        return Err(syn::Error::new(
+            c.span,
+            "`#[resilient]` cannot be used on a `const fn`: it needs an `async fn`",
+        ));
+    }
+    let block = match &mut item.body {
+        Body::None(_) => {
+            return Err(syn::Error::new(
+                item.sig.fn_token.span,
+                "`#[resilient]` needs a method body: annotate the method in the `impl` block \
+                 (or give this trait method a default body), not its declaration",
+            ));
+        }
+        // The body does not parse: leave the item as it is, so the user sees only rustc's
+        // error about their own code.
+        Body::Raw(_) => return Ok(item.into_token_stream()),
+        Body::Block(b) => b,
+    };
+    let method = args.name.clone().unwrap_or_else(|| {
+        syn::LitStr::new(
+            &syn::ext::IdentExt::unraw(&item.sig.ident).to_string(),
+            item.sig.ident.span(),
+        )
+    });
+    let provider = &args.provider;
+    let site = {
+        let no_retry = (!args.retry).then(|| quote!(.without_retry()));
+        quote! {
+            static __RESILIENCE_SITE: ::resilience::__private::CallSite =
+                ::resilience::__private::CallSite::new(#provider, #method) #no_retry;
+        }
+    };
+
+    if item.sig.asyncness.is_some() {
+        let ret = result_type(&item.sig)?.clone();
+        let rebinds = rebind_params(&mut item.sig, args.retry);
+        let stmts = std::mem::take(&mut block.stmts);
+        let harness = harness(&args, &site, &ret, &rebinds, &quote!(#(#stmts)*));
+        *block = syn::parse2(quote!({ #harness }))?;
+        return Ok(item.into_token_stream());
+    }
+
+    let receiver = receiver_kind(&item.sig);
+    let Some(ret) = async_trait::future_output(&item.sig.output).cloned() else {
+        return Err(not_async(&item.sig));
+    };
+    let params = param_rebinds(&item.sig, args.retry);
+    let Some(inner) = async_trait::inner_async_block(block) else {
+        return Err(not_async(&item.sig));
+    };
+    check_result_type(&ret)?;
+    if args.retry {
+        for stmt in &mut inner.block.stmts {
+            rebind_self_let(stmt, &receiver);
+        }
+    }
+    let stmts = &inner.block.stmts;
+    let harness = harness(&args, &site, &ret, &params, &quote!(#(#stmts)*));
+    inner.block = syn::parse2(quote!({ #harness }))?;
+    Ok(item.into_token_stream())
+}
+
+fn not_async(sig: &Signature) -> syn::Error {
+    syn::Error::new(
+        sig.fn_token.span,
+        "`#[resilient]` needs an `async fn` (or a method rewritten by `#[async_trait]`)",
+    )
+}
+
+/// The loop shared by both shapes. `body` is the user's statements.
+fn harness(
+    args: &Args,
+    site: &TokenStream,
+    ret: &Type,
+    rebinds: &[TokenStream],
+    body: &TokenStream,
+) -> TokenStream {
+    // Spanned at the return type: a missing bound is reported there, once.
+    let hooks = quote_spanned! {ret.span()=>
+        let __resilience_hooks = ::resilience::__private::hooks::<#ret>();
+    };
+    // Fixes the block's output type early, so `?` in the body knows what to convert into.
+    let guard = quote! {
+        #[allow(unreachable_code, clippy::diverging_sub_expression)]
+        if let ::resilience::__private::Option::Some(__resilience_ret) =
+            ::resilience::__private::Option::None::<#ret>
+        {
+            return __resilience_ret;
+        }
+    };
+    let permit = quote! {
+        let __resilience_permit = match __resilience_call.permit(&__resilience_hooks) {
+            ::resilience::__private::Result::Ok(permit) => permit,
+            ::resilience::__private::Result::Err(rejected) => return rejected,
+        };
+    };
+    if !args.retry {
+        // One attempt: the body may consume its arguments, so it takes them by move.
+        return quote! {
+            #site
+            #hooks
+            let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
+            #permit
+            __resilience_call
+                .attempt_once(&__resilience_hooks, __resilience_permit, async move { #guard #body })
+                .await
+        };
+    }
+    quote! {
+        #site
+        #hooks
+        let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
+        loop {
+            #permit
+            #(#rebinds)*
+            match __resilience_call
+                .attempt(&__resilience_hooks, __resilience_permit, async { #guard #body })
+                .await
+            {
+                ::resilience::__private::ControlFlow::Break(result) => return result,
+                ::resilience::__private::ControlFlow::Continue(()) => {}
+            }
+        }
+    }
+}
+
+/// The declared return type, which must at least look like it could be a `Result` (a path:
+/// `Result<T, E>` or an alias). Whether it really is one is checked by the type system.
+fn result_type(sig: &Signature) -> syn::Result<&Type> {
+    match &sig.output {
+        ReturnType::Default => Err(syn::Error::new(
+            sig.paren_token.span.close(),
+            "`#[resilient]` methods must return `Result<T, E>`; this one returns `()`",
+        )),
+        ReturnType::Type(_, ty) => check_result_type(ty).map(|()| &**ty),
+    }
+}
+
+fn check_result_type(ty: &Type) -> syn::Result<()> {
+    match ty {
+        Type::Path(_) | Type::Group(_) | Type::Paren(_) | Type::Macro(_) => Ok(()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`#[resilient]` methods must return `Result<T, E>` (or an alias of it)",
+        )),
+    }
+}
+
+/// For a native `async fn`: gives each argument a plain name in the signature (dropping `mut`
+/// and patterns there, which does not change the signature's type) and returns the per-attempt
+/// statements that bind the original patterns.
+fn rebind_params(sig: &mut Signature, retry: bool) -> Vec<TokenStream> {
+    let mut out = Vec::new();
+    for (i, arg) in sig.inputs.iter_mut().enumerate() {
+        let FnArg::Typed(arg) = arg else { continue };
+        let span = arg.span();
+        if matches!(&*arg.pat, Pat::Wild(_)) {
+            continue;
+        }
+        let original = (*arg.pat).clone();
+        let name = match &*arg.pat {
+            Pat::Ident(PatIdent {
+                ident,
+                subpat: None,
+                by_ref: None,
+                ..
+            }) => ident.clone(),
+            _ => format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
+        };
+        *arg.pat = Pat::Ident(PatIdent {
+            attrs: Vec::new(),
+            by_ref: None,
+            mutability: None,
+            ident: name.clone(),
+            subpat: None,
+        });
+        if !retry {
+            // One attempt, moved into the body: rebind patterns only.
+            if !matches!(&original, Pat::Ident(p) if p.mutability.is_none()) {
+                out.push(quote_spanned!(span=> let #original = #name;));
+            }
+            continue;
+        }
+        out.push(match rebind_kind(&arg.ty) {
+            Rebind::Shared => quote_spanned!(span=> let #original = #name;),
+            Rebind::Unique => quote_spanned!(span=> let #original = &mut *#name;),
+            Rebind::Owned => {
+                quote_spanned!(span=> let #original = ::resilience::__private::clone_arg(&#name);)
+            }
+        });
+    }
+    out
+}
+
+/// For an async-trait body: the rewritten signature's arguments are plain names already.
+fn param_rebinds(sig: &Signature, retry: bool) -> Vec<TokenStream> {
+    if !retry {
+        return Vec::new();
+    }
+    sig.inputs
+        .iter()
+        .filter_map(|arg| {
+            let FnArg::Typed(arg) = arg else { return None };
+            let Pat::Ident(PatIdent { ident, .. }) = &*arg.pat else { return None };
+            let span = arg.span();
+            match rebind_kind(&arg.ty) {
+                Rebind::Shared => None,
+                Rebind::Unique => Some(quote_spanned!(span=> let #ident = &mut *#ident;)),
+                Rebind::Owned => Some(quote_spanned!(span=> let #ident = ::resilience::__private::clone_arg(&#ident);)),
+            }
+        })
+        .collect()
+}
+
+enum ReceiverKind {
+    None,
+    Shared,
+    Unique,
+    Owned(Span),
+}
+
+fn receiver_kind(sig: &Signature) -> ReceiverKind {
+    let Some(r) = sig.receiver() else {
+        return ReceiverKind::None;
+    };
+    match &r.kind {
+        syn::ReceiverKind::Reference(_, _, Some(_)) => ReceiverKind::Unique,
+        syn::ReceiverKind::Reference(_, _, None) => ReceiverKind::Shared,
+        syn::ReceiverKind::Typed(_, ty) => match rebind_kind(ty) {
+            Rebind::Shared => ReceiverKind::Shared,
+            Rebind::Unique => ReceiverKind::Unique,
+            Rebind::Owned => ReceiverKind::Owned(r.span()),
+        },
+        _ => ReceiverKind::Owned(r.span()),
+    }
+}
+
+/// async-trait moves `self` into `__self` at the top of the body; per attempt, that move must
+/// become a reborrow (`&mut self`) or a clone (`self: Arc<Self>`).
+fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) {
+    let Stmt::Local(local) = stmt else { return };
+    let Some(init) = &mut local.init else { return };
+    let Expr::Path(p) = &*init.expr else { return };
+    if !p.path.is_ident("self") {
+        return;
+    }
+    let self_token = &p.path;
+    let new: Expr = match receiver {
+        ReceiverKind::Unique => syn::parse_quote!(&mut *#self_token),
+        ReceiverKind::Owned(span) => {
+            syn::parse_quote_spanned!(*span=> ::resilience::__private::clone_arg(&#self_token))
+        }
+        ReceiverKind::Shared | ReceiverKind::None => return,
+    };
+    *init.expr = new;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(attr: &str, item: &str) -> String {
+        let args: Args = syn::parse_str(attr).unwrap();
+        let item: MaybeFn = syn::parse_str(item).unwrap();
+        match expand(args, item) {
+            Ok(t) => t.to_string(),
+            Err(e) => format!("ERROR: {e}"),
+        }
+    }
+
+    #[test]
+    fn native_expansion_names_only_the_facade() {
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "async fn up(&self, p: &Path, mut n: Vec<u8>, (a, b): (u8, u8)) -> Result<u8, E> { Ok(a) }",
+        );
+        assert!(out.contains("CallSite :: new (\"kimi\" , \"up\")"), "{out}");
+        assert!(
+            out.contains("let mut n = :: resilience :: __private :: clone_arg (& n)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "let (a , b) = :: resilience :: __private :: clone_arg (& __resilience_arg3)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "async fn up (& self , p : & Path , n : Vec < u8 > , __resilience_arg3 : (u8 , u8))"
+            ),
+            "{out}"
+        );
+        for forbidden in [":: tokio", ":: tracing", ":: metrics", ":: core", ":: std"] {
+            assert!(!out.contains(forbidden), "{forbidden} in {out}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        assert!(
+            expand_str(
+                r#"provider = "k""#,
+                "const fn f() -> Result<u8, E> { Ok(1) }"
+            )
+            .contains("const fn")
+        );
+        assert!(
+            expand_str(r#"provider = "k""#, "fn f() -> Result<u8, E> { Ok(1) }")
+                .contains("needs an `async fn`")
+        );
+        assert!(
+            expand_str(r#"provider = "k""#, "async fn f(&self) -> Result<u8, E>;")
+                .contains("annotate the method in the `impl`")
+        );
+        assert!(
+            expand_str(r#"provider = "k""#, "async fn f() { }").contains("must return `Result")
+        );
+        assert!(
+            expand_str(r#"provider = "k""#, "async fn f() -> (u8, E) { todo!() }")
+                .contains("must return `Result")
+        );
+    }
+
+    #[test]
+    fn unparsable_body_is_kept() {
+        let out = expand_str(
+            r#"provider = "k""#,
+            "async fn f() -> Result<u8, E> { let x = ; }",
+        );
+        assert!(!out.contains("__RESILIENCE_SITE"), "{out}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The `#[resilient]` attribute. Depend on the `resilience` facade, which re-exports it.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod async_trait;
+mod expand;
+
+use proc_macro::TokenStream;
+use quote::ToTokens;
+
+/// Makes every call of an async method go through its provider's shared circuit breaker,
+/// retry policy and retry budget, with logs and metrics.
+///
+/// # Arguments
+///
+/// | argument | required | meaning |
+/// |---|---|---|
+/// | `provider = "kimi"` | yes | the provider whose breaker, retry policy and budget the calls share (a non-empty string literal) |
+/// | `retry = false` | no | for non-idempotent operations: breaker only, exactly one attempt; owned arguments are moved, not cloned |
+/// | `name = "upload"` | no | the method label in logs and metrics (default: the function's name) |
+///
+/// ```
+/// use resilience::{resilient, HttpError};
+/// # use resilience::{Classify, ErrorClass, ResilienceError};
+/// # #[derive(Debug)] pub enum UploadError { Http(HttpError), Resilience(ResilienceError) }
+/// # impl From<ResilienceError> for UploadError { fn from(e: ResilienceError) -> Self { UploadError::Resilience(e) } }
+/// # impl Classify for UploadError { fn classify(&self) -> ErrorClass { match self { UploadError::Http(e) => e.classify(), UploadError::Resilience(e) => e.classify() } } }
+///
+/// struct Kimi;
+///
+/// impl Kimi {
+///     /// Retried on transient errors, rejected at once while kimi's breaker is open.
+///     #[resilient(provider = "doc-macro-kimi")]
+///     async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<u64, UploadError> {
+///         Ok(bytes.len() as u64)
+///     }
+///
+///     /// Not idempotent: one attempt, but still fail-fast while the breaker is open.
+///     #[resilient(provider = "doc-macro-kimi", retry = false, name = "delete")]
+///     async fn delete_file(&self, id: u64) -> Result<(), UploadError> {
+///         Ok(())
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # assert_eq!(Kimi.upload_file("a", vec![1, 2, 3]).await.unwrap(), 3);
+/// # Kimi.delete_file(3).await.unwrap();
+/// # }
+/// ```
+///
+/// # Requirements
+///
+/// - An `async fn` (free function, inherent or trait-impl method, trait default method), or a
+///   method rewritten by `#[async_trait]` (put `#[resilient]` on the method inside the
+///   `#[async_trait]` impl).
+/// - The return type is `Result<T, E>` (an alias is fine) where `E` implements
+///   [`Classify`](../resilience/trait.Classify.html) and `From<ResilienceError>`.
+/// - With retries on, owned arguments implement `Clone`: each attempt gets a fresh copy.
+///   Borrowed arguments are shared (`&T`) or reborrowed (`&mut T`) per attempt.
+///
+/// `?` and `return` in the body end the current attempt with that value; the retry loop and
+/// the breaker always see the outcome. The signature is never changed, so the attribute works
+/// on trait impls, and the returned future is `Send` whenever the body's future is.
+#[proc_macro_attribute]
+pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
+    resilient_impl(args.into(), item.into()).into()
+}
+
+fn resilient_impl(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let parsed_item = match syn::parse2::<expand::MaybeFn>(item.clone()) {
+        Ok(i) => i,
+        Err(e) => return with_error(item, e),
+    };
+    let args = match syn::parse2::<args::Args>(args) {
+        Ok(a) => a,
+        Err(e) => return with_error(parsed_item.into_token_stream(), e),
+    };
+    let original = parsed_item.to_token_stream();
+    expand::expand(args, parsed_item).unwrap_or_else(|e| with_error(original, e))
+}
+
+/// On any error, the original item is still emitted beside the error, so one mistake gives
+/// one error instead of a cascade of "cannot find function" errors at every caller.
+fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::TokenStream {
+    let mut out = e.into_compile_error();
+    out.extend(item);
+    out
+}

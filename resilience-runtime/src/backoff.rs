@@ -1,0 +1,116 @@
+//! Backoff delays: `min(base × exponential_base^n, max)`, then jitter.
+//!
+//! The functions are pure and take the random number generator as an argument, so tests pin
+//! the generator and check exact ranges.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::config::{Config, Jitter};
+
+/// The delay before retry `n` (0 for the first retry), before jitter:
+/// `min(base_delay × exponential_base^n, max_delay)`.
+pub fn exponential(config: &Config, n: u32) -> Duration {
+    if config.base_delay.is_zero() {
+        return Duration::ZERO;
+    }
+    let secs = config.base_delay.as_secs_f64()
+        * config.exponential_base.powi(n.min(i32::MAX as u32) as i32);
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) => d.min(config.max_delay),
+        // Overflow (the factor reached infinity): the cap is the answer.
+        Err(_) => config.max_delay,
+    }
+}
+
+/// The delay before retry `n`, jittered as configured. `previous` is the delay slept before
+/// the previous retry (decorrelated jitter grows from it); pass `Duration::ZERO` for the first.
+pub fn delay(config: &Config, n: u32, previous: Duration, rng: &mut impl Rng) -> Duration {
+    let d = exponential(config, n);
+    match config.jitter {
+        Jitter::None => d,
+        Jitter::Full => uniform(rng, Duration::ZERO, d),
+        Jitter::Equal => uniform(rng, d / 2, d),
+        Jitter::Decorrelated => {
+            let base = config.base_delay;
+            let prev = if previous.is_zero() { base } else { previous };
+            let hi = prev.saturating_mul(3).min(config.max_delay);
+            uniform(rng, base.min(hi), hi)
+        }
+    }
+}
+
+fn uniform(rng: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
+    if hi <= lo {
+        return hi;
+    }
+    let nanos = rng.random_range(lo.as_nanos()..=hi.as_nanos());
+    Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    fn cfg(jitter: Jitter) -> Config {
+        Config {
+            jitter,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn exponential_values_and_cap() {
+        let c = cfg(Jitter::None);
+        let secs: Vec<f64> = (0..8).map(|n| exponential(&c, n).as_secs_f64()).collect();
+        assert_eq!(secs, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]);
+        assert_eq!(exponential(&c, u32::MAX), Duration::from_secs(60));
+        let zero = Config {
+            base_delay: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(exponential(&zero, 5000), Duration::ZERO);
+        let mut rng = SmallRng::seed_from_u64(1);
+        assert_eq!(
+            delay(&c, 2, Duration::ZERO, &mut rng),
+            Duration::from_secs(4)
+        );
+    }
+
+    #[test]
+    fn jitter_ranges() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        for n in 0..8 {
+            let full = cfg(Jitter::Full);
+            let equal = cfg(Jitter::Equal);
+            let d = exponential(&full, n);
+            let mut lo_seen = d;
+            for _ in 0..500 {
+                let f = delay(&full, n, Duration::ZERO, &mut rng);
+                assert!(f <= d);
+                lo_seen = lo_seen.min(f);
+                let e = delay(&equal, n, Duration::ZERO, &mut rng);
+                assert!(e >= d / 2 && e <= d, "{e:?} vs {d:?}");
+            }
+            // Full jitter really uses the bottom of the range.
+            assert!(lo_seen < d / 4, "n={n}: smallest {lo_seen:?} of {d:?}");
+        }
+    }
+
+    #[test]
+    fn decorrelated_grows_from_previous_and_is_capped() {
+        let c = cfg(Jitter::Decorrelated);
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut prev = Duration::ZERO;
+        for _ in 0..200 {
+            let d = delay(&c, 0, prev, &mut rng);
+            let p = if prev.is_zero() { c.base_delay } else { prev };
+            assert!(d >= c.base_delay.min(c.max_delay));
+            assert!(d <= (p * 3).min(c.max_delay), "{d:?} from {p:?}");
+            prev = d;
+        }
+    }
+}

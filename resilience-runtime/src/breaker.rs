@@ -1,0 +1,763 @@
+//! The per-provider circuit breaker.
+//!
+//! ```text
+//!            failure_threshold consecutive failures
+//!  Closed ───────────────────────────────────────────▶ Open ◀──────────┐
+//!    ▲                                                   │ timeout      │ any probe fails
+//!    │ success_threshold probe successes                 ▼              │
+//!    └────────────────────────────────────────────── HalfOpen ─────────┘
+//!                                        (at most half_open_max_calls probes at a time)
+//! ```
+//!
+//! Why not a mutex around a state struct, as most breakers do? Because every call of every
+//! task reads the breaker. Here the state and a generation number share one atomic word: a
+//! call on a healthy provider does one load to be admitted and one load to report success,
+//! and writes nothing, so threads calling the same provider never contend. Transitions are rare
+//! and take a mutex, which keeps their logs and metrics in order.
+//!
+//! Every permit remembers the generation it was issued in; a result that arrives after the
+//! breaker moved on (a slow call finishing after the breaker opened) is ignored instead of
+//! corrupting the new state. A half-open probe's slot is released when its permit is dropped,
+//! so a cancelled probe can never wedge the breaker half-open.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::classify::ErrorClass;
+use crate::config::Config;
+use crate::error::ResilienceError;
+
+/// The state of a provider's circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CircuitState {
+    /// Calls flow; failures are counted.
+    Closed,
+    /// Calls are rejected at once until the breaker timeout passes.
+    Open,
+    /// A limited number of probe calls are let through to test recovery.
+    HalfOpen,
+    /// Opened by hand ([`Provider::force_open`](crate::Provider::force_open)): rejects every
+    /// call until [`reset`](crate::Provider::reset).
+    ForcedOpen,
+    /// The breaker is switched off (`RESILIENCE_CIRCUIT_BREAKER_ENABLED=false` or
+    /// [`Provider::disable_breaker`](crate::Provider::disable_breaker)): admits everything,
+    /// records nothing.
+    Disabled,
+}
+
+impl CircuitState {
+    /// All states, in the order of the `resilience_circuit_state` gauge.
+    pub const ALL: [CircuitState; 5] = [
+        CircuitState::Closed,
+        CircuitState::Open,
+        CircuitState::HalfOpen,
+        CircuitState::ForcedOpen,
+        CircuitState::Disabled,
+    ];
+
+    /// The snake-case name used in logs, metric labels and `/health`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+            CircuitState::ForcedOpen => "forced_open",
+            CircuitState::Disabled => "disabled",
+        }
+    }
+
+    /// `true` for the states that reject calls.
+    pub fn is_open(self) -> bool {
+        matches!(self, CircuitState::Open | CircuitState::ForcedOpen)
+    }
+
+    fn tag(self) -> u64 {
+        match self {
+            CircuitState::Closed => CLOSED,
+            CircuitState::Open => OPEN,
+            CircuitState::HalfOpen => HALF_OPEN,
+            CircuitState::ForcedOpen => FORCED_OPEN,
+            CircuitState::Disabled => DISABLED,
+        }
+    }
+
+    fn from_tag(tag: u64) -> Self {
+        match tag {
+            CLOSED => CircuitState::Closed,
+            OPEN => CircuitState::Open,
+            HALF_OPEN => CircuitState::HalfOpen,
+            FORCED_OPEN => CircuitState::ForcedOpen,
+            _ => CircuitState::Disabled,
+        }
+    }
+}
+
+impl fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+const CLOSED: u64 = 0;
+const OPEN: u64 = 1;
+const HALF_OPEN: u64 = 2;
+const FORCED_OPEN: u64 = 3;
+const DISABLED: u64 = 4;
+const TAG_BITS: u32 = 3;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+
+fn tag(word: u64) -> u64 {
+    word & TAG_MASK
+}
+fn generation(word: u64) -> u64 {
+    word >> TAG_BITS
+}
+
+/// Monotonic nanoseconds on Tokio's clock (so a paused test clock drives the breaker), from a
+/// base an hour before first use: a paused test runtime may stand a little behind real time.
+pub(crate) fn now_nanos(now: Instant) -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let now = std::time::Instant::now();
+        Instant::from_std(
+            now.checked_sub(Duration::from_secs(3600))
+                .or_else(|| now.checked_sub(Duration::from_secs(60)))
+                .unwrap_or(now),
+        )
+    });
+    now.saturating_duration_since(base)
+        .as_nanos()
+        .min(u64::MAX as u128) as u64
+}
+
+/// What a finished attempt means for the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Success,
+    Failure,
+    Neutral,
+}
+
+impl Verdict {
+    pub(crate) fn of(class: Option<ErrorClass>) -> Self {
+        match class {
+            None => Verdict::Success,
+            Some(ErrorClass::Transient) => Verdict::Failure,
+            Some(ErrorClass::Throttled { .. } | ErrorClass::Permanent) => Verdict::Neutral,
+        }
+    }
+}
+
+pub(crate) struct Breaker {
+    provider: &'static str,
+    /// `generation << 3 | state`.
+    word: AtomicU64,
+    /// Consecutive failures while closed (count mode).
+    failures: AtomicU32,
+    /// When an open breaker lets probes through, in `now_nanos` units.
+    open_until: AtomicU64,
+    /// `generation (low 32 bits) << 32 | probes in flight << 16 | probe successes`.
+    half: AtomicU64,
+    window: Option<Window>,
+    failure_threshold: u32,
+    success_threshold: u32,
+    timeout: Duration,
+    half_open_max_calls: u32,
+    transitions: Mutex<()>,
+}
+
+impl Breaker {
+    pub(crate) fn new(provider: &'static str, c: &Config) -> Self {
+        let initial = if c.breaker_enabled { CLOSED } else { DISABLED };
+        Breaker {
+            provider,
+            word: AtomicU64::new(initial),
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            half: AtomicU64::new(0),
+            window: c
+                .failure_rate
+                .map(|rate| Window::new(c.window_size, c.minimum_calls, rate)),
+            failure_threshold: c.failure_threshold,
+            success_threshold: c.success_threshold,
+            timeout: c.breaker_timeout,
+            half_open_max_calls: c.half_open_max_calls,
+            transitions: Mutex::new(()),
+        }
+    }
+
+    /// Admits or rejects one attempt.
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<Permit<'_>, ResilienceError> {
+        // Acquire pairs with the Release store of a transition, so a caller that sees a new
+        // state also sees the `open_until`/`half` values written before it.
+        let w = self.word.load(Ordering::Acquire);
+        if tag(w) == CLOSED {
+            return Ok(Permit::closed(self, w));
+        }
+        self.acquire_slow(w)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, mut w: u64) -> Result<Permit<'_>, ResilienceError> {
+        loop {
+            match tag(w) {
+                CLOSED => return Ok(Permit::closed(self, w)),
+                DISABLED => return Ok(Permit::untracked()),
+                FORCED_OPEN => return Err(self.rejection(None)),
+                OPEN => {
+                    let now = now_nanos(Instant::now());
+                    let until = self.open_until.load(Ordering::Acquire);
+                    if now < until {
+                        return Err(self.rejection(Some(Duration::from_nanos(until - now))));
+                    }
+                    self.transition(w, CircuitState::HalfOpen);
+                }
+                _ => {
+                    // Half-open: take a probe slot if one is free in this generation.
+                    let g = generation(w) as u32;
+                    let max = self.half_open_max_calls;
+                    let taken = self
+                        .half
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                            let (hg, inflight, ok) = unpack_half(h);
+                            (hg == g && inflight < max).then(|| pack_half(hg, inflight + 1, ok))
+                        });
+                    match taken {
+                        Ok(_) => return Ok(Permit::probe(self, w)),
+                        Err(h) if unpack_half(h).0 == g => return Err(self.rejection(None)),
+                        // The breaker moved on while we looked: look again.
+                        Err(_) => {}
+                    }
+                }
+            }
+            w = self.word.load(Ordering::Acquire);
+        }
+    }
+
+    fn rejection(&self, retry_in: Option<Duration>) -> ResilienceError {
+        ResilienceError::CircuitOpen {
+            provider: self.provider,
+            retry_in,
+        }
+    }
+
+    /// The state the next call would see (an open breaker whose timeout has passed reports,
+    /// and becomes, half-open).
+    pub(crate) fn state(&self) -> CircuitState {
+        let w = self.word.load(Ordering::Acquire);
+        if tag(w) == OPEN && now_nanos(Instant::now()) >= self.open_until.load(Ordering::Acquire) {
+            self.transition(w, CircuitState::HalfOpen);
+            return CircuitState::from_tag(tag(self.word.load(Ordering::Acquire)));
+        }
+        CircuitState::from_tag(tag(w))
+    }
+
+    /// Would a call starting `after` from now be rejected? Used before sleeping for a retry,
+    /// so that a call whose failure just opened the breaker returns its own error instead of
+    /// sleeping only to be rejected.
+    pub(crate) fn rejects_after(&self, after: Duration) -> bool {
+        let w = self.word.load(Ordering::Acquire);
+        match tag(w) {
+            FORCED_OPEN => true,
+            OPEN => {
+                let at = now_nanos(Instant::now()).saturating_add(after.as_nanos() as u64);
+                at < self.open_until.load(Ordering::Acquire)
+            }
+            _ => false,
+        }
+    }
+
+    /// Consecutive failures counted while closed (or failures in the window, in rate mode).
+    pub(crate) fn failures(&self) -> u32 {
+        match &self.window {
+            Some(w) => w.failures.load(Ordering::Relaxed),
+            None => self.failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// When an open breaker lets its next probe through, from now; `None` unless open.
+    pub(crate) fn retry_in(&self) -> Option<Duration> {
+        let w = self.word.load(Ordering::Acquire);
+        (tag(w) == OPEN).then(|| {
+            let now = now_nanos(Instant::now());
+            Duration::from_nanos(self.open_until.load(Ordering::Acquire).saturating_sub(now))
+        })
+    }
+
+    pub(crate) fn force(&self, to: CircuitState) {
+        let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let w = self.word.load(Ordering::Acquire);
+        self.apply(w, to);
+    }
+
+    /// Moves from exactly `from` (state and generation) to `to`; a no-op when another thread
+    /// got there first.
+    fn transition(&self, from: u64, to: CircuitState) -> bool {
+        let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        if self.word.load(Ordering::Acquire) != from {
+            return false;
+        }
+        self.apply(from, to);
+        true
+    }
+
+    /// Caller holds `transitions`.
+    fn apply(&self, from: u64, to: CircuitState) {
+        let next_gen = generation(from).wrapping_add(1);
+        match to {
+            CircuitState::Open => {
+                let until =
+                    now_nanos(Instant::now()).saturating_add(self.timeout.as_nanos() as u64);
+                self.open_until.store(until, Ordering::Release);
+            }
+            CircuitState::HalfOpen => {
+                self.half
+                    .store(pack_half(next_gen as u32, 0, 0), Ordering::Release);
+            }
+            CircuitState::Closed => {
+                self.failures.store(0, Ordering::Relaxed);
+                if let Some(w) = &self.window {
+                    w.reset();
+                }
+            }
+            CircuitState::ForcedOpen | CircuitState::Disabled => {}
+        }
+        self.word
+            .store(next_gen << TAG_BITS | to.tag(), Ordering::Release);
+        let from_state = CircuitState::from_tag(tag(from));
+        crate::telemetry::transition(self.provider, from_state, to, self.failures());
+    }
+
+    fn on_closed(&self, w: u64, verdict: Verdict) {
+        match (verdict, &self.window) {
+            (Verdict::Neutral, _) => {}
+            (Verdict::Success, None) => {
+                // A load first: on a healthy provider the count is already 0 and we write
+                // nothing, keeping the cache line shared between threads.
+                if self.failures.load(Ordering::Relaxed) != 0 {
+                    self.failures.store(0, Ordering::Relaxed);
+                }
+            }
+            (Verdict::Failure, None) => {
+                if self.word.load(Ordering::Acquire) != w {
+                    return;
+                }
+                let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+                if n >= self.failure_threshold {
+                    self.transition(w, CircuitState::Open);
+                }
+            }
+            (v, Some(window)) => {
+                if window.record(v == Verdict::Failure) && self.word.load(Ordering::Acquire) == w {
+                    self.transition(w, CircuitState::Open);
+                }
+            }
+        }
+    }
+
+    fn on_probe(&self, w: u64, verdict: Option<Verdict>) {
+        let g = generation(w) as u32;
+        let mut closed = false;
+        let released = self
+            .half
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                let (hg, inflight, ok) = unpack_half(h);
+                if hg != g {
+                    return None;
+                }
+                let ok = if verdict == Some(Verdict::Success) {
+                    ok.saturating_add(1)
+                } else {
+                    ok
+                };
+                closed = u32::from(ok) >= self.success_threshold;
+                Some(pack_half(hg, inflight.saturating_sub(1), ok))
+            });
+        if released.is_err() {
+            return; // a stale probe: the breaker has moved on
+        }
+        match verdict {
+            Some(Verdict::Failure) => {
+                self.transition(w, CircuitState::Open);
+            }
+            Some(Verdict::Success) if closed => {
+                self.transition(w, CircuitState::Closed);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn pack_half(generation: u32, inflight: u32, successes: u16) -> u64 {
+    (u64::from(generation) << 32) | (u64::from(inflight.min(0xFFFF)) << 16) | u64::from(successes)
+}
+
+fn unpack_half(h: u64) -> (u32, u32, u16) {
+    (
+        (h >> 32) as u32,
+        ((h >> 16) & 0xFFFF) as u32,
+        (h & 0xFFFF) as u16,
+    )
+}
+
+/// Permission for one attempt. Report its verdict with [`Permit::record`]; dropping it
+/// unrecorded (a cancelled attempt) releases a probe slot and counts as nothing.
+#[doc(hidden)]
+pub struct Permit<'a> {
+    kind: PermitKind<'a>,
+}
+
+enum PermitKind<'a> {
+    Untracked,
+    Closed(&'a Breaker, u64),
+    Probe(&'a Breaker, u64),
+}
+
+impl<'a> Permit<'a> {
+    pub(crate) fn untracked() -> Self {
+        Permit {
+            kind: PermitKind::Untracked,
+        }
+    }
+    fn closed(b: &'a Breaker, w: u64) -> Self {
+        Permit {
+            kind: PermitKind::Closed(b, w),
+        }
+    }
+    fn probe(b: &'a Breaker, w: u64) -> Self {
+        Permit {
+            kind: PermitKind::Probe(b, w),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(mut self, verdict: Verdict) {
+        match std::mem::replace(&mut self.kind, PermitKind::Untracked) {
+            PermitKind::Untracked => {}
+            PermitKind::Closed(b, w) => b.on_closed(w, verdict),
+            PermitKind::Probe(b, w) => b.on_probe(w, Some(verdict)),
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let PermitKind::Probe(b, w) = self.kind {
+            b.on_probe(w, None);
+        }
+    }
+}
+
+/// Failure-rate mode: the outcome of the last `size` calls as bits, lock-free. Each record
+/// costs two read-modify-writes, which is why the mode is off by default.
+struct Window {
+    bits: Box<[AtomicU64]>,
+    size: u32,
+    next: AtomicU64,
+    failures: AtomicU32,
+    minimum_calls: u32,
+    rate: f64,
+}
+
+impl Window {
+    fn new(size: u32, minimum_calls: u32, rate: f64) -> Self {
+        let words = size.div_ceil(64) as usize;
+        Window {
+            bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            size,
+            next: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            minimum_calls,
+            rate,
+        }
+    }
+
+    /// Records one outcome; `true` when the failure rate has reached the threshold.
+    fn record(&self, failed: bool) -> bool {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = (i % u64::from(self.size)) as usize;
+        let mask = 1u64 << (slot % 64);
+        let word = &self.bits[slot / 64];
+        let old = if failed {
+            word.fetch_or(mask, Ordering::Relaxed)
+        } else {
+            word.fetch_and(!mask, Ordering::Relaxed)
+        };
+        let was_failed = old & mask != 0;
+        if failed && !was_failed {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        } else if !failed && was_failed {
+            let _ = self
+                .failures
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
+                    Some(f.saturating_sub(1))
+                });
+        }
+        if !failed {
+            return false;
+        }
+        let calls = (i + 1).min(u64::from(self.size));
+        let failures = self.failures.load(Ordering::Relaxed);
+        calls >= u64::from(self.minimum_calls) && f64::from(failures) >= self.rate * calls as f64
+    }
+
+    fn reset(&self) {
+        for w in self.bits.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+        self.failures.store(0, Ordering::Relaxed);
+        self.next.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(c: Config) -> Breaker {
+        Breaker::new("test", &c)
+    }
+
+    fn cfg() -> Config {
+        Config {
+            failure_threshold: 3,
+            success_threshold: 2,
+            breaker_timeout: Duration::from_secs(10),
+            half_open_max_calls: 1,
+            ..Config::default()
+        }
+    }
+
+    fn fail(b: &Breaker) {
+        b.acquire().expect("admitted").record(Verdict::Failure);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_opens_after_consecutive_failures_and_success_resets() {
+        let b = breaker(cfg());
+        fail(&b);
+        fail(&b);
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(b.failures(), 0, "a success resets the count");
+        fail(&b);
+        fail(&b);
+        b.acquire().unwrap().record(Verdict::Neutral);
+        assert_eq!(
+            b.state(),
+            CircuitState::Closed,
+            "neutral neither counts nor resets"
+        );
+        assert_eq!(b.failures(), 2);
+        fail(&b);
+        assert_eq!(b.state(), CircuitState::Open);
+        match b.acquire() {
+            Err(ResilienceError::CircuitOpen {
+                provider: "test",
+                retry_in: Some(d),
+            }) => {
+                assert_eq!(d, Duration::from_secs(10))
+            }
+            other => panic!("expected a rejection, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_to_half_open_to_closed() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(b.acquire().is_err());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(b.state(), CircuitState::HalfOpen, "the timeout has passed");
+        let probe = b.acquire().expect("first probe admitted");
+        assert!(b.acquire().is_err(), "half_open_max_calls = 1");
+        probe.record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::HalfOpen, "one success of two");
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!(b.failures(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_failure_reopens_with_fresh_timeout() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
+        fail(&b); // the probe
+        assert_eq!(b.state(), CircuitState::Open);
+        assert_eq!(
+            b.retry_in(),
+            Some(Duration::from_secs(10)),
+            "timeout counts from the probe failure"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn half_open_limits_concurrent_probes_and_neutral_frees_slot() {
+        let b = breaker(Config {
+            half_open_max_calls: 2,
+            ..cfg()
+        });
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let p1 = b.acquire().unwrap();
+        let p2 = b.acquire().unwrap();
+        assert!(matches!(
+            b.acquire(),
+            Err(ResilienceError::CircuitOpen { retry_in: None, .. })
+        ));
+        p1.record(Verdict::Neutral);
+        let p3 = b.acquire().expect("a neutral probe frees its slot");
+        p2.record(Verdict::Success);
+        p3.record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_probe_releases_its_slot() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = b.acquire().unwrap();
+        assert!(b.acquire().is_err());
+        drop(probe); // the caller's future was dropped mid-flight
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        b.acquire().expect("slot released").record(Verdict::Success);
+        b.acquire().expect("slot released").record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stale_permits_are_ignored() {
+        let b = breaker(cfg());
+        let slow = b.acquire().unwrap(); // issued while closed
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.acquire().unwrap().record(Verdict::Success);
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+        slow.record(Verdict::Failure);
+        assert_eq!(
+            b.failures(),
+            0,
+            "a result from an older generation does not count"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn manual_states() {
+        let b = breaker(cfg());
+        b.force(CircuitState::ForcedOpen);
+        assert_eq!(b.state(), CircuitState::ForcedOpen);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(matches!(
+            b.acquire(),
+            Err(ResilienceError::CircuitOpen { retry_in: None, .. })
+        ));
+        b.force(CircuitState::Closed);
+        assert!(b.acquire().is_ok());
+        b.force(CircuitState::Disabled);
+        for _ in 0..10 {
+            fail(&b);
+        }
+        assert_eq!(b.state(), CircuitState::Disabled);
+        let off = breaker(Config {
+            breaker_enabled: false,
+            ..cfg()
+        });
+        assert_eq!(off.state(), CircuitState::Disabled);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failure_rate_mode() {
+        let b = breaker(Config {
+            failure_rate: Some(0.5),
+            window_size: 10,
+            minimum_calls: 4,
+            ..cfg()
+        });
+        // Alternating: 50% failures, but consecutive failures never reach 3 (count mode
+        // would stay closed); the window opens once it holds 4 calls.
+        fail(&b);
+        b.acquire().unwrap().record(Verdict::Success);
+        fail(&b);
+        assert_eq!(b.state(), CircuitState::Closed, "3 calls < minimum 4");
+        b.acquire().unwrap().record(Verdict::Success);
+        fail(&b);
+        assert_eq!(b.state(), CircuitState::Open, "3 of 5 failed");
+        // 40% over a full window stays closed.
+        let c = breaker(Config {
+            failure_rate: Some(0.5),
+            window_size: 10,
+            minimum_calls: 10,
+            ..cfg()
+        });
+        for i in 0..100 {
+            let v = if i % 5 < 2 {
+                Verdict::Failure
+            } else {
+                Verdict::Success
+            };
+            c.acquire().unwrap().record(v);
+        }
+        assert_eq!(c.state(), CircuitState::Closed);
+        assert_eq!(c.failures(), 4);
+    }
+
+    #[test]
+    fn concurrent_probes_never_exceed_limit() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let b: &'static Breaker = Box::leak(Box::new(breaker(Config {
+                half_open_max_calls: 3,
+                success_threshold: 1000,
+                ..cfg()
+            })));
+            for _ in 0..3 {
+                fail(b);
+            }
+            tokio::time::advance(Duration::from_secs(10)).await;
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        for _ in 0..10_000 {
+                            if let Ok(p) = b.acquire() {
+                                let (_, inflight, _) = unpack_half(b.half.load(Ordering::Acquire));
+                                assert!(inflight <= 3);
+                                drop(p);
+                            }
+                        }
+                    });
+                }
+            });
+            assert_eq!(
+                unpack_half(b.half.load(Ordering::Acquire)).1,
+                0,
+                "every slot released"
+            );
+        });
+    }
+}

@@ -1,0 +1,203 @@
+//! Which errors are worth retrying, and which count against a provider's breaker.
+//!
+//! Why three classes and not a boolean "retryable"? Because the breaker needs a different answer
+//! than the retry loop: a 429 is worth retrying after a pause, but it proves the provider is up,
+//! so it must not push the breaker towards open; a 400 is not worth retrying and says nothing
+//! about the provider's health either.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+/// How the runtime treats a failed attempt.
+///
+/// | class | retried? | breaker |
+/// |---|---|---|
+/// | `Transient` | yes, with backoff | counts as a failure |
+/// | `Throttled` | yes, waiting at least `retry_after` | neutral |
+/// | `Permanent` | no, returned at once | neutral |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The provider or the network failed; another attempt may succeed.
+    Transient,
+    /// The provider asked us to slow down (HTTP 429). It is up, so this is not a breaker
+    /// failure; the next attempt waits at least `retry_after`.
+    Throttled {
+        /// The provider's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The caller was wrong (bad request, auth, not found): retrying cannot help, and the
+    /// provider answered, so the breaker treats it as neither success nor failure.
+    Permanent,
+}
+
+impl ErrorClass {
+    /// `true` for the classes the retry loop may retry.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, ErrorClass::Permanent)
+    }
+
+    /// The lower-case label used in logs and in the `result` metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Throttled { .. } => "throttled",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+}
+
+/// Tells the runtime how to treat an error type. Every `#[resilient]` method's error type and
+/// every error returned through [`Provider::execute`](crate::Provider::execute) implements it.
+///
+/// ```
+/// use resilience::{Classify, ErrorClass};
+///
+/// enum UploadError { Network(std::io::Error), TooLarge, RateLimited }
+///
+/// impl Classify for UploadError {
+///     fn classify(&self) -> ErrorClass {
+///         match self {
+///             UploadError::Network(e) => e.classify(),
+///             UploadError::TooLarge => ErrorClass::Permanent,
+///             UploadError::RateLimited => ErrorClass::Throttled { retry_after: None },
+///         }
+///     }
+/// }
+/// # assert_eq!(UploadError::TooLarge.classify(), ErrorClass::Permanent);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `resilience::Classify`",
+    label = "the error type of a `#[resilient]` call must implement `Classify`",
+    note = "implement `resilience::Classify` for `{Self}` to say which errors are transient, throttled or permanent"
+)]
+pub trait Classify {
+    /// The class of this error.
+    fn classify(&self) -> ErrorClass;
+
+    /// A short description that is safe to log: no secrets, no URL query strings, no
+    /// credentials. The runtime also strips URL queries and user-info from it before logging.
+    /// The default logs no text at all, only the class.
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        None
+    }
+}
+
+impl<E: Classify + ?Sized> Classify for Box<E> {
+    fn classify(&self) -> ErrorClass {
+        (**self).classify()
+    }
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        (**self).log_summary()
+    }
+}
+
+impl<E: Classify + ?Sized> Classify for std::sync::Arc<E> {
+    fn classify(&self) -> ErrorClass {
+        (**self).classify()
+    }
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        (**self).log_summary()
+    }
+}
+
+/// Connection-level failures are transient; everything the OS reports about a bad input
+/// (not found, permission denied, invalid data) is permanent.
+impl Classify for std::io::Error {
+    fn classify(&self) -> ErrorClass {
+        use std::io::ErrorKind::*;
+        match self.kind() {
+            ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
+            | TimedOut | Interrupted | WouldBlock | UnexpectedEof | AddrInUse
+            | AddrNotAvailable | NetworkUnreachable | NetworkDown | HostUnreachable
+            | ResourceBusy | WriteZero => ErrorClass::Transient,
+            _ => ErrorClass::Permanent,
+        }
+    }
+
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        // The kind, not the message: an io::Error's message can carry a path or a peer address.
+        Some(Cow::Owned(format!("io error: {}", self.kind())))
+    }
+}
+
+/// Classifies an HTTP status the way the original plan does: 408, 500, 502, 503 and 504 are
+/// transient, 429 is throttled, everything else (other 4xx, 501, 505, …) is permanent.
+///
+/// ```
+/// use resilience::{classify_status, ErrorClass};
+/// use std::time::Duration;
+///
+/// assert_eq!(classify_status(503, None), ErrorClass::Transient);
+/// assert_eq!(classify_status(404, None), ErrorClass::Permanent);
+/// assert_eq!(
+///     classify_status(429, Some(Duration::from_secs(2))),
+///     ErrorClass::Throttled { retry_after: Some(Duration::from_secs(2)) },
+/// );
+/// ```
+pub fn classify_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
+    match status {
+        408 | 500 | 502 | 503 | 504 => ErrorClass::Transient,
+        429 => ErrorClass::Throttled { retry_after },
+        _ => ErrorClass::Permanent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    #[test]
+    fn status_classes() {
+        for s in [408, 500, 502, 503, 504] {
+            assert_eq!(classify_status(s, None), ErrorClass::Transient, "{s}");
+        }
+        for s in [400, 401, 403, 404, 409, 413, 422, 501, 505, 200, 302] {
+            assert_eq!(classify_status(s, None), ErrorClass::Permanent, "{s}");
+        }
+        let ra = Some(Duration::from_millis(1500));
+        assert_eq!(
+            classify_status(429, ra),
+            ErrorClass::Throttled { retry_after: ra }
+        );
+    }
+
+    #[test]
+    fn io_errors() {
+        for k in [
+            io::ErrorKind::ConnectionRefused,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::TimedOut,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::BrokenPipe,
+        ] {
+            assert_eq!(
+                io::Error::from(k).classify(),
+                ErrorClass::Transient,
+                "{k:?}"
+            );
+        }
+        for k in [
+            io::ErrorKind::NotFound,
+            io::ErrorKind::PermissionDenied,
+            io::ErrorKind::InvalidData,
+            io::ErrorKind::InvalidInput,
+        ] {
+            assert_eq!(
+                io::Error::from(k).classify(),
+                ErrorClass::Permanent,
+                "{k:?}"
+            );
+        }
+        let e = io::Error::other("secret /home/me/key.pem");
+        assert_eq!(e.log_summary().unwrap(), "io error: other error");
+    }
+
+    #[test]
+    fn boxed_forwards() {
+        let e: Box<io::Error> = Box::new(io::ErrorKind::TimedOut.into());
+        assert_eq!(e.classify(), ErrorClass::Transient);
+        assert!(ErrorClass::Throttled { retry_after: None }.is_retryable());
+        assert!(!ErrorClass::Permanent.is_retryable());
+    }
+}

@@ -1,0 +1,784 @@
+//! Settings: built-in defaults, code ([`Settings`]), and environment variables, per provider.
+//!
+//! Precedence, highest first (a more specific setting always wins, and the environment beats
+//! code at the same level, so operators can override what the code chose without a rebuild):
+//!
+//! 1. `RESILIENCE_<PROVIDER>_<NAME>` (per-provider environment variable)
+//! 2. [`Builder::provider`](crate::Builder::provider) / [`configure`](crate::configure) (per-provider code)
+//! 3. `<NAME>` (global environment variable, e.g. `RETRY_MAX_ATTEMPTS`)
+//! 4. [`Builder::defaults`](crate::Builder::defaults) (global code)
+//! 5. the built-in default (the original plan's values)
+//!
+//! A provider's configuration is resolved once, when the provider is first used, and is fixed
+//! from then on: the per-call hot path reads plain fields, never a lock.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::ConfigProblem;
+
+/// How the backoff delay is randomised. Full jitter is the default (AWS's analysis shows it
+/// spreads retries of many clients best).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Jitter {
+    /// Exactly the exponential delay.
+    None,
+    /// Uniform in `[0, d]`.
+    Full,
+    /// Uniform in `[d/2, d]`.
+    Equal,
+    /// Uniform in `[base, 3 × previous delay]`, capped at the maximum delay.
+    Decorrelated,
+}
+
+impl Jitter {
+    /// The name used in `RETRY_JITTER` and in `/health`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Jitter::None => "none",
+            Jitter::Full => "full",
+            Jitter::Equal => "equal",
+            Jitter::Decorrelated => "decorrelated",
+        }
+    }
+}
+
+impl fmt::Display for Jitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The effective configuration of one provider. Read it with
+/// [`Provider::config`](crate::Provider::config); set it with [`Settings`] or the environment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// `RESILIENCE_ENABLED`: `false` runs every call once, directly.
+    pub enabled: bool,
+    /// `RESILIENCE_RETRY_ENABLED`: `false` makes exactly one attempt (the breaker still applies).
+    pub retry_enabled: bool,
+    /// `RETRY_MAX_ATTEMPTS`: all attempts, the first included.
+    pub max_attempts: u32,
+    /// `RETRY_BASE_DELAY`: the delay before the first retry, before jitter.
+    pub base_delay: Duration,
+    /// `RETRY_MAX_DELAY`: the cap on any backoff delay, and on any `Retry-After` we will honour.
+    pub max_delay: Duration,
+    /// `RETRY_EXPONENTIAL_BASE`: the growth factor of the delay.
+    pub exponential_base: f64,
+    /// `RETRY_JITTER`.
+    pub jitter: Jitter,
+    /// `RETRY_ATTEMPT_TIMEOUT`: an attempt running longer fails with
+    /// [`ResilienceError::AttemptTimeout`](crate::ResilienceError::AttemptTimeout) (transient).
+    pub attempt_timeout: Option<Duration>,
+    /// `RETRY_TOTAL_TIMEOUT`: the deadline for the whole call, backoff sleeps included.
+    pub total_timeout: Option<Duration>,
+    /// `RESILIENCE_RETRY_BUDGET_ENABLED`.
+    pub retry_budget_enabled: bool,
+    /// `RETRY_BUDGET_RATIO`: each call earns this many retries (0.2 = retries add at most 20%).
+    pub retry_budget_ratio: f64,
+    /// `RETRY_BUDGET_MIN_PER_SECOND`: retries earned per second regardless of traffic.
+    pub retry_budget_min_per_second: f64,
+    /// `RETRY_BUDGET_CAPACITY`: the most retries the budget can hold (the largest burst).
+    pub retry_budget_capacity: u32,
+    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`.
+    pub breaker_enabled: bool,
+    /// `CIRCUIT_BREAKER_FAILURE_THRESHOLD`: consecutive failures that open a closed breaker.
+    pub failure_threshold: u32,
+    /// `CIRCUIT_BREAKER_SUCCESS_THRESHOLD`: half-open successes that close it.
+    pub success_threshold: u32,
+    /// `CIRCUIT_BREAKER_TIMEOUT`: how long an open breaker rejects before it lets probes through.
+    pub breaker_timeout: Duration,
+    /// `CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS`: probes admitted at the same time when half-open.
+    pub half_open_max_calls: u32,
+    /// `CIRCUIT_BREAKER_FAILURE_RATE`: when set, the breaker opens on this failure rate over the
+    /// last `window_size` calls instead of on consecutive failures.
+    pub failure_rate: Option<f64>,
+    /// `CIRCUIT_BREAKER_WINDOW_SIZE`: calls in the failure-rate window.
+    pub window_size: u32,
+    /// `CIRCUIT_BREAKER_MINIMUM_CALLS`: calls the window needs before the rate counts.
+    pub minimum_calls: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            enabled: true,
+            retry_enabled: true,
+            max_attempts: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            exponential_base: 2.0,
+            jitter: Jitter::Full,
+            attempt_timeout: None,
+            total_timeout: None,
+            retry_budget_enabled: true,
+            retry_budget_ratio: 0.2,
+            retry_budget_min_per_second: 10.0,
+            retry_budget_capacity: 100,
+            breaker_enabled: true,
+            failure_threshold: 5,
+            success_threshold: 2,
+            breaker_timeout: Duration::from_secs(60),
+            half_open_max_calls: 1,
+            failure_rate: None,
+            window_size: 100,
+            minimum_calls: 20,
+        }
+    }
+}
+
+impl Config {
+    /// The number of attempts a call may make: 1 when retries are off.
+    pub(crate) fn effective_attempts(&self) -> u32 {
+        if self.retry_enabled {
+            self.max_attempts
+        } else {
+            1
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Value {
+    Bool(bool),
+    Count(u32),
+    Secs(Duration),
+    OptSecs(Option<Duration>),
+    Float(f64),
+    OptFloat(Option<f64>),
+    Jitter(Jitter),
+}
+
+macro_rules! keys {
+    ($( $key:ident => $var:literal, $setter:ident, $kind:ident, $expected:literal; )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        enum Key { $($key),* }
+
+        const KEYS: &[Key] = &[$(Key::$key),*];
+        const N_KEYS: usize = KEYS.len();
+
+        impl Key {
+            /// The global environment variable.
+            fn var(self) -> &'static str { match self { $(Key::$key => $var),* } }
+            /// The `Settings` method, for problems in values given in code.
+            fn setter(self) -> &'static str { match self { $(Key::$key => stringify!($setter)),* } }
+            fn kind(self) -> Kind { match self { $(Key::$key => Kind::$kind),* } }
+            fn expected(self) -> &'static str { match self { $(Key::$key => $expected),* } }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Attempts,
+    Count,
+    Count16,
+    Window,
+    Secs,
+    OptSecs,
+    Base,
+    NonNegative,
+    Rate,
+    Jitter,
+}
+
+keys! {
+    Enabled => "RESILIENCE_ENABLED", enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
+    RetryEnabled => "RESILIENCE_RETRY_ENABLED", retry_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
+    MaxAttempts => "RETRY_MAX_ATTEMPTS", max_attempts, Attempts, "a whole number of attempts from 1 to 1000 (the first attempt counts)";
+    BaseDelay => "RETRY_BASE_DELAY", base_delay, Secs, "a number of seconds, 0 or more (decimals allowed, e.g. 0.5)";
+    MaxDelay => "RETRY_MAX_DELAY", max_delay, Secs, "a number of seconds, 0 or more (decimals allowed, e.g. 0.5)";
+    ExponentialBase => "RETRY_EXPONENTIAL_BASE", exponential_base, Base, "a finite number from 1.0 to 1000";
+    Jitter => "RETRY_JITTER", jitter, Jitter, "one of full, none, equal, decorrelated, true (= full), false (= none)";
+    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0, or none";
+    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0, or none";
+    BudgetEnabled => "RESILIENCE_RETRY_BUDGET_ENABLED", retry_budget_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
+    BudgetRatio => "RETRY_BUDGET_RATIO", retry_budget_ratio, NonNegative, "a finite number, 0 or more (0.2 lets retries add 20% to calls)";
+    BudgetMinPerSecond => "RETRY_BUDGET_MIN_PER_SECOND", retry_budget_min_per_second, NonNegative, "a finite number of retries per second, 0 or more";
+    BudgetCapacity => "RETRY_BUDGET_CAPACITY", retry_budget_capacity, Count, "a whole number of retries, at least 1";
+    BreakerEnabled => "RESILIENCE_CIRCUIT_BREAKER_ENABLED", circuit_breaker_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
+    FailureThreshold => "CIRCUIT_BREAKER_FAILURE_THRESHOLD", failure_threshold, Count, "a whole number of failures, at least 1";
+    SuccessThreshold => "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", success_threshold, Count16, "a whole number from 1 to 65535";
+    BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds, 0 or more (decimals allowed, e.g. 0.5)";
+    HalfOpenMaxCalls => "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", half_open_max_calls, Count16, "a whole number from 1 to 65535";
+    FailureRate => "CIRCUIT_BREAKER_FAILURE_RATE", failure_rate, Rate, "a fraction above 0 and at most 1 (e.g. 0.5), or none";
+    WindowSize => "CIRCUIT_BREAKER_WINDOW_SIZE", window_size, Window, "a whole number of calls from 1 to 4096";
+    MinimumCalls => "CIRCUIT_BREAKER_MINIMUM_CALLS", minimum_calls, Count, "a whole number of calls, at least 1";
+}
+
+/// Every global environment variable the runtime reads, in README order.
+pub fn variables() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().map(|k| k.var())
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_f64(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+fn parse_secs(s: &str) -> Option<Duration> {
+    parse_f64(s)
+        .filter(|v| *v >= 0.0)
+        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+}
+
+fn is_none_word(s: &str) -> bool {
+    matches!(s.to_ascii_lowercase().as_str(), "none" | "off")
+}
+
+impl Key {
+    fn parse(self, raw: &str) -> Option<Value> {
+        let s = raw.trim();
+        let v = match self.kind() {
+            Kind::Bool => Value::Bool(parse_bool(s)?),
+            Kind::Attempts | Kind::Count | Kind::Count16 | Kind::Window => {
+                Value::Count(s.parse::<u32>().ok()?)
+            }
+            Kind::Secs => Value::Secs(parse_secs(s)?),
+            Kind::OptSecs if is_none_word(s) => Value::OptSecs(None),
+            Kind::OptSecs => Value::OptSecs(Some(parse_secs(s)?)),
+            Kind::Base | Kind::NonNegative => Value::Float(parse_f64(s)?),
+            Kind::Rate if is_none_word(s) => Value::OptFloat(None),
+            Kind::Rate => Value::OptFloat(Some(parse_f64(s)?)),
+            Kind::Jitter => Value::Jitter(match s.to_ascii_lowercase().as_str() {
+                "full" | "true" => Jitter::Full,
+                "none" | "false" => Jitter::None,
+                "equal" => Jitter::Equal,
+                "decorrelated" => Jitter::Decorrelated,
+                _ => return None,
+            }),
+        };
+        self.valid(v).then_some(v)
+    }
+
+    /// Range checks shared by environment values and values given in code.
+    fn valid(self, v: Value) -> bool {
+        match (self.kind(), v) {
+            (Kind::Bool, Value::Bool(_)) | (Kind::Jitter, Value::Jitter(_)) => true,
+            (Kind::Attempts, Value::Count(n)) => (1..=1000).contains(&n),
+            (Kind::Count, Value::Count(n)) => n >= 1,
+            (Kind::Count16, Value::Count(n)) => (1..=65535).contains(&n),
+            (Kind::Window, Value::Count(n)) => (1..=4096).contains(&n),
+            (Kind::Secs, Value::Secs(_)) => true,
+            (Kind::OptSecs, Value::OptSecs(d)) => d.is_none_or(|d| !d.is_zero()),
+            (Kind::Base, Value::Float(f)) => f.is_finite() && (1.0..=1000.0).contains(&f),
+            (Kind::NonNegative, Value::Float(f)) => f.is_finite() && f >= 0.0,
+            (Kind::Rate, Value::OptFloat(r)) => {
+                r.is_none_or(|r| r.is_finite() && r > 0.0 && r <= 1.0)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn show(v: Value) -> String {
+    match v {
+        Value::Bool(b) => b.to_string(),
+        Value::Count(n) => n.to_string(),
+        Value::Secs(d) | Value::OptSecs(Some(d)) => d.as_secs_f64().to_string(),
+        Value::OptSecs(None) | Value::OptFloat(None) => "none".into(),
+        Value::Float(f) | Value::OptFloat(Some(f)) => f.to_string(),
+        Value::Jitter(j) => j.as_str().into(),
+    }
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq)]
+enum Source {
+    Code,
+    Env(String),
+}
+
+/// Settings given in code: every field optional, unset fields fall through to the next layer
+/// (see the module docs for the order). Values are checked when the provider is resolved:
+/// [`init`](crate::Builder::init) and [`configure`](crate::configure) return the problems.
+///
+/// ```
+/// use resilience::{Jitter, Settings};
+/// use std::time::Duration;
+///
+/// let kimi = Settings::new()
+///     .max_attempts(5)
+///     .base_delay(Duration::from_millis(200))
+///     .jitter(Jitter::Equal)
+///     .breaker_timeout(Duration::from_secs(30));
+/// # let _ = kimi;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    values: [Option<(Value, Source)>; N_KEYS],
+}
+
+macro_rules! setters {
+    ($( $(#[$doc:meta])* $name:ident($ty:ty) => $key:ident, |$v:ident| $conv:expr; )*) => {
+        impl Settings {
+            $(
+                $(#[$doc])*
+                #[must_use]
+                pub fn $name(mut self, $v: $ty) -> Self {
+                    self.values[Key::$key as usize] = Some(($conv, Source::Code));
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    /// `RESILIENCE_ENABLED`: `false` runs calls once, directly (no breaker, no retry).
+    enabled(bool) => Enabled, |v| Value::Bool(v);
+    /// `RESILIENCE_RETRY_ENABLED`: `false` makes exactly one attempt per call.
+    retry_enabled(bool) => RetryEnabled, |v| Value::Bool(v);
+    /// `RETRY_MAX_ATTEMPTS`: all attempts, the first included (1 to 1000).
+    max_attempts(u32) => MaxAttempts, |v| Value::Count(v);
+    /// `RETRY_BASE_DELAY`.
+    base_delay(Duration) => BaseDelay, |v| Value::Secs(v);
+    /// `RETRY_MAX_DELAY`.
+    max_delay(Duration) => MaxDelay, |v| Value::Secs(v);
+    /// `RETRY_EXPONENTIAL_BASE` (1.0 to 1000).
+    exponential_base(f64) => ExponentialBase, |v| Value::Float(v);
+    /// `RETRY_JITTER`.
+    jitter(Jitter) => Jitter, |v| Value::Jitter(v);
+    /// `RETRY_ATTEMPT_TIMEOUT`: `None` for no per-attempt timeout.
+    attempt_timeout(Option<Duration>) => AttemptTimeout, |v| Value::OptSecs(v);
+    /// `RETRY_TOTAL_TIMEOUT`: `None` for no deadline.
+    total_timeout(Option<Duration>) => TotalTimeout, |v| Value::OptSecs(v);
+    /// `RESILIENCE_RETRY_BUDGET_ENABLED`.
+    retry_budget_enabled(bool) => BudgetEnabled, |v| Value::Bool(v);
+    /// `RETRY_BUDGET_RATIO`.
+    retry_budget_ratio(f64) => BudgetRatio, |v| Value::Float(v);
+    /// `RETRY_BUDGET_MIN_PER_SECOND`.
+    retry_budget_min_per_second(f64) => BudgetMinPerSecond, |v| Value::Float(v);
+    /// `RETRY_BUDGET_CAPACITY`.
+    retry_budget_capacity(u32) => BudgetCapacity, |v| Value::Count(v);
+    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`.
+    circuit_breaker_enabled(bool) => BreakerEnabled, |v| Value::Bool(v);
+    /// `CIRCUIT_BREAKER_FAILURE_THRESHOLD`.
+    failure_threshold(u32) => FailureThreshold, |v| Value::Count(v);
+    /// `CIRCUIT_BREAKER_SUCCESS_THRESHOLD` (1 to 65535).
+    success_threshold(u32) => SuccessThreshold, |v| Value::Count(v);
+    /// `CIRCUIT_BREAKER_TIMEOUT`.
+    breaker_timeout(Duration) => BreakerTimeout, |v| Value::Secs(v);
+    /// `CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS` (1 to 65535).
+    half_open_max_calls(u32) => HalfOpenMaxCalls, |v| Value::Count(v);
+    /// `CIRCUIT_BREAKER_FAILURE_RATE`: `Some(rate)` switches the breaker to failure-rate mode.
+    failure_rate(Option<f64>) => FailureRate, |v| Value::OptFloat(v);
+    /// `CIRCUIT_BREAKER_WINDOW_SIZE` (1 to 4096).
+    window_size(u32) => WindowSize, |v| Value::Count(v);
+    /// `CIRCUIT_BREAKER_MINIMUM_CALLS`.
+    minimum_calls(u32) => MinimumCalls, |v| Value::Count(v);
+}
+
+/// Turns a provider name into its environment form: upper case, every character that is not
+/// an ASCII letter or digit replaced by `_` (`kimi-v2` → `KIMI_V2`).
+pub fn env_provider_name(provider: &str) -> String {
+    provider
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The per-provider variable for a global one: `RESILIENCE_<PROVIDER>_` + the global name
+/// without a leading `RESILIENCE_`.
+pub fn provider_variable(provider: &str, global: &str) -> String {
+    format!(
+        "RESILIENCE_{}_{}",
+        env_provider_name(provider),
+        global.strip_prefix("RESILIENCE_").unwrap_or(global)
+    )
+}
+
+/// Reads environment-like values through `lookup`; injected so tests never touch the process
+/// environment (which is shared by every test thread).
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Settings {
+    /// Empty settings: everything falls through to the next layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads the global variables (`provider = None`) or one provider's variables. Bad values
+    /// are reported and left unset, so they fall through to the next layer.
+    pub(crate) fn from_env(
+        lookup: Lookup<'_>,
+        provider: Option<&str>,
+    ) -> (Self, Vec<ConfigProblem>) {
+        let mut s = Settings::new();
+        let mut problems = Vec::new();
+        for &key in KEYS {
+            let var = match provider {
+                None => key.var().to_string(),
+                Some(p) => provider_variable(p, key.var()),
+            };
+            let Some(raw) = lookup(&var) else { continue };
+            match key.parse(&raw) {
+                Some(v) => s.values[key as usize] = Some((v, Source::Env(var))),
+                None => problems.push(ConfigProblem {
+                    variable: var,
+                    value: raw,
+                    expected: key.expected().to_string(),
+                }),
+            }
+        }
+        (s, problems)
+    }
+
+    /// Layers `self` over `lower`: values set here win.
+    pub(crate) fn over(&self, lower: &Settings) -> Settings {
+        let mut out = lower.clone();
+        for (i, v) in self.values.iter().enumerate() {
+            if v.is_some() {
+                out.values[i] = v.clone();
+            }
+        }
+        out
+    }
+
+    /// Resolves these settings over the built-in defaults. Every problem is reported; a bad
+    /// value is replaced by the default, and a conflict (base delay above max delay, minimum
+    /// calls above the window) is settled in favour of the cap.
+    pub(crate) fn resolve(&self) -> (Config, Vec<ConfigProblem>) {
+        let mut c = Config::default();
+        let mut problems = Vec::new();
+        let name = |key: Key, src: &Source| match src {
+            Source::Env(var) => var.clone(),
+            Source::Code => format!("Settings::{}", key.setter()),
+        };
+        for &key in KEYS {
+            let Some((v, src)) = &self.values[key as usize] else {
+                continue;
+            };
+            if !key.valid(*v) {
+                problems.push(ConfigProblem {
+                    variable: name(key, src),
+                    value: show(*v),
+                    expected: key.expected().to_string(),
+                });
+                continue;
+            }
+            match (key, *v) {
+                (Key::Enabled, Value::Bool(b)) => c.enabled = b,
+                (Key::RetryEnabled, Value::Bool(b)) => c.retry_enabled = b,
+                (Key::MaxAttempts, Value::Count(n)) => c.max_attempts = n,
+                (Key::BaseDelay, Value::Secs(d)) => c.base_delay = d,
+                (Key::MaxDelay, Value::Secs(d)) => c.max_delay = d,
+                (Key::ExponentialBase, Value::Float(f)) => c.exponential_base = f,
+                (Key::Jitter, Value::Jitter(j)) => c.jitter = j,
+                (Key::AttemptTimeout, Value::OptSecs(d)) => c.attempt_timeout = d,
+                (Key::TotalTimeout, Value::OptSecs(d)) => c.total_timeout = d,
+                (Key::BudgetEnabled, Value::Bool(b)) => c.retry_budget_enabled = b,
+                (Key::BudgetRatio, Value::Float(f)) => c.retry_budget_ratio = f,
+                (Key::BudgetMinPerSecond, Value::Float(f)) => c.retry_budget_min_per_second = f,
+                (Key::BudgetCapacity, Value::Count(n)) => c.retry_budget_capacity = n,
+                (Key::BreakerEnabled, Value::Bool(b)) => c.breaker_enabled = b,
+                (Key::FailureThreshold, Value::Count(n)) => c.failure_threshold = n,
+                (Key::SuccessThreshold, Value::Count(n)) => c.success_threshold = n,
+                (Key::BreakerTimeout, Value::Secs(d)) => c.breaker_timeout = d,
+                (Key::HalfOpenMaxCalls, Value::Count(n)) => c.half_open_max_calls = n,
+                (Key::FailureRate, Value::OptFloat(r)) => c.failure_rate = r,
+                (Key::WindowSize, Value::Count(n)) => c.window_size = n,
+                (Key::MinimumCalls, Value::Count(n)) => c.minimum_calls = n,
+                _ => unreachable!("valid() matched kind and value"),
+            }
+        }
+        if c.base_delay > c.max_delay {
+            let src = self.values[Key::BaseDelay as usize].as_ref().map_or_else(
+                || Key::BaseDelay.var().to_string(),
+                |(_, s)| name(Key::BaseDelay, s),
+            );
+            let max = self.values[Key::MaxDelay as usize].as_ref().map_or_else(
+                || Key::MaxDelay.var().to_string(),
+                |(_, s)| name(Key::MaxDelay, s),
+            );
+            problems.push(ConfigProblem {
+                variable: src,
+                value: c.base_delay.as_secs_f64().to_string(),
+                expected: format!(
+                    "at most the maximum delay ({max}={})",
+                    c.max_delay.as_secs_f64()
+                ),
+            });
+            c.base_delay = Config::default().base_delay.min(c.max_delay);
+        }
+        if c.failure_rate.is_some() && c.minimum_calls > c.window_size {
+            let src = self.values[Key::MinimumCalls as usize]
+                .as_ref()
+                .map_or_else(
+                    || Key::MinimumCalls.var().to_string(),
+                    |(_, s)| name(Key::MinimumCalls, s),
+                );
+            problems.push(ConfigProblem {
+                variable: src,
+                value: c.minimum_calls.to_string(),
+                expected: format!("at most the window size ({})", c.window_size),
+            });
+            c.minimum_calls = c.window_size;
+        }
+        (c, problems)
+    }
+}
+
+/// Sorts the `RESILIENCE_*` variables of an environment into per-provider ones (by the longest
+/// known setting suffix) and returns the problems with their values, plus the names that match
+/// no setting at all (likely typos).
+pub(crate) fn scan_provider_vars(
+    vars: impl Iterator<Item = (String, String)>,
+    extra_globals: &[&str],
+) -> (Vec<ConfigProblem>, Vec<String>) {
+    let mut suffixes: Vec<(Key, &'static str)> = KEYS
+        .iter()
+        .map(|&k| (k, k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var())))
+        .collect();
+    // Longest first: `RESILIENCE_KIMI_RETRY_ENABLED` is KIMI + RETRY_ENABLED, not KIMI_RETRY + ENABLED.
+    suffixes.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
+    let mut problems = Vec::new();
+    let mut unknown = Vec::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("RESILIENCE_") else {
+            continue;
+        };
+        if KEYS.iter().any(|k| k.var() == name) || extra_globals.contains(&name.as_str()) {
+            continue;
+        }
+        let hit = suffixes.iter().find(|(_, suf)| {
+            rest.len() > suf.len() + 1
+                && rest.ends_with(suf)
+                && rest.as_bytes()[rest.len() - suf.len() - 1] == b'_'
+        });
+        match hit {
+            Some((key, _)) => {
+                if key.parse(&value).is_none() {
+                    problems.push(ConfigProblem {
+                        variable: name,
+                        value,
+                        expected: key.expected().to_string(),
+                    });
+                }
+            }
+            None => unknown.push(name),
+        }
+    }
+    (problems, unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn resolve(pairs: &[(&str, &str)], provider: &str) -> (Config, Vec<ConfigProblem>) {
+        let map = env(pairs);
+        let lookup = |k: &str| map.get(k).cloned();
+        let (g, mut p1) = Settings::from_env(&lookup, None);
+        let (p, p2) = Settings::from_env(&lookup, Some(provider));
+        let (c, p3) = p.over(&g).resolve();
+        p1.extend(p2);
+        p1.extend(p3);
+        (c, p1)
+    }
+
+    #[test]
+    fn defaults_are_the_original_plan() {
+        let (c, problems) = resolve(&[], "kimi");
+        assert!(problems.is_empty());
+        assert_eq!(c, Config::default());
+        assert_eq!(c.max_attempts, 3);
+        assert_eq!(c.base_delay, Duration::from_secs(1));
+        assert_eq!(c.max_delay, Duration::from_secs(60));
+        assert_eq!(c.exponential_base, 2.0);
+        assert_eq!(c.jitter, Jitter::Full);
+        assert_eq!(c.failure_threshold, 5);
+        assert_eq!(c.success_threshold, 2);
+        assert_eq!(c.breaker_timeout, Duration::from_secs(60));
+        assert_eq!(c.half_open_max_calls, 1);
+        assert!(c.enabled && c.retry_enabled && c.breaker_enabled && c.retry_budget_enabled);
+    }
+
+    #[test]
+    fn good_values_parse() {
+        let (c, problems) = resolve(
+            &[
+                ("RESILIENCE_ENABLED", "yes"),
+                ("RETRY_MAX_ATTEMPTS", " 4 "),
+                ("RETRY_BASE_DELAY", "0.25"),
+                ("RETRY_MAX_DELAY", "10"),
+                ("RETRY_EXPONENTIAL_BASE", "3"),
+                ("RETRY_JITTER", "false"),
+                ("RETRY_ATTEMPT_TIMEOUT", "2.5"),
+                ("RETRY_TOTAL_TIMEOUT", "none"),
+                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+                ("CIRCUIT_BREAKER_WINDOW_SIZE", "50"),
+                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "10"),
+                ("RESILIENCE_CIRCUIT_BREAKER_ENABLED", "OFF"),
+            ],
+            "kimi",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.max_attempts, 4);
+        assert_eq!(c.base_delay, Duration::from_millis(250));
+        assert_eq!(c.max_delay, Duration::from_secs(10));
+        assert_eq!(c.exponential_base, 3.0);
+        assert_eq!(c.jitter, Jitter::None);
+        assert_eq!(c.attempt_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(c.total_timeout, None);
+        assert_eq!(c.failure_rate, Some(0.5));
+        assert_eq!((c.window_size, c.minimum_calls), (50, 10));
+        assert!(!c.breaker_enabled);
+        for (s, j) in [
+            ("true", Jitter::Full),
+            ("equal", Jitter::Equal),
+            ("Decorrelated", Jitter::Decorrelated),
+            ("none", Jitter::None),
+            ("full", Jitter::Full),
+        ] {
+            let (c, p) = resolve(&[("RETRY_JITTER", s)], "x");
+            assert!(p.is_empty());
+            assert_eq!(c.jitter, j, "{s}");
+        }
+    }
+
+    #[test]
+    fn provider_overrides_global_and_names_are_normalised() {
+        let (c, problems) = resolve(
+            &[
+                ("RETRY_MAX_ATTEMPTS", "4"),
+                ("RESILIENCE_KIMI_V2_RETRY_MAX_ATTEMPTS", "5"),
+                ("RESILIENCE_KIMI_V2_CIRCUIT_BREAKER_TIMEOUT", "0.5"),
+                ("RESILIENCE_KIMI_V2_ENABLED", "false"),
+                ("RESILIENCE_GLM_RETRY_MAX_ATTEMPTS", "9"),
+            ],
+            "kimi-v2",
+        );
+        assert!(problems.is_empty());
+        assert_eq!(c.max_attempts, 5);
+        assert_eq!(c.breaker_timeout, Duration::from_millis(500));
+        assert!(!c.enabled);
+        assert_eq!(
+            provider_variable("kimi", "RESILIENCE_RETRY_ENABLED"),
+            "RESILIENCE_KIMI_RETRY_ENABLED"
+        );
+        assert_eq!(
+            provider_variable("glm.4", "CIRCUIT_BREAKER_TIMEOUT"),
+            "RESILIENCE_GLM_4_CIRCUIT_BREAKER_TIMEOUT"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named_and_fall_back() {
+        let cases: &[(&str, &str)] = &[
+            ("RETRY_MAX_ATTEMPTS", "abc"),
+            ("RETRY_MAX_ATTEMPTS", "0"),
+            ("RETRY_MAX_ATTEMPTS", "-1"),
+            ("RETRY_BASE_DELAY", "-1"),
+            ("RETRY_BASE_DELAY", "NaN"),
+            ("RETRY_MAX_DELAY", "inf"),
+            ("RETRY_EXPONENTIAL_BASE", "0.5"),
+            ("RETRY_JITTER", "sometimes"),
+            ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "0"),
+            ("CIRCUIT_BREAKER_FAILURE_THRESHOLD", "0"),
+            ("CIRCUIT_BREAKER_FAILURE_RATE", "1.5"),
+            ("RETRY_ATTEMPT_TIMEOUT", "0"),
+            ("RESILIENCE_ENABLED", "maybe"),
+            ("RETRY_BUDGET_RATIO", "-0.1"),
+        ];
+        for (var, value) in cases {
+            let (c, problems) = resolve(&[(var, value)], "kimi");
+            assert_eq!(problems.len(), 1, "{var}={value}: {problems:?}");
+            assert_eq!(problems[0].variable, *var);
+            assert_eq!(problems[0].value, *value);
+            assert!(!problems[0].expected.is_empty());
+            assert_eq!(
+                c,
+                Config::default(),
+                "{var}={value} must fall back to the default"
+            );
+        }
+        let (_, problems) = resolve(&[("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS", "x")], "kimi");
+        assert_eq!(problems[0].variable, "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS");
+        let shown = problems[0].to_string();
+        assert!(
+            shown.contains("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS=\"x\""),
+            "{shown}"
+        );
+        assert!(shown.contains("whole number"), "{shown}");
+    }
+
+    #[test]
+    fn base_above_max_is_reported_and_capped() {
+        let (c, problems) = resolve(
+            &[
+                ("RETRY_BASE_DELAY", "5"),
+                ("RESILIENCE_KIMI_RETRY_MAX_DELAY", "2"),
+            ],
+            "kimi",
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].variable, "RETRY_BASE_DELAY");
+        assert!(
+            problems[0]
+                .expected
+                .contains("RESILIENCE_KIMI_RETRY_MAX_DELAY=2"),
+            "{}",
+            problems[0].expected
+        );
+        assert_eq!(c.base_delay, Duration::from_secs(1));
+        assert_eq!(c.max_delay, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn code_values_are_checked_and_layered() {
+        let code = Settings::new().exponential_base(f64::NAN).max_attempts(7);
+        let (c, problems) = code.resolve();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].variable, "Settings::exponential_base");
+        assert_eq!(c.max_attempts, 7);
+        assert_eq!(c.exponential_base, 2.0);
+        let env_layer = Settings::new().max_attempts(2);
+        assert_eq!(env_layer.over(&code).resolve().0.max_attempts, 2);
+    }
+
+    #[test]
+    fn scan_finds_provider_variables_and_typos() {
+        let vars = env(&[
+            ("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS", "abc"),
+            ("RESILIENCE_KIMI_RETRY_ENABLED", "true"),
+            ("RESILIENCE_GLM_CIRCUIT_BREAKER_TIMEOUT", "0.5"),
+            ("RESILIENCE_ENABLED", "true"),
+            ("RESILIENCE_METRICS_ADDR", "127.0.0.1:1"),
+            ("RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "3"),
+            ("PATH", "/bin"),
+        ]);
+        let (problems, unknown) =
+            scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].variable, "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS");
+        assert_eq!(
+            unknown,
+            vec!["RESILIENCE_KIMI_RETRY_MAX_ATEMPTS".to_string()]
+        );
+    }
+}

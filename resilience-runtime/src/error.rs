@@ -1,0 +1,174 @@
+//! Errors the runtime itself produces. A `#[resilient]` method returns them through its own
+//! error type, which implements `From<ResilienceError>`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use crate::classify::{Classify, ErrorClass};
+
+/// Why the runtime, not the provider, ended an attempt or a call.
+///
+/// A method's error type `E` implements `From<ResilienceError>`; that is how a call rejected by
+/// an open breaker returns the caller's own error type.
+///
+/// ```
+/// use resilience::{Classify, ErrorClass, ResilienceError};
+///
+/// #[derive(Debug)]
+/// enum UploadError { Resilience(ResilienceError), Http(u16) }
+///
+/// impl From<ResilienceError> for UploadError {
+///     fn from(e: ResilienceError) -> Self { UploadError::Resilience(e) }
+/// }
+/// impl Classify for UploadError {
+///     fn classify(&self) -> ErrorClass {
+///         match self {
+///             UploadError::Resilience(e) => e.classify(),
+///             UploadError::Http(s) => resilience::classify_status(*s, None),
+///         }
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResilienceError {
+    /// The provider's breaker is open (or half-open with all probe slots taken); the call was
+    /// rejected without reaching the provider.
+    CircuitOpen {
+        /// The provider whose breaker rejected the call.
+        provider: &'static str,
+        /// How long until the breaker lets a probe through, when known. `None` while the
+        /// breaker is forced open or its probe slots are taken.
+        retry_in: Option<Duration>,
+    },
+    /// One attempt took longer than the per-attempt timeout (`RETRY_ATTEMPT_TIMEOUT`).
+    /// Transient: it is retried and counts as a breaker failure.
+    AttemptTimeout {
+        /// The provider called.
+        provider: &'static str,
+        /// The per-attempt timeout that elapsed.
+        timeout: Duration,
+    },
+    /// The call's total deadline (`RETRY_TOTAL_TIMEOUT`) passed during an attempt.
+    DeadlineExceeded {
+        /// The provider called.
+        provider: &'static str,
+        /// The total deadline that elapsed.
+        deadline: Duration,
+    },
+}
+
+impl ResilienceError {
+    /// The provider this error is about.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            ResilienceError::CircuitOpen { provider, .. }
+            | ResilienceError::AttemptTimeout { provider, .. }
+            | ResilienceError::DeadlineExceeded { provider, .. } => provider,
+        }
+    }
+}
+
+impl fmt::Display for ResilienceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResilienceError::CircuitOpen {
+                provider,
+                retry_in: Some(d),
+            } => write!(
+                f,
+                "circuit breaker for provider `{provider}` is open; next probe in {:.3}s",
+                d.as_secs_f64()
+            ),
+            ResilienceError::CircuitOpen { provider, .. } => {
+                write!(f, "circuit breaker for provider `{provider}` is open")
+            }
+            ResilienceError::AttemptTimeout { provider, timeout } => write!(
+                f,
+                "attempt to provider `{provider}` timed out after {:.3}s",
+                timeout.as_secs_f64()
+            ),
+            ResilienceError::DeadlineExceeded { provider, deadline } => write!(
+                f,
+                "call to provider `{provider}` exceeded its {:.3}s deadline",
+                deadline.as_secs_f64()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResilienceError {}
+
+impl Classify for ResilienceError {
+    fn classify(&self) -> ErrorClass {
+        match self {
+            // A rejection is never retried (the retry loop returns it directly); if a caller
+            // nests calls, the outer one must not hammer an open breaker either.
+            ResilienceError::CircuitOpen { .. } => ErrorClass::Permanent,
+            ResilienceError::AttemptTimeout { .. } => ErrorClass::Transient,
+            ResilienceError::DeadlineExceeded { .. } => ErrorClass::Permanent,
+        }
+    }
+
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.to_string()))
+    }
+}
+
+/// A configuration value that is missing its mark: names the variable, the value and what
+/// was expected. [`init`](crate::init) returns every problem it found at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    problems: Vec<ConfigProblem>,
+}
+
+/// One bad setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The environment variable (or `code: Settings::…` for a value given in code).
+    pub variable: String,
+    /// The value as given.
+    pub value: String,
+    /// What a valid value looks like.
+    pub expected: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(problems: Vec<ConfigProblem>) -> Self {
+        debug_assert!(!problems.is_empty());
+        ConfigError { problems }
+    }
+
+    /// Every problem found, in the order the settings are listed in the README.
+    pub fn problems(&self) -> &[ConfigProblem] {
+        &self.problems
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}={:?}: expected {}",
+            self.variable, self.value, self.expected
+        )
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "invalid resilience configuration ({n} problem{})",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}

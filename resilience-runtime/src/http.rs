@@ -1,0 +1,158 @@
+//! HTTP errors that keep what `error_for_status()` drops: the status and the `Retry-After`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::classify::{Classify, ErrorClass, classify_status};
+
+/// A non-success HTTP answer: the status and the parsed `Retry-After`. It classifies itself
+/// with [`classify_status`] (429 → `Throttled` with the `Retry-After`, 408/5xx gateway errors →
+/// `Transient`, other 4xx → `Permanent`). Its text never contains the URL.
+///
+/// ```
+/// use resilience::{Classify, ErrorClass, HttpError};
+/// use std::time::Duration;
+///
+/// let e = HttpError::from_header(429, Some("3"));
+/// assert_eq!(e.retry_after(), Some(Duration::from_secs(3)));
+/// assert_eq!(e.classify(), ErrorClass::Throttled { retry_after: Some(Duration::from_secs(3)) });
+/// assert_eq!(e.to_string(), "HTTP 429 (retry after 3s)");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError {
+    status: u16,
+    retry_after: Option<Duration>,
+}
+
+impl HttpError {
+    /// An error for `status` with an already parsed `Retry-After`.
+    pub fn new(status: u16, retry_after: Option<Duration>) -> Self {
+        HttpError {
+            status,
+            retry_after,
+        }
+    }
+
+    /// An error for `status` with the raw `Retry-After` header value, if any (delta-seconds or
+    /// an HTTP date; an unparsable value is ignored).
+    pub fn from_header(status: u16, retry_after: Option<&str>) -> Self {
+        HttpError {
+            status,
+            retry_after: retry_after.and_then(|v| parse_retry_after(v, SystemTime::now())),
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The provider's `Retry-After`, when it sent a valid one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(ra) = self.retry_after {
+            write!(f, " (retry after {}s)", ra.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+impl Classify for HttpError {
+    fn classify(&self) -> ErrorClass {
+        classify_status(self.status, self.retry_after)
+    }
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.to_string()))
+    }
+}
+
+/// Parses a `Retry-After` value: delta-seconds (`"120"`, decimals tolerated) or an HTTP date
+/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), relative to `now`. A date in the past means "now"
+/// (zero). Anything else is `None`.
+///
+/// ```
+/// use resilience::parse_retry_after;
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+///
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470); // 07:27:50
+/// assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(10)));
+/// assert_eq!(parse_retry_after("soon", now), None);
+/// ```
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(feature = "reqwest")]
+mod reqwest_impls {
+    use super::*;
+
+    /// Turns a non-success `reqwest::Response` into an [`HttpError`] that keeps the status and
+    /// the `Retry-After` header, which `error_for_status()` drops.
+    ///
+    /// ```no_run
+    /// # async fn f(client: reqwest::Client) -> Result<(), resilience::HttpError> {
+    /// use resilience::ResponseExt;
+    /// let resp = client.get("http://127.0.0.1:1/x").send().await.unwrap().check_status()?;
+    /// # let _ = resp; Ok(()) }
+    /// ```
+    pub trait ResponseExt: Sized {
+        /// `Ok(self)` for 1xx–3xx, else the status and `Retry-After` as an [`HttpError`].
+        fn check_status(self) -> Result<Self, HttpError>;
+    }
+
+    impl ResponseExt for reqwest::Response {
+        fn check_status(self) -> Result<Self, HttpError> {
+            let status = self.status();
+            if !(status.is_client_error() || status.is_server_error()) {
+                return Ok(self);
+            }
+            let ra = self
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok());
+            Err(HttpError::from_header(status.as_u16(), ra))
+        }
+    }
+
+    /// Connect errors, timeouts and failures while sending or reading are transient; a status
+    /// (from `error_for_status()`) is classified by [`classify_status`]; builder, redirect and
+    /// decode errors are permanent. Use [`ResponseExt::check_status`] instead of
+    /// `error_for_status()` to keep `Retry-After`.
+    impl Classify for reqwest::Error {
+        fn classify(&self) -> ErrorClass {
+            if let Some(s) = self.status() {
+                return classify_status(s.as_u16(), None);
+            }
+            if self.is_builder() || self.is_redirect() || self.is_decode() {
+                return ErrorClass::Permanent;
+            }
+            ErrorClass::Transient
+        }
+
+        fn log_summary(&self) -> Option<Cow<'_, str>> {
+            // reqwest's text embeds the URL; the runtime redacts its query and user-info.
+            Some(Cow::Owned(self.to_string()))
+        }
+    }
+}
+
+#[cfg(feature = "reqwest")]
+pub use reqwest_impls::ResponseExt;

@@ -1,0 +1,35 @@
+//! The runtime behind `#[resilient]`: per-provider circuit breakers, retry with backoff and
+//! jitter, retry budgets, error classification, configuration and telemetry.
+//!
+//! Depend on the `resilience` facade rather than on this crate; it re-exports everything here.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backoff;
+mod breaker;
+mod budget;
+mod call;
+mod classify;
+mod config;
+mod context;
+mod error;
+mod http;
+mod redact;
+mod registry;
+pub mod telemetry;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use breaker::CircuitState;
+pub use call::CallSite;
+pub use classify::{Classify, ErrorClass, classify_status};
+pub use config::{Config, Jitter, Settings, env_provider_name, provider_variable, variables};
+pub use context::{CallInfo, IdempotencyKey, current_call};
+pub use error::{ConfigError, ConfigProblem, ResilienceError};
+#[cfg(feature = "reqwest")]
+pub use http::ResponseExt;
+pub use http::{HttpError, parse_retry_after};
+pub use redact::redact;
+pub use registry::{Builder, Provider, configure, init, provider, providers};

@@ -1,0 +1,492 @@
+//! The global, lazily filled map from provider name to its breaker, retry policy and budget.
+//!
+//! A provider is created on first use and never dropped (its state must outlive any one
+//! struct instance or task), so its handle is a `&'static` and call sites cache it: the name
+//! is looked up once per call site, never per call.
+
+use std::collections::BTreeMap;
+use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use crate::breaker::{Breaker, CircuitState};
+use crate::budget::Budget;
+use crate::call::CallSite;
+use crate::config::{Config, Lookup, Settings, scan_provider_vars};
+use crate::error::{ConfigError, ConfigProblem};
+
+pub(crate) struct ProviderInner {
+    pub(crate) name: &'static str,
+    pub(crate) config: Config,
+    pub(crate) breaker: Breaker,
+    pub(crate) budget: Budget,
+    pub(crate) execute_site: CallSite,
+}
+
+#[derive(Default)]
+struct Registry {
+    providers: BTreeMap<String, &'static ProviderInner>,
+    global_code: Settings,
+    provider_code: BTreeMap<String, Settings>,
+}
+
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(Mutex::default);
+
+fn registry() -> MutexGuard<'static, Registry> {
+    // A panic while holding the lock cannot leave the map inconsistent (inserts are single
+    // steps), so a poisoned lock is still safe to use; the runtime must not panic because of it.
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn process_env(var: &str) -> Option<String> {
+    std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Environment variables read by the telemetry module rather than the provider settings.
+pub(crate) const OTHER_VARIABLES: &[&str] = &["RESILIENCE_METRICS_ADDR"];
+
+impl Registry {
+    fn resolve(&self, name: &str, lookup: Lookup<'_>) -> (Config, Vec<ConfigProblem>) {
+        let (global_env, mut problems) = Settings::from_env(lookup, None);
+        let (provider_env, p2) = Settings::from_env(lookup, Some(name));
+        problems.extend(p2);
+        let empty = Settings::new();
+        let provider_code = self.provider_code.get(name).unwrap_or(&empty);
+        let layered = provider_env.over(&provider_code.over(&global_env.over(&self.global_code)));
+        let (config, p3) = layered.resolve();
+        problems.extend(p3);
+        (config, problems)
+    }
+
+    fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let inner: &'static ProviderInner = Box::leak(Box::new(ProviderInner {
+            name,
+            breaker: Breaker::new(name, &config),
+            budget: Budget::new(&config),
+            execute_site: CallSite::new(name, "execute"),
+            config,
+        }));
+        inner.execute_site.bind(inner);
+        self.providers.insert(name.to_owned(), inner);
+        crate::telemetry::publish_state(name, inner.breaker.state());
+        inner
+    }
+}
+
+pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
+    let mut reg = registry();
+    if let Some(p) = reg.providers.get(name) {
+        return p;
+    }
+    let (config, problems) = reg.resolve(name, &process_env);
+    let inner = reg.create(name, config);
+    drop(reg);
+    for p in problems {
+        tracing::error!(
+            target: "resilience",
+            provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
+            "[CONFIG] Ignoring {}={:?} for provider {}: expected {}; the next setting in line \
+             (the global variable, then the code settings, then the built-in default) is used instead. \
+             Call resilience::init() at start-up to turn this into an error.",
+            p.variable, p.value, inner.name, p.expected,
+        );
+    }
+    inner
+}
+
+/// The handle of one provider: its breaker, retry policy and retry budget, shared by every
+/// call for that name from any task, thread or struct instance. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Provider(pub(crate) &'static ProviderInner);
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.0.name)
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// The global handle for `name`, created with its configuration on first use.
+///
+/// This looks the name up in a map behind a lock: keep the handle (it is `Copy`) or use
+/// `#[resilient]`, whose call sites look it up once. Names are never forgotten, so do not
+/// build provider names from user input.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use resilience::CircuitState;
+///
+/// let kimi = resilience::provider("doc-kimi");
+/// let n: Result<u32, std::io::Error> = kimi.execute(|| async { Ok(42) }).await;
+/// assert_eq!(n.unwrap(), 42);
+/// assert_eq!(kimi.state(), CircuitState::Closed);
+/// # }
+/// ```
+pub fn provider(name: &str) -> Provider {
+    Provider(lookup(name))
+}
+
+/// Every provider created so far, by name.
+pub fn providers() -> Vec<Provider> {
+    registry().providers.values().map(|p| Provider(p)).collect()
+}
+
+impl Provider {
+    /// The provider's name.
+    pub fn name(&self) -> &'static str {
+        self.0.name
+    }
+
+    /// The effective configuration, fixed at the provider's creation.
+    pub fn config(&self) -> &'static Config {
+        &self.0.config
+    }
+
+    /// The breaker state the next call would see. An open breaker whose timeout has passed
+    /// reports (and becomes) [`CircuitState::HalfOpen`].
+    pub fn state(&self) -> CircuitState {
+        self.0.breaker.state()
+    }
+
+    /// Consecutive failures counted by a closed breaker (failures in the window, in
+    /// failure-rate mode).
+    pub fn consecutive_failures(&self) -> u32 {
+        self.0.breaker.failures()
+    }
+
+    /// How long until an open breaker lets a probe through; `None` unless open.
+    pub fn retry_in(&self) -> Option<Duration> {
+        self.0.breaker.retry_in()
+    }
+
+    /// Retries the budget would allow right now.
+    pub fn retry_budget_available(&self) -> f64 {
+        self.0.budget.available()
+    }
+
+    /// Opens the breaker until [`reset`](Self::reset): every call is rejected. For
+    /// maintenance windows and incident response.
+    pub fn force_open(&self) {
+        self.0.breaker.force(CircuitState::ForcedOpen);
+    }
+
+    /// Switches the breaker off until [`reset`](Self::reset): every call is admitted and
+    /// nothing is counted.
+    pub fn disable_breaker(&self) {
+        self.0.breaker.force(CircuitState::Disabled);
+    }
+
+    /// Closes the breaker and clears its counts (or returns it to `Disabled` when the breaker
+    /// is switched off in the configuration).
+    pub fn reset(&self) {
+        let to = if self.0.config.breaker_enabled {
+            CircuitState::Closed
+        } else {
+            CircuitState::Disabled
+        };
+        self.0.breaker.force(to);
+    }
+
+    /// Runs `op` with this provider's retry policy and breaker, for code that does not use
+    /// `#[resilient]`. `op` is called once per attempt; the method label in logs and metrics
+    /// is `execute` (declare a [`CallSite`] for your own label).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::io;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// let kimi = resilience::configure(
+    ///     "doc-execute",
+    ///     resilience::Settings::new().base_delay(std::time::Duration::ZERO),
+    /// ).unwrap();
+    /// let tries = AtomicU32::new(0);
+    /// let out: Result<&str, io::Error> = kimi
+    ///     .execute(|| async {
+    ///         if tries.fetch_add(1, Ordering::Relaxed) == 0 {
+    ///             Err(io::ErrorKind::ConnectionReset.into()) // transient: retried
+    ///         } else {
+    ///             Ok("file-123")
+    ///         }
+    ///     })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), "file-123");
+    /// assert_eq!(tries.load(Ordering::Relaxed), 2);
+    /// # }
+    /// ```
+    pub async fn execute<F, Fut, T, E>(&self, op: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: crate::Classify + From<crate::ResilienceError>,
+    {
+        self.0.execute_site.execute(op).await
+    }
+}
+
+/// Start-up configuration: settings in code, checked together with the environment.
+///
+/// ```
+/// use resilience::{Builder, Settings};
+/// use std::time::Duration;
+///
+/// Builder::new()
+///     .defaults(Settings::new().max_attempts(4))
+///     .provider("doc-builder-kimi", Settings::new().breaker_timeout(Duration::from_secs(30)))
+///     .init()
+///     .expect("valid configuration");
+/// assert_eq!(resilience::provider("doc-builder-kimi").config().breaker_timeout, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    global: Settings,
+    providers: Vec<(String, Settings)>,
+}
+
+impl Builder {
+    /// A builder with nothing set: `init()` then checks the environment alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Settings for every provider (below the environment; see the precedence in [`Settings`]).
+    #[must_use]
+    pub fn defaults(mut self, settings: Settings) -> Self {
+        self.global = settings.over(&self.global);
+        self
+    }
+
+    /// Settings for one provider.
+    #[must_use]
+    pub fn provider(mut self, name: &str, settings: Settings) -> Self {
+        self.providers.push((name.to_owned(), settings));
+        self
+    }
+
+    /// Reads and checks every setting (the global variables, every `RESILIENCE_<PROVIDER>_…`
+    /// variable in the environment, and the code settings) and installs the code settings for
+    /// providers created from now on. Returns every problem at once; on error nothing is
+    /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings.
+    pub fn init(self) -> Result<(), ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars_os()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        self.init_with(&process_env, vars)
+    }
+
+    pub(crate) fn init_with(
+        self,
+        lookup: Lookup<'_>,
+        vars: Vec<(String, String)>,
+    ) -> Result<(), ConfigError> {
+        let (_, mut problems) = Settings::from_env(lookup, None);
+        let (p, unknown) = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
+        problems.extend(p);
+        for name in unknown {
+            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
+        }
+        #[cfg(feature = "telemetry")]
+        if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR") {
+            if addr.trim().parse::<std::net::SocketAddr>().is_err() {
+                problems.push(ConfigProblem {
+                    variable: "RESILIENCE_METRICS_ADDR".into(),
+                    value: addr,
+                    expected: "an IP address and port, e.g. 127.0.0.1:9464".into(),
+                });
+            }
+        }
+        let mut reg = registry();
+        let mut next = Registry {
+            providers: BTreeMap::new(),
+            global_code: self.global.over(&reg.global_code),
+            provider_code: reg.provider_code.clone(),
+        };
+        for (name, s) in self.providers {
+            let merged = match next.provider_code.get(&name) {
+                Some(old) => s.over(old),
+                None => s,
+            };
+            next.provider_code.insert(name, merged);
+        }
+        // Check every provider the code names or that already exists, plus the global layer.
+        let (_, p) = next.resolve("", &|_: &str| None);
+        problems.extend(p);
+        let names: Vec<String> = next
+            .provider_code
+            .keys()
+            .chain(reg.providers.keys())
+            .cloned()
+            .collect();
+        for name in names {
+            let (config, p) = next.resolve(&name, lookup);
+            for p in p {
+                if !problems.contains(&p) {
+                    problems.push(p);
+                }
+            }
+            if let Some(existing) = reg.providers.get(&name) {
+                if existing.config != config {
+                    problems.push(already_in_use(&name));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::new(problems));
+        }
+        reg.global_code = next.global_code;
+        reg.provider_code = next.provider_code;
+        Ok(())
+    }
+}
+
+fn already_in_use(name: &str) -> ConfigProblem {
+    ConfigProblem {
+        variable: format!("provider `{name}`"),
+        value: "already in use with another configuration".into(),
+        expected:
+            "settings given before the provider's first call (call init()/configure() at start-up)"
+                .into(),
+    }
+}
+
+/// Reads and checks the whole configuration from the environment at start-up. Without it, the
+/// first use of each provider reads the environment, logs bad values at error level and uses
+/// the next setting in line instead; with it, a bad value is an error you can act on.
+///
+/// ```
+/// resilience::init().expect("resilience configuration");
+/// ```
+pub fn init() -> Result<(), ConfigError> {
+    Builder::new().init()
+}
+
+/// Creates (or checks) one provider with settings given in code, below its
+/// `RESILIENCE_<PROVIDER>_…` variables. Errors name every bad value, and refuse settings that
+/// would change a provider already in use.
+///
+/// ```
+/// use resilience::Settings;
+/// let glm = resilience::configure("doc-glm", Settings::new().max_attempts(5)).unwrap();
+/// assert_eq!(glm.config().max_attempts, 5);
+/// // The same settings again are fine; different ones are refused.
+/// assert!(resilience::configure("doc-glm", Settings::new().max_attempts(5)).is_ok());
+/// assert!(resilience::configure("doc-glm", Settings::new().max_attempts(2)).is_err());
+/// ```
+pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError> {
+    let mut reg = registry();
+    let previous = reg.provider_code.get(name).cloned();
+    let merged = match &previous {
+        Some(old) => settings.over(old),
+        None => settings,
+    };
+    reg.provider_code.insert(name.to_owned(), merged);
+    let (config, problems) = reg.resolve(name, &process_env);
+    let problems = match reg.providers.get(name) {
+        Some(existing) if existing.config != config => vec![already_in_use(name)],
+        _ => problems,
+    };
+    if !problems.is_empty() {
+        match previous {
+            Some(old) => reg.provider_code.insert(name.to_owned(), old),
+            None => reg.provider_code.remove(name),
+        };
+        return Err(ConfigError::new(problems));
+    }
+    if let Some(existing) = reg.providers.get(name) {
+        return Ok(Provider(existing));
+    }
+    Ok(Provider(reg.create(name, config)))
+}
+
+/// Cached per call site: the first call resolves the name, later calls do one load.
+pub(crate) fn resolve_site(
+    cell: &OnceLock<&'static ProviderInner>,
+    name: &str,
+) -> &'static ProviderInner {
+    cell.get_or_init(|| lookup(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn init_reports_every_bad_value() {
+        let env: HashMap<&str, &str> = [
+            ("RETRY_MAX_ATTEMPTS", "abc"),
+            ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "0"),
+            ("RESILIENCE_REG_T1_RETRY_BASE_DELAY", "-2"),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let vars = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = Builder::new().init_with(&lookup, vars).unwrap_err();
+        let vars: Vec<&str> = err.problems().iter().map(|p| p.variable.as_str()).collect();
+        assert!(vars.contains(&"RETRY_MAX_ATTEMPTS"), "{err}");
+        assert!(
+            vars.contains(&"CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS"),
+            "{err}"
+        );
+        assert!(
+            vars.contains(&"RESILIENCE_REG_T1_RETRY_BASE_DELAY"),
+            "{err}"
+        );
+        assert_eq!(vars.len(), 3, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("RETRY_MAX_ATTEMPTS=\"abc\": expected a whole number"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn init_checks_code_settings_and_conflicts() {
+        let none = |_: &str| None;
+        let err = Builder::new()
+            .provider(
+                "reg-t2",
+                Settings::new()
+                    .base_delay(Duration::from_secs(9))
+                    .max_delay(Duration::from_secs(3)),
+            )
+            .init_with(&none, vec![])
+            .unwrap_err();
+        assert_eq!(err.problems()[0].variable, "Settings::base_delay");
+        assert!(
+            registry().provider_code.get("reg-t2").is_none(),
+            "nothing installed on error"
+        );
+
+        let p = provider("reg-t3");
+        assert_eq!(p.config().max_attempts, 3);
+        let err = Builder::new()
+            .provider("reg-t3", Settings::new().max_attempts(9))
+            .init_with(&none, vec![])
+            .unwrap_err();
+        assert_eq!(err.problems()[0].variable, "provider `reg-t3`");
+        Builder::new()
+            .provider("reg-t4", Settings::new().max_attempts(9))
+            .init_with(&none, vec![])
+            .unwrap();
+        assert_eq!(provider("reg-t4").config().max_attempts, 9);
+    }
+
+    #[test]
+    fn bad_code_settings_are_refused_by_configure() {
+        let err = configure("reg-t5", Settings::new().half_open_max_calls(0)).unwrap_err();
+        assert_eq!(err.problems()[0].variable, "Settings::half_open_max_calls");
+        assert!(configure("reg-t5", Settings::new().half_open_max_calls(2)).is_ok());
+    }
+}

@@ -1,0 +1,176 @@
+//! Metrics (through the `metrics` facade) and the `[CIRCUIT]` log lines.
+//!
+//! The runtime never installs a recorder by itself: the application does, with
+//! [`serve`](crate::telemetry::serve) (Prometheus, feature `telemetry`) or with any `metrics`
+//! exporter followed by [`use_installed_recorder`]. Until then, a call pays one relaxed load
+//! for all of telemetry: no clock read, no label building.
+//!
+//! Why the explicit switch? The `metrics` facade drops everything recorded before a recorder
+//! exists, and its handles cannot tell whether one does. Handles are resolved once per call
+//! site (on its first call after the switch) and reused, so the per-call cost with a recorder
+//! is a few counter increments and one histogram record, never a label lookup.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use metrics::{Counter, Histogram, counter, gauge, histogram};
+
+use crate::breaker::CircuitState;
+
+/// Logical calls, by `provider`, `method`, `outcome` (`success`/`failure`/`rejected`).
+pub const CALLS_TOTAL: &str = "resilience_calls_total";
+/// Attempts that reached the provider, by `provider`, `method`, `result`.
+pub const ATTEMPTS_TOTAL: &str = "resilience_attempts_total";
+/// Retries made (attempts after the first), by `provider`, `method`.
+pub const RETRIES_TOTAL: &str = "resilience_retries_total";
+/// Retries refused because the budget was spent, by `provider`.
+pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "resilience_retry_budget_exhausted_total";
+/// Logical call duration in seconds, backoff sleeps included, by `provider`, `method`, `outcome`.
+pub const CALL_DURATION_SECONDS: &str = "resilience_call_duration_seconds";
+/// 1 for the provider's current breaker state, 0 for the others, by `provider`, `state`.
+pub const CIRCUIT_STATE: &str = "resilience_circuit_state";
+/// Breaker state changes, by `provider`, `from`, `to`.
+pub const CIRCUIT_TRANSITIONS_TOTAL: &str = "resilience_circuit_transitions_total";
+
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+/// Tells the runtime that a `metrics` recorder is installed, so it starts recording. Call it
+/// right after installing your own exporter; [`serve`](crate::telemetry::serve) calls it for
+/// you. It also publishes every known provider's breaker state.
+///
+/// ```
+/// // With any `metrics` exporter:
+/// // metrics::set_global_recorder(my_recorder)?;
+/// resilience::telemetry::use_installed_recorder();
+/// ```
+pub fn use_installed_recorder() {
+    describe();
+    RECORDING.store(true, Ordering::Release);
+    for p in crate::registry::providers() {
+        publish_state(p.name(), p.state());
+    }
+}
+
+/// Whether metrics are being recorded. One relaxed load: this is on every call.
+#[inline]
+pub(crate) fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        CALLS_TOTAL,
+        "Logical calls through the resilience runtime (retries included in one call), by outcome."
+    );
+    describe_counter!(
+        ATTEMPTS_TOTAL,
+        "Attempts that reached the provider, by result class."
+    );
+    describe_counter!(RETRIES_TOTAL, "Retries made: attempts after the first.");
+    describe_counter!(
+        RETRY_BUDGET_EXHAUSTED_TOTAL,
+        "Retries refused because the provider's retry budget was spent."
+    );
+    describe_histogram!(
+        CALL_DURATION_SECONDS,
+        Unit::Seconds,
+        "Logical call duration, backoff sleeps included."
+    );
+    describe_gauge!(
+        CIRCUIT_STATE,
+        "1 for the provider's current circuit breaker state, 0 for the others."
+    );
+    describe_counter!(CIRCUIT_TRANSITIONS_TOTAL, "Circuit breaker state changes.");
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CallOutcome {
+    Success = 0,
+    Failure = 1,
+    Rejected = 2,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AttemptResult {
+    Success = 0,
+    Transient = 1,
+    Throttled = 2,
+    Permanent = 3,
+    Timeout = 4,
+}
+
+const OUTCOMES: [&str; 3] = ["success", "failure", "rejected"];
+const RESULTS: [&str; 5] = ["success", "transient", "throttled", "permanent", "timeout"];
+
+/// One call site's metric handles, resolved once.
+pub(crate) struct SiteMetrics {
+    calls: [Counter; 3],
+    attempts: [Counter; 5],
+    retries: Counter,
+    duration: [Histogram; 3],
+}
+
+impl SiteMetrics {
+    pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
+        SiteMetrics {
+            calls: OUTCOMES.map(|o| counter!(CALLS_TOTAL, "provider" => provider, "method" => method, "outcome" => o)),
+            attempts: RESULTS.map(|r| counter!(ATTEMPTS_TOTAL, "provider" => provider, "method" => method, "result" => r)),
+            retries: counter!(RETRIES_TOTAL, "provider" => provider, "method" => method),
+            duration: OUTCOMES.map(|o| histogram!(CALL_DURATION_SECONDS, "provider" => provider, "method" => method, "outcome" => o)),
+        }
+    }
+
+    pub(crate) fn attempt(&self, r: AttemptResult) {
+        self.attempts[r as usize].increment(1);
+    }
+
+    pub(crate) fn retry(&self) {
+        self.retries.increment(1);
+    }
+
+    pub(crate) fn call(&self, o: CallOutcome, seconds: f64) {
+        self.calls[o as usize].increment(1);
+        self.duration[o as usize].record(seconds);
+    }
+}
+
+pub(crate) fn budget_exhausted(provider: &'static str) {
+    if recording() {
+        counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider).increment(1);
+    }
+}
+
+/// Sets the one-hot state gauge.
+pub(crate) fn publish_state(provider: &'static str, state: CircuitState) {
+    if recording() {
+        for s in CircuitState::ALL {
+            gauge!(CIRCUIT_STATE, "provider" => provider, "state" => s.as_str())
+                .set(if s == state { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+/// A breaker changed state: the `[CIRCUIT]` log line and the metrics, together.
+pub(crate) fn transition(
+    provider: &'static str,
+    from: CircuitState,
+    to: CircuitState,
+    failures: u32,
+) {
+    let (f, t) = (from.as_str(), to.as_str());
+    match to {
+        CircuitState::Open | CircuitState::ForcedOpen => tracing::warn!(
+            target: "resilience", provider, from = f, to = t, failures,
+            "[CIRCUIT] State transition: {f} → {t} for {provider}"
+        ),
+        _ => tracing::info!(
+            target: "resilience", provider, from = f, to = t,
+            "[CIRCUIT] State transition: {f} → {t} for {provider}"
+        ),
+    }
+    if recording() {
+        counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => f, "to" => t)
+            .increment(1);
+        publish_state(provider, to);
+    }
+}

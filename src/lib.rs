@@ -1,0 +1,48 @@
+//! Reliable calls to flaky remote providers, by annotation.
+//!
+//! ```
+//! use resilience::{resilient, Classify, ErrorClass, ResilienceError};
+//!
+//! #[derive(Debug)]
+//! enum UploadError { Http(resilience::HttpError), Resilience(ResilienceError) }
+//!
+//! impl From<ResilienceError> for UploadError {
+//!     fn from(e: ResilienceError) -> Self { UploadError::Resilience(e) }
+//! }
+//! impl Classify for UploadError {
+//!     fn classify(&self) -> ErrorClass {
+//!         match self {
+//!             UploadError::Http(e) => e.classify(),
+//!             UploadError::Resilience(e) => e.classify(),
+//!         }
+//!     }
+//! }
+//!
+//! trait FileProvider {
+//!     async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<String, UploadError>;
+//! }
+//!
+//! struct Kimi;
+//!
+//! impl FileProvider for Kimi {
+//!     #[resilient(provider = "doc-lib-kimi")]
+//!     async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<String, UploadError> {
+//!         let call = resilience::current_call().unwrap();
+//!         // Send `call.idempotency_key` as the `Idempotency-Key` header here.
+//!         Ok(format!("{name}:{}:{}", bytes.len(), call.attempt))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(Kimi.upload_file("a.txt", vec![1, 2]).await.unwrap(), "a.txt:2:1");
+//! # }
+//! ```
+//!
+//! See the README for the semantics, every setting and the metrics.
+
+#![forbid(unsafe_code)]
+
+pub use resilience_runtime::*;
+
+#[doc(inline)]
+pub use resilience_macros::resilient;

@@ -1,0 +1,457 @@
+//! The retry loop and the breaker together, through `Provider::execute`, on a paused clock.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use common::{TestError, capture};
+use resilience::{CircuitState, Jitter, ResilienceError, Settings};
+use tokio::time::Instant;
+
+/// No jitter and short, exact delays: 100 ms, 200 ms, 400 ms, …
+fn exact() -> Settings {
+    Settings::new()
+        .jitter(Jitter::None)
+        .base_delay(Duration::from_millis(100))
+        .max_delay(Duration::from_secs(10))
+}
+
+/// Runs `outcomes[i]` as the result of attempt `i + 1` (the last one repeats) and returns the
+/// call's result and the number of attempts.
+async fn run(
+    p: resilience::Provider,
+    outcomes: Vec<Result<u32, fn(u32) -> TestError>>,
+) -> (Result<u32, TestError>, u32) {
+    let n = AtomicU32::new(0);
+    let r = p
+        .execute(|| {
+            let i = n.fetch_add(1, Ordering::SeqCst) as usize;
+            let o = outcomes[i.min(outcomes.len() - 1)];
+            async move { o.map_err(|f| f(i as u32 + 1)) }
+        })
+        .await;
+    (r, n.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn transient_errors_are_retried_with_backoff_until_success() {
+    let p = resilience::configure("rt-transient", exact()).unwrap();
+    let t0 = Instant::now();
+    let (r, attempts) = run(
+        p,
+        vec![Err(TestError::Transient), Err(TestError::Transient), Ok(7)],
+    )
+    .await;
+    assert_eq!(r, Ok(7));
+    assert_eq!(attempts, 3);
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_millis(100 + 200),
+        "delays 100 ms then 200 ms"
+    );
+    assert_eq!(p.consecutive_failures(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_attempts_is_enforced_and_the_last_error_is_returned_unchanged() {
+    let p = resilience::configure("rt-exhaust", exact().max_attempts(4)).unwrap();
+    let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
+    assert_eq!(attempts, 4, "RETRY_MAX_ATTEMPTS counts the first attempt");
+    assert_eq!(
+        r,
+        Err(TestError::Transient(4)),
+        "the error of the last attempt, unchanged"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_return_at_once_and_leave_the_breaker_alone() {
+    let p = resilience::configure("rt-permanent", exact().failure_threshold(1)).unwrap();
+    let t0 = Instant::now();
+    let (r, attempts) = run(p, vec![Err(TestError::Permanent)]).await;
+    assert_eq!((r, attempts), (Err(TestError::Permanent(1)), 1));
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    assert_eq!(
+        p.state(),
+        CircuitState::Closed,
+        "a permanent error is not a breaker failure"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_waits_at_least_retry_after_and_is_no_breaker_failure() {
+    let p = resilience::configure("rt-throttled", exact().failure_threshold(1)).unwrap();
+    let t0 = Instant::now();
+    let (r, attempts) = run(
+        p,
+        vec![
+            Err(|n| TestError::Throttled(n, Some(Duration::from_secs(2)))),
+            Ok(1),
+        ],
+    )
+    .await;
+    assert_eq!((r, attempts), (Ok(1), 2));
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(2),
+        "Retry-After 2 s beats the 100 ms backoff"
+    );
+    assert_eq!(p.state(), CircuitState::Closed);
+
+    // Without Retry-After, the backoff applies.
+    let t1 = Instant::now();
+    let (r, _) = run(p, vec![Err(|n| TestError::Throttled(n, None)), Ok(2)]).await;
+    assert_eq!(r, Ok(2));
+    assert_eq!(t1.elapsed(), Duration::from_millis(100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_above_max_delay_fails_with_the_last_error_without_waiting() {
+    let p = resilience::configure(
+        "rt-retry-after-cap",
+        exact().max_delay(Duration::from_secs(5)),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let (r, attempts) = run(
+        p,
+        vec![
+            Err(|n| TestError::Throttled(n, Some(Duration::from_secs(30)))),
+            Ok(1),
+        ],
+    )
+    .await;
+    assert_eq!(attempts, 1);
+    assert_eq!(
+        r,
+        Err(TestError::Throttled(1, Some(Duration::from_secs(30))))
+    );
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn total_deadline_stops_retries_that_would_pass_it() {
+    let p = resilience::configure(
+        "rt-deadline",
+        exact()
+            .max_attempts(10)
+            .base_delay(Duration::from_secs(1))
+            .total_timeout(Some(Duration::from_millis(3500))),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
+    // Attempts at 0 s, 1 s, 3 s; the next would be at 7 s, past the 3.5 s deadline.
+    assert_eq!(attempts, 3);
+    assert_eq!(r, Err(TestError::Transient(3)));
+    assert_eq!(t0.elapsed(), Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempt_timeout_is_transient_and_retried() {
+    let p = resilience::configure(
+        "rt-attempt-timeout",
+        exact().attempt_timeout(Some(Duration::from_secs(1))),
+    )
+    .unwrap();
+    let n = AtomicU32::new(0);
+    let t0 = Instant::now();
+    let r: Result<u32, TestError> = p
+        .execute(|| {
+            let first = n.fetch_add(1, Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    tokio::time::sleep(Duration::from_secs(3600)).await; // hangs
+                }
+                Ok(5)
+            }
+        })
+        .await;
+    assert_eq!(r, Ok(5));
+    assert_eq!(n.load(Ordering::SeqCst), 2);
+    assert_eq!(t0.elapsed(), Duration::from_millis(1000 + 100));
+
+    let (r, _) = {
+        let p = resilience::configure(
+            "rt-attempt-timeout-2",
+            exact()
+                .max_attempts(1)
+                .attempt_timeout(Some(Duration::from_secs(1))),
+        )
+        .unwrap();
+        let r: Result<u32, TestError> = p.execute(|| async { std::future::pending().await }).await;
+        (r, ())
+    };
+    assert_eq!(
+        r,
+        Err(TestError::Resilience(ResilienceError::AttemptTimeout {
+            provider: "rt-attempt-timeout-2",
+            timeout: Duration::from_secs(1)
+        }))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_breaker_rejects_without_calling_and_rejection_is_not_retried() {
+    let p = resilience::configure(
+        "rt-reject",
+        exact()
+            .max_attempts(1)
+            .failure_threshold(2)
+            .breaker_timeout(Duration::from_secs(30)),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let (r, _) = run(p, vec![Err(TestError::Transient)]).await;
+        assert!(matches!(r, Err(TestError::Transient(1))));
+    }
+    assert_eq!(p.state(), CircuitState::Open);
+    let (r, attempts) = run(p, vec![Ok(1)]).await;
+    assert_eq!(attempts, 0, "the operation never ran");
+    match r {
+        Err(TestError::Resilience(ResilienceError::CircuitOpen {
+            provider: "rt-reject",
+            retry_in: Some(d),
+        })) => {
+            assert_eq!(d, Duration::from_secs(30))
+        }
+        other => panic!("expected CircuitOpen, got {other:?}"),
+    }
+    tokio::time::advance(Duration::from_secs(30)).await;
+    // Two probe successes (the default success threshold) close it again.
+    assert_eq!(run(p, vec![Ok(1)]).await, (Ok(1), 1));
+    assert_eq!(p.state(), CircuitState::HalfOpen);
+    assert_eq!(run(p, vec![Ok(2)]).await, (Ok(2), 1));
+    assert_eq!(p.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_failure_opens_the_breaker_returns_its_own_error() {
+    let p = resilience::configure(
+        "rt-open-mid-call",
+        exact().max_attempts(5).failure_threshold(2),
+    )
+    .unwrap();
+    let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
+    assert_eq!(
+        attempts, 2,
+        "the second failure opened the breaker; no sleeping into a rejection"
+    );
+    assert_eq!(r, Err(TestError::Transient(2)));
+    assert_eq!(p.state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_probe_does_not_wedge_the_breaker() {
+    let p = resilience::configure(
+        "rt-cancel",
+        exact()
+            .max_attempts(1)
+            .failure_threshold(1)
+            .breaker_timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    let _ = run(p, vec![Err(TestError::Transient)]).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(p.state(), CircuitState::HalfOpen);
+    // The probe hangs and its caller gives up: the future is dropped mid-flight.
+    let hung = p.execute(|| async { std::future::pending::<Result<u32, TestError>>().await });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(10), hung)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        run(p, vec![Ok(1)]).await,
+        (Ok(1), 1),
+        "the probe slot was released"
+    );
+    assert_eq!(run(p, vec![Ok(1)]).await, (Ok(1), 1));
+    assert_eq!(p.state(), CircuitState::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn spent_budget_returns_the_error_without_retrying() {
+    let p = resilience::configure(
+        "rt-budget",
+        exact()
+            .max_attempts(3)
+            .retry_budget_capacity(2)
+            .retry_budget_ratio(0.0)
+            .retry_budget_min_per_second(0.0)
+            .failure_threshold(1000),
+    )
+    .unwrap();
+    let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
+    assert_eq!(
+        (r, attempts),
+        (Err(TestError::Transient(3)), 3),
+        "two retries fit the budget"
+    );
+    let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
+    assert_eq!(
+        (r, attempts),
+        (Err(TestError::Transient(1)), 1),
+        "the budget is spent"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn providers_are_isolated() {
+    let a =
+        resilience::configure("rt-iso-a", exact().max_attempts(1).failure_threshold(1)).unwrap();
+    let b = resilience::provider("rt-iso-b");
+    let _ = run(a, vec![Err(TestError::Transient)]).await;
+    assert_eq!(a.state(), CircuitState::Open);
+    assert_eq!(b.state(), CircuitState::Closed);
+    assert_eq!(run(b, vec![Ok(3)]).await, (Ok(3), 1));
+    // The same name from anywhere is the same breaker.
+    assert_eq!(resilience::provider("rt-iso-a").state(), CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn disable_switches() {
+    // RESILIENCE_ENABLED=false: once, directly, even with the breaker forced open.
+    let off = resilience::configure("rt-off", exact().enabled(false)).unwrap();
+    off.force_open();
+    assert_eq!(
+        run(off, vec![Err(TestError::Transient), Ok(1)]).await,
+        (Err(TestError::Transient(1)), 1)
+    );
+    assert!(resilience::current_call().is_none());
+
+    // RESILIENCE_RETRY_ENABLED=false: one attempt, breaker still on.
+    let no_retry = resilience::configure(
+        "rt-no-retry",
+        exact().retry_enabled(false).failure_threshold(1),
+    )
+    .unwrap();
+    assert_eq!(
+        run(no_retry, vec![Err(TestError::Transient), Ok(1)]).await,
+        (Err(TestError::Transient(1)), 1)
+    );
+    assert_eq!(no_retry.state(), CircuitState::Open);
+
+    // RESILIENCE_CIRCUIT_BREAKER_ENABLED=false: retries, never opens.
+    let no_breaker = resilience::configure(
+        "rt-no-breaker",
+        exact().circuit_breaker_enabled(false).failure_threshold(1),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        assert_eq!(run(no_breaker, vec![Err(TestError::Transient)]).await.1, 3);
+    }
+    assert_eq!(no_breaker.state(), CircuitState::Disabled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn current_call_sees_attempts_and_a_stable_idempotency_key() {
+    let p = resilience::configure("rt-current", exact()).unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let r: Result<(), TestError> = p
+        .execute(move || {
+            let s = s.clone();
+            async move {
+                let c = resilience::current_call().unwrap();
+                s.lock().unwrap().push(c);
+                if c.attempt < 3 {
+                    Err(TestError::Transient(c.attempt))
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+    assert!(r.is_ok());
+    let seen = seen.lock().unwrap();
+    assert_eq!(
+        seen.iter().map(|c| c.attempt).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert!(
+        seen.iter()
+            .all(|c| c.idempotency_key == seen[0].idempotency_key
+                && c.provider == "rt-current"
+                && c.method == "execute"
+                && c.max_attempts == 3)
+    );
+    let other: Result<_, TestError> = p
+        .execute(|| async { Ok(resilience::current_call().unwrap().idempotency_key) })
+        .await;
+    assert_ne!(
+        other.unwrap(),
+        seen[0].idempotency_key,
+        "a new logical call gets a new key"
+    );
+}
+
+#[test]
+fn retry_and_circuit_lines_are_logged_with_fields() {
+    let (out, sub) = capture();
+    tracing::subscriber::with_default(sub, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let p = resilience::configure("rt-logs", exact().failure_threshold(3)).unwrap();
+            let (r, _) = run(p, vec![Err(TestError::Transient)]).await;
+            assert!(r.is_err());
+            let (r, _) = run(p, vec![Err(TestError::Permanent)]).await;
+            assert!(r.is_err());
+        });
+    });
+    let text = out.text();
+    assert!(
+        text.contains("DEBUG resilience: [RETRY] Attempt 1/3 for execute"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "INFO resilience: [RETRY] Attempt 2/3 for execute in 0.100s after a transient error"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("[RETRY] Attempt 3/3 for execute in 0.200s"),
+        "{text}"
+    );
+    assert!(text.contains("class=\"transient\""), "{text}");
+    assert!(text.contains("delay_ms=100"), "{text}");
+    assert!(
+        text.contains("WARN resilience: [CIRCUIT] State transition: closed → open for rt-logs"),
+        "{text}"
+    );
+    assert!(text.contains("from=\"closed\" to=\"open\""), "{text}");
+    assert!(
+        text.contains("[RETRY] Giving up on execute after 2/3 attempts")
+            || text.contains("breaker for rt-logs is open"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[CIRCUIT] Call to execute rejected"),
+        "{text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_and_force_open() {
+    let p = resilience::provider("rt-manual");
+    p.force_open();
+    assert_eq!(p.state(), CircuitState::ForcedOpen);
+    let (r, attempts) = run(p, vec![Ok(1)]).await;
+    assert_eq!(attempts, 0);
+    assert!(matches!(
+        r,
+        Err(TestError::Resilience(ResilienceError::CircuitOpen {
+            retry_in: None,
+            ..
+        }))
+    ));
+    p.reset();
+    assert_eq!(run(p, vec![Ok(1)]).await, (Ok(1), 1));
+}
