@@ -18,12 +18,12 @@ fn exact() -> Settings {
         .max_delay(Duration::from_secs(10))
 }
 
+/// The outcome of one attempt: a value, or an error built from the attempt number.
+type Outcome = Result<u32, fn(u32) -> TestError>;
+
 /// Runs `outcomes[i]` as the result of attempt `i + 1` (the last one repeats) and returns the
 /// call's result and the number of attempts.
-async fn run(
-    p: resilience::Provider,
-    outcomes: Vec<Result<u32, fn(u32) -> TestError>>,
-) -> (Result<u32, TestError>, u32) {
+async fn run(p: resilience::Provider, outcomes: Vec<Outcome>) -> (Result<u32, TestError>, u32) {
     let n = AtomicU32::new(0);
     let r = p
         .execute(|| {
@@ -366,7 +366,7 @@ async fn current_call_sees_attempts_and_a_stable_idempotency_key() {
         })
         .await;
     assert!(r.is_ok());
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(
         seen.iter().map(|c| c.attempt).collect::<Vec<_>>(),
         [1, 2, 3]

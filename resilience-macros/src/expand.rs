@@ -224,6 +224,7 @@ fn harness(
             #hooks
             let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
             #permit
+            #(#rebinds)*
             __resilience_call
                 .attempt_once(&__resilience_hooks, __resilience_permit, async move { #guard #body })
                 .await
@@ -304,12 +305,13 @@ fn rebind_params(sig: &mut Signature, retry: bool) -> Vec<TokenStream> {
             }
             continue;
         }
+        let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
         out.push(match rebind_kind(&arg.ty) {
+            // A plain `x: &T` needs nothing: the body's block captures the reference itself.
+            Rebind::Shared if plain => continue,
             Rebind::Shared => quote_spanned!(span=> let #original = #name;),
             Rebind::Unique => quote_spanned!(span=> let #original = &mut *#name;),
-            Rebind::Owned => {
-                quote_spanned!(span=> let #original = ::resilience::__private::clone_arg(&#name);)
-            }
+            Rebind::Owned => owned_rebind(&original, &name, &arg.ty, span),
         });
     }
     out
@@ -324,15 +326,40 @@ fn param_rebinds(sig: &Signature, retry: bool) -> Vec<TokenStream> {
         .iter()
         .filter_map(|arg| {
             let FnArg::Typed(arg) = arg else { return None };
-            let Pat::Ident(PatIdent { ident, .. }) = &*arg.pat else { return None };
+            let Pat::Ident(PatIdent { ident, .. }) = &*arg.pat else {
+                return None;
+            };
             let span = arg.span();
             match rebind_kind(&arg.ty) {
                 Rebind::Shared => None,
                 Rebind::Unique => Some(quote_spanned!(span=> let #ident = &mut *#ident;)),
-                Rebind::Owned => Some(quote_spanned!(span=> let #ident = ::resilience::__private::clone_arg(&#ident);)),
+                Rebind::Owned => Some(owned_rebind(ident, ident, &arg.ty, span)),
             }
         })
         .collect()
+}
+
+/// `let pat = <Ty as CloneArg>::clone_arg(&name);` spanned at the argument, so a missing
+/// `Clone` is reported there. Naming the type makes it the obligation's subject; with an
+/// inferred one, rustc would suggest borrowing the argument (`&T` is `Clone`), which is wrong
+/// advice here. `impl Trait` cannot be named in an expression, so it is inferred.
+fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) -> TokenStream {
+    if mentions_impl_trait(ty) {
+        quote_spanned!(span=> let #pat = ::resilience::__private::clone_arg(&#name);)
+    } else {
+        quote_spanned!(span=> let #pat = <#ty as ::resilience::__private::CloneArg>::clone_arg(&#name);)
+    }
+}
+
+fn mentions_impl_trait(ty: &Type) -> bool {
+    fn scan(ts: TokenStream) -> bool {
+        ts.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == "impl",
+            proc_macro2::TokenTree::Group(g) => scan(g.stream()),
+            _ => false,
+        })
+    }
+    scan(ty.to_token_stream())
 }
 
 enum ReceiverKind {

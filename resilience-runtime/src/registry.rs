@@ -465,7 +465,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.problems()[0].variable, "Settings::base_delay");
         assert!(
-            registry().provider_code.get("reg-t2").is_none(),
+            !registry().provider_code.contains_key("reg-t2"),
             "nothing installed on error"
         );
 

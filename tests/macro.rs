@@ -1,0 +1,223 @@
+//! `#[resilient]` on trait impls (native `async fn` and `#[async_trait]`), end to end against
+//! a failing-then-succeeding operation. The lints below hold the expansion to clippy's
+//! standards (`.ci/run` runs clippy on this file).
+#![deny(unused_qualifications, clippy::all)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::TestError;
+use resilience::{CircuitState, Jitter, Settings, resilient};
+
+/// Fails with a transient error until `fail_first` calls have been made, then succeeds.
+#[derive(Clone)]
+struct Flaky {
+    calls: Arc<AtomicU32>,
+    fail_first: u32,
+}
+
+impl Flaky {
+    fn new(fail_first: u32) -> Self {
+        Flaky {
+            calls: Arc::new(AtomicU32::new(0)),
+            fail_first,
+        }
+    }
+    fn hit(&self) -> Result<u32, TestError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n <= self.fail_first {
+            Err(TestError::Transient(n))
+        } else {
+            Ok(n)
+        }
+    }
+    fn calls(&self) -> u32 {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+trait FileProvider {
+    async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<u32, TestError>;
+    async fn delete_file(&self, id: String) -> Result<u32, TestError>;
+}
+
+#[async_trait]
+trait BoxedProvider {
+    async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<u32, TestError>;
+    async fn rename(&mut self, to: String) -> Result<u32, TestError>;
+}
+
+struct Native {
+    flaky: Flaky,
+}
+
+impl FileProvider for Native {
+    #[resilient(provider = "mac-native")]
+    async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<u32, TestError> {
+        assert_eq!((name, bytes.len()), ("a.txt", 3));
+        let n = self.flaky.hit()?;
+        Ok(n)
+    }
+
+    #[resilient(provider = "mac-native", retry = false, name = "delete")]
+    async fn delete_file(&self, id: String) -> Result<u32, TestError> {
+        drop(id); // consumed: fine with one attempt
+        self.flaky.hit()
+    }
+}
+
+struct Boxed {
+    flaky: Flaky,
+    renames: u32,
+}
+
+#[async_trait]
+impl BoxedProvider for Boxed {
+    #[resilient(provider = "mac-boxed")]
+    async fn upload_file(&self, name: &str, bytes: Vec<u8>) -> Result<u32, TestError> {
+        assert_eq!((name, bytes.len()), ("b.txt", 2));
+        self.flaky.hit()
+    }
+
+    #[resilient(provider = "mac-boxed", name = "rename")]
+    async fn rename(&mut self, to: String) -> Result<u32, TestError> {
+        self.renames += 1;
+        assert_eq!(to, "new");
+        self.flaky.hit()
+    }
+}
+
+fn fast(name: &str, failure_threshold: u32) {
+    resilience::configure(
+        name,
+        Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::from_millis(10))
+            .failure_threshold(failure_threshold)
+            .breaker_timeout(Duration::from_secs(60)),
+    )
+    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn native_trait_impl_retries_until_success() {
+    fast("mac-native", 100);
+    let p = Native {
+        flaky: Flaky::new(2),
+    };
+    assert_eq!(p.upload_file("a.txt", vec![1, 2, 3]).await, Ok(3));
+    assert_eq!(p.flaky.calls(), 3, "two transient failures, then success");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_false_makes_exactly_one_attempt() {
+    fast("mac-native", 100);
+    let p = Native {
+        flaky: Flaky::new(1),
+    };
+    assert_eq!(
+        p.delete_file("id-1".into()).await,
+        Err(TestError::Transient(1))
+    );
+    assert_eq!(p.flaky.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn async_trait_impl_retries_only_the_inner_block() {
+    fast("mac-boxed", 100);
+    let p = Boxed {
+        flaky: Flaky::new(2),
+        renames: 0,
+    };
+    assert_eq!(p.upload_file("b.txt", vec![1, 2]).await, Ok(3));
+    assert_eq!(p.flaky.calls(), 3);
+    let mut q = Boxed {
+        flaky: Flaky::new(1),
+        renames: 0,
+    };
+    assert_eq!(q.rename("new".into()).await, Ok(2));
+    assert_eq!(q.renames, 2, "`&mut self` is reborrowed for each attempt");
+    // The boxed future is Send, as async-trait requires.
+    fn assert_send<T: Send>(_: &T) {}
+    assert_send(&p.upload_file("b.txt", vec![1, 2]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_instances_share_one_breaker() {
+    resilience::configure(
+        "mac-shared",
+        Settings::new().max_attempts(1).failure_threshold(3),
+    )
+    .unwrap();
+
+    struct Shared(Flaky);
+    impl Shared {
+        #[resilient(provider = "mac-shared")]
+        async fn call(&self) -> Result<u32, TestError> {
+            self.0.hit()
+        }
+    }
+
+    let a = Shared(Flaky::new(u32::MAX));
+    let b = Shared(Flaky::new(u32::MAX));
+    assert!(a.call().await.is_err());
+    assert!(b.call().await.is_err());
+    assert!(a.call().await.is_err());
+    assert_eq!(
+        resilience::provider("mac-shared").state(),
+        CircuitState::Open,
+        "3 failures across two instances"
+    );
+    let healthy = Shared(Flaky::new(0));
+    assert!(matches!(
+        healthy.call().await,
+        Err(TestError::Resilience(
+            resilience::ResilienceError::CircuitOpen { .. }
+        ))
+    ));
+    assert_eq!(
+        healthy.0.calls(),
+        0,
+        "rejected without reaching the provider"
+    );
+    assert_eq!((a.0.calls(), b.0.calls()), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn question_mark_and_return_end_the_attempt_not_the_loop() {
+    resilience::configure(
+        "mac-early",
+        Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::ZERO)
+            .failure_threshold(100),
+    )
+    .unwrap();
+    let calls = AtomicU32::new(0);
+
+    #[resilient(provider = "mac-early")]
+    async fn early(calls: &AtomicU32) -> Result<u32, TestError> {
+        let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == 1 {
+            return Err(TestError::Transient(n));
+        }
+        let parsed: u32 = "x"
+            .parse()
+            .map_err(|_| TestError::Transient(n))
+            .or_else(|e| if n == 2 { Err(e) } else { Ok(n) })?;
+        Ok(parsed)
+    }
+
+    assert_eq!(early(&calls).await, Ok(3));
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let p = resilience::provider("mac-early");
+    assert_eq!(
+        p.consecutive_failures(),
+        0,
+        "the final success reached the breaker"
+    );
+}

@@ -1,0 +1,23 @@
+use resilience::{Classify, ErrorClass, ResilienceError};
+
+#[derive(Debug)]
+pub struct MyError;
+impl From<ResilienceError> for MyError {
+    fn from(_: ResilienceError) -> Self {
+        MyError
+    }
+}
+impl Classify for MyError {
+    fn classify(&self) -> ErrorClass {
+        ErrorClass::Transient
+    }
+}
+
+#[resilience::resilient(provider = "kimi")]
+async fn upload(name: &str) -> Result<usize, MyError> {
+    Ok(name.len())
+}
+
+fn main() {
+    let _ = upload("a");
+}
