@@ -426,12 +426,12 @@ mod tests {
         );
         assert!(out.contains("CallSite :: new (\"kimi\" , \"up\")"), "{out}");
         assert!(
-            out.contains("let mut n = :: resilience :: __private :: clone_arg (& n)"),
+            out.contains("let mut n = < Vec < u8 > as :: resilience :: __private :: CloneArg > :: clone_arg (& n)"),
             "{out}"
         );
         assert!(
             out.contains(
-                "let (a , b) = :: resilience :: __private :: clone_arg (& __resilience_arg3)"
+                "let (a , b) = < (u8 , u8) as :: resilience :: __private :: CloneArg > :: clone_arg (& __resilience_arg3)"
             ),
             "{out}"
         );
