@@ -174,3 +174,10 @@ pub(crate) fn transition(
         publish_state(provider, to);
     }
 }
+
+#[cfg(feature = "telemetry")]
+mod exporter;
+#[cfg(feature = "telemetry")]
+pub use exporter::{
+    DEFAULT_ADDR, MetricsServer, TelemetryError, health, install_recorder, serve, serve_from_env,
+};

@@ -1,0 +1,314 @@
+//! `/metrics` (Prometheus text) and `/health` (JSON) on one loopback listener.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::registry::{Provider, providers};
+
+/// Where [`serve_from_env`] listens unless `RESILIENCE_METRICS_ADDR` says otherwise: loopback
+/// only, on the port the OpenTelemetry Prometheus exporter uses by convention.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
+
+/// Buckets of `resilience_call_duration_seconds`: from a fast loopback call to a call that
+/// waited out the longest default backoff.
+const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// Why telemetry could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TelemetryError {
+    /// Another `metrics` recorder is already installed in this process.
+    RecorderAlreadyInstalled,
+    /// `RESILIENCE_METRICS_ADDR` is not an address.
+    BadAddress {
+        /// The variable's value.
+        value: String,
+    },
+    /// The listener could not bind (port in use, no permission, …).
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's answer.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TelemetryError::RecorderAlreadyInstalled => f.write_str(
+                "another metrics recorder is already installed; call resilience::telemetry::use_installed_recorder() to record into it instead",
+            ),
+            TelemetryError::BadAddress { value } => write!(
+                f,
+                "RESILIENCE_METRICS_ADDR={value:?}: expected an IP address and port, e.g. {DEFAULT_ADDR}"
+            ),
+            TelemetryError::Bind { addr, source } => write!(
+                f,
+                "cannot serve metrics on {addr}: {source}; choose another address with RESILIENCE_METRICS_ADDR"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TelemetryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TelemetryError::Bind { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the process's `metrics` recorder (once; later calls
+/// return the same handle) and starts recording. [`serve`] calls it; call it yourself to
+/// render metrics without a listener.
+pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(super::CALL_DURATION_SECONDS.into()),
+            DURATION_BUCKETS,
+        )
+        .map_err(|_| TelemetryError::RecorderAlreadyInstalled)?
+        .build_recorder();
+    let handle = recorder.handle();
+    // Racing installers: the loser sees the winner's handle or, if the winner was someone
+    // else's recorder, an error.
+    match metrics::set_global_recorder(recorder) {
+        Ok(()) => {
+            let _ = HANDLE.set(handle);
+            super::use_installed_recorder();
+        }
+        Err(_) if HANDLE.get().is_some() => {}
+        Err(_) => return Err(TelemetryError::RecorderAlreadyInstalled),
+    }
+    HANDLE
+        .get()
+        .cloned()
+        .ok_or(TelemetryError::RecorderAlreadyInstalled)
+}
+
+/// A running `/metrics` + `/health` listener. Dropping it stops the listener.
+#[derive(Debug)]
+pub struct MetricsServer {
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    task: JoinHandle<()>,
+}
+
+impl MetricsServer {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>/metrics`.
+    pub fn metrics_url(&self) -> String {
+        format!("http://{}/metrics", self.addr)
+    }
+
+    /// `http://<addr>/health`.
+    pub fn health_url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+
+    /// The Prometheus text, as a scrape would see it.
+    pub fn render(&self) -> String {
+        render(&self.handle)
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads `RESILIENCE_METRICS_ADDR` (default [`DEFAULT_ADDR`], loopback) and calls [`serve`].
+pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
+    let value =
+        std::env::var("RESILIENCE_METRICS_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
+    let addr = value
+        .trim()
+        .parse::<SocketAddr>()
+        .map_err(|_| TelemetryError::BadAddress { value })?;
+    serve(addr).await
+}
+
+/// Installs the Prometheus recorder and serves, on one listener bound to `addr`:
+///
+/// - `GET /metrics`: the Prometheus text exposition;
+/// - `GET /health`: every provider's breaker state, failures, next probe and configuration,
+///   as JSON; HTTP 200 when no breaker is open, 503 otherwise.
+///
+/// Must be called inside a Tokio runtime (the listener is a task on it).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+/// println!("scrape {}", server.metrics_url());
+/// # }
+/// ```
+pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
+    let handle = install_recorder()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| TelemetryError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| TelemetryError::Bind { addr, source })?;
+    let h = handle.clone();
+    let task = tokio::spawn(async move {
+        let upkeep = h.clone();
+        // Drains histogram buffers between scrapes so memory stays bounded when nobody scrapes.
+        let _upkeep = AbortOnDrop(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                upkeep.run_upkeep();
+            }
+        }));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let h = h.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let h = h.clone();
+                    async move { Ok::<_, Infallible>(route(&h, &req)) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    tracing::info!(target: "resilience", addr = %local, "[TELEMETRY] Serving /metrics and /health on http://{local}");
+    Ok(MetricsServer {
+        addr: local,
+        handle,
+        task,
+    })
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn route(h: &PrometheusHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(h),
+        ),
+        (&Method::GET, "/health") => {
+            let (healthy, body) = health();
+            let status = if healthy {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, "application/json", body.to_string())
+        }
+        (_, "/metrics" | "/health") => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "use GET\n".into(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics or /health\n".into(),
+        ),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// Renders after refreshing every breaker, so an open breaker whose timeout has passed shows
+/// as `half_open` (the state the next call would see), not as a stale `open`.
+fn render(h: &PrometheusHandle) -> String {
+    for p in providers() {
+        let _ = p.state();
+    }
+    h.render()
+}
+
+/// Every provider's health, as served on `/health`: `(no breaker open, JSON)`.
+pub fn health() -> (bool, serde_json::Value) {
+    let all: Vec<Provider> = providers();
+    let mut healthy = true;
+    let list: Vec<serde_json::Value> = all
+        .iter()
+        .map(|p| {
+            let state = p.state();
+            healthy &= !state.is_open();
+            let c = p.config();
+            let secs = |d: Duration| d.as_secs_f64();
+            json!({
+                "name": p.name(),
+                "state": state.as_str(),
+                "consecutive_failures": p.consecutive_failures(),
+                "retry_in_seconds": p.retry_in().map(secs),
+                "retry_budget_available": p.retry_budget_available(),
+                "config": {
+                    "enabled": c.enabled,
+                    "retry_enabled": c.retry_enabled,
+                    "max_attempts": c.max_attempts,
+                    "base_delay_seconds": secs(c.base_delay),
+                    "max_delay_seconds": secs(c.max_delay),
+                    "exponential_base": c.exponential_base,
+                    "jitter": c.jitter.as_str(),
+                    "attempt_timeout_seconds": c.attempt_timeout.map(secs),
+                    "total_timeout_seconds": c.total_timeout.map(secs),
+                    "retry_budget_enabled": c.retry_budget_enabled,
+                    "retry_budget_ratio": c.retry_budget_ratio,
+                    "retry_budget_min_per_second": c.retry_budget_min_per_second,
+                    "retry_budget_capacity": c.retry_budget_capacity,
+                    "circuit_breaker_enabled": c.breaker_enabled,
+                    "failure_threshold": c.failure_threshold,
+                    "success_threshold": c.success_threshold,
+                    "breaker_timeout_seconds": secs(c.breaker_timeout),
+                    "half_open_max_calls": c.half_open_max_calls,
+                    "failure_rate": c.failure_rate,
+                    "window_size": c.window_size,
+                    "minimum_calls": c.minimum_calls,
+                },
+            })
+        })
+        .collect();
+    (
+        healthy,
+        json!({ "status": if healthy { "ok" } else { "degraded" }, "providers": list }),
+    )
+}

@@ -1,0 +1,352 @@
+//! `/metrics` and `/health` over real HTTP on 127.0.0.1 (port 0), parsed with a Prometheus text
+//! parser, while a provider fails and recovers; and no secret ever reaches logs or metrics.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{TestError, capture};
+use resilience::{CircuitState, Jitter, Settings};
+
+async fn get(url: &str) -> (u16, String) {
+    let resp = reqwest::get(url).await.expect("GET");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
+/// Parses the exposition with `prometheus-parse` and returns `(name, labels) -> value`.
+fn scrape(text: &str) -> Vec<(String, HashMap<String, String>, f64)> {
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    scrape
+        .samples
+        .into_iter()
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(h) => {
+                    h.iter().map(|b| b.count).fold(0.0, f64::max)
+                }
+                prometheus_parse::Value::Summary(_) => f64::NAN,
+            };
+            let labels: HashMap<String, String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (s.metric, labels, value)
+        })
+        .collect()
+}
+
+fn value(
+    samples: &[(String, HashMap<String, String>, f64)],
+    name: &str,
+    want: &[(&str, &str)],
+) -> f64 {
+    samples
+        .iter()
+        .filter(|(n, labels, _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| *v)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
+    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("serve");
+    assert!(server.local_addr().ip().is_loopback());
+    let p = resilience::configure(
+        "tel-flaky",
+        Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::from_millis(1))
+            .max_attempts(2)
+            .failure_threshold(3)
+            .success_threshold(1)
+            .breaker_timeout(Duration::from_millis(200)),
+    )
+    .unwrap();
+    let call = |fail: bool| async move {
+        p.execute(move || async move {
+            if fail {
+                Err(TestError::Transient(1))
+            } else {
+                Ok(1u32)
+            }
+        })
+        .await
+    };
+    // 2 successes, 2 failing calls, then a rejection.
+    assert!(call(false).await.is_ok());
+    assert!(call(false).await.is_ok());
+    assert!(call(true).await.is_err()); // attempts 1, 2: failures 1, 2
+    assert!(call(true).await.is_err()); // attempt 1: failure 3 → open; no retry into an open breaker
+    assert_eq!(p.state(), CircuitState::Open);
+    assert!(call(false).await.is_err()); // rejected
+
+    let (status, body) = get(&server.health_url()).await;
+    assert_eq!(status, 503, "a breaker is open: {body}");
+    let health: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let me = health["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tel-flaky")
+        .unwrap();
+    assert_eq!(me["state"], "open");
+    assert!(me["retry_in_seconds"].as_f64().unwrap() <= 0.2);
+    assert_eq!(me["config"]["failure_threshold"], 3);
+    assert_eq!(health["status"], "degraded");
+
+    let (status, text) = get(&server.metrics_url()).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("# HELP resilience_calls_total"), "{text}");
+    assert!(
+        text.contains("# TYPE resilience_call_duration_seconds histogram"),
+        "{text}"
+    );
+    let s = scrape(&text);
+    let who = [("provider", "tel-flaky"), ("method", "execute")];
+    fn with(extra: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
+        vec![("provider", "tel-flaky"), ("method", "execute"), extra]
+    }
+    assert_eq!(
+        value(&s, "resilience_calls_total", &with(("outcome", "success"))),
+        2.0
+    );
+    assert_eq!(
+        value(&s, "resilience_calls_total", &with(("outcome", "failure"))),
+        2.0
+    );
+    assert_eq!(
+        value(&s, "resilience_calls_total", &with(("outcome", "rejected"))),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "resilience_attempts_total",
+            &with(("result", "success"))
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            "resilience_attempts_total",
+            &with(("result", "transient"))
+        ),
+        3.0
+    );
+    assert_eq!(value(&s, "resilience_retries_total", &who), 1.0);
+    assert_eq!(
+        value(
+            &s,
+            "resilience_call_duration_seconds_count",
+            &with(("outcome", "success"))
+        ),
+        2.0
+    );
+    let gauge = |state| {
+        value(
+            &s,
+            "resilience_circuit_state",
+            &[("provider", "tel-flaky"), ("state", state)],
+        )
+    };
+    assert_eq!(
+        (gauge("closed"), gauge("open"), gauge("half_open")),
+        (0.0, 1.0, 0.0),
+        "one-hot"
+    );
+    let transitions = |from, to| {
+        value(
+            &s,
+            "resilience_circuit_transitions_total",
+            &[("provider", "tel-flaky"), ("from", from), ("to", to)],
+        )
+    };
+    assert_eq!(transitions("closed", "open"), 1.0);
+
+    // A provider whose breaker timeout (zero here) has passed: a scrape already shows
+    // half_open, the state the next call sees, not a stale `open`.
+    let q = resilience::configure(
+        "tel-recover",
+        Settings::new()
+            .max_attempts(1)
+            .failure_threshold(1)
+            .success_threshold(1)
+            .breaker_timeout(Duration::ZERO),
+    )
+    .unwrap();
+    assert!(
+        q.execute(|| async { Err::<u32, _>(TestError::Transient(1)) })
+            .await
+            .is_err()
+    );
+    let s = scrape(&get(&server.metrics_url()).await.1);
+    let gauge = |state| {
+        value(
+            &s,
+            "resilience_circuit_state",
+            &[("provider", "tel-recover"), ("state", state)],
+        )
+    };
+    assert_eq!(
+        (gauge("closed"), gauge("open"), gauge("half_open")),
+        (0.0, 0.0, 1.0)
+    );
+    assert!(q.execute(|| async { Ok::<_, TestError>(1) }).await.is_ok()); // the probe closes it
+    let s = scrape(&get(&server.metrics_url()).await.1);
+    let transitions = |from, to| {
+        value(
+            &s,
+            "resilience_circuit_transitions_total",
+            &[("provider", "tel-recover"), ("from", from), ("to", to)],
+        )
+    };
+    assert_eq!(
+        (
+            transitions("closed", "open"),
+            transitions("open", "half_open"),
+            transitions("half_open", "closed")
+        ),
+        (1.0, 1.0, 1.0)
+    );
+    let gauge = |state| {
+        value(
+            &s,
+            "resilience_circuit_state",
+            &[("provider", "tel-recover"), ("state", state)],
+        )
+    };
+    assert_eq!(
+        (gauge("closed"), gauge("open"), gauge("half_open")),
+        (1.0, 0.0, 0.0)
+    );
+
+    // Once no breaker is open, /health says so with a 200.
+    p.reset();
+    let (status, body) = get(&server.health_url()).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, _) = get(&format!("http://{}/nope", server.local_addr())).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_error() {
+    let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = resilience::telemetry::serve(taken.local_addr().unwrap())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("cannot serve metrics on 127.0.0.1:"),
+        "{text}"
+    );
+    assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
+}
+
+#[derive(Debug)]
+enum UploadError {
+    Http(reqwest::Error),
+    Resilience(resilience::ResilienceError),
+}
+
+impl From<resilience::ResilienceError> for UploadError {
+    fn from(e: resilience::ResilienceError) -> Self {
+        UploadError::Resilience(e)
+    }
+}
+
+impl resilience::Classify for UploadError {
+    fn classify(&self) -> resilience::ErrorClass {
+        match self {
+            UploadError::Http(e) => e.classify(),
+            UploadError::Resilience(e) => e.classify(),
+        }
+    }
+    fn log_summary(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            UploadError::Http(e) => e.log_summary(),
+            UploadError::Resilience(e) => e.log_summary(),
+        }
+    }
+}
+
+#[resilience::resilient(provider = "tel-secret")]
+async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, UploadError> {
+    let resp = client
+        .post(url)
+        .header("Authorization", "Bearer HEADER-SECRET-42")
+        .body("file body")
+        .send()
+        .await
+        .map_err(UploadError::Http)?;
+    Ok(resp.status().as_u16())
+}
+
+#[test]
+fn secrets_in_urls_and_headers_never_reach_logs_or_metrics() {
+    let (logs, sub) = capture();
+    let text = tracing::subscriber::with_default(sub, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            resilience::configure(
+                "tel-secret",
+                Settings::new()
+                    .base_delay(Duration::from_millis(1))
+                    .jitter(Jitter::None),
+            )
+            .unwrap();
+            // A port nobody listens on: every attempt fails with a connect error whose text
+            // embeds the URL.
+            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = closed.local_addr().unwrap().port();
+            drop(closed);
+            let url = format!(
+                "http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1"
+            );
+            let client = reqwest::Client::new();
+            let r = upload_with_secret(&client, &url).await;
+            assert!(matches!(r, Err(UploadError::Http(_))));
+            get(&server.metrics_url()).await.1
+        })
+    });
+    let logs = logs.text();
+    assert!(
+        logs.contains("[RETRY] Attempt 2/3 for upload_with_secret"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("127.0.0.1"),
+        "the redacted URL is still useful: {logs}"
+    );
+    for secret in [
+        "QUERY-SECRET-7",
+        "PASSWORD-SECRET",
+        "HEADER-SECRET-42",
+        "api_key",
+    ] {
+        assert!(!logs.contains(secret), "{secret} leaked into logs:\n{logs}");
+        assert!(!text.contains(secret), "{secret} leaked into /metrics");
+    }
+    assert!(text.contains("provider=\"tel-secret\""), "{text}");
+}
