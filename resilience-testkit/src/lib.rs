@@ -1,0 +1,570 @@
+//! A real HTTP upload server on 127.0.0.1 that fails on purpose: per-request faults drawn from
+//! a seeded random number generator, scheduled outages switchable at run time, scripted
+//! answers for exact tests, and server-side de-duplication by `Idempotency-Key` with counters
+//! a test can read. The tests, the `upload_files` example and the benchmarks of `resilience`
+//! share it; use it to test your own providers.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use resilience_testkit::{FaultServer, Faults};
+//!
+//! let server = FaultServer::start(Faults::none()).await.unwrap();
+//! let resp = reqwest::Client::new()
+//!     .post(server.upload_url())
+//!     .header("Idempotency-Key", "k-1")
+//!     .body("hello")
+//!     .send()
+//!     .await
+//!     .unwrap();
+//! assert_eq!(resp.status(), 200);
+//! assert_eq!(resp.text().await.unwrap(), r#"{"id":"file-1"}"#);
+//! assert_eq!(server.stats().uploads_accepted, 1);
+//! # }
+//! ```
+//!
+//! `POST /upload` (any path under `/upload`) accepts a body and answers `{"id":"file-N"}`. A
+//! repeated `Idempotency-Key` whose upload was accepted gets the same id again and counts as a
+//! duplicate, never as a second upload.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Per-request fault rates (each in `[0, 1]`, drawn independently in this order; the first
+/// that fires decides the answer) and the RNG seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faults {
+    /// Seed of the generator: the same seed and the same request order give the same faults.
+    pub seed: u64,
+    /// 429 with `Retry-After: retry_after_secs`.
+    pub rate_429: f64,
+    /// The `Retry-After` of injected 429s, in seconds.
+    pub retry_after_secs: u64,
+    /// 500 Internal Server Error.
+    pub rate_500: f64,
+    /// 502 Bad Gateway.
+    pub rate_502: f64,
+    /// 503 Service Unavailable.
+    pub rate_503: f64,
+    /// 504 Gateway Timeout.
+    pub rate_504: f64,
+    /// The connection is closed without an answer.
+    pub rate_drop: f64,
+    /// The answer (a success) comes after `slow_delay`.
+    pub rate_slow: f64,
+    /// How long a slow answer takes.
+    pub slow_delay: Duration,
+    /// Never inject two faults in a row (for "a healthy provider never trips its breaker").
+    pub no_consecutive: bool,
+}
+
+impl Faults {
+    /// No faults at all.
+    pub fn none() -> Self {
+        Faults {
+            seed: 0,
+            rate_429: 0.0,
+            retry_after_secs: 1,
+            rate_500: 0.0,
+            rate_502: 0.0,
+            rate_503: 0.0,
+            rate_504: 0.0,
+            rate_drop: 0.0,
+            rate_slow: 0.0,
+            slow_delay: Duration::from_secs(5),
+            no_consecutive: false,
+        }
+    }
+
+    /// `rate` of requests fail transiently, spread evenly over 500, 502, 503, 504 and dropped
+    /// connections.
+    pub fn transient(rate: f64, seed: u64) -> Self {
+        let each = rate / 5.0;
+        Faults {
+            seed,
+            rate_500: each,
+            rate_502: each,
+            rate_503: each,
+            rate_504: each,
+            rate_drop: each,
+            ..Faults::none()
+        }
+    }
+
+    /// The share of requests that get a fault (an upper bound when `no_consecutive` is set).
+    pub fn total_rate(&self) -> f64 {
+        self.rate_429
+            + self.rate_500
+            + self.rate_502
+            + self.rate_503
+            + self.rate_504
+            + self.rate_drop
+            + self.rate_slow
+    }
+}
+
+/// One answer, for [`FaultServer::script`] and outages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status (429 gets `Retry-After`).
+    Status(u16),
+    /// 429 with this `Retry-After` in seconds.
+    TooManyRequests {
+        /// The `Retry-After` value.
+        retry_after_secs: u64,
+    },
+    /// Close the connection without answering.
+    Drop,
+    /// Answer normally after this long.
+    Slow(Duration),
+}
+
+/// A provider outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Every request gets this fault.
+    Every(Fault),
+    /// The port refuses connections: the listener is closed and open connections are dropped.
+    Refuse,
+}
+
+/// Counters a test can read; see [`FaultServer::stats`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests received (faulted ones included).
+    pub requests: u64,
+    /// Uploads accepted: distinct keys (plus key-less uploads) answered with success.
+    pub uploads_accepted: u64,
+    /// Requests whose key had already been accepted (answered with the same id).
+    pub duplicates: u64,
+    /// Requests answered with an injected fault or an outage.
+    pub faults: u64,
+}
+
+#[derive(Default)]
+struct Ledger {
+    stats: Stats,
+    accepted: HashMap<String, u64>,
+    per_key: HashMap<String, Vec<Instant>>,
+}
+
+struct Shared {
+    faults: Mutex<(Faults, StdRng, bool)>,
+    script: Mutex<VecDeque<Fault>>,
+    outage: Mutex<Option<Outage>>,
+    ledger: Mutex<Ledger>,
+    next_id: AtomicU64,
+    refusing: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running fault server. Dropping it stops it.
+pub struct FaultServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    listening: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FaultServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultServer {
+    /// Starts a server on 127.0.0.1 with a port the OS picks. Needs a Tokio runtime.
+    pub async fn start(faults: Faults) -> std::io::Result<FaultServer> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let rng = StdRng::seed_from_u64(faults.seed);
+        let shared = Arc::new(Shared {
+            faults: Mutex::new((faults, rng, false)),
+            script: Mutex::new(VecDeque::new()),
+            outage: Mutex::new(None),
+            ledger: Mutex::new(Ledger::default()),
+            next_id: AtomicU64::new(1),
+            refusing: AtomicBool::new(false),
+        });
+        let (listening, mut rx) = watch::channel(true);
+        let s = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut listener = Some(listener);
+            loop {
+                match listener.take() {
+                    Some(l) => {
+                        tokio::select! {
+                            accepted = l.accept() => {
+                                if let Ok((stream, _)) = accepted {
+                                    serve_connection(s.clone(), stream);
+                                }
+                                listener = Some(l);
+                            }
+                            _ = rx.changed() => {
+                                // Refuse: drop the listener so connects are refused.
+                                if *rx.borrow() { listener = Some(l) }
+                            }
+                        }
+                    }
+                    None => {
+                        if rx.changed().await.is_err() {
+                            return;
+                        }
+                        if *rx.borrow() {
+                            // Same port again; loopback ports are not handed out while the
+                            // test owns them in TIME_WAIT, and SO_REUSEADDR is set by Tokio.
+                            listener = TcpListener::bind(addr).await.ok();
+                        }
+                    }
+                }
+            }
+        });
+        Ok(FaultServer {
+            addr,
+            shared,
+            listening,
+            task,
+        })
+    }
+
+    /// The bound address (always 127.0.0.1).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/upload`.
+    pub fn upload_url(&self) -> String {
+        format!("http://{}/upload", self.addr)
+    }
+
+    /// Replaces the fault rates (the RNG restarts from the new seed).
+    pub fn set_faults(&self, faults: Faults) {
+        let rng = StdRng::seed_from_u64(faults.seed);
+        *lock(&self.shared.faults) = (faults, rng, false);
+    }
+
+    /// The next requests get these answers, in order, before faults are drawn again.
+    pub fn script(&self, answers: impl IntoIterator<Item = Fault>) {
+        lock(&self.shared.script).extend(answers);
+    }
+
+    /// Starts an outage until [`recover`](Self::recover).
+    pub fn outage(&self, outage: Outage) {
+        *lock(&self.shared.outage) = Some(outage);
+        if outage == Outage::Refuse {
+            self.shared.refusing.store(true, Ordering::SeqCst);
+            let _ = self.listening.send(false);
+        }
+    }
+
+    /// Ends an outage.
+    pub fn recover(&self) {
+        *lock(&self.shared.outage) = None;
+        if self.shared.refusing.swap(false, Ordering::SeqCst) {
+            let _ = self.listening.send(true);
+        }
+    }
+
+    /// An outage from `after` from now, lasting `duration`, run by a task on the current runtime.
+    pub fn schedule_outage(self: &Arc<Self>, after: Duration, duration: Duration, outage: Outage) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            me.outage(outage);
+            tokio::time::sleep(duration).await;
+            me.recover();
+        });
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        lock(&self.shared.ledger).stats.clone()
+    }
+
+    /// Every key whose upload was accepted.
+    pub fn accepted_keys(&self) -> Vec<String> {
+        lock(&self.shared.ledger).accepted.keys().cloned().collect()
+    }
+
+    /// When each request carrying `key` arrived.
+    pub fn requests_for(&self, key: &str) -> Vec<Instant> {
+        lock(&self.shared.ledger)
+            .per_key
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+    tokio::spawn(async move {
+        let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .await;
+    });
+}
+
+/// An error makes hyper close the connection without an answer: the "dropped connection" fault.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped on purpose")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+fn draw(shared: &Shared) -> Option<Fault> {
+    if let Some(f) = lock(&shared.script).pop_front() {
+        return Some(f);
+    }
+    let mut guard = lock(&shared.faults);
+    let (cfg, rng, last_faulted) = &mut *guard;
+    let x: f64 = rng.random();
+    let mut edge = 0.0;
+    let fault = [
+        (
+            cfg.rate_429,
+            Fault::TooManyRequests {
+                retry_after_secs: cfg.retry_after_secs,
+            },
+        ),
+        (cfg.rate_500, Fault::Status(500)),
+        (cfg.rate_502, Fault::Status(502)),
+        (cfg.rate_503, Fault::Status(503)),
+        (cfg.rate_504, Fault::Status(504)),
+        (cfg.rate_drop, Fault::Drop),
+        (cfg.rate_slow, Fault::Slow(cfg.slow_delay)),
+    ]
+    .into_iter()
+    .find_map(|(rate, f)| {
+        edge += rate;
+        (x < edge).then_some(f)
+    });
+    let fault = if cfg.no_consecutive && *last_faulted {
+        None
+    } else {
+        fault
+    };
+    *last_faulted = fault.is_some();
+    fault
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let is_upload = req.uri().path().starts_with("/upload");
+    {
+        let mut l = lock(&shared.ledger);
+        l.stats.requests += 1;
+        if let Some(k) = &key {
+            l.per_key.entry(k.clone()).or_default().push(Instant::now());
+        }
+    }
+    if !is_upload {
+        return Ok(answer(
+            StatusCode::NOT_FOUND,
+            "not found: POST /upload\n".into(),
+            None,
+        ));
+    }
+    if shared.refusing.load(Ordering::SeqCst) {
+        lock(&shared.ledger).stats.faults += 1;
+        return Err(Dropped);
+    }
+    let outage = *lock(&shared.outage);
+    let fault = match outage {
+        Some(Outage::Every(f)) => Some(f),
+        Some(Outage::Refuse) => Some(Fault::Drop),
+        None => draw(&shared),
+    };
+    // Read the whole body first, as a real upload endpoint would.
+    let _body = req.into_body().collect().await.map_err(|_| Dropped)?;
+    let faulted = || lock(&shared.ledger).stats.faults += 1;
+    match fault {
+        None => {}
+        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Drop) => {
+            faulted();
+            return Err(Dropped);
+        }
+        Some(Fault::TooManyRequests { retry_after_secs }) => {
+            faulted();
+            return Ok(answer(
+                StatusCode::TOO_MANY_REQUESTS,
+                "slow down\n".into(),
+                Some(retry_after_secs),
+            ));
+        }
+        Some(Fault::Status(s)) => {
+            faulted();
+            let status = StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let retry_after = (s == 429).then_some(1);
+            return Ok(answer(status, "injected fault\n".into(), retry_after));
+        }
+    }
+    let id = {
+        let mut l = lock(&shared.ledger);
+        match key {
+            Some(k) => match l.accepted.get(&k) {
+                Some(&id) => {
+                    l.stats.duplicates += 1;
+                    id
+                }
+                None => {
+                    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+                    l.accepted.insert(k, id);
+                    l.stats.uploads_accepted += 1;
+                    id
+                }
+            },
+            None => {
+                l.stats.uploads_accepted += 1;
+                shared.next_id.fetch_add(1, Ordering::SeqCst)
+            }
+        }
+    };
+    Ok(answer(
+        StatusCode::OK,
+        format!("{{\"id\":\"file-{id}\"}}"),
+        None,
+    ))
+}
+
+fn answer(status: StatusCode, body: String, retry_after: Option<u64>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Some(s) = retry_after {
+        resp.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, s.into());
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn post(
+        client: &reqwest::Client,
+        s: &FaultServer,
+        key: &str,
+    ) -> Result<(u16, Option<String>), reqwest::Error> {
+        let r = client
+            .post(s.upload_url())
+            .header("Idempotency-Key", key)
+            .body("x")
+            .send()
+            .await?;
+        let ra = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        Ok((r.status().as_u16(), ra))
+    }
+
+    #[tokio::test]
+    async fn dedup_script_outage_and_seeded_faults() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        let c = reqwest::Client::new();
+        assert_eq!(post(&c, &s, "a").await.unwrap().0, 200);
+        assert_eq!(post(&c, &s, "a").await.unwrap().0, 200);
+        assert_eq!(s.stats().uploads_accepted, 1);
+        assert_eq!(s.stats().duplicates, 1);
+        assert_eq!(s.requests_for("a").len(), 2);
+
+        s.script([
+            Fault::TooManyRequests {
+                retry_after_secs: 7,
+            },
+            Fault::Drop,
+        ]);
+        assert_eq!(post(&c, &s, "b").await.unwrap(), (429, Some("7".into())));
+        assert!(post(&c, &s, "b").await.is_err(), "dropped connection");
+        assert_eq!(post(&c, &s, "b").await.unwrap().0, 200);
+
+        s.outage(Outage::Every(Fault::Status(503)));
+        assert_eq!(post(&c, &s, "c").await.unwrap().0, 503);
+        s.recover();
+        assert_eq!(post(&c, &s, "c").await.unwrap().0, 200);
+
+        s.outage(Outage::Refuse);
+        tokio::task::yield_now().await;
+        let fresh = reqwest::Client::new();
+        assert!(post(&fresh, &s, "d").await.is_err());
+        s.recover();
+        let mut ok = false;
+        for _ in 0..100 {
+            if post(&reqwest::Client::new(), &s, "d").await.is_ok() {
+                ok = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(ok, "the port listens again after recover()");
+
+        // The same seed gives the same faults in the same order.
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            s.set_faults(Faults::transient(0.5, 99));
+            let mut codes = Vec::new();
+            for i in 0..40 {
+                codes.push(
+                    post(&c, &s, &format!("seed-{}-{i}", runs.len()))
+                        .await
+                        .map(|r| r.0)
+                        .unwrap_or(0),
+                );
+            }
+            runs.push(codes);
+        }
+        assert_eq!(runs[0], runs[1]);
+        assert!(runs[0].iter().filter(|c| **c != 200).count() > 5);
+    }
+
+    #[tokio::test]
+    async fn no_consecutive_faults() {
+        let s = FaultServer::start(Faults {
+            no_consecutive: true,
+            ..Faults::transient(0.9, 5)
+        })
+        .await
+        .unwrap();
+        let c = reqwest::Client::new();
+        let mut last_bad = false;
+        for i in 0..100 {
+            let bad = post(&c, &s, &i.to_string())
+                .await
+                .map(|r| r.0 != 200)
+                .unwrap_or(true);
+            assert!(!(bad && last_bad), "two faults in a row at {i}");
+            last_bad = bad;
+        }
+    }
+}
