@@ -70,3 +70,64 @@ pub fn capture() -> (Captured, impl tracing::Subscriber + Send + Sync) {
         .finish();
     (out, sub)
 }
+
+/// The error of an HTTP upload, as a provider implementation would define it.
+#[derive(Debug)]
+pub enum UploadError {
+    Network(reqwest::Error),
+    Http(resilience::HttpError),
+    Resilience(ResilienceError),
+}
+
+impl From<ResilienceError> for UploadError {
+    fn from(e: ResilienceError) -> Self {
+        UploadError::Resilience(e)
+    }
+}
+
+impl Classify for UploadError {
+    fn classify(&self) -> ErrorClass {
+        match self {
+            UploadError::Network(e) => e.classify(),
+            UploadError::Http(e) => e.classify(),
+            UploadError::Resilience(e) => e.classify(),
+        }
+    }
+    fn log_summary(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            UploadError::Network(e) => e.log_summary(),
+            UploadError::Http(e) => e.log_summary(),
+            UploadError::Resilience(e) => e.log_summary(),
+        }
+    }
+}
+
+/// What an accepted upload returns: the server's file id and the call's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    pub file_id: String,
+    pub key: String,
+}
+
+/// One upload attempt: POST the body with the call's idempotency key.
+pub async fn upload_once(
+    client: &reqwest::Client,
+    url: &str,
+    body: &'static [u8],
+) -> Result<Uploaded, UploadError> {
+    use resilience::ResponseExt;
+    let key = resilience::current_call()
+        .map(|c| c.idempotency_key.to_string())
+        .unwrap_or_default();
+    let resp = client
+        .post(url)
+        .header("Idempotency-Key", &key)
+        .body(body)
+        .send()
+        .await
+        .map_err(UploadError::Network)?
+        .check_status()
+        .map_err(UploadError::Http)?;
+    let text = resp.text().await.map_err(UploadError::Network)?;
+    Ok(Uploaded { file_id: text, key })
+}

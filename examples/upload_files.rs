@@ -1,0 +1,493 @@
+//! The story this project exists for: a gateway uploads files to two AI providers, `kimi` and
+//! `glm`, whose first attempts succeed ~85% of the time, while `glm` goes down mid-run.
+//! Through `#[resilient]` the uploads reach 99%+, `glm` is cut off at once and used again
+//! within a breaker timeout of coming back, and an upload is recorded in SQLite only after it
+//! succeeded, keyed by its idempotency key: nothing lost, nothing recorded twice.
+//!
+//! ```sh
+//! cargo run --example upload_files                         # 1,000 files, 15% faults, glm outage
+//! cargo run --example upload_files -- --files 5000 --fault-rate 0.3 --seed 7
+//! cargo run --example upload_files -- --keep-serving       # then scrape /metrics
+//! ```
+//!
+//! Everything runs on 127.0.0.1: two fault servers (`resilience-testkit`), the metrics
+//! listener, an embedded SQLite file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng};
+use resilience::{
+    Builder, CircuitState, Classify, ErrorClass, HttpError, ResilienceError, ResponseExt, Settings,
+    resilient,
+};
+use resilience_testkit::{Fault, FaultServer, Faults, Outage};
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Parser, Debug)]
+#[command(about = "Upload files to two flaky providers through #[resilient]")]
+struct Args {
+    /// Files to upload (made up on the fly).
+    #[arg(long, default_value_t = 1000)]
+    files: u32,
+    /// Share of requests each provider fails transiently (500/502/503/504/dropped connection).
+    #[arg(long, default_value_t = 0.15)]
+    fault_rate: f64,
+    /// Seconds after the start when glm goes down.
+    #[arg(long, default_value_t = 3.0)]
+    outage_start: f64,
+    /// Seconds glm stays down.
+    #[arg(long, default_value_t = 3.0)]
+    outage_secs: f64,
+    /// Uploads started per second.
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Uploads in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// SQLite database (default: a new file in the temporary directory).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Seed of the fault servers and of the file contents.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Keep serving /metrics and /health after the run, until Ctrl-C.
+    #[arg(long)]
+    keep_serving: bool,
+    /// Print every retry and breaker log line (they go to stderr).
+    #[arg(long)]
+    verbose: bool,
+}
+
+// ---------------------------------------------------------------- the providers
+
+#[derive(Debug)]
+enum UploadError {
+    Network(reqwest::Error),
+    Http(HttpError),
+    Resilience(ResilienceError),
+}
+
+impl From<ResilienceError> for UploadError {
+    fn from(e: ResilienceError) -> Self {
+        UploadError::Resilience(e)
+    }
+}
+
+impl Classify for UploadError {
+    fn classify(&self) -> ErrorClass {
+        match self {
+            UploadError::Network(e) => e.classify(),
+            UploadError::Http(e) => e.classify(),
+            UploadError::Resilience(e) => e.classify(),
+        }
+    }
+    fn log_summary(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            UploadError::Network(e) => e.log_summary(),
+            UploadError::Http(e) => e.log_summary(),
+            UploadError::Resilience(e) => e.log_summary(),
+        }
+    }
+}
+
+struct Uploaded {
+    file_id: String,
+    key: String,
+}
+
+/// What every provider offers. Native `async fn` in a trait; `#[resilient]` goes on the impls.
+trait FileProvider {
+    async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError>;
+}
+
+/// Counts kept by the provider itself, to show what the user would get without resilience.
+#[derive(Default)]
+struct AttemptStats {
+    first_attempts: AtomicU64,
+    first_successes: AtomicU64,
+    attempts: AtomicU64,
+}
+
+struct HttpProvider {
+    client: reqwest::Client,
+    url: String,
+    stats: AttemptStats,
+}
+
+impl HttpProvider {
+    async fn post(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
+        let call = resilience::current_call().expect("inside a resilient call");
+        let key = call.idempotency_key.to_string();
+        self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+        let result = async {
+            let resp = self
+                .client
+                .post(&self.url)
+                .header("Idempotency-Key", &key)
+                .header("X-File-Name", name)
+                .body(bytes.to_vec())
+                .send()
+                .await
+                .map_err(UploadError::Network)?
+                .check_status()
+                .map_err(UploadError::Http)?;
+            let body = resp.text().await.map_err(UploadError::Network)?;
+            Ok(Uploaded {
+                file_id: body,
+                key: key.clone(),
+            })
+        }
+        .await;
+        if call.attempt == 1 {
+            self.stats.first_attempts.fetch_add(1, Ordering::Relaxed);
+            if result.is_ok() {
+                self.stats.first_successes.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+struct Kimi(HttpProvider);
+struct Glm(HttpProvider);
+
+impl FileProvider for Kimi {
+    #[resilient(provider = "kimi")]
+    async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
+        self.0.post(name, bytes).await
+    }
+}
+
+impl FileProvider for Glm {
+    #[resilient(provider = "glm")]
+    async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
+        self.0.post(name, bytes).await
+    }
+}
+
+// ---------------------------------------------------------------- breaker transitions, from the logs
+
+#[derive(Clone, Debug)]
+struct Transition {
+    at: Duration,
+    provider: String,
+    from: String,
+    to: String,
+}
+
+/// Records every `[CIRCUIT]` event's structured fields with its time since the start.
+struct TransitionLog {
+    start: Instant,
+    seen: Arc<Mutex<Vec<Transition>>>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TransitionLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Fields(BTreeMap<&'static str, String>);
+        impl tracing::field::Visit for Fields {
+            fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+                self.0.insert(f.name(), v.to_owned());
+            }
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                self.0.insert(f.name(), format!("{v:?}"));
+            }
+        }
+        if event.metadata().target() != "resilience" {
+            return;
+        }
+        let mut f = Fields::default();
+        event.record(&mut f);
+        if let (Some(provider), Some(from), Some(to)) =
+            (f.0.get("provider"), f.0.get("from"), f.0.get("to"))
+        {
+            let t = Transition {
+                at: self.start.elapsed(),
+                provider: provider.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            };
+            self.seen.lock().unwrap().push(t);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- the file manager
+
+#[derive(Default)]
+struct Outcomes {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    rejected: AtomicU64,
+    failed_over: AtomicU64,
+    first_ok_after_outage_ms: AtomicU64,
+}
+
+fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
+    let db = rusqlite::Connection::open(path)?;
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS uploads (
+             idempotency_key TEXT PRIMARY KEY,
+             provider TEXT NOT NULL,
+             file_name TEXT NOT NULL,
+             file_id TEXT NOT NULL,
+             bytes INTEGER NOT NULL
+         );",
+    )?;
+    Ok(db)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let start = Instant::now();
+    let transitions = Arc::new(Mutex::new(Vec::new()));
+    let log = TransitionLog {
+        start,
+        seen: transitions.clone(),
+    };
+    let verbose = args
+        .verbose
+        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::registry().with(log).with(verbose),
+    )?;
+
+    // Short delays and breaker timeouts so the story fits in seconds; RESILIENCE_* variables
+    // still override these (see the README's precedence).
+    let fast = Settings::new()
+        .base_delay(Duration::from_millis(50))
+        .max_delay(Duration::from_secs(1))
+        .breaker_timeout(Duration::from_secs(2));
+    Builder::new()
+        .provider("kimi", fast.clone())
+        .provider("glm", fast)
+        .init()?;
+
+    let metrics = match resilience::telemetry::serve_from_env().await {
+        Ok(s) => s,
+        Err(e) if std::env::var_os("RESILIENCE_METRICS_ADDR").is_none() => {
+            eprintln!("note: {e}; using a free port instead");
+            resilience::telemetry::serve("127.0.0.1:0".parse()?).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "metrics: {}   health: {}",
+        metrics.metrics_url(),
+        metrics.health_url()
+    );
+
+    let kimi_server =
+        Arc::new(FaultServer::start(Faults::transient(args.fault_rate, args.seed)).await?);
+    let glm_server =
+        Arc::new(FaultServer::start(Faults::transient(args.fault_rate, args.seed + 1)).await?);
+    let outage_start = Duration::from_secs_f64(args.outage_start);
+    let outage_len = Duration::from_secs_f64(args.outage_secs);
+    glm_server.schedule_outage(outage_start, outage_len, Outage::Every(Fault::Status(503)));
+    let outage_end = outage_start + outage_len;
+
+    let db_path = args.db.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("resilience-uploads-{}.db", std::process::id()))
+    });
+    let db = Arc::new(Mutex::new(open_db(&db_path)?));
+    let client = reqwest::Client::new();
+    let provider = |url: String| HttpProvider {
+        client: client.clone(),
+        url,
+        stats: AttemptStats::default(),
+    };
+    let kimi = Arc::new(Kimi(provider(kimi_server.upload_url())));
+    let glm = Arc::new(Glm(provider(glm_server.upload_url())));
+    let outcomes = Arc::new(Outcomes {
+        first_ok_after_outage_ms: AtomicU64::new(u64::MAX),
+        ..Outcomes::default()
+    });
+    let per_provider: Arc<BTreeMap<&str, Outcomes>> =
+        Arc::new([("kimi", Outcomes::default()), ("glm", Outcomes::default())].into());
+
+    let bar = ProgressBar::new(u64::from(args.files));
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}")?
+            .progress_chars("=> "),
+    );
+    let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1.0)));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.files {
+        ticker.tick().await;
+        let permit = limit.clone().acquire_owned().await?;
+        let name = format!("file-{i:05}.txt");
+        let bytes: Vec<u8> = (0..rng.random_range(256..4096))
+            .map(|_| rng.random())
+            .collect();
+        let (kimi, glm, db, outcomes, per_provider, task_bar) = (
+            kimi.clone(),
+            glm.clone(),
+            db.clone(),
+            outcomes.clone(),
+            per_provider.clone(),
+            bar.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permit;
+            let use_glm = i % 2 == 1;
+            let (mut provider, mut result) = if use_glm {
+                ("glm", glm.upload_file(&name, &bytes).await)
+            } else {
+                ("kimi", kimi.upload_file(&name, &bytes).await)
+            };
+            if use_glm && matches!(result, Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. }))) {
+                // glm's breaker is open: fail fast, then fail over instead of waiting.
+                per_provider["glm"].rejected.fetch_add(1, Ordering::Relaxed);
+                outcomes.failed_over.fetch_add(1, Ordering::Relaxed);
+                provider = "kimi";
+                result = kimi.upload_file(&name, &bytes).await;
+            }
+            let stats = &per_provider[provider];
+            match result {
+                Ok(up) => {
+                    // Recorded only now that the provider has the file; the idempotency key
+                    // is the primary key, so a row can never be written twice.
+                    db.lock()
+                        .unwrap()
+                        .execute(
+                            "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            (&up.key, provider, &name, &up.file_id, bytes.len() as i64),
+                        )
+                        .expect("insert");
+                    stats.ok.fetch_add(1, Ordering::Relaxed);
+                    outcomes.ok.fetch_add(1, Ordering::Relaxed);
+                    let now = start.elapsed();
+                    if provider == "glm" && now > outage_end {
+                        outcomes.first_ok_after_outage_ms.fetch_min((now - outage_end).as_millis() as u64, Ordering::Relaxed);
+                    }
+                }
+                Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) => {
+                    stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    outcomes.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    outcomes.failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            task_bar.inc(1);
+        });
+        let glm_state = resilience::provider("glm").state();
+        bar.set_message(format!("glm breaker: {glm_state}"));
+    }
+    while let Some(r) = tasks.join_next().await {
+        r?;
+    }
+    bar.finish_with_message("done");
+    let elapsed = start.elapsed();
+
+    // ---------------------------------------------------------------- the report
+    let rows: i64 = db
+        .lock()
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM uploads", [], |r| r.get(0))?;
+    let accepted = kimi_server.stats().uploads_accepted + glm_server.stats().uploads_accepted;
+    let transitions = transitions.lock().unwrap().clone();
+    println!();
+    println!(
+        "{} files in {:.1}s: {} uploaded, {} failed, {} rejected ({} glm uploads failed over to kimi)",
+        args.files,
+        elapsed.as_secs_f64(),
+        outcomes.ok.load(Ordering::Relaxed),
+        outcomes.failed.load(Ordering::Relaxed),
+        outcomes.rejected.load(Ordering::Relaxed),
+        outcomes.failed_over.load(Ordering::Relaxed)
+    );
+    println!();
+    println!(
+        "| provider | first-attempt success | final success (calls that ended here) | attempts | retries | rejected (failed over) | server requests | accepted |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, p, server) in [
+        ("kimi", &kimi.0, &kimi_server),
+        ("glm", &glm.0, &glm_server),
+    ] {
+        let o = &per_provider[name];
+        let (ok, failed, rejected) = (
+            o.ok.load(Ordering::Relaxed),
+            o.failed.load(Ordering::Relaxed),
+            o.rejected.load(Ordering::Relaxed),
+        );
+        let first = p.stats.first_attempts.load(Ordering::Relaxed).max(1);
+        let first_ok = p.stats.first_successes.load(Ordering::Relaxed);
+        let calls = first; // every call that reached the provider made a first attempt
+        let attempts = p.stats.attempts.load(Ordering::Relaxed);
+        let s = server.stats();
+        println!(
+            "| {name} | {:.1}% ({first_ok}/{first}) | {:.2}% ({ok}/{}) | {attempts} | {} | {rejected} | {} | {} |",
+            100.0 * first_ok as f64 / first as f64,
+            100.0 * ok as f64 / (ok + failed).max(1) as f64,
+            ok + failed,
+            attempts - calls,
+            s.requests,
+            s.uploads_accepted,
+        );
+    }
+    println!();
+    println!(
+        "glm outage: {:.1}s → {:.1}s",
+        outage_start.as_secs_f64(),
+        outage_end.as_secs_f64()
+    );
+    println!("breaker transitions:");
+    for t in &transitions {
+        println!(
+            "  {:>7.3}s  {:<5} {} → {}",
+            t.at.as_secs_f64(),
+            t.provider,
+            t.from,
+            t.to
+        );
+    }
+    let closed_after = transitions
+        .iter()
+        .find(|t| t.provider == "glm" && t.to == "closed" && t.at >= outage_end)
+        .map(|t| t.at - outage_end);
+    match closed_after {
+        Some(d) => println!(
+            "glm recovered (breaker closed) {:.2}s after the outage ended",
+            d.as_secs_f64()
+        ),
+        None if resilience::provider("glm").state() == CircuitState::Closed => {
+            println!("glm's breaker never opened")
+        }
+        None => println!("glm had not recovered by the end of the run"),
+    }
+    let first_ok = outcomes.first_ok_after_outage_ms.load(Ordering::Relaxed);
+    if first_ok != u64::MAX {
+        println!(
+            "first glm upload after the outage: {:.2}s after it ended",
+            first_ok as f64 / 1000.0
+        );
+    }
+    println!(
+        "rows recorded: {rows}; uploads the servers accepted: {accepted}; duplicates the servers saw: {}",
+        kimi_server.stats().duplicates + glm_server.stats().duplicates
+    );
+    println!("database: {}", db_path.display());
+    if rows as u64 != accepted {
+        eprintln!("MISMATCH: rows recorded differ from uploads accepted");
+        std::process::exit(1);
+    }
+    if args.keep_serving {
+        println!("serving {} until Ctrl-C", metrics.metrics_url());
+        std::future::pending::<()>().await;
+    }
+    Ok(())
+}
