@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{TestError, capture};
+use common::TestError;
 use resilience::{CircuitState, Jitter, ResilienceError, Settings};
 use tokio::time::Instant;
 
@@ -388,24 +388,15 @@ async fn current_call_sees_attempts_and_a_stable_idempotency_key() {
     );
 }
 
-#[test]
-fn retry_and_circuit_lines_are_logged_with_fields() {
-    let (out, sub) = capture();
-    tracing::subscriber::with_default(sub, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .start_paused(true)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let p = resilience::configure("rt-logs", exact().failure_threshold(3)).unwrap();
-            let (r, _) = run(p, vec![Err(TestError::Transient)]).await;
-            assert!(r.is_err());
-            let (r, _) = run(p, vec![Err(TestError::Permanent)]).await;
-            assert!(r.is_err());
-        });
-    });
-    let text = out.text();
+#[tokio::test(start_paused = true)]
+async fn retry_and_circuit_lines_are_logged_with_fields() {
+    common::global_logs();
+    let p = resilience::configure("rt-logs", exact().failure_threshold(3)).unwrap();
+    let (r, _) = run(p, vec![Err(TestError::Transient)]).await;
+    assert!(r.is_err());
+    let (r, _) = run(p, vec![Err(TestError::Permanent)]).await;
+    assert!(r.is_err());
+    let text = common::lines_with("rt-logs");
     assert!(
         text.contains("DEBUG resilience: [RETRY] Attempt 1/3 for execute"),
         "{text}"

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{TestError, capture};
+use common::TestError;
 use resilience::{CircuitState, Jitter, Settings};
 
 async fn get(url: &str) -> (u16, String) {
@@ -297,55 +297,50 @@ async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, 
     Ok(resp.status().as_u16())
 }
 
-#[test]
-fn secrets_in_urls_and_headers_never_reach_logs_or_metrics() {
-    let (logs, sub) = capture();
-    let text = tracing::subscriber::with_default(sub, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-                .await
-                .unwrap();
-            resilience::configure(
-                "tel-secret",
-                Settings::new()
-                    .base_delay(Duration::from_millis(1))
-                    .jitter(Jitter::None),
-            )
-            .unwrap();
-            // A port nobody listens on: every attempt fails with a connect error whose text
-            // embeds the URL.
-            let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = closed.local_addr().unwrap().port();
-            drop(closed);
-            let url = format!(
-                "http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1"
-            );
-            let client = reqwest::Client::new();
-            let r = upload_with_secret(&client, &url).await;
-            assert!(matches!(r, Err(UploadError::Http(_))));
-            get(&server.metrics_url()).await.1
-        })
-    });
-    let logs = logs.text();
+#[tokio::test]
+async fn secrets_in_urls_and_headers_never_reach_logs_or_metrics() {
+    let logs = common::global_logs();
+    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    resilience::configure(
+        "tel-secret",
+        Settings::new()
+            .base_delay(Duration::from_millis(1))
+            .jitter(Jitter::None),
+    )
+    .unwrap();
+    // A port nobody listens on: every attempt fails with a connect error whose text embeds
+    // the URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url =
+        format!("http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1");
+    let client = reqwest::Client::new();
+    let r = upload_with_secret(&client, &url).await;
+    assert!(matches!(r, Err(UploadError::Http(_))));
+    let text = get(&server.metrics_url()).await.1;
+    let mine = common::lines_with("tel-secret");
     assert!(
-        logs.contains("[RETRY] Attempt 2/3 for upload_with_secret"),
-        "{logs}"
+        mine.contains("[RETRY] Attempt 2/3 for upload_with_secret"),
+        "{mine}"
     );
     assert!(
-        logs.contains("127.0.0.1"),
-        "the redacted URL is still useful: {logs}"
+        mine.contains("127.0.0.1"),
+        "the redacted URL is still useful: {mine}"
     );
+    let everything = logs.text();
     for secret in [
         "QUERY-SECRET-7",
         "PASSWORD-SECRET",
         "HEADER-SECRET-42",
         "api_key",
     ] {
-        assert!(!logs.contains(secret), "{secret} leaked into logs:\n{logs}");
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked into logs:\n{everything}"
+        );
         assert!(!text.contains(secret), "{secret} leaked into /metrics");
     }
     assert!(text.contains("provider=\"tel-secret\""), "{text}");
