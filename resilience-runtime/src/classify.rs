@@ -105,6 +105,12 @@ impl<E: Classify + ?Sized> Classify for std::sync::Arc<E> {
 impl Classify for std::io::Error {
     fn classify(&self) -> ErrorClass {
         use std::io::ErrorKind::*;
+        if let Some(inner) = self
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<crate::ResilienceError>())
+        {
+            return inner.classify();
+        }
         match self.kind() {
             ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
             | TimedOut | Interrupted | WouldBlock | UnexpectedEof | AddrInUse
@@ -191,6 +197,30 @@ mod tests {
         }
         let e = io::Error::other("secret /home/me/key.pem");
         assert_eq!(e.log_summary().unwrap(), "io error: other error");
+    }
+
+    #[test]
+    fn io_error_keeps_the_class_of_a_resilience_error() {
+        use crate::ResilienceError;
+        let open: io::Error = ResilienceError::CircuitOpen {
+            provider: "p",
+            retry_in: None,
+        }
+        .into();
+        assert_eq!(open.classify(), ErrorClass::Permanent);
+        let timeout: io::Error = ResilienceError::AttemptTimeout {
+            provider: "p",
+            timeout: Duration::from_secs(1),
+        }
+        .into();
+        assert_eq!(timeout.classify(), ErrorClass::Transient);
+        assert!(
+            timeout
+                .get_ref()
+                .unwrap()
+                .downcast_ref::<ResilienceError>()
+                .is_some()
+        );
     }
 
     #[test]

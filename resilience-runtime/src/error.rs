@@ -100,6 +100,19 @@ impl fmt::Display for ResilienceError {
 
 impl std::error::Error for ResilienceError {}
 
+/// So that methods returning `std::io::Error` can be `#[resilient]`: the error is kept inside
+/// (`get_ref()` downcasts to it) and classifies as it did (an attempt timeout stays transient,
+/// a rejection permanent).
+impl From<ResilienceError> for std::io::Error {
+    fn from(e: ResilienceError) -> Self {
+        let kind = match e {
+            ResilienceError::AttemptTimeout { .. } => std::io::ErrorKind::TimedOut,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
 impl Classify for ResilienceError {
     fn classify(&self) -> ErrorClass {
         match self {
