@@ -7,11 +7,12 @@
 //! let __resilience_hooks = hooks::<ReturnType>();        // the one place bounds are checked
 //! let mut __resilience_call = Call::new(&__RESILIENCE_SITE);
 //! loop {
-//!     let __resilience_permit = match __resilience_call.permit(&__resilience_hooks) { … };
-//!     let owned_arg = clone_arg(&owned_arg);             // a fresh copy per attempt
-//!     match __resilience_call.attempt(&__resilience_hooks, __resilience_permit, async { body }).await {
-//!         Break(result) => return result,
-//!         Continue(()) => {}                             // backoff already slept
+//!     let __resilience_permit = match __resilience_call.permit(__resilience_hooks) { … };
+//!     let owned_arg = <Ty as CloneArg>::clone_arg(&owned_arg); // a fresh copy per attempt
+//!     let __resilience_out = __resilience_call.attempt(async { body }).await;
+//!     match __resilience_call.finish(__resilience_hooks, __resilience_permit, __resilience_out) {
+//!         Step::Done(result) => return result,
+//!         Step::Retry => __resilience_call.backoff().await,
 //!     }
 //! }
 //! ```
@@ -198,10 +199,10 @@ fn harness(
     rebinds: &[TokenStream],
     body: &TokenStream,
 ) -> TokenStream {
-    // Spanned at the return type: a missing bound is reported there, once.
-    let hooks = quote_spanned! {ret.span()=>
-        let __resilience_hooks = ::resilience::__private::hooks::<#ret>();
-    };
+    // Spanned at the return type: a missing bound is reported there. Each use names the
+    // constant afresh (a promoted `'static`), so the optimiser sees the function pointers and
+    // inlines them; rustc reports the identical errors of the three uses once.
+    let hooks = quote_spanned! {ret.span()=> ::resilience::__private::hooks::<#ret>() };
     // Fixes the block's output type early, so `?` in the body knows what to convert into.
     let guard = quote! {
         #[allow(unreachable_code, clippy::diverging_sub_expression)]
@@ -212,7 +213,7 @@ fn harness(
         }
     };
     let permit = quote! {
-        let __resilience_permit = match __resilience_call.permit(&__resilience_hooks) {
+        let __resilience_permit = match __resilience_call.permit(#hooks) {
             ::resilience::__private::Result::Ok(permit) => permit,
             ::resilience::__private::Result::Err(rejected) => return rejected,
         };
@@ -221,28 +222,23 @@ fn harness(
         // One attempt: the body may consume its arguments, so it takes them by move.
         return quote! {
             #site
-            #hooks
             let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
             #permit
             #(#rebinds)*
-            __resilience_call
-                .attempt_once(&__resilience_hooks, __resilience_permit, async move { #guard #body })
-                .await
+            let __resilience_out = __resilience_call.attempt(async move { #guard #body }).await;
+            __resilience_call.finish_once(#hooks, __resilience_permit, __resilience_out)
         };
     }
     quote! {
         #site
-        #hooks
         let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
         loop {
             #permit
             #(#rebinds)*
-            match __resilience_call
-                .attempt(&__resilience_hooks, __resilience_permit, async { #guard #body })
-                .await
-            {
-                ::resilience::__private::ControlFlow::Break(result) => return result,
-                ::resilience::__private::ControlFlow::Continue(()) => {}
+            let __resilience_out = __resilience_call.attempt(async { #guard #body }).await;
+            match __resilience_call.finish(#hooks, __resilience_permit, __resilience_out) {
+                ::resilience::__private::Step::Done(result) => return result,
+                ::resilience::__private::Step::Retry => __resilience_call.backoff().await,
             }
         }
     }

@@ -1,8 +1,7 @@
 //! What `#[resilient]` expansions name: `::resilience::__private::…`. Not a public API.
 
 pub use crate::breaker::Permit;
-pub use crate::call::{Call, CallSite, Hooks, IsResult, hooks};
-pub use core::ops::ControlFlow;
+pub use crate::call::{Attempt, Call, CallSite, Hooks, IsResult, Step, hooks};
 pub use core::option::Option;
 pub use core::result::Result;
 

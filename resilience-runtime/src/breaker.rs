@@ -335,12 +335,14 @@ impl Breaker {
         crate::telemetry::transition(self.provider, from_state, to, self.failures());
     }
 
+    #[inline]
     fn on_closed(&self, w: u64, verdict: Verdict) {
         match (verdict, &self.window) {
             (Verdict::Neutral, _) => {}
             (Verdict::Success, None) => {
                 // A load first: on a healthy provider the count is already 0 and we write
-                // nothing, keeping the cache line shared between threads.
+                // nothing, keeping the cache line shared between threads. (`Permit::record`
+                // checks the same before calling here.)
                 if self.failures.load(Ordering::Relaxed) != 0 {
                     self.failures.store(0, Ordering::Relaxed);
                 }
@@ -437,8 +439,27 @@ impl<'a> Permit<'a> {
         }
     }
 
-    #[inline]
-    pub(crate) fn record(mut self, verdict: Verdict) {
+    /// Reports the attempt's verdict. The hot path (a success on a closed breaker counting
+    /// consecutive failures) is one relaxed load of the failure count, to see that there is
+    /// nothing to reset; it writes nothing, so threads calling a healthy provider never
+    /// contend on the breaker's cache line.
+    #[inline(always)]
+    pub(crate) fn record(self, verdict: Verdict) {
+        if let PermitKind::Closed(b, _) = self.kind {
+            if verdict == Verdict::Success
+                && b.window.is_none()
+                && b.failures.load(Ordering::Relaxed) == 0
+            {
+                // A closed permit holds nothing to release: skip the drop glue.
+                std::mem::forget(self);
+                return;
+            }
+        }
+        self.record_slow(verdict);
+    }
+
+    #[inline(never)]
+    fn record_slow(mut self, verdict: Verdict) {
         match std::mem::replace(&mut self.kind, PermitKind::Untracked) {
             PermitKind::Untracked => {}
             PermitKind::Closed(b, w) => b.on_closed(w, verdict),
@@ -448,6 +469,7 @@ impl<'a> Permit<'a> {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let PermitKind::Probe(b, w) = self.kind {
             b.on_probe(w, None);

@@ -9,16 +9,17 @@
 //! method body can borrow its arguments); both drive the same [`Call`].
 
 use std::future::Future;
-use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::backoff;
 use crate::breaker::{Permit, Verdict};
 use crate::classify::{Classify, ErrorClass};
-use crate::context::{CallInfo, IdempotencyKey, WithCall};
+use crate::context::{Current, Enter};
 use crate::error::ResilienceError;
 use crate::registry::{Provider, ProviderInner, resolve_site};
 use crate::telemetry::{self, AttemptResult, CallOutcome, SiteMetrics};
@@ -91,6 +92,7 @@ impl CallSite {
 
     #[inline]
     fn metrics(&self) -> Option<&SiteMetrics> {
+        // One relaxed load when no recorder is installed: no clock read, no labels.
         if telemetry::recording() {
             Some(
                 self.metrics
@@ -101,23 +103,29 @@ impl CallSite {
         }
     }
 
-    /// Runs `op` (called once per attempt) with the provider's retry policy and breaker.
-    pub async fn execute<F, Fut, T, E>(&self, mut op: F) -> Result<T, E>
+    /// The provider name as given.
+    pub(crate) fn provider_name(&self) -> &'static str {
+        self.provider
+    }
+
+    /// Runs `op` (called once per attempt) with the provider's retry policy and breaker. This
+    /// is the loop `#[resilient]` writes out inline.
+    pub async fn execute<F, Fut, T, E>(&'static self, mut op: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<ResilienceError>,
     {
-        let hooks = hooks::<Result<T, E>>();
         let mut call = Call::new(self);
         loop {
-            let permit = match call.permit(&hooks) {
+            let permit = match call.permit(hooks::<Result<T, E>>()) {
                 Ok(p) => p,
                 Err(rejected) => return rejected,
             };
-            match call.attempt(&hooks, permit, op()).await {
-                ControlFlow::Break(out) => return out,
-                ControlFlow::Continue(()) => {}
+            let out = call.attempt(op()).await;
+            match call.finish(hooks::<Result<T, E>>(), permit, out) {
+                Step::Done(out) => return out,
+                Step::Retry => call.backoff().await,
             }
         }
     }
@@ -169,15 +177,14 @@ impl<T, E> IsResult for Result<T, E> {
     }
 }
 
-/// Builds the loop's view of `R`; the only place the bounds are checked.
-#[doc(hidden)]
-#[inline]
-pub fn hooks<R>() -> Hooks<R>
+struct HooksFor<R>(std::marker::PhantomData<R>);
+
+impl<R> HooksFor<R>
 where
     R: IsResult,
     R::Error: Classify + From<ResilienceError>,
 {
-    Hooks {
+    const HOOKS: Hooks<R> = Hooks {
         class: |r| r.error().map(Classify::classify),
         summary: |r| {
             r.error()
@@ -185,20 +192,117 @@ where
                 .map(|s| crate::redact::redact(&s))
         },
         reject: |e| R::from_error(From::from(e)),
+    };
+}
+
+/// The loop's view of `R`, as a promoted `'static` constant (a pointer to pass around, and
+/// function pointers the optimiser can see through); the only place the bounds are checked.
+#[doc(hidden)]
+#[inline]
+pub fn hooks<'a, R>() -> &'a Hooks<R>
+where
+    R: IsResult + 'a,
+    R::Error: Classify + From<ResilienceError>,
+{
+    &HooksFor::<R>::HOOKS
+}
+
+pin_project_lite::pin_project! {
+    /// One attempt's future: polls the body with [`current_call`](crate::current_call) set,
+    /// and ends it with an error if its time limit passes.
+    #[doc(hidden)]
+    pub struct Attempt<'a, F> {
+        #[pin]
+        fut: F,
+        current: &'a Current,
+        // Lives in the `Call`: boxed, and only when a timeout is configured (inline, the
+        // `Sleep` and the error would triple the size of every call's future, and futures
+        // are moved by copying); borrowed here, so the attempt future has no drop glue.
+        limit: &'a mut Option<Pin<Box<Limit>>>,
     }
+}
+
+impl<F: Future> Future for Attempt<'_, F> {
+    type Output = Result<F::Output, ResilienceError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        {
+            let _enter = Enter::new(this.current);
+            if let Poll::Ready(out) = this.fut.poll(cx) {
+                return Poll::Ready(Ok(out));
+            }
+        }
+        if let Some(limit) = this.limit.as_mut() {
+            let limit = limit.as_mut().project();
+            if limit.sleep.poll(cx).is_ready() {
+                return Poll::Ready(Err(limit.error.clone()));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An attempt's time limit and the error it ends with.
+    #[doc(hidden)]
+    pub struct Limit {
+        #[pin]
+        sleep: Sleep,
+        error: ResilienceError,
+    }
+}
+
+/// What follows an attempt.
+#[doc(hidden)]
+pub enum Step<R> {
+    /// The call is over: this is its result.
+    Done(R),
+    /// Sleep [`Call::backoff`], then make the next attempt.
+    Retry,
 }
 
 /// One logical call in progress.
 #[doc(hidden)]
-pub struct Call<'s> {
+pub struct Call {
     p: &'static ProviderInner,
-    metrics: Option<&'s SiteMetrics>,
-    info: CallInfo,
-    direct: bool,
-    breaker: bool,
+    metrics: Option<&'static SiteMetrics>,
+    current: Current,
+    mode: Mode,
     started: Option<Instant>,
     deadline: Option<Instant>,
-    previous_delay: Duration,
+    limit: Option<Pin<Box<Limit>>>,
+    delay: Duration,
+}
+
+/// What a provider's configuration means for each call, worked out once when the provider is
+/// created, so starting a call reads one small `Copy` value instead of a dozen settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mode {
+    /// `RESILIENCE_ENABLED=false`: run the operation once, directly.
+    pub(crate) direct: bool,
+    /// The breaker is on.
+    pub(crate) breaker: bool,
+    /// A per-attempt timeout or a deadline is configured.
+    pub(crate) limited: bool,
+    /// A deadline is configured (the call needs its start time).
+    pub(crate) deadline: bool,
+    /// Attempts per call at a retrying site.
+    pub(crate) attempts: u32,
+}
+
+impl Mode {
+    pub(crate) fn of(c: &crate::Config) -> Self {
+        let direct = !c.enabled;
+        Mode {
+            direct,
+            breaker: c.breaker_enabled && !direct,
+            limited: !direct && (c.attempt_timeout.is_some() || c.total_timeout.is_some()),
+            deadline: !direct && c.total_timeout.is_some(),
+            attempts: c.effective_attempts(),
+        }
+    }
 }
 
 enum GiveUp {
@@ -211,50 +315,47 @@ enum GiveUp {
     NoRuntime,
 }
 
-impl<'s> Call<'s> {
-    /// Starts a call. Hot path: a few loads, one thread-local counter, no clock read unless
-    /// metrics or a deadline need one.
-    #[inline]
-    pub fn new(site: &'s CallSite) -> Self {
+impl Call {
+    /// Starts a call. Hot path: a handful of plain loads and stores, no thread-local (the
+    /// idempotency key is made only if asked for), and no clock read unless metrics or a
+    /// deadline need one. Always inlined, so the struct is built in place in the caller's
+    /// future.
+    #[inline(always)]
+    pub fn new(site: &'static CallSite) -> Self {
         let p = site.inner();
-        let c = &p.config;
-        let direct = !c.enabled;
-        let metrics = if direct { None } else { site.metrics() };
-        let started =
-            (metrics.is_some() || (c.total_timeout.is_some() && !direct)).then(Instant::now);
-        let deadline = match (started, c.total_timeout) {
-            (Some(s), Some(t)) if !direct => Some(s + t),
-            _ => None,
+        let mode = p.mode;
+        let metrics = if mode.direct { None } else { site.metrics() };
+        let (started, deadline) = if metrics.is_some() || mode.deadline {
+            let now = Instant::now();
+            (
+                Some(now),
+                p.config
+                    .total_timeout
+                    .filter(|_| mode.deadline)
+                    .map(|t| now + t),
+            )
+        } else {
+            (None, None)
         };
-        if !direct {
+        if !mode.direct {
             p.budget.on_call();
         }
         Call {
             p,
             metrics,
-            info: CallInfo {
-                provider: p.name,
-                method: site.method,
-                attempt: 0,
-                max_attempts: if site.retry {
-                    c.effective_attempts()
-                } else {
-                    1
-                },
-                idempotency_key: IdempotencyKey::next(),
-            },
-            direct,
-            breaker: c.breaker_enabled && !direct,
+            current: Current::new(site, if site.retry { mode.attempts } else { 1 }),
+            mode,
             started,
             deadline,
-            previous_delay: Duration::ZERO,
+            limit: None,
+            delay: Duration::ZERO,
         }
     }
 
     /// Asks the breaker for the next attempt. On rejection, returns the method's own error.
     #[inline]
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<Permit<'static>, R> {
-        if !self.breaker {
+        if !self.mode.breaker {
             return Ok(Permit::untracked());
         }
         match self.p.breaker.acquire() {
@@ -265,9 +366,9 @@ impl<'s> Call<'s> {
 
     #[cold]
     fn rejected<R>(&mut self, hooks: &Hooks<R>, e: ResilienceError) -> R {
-        let (provider, method) = (self.p.name, self.info.method);
-        tracing::debug!(target: "resilience", provider, method, attempt = self.info.attempt + 1, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is open");
-        self.finish(if self.info.attempt == 0 {
+        let (provider, method) = (self.p.name, self.current.site.method);
+        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt + 1, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is open");
+        self.record_call(if self.current.attempt == 0 {
             CallOutcome::Rejected
         } else {
             CallOutcome::Failure
@@ -275,131 +376,29 @@ impl<'s> Call<'s> {
         (hooks.reject)(e)
     }
 
-    /// Runs one attempt and decides what follows: `Break` with the call's result, or
-    /// `Continue` after sleeping the backoff delay.
-    pub async fn attempt<R, F>(
-        &mut self,
-        hooks: &Hooks<R>,
-        permit: Permit<'static>,
-        fut: F,
-    ) -> ControlFlow<R>
-    where
-        F: Future<Output = R>,
-    {
-        match self.run(hooks, permit, fut, true).await {
-            Ok(out) => ControlFlow::Break(out),
-            Err((delay, out)) => {
-                // Dropped before sleeping: an error may hold a connection or a response body.
-                drop(out);
-                tokio::time::sleep(delay).await;
-                ControlFlow::Continue(())
-            }
-        }
-    }
-
-    /// The single attempt of a `retry = false` call site: always the result.
-    pub async fn attempt_once<R, F>(
-        &mut self,
-        hooks: &Hooks<R>,
-        permit: Permit<'static>,
-        fut: F,
-    ) -> R
-    where
-        F: Future<Output = R>,
-    {
-        match self.run(hooks, permit, fut, false).await {
-            Ok(out) | Err((_, out)) => out,
-        }
-    }
-
-    /// One attempt: `Ok(result)` ends the call, `Err((delay, error))` asks for a retry.
+    /// Wraps the next attempt's future.
     #[inline]
-    async fn run<R, F>(
-        &mut self,
-        hooks: &Hooks<R>,
-        permit: Permit<'static>,
-        fut: F,
-        may_retry: bool,
-    ) -> Result<R, (Duration, R)>
-    where
-        F: Future<Output = R>,
-    {
-        self.info.attempt += 1;
-        if self.info.attempt == 1 {
-            tracing::debug!(target: "resilience", provider = self.p.name, method = self.info.method, attempt = 1, max_attempts = self.info.max_attempts, "[RETRY] Attempt 1/{} for {}", self.info.max_attempts, self.info.method);
+    pub fn attempt<F: Future>(&mut self, fut: F) -> Attempt<'_, F> {
+        self.current.attempt += 1;
+        if self.current.attempt == 1 {
+            tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts, "[RETRY] Attempt 1/{} for {}", self.current.max_attempts, self.current.site.method);
         }
-        let fut = WithCall::new(fut, self.info);
-        let (out, timed_out) = match self.attempt_limit() {
-            None => (fut.await, false),
-            Some((limit, err)) => match tokio::time::timeout(limit, fut).await {
-                Ok(out) => (out, false),
-                Err(_) => ((hooks.reject)(err), true),
-            },
-        };
-        if self.direct {
-            return Ok(out);
+        if self.mode.limited {
+            self.limit = self.limit();
         }
-        let class = (hooks.class)(&out);
-        permit.record(Verdict::of(class));
-        let Some(class) = class else {
-            if let Some(m) = self.metrics {
-                m.attempt(AttemptResult::Success);
-            }
-            self.finish(CallOutcome::Success);
-            return Ok(out);
-        };
-        self.failed(hooks, out, class, timed_out, may_retry)
-    }
-
-    #[cold]
-    fn failed<R>(
-        &mut self,
-        hooks: &Hooks<R>,
-        out: R,
-        class: ErrorClass,
-        timed_out: bool,
-        may_retry: bool,
-    ) -> Result<R, (Duration, R)> {
-        if let Some(m) = self.metrics {
-            m.attempt(match class {
-                _ if timed_out => AttemptResult::Timeout,
-                ErrorClass::Transient => AttemptResult::Transient,
-                ErrorClass::Throttled { .. } => AttemptResult::Throttled,
-                ErrorClass::Permanent => AttemptResult::Permanent,
-            });
-        }
-        if !may_retry {
-            self.info.max_attempts = self.info.attempt;
-        }
-        match self.next_delay(class) {
-            Ok(delay) => {
-                let (provider, method) = (self.p.name, self.info.method);
-                let (next, max) = (self.info.attempt + 1, self.info.max_attempts);
-                let error = (hooks.summary)(&out);
-                tracing::info!(
-                    target: "resilience", provider, method, attempt = next, max_attempts = max,
-                    delay_ms = delay.as_millis() as u64, class = class.as_str(), error = error.as_deref(),
-                    "[RETRY] Attempt {next}/{max} for {method} in {:.3}s after a {} error",
-                    delay.as_secs_f64(), class.as_str(),
-                );
-                if let Some(m) = self.metrics {
-                    m.retry();
-                }
-                self.previous_delay = delay;
-                Err((delay, out))
-            }
-            Err(why) => {
-                self.log_give_up(&why, class, (hooks.summary)(&out));
-                self.finish(CallOutcome::Failure);
-                Ok(out)
-            }
+        Attempt {
+            fut,
+            current: &self.current,
+            limit: &mut self.limit,
         }
     }
 
     /// The time this attempt may take: the per-attempt timeout, cut to what is left of the
-    /// deadline. `None` (and no clock read) when neither is configured.
-    fn attempt_limit(&self) -> Option<(Duration, ResilienceError)> {
-        if self.direct {
+    /// deadline.
+    #[cold]
+    fn limit(&self) -> Option<Pin<Box<Limit>>> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            tracing::error!(target: "resilience", provider = self.p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
             return None;
         }
         let c = &self.p.config;
@@ -413,22 +412,158 @@ impl<'s> Call<'s> {
                 },
             )
         });
-        let Some(deadline) = self.deadline else {
-            return per_attempt;
+        let chosen = match self.deadline {
+            None => per_attempt,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let by_deadline = (
+                    left,
+                    ResilienceError::DeadlineExceeded {
+                        provider,
+                        deadline: c.total_timeout.unwrap_or_default(),
+                    },
+                );
+                Some(match per_attempt {
+                    Some(pa) if pa.0 <= left => pa,
+                    _ => by_deadline,
+                })
+            }
         };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let total = c.total_timeout.unwrap_or_default();
-        let by_deadline = (
-            left,
-            ResilienceError::DeadlineExceeded {
-                provider,
-                deadline: total,
-            },
-        );
-        Some(match per_attempt {
-            Some(pa) if pa.0 <= left => pa,
-            _ => by_deadline,
+        chosen.map(|(d, error)| {
+            Box::pin(Limit {
+                sleep: tokio::time::sleep(d),
+                error,
+            })
         })
+    }
+
+    /// Records an attempt's outcome and decides: the call's result, or a retry after
+    /// [`backoff`](Self::backoff).
+    #[inline(always)]
+    pub fn finish<R>(
+        &mut self,
+        hooks: &Hooks<R>,
+        permit: Permit<'static>,
+        out: Result<R, ResilienceError>,
+    ) -> Step<R> {
+        match out {
+            // The hot path: a success with no recorder. One load in `record` (the failure
+            // count, to see that there is nothing to reset) and nothing written.
+            Ok(out)
+                if self.metrics.is_none() && !self.mode.direct && (hooks.class)(&out).is_none() =>
+            {
+                permit.record(Verdict::Success);
+                Step::Done(out)
+            }
+            out => self.finish_slow(hooks, permit, out),
+        }
+    }
+
+    #[inline(never)]
+    fn finish_slow<R>(
+        &mut self,
+        hooks: &Hooks<R>,
+        permit: Permit<'static>,
+        out: Result<R, ResilienceError>,
+    ) -> Step<R> {
+        let (out, timed_out) = match out {
+            Ok(out) => (out, false),
+            Err(e) => ((hooks.reject)(e), true),
+        };
+        if self.mode.direct {
+            return Step::Done(out);
+        }
+        let class = (hooks.class)(&out);
+        permit.record(Verdict::of(class));
+        let Some(class) = class else {
+            if let Some(m) = self.metrics {
+                m.attempt(AttemptResult::Success);
+            }
+            self.record_call(CallOutcome::Success);
+            return Step::Done(out);
+        };
+        self.failed(hooks, out, class, timed_out)
+    }
+
+    /// [`finish`](Self::finish) for a `retry = false` site: always the result.
+    #[inline]
+    pub fn finish_once<R>(
+        &mut self,
+        hooks: &Hooks<R>,
+        permit: Permit<'static>,
+        out: Result<R, ResilienceError>,
+    ) -> R {
+        self.current.max_attempts = self.current.attempt;
+        let (out, timed_out) = match out {
+            Ok(out) => (out, false),
+            Err(e) => ((hooks.reject)(e), true),
+        };
+        if self.mode.direct {
+            return out;
+        }
+        let class = (hooks.class)(&out);
+        permit.record(Verdict::of(class));
+        match class {
+            None => {
+                if let Some(m) = self.metrics {
+                    m.attempt(AttemptResult::Success);
+                }
+                self.record_call(CallOutcome::Success);
+                out
+            }
+            Some(class) => match self.failed(hooks, out, class, timed_out) {
+                Step::Done(out) => out,
+                // max_attempts == attempt above, so `failed` never asks for a retry.
+                Step::Retry => unreachable!("a retry = false call asked for a retry"),
+            },
+        }
+    }
+
+    /// The backoff sleep before the next attempt (boxed: retries are the cold path, and the
+    /// call's own future stays small).
+    pub fn backoff(&self) -> Pin<Box<Sleep>> {
+        Box::pin(tokio::time::sleep(self.delay))
+    }
+
+    #[cold]
+    fn failed<R>(
+        &mut self,
+        hooks: &Hooks<R>,
+        out: R,
+        class: ErrorClass,
+        timed_out: bool,
+    ) -> Step<R> {
+        if let Some(m) = self.metrics {
+            m.attempt(match class {
+                _ if timed_out => AttemptResult::Timeout,
+                ErrorClass::Transient => AttemptResult::Transient,
+                ErrorClass::Throttled { .. } => AttemptResult::Throttled,
+                ErrorClass::Permanent => AttemptResult::Permanent,
+            });
+        }
+        match self.next_delay(class) {
+            Ok(delay) => {
+                let (provider, method) = (self.p.name, self.current.site.method);
+                let (next, max) = (self.current.attempt + 1, self.current.max_attempts);
+                let error = (hooks.summary)(&out);
+                tracing::info!(
+                    target: "resilience", provider, method, attempt = next, max_attempts = max,
+                    delay_ms = delay.as_millis() as u64, class = class.as_str(), error = error.as_deref(),
+                    "[RETRY] Attempt {next}/{max} for {method} in {:.3}s after a {} error",
+                    delay.as_secs_f64(), class.as_str(),
+                );
+                if let Some(m) = self.metrics {
+                    m.retry();
+                }
+                self.delay = delay;
+                Step::Retry
+            }
+            Err(why) => {
+                self.log_give_up(&why, class, (hooks.summary)(&out));
+                self.record_call(CallOutcome::Failure);
+                Step::Done(out)
+            }
+        }
     }
 
     fn next_delay(&mut self, class: ErrorClass) -> Result<Duration, GiveUp> {
@@ -436,15 +571,10 @@ impl<'s> Call<'s> {
         if class == ErrorClass::Permanent {
             return Err(GiveUp::Permanent);
         }
-        if self.info.attempt >= self.info.max_attempts {
+        if self.current.attempt >= self.current.max_attempts {
             return Err(GiveUp::Exhausted);
         }
-        let mut delay = backoff::delay(
-            c,
-            self.info.attempt - 1,
-            self.previous_delay,
-            &mut rand::rng(),
-        );
+        let mut delay = backoff::delay(c, self.current.attempt - 1, self.delay, &mut rand::rng());
         if let ErrorClass::Throttled {
             retry_after: Some(ra),
         } = class
@@ -458,7 +588,7 @@ impl<'s> Call<'s> {
         if self.deadline.is_some_and(|d| now + delay >= d) {
             return Err(GiveUp::Deadline);
         }
-        if self.breaker && self.p.breaker.rejects_after(delay) {
+        if self.mode.breaker && self.p.breaker.rejects_after(delay) {
             return Err(GiveUp::CircuitOpen);
         }
         if tokio::runtime::Handle::try_current().is_err() {
@@ -472,8 +602,8 @@ impl<'s> Call<'s> {
     }
 
     fn log_give_up(&self, why: &GiveUp, class: ErrorClass, error: Option<String>) {
-        let (provider, method) = (self.p.name, self.info.method);
-        let (n, max) = (self.info.attempt, self.info.max_attempts);
+        let (provider, method) = (self.p.name, self.current.site.method);
+        let (n, max) = (self.current.attempt, self.current.max_attempts);
         let cls = class.as_str();
         let error = error.as_deref();
         match why {
@@ -509,7 +639,7 @@ impl<'s> Call<'s> {
         }
     }
 
-    fn finish(&self, outcome: CallOutcome) {
+    fn record_call(&self, outcome: CallOutcome) {
         if let (Some(m), Some(s)) = (self.metrics, self.started) {
             m.call(outcome, s.elapsed().as_secs_f64());
         }

@@ -3,7 +3,9 @@
 //!
 //! Depend on the `resilience` facade rather than on this crate; it re-exports everything here.
 
-#![forbid(unsafe_code)]
+// One audited `unsafe` block (`context::current_call`) keeps the hot path free of copies;
+// everything else is safe code.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backoff;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::breaker::{Breaker, CircuitState};
 use crate::budget::Budget;
-use crate::call::CallSite;
+use crate::call::{CallSite, Mode};
 use crate::config::{Config, Lookup, Settings, scan_provider_vars};
 use crate::error::{ConfigError, ConfigProblem};
 
@@ -20,6 +20,7 @@ pub(crate) struct ProviderInner {
     pub(crate) breaker: Breaker,
     pub(crate) budget: Budget,
     pub(crate) execute_site: CallSite,
+    pub(crate) mode: Mode,
 }
 
 #[derive(Default)]
@@ -64,6 +65,7 @@ impl Registry {
             breaker: Breaker::new(name, &config),
             budget: Budget::new(&config),
             execute_site: CallSite::new(name, "execute"),
+            mode: Mode::of(&config),
             config,
         }));
         inner.execute_site.bind(inner);

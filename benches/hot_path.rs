@@ -1,0 +1,341 @@
+//! `#[resilient]` against a bare call and against the peers, on the same trivial op, in one run.
+//!
+//! ```sh
+//! cargo bench -p resilience-benches                         # everything (~4 minutes)
+//! python3 benches/summarize.py                              # medians and ratios to the bare call
+//! ```
+//!
+//! Every benchmark times its own loop inside one `block_on` (`iter_custom`), so the bare call
+//! and the wrapped ones pay exactly the same harness cost. Benchmarks that need no metrics
+//! recorder run first; the one that installs the Prometheus recorder runs last, because a
+//! recorder cannot be uninstalled.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use criterion::{Criterion, criterion_group, criterion_main};
+use failsafe::futures::CircuitBreaker as _;
+use recloser::{AsyncRecloser, Recloser};
+use resilience::{ResilienceError, ResponseExt, Settings, resilient};
+use tower::retry::budget::{Budget, TpsBudget};
+use tower::retry::{Policy, Retry};
+use tower::{Service, ServiceExt, service_fn};
+use tower_resilience_circuitbreaker::CircuitBreakerLayer;
+
+/// The op every contender wraps.
+#[inline(never)]
+async fn op() -> Result<u64, std::io::Error> {
+    Ok(black_box(1))
+}
+
+#[resilient(provider = "bench-closed")]
+async fn resilient_op() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+#[resilient(provider = "bench-open")]
+async fn resilient_open() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+#[resilient(provider = "bench-forced")]
+async fn resilient_forced() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+#[resilient(provider = "bench-shared")]
+async fn resilient_shared() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+#[resilient(provider = "bench-metrics")]
+async fn resilient_metrics() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// Times `iters` sequential awaits of `f()` inside one `block_on`.
+fn timed<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    rt.block_on(async {
+        let t = Instant::now();
+        for _ in 0..iters {
+            black_box(f().await);
+        }
+        t.elapsed()
+    })
+}
+
+/// Two OS threads, each on its own current-thread runtime, make `iters` calls each on shared
+/// state; returns the slower thread's time. Throughput ratio to one thread =
+/// 2 × (one-thread time per call) / (this time per call).
+fn two_threads<M, Fut>(iters: u64, make_loop: M) -> Duration
+where
+    M: Fn(u64) -> Fut + Sync,
+    Fut: Future<Output = ()>,
+{
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let rt = rt();
+                    let fut = make_loop(iters);
+                    barrier.wait();
+                    let t = Instant::now();
+                    rt.block_on(fut);
+                    t.elapsed()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+    })
+}
+
+#[derive(Clone)]
+struct BudgetPolicy(Arc<TpsBudget>);
+
+impl<Req: Clone, Res, E> Policy<Req, Res, E> for BudgetPolicy {
+    type Future = std::future::Ready<()>;
+    fn retry(&mut self, _: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Ok(_) => {
+                self.0.deposit();
+                None
+            }
+            Err(_) => self.0.withdraw().then(|| std::future::ready(())),
+        }
+    }
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// (1), (2), (4), (5): one thread.
+fn single_thread(c: &mut Criterion) {
+    let rt = rt();
+    let mut g = c.benchmark_group("one_thread");
+
+    g.bench_function("bare", |b| b.iter_custom(|n| timed(&rt, n, op)));
+    g.bench_function("resilient", |b| {
+        b.iter_custom(|n| timed(&rt, n, resilient_op))
+    });
+
+    // A breaker opened by failures (timed): the rejection reports `retry_in`, which needs the
+    // clock. And one forced open by hand, which needs none.
+    resilience::configure(
+        "bench-open",
+        Settings::new().breaker_timeout(Duration::from_secs(86_400)),
+    )
+    .unwrap();
+    resilience::provider("bench-open").force_open();
+    resilience::provider("bench-open").reset();
+    let opener = resilience::provider("bench-open");
+    rt.block_on(async {
+        for _ in 0..5 {
+            let _: Result<(), std::io::Error> = opener
+                .execute(|| async { Err(std::io::ErrorKind::ConnectionReset.into()) })
+                .await;
+        }
+    });
+    assert!(resilience::provider("bench-open").state().is_open());
+    g.bench_function("resilient_rejected_open", |b| {
+        b.iter_custom(|n| timed(&rt, n, resilient_open))
+    });
+    resilience::provider("bench-forced").force_open();
+    g.bench_function("resilient_rejected_forced", |b| {
+        b.iter_custom(|n| timed(&rt, n, resilient_forced))
+    });
+
+    let fs = failsafe::Config::new().build();
+    g.bench_function("failsafe", |b| {
+        b.iter_custom(|n| timed(&rt, n, || fs.call(op())))
+    });
+    let fs_open = {
+        use failsafe::{Config, backoff, failure_policy};
+        let cb = Config::new()
+            .failure_policy(failure_policy::consecutive_failures(
+                1,
+                backoff::constant(Duration::from_secs(3600)),
+            ))
+            .build();
+        cb.on_error();
+        cb
+    };
+    g.bench_function("failsafe_rejected", |b| {
+        b.iter_custom(|n| timed(&rt, n, || fs_open.call(op())))
+    });
+
+    let rc = AsyncRecloser::from(Recloser::default());
+    g.bench_function("recloser", |b| {
+        b.iter_custom(|n| timed(&rt, n, || rc.call(op())))
+    });
+    let rc_open = {
+        let r = Recloser::custom()
+            .closed_len(1)
+            .open_wait(Duration::from_secs(3600))
+            .build();
+        let _ = r.call(|| Err::<(), ()>(()));
+        let _ = r.call(|| Err::<(), ()>(()));
+        AsyncRecloser::from(r)
+    };
+    g.bench_function("recloser_rejected", |b| {
+        b.iter_custom(|n| timed(&rt, n, || rc_open.call(op())))
+    });
+
+    let tr = RefCell::new(
+        CircuitBreakerLayer::builder()
+            .build()
+            .unwrap()
+            .layer_fn(service_fn(|_: ()| op())),
+    );
+    g.bench_function("tower_resilience_cb", |b| {
+        b.iter_custom(|n| {
+            timed(&rt, n, || async {
+                let mut s = tr.borrow_mut();
+                s.ready().await.unwrap().call(()).await
+            })
+        })
+    });
+
+    g.bench_function("backon", |b| {
+        b.iter_custom(|n| timed(&rt, n, || op.retry(ExponentialBuilder::default())))
+    });
+
+    let budget = Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2));
+    let retry = RefCell::new(Retry::new(BudgetPolicy(budget), service_fn(|_: ()| op())));
+    g.bench_function("tower_retry_budget", |b| {
+        b.iter_custom(|n| {
+            timed(&rt, n, || async {
+                let mut s = retry.borrow_mut();
+                s.ready().await.unwrap().call(()).await
+            })
+        })
+    });
+    g.finish();
+}
+
+/// (6): two worker threads sharing one provider.
+fn two_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_threads");
+    g.bench_function("bare", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |n| async move {
+                for _ in 0..n {
+                    black_box(op().await.unwrap());
+                }
+            })
+        })
+    });
+    g.bench_function("resilient", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |n| async move {
+                for _ in 0..n {
+                    black_box(resilient_shared().await.unwrap());
+                }
+            })
+        })
+    });
+    let fs = failsafe::Config::new().build();
+    g.bench_function("failsafe", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |n| {
+                let fs = fs.clone();
+                async move {
+                    for _ in 0..n {
+                        black_box(fs.call(op()).await.unwrap());
+                    }
+                }
+            })
+        })
+    });
+    let rc = AsyncRecloser::from(Recloser::default());
+    g.bench_function("recloser", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, |n| {
+                let rc = rc.clone();
+                async move {
+                    for _ in 0..n {
+                        black_box(rc.call(op()).await.unwrap());
+                    }
+                }
+            })
+        })
+    });
+    g.finish();
+}
+
+/// The provider of (7): one real POST to a loopback server.
+async fn post(client: &reqwest::Client, url: &str) -> Result<u64, std::io::Error> {
+    let resp = client
+        .post(url)
+        .body(&b"0123456789abcdef"[..])
+        .send()
+        .await
+        .map_err(std::io::Error::other)?
+        .check_status()
+        .map_err(std::io::Error::other)?;
+    Ok(resp.bytes().await.map_err(std::io::Error::other)?.len() as u64)
+}
+
+#[resilient(provider = "bench-http")]
+async fn resilient_post(client: &reqwest::Client, url: &str) -> Result<u64, std::io::Error> {
+    post(client, url).await
+}
+
+/// (7): reqwest to a loopback server, bare versus through `#[resilient]`.
+fn http(c: &mut Criterion) {
+    // A runtime with IO: reqwest and the server need it.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(resilience_testkit::FaultServer::start(
+            resilience_testkit::Faults::none(),
+        ))
+        .unwrap();
+    let url = server.upload_url();
+    let client = reqwest::Client::new();
+    let mut g = c.benchmark_group("http_loopback");
+    g.bench_function("bare", |b| {
+        b.iter_custom(|n| timed(&rt, n, || post(&client, &url)))
+    });
+    g.bench_function("resilient", |b| {
+        b.iter_custom(|n| timed(&rt, n, || resilient_post(&client, &url)))
+    });
+    g.finish();
+}
+
+/// (3): with the Prometheus recorder installed. Last: it cannot be uninstalled.
+fn with_recorder(c: &mut Criterion) {
+    let rt = rt();
+    resilience::telemetry::install_recorder().unwrap();
+    let mut g = c.benchmark_group("with_recorder");
+    g.bench_function("bare", |b| b.iter_custom(|n| timed(&rt, n, op)));
+    g.bench_function("resilient", |b| {
+        b.iter_custom(|n| timed(&rt, n, resilient_metrics))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, single_thread, two_thread, http, with_recorder);
+criterion_main!(benches);
+
+#[allow(dead_code)]
+fn _error_type_is_the_callers(e: ResilienceError) -> std::io::Error {
+    e.into()
+}
