@@ -37,14 +37,37 @@ async fn resilient_op() -> Result<u64, std::io::Error> {
     op().await
 }
 
+/// For the rejected calls: an error enum that holds the rejection without allocating, as the
+/// peers' own error types do (`std::io::Error` boxes whatever it carries).
+#[derive(Debug)]
+enum BenchError {
+    Io(std::io::Error),
+    Resilience(ResilienceError),
+}
+
+impl From<ResilienceError> for BenchError {
+    fn from(e: ResilienceError) -> Self {
+        BenchError::Resilience(e)
+    }
+}
+
+impl resilience::Classify for BenchError {
+    fn classify(&self) -> resilience::ErrorClass {
+        match self {
+            BenchError::Io(e) => e.classify(),
+            BenchError::Resilience(e) => e.classify(),
+        }
+    }
+}
+
 #[resilient(provider = "bench-open")]
-async fn resilient_open() -> Result<u64, std::io::Error> {
-    op().await
+async fn resilient_open() -> Result<u64, BenchError> {
+    op().await.map_err(BenchError::Io)
 }
 
 #[resilient(provider = "bench-forced")]
-async fn resilient_forced() -> Result<u64, std::io::Error> {
-    op().await
+async fn resilient_forced() -> Result<u64, BenchError> {
+    op().await.map_err(BenchError::Io)
 }
 
 #[resilient(provider = "bench-shared")]
@@ -338,8 +361,3 @@ fn with_recorder(c: &mut Criterion) {
 
 criterion_group!(benches, single_thread, two_thread, http, with_recorder);
 criterion_main!(benches);
-
-#[allow(dead_code)]
-fn _error_type_is_the_callers(e: ResilienceError) -> std::io::Error {
-    e.into()
-}

@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Prints the medians of the last `cargo bench -p resilience-benches` run and their ratios to
+the bare call measured in the same group and run (target/criterion/*/*/new/estimates.json)."""
+import json
+import pathlib
+import sys
+
+root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+groups = ["one_thread", "two_threads", "http_loopback", "with_recorder"]
+medians = {}
+for g in groups:
+    for est in sorted((root / g).glob("*/new/estimates.json")):
+        medians[(g, est.parent.parent.name)] = json.loads(est.read_text())["median"]["point_estimate"]
+
+def fmt(ns):
+    return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.1f} ns"
+
+print("| group | benchmark | median per call | ratio to bare |")
+print("|---|---|---|---|")
+for (g, name), ns in medians.items():
+    bare = medians.get((g, "bare"))
+    ratio = f"{ns / bare:.2f}×" if bare else ""
+    print(f"| {g} | {name} | {fmt(ns)} | {ratio} |")
+
+one, two = medians.get(("one_thread", "resilient")), medians.get(("two_threads", "resilient"))
+if one and two:
+    # two_threads reports the time for one call on each of two threads running at once.
+    print(f"\n#[resilient] throughput, two threads vs one: {2 * one / two:.2f}×")
+for peer in ["failsafe", "recloser"]:
+    o, t = medians.get(("one_thread", peer)), medians.get(("two_threads", peer))
+    if o and t:
+        print(f"{peer} throughput, two threads vs one: {2 * o / t:.2f}×")
+http_bare, http_res = medians.get(("http_loopback", "bare")), medians.get(("http_loopback", "resilient"))
+if http_bare and http_res:
+    print(f"added latency on a loopback HTTP call: {100 * (http_res - http_bare) / http_bare:+.2f}%")
