@@ -7,6 +7,22 @@
 //!
 //! `#[resilient]` expands to the loop in [`CallSite::execute`] written out inline (so the
 //! method body can borrow its arguments); both drive the same [`Call`].
+//!
+//! # The hot path, operation by operation
+//!
+//! A call on a closed breaker that succeeds at its first attempt, with no recorder, does:
+//!
+//! | operation | why it is needed |
+//! |---|---|
+//! | acquire load of the call site's `OnceLock` | the provider handle, resolved once per site; acquire pairs with the store that published it |
+//! | relaxed load of the "recorder installed" flag | metrics cost nothing (no clock read, no labels) until a recorder exists |
+//! | relaxed load of the retry budget's balance | a full bucket (a healthy provider) takes no deposit, so nothing is written |
+//! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
+//! | two thread-local pointer writes around the poll | `current_call()` inside the body; a pointer, not a copy |
+//! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
+//!
+//! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
+//! write, so two threads calling the same healthy provider never contend (benchmarked).
 
 use std::future::Future;
 use std::pin::Pin;
