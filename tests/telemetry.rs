@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::TestError;
+use common::{TestError, UploadError};
 use resilience::{CircuitState, Jitter, Settings};
 
 async fn get(url: &str) -> (u16, String) {
@@ -57,6 +57,28 @@ fn value(
         })
         .map(|(_, _, v)| *v)
         .sum()
+}
+
+type Samples = [(String, HashMap<String, String>, f64)];
+
+/// The one-hot state gauge of `provider`: (closed, open, half_open).
+fn state_gauges(s: &Samples, provider: &str) -> (f64, f64, f64) {
+    let g = |state| {
+        value(
+            s,
+            "resilience_circuit_state",
+            &[("provider", provider), ("state", state)],
+        )
+    };
+    (g("closed"), g("open"), g("half_open"))
+}
+
+fn transitions(s: &Samples, provider: &str, from: &str, to: &str) -> f64 {
+    value(
+        s,
+        "resilience_circuit_transitions_total",
+        &[("provider", provider), ("from", from), ("to", to)],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,26 +179,18 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
         ),
         2.0
     );
-    let gauge = |state| {
-        value(
-            &s,
-            "resilience_circuit_state",
-            &[("provider", "tel-flaky"), ("state", state)],
-        )
-    };
-    assert_eq!(
-        (gauge("closed"), gauge("open"), gauge("half_open")),
-        (0.0, 1.0, 0.0),
-        "one-hot"
+    assert_eq!(state_gauges(&s, "tel-flaky"), (0.0, 1.0, 0.0), "one-hot");
+    assert_eq!(transitions(&s, "tel-flaky", "closed", "open"), 1.0);
+    // The same transition, on the log side: the line and its structured fields.
+    let logs = common::lines_with("for tel-flaky");
+    assert!(
+        logs.contains("WARN resilience: [CIRCUIT] State transition: closed → open for tel-flaky"),
+        "{logs}"
     );
-    let transitions = |from, to| {
-        value(
-            &s,
-            "resilience_circuit_transitions_total",
-            &[("provider", "tel-flaky"), ("from", from), ("to", to)],
-        )
-    };
-    assert_eq!(transitions("closed", "open"), 1.0);
+    assert!(
+        logs.contains("provider=\"tel-flaky\" from=\"closed\" to=\"open\""),
+        "{logs}"
+    );
 
     // A provider whose breaker timeout (zero here) has passed: a scrape already shows
     // half_open, the state the next call sees, not a stale `open`.
@@ -195,45 +209,21 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
             .is_err()
     );
     let s = scrape(&get(&server.metrics_url()).await.1);
-    let gauge = |state| {
-        value(
-            &s,
-            "resilience_circuit_state",
-            &[("provider", "tel-recover"), ("state", state)],
-        )
-    };
-    assert_eq!(
-        (gauge("closed"), gauge("open"), gauge("half_open")),
-        (0.0, 0.0, 1.0)
-    );
+    assert_eq!(state_gauges(&s, "tel-recover"), (0.0, 0.0, 1.0));
     assert!(q.execute(|| async { Ok::<_, TestError>(1) }).await.is_ok()); // the probe closes it
     let s = scrape(&get(&server.metrics_url()).await.1);
-    let transitions = |from, to| {
-        value(
-            &s,
-            "resilience_circuit_transitions_total",
-            &[("provider", "tel-recover"), ("from", from), ("to", to)],
-        )
-    };
-    assert_eq!(
-        (
-            transitions("closed", "open"),
-            transitions("open", "half_open"),
-            transitions("half_open", "closed")
-        ),
-        (1.0, 1.0, 1.0)
-    );
-    let gauge = |state| {
-        value(
-            &s,
-            "resilience_circuit_state",
-            &[("provider", "tel-recover"), ("state", state)],
-        )
-    };
-    assert_eq!(
-        (gauge("closed"), gauge("open"), gauge("half_open")),
-        (1.0, 0.0, 0.0)
-    );
+    for (from, to) in [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+    ] {
+        assert_eq!(
+            transitions(&s, "tel-recover", from, to),
+            1.0,
+            "{from} → {to}"
+        );
+    }
+    assert_eq!(state_gauges(&s, "tel-recover"), (1.0, 0.0, 0.0));
 
     // Once no breaker is open, /health says so with a 200.
     p.reset();
@@ -258,33 +248,6 @@ async fn a_port_in_use_is_a_clear_error() {
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
 }
 
-#[derive(Debug)]
-enum UploadError {
-    Http(reqwest::Error),
-    Resilience(resilience::ResilienceError),
-}
-
-impl From<resilience::ResilienceError> for UploadError {
-    fn from(e: resilience::ResilienceError) -> Self {
-        UploadError::Resilience(e)
-    }
-}
-
-impl resilience::Classify for UploadError {
-    fn classify(&self) -> resilience::ErrorClass {
-        match self {
-            UploadError::Http(e) => e.classify(),
-            UploadError::Resilience(e) => e.classify(),
-        }
-    }
-    fn log_summary(&self) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            UploadError::Http(e) => e.log_summary(),
-            UploadError::Resilience(e) => e.log_summary(),
-        }
-    }
-}
-
 #[resilience::resilient(provider = "tel-secret")]
 async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, UploadError> {
     let resp = client
@@ -293,7 +256,7 @@ async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, 
         .body("file body")
         .send()
         .await
-        .map_err(UploadError::Http)?;
+        .map_err(UploadError::Network)?;
     Ok(resp.status().as_u16())
 }
 
@@ -319,7 +282,7 @@ async fn secrets_in_urls_and_headers_never_reach_logs_or_metrics() {
         format!("http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1");
     let client = reqwest::Client::new();
     let r = upload_with_secret(&client, &url).await;
-    assert!(matches!(r, Err(UploadError::Http(_))));
+    assert!(matches!(r, Err(UploadError::Network(_))));
     let text = get(&server.metrics_url()).await.1;
     let mine = common::lines_with("tel-secret");
     assert!(
