@@ -389,47 +389,6 @@ async fn current_call_sees_attempts_and_a_stable_idempotency_key() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn retry_and_circuit_lines_are_logged_with_fields() {
-    common::global_logs();
-    let p = resilience::configure("rt-logs", exact().failure_threshold(3)).unwrap();
-    let (r, _) = run(p, vec![Err(TestError::Transient)]).await;
-    assert!(r.is_err());
-    let (r, _) = run(p, vec![Err(TestError::Permanent)]).await;
-    assert!(r.is_err());
-    let text = common::lines_with("rt-logs");
-    assert!(
-        text.contains("DEBUG resilience: [RETRY] Attempt 1/3 for execute"),
-        "{text}"
-    );
-    assert!(
-        text.contains(
-            "INFO resilience: [RETRY] Attempt 2/3 for execute in 0.100s after a transient error"
-        ),
-        "{text}"
-    );
-    assert!(
-        text.contains("[RETRY] Attempt 3/3 for execute in 0.200s"),
-        "{text}"
-    );
-    assert!(text.contains("class=\"transient\""), "{text}");
-    assert!(text.contains("delay_ms=100"), "{text}");
-    assert!(
-        text.contains("WARN resilience: [CIRCUIT] State transition: closed → open for rt-logs"),
-        "{text}"
-    );
-    assert!(text.contains("from=\"closed\" to=\"open\""), "{text}");
-    assert!(
-        text.contains("[RETRY] Giving up on execute after 2/3 attempts")
-            || text.contains("breaker for rt-logs is open"),
-        "{text}"
-    );
-    assert!(
-        text.contains("[CIRCUIT] Call to execute rejected"),
-        "{text}"
-    );
-}
-
-#[tokio::test(start_paused = true)]
 async fn reset_and_force_open() {
     let p = resilience::provider("rt-manual");
     p.force_open();

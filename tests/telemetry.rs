@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{TestError, UploadError};
+use common::TestError;
 use resilience::{CircuitState, Jitter, Settings};
 
 async fn get(url: &str) -> (u16, String) {
@@ -181,16 +181,6 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
     );
     assert_eq!(state_gauges(&s, "tel-flaky"), (0.0, 1.0, 0.0), "one-hot");
     assert_eq!(transitions(&s, "tel-flaky", "closed", "open"), 1.0);
-    // The same transition, on the log side: the line and its structured fields.
-    let logs = common::lines_with("for tel-flaky");
-    assert!(
-        logs.contains("WARN resilience: [CIRCUIT] State transition: closed → open for tel-flaky"),
-        "{logs}"
-    );
-    assert!(
-        logs.contains("provider=\"tel-flaky\" from=\"closed\" to=\"open\""),
-        "{logs}"
-    );
 
     // A provider whose breaker timeout (zero here) has passed: a scrape already shows
     // half_open, the state the next call sees, not a stale `open`.
@@ -246,65 +236,4 @@ async fn a_port_in_use_is_a_clear_error() {
         "{text}"
     );
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
-}
-
-#[resilience::resilient(provider = "tel-secret")]
-async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, UploadError> {
-    let resp = client
-        .post(url)
-        .header("Authorization", "Bearer HEADER-SECRET-42")
-        .body("file body")
-        .send()
-        .await
-        .map_err(UploadError::Network)?;
-    Ok(resp.status().as_u16())
-}
-
-#[tokio::test]
-async fn secrets_in_urls_and_headers_never_reach_logs_or_metrics() {
-    let logs = common::global_logs();
-    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    resilience::configure(
-        "tel-secret",
-        Settings::new()
-            .base_delay(Duration::from_millis(1))
-            .jitter(Jitter::None),
-    )
-    .unwrap();
-    // A port nobody listens on: every attempt fails with a connect error whose text embeds
-    // the URL.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let url =
-        format!("http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1");
-    let client = reqwest::Client::new();
-    let r = upload_with_secret(&client, &url).await;
-    assert!(matches!(r, Err(UploadError::Network(_))));
-    let text = get(&server.metrics_url()).await.1;
-    let mine = common::lines_with("tel-secret");
-    assert!(
-        mine.contains("[RETRY] Attempt 2/3 for upload_with_secret"),
-        "{mine}"
-    );
-    assert!(
-        mine.contains("127.0.0.1"),
-        "the redacted URL is still useful: {mine}"
-    );
-    let everything = logs.text();
-    for secret in [
-        "QUERY-SECRET-7",
-        "PASSWORD-SECRET",
-        "HEADER-SECRET-42",
-        "api_key",
-    ] {
-        assert!(
-            !everything.contains(secret),
-            "{secret} leaked into logs:\n{everything}"
-        );
-        assert!(!text.contains(secret), "{secret} leaked into /metrics");
-    }
-    assert!(text.contains("provider=\"tel-secret\""), "{text}");
 }

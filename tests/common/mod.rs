@@ -59,28 +59,6 @@ impl Write for Captured {
     }
 }
 
-/// Everything logged by this test binary, from any thread. Installed once as the global
-/// subscriber: a thread-scoped one (`with_default`) races with other tests' callsite
-/// registration, and lines would go missing. Tests filter by their own provider name.
-pub fn global_logs() -> &'static Captured {
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let (out, sub) = capture();
-        tracing::subscriber::set_global_default(sub).expect("no other global subscriber");
-        out
-    })
-}
-
-/// The captured lines that mention `needle`.
-pub fn lines_with(needle: &str) -> String {
-    global_logs()
-        .text()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// A subscriber writing every event at debug and above, with its fields, into `Captured`.
 pub fn capture() -> (Captured, impl tracing::Subscriber + Send + Sync) {
     let out = Captured::default();

@@ -82,6 +82,13 @@ pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
+    // Serialised: two first callers must not both try, or the loser would see the global
+    // recorder taken before the winner has published its handle.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Full(super::CALL_DURATION_SECONDS.into()),

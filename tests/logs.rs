@@ -1,0 +1,149 @@
+//! The log side: `[RETRY]` and `[CIRCUIT]` lines with their structured fields, the same
+//! transition seen in the log and in the counter, and no secret in any log line or metric.
+//!
+//! One test function on purpose: the subscriber is process-global, installed before any log
+//! callsite is first hit, and the scenarios run one after another, so no line can be missed or
+//! borrowed from another test.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestError, UploadError, capture};
+use resilience::{CircuitState, Jitter, Settings};
+
+#[resilience::resilient(provider = "log-secret")]
+async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, UploadError> {
+    let resp = client
+        .post(url)
+        .header("Authorization", "Bearer HEADER-SECRET-42")
+        .body("file body")
+        .send()
+        .await
+        .map_err(UploadError::Network)?;
+    Ok(resp.status().as_u16())
+}
+
+fn lines_with(all: &str, needle: &str) -> String {
+    all.lines()
+        .filter(|l| l.contains(needle))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[test]
+fn log_lines_fields_and_secrets() {
+    let (logs, subscriber) = capture();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+
+        // 1. Retries and a transition: the text and the structured fields.
+        let exact = Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::from_millis(100))
+            .failure_threshold(3);
+        let p = resilience::configure("log-retry", exact).unwrap();
+        let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Transient(1)) }).await;
+        assert!(r.is_err());
+        let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Permanent(1)) }).await;
+        assert!(r.is_err());
+        assert_eq!(p.state(), CircuitState::Open);
+        let text = lines_with(&logs.text(), "log-retry");
+        for expected in [
+            "DEBUG resilience: [RETRY] Attempt 1/3 for execute",
+            "INFO resilience: [RETRY] Attempt 2/3 for execute in 0.100s after a transient error",
+            "[RETRY] Attempt 3/3 for execute in 0.200s",
+            "class=\"transient\"",
+            "delay_ms=100",
+            "WARN resilience: [CIRCUIT] State transition: closed → open for log-retry",
+            "provider=\"log-retry\" from=\"closed\" to=\"open\"",
+            "[CIRCUIT] Call to execute rejected",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+
+        // 2. The same transition, counted: one log line, one increment.
+        let metrics = reqwest::get(server.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let opened = counter(
+            &metrics,
+            "resilience_circuit_transitions_total",
+            &[
+                ("provider", "log-retry"),
+                ("from", "closed"),
+                ("to", "open"),
+            ],
+        );
+        assert_eq!(opened, 1.0);
+        assert_eq!(text.matches("State transition: closed → open").count(), 1);
+
+        // 3. Secrets in the URL (query, user-info) and in a header reach neither logs nor metrics.
+        resilience::configure(
+            "log-secret",
+            Settings::new()
+                .base_delay(Duration::from_millis(1))
+                .jitter(Jitter::None),
+        )
+        .unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed); // nobody listens: every attempt fails with an error that embeds the URL
+        let url = format!(
+            "http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1"
+        );
+        let r = upload_with_secret(&reqwest::Client::new(), &url).await;
+        assert!(matches!(r, Err(UploadError::Network(_))));
+        let metrics = reqwest::get(server.metrics_url())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let all = logs.text();
+        let mine = lines_with(&all, "log-secret");
+        assert!(
+            mine.contains("[RETRY] Attempt 2/3 for upload_with_secret"),
+            "{mine}"
+        );
+        assert!(
+            mine.contains("127.0.0.1"),
+            "the redacted error is still useful: {mine}"
+        );
+        for secret in [
+            "QUERY-SECRET-7",
+            "PASSWORD-SECRET",
+            "HEADER-SECRET-42",
+            "api_key",
+        ] {
+            assert!(
+                !all.contains(secret),
+                "{secret} leaked into the logs:\n{all}"
+            );
+            assert!(!metrics.contains(secret), "{secret} leaked into /metrics");
+        }
+    });
+}
