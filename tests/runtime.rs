@@ -405,3 +405,46 @@ async fn reset_and_force_open() {
     p.reset();
     assert_eq!(run(p, vec![Ok(1)]).await, (Ok(1), 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_that_hangs_opens_the_breaker_with_only_a_deadline_set() {
+    let p = resilience::configure(
+        "rt-hang-deadline",
+        exact()
+            .failure_threshold(2)
+            .total_timeout(Some(Duration::from_millis(100))),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let r: Result<u32, TestError> = p.execute(|| async { std::future::pending().await }).await;
+        assert!(
+            matches!(
+                r,
+                Err(TestError::Resilience(
+                    ResilienceError::DeadlineExceeded { .. }
+                ))
+            ),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        p.state(),
+        CircuitState::Open,
+        "timeouts are breaker failures whatever their class"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn force_open_works_with_the_breaker_switched_off() {
+    let p = resilience::configure("rt-off-forced", exact().circuit_breaker_enabled(false)).unwrap();
+    p.force_open();
+    let (r, attempts) = run(p, vec![Ok(7)]).await;
+    assert_eq!(attempts, 0);
+    assert!(matches!(
+        r,
+        Err(TestError::Resilience(ResilienceError::CircuitOpen { .. }))
+    ));
+    p.reset();
+    assert_eq!(p.state(), CircuitState::Disabled);
+    assert_eq!(run(p, vec![Ok(7)]).await, (Ok(7), 1));
+}

@@ -214,8 +214,8 @@ fn harness(
     };
     let permit = quote! {
         let __resilience_permit = match __resilience_call.permit(#hooks) {
-            ::resilience::__private::Result::Ok(permit) => permit,
-            ::resilience::__private::Result::Err(rejected) => return rejected,
+            ::resilience::__private::Result::Ok(__resilience_granted) => __resilience_granted,
+            ::resilience::__private::Result::Err(__resilience_rejected) => return __resilience_rejected,
         };
     };
     if !args.retry {
@@ -237,7 +237,7 @@ fn harness(
             #(#rebinds)*
             let __resilience_out = __resilience_call.attempt(async { #guard #body }).await;
             match __resilience_call.finish(#hooks, __resilience_permit, __resilience_out) {
-                ::resilience::__private::Step::Done(result) => return result,
+                ::resilience::__private::Step::Done(__resilience_result) => return __resilience_result,
                 ::resilience::__private::Step::Retry => __resilience_call.backoff().await,
             }
         }
@@ -257,6 +257,13 @@ fn result_type(sig: &Signature) -> syn::Result<&Type> {
 }
 
 fn check_result_type(ty: &Type) -> syn::Result<()> {
+    if mentions_impl_trait(ty) {
+        return Err(syn::Error::new_spanned(
+            ty,
+            "`#[resilient]` cannot name an `impl Trait` return type inside the body; \
+             name the concrete type or return a boxed one",
+        ));
+    }
     match ty {
         Type::Path(_) | Type::Group(_) | Type::Paren(_) | Type::Macro(_) => Ok(()),
         other => Err(syn::Error::new_spanned(
@@ -296,7 +303,8 @@ fn rebind_params(sig: &mut Signature, retry: bool) -> Vec<TokenStream> {
         });
         if !retry {
             // One attempt, moved into the body: rebind patterns only.
-            if !matches!(&original, Pat::Ident(p) if p.mutability.is_none()) {
+            if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
+            {
                 out.push(quote_spanned!(span=> let #original = #name;));
             }
             continue;

@@ -357,7 +357,11 @@ impl Breaker {
                 }
             }
             (v, Some(window)) => {
-                if window.record(v == Verdict::Failure) && self.word.load(Ordering::Acquire) == w {
+                // A result from before the breaker last moved must not land in the fresh window.
+                if self.word.load(Ordering::Acquire) != w {
+                    return;
+                }
+                if window.record(v == Verdict::Failure) {
                     self.transition(w, CircuitState::Open);
                 }
             }

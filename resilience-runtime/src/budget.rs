@@ -70,7 +70,9 @@ impl Budget {
         {
             let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
             let elapsed = last.map_or(0.0, |l| now.saturating_duration_since(l).as_secs_f64());
-            *last = Some(now);
+            // Never backwards: a caller that read the clock earlier but got the lock later
+            // must not make the next caller credit the same interval twice.
+            *last = Some(last.map_or(now, |l| l.max(now)));
             let add = (elapsed * self.refill_per_sec).min(self.capacity as f64) as i64;
             if add > 0 {
                 self.balance.fetch_add(add, Ordering::Relaxed);

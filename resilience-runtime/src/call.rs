@@ -348,7 +348,7 @@ impl Call {
                 p.config
                     .total_timeout
                     .filter(|_| mode.deadline)
-                    .map(|t| now + t),
+                    .and_then(|t| now.checked_add(t)),
             )
         } else {
             (None, None)
@@ -371,7 +371,9 @@ impl Call {
     /// Asks the breaker for the next attempt. On rejection, returns the method's own error.
     #[inline]
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<Permit<'static>, R> {
-        if !self.mode.breaker {
+        // Not `mode.breaker`: a breaker switched off in the configuration still honours
+        // `force_open()`; in its `Disabled` state it admits at the cost of one load.
+        if self.mode.direct {
             return Ok(Permit::untracked());
         }
         match self.p.breaker.acquire() {
@@ -490,7 +492,13 @@ impl Call {
             return Step::Done(out);
         }
         let class = (hooks.class)(&out);
-        permit.record(Verdict::of(class));
+        // A timed-out attempt is a breaker failure whatever the caller's `Classify` says of
+        // the timeout error: a provider that hangs is exactly what the breaker must catch.
+        permit.record(if timed_out {
+            Verdict::Failure
+        } else {
+            Verdict::of(class)
+        });
         let Some(class) = class else {
             if let Some(m) = self.metrics {
                 m.attempt(AttemptResult::Success);
@@ -518,7 +526,13 @@ impl Call {
             return out;
         }
         let class = (hooks.class)(&out);
-        permit.record(Verdict::of(class));
+        // A timed-out attempt is a breaker failure whatever the caller's `Classify` says of
+        // the timeout error: a provider that hangs is exactly what the breaker must catch.
+        permit.record(if timed_out {
+            Verdict::Failure
+        } else {
+            Verdict::of(class)
+        });
         match class {
             None => {
                 if let Some(m) = self.metrics {
@@ -601,7 +615,10 @@ impl Call {
             delay = delay.max(ra);
         }
         let now = Instant::now();
-        if self.deadline.is_some_and(|d| now + delay >= d) {
+        if self
+            .deadline
+            .is_some_and(|d| now.checked_add(delay).is_none_or(|at| at >= d))
+        {
             return Err(GiveUp::Deadline);
         }
         if self.mode.breaker && self.p.breaker.rejects_after(delay) {

@@ -189,12 +189,12 @@ keys! {
     Enabled => "RESILIENCE_ENABLED", enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     RetryEnabled => "RESILIENCE_RETRY_ENABLED", retry_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     MaxAttempts => "RETRY_MAX_ATTEMPTS", max_attempts, Attempts, "a whole number of attempts from 1 to 1000 (the first attempt counts)";
-    BaseDelay => "RETRY_BASE_DELAY", base_delay, Secs, "a number of seconds, 0 or more (decimals allowed, e.g. 0.5)";
-    MaxDelay => "RETRY_MAX_DELAY", max_delay, Secs, "a number of seconds, 0 or more (decimals allowed, e.g. 0.5)";
+    BaseDelay => "RETRY_BASE_DELAY", base_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
+    MaxDelay => "RETRY_MAX_DELAY", max_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
     ExponentialBase => "RETRY_EXPONENTIAL_BASE", exponential_base, Base, "a finite number from 1.0 to 1000";
     Jitter => "RETRY_JITTER", jitter, Jitter, "one of full, none, equal, decorrelated, true (= full), false (= none)";
-    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0, or none";
-    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0, or none";
+    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0 and below 31536000 (a year), or none";
+    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0 and below 31536000 (a year), or none";
     BudgetEnabled => "RESILIENCE_RETRY_BUDGET_ENABLED", retry_budget_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     BudgetRatio => "RETRY_BUDGET_RATIO", retry_budget_ratio, NonNegative, "a finite number, 0 or more (0.2 lets retries add 20% to calls)";
     BudgetMinPerSecond => "RETRY_BUDGET_MIN_PER_SECOND", retry_budget_min_per_second, NonNegative, "a finite number of retries per second, 0 or more";
@@ -202,7 +202,7 @@ keys! {
     BreakerEnabled => "RESILIENCE_CIRCUIT_BREAKER_ENABLED", circuit_breaker_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     FailureThreshold => "CIRCUIT_BREAKER_FAILURE_THRESHOLD", failure_threshold, Count, "a whole number of failures, at least 1";
     SuccessThreshold => "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", success_threshold, Count16, "a whole number from 1 to 65535";
-    BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds, 0 or more (decimals allowed, e.g. 0.5)";
+    BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
     HalfOpenMaxCalls => "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", half_open_max_calls, Count16, "a whole number from 1 to 65535";
     FailureRate => "CIRCUIT_BREAKER_FAILURE_RATE", failure_rate, Rate, "a fraction above 0 and at most 1 (e.g. 0.5), or none";
     WindowSize => "CIRCUIT_BREAKER_WINDOW_SIZE", window_size, Window, "a whole number of calls from 1 to 4096";
@@ -225,6 +225,10 @@ fn parse_bool(s: &str) -> Option<bool> {
 fn parse_f64(s: &str) -> Option<f64> {
     s.parse::<f64>().ok().filter(|v| v.is_finite())
 }
+
+/// The longest duration any setting takes: a year. Longer values are surely mistakes, and
+/// capping them keeps every deadline and timestamp computation far from overflow.
+const MAX_SECS: u64 = 365 * 24 * 3600;
 
 fn parse_secs(s: &str) -> Option<Duration> {
     parse_f64(s)
@@ -269,8 +273,10 @@ impl Key {
             (Kind::Count, Value::Count(n)) => n >= 1,
             (Kind::Count16, Value::Count(n)) => (1..=65535).contains(&n),
             (Kind::Window, Value::Count(n)) => (1..=4096).contains(&n),
-            (Kind::Secs, Value::Secs(_)) => true,
-            (Kind::OptSecs, Value::OptSecs(d)) => d.is_none_or(|d| !d.is_zero()),
+            (Kind::Secs, Value::Secs(d)) => d.as_secs() < MAX_SECS,
+            (Kind::OptSecs, Value::OptSecs(d)) => {
+                d.is_none_or(|d| !d.is_zero() && d.as_secs() < MAX_SECS)
+            }
             (Kind::Base, Value::Float(f)) => f.is_finite() && (1.0..=1000.0).contains(&f),
             (Kind::NonNegative, Value::Float(f)) => f.is_finite() && f >= 0.0,
             (Kind::Rate, Value::OptFloat(r)) => {
@@ -499,23 +505,25 @@ impl Settings {
             }
         }
         if c.base_delay > c.max_delay {
-            let src = self.values[Key::BaseDelay as usize].as_ref().map_or_else(
-                || Key::BaseDelay.var().to_string(),
-                |(_, s)| name(Key::BaseDelay, s),
-            );
-            let max = self.values[Key::MaxDelay as usize].as_ref().map_or_else(
-                || Key::MaxDelay.var().to_string(),
-                |(_, s)| name(Key::MaxDelay, s),
-            );
-            problems.push(ConfigProblem {
-                variable: src,
-                value: c.base_delay.as_secs_f64().to_string(),
-                expected: format!(
-                    "at most the maximum delay ({max}={})",
-                    c.max_delay.as_secs_f64()
-                ),
-            });
-            c.base_delay = Config::default().base_delay.min(c.max_delay);
+            match &self.values[Key::BaseDelay as usize] {
+                // Only a max delay below the default base was set: the base follows it down.
+                None => c.base_delay = c.max_delay,
+                Some((_, src)) => {
+                    let max = self.values[Key::MaxDelay as usize].as_ref().map_or_else(
+                        || Key::MaxDelay.var().to_string(),
+                        |(_, s)| name(Key::MaxDelay, s),
+                    );
+                    problems.push(ConfigProblem {
+                        variable: name(Key::BaseDelay, src),
+                        value: c.base_delay.as_secs_f64().to_string(),
+                        expected: format!(
+                            "at most the maximum delay ({max}={})",
+                            c.max_delay.as_secs_f64()
+                        ),
+                    });
+                    c.base_delay = Config::default().base_delay.min(c.max_delay);
+                }
+            }
         }
         if c.failure_rate.is_some() && c.minimum_calls > c.window_size {
             let src = self.values[Key::MinimumCalls as usize]
@@ -541,7 +549,7 @@ impl Settings {
 pub(crate) fn scan_provider_vars(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
-) -> (Vec<ConfigProblem>, Vec<String>) {
+) -> (Vec<ConfigProblem>, Vec<String>, Vec<String>) {
     let mut suffixes: Vec<(Key, &'static str)> = KEYS
         .iter()
         .map(|&k| (k, k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var())))
@@ -550,6 +558,7 @@ pub(crate) fn scan_provider_vars(
     suffixes.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
     let mut problems = Vec::new();
     let mut unknown = Vec::new();
+    let mut providers = Vec::new();
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("RESILIENCE_") else {
             continue;
@@ -563,7 +572,11 @@ pub(crate) fn scan_provider_vars(
                 && rest.as_bytes()[rest.len() - suf.len() - 1] == b'_'
         });
         match hit {
-            Some((key, _)) => {
+            Some((key, suffix)) => {
+                let provider = rest[..rest.len() - suffix.len() - 1].to_string();
+                if !providers.contains(&provider) {
+                    providers.push(provider);
+                }
                 if key.parse(&value).is_none() {
                     problems.push(ConfigProblem {
                         variable: name,
@@ -575,7 +588,7 @@ pub(crate) fn scan_provider_vars(
             None => unknown.push(name),
         }
     }
-    (problems, unknown)
+    (problems, unknown, providers)
 }
 
 #[cfg(test)]
@@ -750,6 +763,23 @@ mod tests {
     }
 
     #[test]
+    fn a_small_max_delay_alone_takes_the_base_down_and_huge_durations_are_refused() {
+        let (c, problems) = Settings::new()
+            .max_delay(Duration::from_millis(500))
+            .resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (c.base_delay, c.max_delay),
+            (Duration::from_millis(500), Duration::from_millis(500))
+        );
+        let (c, problems) = resolve(&[("RETRY_TOTAL_TIMEOUT", "1e19")], "kimi");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(c.total_timeout, None);
+        let (_, problems) = Settings::new().total_timeout(Some(Duration::MAX)).resolve();
+        assert_eq!(problems[0].variable, "Settings::total_timeout");
+    }
+
+    #[test]
     fn code_values_are_checked_and_layered() {
         let code = Settings::new().exponential_base(f64::NAN).max_attempts(7);
         let (c, problems) = code.resolve();
@@ -772,8 +802,12 @@ mod tests {
             ("RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "3"),
             ("PATH", "/bin"),
         ]);
-        let (problems, unknown) =
+        let (problems, unknown, providers) =
             scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
+        assert!(
+            providers.contains(&"KIMI".to_string()) && providers.contains(&"GLM".to_string()),
+            "{providers:?}"
+        );
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].variable, "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS");
         assert_eq!(

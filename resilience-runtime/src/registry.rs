@@ -88,7 +88,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
             target: "resilience",
             provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
             "[CONFIG] Ignoring {}={:?} for provider {}: expected {}; the next setting in line \
-             (the global variable, then the code settings, then the built-in default) is used instead. \
+             (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
              Call resilience::init() at start-up to turn this into an error.",
             p.variable, p.value, inner.name, p.expected,
         );
@@ -289,7 +289,7 @@ impl Builder {
         vars: Vec<(String, String)>,
     ) -> Result<(), ConfigError> {
         let (_, mut problems) = Settings::from_env(lookup, None);
-        let (p, unknown) = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
+        let (p, unknown, env_providers) = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
         problems.extend(p);
         for name in unknown {
             tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
@@ -320,11 +320,15 @@ impl Builder {
         // Check every provider the code names or that already exists, plus the global layer.
         let (_, p) = next.resolve("", &|_: &str| None);
         problems.extend(p);
+        // Every provider the code names, that exists, or that the environment configures (by
+        // its environment name, which resolves to the same variables): conflicts between
+        // settings (base delay above max delay, …) are found here too, not only bad values.
         let names: Vec<String> = next
             .provider_code
             .keys()
             .chain(reg.providers.keys())
             .cloned()
+            .chain(env_providers)
             .collect();
         for name in names {
             let (config, p) = next.resolve(&name, lookup);
@@ -483,6 +487,27 @@ mod tests {
             .init_with(&none, vec![])
             .unwrap();
         assert_eq!(provider("reg-t4").config().max_attempts, 9);
+    }
+
+    #[test]
+    fn init_checks_conflicts_of_providers_named_only_in_the_environment() {
+        let env: HashMap<&str, &str> = [
+            ("RESILIENCE_REG_T6_RETRY_BASE_DELAY", "2"),
+            ("RESILIENCE_REG_T6_RETRY_MAX_DELAY", "0.5"),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let vars = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = Builder::new().init_with(&lookup, vars).unwrap_err();
+        assert_eq!(
+            err.problems()[0].variable,
+            "RESILIENCE_REG_T6_RETRY_BASE_DELAY",
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,6 +21,25 @@ async fn revoke(token: Token, (a, _b): (u8, u8)) -> Result<usize, MyError> {
     Ok(s.len() + a as usize)
 }
 
+// `ref` and `@` bindings keep their names.
+#[resilience::resilient(provider = "kimi", retry = false)]
+async fn label(ref name: String, all @ (first, _): (u8, u8)) -> Result<usize, MyError> {
+    Ok(name.len() + first as usize + all.1 as usize)
+}
+
+// Items the expansion could collide with, in the user's scope.
+#[allow(non_camel_case_types, dead_code)]
+struct result;
+#[allow(non_upper_case_globals, dead_code)]
+const permit: u8 = 0;
+
+#[resilience::resilient(provider = "kimi")]
+async fn collide(x: u8) -> Result<u8, MyError> {
+    Ok(x)
+}
+
 fn main() {
+    let _ = label(String::new(), (1, 2));
+    let _ = collide(1);
     let _ = revoke(Token(String::new()), (1, 2));
 }
