@@ -4,14 +4,14 @@
 //!
 //! ```text
 //! static __RESILIENCE_SITE: CallSite = CallSite::new("kimi", "upload_file");
-//! let __resilience_hooks = hooks::<ReturnType>();        // the one place bounds are checked
 //! let mut __resilience_call = Call::new(&__RESILIENCE_SITE);
 //! loop {
-//!     let __resilience_permit = match __resilience_call.permit(__resilience_hooks) { … };
+//!     // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
+//!     let __resilience_permit = match __resilience_call.permit(hooks::<ReturnType>()) { … };
 //!     let owned_arg = <Ty as CloneArg>::clone_arg(&owned_arg); // a fresh copy per attempt
 //!     let __resilience_out = __resilience_call.attempt(async { body }).await;
-//!     match __resilience_call.finish(__resilience_hooks, __resilience_permit, __resilience_out) {
-//!         Step::Done(result) => return result,
+//!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_permit, __resilience_out) {
+//!         Step::Done(__resilience_result) => return __resilience_result,
 //!         Step::Retry => __resilience_call.backoff().await,
 //!     }
 //! }

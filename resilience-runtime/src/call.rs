@@ -149,9 +149,10 @@ impl CallSite {
 
 /// What the loop needs to know about a method's return type, as plain function pointers.
 ///
-/// Why not trait bounds on every step of the loop? Because `#[resilient]` spans the single
+/// Why not trait bounds on every step of the loop? Because `#[resilient]` spans each
 /// [`hooks`] call at the user's return type: a missing `Classify` or `From<ResilienceError>`
-/// then yields one error there, instead of one per generated line.
+/// then yields identical errors there, which rustc reports once, instead of one per
+/// generated line.
 #[doc(hidden)]
 pub struct Hooks<R> {
     class: fn(&R) -> Option<ErrorClass>,
@@ -517,35 +518,11 @@ impl Call {
         permit: Permit<'static>,
         out: Result<R, ResilienceError>,
     ) -> R {
+        // With max_attempts equal to the attempts made, `failed` can only give up.
         self.current.max_attempts = self.current.attempt;
-        let (out, timed_out) = match out {
-            Ok(out) => (out, false),
-            Err(e) => ((hooks.reject)(e), true),
-        };
-        if self.mode.direct {
-            return out;
-        }
-        let class = (hooks.class)(&out);
-        // A timed-out attempt is a breaker failure whatever the caller's `Classify` says of
-        // the timeout error: a provider that hangs is exactly what the breaker must catch.
-        permit.record(if timed_out {
-            Verdict::Failure
-        } else {
-            Verdict::of(class)
-        });
-        match class {
-            None => {
-                if let Some(m) = self.metrics {
-                    m.attempt(AttemptResult::Success);
-                }
-                self.record_call(CallOutcome::Success);
-                out
-            }
-            Some(class) => match self.failed(hooks, out, class, timed_out) {
-                Step::Done(out) => out,
-                // max_attempts == attempt above, so `failed` never asks for a retry.
-                Step::Retry => unreachable!("a retry = false call asked for a retry"),
-            },
+        match self.finish_slow(hooks, permit, out) {
+            Step::Done(out) => out,
+            Step::Retry => unreachable!("a retry = false call asked for a retry"),
         }
     }
 

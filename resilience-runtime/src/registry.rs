@@ -424,21 +424,25 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    #[test]
-    fn init_reports_every_bad_value() {
-        let env: HashMap<&str, &str> = [
-            ("RETRY_MAX_ATTEMPTS", "abc"),
-            ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "0"),
-            ("RESILIENCE_REG_T1_RETRY_BASE_DELAY", "-2"),
-        ]
-        .into_iter()
-        .collect();
+    /// `init()` against an environment made of `pairs` instead of the process's.
+    fn init_with_env(pairs: &[(&str, &str)]) -> Result<(), ConfigError> {
+        let env: HashMap<&str, &str> = pairs.iter().copied().collect();
         let lookup = |k: &str| env.get(k).map(|v| v.to_string());
         let vars = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let err = Builder::new().init_with(&lookup, vars).unwrap_err();
+        Builder::new().init_with(&lookup, vars)
+    }
+
+    #[test]
+    fn init_reports_every_bad_value() {
+        let err = init_with_env(&[
+            ("RETRY_MAX_ATTEMPTS", "abc"),
+            ("CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", "0"),
+            ("RESILIENCE_REG_T1_RETRY_BASE_DELAY", "-2"),
+        ])
+        .unwrap_err();
         let vars: Vec<&str> = err.problems().iter().map(|p| p.variable.as_str()).collect();
         assert!(vars.contains(&"RETRY_MAX_ATTEMPTS"), "{err}");
         assert!(
@@ -491,18 +495,11 @@ mod tests {
 
     #[test]
     fn init_checks_conflicts_of_providers_named_only_in_the_environment() {
-        let env: HashMap<&str, &str> = [
+        let err = init_with_env(&[
             ("RESILIENCE_REG_T6_RETRY_BASE_DELAY", "2"),
             ("RESILIENCE_REG_T6_RETRY_MAX_DELAY", "0.5"),
-        ]
-        .into_iter()
-        .collect();
-        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
-        let vars = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let err = Builder::new().init_with(&lookup, vars).unwrap_err();
+        ])
+        .unwrap_err();
         assert_eq!(
             err.problems()[0].variable,
             "RESILIENCE_REG_T6_RETRY_BASE_DELAY",
