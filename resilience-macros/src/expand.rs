@@ -7,10 +7,10 @@
 //! let mut __resilience_call = Call::new(&__RESILIENCE_SITE);
 //! loop {
 //!     // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
-//!     let __resilience_permit = match __resilience_call.permit(hooks::<ReturnType>()) { … };
+//!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }
 //!     let owned_arg = <Ty as CloneArg>::clone_arg(&owned_arg); // a fresh copy per attempt
 //!     let __resilience_out = __resilience_call.attempt(async { body }).await;
-//!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_permit, __resilience_out) {
+//!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_out) {
 //!         Step::Done(__resilience_result) => return __resilience_result,
 //!         Step::Retry => __resilience_call.backoff().await,
 //!     }
@@ -213,10 +213,11 @@ fn harness(
         }
     };
     let permit = quote! {
-        let __resilience_permit = match __resilience_call.permit(#hooks) {
-            ::resilience::__private::Result::Ok(__resilience_granted) => __resilience_granted,
-            ::resilience::__private::Result::Err(__resilience_rejected) => return __resilience_rejected,
-        };
+        if let ::resilience::__private::Result::Err(__resilience_rejected) =
+            __resilience_call.permit(#hooks)
+        {
+            return __resilience_rejected;
+        }
     };
     if !args.retry {
         // One attempt: the body may consume its arguments, so it takes them by move.
@@ -226,7 +227,7 @@ fn harness(
             #permit
             #(#rebinds)*
             let __resilience_out = __resilience_call.attempt(async move { #guard #body }).await;
-            __resilience_call.finish_once(#hooks, __resilience_permit, __resilience_out)
+            __resilience_call.finish_once(#hooks, __resilience_out)
         };
     }
     quote! {
@@ -236,7 +237,7 @@ fn harness(
             #permit
             #(#rebinds)*
             let __resilience_out = __resilience_call.attempt(async { #guard #body }).await;
-            match __resilience_call.finish(#hooks, __resilience_permit, __resilience_out) {
+            match __resilience_call.finish(#hooks, __resilience_out) {
                 ::resilience::__private::Step::Done(__resilience_result) => return __resilience_result,
                 ::resilience::__private::Step::Retry => __resilience_call.backoff().await,
             }

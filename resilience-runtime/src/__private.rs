@@ -1,7 +1,6 @@
 //! What `#[resilient]` expansions name: `::resilience::__private::…`. Not a public API.
 
-pub use crate::breaker::Permit;
-pub use crate::call::{Attempt, Call, CallSite, Hooks, IsResult, Step, hooks};
+pub use crate::call::{Attempt, Backoff, Call, CallSite, Hooks, IsResult, Step, hooks};
 pub use core::option::Option;
 pub use core::result::Result;
 

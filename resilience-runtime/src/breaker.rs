@@ -111,6 +111,12 @@ const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
 const TAG_BITS: u32 = 3;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+/// The ticket of an attempt the breaker does not track (switched off, or the runtime is).
+pub(crate) const UNTRACKED: u64 = DISABLED;
+/// No attempt in flight: a tag no state uses.
+pub(crate) const NO_TICKET: u64 = TAG_MASK;
+/// The consecutive-failure count's value in failure-rate mode (see `Breaker::failures`).
+const WINDOW_MODE: u32 = u32::MAX;
 
 fn tag(word: u64) -> u64 {
     word & TAG_MASK
@@ -158,7 +164,9 @@ pub(crate) struct Breaker {
     provider: &'static str,
     /// `generation << 3 | state`.
     word: AtomicU64,
-    /// Consecutive failures while closed (count mode).
+    /// Consecutive failures while closed (count mode). In failure-rate mode it holds
+    /// `WINDOW_MODE` for good, so the success fast path (`clean`) always falls through to
+    /// the window.
     failures: AtomicU32,
     /// When an open breaker lets probes through, in `now_nanos` units.
     open_until: AtomicU64,
@@ -178,7 +186,11 @@ impl Breaker {
         Breaker {
             provider,
             word: AtomicU64::new(initial),
-            failures: AtomicU32::new(0),
+            failures: AtomicU32::new(if c.failure_rate.is_some() {
+                WINDOW_MODE
+            } else {
+                0
+            }),
             open_until: AtomicU64::new(0),
             half: AtomicU64::new(0),
             window: c
@@ -193,29 +205,61 @@ impl Breaker {
     }
 
     /// Admits or rejects one attempt.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn acquire(&self) -> Result<Permit<'_>, ResilienceError> {
+        self.admit().map(|ticket| Permit { b: self, ticket })
+    }
+
+    /// Admits or rejects one attempt; the ticket is the breaker word it was admitted under
+    /// (or [`UNTRACKED`]), to hand back to [`record`](Self::record) or
+    /// [`release`](Self::release). A plain `u64`, so the call that holds it has no drop glue
+    /// for it.
+    #[inline(always)]
+    pub(crate) fn admit(&self) -> Result<u64, ResilienceError> {
         // Acquire pairs with the Release store of a transition, so a caller that sees a new
         // state also sees the `open_until`/`half` values written before it.
         let w = self.word.load(Ordering::Acquire);
         if tag(w) == CLOSED {
-            return Ok(Permit::closed(self, w));
+            return Ok(w);
         }
-        self.acquire_slow(w)
+        self.admit_slow(w)
     }
 
     #[cold]
-    fn acquire_slow(&self, mut w: u64) -> Result<Permit<'_>, ResilienceError> {
+    #[inline(never)]
+    fn admit_slow(&self, w: u64) -> Result<u64, ResilienceError> {
+        // The steady rejecting states first, with no loop and no lock.
+        match tag(w) {
+            FORCED_OPEN => Err(self.rejection(None)),
+            DISABLED => Ok(UNTRACKED),
+            OPEN => match self.still_open() {
+                Some(rejected) => Err(rejected),
+                None => self.admit_moving(w),
+            },
+            _ => self.admit_moving(w),
+        }
+    }
+
+    /// The rejection, while an open breaker's timeout has not passed: the one clock read on
+    /// this path, for the decision and for `retry_in`.
+    #[inline]
+    fn still_open(&self) -> Option<ResilienceError> {
+        let now = now_nanos(Instant::now());
+        let until = self.open_until.load(Ordering::Acquire);
+        (now < until).then(|| self.rejection(Some(Duration::from_nanos(until - now))))
+    }
+
+    /// An open breaker whose timeout has passed, or a half-open one.
+    #[inline(never)]
+    fn admit_moving(&self, mut w: u64) -> Result<u64, ResilienceError> {
         loop {
             match tag(w) {
-                CLOSED => return Ok(Permit::closed(self, w)),
-                DISABLED => return Ok(Permit::untracked()),
+                CLOSED => return Ok(w),
+                DISABLED => return Ok(UNTRACKED),
                 FORCED_OPEN => return Err(self.rejection(None)),
                 OPEN => {
-                    let now = now_nanos(Instant::now());
-                    let until = self.open_until.load(Ordering::Acquire);
-                    if now < until {
-                        return Err(self.rejection(Some(Duration::from_nanos(until - now))));
+                    if let Some(rejected) = self.still_open() {
+                        return Err(rejected);
                     }
                     self.transition(w, CircuitState::HalfOpen);
                 }
@@ -230,7 +274,7 @@ impl Breaker {
                             (hg == g && inflight < max).then(|| pack_half(hg, inflight + 1, ok))
                         });
                     match taken {
-                        Ok(_) => return Ok(Permit::probe(self, w)),
+                        Ok(_) => return Ok(w),
                         Err(h) if unpack_half(h).0 == g => return Err(self.rejection(None)),
                         // The breaker moved on while we looked: look again.
                         Err(_) => {}
@@ -238,6 +282,33 @@ impl Breaker {
                 }
             }
             w = self.word.load(Ordering::Acquire);
+        }
+    }
+
+    /// `true` when a success admitted under a closed-state `ticket` has nothing to record:
+    /// no consecutive failures to reset (and not failure-rate mode, whose sentinel count is
+    /// never 0). One relaxed load and no write, so threads calling a healthy provider never
+    /// contend on the breaker's cache line.
+    #[inline(always)]
+    pub(crate) fn clean(&self, ticket: u64) -> bool {
+        tag(ticket) == CLOSED && self.failures.load(Ordering::Relaxed) == 0
+    }
+
+    /// Reports an attempt's verdict for `ticket` (from [`admit`](Self::admit)).
+    #[inline(never)]
+    pub(crate) fn record(&self, ticket: u64, verdict: Verdict) {
+        match tag(ticket) {
+            CLOSED => self.on_closed(ticket, verdict),
+            HALF_OPEN => self.on_probe(ticket, Some(verdict)),
+            _ => {}
+        }
+    }
+
+    /// Gives back `ticket` unrecorded (a cancelled attempt): frees a probe slot.
+    #[inline]
+    pub(crate) fn release(&self, ticket: u64) {
+        if tag(ticket) == HALF_OPEN {
+            self.on_probe(ticket, None);
         }
     }
 
@@ -321,12 +392,10 @@ impl Breaker {
                 self.half
                     .store(pack_half(next_gen as u32, 0, 0), Ordering::Release);
             }
-            CircuitState::Closed => {
-                self.failures.store(0, Ordering::Relaxed);
-                if let Some(w) = &self.window {
-                    w.reset();
-                }
-            }
+            CircuitState::Closed => match &self.window {
+                None => self.failures.store(0, Ordering::Relaxed),
+                Some(w) => w.reset(),
+            },
             CircuitState::ForcedOpen | CircuitState::Disabled => {}
         }
         self.word
@@ -415,69 +484,26 @@ fn unpack_half(h: u64) -> (u32, u32, u16) {
 
 /// Permission for one attempt. Report its verdict with [`Permit::record`]; dropping it
 /// unrecorded (a cancelled attempt) releases a probe slot and counts as nothing.
-#[doc(hidden)]
-pub struct Permit<'a> {
-    kind: PermitKind<'a>,
+#[cfg(test)]
+pub(crate) struct Permit<'a> {
+    b: &'a Breaker,
+    ticket: u64,
 }
 
-enum PermitKind<'a> {
-    Untracked,
-    Closed(&'a Breaker, u64),
-    Probe(&'a Breaker, u64),
-}
-
-impl<'a> Permit<'a> {
-    pub(crate) fn untracked() -> Self {
-        Permit {
-            kind: PermitKind::Untracked,
-        }
-    }
-    fn closed(b: &'a Breaker, w: u64) -> Self {
-        Permit {
-            kind: PermitKind::Closed(b, w),
-        }
-    }
-    fn probe(b: &'a Breaker, w: u64) -> Self {
-        Permit {
-            kind: PermitKind::Probe(b, w),
-        }
-    }
-
-    /// Reports the attempt's verdict. The hot path (a success on a closed breaker counting
-    /// consecutive failures) is one relaxed load of the failure count, to see that there is
-    /// nothing to reset; it writes nothing, so threads calling a healthy provider never
-    /// contend on the breaker's cache line.
-    #[inline(always)]
+#[cfg(test)]
+impl Permit<'_> {
     pub(crate) fn record(self, verdict: Verdict) {
-        if let PermitKind::Closed(b, _) = self.kind {
-            if verdict == Verdict::Success
-                && b.window.is_none()
-                && b.failures.load(Ordering::Relaxed) == 0
-            {
-                // A closed permit holds nothing to release: skip the drop glue.
-                std::mem::forget(self);
-                return;
-            }
-        }
-        self.record_slow(verdict);
-    }
-
-    #[inline(never)]
-    fn record_slow(mut self, verdict: Verdict) {
-        match std::mem::replace(&mut self.kind, PermitKind::Untracked) {
-            PermitKind::Untracked => {}
-            PermitKind::Closed(b, w) => b.on_closed(w, verdict),
-            PermitKind::Probe(b, w) => b.on_probe(w, Some(verdict)),
+        let this = std::mem::ManuallyDrop::new(self);
+        if !(verdict == Verdict::Success && this.b.clean(this.ticket)) {
+            this.b.record(this.ticket, verdict);
         }
     }
 }
 
+#[cfg(test)]
 impl Drop for Permit<'_> {
-    #[inline]
     fn drop(&mut self) {
-        if let PermitKind::Probe(b, w) = self.kind {
-            b.on_probe(w, None);
-        }
+        self.b.release(self.ticket);
     }
 }
 

@@ -24,6 +24,9 @@ const UNIT: i64 = 1_000_000;
 
 pub(crate) struct Budget {
     enabled: bool,
+    /// `capacity` when enabled, else `i64::MIN`: folds the switch into the hot path's one
+    /// comparison.
+    refill_below: i64,
     balance: AtomicI64,
     capacity: i64,
     deposit: i64,
@@ -36,6 +39,11 @@ impl Budget {
         let capacity = i64::from(c.retry_budget_capacity) * UNIT;
         Budget {
             enabled: c.retry_budget_enabled,
+            refill_below: if c.retry_budget_enabled {
+                capacity
+            } else {
+                i64::MIN
+            },
             balance: AtomicI64::new(capacity),
             capacity,
             deposit: (c.retry_budget_ratio * UNIT as f64).min(capacity as f64) as i64,
@@ -49,7 +57,7 @@ impl Budget {
     pub(crate) fn on_call(&self) {
         // A relaxed load: a healthy provider's bucket is full, so the common case writes
         // nothing and two threads calling the same provider never contend on this line.
-        if self.enabled && self.balance.load(Ordering::Relaxed) < self.capacity {
+        if self.balance.load(Ordering::Relaxed) < self.refill_below {
             self.deposit_slow();
         }
     }

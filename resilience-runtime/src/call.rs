@@ -15,16 +15,23 @@
 //! | operation | why it is needed |
 //! |---|---|
 //! | acquire load of the call site's `OnceLock` | the provider handle, resolved once per site; acquire pairs with the store that published it |
+//! | plain load of the provider's `Mode::plain` | set once at creation: no timeouts and not switched off, so the call needs none of `Ext` |
 //! | relaxed load of the "recorder installed" flag | metrics cost nothing (no clock read, no labels) until a recorder exists |
 //! | relaxed load of the retry budget's balance | a full bucket (a healthy provider) takes no deposit, so nothing is written |
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
 //! | two thread-local pointer writes around the poll | `current_call()` inside the body; a pointer, not a copy |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
 //!
+//! It writes five words into the caller's future (the `Call`: provider, site, attempt
+//! counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but a
+//! comparison: the `Call`'s drop checks for a probe ticket and an `Ext`, and the attempt and
+//! backoff futures only borrow from it, so the caller's future has almost no drop glue.
+//!
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
 //! write, so two threads calling the same healthy provider never contend (benchmarked).
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
@@ -33,7 +40,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use crate::backoff;
-use crate::breaker::{Permit, Verdict};
+use crate::breaker::{NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
 use crate::context::{Current, Enter};
 use crate::error::ResilienceError;
@@ -93,6 +100,16 @@ impl CallSite {
         self.method
     }
 
+    /// The most attempts a call here may make: 1 when retries are off. Worked out when asked
+    /// (for logs and `current_call()`), so starting a call does not store it.
+    pub(crate) fn max_attempts(&self) -> u32 {
+        if self.retry {
+            self.inner().mode.attempts
+        } else {
+            1
+        }
+    }
+
     #[inline]
     fn inner(&self) -> &'static ProviderInner {
         // After the first call, an acquire load and a branch.
@@ -134,12 +151,11 @@ impl CallSite {
     {
         let mut call = Call::new(self);
         loop {
-            let permit = match call.permit(hooks::<Result<T, E>>()) {
-                Ok(p) => p,
-                Err(rejected) => return rejected,
-            };
+            if let Err(rejected) = call.permit(hooks::<Result<T, E>>()) {
+                return rejected;
+            }
             let out = call.attempt(op()).await;
-            match call.finish(hooks::<Result<T, E>>(), permit, out) {
+            match call.finish(hooks::<Result<T, E>>(), out) {
                 Step::Done(out) => return out,
                 Step::Retry => call.backoff().await,
             }
@@ -235,7 +251,7 @@ pin_project_lite::pin_project! {
         // Lives in the `Call`: boxed, and only when a timeout is configured (inline, the
         // `Sleep` and the error would triple the size of every call's future, and futures
         // are moved by copying); borrowed here, so the attempt future has no drop glue.
-        limit: &'a mut Option<Pin<Box<Limit>>>,
+        limit: Option<&'a mut Pin<Box<Limit>>>,
     }
 }
 
@@ -251,7 +267,7 @@ impl<F: Future> Future for Attempt<'_, F> {
                 return Poll::Ready(Ok(out));
             }
         }
-        if let Some(limit) = this.limit.as_mut() {
+        if let Some(limit) = this.limit {
             let limit = limit.as_mut().project();
             if limit.sleep.poll(cx).is_ready() {
                 return Poll::Ready(Err(limit.error.clone()));
@@ -271,6 +287,24 @@ pin_project_lite::pin_project! {
     }
 }
 
+/// The sleep before a retry: a borrow of the call's reused timer, so the caller's future
+/// holds no box across this `.await`.
+#[doc(hidden)]
+pub struct Backoff<'a> {
+    sleep: Option<&'a mut Pin<Box<Sleep>>>,
+}
+
+impl Future for Backoff<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().poll(cx),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
 /// What follows an attempt.
 #[doc(hidden)]
 pub enum Step<R> {
@@ -281,22 +315,79 @@ pub enum Step<R> {
 }
 
 /// One logical call in progress.
+///
+/// Kept small, because it lives across the attempt's `.await` in the caller's future: a plain
+/// call (no recorder, no timeouts, breaker on) writes five words to start and never touches
+/// [`Ext`].
 #[doc(hidden)]
 pub struct Call {
     p: &'static ProviderInner,
-    metrics: Option<&'static SiteMetrics>,
     current: Current,
-    mode: Mode,
+    /// The breaker's ticket for the attempt in flight ([`NO_TICKET`] between attempts); a
+    /// plain `u64`, so no drop glue for it.
+    ticket: u64,
+    /// What only some calls need: made at the start when metrics, timeouts or the off switch
+    /// are in play, otherwise at the first failure. `None` costs one store. Dropped by hand
+    /// in `Call::drop`, behind one comparison: left to the compiler, dropping it was an
+    /// out-of-line call on every call.
+    ext: ManuallyDrop<Option<Ext>>,
+}
+
+/// The parts of a [`Call`] off the plain path.
+struct Ext {
+    /// `RESILIENCE_ENABLED=false`: one attempt, no breaker, no metrics.
+    direct: bool,
+    metrics: Option<&'static SiteMetrics>,
     started: Option<Instant>,
     deadline: Option<Instant>,
+    /// The attempt's time limit, reused across attempts.
     limit: Option<Pin<Box<Limit>>>,
+    /// The last backoff delay (decorrelated jitter grows from it).
     delay: Duration,
+    /// The backoff sleep, reused across retries.
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl Ext {
+    fn new(direct: bool, metrics: Option<&'static SiteMetrics>) -> Self {
+        Ext {
+            direct,
+            metrics,
+            started: None,
+            deadline: None,
+            limit: None,
+            delay: Duration::ZERO,
+            sleep: None,
+        }
+    }
+}
+
+impl Drop for Call {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // A call dropped mid-attempt (cancelled) gives back its half-open probe slot; for any
+        // other ticket this is one comparison.
+        if self.ticket != NO_TICKET {
+            self.p.breaker.release(self.ticket);
+        }
+        if self.ext.is_some() {
+            drop_ext(&mut self.ext);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_ext(ext: &mut Option<Ext>) {
+    drop(ext.take());
 }
 
 /// What a provider's configuration means for each call, worked out once when the provider is
 /// created, so starting a call reads one small `Copy` value instead of a dozen settings.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mode {
+    /// Nothing beyond the breaker and the retry loop: not direct, no timeout, no deadline.
+    pub(crate) plain: bool,
     /// `RESILIENCE_ENABLED=false`: run the operation once, directly.
     pub(crate) direct: bool,
     /// The breaker is on.
@@ -312,10 +403,12 @@ pub(crate) struct Mode {
 impl Mode {
     pub(crate) fn of(c: &crate::Config) -> Self {
         let direct = !c.enabled;
+        let limited = !direct && (c.attempt_timeout.is_some() || c.total_timeout.is_some());
         Mode {
+            plain: !direct && !limited,
             direct,
             breaker: c.breaker_enabled && !direct,
-            limited: !direct && (c.attempt_timeout.is_some() || c.total_timeout.is_some()),
+            limited,
             deadline: !direct && c.total_timeout.is_some(),
             attempts: c.effective_attempts(),
         }
@@ -333,95 +426,126 @@ enum GiveUp {
 }
 
 impl Call {
-    /// Starts a call. Hot path: a handful of plain loads and stores, no thread-local (the
-    /// idempotency key is made only if asked for), and no clock read unless metrics or a
-    /// deadline need one. Always inlined, so the struct is built in place in the caller's
-    /// future.
+    /// Starts a call. Always inlined, so the struct is built in place in the caller's future.
+    /// The plain case reads the site's provider, the mode and the recorder flag, tops up the
+    /// retry budget if it is not full, and writes five words: no clock read, no thread-local.
     #[inline(always)]
     pub fn new(site: &'static CallSite) -> Self {
         let p = site.inner();
+        if !p.mode.plain || telemetry::recording() {
+            return Call::new_ext(site, p);
+        }
+        p.budget.on_call();
+        Call {
+            p,
+            current: Current::new(site),
+            ticket: NO_TICKET,
+            ext: ManuallyDrop::new(None),
+        }
+    }
+
+    /// Starts a call that records metrics, has time limits or runs directly.
+    #[inline(never)]
+    fn new_ext(site: &'static CallSite, p: &'static ProviderInner) -> Self {
         let mode = p.mode;
         let metrics = if mode.direct { None } else { site.metrics() };
-        let (started, deadline) = if metrics.is_some() || mode.deadline {
+        let mut ext = Ext::new(mode.direct, metrics);
+        if metrics.is_some() || mode.deadline {
             let now = Instant::now();
-            (
-                Some(now),
-                p.config
-                    .total_timeout
-                    .filter(|_| mode.deadline)
-                    .and_then(|t| now.checked_add(t)),
-            )
-        } else {
-            (None, None)
-        };
+            ext.started = Some(now);
+            ext.deadline = p
+                .config
+                .total_timeout
+                .filter(|_| mode.deadline)
+                .and_then(|t| now.checked_add(t));
+        }
         if !mode.direct {
             p.budget.on_call();
         }
         Call {
             p,
-            metrics,
-            current: Current::new(site, if site.retry { mode.attempts } else { 1 }),
-            mode,
-            started,
-            deadline,
-            limit: None,
-            delay: Duration::ZERO,
+            current: Current::new(site),
+            ticket: NO_TICKET,
+            ext: ManuallyDrop::new(Some(ext)),
         }
+    }
+
+    fn ext(&mut self) -> &mut Ext {
+        self.ext.get_or_insert_with(|| Ext::new(false, None))
     }
 
     /// Asks the breaker for the next attempt. On rejection, returns the method's own error.
-    #[inline]
-    pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<Permit<'static>, R> {
+    #[inline(always)]
+    pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         // Not `mode.breaker`: a breaker switched off in the configuration still honours
         // `force_open()`; in its `Disabled` state it admits at the cost of one load.
-        if self.mode.direct {
-            return Ok(Permit::untracked());
+        if let Some(ext) = &*self.ext
+            && ext.direct
+        {
+            self.ticket = UNTRACKED;
+            return Ok(());
         }
-        match self.p.breaker.acquire() {
-            Ok(p) => Ok(p),
-            Err(e) => Err(self.rejected(hooks, e)),
+        match self.p.breaker.admit() {
+            Ok(ticket) => {
+                self.ticket = ticket;
+                Ok(())
+            }
+            // The conversion stays inline, where the optimiser sees the hook; the logging
+            // and metrics do not.
+            Err(e) => {
+                self.rejected();
+                Err((hooks.reject)(e))
+            }
         }
     }
 
     #[cold]
-    fn rejected<R>(&mut self, hooks: &Hooks<R>, e: ResilienceError) -> R {
+    #[inline(never)]
+    fn rejected(&self) {
         let (provider, method) = (self.p.name, self.current.site.method);
         tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt + 1, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is open");
-        self.record_call(if self.current.attempt == 0 {
-            CallOutcome::Rejected
-        } else {
-            CallOutcome::Failure
-        });
-        (hooks.reject)(e)
+        if self.ext.is_some() {
+            self.record_call(if self.current.attempt == 0 {
+                CallOutcome::Rejected
+            } else {
+                CallOutcome::Failure
+            });
+        }
     }
 
     /// Wraps the next attempt's future.
-    #[inline]
+    #[inline(always)]
     pub fn attempt<F: Future>(&mut self, fut: F) -> Attempt<'_, F> {
         self.current.attempt += 1;
         if self.current.attempt == 1 {
-            tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts, "[RETRY] Attempt 1/{} for {}", self.current.max_attempts, self.current.site.method);
+            tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.site.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.site.max_attempts(), self.current.site.method);
         }
-        if self.mode.limited {
-            self.limit = self.limit();
-        }
+        let limit = match &mut *self.ext {
+            Some(ext) if self.p.mode.limited => {
+                Call::arm_limit(self.p, ext);
+                ext.limit.as_mut()
+            }
+            _ => None,
+        };
         Attempt {
             fut,
             current: &self.current,
-            limit: &mut self.limit,
+            limit,
         }
     }
 
-    /// The time this attempt may take: the per-attempt timeout, cut to what is left of the
-    /// deadline.
+    /// Sets the time this attempt may take: the per-attempt timeout, cut to what is left of
+    /// the deadline. The `Limit` is allocated once per call and reset for later attempts.
     #[cold]
-    fn limit(&self) -> Option<Pin<Box<Limit>>> {
+    #[inline(never)]
+    fn arm_limit(p: &'static ProviderInner, ext: &mut Ext) {
         if tokio::runtime::Handle::try_current().is_err() {
-            tracing::error!(target: "resilience", provider = self.p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
-            return None;
+            tracing::error!(target: "resilience", provider = p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
+            ext.limit = None;
+            return;
         }
-        let c = &self.p.config;
-        let provider = self.p.name;
+        let c = &p.config;
+        let provider = p.name;
         let per_attempt = c.attempt_timeout.map(|t| {
             (
                 t,
@@ -431,7 +555,7 @@ impl Call {
                 },
             )
         });
-        let chosen = match self.deadline {
+        let chosen = match ext.deadline {
             None => per_attempt,
             Some(deadline) => {
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -448,60 +572,68 @@ impl Call {
                 })
             }
         };
-        chosen.map(|(d, error)| {
-            Box::pin(Limit {
-                sleep: tokio::time::sleep(d),
-                error,
-            })
-        })
+        let Some((d, error)) = chosen else {
+            ext.limit = None;
+            return;
+        };
+        let at = Instant::now().checked_add(d);
+        match (&mut ext.limit, at) {
+            (Some(limit), Some(at)) => {
+                let limit = limit.as_mut().project();
+                limit.sleep.reset(at);
+                *limit.error = error;
+            }
+            _ => {
+                ext.limit = Some(Box::pin(Limit {
+                    sleep: tokio::time::sleep(d),
+                    error,
+                }));
+            }
+        }
     }
 
     /// Records an attempt's outcome and decides: the call's result, or a retry after
     /// [`backoff`](Self::backoff).
     #[inline(always)]
-    pub fn finish<R>(
-        &mut self,
-        hooks: &Hooks<R>,
-        permit: Permit<'static>,
-        out: Result<R, ResilienceError>,
-    ) -> Step<R> {
+    pub fn finish<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
         match out {
-            // The hot path: a success with no recorder. One load in `record` (the failure
-            // count, to see that there is nothing to reset) and nothing written.
+            // The hot path: a success on a plain call, on a closed breaker with no failures
+            // to reset. One load (the failure count) and nothing written; the ticket stays,
+            // as a closed ticket needs no release.
             Ok(out)
-                if self.metrics.is_none() && !self.mode.direct && (hooks.class)(&out).is_none() =>
+                if self.ext.is_none()
+                    && (hooks.class)(&out).is_none()
+                    && self.p.breaker.clean(self.ticket) =>
             {
-                permit.record(Verdict::Success);
                 Step::Done(out)
             }
-            out => self.finish_slow(hooks, permit, out),
+            out => self.finish_slow(hooks, out),
         }
     }
 
     #[inline(never)]
-    fn finish_slow<R>(
-        &mut self,
-        hooks: &Hooks<R>,
-        permit: Permit<'static>,
-        out: Result<R, ResilienceError>,
-    ) -> Step<R> {
+    fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
+        let ticket = std::mem::replace(&mut self.ticket, NO_TICKET);
         let (out, timed_out) = match out {
             Ok(out) => (out, false),
             Err(e) => ((hooks.reject)(e), true),
         };
-        if self.mode.direct {
+        if self.ext.as_ref().is_some_and(|e| e.direct) {
             return Step::Done(out);
         }
         let class = (hooks.class)(&out);
         // A timed-out attempt is a breaker failure whatever the caller's `Classify` says of
         // the timeout error: a provider that hangs is exactly what the breaker must catch.
-        permit.record(if timed_out {
+        let verdict = if timed_out {
             Verdict::Failure
         } else {
             Verdict::of(class)
-        });
+        };
+        if !(verdict == Verdict::Success && self.p.breaker.clean(ticket)) {
+            self.p.breaker.record(ticket, verdict);
+        }
         let Some(class) = class else {
-            if let Some(m) = self.metrics {
+            if let Some(m) = self.metrics() {
                 m.attempt(AttemptResult::Success);
             }
             self.record_call(CallOutcome::Success);
@@ -512,24 +644,24 @@ impl Call {
 
     /// [`finish`](Self::finish) for a `retry = false` site: always the result.
     #[inline]
-    pub fn finish_once<R>(
-        &mut self,
-        hooks: &Hooks<R>,
-        permit: Permit<'static>,
-        out: Result<R, ResilienceError>,
-    ) -> R {
-        // With max_attempts equal to the attempts made, `failed` can only give up.
-        self.current.max_attempts = self.current.attempt;
-        match self.finish_slow(hooks, permit, out) {
+    pub fn finish_once<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> R {
+        // A `retry = false` site allows one attempt, so `failed` can only give up.
+        match self.finish_slow(hooks, out) {
             Step::Done(out) => out,
             Step::Retry => unreachable!("a retry = false call asked for a retry"),
         }
     }
 
-    /// The backoff sleep before the next attempt (boxed: retries are the cold path, and the
-    /// call's own future stays small).
-    pub fn backoff(&self) -> Pin<Box<Sleep>> {
-        Box::pin(tokio::time::sleep(self.delay))
+    /// The backoff sleep before the next attempt (allocated at the first retry and reused,
+    /// so the caller's future holds only a reference).
+    pub fn backoff(&mut self) -> Backoff<'_> {
+        Backoff {
+            sleep: self.ext.as_mut().and_then(|e| e.sleep.as_mut()),
+        }
+    }
+
+    fn metrics(&self) -> Option<&'static SiteMetrics> {
+        self.ext.as_ref().and_then(|e| e.metrics)
     }
 
     #[cold]
@@ -540,7 +672,7 @@ impl Call {
         class: ErrorClass,
         timed_out: bool,
     ) -> Step<R> {
-        if let Some(m) = self.metrics {
+        if let Some(m) = self.metrics() {
             m.attempt(match class {
                 _ if timed_out => AttemptResult::Timeout,
                 ErrorClass::Transient => AttemptResult::Transient,
@@ -551,7 +683,7 @@ impl Call {
         match self.next_delay(class) {
             Ok(delay) => {
                 let (provider, method) = (self.p.name, self.current.site.method);
-                let (next, max) = (self.current.attempt + 1, self.current.max_attempts);
+                let (next, max) = (self.current.attempt + 1, self.current.site.max_attempts());
                 let error = (hooks.summary)(&out);
                 tracing::info!(
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
@@ -559,10 +691,16 @@ impl Call {
                     "[RETRY] Attempt {next}/{max} for {method} in {:.3}s after a {} error",
                     delay.as_secs_f64(), class.as_str(),
                 );
-                if let Some(m) = self.metrics {
+                if let Some(m) = self.metrics() {
                     m.retry();
                 }
-                self.delay = delay;
+                let ext = self.ext();
+                ext.delay = delay;
+                // `next_delay` checked that a runtime with a time driver is there.
+                match (&mut ext.sleep, Instant::now().checked_add(delay)) {
+                    (Some(sleep), Some(at)) => sleep.as_mut().reset(at),
+                    (sleep, _) => *sleep = Some(Box::pin(tokio::time::sleep(delay))),
+                }
                 Step::Retry
             }
             Err(why) => {
@@ -578,10 +716,14 @@ impl Call {
         if class == ErrorClass::Permanent {
             return Err(GiveUp::Permanent);
         }
-        if self.current.attempt >= self.current.max_attempts {
+        if self.current.attempt >= self.current.site.max_attempts() {
             return Err(GiveUp::Exhausted);
         }
-        let mut delay = backoff::delay(c, self.current.attempt - 1, self.delay, &mut rand::rng());
+        let (previous, deadline) = self
+            .ext
+            .as_ref()
+            .map_or((Duration::ZERO, None), |e| (e.delay, e.deadline));
+        let mut delay = backoff::delay(c, self.current.attempt - 1, previous, &mut rand::rng());
         if let ErrorClass::Throttled {
             retry_after: Some(ra),
         } = class
@@ -592,13 +734,10 @@ impl Call {
             delay = delay.max(ra);
         }
         let now = Instant::now();
-        if self
-            .deadline
-            .is_some_and(|d| now.checked_add(delay).is_none_or(|at| at >= d))
-        {
+        if deadline.is_some_and(|d| now.checked_add(delay).is_none_or(|at| at >= d)) {
             return Err(GiveUp::Deadline);
         }
-        if self.mode.breaker && self.p.breaker.rejects_after(delay) {
+        if self.p.mode.breaker && self.p.breaker.rejects_after(delay) {
             return Err(GiveUp::CircuitOpen);
         }
         if tokio::runtime::Handle::try_current().is_err() {
@@ -613,7 +752,7 @@ impl Call {
 
     fn log_give_up(&self, why: &GiveUp, class: ErrorClass, error: Option<String>) {
         let (provider, method) = (self.p.name, self.current.site.method);
-        let (n, max) = (self.current.attempt, self.current.max_attempts);
+        let (n, max) = (self.current.attempt, self.current.site.max_attempts());
         let cls = class.as_str();
         let error = error.as_deref();
         match why {
@@ -650,7 +789,12 @@ impl Call {
     }
 
     fn record_call(&self, outcome: CallOutcome) {
-        if let (Some(m), Some(s)) = (self.metrics, self.started) {
+        if let Some(Ext {
+            metrics: Some(m),
+            started: Some(s),
+            ..
+        }) = &*self.ext
+        {
             m.call(outcome, s.elapsed().as_secs_f64());
         }
     }

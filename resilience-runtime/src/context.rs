@@ -82,7 +82,6 @@ pub struct CallInfo {
 pub(crate) struct Current {
     pub(crate) site: &'static CallSite,
     pub(crate) attempt: u32,
-    pub(crate) max_attempts: u32,
     /// Made on first use by `current_call` (most calls never ask), kept for every retry.
     /// Atomics only for `Sync` (the attempt future holds `&Current` and must stay `Send`);
     /// relaxed loads and stores compile to plain moves.
@@ -91,11 +90,10 @@ pub(crate) struct Current {
 
 impl Current {
     #[inline(always)]
-    pub(crate) fn new(site: &'static CallSite, max_attempts: u32) -> Self {
+    pub(crate) fn new(site: &'static CallSite) -> Self {
         Current {
             site,
             attempt: 0,
-            max_attempts,
             key: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
@@ -155,7 +153,7 @@ pub fn current_call() -> Option<CallInfo> {
         provider: c.site.provider_name(),
         method: c.site.method(),
         attempt: c.attempt,
-        max_attempts: c.max_attempts,
+        max_attempts: c.site.max_attempts(),
         idempotency_key: c.key(),
     })
 }
