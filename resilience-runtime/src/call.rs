@@ -496,7 +496,11 @@ impl Call {
             // The conversion stays inline, where the optimiser sees the hook; the logging
             // and metrics do not.
             Err(e) => {
-                self.rejected();
+                // Out of line only when there is something to log or record: a global level
+                // check first, as `tracing::debug!` itself would make.
+                if self.ext.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
+                    self.rejected();
+                }
                 Err((hooks.reject)(e))
             }
         }
