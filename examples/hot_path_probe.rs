@@ -1,0 +1,95 @@
+//! A fixed loop of calls for counting instructions, which are exact where times are noisy:
+//! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
+//! pointer swap that the semantics need (what target (2) is measured against); or the same
+//! op through `#[resilient]` (closed breaker, success, no recorder).
+//!
+//! ```sh
+//! cargo build --release --example hot_path_probe
+//! sh benches/instructions.sh     # instructions per call, bare and #[resilient] (needs valgrind)
+//! ```
+
+use std::hint::black_box;
+
+use resilience::resilient;
+
+#[inline(never)]
+async fn op() -> Result<u64, std::io::Error> {
+    Ok(black_box(1))
+}
+
+#[resilient(provider = "probe")]
+async fn resilient_op() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+/// Only what a closed-breaker success must do: find the provider, check the recorder flag, the
+/// budget and the breaker state, publish the current call around the op, and check that there
+/// is no failure count to reset. No attempt future, no logging, no retry loop.
+mod floor {
+    use std::cell::Cell;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+    struct Provider {
+        word: AtomicU64,
+        failures: AtomicU32,
+        balance: AtomicI64,
+        capacity: i64,
+    }
+
+    static SITE: OnceLock<Provider> = OnceLock::new();
+    static RECORDING: AtomicBool = AtomicBool::new(false);
+    thread_local! {
+        static CURRENT: Cell<*const u8> = const { Cell::new(std::ptr::null()) };
+    }
+
+    #[cold]
+    fn slow() -> Result<u64, std::io::Error> {
+        Err(std::io::ErrorKind::Other.into())
+    }
+
+    pub async fn call() -> Result<u64, std::io::Error> {
+        let p = SITE.get_or_init(|| Provider {
+            word: AtomicU64::new(0),
+            failures: AtomicU32::new(0),
+            balance: AtomicI64::new(10),
+            capacity: 10,
+        });
+        if RECORDING.load(Ordering::Relaxed)
+            || p.balance.load(Ordering::Relaxed) < p.capacity
+            || p.word.load(Ordering::Acquire) & 7 != 0
+        {
+            return slow();
+        }
+        let marker = 0u8;
+        let outer = CURRENT.with(|c| c.replace(&marker));
+        let out = super::op().await;
+        CURRENT.with(|c| c.set(outer));
+        if out.is_ok() && p.failures.load(Ordering::Relaxed) == 0 {
+            return out;
+        }
+        slow()
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let which = args.next().unwrap_or_default();
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    for _ in 0..n {
+        let out = match which.as_str() {
+            "bare" => op().await,
+            "floor" => floor::call().await,
+            "resilient" => resilient_op().await,
+            other => {
+                eprintln!("usage: hot_path_probe bare|floor|resilient [calls], not {other:?}");
+                std::process::exit(2);
+            }
+        };
+        black_box(out.ok());
+    }
+}
