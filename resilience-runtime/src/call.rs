@@ -22,7 +22,7 @@
 //! | two thread-local pointer writes around the poll | `current_call()` inside the body; a pointer, not a copy |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
 //!
-//! It writes five words into the caller's future (the `Call`: provider, site, attempt
+//! It writes six words (48 bytes) into the caller's future (the `Call`: provider, site, attempt
 //! counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but a
 //! comparison: the `Call`'s drop checks for a probe ticket and an `Ext`, and the attempt and
 //! backoff futures only borrow from it, so the caller's future has almost no drop glue.
@@ -317,7 +317,7 @@ pub enum Step<R> {
 /// One logical call in progress.
 ///
 /// Kept small, because it lives across the attempt's `.await` in the caller's future: a plain
-/// call (no recorder, no timeouts, breaker on) writes five words to start and never touches
+/// call (no recorder, no timeouts, breaker on) writes six words to start and never touches
 /// [`Ext`].
 #[doc(hidden)]
 pub struct Call {
@@ -430,7 +430,7 @@ enum GiveUp {
 impl Call {
     /// Starts a call. Always inlined, so the struct is built in place in the caller's future.
     /// The plain case reads the site's provider, the mode and the recorder flag, tops up the
-    /// retry budget if it is not full, and writes five words: no clock read, no thread-local.
+    /// retry budget if it is not full, and writes six words: no clock read, no thread-local.
     #[inline(always)]
     pub fn new(site: &'static CallSite) -> Self {
         let p = site.inner();
