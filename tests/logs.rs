@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, UploadError, capture};
+use common::{TestError, UploadError, capture, get};
 use resilience::{CircuitState, Jitter, Settings};
 
 #[resilience::resilient(provider = "log-secret")]
@@ -83,12 +83,7 @@ fn log_lines_fields_and_secrets() {
         }
 
         // 2. The same transition, counted: one log line, one increment.
-        let metrics = reqwest::get(server.metrics_url())
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, metrics) = get(&server.metrics_url()).await;
         let opened = counter(
             &metrics,
             "resilience_circuit_transitions_total",
@@ -117,12 +112,7 @@ fn log_lines_fields_and_secrets() {
         );
         let r = upload_with_secret(&reqwest::Client::new(), &url).await;
         assert!(matches!(r, Err(UploadError::Network(_))));
-        let metrics = reqwest::get(server.metrics_url())
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, metrics) = get(&server.metrics_url()).await;
         let all = logs.text();
         let mine = lines_with(&all, "log-secret");
         assert!(

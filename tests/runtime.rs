@@ -194,6 +194,35 @@ async fn attempt_timeout_is_transient_and_retried() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn each_attempt_gets_its_own_time_limit() {
+    // The call's one timer serves each attempt's limit and each backoff in turn: a limit that
+    // fired, then a backoff, must leave the next attempt a whole second of its own.
+    let p = resilience::configure(
+        "rt-attempt-timeout-each",
+        exact().attempt_timeout(Some(Duration::from_secs(1))),
+    )
+    .unwrap();
+    let n = AtomicU32::new(0);
+    let t0 = Instant::now();
+    let r: Result<u32, TestError> = p
+        .execute(|| {
+            let attempt = n.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                let work = if attempt < 3 { 3_600_000 } else { 900 };
+                tokio::time::sleep(Duration::from_millis(work)).await;
+                Ok(attempt)
+            }
+        })
+        .await;
+    assert_eq!(r, Ok(3), "the third attempt finishes inside its limit");
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_millis(1000 + 100 + 1000 + 200 + 900),
+        "two limits of 1 s, backoffs of 100 and 200 ms, then 900 ms of work"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn open_breaker_rejects_without_calling_and_rejection_is_not_retried() {
     let p = resilience::configure(
         "rt-reject",

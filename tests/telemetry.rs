@@ -6,14 +6,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::TestError;
+use common::{TestError, get};
 use resilience::{CircuitState, Jitter, Settings};
-
-async fn get(url: &str) -> (u16, String) {
-    let resp = reqwest::get(url).await.expect("GET");
-    let status = resp.status().as_u16();
-    (status, resp.text().await.expect("body"))
-}
 
 /// Parses the exposition with `prometheus-parse` and returns `(name, labels) -> value`.
 fn scrape(text: &str) -> Vec<(String, HashMap<String, String>, f64)> {

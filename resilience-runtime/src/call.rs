@@ -248,10 +248,11 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         current: &'a Current,
-        // Lives in the `Call`: boxed, and only when a timeout is configured (inline, the
-        // `Sleep` and the error would triple the size of every call's future, and futures
-        // are moved by copying); borrowed here, so the attempt future has no drop glue.
-        limit: Option<&'a mut Pin<Box<Limit>>>,
+        // The call's timer and the error it ends the attempt with, when a limit is set. They
+        // live in the `Call` (boxed, and only when needed: inline, a `Sleep` would triple the
+        // size of every call's future, and futures are moved by copying) and are borrowed
+        // here, so the attempt future has no drop glue.
+        limit: Option<(&'a mut Pin<Box<Sleep>>, &'a ResilienceError)>,
     }
 }
 
@@ -267,41 +268,39 @@ impl<F: Future> Future for Attempt<'_, F> {
                 return Poll::Ready(Ok(out));
             }
         }
-        if let Some(limit) = this.limit {
-            let limit = limit.as_mut().project();
-            if limit.sleep.poll(cx).is_ready() {
-                return Poll::Ready(Err(limit.error.clone()));
-            }
+        if let Some((timer, error)) = this.limit
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err((*error).clone()));
         }
         Poll::Pending
     }
 }
 
-pin_project_lite::pin_project! {
-    /// An attempt's time limit and the error it ends with.
-    #[doc(hidden)]
-    pub struct Limit {
-        #[pin]
-        sleep: Sleep,
-        error: ResilienceError,
-    }
-}
-
-/// The sleep before a retry: a borrow of the call's reused timer, so the caller's future
-/// holds no box across this `.await`.
+/// The sleep before a retry: a borrow of the call's timer, so the caller's future holds no
+/// box across this `.await`.
 #[doc(hidden)]
 pub struct Backoff<'a> {
-    sleep: Option<&'a mut Pin<Box<Sleep>>>,
+    timer: Option<&'a mut Pin<Box<Sleep>>>,
 }
 
 impl Future for Backoff<'_> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match &mut self.sleep {
-            Some(sleep) => sleep.as_mut().poll(cx),
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().poll(cx),
             None => Poll::Ready(()),
         }
+    }
+}
+
+/// Sets `timer` to fire `d` from now: the box is made at first use and reset after.
+fn rearm(timer: &mut Option<Pin<Box<Sleep>>>, d: Duration) {
+    match (timer.as_mut(), Instant::now().checked_add(d)) {
+        (Some(t), Some(at)) => t.as_mut().reset(at),
+        // `sleep` itself copes with a deadline past the end of time.
+        _ => *timer = Some(Box::pin(tokio::time::sleep(d))),
     }
 }
 
@@ -342,12 +341,13 @@ struct Ext {
     /// cost of `Instant::now()` on the benchmark machine), read only with a recorder.
     started: Option<quanta::Instant>,
     deadline: Option<Instant>,
-    /// The attempt's time limit, reused across attempts.
-    limit: Option<Pin<Box<Limit>>>,
+    /// The call's one timer: each attempt's time limit, then each backoff sleep (they never
+    /// overlap), made once and reset.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// What the running attempt's time limit ends it with; `None` when it has no limit.
+    timeout: Option<ResilienceError>,
     /// The last backoff delay (decorrelated jitter grows from it).
     delay: Duration,
-    /// The backoff sleep, reused across retries.
-    sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl Ext {
@@ -357,9 +357,9 @@ impl Ext {
             metrics,
             started: None,
             deadline: None,
-            limit: None,
+            timer: None,
+            timeout: None,
             delay: Duration::ZERO,
-            sleep: None,
         }
     }
 }
@@ -369,9 +369,7 @@ impl Drop for Call {
     fn drop(&mut self) {
         // A call dropped mid-attempt (cancelled) gives back its half-open probe slot; for any
         // other ticket this is one comparison.
-        if self.ticket != NO_TICKET {
-            self.p.breaker.release(self.ticket);
-        }
+        self.p.breaker.release(self.ticket);
         if self.ext.is_some() {
             drop_ext(&mut self.ext);
         }
@@ -389,6 +387,8 @@ fn drop_ext(ext: &mut Option<Ext>) {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mode {
     /// Nothing beyond the breaker and the retry loop: not direct, no timeout, no deadline.
+    /// Derived from the two below, but stored: testing it is one load where deriving it on
+    /// every call costs three instructions more (counted with `benches/instructions.sh`).
     pub(crate) plain: bool,
     /// `RESILIENCE_ENABLED=false`: run the operation once, directly.
     pub(crate) direct: bool,
@@ -482,9 +482,7 @@ impl Call {
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         // Not `mode.breaker`: a breaker switched off in the configuration still honours
         // `force_open()`; in its `Disabled` state it admits at the cost of one load.
-        if let Some(ext) = &*self.ext
-            && ext.direct
-        {
+        if self.direct() {
             self.ticket = UNTRACKED;
             return Ok(());
         }
@@ -530,7 +528,7 @@ impl Call {
         let limit = match &mut *self.ext {
             Some(ext) if self.p.mode.limited => {
                 Call::arm_limit(self.p, ext);
-                ext.limit.as_mut()
+                ext.timer.as_mut().zip(ext.timeout.as_ref())
             }
             _ => None,
         };
@@ -542,13 +540,13 @@ impl Call {
     }
 
     /// Sets the time this attempt may take: the per-attempt timeout, cut to what is left of
-    /// the deadline. The `Limit` is allocated once per call and reset for later attempts.
+    /// the deadline.
     #[cold]
     #[inline(never)]
     fn arm_limit(p: &'static ProviderInner, ext: &mut Ext) {
         if tokio::runtime::Handle::try_current().is_err() {
             tracing::error!(target: "resilience", provider = p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
-            ext.limit = None;
+            ext.timeout = None;
             return;
         }
         let c = &p.config;
@@ -579,24 +577,10 @@ impl Call {
                 })
             }
         };
-        let Some((d, error)) = chosen else {
-            ext.limit = None;
-            return;
-        };
-        let at = Instant::now().checked_add(d);
-        match (&mut ext.limit, at) {
-            (Some(limit), Some(at)) => {
-                let limit = limit.as_mut().project();
-                limit.sleep.reset(at);
-                *limit.error = error;
-            }
-            _ => {
-                ext.limit = Some(Box::pin(Limit {
-                    sleep: tokio::time::sleep(d),
-                    error,
-                }));
-            }
-        }
+        ext.timeout = chosen.map(|(d, error)| {
+            rearm(&mut ext.timer, d);
+            error
+        });
     }
 
     /// Records an attempt's outcome and decides: the call's result, or a retry after
@@ -625,7 +609,7 @@ impl Call {
             Ok(out) => (out, false),
             Err(e) => ((hooks.reject)(e), true),
         };
-        if self.ext.as_ref().is_some_and(|e| e.direct) {
+        if self.direct() {
             return Step::Done(out);
         }
         let class = (hooks.class)(&out);
@@ -636,9 +620,7 @@ impl Call {
         } else {
             Verdict::of(class)
         };
-        if !(verdict == Verdict::Success && self.p.breaker.clean(ticket)) {
-            self.p.breaker.record(ticket, verdict);
-        }
+        self.p.breaker.record(ticket, verdict);
         let Some(class) = class else {
             if let Some(m) = self.metrics() {
                 m.attempt(AttemptResult::Success);
@@ -659,12 +641,17 @@ impl Call {
         }
     }
 
-    /// The backoff sleep before the next attempt (allocated at the first retry and reused,
-    /// so the caller's future holds only a reference).
+    /// The backoff sleep before the next attempt, on the call's timer.
     pub fn backoff(&mut self) -> Backoff<'_> {
         Backoff {
-            sleep: self.ext.as_mut().and_then(|e| e.sleep.as_mut()),
+            timer: self.ext.as_mut().and_then(|e| e.timer.as_mut()),
         }
+    }
+
+    /// `RESILIENCE_ENABLED=false`: run once, directly.
+    #[inline(always)]
+    fn direct(&self) -> bool {
+        self.ext.as_ref().is_some_and(|e| e.direct)
     }
 
     fn metrics(&self) -> Option<&'static SiteMetrics> {
@@ -704,10 +691,7 @@ impl Call {
                 let ext = self.ext();
                 ext.delay = delay;
                 // `next_delay` checked that a runtime with a time driver is there.
-                match (&mut ext.sleep, Instant::now().checked_add(delay)) {
-                    (Some(sleep), Some(at)) => sleep.as_mut().reset(at),
-                    (sleep, _) => *sleep = Some(Box::pin(tokio::time::sleep(delay))),
-                }
+                rearm(&mut ext.timer, delay);
                 Step::Retry
             }
             Err(why) => {

@@ -59,6 +59,13 @@ impl Write for Captured {
     }
 }
 
+/// A GET over real HTTP: the status and the body.
+pub async fn get(url: &str) -> (u16, String) {
+    let resp = reqwest::get(url).await.expect("GET");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
 /// A subscriber writing every event at debug and above, with its fields, into `Captured`.
 pub fn capture() -> (Captured, impl tracing::Subscriber + Send + Sync) {
     let out = Captured::default();
