@@ -23,7 +23,7 @@
 use std::fmt;
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -142,6 +142,23 @@ pub(crate) fn now_nanos(now: Instant) -> u64 {
         .min(u64::MAX as u128) as u64
 }
 
+static TSC: OnceLock<quanta::Clock> = OnceLock::new();
+
+/// The calibrated TSC clock, once calibrated. Calibration takes about a millisecond (up to
+/// 200 ms by quanta's bound), so the first breaker made starts it on a thread of its own, and a
+/// breaker that opens before it is done keeps to Tokio's clock for that opening.
+fn tsc() -> Option<&'static quanta::Clock> {
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    let clock = TSC.get();
+    if clock.is_none() && !STARTED.swap(true, Ordering::Relaxed) {
+        // Should the thread not start, breakers keep to Tokio's clock: slower, still right.
+        let _ = std::thread::Builder::new()
+            .name("resilience-tsc".into())
+            .spawn(|| TSC.get_or_init(quanta::Clock::new));
+    }
+    clock
+}
+
 /// What a finished attempt means for the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -170,6 +187,9 @@ pub(crate) struct Breaker {
     failures: AtomicU32,
     /// When an open breaker lets probes through, in `now_nanos` units.
     open_until: AtomicU64,
+    /// The TSC reading when the breaker opened, if it opened under a running clock (see
+    /// `open_left`); 0 otherwise.
+    opened_tsc: AtomicU64,
     /// `generation (low 32 bits) << 32 | probes in flight << 16 | probe successes`.
     half: AtomicU64,
     window: Option<Window>,
@@ -183,6 +203,7 @@ pub(crate) struct Breaker {
 impl Breaker {
     pub(crate) fn new(provider: &'static str, c: &Config) -> Self {
         let initial = if c.breaker_enabled { CLOSED } else { DISABLED };
+        let _ = tsc();
         Breaker {
             provider,
             word: AtomicU64::new(initial),
@@ -192,6 +213,7 @@ impl Breaker {
                 0
             }),
             open_until: AtomicU64::new(0),
+            opened_tsc: AtomicU64::new(0),
             half: AtomicU64::new(0),
             window: c
                 .failure_rate
@@ -277,13 +299,31 @@ impl Breaker {
         }
     }
 
-    /// The rejection, while an open breaker's timeout has not passed: the one clock read on
-    /// this path, for the decision and for `retry_in`.
+    /// The rejection, while an open breaker's timeout has not passed.
     #[inline]
     fn still_open(&self) -> Option<ResilienceError> {
+        self.open_left().map(|left| self.rejection(Some(left)))
+    }
+
+    /// How long an open breaker still rejects calls; `None` once its timeout has passed. The
+    /// one clock read on the rejection path, for the decision and for `retry_in`: the TSC when
+    /// the breaker opened under a running clock (15 ns on our benchmark VM, against 30–45 ns
+    /// for Tokio's clock, which is the OS clock), else Tokio's clock, so that a paused test
+    /// clock drives the breaker.
+    #[inline]
+    fn open_left(&self) -> Option<Duration> {
+        // Acquire, like every read of the open fields: pairs with the transition's Release.
+        let since = self.opened_tsc.load(Ordering::Acquire);
+        if since != 0
+            && let Some(tsc) = TSC.get()
+        {
+            let left = (self.timeout.as_nanos() as u64)
+                .saturating_sub(tsc.delta_as_nanos(since, tsc.raw()));
+            return (left > 0).then(|| Duration::from_nanos(left));
+        }
         let now = now_nanos(Instant::now());
         let until = self.open_until.load(Ordering::Acquire);
-        (now < until).then(|| self.rejection(Some(Duration::from_nanos(until - now))))
+        (now < until).then(|| Duration::from_nanos(until - now))
     }
 
     /// `true` when a success admitted under a closed-state `ticket` has nothing to record:
@@ -325,7 +365,7 @@ impl Breaker {
     /// and becomes, half-open).
     pub(crate) fn state(&self) -> CircuitState {
         let w = self.word.load(Ordering::Acquire);
-        if tag(w) == OPEN && now_nanos(Instant::now()) >= self.open_until.load(Ordering::Acquire) {
+        if tag(w) == OPEN && self.open_left().is_none() {
             self.transition(w, CircuitState::HalfOpen);
             return CircuitState::from_tag(tag(self.word.load(Ordering::Acquire)));
         }
@@ -339,10 +379,7 @@ impl Breaker {
         let w = self.word.load(Ordering::Acquire);
         match tag(w) {
             FORCED_OPEN => true,
-            OPEN => {
-                let at = now_nanos(Instant::now()).saturating_add(after.as_nanos() as u64);
-                at < self.open_until.load(Ordering::Acquire)
-            }
+            OPEN => self.open_left().is_some_and(|left| after < left),
             _ => false,
         }
     }
@@ -358,10 +395,7 @@ impl Breaker {
     /// When an open breaker lets its next probe through, from now; `None` unless open.
     pub(crate) fn retry_in(&self) -> Option<Duration> {
         let w = self.word.load(Ordering::Acquire);
-        (tag(w) == OPEN).then(|| {
-            let now = now_nanos(Instant::now());
-            Duration::from_nanos(self.open_until.load(Ordering::Acquire).saturating_sub(now))
-        })
+        (tag(w) == OPEN).then(|| self.open_left().unwrap_or(Duration::ZERO))
     }
 
     pub(crate) fn force(&self, to: CircuitState) {
@@ -386,9 +420,16 @@ impl Breaker {
         let next_gen = generation(from).wrapping_add(1);
         match to {
             CircuitState::Open => {
-                let until =
-                    now_nanos(Instant::now()).saturating_add(self.timeout.as_nanos() as u64);
+                let now = Instant::now();
+                let tsc = tsc().map(quanta::Clock::raw);
+                // A paused clock reads the same twice; a running one (Tokio's clock is then
+                // the OS clock) never does on the platforms the TSC is used on. Only then may
+                // the TSC stand in for it.
+                let running = Instant::now() != now;
+                let until = now_nanos(now).saturating_add(self.timeout.as_nanos() as u64);
                 self.open_until.store(until, Ordering::Release);
+                let since = tsc.filter(|_| running).unwrap_or(0);
+                self.opened_tsc.store(since, Ordering::Release);
             }
             CircuitState::HalfOpen => {
                 self.half
@@ -622,10 +663,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn open_to_half_open_to_closed() {
+        TSC.get_or_init(quanta::Clock::new);
         let b = breaker(cfg());
         for _ in 0..3 {
             fail(&b);
         }
+        assert_eq!(
+            b.opened_tsc.load(Ordering::Relaxed),
+            0,
+            "a breaker opened under a paused clock follows that clock, not the TSC"
+        );
         tokio::time::advance(Duration::from_millis(9_999)).await;
         assert_eq!(b.state(), CircuitState::Open);
         assert!(b.acquire().is_err());
@@ -773,6 +820,57 @@ mod tests {
         }
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.failures(), 4);
+    }
+
+    /// Real time on purpose: the TSC is what is under test, and a paused Tokio clock does not
+    /// move it (that is why a breaker opened under one keeps to Tokio's clock).
+    #[test]
+    fn opened_under_a_running_clock_the_breaker_is_timed_on_the_tsc() {
+        TSC.get_or_init(quanta::Clock::new);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let b = breaker(cfg());
+            for _ in 0..3 {
+                fail(&b);
+            }
+            assert_ne!(b.opened_tsc.load(Ordering::Relaxed), 0, "timed on the TSC");
+            match b.acquire() {
+                Err(ResilienceError::CircuitOpen {
+                    retry_in: Some(d), ..
+                }) => assert!(
+                    d <= Duration::from_secs(10) && d > Duration::from_secs(9),
+                    "retry_in {d:?}"
+                ),
+                other => panic!("expected a rejection, got {:?}", other.map(|_| ())),
+            }
+            assert_eq!(b.state(), CircuitState::Open);
+            assert!(b.rejects_after(Duration::from_secs(9)));
+            assert!(!b.rejects_after(Duration::from_secs(10)));
+            assert!(b.retry_in().is_some_and(|d| d > Duration::from_secs(9)));
+
+            let short = breaker(Config {
+                breaker_timeout: Duration::from_millis(30),
+                ..cfg()
+            });
+            for _ in 0..3 {
+                fail(&short);
+            }
+            assert_ne!(short.opened_tsc.load(Ordering::Relaxed), 0);
+            std::thread::sleep(Duration::from_millis(40));
+            assert_eq!(short.retry_in(), Some(Duration::ZERO));
+            assert!(!short.rejects_after(Duration::ZERO));
+            assert_eq!(
+                short.state(),
+                CircuitState::HalfOpen,
+                "the timeout has passed"
+            );
+            short.acquire().expect("a probe").record(Verdict::Success);
+            short.acquire().expect("a probe").record(Verdict::Success);
+            assert_eq!(short.state(), CircuitState::Closed);
+        });
     }
 
     #[test]
