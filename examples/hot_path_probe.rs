@@ -1,7 +1,9 @@
 //! A fixed loop of calls for counting instructions, which are exact where times are noisy:
 //! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
-//! pointer swap that the semantics need (what target (2) is measured against); or the same
-//! op through `#[resilient]` (closed breaker, success, no recorder).
+//! pointer swap that the semantics need (what target (2) is measured against); the same
+//! op through `#[resilient]` (closed breaker, success, no recorder); `recorder`, the same with
+//! the Prometheus recorder installed; or `exporter`, the bare op plus the exporter's own three
+//! updates that such a call makes (what bounds target (3)).
 //!
 //! ```sh
 //! cargo build --release --example hot_path_probe
@@ -80,13 +82,30 @@ async fn main() {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    if which == "recorder" || which == "exporter" {
+        resilience::telemetry::install_recorder().expect("the first recorder");
+    }
+    // The exporter alone, doing the three updates of a successful call (see benches/).
+    let calls = metrics::counter!("probe_calls_total");
+    let attempts = metrics::counter!("probe_attempts_total");
+    let duration = metrics::histogram!("probe_duration_seconds");
     for _ in 0..n {
         let out = match which.as_str() {
             "bare" => op().await,
             "floor" => floor::call().await,
-            "resilient" => resilient_op().await,
+            "resilient" | "recorder" => resilient_op().await,
+            "exporter" => {
+                let out = op().await;
+                attempts.increment(1);
+                calls.increment(1);
+                duration.record(1e-6);
+                out
+            }
             other => {
-                eprintln!("usage: hot_path_probe bare|floor|resilient [calls], not {other:?}");
+                eprintln!(
+                    "usage: hot_path_probe bare|floor|resilient|recorder|exporter [calls], \
+                     not {other:?}"
+                );
                 std::process::exit(2);
             }
         };

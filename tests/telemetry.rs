@@ -174,6 +174,28 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
         2.0
     );
     assert_eq!(state_gauges(&s, "tel-flaky"), (0.0, 1.0, 0.0), "one-hot");
+
+    // Durations are real elapsed seconds (the TSC, scaled): a call whose body blocks for
+    // 20 ms (the workload being measured, not a wait) records at least that, and not ticks.
+    let slow = resilience::provider("tel-duration");
+    let out = slow
+        .execute(|| async {
+            std::thread::sleep(Duration::from_millis(20));
+            Ok::<_, TestError>(1)
+        })
+        .await;
+    assert!(out.is_ok());
+    let d = scrape(&get(&server.metrics_url()).await.1);
+    let sum = value(
+        &d,
+        "resilience_call_duration_seconds_sum",
+        &[
+            ("provider", "tel-duration"),
+            ("method", "execute"),
+            ("outcome", "success"),
+        ],
+    );
+    assert!((0.02..5.0).contains(&sum), "duration sum {sum} s");
     assert_eq!(transitions(&s, "tel-flaky", "closed", "open"), 1.0);
 
     // A provider whose breaker timeout (zero here) has passed: a scrape already shows

@@ -23,7 +23,7 @@
 use std::fmt;
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use crate::classify::ErrorClass;
 use crate::config::Config;
 use crate::error::ResilienceError;
+use crate::tsc;
 
 /// The state of a provider's circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,23 +143,6 @@ pub(crate) fn now_nanos(now: Instant) -> u64 {
         .min(u64::MAX as u128) as u64
 }
 
-static TSC: OnceLock<quanta::Clock> = OnceLock::new();
-
-/// The calibrated TSC clock, once calibrated. Calibration takes about a millisecond (up to
-/// 200 ms by quanta's bound), so the first breaker made starts it on a thread of its own, and a
-/// breaker that opens before it is done keeps to Tokio's clock for that opening.
-fn tsc() -> Option<&'static quanta::Clock> {
-    static STARTED: AtomicBool = AtomicBool::new(false);
-    let clock = TSC.get();
-    if clock.is_none() && !STARTED.swap(true, Ordering::Relaxed) {
-        // Should the thread not start, breakers keep to Tokio's clock: slower, still right.
-        let _ = std::thread::Builder::new()
-            .name("resilience-tsc".into())
-            .spawn(|| TSC.get_or_init(quanta::Clock::new));
-    }
-    clock
-}
-
 /// What a finished attempt means for the breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -203,7 +187,8 @@ pub(crate) struct Breaker {
 impl Breaker {
     pub(crate) fn new(provider: &'static str, c: &Config) -> Self {
         let initial = if c.breaker_enabled { CLOSED } else { DISABLED };
-        let _ = tsc();
+        // Calibrated before any breaker opens, as a rule: see `open_left`.
+        let _ = tsc::get_or_calibrate_in_background();
         Breaker {
             provider,
             word: AtomicU64::new(initial),
@@ -315,7 +300,7 @@ impl Breaker {
         // Acquire, like every read of the open fields: pairs with the transition's Release.
         let since = self.opened_tsc.load(Ordering::Acquire);
         if since != 0
-            && let Some(tsc) = TSC.get()
+            && let Some(tsc) = tsc::get()
         {
             let left = (self.timeout.as_nanos() as u64)
                 .saturating_sub(tsc.delta_as_nanos(since, tsc.raw()));
@@ -421,7 +406,7 @@ impl Breaker {
         match to {
             CircuitState::Open => {
                 let now = Instant::now();
-                let tsc = tsc().map(quanta::Clock::raw);
+                let tsc = tsc::get().map(tsc::Clock::raw);
                 // A paused clock reads the same twice; a running one (Tokio's clock is then
                 // the OS clock) never does on the platforms the TSC is used on. Only then may
                 // the TSC stand in for it.
@@ -663,7 +648,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn open_to_half_open_to_closed() {
-        TSC.get_or_init(quanta::Clock::new);
+        tsc::calibrated();
         let b = breaker(cfg());
         for _ in 0..3 {
             fail(&b);
@@ -826,7 +811,7 @@ mod tests {
     /// move it (that is why a breaker opened under one keeps to Tokio's clock).
     #[test]
     fn opened_under_a_running_clock_the_breaker_is_timed_on_the_tsc() {
-        TSC.get_or_init(quanta::Clock::new);
+        tsc::calibrated();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

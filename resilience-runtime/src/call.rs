@@ -46,6 +46,7 @@ use crate::context::{Current, Enter};
 use crate::error::ResilienceError;
 use crate::registry::{Provider, ProviderInner, resolve_site};
 use crate::telemetry::{self, AttemptResult, CallOutcome, SiteMetrics};
+use crate::tsc;
 
 /// A place in the code that calls a provider: the provider name, the method label, and the
 /// handles resolved on first use. `#[resilient]` declares one `static` per method; declare
@@ -337,9 +338,9 @@ struct Ext {
     /// `RESILIENCE_ENABLED=false`: one attempt, no breaker, no metrics.
     direct: bool,
     metrics: Option<&'static SiteMetrics>,
-    /// When the call started, for its duration metric: the TSC clock (about a third of the
-    /// cost of `Instant::now()` on the benchmark machine), read only with a recorder.
-    started: Option<quanta::Instant>,
+    /// When the call started, for its duration metric: a raw TSC reading (see `tsc`), taken
+    /// only with a recorder; 0 for none.
+    started: u64,
     deadline: Option<Instant>,
     /// The call's one timer: each attempt's time limit, then each backoff sleep (they never
     /// overlap), made once and reset.
@@ -355,7 +356,7 @@ impl Ext {
         Ext {
             direct,
             metrics,
-            started: None,
+            started: 0,
             deadline: None,
             timer: None,
             timeout: None,
@@ -453,7 +454,8 @@ impl Call {
         let metrics = if mode.direct { None } else { site.metrics() };
         let mut ext = Ext::new(mode.direct, metrics);
         if metrics.is_some() {
-            ext.started = Some(quanta::Instant::now());
+            // Calibrated when the recorder was switched on (`use_installed_recorder`).
+            ext.started = tsc::get().map_or(0, tsc::Clock::raw);
         }
         if mode.deadline {
             // Tokio's clock, not the TSC: a paused test clock must drive deadlines.
@@ -782,11 +784,17 @@ impl Call {
     fn record_call(&self, outcome: CallOutcome) {
         if let Some(Ext {
             metrics: Some(m),
-            started: Some(s),
+            started,
             ..
         }) = &*self.ext
         {
-            m.call(outcome, (quanta::Instant::now() - *s).as_secs_f64());
+            // The clock is calibrated before metrics are switched on, so both are there; a
+            // call is counted all the same should they not be.
+            let nanos = match tsc::get() {
+                Some(tsc) if *started != 0 => tsc.delta_as_nanos(*started, tsc.raw()),
+                _ => 0,
+            };
+            m.call(outcome, nanos as f64 * 1e-9);
         }
     }
 }

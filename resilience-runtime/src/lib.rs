@@ -20,6 +20,7 @@ mod http;
 mod redact;
 mod registry;
 pub mod telemetry;
+mod tsc;
 
 #[doc(hidden)]
 pub mod __private;
