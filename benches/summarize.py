@@ -32,4 +32,12 @@ for peer in ["failsafe", "recloser"]:
         print(f"{peer} throughput, two threads vs one: {2 * o / t:.2f}×")
 http_bare, http_res = medians.get(("http_loopback", "bare")), medians.get(("http_loopback", "resilient"))
 if http_bare and http_res:
-    print(f"added latency on a loopback HTTP call: {100 * (http_res - http_bare) / http_bare:+.2f}%")
+    print(f"loopback HTTP call, medians of the two benchmarks: {100 * (http_res - http_bare) / http_bare:+.2f}%")
+paired = root / "http_loopback" / "paired.json"
+if paired.exists():
+    p = json.loads(paired.read_text())
+    print(f"loopback HTTP call, added latency from {p['pairs']} back-to-back pairs: "
+          f"{p['added_ns']:.0f} ns on {p['median_bare_ns'] / 1000:.2f} µs, "
+          f"{100 * p['added_ns'] / p['median_bare_ns']:+.3f}% "
+          f"(median differences: {p['median_added_bare_first_ns']:.0f} ns bare first, "
+          f"{p['median_added_resilient_first_ns']:.0f} ns resilient first)")
