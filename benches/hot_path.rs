@@ -13,6 +13,8 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::hint::black_box;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -110,9 +112,19 @@ where
     M: Fn(u64) -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
-    let barrier = Barrier::new(2);
+    threads(2, iters, make_loop)
+}
+
+/// `n` OS threads, each on its own current-thread runtime, make `iters` calls each; returns
+/// the slowest thread's time.
+fn threads<M, Fut>(n: usize, iters: u64, make_loop: M) -> Duration
+where
+    M: Fn(u64) -> Fut + Sync,
+    Fut: Future<Output = ()>,
+{
+    let barrier = Barrier::new(n);
     std::thread::scope(|s| {
-        let hs: Vec<_> = (0..2)
+        let hs: Vec<_> = (0..n)
             .map(|_| {
                 s.spawn(|| {
                     let rt = rt();
@@ -303,6 +315,187 @@ fn two_thread(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Boxed so that all can share one round; each thread boxes its loop once per round.
+    let loops: [(&str, LoopFn<'_>); 7] = [
+        // Two controls that share no memory between threads at all, to tell the machine's
+        // limits from contention. The first is a chain of dependent multiplies: latency-bound,
+        // it leaves the core's ports idle. The second does about as much independent work as
+        // a `#[resilient]` call: throughput-bound, it scales only as far as the two vCPUs
+        // really have separate execution units (on our shared VM, at times they behave as
+        // two hyperthreads of one core).
+        (
+            "control_dependent",
+            Box::new(|n| {
+                Box::pin(async move {
+                    for _ in 0..n {
+                        let mut x = black_box(1u64);
+                        for i in 0..12 {
+                            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(i);
+                        }
+                        black_box(op().await.unwrap() + x);
+                    }
+                })
+            }),
+        ),
+        (
+            "control_parallel",
+            Box::new(|n| {
+                Box::pin(async move {
+                    for _ in 0..n {
+                        let mut a = [black_box(1u64); 8];
+                        for i in 0..6u64 {
+                            for (j, x) in (0u64..).zip(a.iter_mut()) {
+                                *x = x.rotate_left(7) ^ x.wrapping_add(i + j);
+                            }
+                        }
+                        black_box(op().await.unwrap() + a.iter().sum::<u64>());
+                    }
+                })
+            }),
+        ),
+        // `#[resilient]` with a provider of its own per thread: what sharing one costs.
+        (
+            "resilient_own_provider",
+            Box::new(|n| {
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                let mine = NEXT.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+                Box::pin(async move {
+                    for _ in 0..n {
+                        if mine {
+                            black_box(resilient_op().await.unwrap());
+                        } else {
+                            black_box(resilient_shared().await.unwrap());
+                        }
+                    }
+                })
+            }),
+        ),
+        (
+            "bare",
+            Box::new(|n| {
+                Box::pin(async move {
+                    for _ in 0..n {
+                        black_box(op().await.unwrap());
+                    }
+                })
+            }),
+        ),
+        (
+            "resilient",
+            Box::new(|n| {
+                Box::pin(async move {
+                    for _ in 0..n {
+                        black_box(resilient_shared().await.unwrap());
+                    }
+                })
+            }),
+        ),
+        (
+            "failsafe",
+            Box::new(|n| {
+                let fs = fs.clone();
+                Box::pin(async move {
+                    for _ in 0..n {
+                        black_box(fs.call(op()).await.unwrap());
+                    }
+                })
+            }),
+        ),
+        (
+            "recloser",
+            Box::new(|n| {
+                let rc = rc.clone();
+                Box::pin(async move {
+                    for _ in 0..n {
+                        black_box(rc.call(op()).await.unwrap());
+                    }
+                })
+            }),
+        ),
+    ];
+    let ratios = scaling(&loops);
+    let control = loops
+        .iter()
+        .position(|(name, _)| *name == "control_parallel")
+        .map(|i| ratios[i].clone());
+    let json: Vec<String> = loops
+        .iter()
+        .zip(&ratios)
+        .map(|((name, _), r)| {
+            let [lo, mid, hi] = quartiles(r.clone());
+            // Each round's ratio over the parallel control's in the same round: near 1 means
+            // "scales as well as code that shares nothing".
+            let rel = control.as_ref().map_or(f64::NAN, |c| {
+                quartiles(r.iter().zip(c).map(|(r, c)| r / c).collect())[1]
+            });
+            println!(
+                "two_threads/scaling/{name}: throughput two threads vs one {mid:.2}× \
+                 (quartiles {lo:.2}–{hi:.2}, {SCALING_ROUNDS} rounds); over control_parallel \
+                 in the same round {rel:.2}"
+            );
+            format!("\"{name}\": [{lo}, {mid}, {hi}, {rel}]")
+        })
+        .collect();
+    write_result(
+        "two_threads/scaling.json",
+        &format!("{{{}}}\n", json.join(", ")),
+    );
+}
+
+type LoopFn<'a> = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + 'a>> + Sync + 'a>;
+
+const SCALING_ROUNDS: usize = 60;
+
+/// (6) from pairs: each round times, for every contender in turn, the same calls on one thread
+/// and on each of two threads (alternating which goes first), and takes the round's
+/// throughput ratio; returns each contender's ratios, round by round. The machine's speed
+/// drifts between criterion's benchmarks (once by 2×, which turned a 2.2× ratio into 0.9×) and
+/// its other tenants come and go; within a round, tens of milliseconds apart, the drift mostly
+/// cancels, and what does not falls on every contender alike.
+fn scaling(loops: &[(&str, LoopFn<'_>)]) -> Vec<Vec<f64>> {
+    const CALLS: u64 = 200_000;
+    let mut ratios = vec![Vec::with_capacity(SCALING_ROUNDS); loops.len()];
+    for round in 0..SCALING_ROUNDS {
+        for ((_, make_loop), ratios) in loops.iter().zip(&mut ratios) {
+            let (one, two) = if round % 2 == 0 {
+                let one = threads(1, CALLS, make_loop);
+                (one, threads(2, CALLS, make_loop))
+            } else {
+                let two = threads(2, CALLS, make_loop);
+                (threads(1, CALLS, make_loop), two)
+            };
+            ratios.push(2.0 * one.as_secs_f64() / two.as_secs_f64());
+        }
+    }
+    ratios
+}
+
+fn quartiles(mut v: Vec<f64>) -> [f64; 3] {
+    v.sort_by(f64::total_cmp);
+    let q = |k: usize| v[(v.len() - 1) * k / 4];
+    [q(1), q(2), q(3)]
+}
+
+/// Writes a result beside criterion's, for `summarize.py`: into the target directory, three
+/// levels above this binary (target/release/deps/hot_path-…), unless CARGO_TARGET_DIR says
+/// otherwise.
+fn write_result(name: &str, contents: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            let exe = std::env::current_exe().ok()?;
+            Some(exe.parent()?.parent()?.parent()?.to_path_buf())
+        })
+        .unwrap_or_else(|| "target".into());
+    let path = target.join("criterion").join(name);
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&path, contents));
+    if let Err(e) = written {
+        eprintln!("could not write {}: {e}", path.display());
+    }
 }
 
 /// The provider of (7): one real POST to a loopback server.
@@ -355,8 +548,7 @@ fn http(c: &mut Criterion) {
 /// spends on one benchmark and the next, which moved the two medians apart by up to ±30%;
 /// within a pair the drift cancels. Whichever call goes second may gain (or lose) from going
 /// second, so half the pairs go each way, and the estimate is the mean of the two halves'
-/// median differences, in which that gain cancels. Printed, and written to
-/// `target/criterion/http_loopback/paired.json` for `summarize.py`.
+/// median differences, in which that gain cancels.
 fn paired<A, B, FA, FB, T>(rt: &tokio::runtime::Runtime, mut bare: A, mut resilient: B)
 where
     A: FnMut() -> FA,
@@ -403,33 +595,20 @@ where
         base / 1000.0,
         100.0 * added / base
     );
-    // Where criterion writes: the target directory, three levels above this binary
-    // (target/release/deps/hot_path-…), unless CARGO_TARGET_DIR says otherwise.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            Some(exe.parent()?.parent()?.parent()?.to_path_buf())
-        })
-        .unwrap_or_else(|| "target".into());
-    let dir = target.join("criterion/http_loopback");
     let json = format!(
         "{{\"pairs\": {PAIRS}, \"median_bare_ns\": {base}, \"added_ns\": {added}, \
          \"median_added_bare_first_ns\": {bare_first}, \
          \"median_added_resilient_first_ns\": {resilient_first}}}\n"
     );
-    if let Err(e) =
-        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(dir.join("paired.json"), json))
-    {
-        eprintln!("could not write paired.json: {e}");
-    }
+    write_result("http_loopback/paired.json", &json);
 }
 
 /// Times `iters` awaits of `timed()`, each followed by an untimed `other()`. Both sides of the
 /// loopback comparison run the same mix of requests, so neither inherits conditions the other
-/// left (the server's request log grows as the run goes on, the connection pool warms): run
-/// one after the other, they differed by −33% to +13% between runs, far more than the ~20 ns
-/// the wrapper adds. The clock reads cost both sides alike.
+/// left (the server's request log grows as the run goes on, the connection pool warms). Even
+/// so the two medians, taken seconds apart, moved apart by −33% to +27% between runs, far
+/// more than the wrapper adds, so `paired` measures that. The clock reads cost both sides
+/// alike.
 fn interleaved<A, B, FA, FB, T>(
     rt: &tokio::runtime::Runtime,
     iters: u64,

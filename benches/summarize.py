@@ -30,6 +30,11 @@ for peer in ["failsafe", "recloser"]:
     o, t = medians.get(("one_thread", peer)), medians.get(("two_threads", peer))
     if o and t:
         print(f"{peer} throughput, two threads vs one: {2 * o / t:.2f}×")
+scaling = root / "two_threads" / "scaling.json"
+if scaling.exists():
+    print("throughput, two threads vs one, paired rounds (median, quartiles; median of each round's ratio over control_parallel's):")
+    for name, (lo, mid, hi, rel) in json.loads(scaling.read_text()).items():
+        print(f"  {name}: {mid:.2f}× ({lo:.2f}–{hi:.2f}); {rel:.2f}")
 http_bare, http_res = medians.get(("http_loopback", "bare")), medians.get(("http_loopback", "resilient"))
 if http_bare and http_res:
     print(f"loopback HTTP call, medians of the two benchmarks: {100 * (http_res - http_bare) / http_bare:+.2f}%")
