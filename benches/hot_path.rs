@@ -314,7 +314,7 @@ fn two_thread(c: &mut Criterion) {
             "resilient_own_provider",
             Box::new(|n| {
                 static NEXT: AtomicUsize = AtomicUsize::new(0);
-                let mine = NEXT.fetch_add(1, Ordering::Relaxed) % 2 == 0;
+                let mine = NEXT.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
                 Box::pin(async move {
                     for _ in 0..n {
                         if mine {

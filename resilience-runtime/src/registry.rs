@@ -295,14 +295,14 @@ impl Builder {
             tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
         }
         #[cfg(feature = "telemetry")]
-        if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR") {
-            if addr.trim().parse::<std::net::SocketAddr>().is_err() {
-                problems.push(ConfigProblem {
-                    variable: "RESILIENCE_METRICS_ADDR".into(),
-                    value: addr,
-                    expected: "an IP address and port, e.g. 127.0.0.1:9464".into(),
-                });
-            }
+        if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR")
+            && addr.trim().parse::<std::net::SocketAddr>().is_err()
+        {
+            problems.push(ConfigProblem {
+                variable: "RESILIENCE_METRICS_ADDR".into(),
+                value: addr,
+                expected: "an IP address and port, e.g. 127.0.0.1:9464".into(),
+            });
         }
         let mut reg = registry();
         let mut next = Registry {
@@ -337,10 +337,10 @@ impl Builder {
                     problems.push(p);
                 }
             }
-            if let Some(existing) = reg.providers.get(&name) {
-                if existing.config != config {
-                    problems.push(already_in_use(&name));
-                }
+            if let Some(existing) = reg.providers.get(&name)
+                && existing.config != config
+            {
+                problems.push(already_in_use(&name));
             }
         }
         if !problems.is_empty() {
