@@ -1,6 +1,6 @@
 //! The TSC clock (quanta), for the two places that read a clock per call: a call's duration
 //! (only with a recorder) and an open breaker's rejection. It reads the same real time as the
-//! OS clock for about a third of the cost on our benchmark VM (13 ns against 30–45 ns).
+//! OS clock for about a third of the cost on our benchmark VM (12–16 ns against 31–48 ns).
 //!
 //! Not quanta's global `Instant::now()`: that checks a thread-local override and a lazy global
 //! on every read (about 60 instructions); a raw read of a clock calibrated here is a handful.
