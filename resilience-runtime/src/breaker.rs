@@ -187,8 +187,6 @@ pub(crate) struct Breaker {
 impl Breaker {
     pub(crate) fn new(provider: &'static str, c: &Config) -> Self {
         let initial = if c.breaker_enabled { CLOSED } else { DISABLED };
-        // Calibrated before any breaker opens, as a rule: see `open_left`.
-        let _ = tsc::get_or_calibrate_in_background();
         Breaker {
             provider,
             word: AtomicU64::new(initial),
@@ -303,9 +301,14 @@ impl Breaker {
         if since != 0
             && let Some(tsc) = tsc::get()
         {
-            let left = (self.timeout.as_nanos() as u64)
-                .saturating_sub(tsc.delta_as_nanos(since, tsc.raw()));
-            return (left > 0).then(|| Duration::from_nanos(left));
+            let now = tsc.raw();
+            // A counter behind its reading at opening (reset by a suspend, or another
+            // socket's) falls through to Tokio's clock: never stuck open waiting for it.
+            if now >= since {
+                let left =
+                    (self.timeout.as_nanos() as u64).saturating_sub(tsc.delta_as_nanos(since, now));
+                return (left > 0).then(|| Duration::from_nanos(left));
+            }
         }
         let now = now_nanos(Instant::now());
         let until = self.open_until.load(Ordering::Acquire);
@@ -406,16 +409,21 @@ impl Breaker {
         let next_gen = generation(from).wrapping_add(1);
         match to {
             CircuitState::Open => {
+                // Only a running clock may the TSC stand in for. A paused one reads the same
+                // before and after a microsecond of real time; a running one (Tokio's clock is
+                // then the OS clock) has moved by then, however coarse its ticks.
+                let first = Instant::now();
+                let spin = std::time::Instant::now();
+                while spin.elapsed() < Duration::from_micros(1) {
+                    std::hint::spin_loop();
+                }
+                let running = Instant::now() != first;
+                // Calibrated on the first such opening in the process: about a millisecond.
+                let tsc = running.then(tsc::calibrated);
                 let now = Instant::now();
-                let tsc = tsc::get().map(tsc::Clock::raw);
-                // A paused clock reads the same twice. A running one (Tokio's clock is then
-                // the OS clock) differs, as a read takes longer than its resolution; should it
-                // not, the breaker merely keeps to Tokio's clock. Only a running clock may the
-                // TSC stand in for.
-                let running = Instant::now() != now;
+                let since = tsc.map_or(0, tsc::Clock::raw);
                 let until = now_nanos(now).saturating_add(self.timeout.as_nanos() as u64);
                 self.open_until.store(until, Ordering::Release);
-                let since = tsc.filter(|_| running).unwrap_or(0);
                 self.opened_tsc.store(since, Ordering::Release);
             }
             CircuitState::HalfOpen => {
@@ -650,7 +658,6 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn open_to_half_open_to_closed() {
-        tsc::calibrated();
         let b = breaker(cfg());
         for _ in 0..3 {
             fail(&b);
@@ -813,7 +820,6 @@ mod tests {
     /// move it (that is why a breaker opened under one keeps to Tokio's clock).
     #[test]
     fn opened_under_a_running_clock_the_breaker_is_timed_on_the_tsc() {
-        tsc::calibrated();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -838,15 +844,28 @@ mod tests {
             assert!(!b.rejects_after(Duration::from_secs(10)));
             assert!(b.retry_in().is_some_and(|d| d > Duration::from_secs(9)));
 
-            let short = breaker(Config {
-                breaker_timeout: Duration::from_millis(30),
-                ..cfg()
-            });
-            for _ in 0..3 {
-                fail(&short);
-            }
-            assert_ne!(short.opened_tsc.load(Ordering::Relaxed), 0);
+            let short = || {
+                let b = breaker(Config {
+                    breaker_timeout: Duration::from_millis(30),
+                    ..cfg()
+                });
+                for _ in 0..3 {
+                    fail(&b);
+                }
+                assert_ne!(b.opened_tsc.load(Ordering::Relaxed), 0);
+                b
+            };
+            let (short, behind) = (short(), short());
+            // As if the counter had gone back since the opening (a suspend reset it): the
+            // breaker must fall back to Tokio's clock, not wait for the counter to catch up.
+            behind.opened_tsc.store(u64::MAX - 1, Ordering::Relaxed);
+            assert!(behind.retry_in().is_some_and(|d| d > Duration::ZERO));
             std::thread::sleep(Duration::from_millis(40));
+            assert_eq!(
+                behind.state(),
+                CircuitState::HalfOpen,
+                "timed on Tokio's clock"
+            );
             assert_eq!(short.retry_in(), Some(Duration::ZERO));
             assert!(!short.rejects_after(Duration::ZERO));
             assert_eq!(

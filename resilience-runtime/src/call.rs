@@ -339,7 +339,7 @@ struct Ext {
     direct: bool,
     metrics: Option<&'static SiteMetrics>,
     /// When the call started, for its duration metric: a raw TSC reading (see `tsc`), taken
-    /// only with a recorder; 0 for none.
+    /// whenever `metrics` is set.
     started: u64,
     deadline: Option<Instant>,
     /// The call's one timer: each attempt's time limit, then each backoff sleep (they never
@@ -454,8 +454,9 @@ impl Call {
         let metrics = if mode.direct { None } else { site.metrics() };
         let mut ext = Ext::new(mode.direct, metrics);
         if metrics.is_some() {
-            // Calibrated when the recorder was switched on (`use_installed_recorder`).
-            ext.started = tsc::get().map_or(0, tsc::Clock::raw);
+            // Calibrated when the recorder was switched on (`use_installed_recorder`), so this
+            // waits for nothing.
+            ext.started = tsc::calibrated().raw();
         }
         if mode.deadline {
             // Tokio's clock, not the TSC: a paused test clock must drive deadlines.
@@ -788,13 +789,11 @@ impl Call {
             ..
         }) = &*self.ext
         {
-            // The clock is calibrated before metrics are switched on, so both are there; a
-            // call is counted all the same should they not be.
-            let nanos = match tsc::get() {
-                Some(tsc) if *started != 0 => tsc.delta_as_nanos(*started, tsc.raw()),
-                _ => 0,
-            };
-            m.call(outcome, nanos as f64 * 1e-9);
+            let tsc = tsc::calibrated();
+            m.call(
+                outcome,
+                tsc.delta_as_nanos(*started, tsc.raw()) as f64 * 1e-9,
+            );
         }
     }
 }
