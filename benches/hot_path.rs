@@ -14,8 +14,8 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -105,38 +105,51 @@ where
 }
 
 /// Two OS threads, each on its own current-thread runtime, make `iters` calls each on shared
-/// state; returns the slower thread's time. Throughput ratio to one thread =
-/// 2 × (one-thread time per call) / (this time per call).
+/// state; returns the wall time (see `threads`).
 fn two_threads<M, Fut>(iters: u64, make_loop: M) -> Duration
 where
-    M: Fn(u64) -> Fut + Sync,
+    M: Fn(u64, usize) -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
     threads(2, iters, make_loop)
 }
 
-/// `n` OS threads, each on its own current-thread runtime, make `iters` calls each; returns
-/// the slowest thread's time.
+/// `n` OS threads, each on its own current-thread runtime with the loop `make_loop(iters, i)`
+/// (`i` the thread's index), start together and make `iters` calls each. Returns the wall
+/// time from the first thread's start to the last one's finish, so a thread that starts late
+/// counts against the run instead of hiding outside it.
 fn threads<M, Fut>(n: usize, iters: u64, make_loop: M) -> Duration
 where
-    M: Fn(u64) -> Fut + Sync,
+    M: Fn(u64, usize) -> Fut + Sync,
     Fut: Future<Output = ()>,
 {
-    let barrier = Barrier::new(n);
+    let (ready, go) = (AtomicUsize::new(0), AtomicBool::new(false));
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..n)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|i| {
+                let (ready, go, make_loop) = (&ready, &go, &make_loop);
+                s.spawn(move || {
                     let rt = rt();
-                    let fut = make_loop(iters);
-                    barrier.wait();
-                    let t = Instant::now();
+                    let fut = make_loop(iters, i);
+                    ready.fetch_add(1, Ordering::AcqRel);
+                    // A spin, not a barrier: a barrier's wake-ups come a scheduler tick apart.
+                    while !go.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    let start = Instant::now();
                     rt.block_on(fut);
-                    t.elapsed()
+                    (start, Instant::now())
                 })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+        while ready.load(Ordering::Acquire) < n {
+            std::thread::yield_now();
+        }
+        go.store(true, Ordering::Release);
+        let spans: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        let first = spans.iter().map(|s| s.0).min().unwrap();
+        let last = spans.iter().map(|s| s.1).max().unwrap();
+        last - first
     })
 }
 
@@ -281,7 +294,7 @@ fn two_thread(c: &mut Criterion) {
         // two hyperthreads of one core).
         (
             "control_dependent",
-            Box::new(|n| {
+            Box::new(|n, _| {
                 Box::pin(async move {
                     for _ in 0..n {
                         let mut x = black_box(1u64);
@@ -295,7 +308,7 @@ fn two_thread(c: &mut Criterion) {
         ),
         (
             "control_parallel",
-            Box::new(|n| {
+            Box::new(|n, _| {
                 Box::pin(async move {
                     for _ in 0..n {
                         let mut a = [black_box(1u64); 8];
@@ -312,12 +325,10 @@ fn two_thread(c: &mut Criterion) {
         // `#[resilient]` with a provider of its own per thread: what sharing one costs.
         (
             "resilient_own_provider",
-            Box::new(|n| {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                let mine = NEXT.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
+            Box::new(|n, thread| {
                 Box::pin(async move {
                     for _ in 0..n {
-                        if mine {
+                        if thread == 0 {
                             black_box(resilient_op().await.unwrap());
                         } else {
                             black_box(resilient_shared().await.unwrap());
@@ -328,7 +339,7 @@ fn two_thread(c: &mut Criterion) {
         ),
         (
             "bare",
-            Box::new(|n| {
+            Box::new(|n, _| {
                 Box::pin(async move {
                     for _ in 0..n {
                         black_box(op().await.unwrap());
@@ -338,7 +349,7 @@ fn two_thread(c: &mut Criterion) {
         ),
         (
             "resilient",
-            Box::new(|n| {
+            Box::new(|n, _| {
                 Box::pin(async move {
                     for _ in 0..n {
                         black_box(resilient_shared().await.unwrap());
@@ -348,7 +359,7 @@ fn two_thread(c: &mut Criterion) {
         ),
         (
             "failsafe",
-            Box::new(|n| {
+            Box::new(|n, _| {
                 let fs = fs.clone();
                 Box::pin(async move {
                     for _ in 0..n {
@@ -359,7 +370,7 @@ fn two_thread(c: &mut Criterion) {
         ),
         (
             "recloser",
-            Box::new(|n| {
+            Box::new(|n, _| {
                 let rc = rc.clone();
                 Box::pin(async move {
                     for _ in 0..n {
@@ -410,38 +421,55 @@ fn two_thread(c: &mut Criterion) {
     );
 }
 
-type LoopFn<'a> = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = ()> + 'a>> + Sync + 'a>;
+type LoopFn<'a> = Box<dyn Fn(u64, usize) -> Pin<Box<dyn Future<Output = ()> + 'a>> + Sync + 'a>;
 
 const SCALING_ROUNDS: usize = 60;
 
-/// (6) from pairs: each round times, for every contender in turn, the same calls on one thread
-/// and on each of two threads (alternating which goes first), and takes the round's
-/// throughput ratio; returns each contender's ratios, round by round. The machine's speed
-/// drifts between criterion's benchmarks (once by 2×, which turned a 2.2× ratio into 0.9×) and
-/// its other tenants come and go; within a round, tens of milliseconds apart, the drift mostly
-/// cancels, and what does not falls on every contender alike.
+/// (6) from pairs: each round times, for every contender in turn (the order rotating from
+/// round to round), the same calls on one thread and on each of two threads (alternating which
+/// goes first), and takes the round's throughput ratio; returns each contender's ratios, round
+/// by round. The machine's speed drifts between criterion's benchmarks (once by 2×, which
+/// turned a 2.2× ratio into 0.9×) and its other tenants come and go; within a round the drift
+/// mostly cancels, and what does not falls on every contender alike. Each contender makes as
+/// many calls as take one thread about 10 ms, so none is timed over a window as short as a
+/// thread's start-up.
 fn scaling(loops: &[(&str, LoopFn<'_>)]) -> Vec<Vec<f64>> {
-    const CALLS: u64 = 200_000;
+    let calls: Vec<u64> = loops
+        .iter()
+        .map(|(_, make_loop)| {
+            const TRIAL: u64 = 20_000;
+            let per_call = threads(1, TRIAL, make_loop).as_secs_f64() / TRIAL as f64;
+            ((0.010 / per_call) as u64).clamp(TRIAL, 5_000_000)
+        })
+        .collect();
     let mut ratios = vec![Vec::with_capacity(SCALING_ROUNDS); loops.len()];
     for round in 0..SCALING_ROUNDS {
-        for ((_, make_loop), ratios) in loops.iter().zip(&mut ratios) {
+        for k in 0..loops.len() {
+            let i = (k + round) % loops.len();
+            let (make_loop, n) = (&loops[i].1, calls[i]);
             let (one, two) = if round % 2 == 0 {
-                let one = threads(1, CALLS, make_loop);
-                (one, threads(2, CALLS, make_loop))
+                let one = threads(1, n, make_loop);
+                (one, threads(2, n, make_loop))
             } else {
-                let two = threads(2, CALLS, make_loop);
-                (threads(1, CALLS, make_loop), two)
+                let two = threads(2, n, make_loop);
+                (threads(1, n, make_loop), two)
             };
-            ratios.push(2.0 * one.as_secs_f64() / two.as_secs_f64());
+            ratios[i].push(2.0 * one.as_secs_f64() / two.as_secs_f64());
         }
     }
     ratios
 }
 
+/// The `q` quantile of sorted values, interpolating between the two nearest.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
 fn quartiles(mut v: Vec<f64>) -> [f64; 3] {
     v.sort_by(f64::total_cmp);
-    let q = |k: usize| v[(v.len() - 1) * k / 4];
-    [q(1), q(2), q(3)]
+    [0.25, 0.5, 0.75].map(|q| quantile(&v, q))
 }
 
 /// Writes a result beside criterion's, for `summarize.py`: into the target directory, three
@@ -512,7 +540,7 @@ fn http(c: &mut Criterion) {
 
 /// The added latency of (7), from pairs: each pair times one bare call and one through
 /// `#[resilient]` back to back. The machine's speed drifts between the seconds criterion
-/// spends on one benchmark and the next, which moved the two medians apart by up to ±30%;
+/// spends on one benchmark and the next, which moved the two medians apart by −33% to +27%;
 /// within a pair the drift cancels. Whichever call goes second may gain (or lose) from going
 /// second, so half the pairs go each way, and the estimate is the mean of the two halves'
 /// median differences, in which that gain cancels.
@@ -548,22 +576,27 @@ where
             diff[i % 2].push(r.as_nanos() as f64 - b.as_nanos() as f64);
         }
     });
+    // A median and its distribution-free 95% interval: the order statistics 1.96·√n/2
+    // places either side of the middle.
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        let half = (1.96 * (v.len() as f64).sqrt() / 2.0).ceil() / v.len() as f64;
+        [0.5 - half, 0.5, 0.5 + half].map(|q| quantile(v, q))
     };
-    let base = median(&mut base);
-    let [bare_first, resilient_first] = diff.each_mut().map(median);
+    let base = median(&mut base)[1];
+    let [[lo1, bare_first, hi1], [lo2, resilient_first, hi2]] = diff.each_mut().map(median);
     let added = (bare_first + resilient_first) / 2.0;
+    let (lo, hi) = ((lo1 + lo2) / 2.0, (hi1 + hi2) / 2.0);
     println!(
         "http_loopback/paired: {PAIRS} pairs, median bare {:.2} µs, added {added:.0} ns \
-         ({:+.3}%; median differences {bare_first:.0} ns bare first, {resilient_first:.0} ns \
-         resilient first)",
+         ({:+.3}%; 95% interval {lo:.0}–{hi:.0} ns; median differences {bare_first:.0} ns \
+         bare first, {resilient_first:.0} ns resilient first)",
         base / 1000.0,
         100.0 * added / base
     );
     let json = format!(
         "{{\"pairs\": {PAIRS}, \"median_bare_ns\": {base}, \"added_ns\": {added}, \
+         \"added_low_ns\": {lo}, \"added_high_ns\": {hi}, \
          \"median_added_bare_first_ns\": {bare_first}, \
          \"median_added_resilient_first_ns\": {resilient_first}}}\n"
     );
