@@ -1,8 +1,8 @@
 //! `#[resilient]` against a bare call and against the peers, on the same trivial op, in one run.
 //!
 //! ```sh
-//! cargo bench -p resilience-benches                         # everything (~4 minutes)
-//! python3 benches/summarize.py                              # medians and ratios to the bare call
+//! cargo bench -p resilience-benches                         # everything (~5 minutes)
+//! python3 benches/summarize.py                              # medians, ratios, paired results
 //! ```
 //!
 //! Every benchmark times its own loop inside one `block_on` (`iter_custom`), so the bare call
@@ -287,11 +287,11 @@ fn two_thread(c: &mut Criterion) {
     // Boxed so that all can share one round; each thread boxes its loop once per round.
     let loops: [(&str, LoopFn<'_>); 7] = [
         // Two controls that share no memory between threads at all, to tell the machine's
-        // limits from contention. The first is a chain of dependent multiplies: latency-bound,
-        // it leaves the core's ports idle. The second does about as much independent work as
-        // a `#[resilient]` call: throughput-bound, it scales only as far as the two vCPUs
-        // really have separate execution units (on our shared VM, at times they behave as
-        // two hyperthreads of one core).
+        // limits from contention: what two threads reach here when nothing is shared. The
+        // first is a chain of dependent multiplies (latency-bound, it leaves the core's ports
+        // idle). The second does about as much independent work as a `#[resilient]` call
+        // (throughput-bound, it also needs the two vCPUs to have execution units of their
+        // own, which a shared host does not always give).
         (
             "control_dependent",
             Box::new(|n, _| {
