@@ -248,12 +248,12 @@ pin_project_lite::pin_project! {
     pub struct Attempt<'a, F> {
         #[pin]
         fut: F,
-        current: &'a Current,
-        // The call's timer and the error it ends the attempt with, when a limit is set. They
-        // live in the `Call` (boxed, and only when needed: inline, a `Sleep` would triple the
-        // size of every call's future, and futures are moved by copying) and are borrowed
-        // here, so the attempt future has no drop glue.
-        limit: Option<(&'a mut Pin<Box<Sleep>>, &'a ResilienceError)>,
+        // The call: its `current` to publish during each poll, and, when a limit is set, its
+        // timer and the error that ends the attempt. They live in the `Call` (the timer boxed
+        // and only when needed: inline, a `Sleep` would triple the size of every call's
+        // future, and futures are moved by copying) and are borrowed here, so the attempt
+        // future has no drop glue. One pointer: the plain path stores nothing else.
+        call: &'a mut Call,
     }
 }
 
@@ -264,15 +264,17 @@ impl<F: Future> Future for Attempt<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         {
-            let _enter = Enter::new(this.current);
+            let _enter = Enter::new(&this.call.current);
             if let Poll::Ready(out) = this.fut.poll(cx) {
                 return Poll::Ready(Ok(out));
             }
         }
-        if let Some((timer, error)) = this.limit
+        if let Some(ext) = this.call.ext.as_mut()
+            && let (Some(timer), Some(error)) = (ext.timer.as_mut(), ext.timeout.as_ref())
+            && this.call.p.mode.limited
             && timer.as_mut().poll(cx).is_ready()
         {
-            return Poll::Ready(Err((*error).clone()));
+            return Poll::Ready(Err(error.clone()));
         }
         Poll::Pending
     }
@@ -528,18 +530,12 @@ impl Call {
         if self.current.attempt == 1 {
             tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.site.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.site.max_attempts(), self.current.site.method);
         }
-        let limit = match &mut *self.ext {
-            Some(ext) if self.p.mode.limited => {
-                Call::arm_limit(self.p, ext);
-                ext.timer.as_mut().zip(ext.timeout.as_ref())
-            }
-            _ => None,
-        };
-        Attempt {
-            fut,
-            current: &self.current,
-            limit,
+        if let Some(ext) = &mut *self.ext
+            && self.p.mode.limited
+        {
+            Call::arm_limit(self.p, ext);
         }
+        Attempt { fut, call: self }
     }
 
     /// Sets the time this attempt may take: the per-attempt timeout, cut to what is left of
