@@ -9,7 +9,7 @@
 //!     // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
 //!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }
 //!     let owned_arg = <Ty as CloneArg>::clone_arg(&owned_arg); // a fresh copy per attempt
-//!     let __resilience_out = __resilience_call.attempt(async { body }).await;
+//!     let __resilience_out = __resilience_call.attempt(|| async { body }).await;
 //!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_out) {
 //!         Step::Done(__resilience_result) => return __resilience_result,
 //!         Step::Retry => __resilience_call.backoff().await,
@@ -226,7 +226,7 @@ fn harness(
             let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
             #permit
             #(#rebinds)*
-            let __resilience_out = __resilience_call.attempt(async move { #guard #body }).await;
+            let __resilience_out = __resilience_call.attempt(move || async move { #guard #body }).await;
             __resilience_call.finish_once(#hooks, __resilience_out)
         };
     }
@@ -236,7 +236,7 @@ fn harness(
         loop {
             #permit
             #(#rebinds)*
-            let __resilience_out = __resilience_call.attempt(async { #guard #body }).await;
+            let __resilience_out = __resilience_call.attempt(|| async { #guard #body }).await;
             match __resilience_call.finish(#hooks, __resilience_out) {
                 ::resilience::__private::Step::Done(__resilience_result) => return __resilience_result,
                 ::resilience::__private::Step::Retry => __resilience_call.backoff().await,
