@@ -269,9 +269,9 @@ impl<F: Future> Future for Attempt<'_, F> {
                 return Poll::Ready(Ok(out));
             }
         }
+        // `timeout` is set only for an attempt with a limit (`arm_limit`).
         if let Some(ext) = this.call.ext.as_mut()
             && let (Some(timer), Some(error)) = (ext.timer.as_mut(), ext.timeout.as_ref())
-            && this.call.p.mode.limited
             && timer.as_mut().poll(cx).is_ready()
         {
             return Poll::Ready(Err(error.clone()));
@@ -337,8 +337,6 @@ pub struct Call {
 
 /// The parts of a [`Call`] off the plain path.
 struct Ext {
-    /// `RESILIENCE_ENABLED=false`: one attempt, no breaker, no metrics.
-    direct: bool,
     metrics: Option<&'static SiteMetrics>,
     /// When the call started, for its duration metric: a raw TSC reading (see `tsc`), taken
     /// whenever `metrics` is set.
@@ -354,9 +352,8 @@ struct Ext {
 }
 
 impl Ext {
-    fn new(direct: bool, metrics: Option<&'static SiteMetrics>) -> Self {
+    fn new(metrics: Option<&'static SiteMetrics>) -> Self {
         Ext {
-            direct,
             metrics,
             started: 0,
             deadline: None,
@@ -454,7 +451,7 @@ impl Call {
     fn new_ext(site: &'static CallSite, p: &'static ProviderInner) -> Self {
         let mode = p.mode;
         let metrics = if mode.direct { None } else { site.metrics() };
-        let mut ext = Ext::new(mode.direct, metrics);
+        let mut ext = Ext::new(metrics);
         if metrics.is_some() {
             // Calibrated when the recorder was switched on (`use_installed_recorder`), so this
             // waits for nothing.
@@ -479,7 +476,7 @@ impl Call {
     }
 
     fn ext(&mut self) -> &mut Ext {
-        self.ext.get_or_insert_with(|| Ext::new(false, None))
+        self.ext.get_or_insert_with(|| Ext::new(None))
     }
 
     /// Asks the breaker for the next attempt. On rejection, returns the method's own error.
@@ -661,7 +658,7 @@ impl Call {
     /// `RESILIENCE_ENABLED=false`: run once, directly.
     #[inline(always)]
     fn direct(&self) -> bool {
-        self.ext.as_ref().is_some_and(|e| e.direct)
+        self.p.mode.direct
     }
 
     fn metrics(&self) -> Option<&'static SiteMetrics> {
