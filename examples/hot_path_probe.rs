@@ -2,8 +2,11 @@
 //! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
 //! pointer swap that the semantics need (what target (2) is measured against); the same
 //! op through `#[resilient]` (closed breaker, success, no recorder); `recorder`, the same with
-//! the Prometheus recorder installed; or `exporter`, the bare op plus the exporter's own three
-//! updates that such a call makes (what bounds target (3)).
+//! the Prometheus recorder installed; `exporter`, the bare op plus the exporter's own three
+//! updates that such a call makes (what bounds target (3)); `forced`, a rejection by a breaker
+//! forced open; or `open`, a rejection by a breaker opened by failures, which reads the TSC
+//! (time it with `perf`: under valgrind quanta finds no usable TSC and reads the OS clock, so
+//! its instruction count is not the one a real machine runs).
 //!
 //! ```sh
 //! cargo build --release --example hot_path_probe
@@ -22,6 +25,39 @@ async fn op() -> Result<u64, std::io::Error> {
 #[resilient(provider = "probe")]
 async fn resilient_op() -> Result<u64, std::io::Error> {
     op().await
+}
+
+/// For rejections: an error that holds the rejection without allocating (`std::io::Error`
+/// would box it), as in the benches.
+#[derive(Debug)]
+enum ProbeError {
+    Io(std::io::Error),
+    Resilience(resilience::ResilienceError),
+}
+
+impl From<resilience::ResilienceError> for ProbeError {
+    fn from(e: resilience::ResilienceError) -> Self {
+        ProbeError::Resilience(e)
+    }
+}
+
+impl resilience::Classify for ProbeError {
+    fn classify(&self) -> resilience::ErrorClass {
+        match self {
+            ProbeError::Io(e) => e.classify(),
+            ProbeError::Resilience(e) => e.classify(),
+        }
+    }
+}
+
+#[resilient(provider = "probe-open")]
+async fn open_op() -> Result<u64, ProbeError> {
+    op().await.map_err(ProbeError::Io)
+}
+
+#[resilient(provider = "probe-forced")]
+async fn forced_op() -> Result<u64, ProbeError> {
+    op().await.map_err(ProbeError::Io)
 }
 
 /// Only what a closed-breaker success must do: find the provider, check the recorder flag, the
@@ -85,6 +121,17 @@ async fn main() {
     if which == "recorder" || which == "exporter" {
         resilience::telemetry::install_recorder().expect("the first recorder");
     }
+    if which == "open" {
+        // Opened by failures, under the running clock: its rejections read the TSC.
+        let p = resilience::provider("probe-open");
+        for _ in 0..5 {
+            let _: Result<(), std::io::Error> = p
+                .execute(|| async { Err(std::io::ErrorKind::ConnectionReset.into()) })
+                .await;
+        }
+        assert!(p.state().is_open());
+    }
+    resilience::provider("probe-forced").force_open();
     // The exporter alone, doing the three updates of a successful call (see benches/).
     let calls = metrics::counter!("probe_calls_total");
     let attempts = metrics::counter!("probe_attempts_total");
@@ -94,6 +141,15 @@ async fn main() {
             "bare" => op().await,
             "floor" => floor::call().await,
             "resilient" | "recorder" => resilient_op().await,
+            "open" | "forced" => {
+                let out = if which == "open" {
+                    open_op().await
+                } else {
+                    forced_op().await
+                };
+                black_box(&out);
+                continue;
+            }
             "exporter" => {
                 let out = op().await;
                 attempts.increment(1);
@@ -103,7 +159,7 @@ async fn main() {
             }
             other => {
                 eprintln!(
-                    "usage: hot_path_probe bare|floor|resilient|recorder|exporter [calls], \
+                    "usage: hot_path_probe bare|floor|resilient|recorder|exporter|open|forced [calls], \
                      not {other:?}"
                 );
                 std::process::exit(2);

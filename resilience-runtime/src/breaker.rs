@@ -174,6 +174,9 @@ pub(crate) struct Breaker {
     /// The TSC reading when the breaker opened, if it opened under a running clock (see
     /// `open_left`); 0 otherwise.
     opened_tsc: AtomicU64,
+    /// The TSC reading at which such a breaker lets probes through: `opened_tsc` plus the
+    /// timeout in ticks, so a rejection compares instead of converting.
+    until_tsc: AtomicU64,
     /// `generation (low 32 bits) << 32 | probes in flight << 16 | probe successes`.
     half: AtomicU64,
     window: Option<Window>,
@@ -197,6 +200,7 @@ impl Breaker {
             }),
             open_until: AtomicU64::new(0),
             opened_tsc: AtomicU64::new(0),
+            until_tsc: AtomicU64::new(0),
             half: AtomicU64::new(0),
             window: c
                 .failure_rate
@@ -305,9 +309,8 @@ impl Breaker {
             // A counter behind its reading at opening (reset by a suspend, or another
             // socket's) falls through to Tokio's clock: never stuck open waiting for it.
             if now >= since {
-                let left =
-                    (self.timeout.as_nanos() as u64).saturating_sub(tsc.delta_as_nanos(since, now));
-                return (left > 0).then(|| Duration::from_nanos(left));
+                let until = self.until_tsc.load(Ordering::Acquire);
+                return (now < until).then(|| Duration::from_nanos(tsc.nanos(until - now)));
             }
         }
         let now = now_nanos(Instant::now());
@@ -421,9 +424,13 @@ impl Breaker {
                 // Calibrated on the first such opening in the process: about a millisecond.
                 let tsc = running.then(tsc::calibrated);
                 let now = Instant::now();
-                let since = tsc.map_or(0, tsc::Clock::raw);
+                let (since, until_tsc) = tsc.map_or((0, 0), |tsc| {
+                    let since = tsc.raw();
+                    (since, since.saturating_add(tsc.ticks(self.timeout)))
+                });
                 let until = now_nanos(now).saturating_add(self.timeout.as_nanos() as u64);
                 self.open_until.store(until, Ordering::Release);
+                self.until_tsc.store(until_tsc, Ordering::Release);
                 self.opened_tsc.store(since, Ordering::Release);
             }
             CircuitState::HalfOpen => {

@@ -794,10 +794,7 @@ impl Call {
         }) = &*self.ext
         {
             let tsc = tsc::calibrated();
-            m.call(
-                outcome,
-                tsc.delta_as_nanos(*started, tsc.raw()) as f64 * 1e-9,
-            );
+            m.call(outcome, tsc.between(*started, tsc.raw()) as f64 * 1e-9);
         }
     }
 }

@@ -6,14 +6,61 @@
 //! on every read (about 60 instructions); a raw read of a clock calibrated here is a handful.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-pub(crate) use quanta::Clock;
+/// A calibrated clock and its scale, for converting spans of its ticks to nanoseconds with
+/// one multiplication and a fixed shift (the rejection path converts one per call).
+pub(crate) struct Tsc {
+    clock: quanta::Clock,
+    /// Nanoseconds per 2^32 ticks (2^32 when the clock counts nanoseconds already).
+    scale: u64,
+}
 
-static TSC: OnceLock<Clock> = OnceLock::new();
+impl Tsc {
+    fn new() -> Self {
+        let clock = quanta::Clock::new();
+        // quanta's own scale, as one fixed-point factor: 2^32 ticks are seconds of real time,
+        // so the factor keeps nine significant digits or more.
+        let scale = clock.delta_as_nanos(0, 1 << 32).max(1);
+        Tsc { clock, scale }
+    }
+
+    /// The counter now.
+    #[inline]
+    pub(crate) fn raw(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// Nanoseconds in `ticks` of this clock (saturating).
+    #[inline]
+    pub(crate) fn nanos(&self, ticks: u64) -> u64 {
+        let n = (u128::from(ticks) * u128::from(self.scale)) >> 32;
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
+    /// Ticks of this clock in `d` (saturating): the inverse of [`nanos`](Self::nanos).
+    pub(crate) fn ticks(&self, d: Duration) -> u64 {
+        let t = (d.as_nanos() << 32) / u128::from(self.scale);
+        u64::try_from(t).unwrap_or(u64::MAX)
+    }
+
+    /// Nanoseconds from `start` to `end`, two readings of [`raw`](Self::raw); 0 if `end` is
+    /// not after `start`.
+    #[inline]
+    pub(crate) fn between(&self, start: u64, end: u64) -> u64 {
+        if end <= start {
+            0
+        } else {
+            self.nanos(end - start)
+        }
+    }
+}
+
+static TSC: OnceLock<Tsc> = OnceLock::new();
 
 /// The clock, if someone has calibrated it.
 #[inline]
-pub(crate) fn get() -> Option<&'static Clock> {
+pub(crate) fn get() -> Option<&'static Tsc> {
     TSC.get()
 }
 
@@ -22,6 +69,44 @@ pub(crate) fn get() -> Option<&'static Clock> {
 /// on, and when a breaker first opens under a running clock. No thread of our own does it, so
 /// a process that forks never inherits a calibration half done.
 #[inline]
-pub(crate) fn calibrated() -> &'static Clock {
-    TSC.get_or_init(Clock::new)
+pub(crate) fn calibrated() -> &'static Tsc {
+    TSC.get_or_init(Tsc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_and_nanos_are_inverse_and_saturate() {
+        let tsc = calibrated();
+        for d in [
+            Duration::from_millis(1),
+            Duration::from_secs(30),
+            Duration::from_secs(86_400),
+        ] {
+            let back = tsc.nanos(tsc.ticks(d));
+            let err = back.abs_diff(d.as_nanos() as u64);
+            // Rounding down twice loses at most a nanosecond per 2^32 / scale ticks.
+            assert!(
+                err <= 2 + d.as_nanos() as u64 / 1_000_000_000,
+                "{d:?}: {back}"
+            );
+        }
+        assert_eq!(tsc.ticks(Duration::MAX), u64::MAX);
+        assert_eq!(tsc.between(5, 5), 0);
+        assert_eq!(tsc.between(6, 5), 0);
+        // Real time, which no paused clock can stand in for: the readings are at least 5 ms
+        // apart (the sleep) and at most as far apart as the OS clock's readings around them.
+        let outer = std::time::Instant::now();
+        let a = tsc.raw();
+        std::thread::sleep(Duration::from_millis(5));
+        let b = tsc.raw();
+        let most = outer.elapsed();
+        let ours = Duration::from_nanos(tsc.between(a, b));
+        assert!(
+            ours >= Duration::from_micros(4_950) && ours <= most + most / 100,
+            "{ours:?}, not within 5 ms..{most:?}"
+        );
+    }
 }
