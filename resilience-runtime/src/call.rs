@@ -495,13 +495,16 @@ impl Call {
             }
             // The conversion stays inline, where the optimiser sees the hook; the logging
             // and metrics do not.
-            Err(e) => {
+            Err(retry_in) => {
                 // Out of line only when there is something to log or record: a global level
                 // check first, as `tracing::debug!` itself would make.
                 if self.ext.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
                     self.rejected();
                 }
-                Err((hooks.reject)(e))
+                Err((hooks.reject)(ResilienceError::CircuitOpen {
+                    provider: self.p.name,
+                    retry_in,
+                }))
             }
         }
     }
