@@ -28,6 +28,9 @@ use tower::retry::{Policy, Retry};
 use tower::{Service, ServiceExt, service_fn};
 use tower_resilience_circuitbreaker::CircuitBreakerLayer;
 
+#[path = "floor.rs"]
+mod floor;
+
 /// The op every contender wraps.
 #[inline(never)]
 async fn op() -> Result<u64, std::io::Error> {
@@ -284,6 +287,7 @@ fn single_thread(c: &mut Criterion) {
     };
     let contenders: Vec<(&str, BatchFn<'_>)> = vec![
         ("resilient", batch(resilient_op)),
+        ("floor", batch(|| floor::call(op))),
         ("resilient_rejected_forced", batch(resilient_forced)),
         ("resilient_rejected_open", batch(resilient_open)),
         ("backon", batch(|| op.retry(ExponentialBuilder::default()))),

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Prints the medians of the last `cargo bench -p resilience-benches` run and their ratios to
-the bare call measured in the same group and run (target/criterion/*/*/new/estimates.json)."""
+the bare call measured in the same group and run (target/criterion/*/*/new/estimates.json),
+then the paired measurements the bench writes beside them: ratios to the bare call from
+back-to-back batches (<group>/paired.json), two-thread scaling, and the loopback HTTP call."""
 import json
 import pathlib
 import sys
@@ -21,6 +23,16 @@ for (g, name), ns in medians.items():
     bare = medians.get((g, "bare"))
     ratio = f"{ns / bare:.2f}×" if bare else ""
     print(f"| {g} | {name} | {fmt(ns)} | {ratio} |")
+
+# The ratios the targets are judged on: criterion's medians are taken seconds apart, while
+# these pair every batch with a batch of bare calls right before or after it.
+for g in ["one_thread", "with_recorder"]:
+    ratios = root / g / "paired.json"
+    if ratios.exists():
+        print()
+        print(f"{g}, ratio to the bare call from paired batches (median; quartiles; 95% interval of the median):")
+        for name, (lo, mid, hi, ci_lo, ci_hi) in json.loads(ratios.read_text()).items():
+            print(f"  {name}: {mid:.2f}× ({lo:.2f}–{hi:.2f}; {ci_lo:.2f}–{ci_hi:.2f})")
 
 # Two-thread scaling comes only from the paired rounds: criterion's one_thread and two_threads
 # groups run different harnesses, seconds apart, so their medians do not make a ratio.

@@ -60,55 +60,8 @@ async fn forced_op() -> Result<u64, ProbeError> {
     op().await.map_err(ProbeError::Io)
 }
 
-/// Only what a closed-breaker success must do: find the provider, check the recorder flag, the
-/// budget and the breaker state, publish the current call around the op, and check that there
-/// is no failure count to reset. No attempt future, no logging, no retry loop.
-mod floor {
-    use std::cell::Cell;
-    use std::sync::OnceLock;
-    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-
-    struct Provider {
-        word: AtomicU64,
-        failures: AtomicU32,
-        balance: AtomicI64,
-        capacity: i64,
-    }
-
-    static SITE: OnceLock<Provider> = OnceLock::new();
-    static RECORDING: AtomicBool = AtomicBool::new(false);
-    thread_local! {
-        static CURRENT: Cell<*const u8> = const { Cell::new(std::ptr::null()) };
-    }
-
-    #[cold]
-    fn slow() -> Result<u64, std::io::Error> {
-        Err(std::io::ErrorKind::Other.into())
-    }
-
-    pub async fn call() -> Result<u64, std::io::Error> {
-        let p = SITE.get_or_init(|| Provider {
-            word: AtomicU64::new(0),
-            failures: AtomicU32::new(0),
-            balance: AtomicI64::new(10),
-            capacity: 10,
-        });
-        if RECORDING.load(Ordering::Relaxed)
-            || p.balance.load(Ordering::Relaxed) < p.capacity
-            || p.word.load(Ordering::Acquire) & 7 != 0
-        {
-            return slow();
-        }
-        let marker = 0u8;
-        let outer = CURRENT.with(|c| c.replace(&marker));
-        let out = super::op().await;
-        CURRENT.with(|c| c.set(outer));
-        if out.is_ok() && p.failures.load(Ordering::Relaxed) == 0 {
-            return out;
-        }
-        slow()
-    }
-}
+#[path = "../benches/floor.rs"]
+mod floor;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -139,7 +92,7 @@ async fn main() {
     for _ in 0..n {
         let out = match which.as_str() {
             "bare" => op().await,
-            "floor" => floor::call().await,
+            "floor" => floor::call(op).await,
             "resilient" | "recorder" => resilient_op().await,
             "open" | "forced" => {
                 let out = if which == "open" {

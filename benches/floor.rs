@@ -1,0 +1,56 @@
+//! The floor of target (2): only what a closed-breaker success must do. Find the provider,
+//! check the recorder flag, the retry budget and the breaker state, publish the current call
+//! around the op, and check that there is no failure count to reset. No attempt future, no
+//! logging, no retry loop. Shared by the bench (timed, paired with the bare call) and by
+//! `examples/hot_path_probe.rs` (instructions counted).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+struct Provider {
+    word: AtomicU64,
+    failures: AtomicU32,
+    balance: AtomicI64,
+    capacity: i64,
+}
+
+static SITE: OnceLock<Provider> = OnceLock::new();
+static RECORDING: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    static CURRENT: Cell<*const u8> = const { Cell::new(std::ptr::null()) };
+}
+
+#[cold]
+fn slow() -> Result<u64, std::io::Error> {
+    Err(std::io::ErrorKind::Other.into())
+}
+
+/// `op()`, wrapped in the floor.
+pub async fn call<F, Fut>(op: F) -> Result<u64, std::io::Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<u64, std::io::Error>>,
+{
+    let p = SITE.get_or_init(|| Provider {
+        word: AtomicU64::new(0),
+        failures: AtomicU32::new(0),
+        balance: AtomicI64::new(10),
+        capacity: 10,
+    });
+    if RECORDING.load(Ordering::Relaxed)
+        || p.balance.load(Ordering::Relaxed) < p.capacity
+        || p.word.load(Ordering::Acquire) & 7 != 0
+    {
+        return slow();
+    }
+    let marker = 0u8;
+    let outer = CURRENT.with(|c| c.replace(&marker));
+    let out = op().await;
+    CURRENT.with(|c| c.set(outer));
+    if out.is_ok() && p.failures.load(Ordering::Relaxed) == 0 {
+        return out;
+    }
+    slow()
+}
