@@ -339,8 +339,11 @@ fn paired_ratios(
     bare: &BatchFn<'_>,
     contenders: &[(&str, BatchFn<'_>)],
 ) {
-    let time = |f: &BatchFn<'_>| rt.block_on(f(RATIO_BATCH)).as_secs_f64();
-    let mut ratios = vec![Vec::with_capacity(RATIO_ROUNDS); contenders.len()];
+    // Nanoseconds per call.
+    let time =
+        |f: &BatchFn<'_>| rt.block_on(f(RATIO_BATCH)).as_secs_f64() * 1e9 / RATIO_BATCH as f64;
+    // Per contender: each round's ratio, its own time per call, and the bare call's beside it.
+    let mut rounds = vec![[const { Vec::new() }; 3]; contenders.len()];
     for round in 0..RATIO_ROUNDS {
         for k in 0..contenders.len() {
             let i = (k + round) % contenders.len();
@@ -351,22 +354,27 @@ fn paired_ratios(
                 let c = time(&contenders[i].1);
                 (time(bare), c)
             };
-            ratios[i].push(c / b);
+            let [ratio, own, base] = &mut rounds[i];
+            ratio.push(c / b);
+            own.push(c);
+            base.push(b);
         }
     }
     let json: Vec<String> = contenders
         .iter()
-        .zip(ratios)
-        .map(|((name, _), mut r)| {
+        .zip(rounds)
+        .map(|((name, _), [mut r, own, base])| {
             r.sort_by(f64::total_cmp);
             let half = (1.96 * (r.len() as f64).sqrt() / 2.0).ceil() / r.len() as f64;
             let [lo, mid, hi, ci_lo, ci_hi] =
                 [0.25, 0.5, 0.75, 0.5 - half, 0.5 + half].map(|q| quantile(&r, q));
+            let (own, base) = (quartiles(own)[1], quartiles(base)[1]);
             println!(
                 "{group}/paired/{name}: {mid:.2}× the bare call (quartiles {lo:.2}–{hi:.2}, \
-                 95% interval of the median {ci_lo:.2}–{ci_hi:.2}, {RATIO_ROUNDS} rounds)"
+                 95% interval of the median {ci_lo:.2}–{ci_hi:.2}, {RATIO_ROUNDS} rounds); \
+                 medians {own:.1} ns per call, bare {base:.1} ns"
             );
-            format!("\"{name}\": [{lo}, {mid}, {hi}, {ci_lo}, {ci_hi}]")
+            format!("\"{name}\": [{lo}, {mid}, {hi}, {ci_lo}, {ci_hi}, {own}, {base}]")
         })
         .collect();
     write_result(

@@ -30,9 +30,10 @@ for g in ["one_thread", "with_recorder"]:
     ratios = root / g / "paired.json"
     if ratios.exists():
         print()
-        print(f"{g}, ratio to the bare call from paired batches (median; quartiles; 95% interval of the median):")
-        for name, (lo, mid, hi, ci_lo, ci_hi) in json.loads(ratios.read_text()).items():
-            print(f"  {name}: {mid:.2f}× ({lo:.2f}–{hi:.2f}; {ci_lo:.2f}–{ci_hi:.2f})")
+        print(f"{g}, ratio to the bare call from paired batches (median; quartiles; 95% interval of the median; medians per call, the contender's and the bare call's):")
+        for name, (lo, mid, hi, ci_lo, ci_hi, *ns) in json.loads(ratios.read_text()).items():
+            times = f"; {ns[0]:.1f} ns, bare {ns[1]:.1f} ns" if ns else ""
+            print(f"  {name}: {mid:.2f}× ({lo:.2f}–{hi:.2f}; {ci_lo:.2f}–{ci_hi:.2f}{times})")
 
 # Two-thread scaling comes only from the paired rounds: criterion's one_thread and two_threads
 # groups run different harnesses, seconds apart, so their medians do not make a ratio.
