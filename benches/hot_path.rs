@@ -1,7 +1,7 @@
 //! `#[resilient]` against a bare call and against the peers, on the same trivial op, in one run.
 //!
 //! ```sh
-//! cargo bench -p resilience-benches                         # everything (~5 minutes)
+//! cargo bench -p resilience-benches                         # everything (~6 minutes)
 //! python3 benches/summarize.py                              # medians, ratios, paired results
 //! ```
 //!

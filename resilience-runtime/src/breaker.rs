@@ -225,7 +225,7 @@ impl Breaker {
     /// Admits or rejects one attempt; the ticket is the breaker word it was admitted under
     /// (or [`UNTRACKED`]), to hand back to [`record`](Self::record) or
     /// [`release`](Self::release). A plain `u64`, so the call that holds it has no drop glue
-    /// for it. A rejection is `Err(retry_in)` (see [`ResilienceError::CircuitOpen`]): 16
+    /// for it. A rejection is `Err(retry_in)` (see [`crate::ResilienceError::CircuitOpen`]): 16
     /// bytes, returned in two registers, where the whole error would go through memory.
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<u64, Option<Duration>> {

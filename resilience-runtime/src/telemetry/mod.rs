@@ -1,7 +1,7 @@
 //! Metrics (through the `metrics` facade) and the `[CIRCUIT]` log lines.
 //!
 //! The runtime never installs a recorder by itself: the application does, with
-//! [`serve`](crate::telemetry::serve) (Prometheus, feature `telemetry`) or with any `metrics`
+//! [`serve`] (Prometheus, feature `telemetry`) or with any `metrics`
 //! exporter followed by [`use_installed_recorder`]. Until then, a call pays one relaxed load
 //! for all of telemetry: no clock read, no label building.
 //!
@@ -34,7 +34,7 @@ pub const CIRCUIT_TRANSITIONS_TOTAL: &str = "resilience_circuit_transitions_tota
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Tells the runtime that a `metrics` recorder is installed, so it starts recording. Call it
-/// right after installing your own exporter; [`serve`](crate::telemetry::serve) calls it for
+/// right after installing your own exporter; [`serve`] calls it for
 /// you. It also publishes every known provider's breaker state.
 ///
 /// ```
