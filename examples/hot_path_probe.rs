@@ -75,7 +75,13 @@ async fn main() {
         resilience::telemetry::install_recorder().expect("the first recorder");
     }
     if which == "open" {
-        // Opened by failures, under the running clock: its rejections read the TSC.
+        // Opened by failures, under the running clock: its rejections read the TSC. Open for a
+        // day, so a long run measures rejections to the end, not probes after the timeout.
+        resilience::configure(
+            "probe-open",
+            resilience::Settings::new().breaker_timeout(std::time::Duration::from_secs(86_400)),
+        )
+        .expect("configured before first use");
         let p = resilience::provider("probe-open");
         for _ in 0..5 {
             let _: Result<(), std::io::Error> = p
@@ -119,5 +125,11 @@ async fn main() {
             }
         };
         black_box(out.ok());
+    }
+    if which == "open" {
+        assert!(
+            resilience::provider("probe-open").state().is_open(),
+            "the breaker stayed open for the whole run"
+        );
     }
 }

@@ -1,25 +1,31 @@
 //! The hot path allocates nothing: a call on a closed breaker that succeeds at the first
-//! attempt, with no metrics recorder. Allocation counts are exact, unlike times, so this is a
-//! test rather than a benchmark. Only allocations made on the test's own thread while it is
+//! attempt, with no metrics recorder; nor does a rejection, by a breaker forced open or opened
+//! by failures, when the method's error type holds the rejection without boxing it.
+//! Allocation counts are exact, unlike times, so these are tests rather than benchmarks. Only allocations made on the test's own thread while it is
 //! armed count: the test harness's main thread allocates now and then on its own.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
-    // Const-initialised and without a destructor, so reading it never allocates.
-    static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    // Const-initialised and without a destructor, so using them never allocates. Per thread,
+    // counter included: the tests run at once, and one test's allocations must not land in
+    // another's count.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count() {
-    if ARMED.try_with(std::cell::Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    if ARMED.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
@@ -71,7 +77,7 @@ fn a_successful_call_on_a_closed_breaker_allocates_nothing() {
         // The current-thread runtime polls everything on this thread.
         ARMED.with(|a| a.set(true));
         let _ = Box::new(0u8); // the counter works: this one counts
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        let before = allocations();
         assert!(before >= 1, "the counting allocator is installed and armed");
         for i in 0..10_000u64 {
             black_box(upload(black_box("file.txt"), i).await.unwrap());
@@ -80,7 +86,7 @@ fn a_successful_call_on_a_closed_breaker_allocates_nothing() {
                 SITE.execute(|| async move { Ok(black_box(i)) }).await;
             black_box(n.unwrap());
         }
-        let after = ALLOCATIONS.load(Ordering::Relaxed);
+        let after = allocations();
         ARMED.with(|a| a.set(false));
         assert_eq!(
             after - before,
@@ -91,6 +97,101 @@ fn a_successful_call_on_a_closed_breaker_allocates_nothing() {
         assert_eq!(
             resilience::provider("alloc-hot").state(),
             resilience::CircuitState::Closed
+        );
+    });
+}
+
+/// An error type that holds the rejection by value (`std::io::Error` would box it).
+#[derive(Debug)]
+enum Rejectable {
+    Io(std::io::Error),
+    Resilience(resilience::ResilienceError),
+}
+
+impl From<resilience::ResilienceError> for Rejectable {
+    fn from(e: resilience::ResilienceError) -> Self {
+        Rejectable::Resilience(e)
+    }
+}
+
+impl resilience::Classify for Rejectable {
+    fn classify(&self) -> resilience::ErrorClass {
+        match self {
+            Rejectable::Io(e) => e.classify(),
+            Rejectable::Resilience(e) => e.classify(),
+        }
+    }
+}
+
+#[resilience::resilient(provider = "alloc-forced")]
+async fn forced() -> Result<u64, Rejectable> {
+    Ok(1)
+}
+
+#[resilience::resilient(provider = "alloc-open")]
+async fn opened(fail: bool) -> Result<u64, Rejectable> {
+    if fail {
+        return Err(Rejectable::Io(std::io::ErrorKind::ConnectionReset.into()));
+    }
+    Ok(1)
+}
+
+#[test]
+fn a_rejection_allocates_nothing() {
+    // A running clock, not a paused one: a breaker that opens under it is timed on the TSC,
+    // the path a production rejection takes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        resilience::configure(
+            "alloc-open",
+            resilience::Settings::new()
+                .retry_enabled(false)
+                .failure_threshold(1)
+                .breaker_timeout(std::time::Duration::from_secs(86_400)),
+        )
+        .unwrap();
+        resilience::provider("alloc-forced").force_open();
+        // Warm-up: registers the providers, resolves the sites, opens `alloc-open` (its
+        // first opening calibrates the TSC, once per process) and makes one rejection each.
+        assert!(forced().await.is_err());
+        assert!(matches!(opened(true).await, Err(Rejectable::Io(_))));
+        assert!(resilience::provider("alloc-open").state().is_open());
+        assert!(opened(false).await.is_err());
+
+        ARMED.with(|a| a.set(true));
+        let _ = Box::new(0u8); // the counter works: this one counts
+        let before = allocations();
+        assert!(before >= 1, "the counting allocator is installed and armed");
+        for _ in 0..10_000 {
+            let f = forced().await;
+            let o = opened(false).await;
+            black_box((&f, &o));
+            assert!(matches!(
+                f,
+                Err(Rejectable::Resilience(
+                    resilience::ResilienceError::CircuitOpen { retry_in: None, .. }
+                ))
+            ));
+            assert!(matches!(
+                o,
+                Err(Rejectable::Resilience(
+                    resilience::ResilienceError::CircuitOpen {
+                        retry_in: Some(_),
+                        ..
+                    }
+                ))
+            ));
+        }
+        let after = allocations();
+        ARMED.with(|a| a.set(false));
+        assert_eq!(
+            after - before,
+            0,
+            "{} allocations in 20,000 rejections",
+            after - before
         );
     });
 }

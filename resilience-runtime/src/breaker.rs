@@ -176,7 +176,8 @@ pub(crate) struct Breaker {
     /// `open_left`); 0 otherwise.
     opened_tsc: AtomicU64,
     /// The TSC reading at which such a breaker lets probes through: `opened_tsc` plus the
-    /// timeout in ticks, so a rejection compares instead of converting.
+    /// timeout in ticks, so a rejection decides with a comparison and converts only the ticks
+    /// left, with one multiplication.
     until_tsc: AtomicU64,
     /// `generation (low 32 bits) << 32 | probes in flight << 16 | probe successes`.
     half: AtomicU64,
@@ -312,6 +313,10 @@ impl Breaker {
             // A counter behind its reading at opening (reset by a suspend, or another
             // socket's) falls through to Tokio's clock: never stuck open waiting for it.
             if now >= since {
+                // Loaded after `opened_tsc`, which `apply` stores after it: a reader that sees
+                // this opening's start also sees its end. A start from an earlier opening with
+                // this one's end only rejects a little longer (or lets the caller try a
+                // transition, which re-checks the word under the lock).
                 let until = self.until_tsc.load(Ordering::Acquire);
                 return (now < until).then(|| Duration::from_nanos(tsc.nanos(until - now)));
             }
@@ -425,7 +430,8 @@ impl Breaker {
                     std::hint::spin_loop();
                 }
                 let running = Instant::now() != first;
-                // Calibrated on the first such opening in the process: about a millisecond.
+                // Calibrated on the first such opening in the process, under the transitions
+                // lock: about a millisecond here, at most 200 ms (quanta's bound), once.
                 let tsc = running.then(tsc::calibrated);
                 let now = Instant::now();
                 let (since, until_tsc) = tsc.map_or((0, 0), |tsc| {
@@ -433,6 +439,7 @@ impl Breaker {
                     (since, since.saturating_add(tsc.ticks(self.timeout)))
                 });
                 let until = now_nanos(now).saturating_add(self.timeout.as_nanos() as u64);
+                // Order matters: `open_left` loads `opened_tsc` first, then `until_tsc`.
                 self.open_until.store(until, Ordering::Release);
                 self.until_tsc.store(until_tsc, Ordering::Release);
                 self.opened_tsc.store(since, Ordering::Release);
