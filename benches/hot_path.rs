@@ -22,7 +22,7 @@ use backon::{ExponentialBuilder, Retryable};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::futures::CircuitBreaker as _;
 use recloser::{AsyncRecloser, Recloser};
-use resilience::{ResilienceError, ResponseExt, Settings, resilient};
+use resilience::{ResponseExt, Settings, resilient};
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::retry::{Policy, Retry};
 use tower::{Service, ServiceExt, service_fn};
@@ -30,6 +30,10 @@ use tower_resilience_circuitbreaker::CircuitBreakerLayer;
 
 #[path = "floor.rs"]
 mod floor;
+#[path = "rejectable.rs"]
+mod rejectable;
+
+use rejectable::Rejectable;
 
 /// The op every contender wraps.
 #[inline(never)]
@@ -42,37 +46,14 @@ async fn resilient_op() -> Result<u64, std::io::Error> {
     op().await
 }
 
-/// For the rejected calls: an error enum that holds the rejection without allocating, as the
-/// peers' own error types do (`std::io::Error` boxes whatever it carries).
-#[derive(Debug)]
-enum BenchError {
-    Io(std::io::Error),
-    Resilience(ResilienceError),
-}
-
-impl From<ResilienceError> for BenchError {
-    fn from(e: ResilienceError) -> Self {
-        BenchError::Resilience(e)
-    }
-}
-
-impl resilience::Classify for BenchError {
-    fn classify(&self) -> resilience::ErrorClass {
-        match self {
-            BenchError::Io(e) => e.classify(),
-            BenchError::Resilience(e) => e.classify(),
-        }
-    }
-}
-
 #[resilient(provider = "bench-open")]
-async fn resilient_open() -> Result<u64, BenchError> {
-    op().await.map_err(BenchError::Io)
+async fn resilient_open() -> Result<u64, Rejectable> {
+    op().await.map_err(Rejectable::Io)
 }
 
 #[resilient(provider = "bench-forced")]
-async fn resilient_forced() -> Result<u64, BenchError> {
-    op().await.map_err(BenchError::Io)
+async fn resilient_forced() -> Result<u64, Rejectable> {
+    op().await.map_err(Rejectable::Io)
 }
 
 #[resilient(provider = "bench-shared")]
@@ -105,16 +86,6 @@ where
         }
         t.elapsed()
     })
-}
-
-/// Two OS threads, each on its own current-thread runtime, make `iters` calls each on shared
-/// state; returns the wall time (see `threads`).
-fn two_threads<M, Fut>(iters: u64, make_loop: M) -> Duration
-where
-    M: Fn(u64, usize) -> Fut + Sync,
-    Fut: Future<Output = ()>,
-{
-    threads(2, iters, make_loop)
 }
 
 /// `n` OS threads, each on its own current-thread runtime with the loop `make_loop(iters, i)`
@@ -365,10 +336,8 @@ fn paired_ratios(
         .iter()
         .zip(rounds)
         .map(|((name, _), [mut r, own, base])| {
-            r.sort_by(f64::total_cmp);
-            let half = (1.96 * (r.len() as f64).sqrt() / 2.0).ceil() / r.len() as f64;
-            let [lo, mid, hi, ci_lo, ci_hi] =
-                [0.25, 0.5, 0.75, 0.5 - half, 0.5 + half].map(|q| quantile(&r, q));
+            let [ci_lo, mid, ci_hi] = median_interval(&mut r);
+            let [lo, hi] = [0.25, 0.75].map(|q| quantile(&r, q));
             let (own, base) = (quartiles(own)[1], quartiles(base)[1]);
             println!(
                 "{group}/paired/{name}: {mid:.2}× the bare call (quartiles {lo:.2}–{hi:.2}, \
@@ -490,7 +459,7 @@ fn two_thread(c: &mut Criterion) {
     for (name, make_loop) in &loops {
         if ["bare", "resilient", "failsafe", "recloser"].contains(name) {
             g.bench_function(*name, |b| {
-                b.iter_custom(|iters| two_threads(iters, make_loop))
+                b.iter_custom(|iters| threads(2, iters, make_loop))
             });
         }
     }
@@ -569,6 +538,14 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Sorts `v` and returns its median with a distribution-free 95% interval: the order
+/// statistics 1.96·√n/2 places either side of the middle.
+fn median_interval(v: &mut [f64]) -> [f64; 3] {
+    v.sort_by(f64::total_cmp);
+    let half = (1.96 * (v.len() as f64).sqrt() / 2.0).ceil() / v.len() as f64;
+    [0.5 - half, 0.5, 0.5 + half].map(|q| quantile(v, q))
 }
 
 fn quartiles(mut v: Vec<f64>) -> [f64; 3] {
@@ -680,15 +657,9 @@ where
             diff[i % 2].push(r.as_nanos() as f64 - b.as_nanos() as f64);
         }
     });
-    // A median and its distribution-free 95% interval: the order statistics 1.96·√n/2
-    // places either side of the middle.
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let half = (1.96 * (v.len() as f64).sqrt() / 2.0).ceil() / v.len() as f64;
-        [0.5 - half, 0.5, 0.5 + half].map(|q| quantile(v, q))
-    };
-    let base = median(&mut base)[1];
-    let [[lo1, bare_first, hi1], [lo2, resilient_first, hi2]] = diff.each_mut().map(median);
+    let base = median_interval(&mut base)[1];
+    let [[lo1, bare_first, hi1], [lo2, resilient_first, hi2]] =
+        diff.each_mut().map(|d| median_interval(d));
     let added = (bare_first + resilient_first) / 2.0;
     let (lo, hi) = ((lo1 + lo2) / 2.0, (hi1 + hi2) / 2.0);
     println!(

@@ -27,37 +27,19 @@ async fn resilient_op() -> Result<u64, std::io::Error> {
     op().await
 }
 
-/// For rejections: an error that holds the rejection without allocating (`std::io::Error`
-/// would box it), as in the benches.
-#[derive(Debug)]
-enum ProbeError {
-    Io(std::io::Error),
-    Resilience(resilience::ResilienceError),
-}
+#[path = "../benches/rejectable.rs"]
+mod rejectable;
 
-impl From<resilience::ResilienceError> for ProbeError {
-    fn from(e: resilience::ResilienceError) -> Self {
-        ProbeError::Resilience(e)
-    }
-}
-
-impl resilience::Classify for ProbeError {
-    fn classify(&self) -> resilience::ErrorClass {
-        match self {
-            ProbeError::Io(e) => e.classify(),
-            ProbeError::Resilience(e) => e.classify(),
-        }
-    }
-}
+use rejectable::Rejectable;
 
 #[resilient(provider = "probe-open")]
-async fn open_op() -> Result<u64, ProbeError> {
-    op().await.map_err(ProbeError::Io)
+async fn open_op() -> Result<u64, Rejectable> {
+    op().await.map_err(Rejectable::Io)
 }
 
 #[resilient(provider = "probe-forced")]
-async fn forced_op() -> Result<u64, ProbeError> {
-    op().await.map_err(ProbeError::Io)
+async fn forced_op() -> Result<u64, Rejectable> {
+    op().await.map_err(Rejectable::Io)
 }
 
 #[path = "../benches/floor.rs"]

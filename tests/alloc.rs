@@ -24,8 +24,17 @@ fn count() {
     }
 }
 
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
+/// Allocations made on this thread while `run` is awaited (on a current-thread runtime, which
+/// polls everything on this thread); checks first that the counter counts.
+async fn allocations_during(run: impl std::future::Future<Output = ()>) -> u64 {
+    ARMED.with(|a| a.set(true));
+    let _ = Box::new(0u8); // the counter works: this one counts
+    let before = ALLOCATIONS.with(Cell::get);
+    assert!(before >= 1, "the counting allocator is installed and armed");
+    run.await;
+    let after = ALLOCATIONS.with(Cell::get);
+    ARMED.with(|a| a.set(false));
+    after - before
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; only counts.
@@ -74,26 +83,17 @@ fn a_successful_call_on_a_closed_breaker_allocates_nothing() {
         delete(1).await.unwrap();
         let _: Result<u64, std::io::Error> = SITE.execute(|| async { Ok(1) }).await;
 
-        // The current-thread runtime polls everything on this thread.
-        ARMED.with(|a| a.set(true));
-        let _ = Box::new(0u8); // the counter works: this one counts
-        let before = allocations();
-        assert!(before >= 1, "the counting allocator is installed and armed");
-        for i in 0..10_000u64 {
-            black_box(upload(black_box("file.txt"), i).await.unwrap());
-            black_box(delete(i).await.unwrap());
-            let n: Result<u64, std::io::Error> =
-                SITE.execute(|| async move { Ok(black_box(i)) }).await;
-            black_box(n.unwrap());
-        }
-        let after = allocations();
-        ARMED.with(|a| a.set(false));
-        assert_eq!(
-            after - before,
-            0,
-            "{} allocations in 30,000 calls",
-            after - before
-        );
+        let n = allocations_during(async {
+            for i in 0..10_000u64 {
+                black_box(upload(black_box("file.txt"), i).await.unwrap());
+                black_box(delete(i).await.unwrap());
+                let n: Result<u64, std::io::Error> =
+                    SITE.execute(|| async move { Ok(black_box(i)) }).await;
+                black_box(n.unwrap());
+            }
+        })
+        .await;
+        assert_eq!(n, 0, "{n} allocations in 30,000 calls");
         assert_eq!(
             resilience::provider("alloc-hot").state(),
             resilience::CircuitState::Closed
@@ -101,27 +101,10 @@ fn a_successful_call_on_a_closed_breaker_allocates_nothing() {
     });
 }
 
-/// An error type that holds the rejection by value (`std::io::Error` would box it).
-#[derive(Debug)]
-enum Rejectable {
-    Io(std::io::Error),
-    Resilience(resilience::ResilienceError),
-}
+#[path = "../benches/rejectable.rs"]
+mod rejectable;
 
-impl From<resilience::ResilienceError> for Rejectable {
-    fn from(e: resilience::ResilienceError) -> Self {
-        Rejectable::Resilience(e)
-    }
-}
-
-impl resilience::Classify for Rejectable {
-    fn classify(&self) -> resilience::ErrorClass {
-        match self {
-            Rejectable::Io(e) => e.classify(),
-            Rejectable::Resilience(e) => e.classify(),
-        }
-    }
-}
+use rejectable::Rejectable;
 
 #[resilience::resilient(provider = "alloc-forced")]
 async fn forced() -> Result<u64, Rejectable> {
@@ -161,37 +144,29 @@ fn a_rejection_allocates_nothing() {
         assert!(resilience::provider("alloc-open").state().is_open());
         assert!(opened(false).await.is_err());
 
-        ARMED.with(|a| a.set(true));
-        let _ = Box::new(0u8); // the counter works: this one counts
-        let before = allocations();
-        assert!(before >= 1, "the counting allocator is installed and armed");
-        for _ in 0..10_000 {
-            let f = forced().await;
-            let o = opened(false).await;
-            black_box((&f, &o));
-            assert!(matches!(
-                f,
-                Err(Rejectable::Resilience(
-                    resilience::ResilienceError::CircuitOpen { retry_in: None, .. }
-                ))
-            ));
-            assert!(matches!(
-                o,
-                Err(Rejectable::Resilience(
-                    resilience::ResilienceError::CircuitOpen {
-                        retry_in: Some(_),
-                        ..
-                    }
-                ))
-            ));
-        }
-        let after = allocations();
-        ARMED.with(|a| a.set(false));
-        assert_eq!(
-            after - before,
-            0,
-            "{} allocations in 20,000 rejections",
-            after - before
-        );
+        let n = allocations_during(async {
+            for _ in 0..10_000 {
+                let f = forced().await;
+                let o = opened(false).await;
+                black_box((&f, &o));
+                assert!(matches!(
+                    f,
+                    Err(Rejectable::Resilience(
+                        resilience::ResilienceError::CircuitOpen { retry_in: None, .. }
+                    ))
+                ));
+                assert!(matches!(
+                    o,
+                    Err(Rejectable::Resilience(
+                        resilience::ResilienceError::CircuitOpen {
+                            retry_in: Some(_),
+                            ..
+                        }
+                    ))
+                ));
+            }
+        })
+        .await;
+        assert_eq!(n, 0, "{n} allocations in 20,000 rejections");
     });
 }
