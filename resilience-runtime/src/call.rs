@@ -632,7 +632,8 @@ impl Call {
         };
         // A clean success (closed, nothing to reset) has nothing to record: the check that
         // `finish` makes inline, made here for the calls that come this way every time (with
-        // a recorder), saving the call out (17 instructions, counted with callgrind).
+        // a recorder or time limits), saving the call out (17 instructions and the call,
+        // counted per function with callgrind).
         if !(verdict == Verdict::Success && self.p.breaker.clean(ticket)) {
             self.p.breaker.record(ticket, verdict);
         }
