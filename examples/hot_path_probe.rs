@@ -5,12 +5,14 @@
 //! the Prometheus recorder installed; `exporter`, the bare op plus the exporter's own three
 //! updates that such a call makes (what bounds target (3)); `forced`, a rejection by a breaker
 //! forced open; or `open`, a rejection by a breaker opened by failures, which reads the TSC
-//! (time it with `perf`: under valgrind quanta finds no usable TSC and reads the OS clock, so
-//! its instruction count is not the one a real machine runs).
+//! (under valgrind quanta finds no usable TSC and reads the OS clock, so only our part of it
+//! is counted, per function; time it with the loop time this prints, or with `perf`).
 //!
 //! ```sh
 //! cargo build --release --example hot_path_probe
-//! sh benches/instructions.sh     # instructions per call, bare and #[resilient] (needs valgrind)
+//! sh benches/instructions.sh       # instructions per call in every mode but open (needs valgrind)
+//! sh benches/instructions.sh open  # our part of an open breaker's rejection
+//! target/release/examples/hot_path_probe open 20000000   # prints the loop's time per call
 //! ```
 
 use std::hint::black_box;
