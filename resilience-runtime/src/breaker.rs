@@ -115,8 +115,9 @@ const TAG_BITS: u32 = 3;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// The ticket of an attempt the breaker does not track (switched off, or the runtime is).
 pub(crate) const UNTRACKED: u64 = DISABLED;
-/// No attempt in flight: a tag no state uses.
-pub(crate) const NO_TICKET: u64 = TAG_MASK;
+/// No attempt in flight: a tag no state uses, and one without `HALF_OPEN`'s bit (see
+/// [`Breaker::release`]).
+pub(crate) const NO_TICKET: u64 = 5;
 /// The consecutive-failure count's value in failure-rate mode (see `Breaker::failures`).
 const WINDOW_MODE: u32 = u32::MAX;
 
@@ -373,7 +374,11 @@ impl Breaker {
     /// Gives back `ticket` unrecorded (a cancelled attempt): frees a probe slot.
     #[inline]
     pub(crate) fn release(&self, ticket: u64) {
-        if tag(ticket) == HALF_OPEN {
+        // Runs in every call's drop, so one bit test instead of masking and comparing the tag
+        // (three instructions fewer, counted with callgrind): of the tags a ticket can carry
+        // (closed, half-open, untracked, none), only half-open has this bit.
+        const { assert!(HALF_OPEN & (CLOSED | UNTRACKED | NO_TICKET) == 0) };
+        if ticket & HALF_OPEN != 0 {
             self.on_probe(ticket, None);
         }
     }
