@@ -23,8 +23,8 @@
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
 //!
 //! It writes six words (48 bytes) into the caller's future (the `Call`: provider, site, attempt
-//! counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but a
-//! comparison: the `Call`'s drop checks for a probe ticket and an `Ext`, and the attempt and
+//! counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but two
+//! tests: the `Call`'s drop checks for a probe ticket (one bit) and an `Ext`, and the attempt and
 //! backoff futures only borrow from it, so the caller's future has almost no drop glue.
 //!
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
@@ -368,7 +368,7 @@ impl Drop for Call {
     #[inline(always)]
     fn drop(&mut self) {
         // A call dropped mid-attempt (cancelled) gives back its half-open probe slot; for any
-        // other ticket this is one comparison.
+        // other ticket this is one bit test.
         self.p.breaker.release(self.ticket);
         if self.ext.is_some() {
             drop_ext(&mut self.ext);
