@@ -74,18 +74,26 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Times `iters` sequential awaits of `f()` inside one `block_on`.
-fn timed<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, mut f: F) -> Duration
+fn timed<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, f: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = T>,
 {
-    rt.block_on(async {
-        let t = Instant::now();
-        for _ in 0..iters {
-            black_box(f().await);
-        }
-        t.elapsed()
-    })
+    rt.block_on(time_loop(iters, f))
+}
+
+/// `iters` sequential awaits of `f()`, timed inside the future (so whatever polls it costs
+/// nothing): the one loop that criterion's benchmarks and the paired batches both time.
+async fn time_loop<F, Fut, T>(iters: u64, mut f: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let t = Instant::now();
+    for _ in 0..iters {
+        black_box(f().await);
+    }
+    t.elapsed()
 }
 
 /// `n` OS threads, each on its own current-thread runtime with the loop `make_loop(iters, i)`
@@ -272,24 +280,16 @@ fn single_thread(c: &mut Criterion) {
     paired_ratios(&rt, "one_thread", &batch(op), &contenders);
 }
 
-/// `n` calls of `f` in a loop, timed inside the future (so `block_on` costs nothing), boxed
-/// so that contenders of different types share one round of [`paired_ratios`].
+/// `n` calls of `f` in a loop ([`time_loop`]), boxed so that contenders of different types
+/// share one round of [`paired_ratios`].
 type BatchFn<'a> = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Duration> + 'a>> + 'a>;
 
-fn batch<'a, F, Fut, T>(f: F) -> BatchFn<'a>
+fn batch<'a, F, Fut, T: 'a>(f: F) -> BatchFn<'a>
 where
     F: Fn() -> Fut + Copy + 'a,
     Fut: Future<Output = T> + 'a,
 {
-    Box::new(move |n| {
-        Box::pin(async move {
-            let t = Instant::now();
-            for _ in 0..n {
-                black_box(f().await);
-            }
-            t.elapsed()
-        })
-    })
+    Box::new(move |n| Box::pin(time_loop(n, f)))
 }
 
 const RATIO_ROUNDS: usize = 1_000;

@@ -1,8 +1,9 @@
 //! The hot path allocates nothing: a call on a closed breaker that succeeds at the first
 //! attempt, with no metrics recorder; nor does a rejection, by a breaker forced open or opened
 //! by failures, when the method's error type holds the rejection without boxing it.
-//! Allocation counts are exact, unlike times, so these are tests rather than benchmarks. Only allocations made on the test's own thread while it is
-//! armed count: the test harness's main thread allocates now and then on its own.
+//! Allocation counts are exact, unlike times, so these are tests rather than benchmarks. Only
+//! allocations made on the test's own thread while it is armed count: the test harness's main
+//! thread allocates now and then on its own.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -630,13 +630,7 @@ impl Call {
         } else {
             Verdict::of(class)
         };
-        // A clean success (closed, nothing to reset) has nothing to record: the check that
-        // `finish` makes inline, made here for the calls that come this way every time (with
-        // a recorder or time limits), saving the call out (17 instructions and the call,
-        // counted per function with callgrind).
-        if !(verdict == Verdict::Success && self.p.breaker.clean(ticket)) {
-            self.p.breaker.record(ticket, verdict);
-        }
+        self.p.breaker.record(ticket, verdict);
         let Some(class) = class else {
             if let Some(m) = self.metrics() {
                 m.attempt(AttemptResult::Success);
