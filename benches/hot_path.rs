@@ -66,6 +66,20 @@ async fn resilient_metrics() -> Result<u64, std::io::Error> {
     op().await
 }
 
+/// The op and a read of the kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on
+/// Linux: no TSC read, ticks of 1–4 ms), the cheapest clock that needs no thread of its own.
+async fn clock_coarse() -> (Result<u64, std::io::Error>, coarsetime::Instant) {
+    (
+        op().await,
+        black_box(coarsetime::Instant::now_without_cache_update()),
+    )
+}
+
+/// The op and a read of the OS clock (`CLOCK_MONOTONIC`), which Tokio's clock reads.
+async fn clock_os() -> (Result<u64, std::io::Error>, Instant) {
+    (op().await, black_box(Instant::now()))
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -258,6 +272,16 @@ fn single_thread(c: &mut Criterion) {
     g.bench_function("tower_retry_budget", |b| {
         b.iter_custom(|n| timed(&rt, n, tower_retry))
     });
+
+    // What bounds (4) for a breaker opened by failures: the bare call plus one clock read, for
+    // each clock a rejection could read. `clock_tsc` is the read the breaker makes.
+    let tsc = quanta::Clock::new();
+    let clock_tsc = || async { (op().await, black_box(tsc.raw())) };
+    g.bench_function("clock_tsc", |b| b.iter_custom(|n| timed(&rt, n, clock_tsc)));
+    g.bench_function("clock_coarse", |b| {
+        b.iter_custom(|n| timed(&rt, n, clock_coarse))
+    });
+    g.bench_function("clock_os", |b| b.iter_custom(|n| timed(&rt, n, clock_os)));
     g.finish();
 
     let tower_cb = || async {
@@ -276,6 +300,9 @@ fn single_thread(c: &mut Criterion) {
         ("recloser_rejected", batch(|| rc_open.call(op()))),
         ("tower_retry_budget", batch(tower_retry)),
         ("tower_resilience_cb", batch(tower_cb)),
+        ("clock_tsc", batch(clock_tsc)),
+        ("clock_coarse", batch(clock_coarse)),
+        ("clock_os", batch(clock_os)),
     ];
     paired_ratios(&rt, "one_thread", &batch(op), &contenders);
 }
