@@ -501,10 +501,7 @@ impl Call {
                 if self.ext.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
                     self.rejected();
                 }
-                Err((hooks.reject)(ResilienceError::CircuitOpen {
-                    provider: self.p.name,
-                    retry_in,
-                }))
+                Err((hooks.reject)(self.p.breaker.rejection(retry_in)))
             }
         }
     }
