@@ -204,6 +204,48 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
     );
     assert_eq!(transitions(&s, "tel-flaky", "closed", "open"), 1.0);
 
+    // A success whose call holds a timer (an attempt timeout) is recorded like any other: its
+    // metrics and the timer's drop take the same short path as a plain success's.
+    let timed = resilience::configure(
+        "tel-timed",
+        Settings::new().attempt_timeout(Some(Duration::from_secs(60))),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        assert!(
+            timed
+                .execute(|| async { Ok::<_, TestError>(1) })
+                .await
+                .is_ok()
+        );
+    }
+    let t = scrape(&get(&server.metrics_url()).await.1);
+    let timed_with = |k, v| [("provider", "tel-timed"), ("method", "execute"), (k, v)];
+    assert_eq!(
+        value(
+            &t,
+            "resilience_calls_total",
+            &timed_with("outcome", "success")
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &t,
+            "resilience_attempts_total",
+            &timed_with("result", "success")
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &t,
+            "resilience_call_duration_seconds_count",
+            &timed_with("outcome", "success")
+        ),
+        2.0
+    );
+
     // A provider whose breaker timeout (zero here) has passed: a scrape already shows
     // half_open, the state the next call sees, not a stale `open`.
     let q = resilience::configure(

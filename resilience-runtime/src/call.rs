@@ -595,17 +595,37 @@ impl Call {
     #[inline(always)]
     pub fn finish<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
         match out {
-            // The hot path: a success on a plain call, on a closed breaker with no failures
-            // to reset. One load (the failure count) and nothing written; the ticket stays,
-            // as a closed ticket needs no release.
-            Ok(out)
-                if self.ext.is_none()
-                    && (hooks.class)(&out).is_none()
-                    && self.p.breaker.clean(self.ticket) =>
-            {
+            // The hot path: a success on a closed breaker with no failures to reset. One load
+            // (the failure count) and nothing written; the ticket stays, as a closed ticket
+            // needs no release. A plain call is done; one with an `Ext` records its metrics.
+            Ok(out) if (hooks.class)(&out).is_none() && self.p.breaker.clean(self.ticket) => {
+                if self.ext.is_some() {
+                    self.succeeded();
+                }
                 Step::Done(out)
             }
             out => self.finish_slow(hooks, out),
+        }
+    }
+
+    /// The metrics of a success that [`finish`](Self::finish) found clean: with a recorder,
+    /// the production case, every call comes here. Out of line, but not through
+    /// `finish_slow`, whose verdict, breaker report and ticket handling a clean success does
+    /// not need (44 instructions of each call, counted with callgrind).
+    #[inline(never)]
+    fn succeeded(&mut self) {
+        if let Some(m) = self.metrics() {
+            m.attempt(AttemptResult::Success);
+        }
+        self.record_call(CallOutcome::Success);
+        // The call is over. Taken here, where it is cheap (of all its fields only the timer
+        // owns anything), the `Ext` leaves the drop nothing to call out for (27 instructions,
+        // counted with callgrind).
+        if let Some(Ext {
+            timer: Some(timer), ..
+        }) = self.ext.take()
+        {
+            drop(timer);
         }
     }
 
