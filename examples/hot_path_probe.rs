@@ -1,7 +1,8 @@
 //! A fixed loop of calls for counting instructions, which are exact where times are noisy:
 //! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
 //! pointer swap that the semantics need (what target (2) is measured against); the same
-//! op through `#[resilient]` (closed breaker, success, no recorder); `recorder`, the same with
+//! op through `#[resilient]` (closed breaker, success, no recorder); `once`, the same at a
+//! `retry = false` site; `recorder`, the same as `resilient` with
 //! the Prometheus recorder installed; `exporter`, the bare op plus the exporter's own three
 //! updates that such a call makes (what bounds target (3)); `forced`, a rejection by a breaker
 //! forced open; or `open`, a rejection by a breaker opened by failures, which reads the TSC
@@ -26,6 +27,12 @@ async fn op() -> Result<u64, std::io::Error> {
 
 #[resilient(provider = "probe")]
 async fn resilient_op() -> Result<u64, std::io::Error> {
+    op().await
+}
+
+/// The same at a `retry = false` site (one attempt: for operations that are not idempotent).
+#[resilient(provider = "probe", retry = false)]
+async fn once_op() -> Result<u64, std::io::Error> {
     op().await
 }
 
@@ -100,9 +107,10 @@ async fn main() {
                 duration.record(1e-6);
                 out
             }
+            "once" => once_op().await,
             other => {
                 eprintln!(
-                    "usage: hot_path_probe bare|floor|resilient|recorder|exporter|open|forced [calls], \
+                    "usage: hot_path_probe bare|floor|resilient|once|recorder|exporter|open|forced [calls], \
                      not {other:?}"
                 );
                 std::process::exit(2);
