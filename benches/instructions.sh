@@ -17,27 +17,25 @@
 #                                     vary, and the `exporter` mode counts the updates)
 set -eu
 bin=${CARGO_TARGET_DIR:-target}/release/examples/hot_path_probe
-if [ "${1:-}" = ours ]; then
+# Our code and the probe's loop, per function: the loop and what is inlined into it (main's
+# future, polled inside the runtime's Context::enter or out of line as main's closure,
+# depending on how the build inlines it) and what of ours stays out of line.
+ours='current_thread::Context::enter|hot_path_probe::main::|resilience_runtime::'
+per_function() { # mode, and a pattern for more functions to count as ours
     out=$(mktemp)
-    trap 'rm -f "$out"' EXIT
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" recorder 200000 >/dev/null 2>&1
-    # Ours: the loop and what is inlined into it (Context::enter), our out-of-line functions,
-    # and the drop of the call's timer slot (ours, though its code is std's).
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" "$1" 200000 >/dev/null 2>&1
     callgrind_annotate --threshold=100 "$out" |
-        awk '/current_thread::Context::enter|resilience_runtime::|drop_in_place<core::option::Option<core::pin::Pin<alloc::boxed::Box<tokio::time::sleep::Sleep/ {
-                 gsub(",", "", $1); s += $1 }
-             END { printf "ours: %d instructions per call with the recorder (our code and the loop; not the exporter nor the clock reads)\n", s / 200000 }'
+        awk -v re="$ours${2:+|$2}" '$0 ~ re { gsub(",", "", $1); s += $1 } END { printf "%d", s / 200000 }'
+    rm -f "$out"
+}
+if [ "${1:-}" = ours ]; then
+    # With the drop of the call's timer slot: ours, though its code is std's.
+    n=$(per_function recorder 'drop_in_place<core::option::Option<core::pin::Pin<alloc::boxed::Box<tokio::time::sleep::Sleep')
+    echo "ours: $n instructions per call with the recorder (our code and the loop; not the exporter nor the clock reads)"
     exit
 fi
 if [ "${1:-}" = open ]; then
-    out=$(mktemp)
-    trap 'rm -f "$out"' EXIT
-    valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" open 200000 >/dev/null 2>&1
-    # The loop and everything inlined into it live in Context::enter (the runtime's poll of
-    # main); what stays out of line of ours is named resilience_runtime::*.
-    callgrind_annotate "$out" |
-        awk '/current_thread::Context::enter|resilience_runtime::/ { gsub(",", "", $1); s += $1 }
-             END { printf "open: %d instructions per rejection (our code and the loop; the clock read not)\n", s / 200000 }'
+    echo "open: $(per_function open) instructions per rejection (our code and the loop; the clock read not)"
     exit
 fi
 count() {
