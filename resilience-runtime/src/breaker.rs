@@ -348,20 +348,10 @@ impl Breaker {
     }
 
     /// Reports an attempt's verdict for `ticket` (from [`admit`](Self::admit)). A success with
-    /// nothing to reset writes nothing.
-    #[inline]
-    pub(crate) fn record(&self, ticket: u64, verdict: Verdict) {
-        // Checked inline: the calls that report every verdict (with a recorder or time
-        // limits; a plain call checks `clean` itself and never comes here on success) skip
-        // the call out, 17 instructions and the call (counted per function with callgrind).
-        if verdict == Verdict::Success && self.clean(ticket) {
-            return;
-        }
-        self.record_slow(ticket, verdict);
-    }
-
+    /// nothing to reset writes nothing. Out of line: a call checks [`clean`](Self::clean)
+    /// itself first (`Call::finish`), so a clean success never comes here.
     #[inline(never)]
-    fn record_slow(&self, ticket: u64, verdict: Verdict) {
+    pub(crate) fn record(&self, ticket: u64, verdict: Verdict) {
         match tag(ticket) {
             CLOSED => self.on_closed(ticket, verdict),
             HALF_OPEN => self.on_probe(ticket, Some(verdict)),
@@ -494,7 +484,7 @@ impl Breaker {
         match (verdict, &self.window) {
             (Verdict::Neutral, _) => {}
             (Verdict::Success, None) => {
-                // `record` found a count to reset; it may be 0 again by now (another
+                // `Call::finish` found a count to reset; it may be 0 again by now (another
                 // success reset it), and then we write nothing, keeping the cache line shared
                 // between threads.
                 if self.failures.load(Ordering::Relaxed) != 0 {

@@ -613,10 +613,11 @@ impl Call {
         }
     }
 
-    /// The metrics of a success that [`finish`](Self::finish) found clean: with a recorder,
-    /// the production case, every call comes here. Out of line, but not through
-    /// `finish_slow`, whose verdict, breaker report and ticket handling a clean success does
-    /// not need (44 instructions of each call, counted with callgrind).
+    /// The metrics of a successful call, which is over. A success that [`finish`](Self::finish)
+    /// finds clean (with a recorder, the production case: every call) comes here directly,
+    /// not through `finish_slow`, whose verdict, breaker report and ticket handling it does
+    /// not need (44 instructions of each call, counted with callgrind); `finish_slow` comes
+    /// here after reporting the others.
     #[inline(never)]
     fn succeeded(&mut self) {
         if let Some(m) = self.metrics() {
@@ -654,10 +655,7 @@ impl Call {
         };
         self.p.breaker.record(ticket, verdict);
         let Some(class) = class else {
-            if let Some(m) = self.metrics() {
-                m.attempt(AttemptResult::Success);
-            }
-            self.record_call(CallOutcome::Success);
+            self.succeeded();
             return Step::Done(out);
         };
         self.failed(hooks, out, class, timed_out)
