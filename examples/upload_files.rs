@@ -94,6 +94,12 @@ impl Classify for UploadError {
             UploadError::Resilience(e) => e.log_summary(),
         }
     }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UploadError::Http(e) => e.retry_after(),
+            _ => None,
+        }
+    }
 }
 
 struct Uploaded {

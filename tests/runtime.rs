@@ -131,6 +131,93 @@ async fn retry_after_above_max_delay_fails_with_the_last_error_without_waiting()
     assert_eq!(t0.elapsed(), Duration::ZERO);
 }
 
+/// An error that wraps `HttpError` the way the README shows, forwarding `retry_after()` when
+/// `FORWARD` is set.
+#[derive(Debug)]
+enum Wrapped<const FORWARD: bool> {
+    Http(resilience::HttpError),
+    Resilience(ResilienceError),
+}
+
+impl<const F: bool> From<ResilienceError> for Wrapped<F> {
+    fn from(e: ResilienceError) -> Self {
+        Wrapped::Resilience(e)
+    }
+}
+
+impl<const FORWARD: bool> resilience::Classify for Wrapped<FORWARD> {
+    fn classify(&self) -> resilience::ErrorClass {
+        match self {
+            Wrapped::Http(e) => e.classify(),
+            Wrapped::Resilience(e) => e.classify(),
+        }
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Wrapped::Http(e) if FORWARD => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// Calls `p` with a 503 carrying `Retry-After: retry_after` for the first `failures`
+/// attempts, then success; returns the result, the attempts and the time taken.
+async fn http_503s<const F: bool>(
+    p: resilience::Provider,
+    failures: u32,
+    retry_after: &str,
+) -> (Result<u32, Wrapped<F>>, u32, Duration) {
+    let n = AtomicU32::new(0);
+    let t0 = Instant::now();
+    let r = p
+        .execute(|| {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            let ra = retry_after.to_owned();
+            async move {
+                if i < failures {
+                    Err(Wrapped::Http(resilience::HttpError::from_header(
+                        503,
+                        Some(&ra),
+                    )))
+                } else {
+                    Ok(i + 1)
+                }
+            }
+        })
+        .await;
+    (r, n.load(Ordering::SeqCst), t0.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_503s_retry_after_is_waited_for_and_still_counts_against_the_breaker() {
+    let p = resilience::configure("rt-503-retry-after", exact().failure_threshold(10)).unwrap();
+    let (r, attempts, took) = http_503s::<true>(p, 2, "2").await;
+    assert_eq!((r.unwrap(), attempts), (3, 3));
+    assert_eq!(
+        took,
+        Duration::from_secs(4),
+        "Retry-After 2 s, twice, beats 100 + 200 ms"
+    );
+
+    let (r, attempts, took) = http_503s::<true>(p, 9, "1").await;
+    assert!(
+        matches!(r, Err(Wrapped::Http(ref e)) if e.status() == 503),
+        "{r:?}"
+    );
+    assert_eq!((attempts, took), (3, Duration::from_secs(2)));
+    assert_eq!(p.consecutive_failures(), 3, "each 503 is a breaker failure");
+
+    // Above the max delay (10 s): the call gives up at once with the 503.
+    let (r, attempts, took) = http_503s::<true>(p, 9, "30").await;
+    assert!(r.is_err());
+    assert_eq!((attempts, took), (1, Duration::ZERO));
+
+    // An error type that does not forward `retry_after()` gets the plain backoff.
+    let (r, attempts, took) = http_503s::<false>(p, 1, "2").await;
+    assert_eq!((r.unwrap(), attempts), (2, 2));
+    assert_eq!(took, Duration::from_millis(100));
+}
+
 #[tokio::test(start_paused = true)]
 async fn total_deadline_stops_retries_that_would_pass_it() {
     let p = resilience::configure(

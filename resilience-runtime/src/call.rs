@@ -179,6 +179,7 @@ impl CallSite {
 pub struct Hooks<R> {
     class: fn(&R) -> Option<ErrorClass>,
     summary: fn(&R) -> Option<String>,
+    retry_after: fn(&R) -> Option<Duration>,
     reject: fn(ResilienceError) -> R,
 }
 
@@ -230,6 +231,7 @@ where
                 .and_then(|e| e.log_summary())
                 .map(|s| crate::redact::redact(&s))
         },
+        retry_after: |r| r.error().and_then(Classify::retry_after),
         reject: |e| R::from_error(From::from(e)),
     };
 }
@@ -706,7 +708,7 @@ impl Call {
                 ErrorClass::Permanent => AttemptResult::Permanent,
             });
         }
-        match self.next_delay(class) {
+        match self.next_delay(class, (hooks.retry_after)(&out)) {
             Ok(delay) => {
                 let (provider, method) = (self.p.name, self.current.site.method);
                 let (next, max) = (self.current.attempt + 1, self.current.site.max_attempts());
@@ -734,7 +736,11 @@ impl Call {
         }
     }
 
-    fn next_delay(&mut self, class: ErrorClass) -> Result<Duration, GiveUp> {
+    fn next_delay(
+        &mut self,
+        class: ErrorClass,
+        retry_after: Option<Duration>,
+    ) -> Result<Duration, GiveUp> {
         let c = &self.p.config;
         if class == ErrorClass::Permanent {
             return Err(GiveUp::Permanent);
@@ -747,10 +753,11 @@ impl Call {
             .as_ref()
             .map_or((Duration::ZERO, None), |e| (e.delay, e.deadline));
         let mut delay = backoff::delay(c, self.current.attempt - 1, previous, &mut rand::rng());
-        if let ErrorClass::Throttled {
-            retry_after: Some(ra),
-        } = class
-        {
+        let retry_after = match class {
+            ErrorClass::Throttled { retry_after: r } => r.max(retry_after),
+            _ => retry_after,
+        };
+        if let Some(ra) = retry_after {
             if ra > c.max_delay {
                 return Err(GiveUp::RetryAfterTooLong(ra));
             }

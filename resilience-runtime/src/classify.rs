@@ -80,6 +80,16 @@ pub trait Classify {
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         None
     }
+
+    /// How long the provider asked callers to wait (HTTP `Retry-After`), whatever the class.
+    /// A `503` with `Retry-After` stays a `Transient` breaker failure, and the next attempt
+    /// still waits at least this long; above the max delay, the call gives up instead. A
+    /// `Throttled` class's `retry_after` is honoured too (the longer of the two wins). The
+    /// default is `None`; an error type that wraps [`HttpError`](crate::HttpError) forwards
+    /// its `retry_after()` here.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<E: Classify + ?Sized> Classify for Box<E> {
@@ -89,6 +99,9 @@ impl<E: Classify + ?Sized> Classify for Box<E> {
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         (**self).log_summary()
     }
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
+    }
 }
 
 impl<E: Classify + ?Sized> Classify for std::sync::Arc<E> {
@@ -97,6 +110,9 @@ impl<E: Classify + ?Sized> Classify for std::sync::Arc<E> {
     }
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         (**self).log_summary()
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
     }
 }
 

@@ -273,7 +273,7 @@ impl Key {
             (Kind::Count, Value::Count(n)) => n >= 1,
             (Kind::Count16, Value::Count(n)) => (1..=65535).contains(&n),
             (Kind::Window, Value::Count(n)) => (1..=4096).contains(&n),
-            (Kind::Secs, Value::Secs(d)) => d.as_secs() < MAX_SECS,
+            (Kind::Secs, Value::Secs(d)) => d <= Duration::from_secs(MAX_SECS),
             (Kind::OptSecs, Value::OptSecs(d)) => {
                 d.is_none_or(|d| !d.is_zero() && d.as_secs() < MAX_SECS)
             }
@@ -408,6 +408,64 @@ pub fn provider_variable(provider: &str, global: &str) -> String {
         env_provider_name(provider),
         global.strip_prefix("RESILIENCE_").unwrap_or(global)
     )
+}
+
+/// Problems with provider names whose environment variables are not theirs alone: a name that
+/// is empty in environment form, a variable that is also a global one (provider `retry`'s
+/// `ENABLED` is `RESILIENCE_RETRY_ENABLED`, the global retry switch), or one that another
+/// provider in `others` reads for a setting (`kimi-retry`'s `ENABLED` is `kimi`'s
+/// `RETRY_ENABLED`), or two names with one environment form (`kimi-v2`, `kimi.v2`).
+pub(crate) fn name_clashes<'a>(
+    name: &str,
+    others: impl Iterator<Item = &'a str> + Clone,
+    extra_globals: &[&str],
+) -> Vec<ConfigProblem> {
+    let problem = |expected: String| ConfigProblem {
+        variable: format!("provider `{name}`"),
+        value: name.to_owned(),
+        expected,
+    };
+    if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return vec![problem(
+            "a provider name with at least one ASCII letter or digit, which names its \
+             RESILIENCE_<PROVIDER>_… variables"
+                .into(),
+        )];
+    }
+    let env_name = env_provider_name(name);
+    let mut problems = Vec::new();
+    for other in others.clone() {
+        if other != name && env_provider_name(other) == env_name {
+            problems.push(problem(format!(
+                "a name whose RESILIENCE_{env_name}_… variables are its own, but provider \
+                 `{other}` reads them too (names are upper-cased and every other character \
+                 becomes `_`)"
+            )));
+        }
+    }
+    for &key in KEYS {
+        let var = provider_variable(name, key.var());
+        if KEYS.iter().any(|k| k.var() == var) || extra_globals.contains(&var.as_str()) {
+            problems.push(problem(format!(
+                "a name whose variables are its own, but {var}, its {}, is a global variable",
+                key.var()
+            )));
+        }
+        for other in others.clone().filter(|o| env_provider_name(o) != env_name) {
+            if let Some(k) = KEYS
+                .iter()
+                .find(|k| provider_variable(other, k.var()) == var)
+            {
+                problems.push(problem(format!(
+                    "a name whose variables are its own, but {var}, its {}, is provider \
+                     `{other}`'s {}",
+                    key.var(),
+                    k.var()
+                )));
+            }
+        }
+    }
+    problems
 }
 
 /// Reads environment-like values through `lookup`; injected so tests never touch the process
@@ -777,6 +835,13 @@ mod tests {
         assert_eq!(c.total_timeout, None);
         let (_, problems) = Settings::new().total_timeout(Some(Duration::MAX)).resolve();
         assert_eq!(problems[0].variable, "Settings::total_timeout");
+        // The messages say "from 0 to 31536000": both ends are accepted, one more is not.
+        let year = Duration::from_secs(31_536_000);
+        let (c, problems) = Settings::new().max_delay(year).resolve();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.max_delay, year);
+        let (_, problems) = resolve(&[("RETRY_MAX_DELAY", "31536000.001")], "kimi");
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]

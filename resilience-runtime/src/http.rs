@@ -73,6 +73,10 @@ impl Classify for HttpError {
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         Some(Cow::Owned(self.to_string()))
     }
+    /// The `Retry-After` of any status: a `503`'s as well as a `429`'s.
+    fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
 }
 
 /// Parses a `Retry-After` value: delta-seconds (`"120"`, decimals tolerated) or an HTTP date

@@ -1,8 +1,22 @@
-//! Scrubbing of error text before it reaches a log line: URL query strings and user-info are
-//! removed, because HTTP client errors embed the request URL and API keys often travel there.
+//! Scrubbing of error text before it reaches a log line: URL user-info, query strings and
+//! fragments are removed, because HTTP client errors embed the request URL and API keys (or
+//! OAuth tokens, in fragments) often travel there.
 
-/// Returns `text` with every URL's user-info (`user:pass@`) and every query string
-/// (`?key=value…`) replaced by `<redacted>`.
+const REDACTED: &str = "<redacted>";
+
+/// Returns `text` with every URL's user-info (`user:pass@`), query string (`?key=value…`) and
+/// fragment (`#…`) replaced by `<redacted>`.
+///
+/// What counts as a URL, each checked by this module's tests:
+/// - anything with a scheme (`https://…`, any case, IPv6 hosts included): its user-info, and
+///   everything from its first `?` or `#` to the next white space;
+/// - a path (`/upload?…`): its query, with or without `=`;
+/// - any word with a `key=value` query (`x?key=…`);
+/// - a scheme-less `user:password@host`: its user-info.
+///
+/// Brackets, quotes and commas do not end a URL (passwords and queries may hold them), except
+/// that closing ones after a query are kept so the prose around a URL still reads.
+/// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised.
 ///
 /// ```
 /// use resilience::redact;
@@ -14,65 +28,91 @@
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while !rest.is_empty() {
-        // A token ends at white space, or at a quote or bracket that may close it in prose.
-        let end = token_end(rest);
-        if end == 0 {
-            let c = rest.chars().next().unwrap_or(' ');
-            out.push(c);
-            rest = &rest[c.len_utf8()..];
-            continue;
-        }
-        // Inside a query, brackets, quotes and commas are ordinary characters: once a `?`
-        // starts one, the secret-bearing part runs to the next white space.
-        let token = &rest[..end];
-        let end = match token.find('?') {
-            Some(q) if rest[q + 1..].starts_with(|c: char| !c.is_whitespace()) => {
-                q + 1
-                    + rest[q + 1..]
-                        .find(char::is_whitespace)
-                        .unwrap_or(rest.len() - q - 1)
-            }
-            _ => end,
-        };
-        out.push_str(&scrub_token(&rest[..end]));
+    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        scrub_word(&rest[..end], &mut out);
         rest = &rest[end..];
     }
+    out.push_str(rest);
     out
 }
 
-fn token_end(s: &str) -> usize {
-    s.find(|c: char| {
-        c.is_whitespace() || matches!(c, '"' | '\'' | '(' | ')' | '<' | '>' | ',' | '[' | ']')
-    })
-    .unwrap_or(s.len())
+/// Scrubs one white-space-delimited word into `out`.
+fn scrub_word(word: &str, out: &mut String) {
+    let (body, secret) = match word.find("://") {
+        Some(sep) => url_parts(word, sep),
+        None => relative_parts(word),
+    };
+    let mut body = body.to_string();
+    redact_user_info(&mut body);
+    out.push_str(&body);
+    if let Some(secret) = secret {
+        // `?` or `#` itself stays, so the reader sees what was there.
+        out.push_str(&secret[..1]);
+        out.push_str(REDACTED);
+        let inner = &secret[1..];
+        out.push_str(
+            &inner[inner
+                .trim_end_matches([')', ']', '"', '\'', '>', ',', '.', ';'])
+                .len()..],
+        );
+    }
 }
 
-fn scrub_token(token: &str) -> String {
-    let mut t = token.to_string();
-    if let Some(scheme_end) = t.find("://") {
-        let auth_start = scheme_end + 3;
-        let auth_end = t[auth_start..]
+/// Splits a word holding a scheme (`://` at `sep`) into what precedes its query or fragment
+/// and the query or fragment itself (to the end of the word).
+fn url_parts(word: &str, sep: usize) -> (&str, Option<&str>) {
+    let auth_start = sep + 3;
+    // The authority ends at the path, query or fragment; an IPv6 host's brackets and a
+    // password's punctuation do not end it.
+    let after = word[auth_start..]
+        .find(['/', '?', '#'])
+        .map_or(word.len(), |i| auth_start + i);
+    match word[after..].find(['?', '#']) {
+        Some(i) if after + i + 1 < word.len() => (&word[..after + i], Some(&word[after + i..])),
+        _ => (word, None),
+    }
+}
+
+/// Splits a word without a scheme: a path's query (`/x?…`) or any `key=value` query.
+fn relative_parts(word: &str) -> (&str, Option<&str>) {
+    let Some(q) = word.find('?') else {
+        return (word, None);
+    };
+    let query = &word[q + 1..];
+    let path = word[..q].trim_start_matches(['(', '[', '"', '\'', '<']);
+    if !query.is_empty() && (path.starts_with('/') || query.contains('=')) {
+        (&word[..q], Some(&word[q..]))
+    } else {
+        (word, None)
+    }
+}
+
+/// Replaces user-info in `body`: before the last `@` of each authority after a `://`, and in
+/// a scheme-less `user:password@host` (a `:` before the `@`; an e-mail address has none).
+fn redact_user_info(body: &mut String) {
+    // Right to left, so the offsets still to visit stay valid.
+    let mut search_end = body.len();
+    let mut any_scheme = false;
+    while let Some(sep) = body[..search_end].rfind("://") {
+        any_scheme = true;
+        let auth_start = sep + 3;
+        let auth_end = body[auth_start..]
             .find(['/', '?', '#'])
-            .map_or(t.len(), |i| auth_start + i);
-        if let Some(at) = t[auth_start..auth_end].rfind('@') {
-            t.replace_range(auth_start..auth_start + at, "<redacted>");
+            .map_or(body.len(), |i| auth_start + i);
+        if let Some(at) = body[auth_start..auth_end].rfind('@') {
+            body.replace_range(auth_start..auth_start + at, REDACTED);
+        }
+        search_end = sep;
+    }
+    if !any_scheme && let Some(at) = body.rfind('@') {
+        let start = body.len() - body.trim_start_matches(['(', '[', '"', '\'', '<']).len();
+        if body[start..at].contains(':') {
+            body.replace_range(start..at, REDACTED);
         }
     }
-    if let Some(q) = t.find('?') {
-        let query = &t[q + 1..];
-        if query.contains('=') || t.contains("://") && !query.is_empty() {
-            // Keep a closing bracket the URL sat in, so the prose around it still reads.
-            let keep = query.len()
-                - query
-                    .trim_end_matches([')', ']', '"', '\'', '>', ','])
-                    .len();
-            let tail = t[t.len() - keep..].to_string();
-            t.replace_range(q + 1.., "<redacted>");
-            t.push_str(&tail);
-        }
-    }
-    t
 }
 
 #[cfg(test)]
@@ -90,19 +130,72 @@ mod tests {
         assert_eq!(redact("what? nothing here"), "what? nothing here");
         assert_eq!(redact("plain text, no url"), "plain text, no url");
         assert_eq!(
+            redact("mail bob@example.com now"),
+            "mail bob@example.com now"
+        );
+        assert_eq!(redact("  two\tspaces  "), "  two\tspaces  ");
+        assert_eq!(redact("see https://h/x."), "see https://h/x.");
+        assert_eq!(
             redact("«ünïcode» (http://h/?a=1)"),
             "«ünïcode» (http://h/?<redacted>)"
         );
         assert!(!redact("x https://api.example/v1?access_token=AAA&b=2 y").contains("AAA"));
-        for leaky in [
-            "https://h/x?fields=a,b&api_key=SECRET1",
-            "https://h/x?filter[key]=SECRET2",
-            "(https://h/x?a=(1)&api_key=SECRET3)",
-            "url (http://h/x?q='v'&k=\"SECRET4\")",
+    }
+
+    #[test]
+    fn nothing_secret_survives_awkward_shapes() {
+        for (leaky, expected) in [
+            (
+                "https://h/x?fields=a,b&api_key=SECRET1",
+                "https://h/x?<redacted>",
+            ),
+            ("https://h/x?filter[key]=SECRET2", "https://h/x?<redacted>"),
+            (
+                "(https://h/x?a=(1)&api_key=SECRET3)",
+                "(https://h/x?<redacted>)",
+            ),
+            (
+                "url (http://h/x?q='v'&k=\"SECRET4\")",
+                "url (http://h/x?<redacted>\")",
+            ),
+            // Fragments carry OAuth tokens.
+            (
+                "https://h/cb#access_token=SECRET5",
+                "https://h/cb#<redacted>",
+            ),
+            ("https://h#SECRET6", "https://h#<redacted>"),
+            // Punctuation in a password does not end the URL.
+            ("(https://user:pa(SECRET7@h/x)", "(https://<redacted>@h/x)"),
+            ("'https://u:a,b'SECRET8@h/'", "'https://<redacted>@h/'"),
+            // IPv6 hosts.
+            (
+                "http://[::1]:8080/x?SECRET9",
+                "http://[::1]:8080/x?<redacted>",
+            ),
+            (
+                "url (http://u:p@[::1]:80/x?SECRET10)",
+                "url (http://<redacted>@[::1]:80/x?<redacted>)",
+            ),
+            // No scheme.
+            (
+                "connect to user:SECRET11@db.example:5432 failed",
+                "connect to <redacted>@db.example:5432 failed",
+            ),
+            (
+                "GET /upload?SECRET12 failed",
+                "GET /upload?<redacted> failed",
+            ),
+            ("HTTPS://U:SECRET13@H/", "HTTPS://<redacted>@H/"),
+            // Two URLs in one word: the second's user-info, then the first's query.
+            (
+                "a=http://h/,b=http://u:SECRET14@g/",
+                "a=http://h/,b=http://<redacted>@g/",
+            ),
+            ("http://h/?a=1,http://u:SECRET15@g/", "http://h/?<redacted>"),
         ] {
             let r = redact(leaky);
+            assert_eq!(r, expected, "{leaky}");
             assert!(!r.contains("SECRET"), "{leaky} -> {r}");
-            assert!(r.contains("<redacted>"), "{r}");
         }
     }
 }

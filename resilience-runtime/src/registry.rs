@@ -11,7 +11,9 @@ use std::time::Duration;
 use crate::breaker::{Breaker, CircuitState};
 use crate::budget::Budget;
 use crate::call::{CallSite, Mode};
-use crate::config::{Config, Lookup, Settings, scan_provider_vars};
+use crate::config::{
+    Config, Lookup, Settings, env_provider_name, name_clashes, scan_provider_vars,
+};
 use crate::error::{ConfigError, ConfigProblem};
 
 pub(crate) struct ProviderInner {
@@ -81,8 +83,21 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         return p;
     }
     let (config, problems) = reg.resolve(name, &process_env);
+    let clashes = name_clashes(
+        name,
+        reg.providers.keys().map(String::as_str),
+        OTHER_VARIABLES,
+    );
     let inner = reg.create(name, config);
     drop(reg);
+    for p in clashes {
+        tracing::error!(
+            target: "resilience",
+            provider = inner.name, variable = %p.variable, expected = %p.expected,
+            "[CONFIG] {}: expected {}. Call resilience::init() at start-up to turn this into an error.",
+            p.variable, p.expected,
+        );
+    }
     for p in problems {
         tracing::error!(
             target: "resilience",
@@ -328,12 +343,26 @@ impl Builder {
         // Every provider the code names, that exists, or that the environment configures (by
         // its environment name, which resolves to the same variables): conflicts between
         // settings (base delay above max delay, …) are found here too, not only bad values.
-        let names: Vec<String> = next
+        let mut known: Vec<&str> = next
             .provider_code
             .keys()
             .chain(reg.providers.keys())
-            .cloned()
-            .chain(env_providers)
+            .map(String::as_str)
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        for name in &known {
+            problems.extend(name_clashes(name, known.iter().copied(), OTHER_VARIABLES));
+        }
+        // An environment name that a known provider reads is checked as that provider, with
+        // its code settings, not as a provider of its own.
+        let env_only = env_providers
+            .into_iter()
+            .filter(|e| !known.iter().any(|k| env_provider_name(k) == *e));
+        let names: Vec<String> = known
+            .iter()
+            .map(|&k| k.to_owned())
+            .chain(env_only)
             .collect();
         for name in names {
             let (config, p) = next.resolve(&name, lookup);
@@ -398,7 +427,12 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
         None => settings,
     };
     reg.provider_code.insert(name.to_owned(), merged);
-    let (config, problems) = reg.resolve(name, &process_env);
+    let (config, mut problems) = reg.resolve(name, &process_env);
+    problems.extend(name_clashes(
+        name,
+        reg.providers.keys().map(String::as_str),
+        OTHER_VARIABLES,
+    ));
     let problems = match reg.providers.get(name) {
         Some(existing) if existing.config != config => vec![already_in_use(name)],
         _ => problems,
@@ -510,6 +544,65 @@ mod tests {
             "RESILIENCE_REG_T6_RETRY_BASE_DELAY",
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_environment_name_is_checked_with_its_providers_code_settings() {
+        // reg-t7 resolves to base 2 s, max 10 s: valid. Checked under its environment name
+        // alone (REG_T7, without the code's max delay) it would be base 2 > max 1.
+        let env: HashMap<&str, &str> = [
+            ("RETRY_MAX_DELAY", "1"),
+            ("RESILIENCE_REG_T7_RETRY_BASE_DELAY", "2"),
+        ]
+        .into_iter()
+        .collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let vars = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Builder::new()
+            .provider("reg-t7", Settings::new().max_delay(Duration::from_secs(10)))
+            .init_with(&lookup, vars)
+            .unwrap();
+    }
+
+    #[test]
+    fn names_whose_variables_clash_are_refused() {
+        let none = |_: &str| None;
+        let clash = |names: &[&str]| {
+            let mut b = Builder::new();
+            for n in names {
+                b = b.provider(n, Settings::new());
+            }
+            let err = b.init_with(&none, vec![]).unwrap_err();
+            assert!(
+                !registry().provider_code.contains_key(names[0]),
+                "nothing installed on error"
+            );
+            err.to_string()
+        };
+        let text = clash(&["retry"]);
+        assert!(
+            text.contains("RESILIENCE_RETRY_ENABLED, its RESILIENCE_ENABLED, is a global"),
+            "{text}"
+        );
+        let text = clash(&["reg-t8-retry", "reg-t8"]);
+        assert!(
+            text.contains("RESILIENCE_REG_T8_RETRY_ENABLED, its RESILIENCE_ENABLED, is provider `reg-t8`'s RESILIENCE_RETRY_ENABLED"),
+            "{text}"
+        );
+        let text = clash(&["reg.t9", "reg-t9"]);
+        assert!(text.contains("provider `reg-t9` reads them too"), "{text}");
+        for empty in ["", "--"] {
+            let text = clash(&[empty]);
+            assert!(
+                text.contains("at least one ASCII letter or digit"),
+                "{text}"
+            );
+        }
+        let err = configure("retry", Settings::new()).unwrap_err();
+        assert!(err.to_string().contains("is a global variable"), "{err}");
     }
 
     #[test]
