@@ -18,7 +18,8 @@
 //! Every permit remembers the generation it was issued in; a result that arrives after the
 //! breaker moved on (a slow call finishing after the breaker opened) is ignored instead of
 //! corrupting the new state. A half-open probe's slot is released when its permit is dropped,
-//! so a cancelled probe can never wedge the breaker half-open.
+//! so a cancelled probe can never wedge the breaker half-open; nor can one that never answers,
+//! whose slot lapses after the breaker timeout (see `Breaker::restart_probes`).
 
 use std::fmt;
 use std::sync::Mutex;
@@ -117,6 +118,9 @@ pub(crate) const UNTRACKED: u64 = DISABLED;
 /// No attempt in flight: a tag no state uses, and one without `HALF_OPEN`'s bit (see
 /// [`Breaker::release`]).
 pub(crate) const NO_TICKET: u64 = 5;
+/// The least time a half-open round's probes hold their slots: the breaker timeout, but not
+/// less than this, so a timeout of 0 cannot abandon every probe as soon as the next call comes.
+const PROBE_WAIT_MIN: Duration = Duration::from_secs(1);
 /// The consecutive-failure count's value in failure-rate mode (see `Breaker::failures`).
 const WINDOW_MODE: u32 = u32::MAX;
 
@@ -181,6 +185,9 @@ pub(crate) struct Breaker {
     until_tsc: AtomicU64,
     /// `generation (low 32 bits) << 32 | probes in flight << 16 | probe successes`.
     half: AtomicU64,
+    /// When the probes in flight stop holding their slots (the last admission plus the
+    /// breaker timeout, at least [`PROBE_WAIT_MIN`]), in `now_nanos` units.
+    probe_deadline: AtomicU64,
     window: Option<Window>,
     failure_threshold: u32,
     success_threshold: u32,
@@ -204,6 +211,7 @@ impl Breaker {
             opened_tsc: AtomicU64::new(0),
             until_tsc: AtomicU64::new(0),
             half: AtomicU64::new(0),
+            probe_deadline: AtomicU64::new(0),
             window: c
                 .failure_rate
                 .map(|rate| Window::new(c.window_size, c.minimum_calls, rate)),
@@ -284,8 +292,26 @@ impl Breaker {
                             (hg == g && inflight < max).then(|| pack_half(hg, inflight + 1, ok))
                         });
                     match taken {
-                        Ok(_) => return Ok(w),
-                        Err(h) if unpack_half(h).0 == g => return Err(None),
+                        Ok(_) => {
+                            // Each admitted probe gets the full wait (a probe let in late in
+                            // a round, after another answered, is not cut short).
+                            self.probe_deadline.store(
+                                now_nanos(Instant::now()).saturating_add(self.probe_wait()),
+                                Ordering::Release,
+                            );
+                            return Ok(w);
+                        }
+                        Err(h) if unpack_half(h).0 == g => {
+                            // Every slot is taken. A probe that never answers (a black-holed
+                            // connection, no attempt timeout) must not hold its slot for ever:
+                            // past the round's deadline, a new round starts. One clock read,
+                            // only here, when a half-open breaker is full.
+                            let deadline = self.probe_deadline.load(Ordering::Acquire);
+                            if now_nanos(Instant::now()) < deadline {
+                                return Err(None);
+                            }
+                            self.restart_probes(w);
+                        }
                         // The breaker moved on while we looked: look again.
                         Err(_) => {}
                     }
@@ -407,7 +433,7 @@ impl Breaker {
     /// Consecutive failures counted while closed (or failures in the window, in rate mode).
     pub(crate) fn failures(&self) -> u32 {
         match &self.window {
-            Some(w) => w.failures.load(Ordering::Relaxed),
+            Some(w) => w.failures(),
             None => self.failures.load(Ordering::Relaxed),
         }
     }
@@ -463,10 +489,7 @@ impl Breaker {
                 self.until_tsc.store(until_tsc, Ordering::Release);
                 self.opened_tsc.store(since, Ordering::Release);
             }
-            CircuitState::HalfOpen => {
-                self.half
-                    .store(pack_half(next_gen as u32, 0, 0), Ordering::Release);
-            }
+            CircuitState::HalfOpen => self.start_probe_round(next_gen),
             CircuitState::Closed => match &self.window {
                 None => self.failures.store(0, Ordering::Relaxed),
                 Some(w) => w.reset(),
@@ -477,6 +500,47 @@ impl Breaker {
             .store(next_gen << TAG_BITS | to.tag(), Ordering::Release);
         let from_state = CircuitState::from_tag(tag(from));
         crate::telemetry::transition(self.provider, from_state, to, self.failures());
+    }
+
+    /// A fresh half-open round in generation `generation`: no probes in flight, no successes,
+    /// and a deadline for its probes. Caller holds `transitions`.
+    fn start_probe_round(&self, generation: u64) {
+        self.probe_deadline.store(
+            now_nanos(Instant::now()).saturating_add(self.probe_wait()),
+            Ordering::Release,
+        );
+        self.half
+            .store(pack_half(generation as u32, 0, 0), Ordering::Release);
+    }
+
+    /// How long a probe holds its slot without answering, in nanoseconds.
+    fn probe_wait(&self) -> u64 {
+        self.timeout
+            .max(PROBE_WAIT_MIN)
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64
+    }
+
+    /// Starts a new half-open round over one whose probes did not answer in time: a new
+    /// generation, so their late answers (and their slots' release) are ignored. The state
+    /// stays half-open, so no transition is logged or counted; a warning says why.
+    #[cold]
+    fn restart_probes(&self, from: u64) {
+        let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        if self.word.load(Ordering::Acquire) != from {
+            return; // another caller restarted it, or a probe answered
+        }
+        let next_gen = generation(from).wrapping_add(1);
+        self.start_probe_round(next_gen);
+        self.word
+            .store(next_gen << TAG_BITS | HALF_OPEN, Ordering::Release);
+        let (provider, wait) = (self.provider, self.timeout.max(PROBE_WAIT_MIN));
+        tracing::warn!(
+            target: "resilience", provider, state = "half_open",
+            "[CIRCUIT] Probes for {provider} unanswered after {:.3}s: their slots are freed \
+             and their answers will be ignored",
+            wait.as_secs_f64()
+        );
     }
 
     #[inline]
@@ -581,12 +645,15 @@ impl Drop for Permit<'_> {
 }
 
 /// Failure-rate mode: the outcome of the last `size` calls as bits, lock-free. Each record
-/// costs two read-modify-writes, which is why the mode is off by default.
+/// costs a read-modify-write on a shared counter (two for a failure, and a count of the
+/// bits), which is why the mode is off by default. The failure count is
+/// the bits' population, counted when a failure asks (at most 64 words), not a counter kept
+/// beside them: a counter and the bits cannot be updated together, and a `reset` between the
+/// two updates of one record used to leave the counter one off for good.
 struct Window {
     bits: Box<[AtomicU64]>,
     size: u32,
     next: AtomicU64,
-    failures: AtomicU32,
     minimum_calls: u32,
     rate: f64,
 }
@@ -598,7 +665,6 @@ impl Window {
             bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             size,
             next: AtomicU64::new(0),
-            failures: AtomicU32::new(0),
             minimum_calls,
             rate,
         }
@@ -610,34 +676,31 @@ impl Window {
         let slot = (i % u64::from(self.size)) as usize;
         let mask = 1u64 << (slot % 64);
         let word = &self.bits[slot / 64];
-        let old = if failed {
-            word.fetch_or(mask, Ordering::Relaxed)
-        } else {
-            word.fetch_and(!mask, Ordering::Relaxed)
-        };
-        let was_failed = old & mask != 0;
-        if failed && !was_failed {
-            self.failures.fetch_add(1, Ordering::Relaxed);
-        } else if !failed && was_failed {
-            let _ = self
-                .failures
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |f| {
-                    Some(f.saturating_sub(1))
-                });
-        }
         if !failed {
+            // Only a slot that held a failure needs a write.
+            if word.load(Ordering::Relaxed) & mask != 0 {
+                word.fetch_and(!mask, Ordering::Relaxed);
+            }
             return false;
         }
+        word.fetch_or(mask, Ordering::Relaxed);
         let calls = (i + 1).min(u64::from(self.size));
-        let failures = self.failures.load(Ordering::Relaxed);
-        calls >= u64::from(self.minimum_calls) && f64::from(failures) >= self.rate * calls as f64
+        calls >= u64::from(self.minimum_calls)
+            && f64::from(self.failures()) >= self.rate * calls as f64
+    }
+
+    /// Failures among the last `size` calls.
+    fn failures(&self) -> u32 {
+        self.bits
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .sum()
     }
 
     fn reset(&self) {
         for w in self.bits.iter() {
             w.store(0, Ordering::Relaxed);
         }
-        self.failures.store(0, Ordering::Relaxed);
         self.next.store(0, Ordering::Relaxed);
     }
 }
@@ -716,6 +779,44 @@ mod tests {
         b.acquire().unwrap().record(Verdict::Success);
         assert_eq!(b.state(), CircuitState::Closed);
         assert_eq!(b.failures(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_never_answers_frees_its_slot_after_the_breaker_timeout() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        // Let in 5 s into the half-open state: its slot is held until 10 s after that.
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let hung = b.acquire().expect("the probe");
+        tokio::time::advance(Duration::from_millis(9_999)).await;
+        assert!(b.acquire().is_err(), "the probe's slot is still held");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        let second = b.acquire().expect("a new round of probes");
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        assert!(b.acquire().is_err(), "the new round has one slot too");
+        // The hung probe's late answer belongs to the abandoned round: ignored, even a failure.
+        hung.record(Verdict::Failure);
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        second.record(Verdict::Success);
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+
+        // A breaker timeout of 0 still lets a probe hold its slot for a second.
+        let z = breaker(Config {
+            breaker_timeout: Duration::ZERO,
+            ..cfg()
+        });
+        for _ in 0..3 {
+            fail(&z);
+        }
+        let _probe = z.acquire().expect("probe at once");
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert!(z.acquire().is_err());
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(z.acquire().is_ok());
     }
 
     #[tokio::test(start_paused = true)]
