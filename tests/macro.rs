@@ -221,3 +221,42 @@ async fn question_mark_and_return_end_the_attempt_not_the_loop() {
         "the final success reached the breaker"
     );
 }
+
+/// A body that opens with inner attributes is still rewritten (it used to be left as it was,
+/// silently without retries), in every shape the macro accepts.
+#[tokio::test(start_paused = true)]
+async fn inner_attributes_in_the_body_keep_resilience_on() {
+    fast("mac-inner", 100);
+
+    #[resilient(provider = "mac-inner")]
+    async fn free(flaky: &Flaky) -> Result<u32, TestError> {
+        #![allow(unused_variables)]
+        #![allow(clippy::let_unit_value)]
+        let unused = ();
+        assert!(resilience::current_call().is_some());
+        flaky.hit()
+    }
+
+    struct Inner(Flaky);
+    #[async_trait]
+    impl BoxedProvider for Inner {
+        #[resilient(provider = "mac-inner")]
+        async fn upload_file(&self, _name: &str, _bytes: Vec<u8>) -> Result<u32, TestError> {
+            #![allow(unused_variables)]
+            let unused = ();
+            self.0.hit()
+        }
+        #[resilient(provider = "mac-inner")]
+        async fn rename(&mut self, _to: String) -> Result<u32, TestError> {
+            #![allow(unused_variables)]
+            self.0.hit()
+        }
+    }
+
+    let flaky = Flaky::new(2);
+    assert_eq!(free(&flaky).await, Ok(3));
+    assert_eq!(flaky.calls(), 3, "two transient failures, then success");
+    let p = Inner(Flaky::new(2));
+    assert_eq!(p.upload_file("x", vec![]).await, Ok(3));
+    assert_eq!(p.0.calls(), 3);
+}

@@ -1,6 +1,7 @@
 //! Parsing and checking `#[resilient(...)]` arguments.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitBool, LitStr, Token};
 
@@ -31,7 +32,7 @@ impl Parse for Args {
                 if provider.is_some() {
                     return Err(syn::Error::new(key.span, "`provider` set multiple times"));
                 }
-                input.parse::<Token![=]>()?;
+                equals(input, key.span, "provider = \"kimi\"")?;
                 let lit = string_value(input, "provider", "provider = \"kimi\"")?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`provider` must not be empty"));
@@ -42,7 +43,7 @@ impl Parse for Args {
                 if retry.is_some() {
                     return Err(syn::Error::new(key.span, "`retry` set multiple times"));
                 }
-                input.parse::<Token![=]>()?;
+                equals(input, key.span, "retry = false")?;
                 retry = Some(input.parse::<LitBool>().map_err(|e| {
                     syn::Error::new(
                         e.span(),
@@ -54,7 +55,7 @@ impl Parse for Args {
                 if name.is_some() {
                     return Err(syn::Error::new(key.span, "`name` set multiple times"));
                 }
-                input.parse::<Token![=]>()?;
+                equals(input, key.span, "name = \"upload\"")?;
                 let lit = string_value(input, "name", "name = \"upload\"")?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
@@ -66,10 +67,19 @@ impl Parse for Args {
                     unknown.span(),
                     format!("unknown argument `{unknown}`: {VALID}"),
                 ));
+            } else if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "a bare string: name the argument, e.g. `provider = {}`; {VALID}",
+                        lit.to_token_stream()
+                    ),
+                ));
             } else {
-                let mut e = lookahead.error();
-                e.combine(syn::Error::new(e.span(), VALID));
-                return Err(e);
+                // One error at the token, with the valid keys in it (not a second error).
+                let e = lookahead.error();
+                return Err(syn::Error::new(e.span(), format!("{e}; {VALID}")));
             }
             if input.is_empty() {
                 break;
@@ -88,6 +98,23 @@ impl Parse for Args {
             name,
         })
     }
+}
+
+/// The `=` after `key`; without it, an error at the key (or at what stands there instead)
+/// showing the form expected.
+fn equals(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<()> {
+    if input.parse::<Option<Token![=]>>()?.is_some() {
+        return Ok(());
+    }
+    let at = if input.is_empty() || input.peek(Token![,]) {
+        key
+    } else {
+        input.span()
+    };
+    Err(syn::Error::new(
+        at,
+        format!("expected `=` and a value, e.g. `{example}`; {VALID}"),
+    ))
 }
 
 fn string_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {
@@ -134,5 +161,41 @@ mod tests {
         assert!(err(r#"provider = "a", timeout = 3"#).contains("unknown argument `timeout`"));
         assert!(err(r#"provider = "a", provider = "b""#).contains("set multiple times"));
         assert!(err(r#"provider = "a", retry = "no""#).contains("`retry` takes"));
+    }
+
+    #[test]
+    fn a_missing_value_or_key_is_one_error_naming_the_valid_keys() {
+        for (input, at, says) in [
+            (r#"provider = "a", retry"#, "retry", "e.g. `retry = false`"),
+            (
+                r#"provider("kimi")"#,
+                "(\"kimi\")",
+                "e.g. `provider = \"kimi\"`",
+            ),
+            (
+                r#"name, provider = "a""#,
+                "name",
+                "e.g. `name = \"upload\"`",
+            ),
+            (
+                r#""kimi""#,
+                "\"kimi\"",
+                "name the argument, e.g. `provider = \"kimi\"`",
+            ),
+            ("3", "3", "expected one of"),
+        ] {
+            let e = parse(input).err().expect(input);
+            assert_eq!(e.clone().into_iter().count(), 1, "{input}: {e}");
+            let text = e.to_string();
+            assert!(
+                text.contains(says) && text.contains(VALID),
+                "{input}: {text}"
+            );
+            let span = e.span().source_text();
+            assert!(
+                span.is_none() || span.as_deref() == Some(at),
+                "{input}: at {span:?}"
+            );
+        }
     }
 }

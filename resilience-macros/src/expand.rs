@@ -44,8 +44,10 @@ pub(crate) struct MaybeFn {
 }
 
 enum Body {
-    Block(Block),
-    Raw(TokenStream),
+    /// The body's inner attributes (`#![allow(…)]`) and its statements.
+    Block(Vec<Attribute>, Block),
+    /// A body that does not parse, and why.
+    Raw(TokenStream, syn::Error),
     None(Token![;]),
 }
 
@@ -59,18 +61,22 @@ impl Parse for MaybeFn {
             Body::None(input.parse()?)
         } else {
             let fork = input.fork();
-            match fork.parse::<Block>() {
-                Ok(block) if fork.is_empty() => {
-                    input.parse::<Block>()?;
-                    Body::Block(block)
+            let parsed = parse_body(&fork).and_then(|body| match fork.is_empty() {
+                true => Ok(body),
+                false => Err(fork.error("unexpected tokens after the body")),
+            });
+            match parsed {
+                Ok((inner, block)) => {
+                    parse_body(input)?;
+                    Body::Block(inner, block)
                 }
-                _ => {
+                Err(why) => {
                     let content;
                     let brace = braced!(content in input);
                     let inner: TokenStream = content.parse()?;
                     let mut raw = TokenStream::new();
                     brace.surround(&mut raw, |t| t.extend(inner));
-                    Body::Raw(raw)
+                    Body::Raw(raw, why)
                 }
             }
         };
@@ -84,6 +90,16 @@ impl Parse for MaybeFn {
     }
 }
 
+/// A function body: `syn::Block` alone refuses inner attributes, and a body that did not
+/// parse would be emitted unchanged, without resilience.
+fn parse_body(input: ParseStream<'_>) -> syn::Result<(Vec<Attribute>, Block)> {
+    let content;
+    let brace_token = braced!(content in input);
+    let inner = content.call(Attribute::parse_inner)?;
+    let stmts = content.call(Block::parse_within)?;
+    Ok((inner, Block { brace_token, stmts }))
+}
+
 impl ToTokens for MaybeFn {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         for a in &self.attrs {
@@ -93,8 +109,13 @@ impl ToTokens for MaybeFn {
         self.default.to_tokens(tokens);
         self.sig.to_tokens(tokens);
         match &self.body {
-            Body::Block(b) => b.to_tokens(tokens),
-            Body::Raw(t) => t.to_tokens(tokens),
+            Body::Block(inner, b) => b.brace_token.surround(tokens, |t| {
+                for a in inner {
+                    a.to_tokens(t);
+                }
+                t.extend(b.stmts.iter().map(ToTokens::to_token_stream));
+            }),
+            Body::Raw(t, _) => t.to_tokens(tokens),
             Body::None(semi) => semi.to_tokens(tokens),
         }
     }
@@ -135,10 +156,29 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
                  (or give this trait method a default body), not its declaration",
             ));
         }
-        // The body does not parse: leave the item as it is, so the user sees only rustc's
-        // error about their own code.
-        Body::Raw(_) => return Ok(item.into_token_stream()),
-        Body::Block(b) => b,
+        // The body does not parse: emit the item as it is, so rustc reports on the user's own
+        // code (half-typed code in an editor), and say that it is without resilience, in case
+        // rustc accepts what syn does not.
+        Body::Raw(_, why) => {
+            let why = syn::Error::new(
+                why.span(),
+                format!(
+                    "`#[resilient]` could not read this body ({why}), so it runs without resilience"
+                ),
+            );
+            let mut out = item.into_token_stream();
+            out.extend(why.to_compile_error());
+            return Ok(out);
+        }
+        Body::Block(inner, b) => {
+            // The body moves into a closure, where `#![…]` cannot follow it; on the function
+            // it means the same (a lint level, mostly).
+            for mut a in inner.drain(..) {
+                a.style = syn::AttrStyle::Outer;
+                item.attrs.push(a);
+            }
+            b
+        }
     };
     let method = args.name.clone().unwrap_or_else(|| {
         syn::LitStr::new(
