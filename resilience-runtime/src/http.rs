@@ -91,6 +91,7 @@ impl Classify for HttpError {
 /// assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
 /// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(10)));
 /// assert_eq!(parse_retry_after("soon", now), None);
+/// assert_eq!(parse_retry_after("1e30", now), Some(Duration::MAX));
 /// ```
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
@@ -98,7 +99,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = v.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
+        // Too large for a `Duration` is still "wait longer than anyone will": the call then
+        // gives up (it is above the max delay) instead of retrying as if no header came.
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -160,3 +164,29 @@ mod reqwest_impls {
 
 #[cfg(feature = "reqwest")]
 pub use reqwest_impls::ResponseExt;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_edge_values() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        for garbage in ["-1", "NaN", "inf", "-inf", "", "1 2", "soon"] {
+            assert_eq!(parse_retry_after(garbage, now), None, "{garbage:?}");
+        }
+        assert_eq!(parse_retry_after("-0", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after(" 1.5 ", now),
+            Some(Duration::from_millis(1500))
+        );
+        for huge in ["18446744073709551616", "1e20"] {
+            assert_eq!(parse_retry_after(huge, now), Some(Duration::MAX), "{huge}");
+        }
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past"
+        );
+    }
+}

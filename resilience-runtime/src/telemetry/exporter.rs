@@ -151,8 +151,16 @@ impl Drop for MetricsServer {
 
 /// Reads `RESILIENCE_METRICS_ADDR` (default [`DEFAULT_ADDR`], loopback) and calls [`serve`].
 pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
-    let value =
-        std::env::var("RESILIENCE_METRICS_ADDR").unwrap_or_else(|_| DEFAULT_ADDR.to_string());
+    // Only an unset variable means the default: one that is not UTF-8 is a bad address.
+    let value = match std::env::var("RESILIENCE_METRICS_ADDR") {
+        Ok(v) => v,
+        Err(std::env::VarError::NotPresent) => DEFAULT_ADDR.to_string(),
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            return Err(TelemetryError::BadAddress {
+                value: raw.to_string_lossy().into_owned(),
+            });
+        }
+    };
     let addr = value
         .trim()
         .parse::<SocketAddr>()
