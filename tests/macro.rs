@@ -256,7 +256,11 @@ async fn inner_attributes_in_the_body_keep_resilience_on() {
     let flaky = Flaky::new(2);
     assert_eq!(free(&flaky).await, Ok(3));
     assert_eq!(flaky.calls(), 3, "two transient failures, then success");
-    let p = Inner(Flaky::new(2));
+    let mut p = Inner(Flaky::new(2));
     assert_eq!(p.upload_file("x", vec![]).await, Ok(3));
     assert_eq!(p.0.calls(), 3);
+    let mut q = Inner(Flaky::new(1));
+    assert_eq!(q.rename("y".into()).await, Ok(2), "`&mut self` too");
+    p.0 = Flaky::new(0);
+    assert_eq!(p.rename("z".into()).await, Ok(1));
 }

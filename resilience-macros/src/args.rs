@@ -165,24 +165,14 @@ mod tests {
 
     #[test]
     fn a_missing_value_or_key_is_one_error_naming_the_valid_keys() {
-        for (input, at, says) in [
-            (r#"provider = "a", retry"#, "retry", "e.g. `retry = false`"),
-            (
-                r#"provider("kimi")"#,
-                "(\"kimi\")",
-                "e.g. `provider = \"kimi\"`",
-            ),
-            (
-                r#"name, provider = "a""#,
-                "name",
-                "e.g. `name = \"upload\"`",
-            ),
-            (
-                r#""kimi""#,
-                "\"kimi\"",
-                "name the argument, e.g. `provider = \"kimi\"`",
-            ),
-            ("3", "3", "expected one of"),
+        // Where each error points is checked by the trybuild tests (`key-without-value`,
+        // `bare-string`): spans carry no positions outside a compiler.
+        for (input, says) in [
+            (r#"provider = "a", retry"#, "e.g. `retry = false`"),
+            (r#"provider("kimi")"#, "e.g. `provider = \"kimi\"`"),
+            (r#"name, provider = "a""#, "e.g. `name = \"upload\"`"),
+            (r#""kimi""#, "name the argument, e.g. `provider = \"kimi\"`"),
+            ("3", "expected one of"),
         ] {
             let e = parse(input).err().expect(input);
             assert_eq!(e.clone().into_iter().count(), 1, "{input}: {e}");
@@ -190,11 +180,6 @@ mod tests {
             assert!(
                 text.contains(says) && text.contains(VALID),
                 "{input}: {text}"
-            );
-            let span = e.span().source_text();
-            assert!(
-                span.is_none() || span.as_deref() == Some(at),
-                "{input}: at {span:?}"
             );
         }
     }

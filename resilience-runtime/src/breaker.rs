@@ -283,37 +283,22 @@ impl Breaker {
                 }
                 _ => {
                     // Half-open: take a probe slot if one is free in this generation.
-                    let g = generation(w) as u32;
-                    let max = self.half_open_max_calls;
-                    let taken = self
-                        .half
-                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
-                            let (hg, inflight, ok) = unpack_half(h);
-                            (hg == g && inflight < max).then(|| pack_half(hg, inflight + 1, ok))
-                        });
-                    match taken {
-                        Ok(_) => {
-                            // Each admitted probe gets the full wait (a probe let in late in
-                            // a round, after another answered, is not cut short).
-                            self.probe_deadline.store(
-                                now_nanos(Instant::now()).saturating_add(self.probe_wait()),
-                                Ordering::Release,
-                            );
-                            return Ok(w);
-                        }
-                        Err(h) if unpack_half(h).0 == g => {
+                    // One clock read, on this cold path only: an admitted probe's deadline,
+                    // or whether the probes holding every slot are past theirs.
+                    let now = now_nanos(Instant::now());
+                    match self.take_probe_slot(generation(w) as u32, now) {
+                        Some(true) => return Ok(w),
+                        Some(false) => {
                             // Every slot is taken. A probe that never answers (a black-holed
                             // connection, no attempt timeout) must not hold its slot for ever:
-                            // past the round's deadline, a new round starts. One clock read,
-                            // only here, when a half-open breaker is full.
-                            let deadline = self.probe_deadline.load(Ordering::Acquire);
-                            if now_nanos(Instant::now()) < deadline {
+                            // past the last admission's deadline, a new round starts.
+                            if now < self.probe_deadline.load(Ordering::Acquire) {
                                 return Err(None);
                             }
                             self.restart_probes(w);
                         }
                         // The breaker moved on while we looked: look again.
-                        Err(_) => {}
+                        None => {}
                     }
                 }
             }
@@ -513,6 +498,38 @@ impl Breaker {
             .store(pack_half(generation as u32, 0, 0), Ordering::Release);
     }
 
+    /// Takes a probe slot in half-open generation `g`: `Some(true)` if taken, `Some(false)` if
+    /// every slot is, `None` if the generation is gone.
+    fn take_probe_slot(&self, g: u32, now: u64) -> Option<bool> {
+        let max = self.half_open_max_calls;
+        let mut h = self.half.load(Ordering::Acquire);
+        loop {
+            let (hg, inflight, ok) = unpack_half(h);
+            if hg != g {
+                return None;
+            }
+            if inflight >= max {
+                return Some(false);
+            }
+            // Each admitted probe gets the full wait (one let in late in a round, after another
+            // answered, is not cut short). Stored before the slot is taken, and the take
+            // releases it: a caller that then finds every slot taken (an acquire load of
+            // `half`) also finds this deadline, and cannot abandon a probe let in a moment ago
+            // for a hung one.
+            self.probe_deadline
+                .store(now.saturating_add(self.probe_wait()), Ordering::Release);
+            match self.half.compare_exchange_weak(
+                h,
+                pack_half(hg, inflight + 1, ok),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(true),
+                Err(current) => h = current,
+            }
+        }
+    }
+
     /// How long a probe holds its slot without answering, in nanoseconds.
     fn probe_wait(&self) -> u64 {
         self.timeout
@@ -528,7 +545,7 @@ impl Breaker {
     fn restart_probes(&self, from: u64) {
         let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
         if self.word.load(Ordering::Acquire) != from {
-            return; // another caller restarted it, or a probe answered
+            return; // another caller restarted the round, or the breaker moved on
         }
         let next_gen = generation(from).wrapping_add(1);
         self.start_probe_round(next_gen);
@@ -788,10 +805,21 @@ mod tests {
             fail(&b);
         }
         tokio::time::advance(Duration::from_secs(10)).await;
-        // Let in 5 s into the half-open state: its slot is held until 10 s after that.
+        assert_eq!(
+            b.state(),
+            CircuitState::HalfOpen,
+            "the round starts at 10 s"
+        );
+        // Let in 5 s into the round: its slot is held until 10 s after its admission, not
+        // after the round's start.
         tokio::time::advance(Duration::from_secs(5)).await;
         let hung = b.acquire().expect("the probe");
-        tokio::time::advance(Duration::from_millis(9_999)).await;
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert!(
+            b.acquire().is_err(),
+            "10 s into the round, the probe still holds its slot"
+        );
+        tokio::time::advance(Duration::from_millis(4_999)).await;
         assert!(b.acquire().is_err(), "the probe's slot is still held");
         tokio::time::advance(Duration::from_millis(1)).await;
         let second = b.acquire().expect("a new round of probes");
@@ -817,6 +845,33 @@ mod tests {
         assert!(z.acquire().is_err());
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(z.acquire().is_ok());
+    }
+
+    /// Two callers race for the one slot of a round whose deadline is long past: the one let
+    /// in must not be abandoned by the other in the same instant (a new round would let both
+    /// through). Real threads; the stale deadline is set directly, as an idle provider leaves it.
+    #[test]
+    fn a_probe_just_let_in_is_not_abandoned_by_a_racing_caller() {
+        let b = breaker(cfg());
+        let barrier = std::sync::Barrier::new(2);
+        for round in 0..20_000 {
+            b.force(CircuitState::HalfOpen);
+            b.probe_deadline.store(0, Ordering::Release);
+            let admitted = std::thread::scope(|s| {
+                let racer = || {
+                    barrier.wait();
+                    b.admit().ok()
+                };
+                let other = s.spawn(racer);
+                let mine = racer();
+                [mine, other.join().unwrap()]
+            });
+            let n = admitted.iter().flatten().count();
+            assert_eq!(n, 1, "round {round}: {n} probes let in, for one slot");
+            for t in admitted.into_iter().flatten() {
+                b.release(t);
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

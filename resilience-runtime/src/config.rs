@@ -410,58 +410,85 @@ pub fn provider_variable(provider: &str, global: &str) -> String {
     )
 }
 
-/// Problems with provider names whose environment variables are not theirs alone: a name that
-/// is empty in environment form, a variable that is also a global one (provider `retry`'s
-/// `ENABLED` is `RESILIENCE_RETRY_ENABLED`, the global retry switch), or one that another
-/// provider in `others` reads for a setting (`kimi-retry`'s `ENABLED` is `kimi`'s
-/// `RETRY_ENABLED`), or two names with one environment form (`kimi-v2`, `kimi.v2`).
-pub(crate) fn name_clashes<'a>(
-    name: &str,
-    others: impl Iterator<Item = &'a str> + Clone,
-    extra_globals: &[&str],
-) -> Vec<ConfigProblem> {
-    let problem = |expected: String| ConfigProblem {
+/// Problems with provider names whose environment variables are not theirs alone, one per
+/// name involved: a name that is empty in environment form, a variable that is also a global
+/// one (provider `retry`'s `ENABLED` is `RESILIENCE_RETRY_ENABLED`, the global retry switch),
+/// one that another provider reads for another setting (`kimi-retry`'s `ENABLED` is `kimi`'s
+/// `RETRY_ENABLED`), or two names with one environment form (`kimi-v2`, `kimi.v2`). Linear in
+/// the number of names (each name's variables are made once).
+pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<ConfigProblem> {
+    use std::collections::{BTreeMap, HashMap};
+    let problem = |name: &str, expected: String| ConfigProblem {
         variable: format!("provider `{name}`"),
         value: name.to_owned(),
         expected,
     };
-    if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
-        return vec![problem(
-            "a provider name with at least one ASCII letter or digit, which names its \
-             RESILIENCE_<PROVIDER>_… variables"
-                .into(),
-        )];
-    }
-    let env_name = env_provider_name(name);
     let mut problems = Vec::new();
-    for other in others.clone() {
-        if other != name && env_provider_name(other) == env_name {
-            problems.push(problem(format!(
-                "a name whose RESILIENCE_{env_name}_… variables are its own, but provider \
-                 `{other}` reads them too (names are upper-cased and every other character \
-                 becomes `_`)"
-            )));
+    // Names by environment form; BTreeMap for a stable order of the problems.
+    let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for &name in names {
+        if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
+            problems.push(problem(
+                name,
+                "a provider name with at least one ASCII letter or digit, which names its \
+                 RESILIENCE_<PROVIDER>_… variables"
+                    .into(),
+            ));
+            continue;
+        }
+        let group = groups.entry(env_provider_name(name)).or_default();
+        if !group.contains(&name) {
+            group.push(name);
         }
     }
-    for &key in KEYS {
-        let var = provider_variable(name, key.var());
-        if KEYS.iter().any(|k| k.var() == var) || extra_globals.contains(&var.as_str()) {
-            problems.push(problem(format!(
-                "a name whose variables are its own, but {var}, its {}, is a global variable",
-                key.var()
-            )));
+    // Every variable, with whose it is: a global's (`None`) or a provider group's.
+    let mut owners: HashMap<String, Vec<(Option<&str>, &str)>> = HashMap::new();
+    for var in KEYS
+        .iter()
+        .map(|k| k.var())
+        .chain(extra_globals.iter().copied())
+    {
+        owners.entry(var.to_owned()).or_default().push((None, var));
+    }
+    for (env, group) in &groups {
+        for name in group {
+            if let Some(other) = group.iter().find(|o| *o != name) {
+                problems.push(problem(
+                    name,
+                    format!(
+                        "a name whose RESILIENCE_{env}_… variables are its own, but provider \
+                         `{other}` reads them too (names are upper-cased and every other \
+                         character becomes `_`)"
+                    ),
+                ));
+            }
         }
-        for other in others.clone().filter(|o| env_provider_name(o) != env_name) {
-            if let Some(k) = KEYS
-                .iter()
-                .find(|k| provider_variable(other, k.var()) == var)
-            {
-                problems.push(problem(format!(
-                    "a name whose variables are its own, but {var}, its {}, is provider \
-                     `{other}`'s {}",
-                    key.var(),
-                    k.var()
-                )));
+        for &key in KEYS {
+            let var = provider_variable(env, key.var());
+            owners.entry(var).or_default().push((Some(env), key.var()));
+        }
+    }
+    for (env, group) in &groups {
+        for &key in KEYS {
+            let var = provider_variable(env, key.var());
+            for &(owner, other_key) in &owners[&var] {
+                let clash = match owner {
+                    None => format!("{var}, its {}, is a global variable", key.var()),
+                    Some(o) if o != env => {
+                        format!(
+                            "{var}, its {}, is provider `{}`'s {other_key}",
+                            key.var(),
+                            groups[o][0]
+                        )
+                    }
+                    Some(_) => continue,
+                };
+                for name in group {
+                    problems.push(problem(
+                        name,
+                        format!("a name whose variables are its own, but {clash}"),
+                    ));
+                }
             }
         }
     }

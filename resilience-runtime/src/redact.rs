@@ -10,9 +10,11 @@ const REDACTED: &str = "<redacted>";
 /// What counts as a URL, each checked by this module's tests:
 /// - anything with a scheme (`https://…`, any case, IPv6 hosts included): its user-info, and
 ///   everything from its first `?` or `#` to the next white space;
-/// - a path (`/upload?…`): its query, with or without `=`;
-/// - any word with a `key=value` query (`x?key=…`);
-/// - a scheme-less `user:password@host`: its user-info.
+/// - a path (`/upload?…`, `/cb#…`): its query or fragment, with or without `=`, URLs inside it
+///   included (`?redirect_uri=https://…`);
+/// - any word with a `key=value` query or fragment (`x?key=…`);
+/// - a scheme-less `user:password@host`: its user-info (look-alikes such as `10:30@office`
+///   are redacted too).
 ///
 /// Brackets, quotes and commas do not end a URL (passwords and queries may hold them), except
 /// that closing ones after a query are kept so the prose around a URL still reads.
@@ -41,9 +43,11 @@ pub fn redact(text: &str) -> String {
 
 /// Scrubs one white-space-delimited word into `out`.
 fn scrub_word(word: &str, out: &mut String) {
-    let (body, secret) = match word.find("://") {
-        Some(sep) => url_parts(word, sep),
-        None => relative_parts(word),
+    // A `://` after the first `?` or `#` is inside a query (`?redirect_uri=https://…`):
+    // the word is then a relative URL, whose whole query goes.
+    let (body, secret) = match (word.find("://"), word.find(['?', '#'])) {
+        (Some(sep), q) if q.is_none_or(|q| sep < q) => url_parts(word, sep),
+        _ => relative_parts(word),
     };
     let mut body = body.to_string();
     redact_user_info(&mut body);
@@ -76,9 +80,10 @@ fn url_parts(word: &str, sep: usize) -> (&str, Option<&str>) {
     }
 }
 
-/// Splits a word without a scheme: a path's query (`/x?…`) or any `key=value` query.
+/// Splits a word without a scheme: a path's query or fragment (`/x?…`, `/cb#…`), or any
+/// `key=value` one.
 fn relative_parts(word: &str) -> (&str, Option<&str>) {
-    let Some(q) = word.find('?') else {
+    let Some(q) = word.find(['?', '#']) else {
         return (word, None);
     };
     let query = &word[q + 1..];
@@ -91,13 +96,12 @@ fn relative_parts(word: &str) -> (&str, Option<&str>) {
 }
 
 /// Replaces user-info in `body`: before the last `@` of each authority after a `://`, and in
-/// a scheme-less `user:password@host` (a `:` before the `@`; an e-mail address has none).
+/// a scheme-less `user:password@host` before the first scheme (a `:` before the `@`; an
+/// e-mail address has none, though look-alikes such as `10:30@office` go too).
 fn redact_user_info(body: &mut String) {
     // Right to left, so the offsets still to visit stay valid.
     let mut search_end = body.len();
-    let mut any_scheme = false;
     while let Some(sep) = body[..search_end].rfind("://") {
-        any_scheme = true;
         let auth_start = sep + 3;
         let auth_end = body[auth_start..]
             .find(['/', '?', '#'])
@@ -107,8 +111,18 @@ fn redact_user_info(body: &mut String) {
         }
         search_end = sep;
     }
-    if !any_scheme && let Some(at) = body.rfind('@') {
-        let start = body.len() - body.trim_start_matches(['(', '[', '"', '\'', '<']).len();
+    // What precedes the first URL's scheme (`db=user:pw@h,api=https://…`): the whole body
+    // when there is none.
+    let end = body.find("://").map_or(body.len(), |sep| {
+        body[..sep]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |i| i + 1)
+    });
+    if let Some(at) = body[..end].rfind('@') {
+        // From the last separator before the `:`, so `db=user:pw@h` keeps `db=`.
+        let start = body[..at]
+            .rfind(['(', '[', '"', '\'', '<', '=', ',', ';'])
+            .map_or(0, |i| i + 1);
         if body[start..at].contains(':') {
             body.replace_range(start..at, REDACTED);
         }
@@ -186,6 +200,23 @@ mod tests {
                 "GET /upload?<redacted> failed",
             ),
             ("HTTPS://U:SECRET13@H/", "HTTPS://<redacted>@H/"),
+            // A URL inside a query does not make the query part of its URL.
+            (
+                "GET /oauth/callback?redirect_uri=https://app.example/cb&code=SECRET16 failed",
+                "GET /oauth/callback?<redacted> failed",
+            ),
+            ("x?next=http://a/&api_key=SECRET17", "x?<redacted>"),
+            ("(/cb?state=https://a/&token=SECRET18)", "(/cb?<redacted>)"),
+            (
+                "url=(/v1/files?next=https://h/&key=SECRET19)",
+                "url=(/v1/files?<redacted>)",
+            ),
+            ("/cb#access_token=SECRET20", "/cb#<redacted>"),
+            // A scheme-less DSN before a URL in the same word.
+            (
+                "db=user:SECRET21@h,api=https://h/",
+                "db=<redacted>@h,api=https://h/",
+            ),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
                 "a=http://h/,b=http://u:SECRET14@g/",

@@ -60,6 +60,24 @@ impl Registry {
         (config, problems)
     }
 
+    /// `name`'s clashes with the providers that exist or have code settings.
+    fn clashes_of(&self, name: &str) -> Vec<ConfigProblem> {
+        let mut names: Vec<&str> = self
+            .providers
+            .keys()
+            .chain(self.provider_code.keys())
+            .map(String::as_str)
+            .chain([name])
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let subject = format!("provider `{name}`");
+        name_clashes(&names, OTHER_VARIABLES)
+            .into_iter()
+            .filter(|p| p.variable == subject)
+            .collect()
+    }
+
     fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
         let inner: &'static ProviderInner = Box::leak(Box::new(ProviderInner {
@@ -83,11 +101,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         return p;
     }
     let (config, problems) = reg.resolve(name, &process_env);
-    let clashes = name_clashes(
-        name,
-        reg.providers.keys().map(String::as_str),
-        OTHER_VARIABLES,
-    );
+    let clashes = reg.clashes_of(name);
     let inner = reg.create(name, config);
     drop(reg);
     for p in clashes {
@@ -351,9 +365,7 @@ impl Builder {
             .collect();
         known.sort_unstable();
         known.dedup();
-        for name in &known {
-            problems.extend(name_clashes(name, known.iter().copied(), OTHER_VARIABLES));
-        }
+        problems.extend(name_clashes(&known, OTHER_VARIABLES));
         // An environment name that a known provider reads is checked as that provider, with
         // its code settings, not as a provider of its own.
         let env_only = env_providers
@@ -428,11 +440,7 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
     };
     reg.provider_code.insert(name.to_owned(), merged);
     let (config, mut problems) = reg.resolve(name, &process_env);
-    problems.extend(name_clashes(
-        name,
-        reg.providers.keys().map(String::as_str),
-        OTHER_VARIABLES,
-    ));
+    problems.extend(reg.clashes_of(name));
     let problems = match reg.providers.get(name) {
         Some(existing) if existing.config != config => vec![already_in_use(name)],
         _ => problems,
@@ -561,10 +569,20 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Builder::new()
+        let result = Builder::new()
             .provider("reg-t7", Settings::new().max_delay(Duration::from_secs(10)))
-            .init_with(&lookup, vars)
-            .unwrap();
+            .init_with(&lookup, vars);
+        // Providers other tests created meanwhile resolve differently under this environment
+        // ("already in use"); none of that may be about reg-t7.
+        if let Err(e) = result {
+            for p in e.problems() {
+                assert!(
+                    !p.variable.contains("REG_T7") && !p.variable.contains("reg-t7"),
+                    "{e}"
+                );
+                assert!(p.value.contains("already in use"), "{e}");
+            }
+        }
     }
 
     #[test]
@@ -603,6 +621,25 @@ mod tests {
         }
         let err = configure("retry", Settings::new()).unwrap_err();
         assert!(err.to_string().contains("is a global variable"), "{err}");
+        // configure() sees names that init() registered, not only providers in use.
+        Builder::new()
+            .provider("reg-t10", Settings::new())
+            .init_with(&none, vec![])
+            .unwrap();
+        let err = configure("reg-t10-retry", Settings::new()).unwrap_err();
+        assert!(err.to_string().contains("provider `reg-t10`'s"), "{err}");
+        assert!(!registry().provider_code.contains_key("reg-t10-retry"));
+        // Realistic names pass, alone and together.
+        let names = [
+            "openai",
+            "glm-4",
+            "kimi_v2",
+            "enabled",
+            "metrics",
+            "circuit",
+            "anthropic",
+        ];
+        assert!(crate::config::name_clashes(&names, OTHER_VARIABLES).is_empty());
     }
 
     #[test]
