@@ -295,7 +295,7 @@ impl Breaker {
                             if now < self.probe_deadline.load(Ordering::Acquire) {
                                 return Err(None);
                             }
-                            self.restart_probes(w);
+                            self.restart_probes(w, now);
                         }
                         // The breaker moved on while we looked: look again.
                         None => {}
@@ -516,8 +516,10 @@ impl Breaker {
             // releases it: a caller that then finds every slot taken (an acquire load of
             // `half`) also finds this deadline, and cannot abandon a probe let in a moment ago
             // for a hung one.
+            // `fetch_max`: a caller that read the clock long ago and loses the take must not
+            // pull back the deadline of one that just won it.
             self.probe_deadline
-                .store(now.saturating_add(self.probe_wait()), Ordering::Release);
+                .fetch_max(now.saturating_add(self.probe_wait()), Ordering::Release);
             match self.half.compare_exchange_weak(
                 h,
                 pack_half(hg, inflight + 1, ok),
@@ -542,10 +544,20 @@ impl Breaker {
     /// generation, so their late answers (and their slots' release) are ignored. The state
     /// stays half-open, so no transition is logged or counted; a warning says why.
     #[cold]
-    fn restart_probes(&self, from: u64) {
+    fn restart_probes(&self, from: u64, now: u64) {
         let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
         if self.word.load(Ordering::Acquire) != from {
             return; // another caller restarted the round, or the breaker moved on
+        }
+        // Checked again under the lock, which every transition takes: a probe that answered
+        // since (freeing its slot, perhaps about to close the breaker) or one let in since
+        // (with a fresh deadline) keeps this round going; the caller looks again.
+        let (hg, inflight, _) = unpack_half(self.half.load(Ordering::Acquire));
+        if hg != generation(from) as u32
+            || inflight < self.half_open_max_calls
+            || now < self.probe_deadline.load(Ordering::Acquire)
+        {
+            return;
         }
         let next_gen = generation(from).wrapping_add(1);
         self.start_probe_round(next_gen);
@@ -845,6 +857,33 @@ mod tests {
         assert!(z.acquire().is_err());
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(z.acquire().is_ok());
+    }
+
+    /// A caller that found every slot held past its deadline restarts the round only if that
+    /// is still so under the lock: here the hung probe was cancelled and another let in first.
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_decided_on_a_stale_look_does_not_happen() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let hung = b.acquire().expect("the probe");
+        tokio::time::advance(Duration::from_secs(11)).await;
+        // What a racing caller saw: every slot held, the deadline past.
+        let (w, now) = (b.word.load(Ordering::Acquire), now_nanos(Instant::now()));
+        drop(hung);
+        let fresh = b.acquire().expect("the freed slot");
+        b.restart_probes(w, now);
+        assert_eq!(b.word.load(Ordering::Acquire), w, "no new round");
+        assert!(b.acquire().is_err(), "one slot, held by the fresh probe");
+        fresh.record(Verdict::Success);
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(
+            b.state(),
+            CircuitState::Closed,
+            "the fresh probe's success counted"
+        );
     }
 
     /// Two callers race for the one slot of a round whose deadline is long past: the one let

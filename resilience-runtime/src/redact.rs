@@ -43,11 +43,13 @@ pub fn redact(text: &str) -> String {
 
 /// Scrubs one white-space-delimited word into `out`.
 fn scrub_word(word: &str, out: &mut String) {
-    // A `://` after the first `?` or `#` is inside a query (`?redirect_uri=https://…`):
-    // the word is then a relative URL, whose whole query goes.
-    let (body, secret) = match (word.find("://"), word.find(['?', '#'])) {
-        (Some(sep), q) if q.is_none_or(|q| sep < q) => url_parts(word, sep),
-        _ => relative_parts(word),
+    // A query that qualifies on its own (after a path, or with `=`) goes whole, URLs inside
+    // it included (`?redirect_uri=https://…&code=…`). Otherwise a URL in the word has its
+    // own query or fragment removed (`{"q":"what?","url":"https://h/x?…"}`).
+    let (body, secret) = match (relative_parts(word), word.find("://")) {
+        (found @ (_, Some(_)), _) => found,
+        (_, Some(sep)) => url_parts(word, sep),
+        (plain, None) => plain,
     };
     let mut body = body.to_string();
     redact_user_info(&mut body);
@@ -59,7 +61,7 @@ fn scrub_word(word: &str, out: &mut String) {
         let inner = &secret[1..];
         out.push_str(
             &inner[inner
-                .trim_end_matches([')', ']', '"', '\'', '>', ',', '.', ';'])
+                .trim_end_matches([')', ']', '}', '"', '\'', '>', ',', '.', ';'])
                 .len()..],
         );
     }
@@ -111,20 +113,28 @@ fn redact_user_info(body: &mut String) {
         }
         search_end = sep;
     }
-    // What precedes the first URL's scheme (`db=user:pw@h,api=https://…`): the whole body
-    // when there is none.
-    let end = body.find("://").map_or(body.len(), |sep| {
-        body[..sep]
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
-            .map_or(0, |i| i + 1)
-    });
-    if let Some(at) = body[..end].rfind('@') {
-        // From the last separator before the `:`, so `db=user:pw@h` keeps `db=`.
-        let start = body[..at]
-            .rfind(['(', '[', '"', '\'', '<', '=', ',', ';'])
-            .map_or(0, |i| i + 1);
-        if body[start..at].contains(':') {
-            body.replace_range(start..at, REDACTED);
+    // Scheme-less `user:password@host`, every one in the word, right to left: from the user
+    // name before the nearest `:` to the `@`, whatever the password holds (`=`, `,`, `;`…)
+    // but a `/` (then it is a URL's port and path, or its scheme: `https://<redacted>@h`).
+    let mut end = body.len();
+    while let Some(at) = body[..end].rfind('@') {
+        end = at;
+        let Some(colon) = body[..at].rfind([':', '@']) else {
+            continue;
+        };
+        if body.as_bytes()[colon] == b'@' || body[colon..at].contains('/') {
+            continue;
+        }
+        let user_start = body[..colon]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| {
+                !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-'))
+            })
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        if user_start < colon {
+            body.replace_range(user_start..at, REDACTED);
+            end = user_start;
         }
     }
 }
@@ -149,6 +159,15 @@ mod tests {
         );
         assert_eq!(redact("  two\tspaces  "), "  two\tspaces  ");
         assert_eq!(redact("see https://h/x."), "see https://h/x.");
+        assert_eq!(
+            redact("{\"email\":\"bob@example.com\"}"),
+            "{\"email\":\"bob@example.com\"}"
+        );
+        assert_eq!(redact("see http://h:8080/a@b"), "see http://h:8080/a@b");
+        assert_eq!(
+            redact("Connection refused (os error 111)"),
+            "Connection refused (os error 111)"
+        );
         assert_eq!(
             redact("«ünïcode» (http://h/?a=1)"),
             "«ünïcode» (http://h/?<redacted>)"
@@ -212,11 +231,33 @@ mod tests {
                 "url=(/v1/files?<redacted>)",
             ),
             ("/cb#access_token=SECRET20", "/cb#<redacted>"),
-            // A scheme-less DSN before a URL in the same word.
+            // Scheme-less DSNs, anywhere in a word, whatever their passwords hold.
             (
                 "db=user:SECRET21@h,api=https://h/",
                 "db=<redacted>@h,api=https://h/",
             ),
+            (
+                "api=https://h/,db=user:SECRET22@h",
+                "api=https://h/,db=<redacted>@h",
+            ),
+            (
+                "a=u:SECRET23@h,b=v:SECRET24@g",
+                "a=<redacted>@h,b=<redacted>@g",
+            ),
+            ("user:p=SECRET25@db.example", "<redacted>@db.example"),
+            ("user:pa,SECRET26@db", "<redacted>@db"),
+            ("user:pa;SECRET27@db", "<redacted>@db"),
+            // A `?` or `#` in prose before a URL in the same word (compact JSON).
+            (
+                "{\"q\":\"what?\",\"url\":\"https://h/x?SECRET28\"}",
+                "{\"q\":\"what?\",\"url\":\"https://h/x?<redacted>\"}",
+            ),
+            (
+                "{\"msg\":\"done?\",\"url\":\"https://h/cb#SECRET29\"}",
+                "{\"msg\":\"done?\",\"url\":\"https://h/cb#<redacted>\"}",
+            ),
+            ("what?https://h/x?SECRET30", "what?https://h/x?<redacted>"),
+            ("id#https://h/cb#SECRET31", "id#https://h/cb#<redacted>"),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
                 "a=http://h/,b=http://u:SECRET14@g/",
