@@ -1,5 +1,6 @@
 //! The log side: `[RETRY]` and `[CIRCUIT]` lines with their structured fields, the same
-//! transition seen in the log and in the counter, and no secret in any log line or metric.
+//! transition seen in the log and in the counter, no secret in any log line or metric, and the
+//! warning for an abandoned half-open probe.
 //!
 //! One test function on purpose: the subscriber is process-global, installed before any log
 //! callsite is first hit, and the scenarios run one after another, so no line can be missed or
@@ -135,5 +136,36 @@ fn log_lines_fields_and_secrets() {
             );
             assert!(!metrics.contains(secret), "{secret} leaked into /metrics");
         }
+    });
+
+    // 4. A half-open probe that never answers: its slot is freed after the breaker timeout,
+    // with a warning, and the next call is let in. On a paused clock, in its own runtime.
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    paused.block_on(async {
+        let settings = Settings::new()
+            .max_attempts(1)
+            .failure_threshold(1)
+            .breaker_timeout(Duration::from_secs(2));
+        let p = resilience::configure("log-probe", settings).unwrap();
+        let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Transient(1)) }).await;
+        assert!(r.is_err());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let mut hung = Box::pin(p.execute(std::future::pending::<Result<u32, TestError>>));
+        let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(hung.as_mut().poll(cx)));
+        assert!(polled.await.is_pending(), "the probe hangs");
+        let r: Result<u32, TestError> = p.execute(|| async { Ok(1) }).await;
+        assert!(r.is_err(), "its slot is still held");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let r: Result<u32, TestError> = p.execute(|| async { Ok(2) }).await;
+        assert_eq!(r, Ok(2), "a new round lets the next call in");
+        let text = lines_with(&logs.text(), "log-probe");
+        let warning = "WARN resilience: [CIRCUIT] Probes for log-probe unanswered after 2.000s: \
+                       their slots are freed and their answers will be ignored";
+        assert_eq!(text.matches(warning).count(), 1, "{text}");
+        drop(hung);
     });
 }
