@@ -183,7 +183,8 @@ pub(crate) struct Breaker {
     /// timeout in ticks, so a rejection decides with a comparison and converts only the ticks
     /// left, with one multiplication.
     until_tsc: AtomicU64,
-    /// `generation (low 32 bits) << 32 | probes in flight << 16 | probe successes`.
+    /// `generation (low 24 bits) << 40 | admissions (mod 256) << 32 | probes in flight << 16 |
+    /// probe successes` (see [`recount`]).
     half: AtomicU64,
     /// When the probes in flight stop holding their slots (the last admission plus the
     /// breaker timeout, at least [`PROBE_WAIT_MIN`]), in `now_nanos` units.
@@ -286,7 +287,7 @@ impl Breaker {
                     // One clock read, on this cold path only: an admitted probe's deadline,
                     // or whether the probes holding every slot are past theirs.
                     let now = now_nanos(Instant::now());
-                    match self.take_probe_slot(generation(w) as u32, now) {
+                    match self.take_probe_slot(half_gen(generation(w)), now) {
                         Some(true) => return Ok(w),
                         Some(false) => {
                             // Every slot is taken. A probe that never answers (a black-holed
@@ -495,7 +496,7 @@ impl Breaker {
             Ordering::Release,
         );
         self.half
-            .store(pack_half(generation as u32, 0, 0), Ordering::Release);
+            .store(pack_half(half_gen(generation), 0, 0), Ordering::Release);
     }
 
     /// Takes a probe slot in half-open generation `g`: `Some(true)` if taken, `Some(false)` if
@@ -522,7 +523,7 @@ impl Breaker {
                 .fetch_max(now.saturating_add(self.probe_wait()), Ordering::Release);
             match self.half.compare_exchange_weak(
                 h,
-                pack_half(hg, inflight + 1, ok),
+                recount(h, inflight + 1, ok, true),
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -549,18 +550,33 @@ impl Breaker {
         if self.word.load(Ordering::Acquire) != from {
             return; // another caller restarted the round, or the breaker moved on
         }
-        // Checked again under the lock, which every transition takes: a probe that answered
-        // since (freeing its slot, perhaps about to close the breaker) or one let in since
-        // (with a fresh deadline) keeps this round going; the caller looks again.
-        let (hg, inflight, _) = unpack_half(self.half.load(Ordering::Acquire));
-        if hg != generation(from) as u32
+        // Checked again under the lock: a probe that answered since (freeing its slot,
+        // perhaps about to close the breaker) or one let in since (with a fresh deadline)
+        // keeps this round going, and the caller looks again.
+        let h = self.half.load(Ordering::Acquire);
+        let (hg, inflight, _) = unpack_half(h);
+        if hg != half_gen(generation(from))
             || inflight < self.half_open_max_calls
             || now < self.probe_deadline.load(Ordering::Acquire)
         {
             return;
         }
+        #[cfg(test)]
+        tests::AFTER_RESTART_CHECK.with(|hook| hook.take().map(|f| f()));
+        // Probes answer and are let in without this lock, so the new round replaces exactly
+        // the `half` just checked, or nothing: a slot freed and taken again since keeps its
+        // round (a plain store here used to abandon that probe and lose its answer).
         let next_gen = generation(from).wrapping_add(1);
-        self.start_probe_round(next_gen);
+        let fresh = pack_half(half_gen(next_gen), 0, 0);
+        if self
+            .half
+            .compare_exchange(h, fresh, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        self.probe_deadline
+            .store(now.saturating_add(self.probe_wait()), Ordering::Release);
         self.word
             .store(next_gen << TAG_BITS | HALF_OPEN, Ordering::Release);
         let (provider, wait) = (self.provider, self.timeout.max(PROBE_WAIT_MIN));
@@ -606,7 +622,7 @@ impl Breaker {
     }
 
     fn on_probe(&self, w: u64, verdict: Option<Verdict>) {
-        let g = generation(w) as u32;
+        let g = half_gen(generation(w));
         let mut closed = false;
         let released = self
             .half
@@ -621,7 +637,7 @@ impl Breaker {
                     ok
                 };
                 closed = u32::from(ok) >= self.success_threshold;
-                Some(pack_half(hg, inflight.saturating_sub(1), ok))
+                Some(recount(h, inflight.saturating_sub(1), ok, false))
             });
         if released.is_err() {
             return; // a stale probe: the breaker has moved on
@@ -638,13 +654,40 @@ impl Breaker {
     }
 }
 
-fn pack_half(generation: u32, inflight: u32, successes: u16) -> u64 {
-    (u64::from(generation) << 32) | (u64::from(inflight.min(0xFFFF)) << 16) | u64::from(successes)
+/// The generation as `half` keeps it: its low 24 bits. A ticket 2^24 transitions old would be
+/// needed to mistake one round for another.
+fn half_gen(generation: u64) -> u32 {
+    (generation & 0xFF_FFFF) as u32
 }
 
+/// A fresh round's `half`: no admissions, probes or successes.
+fn pack_half(generation: u32, inflight: u32, successes: u16) -> u64 {
+    (u64::from(generation & 0xFF_FFFF) << 40)
+        | (u64::from(inflight.min(0xFFFF)) << 16)
+        | u64::from(successes)
+}
+
+/// `half` with new counts, the generation kept, and the admission counter moved on by one
+/// when a probe is let in. The counter makes every admission change the word, so a
+/// compare-and-swap against a value read earlier fails if a slot was freed and taken again
+/// meanwhile (the same counts, another probe).
+fn recount(h: u64, inflight: u32, successes: u16, admitted: bool) -> u64 {
+    let admissions = ((h >> 32) & 0xFF) as u8;
+    let admissions = if admitted {
+        admissions.wrapping_add(1)
+    } else {
+        admissions
+    };
+    (h & !0xFF_FFFF_FFFF)
+        | (u64::from(admissions) << 32)
+        | (u64::from(inflight.min(0xFFFF)) << 16)
+        | u64::from(successes)
+}
+
+/// `(generation, probes in flight, successes)`.
 fn unpack_half(h: u64) -> (u32, u32, u16) {
     (
-        (h >> 32) as u32,
+        (h >> 40) as u32,
         ((h >> 16) & 0xFFFF) as u32,
         (h & 0xFFFF) as u16,
     )
@@ -737,6 +780,12 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Runs inside `restart_probes`, after its check under the lock, once.
+        pub(super) static AFTER_RESTART_CHECK: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::Cell::new(None) };
+    }
 
     fn breaker(c: Config) -> Breaker {
         Breaker::new("test", &c)
@@ -879,6 +928,40 @@ mod tests {
         assert!(b.acquire().is_err(), "one slot, held by the fresh probe");
         fresh.record(Verdict::Success);
         b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(
+            b.state(),
+            CircuitState::Closed,
+            "the fresh probe's success counted"
+        );
+    }
+
+    /// The same, one step later: the slot is freed and taken again after the check under the
+    /// lock (probes do not take it). The new round must not replace that probe's.
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_retaken_after_the_restart_check_keeps_its_round() {
+        // 'static, for the hook.
+        let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
+        for _ in 0..3 {
+            fail(b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let hung = b.acquire().expect("the probe");
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let (w, now) = (b.word.load(Ordering::Acquire), now_nanos(Instant::now()));
+        let fresh = std::rc::Rc::new(std::cell::Cell::new(None));
+        let slot = fresh.clone();
+        AFTER_RESTART_CHECK.with(|hook| {
+            hook.set(Some(Box::new(move || {
+                drop(hung);
+                slot.set(Some(b.admit().expect("the freed slot")));
+            })))
+        });
+        b.restart_probes(w, now);
+        let ticket = fresh.take().expect("the hook ran");
+        assert_eq!(b.word.load(Ordering::Acquire), w, "no new round");
+        assert!(b.admit().is_err(), "one slot, held by the fresh probe");
+        b.record(ticket, Verdict::Success);
+        b.record(b.admit().unwrap(), Verdict::Success);
         assert_eq!(
             b.state(),
             CircuitState::Closed,

@@ -85,16 +85,19 @@ fn url_parts(word: &str, sep: usize) -> (&str, Option<&str>) {
 /// Splits a word without a scheme: a path's query or fragment (`/x?…`, `/cb#…`), or any
 /// `key=value` one.
 fn relative_parts(word: &str) -> (&str, Option<&str>) {
-    let Some(q) = word.find(['?', '#']) else {
-        return (word, None);
-    };
-    let query = &word[q + 1..];
-    let path = word[..q].trim_start_matches(['(', '[', '"', '\'', '<']);
-    if !query.is_empty() && (path.starts_with('/') || query.contains('=')) {
-        (&word[..q], Some(&word[q..]))
-    } else {
-        (word, None)
+    // Every `?` and `#`, not only the first: prose may come before the path
+    // (`{"q":"why?","next":"/a?…"}`).
+    for (q, _) in word.match_indices(['?', '#']) {
+        let query = &word[q + 1..];
+        let before = &word[..q];
+        let path = before
+            .rfind(['(', '[', '{', '"', '\'', '<', ',', ':', '='])
+            .map_or(before, |i| &before[i + 1..]);
+        if !query.is_empty() && (path.starts_with('/') || query.contains('=')) {
+            return (before, Some(&word[q..]));
+        }
     }
+    (word, None)
 }
 
 /// Replaces user-info in `body`: before the last `@` of each authority after a `://`, and in
@@ -114,34 +117,80 @@ fn redact_user_info(body: &mut String) {
         search_end = sep;
     }
     // Scheme-less `user:password@host`, every one in the word, right to left: from the user
-    // name before the nearest `:` to the `@`, whatever the password holds (`=`, `,`, `;`…)
-    // but a `/` (then it is a URL's port and path, or its scheme: `https://<redacted>@h`).
+    // name before the nearest `:` to the `@`, whatever the password holds (`=`, `,`, `/`, `@`…).
     let mut end = body.len();
     while let Some(at) = body[..end].rfind('@') {
         end = at;
-        let Some(colon) = body[..at].rfind([':', '@']) else {
-            continue;
+        let Some(colon) = body[..at].rfind(':') else {
+            break; // no `:` before this `@`, nor before any earlier one
         };
-        if body.as_bytes()[colon] == b'@' || body[colon..at].contains('/') {
+        let password = &body[colon + 1..at];
+        // A scheme (`https://<redacted>@h`) or a URL's port and path (`h:8080/a@b`).
+        let after_digits = password.trim_start_matches(|c: char| c.is_ascii_digit());
+        if password.starts_with('/')
+            || (after_digits.len() < password.len() && after_digits.starts_with('/'))
+        {
+            continue;
+        }
+        // A field that starts after the `:` (`time=10:30,email=bob@…`): not one credential.
+        if let Some(i) = password.find([',', ';'])
+            && password[i + 1..].contains('=')
+        {
             continue;
         }
         let user_start = body[..colon]
             .char_indices()
             .rev()
-            .find(|&(_, c)| {
-                !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-'))
-            })
+            .find(|&(_, c)| !(c.is_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-')))
             .map_or(0, |(i, c)| i + c.len_utf8());
-        if user_start < colon {
-            body.replace_range(user_start..at, REDACTED);
-            end = user_start;
+        // No user name (`:pw@h`, `x=:pw@h`) only where a field starts: not after a quote
+        // (`"email":"bob@…"`) nor in a Rust path (`a::b@c`).
+        let field_start = body[..colon]
+            .chars()
+            .next_back()
+            .is_none_or(|c| matches!(c, '=' | ',' | ';' | '(' | '['));
+        if user_start == colon && !field_start {
+            continue;
         }
+        body.replace_range(user_start..at, REDACTED);
+        end = user_start;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::redact;
+    use rand::{Rng, SeedableRng};
+
+    /// Random words from the characters the scanner cares about, multi-byte ones included:
+    /// no panic, and a password, query or fragment placed around them never survives.
+    #[test]
+    fn random_text_never_panics_and_never_keeps_a_placed_secret() {
+        const ALPHABET: &[char] = &[
+            'a', 'Z', '0', '9', '.', '-', '_', ':', '/', '?', '#', '@', '=', '&', ',', ';', '"',
+            '\'', '(', ')', '[', ']', '{', '}', '<', '>', '%', ' ', '\t', 'é', '€', '日', '😀',
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let word = |rng: &mut rand::rngs::StdRng| -> String {
+            let n = rng.random_range(0..12);
+            (0..n)
+                .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())])
+                .collect()
+        };
+        for _ in 0..20_000 {
+            let (a, b) = (word(&mut rng), word(&mut rng));
+            let _ = redact(&format!("{a}{b}"));
+            for placed in [
+                format!("{a} https://u:SECRET@h/{b}"),
+                format!("{a} https://h/x?k=SECRET{b}"),
+                format!("{a} https://h/x#SECRET{b}"),
+                format!("{a} user:SECRET@db {b}"),
+            ] {
+                let r = redact(&placed);
+                assert!(!r.contains("SECRET"), "{placed:?} -> {r:?}");
+            }
+        }
+    }
 
     #[test]
     fn strips_queries_and_credentials() {
@@ -164,6 +213,14 @@ mod tests {
             "{\"email\":\"bob@example.com\"}"
         );
         assert_eq!(redact("see http://h:8080/a@b"), "see http://h:8080/a@b");
+        for prose in [
+            "time=10:30,email=bob@example.com",
+            "ts=10:30:00,user=bob@example.com",
+            "at module::Type::method@0x1234",
+            "a::b@c",
+        ] {
+            assert_eq!(redact(prose), prose);
+        }
         assert_eq!(
             redact("Connection refused (os error 111)"),
             "Connection refused (os error 111)"
@@ -257,6 +314,17 @@ mod tests {
                 "{\"msg\":\"done?\",\"url\":\"https://h/cb#<redacted>\"}",
             ),
             ("what?https://h/x?SECRET30", "what?https://h/x?<redacted>"),
+            (
+                "{\"q\":\"why?\",\"next\":\"/a?SECRET32\"}",
+                "{\"q\":\"why?\",\"next\":\"/a?<redacted>\"}",
+            ),
+            // Passwords holding `@` or `/`, no user name, a non-ASCII user name.
+            ("u:p@SECRET33@h", "<redacted>@h"),
+            ("user:SEC/RET34@db", "<redacted>@db"),
+            (":SECRET35@h", "<redacted>@h"),
+            ("x=:SECRET36@h", "x=<redacted>@h"),
+            ("ü:SECRET37@h", "<redacted>@h"),
+            ("user:SECRET38@[::1]:5432/db", "<redacted>@[::1]:5432/db"),
             ("id#https://h/cb#SECRET31", "id#https://h/cb#<redacted>"),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
