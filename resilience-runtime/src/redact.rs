@@ -16,14 +16,16 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', '!'];
 /// fragment (`#…`) replaced by `<redacted>`.
 ///
 /// Within each white-space-delimited word, each rule checked by this module's tests:
-/// - **query:** everything after the first `?` that has something after it (other than
-///   closing punctuation), URLs inside it included (`?redirect_uri=https://…`);
+/// - **query:** everything after the first `?` outside a credential that has something after
+///   it (other than closing punctuation), URLs inside it included (`?redirect_uri=https://…`);
 /// - **fragment:** everything after the first `#` in a word with a `/`, `=` or `://` before
 ///   it, or a `=` after it (`https://h/cb#access_token=…`; not `#123`);
-/// - **user-info:** before the word's last `@`, from the user name at the first `:` after the
-///   last `://` (or the word's start) to the `@`, whatever the password holds (`/`, `@`, `=`,
-///   `,`…): `https://u:p@h`, `redis://:p@h`, `user:p@db:5432`, `dsn=u:p@h`. An empty user
-///   name counts unless a quote follows, so `{"email":"bob@example.com"}` stays.
+/// - **user-info:** before each `@`: the text since the previous `@` after a `://` when it
+///   has no `/` (`https://token@h`, `redis://:p@h`), or from a user name and `:` to the `@`
+///   whatever the password holds (`/`, `#`, `?`, `@`, `=`, `,`…): `user:p@db:5432`,
+///   `dsn=u:p@h`. An empty user name counts unless a quote follows the `:`, so
+///   `{"email":"bob@example.com"}` stays; a `?` or `#` inside a credential does not start a
+///   query.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised.
@@ -51,16 +53,16 @@ pub fn redact(text: &str) -> String {
 
 /// Scrubs one white-space-delimited word into `out`.
 fn scrub_word(word: &str, out: &mut String) {
-    let cut = secret_start(word);
-    let body = &word[..cut.unwrap_or(word.len())];
-    match user_info(body) {
-        Some((from, to)) => {
-            out.push_str(&body[..from]);
-            out.push_str(REDACTED);
-            out.push_str(&body[to..]);
-        }
-        None => out.push_str(body),
+    let spans = credentials(word);
+    let cut = secret_start(word, &spans);
+    let body_end = cut.unwrap_or(word.len());
+    let mut from = 0;
+    for &(start, end) in spans.iter().filter(|&&(_, end)| end <= body_end) {
+        out.push_str(&word[from..start]);
+        out.push_str(REDACTED);
+        from = end;
     }
+    out.push_str(&word[from..body_end]);
     if let Some(at) = cut {
         // `?` or `#` itself stays, so the reader sees what was there.
         out.push_str(&word[at..at + 1]);
@@ -70,17 +72,29 @@ fn scrub_word(word: &str, out: &mut String) {
     }
 }
 
-/// Where the word's query or fragment starts, if it has one worth removing.
-fn secret_start(word: &str) -> Option<usize> {
+/// Where the word's query or fragment starts, if it has one worth removing; a `?` or `#`
+/// inside a credential (an unencoded one in a password) does not count.
+fn secret_start(word: &str, spans: &[(usize, usize)]) -> Option<usize> {
     // Precomputed once, so each candidate is decided in constant time.
     let last_content = word.rfind(|c: char| !CLOSERS.contains(&c))?;
     let last_eq = word.rfind('=');
+    // Spans are in order and `i` only grows: one pointer, not a search per candidate.
+    let mut next = 0;
+    let mut inside = |i: usize| {
+        while spans.get(next).is_some_and(|&(_, e)| e <= i) {
+            next += 1;
+        }
+        spans.get(next).is_some_and(|&(s, _)| s <= i)
+    };
     let mut url_like = false; // a `/`, `=` or `://` seen so far
     for (i, c) in word.char_indices() {
         match c {
             '/' | '=' => url_like = true,
-            '?' if i < last_content => return Some(i),
-            '#' if i < last_content && (url_like || last_eq.is_some_and(|e| e > i)) => {
+            '?' if i < last_content && !inside(i) => return Some(i),
+            '#' if i < last_content
+                && (url_like || last_eq.is_some_and(|e| e > i))
+                && !inside(i) =>
+            {
                 return Some(i);
             }
             _ => {}
@@ -89,34 +103,61 @@ fn secret_start(word: &str) -> Option<usize> {
     None
 }
 
-/// The byte range of the user-info to replace in `body` (a word without its query), if any.
-fn user_info(body: &str) -> Option<(usize, usize)> {
-    let at = body.rfind('@')?;
-    let region = body[..at].rfind("://").map_or(0, |i| i + 3);
-    let last_quote = body[..at].rfind(['"', '\'']);
+/// The byte ranges of the word's credentials, each ending at its `@`, in order. For each `@`,
+/// the text since the previous one (or the word's start) holds a credential if:
+/// - after its last `://`, up to the `@`, there is no `/`: URL user-info, with or without a
+///   `:` (`https://token@h`, `redis://:pw@h`);
+/// - or it has a `:` (after its last `://`, if any) with a user name before it, or with none
+///   but not followed by a quote (`"email":"bob@…"` is JSON): from the user name to the `@`;
+/// - or the previous `@` ended a credential and this text has no `/`, `,` or quote: the
+///   password held an `@` (`u:p@ss@h`), and the credential grows to this `@`.
+///
+/// Linear: each `@`'s text is looked at a bounded number of times, and the texts are disjoint.
+fn credentials(word: &str) -> Vec<(usize, usize)> {
     let is_name = |c: char| {
-        !c.is_whitespace()
-            && !matches!(
-                c,
-                '(' | '[' | '{' | '<' | '"' | '\'' | '=' | ',' | ';' | ':' | '/' | '@'
-            )
+        !matches!(
+            c,
+            '(' | '[' | '{' | '<' | '"' | '\'' | '=' | ',' | ';' | ':' | '/' | '@'
+        )
     };
-    // Each `:` in order; the walk back over a user name stops at the previous `:`, so the
-    // whole search is linear.
-    for (i, _) in body[region..at].match_indices(':') {
-        let colon = region + i;
-        let user = body[region..colon]
-            .char_indices()
-            .rev()
-            .find(|&(_, c)| !is_name(c))
-            .map_or(region, |(j, c)| region + j + c.len_utf8());
-        // An empty user name (`:pw@h`) counts unless a quote comes between the `:` and the
-        // `@`: that is JSON (`"email":"bob@…"`), not a credential.
-        if user < colon || last_quote.is_none_or(|q| q < colon) {
-            return Some((user, at));
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut seg = 0;
+    for (at, _) in word.match_indices('@') {
+        let text = &word[seg..at];
+        // After a credential's `@` comes its host: a `:` there followed by a digit is a port
+        // (`redis://:pw@c:6379/0","owner":"ops@…`), not a user name's end.
+        let after_credential = spans.last().is_some_and(|&(_, end)| end + 1 == seg);
+        let after_scheme = text.rfind("://").map_or(0, |i| i + 3);
+        let rest = &text[after_scheme..];
+        let found = if text.contains("://") && !rest.is_empty() && !rest.contains('/') {
+            Some(seg + after_scheme)
+        } else {
+            rest.match_indices(':').find_map(|(i, _)| {
+                let colon = after_scheme + i;
+                let user = text[..colon]
+                    .char_indices()
+                    .rev()
+                    .take_while(|&(_, c)| is_name(c))
+                    .last()
+                    .map_or(colon, |(j, _)| j);
+                let next = &text[colon + 1..];
+                if after_credential && next.starts_with(|c: char| c.is_ascii_digit()) {
+                    return None;
+                }
+                let quoted = next.starts_with(['"', '\'']);
+                (user.max(after_scheme) < colon || !quoted).then_some(seg + user.max(after_scheme))
+            })
+        };
+        match (found, spans.last_mut()) {
+            (Some(start), _) => spans.push((start, at)),
+            (None, Some(last)) if after_credential && !text.contains(['/', ',', '"', '\'']) => {
+                last.1 = at;
+            }
+            _ => {}
         }
+        seg = at + 1;
     }
-    None
+    spans
 }
 
 #[cfg(test)]
@@ -166,9 +207,14 @@ mod tests {
             format!("a:/{}", "@".repeat(n)),
             format!("{}@", ":".repeat(n)),
             format!("{}@h", ":\"".repeat(n)),
+            "a:?@".repeat(n / 4),
+            "x://a#@".repeat(n / 7),
+            format!("u:p@{}", "x@".repeat(n / 2)),
+            format!("{}@", "\":".repeat(n / 2)),
         ] {
             let r = redact(&word);
-            assert!(r.len() <= word.len() + 2 * REDACTED.len(), "{}", r.len());
+            // Every credential is replaced by one marker, so the text grows by at most that.
+            assert!(r.len() <= word.len() * (REDACTED.len() + 1), "{}", r.len());
         }
     }
 
@@ -284,7 +330,7 @@ mod tests {
             ),
             (
                 "a=u:SECRET23@h,b=v:SECRET24@g",
-                "a=<redacted>@g", // two credentials: from the first to the last `@`
+                "a=<redacted>@h,b=<redacted>@g",
             ),
             ("user:p=SECRET25@db.example", "<redacted>@db.example"),
             ("user:pa,SECRET26@db", "<redacted>@db"),
@@ -326,6 +372,43 @@ mod tests {
                 "{\"redis\":\"<redacted>@cache:6379\"}",
             ),
             ("😀:SECRET47@h", "<redacted>@h"),
+            // Shapes the fifth review's fuzzer found.
+            (
+                "https://ghp_SECRET48@github.com/o/r.git",
+                "https://<redacted>@github.com/o/r.git",
+            ),
+            (
+                "(https://SECRET49@api.example/v1):",
+                "(https://<redacted>@api.example/v1):",
+            ),
+            ("https://u://SECRET50@h/", "https://u://<redacted>@h/"),
+            ("dsn=u://SECRET51@h", "dsn=u://<redacted>@h"),
+            (
+                "postgres://admin:SECRET52#x@db/app",
+                "postgres://<redacted>@db/app",
+            ),
+            ("dsn=admin:SECRET53#x@db", "dsn=<redacted>@db"),
+            ("admin:Pa?SECRET54@db:5432", "<redacted>@db:5432"),
+            (
+                "{\"db\":\"postgres://u:SECRET55@h/db\",\"docs\":\"https://medium.com/@team\"}",
+                "{\"db\":\"postgres://<redacted>@h/db\",\"docs\":\"https://medium.com/@team\"}",
+            ),
+            (
+                "db=user:SECRET56@db,registry=https://registry.npmjs.org/@types/node",
+                "db=<redacted>@db,registry=https://registry.npmjs.org/@types/node",
+            ),
+            (
+                "{\"cache\":\"redis://:SECRET57@c:6379/0\",\"owner\":\"ops@example.com\"}",
+                "{\"cache\":\"redis://<redacted>@c:6379/0\",\"owner\":\"ops@example.com\"}",
+            ),
+            ("redis://:pa\"SECRET58@h", "redis://<redacted>@h"),
+            ("redis://:SECRET59'@h", "redis://<redacted>@h"),
+            (
+                "{\"dsn\":\":SECRET60@db:5432\",\"contact\":\"bob@example.com\"}",
+                "{\"dsn\":\"<redacted>@db:5432\",\"contact\":\"bob@example.com\"}",
+            ),
+            ("user:SECRET61@h://@", "<redacted>@h://@"),
+            (":SECRET62@h\"@", "<redacted>@h\"@"),
             ("id#https://h/cb#SECRET31", "id#https://h/cb#<redacted>"),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
