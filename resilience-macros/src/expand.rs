@@ -387,10 +387,11 @@ fn param_rebinds(sig: &Signature, retry: bool) -> Vec<TokenStream> {
 /// `let pat = <Ty as CloneArg>::clone_arg(&name);` spanned at the argument, so a missing
 /// `Clone` is reported there. Naming the type makes it the obligation's subject; with an
 /// inferred one, rustc would suggest borrowing the argument (`&T` is `Clone`), which is wrong
-/// advice here. `impl Trait` cannot be named in an expression, so it is inferred.
+/// advice here. `impl Trait` cannot be named in an expression, so it is inferred, from a
+/// closure that lends the argument (for the same reason).
 fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) -> TokenStream {
     if mentions_impl_trait(ty) {
-        quote_spanned!(span=> let #pat = ::resilience::__private::clone_arg(&#name);)
+        quote_spanned!(span=> let #pat = ::resilience::__private::clone_arg_from(|| &#name);)
     } else {
         quote_spanned!(span=> let #pat = <#ty as ::resilience::__private::CloneArg>::clone_arg(&#name);)
     }
@@ -443,7 +444,7 @@ fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) {
     let new: Expr = match receiver {
         ReceiverKind::Unique => syn::parse_quote!(&mut *#self_token),
         ReceiverKind::Owned(span) => {
-            syn::parse_quote_spanned!(*span=> ::resilience::__private::clone_arg(&#self_token))
+            syn::parse_quote_spanned!(*span=> ::resilience::__private::clone_arg_from(|| &#self_token))
         }
         ReceiverKind::Shared | ReceiverKind::None => return,
     };

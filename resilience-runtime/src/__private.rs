@@ -22,8 +22,12 @@ impl<T: Clone> CloneArg for T {
     }
 }
 
-/// A fresh copy of an owned argument for one attempt.
+/// A fresh copy of an owned argument for one attempt, for an argument whose type the
+/// expansion cannot name (`impl Trait`, the receiver of an async-trait method); the others
+/// call `<Ty as CloneArg>::clone_arg`. The argument is lent by a closure because, given `&arg`
+/// directly, rustc answers a type that is not `Clone` by suggesting to borrow the argument
+/// (`&T` is `Clone`): wrong advice here. Through the closure it suggests adding `Clone`.
 #[inline]
-pub fn clone_arg<T: CloneArg>(v: &T) -> T {
-    v.clone_arg()
+pub fn clone_arg_from<'a, T: CloneArg + 'a>(arg: impl FnOnce() -> &'a T) -> T {
+    arg().clone_arg()
 }
