@@ -21,6 +21,21 @@ async fn revoke(token: Token, (a, _b): (u8, u8)) -> Result<usize, MyError> {
     Ok(s.len() + a as usize)
 }
 
+pub struct Session(Token); // not Clone either
+
+impl Session {
+    fn into_token(self) -> Token {
+        self.0
+    }
+
+    // One attempt may consume `self` (and, through `async-trait`, the same holds).
+    #[resilience::resilient(provider = "kimi", retry = false)]
+    async fn close(self) -> Result<usize, MyError> {
+        let Token(s) = self.into_token();
+        Ok(s.len())
+    }
+}
+
 // `ref` and `@` bindings keep their names.
 #[resilience::resilient(provider = "kimi", retry = false)]
 async fn label(ref name: String, all @ (first, _): (u8, u8)) -> Result<usize, MyError> {
@@ -42,4 +57,5 @@ fn main() {
     let _ = label(String::new(), (1, 2));
     let _ = collide(1);
     let _ = revoke(Token(String::new()), (1, 2));
+    let _ = Session(Token(String::new())).close();
 }
