@@ -10,7 +10,7 @@
 const REDACTED: &str = "<redacted>";
 
 /// What may close the prose around a URL: kept after a redacted query or fragment.
-const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', '!'];
+const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!'];
 
 /// Returns `text` with every URL's user-info (`user:pass@`), query string (`?key=value…`) and
 /// fragment (`#…`) replaced by `<redacted>`.
@@ -22,10 +22,12 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', '!'];
 ///   it, or a `=` after it (`https://h/cb#access_token=…`; not `#123`);
 /// - **user-info:** before each `@`: the text since the previous `@` after a `://` when it
 ///   has no `/` (`https://token@h`, `redis://:p@h`), or from a user name and `:` to the `@`
-///   whatever the password holds (`/`, `#`, `?`, `@`, `=`, `,`…): `user:p@db:5432`,
-///   `dsn=u:p@h`. An empty user name counts unless a quote follows the `:`, so
-///   `{"email":"bob@example.com"}` stays; a `?` or `#` inside a credential does not start a
-///   query.
+///   whatever the password holds (`/`, `#`, `?`, `=`, `,`, and `@` when no `/`, `,` or
+///   quote follows it): `user:p@db:5432`, `dsn=u:p@h`. An empty user name counts unless a
+///   quote follows the `:`, so `{"email":"bob@example.com"}` stays. A `?` or `#` inside a
+///   credential starts no query, unless the credential may be a misread one: a `/` before
+///   it, a `&` or `=` after it, or where its host would be (`h:8443/x?email=bob@x&key=…`);
+///   then everything from the credential's start goes.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised.
@@ -57,10 +59,11 @@ fn scrub_word(word: &str, out: &mut String) {
     let cut = secret_start(word, &spans);
     let body_end = cut.unwrap_or(word.len());
     let mut from = 0;
-    for &(start, end) in spans.iter().filter(|&&(_, end)| end <= body_end) {
-        out.push_str(&word[from..start]);
+    // A credential the cut falls inside is removed up to the cut: the text after it goes too.
+    for span in spans.iter().take_while(|span| span.start < body_end) {
+        out.push_str(&word[from..span.start]);
         out.push_str(REDACTED);
-        from = end;
+        from = span.end.min(body_end);
     }
     out.push_str(&word[from..body_end]);
     if let Some(at) = cut {
@@ -73,18 +76,21 @@ fn scrub_word(word: &str, out: &mut String) {
 }
 
 /// Where the word's query or fragment starts, if it has one worth removing; a `?` or `#`
-/// inside a credential (an unencoded one in a password) does not count.
-fn secret_start(word: &str, spans: &[(usize, usize)]) -> Option<usize> {
+/// inside a credential (an unencoded one in a password) does not count unless the credential
+/// may be a misread query ([`Span::opens_query`]).
+fn secret_start(word: &str, spans: &[Span]) -> Option<usize> {
     // Precomputed once, so each candidate is decided in constant time.
     let last_content = word.rfind(|c: char| !CLOSERS.contains(&c))?;
     let last_eq = word.rfind('=');
     // Spans are in order and `i` only grows: one pointer, not a search per candidate.
     let mut next = 0;
     let mut inside = |i: usize| {
-        while spans.get(next).is_some_and(|&(_, e)| e <= i) {
+        while spans.get(next).is_some_and(|span| span.end <= i) {
             next += 1;
         }
-        spans.get(next).is_some_and(|&(s, _)| s <= i)
+        spans
+            .get(next)
+            .is_some_and(|span| span.start <= i && i < span.opens_query)
     };
     let mut url_like = false; // a `/`, `=` or `://` seen so far
     for (i, c) in word.char_indices() {
@@ -103,7 +109,21 @@ fn secret_start(word: &str, spans: &[(usize, usize)]) -> Option<usize> {
     None
 }
 
-/// The byte ranges of the word's credentials, each ending at its `@`, in order. For each `@`,
+/// A credential: the bytes `start..end`, up to its `@` at `end`.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    /// A `?` or `#` at or after this index inside the span starts a query or fragment after
+    /// all: the span has a `/` before it (`h:8443/v1/users?email=bob@…`: a path, so a URL's
+    /// query); or a `&` or `=` follows the span's first `?` or `#` (`?key=@secret`), or the
+    /// text after its `@` up to the next `/`, `?`, `#` or `@`, where a host would be
+    /// (`?email=bob@example.com&key=…`). Cutting there removes the rest of the span with the
+    /// query, so a wrong guess only removes too much.
+    opens_query: usize,
+}
+
+/// The word's credentials, each ending at its `@`, in order. For each `@`,
 /// the text since the previous one (or the word's start) holds a credential if:
 /// - after its last `://`, up to the `@`, there is no `/`: URL user-info, with or without a
 ///   `:` (`https://token@h`, `redis://:pw@h`);
@@ -113,22 +133,34 @@ fn secret_start(word: &str, spans: &[(usize, usize)]) -> Option<usize> {
 ///   password held an `@` (`u:p@ss@h`), and the credential grows to this `@`.
 ///
 /// Linear: each `@`'s text is looked at a bounded number of times, and the texts are disjoint.
-fn credentials(word: &str) -> Vec<(usize, usize)> {
+fn credentials(word: &str) -> Vec<Span> {
     let is_name = |c: char| {
         !matches!(
             c,
             '(' | '[' | '{' | '<' | '"' | '\'' | '=' | ',' | ';' | ':' | '/' | '@'
         )
     };
+    let is_host = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']');
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut seg = 0;
     for (at, _) in word.match_indices('@') {
         let text = &word[seg..at];
-        // After a credential's `@` comes its host: a `:` there followed by a digit is a port
-        // (`redis://:pw@c:6379/0","owner":"ops@…`), not a user name's end.
         let after_credential = spans.last().is_some_and(|&(_, end)| end + 1 == seg);
         let after_scheme = text.rfind("://").map_or(0, |i| i + 3);
         let rest = &text[after_scheme..];
+        // After a credential's `@` comes its host: a `:` right after the host name, followed
+        // by digits that end where a port ends, is a port (`redis://:pw@c:6379/0","owner":
+        // "ops@…`), not a user name's end (`u:p@h,b=v:9pw@g` has a second credential).
+        let port_colon = (after_credential && after_scheme == 0)
+            .then(|| text.find(':'))
+            .flatten()
+            .filter(|&colon| {
+                let digits = text[colon + 1..].trim_start_matches(|c: char| c.is_ascii_digit());
+                text[..colon].chars().all(is_host)
+                    && digits.len() < text.len() - colon - 1
+                    && (digits.is_empty()
+                        || digits.starts_with(['/', '?', '#', '"', '\'', ',', ';', ')', ']', '}']))
+            });
         let found = if text.contains("://") && !rest.is_empty() && !rest.contains('/') {
             Some(seg + after_scheme)
         } else {
@@ -141,7 +173,7 @@ fn credentials(word: &str) -> Vec<(usize, usize)> {
                     .last()
                     .map_or(colon, |(j, _)| j);
                 let next = &text[colon + 1..];
-                if after_credential && next.starts_with(|c: char| c.is_ascii_digit()) {
+                if port_colon == Some(colon) {
                     return None;
                 }
                 let quoted = next.starts_with(['"', '\'']);
@@ -157,7 +189,30 @@ fn credentials(word: &str) -> Vec<(usize, usize)> {
         }
         seg = at + 1;
     }
+    // Each look stops at the next `@` or at the span's own end: linear in all.
     spans
+        .iter()
+        .map(|&(start, end)| {
+            let host = &word[end + 1..];
+            let host = &host[..host.find(['/', '?', '#', '@']).unwrap_or(host.len())];
+            let text = &word[start..end];
+            let query_inside = text
+                .find(['?', '#'])
+                .is_some_and(|q| text[q..].contains(['&', '=']));
+            let opens_query = if query_inside || host.contains(['&', '=']) {
+                start
+            } else {
+                word[start..end]
+                    .find('/')
+                    .map_or(usize::MAX, |i| start + i + 1)
+            };
+            Span {
+                start,
+                end,
+                opens_query,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -188,6 +243,8 @@ mod tests {
                 format!("{a} https://h/x?k=SECRET{b}"),
                 format!("{a} https://h/x#SECRET{b}"),
                 format!("{a} user:SECRET@db {b}"),
+                format!("{a} https://h:8443/x?e=bob@x&k=SECRET{b}"),
+                format!("{a} a=u:p@h,b=v:9SECRET@g {b}"),
             ] {
                 let r = redact(&placed);
                 assert!(!r.contains("SECRET"), "{placed:?} -> {r:?}");
@@ -211,6 +268,9 @@ mod tests {
             "x://a#@".repeat(n / 7),
             format!("u:p@{}", "x@".repeat(n / 2)),
             format!("{}@", "\":".repeat(n / 2)),
+            format!("u:p@{}", "h:1@".repeat(n / 4)),
+            "h:1/x?a=b@c&".repeat(n / 12),
+            format!("u:p@{}", "h/".repeat(n / 2)),
         ] {
             let r = redact(&word);
             // Every credential is replaced by one marker, so the text grows by at most that.
@@ -261,6 +321,11 @@ mod tests {
             "«ünïcode» (http://h/?<redacted>)"
         );
         assert!(!redact("x https://api.example/v1?access_token=AAA&b=2 y").contains("AAA"));
+        // reqwest's error with `{:#}`: the `):` after the URL stays.
+        assert_eq!(
+            redact("error sending request for url (https://h/x?k=v): operation timed out"),
+            "error sending request for url (https://h/x?<redacted>): operation timed out"
+        );
     }
 
     #[test]
@@ -410,6 +475,61 @@ mod tests {
             ("user:SECRET61@h://@", "<redacted>@h://@"),
             (":SECRET62@h\"@", "<redacted>@h\"@"),
             ("id#https://h/cb#SECRET31", "id#https://h/cb#<redacted>"),
+            // The sixth review's fuzzer: an e-mail address in a query read as user-info
+            // after a port or a `:` in the path hid the query.
+            (
+                "https://api.example:8443/v1/users?email=bob@example.com&api_key=SECRET63",
+                "https://<redacted>?<redacted>",
+            ),
+            (
+                "https://h/v1/models/m:predict?email=bob@example.com&key=SECRET64",
+                "https://h/v1/models/<redacted>?<redacted>",
+            ),
+            (
+                "https://api.example.com?email=bob@example.com&api_key=SECRET65",
+                "https://<redacted>?<redacted>",
+            ),
+            (
+                "https://h:443/cb#state=bob@x&access_token=SECRET66",
+                "https://<redacted>#<redacted>",
+            ),
+            (
+                "https://u:p@h:8443?a=b@c&k=SECRET67",
+                "https://<redacted>?<redacted>",
+            ),
+            (
+                "localhost:3000/callback?email=a@b.c&code=SECRET68",
+                "<redacted>?<redacted>",
+            ),
+            (
+                "https://h:1/x?tok@SECRET69",
+                "https://<redacted>?<redacted>",
+            ),
+            (
+                "https://h/x?key=SECRET70&email=bob@example.com",
+                "https://h/x?<redacted>",
+            ),
+            (
+                "user:p?SECRET71@host?key=SECRET72",
+                "<redacted>@host?<redacted>",
+            ),
+            // A second credential whose password starts with a digit (not a port).
+            (
+                "a=u:SECRET73@h,b=v:9SECRET74@g",
+                "a=<redacted>@h,b=<redacted>@g",
+            ),
+            (
+                "postgres://u:SECRET75@h:5432/db,replica=v:9SECRET76@g",
+                "postgres://<redacted>@h:5432/db,replica=<redacted>@g",
+            ),
+            (
+                "{\"primary\":\"u:SECRET77@h\",\"replica\":\"v:9SECRET78@g\"}",
+                "{\"primary\":\"<redacted>@h\",\"replica\":\"<redacted>@g\"}",
+            ),
+            (
+                "a=u:SECRET79@h,amqp://user:12/SECRET80@host",
+                "a=<redacted>@h,amqp://<redacted>@host",
+            ),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
                 "a=http://h/,b=http://u:SECRET14@g/",
