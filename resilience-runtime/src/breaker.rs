@@ -482,6 +482,14 @@ impl Breaker {
             },
             CircuitState::ForcedOpen | CircuitState::Disabled => {}
         }
+        if to != CircuitState::HalfOpen {
+            // The round, if one ran, is over: a caller that still holds its word finds
+            // another generation here and looks again, instead of taking a slot a probe's
+            // answer freed while the state was being changed (after the Open branch's spin,
+            // so callers do not loop through it).
+            self.half
+                .store(pack_half(half_gen(next_gen), 0, 0), Ordering::Release);
+        }
         self.word
             .store(next_gen << TAG_BITS | to.tag(), Ordering::Release);
         let from_state = CircuitState::from_tag(tag(from));
@@ -565,7 +573,11 @@ impl Breaker {
         tests::AFTER_RESTART_CHECK.with(|hook| hook.take().map(|f| f()));
         // Probes answer and are let in without this lock, so the new round replaces exactly
         // the `half` just checked, or nothing: a slot freed and taken again since keeps its
-        // round (a plain store here used to abandon that probe and lose its answer).
+        // round (a plain store here used to abandon that probe and lose its answer). The
+        // admission counter has 8 bits: only 256 admissions, each freed again with no success
+        // counted, between the check above and this swap (this thread descheduled between two
+        // lines while probes are let in and cancelled) would pass for no change, and then one
+        // probe's answer is ignored and a round restarts early; the breaker still moves on.
         let next_gen = generation(from).wrapping_add(1);
         let fresh = pack_half(half_gen(next_gen), 0, 0);
         if self
@@ -622,6 +634,19 @@ impl Breaker {
     }
 
     fn on_probe(&self, w: u64, verdict: Option<Verdict>) {
+        // A failed probe re-opens the breaker holding its slot: freed first, it could let a
+        // caller in as a probe of a round already lost, while the state was being changed.
+        // `transition` compares the whole word, so a stale failure does nothing.
+        if verdict == Some(Verdict::Failure) {
+            self.transition(w, CircuitState::Open);
+            return;
+        }
+        // Any change of the word ends the round (every transition and restart moves the
+        // generation): a stale probe leaves the current round alone. The whole generation is
+        // compared here, where `half` keeps only its low 24 bits.
+        if self.word.load(Ordering::Acquire) != w {
+            return;
+        }
         let g = half_gen(generation(w));
         let mut closed = false;
         let released = self
@@ -636,20 +661,19 @@ impl Breaker {
                 } else {
                     ok
                 };
-                closed = u32::from(ok) >= self.success_threshold;
-                Some(recount(h, inflight.saturating_sub(1), ok, false))
+                // The success that closes the breaker keeps its slot, for the same reason as
+                // a failure: the round is over, and the close resets `half`.
+                closed =
+                    verdict == Some(Verdict::Success) && u32::from(ok) >= self.success_threshold;
+                let inflight = if closed {
+                    inflight
+                } else {
+                    inflight.saturating_sub(1)
+                };
+                Some(recount(h, inflight, ok, false))
             });
-        if released.is_err() {
-            return; // a stale probe: the breaker has moved on
-        }
-        match verdict {
-            Some(Verdict::Failure) => {
-                self.transition(w, CircuitState::Open);
-            }
-            Some(Verdict::Success) if closed => {
-                self.transition(w, CircuitState::Closed);
-            }
-            _ => {}
+        if released.is_ok() && closed {
+            self.transition(w, CircuitState::Closed);
         }
     }
 }
@@ -1211,24 +1235,131 @@ mod tests {
                 fail(b);
             }
             tokio::time::advance(Duration::from_secs(10)).await;
+            // Half-open now, read on the paused clock: the threads below read Tokio's clock
+            // outside the runtime (real time), which would still find the breaker open.
+            assert_eq!(b.state(), CircuitState::HalfOpen);
+            // Counted apart from the breaker's own (clamped) count, so a fourth probe shows.
+            let live = AtomicU32::new(0);
+            let admitted = AtomicU32::new(0);
             std::thread::scope(|s| {
                 for _ in 0..4 {
                     s.spawn(|| {
                         for _ in 0..10_000 {
                             if let Ok(p) = b.acquire() {
-                                let (_, inflight, _) = unpack_half(b.half.load(Ordering::Acquire));
-                                assert!(inflight <= 3);
+                                admitted.fetch_add(1, Ordering::Relaxed);
+                                let before = live.fetch_add(1, Ordering::SeqCst);
+                                assert!(before < 3, "a fourth probe let in");
+                                std::hint::spin_loop();
+                                live.fetch_sub(1, Ordering::SeqCst);
                                 drop(p);
                             }
                         }
                     });
                 }
             });
+            assert!(admitted.load(Ordering::Relaxed) > 0, "no probe was let in");
             assert_eq!(
                 unpack_half(b.half.load(Ordering::Acquire)).1,
                 0,
                 "every slot released"
             );
         });
+    }
+
+    /// A caller that looked at the half-open word before a probe's failure was published is
+    /// not let in as a probe of the round just lost (it was: the failure freed its slot
+    /// before re-opening, and `half` kept that round's generation while open).
+    #[tokio::test(start_paused = true)]
+    async fn no_probe_is_let_in_after_its_round_failed() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        let stale = b.word.load(Ordering::Acquire); // a racing caller's look
+        b.acquire().expect("the probe").record(Verdict::Failure);
+        assert_eq!(b.state(), CircuitState::Open);
+        assert!(b.admit_moving(stale).is_err(), "let in while open");
+    }
+
+    /// The same after a round closed the breaker: the late caller is admitted under the
+    /// closed word, so its failure counts.
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_late_for_a_closed_round_counts_as_closed() {
+        let b = breaker(cfg());
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.state(), CircuitState::HalfOpen);
+        b.acquire().unwrap().record(Verdict::Success);
+        let stale = b.word.load(Ordering::Acquire);
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+        let late = b.admit_moving(stale).expect("admitted");
+        assert_eq!(tag(late), CLOSED);
+        fail(&b);
+        fail(&b);
+        b.record(late, Verdict::Failure);
+        assert_eq!(b.state(), CircuitState::Open, "its failure is the third");
+    }
+
+    /// A probe ticket exactly 2^24 generations old matches the current round's `half` (which
+    /// keeps 24 bits of the generation); its answer must still not touch that round.
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_2_pow_24_generations_old_leaves_the_round_alone() {
+        let b = breaker(cfg()); // one probe at a time, two successes to close
+        for _ in 0..3 {
+            fail(&b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let old = b.acquire().expect("old probe");
+        {
+            let _g = b.transitions.lock().unwrap();
+            let g = generation(old.ticket) + (1 << 24);
+            b.start_probe_round(g);
+            b.word.store(g << TAG_BITS | HALF_OPEN, Ordering::Release);
+        }
+        let probe = b.acquire().expect("the new round's probe");
+        old.record(Verdict::Success);
+        assert!(b.acquire().is_err(), "the stale answer freed no slot");
+        probe.record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::HalfOpen, "one success of two");
+    }
+
+    /// Real threads, every probe failing at once: each half-open round lets in at most its
+    /// one probe (before, about one round in five let in a second in such a run).
+    #[test]
+    fn each_round_lets_in_at_most_its_probes_real_threads() {
+        let b = breaker(Config {
+            breaker_timeout: Duration::ZERO,
+            failure_threshold: 1,
+            ..cfg()
+        });
+        let per_round = Mutex::new(std::collections::HashMap::<u64, u32>::new());
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..50_000 {
+                        if let Ok(t) = b.admit() {
+                            if tag(t) == HALF_OPEN {
+                                *per_round.lock().unwrap().entry(generation(t)).or_default() += 1;
+                            }
+                            b.record(t, Verdict::Failure);
+                        }
+                    }
+                });
+            }
+        });
+        let per_round = per_round.into_inner().unwrap();
+        assert!(!per_round.is_empty(), "no half-open round");
+        let over: Vec<_> = per_round.values().filter(|&&n| n > 1).collect();
+        assert!(
+            over.is_empty(),
+            "{} of {} rounds",
+            over.len(),
+            per_round.len()
+        );
     }
 }
