@@ -829,6 +829,14 @@ mod tests {
         b.acquire().expect("admitted").record(Verdict::Failure);
     }
 
+    /// Opens a `cfg()` breaker (three failures) and lets its timeout pass on the paused clock.
+    async fn open_until_probing(b: &Breaker) {
+        for _ in 0..3 {
+            fail(b);
+        }
+        tokio::time::advance(Duration::from_secs(10)).await;
+    }
+
     #[tokio::test(start_paused = true)]
     async fn closed_opens_after_consecutive_failures_and_success_resets() {
         let b = breaker(cfg());
@@ -886,10 +894,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_probe_that_never_answers_frees_its_slot_after_the_breaker_timeout() {
         let b = breaker(cfg());
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         assert_eq!(
             b.state(),
             CircuitState::HalfOpen,
@@ -937,10 +942,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_restart_decided_on_a_stale_look_does_not_happen() {
         let b = breaker(cfg());
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         let hung = b.acquire().expect("the probe");
         tokio::time::advance(Duration::from_secs(11)).await;
         // What a racing caller saw: every slot held, the deadline past.
@@ -965,10 +967,7 @@ mod tests {
     async fn a_slot_retaken_after_the_restart_check_keeps_its_round() {
         // 'static, for the hook.
         let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
-        for _ in 0..3 {
-            fail(b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(b).await;
         let hung = b.acquire().expect("the probe");
         tokio::time::advance(Duration::from_secs(11)).await;
         let (w, now) = (b.word.load(Ordering::Acquire), now_nanos(Instant::now()));
@@ -1023,10 +1022,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn half_open_failure_reopens_with_fresh_timeout() {
         let b = breaker(cfg());
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         tokio::time::advance(Duration::from_secs(5)).await;
         fail(&b); // the probe
         assert_eq!(b.state(), CircuitState::Open);
@@ -1043,10 +1039,7 @@ mod tests {
             half_open_max_calls: 2,
             ..cfg()
         });
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         let p1 = b.acquire().unwrap();
         let p2 = b.acquire().unwrap();
         assert!(matches!(
@@ -1063,10 +1056,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cancelled_probe_releases_its_slot() {
         let b = breaker(cfg());
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         let probe = b.acquire().unwrap();
         assert!(b.acquire().is_err());
         drop(probe); // the caller's future was dropped mid-flight
@@ -1080,10 +1070,7 @@ mod tests {
     async fn stale_permits_are_ignored() {
         let b = breaker(cfg());
         let slow = b.acquire().unwrap(); // issued while closed
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         b.acquire().unwrap().record(Verdict::Success);
         b.acquire().unwrap().record(Verdict::Success);
         assert_eq!(b.state(), CircuitState::Closed);
@@ -1231,10 +1218,7 @@ mod tests {
                 success_threshold: 1000,
                 ..cfg()
             })));
-            for _ in 0..3 {
-                fail(b);
-            }
-            tokio::time::advance(Duration::from_secs(10)).await;
+            open_until_probing(b).await;
             // Half-open now, read on the paused clock: the threads below read Tokio's clock
             // outside the runtime (real time), which would still find the breaker open.
             assert_eq!(b.state(), CircuitState::HalfOpen);
@@ -1272,10 +1256,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_probe_is_let_in_after_its_round_failed() {
         let b = breaker(cfg());
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         assert_eq!(b.state(), CircuitState::HalfOpen);
         let stale = b.word.load(Ordering::Acquire); // a racing caller's look
         b.acquire().expect("the probe").record(Verdict::Failure);
@@ -1288,10 +1269,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_caller_late_for_a_closed_round_counts_as_closed() {
         let b = breaker(cfg());
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         assert_eq!(b.state(), CircuitState::HalfOpen);
         b.acquire().unwrap().record(Verdict::Success);
         let stale = b.word.load(Ordering::Acquire);
@@ -1310,10 +1288,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_probe_2_pow_24_generations_old_leaves_the_round_alone() {
         let b = breaker(cfg()); // one probe at a time, two successes to close
-        for _ in 0..3 {
-            fail(&b);
-        }
-        tokio::time::advance(Duration::from_secs(10)).await;
+        open_until_probing(&b).await;
         let old = b.acquire().expect("old probe");
         {
             let _g = b.transitions.lock().unwrap();
