@@ -189,6 +189,10 @@ pub(crate) struct Breaker {
     /// When the probes in flight stop holding their slots (the last admission plus the
     /// breaker timeout, at least [`PROBE_WAIT_MIN`]), in `now_nanos` units.
     probe_deadline: AtomicU64,
+    /// The half-open word of the last round a probe failed in, stored before that probe
+    /// waits for the transitions lock: a restart that gets the lock first re-opens the
+    /// breaker instead of starting a new round over the failure.
+    lost: AtomicU64,
     window: Option<Window>,
     failure_threshold: u32,
     success_threshold: u32,
@@ -213,6 +217,7 @@ impl Breaker {
             until_tsc: AtomicU64::new(0),
             half: AtomicU64::new(0),
             probe_deadline: AtomicU64::new(0),
+            lost: AtomicU64::new(u64::MAX),
             window: c
                 .failure_rate
                 .map(|rate| Window::new(c.window_size, c.minimum_calls, rate)),
@@ -298,8 +303,14 @@ impl Breaker {
                             }
                             self.restart_probes(w, now);
                         }
-                        // The breaker moved on while we looked: look again.
-                        None => {}
+                        // The breaker moved on while we looked: look again. If the word has
+                        // not changed yet, its writer (who stores `half` first) holds the
+                        // transitions lock: wait for it there instead of spinning.
+                        None => {
+                            if self.word.load(Ordering::Acquire) == w {
+                                drop(self.transitions.lock());
+                            }
+                        }
                     }
                 }
             }
@@ -562,7 +573,18 @@ impl Breaker {
         // perhaps about to close the breaker) or one let in since (with a fresh deadline)
         // keeps this round going, and the caller looks again.
         let h = self.half.load(Ordering::Acquire);
-        let (hg, inflight, _) = unpack_half(h);
+        let (hg, inflight, ok) = unpack_half(h);
+        // A probe's answer that came before this restart, waiting for the lock to move the
+        // breaker, is not lost to a new round: the restart makes its move for it (the
+        // answer's own transition then finds the word changed and does nothing).
+        if self.lost.load(Ordering::Acquire) == from {
+            self.apply(from, CircuitState::Open);
+            return;
+        }
+        if hg == half_gen(generation(from)) && u32::from(ok) >= self.success_threshold {
+            self.apply(from, CircuitState::Closed);
+            return;
+        }
         if hg != half_gen(generation(from))
             || inflight < self.half_open_max_calls
             || now < self.probe_deadline.load(Ordering::Acquire)
@@ -638,6 +660,7 @@ impl Breaker {
         // caller in as a probe of a round already lost, while the state was being changed.
         // `transition` compares the whole word, so a stale failure does nothing.
         if verdict == Some(Verdict::Failure) {
+            self.lost.store(w, Ordering::Release);
             self.transition(w, CircuitState::Open);
             return;
         }
@@ -1303,6 +1326,33 @@ mod tests {
         assert_eq!(b.state(), CircuitState::HalfOpen, "one success of two");
     }
 
+    /// Two threads, each making `calls` calls, answering a probe with `probe` and any other
+    /// call with a failure (which, with a threshold of 1, opens the breaker again at once):
+    /// how many probes each half-open round let in, of how many rounds.
+    fn probes_per_round(b: &Breaker, calls: u32, probe: Verdict) -> (usize, usize) {
+        let per_round = Mutex::new(std::collections::HashMap::<u64, u32>::new());
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..calls {
+                        if let Ok(t) = b.admit() {
+                            let verdict = if tag(t) == HALF_OPEN {
+                                *per_round.lock().unwrap().entry(generation(t)).or_default() += 1;
+                                probe
+                            } else {
+                                Verdict::Failure
+                            };
+                            b.record(t, verdict);
+                        }
+                    }
+                });
+            }
+        });
+        let per_round = per_round.into_inner().unwrap();
+        let over = per_round.values().filter(|&&n| n > 1).count();
+        (over, per_round.len())
+    }
+
     /// Real threads, every probe failing at once: each half-open round lets in at most its
     /// one probe (before, about one round in five let in a second in such a run).
     #[test]
@@ -1312,29 +1362,60 @@ mod tests {
             failure_threshold: 1,
             ..cfg()
         });
-        let per_round = Mutex::new(std::collections::HashMap::<u64, u32>::new());
-        std::thread::scope(|s| {
-            for _ in 0..2 {
-                s.spawn(|| {
-                    for _ in 0..50_000 {
-                        if let Ok(t) = b.admit() {
-                            if tag(t) == HALF_OPEN {
-                                *per_round.lock().unwrap().entry(generation(t)).or_default() += 1;
-                            }
-                            b.record(t, Verdict::Failure);
-                        }
-                    }
-                });
-            }
+        let (over, rounds) = probes_per_round(&b, 50_000, Verdict::Failure);
+        assert!(rounds > 0, "no half-open round");
+        assert_eq!(over, 0, "{over} of {rounds} rounds");
+    }
+
+    /// A success that won the round (the threshold reached, the close not yet made) is not
+    /// lost to a restart that gets the lock first: the restart closes the breaker.
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_closes_a_round_already_won() {
+        let b = breaker(cfg()); // one probe at a time, two successes to close
+        open_until_probing(&b).await;
+        b.acquire().expect("probe 1").record(Verdict::Success);
+        let last = b.acquire().expect("probe 2");
+        // Where `on_probe` leaves the round before its transition: two successes, the slot
+        // kept.
+        let h = b.half.load(Ordering::Acquire);
+        b.half.store(recount(h, 1, 2, false), Ordering::Release);
+        tokio::time::advance(Duration::from_secs(11)).await; // past the probe's deadline
+        let next = b.admit().expect("let in");
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!(tag(next), CLOSED);
+        last.record(Verdict::Success); // the success's own transition: no-op
+        assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    /// Likewise a failure that came before the restart: the restart re-opens the breaker
+    /// instead of letting in another probe.
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_reopens_a_round_already_lost() {
+        let b = breaker(cfg());
+        open_until_probing(&b).await;
+        let probe = b.acquire().expect("the probe");
+        // Where a failing probe leaves the round while it waits for the lock.
+        b.lost.store(probe.ticket, Ordering::Release);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(b.admit().is_err(), "another probe let in");
+        assert_eq!(b.state(), CircuitState::Open);
+        probe.record(Verdict::Failure); // its own transition: no-op
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+
+    /// Real threads, every probe succeeding and closing the breaker at once (and every
+    /// closed call failing, opening it again): each round lets in one probe (a success that
+    /// freed its slot before closing let a second one in).
+    #[test]
+    fn a_closing_success_lets_no_second_probe_in_real_threads() {
+        let b = breaker(Config {
+            breaker_timeout: Duration::ZERO,
+            failure_threshold: 1,
+            success_threshold: 1,
+            ..cfg()
         });
-        let per_round = per_round.into_inner().unwrap();
-        assert!(!per_round.is_empty(), "no half-open round");
-        let over: Vec<_> = per_round.values().filter(|&&n| n > 1).collect();
-        assert!(
-            over.is_empty(),
-            "{} of {} rounds",
-            over.len(),
-            per_round.len()
-        );
+        let (over, rounds) = probes_per_round(&b, 200_000, Verdict::Success);
+        assert!(rounds > 0, "no half-open round");
+        assert_eq!(over, 0, "{over} of {rounds} rounds");
     }
 }
