@@ -189,9 +189,11 @@ pub(crate) struct Breaker {
     /// When the probes in flight stop holding their slots (the last admission plus the
     /// breaker timeout, at least [`PROBE_WAIT_MIN`]), in `now_nanos` units.
     probe_deadline: AtomicU64,
-    /// The half-open word of the last round a probe failed in, stored before that probe
+    /// The half-open word of the latest round a probe failed in, stored before that probe
     /// waits for the transitions lock: a restart that gets the lock first re-opens the
-    /// breaker instead of starting a new round over the failure.
+    /// breaker instead of starting a new round over the failure. Only grows (words grow with
+    /// the generation), so a late failure from an older round cannot hide a newer one; 0, a
+    /// closed word, matches no round.
     lost: AtomicU64,
     window: Option<Window>,
     failure_threshold: u32,
@@ -217,7 +219,7 @@ impl Breaker {
             until_tsc: AtomicU64::new(0),
             half: AtomicU64::new(0),
             probe_deadline: AtomicU64::new(0),
-            lost: AtomicU64::new(u64::MAX),
+            lost: AtomicU64::new(0),
             window: c
                 .failure_rate
                 .map(|rate| Window::new(c.window_size, c.minimum_calls, rate)),
@@ -609,6 +611,12 @@ impl Breaker {
         {
             return;
         }
+        // A failure that came since the check leaves `half` as it was (it keeps its slot),
+        // so the swap cannot see it: look once more before the new round is published.
+        if self.lost.load(Ordering::Acquire) == from {
+            self.apply(from, CircuitState::Open);
+            return;
+        }
         self.probe_deadline
             .store(now.saturating_add(self.probe_wait()), Ordering::Release);
         self.word
@@ -660,7 +668,7 @@ impl Breaker {
         // caller in as a probe of a round already lost, while the state was being changed.
         // `transition` compares the whole word, so a stale failure does nothing.
         if verdict == Some(Verdict::Failure) {
-            self.lost.store(w, Ordering::Release);
+            self.lost.fetch_max(w, Ordering::Release);
             self.transition(w, CircuitState::Open);
             return;
         }
@@ -1394,12 +1402,47 @@ mod tests {
         let b = breaker(cfg());
         open_until_probing(&b).await;
         let probe = b.acquire().expect("the probe");
-        // Where a failing probe leaves the round while it waits for the lock.
-        b.lost.store(probe.ticket, Ordering::Release);
-        tokio::time::advance(Duration::from_secs(11)).await;
+        // Where a failing probe leaves the round while it waits for the lock (checked by
+        // the next test).
+        b.lost.fetch_max(probe.ticket, Ordering::Release);
+        tokio::time::advance(Duration::from_secs(11)).await; // past the probe's deadline
         assert!(b.admit().is_err(), "another probe let in");
         assert_eq!(b.state(), CircuitState::Open);
         probe.record(Verdict::Failure); // its own transition: no-op
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+
+    /// A failing probe marks its round lost before it waits for the lock, and a late
+    /// failure from an older round does not hide that mark.
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_probe_marks_its_round_lost_before_waiting() {
+        let b = breaker(cfg());
+        open_until_probing(&b).await;
+        let hung = b.acquire().expect("a probe of the first round");
+        tokio::time::advance(Duration::from_secs(11)).await; // it holds its slot too long
+        let probe = b.acquire().expect("a new round's probe");
+        assert!(probe.ticket > hung.ticket);
+        let ticket = probe.ticket;
+        let lock = b.transitions.lock().unwrap();
+        std::thread::scope(|s| {
+            let failing = s.spawn(move || probe.record(Verdict::Failure));
+            // Bounded: a failure that never marks its round would hang here otherwise.
+            let give_up = std::time::Instant::now() + Duration::from_secs(30);
+            while b.lost.load(Ordering::Acquire) != ticket {
+                assert!(std::time::Instant::now() < give_up, "round not marked lost");
+                std::hint::spin_loop();
+            }
+            // The hung probe fails late, after the newer failure marked its round.
+            let late = s.spawn(move || hung.record(Verdict::Failure));
+            drop(lock);
+            failing.join().unwrap();
+            late.join().unwrap();
+        });
+        assert_eq!(
+            b.lost.load(Ordering::Acquire),
+            ticket,
+            "the late failure hid it"
+        );
         assert_eq!(b.state(), CircuitState::Open);
     }
 
