@@ -1412,6 +1412,25 @@ mod tests {
         assert_eq!(b.state(), CircuitState::Open);
     }
 
+    /// A failure that comes after the restart's check under the lock (it keeps its slot, so
+    /// `half` is unchanged and the swap succeeds) still re-opens the breaker.
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_after_the_restart_check_still_reopens() {
+        let b: &'static Breaker = Box::leak(Box::new(breaker(cfg()))); // 'static, for the hook
+        open_until_probing(b).await;
+        let probe = b.acquire().expect("the probe");
+        let ticket = probe.ticket;
+        std::mem::forget(probe); // it answers below, through the mark alone
+        tokio::time::advance(Duration::from_secs(11)).await;
+        AFTER_RESTART_CHECK.with(|hook| {
+            hook.set(Some(Box::new(move || {
+                b.lost.fetch_max(ticket, Ordering::Release);
+            })))
+        });
+        assert!(b.admit().is_err(), "a new round's probe let in");
+        assert_eq!(b.state(), CircuitState::Open);
+    }
+
     /// A failing probe marks its round lost before it waits for the lock, and a late
     /// failure from an older round does not hide that mark.
     #[tokio::test(start_paused = true)]
