@@ -564,3 +564,35 @@ async fn force_open_works_with_the_breaker_switched_off() {
     assert_eq!(p.state(), CircuitState::Disabled);
     assert_eq!(run(p, vec![Ok(7)]).await, (Ok(7), 1));
 }
+
+/// A Tokio runtime built without its time driver: Tokio's `sleep` panics there, and it offers
+/// no way to ask first. The call makes its one attempt, runs it without its time limit, and
+/// returns its own error: no panic reaches the caller.
+#[test]
+fn a_runtime_without_timers_makes_one_attempt_and_does_not_panic() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let p = resilience::configure("rt-no-timers", exact()).unwrap();
+    let (r, attempts) = rt.block_on(run(p, vec![Err(TestError::Transient), Ok(1)]));
+    assert_eq!((r, attempts), (Err(TestError::Transient(1)), 1));
+    let limited = resilience::configure(
+        "rt-no-timers-limited",
+        exact().attempt_timeout(Some(Duration::from_secs(1))),
+    )
+    .unwrap();
+    let (r, attempts) = rt.block_on(run(limited, vec![Ok(5)]));
+    assert_eq!((r, attempts), (Ok(5), 1), "run without its time limit");
+}
+
+/// No runtime at all (another executor): one attempt, no panic.
+#[test]
+fn outside_any_runtime_a_call_makes_one_attempt() {
+    let p = resilience::configure("rt-no-runtime", exact()).unwrap();
+    let call = std::pin::pin!(run(p, vec![Err(TestError::Transient), Ok(1)]));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::future::Future::poll(call, &mut cx) {
+        std::task::Poll::Ready(out) => assert_eq!(out, (Err(TestError::Transient(1)), 1)),
+        std::task::Poll::Pending => panic!("a call with nothing to wait for is pending"),
+    }
+}

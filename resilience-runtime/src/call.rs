@@ -305,6 +305,29 @@ impl Future for Backoff<'_> {
     }
 }
 
+/// Makes the call's timer if it has none; `false` if no timer can be made here: no Tokio
+/// runtime, or one built without its time driver (`enable_time`). Tokio offers no way to ask
+/// the second (tokio-rs/tokio#8361), and `sleep` panics there, so the panic is caught: the
+/// call then goes on without timers, as outside a runtime, and says so in its log (Tokio's
+/// panic message is still printed by the panic hook; with `panic = "abort"` the process
+/// aborts, as it would without us). Cold: once per call that needs a timer.
+#[cold]
+fn make_timer(timer: &mut Option<Pin<Box<Sleep>>>) -> bool {
+    if timer.is_some() {
+        return true;
+    }
+    if tokio::runtime::Handle::try_current().is_err() {
+        return false;
+    }
+    match std::panic::catch_unwind(|| tokio::time::sleep(Duration::ZERO)) {
+        Ok(sleep) => {
+            *timer = Some(Box::pin(sleep));
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 /// Sets `timer` to fire `d` from now: the box is made at first use and reset after.
 fn rearm(timer: &mut Option<Pin<Box<Sleep>>>, d: Duration) {
     match (timer.as_mut(), Instant::now().checked_add(d)) {
@@ -558,7 +581,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn arm_limit(p: &'static ProviderInner, ext: &mut Ext) {
-        if tokio::runtime::Handle::try_current().is_err() {
+        if !make_timer(&mut ext.timer) {
             tracing::error!(target: "resilience", provider = p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
             ext.timeout = None;
             return;
@@ -724,7 +747,7 @@ impl Call {
                 }
                 let ext = self.ext();
                 ext.delay = delay;
-                // `next_delay` checked that a runtime with a time driver is there.
+                // `next_delay` made the timer, so a runtime with a time driver is there.
                 rearm(&mut ext.timer, delay);
                 Step::Retry
             }
@@ -770,7 +793,7 @@ impl Call {
         if self.p.mode.breaker && self.p.breaker.rejects_after(delay) {
             return Err(GiveUp::CircuitOpen);
         }
-        if tokio::runtime::Handle::try_current().is_err() {
+        if !make_timer(&mut self.ext().timer) {
             return Err(GiveUp::NoRuntime);
         }
         if !self.p.budget.try_withdraw(now) {
