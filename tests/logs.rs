@@ -25,6 +25,22 @@ async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, 
     Ok(resp.status().as_u16())
 }
 
+/// An error type that logs no text of its own (the default `log_summary`).
+#[derive(Debug)]
+struct Quiet;
+
+impl From<resilience::ResilienceError> for Quiet {
+    fn from(_: resilience::ResilienceError) -> Self {
+        Quiet
+    }
+}
+
+impl resilience::Classify for Quiet {
+    fn classify(&self) -> resilience::ErrorClass {
+        resilience::ErrorClass::Transient
+    }
+}
+
 fn lines_with(all: &str, needle: &str) -> String {
     all.lines()
         .filter(|l| l.contains(needle))
@@ -167,5 +183,38 @@ fn log_lines_fields_and_secrets() {
                        their slots are freed and their answers will be ignored";
         assert_eq!(text.matches(warning).count(), 1, "{text}");
         drop(hung);
+
+        // 5. An attempt cut off by its time limit says so, though the error type logs no
+        // text of its own; with retries off, a failure is a warning, not an error.
+        let settings = Settings::new()
+            .max_attempts(2)
+            .jitter(Jitter::None)
+            .attempt_timeout(Some(Duration::from_secs(1)));
+        let p = resilience::configure("log-timeout", settings).unwrap();
+        let r: Result<u32, Quiet> = p.execute(std::future::pending).await;
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-timeout");
+        assert!(
+            text.contains("INFO resilience: [RETRY] Attempt 2/2 for execute in ")
+                && text.contains("error=\"attempt timed out\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("ERROR resilience: [RETRY] Giving up on execute after 2/2 attempts"),
+            "{text}"
+        );
+        let once = resilience::configure("log-once", Settings::new().retry_enabled(false)).unwrap();
+        let r: Result<u32, TestError> = once
+            .execute(|| async { Err(TestError::Transient(1)) })
+            .await;
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-once");
+        assert!(
+            text.contains(
+                "WARN resilience: [RETRY] execute failed on its one attempt (transient error; \
+                 retries are off)"
+            ) && !text.contains("ERROR"),
+            "{text}"
+        );
     });
 }

@@ -431,12 +431,19 @@ async fn providers_are_isolated() {
 async fn disable_switches() {
     // RESILIENCE_ENABLED=false: once, directly, even with the breaker forced open.
     let off = resilience::configure("rt-off", exact().enabled(false)).unwrap();
+    assert_eq!(off.state(), CircuitState::Disabled, "calls never reach it");
+    let seen: Result<u32, TestError> = off
+        .execute(|| async { Ok(resilience::current_call().map_or(0, |c| c.max_attempts)) })
+        .await;
+    assert_eq!(seen, Ok(1), "one attempt, and it says so");
     off.force_open();
     assert_eq!(
         run(off, vec![Err(TestError::Transient), Ok(1)]).await,
         (Err(TestError::Transient(1)), 1)
     );
     assert!(resilience::current_call().is_none());
+    off.reset();
+    assert_eq!(off.state(), CircuitState::Disabled);
 
     // RESILIENCE_RETRY_ENABLED=false: one attempt, breaker still on.
     let no_retry = resilience::configure(

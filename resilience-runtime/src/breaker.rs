@@ -205,7 +205,13 @@ pub(crate) struct Breaker {
 
 impl Breaker {
     pub(crate) fn new(provider: &'static str, c: &Config) -> Self {
-        let initial = if c.breaker_enabled { CLOSED } else { DISABLED };
+        // With the whole library off (`RESILIENCE_ENABLED=false`) calls never reach the
+        // breaker: it says so, as a switched-off one does.
+        let initial = if c.breaker_enabled && c.enabled {
+            CLOSED
+        } else {
+            DISABLED
+        };
         Breaker {
             provider,
             word: AtomicU64::new(initial),

@@ -731,11 +731,16 @@ impl Call {
                 ErrorClass::Permanent => AttemptResult::Permanent,
             });
         }
+        // An attempt cut off by its time limit says so, whatever the error type logs (its
+        // own `From<ResilienceError>` made the value, and by default it logs no text).
+        let summary = |out: &R| {
+            (hooks.summary)(out).or_else(|| timed_out.then(|| "attempt timed out".to_owned()))
+        };
         match self.next_delay(class, (hooks.retry_after)(&out)) {
             Ok(delay) => {
                 let (provider, method) = (self.p.name, self.current.site.method);
                 let (next, max) = (self.current.attempt + 1, self.current.site.max_attempts());
-                let error = (hooks.summary)(&out);
+                let error = summary(&out);
                 tracing::info!(
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
                     delay_ms = delay.as_millis() as u64, class = class.as_str(), error = error.as_deref(),
@@ -752,7 +757,7 @@ impl Call {
                 Step::Retry
             }
             Err(why) => {
-                self.log_give_up(&why, class, (hooks.summary)(&out));
+                self.log_give_up(&why, class, summary(&out));
                 self.record_call(CallOutcome::Failure);
                 Step::Done(out)
             }
@@ -812,6 +817,12 @@ impl Call {
             GiveUp::Permanent => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
                 "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying"
+            ),
+            // With one attempt allowed (retries off) nothing was given up: the caller has
+            // the error, and an error line for each would only be noise.
+            GiveUp::Exhausted if max == 1 => tracing::warn!(
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"
             ),
             GiveUp::Exhausted => tracing::error!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,

@@ -129,9 +129,9 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The number of attempts a call may make: 1 when retries are off.
+    /// The number of attempts a call may make: 1 when retries or the whole library are off.
     pub(crate) fn effective_attempts(&self) -> u32 {
-        if self.retry_enabled {
+        if self.retry_enabled && self.enabled {
             self.max_attempts
         } else {
             1

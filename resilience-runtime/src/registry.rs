@@ -217,7 +217,7 @@ impl Provider {
     /// Closes the breaker and clears its counts (or returns it to `Disabled` when the breaker
     /// is switched off in the configuration).
     pub fn reset(&self) {
-        let to = if self.0.config.breaker_enabled {
+        let to = if self.0.config.breaker_enabled && self.0.config.enabled {
             CircuitState::Closed
         } else {
             CircuitState::Disabled
