@@ -236,6 +236,18 @@ where
     };
 }
 
+/// `From<ResilienceError>` under a name of our own, so a missing impl is reported with what
+/// it is for and how to add it (rustc's own message names only the bound).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
+    label = "this error type has no `From<ResilienceError>`",
+    note = "an open breaker, an attempt timeout and the call's deadline come back as the method's own error: give `{Self}` a variant that holds a `ResilienceError` and `impl From<ResilienceError> for {Self}`"
+)]
+pub trait FromResilienceError: From<ResilienceError> {}
+
+impl<E: From<ResilienceError>> FromResilienceError for E {}
+
 /// The loop's view of `R`, as a promoted `'static` constant (a pointer to pass around, and
 /// function pointers the optimiser can see through); the only place the bounds are checked.
 #[doc(hidden)]
@@ -243,7 +255,7 @@ where
 pub fn hooks<'a, R>() -> &'a Hooks<R>
 where
     R: IsResult + 'a,
-    R::Error: Classify + From<ResilienceError>,
+    R::Error: Classify + FromResilienceError,
 {
     &HooksFor::<R>::HOOKS
 }

@@ -13,8 +13,9 @@ use crate::call::CallSite;
 /// A key that is unique per logical call and the same across its retries: send it as an
 /// `Idempotency-Key` header so a provider that saw the first attempt can recognise the retry.
 ///
-/// It is a random version-4 UUID in shape (`xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx`): 64 random
-/// bits per thread plus a per-thread counter, so making one costs no lock and no syscall.
+/// It has a version-4 UUID's shape (`xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx`) but not its
+/// randomness: 64 random bits per thread plus a per-thread counter, so making one costs no lock
+/// and no syscall. Unique, but the next one is easy to guess: not a secret.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdempotencyKey(u128);
 

@@ -50,7 +50,7 @@ impl fmt::Display for TelemetryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TelemetryError::RecorderAlreadyInstalled => f.write_str(
-                "another metrics recorder is already installed; call resilience::telemetry::use_installed_recorder() to record into it instead",
+                "another metrics recorder is already installed, so resilience cannot serve /metrics: serve that exporter's endpoint (after resilience::telemetry::use_installed_recorder(), our metrics go into it) and /health from resilience::telemetry::health()",
             ),
             TelemetryError::BadAddress { value } => write!(
                 f,
@@ -115,6 +115,7 @@ pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
 
 /// A running `/metrics` + `/health` listener. Dropping it stops the listener.
 #[derive(Debug)]
+#[must_use = "dropping the MetricsServer stops the listener at once: keep it while it should serve"]
 pub struct MetricsServer {
     addr: SocketAddr,
     handle: PrometheusHandle,
