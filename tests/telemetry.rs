@@ -301,3 +301,29 @@ async fn a_port_in_use_is_a_clear_error() {
     );
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
 }
+
+/// A client that never finishes its request head is disconnected after hyper's header timeout
+/// (30 s; on the paused clock here), so stalled connections cannot pile up.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_client_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("serve");
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let t0 = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "still connected after 120 s");
+    assert!(t0.elapsed() >= std::time::Duration::from_secs(30));
+}

@@ -214,7 +214,10 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
                     async move { Ok::<_, Infallible>(route(&h, &req)) }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
+                // With a timer, hyper closes a connection that sends no complete request head
+                // within its header timeout (30 s), so idle or trickling clients cannot pile up.
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
                     .serve_connection(io, service)
                     .await;
             });
