@@ -326,4 +326,35 @@ async fn a_stalled_client_is_disconnected() {
     .await;
     assert!(closed.is_ok(), "still connected after 120 s");
     assert!(t0.elapsed() >= std::time::Duration::from_secs(30));
+    // Nor one that sends nothing at all.
+    let mut silent = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        silent.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a silent client still connected after 120 s"
+    );
+    // Nor one kept alive after a request, idle since.
+    let mut idle = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        idle.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(
+        closed.is_ok(),
+        "an idle kept-alive client still connected after 120 s"
+    );
 }
