@@ -196,25 +196,39 @@ fn log_lines_fields_and_secrets() {
         let text = lines_with(&logs.text(), "log-timeout");
         assert!(
             text.contains("INFO resilience: [RETRY] Attempt 2/2 for execute in ")
-                && text.contains("error=\"attempt timed out\""),
+                && text
+                    .contains("error=\"attempt to provider `log-timeout` timed out after 1.000s\""),
             "{text}"
         );
         assert!(
             text.contains("ERROR resilience: [RETRY] Giving up on execute after 2/2 attempts"),
             "{text}"
         );
-        let once = resilience::configure("log-once", Settings::new().retry_enabled(false)).unwrap();
-        let r: Result<u32, TestError> = once
-            .execute(|| async { Err(TestError::Transient(1)) })
-            .await;
-        assert!(r.is_err());
-        let text = lines_with(&logs.text(), "log-once");
-        assert!(
-            text.contains(
+        // One failing call with one attempt: retries on (`max_attempts(1)`) keeps its error
+        // line; retries off says it failed, as a warning.
+        for (name, settings, line) in [
+            (
+                "log-single",
+                Settings::new().max_attempts(1),
+                "ERROR resilience: [RETRY] Giving up on execute after 1/1 attempts",
+            ),
+            (
+                "log-once",
+                Settings::new().retry_enabled(false),
                 "WARN resilience: [RETRY] execute failed on its one attempt (transient error; \
-                 retries are off)"
-            ) && !text.contains("ERROR"),
-            "{text}"
-        );
+                 retries are off)",
+            ),
+        ] {
+            let p = resilience::configure(name, settings).unwrap();
+            let r: Result<u32, TestError> =
+                p.execute(|| async { Err(TestError::Transient(1)) }).await;
+            assert!(r.is_err());
+            let text = lines_with(&logs.text(), name);
+            assert!(text.contains(line), "{text}");
+            assert_eq!(
+                text.matches("ERROR").count(),
+                usize::from(line.starts_with("ERROR"))
+            );
+        }
     });
 }

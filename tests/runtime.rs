@@ -590,6 +590,9 @@ fn a_runtime_without_timers_makes_one_attempt_and_does_not_panic() {
     .unwrap();
     let (r, attempts) = rt.block_on(run(limited, vec![Ok(5)]));
     assert_eq!((r, attempts), (Ok(5), 1), "run without its time limit");
+    // A timed attempt that fails: no time limit, then no retry (one caught panic, not two).
+    let (r, attempts) = rt.block_on(run(limited, vec![Err(TestError::Transient), Ok(1)]));
+    assert_eq!((r, attempts), (Err(TestError::Transient(1)), 1));
 }
 
 /// No runtime at all (another executor): one attempt, no panic.

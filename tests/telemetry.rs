@@ -358,3 +358,17 @@ async fn a_stalled_client_is_disconnected() {
         "an idle kept-alive client still connected after 120 s"
     );
 }
+
+/// The listener needs Tokio's timers (its request-head timeout, the exporter's upkeep): in a
+/// runtime without them, `serve` says so instead of answering no request.
+#[test]
+fn serving_needs_a_runtime_with_timers() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let err = rt
+        .block_on(resilience::telemetry::serve("127.0.0.1:0".parse().unwrap()))
+        .unwrap_err();
+    assert!(err.to_string().contains("enable_time()"), "{err}");
+}

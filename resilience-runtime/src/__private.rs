@@ -1,6 +1,8 @@
 //! What `#[resilient]` expansions name: `::resilience::__private::…`. Not a public API.
 
-pub use crate::call::{Attempt, Backoff, Call, CallSite, Hooks, IsResult, Step, hooks};
+pub use crate::call::{
+    Attempt, Backoff, Call, CallSite, FromResilienceError, Hooks, IsResult, Step, hooks,
+};
 pub use core::option::Option;
 pub use core::result::Result;
 

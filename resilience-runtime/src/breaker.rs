@@ -47,9 +47,9 @@ pub enum CircuitState {
     /// Opened by hand ([`Provider::force_open`](crate::Provider::force_open)): rejects every
     /// call until [`reset`](crate::Provider::reset).
     ForcedOpen,
-    /// The breaker is switched off (`RESILIENCE_CIRCUIT_BREAKER_ENABLED=false` or
-    /// [`Provider::disable_breaker`](crate::Provider::disable_breaker)): admits everything,
-    /// records nothing.
+    /// The breaker is switched off (`RESILIENCE_CIRCUIT_BREAKER_ENABLED=false`,
+    /// [`Provider::disable_breaker`](crate::Provider::disable_breaker), or the whole library
+    /// with `RESILIENCE_ENABLED=false`): admits everything, records nothing.
     Disabled,
 }
 

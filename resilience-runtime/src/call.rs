@@ -317,35 +317,38 @@ impl Future for Backoff<'_> {
     }
 }
 
-/// Makes the call's timer if it has none; `false` if no timer can be made here: no Tokio
-/// runtime, or one built without its time driver (`enable_time`). Tokio offers no way to ask
-/// the second (tokio-rs/tokio#8361), and `sleep` panics there, so the panic is caught: the
-/// call then goes on without timers, as outside a runtime, and says so in its log (Tokio's
-/// panic message is still printed by the panic hook; with `panic = "abort"` the process
-/// aborts, as it would without us). Cold: once per call that needs a timer.
+/// A Tokio sleep of `d`, or `None` if no timer can be made here: no Tokio runtime, or one
+/// built without its time driver (`enable_time`). Tokio offers no way to ask the second
+/// (tokio-rs/tokio#8361) and its `sleep` panics there, so the panic is caught (making a sleep
+/// does nothing else that could panic); the caller goes on without timers and says so in its
+/// log. Tokio's panic message is still printed by the panic hook, and under `panic = "abort"`
+/// the process aborts, as it would without us. The sleep is not registered until polled.
 #[cold]
-fn make_timer(timer: &mut Option<Pin<Box<Sleep>>>) -> bool {
-    if timer.is_some() {
-        return true;
-    }
-    if tokio::runtime::Handle::try_current().is_err() {
-        return false;
-    }
-    match std::panic::catch_unwind(|| tokio::time::sleep(Duration::ZERO)) {
-        Ok(sleep) => {
-            *timer = Some(Box::pin(sleep));
-            true
-        }
-        Err(_) => false,
-    }
+pub(crate) fn sleep_here(d: Duration) -> Option<Sleep> {
+    tokio::runtime::Handle::try_current().ok()?;
+    std::panic::catch_unwind(|| tokio::time::sleep(d)).ok()
 }
 
-/// Sets `timer` to fire `d` from now: the box is made at first use and reset after.
-fn rearm(timer: &mut Option<Pin<Box<Sleep>>>, d: Duration) {
-    match (timer.as_mut(), Instant::now().checked_add(d)) {
-        (Some(t), Some(at)) => t.as_mut().reset(at),
-        // `sleep` itself copes with a deadline past the end of time.
-        _ => *timer = Some(Box::pin(tokio::time::sleep(d))),
+/// Sets the call's timer to fire `d` from now, making it at first use (and never trying again
+/// in a call that found it cannot: one caught panic a call at most); `false` without timers.
+fn arm(ext: &mut Ext, d: Duration) -> bool {
+    if let (Some(t), Some(at)) = (ext.timer.as_mut(), Instant::now().checked_add(d)) {
+        t.as_mut().reset(at);
+        return true;
+    }
+    if ext.no_timers {
+        return false;
+    }
+    // A first use, or a deadline past the end of time, which `sleep` itself copes with.
+    match sleep_here(d) {
+        Some(sleep) => {
+            ext.timer = Some(Box::pin(sleep));
+            true
+        }
+        None => {
+            ext.no_timers = true;
+            false
+        }
     }
 }
 
@@ -391,6 +394,8 @@ struct Ext {
     timeout: Option<ResilienceError>,
     /// The last backoff delay (decorrelated jitter grows from it).
     delay: Duration,
+    /// No timer can be made where this call runs (see [`sleep_here`]).
+    no_timers: bool,
 }
 
 impl Ext {
@@ -402,6 +407,7 @@ impl Ext {
             timer: None,
             timeout: None,
             delay: Duration::ZERO,
+            no_timers: false,
         }
     }
 }
@@ -593,11 +599,6 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn arm_limit(p: &'static ProviderInner, ext: &mut Ext) {
-        if !make_timer(&mut ext.timer) {
-            tracing::error!(target: "resilience", provider = p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
-            ext.timeout = None;
-            return;
-        }
         let c = &p.config;
         let provider = p.name;
         let per_attempt = c.attempt_timeout.map(|t| {
@@ -626,9 +627,12 @@ impl Call {
                 })
             }
         };
-        ext.timeout = chosen.map(|(d, error)| {
-            rearm(&mut ext.timer, d);
-            error
+        ext.timeout = chosen.and_then(|(d, error)| {
+            if arm(ext, d) {
+                return Some(error);
+            }
+            tracing::error!(target: "resilience", provider = p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
+            None
         });
     }
 
@@ -675,10 +679,16 @@ impl Call {
     #[inline(never)]
     fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
         let ticket = std::mem::replace(&mut self.ticket, NO_TICKET);
-        let (out, timed_out) = match out {
-            Ok(out) => (out, false),
-            Err(e) => ((hooks.reject)(e), true),
+        // An attempt cut off by its time limit or the call's deadline: its own words, for the
+        // log, before the method's error type (which may log no text) takes it in.
+        let (out, cut_off) = match out {
+            Ok(out) => (out, None),
+            Err(e) => {
+                let why = e.to_string();
+                ((hooks.reject)(e), Some(why))
+            }
         };
+        let timed_out = cut_off.is_some();
         if self.direct() {
             return Step::Done(out);
         }
@@ -695,7 +705,7 @@ impl Call {
             self.succeeded();
             return Step::Done(out);
         };
-        self.failed(hooks, out, class, timed_out)
+        self.failed(hooks, out, class, cut_off)
     }
 
     /// [`finish`](Self::finish) for a `retry = false` site: always the result.
@@ -733,8 +743,9 @@ impl Call {
         hooks: &Hooks<R>,
         out: R,
         class: ErrorClass,
-        timed_out: bool,
+        cut_off: Option<String>,
     ) -> Step<R> {
+        let timed_out = cut_off.is_some();
         if let Some(m) = self.metrics() {
             m.attempt(match class {
                 _ if timed_out => AttemptResult::Timeout,
@@ -743,11 +754,9 @@ impl Call {
                 ErrorClass::Permanent => AttemptResult::Permanent,
             });
         }
-        // An attempt cut off by its time limit says so, whatever the error type logs (its
-        // own `From<ResilienceError>` made the value, and by default it logs no text).
-        let summary = |out: &R| {
-            (hooks.summary)(out).or_else(|| timed_out.then(|| "attempt timed out".to_owned()))
-        };
+        // An attempt cut off by a time limit says so, whatever the error type logs (its own
+        // `From<ResilienceError>` made the value, and by default it logs no text).
+        let summary = |out: &R| (hooks.summary)(out).or_else(|| cut_off.clone());
         match self.next_delay(class, (hooks.retry_after)(&out)) {
             Ok(delay) => {
                 let (provider, method) = (self.p.name, self.current.site.method);
@@ -762,10 +771,8 @@ impl Call {
                 if let Some(m) = self.metrics() {
                     m.retry();
                 }
-                let ext = self.ext();
-                ext.delay = delay;
-                // `next_delay` made the timer, so a runtime with a time driver is there.
-                rearm(&mut ext.timer, delay);
+                // `next_delay` armed the call's timer with this delay.
+                self.ext().delay = delay;
                 Step::Retry
             }
             Err(why) => {
@@ -810,7 +817,9 @@ impl Call {
         if self.p.mode.breaker && self.p.breaker.rejects_after(delay) {
             return Err(GiveUp::CircuitOpen);
         }
-        if !make_timer(&mut self.ext().timer) {
+        // The backoff's timer, set now: without one (no runtime with timers) there is no
+        // retry, and the budget is not spent.
+        if !arm(self.ext(), delay) {
             return Err(GiveUp::NoRuntime);
         }
         if !self.p.budget.try_withdraw(now) {
@@ -830,12 +839,15 @@ impl Call {
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
                 "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying"
             ),
-            // With one attempt allowed (retries off) nothing was given up: the caller has
-            // the error, and an error line for each would only be noise.
-            GiveUp::Exhausted if max == 1 => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
-                "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"
-            ),
+            // With retries off (`retry = false`, `RETRY_ENABLED=false`) nothing was given up:
+            // the caller has the error, and an error line for each would only be noise. A
+            // retrying site allowed one attempt (`RETRY_MAX_ATTEMPTS=1`) keeps its error line.
+            GiveUp::Exhausted if !self.current.site.retry || !self.p.config.retry_enabled => {
+                tracing::warn!(
+                    target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                    "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"
+                )
+            }
             GiveUp::Exhausted => tracing::error!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
                 "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)"

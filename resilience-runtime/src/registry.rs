@@ -214,8 +214,8 @@ impl Provider {
         self.0.breaker.force(CircuitState::Disabled);
     }
 
-    /// Closes the breaker and clears its counts (or returns it to `Disabled` when the breaker
-    /// is switched off in the configuration).
+    /// Closes the breaker and clears its counts (or returns it to `Disabled` when the breaker,
+    /// or the whole library, is switched off in the configuration).
     pub fn reset(&self) {
         let to = if self.0.config.breaker_enabled && self.0.config.enabled {
             CircuitState::Closed

@@ -44,6 +44,9 @@ pub enum TelemetryError {
         /// The operating system's answer.
         source: std::io::Error,
     },
+    /// The Tokio runtime `serve` runs in has no time driver, which the listener needs (its
+    /// request-head timeout and the exporter's upkeep).
+    NoTimeDriver,
 }
 
 impl fmt::Display for TelemetryError {
@@ -59,6 +62,9 @@ impl fmt::Display for TelemetryError {
             TelemetryError::Bind { addr, source } => write!(
                 f,
                 "cannot serve metrics on {addr}: {source}; choose another address with RESILIENCE_METRICS_ADDR"
+            ),
+            TelemetryError::NoTimeDriver => f.write_str(
+                "cannot serve metrics: the Tokio runtime has no time driver; build it with enable_time() or enable_all()",
             ),
         }
     }
@@ -184,6 +190,11 @@ pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
 /// # }
 /// ```
 pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
+    // Checked first, so a runtime without timers changes nothing: spawned below, the upkeep
+    // loop and every connection's header timer would panic in their tasks instead.
+    if crate::call::sleep_here(Duration::ZERO).is_none() {
+        return Err(TelemetryError::NoTimeDriver);
+    }
     let handle = install_recorder()?;
     let listener = TcpListener::bind(addr)
         .await
