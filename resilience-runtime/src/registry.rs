@@ -62,10 +62,17 @@ impl Registry {
 
     /// `name`'s clashes with the providers that exist or have code settings.
     fn clashes_of(&self, name: &str) -> Vec<ConfigProblem> {
+        // Only names whose variables can meet `name`'s are checked with it, so that making
+        // the n-th provider costs a pass over the names, not the full check of all n (which
+        // made creating 2,000 providers take minutes). One name's variable equals another's
+        // only if their environment forms are equal or one is the other plus `_` and more.
+        let env = env_provider_name(name);
+        let related = |other: &&String| may_share_variables(&env, &env_provider_name(other));
         let mut names: Vec<&str> = self
             .providers
             .keys()
             .chain(self.provider_code.keys())
+            .filter(related)
             .map(String::as_str)
             .chain([name])
             .collect();
@@ -93,6 +100,16 @@ impl Registry {
         crate::telemetry::publish_state(name, inner.breaker.state());
         inner
     }
+}
+
+/// Whether two providers, by their environment forms, can have a variable in common: equal
+/// forms, or one is the other plus `_` and more (`KIMI` and `KIMI_RETRY`: the first's
+/// `RESILIENCE_KIMI_RETRY_ENABLED` is the second's `ENABLED`).
+fn may_share_variables(a: &str, b: &str) -> bool {
+    let under = |long: &str, short: &str| {
+        long.len() > short.len() && long.starts_with(short) && long.as_bytes()[short.len()] == b'_'
+    };
+    a == b || under(a, b) || under(b, a)
 }
 
 pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
@@ -640,6 +657,51 @@ mod tests {
             "anthropic",
         ];
         assert!(crate::config::name_clashes(&names, OTHER_VARIABLES).is_empty());
+    }
+
+    /// Checking a name against only the names it may share variables with finds exactly what
+    /// checking it against all of them finds.
+    #[test]
+    fn clashes_found_among_related_names_are_all_the_clashes() {
+        use rand::{Rng, SeedableRng};
+        const PARTS: &[&str] = &[
+            "kimi", "retry", "enabled", "circuit", "breaker", "max", "v2", "-", ".", "_", "glm",
+            "timeout", "budget", "metrics",
+        ];
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for _ in 0..200 {
+            let names: Vec<String> = (0..rng.random_range(1..12))
+                .map(|_| {
+                    (0..rng.random_range(1..4))
+                        .map(|_| PARTS[rng.random_range(0..PARTS.len())])
+                        .collect()
+                })
+                .collect();
+            let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
+            all.sort_unstable();
+            all.dedup();
+            let full = crate::config::name_clashes(&all, OTHER_VARIABLES);
+            for &name in &all {
+                let env = env_provider_name(name);
+                let related: Vec<&str> = all
+                    .iter()
+                    .copied()
+                    .filter(|o| *o == name || may_share_variables(&env, &env_provider_name(o)))
+                    .collect();
+                let subject = format!("provider `{name}`");
+                let mine = |ps: Vec<ConfigProblem>| -> Vec<String> {
+                    ps.into_iter()
+                        .filter(|p| p.variable == subject)
+                        .map(|p| p.expected)
+                        .collect()
+                };
+                assert_eq!(
+                    mine(crate::config::name_clashes(&related, OTHER_VARIABLES)),
+                    mine(full.clone()),
+                    "{name} among {all:?}"
+                );
+            }
+        }
     }
 
     #[test]
