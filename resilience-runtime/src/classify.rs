@@ -75,7 +75,9 @@ pub trait Classify {
     fn classify(&self) -> ErrorClass;
 
     /// A short description that is safe to log: no secrets, no URL query strings, no
-    /// credentials. The runtime also strips URL queries and user-info from it before logging.
+    /// credentials. The runtime also strips URL queries and user-info from it before logging;
+    /// code that logs a summary itself should pass it through [`redact`](crate::redact)
+    /// (`reqwest::Error`'s, for one, is reqwest's text with the request URL in it).
     /// The default logs no text at all, only the class.
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         None

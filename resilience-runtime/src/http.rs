@@ -156,7 +156,8 @@ mod reqwest_impls {
         }
 
         fn log_summary(&self) -> Option<Cow<'_, str>> {
-            // reqwest's text embeds the URL; the runtime redacts its query and user-info.
+            // reqwest's text embeds the URL, raw: the runtime redacts its query and user-info
+            // before logging. Code that logs this summary itself must call `redact` too.
             Some(Cow::Owned(self.to_string()))
         }
     }

@@ -20,7 +20,8 @@ use crate::breaker::CircuitState;
 pub const CALLS_TOTAL: &str = "resilience_calls_total";
 /// Attempts that reached the provider, by `provider`, `method`, `result`.
 pub const ATTEMPTS_TOTAL: &str = "resilience_attempts_total";
-/// Retries made (attempts after the first), by `provider`, `method`.
+/// Retries scheduled after a failed attempt (one a breaker then refuses included), by
+/// `provider`, `method`.
 pub const RETRIES_TOTAL: &str = "resilience_retries_total";
 /// Retries refused because the budget was spent, by `provider`.
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "resilience_retry_budget_exhausted_total";
@@ -68,7 +69,10 @@ fn describe() {
         ATTEMPTS_TOTAL,
         "Attempts that reached the provider, by result class."
     );
-    describe_counter!(RETRIES_TOTAL, "Retries made: attempts after the first.");
+    describe_counter!(
+        RETRIES_TOTAL,
+        "Retries scheduled after a failed attempt (a breaker that opens meanwhile may refuse one)."
+    );
     describe_counter!(
         RETRY_BUDGET_EXHAUSTED_TOTAL,
         "Retries refused because the provider's retry budget was spent."
