@@ -407,17 +407,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transitions = transitions.lock().unwrap().clone();
     println!();
     println!(
-        "{} files in {:.1}s: {} uploaded, {} failed, {} rejected ({} glm uploads failed over to kimi)",
+        "{} files in {:.1}s: {} uploaded ({:.1}%), {} failed, {} rejected ({} glm uploads failed over to kimi)",
         args.files,
         elapsed.as_secs_f64(),
         outcomes.ok.load(Ordering::Relaxed),
+        100.0 * outcomes.ok.load(Ordering::Relaxed) as f64 / args.files.max(1) as f64,
         outcomes.failed.load(Ordering::Relaxed),
         outcomes.rejected.load(Ordering::Relaxed),
         outcomes.failed_over.load(Ordering::Relaxed)
     );
     println!();
     println!(
-        "| provider | first-attempt success | final success (calls that ended here) | attempts | retries | rejected (failed over) | server requests | accepted |"
+        "| provider | first-attempt success | final success (of calls that reached it) | attempts | retries | rejected (glm's failed over, kimi's dropped) | server requests | accepted |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, p, server) in [
