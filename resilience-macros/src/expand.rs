@@ -67,7 +67,9 @@ impl Parse for MaybeFn {
             });
             match parsed {
                 Ok((inner, block)) => {
-                    parse_body(input)?;
+                    // Parsed already, on the fork, up to the end: skip the tokens, not parse
+                    // the body a second time.
+                    input.parse::<TokenStream>()?;
                     Body::Block(inner, block)
                 }
                 Err(why) => {

@@ -506,8 +506,7 @@ impl Breaker {
             // another generation here and looks again, instead of taking a slot a probe's
             // answer freed while the state was being changed (after the Open branch's spin,
             // so callers do not loop through it).
-            self.half
-                .store(pack_half(half_gen(next_gen), 0, 0), Ordering::Release);
+            self.half.store(fresh_half(next_gen), Ordering::Release);
         }
         self.word
             .store(next_gen << TAG_BITS | to.tag(), Ordering::Release);
@@ -522,8 +521,7 @@ impl Breaker {
             now_nanos(Instant::now()).saturating_add(self.probe_wait()),
             Ordering::Release,
         );
-        self.half
-            .store(pack_half(half_gen(generation), 0, 0), Ordering::Release);
+        self.half.store(fresh_half(generation), Ordering::Release);
     }
 
     /// Takes a probe slot in half-open generation `g`: `Some(true)` if taken, `Some(false)` if
@@ -582,17 +580,6 @@ impl Breaker {
         // keeps this round going, and the caller looks again.
         let h = self.half.load(Ordering::Acquire);
         let (hg, inflight, ok) = unpack_half(h);
-        // A probe's answer that came before this restart, waiting for the lock to move the
-        // breaker, is not lost to a new round: the restart makes its move for it (the
-        // answer's own transition then finds the word changed and does nothing).
-        if self.lost.load(Ordering::Acquire) == from {
-            self.apply(from, CircuitState::Open);
-            return;
-        }
-        if hg == half_gen(generation(from)) && u32::from(ok) >= self.success_threshold {
-            self.apply(from, CircuitState::Closed);
-            return;
-        }
         if hg != half_gen(generation(from))
             || inflight < self.half_open_max_calls
             || now < self.probe_deadline.load(Ordering::Acquire)
@@ -609,7 +596,7 @@ impl Breaker {
         // lines while probes are let in and cancelled) would pass for no change, and then one
         // probe's answer is ignored and a round restarts early; the breaker still moves on.
         let next_gen = generation(from).wrapping_add(1);
-        let fresh = pack_half(half_gen(next_gen), 0, 0);
+        let fresh = fresh_half(next_gen);
         if self
             .half
             .compare_exchange(h, fresh, Ordering::AcqRel, Ordering::Acquire)
@@ -617,10 +604,17 @@ impl Breaker {
         {
             return;
         }
-        // A failure that came since the check leaves `half` as it was (it keeps its slot),
-        // so the swap cannot see it: look once more before the new round is published.
+        // A probe's answer that came before the new round is published, waiting for this
+        // lock to move the breaker, is not lost to the new round: the restart makes its move
+        // for it (the answer's own transition then finds the word changed and does nothing).
+        // Both keep their slot, so the swap above cannot see them: a failure marked its round
+        // lost, and the success that reached the threshold is counted in `h`.
         if self.lost.load(Ordering::Acquire) == from {
             self.apply(from, CircuitState::Open);
+            return;
+        }
+        if u32::from(ok) >= self.success_threshold {
+            self.apply(from, CircuitState::Closed);
             return;
         }
         self.probe_deadline
@@ -721,11 +715,9 @@ fn half_gen(generation: u64) -> u32 {
     (generation & 0xFF_FFFF) as u32
 }
 
-/// A fresh round's `half`: no admissions, probes or successes.
-fn pack_half(generation: u32, inflight: u32, successes: u16) -> u64 {
-    (u64::from(generation & 0xFF_FFFF) << 40)
-        | (u64::from(inflight.min(0xFFFF)) << 16)
-        | u64::from(successes)
+/// A fresh round's `half` in `generation`: no admissions, probes or successes.
+fn fresh_half(generation: u64) -> u64 {
+    u64::from(half_gen(generation)) << 40
 }
 
 /// `half` with new counts, the generation kept, and the admission counter moved on by one
