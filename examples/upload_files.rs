@@ -56,6 +56,9 @@ struct Args {
     /// Seed of the fault servers and of the file contents.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Most seconds a file waits, in all, while both providers' breakers reject it.
+    #[arg(long, default_value_t = 30.0)]
+    max_wait: f64,
     /// Keep serving /metrics and /health after the run, until Ctrl-C.
     #[arg(long)]
     keep_serving: bool,
@@ -232,7 +235,104 @@ struct Outcomes {
     failed: AtomicU64,
     rejected: AtomicU64,
     failed_over: AtomicU64,
+    waited: AtomicU64,
     first_ok_after_outage_ms: AtomicU64,
+}
+
+/// Where an upload's calls are counted: per provider for each call, per file at the end.
+struct Tally<'a> {
+    per_provider: &'a BTreeMap<&'static str, Outcomes>,
+    outcomes: &'a Outcomes,
+    max_wait: Duration,
+}
+
+/// Why a provider did not take a file, when another one might.
+#[derive(Clone, Copy)]
+enum Missed {
+    /// Its breaker rejected the call; its next probe in this long, when known.
+    Rejected(Option<Duration>),
+    /// Every attempt failed transiently.
+    Failed,
+}
+
+/// `None` for a result to keep: a success, or an error that another provider would not fix
+/// either (a permanent one).
+fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
+    match result {
+        Err(UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. })) => {
+            Some(Missed::Rejected(*retry_in))
+        }
+        Err(e) if e.classify() != ErrorClass::Permanent => Some(Missed::Failed),
+        _ => None,
+    }
+}
+
+/// Uploads a file through `first`, and through `second` when `first` could not take it. While
+/// at least one of the two rejected it (a breaker is open) and neither took it, the file waits
+/// for the sooner probe and tries again, for at most `max_wait` in all: a gateway delays a file
+/// while its providers are cut off instead of dropping it. When both failed every attempt, it
+/// stops there, so retries are not piled on retries.
+///
+/// Failing over is safe here because each call has its own idempotency key and the fault
+/// servers answer a fault instead of accepting; with a real provider that can accept an upload
+/// and then lose the answer, failing over can leave a copy behind at the first one (recorded
+/// once, here, under the second one's id).
+async fn upload_with_failover<A: FileProvider, B: FileProvider>(
+    first: (&'static str, &A),
+    second: (&'static str, &B),
+    name: &str,
+    bytes: &[u8],
+    tally: &Tally<'_>,
+) -> (&'static str, Result<Uploaded, UploadError>) {
+    let count = |provider: &str, result: &Result<Uploaded, UploadError>| {
+        let o = &tally.per_provider[provider];
+        match result {
+            Ok(_) => &o.ok,
+            Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) => &o.rejected,
+            Err(_) => &o.failed,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    };
+    let give_up_at = tokio::time::Instant::now() + tally.max_wait;
+    let (mut failed_over, mut waited) = (false, false);
+    let last = loop {
+        let result = first.1.upload_file(name, bytes).await;
+        count(first.0, &result);
+        let Some(first_missed) = missed(&result) else {
+            break (first.0, result);
+        };
+        failed_over = true;
+        let result = second.1.upload_file(name, bytes).await;
+        count(second.0, &result);
+        let Some(second_missed) = missed(&result) else {
+            break (second.0, result);
+        };
+        // The sooner of the breakers' next probes; a breaker whose probe slots are taken does
+        // not know, so look again shortly.
+        let probe_in = |m| match m {
+            Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
+            Missed::Failed => None,
+        };
+        let wait = match (probe_in(first_missed), probe_in(second_missed)) {
+            (None, None) => break (second.0, result),
+            (Some(a), Some(b)) => a.min(b),
+            (Some(d), None) | (None, Some(d)) => d,
+        };
+        let now = tokio::time::Instant::now();
+        if now >= give_up_at {
+            break (second.0, result);
+        }
+        waited = true;
+        // Never less than a millisecond, so a probe due now is not spun on.
+        tokio::time::sleep(wait.max(Duration::from_millis(1)).min(give_up_at - now)).await;
+    };
+    if failed_over {
+        tally.outcomes.failed_over.fetch_add(1, Ordering::Relaxed);
+    }
+    if waited {
+        tally.outcomes.waited.fetch_add(1, Ordering::Relaxed);
+    }
+    last
 }
 
 fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
@@ -325,6 +425,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}")?
             .progress_chars("=> "),
     );
+    // At most a day, so that adding it to an instant cannot overflow.
+    let max_wait = Duration::try_from_secs_f64(args.max_wait.max(0.0))
+        .unwrap_or(Duration::MAX)
+        .min(Duration::from_secs(86_400));
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate.max(1.0)));
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
@@ -346,20 +450,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         tasks.spawn(async move {
             let _permit = permit;
-            let use_glm = i % 2 == 1;
-            let (mut provider, mut result) = if use_glm {
-                ("glm", glm.upload_file(&name, &bytes).await)
+            let (kimi, glm) = (("kimi", &*kimi), ("glm", &*glm));
+            let ctx = Tally { per_provider: &per_provider, outcomes: &outcomes, max_wait };
+            let (provider, result) = if i % 2 == 1 {
+                upload_with_failover(glm, kimi, &name, &bytes, &ctx).await
             } else {
-                ("kimi", kimi.upload_file(&name, &bytes).await)
+                upload_with_failover(kimi, glm, &name, &bytes, &ctx).await
             };
-            if use_glm && matches!(result, Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. }))) {
-                // glm's breaker is open: fail fast, then fail over instead of waiting.
-                per_provider["glm"].rejected.fetch_add(1, Ordering::Relaxed);
-                outcomes.failed_over.fetch_add(1, Ordering::Relaxed);
-                provider = "kimi";
-                result = kimi.upload_file(&name, &bytes).await;
-            }
-            let stats = &per_provider[provider];
             match result {
                 Ok(up) => {
                     // Recorded only now that the provider has the file; the idempotency key
@@ -371,7 +468,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             (&up.key, provider, &name, &up.file_id, bytes.len() as i64),
                         )
                         .expect("insert");
-                    stats.ok.fetch_add(1, Ordering::Relaxed);
                     outcomes.ok.fetch_add(1, Ordering::Relaxed);
                     let now = start.elapsed();
                     if provider == "glm" && now > outage_end {
@@ -379,11 +475,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) => {
-                    stats.rejected.fetch_add(1, Ordering::Relaxed);
                     outcomes.rejected.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(_) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
                     outcomes.failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -407,18 +501,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transitions = transitions.lock().unwrap().clone();
     println!();
     println!(
-        "{} files in {:.1}s: {} uploaded ({:.1}%), {} failed, {} rejected ({} glm uploads failed over to kimi)",
+        "{} files in {:.1}s: {} uploaded ({:.1}%), {} failed, {} rejected ({} failed over to the other provider, {} waited for a breaker)",
         args.files,
         elapsed.as_secs_f64(),
         outcomes.ok.load(Ordering::Relaxed),
         100.0 * outcomes.ok.load(Ordering::Relaxed) as f64 / args.files.max(1) as f64,
         outcomes.failed.load(Ordering::Relaxed),
         outcomes.rejected.load(Ordering::Relaxed),
-        outcomes.failed_over.load(Ordering::Relaxed)
+        outcomes.failed_over.load(Ordering::Relaxed),
+        outcomes.waited.load(Ordering::Relaxed)
     );
     println!();
     println!(
-        "| provider | first-attempt success | final success (of calls that reached it) | attempts | retries | rejected (glm's failed over, kimi's dropped) | server requests | accepted |"
+        "| provider | first-attempt success | final success (of calls that reached it) | attempts | retries | rejected (failed over or waited) | server requests | accepted |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, p, server) in [
