@@ -230,5 +230,25 @@ fn log_lines_fields_and_secrets() {
                 usize::from(line.starts_with("ERROR"))
             );
         }
+
+        // 6. A `Retry-After` too long to wait for is logged in milliseconds, capped, not
+        // wrapped: 1e17 s is 1e20 ms, above `u64::MAX` (it logged 7766279631452241920). The
+        // `HttpError` comes inside an `io::Error`, whose `Classify` forwards its `Retry-After`.
+        let p = resilience::configure("log-retry-after", Settings::new()).unwrap();
+        let r: Result<u32, std::io::Error> = p
+            .execute(|| async {
+                Err(std::io::Error::other(resilience::HttpError::from_header(
+                    503,
+                    Some("100000000000000000"),
+                )))
+            })
+            .await;
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-retry-after");
+        assert!(
+            text.contains("is above the maximum delay")
+                && text.contains(&format!("retry_after_ms={}", u64::MAX)),
+            "{text}"
+        );
     });
 }

@@ -606,3 +606,131 @@ fn outside_any_runtime_a_call_makes_one_attempt() {
         std::task::Poll::Pending => panic!("a call with nothing to wait for is pending"),
     }
 }
+
+/// A loopback server that answers each request with the next of `answers` (raw HTTP, written
+/// as is, then the connection is closed), the last one repeating; a `None` answer sends
+/// headers promising 100 bytes and one byte, then holds the connection open.
+async fn raw_server(answers: Vec<Option<&'static str>>) -> (String, Arc<AtomicU32>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/x", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicU32::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let n = counted.fetch_add(1, Ordering::SeqCst) as usize;
+            let answer = answers[n.min(answers.len() - 1)];
+            tokio::spawn(async move {
+                let _ = s.read(&mut [0u8; 4096]).await;
+                match answer {
+                    Some(raw) => {
+                        let _ = s.write_all(raw.as_bytes()).await;
+                    }
+                    None => {
+                        let _ = s
+                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+                            .await;
+                        std::future::pending::<()>().await;
+                    }
+                }
+            });
+        }
+    });
+    (url, hits)
+}
+
+const CUT_SHORT: &str = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"id\":";
+const OK_JSON: &str =
+    "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"f1\"}";
+const BAD_JSON: &str = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!";
+const CUT_JSON: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":";
+
+/// reqwest reports every failure of `bytes()`/`text()`/`json()` as a decode error; only a body
+/// that arrived whole and is not the JSON expected is permanent.
+#[tokio::test]
+async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
+    use resilience::{Classify, ErrorClass};
+    let client = reqwest::Client::new();
+    let cases = [
+        (
+            CUT_SHORT,
+            ErrorClass::Transient,
+            "connection closed mid-body",
+        ),
+        (
+            CUT_JSON,
+            ErrorClass::Transient,
+            "JSON cut short, no length sent",
+        ),
+        (
+            BAD_JSON,
+            ErrorClass::Permanent,
+            "a whole body that is not JSON",
+        ),
+    ];
+    for (raw, class, what) in cases {
+        let (url, _) = raw_server(vec![Some(raw)]).await;
+        let resp = client.get(&url).send().await.unwrap();
+        let e = resp.json::<serde_json::Value>().await.err().unwrap();
+        assert!(e.is_decode(), "{what}: {e:?}");
+        assert_eq!(e.classify(), class, "{what}: {e:?}");
+    }
+    // The client's timeout firing while the body is read.
+    let (url, _) = raw_server(vec![None]).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let e = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap_err();
+    assert!(e.is_timeout() && e.is_decode(), "{e:?}");
+    assert_eq!(e.classify(), ErrorClass::Transient, "{e:?}");
+}
+
+/// End to end: a body cut short is retried, and the next attempt's answer is the call's.
+#[tokio::test]
+async fn a_body_cut_short_is_retried() {
+    let (url, hits) = raw_server(vec![Some(CUT_SHORT), Some(OK_JSON)]).await;
+    let p =
+        resilience::configure("rt-body-cut", exact().base_delay(Duration::from_millis(1))).unwrap();
+    let client = reqwest::Client::new();
+    let r: Result<String, common::UploadError> = p
+        .execute(|| async {
+            let resp = client
+                .get(&url)
+                .send()
+                .await
+                .map_err(common::UploadError::Network)?;
+            let v: serde_json::Value = resp.json().await.map_err(common::UploadError::Network)?;
+            Ok(v["id"].as_str().unwrap_or_default().to_owned())
+        })
+        .await;
+    assert_eq!(r.unwrap(), "f1");
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+/// An `io::Error` carrying an `HttpError` is classified as the status, with its `Retry-After`
+/// (a body read through `StreamReader`, or `io::Error::other(..)`).
+#[test]
+fn an_io_error_wrapping_an_http_error_keeps_its_class_and_retry_after() {
+    use resilience::{Classify, ErrorClass, HttpError};
+    let e = std::io::Error::other(HttpError::from_header(503, Some("2")));
+    assert_eq!(e.classify(), ErrorClass::Transient);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+    assert_eq!(
+        e.log_summary().as_deref(),
+        Some(HttpError::from_header(503, Some("2")).to_string().as_str())
+    );
+    let e = std::io::Error::other(HttpError::from_header(404, None));
+    assert_eq!(e.classify(), ErrorClass::Permanent);
+    let plain = std::io::Error::other("boom");
+    assert_eq!(plain.classify(), ErrorClass::Permanent);
+    assert_eq!(plain.retry_after(), None);
+}

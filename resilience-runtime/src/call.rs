@@ -854,7 +854,7 @@ impl Call {
             ),
             GiveUp::RetryAfterTooLong(ra) => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
-                retry_after_ms = ra.as_millis() as u64,
+                retry_after_ms = u64::try_from(ra.as_millis()).unwrap_or(u64::MAX),
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {:.3}s is above the maximum delay", ra.as_secs_f64()
             ),
             GiveUp::Deadline => tracing::warn!(

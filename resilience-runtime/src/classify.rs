@@ -119,14 +119,14 @@ impl<E: Classify + ?Sized> Classify for std::sync::Arc<E> {
 }
 
 /// Connection-level failures are transient; everything the OS reports about a bad input
-/// (not found, permission denied, invalid data) is permanent.
+/// (not found, permission denied, invalid data) is permanent. An `io::Error` that wraps one of
+/// our errors, an [`HttpError`](crate::HttpError) or (with the `reqwest` feature) a
+/// `reqwest::Error` is classified as the error it wraps, its `Retry-After` included: that is
+/// how an HTTP failure arrives through `io::Error::other(..)` or a body read as a stream.
 impl Classify for std::io::Error {
     fn classify(&self) -> ErrorClass {
         use std::io::ErrorKind::*;
-        if let Some(inner) = self
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<crate::ResilienceError>())
-        {
+        if let Some(inner) = wrapped(self) {
             return inner.classify();
         }
         match self.kind() {
@@ -140,8 +140,32 @@ impl Classify for std::io::Error {
 
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         // The kind, not the message: an io::Error's message can carry a path or a peer address.
-        Some(Cow::Owned(format!("io error: {}", self.kind())))
+        // A wrapped error of ours knows what of itself is safe to log.
+        match wrapped(self) {
+            Some(inner) => inner.log_summary(),
+            None => Some(Cow::Owned(format!("io error: {}", self.kind()))),
+        }
     }
+
+    fn retry_after(&self) -> Option<Duration> {
+        wrapped(self).and_then(Classify::retry_after)
+    }
+}
+
+/// The error inside an `io::Error`, when it is one whose class we know.
+fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
+    let inner = e.get_ref()?;
+    if let Some(e) = inner.downcast_ref::<crate::ResilienceError>() {
+        return Some(e);
+    }
+    if let Some(e) = inner.downcast_ref::<crate::HttpError>() {
+        return Some(e);
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(e) = inner.downcast_ref::<reqwest::Error>() {
+        return Some(e);
+    }
+    None
 }
 
 /// Classifies an HTTP status the way the original plan does: 408, 500, 502, 503 and 504 are

@@ -100,8 +100,13 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     if let Ok(secs) = v.parse::<f64>() {
         // Too large for a `Duration` is still "wait longer than anyone will": the call then
-        // gives up (it is above the max delay) instead of retrying as if no header came.
-        return (secs.is_finite() && secs >= 0.0)
+        // gives up (it is above the max delay) instead of retrying as if no header came. So is
+        // a number too large for an `f64` (`1e309`, 400 digits), which parses as infinity; the
+        // words `inf` and `NaN` are no number of seconds.
+        let numeric = v
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+'));
+        return (secs >= 0.0 && (secs.is_finite() || numeric))
             .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let at = httpdate::parse_http_date(v).ok()?;
@@ -140,16 +145,20 @@ mod reqwest_impls {
         }
     }
 
-    /// Connect errors, timeouts and failures while sending or reading are transient; a status
-    /// (from `error_for_status()`) is classified by [`classify_status`]; builder, redirect and
-    /// decode errors are permanent. Use [`ResponseExt::check_status`] instead of
-    /// `error_for_status()` to keep `Retry-After`.
+    /// Connect errors, timeouts and failures while sending or reading the response, its body
+    /// included, are transient; a status (from `error_for_status()`) is classified by
+    /// [`classify_status`]; builder and redirect errors, and a body that arrived whole but is
+    /// not the JSON `json()` expected, are permanent. Use [`ResponseExt::check_status`] instead
+    /// of `error_for_status()` to keep `Retry-After`.
     impl Classify for reqwest::Error {
         fn classify(&self) -> ErrorClass {
             if let Some(s) = self.status() {
                 return classify_status(s.as_u16(), None);
             }
-            if self.is_builder() || self.is_redirect() || self.is_decode() {
+            // reqwest reports every failure of `bytes()`, `text()` and `json()` as a decode
+            // error, a connection dropped or timed out mid-body included, so `is_decode()`
+            // alone would make those permanent: only bad JSON is.
+            if self.is_builder() || self.is_redirect() || (self.is_decode() && bad_json(self)) {
                 return ErrorClass::Permanent;
             }
             ErrorClass::Transient
@@ -160,6 +169,19 @@ mod reqwest_impls {
             // before logging. Code that logs this summary itself must call `redact` too.
             Some(Cow::Owned(self.to_string()))
         }
+    }
+
+    /// A body that was read whole and is not the JSON expected. Not a read cut short, nor JSON
+    /// that ends early (a body cut off where no length was sent), which are transient.
+    fn bad_json(e: &reqwest::Error) -> bool {
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            if let Some(json) = s.downcast_ref::<serde_json::Error>() {
+                return !json.is_io() && !json.is_eof();
+            }
+            source = s.source();
+        }
+        false
     }
 }
 
@@ -181,7 +203,9 @@ mod tests {
             parse_retry_after(" 1.5 ", now),
             Some(Duration::from_millis(1500))
         );
-        for huge in ["18446744073709551616", "1e20"] {
+        // Past `f64` too (infinity): a number of seconds all the same, unlike the word `inf`.
+        let digits = "9".repeat(400);
+        for huge in ["18446744073709551616", "1e20", "1e309", "+1E400", &digits] {
             assert_eq!(parse_retry_after(huge, now), Some(Duration::MAX), "{huge}");
         }
         assert_eq!(
