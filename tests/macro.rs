@@ -264,3 +264,49 @@ async fn inner_attributes_in_the_body_keep_resilience_on() {
     p.0 = Flaky::new(0);
     assert_eq!(p.rename("z".into()).await, Ok(1));
 }
+
+/// A request whose `send` changes itself before it fails.
+#[derive(Clone)]
+struct Request {
+    headers: Vec<&'static str>,
+    flaky: Flaky,
+}
+
+impl Request {
+    /// Taken by value and changed: each attempt must start from the caller's request, as an
+    /// owned argument does (it saw the previous attempts' headers).
+    #[resilient(provider = "mac-self")]
+    async fn send(mut self) -> Result<u32, TestError> {
+        self.headers.push("X-Trace");
+        assert_eq!(self.headers, ["X-Trace"], "a fresh copy per attempt");
+        self.flaky.hit()
+    }
+
+    /// `&mut self` moved into an `async move` block, once per attempt: every attempt changes
+    /// the caller's request.
+    #[resilient(provider = "mac-self")]
+    async fn stamp(&mut self) -> Result<u32, TestError> {
+        let fut = async move {
+            self.headers.push("X-Attempt");
+            self.flaky.hit()
+        };
+        fut.await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_attempt_gets_its_own_self() {
+    fast("mac-self", 100);
+    let req = Request {
+        headers: Vec::new(),
+        flaky: Flaky::new(2),
+    };
+    assert_eq!(req.clone().send().await, Ok(3));
+    assert!(req.headers.is_empty(), "the caller's request is unchanged");
+    let mut req = Request {
+        headers: Vec::new(),
+        flaky: Flaky::new(1),
+    };
+    assert_eq!(req.stamp().await, Ok(2));
+    assert_eq!(req.headers, ["X-Attempt", "X-Attempt"]);
+}

@@ -124,7 +124,7 @@ impl ToTokens for MaybeFn {
 }
 
 /// How an argument is made available to each attempt.
-enum Rebind {
+pub(crate) enum Rebind {
     /// `&T`: references are `Copy`; the body can use it as often as it likes.
     Shared,
     /// `&mut T`: reborrowed per attempt.
@@ -133,7 +133,7 @@ enum Rebind {
     Owned,
 }
 
-fn rebind_kind(ty: &Type) -> Rebind {
+pub(crate) fn rebind_kind(ty: &Type) -> Rebind {
     match ty {
         Type::Reference(r) if r.mutability.is_some() => Rebind::Unique,
         Type::Reference(_) => Rebind::Shared,
@@ -199,9 +199,16 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 
     if item.sig.asyncness.is_some() {
         let ret = result_type(&item.sig)?.clone();
-        let rebinds = rebind_params(&mut item.sig, args.retry);
-        let stmts = std::mem::take(&mut block.stmts);
-        let harness = harness(&args, &site, &ret, &rebinds, &quote!(#(#stmts)*));
+        let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry);
+        let mut stmts = std::mem::take(&mut block.stmts);
+        if args.retry
+            && let Some((b, i)) = crate::receiver::rebind(&mut item.sig, &mut stmts)
+        {
+            before.insert(0, b);
+            inside.insert(0, i);
+        }
+        let body = quote!(#(#inside)* #(#stmts)*);
+        let harness = harness(&args, &site, &ret, &before, &body);
         *block = syn::parse2(quote!({ #harness }))?;
         return Ok(item.into_token_stream());
     }
@@ -241,6 +248,16 @@ fn harness(
     rebinds: &[TokenStream],
     body: &TokenStream,
 ) -> TokenStream {
+    // The loop's own locals, hygienic: a body's variable of the same name neither sees nor
+    // hides them.
+    let [call, out, result, rejected, early] = [
+        "__resilience_call",
+        "__resilience_out",
+        "__resilience_result",
+        "__resilience_rejected",
+        "__resilience_ret",
+    ]
+    .map(|n| syn::Ident::new(n, Span::mixed_site()));
     // Spanned at the return type: a missing bound is reported there. Each use names the
     // constant afresh (a promoted `'static`), so the optimiser sees the function pointers and
     // inlines them; rustc reports the identical errors of the three uses once.
@@ -248,40 +265,40 @@ fn harness(
     // Fixes the block's output type early, so `?` in the body knows what to convert into.
     let guard = quote! {
         #[allow(unreachable_code, clippy::diverging_sub_expression)]
-        if let ::resilience::__private::Option::Some(__resilience_ret) =
+        if let ::resilience::__private::Option::Some(#early) =
             ::resilience::__private::Option::None::<#ret>
         {
-            return __resilience_ret;
+            return #early;
         }
     };
     let permit = quote! {
-        if let ::resilience::__private::Result::Err(__resilience_rejected) =
-            __resilience_call.permit(#hooks)
+        if let ::resilience::__private::Result::Err(#rejected) =
+            #call.permit(#hooks)
         {
-            return __resilience_rejected;
+            return #rejected;
         }
     };
     if !args.retry {
         // One attempt: the body may consume its arguments, so it takes them by move.
         return quote! {
             #site
-            let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
+            let mut #call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
             #permit
             #(#rebinds)*
-            let __resilience_out = __resilience_call.attempt(move || async move { #guard #body }).await;
-            __resilience_call.finish_once(#hooks, __resilience_out)
+            let #out = #call.attempt(move || async move { #guard #body }).await;
+            #call.finish_once(#hooks, #out)
         };
     }
     quote! {
         #site
-        let mut __resilience_call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
+        let mut #call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
         loop {
             #permit
             #(#rebinds)*
-            let __resilience_out = __resilience_call.attempt(|| async { #guard #body }).await;
-            match __resilience_call.finish(#hooks, __resilience_out) {
-                ::resilience::__private::Step::Done(__resilience_result) => return __resilience_result,
-                ::resilience::__private::Step::Retry => __resilience_call.backoff().await,
+            let #out = #call.attempt(|| async { #guard #body }).await;
+            match #call.finish(#hooks, #out) {
+                ::resilience::__private::Step::Done(#result) => return #result,
+                ::resilience::__private::Step::Retry => #call.backoff().await,
             }
         }
     }
@@ -317,16 +334,26 @@ fn check_result_type(ty: &Type) -> syn::Result<()> {
 }
 
 /// For a native `async fn`: gives each argument a plain name in the signature (dropping `mut`
-/// and patterns there, which does not change the signature's type) and returns the per-attempt
-/// statements that bind the original patterns.
-fn rebind_params(sig: &mut Signature, retry: bool) -> Vec<TokenStream> {
-    let mut out = Vec::new();
+/// and patterns there, which does not change the signature's type) and returns the statements
+/// that make each attempt's arguments: those to run before the attempt (a clone or reborrow,
+/// under a hidden name) and those that open its `async` block, binding the original patterns.
+/// Moved into the block, an attempt's copy is owned by it, so the future is `Send` whenever the
+/// argument is (captured by reference, it would need the argument to be `Sync`). A parameter's
+/// `#[cfg]` goes onto its statements, which must vanish with it.
+fn rebind_params(sig: &mut Signature, retry: bool) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let (mut before, mut inside) = (Vec::new(), Vec::new());
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
         let span = arg.span();
         if matches!(&*arg.pat, Pat::Wild(_)) {
             continue;
         }
+        let cfgs: Vec<Attribute> = arg
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg"))
+            .cloned()
+            .collect();
         let original = (*arg.pat).clone();
         let name = match &*arg.pat {
             Pat::Ident(PatIdent {
@@ -348,20 +375,30 @@ fn rebind_params(sig: &mut Signature, retry: bool) -> Vec<TokenStream> {
             // One attempt, moved into the body: rebind patterns only.
             if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             {
-                out.push(quote_spanned!(span=> let #original = #name;));
+                before.push(quote_spanned!(span=> #(#cfgs)* let #original = #name;));
             }
             continue;
         }
         let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
-        out.push(match rebind_kind(&arg.ty) {
+        let copy = format_ident!("__resilience_copy{}", i, span = Span::mixed_site());
+        match rebind_kind(&arg.ty) {
             // A plain `x: &T` needs nothing: the body's block captures the reference itself.
             Rebind::Shared if plain => continue,
-            Rebind::Shared => quote_spanned!(span=> let #original = #name;),
-            Rebind::Unique => quote_spanned!(span=> let #original = &mut *#name;),
-            Rebind::Owned => owned_rebind(&original, &name, &arg.ty, span),
-        });
+            Rebind::Shared => {
+                before.push(quote_spanned!(span=> #(#cfgs)* let #original = #name;));
+                continue;
+            }
+            Rebind::Unique => {
+                before.push(quote_spanned!(span=> #(#cfgs)* let #copy = &mut *#name;))
+            }
+            Rebind::Owned => {
+                let clone = owned_rebind(&copy, &name, &arg.ty, span);
+                before.push(quote!(#(#cfgs)* #clone));
+            }
+        }
+        inside.push(quote_spanned!(span=> #(#cfgs)* let #original = #copy;));
     }
-    out
+    (before, inside)
 }
 
 /// For an async-trait body: the rewritten signature's arguments are plain names already.
@@ -473,14 +510,22 @@ mod tests {
             "async fn up(&self, p: &Path, mut n: Vec<u8>, (a, b): (u8, u8)) -> Result<u8, E> { Ok(a) }",
         );
         assert!(out.contains("CallSite :: new (\"kimi\" , \"up\")"), "{out}");
+        // Cloned before the attempt, moved into its block there.
         assert!(
-            out.contains("let mut n = < Vec < u8 > as :: resilience :: __private :: CloneArg > :: clone_arg (& n)"),
+            out.contains("let __resilience_copy2 = < Vec < u8 > as :: resilience :: __private :: CloneArg > :: clone_arg (& n)"),
             "{out}"
         );
         assert!(
             out.contains(
-                "let (a , b) = < (u8 , u8) as :: resilience :: __private :: CloneArg > :: clone_arg (& __resilience_arg3)"
+                "let __resilience_copy3 = < (u8 , u8) as :: resilience :: __private :: CloneArg > :: clone_arg (& __resilience_arg3)"
             ),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "async { # [allow (unreachable_code , clippy :: diverging_sub_expression)]"
+            ) && out
+                .contains("let mut n = __resilience_copy2 ; let (a , b) = __resilience_copy3 ;"),
             "{out}"
         );
         assert!(

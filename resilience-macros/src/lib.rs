@@ -5,6 +5,7 @@
 mod args;
 mod async_trait;
 mod expand;
+mod receiver;
 
 use proc_macro::TokenStream;
 use quote::ToTokens;
@@ -55,12 +56,14 @@ use quote::ToTokens;
 ///   `#[async_trait]` impl).
 /// - The return type is `Result<T, E>` (an alias is fine) where `E` implements
 ///   [`Classify`](../resilience/trait.Classify.html) and `From<ResilienceError>`.
-/// - With retries on, owned arguments implement `Clone`: each attempt gets a fresh copy.
-///   Borrowed arguments are shared (`&T`) or reborrowed (`&mut T`) per attempt.
+/// - With retries on, owned arguments (and a `mut self`) implement `Clone`: each attempt gets a
+///   fresh copy. Borrowed arguments are shared (`&T`) or reborrowed (`&mut T`, `&mut self`)
+///   per attempt.
 ///
 /// `?` and `return` in the body end the current attempt with that value; the retry loop and
-/// the breaker always see the outcome. The signature is never changed, so the attribute works
-/// on trait impls, and the returned future is `Send` whenever the body's future is.
+/// the breaker always see the outcome. The signature's types are never changed, so the
+/// attribute works on trait impls, and each attempt owns its copies of the arguments, so the
+/// returned future is `Send` whenever the arguments and the body's future are.
 #[proc_macro_attribute]
 pub fn resilient(args: TokenStream, item: TokenStream) -> TokenStream {
     resilient_impl(args.into(), item.into()).into()

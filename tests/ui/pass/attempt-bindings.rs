@@ -1,0 +1,107 @@
+//! Each attempt owns its arguments and its `self`: the future is `Send` whenever they are
+//! (not only when they are `Sync`), a body may move `&mut self` into an `async move` block or
+//! under `#[tracing::instrument]`, a `#[cfg]`-ed out parameter vanishes with its rebinding,
+//! and the loop's own locals cannot clash with the body's.
+use std::cell::Cell;
+
+use resilience::{Classify, ErrorClass, ResilienceError, resilient};
+
+#[derive(Debug)]
+pub struct MyError;
+impl From<ResilienceError> for MyError {
+    fn from(_: ResilienceError) -> Self {
+        MyError
+    }
+}
+impl Classify for MyError {
+    fn classify(&self) -> ErrorClass {
+        ErrorClass::Transient
+    }
+}
+
+fn assert_send<T: Send>(_: T) {}
+
+#[resilient(provider = "kimi")]
+async fn generic<T: Clone + Send + std::fmt::Debug>(x: T) -> Result<String, MyError> {
+    Ok(format!("{x:?}"))
+}
+
+#[resilient(provider = "kimi")]
+async fn cell(x: Cell<u32>, (a, b): (Cell<u8>, u8)) -> Result<u32, MyError> {
+    Ok(x.get() + u32::from(a.get() + b))
+}
+
+#[resilient(provider = "kimi")]
+async fn cfg_param(#[cfg(any())] gone: String, kept: u32) -> Result<u32, MyError> {
+    Ok(kept)
+}
+
+#[resilient(provider = "kimi")]
+async fn hygiene(__resilience_call: u32, __resilience_out: u32) -> Result<u32, MyError> {
+    let __resilience_result = __resilience_call + __resilience_out;
+    Ok(__resilience_result)
+}
+
+#[derive(Clone)]
+struct Client {
+    n: u32,
+}
+
+impl Client {
+    #[resilient(provider = "kimi")]
+    async fn moved_into_async_block(&mut self) -> Result<u32, MyError> {
+        let fut = async move {
+            self.n += 1;
+            self.n
+        };
+        Ok(fut.await)
+    }
+
+    #[resilient(provider = "kimi")]
+    async fn moved_into_closure(&mut self, add: u32) -> Result<u32, MyError> {
+        let mut f = move |x: u32| self.n += x;
+        f(add);
+        Ok(1)
+    }
+
+    #[tracing::instrument(skip(self, body))]
+    #[resilient(provider = "kimi")]
+    async fn instrumented(&mut self, body: &mut Vec<u8>, id: String) -> Result<u32, MyError> {
+        self.n += 1;
+        body.push(1);
+        Ok(self.n + id.len() as u32)
+    }
+
+    #[resilient(provider = "kimi")]
+    async fn by_value(mut self) -> Result<u32, MyError> {
+        self.n += 1;
+        Ok(self.n)
+    }
+
+    #[resilient(provider = "kimi")]
+    async fn self_path_untouched(&self) -> Result<u32, MyError> {
+        Ok(self::helper(self.n))
+    }
+}
+
+fn helper(n: u32) -> u32 {
+    n
+}
+
+fn check<T: Clone + Send + std::fmt::Debug + 'static>(x: T) {
+    assert_send(generic(x));
+}
+
+fn main() {
+    check(1u8);
+    assert_send(cell(Cell::new(1), (Cell::new(2), 3)));
+    assert_send(cfg_param(1));
+    assert_send(hygiene(1, 2));
+    let mut c = Client { n: 0 };
+    assert_send(c.moved_into_async_block());
+    assert_send(c.moved_into_closure(1));
+    let mut body = Vec::new();
+    assert_send(c.instrumented(&mut body, String::new()));
+    assert_send(c.clone().by_value());
+    assert_send(c.self_path_untouched());
+}
