@@ -79,12 +79,18 @@ fn contains_fn(tokens: TokenStream) -> bool {
     })
 }
 
+/// Renames `self` in a macro's tokens, but not the path root `self::` (async-trait renames that
+/// too, which breaks `println!("{}", self::helper())`).
 fn rename_in_tokens(tokens: TokenStream) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|tt| match tt {
+    let mut out: Vec<TokenTree> = Vec::new();
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(tt) = tokens.next() {
+        out.push(match tt {
             TokenTree::Ident(mut ident) => {
-                rename(&mut ident);
+                let path_root = matches!(tokens.peek(), Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == proc_macro2::Spacing::Joint);
+                if !path_root {
+                    rename(&mut ident);
+                }
                 TokenTree::Ident(ident)
             }
             TokenTree::Group(group) => {
@@ -93,8 +99,9 @@ fn rename_in_tokens(tokens: TokenStream) -> TokenStream {
                 TokenTree::Group(new)
             }
             other => other,
-        })
-        .collect()
+        });
+    }
+    out.into_iter().collect()
 }
 
 impl VisitMut for ReplaceSelf {

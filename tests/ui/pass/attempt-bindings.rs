@@ -79,8 +79,10 @@ impl Client {
     }
 
     #[resilient(provider = "kimi")]
-    async fn self_path_untouched(&self) -> Result<u32, MyError> {
-        Ok(self::helper(self.n))
+    async fn self_path_untouched(&mut self) -> Result<u32, MyError> {
+        self.n += 1;
+        let text = format!("{}", self::helper(self.n));
+        Ok(self::helper(self.n) + text.len() as u32)
     }
 }
 
