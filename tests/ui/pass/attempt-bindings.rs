@@ -86,6 +86,19 @@ impl Client {
     }
 }
 
+#[async_trait::async_trait]
+trait Boxed {
+    async fn cell(&self, x: Cell<u32>) -> Result<u32, MyError>;
+}
+
+#[async_trait::async_trait]
+impl Boxed for Client {
+    #[resilient(provider = "kimi")]
+    async fn cell(&self, x: Cell<u32>) -> Result<u32, MyError> {
+        Ok(x.get() + self.n)
+    }
+}
+
 fn helper(n: u32) -> u32 {
     n
 }
