@@ -286,6 +286,22 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
 
     let (status, _) = get(&format!("http://{}/nope", server.local_addr())).await;
     assert_eq!(status, 404);
+
+    // Resetting a closed breaker or forcing a forced one open is no state change: neither
+    // counted nor logged as one (it counted closed → closed).
+    p.reset();
+    p.force_open();
+    p.force_open();
+    p.reset();
+    let s = scrape(&get(&server.metrics_url()).await.1);
+    for (from, to, n) in [
+        ("closed", "closed", 0.0),
+        ("forced_open", "forced_open", 0.0),
+        ("closed", "forced_open", 1.0),
+        ("forced_open", "closed", 1.0),
+    ] {
+        assert_eq!(transitions(&s, "tel-flaky", from, to), n, "{from} → {to}");
+    }
 }
 
 #[tokio::test]

@@ -510,8 +510,12 @@ impl Breaker {
         }
         self.word
             .store(next_gen << TAG_BITS | to.tag(), Ordering::Release);
+        // `reset()` of a closed breaker, or `force_open()` twice, still clears the counts and
+        // starts a new generation, but is no state change to count or log.
         let from_state = CircuitState::from_tag(tag(from));
-        crate::telemetry::transition(self.provider, from_state, to, self.failures());
+        if from_state != to {
+            crate::telemetry::transition(self.provider, from_state, to, self.failures());
+        }
     }
 
     /// A fresh half-open round in generation `generation`: no probes in flight, no successes,

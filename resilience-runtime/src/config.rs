@@ -611,17 +611,19 @@ impl Settings {
             }
         }
         if c.failure_rate.is_some() && c.minimum_calls > c.window_size {
-            let src = self.values[Key::MinimumCalls as usize]
-                .as_ref()
-                .map_or_else(
-                    || Key::MinimumCalls.var().to_string(),
-                    |(_, s)| name(Key::MinimumCalls, s),
+            // As with the delays: only a window below the default minimum was set, so the
+            // minimum follows it down; a minimum set above the window is an error.
+            if let Some((_, src)) = &self.values[Key::MinimumCalls as usize] {
+                let window = self.values[Key::WindowSize as usize].as_ref().map_or_else(
+                    || Key::WindowSize.var().to_string(),
+                    |(_, s)| name(Key::WindowSize, s),
                 );
-            problems.push(ConfigProblem {
-                variable: src,
-                value: c.minimum_calls.to_string(),
-                expected: format!("at most the window size ({})", c.window_size),
-            });
+                problems.push(ConfigProblem {
+                    variable: name(Key::MinimumCalls, src),
+                    value: c.minimum_calls.to_string(),
+                    expected: format!("at most the window size ({window}={})", c.window_size),
+                });
+            }
             c.minimum_calls = c.window_size;
         }
         (c, problems)
@@ -659,6 +661,20 @@ pub(crate) fn scan_provider_vars(
         match hit {
             Some((key, suffix)) => {
                 let provider = rest[..rest.len() - suffix.len() - 1].to_string();
+                let env_form = env_provider_name(&provider);
+                if env_form != provider {
+                    // `RESILIENCE_kimi_…` or `RESILIENCE_KIMI-V2_…`: no provider reads it, as
+                    // every provider's variables are upper case with `_` for other characters.
+                    problems.push(ConfigProblem {
+                        expected: format!(
+                            "the provider upper-cased, other characters than A-Z and 0-9 as `_` \
+                             (RESILIENCE_{env_form}_{suffix}): no provider reads this name"
+                        ),
+                        variable: name,
+                        value,
+                    });
+                    continue;
+                }
                 if !providers.contains(&provider) {
                     providers.push(provider);
                 }

@@ -139,7 +139,8 @@ pub struct ConfigError {
 /// One bad setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
-    /// The environment variable (or `code: Settings::…` for a value given in code).
+    /// The environment variable, `Settings::…` for a value given in code, or `provider `…`` for
+    /// a provider name that clashes or is already in use.
     pub variable: String,
     /// The value as given.
     pub value: String,
@@ -153,7 +154,8 @@ impl ConfigError {
         ConfigError { problems }
     }
 
-    /// Every problem found, in the order the settings are listed in the README.
+    /// Every problem found: the global settings' first, then the per-provider ones, then
+    /// clashes between provider names.
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }

@@ -368,9 +368,17 @@ impl Builder {
             };
             next.provider_code.insert(name, merged);
         }
-        // Check every provider the code names or that already exists, plus the global layer.
-        let (_, p) = next.resolve("", &|_: &str| None);
-        problems.extend(p);
+        // The global layer, environment over code, checked on its own: conflicts between
+        // global settings (`RETRY_BASE_DELAY` above `RETRY_MAX_DELAY`) reach every provider,
+        // `#[resilient]` ones too, which are not known here until their first call. The
+        // values' own problems were reported above.
+        let (global_env, _) = Settings::from_env(lookup, None);
+        let (_, p) = global_env.over(&next.global_code).resolve();
+        for p in p {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
         // Every provider the code names, that exists, or that the environment configures (by
         // its environment name, which resolves to the same variables): conflicts between
         // settings (base delay above max delay, …) are found here too, not only bad values.
@@ -523,6 +531,67 @@ mod tests {
             text.contains("RETRY_MAX_ATTEMPTS=\"abc\": expected a whole number"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn init_checks_the_global_layer_with_the_environment() {
+        // Before, only providers `init()` knew were checked, and `#[resilient]` ones are not
+        // known until their first call, which then logged what `init()` had accepted.
+        let err =
+            init_with_env(&[("RETRY_BASE_DELAY", "5"), ("RETRY_MAX_DELAY", "2")]).unwrap_err();
+        // (Other tests' providers, sharing this registry, may report it against their own
+        // settings too.)
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.variable == "RETRY_BASE_DELAY"
+                    && p.expected == "at most the maximum delay (RETRY_MAX_DELAY=2)"),
+            "{err}"
+        );
+        let err = Builder::new()
+            .defaults(Settings::new().base_delay(Duration::from_secs(5)))
+            .init_with(
+                &|k: &str| (k == "RETRY_MAX_DELAY").then(|| "2".to_owned()),
+                vec![],
+            )
+            .unwrap_err();
+        assert_eq!(err.problems()[0].variable, "Settings::base_delay", "{err}");
+    }
+
+    #[test]
+    fn a_small_window_takes_the_minimum_calls_down_unless_one_was_set() {
+        let rate = ("RESILIENCE_REG_WIN_CIRCUIT_BREAKER_FAILURE_RATE", "0.5");
+        let window = ("RESILIENCE_REG_WIN_CIRCUIT_BREAKER_WINDOW_SIZE", "10");
+        init_with_env(&[rate, window]).unwrap();
+        let err = init_with_env(&[
+            rate,
+            window,
+            ("RESILIENCE_REG_WIN_CIRCUIT_BREAKER_MINIMUM_CALLS", "30"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string().lines().nth(1).unwrap().trim(),
+            "- RESILIENCE_REG_WIN_CIRCUIT_BREAKER_MINIMUM_CALLS=\"30\": expected at most the \
+             window size (RESILIENCE_REG_WIN_CIRCUIT_BREAKER_WINDOW_SIZE=10)",
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_provider_variable_no_provider_reads_is_refused() {
+        for var in [
+            "RESILIENCE_reg_low_RETRY_MAX_ATTEMPTS",
+            "RESILIENCE_REG-LOW_RETRY_MAX_ATTEMPTS",
+        ] {
+            let err = init_with_env(&[(var, "7")]).unwrap_err();
+            assert_eq!(err.problems()[0].variable, var, "{err}");
+            assert!(
+                err.problems()[0]
+                    .expected
+                    .contains("(RESILIENCE_REG_LOW_RETRY_MAX_ATTEMPTS)"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

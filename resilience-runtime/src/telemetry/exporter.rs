@@ -61,7 +61,7 @@ impl fmt::Display for TelemetryError {
             ),
             TelemetryError::Bind { addr, source } => write!(
                 f,
-                "cannot serve metrics on {addr}: {source}; choose another address with RESILIENCE_METRICS_ADDR"
+                "cannot serve metrics on {addr}: {source}; choose another address (RESILIENCE_METRICS_ADDR for serve_from_env())"
             ),
             TelemetryError::NoTimeDriver => f.write_str(
                 "cannot serve metrics: the Tokio runtime has no time driver; build it with enable_time() or enable_all()",
