@@ -282,6 +282,14 @@ impl Request {
         self.flaky.hit()
     }
 
+    /// The same through a `Box`, and with `self` captured by a format string.
+    #[resilient(provider = "mac-self")]
+    async fn send_boxed(mut self: Box<Self>) -> Result<String, TestError> {
+        self.headers.push("X-Boxed");
+        let seen = format!("{self}");
+        self.flaky.hit().map(|_| seen)
+    }
+
     /// `&mut self` moved into an `async move` block, once per attempt: every attempt changes
     /// the caller's request.
     #[resilient(provider = "mac-self")]
@@ -291,6 +299,12 @@ impl Request {
             self.flaky.hit()
         };
         fut.await
+    }
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} header(s)", self.headers.len())
     }
 }
 
@@ -309,4 +323,13 @@ async fn each_attempt_gets_its_own_self() {
     };
     assert_eq!(req.stamp().await, Ok(2));
     assert_eq!(req.headers, ["X-Attempt", "X-Attempt"]);
+    let boxed = Box::new(Request {
+        headers: Vec::new(),
+        flaky: Flaky::new(2),
+    });
+    assert_eq!(
+        boxed.send_boxed().await.as_deref(),
+        Ok("1 header(s)"),
+        "the third attempt's own copy, as the format string sees it"
+    );
 }

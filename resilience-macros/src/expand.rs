@@ -201,11 +201,13 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         let ret = result_type(&item.sig)?.clone();
         let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry);
         let mut stmts = std::mem::take(&mut block.stmts);
+        let mut site = site;
         if args.retry
-            && let Some((b, i)) = crate::receiver::rebind(&mut item.sig, &mut stmts)
+            && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts)
         {
-            before.insert(0, b);
-            inside.insert(0, i);
+            site.extend(binds.prelude);
+            before.insert(0, binds.before);
+            inside.insert(0, binds.inside);
         }
         let body = quote!(#(#inside)* #(#stmts)*);
         let harness = harness(&args, &site, &ret, &before, &body);

@@ -5,53 +5,74 @@
 //! wraps around it) moved it "in a previous iteration of the loop". Rust has no `let self`, so,
 //! as async-trait does, `self` in the body is renamed to a binding made for each attempt: a
 //! reborrow of `&mut self`, or a fresh clone of a `mut self` taken by value (whose changes must
-//! not leak into the next attempt, as an owned argument's do not). The renaming visitor follows
-//! async-trait's `ReplaceSelf` (MIT OR Apache-2.0), heuristics for macros included.
+//! not leak into the next attempt, as an owned argument's do not). The receiver itself is moved
+//! into a hidden binding before the loop, so a use of `self` the renaming missed is a compile
+//! error ("use of moved value"), never a silent read of the caller's value. The renaming
+//! visitor follows async-trait's `ReplaceSelf` (MIT OR Apache-2.0), with three refinements for
+//! macros: `self::path`, a field named `self` (`self = …`, tracing's `?self`) and `{self}` in a
+//! format string.
 
-use proc_macro2::{Group, Ident, Span, TokenStream, TokenTree};
-use quote::{quote, quote_spanned};
+use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Item, Macro, Path, Signature, Stmt};
 
 use crate::expand::{Rebind, rebind_kind};
 
-/// The name `self` becomes in the body. Spanned at the call site, as the user's own tokens
-/// are, so the renamed uses resolve to it.
+/// The name `self` becomes in the body.
 const NAME: &str = "__resilience_self";
 
-/// For a receiver that needs it, renames `self` in `stmts` and returns the statement to run
-/// before each attempt (outside the attempt's `async` block) and the one that opens the block
-/// (moving that attempt's `self` in, so the block owns it and is `Send` when it is).
-pub(crate) fn rebind(
-    sig: &mut Signature,
-    stmts: &mut [Stmt],
-) -> Option<(TokenStream, TokenStream)> {
+/// The statements that make each attempt's `self`.
+pub(crate) struct SelfBinds {
+    /// Before the loop: the receiver moves into a hidden binding.
+    pub(crate) prelude: TokenStream,
+    /// Before each attempt: its reborrow or clone, under a hidden name.
+    pub(crate) before: TokenStream,
+    /// Opening the attempt's `async` block: moved in as the renamed `self`, so the block owns
+    /// it and is `Send` when it is.
+    pub(crate) inside: TokenStream,
+}
+
+/// For a receiver that needs it, renames `self` in `stmts` and returns the statements that
+/// bind it per attempt.
+pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBinds> {
     let r = sig.receiver()?;
-    let this = &r.self_token;
+    let this = r.self_token;
     let span = r.span();
+    let held = Ident::new("__resilience_receiver", Span::mixed_site());
     let copy = Ident::new("__resilience_self_copy", Span::mixed_site());
-    let name = Ident::new(NAME, Span::call_site());
-    let unique = (
-        quote_spanned!(span=> let #copy = &mut *#this;),
-        quote!(let #name = #copy;),
-    );
-    let binds = match &r.kind {
-        syn::ReceiverKind::Reference(_, _, Some(_)) => unique,
-        syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Unique) => unique,
+    // Spanned as the receiver's `self`, as the body's uses are (also when a `macro_rules!`
+    // wrote the method), so they resolve to it, and rustc's notes point at the receiver.
+    let name = Ident::new(NAME, this.span);
+    let is_pin = |ty: &syn::Type| matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Pin"));
+    let (before, inside) = match &r.kind {
+        syn::ReceiverKind::Reference(_, _, Some(_)) => reborrow(&held, &copy, &name, span),
+        syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Unique) => {
+            reborrow(&held, &copy, &name, span)
+        }
         // `&self`, `self: &Arc<Self>`: shared, so any number of attempts may use it.
-        syn::ReceiverKind::Reference(..) | syn::ReceiverKind::Typed(..) => return None,
-        // `self` by value and not `mut`: the body cannot change it, and a clone per attempt
+        syn::ReceiverKind::Reference(..) => return None,
+        syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Shared) => {
+            return None;
+        }
+        // Taken by value and not `mut`: the body cannot change it, and a clone per attempt
         // would cost every call (an `Arc`'s count is a shared write); a body that moves it is
-        // told so by rustc, as the README says.
+        // told so by rustc, as the README says. A `Pin<&mut Self>` cannot be cloned.
         _ if r.mutability.is_none() => return None,
-        _ => (
-            quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#this);),
-            quote!(let mut #name = #copy;),
-        ),
+        syn::ReceiverKind::Typed(_, ty) if is_pin(ty) => return None,
+        _ => {
+            // `mut` spanned as the user's, so an unneeded one is still reported there.
+            let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
+            (
+                quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#held);),
+                quote!(let #m #name = #copy;),
+            )
+        }
     };
-    // The per-attempt copy is the one changed: a `mut` left on `self` would be unused (a
-    // warning at the user's code), and dropping it does not change the signature's type.
+    let prelude = quote_spanned!(span=> let #held = #this;);
+    // The per-attempt copy is the one changed, and dropping `mut` does not change the
+    // signature's type.
     if let Some(syn::FnArg::Receiver(r)) = sig.inputs.first_mut() {
         r.mutability = None;
     }
@@ -59,7 +80,18 @@ pub(crate) fn rebind(
     for stmt in stmts {
         visitor.visit_stmt_mut(stmt);
     }
-    Some(binds)
+    Some(SelfBinds {
+        prelude,
+        before,
+        inside,
+    })
+}
+
+fn reborrow(held: &Ident, copy: &Ident, name: &Ident, span: Span) -> (TokenStream, TokenStream) {
+    (
+        quote_spanned!(span=> let #copy = &mut *#held;),
+        quote!(let #name = #copy;),
+    )
 }
 
 struct ReplaceSelf;
@@ -70,38 +102,105 @@ fn rename(ident: &mut Ident) {
     }
 }
 
-/// A macro whose input holds `fn` likely defines a `self` of its own.
-fn contains_fn(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|tt| match tt {
-        TokenTree::Ident(ident) => ident == "fn",
-        TokenTree::Group(group) => contains_fn(group.stream()),
+/// A macro that defines a method (`fn name(&self …`) has a `self` of its own.
+fn defines_method(tokens: TokenStream) -> bool {
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    tokens.iter().enumerate().any(|(i, tt)| match tt {
+        TokenTree::Ident(f) if f == "fn" => tokens[i + 1..].iter().take(8).any(|t| {
+            matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis
+                && g.stream().into_iter().take(4).any(|t| matches!(t, TokenTree::Ident(s) if s == "self")))
+        }),
+        TokenTree::Group(g) => defines_method(g.stream()),
         _ => false,
     })
 }
 
-/// Renames `self` in a macro's tokens, but not the path root `self::` (async-trait renames that
-/// too, which breaks `println!("{}", self::helper())`).
+fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
+    matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c)
+}
+
+/// Renames `self` in a macro's tokens, except where it is not the receiver: the path root
+/// `self::`, and a field key (`self = …`, as `#[instrument]` writes its span's fields). A
+/// field written `?self` or `%self` (tracing's shorthand) becomes `self = ?<renamed>`, so its
+/// name stays `self`. `{self}` and `{self:…}` in a string literal (a format string's captured
+/// argument) are renamed too.
 fn rename_in_tokens(tokens: TokenStream) -> TokenStream {
-    let mut out: Vec<TokenTree> = Vec::new();
-    let mut tokens = tokens.into_iter().peekable();
-    while let Some(tt) = tokens.next() {
-        out.push(match tt {
-            TokenTree::Ident(mut ident) => {
-                let path_root = matches!(tokens.peek(), Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == proc_macro2::Spacing::Joint);
-                if !path_root {
-                    rename(&mut ident);
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out: Vec<TokenTree> = Vec::with_capacity(tokens.len());
+    for (i, tt) in tokens.iter().enumerate() {
+        let next = tokens.get(i + 1);
+        match tt {
+            TokenTree::Ident(ident) if ident == "self" => {
+                let path_root = matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint);
+                let key = matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == '=' && p.spacing() == Spacing::Alone);
+                if path_root || key {
+                    out.push(tt.clone());
+                    continue;
                 }
-                TokenTree::Ident(ident)
+                let mut renamed = ident.clone();
+                rename(&mut renamed);
+                // `?self` / `%self` as a whole argument: a field shorthand.
+                let n = out.len();
+                let sigil = n >= 1
+                    && (is_punct(out.last(), '?') || is_punct(out.last(), '%'))
+                    && (n == 1 || is_punct(out.get(n - 2), ','))
+                    && (next.is_none() || is_punct(next, ','));
+                if sigil {
+                    let s = out.pop();
+                    out.push(tt.clone());
+                    out.push(TokenTree::Punct(Punct::new('=', Spacing::Alone)));
+                    out.extend(s);
+                }
+                out.push(TokenTree::Ident(renamed));
             }
             TokenTree::Group(group) => {
                 let mut new = Group::new(group.delimiter(), rename_in_tokens(group.stream()));
                 new.set_span(group.span());
-                TokenTree::Group(new)
+                out.push(TokenTree::Group(new));
             }
-            other => other,
-        });
+            TokenTree::Literal(lit) => out.push(TokenTree::Literal(rename_in_format(lit))),
+            other => out.push(other.clone()),
+        }
     }
     out.into_iter().collect()
+}
+
+/// `{self}` / `{self:…}` in a string literal, outside `{{` escapes, renamed; anything else as
+/// it was.
+fn rename_in_format(lit: &Literal) -> Literal {
+    let Ok(s) = syn::parse2::<syn::LitStr>(lit.to_token_stream()) else {
+        return lit.clone();
+    };
+    let text = s.value();
+    if !text.contains("{self") {
+        return lit.clone();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text.as_str();
+    let mut changed = false;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if rest.starts_with("{{") {
+            out.push_str("{{");
+            rest = &rest[2..];
+        } else if rest.starts_with("{self}") || rest.starts_with("{self:") {
+            out.push('{');
+            out.push_str(NAME);
+            rest = &rest["{self".len()..];
+            changed = true;
+        } else {
+            out.push('{');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    if !changed {
+        return lit.clone();
+    }
+    let mut new = Literal::string(&out);
+    new.set_span(lit.span());
+    new
 }
 
 impl VisitMut for ReplaceSelf {
@@ -135,8 +234,59 @@ impl VisitMut for ReplaceSelf {
     }
 
     fn visit_macro_mut(&mut self, mac: &mut Macro) {
-        if !contains_fn(mac.tokens.clone()) {
+        if !defines_method(mac.tokens.clone()) {
             mac.tokens = rename_in_tokens(std::mem::take(&mut mac.tokens));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn renamed(tokens: &str) -> String {
+        rename_in_tokens(tokens.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn macro_tokens_rename_the_receiver_only() {
+        assert_eq!(
+            renamed("self . n , self :: helper ()"),
+            "__resilience_self . n , self :: helper ()"
+        );
+        // tracing: a field keeps its name `self`, its value is this attempt's.
+        assert_eq!(
+            renamed("? self , \"hi\""),
+            "self = ? __resilience_self , \"hi\""
+        );
+        assert_eq!(
+            renamed("x = 1 , % self"),
+            "x = 1 , self = % __resilience_self"
+        );
+        assert_eq!(
+            renamed("self = debug (& self)"),
+            "self = debug (& __resilience_self)"
+        );
+        assert_eq!(renamed("me = ? self"), "me = ? __resilience_self");
+        assert_eq!(
+            renamed("a % self , self == b"),
+            "a % __resilience_self , __resilience_self == b"
+        );
+        // Format strings: captured `{self}` and `{self:…}`, not `{{self}}`.
+        assert_eq!(
+            renamed(r#""{self} {self:?} {{self}} {selfish}""#),
+            r#""{__resilience_self} {__resilience_self:?} {{self}} {selfish}""#
+        );
+        assert_eq!(renamed(r#""{{self}}""#), r#""{{self}}""#);
+    }
+
+    #[test]
+    fn a_macro_defining_a_method_keeps_its_own_self() {
+        assert!(defines_method(
+            "impl X { fn f (& self) { } }".parse().unwrap()
+        ));
+        assert!(!defines_method(
+            "(self . n , helper as fn (u32) -> u32)".parse().unwrap()
+        ));
     }
 }

@@ -99,6 +99,29 @@ impl Boxed for Client {
     }
 }
 
+/// A method written by a user's `macro_rules!`: the body's `self` comes from the macro's input.
+macro_rules! api {
+    ($(async fn $name:ident(&mut $s:ident) -> $ret:ty $body:block)*) => {
+        impl Client { $( #[resilient(provider = "kimi")] async fn $name(&mut $s) -> $ret $body )* }
+    };
+}
+
+api! {
+    async fn generated(&mut self) -> Result<u32, MyError> {
+        self.n += 1;
+        let ops = vec![(self.n, helper as fn(u32) -> u32)];
+        let text = format!("{self:?} {{self}} {}", ops.len());
+        tracing::info!(?self, n = self.n, "made");
+        Ok(self.n + text.len() as u32)
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.n)
+    }
+}
+
 fn helper(n: u32) -> u32 {
     n
 }
@@ -119,4 +142,5 @@ fn main() {
     assert_send(c.instrumented(&mut body, String::new()));
     assert_send(c.clone().by_value());
     assert_send(c.self_path_untouched());
+    assert_send(c.generated());
 }
