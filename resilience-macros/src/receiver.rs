@@ -119,12 +119,62 @@ fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
     matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c)
 }
 
+/// Macros whose top-level string literals are format strings (std's, tracing's, log's,
+/// anyhow's and eyre's): only there is `{self}` in a literal a captured argument. Elsewhere
+/// (`json!({"a": "{self}"})`) a literal is data and stays as written; a format string in a
+/// macro not listed here that captures `{self}` is a compile error (the receiver was moved),
+/// not a silent change.
+const FORMAT_MACROS: &[&str] = &[
+    "format",
+    "format_args",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "event",
+    "span",
+    "trace_span",
+    "debug_span",
+    "info_span",
+    "warn_span",
+    "error_span",
+    "log",
+    "anyhow",
+    "bail",
+    "ensure",
+    "eyre",
+    "format_err",
+];
+
+fn is_format_macro(path: &Path) -> bool {
+    path.segments
+        .last()
+        .is_some_and(|s| FORMAT_MACROS.iter().any(|m| s.ident == m))
+}
+
 /// Renames `self` in a macro's tokens, except where it is not the receiver: the path root
 /// `self::`, and a field key (`self = …`, as `#[instrument]` writes its span's fields). A
 /// field written `?self` or `%self` (tracing's shorthand) becomes `self = ?<renamed>`, so its
-/// name stays `self`. `{self}` and `{self:…}` in a string literal (a format string's captured
-/// argument) are renamed too.
-fn rename_in_tokens(tokens: TokenStream) -> TokenStream {
+/// name stays `self`. In a format macro's own arguments (`formats`), `{self}` and `{self:…}` in
+/// a string literal are renamed too; a nested `name!(…)` is judged by its own name.
+fn rename_in_tokens(tokens: TokenStream, formats: bool) -> TokenStream {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out: Vec<TokenTree> = Vec::with_capacity(tokens.len());
     for (i, tt) in tokens.iter().enumerate() {
@@ -154,11 +204,26 @@ fn rename_in_tokens(tokens: TokenStream) -> TokenStream {
                 out.push(TokenTree::Ident(renamed));
             }
             TokenTree::Group(group) => {
-                let mut new = Group::new(group.delimiter(), rename_in_tokens(group.stream()));
+                // `name ! (…)`: a macro call, whose literals are format strings if it formats.
+                let called = match (
+                    i.checked_sub(2).map(|j| &tokens[j]),
+                    i.checked_sub(1).map(|j| &tokens[j]),
+                ) {
+                    (Some(TokenTree::Ident(name)), Some(TokenTree::Punct(bang)))
+                        if bang.as_char() == '!' =>
+                    {
+                        Some(FORMAT_MACROS.iter().any(|m| name == m))
+                    }
+                    _ => None,
+                };
+                let inner = rename_in_tokens(group.stream(), called.unwrap_or(false));
+                let mut new = Group::new(group.delimiter(), inner);
                 new.set_span(group.span());
                 out.push(TokenTree::Group(new));
             }
-            TokenTree::Literal(lit) => out.push(TokenTree::Literal(rename_in_format(lit))),
+            TokenTree::Literal(lit) if formats => {
+                out.push(TokenTree::Literal(rename_in_format(lit)))
+            }
             other => out.push(other.clone()),
         }
     }
@@ -235,7 +300,8 @@ impl VisitMut for ReplaceSelf {
 
     fn visit_macro_mut(&mut self, mac: &mut Macro) {
         if !defines_method(mac.tokens.clone()) {
-            mac.tokens = rename_in_tokens(std::mem::take(&mut mac.tokens));
+            let formats = is_format_macro(&mac.path);
+            mac.tokens = rename_in_tokens(std::mem::take(&mut mac.tokens), formats);
         }
     }
 }
@@ -245,7 +311,7 @@ mod tests {
     use super::*;
 
     fn renamed(tokens: &str) -> String {
-        rename_in_tokens(tokens.parse().unwrap()).to_string()
+        rename_in_tokens(tokens.parse().unwrap(), true).to_string()
     }
 
     #[test]
@@ -278,6 +344,23 @@ mod tests {
             r#""{__resilience_self} {__resilience_self:?} {{self}} {selfish}""#
         );
         assert_eq!(renamed(r#""{{self}}""#), r#""{{self}}""#);
+        // Data, not a format string: outside a format macro, and a nested call's literals
+        // judged by its own name.
+        let data = r#"{ "a" : "{self}" , "b" : self . n }"#;
+        assert_eq!(
+            rename_in_tokens(data.parse().unwrap(), false).to_string(),
+            r#"{ "a" : "{self}" , "b" : __resilience_self . n }"#
+        );
+        assert_eq!(
+            rename_in_tokens(
+                r#"vec ! [format ! ("{self}") , json ! ("{self}")]"#
+                    .parse()
+                    .unwrap(),
+                false
+            )
+            .to_string(),
+            r#"vec ! [format ! ("{__resilience_self}") , json ! ("{self}")]"#
+        );
     }
 
     #[test]
