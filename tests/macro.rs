@@ -290,6 +290,15 @@ impl Request {
         self.flaky.hit().map(|_| seen)
     }
 
+    /// Literals that are data keep `{self}`; the format string's is this attempt's `self`.
+    #[resilient(provider = "mac-self")]
+    async fn literals(&mut self) -> Result<String, TestError> {
+        let data = String::from("hello {self}");
+        assert_eq!(data, "hello {self}");
+        self.flaky.hit()?;
+        Ok(format!("{}|{self}|{}", "{self}", self.headers.len()))
+    }
+
     /// `&mut self` moved into an `async move` block, once per attempt: every attempt changes
     /// the caller's request.
     #[resilient(provider = "mac-self")]
@@ -327,6 +336,11 @@ async fn each_attempt_gets_its_own_self() {
         headers: Vec::new(),
         flaky: Flaky::new(2),
     });
+    let mut req = Request {
+        headers: vec!["X-A"],
+        flaky: Flaky::new(1),
+    };
+    assert_eq!(req.literals().await.as_deref(), Ok("{self}|1 header(s)|1"));
     assert_eq!(
         boxed.send_boxed().await.as_deref(),
         Ok("1 header(s)"),

@@ -8,9 +8,10 @@
 //! not leak into the next attempt, as an owned argument's do not). The receiver itself is moved
 //! into a hidden binding before the loop, so a use of `self` the renaming missed is a compile
 //! error ("use of moved value"), never a silent read of the caller's value. The renaming
-//! visitor follows async-trait's `ReplaceSelf` (MIT OR Apache-2.0), with three refinements for
-//! macros: `self::path`, a field named `self` (`self = …`, tracing's `?self`) and `{self}` in a
-//! format string.
+//! visitor follows async-trait's `ReplaceSelf` (MIT OR Apache-2.0); inside macros, which are
+//! only tokens, it reads a macro by its name (`Kind`), so that data stays data: `self::` paths,
+//! `quote!`/`stringify!` tokens, tracing's field names and every literal but a format string are
+//! kept as written.
 
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
@@ -102,14 +103,33 @@ fn rename(ident: &mut Ident) {
     }
 }
 
-/// A macro that defines a method (`fn name(&self …`) has a `self` of its own.
+/// A macro that defines a method (`fn name<…>(&self …`) has a `self` of its own.
 fn defines_method(tokens: TokenStream) -> bool {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     tokens.iter().enumerate().any(|(i, tt)| match tt {
-        TokenTree::Ident(f) if f == "fn" => tokens[i + 1..].iter().take(8).any(|t| {
-            matches!(t, TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis
-                && g.stream().into_iter().take(4).any(|t| matches!(t, TokenTree::Ident(s) if s == "self")))
-        }),
+        TokenTree::Ident(f) if f == "fn" => {
+            // Past the name and a balanced `<…>`, the first group is the parameter list.
+            let mut depth = 0i32;
+            let params = tokens[i + 1..].iter().skip(1).find_map(|t| match t {
+                TokenTree::Punct(p) if p.as_char() == '<' => {
+                    depth += 1;
+                    None
+                }
+                TokenTree::Punct(p) if p.as_char() == '>' => {
+                    depth -= 1;
+                    None
+                }
+                TokenTree::Group(g) if depth <= 0 && g.delimiter() == Delimiter::Parenthesis => {
+                    Some(g.stream())
+                }
+                _ => None,
+            });
+            params.is_some_and(|p| {
+                p.into_iter()
+                    .take(4)
+                    .any(|t| matches!(t, TokenTree::Ident(s) if s == "self"))
+            })
+        }
         TokenTree::Group(g) => defines_method(g.stream()),
         _ => false,
     })
@@ -119,110 +139,162 @@ fn is_punct(tt: Option<&TokenTree>, c: char) -> bool {
     matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c)
 }
 
-/// Macros whose top-level string literals are format strings (std's, tracing's, log's,
-/// anyhow's and eyre's): only there is `{self}` in a literal a captured argument. Elsewhere
-/// (`json!({"a": "{self}"})`) a literal is data and stays as written; a format string in a
-/// macro not listed here that captures `{self}` is a compile error (the receiver was moved),
-/// not a silent change.
-const FORMAT_MACROS: &[&str] = &[
-    "format",
-    "format_args",
-    "print",
-    "println",
-    "eprint",
-    "eprintln",
-    "write",
-    "writeln",
-    "panic",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "unreachable",
-    "todo",
-    "unimplemented",
-    "trace",
-    "debug",
-    "info",
-    "warn",
-    "error",
-    "event",
-    "span",
-    "trace_span",
-    "debug_span",
-    "info_span",
-    "warn_span",
-    "error_span",
-    "log",
-    "anyhow",
-    "bail",
-    "ensure",
-    "eyre",
-    "format_err",
-];
-
-fn is_format_macro(path: &Path) -> bool {
-    path.segments
-        .last()
-        .is_some_and(|s| FORMAT_MACROS.iter().any(|m| s.ident == m))
+/// How a macro's tokens are read, by its name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Any macro: `self` renamed wherever it is not a path root (`self::`); literals kept.
+    Plain,
+    /// Tokens that are never evaluated (`quote!`, `stringify!`): kept as written.
+    Opaque,
+    /// std's and anyhow's formatting macros: the format string is argument `n`, where `{self}`
+    /// and `{self:…}` are renamed; every other literal is data and kept.
+    Format(usize),
+    /// tracing's events: fields keep their names (`?self`, `self.n`, `self = …`), and the
+    /// message, the first literal argument, is a format string.
+    Event,
+    /// tracing's spans: fields as for events; the first literal argument is the span's name.
+    Span,
 }
 
-/// Renames `self` in a macro's tokens, except where it is not the receiver: the path root
-/// `self::`, and a field key (`self = …`, as `#[instrument]` writes its span's fields). A
-/// field written `?self` or `%self` (tracing's shorthand) becomes `self = ?<renamed>`, so its
-/// name stays `self`. In a format macro's own arguments (`formats`), `{self}` and `{self:…}` in
-/// a string literal are renamed too; a nested `name!(…)` is judged by its own name.
-fn rename_in_tokens(tokens: TokenStream, formats: bool) -> TokenStream {
+fn kind_of(name: &Ident) -> Kind {
+    match name.to_string().as_str() {
+        "quote" | "quote_spanned" | "stringify" | "concat" => Kind::Opaque,
+        "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "panic"
+        | "unreachable" | "todo" | "unimplemented" | "anyhow" | "bail" | "eyre" | "format_err"
+        | "format_ident" => Kind::Format(0),
+        "write" | "writeln" | "assert" | "debug_assert" | "ensure" => Kind::Format(1),
+        "assert_eq" | "assert_ne" | "debug_assert_eq" | "debug_assert_ne" => Kind::Format(2),
+        "trace" | "debug" | "info" | "warn" | "error" | "event" => Kind::Event,
+        "span" | "trace_span" | "debug_span" | "info_span" | "warn_span" | "error_span" => {
+            Kind::Span
+        }
+        _ => Kind::Plain,
+    }
+}
+
+/// Renames `self` in a macro's tokens, as `kind` reads them.
+fn rename_macro(tokens: TokenStream, kind: Kind) -> TokenStream {
+    match kind {
+        Kind::Opaque => tokens,
+        Kind::Plain => rename_plain(tokens),
+        Kind::Format(n) => {
+            let mut out = Vec::new();
+            for (i, (arg, comma)) in split_args(tokens).into_iter().enumerate() {
+                match &arg[..] {
+                    [TokenTree::Literal(lit)] if i == n => {
+                        out.push(TokenTree::Literal(rename_in_format(lit)));
+                    }
+                    _ => out.extend(rename_plain(arg.into_iter().collect())),
+                }
+                out.extend(comma);
+            }
+            out.into_iter().collect()
+        }
+        Kind::Event | Kind::Span => rename_tracing(tokens, kind == Kind::Event),
+    }
+}
+
+/// The top-level arguments, each with the comma after it. (A turbofish's comma splits an
+/// argument in two; that only makes a field look like no field, which is renamed as plain.)
+fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
+    let mut args = vec![(Vec::new(), None)];
+    for tt in tokens {
+        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+            args.last_mut().expect("never empty").1 = Some(tt);
+            args.push((Vec::new(), None));
+        } else {
+            args.last_mut().expect("never empty").0.push(tt);
+        }
+    }
+    if args
+        .last()
+        .is_some_and(|(a, c)| a.is_empty() && c.is_none())
+    {
+        args.pop();
+    }
+    args
+}
+
+/// `self` or `self.a.b`: the length of that path at the start of `tokens`, if there is one.
+fn self_path(tokens: &[TokenTree]) -> Option<usize> {
+    if !matches!(tokens.first(), Some(TokenTree::Ident(i)) if i == "self") {
+        return None;
+    }
+    let mut n = 1;
+    while is_punct(tokens.get(n), '.') && matches!(tokens.get(n + 1), Some(TokenTree::Ident(_))) {
+        n += 2;
+    }
+    Some(n)
+}
+
+fn rename_tracing(tokens: TokenStream, event: bool) -> TokenStream {
+    let mut out: Vec<TokenTree> = Vec::new();
+    let mut message_seen = false;
+    for (arg, comma) in split_args(tokens) {
+        let sigil = usize::from(is_punct(arg.first(), '?') || is_punct(arg.first(), '%'));
+        let path = self_path(&arg[sigil..]);
+        match (&arg[..], path) {
+            // `?self`, `%self.n`, `self.n` before the message: a field named after the path.
+            (_, Some(n)) if !message_seen && sigil + n == arg.len() => {
+                let key = &arg[sigil..];
+                out.extend(key.iter().cloned());
+                out.push(TokenTree::Punct(Punct::new('=', Spacing::Alone)));
+                out.extend(arg[..sigil].iter().cloned());
+                out.extend(rename_plain(key.iter().cloned().collect()));
+            }
+            // `self.n = value`: the key is a name.
+            (_, Some(n))
+                if sigil == 0 && is_punct(arg.get(n), '=') && !is_punct(arg.get(n + 1), '=') =>
+            {
+                out.extend(arg[..n].iter().cloned());
+                out.extend(rename_plain(arg[n..].iter().cloned().collect()));
+            }
+            ([TokenTree::Literal(lit)], _) if !message_seen => {
+                message_seen = true;
+                out.push(TokenTree::Literal(if event {
+                    rename_in_format(lit)
+                } else {
+                    lit.clone()
+                }));
+            }
+            _ => out.extend(rename_plain(arg.into_iter().collect())),
+        }
+        out.extend(comma);
+    }
+    out.into_iter().collect()
+}
+
+/// `self` renamed wherever it is not the path root `self::`; a nested `name!(…)` read as its
+/// name says; literals kept.
+fn rename_plain(tokens: TokenStream) -> TokenStream {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out: Vec<TokenTree> = Vec::with_capacity(tokens.len());
     for (i, tt) in tokens.iter().enumerate() {
-        let next = tokens.get(i + 1);
         match tt {
             TokenTree::Ident(ident) if ident == "self" => {
-                let path_root = matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint);
-                let key = matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == '=' && p.spacing() == Spacing::Alone);
-                if path_root || key {
-                    out.push(tt.clone());
-                    continue;
+                let path_root = matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint)
+                    && is_punct(tokens.get(i + 2), ':');
+                let mut ident = ident.clone();
+                if !path_root {
+                    rename(&mut ident);
                 }
-                let mut renamed = ident.clone();
-                rename(&mut renamed);
-                // `?self` / `%self` as a whole argument: a field shorthand.
-                let n = out.len();
-                let sigil = n >= 1
-                    && (is_punct(out.last(), '?') || is_punct(out.last(), '%'))
-                    && (n == 1 || is_punct(out.get(n - 2), ','))
-                    && (next.is_none() || is_punct(next, ','));
-                if sigil {
-                    let s = out.pop();
-                    out.push(tt.clone());
-                    out.push(TokenTree::Punct(Punct::new('=', Spacing::Alone)));
-                    out.extend(s);
-                }
-                out.push(TokenTree::Ident(renamed));
+                out.push(TokenTree::Ident(ident));
             }
             TokenTree::Group(group) => {
-                // `name ! (…)`: a macro call, whose literals are format strings if it formats.
-                let called = match (
+                let kind = match (
                     i.checked_sub(2).map(|j| &tokens[j]),
                     i.checked_sub(1).map(|j| &tokens[j]),
                 ) {
                     (Some(TokenTree::Ident(name)), Some(TokenTree::Punct(bang)))
                         if bang.as_char() == '!' =>
                     {
-                        Some(FORMAT_MACROS.iter().any(|m| name == m))
+                        kind_of(name)
                     }
-                    _ => None,
+                    _ => Kind::Plain,
                 };
-                let inner = rename_in_tokens(group.stream(), called.unwrap_or(false));
-                let mut new = Group::new(group.delimiter(), inner);
+                let mut new = Group::new(group.delimiter(), rename_macro(group.stream(), kind));
                 new.set_span(group.span());
                 out.push(TokenTree::Group(new));
-            }
-            TokenTree::Literal(lit) if formats => {
-                out.push(TokenTree::Literal(rename_in_format(lit)))
             }
             other => out.push(other.clone()),
         }
@@ -300,8 +372,12 @@ impl VisitMut for ReplaceSelf {
 
     fn visit_macro_mut(&mut self, mac: &mut Macro) {
         if !defines_method(mac.tokens.clone()) {
-            let formats = is_format_macro(&mac.path);
-            mac.tokens = rename_in_tokens(std::mem::take(&mut mac.tokens), formats);
+            let kind = mac
+                .path
+                .segments
+                .last()
+                .map_or(Kind::Plain, |s| kind_of(&s.ident));
+            mac.tokens = rename_macro(std::mem::take(&mut mac.tokens), kind);
         }
     }
 }
@@ -310,64 +386,111 @@ impl VisitMut for ReplaceSelf {
 mod tests {
     use super::*;
 
-    fn renamed(tokens: &str) -> String {
-        rename_in_tokens(tokens.parse().unwrap(), true).to_string()
+    fn renamed(kind: Kind, tokens: &str) -> String {
+        rename_macro(tokens.parse().unwrap(), kind).to_string()
     }
 
     #[test]
-    fn macro_tokens_rename_the_receiver_only() {
+    fn any_macro_renames_the_receiver_but_not_a_path_root() {
+        let plain = |t| renamed(Kind::Plain, t);
         assert_eq!(
-            renamed("self . n , self :: helper ()"),
+            plain("self . n , self :: helper ()"),
             "__resilience_self . n , self :: helper ()"
         );
-        // tracing: a field keeps its name `self`, its value is this attempt's.
+        // Assignments in `select!` arms; `self:` is not a path root; data literals stay.
         assert_eq!(
-            renamed("? self , \"hi\""),
-            "self = ? __resilience_self , \"hi\""
+            plain("_ = f => { * self = S :: default () ; }"),
+            "_ = f => { * __resilience_self = S :: default () ; }"
         );
+        assert_eq!(plain("self : ? ; \"m\""), "__resilience_self : ? ; \"m\"");
         assert_eq!(
-            renamed("x = 1 , % self"),
-            "x = 1 , self = % __resilience_self"
-        );
-        assert_eq!(
-            renamed("self = debug (& self)"),
-            "self = debug (& __resilience_self)"
-        );
-        assert_eq!(renamed("me = ? self"), "me = ? __resilience_self");
-        assert_eq!(
-            renamed("a % self , self == b"),
-            "a % __resilience_self , __resilience_self == b"
-        );
-        // Format strings: captured `{self}` and `{self:…}`, not `{{self}}`.
-        assert_eq!(
-            renamed(r#""{self} {self:?} {{self}} {selfish}""#),
-            r#""{__resilience_self} {__resilience_self:?} {{self}} {selfish}""#
-        );
-        assert_eq!(renamed(r#""{{self}}""#), r#""{{self}}""#);
-        // Data, not a format string: outside a format macro, and a nested call's literals
-        // judged by its own name.
-        let data = r#"{ "a" : "{self}" , "b" : self . n }"#;
-        assert_eq!(
-            rename_in_tokens(data.parse().unwrap(), false).to_string(),
+            plain(r#"{ "a" : "{self}" , "b" : self . n }"#),
             r#"{ "a" : "{self}" , "b" : __resilience_self . n }"#
         );
+        // A nested call is read by its own name.
         assert_eq!(
-            rename_in_tokens(
-                r#"vec ! [format ! ("{self}") , json ! ("{self}")]"#
-                    .parse()
-                    .unwrap(),
-                false
-            )
-            .to_string(),
-            r#"vec ! [format ! ("{__resilience_self}") , json ! ("{self}")]"#
+            plain(r#"vec ! [format ! ("{self}") , json ! ("{self}") , quote ! (self . n)]"#),
+            r#"vec ! [format ! ("{__resilience_self}") , json ! ("{self}") , quote ! (self . n)]"#
+        );
+    }
+
+    #[test]
+    fn only_the_format_string_is_renamed() {
+        assert_eq!(
+            renamed(
+                Kind::Format(0),
+                r#""{self} {self:?} {{self}} {selfish}" , "{self}""#
+            ),
+            r#""{__resilience_self} {__resilience_self:?} {{self}} {selfish}" , "{self}""#
+        );
+        assert_eq!(
+            renamed(
+                Kind::Format(1),
+                r#"s , "{}|{self:>6}" , "{self}" , self . n"#
+            ),
+            r#"s , "{}|{__resilience_self:>6}" , "{self}" , __resilience_self . n"#
+        );
+        assert_eq!(
+            renamed(Kind::Format(2), r#"t , "hello {self}""#),
+            r#"t , "hello {self}""#
+        );
+        assert_eq!(
+            renamed(Kind::Opaque, "self . n + self :: x"),
+            "self . n + self :: x"
+        );
+    }
+
+    #[test]
+    fn tracing_fields_keep_their_names() {
+        let event = |t| renamed(Kind::Event, t);
+        assert_eq!(
+            event(r#"? self , "hi""#),
+            r#"self = ? __resilience_self , "hi""#
+        );
+        assert_eq!(
+            event(r#"x = 1 , % self . name"#),
+            r#"x = 1 , self . name = % __resilience_self . name"#
+        );
+        assert_eq!(
+            event(r#"self . n , "e""#),
+            r#"self . n = __resilience_self . n , "e""#
+        );
+        assert_eq!(
+            event(r#"self . n = self . n + 1 , "f""#),
+            r#"self . n = __resilience_self . n + 1 , "f""#
+        );
+        assert_eq!(event("me = ? self"), "me = ? __resilience_self");
+        assert_eq!(
+            event(r#"template = "{self}" , "h {self}""#),
+            r#"template = "{self}" , "h {__resilience_self}""#
+        );
+        // After the message, arguments are format arguments: `self.n` is a value.
+        assert_eq!(
+            event(r#""x {}" , self . n"#),
+            r#""x {}" , __resilience_self . n"#
+        );
+        assert_eq!(
+            event(r#"target : "t" , ? self"#),
+            r#"target : "t" , self = ? __resilience_self"#
+        );
+        // `#[instrument]`'s span fields; a span's name is no format string.
+        assert_eq!(
+            renamed(
+                Kind::Span,
+                r#"target : "t" , L , "span-{self}" , self = debug (& self)"#
+            ),
+            r#"target : "t" , L , "span-{self}" , self = debug (& __resilience_self)"#
         );
     }
 
     #[test]
     fn a_macro_defining_a_method_keeps_its_own_self() {
-        assert!(defines_method(
-            "impl X { fn f (& self) { } }".parse().unwrap()
-        ));
+        for yes in [
+            "impl X { fn f (& self) { } }",
+            "struct T ; impl T { fn g < A : Clone + Send + Sync + 'static > (& self) -> u32 { 1 } }",
+        ] {
+            assert!(defines_method(yes.parse().unwrap()), "{yes}");
+        }
         assert!(!defines_method(
             "(self . n , helper as fn (u32) -> u32)".parse().unwrap()
         ));

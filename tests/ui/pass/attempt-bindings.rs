@@ -72,6 +72,16 @@ impl Client {
         Ok(self.n + id.len() as u32)
     }
 
+    /// A `select!` arm that assigns through `self`, and a span whose field is `self.n`.
+    #[resilient(provider = "kimi")]
+    async fn select_assign(&mut self) -> Result<u32, MyError> {
+        tokio::select! {
+            _ = async {} => { *self = Client { n: 0 }; }
+        }
+        let _span = tracing::info_span!("span-{self}", self.n, ?self).entered();
+        Ok(self.n)
+    }
+
     #[resilient(provider = "kimi")]
     async fn by_value(mut self) -> Result<u32, MyError> {
         self.n += 1;
@@ -143,4 +153,5 @@ fn main() {
     assert_send(c.clone().by_value());
     assert_send(c.self_path_untouched());
     assert_send(c.generated());
+    assert_send(c.select_assign());
 }
