@@ -132,6 +132,14 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
         "{text}"
     );
     let s = scrape(&text);
+    // Shown at 0 before any exhaustion, as the call counters are.
+    assert!(
+        s.iter()
+            .any(|(m, l, v)| m == "resilience_retry_budget_exhausted_total"
+                && l.get("provider").map(String::as_str) == Some("tel-flaky")
+                && *v == 0.0),
+        "{text}"
+    );
     let who = [("provider", "tel-flaky"), ("method", "execute")];
     fn with(extra: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
         vec![("provider", "tel-flaky"), ("method", "execute"), extra]

@@ -199,8 +199,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 
     if item.sig.asyncness.is_some() {
         let ret = result_type(&item.sig)?.clone();
-        let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry);
         let mut stmts = std::mem::take(&mut block.stmts);
+        let used = mentioned(quote!(#(#stmts)*));
+        let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used);
         let mut site = site;
         if args.retry
             && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts)
@@ -342,7 +343,11 @@ fn check_result_type(ty: &Type) -> syn::Result<()> {
 /// Moved into the block, an attempt's copy is owned by it, so the future is `Send` whenever the
 /// argument is (captured by reference, it would need the argument to be `Sync`). A parameter's
 /// `#[cfg]` goes onto its statements, which must vanish with it.
-fn rebind_params(sig: &mut Signature, retry: bool) -> (Vec<TokenStream>, Vec<TokenStream>) {
+fn rebind_params(
+    sig: &mut Signature,
+    retry: bool,
+    used: &Mentioned,
+) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let (mut before, mut inside) = (Vec::new(), Vec::new());
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
@@ -382,6 +387,12 @@ fn rebind_params(sig: &mut Signature, retry: bool) -> (Vec<TokenStream>, Vec<Tok
             continue;
         }
         let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
+        // An argument the body never names needs no copy: none is made (a clone saved), and
+        // an unused one warns at the parameter as without the attribute, not at a copy of it
+        // (with `#[instrument]` below, which records it, it is used and does not warn).
+        if plain && !used.names(&name) {
+            continue;
+        }
         let copy = format_ident!("__resilience_copy{}", i, span = Span::mixed_site());
         match rebind_kind(&arg.ty) {
             // A plain `x: &T` needs nothing: the body's block captures the reference itself.
@@ -401,6 +412,50 @@ fn rebind_params(sig: &mut Signature, retry: bool) -> (Vec<TokenStream>, Vec<Tok
         inside.push(quote_spanned!(span=> #(#cfgs)* let #original = #copy;));
     }
     (before, inside)
+}
+
+/// The identifiers a body's tokens name, macros included, and its string literals, where a
+/// format string captures an argument by name (`"{id}"`).
+pub(crate) struct Mentioned {
+    idents: std::collections::HashSet<String>,
+    literals: Vec<String>,
+}
+
+impl Mentioned {
+    fn names(&self, ident: &syn::Ident) -> bool {
+        let name = syn::ext::IdentExt::unraw(ident).to_string();
+        self.idents.contains(&name)
+            || self.literals.iter().any(|l| {
+                l.match_indices(&name)
+                    .any(|(at, _)| at > 0 && l.as_bytes()[at - 1] == b'{')
+            })
+    }
+}
+
+fn mentioned(tokens: TokenStream) -> Mentioned {
+    fn walk(tokens: TokenStream, m: &mut Mentioned) {
+        for tt in tokens {
+            match tt {
+                proc_macro2::TokenTree::Ident(i) => {
+                    m.idents.insert(syn::ext::IdentExt::unraw(&i).to_string());
+                }
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), m),
+                proc_macro2::TokenTree::Literal(l) => {
+                    let text = l.to_string();
+                    if text.contains('{') {
+                        m.literals.push(text);
+                    }
+                }
+                proc_macro2::TokenTree::Punct(_) => {}
+            }
+        }
+    }
+    let mut m = Mentioned {
+        idents: std::collections::HashSet::new(),
+        literals: Vec::new(),
+    };
+    walk(tokens, &mut m);
+    m
 }
 
 /// For an async-trait body: the rewritten signature's arguments are plain names already.

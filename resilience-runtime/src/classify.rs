@@ -68,7 +68,8 @@ impl ErrorClass {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `resilience::Classify`",
     label = "the error type of a `#[resilient]` call must implement `Classify`",
-    note = "implement `resilience::Classify` for `{Self}` to say which errors are transient, throttled or permanent"
+    note = "implement `resilience::Classify` for `{Self}` to say which errors are transient, throttled or permanent",
+    note = "Rust's orphan rule forbids implementing it for another crate's error type (`anyhow::Error`, `Box<dyn Error>`): return an enum of your own that wraps it (see the README's \"Using it\")"
 )]
 pub trait Classify {
     /// The class of this error.

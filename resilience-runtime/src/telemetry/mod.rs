@@ -118,6 +118,9 @@ pub(crate) struct SiteMetrics {
 
 impl SiteMetrics {
     pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
+        // Shown at 0 from the first call, as the call and attempt counters are, so that an
+        // alert on its rate has a series before the first exhaustion.
+        let _ = counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider);
         SiteMetrics {
             calls: OUTCOMES.map(|o| counter!(CALLS_TOTAL, "provider" => provider, "method" => method, "outcome" => o)),
             attempts: RESULTS.map(|r| counter!(ATTEMPTS_TOTAL, "provider" => provider, "method" => method, "result" => r)),
