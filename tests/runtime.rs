@@ -734,3 +734,38 @@ fn an_io_error_wrapping_an_http_error_keeps_its_class_and_retry_after() {
     assert_eq!(plain.classify(), ErrorClass::Permanent);
     assert_eq!(plain.retry_after(), None);
 }
+
+/// A method may return `anyhow::Result` (the `anyhow` feature): classified by the errors in its
+/// chain, unknown ones permanent; an open breaker comes back inside it.
+#[resilience::resilient(provider = "rt-anyhow")]
+async fn anyhow_call(n: &AtomicU32) -> anyhow::Result<u32> {
+    use anyhow::Context;
+    match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Err(resilience::HttpError::from_header(503, None)).context("uploading a.txt")?,
+        1 => Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))?,
+        2 => anyhow::bail!("a failure we cannot classify"),
+        i => Ok(i),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn anyhow_errors_are_classified_by_their_chain() {
+    use resilience::{Classify, ErrorClass};
+    let p = resilience::configure("rt-anyhow", exact().max_attempts(5)).unwrap();
+    let n = AtomicU32::new(0);
+    // A 503 and a reset connection are retried; the unknown error is returned at once.
+    let e = anyhow_call(&n).await.unwrap_err();
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+    assert_eq!(e.to_string(), "a failure we cannot classify");
+    assert_eq!(e.classify(), ErrorClass::Permanent);
+    let throttled: anyhow::Error = resilience::HttpError::from_header(429, Some("3")).into();
+    assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
+    // A rejection comes back inside anyhow.
+    p.force_open();
+    let e = anyhow_call(&n).await.unwrap_err();
+    assert!(matches!(
+        e.downcast_ref::<ResilienceError>(),
+        Some(ResilienceError::CircuitOpen { .. })
+    ));
+    assert_eq!(n.load(Ordering::SeqCst), 3);
+}

@@ -69,7 +69,7 @@ impl ErrorClass {
     message = "`{Self}` does not implement `resilience::Classify`",
     label = "the error type of a `#[resilient]` call must implement `Classify`",
     note = "implement `resilience::Classify` for `{Self}` to say which errors are transient, throttled or permanent",
-    note = "Rust's orphan rule forbids implementing it for another crate's error type (`anyhow::Error`, `Box<dyn Error>`): return an enum of your own that wraps it (see the README's \"Using it\")"
+    note = "for `anyhow::Error`, enable resilience's `anyhow` feature; Rust's orphan rule forbids implementing it for another crate's error type (`Box<dyn Error>`): return an enum of your own that wraps it (see the README's \"Using it\")"
 )]
 pub trait Classify {
     /// The class of this error.
@@ -155,18 +155,60 @@ impl Classify for std::io::Error {
 
 /// The error inside an `io::Error`, when it is one whose class we know.
 fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
-    let inner = e.get_ref()?;
-    if let Some(e) = inner.downcast_ref::<crate::ResilienceError>() {
+    known(e.get_ref()?)
+}
+
+/// `e` as an error whose class we know: one of ours, an [`HttpError`](crate::HttpError), a
+/// `reqwest::Error` (with the `reqwest` feature) or an `io::Error`.
+fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
+    if let Some(e) = e.downcast_ref::<crate::ResilienceError>() {
         return Some(e);
     }
-    if let Some(e) = inner.downcast_ref::<crate::HttpError>() {
+    if let Some(e) = e.downcast_ref::<crate::HttpError>() {
         return Some(e);
     }
     #[cfg(feature = "reqwest")]
-    if let Some(e) = inner.downcast_ref::<reqwest::Error>() {
+    if let Some(e) = e.downcast_ref::<reqwest::Error>() {
+        return Some(e);
+    }
+    if let Some(e) = e.downcast_ref::<std::io::Error>() {
         return Some(e);
     }
     None
+}
+
+/// With the `anyhow` feature, a method may return `anyhow::Result`. The error is classified
+/// as the first error in its chain whose class we know (see the `io::Error` impl), its
+/// `Retry-After` and log summary included; one with none is permanent (never retried: we
+/// cannot tell) and logs no text (its messages are yours, and may hold anything). An open
+/// breaker comes back as an `anyhow::Error` holding the [`ResilienceError`](crate::ResilienceError)
+/// (`downcast_ref` finds it).
+///
+/// ```
+/// # #[cfg(feature = "anyhow")] {
+/// use anyhow::Context;
+/// use resilience::{Classify, ErrorClass, HttpError};
+///
+/// let e = Err::<(), _>(HttpError::from_header(503, None)).context("uploading a.txt").unwrap_err();
+/// assert_eq!(e.classify(), ErrorClass::Transient);
+/// assert_eq!(anyhow::anyhow!("no idea").classify(), ErrorClass::Permanent);
+/// # }
+/// ```
+#[cfg(feature = "anyhow")]
+impl Classify for anyhow::Error {
+    fn classify(&self) -> ErrorClass {
+        self.chain()
+            .find_map(known)
+            .map_or(ErrorClass::Permanent, Classify::classify)
+    }
+
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        self.chain().find_map(known).and_then(Classify::log_summary)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.chain().find_map(known).and_then(Classify::retry_after)
+    }
 }
 
 /// Classifies an HTTP status the way the original plan does: 408, 500, 502, 503 and 504 are
