@@ -32,7 +32,6 @@ use tokio::time::Instant;
 use crate::classify::ErrorClass;
 use crate::config::Config;
 use crate::error::ResilienceError;
-use crate::tsc;
 
 /// The state of a provider's circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,13 +175,13 @@ pub(crate) struct Breaker {
     failures: AtomicU32,
     /// When an open breaker lets probes through, in `now_nanos` units.
     open_until: AtomicU64,
-    /// The TSC reading when the breaker opened, if it opened under a running clock (see
-    /// `open_left`); 0 otherwise.
-    opened_tsc: AtomicU64,
-    /// The TSC reading at which such a breaker lets probes through: `opened_tsc` plus the
-    /// timeout in ticks, so a rejection decides with a comparison and converts only the ticks
-    /// left, with one multiplication.
-    until_tsc: AtomicU64,
+    /// The coarse clock's reading (`coarse_now`) when the breaker opened, if it opened under a
+    /// running clock (see `open_left`); 0 otherwise.
+    opened_coarse: AtomicU64,
+    /// The coarse clock's reading at which such a breaker lets probes through:
+    /// `opened_coarse` plus the timeout, so a rejection decides with a comparison and
+    /// converts only the time left.
+    until_coarse: AtomicU64,
     /// `generation (low 24 bits) << 40 | admissions (mod 256) << 32 | probes in flight << 16 |
     /// probe successes` (see [`recount`]).
     half: AtomicU64,
@@ -221,8 +220,8 @@ impl Breaker {
                 0
             }),
             open_until: AtomicU64::new(0),
-            opened_tsc: AtomicU64::new(0),
-            until_tsc: AtomicU64::new(0),
+            opened_coarse: AtomicU64::new(0),
+            until_coarse: AtomicU64::new(0),
             half: AtomicU64::new(0),
             probe_deadline: AtomicU64::new(0),
             lost: AtomicU64::new(0),
@@ -264,14 +263,12 @@ impl Breaker {
         if tag(w) == FORCED_OPEN {
             return Err(None);
         }
-        // An open breaker timed by the TSC rejects inline as well: out of line, the call
-        // saved five registers and returned its answer through memory, 21 instructions of a
-        // rejection (callgrind, per function). Its time moved by 3% at the median of ten
-        // interleaved runs, within the noise: the clock read dominates. Its timeout having
-        // passed (read again out of line, once per opening), Tokio's clock, and every other
-        // state go out of line.
+        // An open breaker timed by the coarse clock rejects inline as well: out of line, the
+        // call saved five registers and returned its answer through memory, 21 instructions of
+        // a rejection (callgrind, per function). Its timeout having passed (read again out of
+        // line, once per opening), Tokio's clock, and every other state go out of line.
         if tag(w) == OPEN
-            && let Some(Some(left)) = self.open_left_tsc()
+            && let Some(Some(left)) = self.open_left_coarse()
         {
             return Err(Some(left));
         }
@@ -327,37 +324,41 @@ impl Breaker {
     }
 
     /// How long an open breaker still rejects calls; `None` once its timeout has passed. The
-    /// one clock read on the rejection path, for the decision and for `retry_in`: the TSC when
-    /// the breaker opened under a running clock (9–14 ns on our benchmark VM, against 23–32 ns
-    /// for Tokio's clock, which is then the OS clock: the bench's `clock_tsc` and `clock_os`
-    /// rows), else Tokio's clock, so that a paused
-    /// test clock drives the breaker. (A clock paused only after the breaker opened does not
-    /// move a TSC-timed one; tests pause theirs at the start.)
+    /// one clock read on the rejection path, for the decision and for `retry_in`: the kernel's
+    /// coarse monotonic clock when the breaker opened under a running clock, else Tokio's
+    /// clock, so that a paused test clock drives the breaker. (A clock paused only after the
+    /// breaker opened does not move a coarse-timed one; tests pause theirs at the start.)
+    ///
+    /// Why the coarse clock: it is the cheapest real clock there is (a vDSO read of a value
+    /// the kernel updates every tick, no counter read): 6.2 ns added to a bare call on our
+    /// benchmark machine, against 9.5 ns for the TSC and 23.8 ns for the OS clock (paired, the
+    /// bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, run H). Its tick (1–4 ms) only
+    /// lets a breaker open that much longer than its timeout, which is seconds. A clock of our
+    /// own, kept current by a thread or a timer, would be cheaper still, but a stalled one
+    /// would leave breakers stuck open: the failure this crate exists to prevent.
     #[inline]
     fn open_left(&self) -> Option<Duration> {
-        self.open_left_tsc()
+        self.open_left_coarse()
             .unwrap_or_else(|| self.open_left_tokio())
     }
 
-    /// [`open_left`](Self::open_left) by the TSC; `None` when this opening is not timed by it
-    /// (or the counter went backwards), for Tokio's clock to answer.
+    /// [`open_left`](Self::open_left) by the coarse clock; `None` when this opening is not
+    /// timed by it (or the clock went backwards), for Tokio's clock to answer.
     #[inline(always)]
-    fn open_left_tsc(&self) -> Option<Option<Duration>> {
+    fn open_left_coarse(&self) -> Option<Option<Duration>> {
         // Acquire, like every read of the open fields: pairs with the transition's Release.
-        let since = self.opened_tsc.load(Ordering::Acquire);
-        if since != 0
-            && let Some(tsc) = tsc::get()
-        {
-            let now = tsc.raw();
-            // A counter behind its reading at opening (reset by a suspend, or another
-            // socket's) falls through to Tokio's clock: never stuck open waiting for it.
+        let since = self.opened_coarse.load(Ordering::Acquire);
+        if since != 0 {
+            let now = coarse_now();
+            // A clock behind its reading at opening (it cannot be, being monotonic, but a
+            // wrong one must not keep the breaker open) falls through to Tokio's clock.
             if now >= since {
-                // Loaded after `opened_tsc`, which `apply` stores after it: a reader that sees
-                // this opening's start also sees its end. A start from an earlier opening with
-                // this one's end only rejects a little longer (or lets the caller try a
+                // Loaded after `opened_coarse`, which `apply` stores after it: a reader that
+                // sees this opening's start also sees its end. A start from an earlier opening
+                // with this one's end only rejects a little longer (or lets the caller try a
                 // transition, which re-checks the word under the lock).
-                let until = self.until_tsc.load(Ordering::Acquire);
-                return Some((now < until).then(|| Duration::from_nanos(tsc.nanos(until - now))));
+                let until = self.until_coarse.load(Ordering::Acquire);
+                return Some((now < until).then(|| coarse_span(until - now)));
             }
         }
         None
@@ -471,7 +472,7 @@ impl Breaker {
         let next_gen = generation(from).wrapping_add(1);
         match to {
             CircuitState::Open => {
-                // Only a running clock may the TSC stand in for. A paused one reads the same
+                // Only a running clock may the coarse clock stand in for. A paused one reads the same
                 // before and after a microsecond of real time; a running one (Tokio's clock is
                 // then the OS clock) has moved by then, however coarse its ticks.
                 let first = Instant::now();
@@ -480,19 +481,20 @@ impl Breaker {
                     std::hint::spin_loop();
                 }
                 let running = Instant::now() != first;
-                // Calibrated on the first such opening in the process, under the transitions
-                // lock: about a millisecond here, at most 200 ms (quanta's bound), once.
-                let tsc = running.then(tsc::calibrated);
                 let now = Instant::now();
-                let (since, until_tsc) = tsc.map_or((0, 0), |tsc| {
-                    let since = tsc.raw();
-                    (since, since.saturating_add(tsc.ticks(self.timeout)))
-                });
+                let (since, until_coarse) = if running {
+                    // Never 0, which means "not timed by it".
+                    let since = coarse_now().max(1);
+                    (since, since.saturating_add(coarse_ticks(self.timeout)))
+                } else {
+                    (0, 0)
+                };
                 let until = now_nanos(now).saturating_add(self.timeout.as_nanos() as u64);
-                // Order matters: `open_left_tsc` loads `opened_tsc` first, then `until_tsc`.
+                // Order matters: `open_left_coarse` loads `opened_coarse` first, then
+                // `until_coarse`.
                 self.open_until.store(until, Ordering::Release);
-                self.until_tsc.store(until_tsc, Ordering::Release);
-                self.opened_tsc.store(since, Ordering::Release);
+                self.until_coarse.store(until_coarse, Ordering::Release);
+                self.opened_coarse.store(since, Ordering::Release);
             }
             CircuitState::HalfOpen => self.start_probe_round(next_gen),
             CircuitState::Closed => match &self.window {
@@ -834,6 +836,26 @@ impl Window {
     }
 }
 
+/// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on Linux, the nearest
+/// equivalent elsewhere, through coarsetime), in its ticks of 2^-32 s.
+#[inline(always)]
+fn coarse_now() -> u64 {
+    coarsetime::Instant::now_without_cache_update().as_ticks()
+}
+
+/// `d` in the coarse clock's ticks (saturating).
+fn coarse_ticks(d: Duration) -> u64 {
+    u64::try_from((d.as_nanos() << 32) / 1_000_000_000).unwrap_or(u64::MAX)
+}
+
+/// A span of the coarse clock's ticks as a `Duration`: whole seconds in the high 32 bits, the
+/// fraction in the low ones.
+#[inline(always)]
+fn coarse_span(ticks: u64) -> Duration {
+    let nanos = ((ticks & 0xffff_ffff) * 1_000_000_000) >> 32;
+    Duration::new(ticks >> 32, nanos as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -906,9 +928,9 @@ mod tests {
             fail(&b);
         }
         assert_eq!(
-            b.opened_tsc.load(Ordering::Relaxed),
+            b.opened_coarse.load(Ordering::Relaxed),
             0,
-            "a breaker opened under a paused clock follows that clock, not the TSC"
+            "a breaker opened under a paused clock follows that clock, not the coarse one"
         );
         tokio::time::advance(Duration::from_millis(9_999)).await;
         assert_eq!(b.state(), CircuitState::Open);
@@ -1175,10 +1197,31 @@ mod tests {
         assert_eq!(c.failures(), 4);
     }
 
-    /// Real time on purpose: the TSC is what is under test, and a paused Tokio clock does not
-    /// move it (that is why a breaker opened under one keeps to Tokio's clock).
     #[test]
-    fn opened_under_a_running_clock_the_breaker_is_timed_on_the_tsc() {
+    fn coarse_ticks_and_spans_are_inverse_and_saturate() {
+        for d in [
+            Duration::ZERO,
+            Duration::from_millis(1),
+            Duration::from_secs(60),
+            Duration::from_secs(365 * 86_400),
+        ] {
+            let back = coarse_span(coarse_ticks(d));
+            // A tick is under a quarter of a nanosecond; rounding down twice loses at most 1 ns.
+            assert!(d - back <= Duration::from_nanos(1), "{d:?}: {back:?}");
+        }
+        assert_eq!(coarse_ticks(Duration::MAX), u64::MAX);
+        assert_eq!(coarse_span(u64::MAX).as_secs(), u64::from(u32::MAX));
+        // The clock moves with real time, by its tick at worst.
+        let a = coarse_now();
+        std::thread::sleep(Duration::from_millis(20));
+        let moved = coarse_span(coarse_now() - a);
+        assert!(moved >= Duration::from_millis(10), "{moved:?}");
+    }
+
+    /// Real time on purpose: the coarse clock is what is under test, and a paused Tokio clock
+    /// does not move it (that is why a breaker opened under one keeps to Tokio's clock).
+    #[test]
+    fn opened_under_a_running_clock_the_breaker_is_timed_on_the_coarse_clock() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -1188,7 +1231,11 @@ mod tests {
             for _ in 0..3 {
                 fail(&b);
             }
-            assert_ne!(b.opened_tsc.load(Ordering::Relaxed), 0, "timed on the TSC");
+            assert_ne!(
+                b.opened_coarse.load(Ordering::Relaxed),
+                0,
+                "timed on the coarse clock"
+            );
             match b.acquire() {
                 Err(ResilienceError::CircuitOpen {
                     retry_in: Some(d), ..
@@ -1211,13 +1258,13 @@ mod tests {
                 for _ in 0..3 {
                     fail(&b);
                 }
-                assert_ne!(b.opened_tsc.load(Ordering::Relaxed), 0);
+                assert_ne!(b.opened_coarse.load(Ordering::Relaxed), 0);
                 b
             };
             let (short, behind) = (short(), short());
-            // As if the counter had gone back since the opening (a suspend reset it): the
-            // breaker must fall back to Tokio's clock, not wait for the counter to catch up.
-            behind.opened_tsc.store(u64::MAX - 1, Ordering::Relaxed);
+            // As if the clock had gone back since the opening: the breaker must fall back to
+            // Tokio's clock, not wait for the clock to catch up.
+            behind.opened_coarse.store(u64::MAX - 1, Ordering::Relaxed);
             assert!(behind.retry_in().is_some_and(|d| d > Duration::ZERO));
             std::thread::sleep(Duration::from_millis(40));
             assert_eq!(

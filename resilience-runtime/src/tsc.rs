@@ -1,5 +1,6 @@
-//! The TSC clock (quanta), for the two places that read a clock per call: a call's duration
-//! (only with a recorder) and an open breaker's rejection. It reads the same real time as the
+//! The TSC clock (quanta), for a call's duration (only with a recorder: two reads per call).
+//! (An open breaker's rejection reads the kernel's coarse clock instead, cheaper still, where
+//! a tick of a few milliseconds does not matter: see `Breaker::open_left`.) It reads the same real time as the
 //! OS clock for about 40% of the cost on our benchmark VM (9–14 ns against 23–32 ns added to a
 //! bare call, paired: the bench's `clock_tsc` and `clock_os` rows).
 //!
@@ -7,7 +8,6 @@
 //! on every read (about 60 instructions); a raw read of a clock calibrated here is a handful.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 /// A calibrated clock and its scale, for converting spans of its ticks to nanoseconds with
 /// one multiplication and a fixed shift (the rejection path converts one per call).
@@ -50,7 +50,8 @@ impl Tsc {
     }
 
     /// Ticks of this clock in `d` (saturating): the inverse of [`nanos`](Self::nanos).
-    pub(crate) fn ticks(&self, d: Duration) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn ticks(&self, d: std::time::Duration) -> u64 {
         let t = (d.as_nanos() << 32) / u128::from(self.scale);
         u64::try_from(t).unwrap_or(u64::MAX)
     }
@@ -69,15 +70,9 @@ impl Tsc {
 
 static TSC: OnceLock<Tsc> = OnceLock::new();
 
-/// The clock, if someone has calibrated it.
-#[inline]
-pub(crate) fn get() -> Option<&'static Tsc> {
-    TSC.get()
-}
-
 /// The clock, calibrating it here if no one has yet: about a millisecond, once per process
 /// (quanta bounds it at 200 ms). Called where a wait is acceptable: when a recorder is switched
-/// on, and when a breaker first opens under a running clock. No thread of our own does it, so
+/// on. No thread of our own does it, so
 /// a process that forks never inherits a calibration half done.
 #[inline]
 pub(crate) fn calibrated() -> &'static Tsc {
@@ -87,6 +82,7 @@ pub(crate) fn calibrated() -> &'static Tsc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn ticks_and_nanos_are_inverse_and_saturate() {
