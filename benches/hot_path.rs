@@ -274,7 +274,8 @@ fn single_thread(c: &mut Criterion) {
     });
 
     // What bounds (4) for a breaker opened by failures: the bare call plus one clock read, for
-    // each clock a rejection could read. `clock_tsc` is the read the breaker makes.
+    // each clock a rejection could read. `clock_coarse` is the read the breaker makes (since
+    // `619f298`; `clock_tsc` before).
     let tsc = quanta::Clock::new();
     let clock_tsc = || async { (op().await, black_box(tsc.raw())) };
     g.bench_function("clock_tsc", |b| b.iter_custom(|n| timed(&rt, n, clock_tsc)));

@@ -5,9 +5,9 @@
 //! `retry = false` site; `recorder`, the same as `resilient` with
 //! the Prometheus recorder installed; `exporter`, the bare op plus the exporter's own three
 //! updates that such a call makes (what bounds target (3)); `forced`, a rejection by a breaker
-//! forced open; or `open`, a rejection by a breaker opened by failures, which reads the TSC
-//! (under valgrind quanta finds no usable TSC and reads the OS clock, so only our part of it
-//! is counted, per function; time it with the loop time this prints, or with `perf`).
+//! forced open; or `open`, a rejection by a breaker opened by failures, which reads the
+//! kernel's coarse clock (a system call's worth of instructions under valgrind, so only our
+//! part of it is counted, per function; time it with the loop time this prints, or with `perf`).
 //!
 //! ```sh
 //! cargo build --release --example hot_path_probe
@@ -66,7 +66,7 @@ async fn main() {
         resilience::telemetry::install_recorder().expect("the first recorder");
     }
     if which == "open" {
-        // Opened by failures, under the running clock: its rejections read the TSC. Open for a
+        // Opened by failures, under the running clock: its rejections read the coarse clock. Open for a
         // day, so a long run measures rejections to the end, not probes after the timeout.
         resilience::configure(
             "probe-open",
