@@ -122,8 +122,8 @@ async fn opened(fail: bool) -> Result<u64, Rejectable> {
 
 #[test]
 fn a_rejection_allocates_nothing() {
-    // A running clock, not a paused one: a breaker that opens under it is timed on the TSC,
-    // the path a production rejection takes.
+    // A running clock, not a paused one: a breaker that opens under it is timed on the
+    // kernel's coarse clock, the path a production rejection takes.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -138,8 +138,8 @@ fn a_rejection_allocates_nothing() {
         )
         .unwrap();
         resilience::provider("alloc-forced").force_open();
-        // Warm-up: registers the providers, resolves the sites, opens `alloc-open` (its
-        // first opening calibrates the TSC, once per process) and makes one rejection each.
+        // Warm-up: registers the providers, resolves the sites, opens `alloc-open` and makes
+        // one rejection each.
         assert!(forced().await.is_err());
         assert!(matches!(opened(true).await, Err(Rejectable::Io(_))));
         assert!(resilience::provider("alloc-open").state().is_open());
