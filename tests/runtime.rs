@@ -733,6 +733,9 @@ fn an_io_error_wrapping_an_http_error_keeps_its_class_and_retry_after() {
     let plain = std::io::Error::other("boom");
     assert_eq!(plain.classify(), ErrorClass::Permanent);
     assert_eq!(plain.retry_after(), None);
+    // An io::Error inside one keeps the outer kind.
+    let nested = std::io::Error::new(std::io::ErrorKind::TimedOut, std::io::Error::other("x"));
+    assert_eq!(nested.classify(), ErrorClass::Transient);
 }
 
 /// A method may return `anyhow::Result` (the `anyhow` feature): classified by the errors in its
@@ -760,6 +763,15 @@ async fn anyhow_errors_are_classified_by_their_chain() {
     assert_eq!(e.classify(), ErrorClass::Permanent);
     let throttled: anyhow::Error = resilience::HttpError::from_header(429, Some("3")).into();
     assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
+    // A 503 inside an io::Error (a body read as a stream), under a context: the io::Error's
+    // own Classify finds it, though anyhow's chain cannot see past the io::Error.
+    let streamed = anyhow::Error::new(std::io::Error::other(resilience::HttpError::from_header(
+        503,
+        Some("2"),
+    )))
+    .context("reading the body");
+    assert_eq!(streamed.classify(), ErrorClass::Transient);
+    assert_eq!(streamed.retry_after(), Some(Duration::from_secs(2)));
     // A rejection comes back inside anyhow.
     p.force_open();
     let e = anyhow_call(&n).await.unwrap_err();

@@ -415,16 +415,82 @@ fn rebind_params(
 }
 
 /// The identifiers a body's tokens name, macros included, and its string literals, where a
-/// format string captures an argument by name (`"{id}"`).
+/// format string captures an argument by name (`"{id}"`); and whether it calls a macro that
+/// could name an argument without its token (`paste!` joining pieces), in which case every
+/// argument counts as named.
 pub(crate) struct Mentioned {
     idents: std::collections::HashSet<String>,
     literals: Vec<String>,
+    opaque: bool,
 }
+
+/// Macros whose input names what they use as tokens: std's, tracing's, log's, anyhow's,
+/// tokio's and serde_json's. Any other (`paste!`, a user's) may build a name from pieces.
+const PLAIN_MACROS: &[&str] = &[
+    "format",
+    "format_args",
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "write",
+    "writeln",
+    "panic",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "unreachable",
+    "todo",
+    "unimplemented",
+    "vec",
+    "matches",
+    "dbg",
+    "concat",
+    "stringify",
+    "line",
+    "column",
+    "file",
+    "module_path",
+    "env",
+    "option_env",
+    "cfg",
+    "include_str",
+    "include_bytes",
+    "trace",
+    "debug",
+    "info",
+    "warn",
+    "error",
+    "event",
+    "span",
+    "trace_span",
+    "debug_span",
+    "info_span",
+    "warn_span",
+    "error_span",
+    "anyhow",
+    "bail",
+    "ensure",
+    "select",
+    "join",
+    "try_join",
+    "pin",
+    "json",
+];
+
+/// Keywords that a `!` can follow without a macro call (`if !(a && b)`).
+const NOT_MACROS: &[&str] = &[
+    "if", "while", "match", "return", "in", "let", "else", "break", "yield",
+];
 
 impl Mentioned {
     fn names(&self, ident: &syn::Ident) -> bool {
         let name = syn::ext::IdentExt::unraw(ident).to_string();
-        self.idents.contains(&name)
+        self.opaque
+            || self.idents.contains(&name)
             || self.literals.iter().any(|l| {
                 l.match_indices(&name)
                     .any(|(at, _)| at > 0 && l.as_bytes()[at - 1] == b'{')
@@ -433,26 +499,43 @@ impl Mentioned {
 }
 
 fn mentioned(tokens: TokenStream) -> Mentioned {
+    use proc_macro2::TokenTree;
     fn walk(tokens: TokenStream, m: &mut Mentioned) {
-        for tt in tokens {
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        for (i, tt) in tokens.iter().enumerate() {
             match tt {
-                proc_macro2::TokenTree::Ident(i) => {
-                    m.idents.insert(syn::ext::IdentExt::unraw(&i).to_string());
+                TokenTree::Ident(id) => {
+                    let name = syn::ext::IdentExt::unraw(id).to_string();
+                    let called = matches!(tokens.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '!')
+                        && matches!(
+                            tokens.get(i + 2),
+                            Some(TokenTree::Group(_) | TokenTree::Ident(_))
+                        );
+                    if called
+                        && !PLAIN_MACROS.contains(&name.as_str())
+                        && !NOT_MACROS.contains(&name.as_str())
+                    {
+                        m.opaque = true;
+                    }
+                    m.idents.insert(name);
                 }
-                proc_macro2::TokenTree::Group(g) => walk(g.stream(), m),
-                proc_macro2::TokenTree::Literal(l) => {
-                    let text = l.to_string();
+                TokenTree::Group(g) => walk(g.stream(), m),
+                TokenTree::Literal(l) => {
+                    // The value, escapes and line continuations resolved, as rustc reads it.
+                    let text = syn::parse2::<syn::LitStr>(l.to_token_stream())
+                        .map_or_else(|_| l.to_string(), |s| s.value());
                     if text.contains('{') {
                         m.literals.push(text);
                     }
                 }
-                proc_macro2::TokenTree::Punct(_) => {}
+                TokenTree::Punct(_) => {}
             }
         }
     }
     let mut m = Mentioned {
         idents: std::collections::HashSet::new(),
         literals: Vec::new(),
+        opaque: false,
     };
     walk(tokens, &mut m);
     m
@@ -594,6 +677,29 @@ mod tests {
         for forbidden in [":: tokio", ":: tracing", ":: metrics", ":: core", ":: std"] {
             assert!(!out.contains(forbidden), "{forbidden} in {out}");
         }
+    }
+
+    #[test]
+    fn an_argument_counts_as_named_unless_surely_not() {
+        let id = syn::Ident::new("id", Span::call_site());
+        let named = |body: &str| mentioned(body.parse().unwrap()).names(&id);
+        assert!(named("Ok (id . len ())"));
+        assert!(named(r#"Ok (format ! ("{id:?}"))"#));
+        assert!(
+            named("Ok (format ! (\"{\\\n id}\"))"),
+            "a line continuation"
+        );
+        assert!(!named("if ! (a && b) { Ok (1) } else { Ok (x != y) }"));
+        // `{identity}` counts too: a harmless extra copy.
+        assert!(named(
+            r#"Ok (format ! ("{identity}") . len () + vec ! [1] . len ())"#
+        ));
+        assert!(!named(
+            r#"Ok (format ! ("{other}") . len () + vec ! [1] . len ())"#
+        ));
+        // A macro that may build the name from pieces: every argument counts as named.
+        assert!(named("let c = paste :: paste ! { & [< i d >] } ; Ok (1)"));
+        assert!(named("macro_rules ! m { () => { 1 } } Ok (m ! ())"));
     }
 
     #[test]

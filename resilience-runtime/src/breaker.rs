@@ -332,8 +332,9 @@ impl Breaker {
     /// Why the coarse clock: it is the cheapest real clock there is (a vDSO read of a value
     /// the kernel updates every tick, no counter read): 6.2 ns added to a bare call on our
     /// benchmark machine, against 9.5 ns for the TSC and 23.8 ns for the OS clock (paired, the
-    /// bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, run H). Its tick (1–4 ms) only
-    /// lets a breaker open that much longer than its timeout, which is seconds. A clock of our
+    /// bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, run H). Its tick (1–4 ms, 10 ms
+    /// on a kernel built with HZ=100) can move the end of an opening by that much either way,
+    /// against a timeout of seconds. Linux only (see [`COARSE_CLOCK`]). A clock of our
     /// own, kept current by a thread or a timer, would be cheaper still, but a stalled one
     /// would leave breakers stuck open: the failure this crate exists to prevent.
     #[inline]
@@ -358,7 +359,9 @@ impl Breaker {
                 // with this one's end only rejects a little longer (or lets the caller try a
                 // transition, which re-checks the word under the lock).
                 let until = self.until_coarse.load(Ordering::Acquire);
-                return Some((now < until).then(|| coarse_span(until - now)));
+                // At least a millisecond: the clock moves in ticks, and a caller that waits
+                // `retry_in` must not spin through the last one on a rounded-down 0.
+                return Some((now < until).then(|| coarse_span(until - now).max(MIN_RETRY_IN)));
             }
         }
         None
@@ -482,7 +485,7 @@ impl Breaker {
                 }
                 let running = Instant::now() != first;
                 let now = Instant::now();
-                let (since, until_coarse) = if running {
+                let (since, until_coarse) = if running && COARSE_CLOCK {
                     // Never 0, which means "not timed by it".
                     let since = coarse_now().max(1);
                     (since, since.saturating_add(coarse_ticks(self.timeout)))
@@ -836,8 +839,17 @@ impl Window {
     }
 }
 
-/// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on Linux, the nearest
-/// equivalent elsewhere, through coarsetime), in its ticks of 2^-32 s.
+/// Whether open breakers are timed on the coarse clock: on Linux (and Android), where it is
+/// `CLOCK_MONOTONIC_COARSE`. Elsewhere coarsetime reads clocks we have not measured or that are
+/// worse for this (Windows' 15.6 ms tick in an inexact encoding; the wall clock on some
+/// Unixes), so a breaker there keeps to Tokio's clock, the OS's monotonic one.
+const COARSE_CLOCK: bool = cfg!(any(target_os = "linux", target_os = "android"));
+
+/// The least `retry_in` a rejection by a coarse-timed breaker reports.
+const MIN_RETRY_IN: Duration = Duration::from_millis(1);
+
+/// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`, through coarsetime), in its
+/// ticks of 2^-32 s.
 #[inline(always)]
 fn coarse_now() -> u64 {
     coarsetime::Instant::now_without_cache_update().as_ticks()

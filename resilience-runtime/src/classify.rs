@@ -153,13 +153,15 @@ impl Classify for std::io::Error {
     }
 }
 
-/// The error inside an `io::Error`, when it is one whose class we know.
+/// The error inside an `io::Error`, when it is one whose class we know better than its kind
+/// does: one of ours, an [`HttpError`](crate::HttpError), a `reqwest::Error`. (An `io::Error`
+/// inside one keeps the outer kind, as before the wrapped types were looked at.)
 fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
     known(e.get_ref()?)
 }
 
-/// `e` as an error whose class we know: one of ours, an [`HttpError`](crate::HttpError), a
-/// `reqwest::Error` (with the `reqwest` feature) or an `io::Error`.
+/// `e` as one of ours, an [`HttpError`](crate::HttpError) or (with the `reqwest` feature) a
+/// `reqwest::Error`.
 fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
     if let Some(e) = e.downcast_ref::<crate::ResilienceError>() {
         return Some(e);
@@ -171,16 +173,28 @@ fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classif
     if let Some(e) = e.downcast_ref::<reqwest::Error>() {
         return Some(e);
     }
-    if let Some(e) = e.downcast_ref::<std::io::Error>() {
-        return Some(e);
-    }
     None
 }
 
+/// The error an `anyhow::Error` is classified by: the first in its chain that is one of
+/// [`known`]'s, else the first `io::Error` (whose kind is all it tells: an `io::Error` hides
+/// what it wraps from the chain, so a 503 below one is still found through its own `Classify`).
+#[cfg(feature = "anyhow")]
+fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
+    e.chain().find_map(known).or_else(|| {
+        e.chain()
+            .find_map(|c| c.downcast_ref::<std::io::Error>())
+            .map(|io| io as &dyn Classify)
+    })
+}
+
 /// With the `anyhow` feature, a method may return `anyhow::Result`. The error is classified
-/// as the first error in its chain whose class we know (see the `io::Error` impl), its
+/// as the first error in its chain that is ours, an [`HttpError`](crate::HttpError) or a
+/// `reqwest::Error`, else the first `io::Error` (by its kind, or what it wraps), its
 /// `Retry-After` and log summary included; one with none is permanent (never retried: we
-/// cannot tell) and logs no text (its messages are yours, and may hold anything). An open
+/// cannot tell) and logs no text (its messages are yours, and may hold anything). A boxed
+/// error converted with `anyhow!(boxed)` or `Error::from_boxed` hides its type from
+/// anyhow's chain: downcast the box first. An open
 /// breaker comes back as an `anyhow::Error` holding the [`ResilienceError`](crate::ResilienceError)
 /// (`downcast_ref` finds it).
 ///
@@ -197,17 +211,15 @@ fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classif
 #[cfg(feature = "anyhow")]
 impl Classify for anyhow::Error {
     fn classify(&self) -> ErrorClass {
-        self.chain()
-            .find_map(known)
-            .map_or(ErrorClass::Permanent, Classify::classify)
+        anyhow_known(self).map_or(ErrorClass::Permanent, Classify::classify)
     }
 
     fn log_summary(&self) -> Option<Cow<'_, str>> {
-        self.chain().find_map(known).and_then(Classify::log_summary)
+        anyhow_known(self).and_then(Classify::log_summary)
     }
 
     fn retry_after(&self) -> Option<Duration> {
-        self.chain().find_map(known).and_then(Classify::retry_after)
+        anyhow_known(self).and_then(Classify::retry_after)
     }
 }
 
