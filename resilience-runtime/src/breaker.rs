@@ -361,7 +361,9 @@ impl Breaker {
                 let until = self.until_coarse.load(Ordering::Acquire);
                 // At least a millisecond: the clock moves in ticks, and a caller that waits
                 // `retry_in` must not spin through the last one on a rounded-down 0.
-                return Some((now < until).then(|| coarse_span(until - now).max(MIN_RETRY_IN)));
+                return Some(
+                    (now < until).then(|| coarse_span((until - now).max(MIN_RETRY_IN_TICKS))),
+                );
             }
         }
         None
@@ -845,8 +847,9 @@ impl Window {
 /// Unixes), so a breaker there keeps to Tokio's clock, the OS's monotonic one.
 const COARSE_CLOCK: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
-/// The least `retry_in` a rejection by a coarse-timed breaker reports.
-const MIN_RETRY_IN: Duration = Duration::from_millis(1);
+/// The least `retry_in` a rejection by a coarse-timed breaker reports: a millisecond, in the
+/// clock's ticks (compared before converting: an integer `max`, not a `Duration`'s).
+const MIN_RETRY_IN_TICKS: u64 = (1 << 32) / 1000 + 1;
 
 /// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`, through coarsetime), in its
 /// ticks of 2^-32 s.
@@ -1223,6 +1226,7 @@ mod tests {
         }
         assert_eq!(coarse_ticks(Duration::MAX), u64::MAX);
         assert_eq!(coarse_span(u64::MAX).as_secs(), u64::from(u32::MAX));
+        assert!(coarse_span(MIN_RETRY_IN_TICKS) >= Duration::from_millis(1));
         // The clock moves with real time, by its tick at worst.
         let a = coarse_now();
         std::thread::sleep(Duration::from_millis(20));
