@@ -147,7 +147,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
 ///
 /// The breaker's open timeout follows Tokio's clock when the breaker opens under a paused
 /// one (`tokio::time::pause`), so tests can advance past it; opened under a running clock, it
-/// is timed on the TSC, which a clock paused later does not move. Tests that need to advance
+/// is timed on the kernel's coarse clock (on Linux), which a clock paused later does not move. Tests that need to advance
 /// a breaker pause from the start (`#[tokio::test(start_paused = true)]`).
 #[derive(Clone, Copy)]
 pub struct Provider(pub(crate) &'static ProviderInner);
