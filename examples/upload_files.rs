@@ -349,10 +349,12 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
             Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
             Missed::Failed => None,
         };
-        let wait = match (probe_in(first_missed), probe_in(second_missed)) {
-            (None, None) => break (second.0, result),
-            (Some(a), Some(b)) => a.min(b),
-            (Some(d), None) | (None, Some(d)) => d,
+        let Some(wait) = [first_missed, second_missed]
+            .into_iter()
+            .filter_map(probe_in)
+            .min()
+        else {
+            break (second.0, result);
         };
         let now = tokio::time::Instant::now();
         if now >= give_up_at {

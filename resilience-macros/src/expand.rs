@@ -424,63 +424,6 @@ pub(crate) struct Mentioned {
     opaque: bool,
 }
 
-/// Macros whose input names what they use as tokens: std's, tracing's, log's, anyhow's,
-/// tokio's and serde_json's. Any other (`paste!`, a user's) may build a name from pieces.
-const PLAIN_MACROS: &[&str] = &[
-    "format",
-    "format_args",
-    "print",
-    "println",
-    "eprint",
-    "eprintln",
-    "write",
-    "writeln",
-    "panic",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "unreachable",
-    "todo",
-    "unimplemented",
-    "vec",
-    "matches",
-    "dbg",
-    "concat",
-    "stringify",
-    "line",
-    "column",
-    "file",
-    "module_path",
-    "env",
-    "option_env",
-    "cfg",
-    "include_str",
-    "include_bytes",
-    "trace",
-    "debug",
-    "info",
-    "warn",
-    "error",
-    "event",
-    "span",
-    "trace_span",
-    "debug_span",
-    "info_span",
-    "warn_span",
-    "error_span",
-    "anyhow",
-    "bail",
-    "ensure",
-    "select",
-    "join",
-    "try_join",
-    "pin",
-    "json",
-];
-
 /// Keywords that a `!` can follow without a macro call (`if !(a && b)`).
 const NOT_MACROS: &[&str] = &[
     "if", "while", "match", "return", "in", "let", "else", "break", "yield",
@@ -512,7 +455,7 @@ fn mentioned(tokens: TokenStream) -> Mentioned {
                             Some(TokenTree::Group(_) | TokenTree::Ident(_))
                         );
                     if called
-                        && !PLAIN_MACROS.contains(&name.as_str())
+                        && !crate::receiver::names_its_uses(&name)
                         && !NOT_MACROS.contains(&name.as_str())
                     {
                         m.opaque = true;

@@ -156,8 +156,8 @@ enum Kind {
     Span,
 }
 
-fn kind_of(name: &Ident) -> Kind {
-    match name.to_string().as_str() {
+fn kind_of(name: &str) -> Kind {
+    match name {
         "quote" | "quote_spanned" | "stringify" | "concat" => Kind::Opaque,
         "format" | "format_args" | "print" | "println" | "eprint" | "eprintln" | "panic"
         | "unreachable" | "todo" | "unimplemented" | "anyhow" | "bail" | "eyre" | "format_err"
@@ -170,6 +170,33 @@ fn kind_of(name: &Ident) -> Kind {
         }
         _ => Kind::Plain,
     }
+}
+
+/// Whether a macro of this name names what it uses as tokens: every macro [`kind_of`] knows,
+/// and the other common ones of std, tokio and serde_json. Any other (`paste!`, a user's) may
+/// build an identifier from pieces (see `expand::mentioned`).
+pub(crate) fn names_its_uses(name: &str) -> bool {
+    kind_of(name) != Kind::Plain
+        || matches!(
+            name,
+            "vec"
+                | "matches"
+                | "dbg"
+                | "line"
+                | "column"
+                | "file"
+                | "module_path"
+                | "env"
+                | "option_env"
+                | "cfg"
+                | "include_str"
+                | "include_bytes"
+                | "select"
+                | "join"
+                | "try_join"
+                | "pin"
+                | "json"
+        )
 }
 
 /// Renames `self` in a macro's tokens, as `kind` reads them.
@@ -288,7 +315,7 @@ fn rename_plain(tokens: TokenStream) -> TokenStream {
                     (Some(TokenTree::Ident(name)), Some(TokenTree::Punct(bang)))
                         if bang.as_char() == '!' =>
                     {
-                        kind_of(name)
+                        kind_of(&name.to_string())
                     }
                     _ => Kind::Plain,
                 };
@@ -376,7 +403,7 @@ impl VisitMut for ReplaceSelf {
                 .path
                 .segments
                 .last()
-                .map_or(Kind::Plain, |s| kind_of(&s.ident));
+                .map_or(Kind::Plain, |s| kind_of(&s.ident.to_string()));
             mac.tokens = rename_macro(std::mem::take(&mut mac.tokens), kind);
         }
     }

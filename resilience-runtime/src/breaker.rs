@@ -332,11 +332,12 @@ impl Breaker {
     /// Why the coarse clock: it is the cheapest real clock there is (a vDSO read of a value
     /// the kernel updates every tick, no counter read): on our benchmark machine the bare call
     /// plus one read takes 6.0 ns, against 9.5 ns with a TSC read and 23.8 ns with the OS
-    /// clock's (paired, the bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, runs H–K). Its tick (1–4 ms, 10 ms
-    /// on a kernel built with HZ=100) can move the end of an opening by that much either way,
-    /// against a timeout of seconds. Linux only (see [`COARSE_CLOCK`]). A clock of our
-    /// own, kept current by a thread or a timer, would be cheaper still, but a stalled one
-    /// would leave breakers stuck open: the failure this crate exists to prevent.
+    /// clock's (paired, the bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, runs
+    /// H–K). Its tick (1–4 ms, 10 ms on a kernel built with HZ=100) can move the end of an
+    /// opening by that much either way, against a timeout of seconds. Linux only (see
+    /// [`COARSE_CLOCK`]). A clock of our own, kept current by a thread or a timer, would be
+    /// cheaper still, but a stalled one would leave breakers stuck open: the failure this
+    /// crate exists to prevent.
     #[inline]
     fn open_left(&self) -> Option<Duration> {
         self.open_left_coarse()
@@ -477,9 +478,9 @@ impl Breaker {
         let next_gen = generation(from).wrapping_add(1);
         match to {
             CircuitState::Open => {
-                // Only a running clock may the coarse clock stand in for. A paused one reads the same
-                // before and after a microsecond of real time; a running one (Tokio's clock is
-                // then the OS clock) has moved by then, however coarse its ticks.
+                // Only a running clock may the coarse clock stand in for. A paused one reads
+                // the same before and after a microsecond of real time; a running one (Tokio's
+                // clock is then the OS clock) has moved by then, however coarse its ticks.
                 let first = Instant::now();
                 let spin = std::time::Instant::now();
                 while spin.elapsed() < Duration::from_micros(1) {

@@ -193,10 +193,9 @@ fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
 /// `reqwest::Error`, else the first `io::Error` (by its kind, or what it wraps), its
 /// `Retry-After` and log summary included; one with none is permanent (never retried: we
 /// cannot tell) and logs no text (its messages are yours, and may hold anything). A boxed
-/// error converted with `anyhow!(boxed)` or `Error::from_boxed` hides its type from
-/// anyhow's chain: downcast the box first. An open
-/// breaker comes back as an `anyhow::Error` holding the [`ResilienceError`](crate::ResilienceError)
-/// (`downcast_ref` finds it).
+/// error converted with `anyhow!(boxed)` or `Error::from_boxed` hides its type from anyhow's
+/// chain: downcast the box first. An open breaker comes back as an `anyhow::Error` holding the
+/// [`ResilienceError`](crate::ResilienceError) (`downcast_ref` finds it).
 ///
 /// ```
 /// # #[cfg(feature = "anyhow")] {

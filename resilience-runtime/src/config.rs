@@ -552,6 +552,12 @@ impl Settings {
             Source::Env(var) => var.clone(),
             Source::Code => format!("Settings::{}", key.setter()),
         };
+        // Where a cap came from, for a conflict's message: its setting, or its default's name.
+        let set_by = |key: Key| {
+            self.values[key as usize]
+                .as_ref()
+                .map_or_else(|| key.var().to_string(), |(_, s)| name(key, s))
+        };
         for &key in KEYS {
             let Some((v, src)) = &self.values[key as usize] else {
                 continue;
@@ -594,10 +600,7 @@ impl Settings {
                 // Only a max delay below the default base was set: the base follows it down.
                 None => c.base_delay = c.max_delay,
                 Some((_, src)) => {
-                    let max = self.values[Key::MaxDelay as usize].as_ref().map_or_else(
-                        || Key::MaxDelay.var().to_string(),
-                        |(_, s)| name(Key::MaxDelay, s),
-                    );
+                    let max = set_by(Key::MaxDelay);
                     problems.push(ConfigProblem {
                         variable: name(Key::BaseDelay, src),
                         value: c.base_delay.as_secs_f64().to_string(),
@@ -614,10 +617,7 @@ impl Settings {
             // As with the delays: only a window below the default minimum was set, so the
             // minimum follows it down; a minimum set above the window is an error.
             if let Some((_, src)) = &self.values[Key::MinimumCalls as usize] {
-                let window = self.values[Key::WindowSize as usize].as_ref().map_or_else(
-                    || Key::WindowSize.var().to_string(),
-                    |(_, s)| name(Key::WindowSize, s),
-                );
+                let window = set_by(Key::WindowSize);
                 problems.push(ConfigProblem {
                     variable: name(Key::MinimumCalls, src),
                     value: c.minimum_calls.to_string(),

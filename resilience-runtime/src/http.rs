@@ -174,14 +174,9 @@ mod reqwest_impls {
     /// A body that was read whole and is not the JSON expected. Not a read cut short, nor JSON
     /// that ends early (a body cut off where no length was sent), which are transient.
     fn bad_json(e: &reqwest::Error) -> bool {
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            if let Some(json) = s.downcast_ref::<serde_json::Error>() {
-                return !json.is_io() && !json.is_eof();
-            }
-            source = s.source();
-        }
-        false
+        std::iter::successors(std::error::Error::source(e), |s| s.source())
+            .find_map(|s| s.downcast_ref::<serde_json::Error>())
+            .is_some_and(|json| !json.is_io() && !json.is_eof())
     }
 }
 

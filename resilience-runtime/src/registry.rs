@@ -374,11 +374,7 @@ impl Builder {
         // values' own problems were reported above.
         let (global_env, _) = Settings::from_env(lookup, None);
         let (_, p) = global_env.over(&next.global_code).resolve();
-        for p in p {
-            if !problems.contains(&p) {
-                problems.push(p);
-            }
-        }
+        add_new(&mut problems, p);
         // Every provider the code names, that exists, or that the environment configures (by
         // its environment name, which resolves to the same variables): conflicts between
         // settings (base delay above max delay, …) are found here too, not only bad values.
@@ -403,11 +399,7 @@ impl Builder {
             .collect();
         for name in names {
             let (config, p) = next.resolve(&name, lookup);
-            for p in p {
-                if !problems.contains(&p) {
-                    problems.push(p);
-                }
-            }
+            add_new(&mut problems, p);
             if let Some(existing) = reg.providers.get(&name)
                 && existing.config != config
             {
@@ -420,6 +412,15 @@ impl Builder {
         reg.global_code = next.global_code;
         reg.provider_code = next.provider_code;
         Ok(())
+    }
+}
+
+/// Adds the problems not reported already: every provider inherits the global layer's.
+fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
+    for p in found {
+        if !problems.contains(&p) {
+            problems.push(p);
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! The TSC clock (quanta), for a call's duration (only with a recorder: two reads per call).
-//! (An open breaker's rejection reads the kernel's coarse clock instead, cheaper still, where
-//! a tick of a few milliseconds does not matter: see `Breaker::open_left`.) It reads the same real time as the
-//! OS clock for about 40% of the cost on our benchmark VM (9–14 ns against 23–32 ns added to a
-//! bare call, paired: the bench's `clock_tsc` and `clock_os` rows).
+//! It reads the same real time as the OS clock for about 40% of the cost on our benchmark VM
+//! (9–14 ns against 23–32 ns added to a bare call, paired: the bench's `clock_tsc` and
+//! `clock_os` rows). An open breaker's rejection reads the kernel's coarse clock instead,
+//! cheaper still, where a tick of a few milliseconds does not matter (`Breaker::open_left`).
 //!
 //! Not quanta's global `Instant::now()`: that checks a thread-local override and a lazy global
 //! on every read (about 60 instructions); a raw read of a clock calibrated here is a handful.
