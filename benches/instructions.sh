@@ -11,10 +11,11 @@
 #                                     no usable TSC and reads the OS clock, whose cost is not the
 #                                     one a real machine pays, and the failing calls that open
 #                                     the breaker sleep a varying number of timer turns.
-#   sh benches/instructions.sh ours   a call with the Prometheus recorder: our code and the
-#                                     probe's loop only, per function, over 200,000 calls
-#                                     (not the exporter's updates nor the clock reads: they
-#                                     vary, and the `exporter` mode counts the updates)
+#   sh benches/instructions.sh ours   a call with the Prometheus recorder: our code (our
+#                                     metric storage's histogram included, not the facade's
+#                                     counter increments) and the probe's loop only, per
+#                                     function, over 200,000 calls (not the clock reads: they
+#                                     vary under valgrind)
 set -eu
 bin=${CARGO_TARGET_DIR:-target}/release/examples/hot_path_probe
 # Our code and the probe's loop, per function: the loop and what is inlined into it (main's
@@ -31,7 +32,7 @@ per_function() { # mode, and a pattern for more functions to count as ours
 if [ "${1:-}" = ours ]; then
     # With the drop of the call's timer slot: ours, though its code is std's.
     n=$(per_function recorder 'drop_in_place<core::option::Option<core::pin::Pin<alloc::boxed::Box<tokio::time::sleep::Sleep')
-    echo "ours: $n instructions per call with the recorder (our code and the loop; not the exporter nor the clock reads)"
+    echo "ours: $n instructions per call with the recorder (our code and the loop; not the clock reads)"
     exit
 fi
 if [ "${1:-}" = open ]; then

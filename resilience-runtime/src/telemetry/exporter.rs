@@ -9,7 +9,7 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -19,12 +19,6 @@ use crate::registry::{Provider, providers};
 /// Where [`serve_from_env`] listens unless `RESILIENCE_METRICS_ADDR` says otherwise: loopback
 /// only, on the port the OpenTelemetry Prometheus exporter uses by convention.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
-
-/// Buckets of `resilience_call_duration_seconds`: from a fast loopback call to a call that
-/// waited out the longest default backoff.
-const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
-];
 
 /// Why telemetry could not start.
 #[derive(Debug)]
@@ -79,12 +73,57 @@ impl std::error::Error for TelemetryError {
     }
 }
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// The installed recorder's exposition: the Prometheus text of every metric recorded through
+/// the `metrics` facade, ours and the application's. Cheap to clone.
+///
+/// ```
+/// let handle = resilience::telemetry::install_recorder().unwrap();
+/// metrics::counter!("app_uploads_total").increment(1);
+/// assert!(handle.render().contains("app_uploads_total 1"));
+/// ```
+#[derive(Clone)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+}
+
+impl fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsHandle").finish_non_exhaustive()
+    }
+}
+
+impl MetricsHandle {
+    /// The Prometheus text, as a scrape would see it. Every breaker is refreshed first, so an
+    /// open breaker whose timeout has passed shows as `half_open` (the state the next call
+    /// would see), not as a stale `open`.
+    pub fn render(&self) -> String {
+        for p in providers() {
+            let _ = p.state();
+        }
+        let mut text = self.prometheus.render();
+        super::store::render(&mut text);
+        text
+    }
+
+    /// Drains the exporter's sample buffers. [`serve`] does it every 5 s; call it now and then
+    /// if you render without it, so memory stays bounded between renders.
+    pub fn run_upkeep(&self) {
+        self.prometheus.run_upkeep();
+    }
+}
+
+static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
 
 /// Installs the Prometheus recorder as the process's `metrics` recorder (once; later calls
 /// return the same handle) and starts recording. [`serve`] calls it; call it yourself to
 /// render metrics without a listener.
-pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
+///
+/// The recorder is `metrics-exporter-prometheus`'s, except that the series a call updates
+/// (`resilience_calls_total`, `_attempts_total`, `_retries_total` and
+/// `_call_duration_seconds`) are kept in plain atomics of ours: the exporter's histogram reads a
+/// clock and queues every sample, which made up most of a call's cost. The exposition is the
+/// same.
+pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
@@ -95,17 +134,13 @@ pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(super::CALL_DURATION_SECONDS.into()),
-            DURATION_BUCKETS,
-        )
-        .map_err(|_| TelemetryError::RecorderAlreadyInstalled)?
-        .build_recorder();
-    let handle = recorder.handle();
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let handle = MetricsHandle {
+        prometheus: recorder.handle(),
+    };
     // Racing installers: the loser sees the winner's handle or, if the winner was someone
     // else's recorder, an error.
-    match metrics::set_global_recorder(recorder) {
+    match metrics::set_global_recorder(super::store::Recorder(recorder)) {
         Ok(()) => {
             let _ = HANDLE.set(handle);
             super::use_installed_recorder();
@@ -124,7 +159,7 @@ pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
 #[must_use = "dropping the MetricsServer stops the listener at once: keep it while it should serve"]
 pub struct MetricsServer {
     addr: SocketAddr,
-    handle: PrometheusHandle,
+    handle: MetricsHandle,
     task: JoinHandle<()>,
 }
 
@@ -146,7 +181,7 @@ impl MetricsServer {
 
     /// The Prometheus text, as a scrape would see it.
     pub fn render(&self) -> String {
-        render(&self.handle)
+        self.handle.render()
     }
 }
 
@@ -250,12 +285,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn route(h: &PrometheusHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn route(h: &MetricsHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            render(h),
+            h.render(),
         ),
         (&Method::GET, "/health") => {
             let (healthy, body) = health();
@@ -283,15 +318,6 @@ fn route(h: &PrometheusHandle, req: &Request<Incoming>) -> Response<Full<Bytes>>
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
     resp
-}
-
-/// Renders after refreshing every breaker, so an open breaker whose timeout has passed shows
-/// as `half_open` (the state the next call would see), not as a stale `open`.
-fn render(h: &PrometheusHandle) -> String {
-    for p in providers() {
-        let _ = p.state();
-    }
-    h.render()
 }
 
 /// Every provider's health, as served on `/health`: `(no breaker open, JSON)`.

@@ -8,7 +8,9 @@
 //! Why the explicit switch? The `metrics` facade drops everything recorded before a recorder
 //! exists, and its handles cannot tell whether one does. Handles are resolved once per call
 //! site (on its first call after the switch) and reused, so the per-call cost with a recorder
-//! is a few counter increments and one histogram record, never a label lookup.
+//! is a few counter increments and one histogram record, never a label lookup. Under the
+//! recorder [`serve`] installs, those land in plain atomics of ours (`store`), not in the
+//! exporter's queues.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -61,32 +63,41 @@ pub(crate) fn recording() -> bool {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
+    for name in [
         CALLS_TOTAL,
-        "Logical calls through the resilience runtime (retries included in one call), by outcome."
-    );
-    describe_counter!(
         ATTEMPTS_TOTAL,
-        "Attempts that reached the provider, by result class."
-    );
-    describe_counter!(
         RETRIES_TOTAL,
-        "Retries scheduled after a failed attempt (a breaker that opens meanwhile may refuse one)."
-    );
-    describe_counter!(
         RETRY_BUDGET_EXHAUSTED_TOTAL,
-        "Retries refused because the provider's retry budget was spent."
-    );
+        CIRCUIT_TRANSITIONS_TOTAL,
+    ] {
+        describe_counter!(name, help(name));
+    }
     describe_histogram!(
         CALL_DURATION_SECONDS,
         Unit::Seconds,
-        "Logical call duration, backoff sleeps included."
+        help(CALL_DURATION_SECONDS)
     );
-    describe_gauge!(
-        CIRCUIT_STATE,
-        "1 for the provider's current circuit breaker state, 0 for the others."
-    );
-    describe_counter!(CIRCUIT_TRANSITIONS_TOTAL, "Circuit breaker state changes.");
+    describe_gauge!(CIRCUIT_STATE, help(CIRCUIT_STATE));
+}
+
+/// The HELP text of each of our metrics.
+pub(crate) fn help(name: &str) -> &'static str {
+    match name {
+        CALLS_TOTAL => {
+            "Logical calls through the resilience runtime (retries included in one call), by outcome."
+        }
+        ATTEMPTS_TOTAL => "Attempts that reached the provider, by result class.",
+        RETRIES_TOTAL => {
+            "Retries scheduled after a failed attempt (a breaker that opens meanwhile may refuse one)."
+        }
+        RETRY_BUDGET_EXHAUSTED_TOTAL => {
+            "Retries refused because the provider's retry budget was spent."
+        }
+        CALL_DURATION_SECONDS => "Logical call duration, backoff sleeps included.",
+        CIRCUIT_STATE => "1 for the provider's current circuit breaker state, 0 for the others.",
+        CIRCUIT_TRANSITIONS_TOTAL => "Circuit breaker state changes.",
+        _ => "",
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -187,6 +198,9 @@ pub(crate) fn transition(
 #[cfg(feature = "telemetry")]
 mod exporter;
 #[cfg(feature = "telemetry")]
+mod store;
+#[cfg(feature = "telemetry")]
 pub use exporter::{
-    DEFAULT_ADDR, MetricsServer, TelemetryError, health, install_recorder, serve, serve_from_env,
+    DEFAULT_ADDR, MetricsHandle, MetricsServer, TelemetryError, health, install_recorder, serve,
+    serve_from_env,
 };
