@@ -33,16 +33,8 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<u64, std::io::Error>>,
 {
-    let p = SITE.get_or_init(|| Provider {
-        word: AtomicU64::new(0),
-        failures: AtomicU32::new(0),
-        balance: AtomicI64::new(10),
-        capacity: 10,
-    });
-    if RECORDING.load(Ordering::Relaxed)
-        || p.balance.load(Ordering::Relaxed) < p.capacity
-        || p.word.load(Ordering::Acquire) & 7 != 0
-    {
+    let p = provider();
+    if !admits(p) {
         return slow();
     }
     let marker = 0u8;
@@ -53,4 +45,51 @@ where
         return out;
     }
     slow()
+}
+
+/// The floor without `current_call()`'s thread-local: what bounds (2) once that is gone.
+pub async fn call_without_context<F, Fut>(op: F) -> Result<u64, std::io::Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<u64, std::io::Error>>,
+{
+    let p = provider();
+    if !admits(p) {
+        return slow();
+    }
+    let out = op().await;
+    if out.is_ok() && p.failures.load(Ordering::Relaxed) == 0 {
+        return out;
+    }
+    slow()
+}
+
+/// `op()` with `current_call()`'s thread-local set around it, and nothing else.
+pub async fn with_context<F, Fut>(op: F) -> Result<u64, std::io::Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<u64, std::io::Error>>,
+{
+    let marker = 0u8;
+    let outer = CURRENT.with(|c| c.replace(&marker));
+    let out = op().await;
+    CURRENT.with(|c| c.set(outer));
+    out
+}
+
+#[inline(always)]
+fn provider() -> &'static Provider {
+    SITE.get_or_init(|| Provider {
+        word: AtomicU64::new(0),
+        failures: AtomicU32::new(0),
+        balance: AtomicI64::new(10),
+        capacity: 10,
+    })
+}
+
+#[inline(always)]
+fn admits(p: &Provider) -> bool {
+    !(RECORDING.load(Ordering::Relaxed)
+        || p.balance.load(Ordering::Relaxed) < p.capacity
+        || p.word.load(Ordering::Acquire) & 7 != 0)
 }

@@ -292,6 +292,13 @@ fn single_thread(c: &mut Criterion) {
     let contenders: Vec<(&str, BatchFn<'_>)> = vec![
         ("resilient", batch(resilient_op)),
         ("floor", batch(|| floor::call(op))),
+        // What bounds (2): the floor without `current_call()`'s thread-local, and that
+        // thread-local alone around the bare call.
+        (
+            "floor_without_context",
+            batch(|| floor::call_without_context(op)),
+        ),
+        ("context_only", batch(|| floor::with_context(op))),
         ("resilient_rejected_forced", batch(resilient_forced)),
         ("resilient_rejected_open", batch(resilient_open)),
         ("backon", batch(|| op.retry(ExponentialBuilder::default()))),

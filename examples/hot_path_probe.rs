@@ -1,6 +1,8 @@
 //! A fixed loop of calls for counting instructions, which are exact where times are noisy:
 //! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
-//! pointer swap that the semantics need (what target (2) is measured against); the same
+//! pointer swap that the semantics need (what target (2) is measured against), and its two
+//! parts, `floor_without_context` (the loads alone) and `context_only` (the bare op with
+//! `current_call()`'s thread-local pointer set around it); the same
 //! op through `#[resilient]` (closed breaker, success, no recorder); `once`, the same at a
 //! `retry = false` site; `recorder`, the same as `resilient` with
 //! the Prometheus recorder installed; `exporter`, the bare op plus the exporter's own three
@@ -91,6 +93,8 @@ async fn main() {
         let out = match which.as_str() {
             "bare" => op().await,
             "floor" => floor::call(op).await,
+            "floor_without_context" => floor::call_without_context(op).await,
+            "context_only" => floor::with_context(op).await,
             "resilient" | "recorder" => resilient_op().await,
             "open" => {
                 black_box(&open_op().await);
@@ -110,7 +114,7 @@ async fn main() {
             "once" => once_op().await,
             other => {
                 eprintln!(
-                    "usage: hot_path_probe bare|floor|resilient|once|recorder|exporter|open|forced [calls], \
+                    "usage: hot_path_probe bare|floor|floor_without_context|context_only|resilient|once|recorder|exporter|open|forced [calls], \
                      not {other:?}"
                 );
                 std::process::exit(2);
