@@ -140,7 +140,7 @@ pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
     };
     // Racing installers: the loser sees the winner's handle or, if the winner was someone
     // else's recorder, an error.
-    match metrics::set_global_recorder(super::store::Recorder(recorder)) {
+    match metrics::set_global_recorder(super::store::Recorder::new(recorder)) {
         Ok(()) => {
             let _ = HANDLE.set(handle);
             super::use_installed_recorder();

@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
 use metrics_exporter_prometheus::PrometheusRecorder;
-use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_label_value};
+use metrics_exporter_prometheus::formatting::{
+    sanitize_label_key, sanitize_label_value, sanitize_metric_name,
+};
 
 use super::{ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_TOTAL, RETRIES_TOTAL};
 
@@ -38,12 +40,22 @@ const OWN: [(&str, &str); 4] = [
 const COUNTER: &str = "counter";
 const HISTOGRAM: &str = "histogram";
 
-/// The type of `name` if it is one of our families.
-fn own(name: &str) -> Option<&'static str> {
-    OWN.iter().find(|(n, _)| *n == name).map(|(_, kind)| *kind)
+/// Our family `name` belongs to, with its type: by the name the exporter would render, so
+/// that `resilience-calls_total` (which it writes as `resilience_calls_total`) is ours too and
+/// no family is written twice.
+fn own(name: &str) -> Option<(&'static str, &'static str)> {
+    let find = |name: &str| OWN.iter().find(|(n, _)| *n == name).copied();
+    // Registration only (once per call site): the allocation is off the call path.
+    find(name).or_else(|| find(&sanitize_metric_name(name)))
 }
 
-type Series = BTreeMap<(String, Vec<(String, String)>), Cell>;
+/// A series' labels as the exporter keeps them: in the order first given, a repeated key
+/// keeping its last value.
+type Labels = Vec<(String, String)>;
+
+/// By family and by labels in key order (so that the same labels given in another order are
+/// the same series, as `metrics::Key` compares them); each with its labels as written.
+type Series = BTreeMap<(&'static str, Labels), (Labels, Cell)>;
 
 /// Upper bounds of the duration histogram's buckets, in seconds: from a fast loopback call to a
 /// call that waited out the longest default backoff. A sample above the last counts in `+Inf`.
@@ -111,12 +123,25 @@ impl Store {
         self.series.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn key(key: &Key) -> (String, Vec<(String, String)>) {
-        let labels = key
-            .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .collect();
-        (key.name().to_owned(), labels)
+    /// The series `key` names in `family`, made if new.
+    fn series<'m>(
+        map: &'m mut Series,
+        family: &'static str,
+        key: &Key,
+        make: impl FnOnce() -> Cell,
+    ) -> &'m Cell {
+        let mut labels: Labels = Vec::new();
+        for l in key.labels() {
+            match labels.iter_mut().find(|(k, _)| k == l.key()) {
+                Some(pair) => l.value().clone_into(&mut pair.1),
+                None => labels.push((l.key().to_owned(), l.value().to_owned())),
+            }
+        }
+        let mut sorted = labels.clone();
+        sorted.sort();
+        &map.entry((family, sorted))
+            .or_insert_with(|| (labels, make()))
+            .1
     }
 
     /// The series of `key`, shared by every handle to it: two call sites with the same labels
@@ -125,13 +150,13 @@ impl Store {
     /// lose no count, relaxed because a count orders nothing else.
     fn counter(&self, key: &Key) -> Counter {
         // A counter under one of our histograms' names would make the exposition invalid.
-        if own(key.name()) != Some(COUNTER) {
+        let Some((family, COUNTER)) = own(key.name()) else {
             return Counter::noop();
-        }
+        };
         let mut map = self.lock();
-        let cell = map
-            .entry(Self::key(key))
-            .or_insert_with(|| Cell::Counter(Arc::new(AtomicU64::new(0))));
+        let cell = Self::series(&mut map, family, key, || {
+            Cell::Counter(Arc::new(AtomicU64::new(0)))
+        });
         match cell {
             Cell::Counter(c) => Counter::from_arc(Arc::clone(c)),
             // Not reached: `own` gives each name one type.
@@ -140,13 +165,13 @@ impl Store {
     }
 
     fn histogram(&self, key: &Key) -> Histogram {
-        if own(key.name()) != Some(HISTOGRAM) {
+        let Some((family, HISTOGRAM)) = own(key.name()) else {
             return Histogram::noop();
-        }
+        };
         let mut map = self.lock();
-        let cell = map
-            .entry(Self::key(key))
-            .or_insert_with(|| Cell::Histogram(Arc::new(Buckets::new())));
+        let cell = Self::series(&mut map, family, key, || {
+            Cell::Histogram(Arc::new(Buckets::new()))
+        });
         match cell {
             Cell::Histogram(h) => Histogram::from_arc(Arc::clone(h)),
             Cell::Counter(_) => Histogram::noop(),
@@ -157,13 +182,17 @@ impl Store {
     fn render(&self, out: &mut String) {
         let map = self.lock();
         for (family, kind) in OWN {
-            let mut series = map.iter().filter(|((n, _), _)| n == family).peekable();
+            let mut series = map
+                .iter()
+                .filter(|((n, _), _)| *n == family)
+                .map(|(_, (labels, cell))| (labels, cell))
+                .peekable();
             if series.peek().is_none() {
                 continue;
             }
             let _ = writeln!(out, "# HELP {family} {}", super::help(family));
             let _ = writeln!(out, "# TYPE {family} {kind}");
-            for ((_, labels), cell) in series {
+            for (labels, cell) in series {
                 match cell {
                     Cell::Counter(c) => {
                         line(out, family, "", labels, None);
@@ -213,43 +242,62 @@ fn line(out: &mut String, name: &str, suffix: &str, labels: &[(String, String)],
     out.push('}');
 }
 
-/// The exporter's recorder, with our families kept in [`Store`].
-pub(crate) struct Recorder(pub(crate) PrometheusRecorder);
+/// The exporter's recorder, with our families kept in a [`Store`]. A metric of another type
+/// under one of our families' names gets a handle that records nothing: the exposition would
+/// otherwise give one name two types, which Prometheus rejects.
+pub(crate) struct Recorder {
+    prometheus: PrometheusRecorder,
+    store: &'static Store,
+}
+
+impl Recorder {
+    pub(crate) fn new(prometheus: PrometheusRecorder) -> Self {
+        Recorder {
+            prometheus,
+            store: store(),
+        }
+    }
+}
 
 impl metrics::Recorder for Recorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
         // Ours are described by `render`; the exporter would print nothing for them anyway,
         // having no series of those names.
         if own(key.as_str()).is_none() {
-            self.0.describe_counter(key, unit, description);
+            self.prometheus.describe_counter(key, unit, description);
         }
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.0.describe_gauge(key, unit, description);
+        if own(key.as_str()).is_none() {
+            self.prometheus.describe_gauge(key, unit, description);
+        }
     }
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
         if own(key.as_str()).is_none() {
-            self.0.describe_histogram(key, unit, description);
+            self.prometheus.describe_histogram(key, unit, description);
         }
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
         match own(key.name()) {
-            None => self.0.register_counter(key, metadata),
-            Some(_) => store().counter(key),
+            None => self.prometheus.register_counter(key, metadata),
+            Some(_) => self.store.counter(key),
         }
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        self.0.register_gauge(key, metadata)
+        match own(key.name()) {
+            None => self.prometheus.register_gauge(key, metadata),
+            Some(_) => Gauge::noop(),
+        }
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
         match own(key.name()) {
-            None => self.0.register_histogram(key, metadata),
-            Some(_) => store().histogram(key),
+            None => self.prometheus.register_histogram(key, metadata),
+            Some(_) => self.store.histogram(key),
         }
     }
 }
@@ -286,22 +334,38 @@ mod tests {
         v
     }
 
-    /// The same updates through our store and through the exporter alone give the same text,
-    /// HELP lines, label escaping, cumulative buckets and a shared series included.
+    /// Ours, with a store of its own (the process's is shared by every test), and what it
+    /// renders: the exporter's text, then the store's.
+    fn ours() -> (Recorder, impl Fn() -> String) {
+        let prometheus = PrometheusBuilder::new().build_recorder();
+        let handle = prometheus.handle();
+        let store: &'static Store = Box::leak(Box::default());
+        let render = move || {
+            let mut text = handle.render();
+            store.render(&mut text);
+            text
+        };
+        (Recorder { prometheus, store }, render)
+    }
+
+    /// The same updates through our recorder and through the exporter alone give the same
+    /// text: HELP lines, label escaping, cumulative buckets, a series shared by two handles,
+    /// labels given in another order or with a key repeated, a name the exporter rewrites, and
+    /// the application's own metrics beside ours.
     #[test]
     fn renders_what_the_exporter_renders() {
         let meta = Metadata::new(module_path!(), Level::INFO, None);
-        let prometheus = PrometheusBuilder::new()
+        let exporter = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Full(CALL_DURATION_SECONDS.into()),
                 &DURATION_BUCKETS,
             )
             .unwrap()
             .build_recorder();
+        let (ours, render) = ours();
         for (name, _) in OWN {
-            prometheus.describe_counter(name.into(), None, super::super::help(name).into());
+            exporter.describe_counter(name.into(), None, super::super::help(name).into());
         }
-        let ours = Store::default();
         let calls = key(
             CALLS_TOTAL,
             &[
@@ -310,59 +374,91 @@ mod tests {
                 ("outcome", "success"),
             ],
         );
-        let retries = key(RETRIES_TOTAL, &[("provider", "kimi"), ("method", "upload")]);
+        let reordered = key(
+            CALLS_TOTAL,
+            &[
+                ("outcome", "success"),
+                ("provider", "kimi"),
+                ("method", "up\"load"),
+            ],
+        );
+        let repeated = key(
+            RETRIES_TOTAL,
+            &[("provider", "a"), ("method", "m"), ("provider", "b")],
+        );
+        let dashed = key("resilience-attempts_total", &[("provider", "glm")]);
+        let app = key("app_uploads_total", &[("tenant", "t")]);
         let duration = key(
             CALL_DURATION_SECONDS,
             &[("provider", "kimi"), ("outcome", "success")],
         );
         let samples = [0.0, 0.0004, 0.001, 0.0011, 0.3, 7.0, 120.0, 121.0, 1e9];
-        for (c, h) in [
-            (ours.counter(&calls), ours.histogram(&duration)),
-            (
-                prometheus.register_counter(&calls, &meta),
-                prometheus.register_histogram(&duration, &meta),
-            ),
-        ] {
+        let rec: [&dyn metrics::Recorder; 2] = [&ours, &exporter];
+        for r in rec {
+            let c = r.register_counter(&calls, &meta);
             c.increment(2);
             c.increment(3);
+            // A second handle to a series adds to it, as two call sites with the same labels do.
+            r.register_counter(&calls, &meta).increment(1);
+            r.register_counter(&reordered, &meta).increment(10);
+            r.register_counter(&repeated, &meta).increment(1);
+            r.register_counter(&dashed, &meta).increment(4);
+            r.register_counter(&key(ATTEMPTS_TOTAL, &[("provider", "kimi")]), &meta)
+                .increment(1);
+            r.register_counter(&app, &meta).increment(7);
+            let h = r.register_histogram(&duration, &meta);
             for s in samples {
                 h.record(s);
             }
         }
-        // A second handle to a series adds to it, as two call sites with the same labels do.
-        ours.counter(&calls).increment(1);
-        prometheus.register_counter(&calls, &meta).increment(1);
-        let _ = ours.counter(&retries);
-        let _ = prometheus.register_counter(&retries, &meta);
-
-        let mut text = String::new();
-        ours.render(&mut text);
+        let text = render();
         assert_eq!(
             lines(&text),
-            lines(&prometheus.handle().render()),
+            lines(&exporter.handle().render()),
             "ours:\n{text}"
         );
-        assert!(text.contains(r#"method="up\"load""#), "{text}");
-        assert!(text.contains("resilience_call_duration_seconds_bucket{provider=\"kimi\",outcome=\"success\",le=\"0.001\"} 3"), "{text}");
         assert!(
-            text.contains(
-                "resilience_call_duration_seconds_count{provider=\"kimi\",outcome=\"success\"} 9"
-            ),
+            text.contains("method=\"up\\\"load\",outcome=\"success\"} 16"),
             "{text}"
         );
+        assert!(
+            text.contains("resilience_retries_total{provider=\"b\",method=\"m\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("resilience_attempts_total{provider=\"glm\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("resilience_call_duration_seconds_bucket{provider=\"kimi\",outcome=\"success\",le=\"0.001\"} 3"),
+            "{text}"
+        );
+        assert!(text.contains("app_uploads_total{tenant=\"t\"} 7"), "{text}");
     }
 
-    /// A name of ours used with the other type gets a handle that records nothing, so the
-    /// exposition never has two types under one name.
+    /// A metric of another type under one of our names records nothing, so the exposition
+    /// never gives one name two types.
     #[test]
     fn a_type_clash_records_nothing() {
-        let ours = Store::default();
-        let h = ours.histogram(&key(CALLS_TOTAL, &[]));
-        let c = ours.counter(&key(CALL_DURATION_SECONDS, &[]));
-        c.increment(1);
-        h.record(1.0);
-        let mut text = String::new();
-        ours.render(&mut text);
-        assert_eq!(text, "");
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let (ours, render) = ours();
+        ours.register_histogram(&key(CALLS_TOTAL, &[]), &meta)
+            .record(1.0);
+        ours.register_counter(&key(CALL_DURATION_SECONDS, &[]), &meta)
+            .increment(1);
+        ours.register_gauge(&key(ATTEMPTS_TOTAL, &[]), &meta)
+            .set(1.0);
+        ours.register_gauge(&key("resilience-retries_total", &[]), &meta)
+            .set(1.0);
+        assert_eq!(render(), "");
+        ours.register_counter(&key(ATTEMPTS_TOTAL, &[]), &meta)
+            .increment(1);
+        // The exporter renders this name as ours: one series (where the exporter alone would
+        // keep one of the two counts and drop the other).
+        ours.register_counter(&key("resilience-attempts_total", &[]), &meta)
+            .increment(2);
+        let text = render();
+        assert_eq!(text.matches("# TYPE").count(), 1, "{text}");
+        assert!(text.contains("\nresilience_attempts_total 3\n"), "{text}");
     }
 }
