@@ -753,8 +753,9 @@ fn with_recorder(c: &mut Criterion) {
         b.iter_custom(|n| timed(&rt, n, resilient_metrics))
     });
     // What the exporter alone charges for the three updates a successful call makes (two
-    // counters and the duration histogram), through handles resolved in advance as ours are:
-    // the part of (3) that is not ours.
+    // counters and the duration histogram), through handles resolved in advance as ours are,
+    // under names it stores itself: what (3) paid before our families got storage of their own
+    // (`telemetry/store.rs`).
     let calls = metrics::counter!("bench_floor_calls_total");
     let attempts = metrics::counter!("bench_floor_attempts_total");
     let duration = metrics::histogram!("bench_floor_duration_seconds");

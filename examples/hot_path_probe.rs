@@ -2,14 +2,14 @@
 //! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
 //! pointer swap that the semantics need (what target (2) is measured against), and its two
 //! parts, `floor_without_context` (the loads alone) and `context_only` (the bare op with
-//! `current_call()`'s thread-local pointer set around it); the same
-//! op through `#[resilient]` (closed breaker, success, no recorder); `once`, the same at a
-//! `retry = false` site; `recorder`, the same as `resilient` with
-//! the Prometheus recorder installed; `exporter`, the bare op plus the exporter's own three
-//! updates that such a call makes (what bounds target (3)); `forced`, a rejection by a breaker
-//! forced open; or `open`, a rejection by a breaker opened by failures, which reads the
-//! kernel's coarse clock (a system call's worth of instructions under valgrind, so only our
-//! part of it is counted, per function; time it with the loop time this prints, or with `perf`).
+//! `current_call()`'s thread-local pointer set around it); the same op through `#[resilient]`
+//! (closed breaker, success, no recorder); `once`, the same at a `retry = false` site;
+//! `recorder`, the same as `resilient` with the Prometheus recorder installed; `exporter`, the
+//! bare op plus the exporter's own three updates that such a call makes (what bounded target
+//! (3) until our own storage took them); `forced`, a rejection by a breaker forced open; or
+//! `open`, a rejection by a breaker opened by failures, which reads the kernel's coarse clock
+//! (a system call's worth of instructions under valgrind, so only our part of it is counted,
+//! per function; time it with the loop time this prints, or with `perf`).
 //!
 //! ```sh
 //! cargo build --release --example hot_path_probe
