@@ -21,8 +21,10 @@ use syn::{Item, Macro, Path, Signature, Stmt};
 
 use crate::expand::{Rebind, rebind_kind};
 
-/// The name `self` becomes in the body.
-const NAME: &str = "__resilience_self";
+/// The name `self` becomes in the body. Without a leading underscore: rustc does not report
+/// an unneeded `mut` on a binding whose name starts with one, and the user's `mut self` is
+/// carried by this binding.
+const NAME: &str = "resilience_self";
 
 /// The statements that make each attempt's `self`.
 pub(crate) struct SelfBinds {
@@ -67,7 +69,9 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
             let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
             (
                 quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#held);),
-                quote!(let #m #name = #copy;),
+                // `unused_variables` allowed, as `self` is never reported unused; `unused_mut`
+                // is left to report an unneeded `mut self` at the user's `mut`.
+                quote!(#[allow(unused_variables)] let #m #name = #copy;),
             )
         }
     };
@@ -91,7 +95,7 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
 fn reborrow(held: &Ident, copy: &Ident, name: &Ident, span: Span) -> (TokenStream, TokenStream) {
     (
         quote_spanned!(span=> let #copy = &mut *#held;),
-        quote!(let #name = #copy;),
+        quote!(#[allow(unused_variables)] let #name = #copy;),
     )
 }
 
@@ -422,22 +426,22 @@ mod tests {
         let plain = |t| renamed(Kind::Plain, t);
         assert_eq!(
             plain("self . n , self :: helper ()"),
-            "__resilience_self . n , self :: helper ()"
+            "resilience_self . n , self :: helper ()"
         );
         // Assignments in `select!` arms; `self:` is not a path root; data literals stay.
         assert_eq!(
             plain("_ = f => { * self = S :: default () ; }"),
-            "_ = f => { * __resilience_self = S :: default () ; }"
+            "_ = f => { * resilience_self = S :: default () ; }"
         );
-        assert_eq!(plain("self : ? ; \"m\""), "__resilience_self : ? ; \"m\"");
+        assert_eq!(plain("self : ? ; \"m\""), "resilience_self : ? ; \"m\"");
         assert_eq!(
             plain(r#"{ "a" : "{self}" , "b" : self . n }"#),
-            r#"{ "a" : "{self}" , "b" : __resilience_self . n }"#
+            r#"{ "a" : "{self}" , "b" : resilience_self . n }"#
         );
         // A nested call is read by its own name.
         assert_eq!(
             plain(r#"vec ! [format ! ("{self}") , json ! ("{self}") , quote ! (self . n)]"#),
-            r#"vec ! [format ! ("{__resilience_self}") , json ! ("{self}") , quote ! (self . n)]"#
+            r#"vec ! [format ! ("{resilience_self}") , json ! ("{self}") , quote ! (self . n)]"#
         );
     }
 
@@ -448,14 +452,14 @@ mod tests {
                 Kind::Format(0),
                 r#""{self} {self:?} {{self}} {selfish}" , "{self}""#
             ),
-            r#""{__resilience_self} {__resilience_self:?} {{self}} {selfish}" , "{self}""#
+            r#""{resilience_self} {resilience_self:?} {{self}} {selfish}" , "{self}""#
         );
         assert_eq!(
             renamed(
                 Kind::Format(1),
                 r#"s , "{}|{self:>6}" , "{self}" , self . n"#
             ),
-            r#"s , "{}|{__resilience_self:>6}" , "{self}" , __resilience_self . n"#
+            r#"s , "{}|{resilience_self:>6}" , "{self}" , resilience_self . n"#
         );
         assert_eq!(
             renamed(Kind::Format(2), r#"t , "hello {self}""#),
@@ -472,33 +476,33 @@ mod tests {
         let event = |t| renamed(Kind::Event, t);
         assert_eq!(
             event(r#"? self , "hi""#),
-            r#"self = ? __resilience_self , "hi""#
+            r#"self = ? resilience_self , "hi""#
         );
         assert_eq!(
             event(r#"x = 1 , % self . name"#),
-            r#"x = 1 , self . name = % __resilience_self . name"#
+            r#"x = 1 , self . name = % resilience_self . name"#
         );
         assert_eq!(
             event(r#"self . n , "e""#),
-            r#"self . n = __resilience_self . n , "e""#
+            r#"self . n = resilience_self . n , "e""#
         );
         assert_eq!(
             event(r#"self . n = self . n + 1 , "f""#),
-            r#"self . n = __resilience_self . n + 1 , "f""#
+            r#"self . n = resilience_self . n + 1 , "f""#
         );
-        assert_eq!(event("me = ? self"), "me = ? __resilience_self");
+        assert_eq!(event("me = ? self"), "me = ? resilience_self");
         assert_eq!(
             event(r#"template = "{self}" , "h {self}""#),
-            r#"template = "{self}" , "h {__resilience_self}""#
+            r#"template = "{self}" , "h {resilience_self}""#
         );
         // After the message, arguments are format arguments: `self.n` is a value.
         assert_eq!(
             event(r#""x {}" , self . n"#),
-            r#""x {}" , __resilience_self . n"#
+            r#""x {}" , resilience_self . n"#
         );
         assert_eq!(
             event(r#"target : "t" , ? self"#),
-            r#"target : "t" , self = ? __resilience_self"#
+            r#"target : "t" , self = ? resilience_self"#
         );
         // `#[instrument]`'s span fields; a span's name is no format string.
         assert_eq!(
@@ -506,7 +510,7 @@ mod tests {
                 Kind::Span,
                 r#"target : "t" , L , "span-{self}" , self = debug (& self)"#
             ),
-            r#"target : "t" , L , "span-{self}" , self = debug (& __resilience_self)"#
+            r#"target : "t" , L , "span-{self}" , self = debug (& resilience_self)"#
         );
     }
 

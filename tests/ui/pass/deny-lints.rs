@@ -37,7 +37,27 @@ impl Kimi {
     }
 }
 
+/// Each attempt's `self` is a binding of ours: no "unused variable" for a body that never
+/// names `self`, and a `mut self` that the body changes is no "unneeded `mut`".
+#[derive(Clone)]
+pub struct Counter(u32);
+
+impl Counter {
+    #[resilience::resilient(provider = "kimi")]
+    pub async fn ignores(&mut self) -> Result<u32, MyError> {
+        Ok(1)
+    }
+
+    #[resilience::resilient(provider = "kimi")]
+    pub async fn changes(mut self) -> Result<u32, MyError> {
+        self.0 += 1;
+        Ok(self.0)
+    }
+}
+
 fn main() {
     let _ = Kimi.upload("a", vec![]);
     let _ = Kimi.delete(String::new());
+    let _ = Counter(0).ignores();
+    let _ = Counter(0).changes();
 }
