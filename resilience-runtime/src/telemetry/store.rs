@@ -53,13 +53,14 @@ fn own(name: &str) -> Option<(&'static str, &'static str)> {
 /// keeping its last value.
 type Labels = Vec<(String, String)>;
 
-/// By family and by labels in key order (so that the same labels given in another order are
-/// the same series, as `metrics::Key` compares them); each with its labels as written.
-type Series = BTreeMap<(&'static str, Labels), (Labels, Cell)>;
+/// One type's series, by family and by labels in key order (so that the same labels given in
+/// another order are the same series, as `metrics::Key` compares them); each with its labels as
+/// written and the cell that every handle to it shares.
+type Series<T> = BTreeMap<(&'static str, Labels), (Labels, Arc<T>)>;
 
 /// Upper bounds of the duration histogram's buckets, in seconds: from a fast loopback call to a
 /// call that waited out the longest default backoff. A sample above the last counts in `+Inf`.
-pub(crate) const DURATION_BUCKETS: [f64; 15] = [
+const DURATION_BUCKETS: [f64; 15] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
@@ -70,8 +71,8 @@ struct Buckets {
     sum: AtomicU64,
 }
 
-impl Buckets {
-    fn new() -> Self {
+impl Default for Buckets {
+    fn default() -> Self {
         Buckets {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             sum: AtomicU64::new(0f64.to_bits()),
@@ -100,16 +101,12 @@ impl HistogramFn for Buckets {
     }
 }
 
-enum Cell {
-    Counter(Arc<AtomicU64>),
-    Histogram(Arc<Buckets>),
-}
-
-/// Every series of our families, by name and labels. Locked only to register a series (once
-/// per call site) and to render.
+/// Every series of our families, by type. Locked only to register a series (once per call
+/// site) and to render.
 #[derive(Default)]
 struct Store {
-    series: Mutex<Series>,
+    counters: Mutex<Series<AtomicU64>>,
+    histograms: Mutex<Series<Buckets>>,
 }
 
 fn store() -> &'static Store {
@@ -117,106 +114,89 @@ fn store() -> &'static Store {
     STORE.get_or_init(Store::default)
 }
 
+fn lock<T>(series: &Mutex<Series<T>>) -> std::sync::MutexGuard<'_, Series<T>> {
+    // A panic elsewhere while holding it left the map whole: every write is one insert.
+    series.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The series `key` names in `family`, made if new: two call sites with the same labels add
+/// to one series, as they would in the exporter.
+fn series<T: Default>(map: &Mutex<Series<T>>, family: &'static str, key: &Key) -> Arc<T> {
+    let mut labels: Labels = Vec::new();
+    for l in key.labels() {
+        match labels.iter_mut().find(|(k, _)| k == l.key()) {
+            Some(pair) => l.value().clone_into(&mut pair.1),
+            None => labels.push((l.key().to_owned(), l.value().to_owned())),
+        }
+    }
+    let mut sorted = labels.clone();
+    sorted.sort();
+    let mut map = lock(map);
+    let (_, cell) = map
+        .entry((family, sorted))
+        .or_insert_with(|| (labels, Arc::default()));
+    Arc::clone(cell)
+}
+
+/// `family`'s HELP and TYPE lines and its series, each written by `write`; nothing for a
+/// family with no series.
+fn write_family<T>(
+    out: &mut String,
+    (family, kind): (&'static str, &'static str),
+    map: &Series<T>,
+    write: impl Fn(&mut String, &Labels, &T),
+) {
+    let mut series = map.iter().filter(|((n, _), _)| *n == family).peekable();
+    if series.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(out, "# HELP {family} {}", super::help(family));
+    let _ = writeln!(out, "# TYPE {family} {kind}");
+    for (_, (labels, cell)) in series {
+        write(out, labels, cell);
+    }
+    out.push('\n');
+}
+
 impl Store {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Series> {
-        // A panic elsewhere while holding it left the map whole: every write is one insert.
-        self.series.lock().unwrap_or_else(|e| e.into_inner())
+    /// The handle's increment is metrics' `CounterFn for AtomicU64`: one relaxed `fetch_add`,
+    /// atomic so that concurrent calls lose no count, relaxed because a count orders nothing
+    /// else.
+    fn counter(&self, family: &'static str, key: &Key) -> Counter {
+        Counter::from_arc(series(&self.counters, family, key))
     }
 
-    /// The series `key` names in `family`, made if new.
-    fn series<'m>(
-        map: &'m mut Series,
-        family: &'static str,
-        key: &Key,
-        make: impl FnOnce() -> Cell,
-    ) -> &'m Cell {
-        let mut labels: Labels = Vec::new();
-        for l in key.labels() {
-            match labels.iter_mut().find(|(k, _)| k == l.key()) {
-                Some(pair) => l.value().clone_into(&mut pair.1),
-                None => labels.push((l.key().to_owned(), l.value().to_owned())),
-            }
-        }
-        let mut sorted = labels.clone();
-        sorted.sort();
-        &map.entry((family, sorted))
-            .or_insert_with(|| (labels, make()))
-            .1
-    }
-
-    /// The series of `key`, shared by every handle to it: two call sites with the same labels
-    /// add to one series, as they would in the exporter. The handle's increment is metrics'
-    /// `CounterFn for AtomicU64`: one relaxed `fetch_add`, atomic so that concurrent calls
-    /// lose no count, relaxed because a count orders nothing else.
-    fn counter(&self, key: &Key) -> Counter {
-        // A counter under one of our histograms' names would make the exposition invalid.
-        let Some((family, COUNTER)) = own(key.name()) else {
-            return Counter::noop();
-        };
-        let mut map = self.lock();
-        let cell = Self::series(&mut map, family, key, || {
-            Cell::Counter(Arc::new(AtomicU64::new(0)))
-        });
-        match cell {
-            Cell::Counter(c) => Counter::from_arc(Arc::clone(c)),
-            // Not reached: `own` gives each name one type.
-            Cell::Histogram(_) => Counter::noop(),
-        }
-    }
-
-    fn histogram(&self, key: &Key) -> Histogram {
-        let Some((family, HISTOGRAM)) = own(key.name()) else {
-            return Histogram::noop();
-        };
-        let mut map = self.lock();
-        let cell = Self::series(&mut map, family, key, || {
-            Cell::Histogram(Arc::new(Buckets::new()))
-        });
-        match cell {
-            Cell::Histogram(h) => Histogram::from_arc(Arc::clone(h)),
-            Cell::Counter(_) => Histogram::noop(),
-        }
+    fn histogram(&self, family: &'static str, key: &Key) -> Histogram {
+        Histogram::from_arc(series(&self.histograms, family, key))
     }
 
     /// Our families in the Prometheus text format, as the exporter writes its own.
     fn render(&self, out: &mut String) {
-        let map = self.lock();
-        for (family, kind) in OWN {
-            let mut series = map
-                .iter()
-                .filter(|((n, _), _)| *n == family)
-                .map(|(_, (labels, cell))| (labels, cell))
-                .peekable();
-            if series.peek().is_none() {
+        let (counters, histograms) = (lock(&self.counters), lock(&self.histograms));
+        for own in OWN {
+            if own.1 == COUNTER {
+                write_family(out, own, &counters, |out, labels, c| {
+                    line(out, own.0, "", labels, None);
+                    let _ = writeln!(out, " {}", c.load(Ordering::Relaxed));
+                });
                 continue;
             }
-            let _ = writeln!(out, "# HELP {family} {}", super::help(family));
-            let _ = writeln!(out, "# TYPE {family} {kind}");
-            for (labels, cell) in series {
-                match cell {
-                    Cell::Counter(c) => {
-                        line(out, family, "", labels, None);
-                        let _ = writeln!(out, " {}", c.load(Ordering::Relaxed));
-                    }
-                    Cell::Histogram(h) => {
-                        let mut count = 0u64;
-                        for (i, c) in h.counts.iter().enumerate() {
-                            count += c.load(Ordering::Relaxed);
-                            let le = DURATION_BUCKETS
-                                .get(i)
-                                .map_or("+Inf".to_owned(), f64::to_string);
-                            line(out, family, "_bucket", labels, Some(&le));
-                            let _ = writeln!(out, " {count}");
-                        }
-                        line(out, family, "_sum", labels, None);
-                        let sum = f64::from_bits(h.sum.load(Ordering::Relaxed));
-                        let _ = writeln!(out, " {sum}");
-                        line(out, family, "_count", labels, None);
-                        let _ = writeln!(out, " {count}");
-                    }
+            write_family(out, own, &histograms, |out, labels, h| {
+                let mut count = 0u64;
+                for (i, c) in h.counts.iter().enumerate() {
+                    count += c.load(Ordering::Relaxed);
+                    let le = DURATION_BUCKETS
+                        .get(i)
+                        .map_or("+Inf".to_owned(), f64::to_string);
+                    line(out, own.0, "_bucket", labels, Some(&le));
+                    let _ = writeln!(out, " {count}");
                 }
-            }
-            out.push('\n');
+                line(out, own.0, "_sum", labels, None);
+                let sum = f64::from_bits(h.sum.load(Ordering::Relaxed));
+                let _ = writeln!(out, " {sum}");
+                line(out, own.0, "_count", labels, None);
+                let _ = writeln!(out, " {count}");
+            });
         }
     }
 }
@@ -283,7 +263,8 @@ impl metrics::Recorder for Recorder {
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
         match own(key.name()) {
             None => self.prometheus.register_counter(key, metadata),
-            Some(_) => self.store.counter(key),
+            Some((family, COUNTER)) => self.store.counter(family, key),
+            Some(_) => Counter::noop(),
         }
     }
 
@@ -297,7 +278,8 @@ impl metrics::Recorder for Recorder {
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
         match own(key.name()) {
             None => self.prometheus.register_histogram(key, metadata),
-            Some(_) => self.store.histogram(key),
+            Some((family, HISTOGRAM)) => self.store.histogram(family, key),
+            Some(_) => Histogram::noop(),
         }
     }
 }
