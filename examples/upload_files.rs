@@ -52,7 +52,8 @@ struct Args {
     /// Uploads in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// SQLite database (default: a new file in the temporary directory).
+    /// SQLite database (default: a new file in the temporary directory). An existing one is
+    /// added to: the check at the end counts this run's rows.
     #[arg(long)]
     db: Option<PathBuf>,
     /// Seed of the fault servers and of the file contents.
@@ -68,6 +69,10 @@ struct Args {
     #[arg(long)]
     verbose: bool,
 }
+
+/// Far more than a loopback run can use, and far below what Tokio's semaphore refuses with a
+/// panic (`usize::MAX >> 3` permits).
+const MAX_CONCURRENCY: usize = 100_000;
 
 impl Args {
     /// Values that would hang the run, panic or be quietly replaced.
@@ -96,8 +101,11 @@ impl Args {
                 self.rate
             ));
         }
-        if self.concurrency == 0 {
-            return Err("--concurrency 0: expected at least 1 upload in flight".into());
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(format!(
+                "--concurrency {}: expected from 1 to {MAX_CONCURRENCY} uploads in flight",
+                self.concurrency
+            ));
         }
         Ok(())
     }
@@ -373,6 +381,41 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     last
 }
 
+/// The two fault servers' seeds: any `--seed` is valid, so the second wraps.
+fn server_seeds(seed: u64) -> [u64; 2] {
+    [seed, seed.wrapping_add(1)]
+}
+
+/// A database file no earlier run wrote: a process id alone repeats (in containers, often),
+/// so the name also carries the time, and the file is created here, failing if it exists.
+fn new_db_path() -> std::io::Result<PathBuf> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let pid = std::process::id();
+    for n in 0..100 {
+        let path = std::env::temp_dir().join(format!("resilience-uploads-{pid}-{nanos:x}-{n}.db"));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "100 database names in the temporary directory were taken: give one with --db",
+    ))
+}
+
+fn count_rows(db: &rusqlite::Connection) -> rusqlite::Result<u64> {
+    db.query_row("SELECT COUNT(*) FROM uploads", [], |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
+}
+
 fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
     let db = rusqlite::Connection::open(path)?;
     db.execute_batch(
@@ -390,7 +433,19 @@ fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    // Errors by their message (which names the variable, the value and what was expected),
+    // not by `Debug`, which is what returning them from `main` would print.
+    match run().await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let args = Args::parse();
     if let Err(msg) = args.check() {
         use clap::CommandFactory;
@@ -442,19 +497,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         metrics.health_url()
     );
 
+    let [kimi_seed, glm_seed] = server_seeds(args.seed);
     let kimi_server =
-        Arc::new(FaultServer::start(Faults::transient(args.fault_rate, args.seed)).await?);
+        Arc::new(FaultServer::start(Faults::transient(args.fault_rate, kimi_seed)).await?);
     let glm_server =
-        Arc::new(FaultServer::start(Faults::transient(args.fault_rate, args.seed + 1)).await?);
+        Arc::new(FaultServer::start(Faults::transient(args.fault_rate, glm_seed)).await?);
     let outage_start = Duration::from_secs_f64(args.outage_start);
     let outage_len = Duration::from_secs_f64(args.outage_secs);
     glm_server.schedule_outage(outage_start, outage_len, Outage::Every(Fault::Status(503)));
     let outage_end = outage_start + outage_len;
 
-    let db_path = args.db.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("resilience-uploads-{}.db", std::process::id()))
-    });
+    let db_path = match &args.db {
+        Some(path) => path.clone(),
+        None => new_db_path()?,
+    };
     let db = Arc::new(Mutex::new(open_db(&db_path)?));
+    // A database given with `--db` may hold earlier runs' rows: the check counts this run's.
+    let rows_before = count_rows(&db.lock().unwrap())?;
     let client = reqwest::Client::new();
     let provider = |url: String| HttpProvider {
         client: client.clone(),
@@ -541,10 +600,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let elapsed = start.elapsed();
 
     // ---------------------------------------------------------------- the report
-    let rows: i64 = db
-        .lock()
-        .unwrap()
-        .query_row("SELECT COUNT(*) FROM uploads", [], |r| r.get(0))?;
+    let rows = count_rows(&db.lock().unwrap())? - rows_before;
     let accepted = kimi_server.stats().uploads_accepted + glm_server.stats().uploads_accepted;
     let transitions = transitions.lock().unwrap().clone();
     println!();
@@ -642,13 +698,69 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         kimi_server.stats().duplicates + glm_server.stats().duplicates
     );
     println!("database: {}", db_path.display());
-    if rows as u64 != accepted {
+    if rows != accepted {
         eprintln!("MISMATCH: rows recorded differ from uploads accepted");
-        std::process::exit(1);
+        return Ok(std::process::ExitCode::FAILURE);
     }
     if args.keep_serving {
         println!("serving {} until Ctrl-C", metrics.metrics_url());
         std::future::pending::<()>().await;
     }
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(given: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("upload_files").chain(given.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn options_are_checked_against_their_ranges() {
+        assert_eq!(args(&[]).check(), Ok(()));
+        assert_eq!(args(&["--concurrency", "100000"]).check(), Ok(()));
+        for bad in ["0", "100001", "4611686018427387904"] {
+            let why = args(&["--concurrency", bad]).check().unwrap_err();
+            assert_eq!(
+                why,
+                format!("--concurrency {bad}: expected from 1 to 100000 uploads in flight")
+            );
+        }
+        assert!(args(&["--fault-rate", "2"]).check().is_err());
+        assert!(args(&["--rate", "inf"]).check().is_err());
+        // The largest seed is valid: the second server's wraps instead of overflowing.
+        assert_eq!(args(&["--seed", "18446744073709551615"]).check(), Ok(()));
+        assert_eq!(server_seeds(u64::MAX), [u64::MAX, 0]);
+    }
+
+    #[test]
+    fn a_run_counts_its_own_rows_in_a_database_of_its_own() {
+        let (a, b) = (new_db_path().unwrap(), new_db_path().unwrap());
+        assert_ne!(a, b, "two runs never share a default database");
+        let insert = |db: &rusqlite::Connection, key: &str| {
+            db.execute(
+                "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes) VALUES (?1, 'kimi', 'f', 'id', 1)",
+                [key],
+            )
+            .unwrap();
+        };
+        // An earlier run's rows stay, and the next run's check counts from them.
+        let earlier = open_db(&a).unwrap();
+        insert(&earlier, "k1");
+        drop(earlier);
+        let db = open_db(&a).unwrap();
+        let before = count_rows(&db).unwrap();
+        insert(&db, "k2");
+        assert_eq!((before, count_rows(&db).unwrap() - before), (1, 1));
+        drop(db);
+        for path in [a, b] {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
 }

@@ -477,8 +477,12 @@ async fn current_call_sees_attempts_and_a_stable_idempotency_key() {
     let r: Result<(), TestError> = p
         .execute(move || {
             let s = s.clone();
+            // The closure is the caller's code too: what it reads before its future is the
+            // same call and attempt as inside.
+            let outside = resilience::current_call();
             async move {
                 let c = resilience::current_call().unwrap();
+                assert_eq!(outside, Some(c));
                 s.lock().unwrap().push(c);
                 if c.attempt < 3 {
                     Err(TestError::Transient(c.attempt))

@@ -163,7 +163,7 @@ impl CallSite {
             if let Err(rejected) = call.permit(hooks::<Result<T, E>>()) {
                 return rejected;
             }
-            let out = call.attempt(&mut op).await;
+            let out = call.attempt_op(&mut op).await;
             match call.finish(hooks::<Result<T, E>>(), out) {
                 Step::Done(out) => return out,
                 Step::Retry => call.backoff().await,
@@ -579,6 +579,22 @@ impl Call {
         self.begin_attempt();
         Attempt {
             fut: make(),
+            call: self,
+        }
+    }
+
+    /// [`attempt`](Self::attempt) for [`CallSite::execute`], whose closure is the caller's own
+    /// code: it runs with [`current_call`](crate::current_call) set, as its future does, so a
+    /// key read before the `async` block is the call's. Not the macro's path: the closure it
+    /// writes only builds the body's future, so the thread-local is not set twice there.
+    #[inline(always)]
+    fn attempt_op<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
+        self.begin_attempt();
+        Attempt {
+            fut: {
+                let _enter = Enter::new(&self.current);
+                make()
+            },
             call: self,
         }
     }

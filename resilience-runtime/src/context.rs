@@ -119,9 +119,10 @@ thread_local! {
     static CURRENT: Cell<*const Current> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Inside a `#[resilient]` method or an [`execute`](crate::Provider::execute) operation: the
-/// provider, method, attempt number and idempotency key of the running attempt. `None`
-/// anywhere else (including in tasks the operation spawns).
+/// Inside a `#[resilient]` method or an [`execute`](crate::Provider::execute) operation (the
+/// closure as well as the future it returns): the provider, method, attempt number and
+/// idempotency key of the running attempt. `None` anywhere else (including in tasks the
+/// operation spawns).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
