@@ -785,3 +785,85 @@ async fn anyhow_errors_are_classified_by_their_chain() {
     ));
     assert_eq!(n.load(Ordering::SeqCst), 3);
 }
+
+/// A call made inside an attempt on the same provider (an upload that fetches a token first,
+/// both `#[resilient]` on one provider) is part of that attempt: admitted whenever the attempt
+/// was, so a half-open breaker whose one probe slot the outer call holds can still close, and
+/// a provider failure it reports is counted once, not again by the attempt that hands it up.
+#[tokio::test(start_paused = true)]
+async fn a_call_nested_in_an_attempt_on_the_same_provider_is_part_of_it() {
+    let inner_attempts = AtomicU32::new(0);
+    // A call on `p` whose body makes a nested call on `p`, whose attempts follow `inner`.
+    let nested = |p: resilience::Provider, inner: Vec<Outcome>| {
+        let inner_attempts = &inner_attempts;
+        async move {
+            p.execute(move || {
+                let inner = inner.clone();
+                async move {
+                    let (r, n) = run(p, inner).await;
+                    inner_attempts.fetch_add(n, Ordering::SeqCst);
+                    r
+                }
+            })
+            .await
+        }
+    };
+
+    let p = resilience::configure("rt-nested", exact().failure_threshold(20)).unwrap();
+    let r: Result<u32, TestError> = nested(p, vec![Err(TestError::Transient)]).await;
+    assert_eq!(r, Err(TestError::Transient(3)));
+    assert_eq!(
+        inner_attempts.swap(0, Ordering::SeqCst),
+        9,
+        "3 attempts of 3"
+    );
+    assert_eq!(
+        p.consecutive_failures(),
+        9,
+        "the provider's 9 failures, not 3 more for the attempts that handed them up"
+    );
+    let r: Result<u32, TestError> = nested(p, vec![Err(TestError::Transient), Ok(5)]).await;
+    assert_eq!(r, Ok(5));
+    assert_eq!(inner_attempts.swap(0, Ordering::SeqCst), 2);
+    assert_eq!(p.consecutive_failures(), 0, "reset by the nested success");
+    // An attempt's own failure, after a nested call that succeeded, still counts (each of
+    // the three: the nested success before it resets the count, so 1 is left).
+    let r: Result<u32, TestError> = p
+        .execute(|| async {
+            run(p, vec![Ok(1)]).await.0?;
+            Err::<u32, _>(TestError::Transient(0))
+        })
+        .await;
+    assert_eq!(r, Err(TestError::Transient(0)));
+    assert_eq!(p.consecutive_failures(), 1);
+
+    // Half-open: the outer call holds the only probe slot, its nested call is let through,
+    // and their success closes the breaker.
+    let q = resilience::configure(
+        "rt-nested-probe",
+        exact()
+            .failure_threshold(1)
+            .breaker_timeout(Duration::from_secs(1)),
+    )
+    .unwrap();
+    assert_eq!(run(q, vec![Err(TestError::Transient)]).await.1, 1);
+    assert_eq!(q.state(), CircuitState::Open);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    for _ in 0..2 {
+        assert_eq!(q.state(), CircuitState::HalfOpen);
+        let r: Result<u32, TestError> = nested(q, vec![Ok(9)]).await;
+        assert_eq!(r, Ok(9), "the probe's nested call was let through");
+    }
+    assert_eq!(inner_attempts.swap(0, Ordering::SeqCst), 2);
+    assert_eq!(q.state(), CircuitState::Closed, "two probes succeeded");
+    // Outside an attempt on it, an open breaker rejects as before.
+    q.force_open();
+    assert!(matches!(
+        run(q, vec![Ok(1)]).await,
+        (
+            Err(TestError::Resilience(ResilienceError::CircuitOpen { .. })),
+            0
+        )
+    ));
+    q.reset();
+}

@@ -300,7 +300,17 @@ impl Breaker {
                     match self.take_probe_slot(half_gen(generation(w)), now) {
                         Some(true) => return Ok(w),
                         Some(false) => {
-                            // Every slot is taken. A probe that never answers (a black-holed
+                            // Every slot is taken. A call made inside an attempt on this
+                            // provider (a `#[resilient]` method calling another of the same
+                            // provider) is part of that attempt, which may hold the only slot:
+                            // refused, it would fail the probe with a rejection that counts for
+                            // nothing, and every round the same way, for ever. Let through,
+                            // untracked: its outcome reaches the breaker through the attempt.
+                            // (Open, the breaker rejects both: the call fails fast.)
+                            if crate::call::inside_attempt_on(self) {
+                                return Ok(UNTRACKED);
+                            }
+                            // A probe that never answers (a black-holed
                             // connection, no attempt timeout) must not hold its slot for ever:
                             // past the last admission's deadline, a new round starts.
                             if now < self.probe_deadline.load(Ordering::Acquire) {
@@ -395,6 +405,12 @@ impl Breaker {
             HALF_OPEN => self.on_probe(ticket, Some(verdict)),
             _ => {}
         }
+    }
+
+    /// Whether [`record`](Self::record) counts a verdict for `ticket`: one admitted closed
+    /// or as a probe (not untracked, not none).
+    pub(crate) fn tracks(&self, ticket: u64) -> bool {
+        matches!(tag(ticket), CLOSED | HALF_OPEN)
     }
 
     /// Gives back `ticket` unrecorded (a cancelled attempt): frees a probe slot.

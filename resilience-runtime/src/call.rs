@@ -433,6 +433,14 @@ fn drop_ext(ext: &mut Option<Ext>) {
     drop(ext.take());
 }
 
+/// Whether this thread is running an attempt (or an `execute` closure) on the provider whose
+/// breaker is `breaker`: a call made there is part of that attempt (see
+/// `Breaker::admit_moving`).
+pub(crate) fn inside_attempt_on(breaker: &crate::breaker::Breaker) -> bool {
+    crate::context::with_current(|outer| std::ptr::eq(&outer.site.inner().breaker, breaker))
+        .unwrap_or(false)
+}
+
 /// What a provider's configuration means for each call, worked out once when the provider is
 /// created, so starting a call reads one small `Copy` value instead of a dozen settings.
 #[derive(Debug, Clone, Copy)]
@@ -557,13 +565,25 @@ impl Call {
         }
     }
 
+    /// When this call runs inside an attempt on its own provider: whether the failure that
+    /// attempt may end with has been counted by the breaker (this call's last verdict).
+    #[cold]
+    #[inline(never)]
+    fn tell_outer(&self, failed: bool) {
+        crate::context::with_current(|outer| {
+            if std::ptr::eq(outer.site.inner(), self.p) {
+                outer.set_nested_failed(failed);
+            }
+        });
+    }
+
     #[cold]
     #[inline(never)]
     fn rejected(&self) {
         let (provider, method) = (self.p.name, self.current.site.method);
-        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt + 1, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is open");
+        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is open");
         if self.ext.is_some() {
-            self.record_call(if self.current.attempt == 0 {
+            self.record_call(if self.current.attempt() == 0 {
                 CallOutcome::Rejected
             } else {
                 CallOutcome::Failure
@@ -602,8 +622,7 @@ impl Call {
     /// Counts the attempt, logs the first, and arms its time limit if it has one.
     #[inline(always)]
     fn begin_attempt(&mut self) {
-        self.current.attempt += 1;
-        if self.current.attempt == 1 {
+        if self.current.next_attempt() == 1 {
             tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.site.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.site.max_attempts(), self.current.site.method);
         }
         if let Some(ext) = &mut *self.ext
@@ -719,7 +738,16 @@ impl Call {
         } else {
             Verdict::of(class)
         };
-        self.p.breaker.record(ticket, verdict);
+        // A failure that a call nested in this attempt, on this provider, already reported
+        // (its own error, handed up) is one provider failure, not two.
+        if self.current.take_nested_failed() && verdict == Verdict::Failure {
+            self.p.breaker.release(ticket);
+        } else {
+            self.p.breaker.record(ticket, verdict);
+            if verdict != Verdict::Neutral && self.p.breaker.tracks(ticket) {
+                self.tell_outer(verdict == Verdict::Failure);
+            }
+        }
         let Some(class) = class else {
             self.succeeded();
             return Step::Done(out);
@@ -779,7 +807,7 @@ impl Call {
         match self.next_delay(class, (hooks.retry_after)(&out)) {
             Ok(delay) => {
                 let (provider, method) = (self.p.name, self.current.site.method);
-                let (next, max) = (self.current.attempt + 1, self.current.site.max_attempts());
+                let (next, max) = (self.current.attempt() + 1, self.current.site.max_attempts());
                 let error = summary(&out);
                 tracing::info!(
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
@@ -811,14 +839,14 @@ impl Call {
         if class == ErrorClass::Permanent {
             return Err(GiveUp::Permanent);
         }
-        if self.current.attempt >= self.current.site.max_attempts() {
+        if self.current.attempt() >= self.current.site.max_attempts() {
             return Err(GiveUp::Exhausted);
         }
         let (previous, deadline) = self
             .ext
             .as_ref()
             .map_or((Duration::ZERO, None), |e| (e.delay, e.deadline));
-        let mut delay = backoff::delay(c, self.current.attempt - 1, previous, &mut rand::rng());
+        let mut delay = backoff::delay(c, self.current.attempt() - 1, previous, &mut rand::rng());
         let retry_after = match class {
             ErrorClass::Throttled { retry_after: r } => r.max(retry_after),
             _ => retry_after,
@@ -850,7 +878,7 @@ impl Call {
 
     fn log_give_up(&self, why: &GiveUp, class: ErrorClass, error: Option<String>) {
         let (provider, method) = (self.p.name, self.current.site.method);
-        let (n, max) = (self.current.attempt, self.current.site.max_attempts());
+        let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
         let cls = class.as_str();
         let error = error.as_deref();
         match why {

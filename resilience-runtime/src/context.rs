@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::call::CallSite;
 
@@ -82,7 +82,11 @@ pub struct CallInfo {
 /// which measured at a third of the whole call's cost).
 pub(crate) struct Current {
     pub(crate) site: &'static CallSite,
-    pub(crate) attempt: u32,
+    /// The attempt number in the low bits, and [`NESTED_FAILED`]: one word, so that starting a
+    /// call writes no more than it did before the flag. The call changes it between attempts
+    /// through `&mut` (plain moves); a nested call sets the flag through the thread-local,
+    /// hence atomic.
+    attempt: AtomicU32,
     /// Made on first use by `current_call` (most calls never ask), kept for every retry.
     /// Atomics only for `Sync` (the attempt future holds `&Current` and must stay `Send`);
     /// relaxed loads and stores compile to plain moves.
@@ -94,8 +98,43 @@ impl Current {
     pub(crate) fn new(site: &'static CallSite) -> Self {
         Current {
             site,
-            attempt: 0,
+            attempt: AtomicU32::new(0),
             key: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The attempt being made (1-based; 0 before the first).
+    #[inline(always)]
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt.load(Ordering::Relaxed) & !NESTED_FAILED
+    }
+
+    /// Counts the next attempt and returns its number. The flag is clear here: every attempt
+    /// that did not end the call went through `take_nested_failed`.
+    #[inline(always)]
+    pub(crate) fn next_attempt(&mut self) -> u32 {
+        let a = self.attempt.get_mut();
+        *a += 1;
+        *a
+    }
+
+    /// Whether a call nested in the attempt just ended, on the same provider, ended with a
+    /// failure the breaker already counted; clears it for the next attempt.
+    pub(crate) fn take_nested_failed(&mut self) -> bool {
+        let a = self.attempt.get_mut();
+        let set = *a & NESTED_FAILED != 0;
+        *a &= !NESTED_FAILED;
+        set
+    }
+
+    /// Set by a call nested in the running attempt, on the same provider, from its last
+    /// verdict: `true` when it was a failure the breaker counted (the attempt's own failure,
+    /// which is usually that error handed up, is then not counted again).
+    pub(crate) fn set_nested_failed(&self, failed: bool) {
+        if failed {
+            self.attempt.fetch_or(NESTED_FAILED, Ordering::Relaxed);
+        } else {
+            self.attempt.fetch_and(!NESTED_FAILED, Ordering::Relaxed);
         }
     }
 
@@ -113,6 +152,9 @@ impl Current {
         k
     }
 }
+
+/// The flag bit of `Current::attempt`: attempts are at most 1,000.
+const NESTED_FAILED: u32 = 1 << 31;
 
 thread_local! {
     static KEYS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
@@ -138,26 +180,32 @@ thread_local! {
 /// assert!(resilience::current_call().is_none());
 /// # }
 /// ```
-#[allow(unsafe_code)]
 pub fn current_call() -> Option<CallInfo> {
+    with_current(|c| CallInfo {
+        provider: c.site.provider_name(),
+        method: c.site.method(),
+        attempt: c.attempt(),
+        max_attempts: c.site.max_attempts(),
+        idempotency_key: c.key(),
+    })
+}
+
+/// `f` of the call whose attempt this thread is polling (or whose `execute` closure it runs),
+/// if there is one.
+#[allow(unsafe_code)]
+pub(crate) fn with_current<R>(f: impl FnOnce(&Current) -> R) -> Option<R> {
     let ptr = CURRENT.with(Cell::get);
     if ptr.is_null() {
         return None;
     }
     // SAFETY: a non-null pointer is only ever stored by `Enter::new` from a `&Current` that the
-    // polling `Attempt` borrows for the whole poll, and `Enter`'s drop (which also runs on
-    // unwinding) puts the previous value back before that poll returns. This thread is inside
-    // that poll (the thread-local is per thread), so the referent is alive and not mutably
-    // borrowed: `Call` is only mutated between attempts, never during one (the key is written
-    // through atomics, which a shared reference allows).
-    let c: &Current = unsafe { &*ptr };
-    Some(CallInfo {
-        provider: c.site.provider_name(),
-        method: c.site.method(),
-        attempt: c.attempt,
-        max_attempts: c.site.max_attempts(),
-        idempotency_key: c.key(),
-    })
+    // polling `Attempt` (or `Call::attempt_op`) borrows for as long as it is set, and `Enter`'s
+    // drop (which also runs on unwinding) puts the previous value back before that borrow
+    // ends. This thread is inside it (the thread-local is per thread), so the referent is
+    // alive and not mutably borrowed: `Call` is only mutated between attempts, never during
+    // one (the key and `nested_failed` are written through atomics, which a shared reference
+    // allows). The reference does not escape `f`.
+    Some(f(unsafe { &*ptr }))
 }
 
 /// Makes `current` visible to [`current_call`] until dropped; restores the outer value even if
