@@ -347,3 +347,81 @@ async fn each_attempt_gets_its_own_self() {
         "the third attempt's own copy, as the format string sees it"
     );
 }
+
+/// Not `Clone`: an argument of this type is fine as long as the body never names it.
+struct NotClone;
+
+/// Argument shapes that `#[async_trait]` rewrites before `#[resilient]` sees them, each as the
+/// native path handles it.
+#[async_trait]
+trait Shapes {
+    async fn strip(&self, s: &str) -> Result<String, TestError>;
+    async fn fill(&self, buf: &mut [u8]) -> Result<usize, TestError>;
+    async fn configured(&self, #[cfg(any())] gone: String, kept: u32) -> Result<u32, TestError>;
+    async fn unnamed(&self, a: NotClone, b: NotClone, x: u32) -> Result<u32, TestError>;
+    async fn pinned(self: std::pin::Pin<&mut Self>) -> Result<u32, TestError>;
+}
+
+#[async_trait]
+impl Shapes for Flaky {
+    /// A `mut` reference argument changed by an attempt: the next one starts from the
+    /// caller's (it used to see the previous attempt's).
+    #[resilient(provider = "mac-shapes")]
+    async fn strip(&self, mut s: &str) -> Result<String, TestError> {
+        s = &s[1..];
+        self.hit()?;
+        Ok(s.to_owned())
+    }
+
+    /// `mut` on a `&mut` argument (it did not compile: the reborrow dropped the `mut`).
+    #[resilient(provider = "mac-shapes")]
+    async fn fill(&self, mut buf: &mut [u8]) -> Result<usize, TestError> {
+        let mut n = 0;
+        while let [first, rest @ ..] = buf {
+            *first += 1;
+            buf = rest;
+            n += 1;
+        }
+        self.hit()?;
+        Ok(n)
+    }
+
+    /// A parameter compiled out (it did not compile: its copy kept no `#[cfg]`).
+    #[resilient(provider = "mac-shapes")]
+    async fn configured(
+        &self,
+        #[cfg(any())] gone: String,
+        #[cfg(not(any()))] kept: u32,
+    ) -> Result<u32, TestError> {
+        self.hit().map(|n| n + kept)
+    }
+
+    /// Arguments the body never names need no `Clone` (they had to have it).
+    #[resilient(provider = "mac-shapes")]
+    async fn unnamed(&self, _: NotClone, _b: NotClone, x: u32) -> Result<u32, TestError> {
+        self.hit().map(|n| n + x)
+    }
+
+    /// A pinned receiver, reborrowed per attempt (it did not compile: it was cloned).
+    #[resilient(provider = "mac-shapes")]
+    async fn pinned(self: std::pin::Pin<&mut Self>) -> Result<u32, TestError> {
+        self.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn async_trait_arguments_are_made_per_attempt_as_native_ones() {
+    fast("mac-shapes", 100);
+    assert_eq!(Flaky::new(2).strip("abcdef").await, Ok("bcdef".to_owned()));
+    let mut buf = [0u8; 3];
+    assert_eq!(Flaky::new(2).fill(&mut buf).await, Ok(3));
+    assert_eq!(
+        buf,
+        [3, 3, 3],
+        "each of the three attempts saw the whole buffer"
+    );
+    assert_eq!(Flaky::new(1).configured(10).await, Ok(12));
+    assert_eq!(Flaky::new(1).unnamed(NotClone, NotClone, 10).await, Ok(12));
+    let mut flaky = Flaky::new(2);
+    assert_eq!(std::pin::Pin::new(&mut flaky).pinned().await, Ok(3));
+}

@@ -3,8 +3,8 @@
 //! A native `async fn` keeps its signature; its body becomes:
 //!
 //! ```text
-//! static __RESILIENCE_SITE: CallSite = CallSite::new("kimi", "upload_file");
-//! let mut __resilience_call = Call::new(&__RESILIENCE_SITE);
+//! let site = { static SITE: CallSite = CallSite::new("kimi", "upload_file"); &SITE };
+//! let mut __resilience_call = Call::new(site);
 //! loop {
 //!     // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
 //!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }
@@ -191,9 +191,15 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     let provider = &args.provider;
     let site = {
         let no_retry = (!args.retry).then(|| quote!(.without_retry()));
+        let site = site_ident();
+        // The static inside a block: an item is not hygienic, and at the body's level a
+        // body's `let __RESILIENCE_SITE` would clash with it (and the body could read it).
         quote! {
-            static __RESILIENCE_SITE: ::resilience::__private::CallSite =
-                ::resilience::__private::CallSite::new(#provider, #method) #no_retry;
+            let #site: &'static ::resilience::__private::CallSite = {
+                static __RESILIENCE_SITE: ::resilience::__private::CallSite =
+                    ::resilience::__private::CallSite::new(#provider, #method) #no_retry;
+                &__RESILIENCE_SITE
+            };
         }
     };
 
@@ -220,14 +226,21 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     let Some(ret) = async_trait::future_output(&item.sig.output).cloned() else {
         return Err(not_async(&item.sig));
     };
-    let params = param_rebinds(&item.sig, args.retry);
     let Some(inner) = async_trait::inner_async_block(block) else {
         return Err(not_async(&item.sig));
     };
     check_result_type(&ret)?;
+    let mut params = Vec::new();
     if args.retry {
+        params = param_rebinds(&mut item.sig, &mut inner.block.stmts);
         for stmt in &mut inner.block.stmts {
             rebind_self_let(stmt, &receiver);
+        }
+        if let ReceiverKind::Pin = receiver
+            && let Some(FnArg::Receiver(r)) = item.sig.inputs.first_mut()
+        {
+            // Reborrowed per attempt (`Pin::as_mut(&mut self)`), which needs a `mut` binding.
+            r.mutability = Some(Default::default());
         }
     }
     let stmts = &inner.block.stmts;
@@ -253,6 +266,7 @@ fn harness(
 ) -> TokenStream {
     // The loop's own locals, hygienic: a body's variable of the same name neither sees nor
     // hides them.
+    let site_ref = site_ident();
     let [call, out, result, rejected, early] = [
         "__resilience_call",
         "__resilience_out",
@@ -285,7 +299,7 @@ fn harness(
         // One attempt: the body may consume its arguments, so it takes them by move.
         return quote! {
             #site
-            let mut #call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
+            let mut #call = ::resilience::__private::Call::new(#site_ref);
             #permit
             #(#rebinds)*
             let #out = #call.attempt(move || async move { #guard #body }).await;
@@ -294,7 +308,7 @@ fn harness(
     }
     quote! {
         #site
-        let mut #call = ::resilience::__private::Call::new(&__RESILIENCE_SITE);
+        let mut #call = ::resilience::__private::Call::new(#site_ref);
         loop {
             #permit
             #(#rebinds)*
@@ -305,6 +319,11 @@ fn harness(
             }
         }
     }
+}
+
+/// The local that holds the call site: hygienic, unlike the `static` it points to.
+fn site_ident() -> syn::Ident {
+    syn::Ident::new("__resilience_site", Span::mixed_site())
 }
 
 /// The declared return type, which must at least look like it could be a `Result` (a path:
@@ -361,6 +380,10 @@ fn rebind_params(
             .filter(|a| a.path().is_ident("cfg"))
             .cloned()
             .collect();
+        // Lint levels (`#[allow(unused_mut)]`, or one under `cfg_attr`) are about the
+        // pattern: they go where it is bound, and leave the parameter, which becomes a plain
+        // name (an `expect` left there would be unfulfilled).
+        let lints: Vec<Attribute> = arg.attrs.iter().filter(|a| is_lint(a)).cloned().collect();
         let original = (*arg.pat).clone();
         let name = match &*arg.pat {
             Pat::Ident(PatIdent {
@@ -382,7 +405,8 @@ fn rebind_params(
             // One attempt, moved into the body: rebind patterns only.
             if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             {
-                before.push(quote_spanned!(span=> #(#cfgs)* let #original = #name;));
+                arg.attrs.retain(|a| !is_lint(a));
+                before.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #name;));
             }
             continue;
         }
@@ -398,7 +422,8 @@ fn rebind_params(
             // A plain `x: &T` needs nothing: the body's block captures the reference itself.
             Rebind::Shared if plain => continue,
             Rebind::Shared => {
-                before.push(quote_spanned!(span=> #(#cfgs)* let #original = #name;));
+                arg.attrs.retain(|a| !is_lint(a));
+                before.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #name;));
                 continue;
             }
             Rebind::Unique => {
@@ -409,9 +434,17 @@ fn rebind_params(
                 before.push(quote!(#(#cfgs)* #clone));
             }
         }
-        inside.push(quote_spanned!(span=> #(#cfgs)* let #original = #copy;));
+        arg.attrs.retain(|a| !is_lint(a));
+        inside.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #copy;));
     }
     (before, inside)
+}
+
+/// A lint-level attribute, or a `cfg_attr` (on a parameter, in practice, one of those).
+fn is_lint(a: &Attribute) -> bool {
+    ["allow", "warn", "deny", "forbid", "expect", "cfg_attr"]
+        .iter()
+        .any(|n| a.path().is_ident(n))
 }
 
 /// The identifiers a body's tokens name, macros included, and its string literals, where a
@@ -484,26 +517,66 @@ fn mentioned(tokens: TokenStream) -> Mentioned {
     m
 }
 
-/// For an async-trait body: the rewritten signature's arguments are plain names already.
-fn param_rebinds(sig: &Signature, retry: bool) -> Vec<TokenStream> {
-    if !retry {
-        return Vec::new();
-    }
-    sig.inputs
-        .iter()
-        .filter_map(|arg| {
-            let FnArg::Typed(arg) = arg else { return None };
-            let Pat::Ident(PatIdent { ident, .. }) = &*arg.pat else {
-                return None;
-            };
-            let span = arg.span();
-            match rebind_kind(&arg.ty) {
-                Rebind::Shared => None,
-                Rebind::Unique => Some(quote_spanned!(span=> let #ident = &mut *#ident;)),
-                Rebind::Owned => Some(owned_rebind(ident, ident, &arg.ty, span)),
+/// For an async-trait body: each argument, made per attempt. async-trait leaves a reference
+/// argument in the signature as written (a `mut` included) and moves every other one into its
+/// block with a `let` (`let mut x = x;`, or `let pat = { let __arg1 = __arg1; __arg1 };` for a
+/// pattern or `_`), ahead of `let __ret: R = { body };`. An argument the body never names is
+/// not copied, and async-trait's `let` for it goes (it would move the argument into the first
+/// attempt), as on the native path. A parameter's `#[cfg]` goes onto its statements.
+fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> Vec<TokenStream> {
+    // The user's body, `let __ret = { … }`; in a shape we do not know, every argument counts
+    // as named.
+    let used = stmts.iter().find_map(|s| match s {
+        Stmt::Local(l)
+            if matches!(&l.pat, Pat::Type(t) if is_ident(&t.pat, "__ret"))
+                || is_ident(&l.pat, "__ret") =>
+        {
+            l.init.as_ref().map(|i| mentioned(i.expr.to_token_stream()))
+        }
+        _ => None,
+    });
+    let mut out = Vec::new();
+    for arg in sig.inputs.iter_mut() {
+        let FnArg::Typed(arg) = arg else { continue };
+        let span = arg.span();
+        let Pat::Ident(pat) = &mut *arg.pat else {
+            continue;
+        };
+        let ident = pat.ident.clone();
+        // Never named: only async-trait's own `let x = x;` moves it (a pattern's `let` binds
+        // names of its own, so it is kept and the argument copied).
+        if used.as_ref().is_some_and(|u| !u.names(&ident)) {
+            let before = stmts.len();
+            stmts.retain(|s| !moves_whole(s, &ident));
+            if stmts.len() < before || !matches!(rebind_kind(&arg.ty), Rebind::Owned) {
+                continue;
             }
-        })
-        .collect()
+        }
+        let cfgs = arg.attrs.iter().filter(|a| a.path().is_ident("cfg"));
+        // Only a reference argument still has its `mut` here: it moves onto the copy.
+        let m = pat.mutability.take();
+        out.push(match rebind_kind(&arg.ty) {
+            Rebind::Shared if m.is_none() => continue,
+            Rebind::Shared => quote_spanned!(span=> #(#cfgs)* let #m #ident = #ident;),
+            Rebind::Unique => quote_spanned!(span=> #(#cfgs)* let #m #ident = &mut *#ident;),
+            Rebind::Owned => {
+                let clone = owned_rebind(&ident, &ident, &arg.ty, span);
+                quote!(#(#cfgs)* #clone)
+            }
+        });
+    }
+    out
+}
+
+fn is_ident(pat: &Pat, name: &str) -> bool {
+    matches!(pat, Pat::Ident(p) if p.ident == name)
+}
+
+/// `let [mut] x = x;`: async-trait moving the argument `x` into its block, whole.
+fn moves_whole(stmt: &Stmt, ident: &syn::Ident) -> bool {
+    let Stmt::Local(l) = stmt else { return false };
+    matches!(&l.pat, Pat::Ident(p) if p.ident == *ident && p.subpat.is_none())
+        && matches!(l.init.as_ref().map(|i| &*i.expr), Some(Expr::Path(e)) if e.path.is_ident(ident))
 }
 
 /// `let pat = <Ty as CloneArg>::clone_arg(&name);` spanned at the argument, so a missing
@@ -517,6 +590,11 @@ fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) ->
     } else {
         quote_spanned!(span=> let #pat = <#ty as ::resilience::__private::CloneArg>::clone_arg(&#name);)
     }
+}
+
+/// `Pin<…>`, as a receiver's type: reborrowed, never cloned.
+pub(crate) fn is_pin(ty: &Type) -> bool {
+    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Pin"))
 }
 
 fn mentions_impl_trait(ty: &Type) -> bool {
@@ -534,6 +612,8 @@ enum ReceiverKind {
     None,
     Shared,
     Unique,
+    /// `self: Pin<&mut Self>`: reborrowed per attempt, never cloned.
+    Pin,
     Owned(Span),
 }
 
@@ -544,6 +624,7 @@ fn receiver_kind(sig: &Signature) -> ReceiverKind {
     match &r.kind {
         syn::ReceiverKind::Reference(_, _, Some(_)) => ReceiverKind::Unique,
         syn::ReceiverKind::Reference(_, _, None) => ReceiverKind::Shared,
+        syn::ReceiverKind::Typed(_, ty) if is_pin(ty) => ReceiverKind::Pin,
         syn::ReceiverKind::Typed(_, ty) => match rebind_kind(ty) {
             Rebind::Shared => ReceiverKind::Shared,
             Rebind::Unique => ReceiverKind::Unique,
@@ -565,6 +646,9 @@ fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) {
     let self_token = &p.path;
     let new: Expr = match receiver {
         ReceiverKind::Unique => syn::parse_quote!(&mut *#self_token),
+        ReceiverKind::Pin => {
+            syn::parse_quote!(::resilience::__private::Pin::as_mut(&mut #self_token))
+        }
         ReceiverKind::Owned(span) => {
             syn::parse_quote_spanned!(*span=> ::resilience::__private::clone_arg_from(|| &#self_token))
         }

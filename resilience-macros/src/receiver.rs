@@ -19,7 +19,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Item, Macro, Path, Signature, Stmt};
 
-use crate::expand::{Rebind, rebind_kind};
+use crate::expand::{Rebind, is_pin, rebind_kind};
 
 /// The name `self` becomes in the body. Without a leading underscore: rustc does not report
 /// an unneeded `mut` on a binding whose name starts with one, and the user's `mut self` is
@@ -48,7 +48,6 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
     // Spanned as the receiver's `self`, as the body's uses are (also when a `macro_rules!`
     // wrote the method), so they resolve to it, and rustc's notes point at the receiver.
     let name = Ident::new(NAME, this.span);
-    let is_pin = |ty: &syn::Type| matches!(ty, syn::Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Pin"));
     let (before, inside) = match &r.kind {
         syn::ReceiverKind::Reference(_, _, Some(_)) => reborrow(&held, &copy, &name, span),
         syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Unique) => {

@@ -4,6 +4,7 @@ pub use crate::call::{
     Attempt, Backoff, Call, CallSite, FromResilienceError, Hooks, IsResult, Step, hooks,
 };
 pub use core::option::Option;
+pub use core::pin::Pin;
 pub use core::result::Result;
 
 /// Clones an owned argument for the next attempt.

@@ -39,7 +39,11 @@ async fn cfg_param(#[cfg(any())] gone: String, kept: u32) -> Result<u32, MyError
 #[resilient(provider = "kimi")]
 async fn hygiene(__resilience_call: u32, __resilience_out: u32) -> Result<u32, MyError> {
     let __resilience_result = __resilience_call + __resilience_out;
-    Ok(__resilience_result)
+    // The call site's `static` is out of the body's reach too.
+    #[allow(non_snake_case)]
+    let __RESILIENCE_SITE = __resilience_result;
+    let __resilience_site = __RESILIENCE_SITE;
+    Ok(__resilience_site)
 }
 
 #[derive(Clone)]

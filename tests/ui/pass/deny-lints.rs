@@ -55,7 +55,30 @@ impl Counter {
     }
 }
 
+/// Lint levels on a parameter hold for its pattern, which each attempt binds afresh: an
+/// unneeded `mut` and an unused part of a pattern stay allowed (or expected) as written.
+pub struct Levels;
+
+impl Levels {
+    #[resilience::resilient(provider = "kimi")]
+    pub async fn allowed(
+        &self,
+        #[allow(unused_mut)] mut z: String,
+        #[expect(unused_variables)] (a, b): (u8, u8),
+        #[cfg_attr(all(), allow(unused_mut))] mut w: &str,
+    ) -> Result<usize, MyError> {
+        Ok(z.len() + usize::from(a) + w.len())
+    }
+
+    #[resilience::resilient(provider = "kimi", retry = false)]
+    pub async fn once(&self, #[allow(unused_mut)] mut z: String) -> Result<usize, MyError> {
+        Ok(z.len())
+    }
+}
+
 fn main() {
+    let _ = Levels.allowed(String::new(), (1, 2), "");
+    let _ = Levels.once(String::new());
     let _ = Kimi.upload("a", vec![]);
     let _ = Kimi.delete(String::new());
     let _ = Counter(0).ignores();
