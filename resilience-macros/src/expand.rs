@@ -229,6 +229,13 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     let Some(inner) = async_trait::inner_async_block(block) else {
         return Err(not_async(&item.sig));
     };
+    // async-trait wrote this `()` itself, spanned at its own attribute: name the method.
+    if matches!(&ret, Type::Tuple(t) if t.elems.is_empty()) {
+        return Err(syn::Error::new(
+            item.sig.ident.span(),
+            "`#[resilient]` methods must return `Result<T, E>`; this one returns `()`",
+        ));
+    }
     check_result_type(&ret)?;
     let mut params = Vec::new();
     if args.retry {

@@ -75,7 +75,10 @@ fn resilient_impl(
 ) -> proc_macro2::TokenStream {
     let parsed_item = match syn::parse2::<expand::MaybeFn>(item.clone()) {
         Ok(i) => i,
-        Err(e) => return with_error(item, e),
+        Err(e) => {
+            let e = not_a_function(&item).unwrap_or(e);
+            return with_error(item, e);
+        }
     };
     let args = match syn::parse2::<args::Args>(args) {
         Ok(a) => a,
@@ -83,6 +86,30 @@ fn resilient_impl(
     };
     let original = parsed_item.to_token_stream();
     expand::expand(args, parsed_item).unwrap_or_else(|e| with_error(original, e))
+}
+
+/// For an item that is no function at all, an error saying where the attribute goes, at
+/// the item's keyword (syn's own is "expected `fn`").
+fn not_a_function(item: &proc_macro2::TokenStream) -> Option<syn::Error> {
+    use syn::spanned::Spanned;
+    let (span, what) = match syn::parse2::<syn::Item>(item.clone()).ok()? {
+        syn::Item::Impl(i) => (
+            i.impl_token.span(),
+            "an `impl` block: annotate its `async fn`s",
+        ),
+        syn::Item::Trait(t) => (
+            t.trait_token.span(),
+            "a trait: annotate the `async fn`s of its impls (or its methods' default bodies)",
+        ),
+        syn::Item::Struct(s) => (s.struct_token.span(), "a struct"),
+        syn::Item::Enum(e) => (e.enum_token.span(), "an enum"),
+        syn::Item::Mod(m) => (m.mod_token.span(), "a module"),
+        _ => return None,
+    };
+    Some(syn::Error::new(
+        span,
+        format!("`#[resilient]` goes on an `async fn`, not on {what}"),
+    ))
 }
 
 /// On any error, the original item is still emitted beside the error, so one mistake gives
