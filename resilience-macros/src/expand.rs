@@ -288,7 +288,7 @@ fn harness(
     let hooks = quote_spanned! {ret.span()=> ::resilience::__private::hooks::<#ret>() };
     // Fixes the block's output type early, so `?` in the body knows what to convert into.
     let guard = quote! {
-        #[allow(unreachable_code, clippy::diverging_sub_expression)]
+        #[allow(clippy::diverging_sub_expression)]
         if let ::resilience::__private::Option::Some(#early) =
             ::resilience::__private::Option::None::<#ret>
         {
@@ -696,10 +696,10 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains(
-                "async { # [allow (unreachable_code , clippy :: diverging_sub_expression)]"
-            ) && out
-                .contains("let mut n = __resilience_copy2 ; let (a , b) = __resilience_copy3 ;"),
+            out.contains("async { # [allow (clippy :: diverging_sub_expression)]")
+                && out.contains(
+                    "let mut n = __resilience_copy2 ; let (a , b) = __resilience_copy3 ;"
+                ),
             "{out}"
         );
         assert!(
