@@ -386,15 +386,19 @@ fn server_seeds(seed: u64) -> [u64; 2] {
     [seed, seed.wrapping_add(1)]
 }
 
-/// A database file no earlier run wrote: a process id alone repeats (in containers, often),
-/// so the name also carries the time, and the file is created here, failing if it exists.
-fn new_db_path() -> std::io::Result<PathBuf> {
+/// This run's name, for its rows and its default database: a process id alone repeats (in
+/// containers, often), so it also carries the time.
+fn run_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let pid = std::process::id();
+    format!("{}-{nanos:x}", std::process::id())
+}
+
+/// A database file no earlier run wrote, created here (failing if it exists).
+fn new_db_path(run: &str) -> std::io::Result<PathBuf> {
     for n in 0..100 {
-        let path = std::env::temp_dir().join(format!("resilience-uploads-{pid}-{nanos:x}-{n}.db"));
+        let path = std::env::temp_dir().join(format!("resilience-uploads-{run}-{n}.db"));
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -411,9 +415,13 @@ fn new_db_path() -> std::io::Result<PathBuf> {
     ))
 }
 
-fn count_rows(db: &rusqlite::Connection) -> rusqlite::Result<u64> {
-    db.query_row("SELECT COUNT(*) FROM uploads", [], |r| r.get::<_, i64>(0))
-        .map(|n| n.max(0) as u64)
+/// The rows `run` recorded: a database given with `--db` may hold other runs' rows, and
+/// another run may write to it at the same time.
+fn count_rows(db: &rusqlite::Connection, run: &str) -> rusqlite::Result<u64> {
+    db.query_row("SELECT COUNT(*) FROM uploads WHERE run = ?1", [run], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map(|n| n.max(0) as u64)
 }
 
 fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
@@ -426,9 +434,20 @@ fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
              provider TEXT NOT NULL,
              file_name TEXT NOT NULL,
              file_id TEXT NOT NULL,
-             bytes INTEGER NOT NULL
+             bytes INTEGER NOT NULL,
+             run TEXT
          );",
     )?;
+    // A database from before runs were recorded gets the column.
+    let has_run = db
+        .prepare("SELECT name FROM pragma_table_info('uploads')")?
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .iter()
+        .any(|c| c == "run");
+    if !has_run {
+        db.execute_batch("ALTER TABLE uploads ADD COLUMN run TEXT;")?;
+    }
     Ok(db)
 }
 
@@ -507,13 +526,12 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     glm_server.schedule_outage(outage_start, outage_len, Outage::Every(Fault::Status(503)));
     let outage_end = outage_start + outage_len;
 
+    let run = Arc::new(run_id());
     let db_path = match &args.db {
         Some(path) => path.clone(),
-        None => new_db_path()?,
+        None => new_db_path(&run)?,
     };
     let db = Arc::new(Mutex::new(open_db(&db_path)?));
-    // A database given with `--db` may hold earlier runs' rows: the check counts this run's.
-    let rows_before = count_rows(&db.lock().unwrap())?;
     let client = reqwest::Client::new();
     let provider = |url: String| HttpProvider {
         client: client.clone(),
@@ -547,10 +565,11 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         let bytes: Vec<u8> = (0..rng.random_range(256..4096))
             .map(|_| rng.random())
             .collect();
-        let (kimi, glm, db, outcomes, per_provider, task_bar) = (
+        let (kimi, glm, db, run, outcomes, per_provider, task_bar) = (
             kimi.clone(),
             glm.clone(),
             db.clone(),
+            run.clone(),
             outcomes.clone(),
             per_provider.clone(),
             bar.clone(),
@@ -571,8 +590,8 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
                     db.lock()
                         .unwrap()
                         .execute(
-                            "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            (&up.key, provider, &name, &up.file_id, bytes.len() as i64),
+                            "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            (&up.key, provider, &name, &up.file_id, bytes.len() as i64, run.as_str()),
                         )
                         .expect("insert");
                     outcomes.ok.fetch_add(1, Ordering::Relaxed);
@@ -600,7 +619,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let elapsed = start.elapsed();
 
     // ---------------------------------------------------------------- the report
-    let rows = count_rows(&db.lock().unwrap())? - rows_before;
+    let rows = count_rows(&db.lock().unwrap(), &run)?;
     let accepted = kimi_server.stats().uploads_accepted + glm_server.stats().uploads_accepted;
     let transitions = transitions.lock().unwrap().clone();
     println!();
@@ -737,24 +756,37 @@ mod tests {
 
     #[test]
     fn a_run_counts_its_own_rows_in_a_database_of_its_own() {
-        let (a, b) = (new_db_path().unwrap(), new_db_path().unwrap());
-        assert_ne!(a, b, "two runs never share a default database");
-        let insert = |db: &rusqlite::Connection, key: &str| {
+        let (run_a, run_b) = ("1-a", "1-b");
+        let (a, b) = (new_db_path(run_a).unwrap(), new_db_path(run_a).unwrap());
+        assert_ne!(a, b, "a taken name is never reused");
+        let insert = |db: &rusqlite::Connection, key: &str, run: &str| {
             db.execute(
-                "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes) VALUES (?1, 'kimi', 'f', 'id', 1)",
-                [key],
+                "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes, run) VALUES (?1, 'kimi', 'f', 'id', 1, ?2)",
+                [key, run],
             )
             .unwrap();
         };
-        // An earlier run's rows stay, and the next run's check counts from them.
-        let earlier = open_db(&a).unwrap();
-        insert(&earlier, "k1");
-        drop(earlier);
-        let db = open_db(&a).unwrap();
-        let before = count_rows(&db).unwrap();
-        insert(&db, "k2");
-        assert_eq!((before, count_rows(&db).unwrap() - before), (1, 1));
-        drop(db);
+        // A database from before runs were recorded: opened, it gets the column.
+        let old = rusqlite::Connection::open(&a).unwrap();
+        old.execute_batch(
+            "CREATE TABLE uploads (idempotency_key TEXT PRIMARY KEY, provider TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, bytes INTEGER NOT NULL);
+             INSERT INTO uploads VALUES ('k0', 'kimi', 'f', 'id', 1);",
+        )
+        .unwrap();
+        drop(old);
+        // Two runs on one database, at once: each counts its own rows.
+        let (db_a, db_b) = (open_db(&a).unwrap(), open_db(&a).unwrap());
+        insert(&db_a, "k1", run_a);
+        insert(&db_b, "k2", run_b);
+        insert(&db_a, "k3", run_a);
+        assert_eq!(
+            (
+                count_rows(&db_a, run_a).unwrap(),
+                count_rows(&db_b, run_b).unwrap()
+            ),
+            (2, 1)
+        );
+        drop((db_a, db_b));
         for path in [a, b] {
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.clone().into_os_string();

@@ -360,6 +360,20 @@ trait Shapes {
     async fn configured(&self, #[cfg(any())] gone: String, kept: u32) -> Result<u32, TestError>;
     async fn unnamed(&self, a: NotClone, b: NotClone, x: u32) -> Result<u32, TestError>;
     async fn pinned(self: std::pin::Pin<&mut Self>) -> Result<u32, TestError>;
+    async fn pinned_shared(self: std::pin::Pin<&Self>) -> Result<u32, TestError>;
+    async fn pinned_arc(self: std::pin::Pin<Arc<Self>>) -> Result<u32, TestError>;
+    async fn guarded(&self, guard: Guard) -> Result<bool, TestError>;
+}
+
+static GUARD_DROPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Held for the whole call, as a semaphore permit or a lock guard would be.
+struct Guard;
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        GUARD_DROPPED.store(true, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
@@ -407,6 +421,24 @@ impl Shapes for Flaky {
     async fn pinned(self: std::pin::Pin<&mut Self>) -> Result<u32, TestError> {
         self.hit()
     }
+
+    /// Other pins are cloned, as before.
+    #[resilient(provider = "mac-shapes")]
+    async fn pinned_shared(self: std::pin::Pin<&Self>) -> Result<u32, TestError> {
+        self.hit()
+    }
+
+    #[resilient(provider = "mac-shapes")]
+    async fn pinned_arc(self: std::pin::Pin<Arc<Self>>) -> Result<u32, TestError> {
+        self.hit()
+    }
+
+    /// An argument the body never names is still the call's until it ends (it was dropped
+    /// before the body ran, once it no longer had to be `Clone`).
+    #[resilient(provider = "mac-shapes")]
+    async fn guarded(&self, _guard: Guard) -> Result<bool, TestError> {
+        self.hit().map(|_| GUARD_DROPPED.load(Ordering::SeqCst))
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -424,4 +456,16 @@ async fn async_trait_arguments_are_made_per_attempt_as_native_ones() {
     assert_eq!(Flaky::new(1).unnamed(NotClone, NotClone, 10).await, Ok(12));
     let mut flaky = Flaky::new(2);
     assert_eq!(std::pin::Pin::new(&mut flaky).pinned().await, Ok(3));
+    let flaky = Flaky::new(1);
+    assert_eq!(std::pin::Pin::new(&flaky).pinned_shared().await, Ok(2));
+    assert_eq!(Arc::pin(Flaky::new(1)).pinned_arc().await, Ok(2));
+    assert_eq!(
+        Flaky::new(2).guarded(Guard).await,
+        Ok(false),
+        "held while it ran"
+    );
+    assert!(
+        GUARD_DROPPED.load(Ordering::SeqCst),
+        "and dropped with the call"
+    );
 }

@@ -837,6 +837,50 @@ async fn a_call_nested_in_an_attempt_on_the_same_provider_is_part_of_it() {
     assert_eq!(r, Err(TestError::Transient(0)));
     assert_eq!(p.consecutive_failures(), 1);
 
+    // Three deep, each with one attempt: one failure, counted once.
+    let d = resilience::configure("rt-nested-deep", exact().max_attempts(1)).unwrap();
+    let r: Result<u32, TestError> = d
+        .execute(|| async move {
+            d.execute(|| async move {
+                d.execute(|| async move { Err::<u32, _>(TestError::Transient(3)) })
+                    .await
+            })
+            .await
+        })
+        .await;
+    assert_eq!(r, Err(TestError::Transient(3)));
+    assert_eq!(d.consecutive_failures(), 1);
+
+    // A nested call whose first attempt fails and whose retry succeeds (here after another
+    // call's success reset the count, so on the inline path) leaves nothing behind: the
+    // attempt's own failure after it counts.
+    static ONCE: resilience::CallSite =
+        resilience::CallSite::new("rt-nested-stale", "once").without_retry();
+    let e = resilience::configure("rt-nested-stale", exact().failure_threshold(20)).unwrap();
+    let tries = AtomicU32::new(0);
+    let r: Result<u32, TestError> = ONCE
+        .execute(|| async {
+            let inner: Result<u32, TestError> = e
+                .execute(|| async {
+                    if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return Err(TestError::Transient(1));
+                    }
+                    // Spawned: a call of its own, not nested in this one.
+                    let other = tokio::spawn(async move {
+                        e.execute(|| async { Ok::<u32, TestError>(1) }).await
+                    });
+                    assert_eq!(other.await.unwrap(), Ok(1));
+                    assert_eq!(e.consecutive_failures(), 0);
+                    Ok(2)
+                })
+                .await;
+            assert_eq!(inner, Ok(2));
+            Err(TestError::Transient(0))
+        })
+        .await;
+    assert_eq!(r, Err(TestError::Transient(0)));
+    assert_eq!(e.consecutive_failures(), 1, "the attempt's own failure");
+
     // Half-open: the outer call holds the only probe slot, its nested call is let through,
     // and their success closes the breaker.
     let q = resilience::configure(

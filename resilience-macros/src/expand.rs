@@ -238,8 +238,11 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     }
     check_result_type(&ret)?;
     let mut params = Vec::new();
+    let mut site = site;
     if args.retry {
-        params = param_rebinds(&mut item.sig, &mut inner.block.stmts);
+        let held;
+        (params, held) = param_rebinds(&mut item.sig, &mut inner.block.stmts);
+        site.extend(held);
         for stmt in &mut inner.block.stmts {
             rebind_self_let(stmt, &receiver);
         }
@@ -387,9 +390,10 @@ fn rebind_params(
             .filter(|a| a.path().is_ident("cfg"))
             .cloned()
             .collect();
-        // Lint levels (`#[allow(unused_mut)]`, or one under `cfg_attr`) are about the
-        // pattern: they go where it is bound, and leave the parameter, which becomes a plain
-        // name (an `expect` left there would be unfulfilled).
+        // Lint levels (`#[allow(unused_mut)]`, or one under `cfg_attr`) hold for the
+        // pattern, which is bound where each attempt binds it, and for the parameter itself
+        // (`non_snake_case`): they go on both. An `expect` only goes with the pattern: on the
+        // parameter, now a plain name, it would mostly be unfulfilled.
         let lints: Vec<Attribute> = arg.attrs.iter().filter(|a| is_lint(a)).cloned().collect();
         let original = (*arg.pat).clone();
         let name = match &*arg.pat {
@@ -412,7 +416,7 @@ fn rebind_params(
             // One attempt, moved into the body: rebind patterns only.
             if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             {
-                arg.attrs.retain(|a| !is_lint(a));
+                arg.attrs.retain(|a| !a.path().is_ident("expect"));
                 before.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #name;));
             }
             continue;
@@ -429,7 +433,7 @@ fn rebind_params(
             // A plain `x: &T` needs nothing: the body's block captures the reference itself.
             Rebind::Shared if plain => continue,
             Rebind::Shared => {
-                arg.attrs.retain(|a| !is_lint(a));
+                arg.attrs.retain(|a| !a.path().is_ident("expect"));
                 before.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #name;));
                 continue;
             }
@@ -441,7 +445,7 @@ fn rebind_params(
                 before.push(quote!(#(#cfgs)* #clone));
             }
         }
-        arg.attrs.retain(|a| !is_lint(a));
+        arg.attrs.retain(|a| !a.path().is_ident("expect"));
         inside.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #copy;));
     }
     (before, inside)
@@ -528,9 +532,12 @@ fn mentioned(tokens: TokenStream) -> Mentioned {
 /// argument in the signature as written (a `mut` included) and moves every other one into its
 /// block with a `let` (`let mut x = x;`, or `let pat = { let __arg1 = __arg1; __arg1 };` for a
 /// pattern or `_`), ahead of `let __ret: R = { body };`. An argument the body never names is
-/// not copied, and async-trait's `let` for it goes (it would move the argument into the first
-/// attempt), as on the native path. A parameter's `#[cfg]` goes onto its statements.
-fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> Vec<TokenStream> {
+/// not copied, as on the native path: async-trait's `let` for it moves out of the attempts
+/// (where it would move the argument into the first) to before the loop, so the call's future
+/// still owns it until the call ends (a guard's drop comes when it would without us). A
+/// parameter's `#[cfg]` goes onto its statements. Returns the statements to make before each
+/// attempt, and those to run once before the loop.
+fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream>, TokenStream) {
     // The user's body, `let __ret = { … }`; in a shape we do not know, every argument counts
     // as named.
     let used = stmts.iter().find_map(|s| match s {
@@ -542,7 +549,7 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> Vec<TokenStream>
         }
         _ => None,
     });
-    let mut out = Vec::new();
+    let (mut out, mut held) = (Vec::new(), TokenStream::new());
     for arg in sig.inputs.iter_mut() {
         let FnArg::Typed(arg) = arg else { continue };
         let span = arg.span();
@@ -553,9 +560,11 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> Vec<TokenStream>
         // Never named: only async-trait's own `let x = x;` moves it (a pattern's `let` binds
         // names of its own, so it is kept and the argument copied).
         if used.as_ref().is_some_and(|u| !u.names(&ident)) {
-            let before = stmts.len();
-            stmts.retain(|s| !moves_whole(s, &ident));
-            if stmts.len() < before || !matches!(rebind_kind(&arg.ty), Rebind::Owned) {
+            if let Some(at) = stmts.iter().position(|s| moves_whole(s, &ident)) {
+                stmts.remove(at).to_tokens(&mut held);
+                continue;
+            }
+            if !matches!(rebind_kind(&arg.ty), Rebind::Owned) {
                 continue;
             }
         }
@@ -572,7 +581,7 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> Vec<TokenStream>
             }
         });
     }
-    out
+    (out, held)
 }
 
 fn is_ident(pat: &Pat, name: &str) -> bool {
@@ -599,9 +608,23 @@ fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) ->
     }
 }
 
-/// `Pin<…>`, as a receiver's type: reborrowed, never cloned.
+/// `Pin<…>`, as a receiver's type: never cloned by the native path.
 pub(crate) fn is_pin(ty: &Type) -> bool {
     matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Pin"))
+}
+
+/// `Pin<&mut …>`: reborrowed per attempt (`Pin::as_mut`). Other pins (`Pin<&Self>`,
+/// `Pin<Arc<Self>>`) are cloned, as any owned receiver.
+fn is_pin_mut(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    let Some(seg) = p.path.segments.last() else {
+        return false;
+    };
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return false;
+    };
+    seg.ident == "Pin"
+        && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if matches!(rebind_kind(t), Rebind::Unique))
 }
 
 fn mentions_impl_trait(ty: &Type) -> bool {
@@ -619,7 +642,7 @@ enum ReceiverKind {
     None,
     Shared,
     Unique,
-    /// `self: Pin<&mut Self>`: reborrowed per attempt, never cloned.
+    /// `self: Pin<&mut Self>` (async-trait): reborrowed per attempt, never cloned.
     Pin,
     Owned(Span),
 }
@@ -631,7 +654,7 @@ fn receiver_kind(sig: &Signature) -> ReceiverKind {
     match &r.kind {
         syn::ReceiverKind::Reference(_, _, Some(_)) => ReceiverKind::Unique,
         syn::ReceiverKind::Reference(_, _, None) => ReceiverKind::Shared,
-        syn::ReceiverKind::Typed(_, ty) if is_pin(ty) => ReceiverKind::Pin,
+        syn::ReceiverKind::Typed(_, ty) if is_pin_mut(ty) => ReceiverKind::Pin,
         syn::ReceiverKind::Typed(_, ty) => match rebind_kind(ty) {
             Rebind::Shared => ReceiverKind::Shared,
             Rebind::Unique => ReceiverKind::Unique,

@@ -565,14 +565,16 @@ impl Call {
         }
     }
 
-    /// When this call runs inside an attempt on its own provider: whether the failure that
-    /// attempt may end with has been counted by the breaker (this call's last verdict).
+    /// When this call runs inside an attempt on its own provider: tells that attempt that
+    /// this call ended with a failure the breaker counted. Only at the end of the call (a
+    /// failed attempt that is retried says nothing), so no success, which may end on the
+    /// inline path and tell no one, can leave the flag behind.
     #[cold]
     #[inline(never)]
-    fn tell_outer(&self, failed: bool) {
+    fn tell_outer(&self) {
         crate::context::with_current(|outer| {
             if std::ptr::eq(outer.site.inner(), self.p) {
-                outer.set_nested_failed(failed);
+                outer.set_nested_failed();
             }
         });
     }
@@ -738,21 +740,28 @@ impl Call {
         } else {
             Verdict::of(class)
         };
-        // A failure that a call nested in this attempt, on this provider, already reported
-        // (its own error, handed up) is one provider failure, not two.
-        if self.current.take_nested_failed() && verdict == Verdict::Failure {
+        // A failure that a call nested in this attempt, on this provider, ended with and the
+        // breaker counted (its error, handed up) is one provider failure, not two.
+        let counted_below = self.current.take_nested_failed() && verdict == Verdict::Failure;
+        if counted_below {
             self.p.breaker.release(ticket);
         } else {
             self.p.breaker.record(ticket, verdict);
-            if verdict != Verdict::Neutral && self.p.breaker.tracks(ticket) {
-                self.tell_outer(verdict == Verdict::Failure);
-            }
         }
         let Some(class) = class else {
             self.succeeded();
             return Step::Done(out);
         };
-        self.failed(hooks, out, class, cut_off)
+        let step = self.failed(hooks, out, class, cut_off);
+        // Ending with a counted failure, inside an attempt on this provider: that attempt,
+        // which fails with it as a rule, must not count it again (nor one above it).
+        if verdict == Verdict::Failure
+            && matches!(step, Step::Done(_))
+            && (counted_below || self.p.breaker.tracks(ticket))
+        {
+            self.tell_outer();
+        }
+        step
     }
 
     /// [`finish`](Self::finish) for a `retry = false` site: always the result.

@@ -127,15 +127,11 @@ impl Current {
         set
     }
 
-    /// Set by a call nested in the running attempt, on the same provider, from its last
-    /// verdict: `true` when it was a failure the breaker counted (the attempt's own failure,
-    /// which is usually that error handed up, is then not counted again).
-    pub(crate) fn set_nested_failed(&self, failed: bool) {
-        if failed {
-            self.attempt.fetch_or(NESTED_FAILED, Ordering::Relaxed);
-        } else {
-            self.attempt.fetch_and(!NESTED_FAILED, Ordering::Relaxed);
-        }
+    /// Set by a call nested in the running attempt, on the same provider, that ended with a
+    /// failure the breaker counted: the attempt's own failure, which is as a rule that error
+    /// handed up, is then not counted again.
+    pub(crate) fn set_nested_failed(&self) {
+        self.attempt.fetch_or(NESTED_FAILED, Ordering::Relaxed);
     }
 
     /// The call's key, made now if this is the first time anyone asks.

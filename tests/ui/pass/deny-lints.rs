@@ -66,8 +66,10 @@ impl Levels {
         #[allow(unused_mut)] mut z: String,
         #[expect(unused_variables)] (a, b): (u8, u8),
         #[cfg_attr(all(), allow(unused_mut))] mut w: &str,
+        #[allow(non_snake_case)] mut X: String,
     ) -> Result<usize, MyError> {
-        Ok(z.len() + usize::from(a) + w.len())
+        X.push('x');
+        Ok(z.len() + usize::from(a) + w.len() + X.len())
     }
 
     #[resilience::resilient(provider = "kimi", retry = false)]
@@ -77,7 +79,7 @@ impl Levels {
 }
 
 fn main() {
-    let _ = Levels.allowed(String::new(), (1, 2), "");
+    let _ = Levels.allowed(String::new(), (1, 2), "", String::new());
     let _ = Levels.once(String::new());
     let _ = Kimi.upload("a", vec![]);
     let _ = Kimi.delete(String::new());
