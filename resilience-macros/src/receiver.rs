@@ -68,9 +68,10 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
             let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
             (
                 quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#held);),
-                // `unused_variables` allowed, as `self` is never reported unused; `unused_mut`
-                // is left to report an unneeded `mut self` at the user's `mut`.
-                quote!(#[allow(unused_variables)] let #m #name = #copy;),
+                // Used once by us, as `self` is never reported unused (not an `allow`, which a
+                // crate's `forbid(unused)` refuses); `unused_mut` is left to report an
+                // unneeded `mut self` at the user's `mut`.
+                quote!(let #m #name = #copy; let _ = &#name;),
             )
         }
     };
@@ -94,7 +95,7 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
 fn reborrow(held: &Ident, copy: &Ident, name: &Ident, span: Span) -> (TokenStream, TokenStream) {
     (
         quote_spanned!(span=> let #copy = &mut *#held;),
-        quote!(#[allow(unused_variables)] let #name = #copy;),
+        quote!(let #name = #copy; let _ = &#name;),
     )
 }
 
