@@ -786,6 +786,17 @@ async fn anyhow_errors_are_classified_by_their_chain() {
     assert_eq!(n.load(Ordering::SeqCst), 3);
 }
 
+/// A provider opened by one failure, whose timeout has then passed: its next call is a probe.
+async fn half_open(name: &'static str, timeout: Duration) -> resilience::Provider {
+    let p =
+        resilience::configure(name, exact().failure_threshold(1).breaker_timeout(timeout)).unwrap();
+    assert_eq!(run(p, vec![Err(TestError::Transient)]).await.1, 1);
+    assert_eq!(p.state(), CircuitState::Open);
+    tokio::time::advance(timeout).await;
+    assert_eq!(p.state(), CircuitState::HalfOpen);
+    p
+}
+
 /// A call made inside an attempt on the same provider (an upload that fetches a token first,
 /// both `#[resilient]` on one provider) is part of that attempt: admitted whenever the attempt
 /// was, so a half-open breaker whose one probe slot the outer call holds can still close, and
@@ -883,16 +894,7 @@ async fn a_call_nested_in_an_attempt_on_the_same_provider_is_part_of_it() {
 
     // Half-open: the outer call holds the only probe slot, its nested call is let through,
     // and their success closes the breaker.
-    let q = resilience::configure(
-        "rt-nested-probe",
-        exact()
-            .failure_threshold(1)
-            .breaker_timeout(Duration::from_secs(1)),
-    )
-    .unwrap();
-    assert_eq!(run(q, vec![Err(TestError::Transient)]).await.1, 1);
-    assert_eq!(q.state(), CircuitState::Open);
-    tokio::time::advance(Duration::from_secs(1)).await;
+    let q = half_open("rt-nested-probe", Duration::from_secs(1)).await;
     for _ in 0..2 {
         assert_eq!(q.state(), CircuitState::HalfOpen);
         let r: Result<u32, TestError> = nested(q, vec![Ok(9)]).await;
@@ -910,4 +912,39 @@ async fn a_call_nested_in_an_attempt_on_the_same_provider_is_part_of_it() {
         )
     ));
     q.reset();
+}
+
+/// An error whose `Classify` panics after its first call (a bug in the caller's code).
+#[derive(Debug)]
+struct PanicsOnSecondLook(Arc<AtomicU32>);
+
+impl From<ResilienceError> for PanicsOnSecondLook {
+    fn from(_: ResilienceError) -> Self {
+        PanicsOnSecondLook(Arc::new(AtomicU32::new(0)))
+    }
+}
+
+impl resilience::Classify for PanicsOnSecondLook {
+    fn classify(&self) -> resilience::ErrorClass {
+        assert_eq!(self.0.fetch_add(1, Ordering::SeqCst), 0, "looked at twice");
+        resilience::ErrorClass::Transient
+    }
+}
+
+/// A probe whose error type's `Classify` panics gives its slot back as the call unwinds,
+/// as a panic in the body does; it was held until the probes' wait ran out.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_classify_gives_the_probe_slot_back() {
+    let p = half_open("rt-panicking-classify", Duration::from_secs(5)).await;
+    let probe = tokio::spawn(async move {
+        p.execute(|| async { Err::<u32, _>(PanicsOnSecondLook(Arc::new(AtomicU32::new(0)))) })
+            .await
+    });
+    assert!(probe.await.unwrap_err().is_panic());
+    let (r, attempts) = run(p, vec![Ok(1)]).await;
+    assert_eq!(
+        (r, attempts),
+        (Ok(1), 1),
+        "the next call is a probe at once"
+    );
 }

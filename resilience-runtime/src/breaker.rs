@@ -297,7 +297,7 @@ impl Breaker {
                     // One clock read, on this cold path only: an admitted probe's deadline,
                     // or whether the probes holding every slot are past theirs.
                     let now = now_nanos(Instant::now());
-                    match self.take_probe_slot(half_gen(generation(w)), now) {
+                    match self.take_probe_slot(w, now) {
                         Some(true) => return Ok(w),
                         Some(false) => {
                             // Every slot is taken. A call made inside an attempt on this
@@ -552,17 +552,25 @@ impl Breaker {
         self.half.store(fresh_half(generation), Ordering::Release);
     }
 
-    /// Takes a probe slot in half-open generation `g`: `Some(true)` if taken, `Some(false)` if
-    /// every slot is, `None` if the generation is gone.
-    fn take_probe_slot(&self, g: u32, now: u64) -> Option<bool> {
-        let max = self.half_open_max_calls;
+    /// Takes a probe slot in the half-open round whose word is `w`: `Some(true)` if taken,
+    /// `Some(false)` if every slot is (or the round is decided), `None` if its generation is
+    /// gone.
+    fn take_probe_slot(&self, w: u64, now: u64) -> Option<bool> {
+        let (g, max) = (half_gen(generation(w)), self.half_open_max_calls);
         let mut h = self.half.load(Ordering::Acquire);
         loop {
             let (hg, inflight, ok) = unpack_half(h);
             if hg != g {
                 return None;
             }
-            if inflight >= max {
+            // A round already decided (the success that reached the threshold counted, or a
+            // failure marked it lost) while its transition waits for the lock: no caller is
+            // let in as one of its probes, with a slot free or not (the deciding probe keeps
+            // its own). Answered as full: a rejection, for the moment the move takes.
+            if inflight >= max
+                || u32::from(ok) >= self.success_threshold
+                || self.lost.load(Ordering::Acquire) == w
+            {
                 return Some(false);
             }
             // Each admitted probe gets the full wait (one let in late in a round, after another
@@ -663,6 +671,12 @@ impl Breaker {
         match (verdict, &self.window) {
             (Verdict::Neutral, _) => {}
             (Verdict::Success, None) => {
+                // A success admitted before the breaker last moved (opened, say, while it was
+                // in flight) resets nothing: the streak that opened it stays on show until it
+                // closes again.
+                if self.word.load(Ordering::Acquire) != w {
+                    return;
+                }
                 // `Call::finish` found a count to reset; it may be 0 again by now (another
                 // success reset it), and then we write nothing, keeping the cache line shared
                 // between threads.
@@ -1375,6 +1389,47 @@ mod tests {
         b.acquire().expect("the probe").record(Verdict::Failure);
         assert_eq!(b.state(), CircuitState::Open);
         assert!(b.admit_moving(stale).is_err(), "let in while open");
+    }
+
+    /// A success admitted while closed that answers after the breaker opened leaves the streak
+    /// that opened it alone.
+    #[tokio::test(start_paused = true)]
+    async fn a_success_from_before_an_opening_resets_nothing() {
+        let b = breaker(cfg());
+        let slow = b.admit().expect("admitted while closed");
+        for _ in 0..3 {
+            fail(&b);
+        }
+        assert_eq!(b.state(), CircuitState::Open);
+        b.record(slow, Verdict::Success);
+        assert_eq!((b.state(), b.failures()), (CircuitState::Open, 3));
+    }
+
+    /// Nor while a round's deciding answer waits for its transition, with a second slot free:
+    /// the closing success already counted, or the failure already marked the round lost.
+    #[tokio::test(start_paused = true)]
+    async fn no_probe_is_let_in_while_its_round_is_being_decided() {
+        let c = Config {
+            half_open_max_calls: 2,
+            success_threshold: 1,
+            ..cfg()
+        };
+        for lose in [false, true] {
+            let b = breaker(c.clone());
+            open_until_probing(&b).await;
+            let probe = b.admit().expect("the first probe");
+            assert_eq!(tag(probe), HALF_OPEN);
+            if lose {
+                b.lost.fetch_max(probe, Ordering::Release);
+            } else {
+                let h = b.half.load(Ordering::Acquire);
+                b.half.store(recount(h, 1, 1, false), Ordering::Release);
+            }
+            assert!(
+                b.admit().is_err(),
+                "a probe of a decided round (lost: {lose})"
+            );
+        }
     }
 
     /// The same after a round closed the breaker: the late caller is admitted under the

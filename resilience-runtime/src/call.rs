@@ -718,7 +718,8 @@ impl Call {
 
     #[inline(never)]
     fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
-        let ticket = std::mem::replace(&mut self.ticket, NO_TICKET);
+        // The ticket stays with the call until the user's code below (the error conversion,
+        // `Classify`) has run: if that panics, the call's drop gives a probe slot back.
         // An attempt cut off by its time limit or the call's deadline: its own words, for the
         // log, before the method's error type (which may log no text) takes it in.
         let (out, cut_off) = match out {
@@ -730,9 +731,11 @@ impl Call {
         };
         let timed_out = cut_off.is_some();
         if self.direct() {
+            self.ticket = NO_TICKET;
             return Step::Done(out);
         }
         let class = (hooks.class)(&out);
+        let ticket = std::mem::replace(&mut self.ticket, NO_TICKET);
         // A timed-out attempt is a breaker failure whatever the caller's `Classify` says of
         // the timeout error: a provider that hangs is exactly what the breaker must catch.
         let verdict = if timed_out {
