@@ -297,22 +297,27 @@ impl Breaker {
                     // One clock read, on this cold path only: an admitted probe's deadline,
                     // or whether the probes holding every slot are past theirs.
                     let now = now_nanos(Instant::now());
-                    match self.take_probe_slot(w, now) {
-                        Some(true) => return Ok(w),
-                        Some(false) => {
-                            // Every slot is taken. A call made inside an attempt on this
-                            // provider (a `#[resilient]` method calling another of the same
-                            // provider) is part of that attempt, which may hold the only slot:
-                            // refused, it would fail the probe with a rejection that counts for
-                            // nothing, and every round the same way, for ever. Let through,
-                            // untracked: its outcome reaches the breaker through the attempt.
-                            // (Open, the breaker rejects both: the call fails fast.)
-                            if crate::call::inside_attempt_on(self) {
-                                return Ok(UNTRACKED);
-                            }
-                            // A probe that never answers (a black-holed
-                            // connection, no attempt timeout) must not hold its slot for ever:
-                            // past the last admission's deadline, a new round starts.
+                    let slot = self.take_probe_slot(w, now);
+                    // A call made inside an attempt on this provider (a `#[resilient]` method
+                    // calling another of the same provider) is part of that attempt, which
+                    // may hold the only slot: refused, it would fail the probe with a
+                    // rejection that counts for nothing, and every round the same way, for
+                    // ever. Let through, untracked: its outcome reaches the breaker through
+                    // the attempt. (Open, the breaker rejects both: the call fails fast.)
+                    if matches!(slot, Slot::Full | Slot::Decided)
+                        && crate::call::inside_attempt_on(self)
+                    {
+                        return Ok(UNTRACKED);
+                    }
+                    match slot {
+                        Slot::Taken => return Ok(w),
+                        // Every slot taken, or the round's deciding answer in and its move
+                        // on the way: rejected. A probe that never answers (a black-holed
+                        // connection, no attempt timeout) must not hold its slot for ever,
+                        // nor a decided move wait on a stalled thread: past the last
+                        // admission's deadline, the restart makes the decided move, or
+                        // starts a new round.
+                        Slot::Full | Slot::Decided => {
                             if now < self.probe_deadline.load(Ordering::Acquire) {
                                 return Err(None);
                             }
@@ -321,7 +326,7 @@ impl Breaker {
                         // The breaker moved on while we looked: look again. If the word has
                         // not changed yet, its writer (who stores `half` first) holds the
                         // transitions lock: wait for it there instead of spinning.
-                        None => {
+                        Slot::Gone => {
                             if self.word.load(Ordering::Acquire) == w {
                                 drop(self.transitions.lock());
                             }
@@ -552,26 +557,24 @@ impl Breaker {
         self.half.store(fresh_half(generation), Ordering::Release);
     }
 
-    /// Takes a probe slot in the half-open round whose word is `w`: `Some(true)` if taken,
-    /// `Some(false)` if every slot is (or the round is decided), `None` if its generation is
-    /// gone.
-    fn take_probe_slot(&self, w: u64, now: u64) -> Option<bool> {
+    /// Takes a probe slot in the half-open round whose word is `w`.
+    fn take_probe_slot(&self, w: u64, now: u64) -> Slot {
         let (g, max) = (half_gen(generation(w)), self.half_open_max_calls);
         let mut h = self.half.load(Ordering::Acquire);
         loop {
             let (hg, inflight, ok) = unpack_half(h);
             if hg != g {
-                return None;
+                return Slot::Gone;
             }
             // A round already decided (the success that reached the threshold counted, or a
             // failure marked it lost) while its transition waits for the lock: no caller is
             // let in as one of its probes, with a slot free or not (the deciding probe keeps
-            // its own). Answered as full: a rejection, for the moment the move takes.
-            if inflight >= max
-                || u32::from(ok) >= self.success_threshold
-                || self.lost.load(Ordering::Acquire) == w
-            {
-                return Some(false);
+            // its own).
+            if u32::from(ok) >= self.success_threshold || self.lost.load(Ordering::Acquire) == w {
+                return Slot::Decided;
+            }
+            if inflight >= max {
+                return Slot::Full;
             }
             // Each admitted probe gets the full wait (one let in late in a round, after another
             // answered, is not cut short). Stored before the slot is taken, and the take
@@ -588,7 +591,7 @@ impl Breaker {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(true),
+                Ok(_) => return Slot::Taken,
                 Err(current) => h = current,
             }
         }
@@ -616,9 +619,23 @@ impl Breaker {
         // keeps this round going, and the caller looks again.
         let h = self.half.load(Ordering::Acquire);
         let (hg, inflight, ok) = unpack_half(h);
-        if hg != half_gen(generation(from))
-            || inflight < self.half_open_max_calls
-            || now < self.probe_deadline.load(Ordering::Acquire)
+        if hg != half_gen(generation(from)) {
+            return;
+        }
+        // A round already decided, whose move has not come (its thread waits for this lock,
+        // or stalls before it): made here, whatever the slots, so no caller goes round
+        // again on it (with a slot free, the check below would leave it, and the caller
+        // spin until the move came). The answer's own transition then finds the word
+        // changed and does nothing.
+        if self.lost.load(Ordering::Acquire) == from {
+            self.apply(from, CircuitState::Open);
+            return;
+        }
+        if u32::from(ok) >= self.success_threshold {
+            self.apply(from, CircuitState::Closed);
+            return;
+        }
+        if inflight < self.half_open_max_calls || now < self.probe_deadline.load(Ordering::Acquire)
         {
             return;
         }
@@ -749,6 +766,19 @@ impl Breaker {
             self.transition(w, CircuitState::Closed);
         }
     }
+}
+
+/// What [`Breaker::take_probe_slot`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// A slot is the caller's.
+    Taken,
+    /// Every slot is taken.
+    Full,
+    /// The round's deciding answer is in, and its move is on the way.
+    Decided,
+    /// The round's generation is gone: the breaker moved on.
+    Gone,
 }
 
 /// The generation as `half` keeps it: its low 24 bits. A ticket 2^24 transitions old would be
@@ -1429,6 +1459,30 @@ mod tests {
                 b.admit().is_err(),
                 "a probe of a decided round (lost: {lose})"
             );
+            // Past the probes' deadline, with the second slot free: the restart makes the
+            // decided move at once (it left the round, and the caller spun on restarts until
+            // the move came: on another thread here, which is given its move after a while,
+            // as a spinner would wait for ever).
+            b.probe_deadline.store(0, Ordering::Release);
+            std::thread::scope(|scope| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let b = &b;
+                scope.spawn(move || {
+                    let _ = tx.send(b.admit().map(tag).map_err(drop));
+                });
+                let got = rx.recv_timeout(Duration::from_secs(5));
+                if got.is_err() {
+                    b.transition(probe, CircuitState::Closed);
+                }
+                let moved = if lose { Err(()) } else { Ok(CLOSED) };
+                assert_eq!(got, Ok(moved), "lost: {lose}");
+            });
+            let state = if lose {
+                CircuitState::Open
+            } else {
+                CircuitState::Closed
+            };
+            assert_eq!(b.state(), state, "lost: {lose}");
         }
     }
 
