@@ -597,6 +597,21 @@ impl Breaker {
         }
     }
 
+    /// The move of the half-open round `from` if it is decided (a failure marked it lost, or
+    /// its `ok` successes reached the threshold), made by a caller holding `transitions`;
+    /// `false` if it is not.
+    fn make_decided_move(&self, from: u64, ok: u16) -> bool {
+        let to = if self.lost.load(Ordering::Acquire) == from {
+            CircuitState::Open
+        } else if u32::from(ok) >= self.success_threshold {
+            CircuitState::Closed
+        } else {
+            return false;
+        };
+        self.apply(from, to);
+        true
+    }
+
     /// How long a probe holds its slot without answering, in nanoseconds.
     fn probe_wait(&self) -> u64 {
         self.timeout
@@ -627,12 +642,7 @@ impl Breaker {
         // again on it (with a slot free, the check below would leave it, and the caller
         // spin until the move came). The answer's own transition then finds the word
         // changed and does nothing.
-        if self.lost.load(Ordering::Acquire) == from {
-            self.apply(from, CircuitState::Open);
-            return;
-        }
-        if u32::from(ok) >= self.success_threshold {
-            self.apply(from, CircuitState::Closed);
+        if self.make_decided_move(from, ok) {
             return;
         }
         if inflight < self.half_open_max_calls || now < self.probe_deadline.load(Ordering::Acquire)
@@ -662,12 +672,7 @@ impl Breaker {
         // for it (the answer's own transition then finds the word changed and does nothing).
         // Both keep their slot, so the swap above cannot see them: a failure marked its round
         // lost, and the success that reached the threshold is counted in `h`.
-        if self.lost.load(Ordering::Acquire) == from {
-            self.apply(from, CircuitState::Open);
-            return;
-        }
-        if u32::from(ok) >= self.success_threshold {
-            self.apply(from, CircuitState::Closed);
+        if self.make_decided_move(from, ok) {
             return;
         }
         self.probe_deadline
