@@ -290,6 +290,15 @@ impl Request {
         self.flaky.hit().map(|_| seen)
     }
 
+    /// The same through a `Pin<Box<Self>>`, which is cloned too (it was used as it was, so
+    /// one attempt's change reached the next).
+    #[resilient(provider = "mac-self")]
+    async fn send_pinned(mut self: std::pin::Pin<Box<Self>>) -> Result<u32, TestError> {
+        self.headers.push("X-Pinned");
+        assert_eq!(self.headers, ["X-Pinned"], "a fresh copy per attempt");
+        self.flaky.hit()
+    }
+
     /// Literals that are data keep `{self}`; the format string's is this attempt's `self`.
     #[resilient(provider = "mac-self")]
     async fn literals(&mut self) -> Result<String, TestError> {
@@ -346,6 +355,11 @@ async fn each_attempt_gets_its_own_self() {
         Ok("1 header(s)"),
         "the third attempt's own copy, as the format string sees it"
     );
+    let pinned = Box::pin(Request {
+        headers: Vec::new(),
+        flaky: Flaky::new(2),
+    });
+    assert_eq!(pinned.send_pinned().await, Ok(3));
 }
 
 /// Not `Clone`: an argument of this type is fine as long as the body never names it.

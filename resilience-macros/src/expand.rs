@@ -384,17 +384,7 @@ fn rebind_params(
         if matches!(&*arg.pat, Pat::Wild(_)) {
             continue;
         }
-        let cfgs: Vec<Attribute> = arg
-            .attrs
-            .iter()
-            .filter(|a| a.path().is_ident("cfg"))
-            .cloned()
-            .collect();
-        // Lint levels (`#[allow(unused_mut)]`, or one under `cfg_attr`) hold for the
-        // pattern, which is bound where each attempt binds it, and for the parameter itself
-        // (`non_snake_case`): they go on both. An `expect` only goes with the pattern: on the
-        // parameter, now a plain name, it would mostly be unfulfilled.
-        let lints: Vec<Attribute> = arg.attrs.iter().filter(|a| is_lint(a)).cloned().collect();
+        let ParamAttrs { cfgs, binding } = ParamAttrs::of(&arg.attrs);
         let original = (*arg.pat).clone();
         let name = match &*arg.pat {
             Pat::Ident(PatIdent {
@@ -416,8 +406,8 @@ fn rebind_params(
             // One attempt, moved into the body: rebind patterns only.
             if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             {
-                arg.attrs.retain(|a| !a.path().is_ident("expect"));
-                before.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #name;));
+                soften_expects(&mut arg.attrs);
+                before.push(quote_spanned!(span=> #(#binding)* let #original = #name;));
             }
             continue;
         }
@@ -433,8 +423,8 @@ fn rebind_params(
             // A plain `x: &T` needs nothing: the body's block captures the reference itself.
             Rebind::Shared if plain => continue,
             Rebind::Shared => {
-                arg.attrs.retain(|a| !a.path().is_ident("expect"));
-                before.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #name;));
+                soften_expects(&mut arg.attrs);
+                before.push(quote_spanned!(span=> #(#binding)* let #original = #name;));
                 continue;
             }
             Rebind::Unique => {
@@ -445,17 +435,66 @@ fn rebind_params(
                 before.push(quote!(#(#cfgs)* #clone));
             }
         }
-        arg.attrs.retain(|a| !a.path().is_ident("expect"));
-        inside.push(quote_spanned!(span=> #(#cfgs)* #(#lints)* let #original = #copy;));
+        soften_expects(&mut arg.attrs);
+        inside.push(quote_spanned!(span=> #(#binding)* let #original = #copy;));
     }
     (before, inside)
 }
 
-/// A lint-level attribute, or a `cfg_attr` (on a parameter, in practice, one of those).
-fn is_lint(a: &Attribute) -> bool {
-    ["allow", "warn", "deny", "forbid", "expect", "cfg_attr"]
-        .iter()
-        .any(|n| a.path().is_ident(n))
+/// A parameter's attributes, for the statements that make it per attempt. (On a parameter,
+/// rustc allows `cfg`, `cfg_attr` and lint levels only.)
+struct ParamAttrs {
+    /// For a statement that copies it: its `cfg`s and `cfg_attr`s (which may hold a `cfg`),
+    /// each `expect` in them an `allow` (a copy fulfils no expectation).
+    cfgs: Vec<Attribute>,
+    /// For the statement that binds its pattern: all of them, as written. Lint levels hold
+    /// for the pattern (`unused_mut`), and also for the parameter's own name, which keeps
+    /// them, with each `expect` made an `allow` there ([`soften_expects`]): whether an
+    /// expectation is fulfilled is for the pattern's binding to say.
+    binding: Vec<Attribute>,
+}
+
+impl ParamAttrs {
+    fn of(attrs: &[Attribute]) -> Self {
+        let mut cfgs: Vec<Attribute> = attrs
+            .iter()
+            .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+            .cloned()
+            .collect();
+        soften_expects(&mut cfgs);
+        ParamAttrs {
+            cfgs,
+            binding: attrs.to_vec(),
+        }
+    }
+}
+
+/// Turns every `expect` lint level in `attrs` (also under `cfg_attr`) into an `allow`.
+fn soften_expects(attrs: &mut [Attribute]) {
+    fn swap(tokens: TokenStream) -> TokenStream {
+        use proc_macro2::{Group, TokenTree};
+        tokens
+            .into_iter()
+            .map(|tt| match tt {
+                TokenTree::Ident(i) if i == "expect" => {
+                    TokenTree::Ident(syn::Ident::new("allow", i.span()))
+                }
+                TokenTree::Group(g) => {
+                    let mut swapped = Group::new(g.delimiter(), swap(g.stream()));
+                    swapped.set_span(g.span());
+                    TokenTree::Group(swapped)
+                }
+                other => other,
+            })
+            .collect()
+    }
+    for a in attrs {
+        if (a.path().is_ident("expect") || a.path().is_ident("cfg_attr"))
+            && let Ok(meta) = syn::parse2(swap(a.meta.to_token_stream()))
+        {
+            a.meta = meta;
+        }
+    }
 }
 
 /// The identifiers a body's tokens name, macros included, and its string literals, where a
@@ -568,13 +607,17 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream
                 continue;
             }
         }
-        let cfgs = arg.attrs.iter().filter(|a| a.path().is_ident("cfg"));
-        // Only a reference argument still has its `mut` here: it moves onto the copy.
+        let ParamAttrs { cfgs, binding } = ParamAttrs::of(&arg.attrs);
+        // Only a reference argument still has its `mut` here: it moves onto the copy, with
+        // the parameter's lint levels (`#[allow(unused_mut)]`).
         let m = pat.mutability.take();
+        if m.is_some() {
+            soften_expects(&mut arg.attrs);
+        }
         out.push(match rebind_kind(&arg.ty) {
             Rebind::Shared if m.is_none() => continue,
-            Rebind::Shared => quote_spanned!(span=> #(#cfgs)* let #m #ident = #ident;),
-            Rebind::Unique => quote_spanned!(span=> #(#cfgs)* let #m #ident = &mut *#ident;),
+            Rebind::Shared => quote_spanned!(span=> #(#binding)* let #m #ident = #ident;),
+            Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#ident;),
             Rebind::Owned => {
                 let clone = owned_rebind(&ident, &ident, &arg.ty, span);
                 quote!(#(#cfgs)* #clone)
@@ -608,14 +651,10 @@ fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) ->
     }
 }
 
-/// `Pin<…>`, as a receiver's type: never cloned by the native path.
-pub(crate) fn is_pin(ty: &Type) -> bool {
-    matches!(ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Pin"))
-}
-
-/// `Pin<&mut …>`: reborrowed per attempt (`Pin::as_mut`). Other pins (`Pin<&Self>`,
-/// `Pin<Arc<Self>>`) are cloned, as any owned receiver.
-fn is_pin_mut(ty: &Type) -> bool {
+/// `Pin<&mut …>`: never cloned (it cannot be); reborrowed per attempt (`Pin::as_mut`) in an
+/// async-trait method. Other pins (`Pin<&Self>`, `Pin<Box<Self>>`) are cloned, as any owned
+/// receiver.
+pub(crate) fn is_pin_mut(ty: &Type) -> bool {
     let Type::Path(p) = ty else { return false };
     let Some(seg) = p.path.segments.last() else {
         return false;

@@ -19,7 +19,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Item, Macro, Path, Signature, Stmt};
 
-use crate::expand::{Rebind, is_pin, rebind_kind};
+use crate::expand::{Rebind, is_pin_mut, rebind_kind};
 
 /// The name `self` becomes in the body. Without a leading underscore: rustc does not report
 /// an unneeded `mut` on a binding whose name starts with one, and the user's `mut self` is
@@ -60,9 +60,10 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
         }
         // Taken by value and not `mut`: the body cannot change it, and a clone per attempt
         // would cost every call (an `Arc`'s count is a shared write); a body that moves it is
-        // told so by rustc, as the README says. A `Pin<&mut Self>` cannot be cloned.
+        // told so by rustc, as the README says. A `Pin<&mut Self>` cannot be cloned (a
+        // `mut self: Pin<Box<Self>>` is, as a `Box` is).
         _ if r.mutability.is_none() => return None,
-        syn::ReceiverKind::Typed(_, ty) if is_pin(ty) => return None,
+        syn::ReceiverKind::Typed(_, ty) if is_pin_mut(ty) => return None,
         _ => {
             // `mut` spanned as the user's, so an unneeded one is still reported there.
             let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));

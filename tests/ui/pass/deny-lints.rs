@@ -76,11 +76,48 @@ impl Levels {
     pub async fn once(&self, #[allow(unused_mut)] mut z: String) -> Result<usize, MyError> {
         Ok(z.len())
     }
+
+    /// An `expect` is fulfilled where the pattern is bound, and the parameter's own name
+    /// (`non_snake_case`) is covered too, under `cfg_attr` as well; a `cfg` under `cfg_attr`
+    /// reaches the copy.
+    #[resilience::resilient(provider = "kimi")]
+    pub async fn expected(
+        &self,
+        #[expect(non_snake_case)] myArg: String,
+        #[cfg_attr(all(), expect(unused_mut))] mut x: String,
+        #[cfg_attr(all(), cfg(any()))] gone: String,
+    ) -> Result<usize, MyError> {
+        #[cfg(any())]
+        drop(gone);
+        Ok(myArg.len() + x.len())
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Buffers {
+    async fn fill(&self, s: &str, buf: &mut [u8]) -> Result<usize, MyError>;
+}
+
+/// In an `#[async_trait]` impl, lint levels follow a reference argument's `mut` onto each
+/// attempt's copy.
+#[async_trait::async_trait]
+impl Buffers for Levels {
+    #[resilience::resilient(provider = "kimi")]
+    async fn fill(
+        &self,
+        #[allow(unused_mut)] mut s: &str,
+        #[allow(unused_mut)] mut buf: &mut [u8],
+    ) -> Result<usize, MyError> {
+        buf[0] = 1;
+        Ok(s.len() + buf.len())
+    }
 }
 
 fn main() {
     let _ = Levels.allowed(String::new(), (1, 2), "", String::new());
     let _ = Levels.once(String::new());
+    let _ = Levels.expected(String::new(), String::new());
+    let _ = Levels.fill("", &mut [0]);
     let _ = Kimi.upload("a", vec![]);
     let _ = Kimi.delete(String::new());
     let _ = Counter(0).ignores();
