@@ -438,14 +438,8 @@ fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
              run TEXT
          );",
     )?;
-    // A database from before runs were recorded gets the column.
-    let has_run = db
-        .prepare("SELECT name FROM pragma_table_info('uploads')")?
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .iter()
-        .any(|c| c == "run");
-    if !has_run {
+    // A database from before runs were recorded gets the column (naming it fails there).
+    if db.prepare("SELECT run FROM uploads LIMIT 0").is_err() {
         db.execute_batch("ALTER TABLE uploads ADD COLUMN run TEXT;")?;
     }
     Ok(db)

@@ -596,6 +596,7 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream
             continue;
         };
         let ident = pat.ident.clone();
+        let kind = rebind_kind(&arg.ty);
         // Never named: only async-trait's own `let x = x;` moves it (a pattern's `let` binds
         // names of its own, so it is kept and the argument copied).
         if used.as_ref().is_some_and(|u| !u.names(&ident)) {
@@ -603,7 +604,7 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream
                 stmts.remove(at).to_tokens(&mut held);
                 continue;
             }
-            if !matches!(rebind_kind(&arg.ty), Rebind::Owned) {
+            if !matches!(kind, Rebind::Owned) {
                 continue;
             }
         }
@@ -614,7 +615,7 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream
         if m.is_some() {
             soften_expects(&mut arg.attrs);
         }
-        out.push(match rebind_kind(&arg.ty) {
+        out.push(match kind {
             Rebind::Shared if m.is_none() => continue,
             Rebind::Shared => quote_spanned!(span=> #(#binding)* let #m #ident = #ident;),
             Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#ident;),

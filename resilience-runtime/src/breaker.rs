@@ -667,12 +667,13 @@ impl Breaker {
         {
             return;
         }
-        // A probe's answer that came before the new round is published, waiting for this
-        // lock to move the breaker, is not lost to the new round: the restart makes its move
-        // for it (the answer's own transition then finds the word changed and does nothing).
-        // Both keep their slot, so the swap above cannot see them: a failure marked its round
-        // lost, and the success that reached the threshold is counted in `h`.
-        if self.make_decided_move(from, ok) {
+        // A failure that came since the check above, before the new round is published, and
+        // waits for this lock to re-open the breaker, is not lost to the new round: the
+        // restart makes its move for it (the failure's own transition then finds the word
+        // changed and does nothing). It keeps its slot, so the swap above cannot see it; its
+        // mark can. (A success counted since would have changed `h`, failing the swap.)
+        if self.lost.load(Ordering::Acquire) == from {
+            self.apply(from, CircuitState::Open);
             return;
         }
         self.probe_deadline

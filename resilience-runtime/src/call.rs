@@ -433,12 +433,22 @@ fn drop_ext(ext: &mut Option<Ext>) {
     drop(ext.take());
 }
 
-/// Whether this thread is running an attempt (or an `execute` closure) on the provider whose
-/// breaker is `breaker`: a call made there is part of that attempt (see
+/// `f` of the attempt (or `execute` closure) this thread is running, when it is one on the
+/// provider whose breaker is `breaker`: a call made there is part of that attempt.
+fn with_attempt_on<R>(
+    breaker: &crate::breaker::Breaker,
+    f: impl FnOnce(&Current) -> R,
+) -> Option<R> {
+    crate::context::with_current(|outer| {
+        std::ptr::eq(&outer.site.inner().breaker, breaker).then(|| f(outer))
+    })
+    .flatten()
+}
+
+/// Whether this thread is running an attempt on the provider whose breaker is `breaker` (see
 /// `Breaker::admit_moving`).
 pub(crate) fn inside_attempt_on(breaker: &crate::breaker::Breaker) -> bool {
-    crate::context::with_current(|outer| std::ptr::eq(&outer.site.inner().breaker, breaker))
-        .unwrap_or(false)
+    with_attempt_on(breaker, |_| ()).is_some()
 }
 
 /// What a provider's configuration means for each call, worked out once when the provider is
@@ -572,11 +582,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn tell_outer(&self) {
-        crate::context::with_current(|outer| {
-            if std::ptr::eq(outer.site.inner(), self.p) {
-                outer.set_nested_failed();
-            }
-        });
+        with_attempt_on(&self.p.breaker, Current::set_nested_failed);
     }
 
     #[cold]
@@ -718,8 +724,6 @@ impl Call {
 
     #[inline(never)]
     fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
-        // The ticket stays with the call until the user's code below (the error conversion,
-        // `Classify`) has run: if that panics, the call's drop gives a probe slot back.
         // An attempt cut off by its time limit or the call's deadline: its own words, for the
         // log, before the method's error type (which may log no text) takes it in.
         let (out, cut_off) = match out {
@@ -735,6 +739,8 @@ impl Call {
             return Step::Done(out);
         }
         let class = (hooks.class)(&out);
+        // Taken only now that the user's code (the error conversion, `Classify`) has run: if
+        // that panics, the call's drop gives a probe slot back.
         let ticket = std::mem::replace(&mut self.ticket, NO_TICKET);
         // A timed-out attempt is a breaker failure whatever the caller's `Classify` says of
         // the timeout error: a provider that hangs is exactly what the breaker must catch.

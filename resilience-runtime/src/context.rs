@@ -199,8 +199,8 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Current) -> R) -> Option<R> {
     // drop (which also runs on unwinding) puts the previous value back before that borrow
     // ends. This thread is inside it (the thread-local is per thread), so the referent is
     // alive and not mutably borrowed: `Call` is only mutated between attempts, never during
-    // one (the key and `nested_failed` are written through atomics, which a shared reference
-    // allows). The reference does not escape `f`.
+    // one (the key and the attempt word's flag are written through atomics, which a shared
+    // reference allows). The reference does not escape `f`.
     Some(f(unsafe { &*ptr }))
 }
 
