@@ -94,10 +94,26 @@ fn log_lines_fields_and_secrets() {
             "delay_ms=100",
             "WARN resilience: [CIRCUIT] State transition: closed → open for log-retry",
             "provider=\"log-retry\" from=\"closed\" to=\"open\"",
-            "[CIRCUIT] Call to execute rejected",
+            "[CIRCUIT] Call to execute rejected: breaker for log-retry is open",
+            "state=\"open\"",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
+
+        // The text and the field show the same milliseconds, not one rounded, one cut.
+        let odd = Settings::new()
+            .jitter(Jitter::None)
+            .max_attempts(2)
+            .base_delay(Duration::from_micros(10_900));
+        let p = resilience::configure("log-odd-delay", odd).unwrap();
+        let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Transient(1)) }).await;
+        assert!(r.is_err());
+        let odd_text = lines_with(&logs.text(), "log-odd-delay");
+        assert!(
+            odd_text.contains("in 0.010s after a transient error")
+                && odd_text.contains("delay_ms=10 "),
+            "{odd_text}"
+        );
 
         // 2. The same transition, counted: one log line, one increment.
         let (_, metrics) = get(&server.metrics_url()).await;

@@ -383,6 +383,61 @@ async fn a_stalled_client_is_disconnected() {
     );
 }
 
+/// `HEAD` is answered as `GET` without a body, other methods get 405 naming the allowed ones,
+/// and dropping the server closes a kept-alive connection at once, not only the listener (on
+/// the paused clock, a connection left open would last until hyper's 30 s header timeout).
+#[tokio::test(start_paused = true)]
+async fn head_is_answered_and_dropping_the_server_closes_its_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("serve");
+    let mut conn = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    // One response head at a time: HEAD's has a length but no body after it.
+    let mut head = async |request: &str| -> String {
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            assert_eq!(conn.read(&mut byte).await.unwrap(), 1, "closed early");
+            got.push(byte[0]);
+        }
+        String::from_utf8(got).unwrap().to_ascii_lowercase()
+    };
+    let metrics = head("HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(metrics.starts_with("http/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains("content-type: text/plain; version=0.0.4"),
+        "{metrics}"
+    );
+    let health = head("HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(
+        health.contains("content-type: application/json"),
+        "{health}"
+    );
+    let post = head("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await;
+    assert!(post.starts_with("http/1.1 405"), "{post}");
+    assert!(post.contains("allow: get, head"), "{post}");
+    let length: usize = post
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a length");
+    let mut body = vec![0u8; length];
+    conn.read_exact(&mut body).await.unwrap();
+    drop(server);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(closed.is_ok(), "the connection outlived the server");
+    assert!(rest.is_empty(), "{rest:?}");
+}
+
 /// The listener needs Tokio's timers (its request-head timeout, the exporter's upkeep): in a
 /// runtime without them, `serve` says so instead of answering no request.
 #[test]

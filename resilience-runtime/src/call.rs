@@ -589,7 +589,9 @@ impl Call {
     #[inline(never)]
     fn rejected(&self) {
         let (provider, method) = (self.p.name, self.current.site.method);
-        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is open");
+        // Read here, off the hot path, so the line names the state that refused the call.
+        let state = self.p.breaker.state().as_str();
+        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}");
         if self.ext.is_some() {
             self.record_call(if self.current.attempt() == 0 {
                 CallOutcome::Rejected
@@ -827,11 +829,14 @@ impl Call {
                 let (provider, method) = (self.p.name, self.current.site.method);
                 let (next, max) = (self.current.attempt() + 1, self.current.site.max_attempts());
                 let error = summary(&out);
+                // The text shows the field's whole milliseconds, so the two never disagree
+                // (`{:.3}` would round 0.9509 s up to 0.951 beside `delay_ms=950`).
+                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                 tracing::info!(
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
-                    delay_ms = delay.as_millis() as u64, class = class.as_str(), error = error.as_deref(),
-                    "[RETRY] Attempt {next}/{max} for {method} in {:.3}s after a {} error",
-                    delay.as_secs_f64(), class.as_str(),
+                    delay_ms = ms, class = class.as_str(), error = error.as_deref(),
+                    "[RETRY] Attempt {next}/{max} for {method} in {}.{:03}s after a {} error",
+                    ms / 1000, ms % 1000, class.as_str(),
                 );
                 if let Some(m) = self.metrics() {
                     m.retry();

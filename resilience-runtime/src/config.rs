@@ -193,8 +193,8 @@ keys! {
     MaxDelay => "RETRY_MAX_DELAY", max_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
     ExponentialBase => "RETRY_EXPONENTIAL_BASE", exponential_base, Base, "a finite number from 1.0 to 1000";
     Jitter => "RETRY_JITTER", jitter, Jitter, "one of full, none, equal, decorrelated, true (= full), false (= none)";
-    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0 and below 31536000 (a year), or none";
-    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0 and below 31536000 (a year), or none";
+    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year), or none";
+    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year), or none";
     BudgetEnabled => "RESILIENCE_RETRY_BUDGET_ENABLED", retry_budget_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     BudgetRatio => "RETRY_BUDGET_RATIO", retry_budget_ratio, NonNegative, "a finite number, 0 or more (0.2 lets retries add 20% to calls)";
     BudgetMinPerSecond => "RETRY_BUDGET_MIN_PER_SECOND", retry_budget_min_per_second, NonNegative, "a finite number of retries per second, 0 or more";
@@ -291,10 +291,22 @@ fn show(v: Value) -> String {
     match v {
         Value::Bool(b) => b.to_string(),
         Value::Count(n) => n.to_string(),
-        Value::Secs(d) | Value::OptSecs(Some(d)) => d.as_secs_f64().to_string(),
+        Value::Secs(d) | Value::OptSecs(Some(d)) => secs_text(d),
         Value::OptSecs(None) | Value::OptFloat(None) => "none".into(),
         Value::Float(f) | Value::OptFloat(Some(f)) => f.to_string(),
         Value::Jitter(j) => j.as_str().into(),
+    }
+}
+
+/// `d` in seconds, exactly: an `f64` would round a value just past a limit onto it, and the
+/// message would then show a valid value as the bad one.
+fn secs_text(d: Duration) -> String {
+    match d.subsec_nanos() {
+        0 => d.as_secs().to_string(),
+        n => {
+            let frac = format!("{n:09}");
+            format!("{}.{}", d.as_secs(), frac.trim_end_matches('0'))
+        }
     }
 }
 
@@ -603,10 +615,10 @@ impl Settings {
                     let max = set_by(Key::MaxDelay);
                     problems.push(ConfigProblem {
                         variable: name(Key::BaseDelay, src),
-                        value: c.base_delay.as_secs_f64().to_string(),
+                        value: secs_text(c.base_delay),
                         expected: format!(
                             "at most the maximum delay ({max}={})",
-                            c.max_delay.as_secs_f64()
+                            secs_text(c.max_delay)
                         ),
                     });
                     c.base_delay = Config::default().base_delay.min(c.max_delay);
@@ -630,22 +642,37 @@ impl Settings {
     }
 }
 
+/// What [`scan_provider_vars`] finds in an environment's `RESILIENCE_*` variables.
+pub(crate) struct Scan {
+    /// Provider variables whose values are bad.
+    pub(crate) problems: Vec<ConfigProblem>,
+    /// Provider variables no provider can read: the provider part is not in the upper-case
+    /// form (`RESILIENCE_kimi_…`).
+    pub(crate) misnamed: Vec<ConfigProblem>,
+    /// Names that match no setting at all (likely typos).
+    pub(crate) unknown: Vec<String>,
+    /// The providers named, in their environment form.
+    pub(crate) providers: Vec<String>,
+}
+
 /// Sorts the `RESILIENCE_*` variables of an environment into per-provider ones (by the longest
-/// known setting suffix) and returns the problems with their values, plus the names that match
-/// no setting at all (likely typos).
+/// known setting suffix).
 pub(crate) fn scan_provider_vars(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
-) -> (Vec<ConfigProblem>, Vec<String>, Vec<String>) {
+) -> Scan {
     let mut suffixes: Vec<(Key, &'static str)> = KEYS
         .iter()
         .map(|&k| (k, k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var())))
         .collect();
     // Longest first: `RESILIENCE_KIMI_RETRY_ENABLED` is KIMI + RETRY_ENABLED, not KIMI_RETRY + ENABLED.
     suffixes.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
-    let mut problems = Vec::new();
-    let mut unknown = Vec::new();
-    let mut providers = Vec::new();
+    let mut scan = Scan {
+        problems: Vec::new(),
+        misnamed: Vec::new(),
+        unknown: Vec::new(),
+        providers: Vec::new(),
+    };
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("RESILIENCE_") else {
             continue;
@@ -665,7 +692,7 @@ pub(crate) fn scan_provider_vars(
                 if env_form != provider {
                     // `RESILIENCE_kimi_…` or `RESILIENCE_KIMI-V2_…`: no provider reads it, as
                     // every provider's variables are upper case with `_` for other characters.
-                    problems.push(ConfigProblem {
+                    scan.misnamed.push(ConfigProblem {
                         expected: format!(
                             "the provider upper-cased, other characters than A-Z and 0-9 as `_` \
                              (RESILIENCE_{env_form}_{suffix}): no provider reads this name"
@@ -675,21 +702,21 @@ pub(crate) fn scan_provider_vars(
                     });
                     continue;
                 }
-                if !providers.contains(&provider) {
-                    providers.push(provider);
+                if !scan.providers.contains(&provider) {
+                    scan.providers.push(provider);
                 }
                 if key.parse(&value).is_none() {
-                    problems.push(ConfigProblem {
+                    scan.problems.push(ConfigProblem {
                         variable: name,
                         value,
                         expected: key.expected().to_string(),
                     });
                 }
             }
-            None => unknown.push(name),
+            None => scan.unknown.push(name),
         }
     }
-    (problems, unknown, providers)
+    scan
 }
 
 #[cfg(test)]
@@ -885,6 +912,23 @@ mod tests {
         assert_eq!(c.max_delay, year);
         let (_, problems) = resolve(&[("RETRY_MAX_DELAY", "31536000.001")], "kimi");
         assert_eq!(problems.len(), 1, "{problems:?}");
+        // A nanosecond past the limit is shown as it is, not rounded onto the limit.
+        let (_, problems) = Settings::new()
+            .base_delay(year + Duration::from_nanos(1))
+            .resolve();
+        assert_eq!(problems[0].value, "31536000.000000001");
+        let (_, problems) = Settings::new()
+            .max_delay(Duration::from_millis(1500))
+            .base_delay(Duration::from_millis(2250))
+            .resolve();
+        assert_eq!(problems[0].value, "2.25");
+        assert!(problems[0].expected.ends_with("=1.5)"), "{problems:?}");
+        // A positive number of seconds that rounds to no time is told apart from 0.
+        let (_, problems) = resolve(&[("RETRY_ATTEMPT_TIMEOUT", "1e-10")], "kimi");
+        assert!(
+            problems[0].expected.contains("1 ns at least"),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -910,8 +954,13 @@ mod tests {
             ("RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "3"),
             ("PATH", "/bin"),
         ]);
-        let (problems, unknown, providers) =
-            scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
+        let Scan {
+            problems,
+            misnamed,
+            unknown,
+            providers,
+        } = scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
+        assert!(misnamed.is_empty(), "{misnamed:?}");
         assert!(
             providers.contains(&"KIMI".to_string()) && providers.contains(&"GLM".to_string()),
             "{providers:?}"

@@ -81,9 +81,13 @@ impl fmt::Display for ResilienceError {
                 "circuit breaker for provider `{provider}` is open; next probe in {:.3}s",
                 d.as_secs_f64()
             ),
-            ResilienceError::CircuitOpen { provider, .. } => {
-                write!(f, "circuit breaker for provider `{provider}` is open")
-            }
+            // Without a time, the breaker is forced open, or half-open with every probe slot
+            // taken: "is open" alone would send a reader looking for an outage that ended.
+            ResilienceError::CircuitOpen { provider, .. } => write!(
+                f,
+                "circuit breaker for provider `{provider}` rejected the call: forced open, or \
+                 half-open with its probes in flight"
+            ),
             ResilienceError::AttemptTimeout { provider, timeout } => write!(
                 f,
                 "attempt to provider `{provider}` timed out after {:.3}s",
@@ -131,7 +135,18 @@ impl Classify for ResilienceError {
 
 /// A configuration value that is missing its mark: names the variable, the value and what
 /// was expected. [`init`](crate::init) returns every problem it found at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` is its `Display` text, as `fn main() -> Result<(), ConfigError>` prints an
+/// error with `Debug`, and a list of problems reads better as text; [`problems`](Self::problems)
+/// gives them one by one.
+///
+/// ```
+/// let err = resilience::configure("doc-debug", resilience::Settings::new().max_attempts(0))
+///     .unwrap_err();
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// assert!(err.to_string().starts_with("invalid resilience configuration (1 problem)\n  - "));
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct ConfigError {
     problems: Vec<ConfigProblem>,
 }
@@ -140,7 +155,7 @@ pub struct ConfigError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
     /// The environment variable, `Settings::…` for a value given in code, or `provider `…`` for
-    /// a provider name that clashes or is already in use.
+    /// a provider name that clashes or is already set up with other settings.
     pub variable: String,
     /// The value as given.
     pub value: String,
@@ -168,6 +183,12 @@ impl fmt::Display for ConfigProblem {
             "{}={:?}: expected {}",
             self.variable, self.value, self.expected
         )
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

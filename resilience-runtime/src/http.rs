@@ -147,8 +147,9 @@ mod reqwest_impls {
 
     /// Connect errors, timeouts and failures while sending or reading the response, its body
     /// included, are transient; a status (from `error_for_status()`) is classified by
-    /// [`classify_status`]; builder and redirect errors, and a body that arrived whole but is
-    /// not the JSON `json()` expected, are permanent. Use [`ResponseExt::check_status`] instead
+    /// [`classify_status`]; builder and redirect errors, and a body that is not the JSON
+    /// `json()` expected, are permanent. JSON that ends early, an empty body included, is
+    /// transient: a body cut off where no length was sent looks whole here. Use [`ResponseExt::check_status`] instead
     /// of `error_for_status()` to keep `Retry-After`.
     impl Classify for reqwest::Error {
         fn classify(&self) -> ErrorClass {

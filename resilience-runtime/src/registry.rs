@@ -5,14 +5,15 @@
 //! is looked up once per call site, never per call.
 
 use std::collections::BTreeMap;
-use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex, MutexGuard, Once, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::{Breaker, CircuitState};
 use crate::budget::Budget;
 use crate::call::{CallSite, Mode};
 use crate::config::{
-    Config, Lookup, Settings, env_provider_name, name_clashes, scan_provider_vars,
+    Config, Lookup, Scan, Settings, env_provider_name, name_clashes, scan_provider_vars,
 };
 use crate::error::{ConfigError, ConfigProblem};
 
@@ -121,6 +122,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     let clashes = reg.clashes_of(name);
     let inner = reg.create(name, config);
     drop(reg);
+    check_names_once();
     for p in clashes {
         tracing::error!(
             target: "resilience",
@@ -323,15 +325,9 @@ impl Builder {
     /// providers created from now on. Returns every problem at once; on error nothing is
     /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings.
     pub fn init(self) -> Result<(), ConfigError> {
-        let vars: Vec<(String, String)> = std::env::vars_os()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
-        self.init_with(&process_env, vars)
+        // Whatever the outcome, the names were looked at and their typos reported.
+        INIT_RAN.store(true, Ordering::Relaxed);
+        self.init_with(&process_env, process_vars())
     }
 
     pub(crate) fn init_with(
@@ -340,11 +336,15 @@ impl Builder {
         vars: Vec<(String, String)>,
     ) -> Result<(), ConfigError> {
         let (_, mut problems) = Settings::from_env(lookup, None);
-        let (p, unknown, env_providers) = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
+        let Scan {
+            problems: p,
+            misnamed,
+            unknown,
+            providers: env_providers,
+        } = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
         problems.extend(p);
-        for name in unknown {
-            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
-        }
+        problems.extend(misnamed);
+        unknown.iter().for_each(|name| warn_unknown(name));
         #[cfg(feature = "telemetry")]
         if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR")
             && addr.trim().parse::<std::net::SocketAddr>().is_err()
@@ -427,10 +427,11 @@ fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
 fn already_in_use(name: &str) -> ConfigProblem {
     ConfigProblem {
         variable: format!("provider `{name}`"),
-        value: "already in use with another configuration".into(),
-        expected:
-            "settings given before the provider's first call (call init()/configure() at start-up)"
-                .into(),
+        value: "already set up with other settings".into(),
+        expected: "the settings it was set up with: a provider's configuration is fixed by its \
+                   first call, configure() or init(), whichever comes first (give settings once, \
+                   at start-up)"
+            .into(),
     }
 }
 
@@ -481,7 +482,50 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
     if let Some(existing) = reg.providers.get(name) {
         return Ok(Provider(existing));
     }
-    Ok(Provider(reg.create(name, config)))
+    let made = reg.create(name, config);
+    drop(reg);
+    check_names_once();
+    Ok(Provider(made))
+}
+
+/// Set by [`Builder::init`], which reports every `RESILIENCE_*` name itself.
+static INIT_RAN: AtomicBool = AtomicBool::new(false);
+
+fn process_vars() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn warn_unknown(name: &str) {
+    tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
+}
+
+/// Without `init()`, the first provider made looks over the environment's `RESILIENCE_*`
+/// names once, so a misspelt or wrongly cased one is a warning rather than silence (bad values
+/// are reported as each provider is made, as before).
+fn check_names_once() {
+    static CHECKED: Once = Once::new();
+    if INIT_RAN.load(Ordering::Relaxed) {
+        return;
+    }
+    CHECKED.call_once(|| {
+        let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
+        scan.unknown.iter().for_each(|name| warn_unknown(name));
+        for p in scan.misnamed {
+            tracing::warn!(
+                target: "resilience", variable = %p.variable, expected = %p.expected,
+                "[CONFIG] {} is read by no provider: expected {}; it is ignored. Call \
+                 resilience::init() at start-up to turn this into an error.",
+                p.variable, p.expected,
+            );
+        }
+    });
 }
 
 /// Cached per call site: the first call resolves the name, later calls do one load.
@@ -660,14 +704,14 @@ mod tests {
             .provider("reg-t7", Settings::new().max_delay(Duration::from_secs(10)))
             .init_with(&lookup, vars);
         // Providers other tests created meanwhile resolve differently under this environment
-        // ("already in use"); none of that may be about reg-t7.
+        // ("already set up"); none of that may be about reg-t7.
         if let Err(e) = result {
             for p in e.problems() {
                 assert!(
                     !p.variable.contains("REG_T7") && !p.variable.contains("reg-t7"),
                     "{e}"
                 );
-                assert!(p.value.contains("already in use"), "{e}");
+                assert!(p.value.contains("already set up"), "{e}");
             }
         }
     }

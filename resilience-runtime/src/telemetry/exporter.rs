@@ -154,9 +154,10 @@ pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
         .ok_or(TelemetryError::RecorderAlreadyInstalled)
 }
 
-/// A running `/metrics` + `/health` listener. Dropping it stops the listener.
+/// A running `/metrics` + `/health` listener. Dropping it stops the listener and closes the
+/// connections it has open.
 #[derive(Debug)]
-#[must_use = "dropping the MetricsServer stops the listener at once: keep it while it should serve"]
+#[must_use = "dropping the MetricsServer stops the listener and closes its connections at once: keep it while it should serve"]
 pub struct MetricsServer {
     addr: SocketAddr,
     handle: MetricsHandle,
@@ -247,14 +248,20 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
                 upkeep.run_upkeep();
             }
         }));
+        // Owned by this task, so dropping the server (which aborts it) closes every open
+        // connection too, not only the listener.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            // Finished connections are reaped as new ones come, so the set stays as large as
+            // the connections open.
+            while connections.try_join_next().is_some() {}
             let Ok((stream, _)) = listener.accept().await else {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
             let h = h.clone();
-            tokio::spawn(async move {
+            connections.spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let h = h.clone();
                     async move { Ok::<_, Infallible>(route(&h, &req)) }
@@ -286,13 +293,15 @@ impl Drop for AbortOnDrop {
 }
 
 fn route(h: &MetricsHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/metrics") => (
+    // HEAD is answered as GET: hyper sends the head (its length included) without the body.
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let (status, content_type, body) = match (read, req.uri().path()) {
+        (true, "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             h.render(),
         ),
-        (&Method::GET, "/health") => {
+        (true, "/health") => {
             let (healthy, body) = health();
             let status = if healthy {
                 StatusCode::OK
@@ -304,7 +313,7 @@ fn route(h: &MetricsHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         (_, "/metrics" | "/health") => (
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "use GET\n".into(),
+            "use GET or HEAD\n".into(),
         ),
         _ => (
             StatusCode::NOT_FOUND,
@@ -314,8 +323,17 @@ fn route(h: &MetricsHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
-    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    let headers = resp.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // A 405 must say what is allowed (RFC 9110, 15.5.6).
+        headers.insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET, HEAD"),
+        );
     }
     resp
 }
