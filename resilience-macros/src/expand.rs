@@ -218,7 +218,11 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         }
         let body = quote!(#(#inside)* #(#stmts)*);
         let harness = harness(&args, &site, &ret, &before, &body);
+        // The user's braces, so that a lint on the method that suggests rewriting its body
+        // (`async_fn_in_trait`) edits the body as written, not the attribute.
+        let braces = block.brace_token;
         *block = syn::parse2(quote!({ #harness }))?;
+        block.brace_token = braces;
         return Ok(item.into_token_stream());
     }
 
@@ -255,7 +259,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     }
     let stmts = &inner.block.stmts;
     let harness = harness(&args, &site, &ret, &params, &quote!(#(#stmts)*));
+    let braces = inner.block.brace_token;
     inner.block = syn::parse2(quote!({ #harness }))?;
+    inner.block.brace_token = braces;
     Ok(item.into_token_stream())
 }
 
