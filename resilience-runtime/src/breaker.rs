@@ -451,6 +451,12 @@ impl Breaker {
         CircuitState::from_tag(tag(w))
     }
 
+    /// The state as stored, moving nothing (an open breaker past its timeout still reads open):
+    /// for a log line about a rejection that was just made.
+    pub(crate) fn stored_state(&self) -> CircuitState {
+        CircuitState::from_tag(tag(self.word.load(Ordering::Relaxed)))
+    }
+
     /// Would a call starting `after` from now be rejected? Used before sleeping for a retry,
     /// so that a call whose failure just opened the breaker returns its own error instead of
     /// sleeping only to be rejected.

@@ -591,7 +591,7 @@ impl Call {
     fn rejected(&self) {
         let (provider, method) = (self.p.name, self.current.site.method);
         // Read here, off the hot path, so the line names the state that refused the call.
-        let state = self.p.breaker.state().as_str();
+        let state = self.p.breaker.stored_state().as_str();
         tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}");
         if self.ext.is_some() {
             self.record_call(if self.current.attempt() == 0 {
