@@ -428,9 +428,9 @@ fn already_in_use(name: &str) -> ConfigProblem {
     ConfigProblem {
         variable: format!("provider `{name}`"),
         value: "already set up with other settings".into(),
-        expected: "the settings it was set up with: a provider's configuration is fixed by its \
-                   first call, configure() or init(), whichever comes first (give settings once, \
-                   at start-up)"
+        expected: "the settings it was set up with: a provider's configuration is fixed when \
+                   the provider is made, at its first call or by configure() (give settings \
+                   before either, at start-up)"
             .into(),
     }
 }
