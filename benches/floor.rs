@@ -66,6 +66,16 @@ where
     slow()
 }
 
+/// `op()` behind one `async fn` of its own that does nothing else: what any wrapper that is an
+/// `async fn` costs before it does anything (one more level of `poll`, one more state).
+pub async fn layer<F, Fut>(op: F) -> Result<u64, std::io::Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<u64, std::io::Error>>,
+{
+    op().await
+}
+
 /// `op()` with `current_call()`'s thread-local set around it, and nothing else.
 pub async fn with_context<F, Fut>(op: F) -> Result<u64, std::io::Error>
 where

@@ -299,6 +299,8 @@ fn single_thread(c: &mut Criterion) {
             batch(|| floor::call_without_context(op)),
         ),
         ("context_only", batch(|| floor::with_context(op))),
+        // And a wrapper that does nothing: what being an `async fn` of its own costs.
+        ("layer", batch(|| floor::layer(op))),
         ("resilient_rejected_forced", batch(resilient_forced)),
         ("resilient_rejected_open", batch(resilient_open)),
         ("backon", batch(|| op.retry(ExponentialBuilder::default()))),

@@ -2,7 +2,8 @@
 //! the bare op; `floor`, a hand-written wrapper doing only the loads and the thread-local
 //! pointer swap that the semantics need (what target (2) is measured against), and its two
 //! parts, `floor_without_context` (the loads alone) and `context_only` (the bare op with
-//! `current_call()`'s thread-local pointer set around it); the same op through `#[resilient]`
+//! `current_call()`'s thread-local pointer set around it), and `layer`, the bare op behind an
+//! `async fn` that does nothing else; the same op through `#[resilient]`
 //! (closed breaker, success, no recorder); `once`, the same at a `retry = false` site;
 //! `recorder`, the same as `resilient` with the Prometheus recorder installed; `exporter`, the
 //! bare op plus the exporter's own three updates that such a call makes (what bounded target
@@ -95,6 +96,7 @@ async fn main() {
             "floor" => floor::call(op).await,
             "floor_without_context" => floor::call_without_context(op).await,
             "context_only" => floor::with_context(op).await,
+            "layer" => floor::layer(op).await,
             "resilient" | "recorder" => resilient_op().await,
             "open" => {
                 black_box(&open_op().await);
@@ -114,7 +116,7 @@ async fn main() {
             "once" => once_op().await,
             other => {
                 eprintln!(
-                    "usage: hot_path_probe bare|floor|floor_without_context|context_only|resilient|once|recorder|exporter|open|forced [calls], \
+                    "usage: hot_path_probe bare|floor|floor_without_context|context_only|layer|resilient|once|recorder|exporter|open|forced [calls], \
                      not {other:?}"
                 );
                 std::process::exit(2);
