@@ -652,6 +652,7 @@ const OK_JSON: &str =
     "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"f1\"}";
 const BAD_JSON: &str = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!";
 const CUT_JSON: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":";
+const EMPTY: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// reqwest reports every failure of `bytes()`/`text()`/`json()` as a decode error; only a body
 /// that arrived whole and is not the JSON expected is permanent.
@@ -674,6 +675,11 @@ async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
             BAD_JSON,
             ErrorClass::Permanent,
             "a whole body that is not JSON",
+        ),
+        (
+            EMPTY,
+            ErrorClass::Transient,
+            "an empty body: JSON that ends early, as a cut one does",
         ),
     ];
     for (raw, class, what) in cases {
@@ -699,6 +705,37 @@ async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
         .unwrap_err();
     assert!(e.is_timeout() && e.is_decode(), "{e:?}");
     assert_eq!(e.classify(), ErrorClass::Transient, "{e:?}");
+}
+
+/// A request body streamed from a file that cannot be read fails the request with the
+/// stream's `io::Error` inside: a local fault, permanent (retried, it counted against the
+/// provider's breaker). The server only reads, so the body's failure is the only one.
+#[tokio::test]
+async fn a_request_body_that_fails_locally_is_permanent() {
+    use resilience::{Classify, ErrorClass};
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/upload", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink).await;
+    });
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![
+        Ok(b"first chunk".to_vec()),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "disk says no",
+        )),
+    ];
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let e = reqwest::Client::new()
+        .post(&url)
+        .body(body)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.classify(), ErrorClass::Permanent, "{e:?}");
 }
 
 /// End to end: a body cut short is retried, and the next attempt's answer is the call's.

@@ -146,7 +146,8 @@ mod reqwest_impls {
     }
 
     /// Connect errors, timeouts and failures while sending or reading the response, its body
-    /// included, are transient; a status (from `error_for_status()`) is classified by
+    /// included, are transient, but for a request body streamed from a local source that fails
+    /// with a local kind of I/O error (not found, permission denied, …), which is permanent; a status (from `error_for_status()`) is classified by
     /// [`classify_status`]; builder and redirect errors, and a body that is not the JSON
     /// `json()` expected, are permanent. JSON that ends early, an empty body included, is
     /// transient: a body cut off where no length was sent looks whole here. Use [`ResponseExt::check_status`] instead
@@ -159,7 +160,11 @@ mod reqwest_impls {
             // reqwest reports every failure of `bytes()`, `text()` and `json()` as a decode
             // error, a connection dropped or timed out mid-body included, so `is_decode()`
             // alone would make those permanent: only bad JSON is.
-            if self.is_builder() || self.is_redirect() || (self.is_decode() && bad_json(self)) {
+            if self.is_builder()
+                || self.is_redirect()
+                || (self.is_decode() && bad_json(self))
+                || local_io(self)
+            {
                 return ErrorClass::Permanent;
             }
             ErrorClass::Transient
@@ -170,6 +175,31 @@ mod reqwest_impls {
             // before logging. Code that logs this summary itself must call `redact` too.
             Some(Cow::Owned(self.to_string()))
         }
+    }
+
+    /// An `io::Error` in the chain of a kind only local I/O gives: a request body streamed from
+    /// a file that cannot be read (reqwest reports it as a request error holding the stream's
+    /// error). No retry mends it, and it says nothing about the provider. Not `InvalidData`,
+    /// which TLS failures use, nor the kinds a lookup or a connection fails with.
+    fn local_io(e: &reqwest::Error) -> bool {
+        use std::io::ErrorKind::*;
+        std::iter::successors(std::error::Error::source(e), |s| s.source())
+            .filter_map(|s| s.downcast_ref::<std::io::Error>())
+            .any(|io| {
+                matches!(
+                    io.kind(),
+                    NotFound
+                        | PermissionDenied
+                        | InvalidInput
+                        | IsADirectory
+                        | NotADirectory
+                        | ReadOnlyFilesystem
+                        | FileTooLarge
+                        | StorageFull
+                        | Unsupported
+                        | InvalidFilename
+                )
+            })
     }
 
     /// A body that was read whole and is not the JSON expected. Not a read cut short, nor JSON

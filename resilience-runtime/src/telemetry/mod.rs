@@ -204,3 +204,5 @@ pub use exporter::{
     DEFAULT_ADDR, MetricsHandle, MetricsServer, TelemetryError, health, install_recorder, serve,
     serve_from_env,
 };
+#[cfg(feature = "telemetry")]
+pub use store::DURATION_BUCKETS;

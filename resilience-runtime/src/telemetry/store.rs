@@ -58,9 +58,24 @@ type Labels = Vec<(String, String)>;
 /// written and the cell that every handle to it shares.
 type Series<T> = BTreeMap<(&'static str, Labels), (Labels, Arc<T>)>;
 
-/// Upper bounds of the duration histogram's buckets, in seconds: from a fast loopback call to a
-/// call that waited out the longest default backoff. A sample above the last counts in `+Inf`.
-const DURATION_BUCKETS: [f64; 15] = [
+/// Upper bounds of the `resilience_call_duration_seconds` histogram's buckets under
+/// [`serve`](super::serve), in seconds: from a fast loopback call to a call that waited out the
+/// longest default backoff. A sample above the last counts in `+Inf`. With an exporter of your
+/// own, give it these (most record a histogram as a summary unless told), so the dashboard's
+/// quantiles work:
+///
+/// ```
+/// use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+///
+/// let builder = PrometheusBuilder::new()
+///     .set_buckets_for_metric(
+///         Matcher::Full("resilience_call_duration_seconds".into()),
+///         &resilience::telemetry::DURATION_BUCKETS,
+///     )
+///     .unwrap();
+/// # drop(builder);
+/// ```
+pub const DURATION_BUCKETS: [f64; 15] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
