@@ -90,7 +90,7 @@ fn log_lines_fields_and_secrets() {
             "DEBUG resilience: [RETRY] Attempt 1/3 for execute",
             "INFO resilience: [RETRY] Attempt 2/3 for execute in 0.100s after a transient error",
             "[RETRY] Attempt 3/3 for execute in 0.200s",
-            "class=\"transient\"",
+            "class=\"transient\" result=\"transient\"",
             "delay_ms=100",
             "WARN resilience: [CIRCUIT] State transition: closed → open for log-retry",
             "provider=\"log-retry\" from=\"closed\" to=\"open\"",
@@ -212,6 +212,7 @@ fn log_lines_fields_and_secrets() {
         let text = lines_with(&logs.text(), "log-timeout");
         assert!(
             text.contains("INFO resilience: [RETRY] Attempt 2/2 for execute in ")
+                && text.contains("class=\"transient\" result=\"timeout\"")
                 && text
                     .contains("error=\"attempt to provider `log-timeout` timed out after 1.000s\""),
             "{text}"

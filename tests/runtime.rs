@@ -652,6 +652,7 @@ const OK_JSON: &str =
     "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"id\":\"f1\"}";
 const BAD_JSON: &str = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot json!";
 const CUT_JSON: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":";
+const GARBLED_CHUNK: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"id\"\r\nZZ\r\n";
 const EMPTY: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
 /// reqwest reports every failure of `bytes()`/`text()`/`json()` as a decode error; only a body
@@ -680,6 +681,11 @@ async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
             EMPTY,
             ErrorClass::Transient,
             "an empty body: JSON that ends early, as a cut one does",
+        ),
+        (
+            GARBLED_CHUNK,
+            ErrorClass::Transient,
+            "a garbled chunked body (hyper's InvalidInput: not a local error)",
         ),
     ];
     for (raw, class, what) in cases {

@@ -92,6 +92,27 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
             .breaker_timeout(Duration::from_millis(200)),
     )
     .unwrap();
+    // Before any state change, the breaker's own transitions are series at 0, so that the
+    // first opening shows in `rate()`; an operator's (forced open) are not made up in advance.
+    let s = scrape(&get(&server.metrics_url()).await.1);
+    let shown = |from: &str, to: &str| {
+        s.iter().any(|(m, l, v)| {
+            m == "resilience_circuit_transitions_total"
+                && l.get("provider").map(String::as_str) == Some("tel-flaky")
+                && l.get("from").map(String::as_str) == Some(from)
+                && l.get("to").map(String::as_str) == Some(to)
+                && *v == 0.0
+        })
+    };
+    for (from, to) in [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+        ("half_open", "open"),
+    ] {
+        assert!(shown(from, to), "{from} → {to} not at 0");
+    }
+    assert!(!shown("closed", "forced_open"));
     let call = |fail: bool| async move {
         p.execute(move || async move {
             if fail {

@@ -48,7 +48,7 @@ use std::time::Duration;
 use tokio::time::{Instant, Sleep};
 
 use crate::backoff;
-use crate::breaker::{NO_TICKET, UNTRACKED, Verdict};
+use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
 use crate::context::{Current, Enter};
 use crate::error::ResilienceError;
@@ -569,7 +569,7 @@ impl Call {
                 // Out of line only when there is something to log or record: a global level
                 // check first, as `tracing::debug!` itself would make.
                 if self.ext.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
-                    self.rejected();
+                    self.rejected(retry_in.is_some());
                 }
                 Err((hooks.reject)(self.p.breaker.rejection(retry_in)))
             }
@@ -588,10 +588,18 @@ impl Call {
 
     #[cold]
     #[inline(never)]
-    fn rejected(&self) {
+    fn rejected(&self, timed: bool) {
         let (provider, method) = (self.p.name, self.current.site.method);
-        // Read here, off the hot path, so the line names the state that refused the call.
-        let state = self.p.breaker.stored_state().as_str();
+        // The state that refused the call: a time to the next probe comes only from an open
+        // breaker; without one, forced open or half-open, told apart by a load made now (off
+        // the hot path). Should a `reset()` land in between, a forced-open refusal is named
+        // half-open; a round that moves on in between does not change the answer.
+        let state = match (timed, self.p.breaker.stored_state()) {
+            (true, _) => CircuitState::Open,
+            (false, CircuitState::ForcedOpen) => CircuitState::ForcedOpen,
+            (false, _) => CircuitState::HalfOpen,
+        }
+        .as_str();
         tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}");
         if self.ext.is_some() {
             self.record_call(if self.current.attempt() == 0 {
@@ -813,14 +821,16 @@ impl Call {
         class: ErrorClass,
         cut_off: Option<String>,
     ) -> Step<R> {
-        let timed_out = cut_off.is_some();
+        // The metric's label, and the log lines' `result` field, so that the two can be
+        // matched: a timed-out attempt's class is transient, its result `timeout`.
+        let result = match class {
+            _ if cut_off.is_some() => AttemptResult::Timeout,
+            ErrorClass::Transient => AttemptResult::Transient,
+            ErrorClass::Throttled { .. } => AttemptResult::Throttled,
+            ErrorClass::Permanent => AttemptResult::Permanent,
+        };
         if let Some(m) = self.metrics() {
-            m.attempt(match class {
-                _ if timed_out => AttemptResult::Timeout,
-                ErrorClass::Transient => AttemptResult::Transient,
-                ErrorClass::Throttled { .. } => AttemptResult::Throttled,
-                ErrorClass::Permanent => AttemptResult::Permanent,
-            });
+            m.attempt(result);
         }
         // An attempt cut off by a time limit says so, whatever the error type logs (its own
         // `From<ResilienceError>` made the value, and by default it logs no text).
@@ -835,7 +845,7 @@ impl Call {
                 let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                 tracing::info!(
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
-                    delay_ms = ms, class = class.as_str(), error = error.as_deref(),
+                    delay_ms = ms, class = class.as_str(), result = result.as_str(), error = error.as_deref(),
                     "[RETRY] Attempt {next}/{max} for {method} in {}.{:03}s after a {} error",
                     ms / 1000, ms % 1000, class.as_str(),
                 );
@@ -847,7 +857,7 @@ impl Call {
                 Step::Retry
             }
             Err(why) => {
-                self.log_give_up(&why, class, summary(&out));
+                self.log_give_up(&why, class, result, summary(&out));
                 self.record_call(CallOutcome::Failure);
                 Step::Done(out)
             }
@@ -900,14 +910,21 @@ impl Call {
         Ok(delay)
     }
 
-    fn log_give_up(&self, why: &GiveUp, class: ErrorClass, error: Option<String>) {
+    fn log_give_up(
+        &self,
+        why: &GiveUp,
+        class: ErrorClass,
+        result: AttemptResult,
+        error: Option<String>,
+    ) {
         let (provider, method) = (self.p.name, self.current.site.method);
         let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
         let cls = class.as_str();
+        let result = result.as_str();
         let error = error.as_deref();
         match why {
             GiveUp::Permanent => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying"
             ),
             // With retries off (`retry = false`, `RETRY_ENABLED=false`) nothing was given up:
@@ -915,33 +932,33 @@ impl Call {
             // retrying site allowed one attempt (`RETRY_MAX_ATTEMPTS=1`) keeps its error line.
             GiveUp::Exhausted if !self.current.site.retry || !self.p.config.retry_enabled => {
                 tracing::warn!(
-                    target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                    target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                     "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"
                 )
             }
             GiveUp::Exhausted => tracing::error!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)"
             ),
             GiveUp::RetryAfterTooLong(ra) => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 retry_after_ms = u64::try_from(ra.as_millis()).unwrap_or(u64::MAX),
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {:.3}s is above the maximum delay", ra.as_secs_f64()
             ),
             GiveUp::Deadline => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the next retry would pass the call's deadline"
             ),
             GiveUp::CircuitOpen => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the breaker for {provider} is open"
             ),
             GiveUp::Budget => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: retry budget for {provider} exhausted"
             ),
             GiveUp::NoRuntime => tracing::error!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: retries need a Tokio runtime with its time driver"
             ),
         }

@@ -177,14 +177,23 @@ mod reqwest_impls {
         }
     }
 
-    /// An `io::Error` in the chain of a kind only local I/O gives: a request body streamed from
-    /// a file that cannot be read (reqwest reports it as a request error holding the stream's
-    /// error). No retry mends it, and it says nothing about the provider. Not `InvalidData`,
-    /// which TLS failures use, nor the kinds a lookup or a connection fails with.
+    /// A request body streamed from a local source that failed with a kind of I/O error only
+    /// local I/O gives: a file that cannot be read. reqwest reports it as a request error
+    /// holding a body error (its own `reqwest::Error`) whose source is the stream's
+    /// `io::Error`; only that shape counts. Elsewhere in a chain the same kinds mean something
+    /// else: hyper reports a garbled chunked response body as `InvalidInput`, and a missing
+    /// Unix socket or a full connection-tracking table fails a connect with `NotFound` or
+    /// `PermissionDenied`, all of which stay transient. No retry mends a bad local body, and it
+    /// says nothing about the provider.
     fn local_io(e: &reqwest::Error) -> bool {
         use std::io::ErrorKind::*;
+        if e.is_connect() || e.is_decode() {
+            return false;
+        }
         std::iter::successors(std::error::Error::source(e), |s| s.source())
-            .filter_map(|s| s.downcast_ref::<std::io::Error>())
+            .filter_map(|s| s.downcast_ref::<reqwest::Error>())
+            .filter(|inner| inner.is_body())
+            .filter_map(|inner| std::error::Error::source(inner)?.downcast_ref::<std::io::Error>())
             .any(|io| {
                 matches!(
                     io.kind(),

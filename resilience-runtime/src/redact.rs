@@ -25,10 +25,12 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///   whatever the password holds (`/`, `#`, `?`, `=`, `,`, and `@` when no `/`, `,` or
 ///   quote follows it): `user:p@db:5432`, `dsn=u:p@h`. An empty user name counts unless a
 ///   quote follows the `:`, so `{"email":"bob@example.com"}` stays. A `?` or `#` inside a
-///   credential's password starts no query, unless the credential may be a misread one: a
-///   `/` before it in the word, other than a scheme's `://` (`/v1/m:predict?token@…`), a `&`
-///   or `=` after it, or where its host would be (`h:8443/x?email=bob@x&key=…`); then
-///   everything from the credential's start goes. A user name holds no `?` or `#`.
+///   credential's password starts no query, unless the credential may be a misread one: in a
+///   URL's authority (after a `://`, or after an earlier credential's `@`, where a raw `?` or
+///   `#` ends it by URL rules: `https://h:8443?t@key`), after a `/` in the word other than a
+///   scheme's (`/v1/m:predict?token@…`), with a `&` or `=` after it, or with one where its
+///   host would be (`h:8443/x?email=bob@x&key=…`); then everything from the credential's
+///   start goes. A user name holds no `?` or `#`, nor does a URL's user-info without a `:`.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised.
@@ -142,11 +144,13 @@ fn credentials(word: &str) -> Vec<Span> {
         )
     };
     let is_host = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']');
-    let mut spans: Vec<(usize, usize)> = Vec::new();
+    // Each: start, end (its `@`), and whether it sits in a URL's authority (after a `://`,
+    // or where a host follows an earlier credential's `@`).
+    let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     let mut seg = 0;
     for (at, _) in word.match_indices('@') {
         let text = &word[seg..at];
-        let after_credential = spans.last().is_some_and(|&(_, end)| end + 1 == seg);
+        let after_credential = spans.last().is_some_and(|&(_, end, _)| end + 1 == seg);
         let after_scheme = text.rfind("://").map_or(0, |i| i + 3);
         let rest = &text[after_scheme..];
         // After a credential's `@` comes its host: a `:` right after the host name, followed
@@ -162,10 +166,27 @@ fn credentials(word: &str) -> Vec<Span> {
                     && (digits.is_empty()
                         || digits.starts_with(['/', '?', '#', '"', '\'', ',', ';', ')', ']', '}']))
             });
-        let found = if text.contains("://") && !rest.is_empty() && !rest.contains('/') {
+        // A URL's user-info holds no raw `/`, `?` or `#`: after one of them, the `@` is in a
+        // path, query or fragment (`redis://h?x@key`), and the host is before it.
+        let found = if text.contains("://") && !rest.is_empty() && !rest.contains(['/', '?', '#']) {
             Some(seg + after_scheme)
         } else {
-            rest.match_indices(':').find_map(|(i, _)| {
+            // A `:` inside brackets is an IPv6 host's (`redis://[::1]?q@…`), not a user name's
+            // end. One pass, tracking the brackets, so a long run of `:` stays linear.
+            let mut depth = 0u32;
+            let colons = rest.char_indices().filter(move |&(_, c)| match c {
+                '[' => {
+                    depth += 1;
+                    false
+                }
+                ']' => {
+                    depth = depth.saturating_sub(1);
+                    false
+                }
+                ':' => depth == 0,
+                _ => false,
+            });
+            colons.clone().find_map(|(i, _)| {
                 let colon = after_scheme + i;
                 let user = text[..colon]
                     .char_indices()
@@ -182,8 +203,11 @@ fn credentials(word: &str) -> Vec<Span> {
             })
         };
         match (found, spans.last_mut()) {
-            (Some(start), _) => spans.push((start, at)),
-            (None, Some(last)) if after_credential && !text.contains(['/', ',', '"', '\'']) => {
+            (Some(start), _) => spans.push((start, at, after_scheme > 0 || after_credential)),
+            // Not across a `?` or `#`: past one, the `@` is in a query or fragment.
+            (None, Some(last))
+                if after_credential && !text.contains(['/', ',', '"', '\'', '?', '#']) =>
+            {
                 last.1 = at;
             }
             _ => {}
@@ -195,7 +219,7 @@ fn credentials(word: &str) -> Vec<Span> {
     let (mut walked, mut in_path) = (0, false);
     spans
         .iter()
-        .map(|&(start, end)| {
+        .map(|&(start, end, in_authority)| {
             // A `/` before the span, other than a scheme's `://`, puts the span in a path (a
             // URL's, a bare one, or a URL's inside another's path), where a `?` or `#` starts
             // a query or fragment, not a password's odd character
@@ -216,13 +240,17 @@ fn credentials(word: &str) -> Vec<Span> {
             let query_inside = text
                 .find(['?', '#'])
                 .is_some_and(|q| text[q..].contains(['&', '=']));
-            let opens_query = if in_path || query_inside || host.contains(['&', '=']) {
-                start
-            } else {
-                word[start..end]
-                    .find('/')
-                    .map_or(usize::MAX, |i| start + i + 1)
-            };
+            // In a URL's authority, a raw `?` or `#` ends it (the `url` crate escapes them in
+            // user-info): a span across one has a query or fragment inside, and cutting there
+            // removes the rest of the span with it (`https://h:8443?t@key`).
+            let opens_query =
+                if in_authority || in_path || query_inside || host.contains(['&', '=']) {
+                    start
+                } else {
+                    word[start..end]
+                        .find('/')
+                        .map_or(usize::MAX, |i| start + i + 1)
+                };
             Span {
                 start,
                 end,
@@ -274,24 +302,30 @@ mod tests {
     }
 
     /// URLs as reqwest prints them in its errors (serialized by the `url` crate, which
-    /// escapes what a URL cannot hold), with a secret as user name, password, query or
+    /// escapes what a URL cannot hold), of four schemes, with or without a path, with a secret as user name, password, query or
     /// fragment among random text that the scanner cares about: the secret never survives.
     #[test]
     fn secrets_in_real_urls_never_survive() {
         const ALPHABET: &[char] = &[
             'a', 'Z', '0', '.', '-', ':', '/', '?', '#', '@', '=', '&', ',', ';', '%', '[', ']',
-            '(', ')', 'é',
+            '(', ')', 'é', '+', '!', '$', '*', '~', '"', '\'', '<', '>', ' ', '{', '}',
         ];
         let mut rng = StdRng::seed_from_u64(11);
         let text = |rng: &mut StdRng| random_text(rng, ALPHABET, 6);
         for case in 0..50_000 {
-            let mut u = url::Url::parse("https://api.example/").unwrap();
+            // Schemes without a path as well (`redis://h?…`), as the `url` crate prints them.
+            let scheme = ["https", "redis", "postgres", "x-custom"][case / 4 % 4];
+            let mut u = url::Url::parse(&format!("{scheme}://api.example/")).unwrap();
             let host = ["api.example", "h", "[::1]", "10.0.0.1"][case % 4];
             u.set_host(Some(host)).unwrap();
             if rng.random_bool(0.3) {
                 u.set_port(Some(8443)).unwrap();
             }
-            u.set_path(&format!("{}/{}", text(&mut rng), text(&mut rng)));
+            if scheme == "https" || rng.random_bool(0.5) {
+                u.set_path(&format!("{}/{}", text(&mut rng), text(&mut rng)));
+            } else {
+                u.set_path("");
+            }
             let mut with = |part: usize| {
                 let (a, b) = (text(&mut rng), text(&mut rng));
                 if part == case % 4 {
@@ -512,9 +546,11 @@ mod tests {
             ),
             ("https://u://SECRET50@h/", "https://u://<redacted>@h/"),
             ("dsn=u://SECRET51@h", "dsn=u://<redacted>@h"),
+            // A raw `#` in a URL's password: read as the fragment it is by URL rules, with
+            // the password before it removed as well.
             (
                 "postgres://admin:SECRET52#x@db/app",
-                "postgres://<redacted>@db/app",
+                "postgres://<redacted>#<redacted>",
             ),
             ("dsn=admin:SECRET53#x@db", "dsn=<redacted>@db"),
             ("admin:Pa?SECRET54@db:5432", "<redacted>@db:5432"),
@@ -551,7 +587,7 @@ mod tests {
             ),
             (
                 "https://api.example.com?email=bob@example.com&api_key=SECRET65",
-                "https://<redacted>?<redacted>",
+                "https://api.example.com?<redacted>",
             ),
             (
                 "https://h:443/cb#state=bob@x&access_token=SECRET66",
@@ -559,7 +595,7 @@ mod tests {
             ),
             (
                 "https://u:p@h:8443?a=b@c&k=SECRET67",
-                "https://<redacted>?<redacted>",
+                "https://<redacted>@h:8443?<redacted>",
             ),
             (
                 "localhost:3000/callback?email=a@b.c&code=SECRET68",
@@ -608,6 +644,17 @@ mod tests {
                 "https://h/v1/models/<redacted>#<redacted>",
             ),
             ("/files/u:p?x@SECRET86", "/files/<redacted>?<redacted>"),
+            // The same right after the host, where the `url` crate prints URLs of schemes
+            // without a path.
+            ("https://h?x@SECRET87", "https://h?<redacted>"),
+            ("https://h#x@SECRET88", "https://h#<redacted>"),
+            ("redis://h?a:b@SECRET89", "redis://h?<redacted>"),
+            ("postgres://h?t@SECRET90/x", "postgres://h?<redacted>"),
+            ("redis://[::1]?q@SECRET91", "redis://[::1]?<redacted>"),
+            (
+                "redis://u:p@[::1]?(;[@SECRET92#x",
+                "redis://<redacted>@[::1]?<redacted>",
+            ),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
                 "a=http://h/,b=http://u:SECRET14@g/",

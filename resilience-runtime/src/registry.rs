@@ -4,9 +4,9 @@
 //! struct instance or task), so its handle is a `&'static` and call sites cache it: the name
 //! is looked up once per call site, never per call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, Mutex, MutexGuard, Once, OnceLock};
+use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::{Breaker, CircuitState};
@@ -98,7 +98,7 @@ impl Registry {
         }));
         inner.execute_site.bind(inner);
         self.providers.insert(name.to_owned(), inner);
-        crate::telemetry::publish_state(name, inner.breaker.state());
+        crate::telemetry::provider_known(name, inner.breaker.state());
         inner
     }
 }
@@ -131,11 +131,12 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
             p.variable, p.expected,
         );
     }
-    for p in problems {
+    for p in problems.into_iter().filter(first_report) {
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
-            "[CONFIG] Ignoring {}={:?} for provider {}: expected {}; the next setting in line \
+            "[CONFIG] Ignoring {}={:?} for provider {} (logged once, for the first provider it \
+             applies to): expected {}; the next setting in line \
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
              Call resilience::init() at start-up to turn this into an error.",
             p.variable, p.value, inner.name, p.expected,
@@ -488,6 +489,15 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
     Ok(Provider(made))
 }
 
+/// Whether `p` is logged for the first time. A bad global value (`RETRY_MAX_ATTEMPTS=abc`) is
+/// found again as each provider is made; one line says it, not one per provider.
+fn first_report(p: &ConfigProblem) -> bool {
+    static SEEN: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+    SEEN.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((p.variable.clone(), p.value.clone()))
+}
+
 /// Set by [`Builder::init`], which reports every `RESILIENCE_*` name itself.
 static INIT_RAN: AtomicBool = AtomicBool::new(false);
 
@@ -509,23 +519,25 @@ fn warn_unknown(name: &str) {
 /// Without `init()`, the first provider made looks over the environment's `RESILIENCE_*`
 /// names once, so a misspelt or wrongly cased one is a warning rather than silence (bad values
 /// are reported as each provider is made, as before).
+///
+/// A flag, not a `Once`: the lines are logged with nothing held, so a log layer that itself
+/// makes a provider (a log shipper with a resilient client) re-enters without waiting on
+/// itself.
 fn check_names_once() {
-    static CHECKED: Once = Once::new();
-    if INIT_RAN.load(Ordering::Relaxed) {
+    static CHECKED: AtomicBool = AtomicBool::new(false);
+    if INIT_RAN.load(Ordering::Relaxed) || CHECKED.swap(true, Ordering::Relaxed) {
         return;
     }
-    CHECKED.call_once(|| {
-        let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
-        scan.unknown.iter().for_each(|name| warn_unknown(name));
-        for p in scan.misnamed {
-            tracing::warn!(
-                target: "resilience", variable = %p.variable, expected = %p.expected,
-                "[CONFIG] {} is read by no provider: expected {}; it is ignored. Call \
-                 resilience::init() at start-up to turn this into an error.",
-                p.variable, p.expected,
-            );
-        }
-    });
+    let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
+    scan.unknown.iter().for_each(|name| warn_unknown(name));
+    for p in scan.misnamed {
+        tracing::warn!(
+            target: "resilience", variable = %p.variable, expected = %p.expected,
+            "[CONFIG] {} is read by no provider: expected {}; it is ignored. Call \
+             resilience::init() at start-up to turn this into an error.",
+            p.variable, p.expected,
+        );
+    }
 }
 
 /// Cached per call site: the first call resolves the name, later calls do one load.

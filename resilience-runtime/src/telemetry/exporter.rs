@@ -252,8 +252,8 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         // connection too, not only the listener.
         let mut connections = tokio::task::JoinSet::new();
         loop {
-            // Finished connections are reaped as new ones come, so the set stays as large as
-            // the connections open.
+            // Finished connections are reaped as new ones come, so the set holds the open
+            // connections and at most those that finished since the last one came.
             while connections.try_join_next().is_some() {}
             let Ok((stream, _)) = listener.accept().await else {
                 // Out of file descriptors and the like: back off instead of spinning.

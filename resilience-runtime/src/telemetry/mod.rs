@@ -51,7 +51,7 @@ pub fn use_installed_recorder() {
     crate::tsc::calibrated();
     RECORDING.store(true, Ordering::Release);
     for p in crate::registry::providers() {
-        publish_state(p.name(), p.state());
+        provider_known(p.name(), p.state());
     }
 }
 
@@ -116,6 +116,13 @@ pub(crate) enum AttemptResult {
     Timeout = 4,
 }
 
+impl AttemptResult {
+    /// Its `result` label, and the log lines' `result` field.
+    pub(crate) fn as_str(self) -> &'static str {
+        RESULTS[self as usize]
+    }
+}
+
 const OUTCOMES: [&str; 3] = ["success", "failure", "rejected"];
 const RESULTS: [&str; 5] = ["success", "transient", "throttled", "permanent", "timeout"];
 
@@ -157,6 +164,27 @@ impl SiteMetrics {
 pub(crate) fn budget_exhausted(provider: &'static str) {
     if recording() {
         counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider).increment(1);
+    }
+}
+
+/// The state changes a breaker makes by itself; the others are an operator's (`force_open`,
+/// `reset`, switching the breaker off).
+const AUTOMATIC: [(CircuitState, CircuitState); 4] = [
+    (CircuitState::Closed, CircuitState::Open),
+    (CircuitState::Open, CircuitState::HalfOpen),
+    (CircuitState::HalfOpen, CircuitState::Closed),
+    (CircuitState::HalfOpen, CircuitState::Open),
+];
+
+/// A provider is made, or the recorder switched on with the provider already there: its state
+/// gauge, and its automatic transitions at 0, so that `rate()` and `increase()` (an alert on
+/// openings) see the first opening after a restart, which a series born at 1 would hide.
+pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
+    if recording() {
+        for (from, to) in AUTOMATIC {
+            let _ = counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str());
+        }
+        publish_state(provider, state);
     }
 }
 
