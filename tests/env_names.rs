@@ -24,6 +24,11 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         std::env::set_var("RESILIENCE_ENVN_RETRY_MAX_ATEMPTS", "5");
         std::env::set_var("RESILIENCE_envn_RETRY_MAX_ATTEMPTS", "5");
         std::env::set_var("RETRY_BASE_DELAY", "soon");
+        // A global value in conflict with each provider's own setting: a problem of each.
+        std::env::set_var("CIRCUIT_BREAKER_FAILURE_RATE", "0.5");
+        std::env::set_var("CIRCUIT_BREAKER_MINIMUM_CALLS", "50");
+        std::env::set_var("RESILIENCE_ENVN_CIRCUIT_BREAKER_WINDOW_SIZE", "10");
+        std::env::set_var("RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE", "20");
     }
     let (logs, subscriber) = capture();
     tracing::subscriber::with_default(subscriber, || {
@@ -44,10 +49,16 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         "WARN resilience: [CONFIG] RESILIENCE_envn_RETRY_MAX_ATTEMPTS is read by no provider: \
          expected the provider upper-cased",
         // One line, though both providers find it.
-        "ERROR resilience: [CONFIG] Ignoring RETRY_BASE_DELAY=\"soon\" for provider envn \
-         (logged once",
+        "ERROR resilience: [CONFIG] Ignoring RETRY_BASE_DELAY=\"soon\" for provider envn: \
+         expected",
+        // One for each provider's own conflict.
+        "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=\"50\" for provider \
+         envn: expected at most the window size (RESILIENCE_ENVN_CIRCUIT_BREAKER_WINDOW_SIZE=10)",
+        "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=\"50\" for provider \
+         envn-2: expected at most the window size \
+         (RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE=20)",
     ] {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
-    assert_eq!(text.matches("[CONFIG]").count(), 3, "{text}");
+    assert_eq!(text.matches("[CONFIG]").count(), 5, "{text}");
 }

@@ -184,7 +184,8 @@ mod reqwest_impls {
     /// else: hyper reports a garbled chunked response body as `InvalidInput`, and a missing
     /// Unix socket or a full connection-tracking table fails a connect with `NotFound` or
     /// `PermissionDenied`, all of which stay transient. No retry mends a bad local body, and it
-    /// says nothing about the provider.
+    /// says nothing about the provider. Over HTTP/2 (reqwest's `http2` feature), hyper drops
+    /// the body's error and reports the request as failed without it: transient there.
     fn local_io(e: &reqwest::Error) -> bool {
         use std::io::ErrorKind::*;
         if e.is_connect() || e.is_decode() {

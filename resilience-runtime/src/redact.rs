@@ -25,12 +25,14 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///   whatever the password holds (`/`, `#`, `?`, `=`, `,`, and `@` when no `/`, `,` or
 ///   quote follows it): `user:p@db:5432`, `dsn=u:p@h`. An empty user name counts unless a
 ///   quote follows the `:`, so `{"email":"bob@example.com"}` stays. A `?` or `#` inside a
-///   credential's password starts no query, unless the credential may be a misread one: in a
-///   URL's authority (after a `://`, or after an earlier credential's `@`, where a raw `?` or
-///   `#` ends it by URL rules: `https://h:8443?t@key`), after a `/` in the word other than a
-///   scheme's (`/v1/m:predict?token@…`), with a `&` or `=` after it, or with one where its
-///   host would be (`h:8443/x?email=bob@x&key=…`); then everything from the credential's
-///   start goes. A user name holds no `?` or `#`, nor does a URL's user-info without a `:`.
+///   credential's password starts no query, unless the credential may be a misread one: one
+///   grown across a `?` or `#` past an `@` in its password (`u:p@ss#x@db`), one after a `/`
+///   in the word other than a scheme's (`/v1/m:predict?token@…`), one with a `&` or `=`
+///   after its `?` or `#`, or one with either where its host would be
+///   (`h:8443/x?email=bob@x&key=…`); then everything from the credential's start goes. A
+///   user name holds no `?` or `#`, nor does a URL's user-info without a `:`; the `:`s of an
+///   IPv6 host (`[::1]`, where a host starts) end no user name, nor does a port's `:` before
+///   a `?` or `#` (`https://h:8443?t@key`).
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised.
@@ -144,8 +146,8 @@ fn credentials(word: &str) -> Vec<Span> {
         )
     };
     let is_host = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']');
-    // Each: start, end (its `@`), and whether it sits in a URL's authority (after a `://`,
-    // or where a host follows an earlier credential's `@`).
+    // Each: start, end (its `@`), and whether a `?` or `#` inside it starts a query or
+    // fragment whatever else is found (a credential grown across one).
     let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     let mut seg = 0;
     for (at, _) in word.match_indices('@') {
@@ -153,41 +155,42 @@ fn credentials(word: &str) -> Vec<Span> {
         let after_credential = spans.last().is_some_and(|&(_, end, _)| end + 1 == seg);
         let after_scheme = text.rfind("://").map_or(0, |i| i + 3);
         let rest = &text[after_scheme..];
-        // After a credential's `@` comes its host: a `:` right after the host name, followed
-        // by digits that end where a port ends, is a port (`redis://:pw@c:6379/0","owner":
-        // "ops@…`), not a user name's end (`u:p@h,b=v:9pw@g` has a second credential).
-        let port_colon = (after_credential && after_scheme == 0)
-            .then(|| text.find(':'))
+        // Where a host starts (after a `://`, or after a credential's `@`), a `[` opens an
+        // IPv6 address, whose `:`s end no user name (`redis://[::1]?q@…`). Only there, and
+        // only up to its `]`: an unclosed or misplaced `[` hides nothing (`["u:p@db"]`).
+        let v6_end = if (after_scheme > 0 || after_credential) && rest.starts_with('[') {
+            rest.find(']').map_or(0, |i| i + 1)
+        } else {
+            0
+        };
+        // A `:` right after a host name, followed by digits that end where a port ends, is a
+        // port, not a user name's end. After a credential's `@` (`redis://:pw@c:6379/0",
+        // "owner":"ops@…`; but `u:p@h,b=v:9pw@g` has a second credential), or right after a
+        // scheme when a `?` or `#` follows the digits (`https://h:8443?t@key`: the `url` crate
+        // never leaves those raw in user-info; `amqp://user:12/pw@h` stays a credential).
+        let port_colon = (after_scheme > 0 || after_credential)
+            .then(|| rest[v6_end..].find(':').map(|i| after_scheme + v6_end + i))
             .flatten()
             .filter(|&colon| {
-                let digits = text[colon + 1..].trim_start_matches(|c: char| c.is_ascii_digit());
-                text[..colon].chars().all(is_host)
-                    && digits.len() < text.len() - colon - 1
-                    && (digits.is_empty()
-                        || digits.starts_with(['/', '?', '#', '"', '\'', ',', ';', ')', ']', '}']))
+                let after = &text[colon + 1..];
+                let digits = after.trim_start_matches(|c: char| c.is_ascii_digit());
+                let ends = if after_scheme > 0 {
+                    digits.starts_with(['?', '#'])
+                } else {
+                    digits.is_empty()
+                        || digits.starts_with(['/', '?', '#', '"', '\'', ',', ';', ')', ']', '}'])
+                };
+                text[after_scheme + v6_end..colon].chars().all(is_host)
+                    && digits.len() < after.len()
+                    && ends
             });
         // A URL's user-info holds no raw `/`, `?` or `#`: after one of them, the `@` is in a
         // path, query or fragment (`redis://h?x@key`), and the host is before it.
         let found = if text.contains("://") && !rest.is_empty() && !rest.contains(['/', '?', '#']) {
             Some(seg + after_scheme)
         } else {
-            // A `:` inside brackets is an IPv6 host's (`redis://[::1]?q@…`), not a user name's
-            // end. One pass, tracking the brackets, so a long run of `:` stays linear.
-            let mut depth = 0u32;
-            let colons = rest.char_indices().filter(move |&(_, c)| match c {
-                '[' => {
-                    depth += 1;
-                    false
-                }
-                ']' => {
-                    depth = depth.saturating_sub(1);
-                    false
-                }
-                ':' => depth == 0,
-                _ => false,
-            });
-            colons.clone().find_map(|(i, _)| {
-                let colon = after_scheme + i;
+            rest[v6_end..].match_indices(':').find_map(|(i, _)| {
+                let colon = after_scheme + v6_end + i;
                 let user = text[..colon]
                     .char_indices()
                     .rev()
@@ -203,12 +206,18 @@ fn credentials(word: &str) -> Vec<Span> {
             })
         };
         match (found, spans.last_mut()) {
-            (Some(start), _) => spans.push((start, at, after_scheme > 0 || after_credential)),
-            // Not across a `?` or `#`: past one, the `@` is in a query or fragment.
+            (Some(start), _) => spans.push((start, at, false)),
+            // The password held an `@`. Across a `?` or `#` too (`u:p@ss#x@db`), but then
+            // the text after the first `@` may instead be a host and its query: a `?` or `#`
+            // inside starts a query, so both readings are removed.
+            // Not when the text was read as a host with a port: the `@` is then in its query.
             (None, Some(last))
-                if after_credential && !text.contains(['/', ',', '"', '\'', '?', '#']) =>
+                if after_credential
+                    && port_colon.is_none()
+                    && !text.contains(['/', ',', '"', '\'']) =>
             {
                 last.1 = at;
+                last.2 |= text.contains(['?', '#']);
             }
             _ => {}
         }
@@ -219,7 +228,7 @@ fn credentials(word: &str) -> Vec<Span> {
     let (mut walked, mut in_path) = (0, false);
     spans
         .iter()
-        .map(|&(start, end, in_authority)| {
+        .map(|&(start, end, cut_inside)| {
             // A `/` before the span, other than a scheme's `://`, puts the span in a path (a
             // URL's, a bare one, or a URL's inside another's path), where a `?` or `#` starts
             // a query or fragment, not a password's odd character
@@ -240,17 +249,14 @@ fn credentials(word: &str) -> Vec<Span> {
             let query_inside = text
                 .find(['?', '#'])
                 .is_some_and(|q| text[q..].contains(['&', '=']));
-            // In a URL's authority, a raw `?` or `#` ends it (the `url` crate escapes them in
-            // user-info): a span across one has a query or fragment inside, and cutting there
-            // removes the rest of the span with it (`https://h:8443?t@key`).
-            let opens_query =
-                if in_authority || in_path || query_inside || host.contains(['&', '=']) {
-                    start
-                } else {
-                    word[start..end]
-                        .find('/')
-                        .map_or(usize::MAX, |i| start + i + 1)
-                };
+            let opens_query = if cut_inside || in_path || query_inside || host.contains(['&', '='])
+            {
+                start
+            } else {
+                word[start..end]
+                    .find('/')
+                    .map_or(usize::MAX, |i| start + i + 1)
+            };
             Span {
                 start,
                 end,
@@ -546,11 +552,9 @@ mod tests {
             ),
             ("https://u://SECRET50@h/", "https://u://<redacted>@h/"),
             ("dsn=u://SECRET51@h", "dsn=u://<redacted>@h"),
-            // A raw `#` in a URL's password: read as the fragment it is by URL rules, with
-            // the password before it removed as well.
             (
                 "postgres://admin:SECRET52#x@db/app",
-                "postgres://<redacted>#<redacted>",
+                "postgres://<redacted>@db/app",
             ),
             ("dsn=admin:SECRET53#x@db", "dsn=<redacted>@db"),
             ("admin:Pa?SECRET54@db:5432", "<redacted>@db:5432"),
@@ -653,7 +657,33 @@ mod tests {
             ("redis://[::1]?q@SECRET91", "redis://[::1]?<redacted>"),
             (
                 "redis://u:p@[::1]?(;[@SECRET92#x",
-                "redis://<redacted>@[::1]?<redacted>",
+                "redis://<redacted>?<redacted>",
+            ),
+            // A port before the query keeps its host (`url` prints ports only valid).
+            ("https://h:8443?t@SECRET93", "https://h:8443?<redacted>"),
+            (
+                "redis://cache:6379?user@SECRET94",
+                "redis://cache:6379?<redacted>",
+            ),
+            (
+                "redis://[::1]:6379?q@SECRET95",
+                "redis://[::1]:6379?<redacted>",
+            ),
+            // A `[` that opens no IPv6 host hides no credential.
+            ("[\"admin:SECRET96@db:5432\"]", "[\"<redacted>@db:5432\"]"),
+            ("[admin:SECRET97@db", "[<redacted>@db"),
+            ("dsn=[admin:SECRET98@db]", "dsn=[<redacted>@db]"),
+            ("Some([u:SECRET99@h])", "Some([<redacted>@h])"),
+            // A password holding an `@`, then a `?` or `#`.
+            ("user:p@SECRET100#x@db", "<redacted>@db"),
+            ("user:p@SECRET101?x@db:5432", "<redacted>?<redacted>"),
+            (
+                "postgres://user:p@SECRET102#1@db/app",
+                "postgres://<redacted>#<redacted>",
+            ),
+            (
+                "redis://:p@SECRET103?x@cache:6379/0",
+                "redis://<redacted>?<redacted>",
             ),
             // Two URLs in one word: the second's user-info, then the first's query.
             (

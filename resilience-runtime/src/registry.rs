@@ -135,9 +135,9 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
-            "[CONFIG] Ignoring {}={:?} for provider {} (logged once, for the first provider it \
-             applies to): expected {}; the next setting in line \
+            "[CONFIG] Ignoring {}={:?} for provider {}: expected {}; the next setting in line \
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
+             Logged once, however many providers it applies to. \
              Call resilience::init() at start-up to turn this into an error.",
             p.variable, p.value, inner.name, p.expected,
         );
@@ -490,12 +490,17 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
 }
 
 /// Whether `p` is logged for the first time. A bad global value (`RETRY_MAX_ATTEMPTS=abc`) is
-/// found again as each provider is made; one line says it, not one per provider.
+/// found again as each provider is made; one line says it, not one per provider. The whole
+/// problem is the key: the same global value in conflict with each provider's own setting
+/// (`RETRY_BASE_DELAY=5` above two providers' max delays) is a problem of each, told apart by
+/// what was expected.
 fn first_report(p: &ConfigProblem) -> bool {
-    static SEEN: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
-    SEEN.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert((p.variable.clone(), p.value.clone()))
+    static SEEN: Mutex<BTreeSet<(String, String, String)>> = Mutex::new(BTreeSet::new());
+    SEEN.lock().unwrap_or_else(|e| e.into_inner()).insert((
+        p.variable.clone(),
+        p.value.clone(),
+        p.expected.clone(),
+    ))
 }
 
 /// Set by [`Builder::init`], which reports every `RESILIENCE_*` name itself.
@@ -518,7 +523,7 @@ fn warn_unknown(name: &str) {
 
 /// Without `init()`, the first provider made looks over the environment's `RESILIENCE_*`
 /// names once, so a misspelt or wrongly cased one is a warning rather than silence (bad values
-/// are reported as each provider is made, as before).
+/// are reported as each provider is made, a global one once).
 ///
 /// A flag, not a `Once`: the lines are logged with nothing held, so a log layer that itself
 /// makes a provider (a log shipper with a resilient client) re-enters without waiting on
