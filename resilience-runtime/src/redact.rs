@@ -308,7 +308,7 @@ mod tests {
     }
 
     /// URLs as reqwest prints them in its errors (serialized by the `url` crate, which
-    /// escapes what a URL cannot hold), of four schemes, with or without a path, with a secret as user name, password, query or
+    /// escapes what a URL cannot hold), of eight schemes, with or without a path, with a secret as user name, password, query or
     /// fragment among random text that the scanner cares about: the secret never survives.
     #[test]
     fn secrets_in_real_urls_never_survive() {
@@ -320,7 +320,17 @@ mod tests {
         let text = |rng: &mut StdRng| random_text(rng, ALPHABET, 6);
         for case in 0..50_000 {
             // Schemes without a path as well (`redis://h?…`), as the `url` crate prints them.
-            let scheme = ["https", "redis", "postgres", "x-custom"][case / 4 % 4];
+            let schemes = [
+                "https",
+                "redis",
+                "postgres",
+                "x-custom",
+                "ws",
+                "ftp",
+                "mongodb+srv",
+                "amqp",
+            ];
+            let scheme = schemes[case / 4 % schemes.len()];
             let mut u = url::Url::parse(&format!("{scheme}://api.example/")).unwrap();
             let host = ["api.example", "h", "[::1]", "10.0.0.1"][case % 4];
             u.set_host(Some(host)).unwrap();
