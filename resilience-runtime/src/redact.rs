@@ -205,17 +205,30 @@ fn credentials(word: &str) -> Vec<Span> {
                 (user.max(after_scheme) < colon || !quoted).then_some(seg + user.max(after_scheme))
             })
         };
+        // The password held an `@` (`u:p@ss@h`): the earlier credential grows to this `@`.
+        // Not past a `/`, `,` or quote, where a new field or path begins, nor when the text is
+        // a host with a port and then a query (`u:p@h:8443?a=b@c`: this `@` is the query's).
+        // Across a `?` or `#` (`u:p@ss#x@db`), the text may instead be a host and its query:
+        // a `?` or `#` inside then starts a query, so both readings are removed.
+        let may_grow = after_credential
+            && !text.contains(['/', ',', '"', '\''])
+            && !(port_colon.is_some() && text.contains(['?', '#']));
+        // Text that no host holds (`(`, `;`, `=`, `?`, …) between the `@` and a `:` further on
+        // is more password, not a host before a second credential (`u:p@ss(x:y@db`).
+        let not_a_host = |start: usize| {
+            text[..start - seg]
+                .get(v6_end..)
+                .unwrap_or("")
+                .chars()
+                .any(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_')))
+        };
         match (found, spans.last_mut()) {
+            (Some(start), Some(last)) if may_grow && not_a_host(start) => {
+                last.1 = at;
+                last.2 |= text.contains(['?', '#']);
+            }
             (Some(start), _) => spans.push((start, at, false)),
-            // The password held an `@`. Across a `?` or `#` too (`u:p@ss#x@db`), but then
-            // the text after the first `@` may instead be a host and its query: a `?` or `#`
-            // inside starts a query, so both readings are removed.
-            // Not when the text was read as a host with a port: the `@` is then in its query.
-            (None, Some(last))
-                if after_credential
-                    && port_colon.is_none()
-                    && !text.contains(['/', ',', '"', '\'']) =>
-            {
+            (None, Some(last)) if may_grow => {
                 last.1 = at;
                 last.2 |= text.contains(['?', '#']);
             }
@@ -695,6 +708,17 @@ mod tests {
                 "redis://:p@SECRET103?x@cache:6379/0",
                 "redis://<redacted>?<redacted>",
             ),
+            // The third fuzzing pass: an `@` in a password followed by what looks like a
+            // host and port, or by text no host holds and then a `:`.
+            (
+                "postgres://app:p@SECRET104:5432@db/orders",
+                "postgres://<redacted>@db/orders",
+            ),
+            ("user:pa@SECRET105:1@db:5432", "<redacted>@db:5432"),
+            ("user:p@SECRET106(:@db", "<redacted>@db"),
+            ("dsn=user:p@SECRET107#a:b@db", "dsn=<redacted>#<redacted>"),
+            ("user:p@SECRET108[x:@db", "<redacted>@db"),
+            ("user:p@SECRET109;k=v:w@db", "<redacted>@db"),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
                 "a=http://h/,b=http://u:SECRET14@g/",
