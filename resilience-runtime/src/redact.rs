@@ -150,15 +150,19 @@ fn credentials(word: &str) -> Vec<Span> {
     // fragment whatever else is found (a credential grown across one).
     let mut spans: Vec<(usize, usize, bool)> = Vec::new();
     let mut seg = 0;
+    // Whether the last segment was a `host:port` a credential grew over: what follows is then
+    // still password, not a host.
+    let mut grew_over_port = false;
     for (at, _) in word.match_indices('@') {
         let text = &word[seg..at];
         let after_credential = spans.last().is_some_and(|&(_, end, _)| end + 1 == seg);
+        let host_follows = after_credential && !grew_over_port;
         let after_scheme = text.rfind("://").map_or(0, |i| i + 3);
         let rest = &text[after_scheme..];
         // Where a host starts (after a `://`, or after a credential's `@`), a `[` opens an
         // IPv6 address, whose `:`s end no user name (`redis://[::1]?q@…`). Only there, and
         // only up to its `]`: an unclosed or misplaced `[` hides nothing (`["u:p@db"]`).
-        let v6_end = if (after_scheme > 0 || after_credential) && rest.starts_with('[') {
+        let v6_end = if (after_scheme > 0 || host_follows) && rest.starts_with('[') {
             rest.find(']').map_or(0, |i| i + 1)
         } else {
             0
@@ -168,7 +172,7 @@ fn credentials(word: &str) -> Vec<Span> {
         // "owner":"ops@…`; but `u:p@h,b=v:9pw@g` has a second credential), or right after a
         // scheme when a `?` or `#` follows the digits (`https://h:8443?t@key`: the `url` crate
         // never leaves those raw in user-info; `amqp://user:12/pw@h` stays a credential).
-        let port_colon = (after_scheme > 0 || after_credential)
+        let port_colon = (after_scheme > 0 || host_follows)
             .then(|| rest[v6_end..].find(':').map(|i| after_scheme + v6_end + i))
             .flatten()
             .filter(|&colon| {
@@ -234,6 +238,7 @@ fn credentials(word: &str) -> Vec<Span> {
             }
             _ => {}
         }
+        grew_over_port = found.is_none() && may_grow && port_colon.is_some();
         seg = at + 1;
     }
     // Each look stops at the next `@` or at the span's own end, and the walk for paths goes
@@ -719,6 +724,13 @@ mod tests {
             ("dsn=user:p@SECRET107#a:b@db", "dsn=<redacted>#<redacted>"),
             ("user:p@SECRET108[x:@db", "<redacted>@db"),
             ("user:p@SECRET109;k=v:w@db", "<redacted>@db"),
+            // And a password with two `@`s, the first followed by `host:port@`.
+            ("u:p@h:1@x:12,SECRET110@g", "<redacted>@<redacted>@g"),
+            (
+                "postgres://app:p@KEY:5432@x:12/SECRET111@db",
+                "postgres://<redacted>@<redacted>@db",
+            ),
+            ("u:p@h:1@[::1]:1#SECRET112@g", "<redacted>@g"),
             // Two URLs in one word: the second's user-info, then the first's query.
             (
                 "a=http://h/,b=http://u:SECRET14@g/",
