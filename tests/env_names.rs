@@ -61,4 +61,18 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
     assert_eq!(text.matches("[CONFIG]").count(), 5, "{text}");
+    // `init()` after them reports the same typo once more only as the error it makes of it,
+    // not as a second warning.
+    let (logs, subscriber) = capture();
+    let err = tracing::subscriber::with_default(subscriber, resilience::init).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("RESILIENCE_envn_RETRY_MAX_ATTEMPTS"),
+        "{err}"
+    );
+    assert!(
+        !logs.text().contains("matches no resilience setting"),
+        "{}",
+        logs.text()
+    );
 }

@@ -326,15 +326,17 @@ impl Builder {
     /// providers created from now on. Returns every problem at once; on error nothing is
     /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings.
     pub fn init(self) -> Result<(), ConfigError> {
-        // Whatever the outcome, the names were looked at and their typos reported.
-        INIT_RAN.store(true, Ordering::Relaxed);
-        self.init_with(&process_env, process_vars())
+        // Whatever the outcome, the names are looked at here: the first provider need not,
+        // and typos a first provider already reported are not reported again.
+        let reported = NAMES_CHECKED.swap(true, Ordering::Relaxed);
+        self.init_with(&process_env, process_vars(), !reported)
     }
 
     pub(crate) fn init_with(
         self,
         lookup: Lookup<'_>,
         vars: Vec<(String, String)>,
+        warn_typos: bool,
     ) -> Result<(), ConfigError> {
         let (_, mut problems) = Settings::from_env(lookup, None);
         let Scan {
@@ -345,7 +347,9 @@ impl Builder {
         } = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
         problems.extend(p);
         problems.extend(misnamed);
-        unknown.iter().for_each(|name| warn_unknown(name));
+        if warn_typos {
+            unknown.iter().for_each(|name| warn_unknown(name));
+        }
         #[cfg(feature = "telemetry")]
         if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR")
             && addr.trim().parse::<std::net::SocketAddr>().is_err()
@@ -503,8 +507,9 @@ fn first_report(p: &ConfigProblem) -> bool {
     ))
 }
 
-/// Set by [`Builder::init`], which reports every `RESILIENCE_*` name itself.
-static INIT_RAN: AtomicBool = AtomicBool::new(false);
+/// Set once the environment's `RESILIENCE_*` names were looked at, by [`Builder::init`] or by
+/// the first provider made, so that their typos are reported once.
+static NAMES_CHECKED: AtomicBool = AtomicBool::new(false);
 
 fn process_vars() -> Vec<(String, String)> {
     std::env::vars_os()
@@ -529,8 +534,7 @@ fn warn_unknown(name: &str) {
 /// makes a provider (a log shipper with a resilient client) re-enters without waiting on
 /// itself.
 fn check_names_once() {
-    static CHECKED: AtomicBool = AtomicBool::new(false);
-    if INIT_RAN.load(Ordering::Relaxed) || CHECKED.swap(true, Ordering::Relaxed) {
+    if NAMES_CHECKED.swap(true, Ordering::Relaxed) {
         return;
     }
     let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
@@ -566,7 +570,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Builder::new().init_with(&lookup, vars)
+        Builder::new().init_with(&lookup, vars, true)
     }
 
     #[test]
@@ -615,6 +619,7 @@ mod tests {
             .init_with(
                 &|k: &str| (k == "RETRY_MAX_DELAY").then(|| "2".to_owned()),
                 vec![],
+                true,
             )
             .unwrap_err();
         assert_eq!(err.problems()[0].variable, "Settings::base_delay", "{err}");
@@ -666,7 +671,7 @@ mod tests {
                     .base_delay(Duration::from_secs(9))
                     .max_delay(Duration::from_secs(3)),
             )
-            .init_with(&none, vec![])
+            .init_with(&none, vec![], true)
             .unwrap_err();
         assert_eq!(err.problems()[0].variable, "Settings::base_delay");
         assert!(
@@ -678,12 +683,12 @@ mod tests {
         assert_eq!(p.config().max_attempts, 3);
         let err = Builder::new()
             .provider("reg-t3", Settings::new().max_attempts(9))
-            .init_with(&none, vec![])
+            .init_with(&none, vec![], true)
             .unwrap_err();
         assert_eq!(err.problems()[0].variable, "provider `reg-t3`");
         Builder::new()
             .provider("reg-t4", Settings::new().max_attempts(9))
-            .init_with(&none, vec![])
+            .init_with(&none, vec![], true)
             .unwrap();
         assert_eq!(provider("reg-t4").config().max_attempts, 9);
     }
@@ -719,7 +724,7 @@ mod tests {
             .collect();
         let result = Builder::new()
             .provider("reg-t7", Settings::new().max_delay(Duration::from_secs(10)))
-            .init_with(&lookup, vars);
+            .init_with(&lookup, vars, true);
         // Providers other tests created meanwhile resolve differently under this environment
         // ("already set up"); none of that may be about reg-t7.
         if let Err(e) = result {
@@ -741,7 +746,7 @@ mod tests {
             for n in names {
                 b = b.provider(n, Settings::new());
             }
-            let err = b.init_with(&none, vec![]).unwrap_err();
+            let err = b.init_with(&none, vec![], true).unwrap_err();
             assert!(
                 !registry().provider_code.contains_key(names[0]),
                 "nothing installed on error"
@@ -772,7 +777,7 @@ mod tests {
         // configure() sees names that init() registered, not only providers in use.
         Builder::new()
             .provider("reg-t10", Settings::new())
-            .init_with(&none, vec![])
+            .init_with(&none, vec![], true)
             .unwrap();
         let err = configure("reg-t10-retry", Settings::new()).unwrap_err();
         assert!(err.to_string().contains("provider `reg-t10`'s"), "{err}");
