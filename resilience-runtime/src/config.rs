@@ -205,8 +205,8 @@ keys! {
     BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
     HalfOpenMaxCalls => "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", half_open_max_calls, Count16, "a whole number from 1 to 65535";
     FailureRate => "CIRCUIT_BREAKER_FAILURE_RATE", failure_rate, Rate, "a fraction above 0 and at most 1 (e.g. 0.5), or none";
-    WindowSize => "CIRCUIT_BREAKER_WINDOW_SIZE", window_size, Window, "a whole number of calls from 1 to 4096";
-    MinimumCalls => "CIRCUIT_BREAKER_MINIMUM_CALLS", minimum_calls, Count, "a whole number of calls, at least 1";
+    WindowSize => "CIRCUIT_BREAKER_WINDOW_SIZE", window_size, Window, "a whole number of attempts from 1 to 4096";
+    MinimumCalls => "CIRCUIT_BREAKER_MINIMUM_CALLS", minimum_calls, Count, "a whole number of attempts, at least 1";
 }
 
 /// Every global environment variable the runtime reads, in README order.

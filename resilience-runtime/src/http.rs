@@ -147,7 +147,9 @@ mod reqwest_impls {
 
     /// Connect errors, timeouts and failures while sending or reading the response, its body
     /// included, are transient, but for a request body streamed from a local source that fails
-    /// with a local kind of I/O error (not found, permission denied, …), which is permanent; a status (from `error_for_status()`) is classified by
+    /// with a local kind of I/O error (not found, permission denied, …), which is permanent
+    /// over HTTP/1.1 (over HTTP/2, reqwest's default over TLS, hyper drops the body's error,
+    /// and the failure stays transient); a status (from `error_for_status()`) is classified by
     /// [`classify_status`]; builder and redirect errors, and a body that is not the JSON
     /// `json()` expected, are permanent. JSON that ends early, an empty body included, is
     /// transient: a body cut off where no length was sent looks whole here. Use [`ResponseExt::check_status`] instead

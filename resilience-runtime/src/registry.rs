@@ -324,7 +324,8 @@ impl Builder {
     /// Reads and checks every setting (the global variables, every `RESILIENCE_<PROVIDER>_…`
     /// variable in the environment, and the code settings) and installs the code settings for
     /// providers created from now on. Returns every problem at once; on error nothing is
-    /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings.
+    /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
+    /// first provider made already warned about them.
     pub fn init(self) -> Result<(), ConfigError> {
         // Whatever the outcome, the names are looked at here: the first provider need not,
         // and typos a first provider already reported are not reported again.
@@ -453,7 +454,7 @@ pub fn init() -> Result<(), ConfigError> {
 
 /// Creates (or checks) one provider with settings given in code, below its
 /// `RESILIENCE_<PROVIDER>_…` variables. Errors name every bad value, and refuse settings that
-/// would change a provider already in use.
+/// would change a provider already set up (by its first call or an earlier `configure`).
 ///
 /// ```
 /// use resilience::Settings;
