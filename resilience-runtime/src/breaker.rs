@@ -689,7 +689,7 @@ impl Breaker {
         let (provider, wait) = (self.provider, self.timeout.max(PROBE_WAIT_MIN));
         tracing::warn!(
             target: "resilience", provider, state = "half_open",
-            waited_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            waited_ms = crate::telemetry::millis(wait),
             "[CIRCUIT] Probes for {provider} unanswered after {:.3}s: their slots are freed \
              and their answers will be ignored",
             wait.as_secs_f64()

@@ -842,7 +842,7 @@ impl Call {
                 let error = summary(&out);
                 // The text shows the field's whole milliseconds, so the two never disagree
                 // (`{:.3}` would round 0.9509 s up to 0.951 beside `delay_ms=950`).
-                let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+                let ms = telemetry::millis(delay);
                 tracing::info!(
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
                     delay_ms = ms, class = class.as_str(), result = result.as_str(), error = error.as_deref(),
@@ -942,7 +942,7 @@ impl Call {
             ),
             GiveUp::RetryAfterTooLong(ra) => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
-                retry_after_ms = u64::try_from(ra.as_millis()).unwrap_or(u64::MAX),
+                retry_after_ms = telemetry::millis(*ra),
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {:.3}s is above the maximum delay", ra.as_secs_f64()
             ),
             GiveUp::Deadline => tracing::warn!(

@@ -152,8 +152,8 @@ mod reqwest_impls {
     /// and the failure stays transient); a status (from `error_for_status()`) is classified by
     /// [`classify_status`]; builder and redirect errors, and a body that is not the JSON
     /// `json()` expected, are permanent. JSON that ends early, an empty body included, is
-    /// transient: a body cut off where no length was sent looks whole here. Use [`ResponseExt::check_status`] instead
-    /// of `error_for_status()` to keep `Retry-After`.
+    /// transient: a body cut off where no length was sent looks whole here. Use
+    /// [`ResponseExt::check_status`] instead of `error_for_status()` to keep `Retry-After`.
     impl Classify for reqwest::Error {
         fn classify(&self) -> ErrorClass {
             if let Some(s) = self.status() {

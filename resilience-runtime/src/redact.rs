@@ -134,8 +134,13 @@ struct Span {
 ///   `:` (`https://token@h`, `redis://:pw@h`);
 /// - or it has a `:` (after its last `://`, if any) with a user name before it, or with none
 ///   but not followed by a quote (`"email":"bob@…"` is JSON): from the user name to the `@`;
-/// - or the previous `@` ended a credential and this text has no `/`, `,` or quote: the
-///   password held an `@` (`u:p@ss@h`), and the credential grows to this `@`.
+/// - or the previous `@` ended a credential and this text has no `/`, `,` or quote, and is
+///   not a `host:port` with a query: the password held an `@` (`u:p@ss@h`), and the
+///   credential grows to this `@`; also over a `:` that text no host holds comes before
+///   (`u:p@ss(x:y@h`).
+///
+/// Where a host starts, a `[…]` is an IPv6 address and a `:` with digits up to where a port
+/// ends is a port: neither ends a user name.
 ///
 /// Linear: each `@`'s text is looked at a bounded number of times, and the texts are disjoint.
 fn credentials(word: &str) -> Vec<Span> {
@@ -156,13 +161,15 @@ fn credentials(word: &str) -> Vec<Span> {
     for (at, _) in word.match_indices('@') {
         let text = &word[seg..at];
         let after_credential = spans.last().is_some_and(|&(_, end, _)| end + 1 == seg);
-        let host_follows = after_credential && !grew_over_port;
         let after_scheme = text.rfind("://").map_or(0, |i| i + 3);
         let rest = &text[after_scheme..];
+        // Whether the text begins where a host does: after a `://`, or after a credential's
+        // `@` (unless that credential grew over a `host:port`, and this is more password).
+        let host_start = after_scheme > 0 || (after_credential && !grew_over_port);
         // Where a host starts (after a `://`, or after a credential's `@`), a `[` opens an
         // IPv6 address, whose `:`s end no user name (`redis://[::1]?q@…`). Only there, and
         // only up to its `]`: an unclosed or misplaced `[` hides nothing (`["u:p@db"]`).
-        let v6_end = if (after_scheme > 0 || host_follows) && rest.starts_with('[') {
+        let v6_end = if host_start && rest.starts_with('[') {
             rest.find(']').map_or(0, |i| i + 1)
         } else {
             0
@@ -172,7 +179,7 @@ fn credentials(word: &str) -> Vec<Span> {
         // "owner":"ops@…`; but `u:p@h,b=v:9pw@g` has a second credential), or right after a
         // scheme when a `?` or `#` follows the digits (`https://h:8443?t@key`: the `url` crate
         // never leaves those raw in user-info; `amqp://user:12/pw@h` stays a credential).
-        let port_colon = (after_scheme > 0 || host_follows)
+        let port_colon = host_start
             .then(|| rest[v6_end..].find(':').map(|i| after_scheme + v6_end + i))
             .flatten()
             .filter(|&colon| {
@@ -195,17 +202,16 @@ fn credentials(word: &str) -> Vec<Span> {
         } else {
             rest[v6_end..].match_indices(':').find_map(|(i, _)| {
                 let colon = after_scheme + v6_end + i;
+                if port_colon == Some(colon) {
+                    return None;
+                }
                 let user = text[..colon]
                     .char_indices()
                     .rev()
                     .take_while(|&(_, c)| is_name(c))
                     .last()
                     .map_or(colon, |(j, _)| j);
-                let next = &text[colon + 1..];
-                if port_colon == Some(colon) {
-                    return None;
-                }
-                let quoted = next.starts_with(['"', '\'']);
+                let quoted = text[colon + 1..].starts_with(['"', '\'']);
                 (user.max(after_scheme) < colon || !quoted).then_some(seg + user.max(after_scheme))
             })
         };
@@ -226,16 +232,13 @@ fn credentials(word: &str) -> Vec<Span> {
                 .chars()
                 .any(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_')))
         };
+        let grow = may_grow && found.is_none_or(not_a_host);
         match (found, spans.last_mut()) {
-            (Some(start), Some(last)) if may_grow && not_a_host(start) => {
+            (_, Some(last)) if grow => {
                 last.1 = at;
                 last.2 |= text.contains(['?', '#']);
             }
             (Some(start), _) => spans.push((start, at, false)),
-            (None, Some(last)) if may_grow => {
-                last.1 = at;
-                last.2 |= text.contains(['?', '#']);
-            }
             _ => {}
         }
         grew_over_port = found.is_none() && may_grow && port_colon.is_some();

@@ -167,6 +167,12 @@ pub(crate) fn budget_exhausted(provider: &'static str) {
     }
 }
 
+/// `d` in whole milliseconds, for a log line's `…_ms` field (saturating: a `u128` cut to a
+/// `u64` would wrap).
+pub(crate) fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The state changes a breaker makes by itself; the others are an operator's (`force_open`,
 /// `reset`, switching the breaker off).
 const AUTOMATIC: [(CircuitState, CircuitState); 4] = [
