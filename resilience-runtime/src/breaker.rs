@@ -891,12 +891,25 @@ impl Window {
             if word.load(Ordering::Relaxed) & mask != 0 {
                 word.fetch_and(!mask, Ordering::Relaxed);
             }
-            return false;
+            // A success lowers the share or leaves it, with one exception: the one that brings
+            // the window to `minimum_calls`, where the share is first judged (5 failures then
+            // 5 successes, rate 0.5, minimum 10, must open there, not at the next failure).
+            if i + 1 != u64::from(self.minimum_calls) {
+                return false;
+            }
+        } else {
+            word.fetch_or(mask, Ordering::Relaxed);
         }
-        word.fetch_or(mask, Ordering::Relaxed);
         let calls = (i + 1).min(u64::from(self.size));
-        calls >= u64::from(self.minimum_calls)
-            && f64::from(self.failures()) >= self.rate * calls as f64
+        calls >= u64::from(self.minimum_calls) && self.reached(self.failures(), calls)
+    }
+
+    /// Whether `failures` of `calls` reach the rate. As a quotient, not `rate * calls`: the
+    /// product rounds (`0.55 * 100.0` is `55.00000000000001`, so 55 of 100 would not open a
+    /// breaker at 0.55), while the correctly rounded quotient of two exact integers is the
+    /// same double as the rate whenever the two are equal.
+    fn reached(&self, failures: u32, calls: u64) -> bool {
+        f64::from(failures) / calls as f64 >= self.rate
     }
 
     /// Failures among the last `size` calls.
@@ -1265,8 +1278,11 @@ mod tests {
         fail(&b);
         assert_eq!(b.state(), CircuitState::Closed, "3 calls < minimum 4");
         b.acquire().unwrap().record(Verdict::Success);
-        fail(&b);
-        assert_eq!(b.state(), CircuitState::Open, "3 of 5 failed");
+        assert_eq!(
+            b.state(),
+            CircuitState::Open,
+            "2 of 4 failed: the success that fills the minimum is judged"
+        );
         // 40% over a full window stays closed.
         let c = breaker(Config {
             failure_rate: Some(0.5),
@@ -1284,6 +1300,60 @@ mod tests {
         }
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.failures(), 4);
+    }
+
+    #[test]
+    fn failure_rate_opens_on_the_success_that_fills_the_minimum() {
+        let b = breaker(Config {
+            failure_rate: Some(0.5),
+            window_size: 10,
+            minimum_calls: 10,
+            ..cfg()
+        });
+        for _ in 0..5 {
+            fail(&b);
+        }
+        for _ in 0..4 {
+            b.acquire().unwrap().record(Verdict::Success);
+        }
+        assert_eq!(b.state(), CircuitState::Closed, "9 attempts < minimum 10");
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Open, "5 of 10 failed");
+    }
+
+    #[test]
+    fn failure_rate_reached_exactly_opens_whatever_the_rounding() {
+        // Rates and windows where `rate * calls` rounds above the exact count (0.55 * 100.0 is
+        // 55.00000000000001): that many failures must still open the breaker, one fewer not.
+        for (rate, size) in [
+            (0.55, 100),
+            (0.14, 50),
+            (0.28, 25),
+            (0.07, 100),
+            (0.56, 100),
+        ] {
+            let exact = (rate * f64::from(size)).round() as u32;
+            for (failures, opens) in [(exact - 1, false), (exact, true)] {
+                let b = breaker(Config {
+                    failure_rate: Some(rate),
+                    window_size: size,
+                    minimum_calls: size,
+                    ..cfg()
+                });
+                for _ in failures..size {
+                    b.acquire().unwrap().record(Verdict::Success);
+                }
+                for _ in 0..failures {
+                    fail(&b);
+                }
+                let want = if opens {
+                    CircuitState::Open
+                } else {
+                    CircuitState::Closed
+                };
+                assert_eq!(b.state(), want, "{failures} of {size} at rate {rate}");
+            }
+        }
     }
 
     #[test]

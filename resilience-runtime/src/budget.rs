@@ -94,9 +94,25 @@ impl Budget {
             .is_ok()
     }
 
-    /// Retries currently available (for `/health`).
+    /// Retries the budget would allow right now (for `/health`): the balance plus what the
+    /// clock has added since it was last credited, which happens only when a retry asks
+    /// (`try_withdraw`); without it, a budget spent an hour ago would still show empty.
+    /// Changes nothing.
     pub(crate) fn available(&self) -> f64 {
-        self.balance.load(Ordering::Relaxed) as f64 / UNIT as f64
+        self.available_at(Instant::now())
+    }
+
+    fn available_at(&self, now: Instant) -> f64 {
+        let pending = if self.enabled {
+            let last = *self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
+            last.map_or(0.0, |l| {
+                now.saturating_duration_since(l).as_secs_f64() * self.refill_per_sec
+            })
+        } else {
+            0.0
+        };
+        let balance = self.balance.load(Ordering::Relaxed) as f64;
+        (balance + pending).min(self.capacity as f64) / UNIT as f64
     }
 }
 
@@ -141,6 +157,23 @@ mod tests {
         let later = t0 + Duration::from_secs(3600);
         assert!(b.try_withdraw(later) && b.try_withdraw(later) && b.try_withdraw(later));
         assert!(!b.try_withdraw(later));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn available_counts_what_the_clock_added_since_the_last_retry() {
+        let b = budget(0.0, 1.0, 5);
+        let t0 = Instant::now();
+        while b.try_withdraw(t0) {}
+        assert_eq!(b.available_at(t0), 0.0);
+        assert_eq!(b.available_at(t0 + Duration::from_millis(2500)), 2.5);
+        assert_eq!(
+            b.available_at(t0 + Duration::from_secs(3600)),
+            5.0,
+            "an hour later the budget is full, not still spent"
+        );
+        // Asking changed nothing: a retry at 1.5 s finds 1.5 retries, takes one.
+        assert!(b.try_withdraw(t0 + Duration::from_millis(1500)));
+        assert_eq!(b.available_at(t0 + Duration::from_millis(1500)), 0.5);
     }
 
     #[test]

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use crate::classify::{Classify, ErrorClass, classify_status};
 
 /// A non-success HTTP answer: the status and the parsed `Retry-After`. It classifies itself
-/// with [`classify_status`] (429 → `Throttled` with the `Retry-After`, 408/5xx gateway errors →
-/// `Transient`, other 4xx → `Permanent`). Its text never contains the URL.
+/// with [`classify_status`] (429 → `Throttled` with the `Retry-After`; 408, 500, 502, 503 and
+/// 504 → `Transient`; every other status, other 5xx such as 501 or 507 included →
+/// `Permanent`). Its text never contains the URL.
 ///
 /// ```
 /// use resilience::{Classify, ErrorClass, HttpError};
