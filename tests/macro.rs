@@ -483,3 +483,122 @@ async fn async_trait_arguments_are_made_per_attempt_as_native_ones() {
         "and dropped with the call"
     );
 }
+
+/// `Send` but not `Sync`, as a `Cell` makes a type.
+#[derive(Clone)]
+struct Counter {
+    flaky: Flaky,
+    seen: std::cell::Cell<u32>,
+}
+
+impl Counter {
+    fn new(fail_first: u32) -> Self {
+        Counter {
+            flaky: Flaky::new(fail_first),
+            seen: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A pinned `&mut` receiver that the body consumes, as `get_mut` or pin-project's
+    /// `project` does: each attempt gets a pin of its own (the second attempt's use of `self`
+    /// did not compile: moved by the first).
+    #[resilient(provider = "mac-pins")]
+    async fn consume_pin(self: std::pin::Pin<&mut Self>) -> Result<u32, TestError> {
+        let this = self.get_mut();
+        this.seen.set(this.seen.get() + 1);
+        tokio::task::yield_now().await;
+        this.flaky.hit()
+    }
+
+    /// The same with `mut`, reborrowed by the body.
+    #[resilient(provider = "mac-pins")]
+    async fn reborrow_pin(mut self: std::pin::Pin<&mut Self>) -> Result<u32, TestError> {
+        let again = self.as_mut();
+        again.get_mut().seen.set(10);
+        self.flaky.hit()
+    }
+}
+
+/// A pinned `&mut` argument, not the receiver: reborrowed per attempt (it had to be `Clone`,
+/// which it cannot be).
+#[resilient(provider = "mac-pins")]
+async fn poll_pinned(
+    mut fut: std::pin::Pin<&mut (dyn Future<Output = u32> + Send)>,
+    flaky: &Flaky,
+) -> Result<u32, TestError> {
+    let n = flaky.hit()?;
+    Ok(fut.as_mut().await + n)
+}
+
+#[async_trait]
+trait Owned: Send {
+    async fn by_value(self) -> Result<u32, TestError>
+    where
+        Self: Sized;
+    async fn boxed(self: Box<Self>) -> Result<u32, TestError>;
+    async fn poll_it(
+        flaky: &Flaky,
+        fut: std::pin::Pin<&mut (dyn Future<Output = u32> + Send)>,
+    ) -> Result<u32, TestError>;
+}
+
+#[async_trait]
+impl Owned for Counter {
+    /// Cloned per attempt before the attempt's block, which owns the copy: made inside it
+    /// from `&self`, the block held a `&Counter`, and `#[async_trait]`'s boxed `Send` future
+    /// did not compile for a type that is not `Sync`.
+    #[resilient(provider = "mac-pins")]
+    async fn by_value(self) -> Result<u32, TestError> {
+        tokio::task::yield_now().await;
+        self.flaky.hit()
+    }
+
+    #[resilient(provider = "mac-pins")]
+    async fn boxed(self: Box<Self>) -> Result<u32, TestError> {
+        tokio::task::yield_now().await;
+        self.flaky.hit()
+    }
+
+    /// A pinned `&mut` argument that the body consumes (awaits), reborrowed per attempt.
+    #[resilient(provider = "mac-pins")]
+    async fn poll_it(
+        flaky: &Flaky,
+        fut: std::pin::Pin<&mut (dyn Future<Output = u32> + Send)>,
+    ) -> Result<u32, TestError> {
+        let n = flaky.hit()?;
+        Ok(fut.await + n)
+    }
+}
+
+fn assert_send<T: Send>(t: T) -> T {
+    t
+}
+
+#[tokio::test(start_paused = true)]
+async fn pins_are_reborrowed_per_attempt_and_owned_receivers_stay_send() {
+    fast("mac-pins", 100);
+    let mut c = Counter::new(2);
+    assert_eq!(
+        assert_send(std::pin::Pin::new(&mut c).consume_pin()).await,
+        Ok(3)
+    );
+    assert_eq!(c.seen.get(), 3, "every attempt ran on the caller's value");
+    let mut c = Counter::new(1);
+    assert_eq!(std::pin::Pin::new(&mut c).reborrow_pin().await, Ok(2));
+    assert_eq!(c.seen.get(), 10);
+    let flaky = Flaky::new(2);
+    let mut fut = std::pin::pin!(std::future::ready(5));
+    assert_eq!(
+        poll_pinned(fut.as_mut(), &flaky).await,
+        Ok(5 + 3),
+        "the third attempt polls the caller's future"
+    );
+    assert_eq!(assert_send(Counter::new(1).by_value()).await, Ok(2));
+    assert_eq!(Box::new(Counter::new(2)).boxed().await, Ok(3));
+    let mut fut = std::pin::pin!(std::future::ready(7));
+    let flaky = Flaky::new(1);
+    assert_eq!(
+        <Counter as Owned>::poll_it(&flaky, fut.as_mut()).await,
+        Ok(7 + 2)
+    );
+}

@@ -129,6 +129,9 @@ pub(crate) enum Rebind {
     Shared,
     /// `&mut T`: reborrowed per attempt.
     Unique,
+    /// `Pin<&mut T>`: reborrowed per attempt with `Pin::as_mut` (it cannot be cloned), so the
+    /// body may consume each attempt's pin (`get_mut`, pin-project's `project`).
+    Pin,
     /// Anything else: cloned per attempt.
     Owned,
 }
@@ -139,6 +142,7 @@ pub(crate) fn rebind_kind(ty: &Type) -> Rebind {
         Type::Reference(_) => Rebind::Shared,
         Type::Group(g) => rebind_kind(&g.elem),
         Type::Paren(p) => rebind_kind(&p.elem),
+        ty if is_pin_mut(ty) => Rebind::Pin,
         _ => Rebind::Owned,
     }
 }
@@ -248,7 +252,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         (params, held) = param_rebinds(&mut item.sig, &mut inner.block.stmts);
         site.extend(held);
         for stmt in &mut inner.block.stmts {
-            rebind_self_let(stmt, &receiver);
+            if let Some(copy) = rebind_self_let(stmt, &receiver) {
+                params.insert(0, copy);
+            }
         }
         if let ReceiverKind::Pin = receiver
             && let Some(FnArg::Receiver(r)) = item.sig.inputs.first_mut()
@@ -297,7 +303,6 @@ fn harness(
     let hooks = quote_spanned! {ret.span()=> ::resilience::__private::hooks::<#ret>() };
     // Fixes the block's output type early, so `?` in the body knows what to convert into.
     let guard = quote! {
-        #[allow(clippy::diverging_sub_expression)]
         if let ::resilience::__private::Option::Some(#early) =
             ::resilience::__private::Option::None::<#ret>
         {
@@ -435,6 +440,14 @@ fn rebind_params(
             }
             Rebind::Unique => {
                 before.push(quote_spanned!(span=> #(#cfgs)* let #copy = &mut *#name;))
+            }
+            Rebind::Pin => {
+                // `as_mut` takes the parameter by `&mut`: its binding becomes `mut` (the
+                // user's own `mut` is on the pattern each attempt binds).
+                if let Pat::Ident(p) = &mut *arg.pat {
+                    p.mutability = Some(Default::default());
+                }
+                before.push(quote_spanned!(span=> #(#cfgs)* let #copy = ::resilience::__private::Pin::as_mut(&mut #name);));
             }
             Rebind::Owned => {
                 let clone = owned_rebind(&copy, &name, &arg.ty, span);
@@ -625,6 +638,10 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream
             Rebind::Shared if m.is_none() => continue,
             Rebind::Shared => quote_spanned!(span=> #(#binding)* let #m #ident = #ident;),
             Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#ident;),
+            Rebind::Pin => {
+                pat.mutability = Some(Default::default());
+                quote_spanned!(span=> #(#binding)* let #m #ident = ::resilience::__private::Pin::as_mut(&mut #ident);)
+            }
             Rebind::Owned => {
                 let clone = owned_rebind(&ident, &ident, &arg.ty, span);
                 quote!(#(#cfgs)* #clone)
@@ -704,6 +721,7 @@ fn receiver_kind(sig: &Signature) -> ReceiverKind {
         syn::ReceiverKind::Typed(_, ty) => match rebind_kind(ty) {
             Rebind::Shared => ReceiverKind::Shared,
             Rebind::Unique => ReceiverKind::Unique,
+            Rebind::Pin => ReceiverKind::Pin,
             Rebind::Owned => ReceiverKind::Owned(r.span()),
         },
         _ => ReceiverKind::Owned(r.span()),
@@ -712,25 +730,38 @@ fn receiver_kind(sig: &Signature) -> ReceiverKind {
 
 /// async-trait moves `self` into `__self` at the top of the body; per attempt, that move must
 /// become a reborrow (`&mut self`) or a clone (`self: Arc<Self>`).
-fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) {
-    let Stmt::Local(local) = stmt else { return };
-    let Some(init) = &mut local.init else { return };
-    let Expr::Path(p) = &*init.expr else { return };
+/// For an owned receiver, the clone is made before the attempt's block, as an owned
+/// argument's is, and returned to be put there: made inside it, from `&self`, the block would
+/// hold that borrow, and be `Send` only when `Self` is `Sync`.
+fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) -> Option<TokenStream> {
+    let Stmt::Local(local) = stmt else {
+        return None;
+    };
+    let init = local.init.as_mut()?;
+    let Expr::Path(p) = &*init.expr else {
+        return None;
+    };
     if !p.path.is_ident("self") {
-        return;
+        return None;
     }
     let self_token = &p.path;
+    let mut before = None;
     let new: Expr = match receiver {
         ReceiverKind::Unique => syn::parse_quote!(&mut *#self_token),
         ReceiverKind::Pin => {
             syn::parse_quote!(::resilience::__private::Pin::as_mut(&mut #self_token))
         }
         ReceiverKind::Owned(span) => {
-            syn::parse_quote_spanned!(*span=> ::resilience::__private::clone_arg_from(|| &#self_token))
+            let copy = syn::Ident::new("__resilience_self_copy", Span::mixed_site());
+            before = Some(quote_spanned! {*span=>
+                let #copy = ::resilience::__private::clone_arg_from(|| &#self_token);
+            });
+            syn::parse_quote!(#copy)
         }
-        ReceiverKind::Shared | ReceiverKind::None => return,
+        ReceiverKind::Shared | ReceiverKind::None => return None,
     };
     *init.expr = new;
+    before
 }
 
 #[cfg(test)]
@@ -765,7 +796,7 @@ mod tests {
             "{out}"
         );
         assert!(
-            out.contains("async { # [allow (clippy :: diverging_sub_expression)]")
+            out.contains("async { if let :: resilience :: __private :: Option :: Some")
                 && out.contains(
                     "let mut n = __resilience_copy2 ; let (a , b) = __resilience_copy3 ;"
                 ),

@@ -104,6 +104,13 @@ fn not_a_function(item: &proc_macro2::TokenStream) -> Option<syn::Error> {
         syn::Item::Struct(s) => (s.struct_token.span(), "a struct"),
         syn::Item::Enum(e) => (e.enum_token.span(), "an enum"),
         syn::Item::Mod(m) => (m.mod_token.span(), "a module"),
+        syn::Item::Const(c) => (c.const_token.span(), "a `const`"),
+        syn::Item::Static(s) => (s.static_token.span(), "a `static`"),
+        syn::Item::Type(t) => (t.type_token.span(), "a type alias"),
+        syn::Item::Union(u) => (u.union_token.span(), "a union"),
+        syn::Item::Use(u) => (u.use_token.span(), "a `use`"),
+        syn::Item::ForeignMod(f) => (f.abi.extern_token.span(), "an `extern` block"),
+        syn::Item::Macro(m) => (m.mac.path.span(), "a macro invocation"),
         _ => return None,
     };
     Some(syn::Error::new(

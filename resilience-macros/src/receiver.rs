@@ -19,7 +19,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Item, Macro, Path, Signature, Stmt};
 
-use crate::expand::{Rebind, is_pin_mut, rebind_kind};
+use crate::expand::{Rebind, rebind_kind};
 
 /// The name `self` becomes in the body. Without a leading underscore: rustc does not report
 /// an unneeded `mut` on a binding whose name starts with one, and the user's `mut self` is
@@ -48,10 +48,23 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
     // Spanned as the receiver's `self`, as the body's uses are (also when a `macro_rules!`
     // wrote the method), so they resolve to it, and rustc's notes point at the receiver.
     let name = Ident::new(NAME, this.span);
+    let mut held_mut = None;
     let (before, inside) = match &r.kind {
         syn::ReceiverKind::Reference(_, _, Some(_)) => reborrow(&held, &copy, &name, span),
         syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Unique) => {
             reborrow(&held, &copy, &name, span)
+        }
+        // `self: Pin<&mut Self>`: each attempt gets a pin of its own (`Pin::as_mut`), which
+        // its body may consume (`get_mut`, pin-project's `project`); used as it is, the first
+        // attempt's body moved it. Moved into the attempt's block, so the future holds a
+        // `&mut` (`Send` when `Self` is), not a `&` (`Sync` needed).
+        syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Pin) => {
+            held_mut = Some(quote!(mut));
+            let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
+            (
+                quote_spanned!(span=> let #copy = ::resilience::__private::Pin::as_mut(&mut #held);),
+                quote!(let #m #name = #copy; let _ = &#name;),
+            )
         }
         // `&self`, `self: &Arc<Self>`: shared, so any number of attempts may use it.
         syn::ReceiverKind::Reference(..) => return None,
@@ -60,10 +73,8 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
         }
         // Taken by value and not `mut`: the body cannot change it, and a clone per attempt
         // would cost every call (an `Arc`'s count is a shared write); a body that moves it is
-        // told so by rustc, as the README says. A `Pin<&mut Self>` cannot be cloned (a
-        // `mut self: Pin<Box<Self>>` is, as a `Box` is).
+        // told so by rustc, as the README says.
         _ if r.mutability.is_none() => return None,
-        syn::ReceiverKind::Typed(_, ty) if is_pin_mut(ty) => return None,
         _ => {
             // `mut` spanned as the user's, so an unneeded one is still reported there.
             let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
@@ -76,7 +87,7 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
             )
         }
     };
-    let prelude = quote_spanned!(span=> let #held = #this;);
+    let prelude = quote_spanned!(span=> let #held_mut #held = #this;);
     // The per-attempt copy is the one changed, and dropping `mut` does not change the
     // signature's type.
     if let Some(syn::FnArg::Receiver(r)) = sig.inputs.first_mut() {

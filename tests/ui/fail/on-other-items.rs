@@ -1,5 +1,6 @@
-// On a trait, a struct, an enum or a module, the attribute says where it goes, at the item's
-// keyword.
+// On a trait, a struct, an enum, a module or any other item that is no function, the attribute
+// says where it goes, at the item's keyword.
+#![allow(unused)]
 use resilience::resilient;
 
 #[resilient(provider = "kimi")]
@@ -17,5 +18,30 @@ pub enum Mode {
 
 #[resilient(provider = "kimi")]
 mod calls {}
+
+#[resilient(provider = "kimi")]
+const LIMIT: u32 = 3;
+
+#[resilient(provider = "kimi")]
+static NAME: &str = "kimi";
+
+#[resilient(provider = "kimi")]
+type Id = u64;
+
+#[resilient(provider = "kimi")]
+union Bits {
+    n: u32,
+}
+
+#[resilient(provider = "kimi")]
+use std::time::Duration;
+
+#[resilient(provider = "kimi")]
+unsafe extern "C" {}
+
+#[resilient(provider = "kimi")]
+macro_rules! nothing {
+    () => {};
+}
 
 fn main() {}
