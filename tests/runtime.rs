@@ -564,6 +564,95 @@ async fn a_provider_that_hangs_opens_the_breaker_with_only_a_deadline_set() {
     );
 }
 
+/// A Retry-After that ends the sleep half a millisecond before the deadline: Tokio's timer
+/// wakes on the deadline's tick, and the retry would have started with no time, been cut off,
+/// and counted as a breaker failure. The call gives up at once with the throttled error.
+#[tokio::test(start_paused = true)]
+async fn no_retry_is_scheduled_within_a_timer_tick_of_the_deadline() {
+    let p = resilience::configure(
+        "rt-deadline-tick",
+        exact()
+            .base_delay(Duration::from_millis(1))
+            .failure_threshold(1)
+            .total_timeout(Some(Duration::from_millis(100))),
+    )
+    .unwrap();
+    let calls = AtomicU32::new(0);
+    let r: Result<u32, TestError> = p
+        .execute(|| {
+            let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    return Err(TestError::Throttled(n, Some(Duration::from_micros(99_500))));
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok(n)
+            }
+        })
+        .await;
+    assert_eq!(
+        r,
+        Err(TestError::Throttled(1, Some(Duration::from_micros(99_500))))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        p.state(),
+        CircuitState::Closed,
+        "the provider was given no time"
+    );
+}
+
+/// A backoff timer that wakes after the deadline (a busy runtime; here the clock is moved on
+/// by hand while the call sleeps): no attempt is started, so none is cut off at once and
+/// counted against the provider; the call ends with `DeadlineExceeded`.
+#[tokio::test(start_paused = true)]
+async fn a_backoff_that_wakes_past_the_deadline_starts_no_attempt() {
+    let p = resilience::configure(
+        "rt-deadline-late",
+        exact()
+            .base_delay(Duration::from_millis(10))
+            .failure_threshold(2)
+            .total_timeout(Some(Duration::from_millis(100))),
+    )
+    .unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let call = tokio::spawn(async move {
+        p.execute(|| {
+            let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                if n == 1 {
+                    return Err(TestError::Transient(n));
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok::<u32, TestError>(n)
+            }
+        })
+        .await
+    });
+    // The first attempt fails and the call sleeps its 10 ms backoff; the clock then jumps
+    // past the deadline before the call is polled again.
+    tokio::task::yield_now().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    tokio::time::advance(Duration::from_millis(150)).await;
+    let r = call.await.unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(TestError::Resilience(
+                ResilienceError::DeadlineExceeded { .. }
+            ))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no second attempt");
+    assert_eq!(
+        p.consecutive_failures(),
+        1,
+        "only the first attempt's failure"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn force_open_works_with_the_breaker_switched_off() {
     let p = resilience::configure("rt-off-forced", exact().circuit_breaker_enabled(false)).unwrap();

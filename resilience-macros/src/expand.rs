@@ -336,7 +336,13 @@ fn harness(
             let #out = #call.attempt(|| async { #guard #body }).await;
             match #call.finish(#hooks, #out) {
                 ::resilience::__private::Step::Done(#result) => return #result,
-                ::resilience::__private::Step::Retry => #call.backoff().await,
+                ::resilience::__private::Step::Retry => {
+                    if let ::resilience::__private::Result::Err(#result) =
+                        #call.backoff(#hooks).await
+                    {
+                        return #result;
+                    }
+                }
             }
         }
     }

@@ -166,7 +166,11 @@ impl CallSite {
             let out = call.attempt_op(&mut op).await;
             match call.finish(hooks::<Result<T, E>>(), out) {
                 Step::Done(out) => return out,
-                Step::Retry => call.backoff().await,
+                Step::Retry => {
+                    if let Err(out) = call.backoff(hooks::<Result<T, E>>()).await {
+                        return out;
+                    }
+                }
             }
         }
     }
@@ -303,21 +307,26 @@ impl<F: Future> Future for Attempt<'_, F> {
     }
 }
 
-/// The sleep before a retry: a borrow of the call's timer, so the caller's future holds no
-/// box across this `.await`.
+/// The sleep before a retry: a borrow of the call (whose timer it sleeps on), so the caller's
+/// future holds no box across this `.await`. Ends with the method's error instead when the
+/// call's deadline passed during the sleep (see [`Call::after_backoff`]).
 #[doc(hidden)]
-pub struct Backoff<'a> {
-    timer: Option<&'a mut Pin<Box<Sleep>>>,
+pub struct Backoff<'a, R> {
+    call: &'a mut Call,
+    hooks: &'a Hooks<R>,
 }
 
-impl Future for Backoff<'_> {
-    type Output = ();
+impl<R> Future for Backoff<'_, R> {
+    type Output = Result<(), R>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match &mut self.timer {
-            Some(timer) => timer.as_mut().poll(cx),
-            None => Poll::Ready(()),
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), R>> {
+        let this = self.get_mut();
+        if let Some(timer) = this.call.ext.as_mut().and_then(|e| e.timer.as_mut())
+            && timer.as_mut().poll(cx).is_pending()
+        {
+            return Poll::Pending;
         }
+        Poll::Ready(this.call.after_backoff(this.hooks))
     }
 }
 
@@ -486,6 +495,9 @@ impl Mode {
         }
     }
 }
+
+/// The resolution of Tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
 
 enum GiveUp {
     Permanent,
@@ -796,11 +808,39 @@ impl Call {
         }
     }
 
-    /// The backoff sleep before the next attempt, on the call's timer.
-    pub fn backoff(&mut self) -> Backoff<'_> {
-        Backoff {
-            timer: self.ext.as_mut().and_then(|e| e.timer.as_mut()),
+    /// The backoff sleep before the next attempt, on the call's timer; the method's error if
+    /// the call's deadline passed during it.
+    pub fn backoff<'a, R>(&'a mut self, hooks: &'a Hooks<R>) -> Backoff<'a, R> {
+        Backoff { call: self, hooks }
+    }
+
+    /// After the backoff sleep: no retry starts at or past the call's deadline. It would be
+    /// cut off at its first poll with `DeadlineExceeded`, after its request went out, and
+    /// counted as a breaker failure though the provider was given no time. `next_delay`
+    /// schedules no sleep that ends within a timer tick of the deadline, so this is a timer
+    /// that woke late (a busy runtime); the call ends here, with `DeadlineExceeded`, and no
+    /// attempt is made or counted.
+    fn after_backoff<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
+        match self.ext.as_ref().and_then(|e| e.deadline) {
+            Some(deadline) if Instant::now() >= deadline => Err(self.deadline_in_backoff(hooks)),
+            _ => Ok(()),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
+        let (provider, method) = (self.p.name, self.current.site.method);
+        let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
+        tracing::warn!(
+            target: "resilience", provider, method, attempt = n, max_attempts = max,
+            "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during the backoff"
+        );
+        self.record_call(CallOutcome::Failure);
+        (hooks.reject)(ResilienceError::DeadlineExceeded {
+            provider,
+            deadline: self.p.config.total_timeout.unwrap_or_default(),
+        })
     }
 
     /// `RESILIENCE_ENABLED=false`: run once, directly.
@@ -892,7 +932,10 @@ impl Call {
             delay = delay.max(ra);
         }
         let now = Instant::now();
-        if deadline.is_some_and(|d| now.checked_add(delay).is_none_or(|at| at >= d)) {
+        // Tokio's timer fires on whole-millisecond ticks, rounding up: a sleep that ends less
+        // than a tick before the deadline may wake on it, and the retry would start with no
+        // time at all (see `after_backoff`).
+        if deadline.is_some_and(|d| now.checked_add(delay + TIMER_TICK).is_none_or(|at| at > d)) {
             return Err(GiveUp::Deadline);
         }
         if self.p.mode.breaker && self.p.breaker.rejects_after(delay) {
