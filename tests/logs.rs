@@ -267,5 +267,29 @@ fn log_lines_fields_and_secrets() {
                 && text.contains(&format!("retry_after_ms={}", u64::MAX)),
             "{text}"
         );
+
+        // 7. A backoff that wakes past the deadline (the clock moved on by hand while the call
+        // sleeps): the giving-up line names the attempt that failed last, as the others do.
+        let settings = Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::from_millis(10))
+            .total_timeout(Some(Duration::from_millis(100)));
+        let p = resilience::configure("log-late-wake", settings).unwrap();
+        let call = p.execute(|| async {
+            Err::<u32, _>(TestError::Throttled(1, Some(Duration::from_millis(10))))
+        });
+        let (r, ()) = tokio::join!(call, async {
+            tokio::task::yield_now().await;
+            tokio::time::advance(Duration::from_millis(150)).await;
+        });
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-late-wake");
+        assert!(
+            text.contains(
+                "WARN resilience: [RETRY] Giving up on execute after attempt 1/3: the call's \
+                 deadline passed during the backoff"
+            ) && text.contains("attempt=1 max_attempts=3 class=\"throttled\" result=\"throttled\""),
+            "{text}"
+        );
     });
 }

@@ -602,13 +602,20 @@ async fn no_retry_is_scheduled_within_a_timer_tick_of_the_deadline() {
     );
 }
 
-/// A backoff timer that wakes after the deadline (a busy runtime; here the clock is moved on
-/// by hand while the call sleeps): no attempt is started, so none is cut off at once and
-/// counted against the provider; the call ends with `DeadlineExceeded`.
+/// A backoff timer that wakes after the deadline, or less than a timer tick before it (a busy
+/// runtime; here the clock is moved on by hand while the call sleeps): no attempt is started,
+/// so none is cut off at once and counted against the provider; the call ends with
+/// `DeadlineExceeded`.
 #[tokio::test(start_paused = true)]
 async fn a_backoff_that_wakes_past_the_deadline_starts_no_attempt() {
+    for (name, late) in [("rt-deadline-late", 150_000), ("rt-deadline-just", 99_800)] {
+        late_wake(name, Duration::from_micros(late)).await;
+    }
+}
+
+async fn late_wake(name: &'static str, late: Duration) {
     let p = resilience::configure(
-        "rt-deadline-late",
+        name,
         exact()
             .base_delay(Duration::from_millis(10))
             .failure_threshold(2)
@@ -634,7 +641,7 @@ async fn a_backoff_that_wakes_past_the_deadline_starts_no_attempt() {
     // past the deadline before the call is polled again.
     tokio::task::yield_now().await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    tokio::time::advance(Duration::from_millis(150)).await;
+    tokio::time::advance(late).await;
     let r = call.await.unwrap();
     assert!(
         matches!(
@@ -645,11 +652,42 @@ async fn a_backoff_that_wakes_past_the_deadline_starts_no_attempt() {
         ),
         "{r:?}"
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "no second attempt");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "{name}: no second attempt");
     assert_eq!(
         p.consecutive_failures(),
         1,
-        "only the first attempt's failure"
+        "{name}: only the first attempt's failure"
+    );
+}
+
+/// A call nested in an attempt on the same provider, ending in its backoff at the deadline,
+/// tells the outer attempt that its failure was counted, as every other failing end does: the
+/// outer attempt, failing with it, does not count it again.
+#[tokio::test(start_paused = true)]
+async fn a_nested_call_ending_in_its_backoff_is_counted_once() {
+    let p = resilience::configure(
+        "rt-deadline-nested",
+        exact()
+            .base_delay(Duration::from_millis(10))
+            .failure_threshold(5)
+            .total_timeout(Some(Duration::from_millis(100))),
+    )
+    .unwrap();
+    let outer = tokio::spawn(async move {
+        p.execute(|| async move {
+            let inner: Result<u32, TestError> =
+                p.execute(|| async { Err(TestError::Transient(1)) }).await;
+            inner.map_err(|_| TestError::Transient(9))
+        })
+        .await
+    });
+    tokio::task::yield_now().await;
+    tokio::time::advance(Duration::from_millis(150)).await;
+    assert_eq!(outer.await.unwrap(), Err(TestError::Transient(9)));
+    assert_eq!(
+        p.consecutive_failures(),
+        1,
+        "the inner attempt's failure, counted once"
     );
 }
 

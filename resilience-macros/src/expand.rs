@@ -12,7 +12,8 @@
 //!     let __resilience_out = __resilience_call.attempt(|| async { body }).await;
 //!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_out) {
 //!         Step::Done(__resilience_result) => return __resilience_result,
-//!         Step::Retry => __resilience_call.backoff().await,
+//!         // The backoff sleep; the method's error if the deadline passed during it.
+//!         Step::Retry => if let Err(r) = __resilience_call.backoff(hooks::<ReturnType>()).await { return r; },
 //!     }
 //! }
 //! ```

@@ -110,7 +110,8 @@ fn not_a_function(item: &proc_macro2::TokenStream) -> Option<syn::Error> {
         syn::Item::Union(u) => (u.union_token.span(), "a union"),
         syn::Item::Use(u) => (u.use_token.span(), "a `use`"),
         syn::Item::ForeignMod(f) => (f.abi.extern_token.span(), "an `extern` block"),
-        syn::Item::Macro(m) => (m.mac.path.span(), "a macro invocation"),
+        syn::Item::Macro(m) => (m.mac.path.span(), "a macro"),
+        syn::Item::ExternCrate(e) => (e.extern_token.span(), "an `extern crate`"),
         _ => return None,
     };
     Some(syn::Error::new(

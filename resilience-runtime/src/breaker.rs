@@ -886,10 +886,12 @@ impl Window {
         let slot = (i % u64::from(self.size)) as usize;
         let mask = 1u64 << (slot % 64);
         let word = &self.bits[slot / 64];
+        // Release on the bit writes, acquire in `failures()`: a failure counted there comes
+        // with its record's place in `next`, read below.
         if !failed {
             // Only a slot that held a failure needs a write.
             if word.load(Ordering::Relaxed) & mask != 0 {
-                word.fetch_and(!mask, Ordering::Relaxed);
+                word.fetch_and(!mask, Ordering::Release);
             }
             // A success lowers the share or leaves it, with one exception: the one that brings
             // the window to `minimum_calls`, where the share is first judged (5 failures then
@@ -898,10 +900,21 @@ impl Window {
                 return false;
             }
         } else {
-            word.fetch_or(mask, Ordering::Relaxed);
+            word.fetch_or(mask, Ordering::Release);
         }
-        let calls = (i + 1).min(u64::from(self.size));
-        calls >= u64::from(self.minimum_calls) && self.reached(self.failures(), calls)
+        // The calls the failures are a share of: all records made so far, not only up to
+        // this one. Before the window fills, a later record's failure may already be among
+        // the bits, and judged against this record's count alone it could open a breaker
+        // whose failures are below the rate (a success and two failures recorded at once,
+        // 2 of 4 judged as 2 of 3, say). A record that took its place but has not written
+        // its bit yet only makes the share look lower: the next record judges it.
+        let failures = self.failures();
+        let calls = self
+            .next
+            .load(Ordering::Relaxed)
+            .max(i + 1)
+            .min(u64::from(self.size));
+        calls >= u64::from(self.minimum_calls) && self.reached(failures, calls)
     }
 
     /// Whether `failures` of `calls` reach the rate. As a quotient, not `rate * calls`: the
@@ -916,7 +929,7 @@ impl Window {
     fn failures(&self) -> u32 {
         self.bits
             .iter()
-            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .map(|w| w.load(Ordering::Acquire).count_ones())
             .sum()
     }
 

@@ -103,15 +103,17 @@ impl Budget {
     }
 
     fn available_at(&self, now: Instant) -> f64 {
-        let pending = if self.enabled {
-            let last = *self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
-            last.map_or(0.0, |l| {
-                now.saturating_duration_since(l).as_secs_f64() * self.refill_per_sec
-            })
-        } else {
-            0.0
-        };
+        if !self.enabled {
+            return self.balance.load(Ordering::Relaxed) as f64 / UNIT as f64;
+        }
+        // The balance read under the lock every credit is made under: read after it, a
+        // credit made in between would be counted twice, as balance and as pending.
+        let last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
+        let pending = last.map_or(0.0, |l| {
+            now.saturating_duration_since(l).as_secs_f64() * self.refill_per_sec
+        });
         let balance = self.balance.load(Ordering::Relaxed) as f64;
+        drop(last);
         (balance + pending).min(self.capacity as f64) / UNIT as f64
     }
 }

@@ -409,6 +409,12 @@ struct Ext {
     delay: Duration,
     /// No timer can be made where this call runs (see [`sleep_here`]).
     no_timers: bool,
+    /// The attempt that failed before the backoff in progress, for the call's end should the
+    /// deadline pass during it: its result label, and whether the breaker counted it. Its
+    /// class is transient unless its result is throttled (nothing else is retried). Bytes
+    /// beside `no_timers`, so they fit where the struct had padding.
+    retried: AttemptResult,
+    retried_counted: bool,
 }
 
 impl Ext {
@@ -421,6 +427,8 @@ impl Ext {
             timeout: None,
             delay: Duration::ZERO,
             no_timers: false,
+            retried: AttemptResult::Transient,
+            retried_counted: false,
         }
     }
 }
@@ -787,11 +795,13 @@ impl Call {
         let step = self.failed(hooks, out, class, cut_off);
         // Ending with a counted failure, inside an attempt on this provider: that attempt,
         // which fails with it as a rule, must not count it again (nor one above it).
-        if verdict == Verdict::Failure
-            && matches!(step, Step::Done(_))
-            && (counted_below || self.p.breaker.tracks(ticket))
-        {
-            self.tell_outer();
+        let counted =
+            verdict == Verdict::Failure && (counted_below || self.p.breaker.tracks(ticket));
+        match step {
+            Step::Done(_) if counted => self.tell_outer(),
+            // Said when the call ends, should that be in the backoff (`deadline_in_backoff`).
+            Step::Retry => self.ext().retried_counted = counted,
+            Step::Done(_) => {}
         }
         step
     }
@@ -822,7 +832,15 @@ impl Call {
     /// attempt is made or counted.
     fn after_backoff<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         match self.ext.as_ref().and_then(|e| e.deadline) {
-            Some(deadline) if Instant::now() >= deadline => Err(self.deadline_in_backoff(hooks)),
+            // Less than a tick left is no time either: the attempt's own limit could not fire
+            // before the deadline.
+            Some(deadline)
+                if Instant::now()
+                    .checked_add(TIMER_TICK)
+                    .is_none_or(|at| at > deadline) =>
+            {
+                Err(self.deadline_in_backoff(hooks))
+            }
             _ => Ok(()),
         }
     }
@@ -832,11 +850,25 @@ impl Call {
     fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
         let (provider, method) = (self.p.name, self.current.site.method);
         let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
+        let (result, counted) = self
+            .ext
+            .as_ref()
+            .map_or((AttemptResult::Transient, false), |e| {
+                (e.retried, e.retried_counted)
+            });
+        let class = match result {
+            AttemptResult::Throttled => "throttled",
+            _ => "transient",
+        };
+        let result = result.as_str();
         tracing::warn!(
-            target: "resilience", provider, method, attempt = n, max_attempts = max,
+            target: "resilience", provider, method, attempt = n, max_attempts = max, class, result,
             "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during the backoff"
         );
         self.record_call(CallOutcome::Failure);
+        if counted {
+            self.tell_outer();
+        }
         (hooks.reject)(ResilienceError::DeadlineExceeded {
             provider,
             deadline: self.p.config.total_timeout.unwrap_or_default(),
@@ -893,7 +925,9 @@ impl Call {
                     m.retry();
                 }
                 // `next_delay` armed the call's timer with this delay.
-                self.ext().delay = delay;
+                let ext = self.ext();
+                ext.delay = delay;
+                ext.retried = result;
                 Step::Retry
             }
             Err(why) => {
@@ -933,9 +967,12 @@ impl Call {
         }
         let now = Instant::now();
         // Tokio's timer fires on whole-millisecond ticks, rounding up: a sleep that ends less
-        // than a tick before the deadline may wake on it, and the retry would start with no
-        // time at all (see `after_backoff`).
-        if deadline.is_some_and(|d| now.checked_add(delay + TIMER_TICK).is_none_or(|at| at > d)) {
+        // than two ticks before the deadline may wake less than one before it, and the retry
+        // would start with no time (see `after_backoff`).
+        if deadline.is_some_and(|d| {
+            now.checked_add(delay + 2 * TIMER_TICK)
+                .is_none_or(|at| at > d)
+        }) {
             return Err(GiveUp::Deadline);
         }
         if self.p.mode.breaker && self.p.breaker.rejects_after(delay) {

@@ -40,6 +40,9 @@ use std::time::Duration;
 unsafe extern "C" {}
 
 #[resilient(provider = "kimi")]
+extern crate std as standard;
+
+#[resilient(provider = "kimi")]
 macro_rules! nothing {
     () => {};
 }
