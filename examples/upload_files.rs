@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -417,11 +417,25 @@ fn new_db_path(run: &str) -> std::io::Result<PathBuf> {
 
 /// The rows `run` recorded: a database given with `--db` may hold other runs' rows, and
 /// another run may write to it at the same time.
-fn count_rows(db: &rusqlite::Connection, run: &str) -> rusqlite::Result<u64> {
-    db.query_row("SELECT COUNT(*) FROM uploads WHERE run = ?1", [run], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map(|n| n.max(0) as u64)
+/// The idempotency keys this run recorded.
+fn run_keys(
+    db: &rusqlite::Connection,
+    run: &str,
+) -> rusqlite::Result<std::collections::BTreeSet<String>> {
+    let mut stmt = db.prepare("SELECT idempotency_key FROM uploads WHERE run = ?1")?;
+    stmt.query_map([run], |r| r.get(0))?.collect()
+}
+
+/// `part` of `whole` as a percentage with `decimals` places, rounded down: a run with one
+/// failure in 2,000 shows 99.9%, never 100.0%.
+fn percent(part: u64, whole: u64, decimals: u32) -> String {
+    let scale = 10u128.pow(decimals);
+    let scaled = u128::from(part) * 100 * scale / u128::from(whole.max(1));
+    let (whole_part, fraction) = (scaled / scale, scaled % scale);
+    if decimals == 0 {
+        return whole_part.to_string();
+    }
+    format!("{whole_part}.{fraction:0width$}", width = decimals as usize)
 }
 
 fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
@@ -473,28 +487,42 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         seen: transitions.clone(),
     };
     // Our own lines only: hyper's and reqwest's debug lines would bury them.
+    use tracing_subscriber::Layer;
     let verbose = args.verbose.then(|| {
-        use tracing_subscriber::Layer;
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
                 m.target() == "resilience"
             }))
     });
+    // Without --verbose, the warnings of start-up still show (a misspelt RESILIENCE_*
+    // variable), but not the retries' and breakers' of the run, which would bury the progress.
+    static STARTING: AtomicBool = AtomicBool::new(true);
+    let startup = (!args.verbose).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::filter::filter_fn(|m| {
+                m.target() == "resilience"
+                    && *m.level() <= tracing::Level::WARN
+                    && STARTING.load(Ordering::Relaxed)
+            }))
+    });
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry().with(log).with(verbose),
+        tracing_subscriber::registry()
+            .with(log)
+            .with(verbose)
+            .with(startup),
     )?;
 
-    // Short delays and breaker timeouts so the story fits in seconds; RESILIENCE_* variables
-    // still override these (see the README's precedence).
+    // Short delays and breaker timeouts so the story fits in seconds. As defaults for every
+    // provider, so that every RESILIENCE_* variable, global or per provider, overrides them
+    // (see the README's precedence).
     let fast = Settings::new()
         .base_delay(Duration::from_millis(50))
         .max_delay(Duration::from_secs(1))
         .breaker_timeout(Duration::from_secs(2));
-    Builder::new()
-        .provider("kimi", fast.clone())
-        .provider("glm", fast)
-        .init()?;
+    Builder::new().defaults(fast).init()?;
+    STARTING.store(false, Ordering::Relaxed);
 
     let metrics = match resilience::telemetry::serve_from_env().await {
         Ok(s) => s,
@@ -613,16 +641,26 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let elapsed = start.elapsed();
 
     // ---------------------------------------------------------------- the report
-    let rows = count_rows(&db.lock().unwrap(), &run)?;
-    let accepted = kimi_server.stats().uploads_accepted + glm_server.stats().uploads_accepted;
+    // Compared key by key, not counted: a row for an upload no server accepted and an accepted
+    // upload with no row would cancel out in counts.
+    let rows = run_keys(&db.lock().unwrap(), &run)?;
+    let accepted: std::collections::BTreeSet<String> = kimi_server
+        .accepted_keys()
+        .into_iter()
+        .chain(glm_server.accepted_keys())
+        .collect();
     let transitions = transitions.lock().unwrap().clone();
     println!();
     println!(
-        "{} files in {:.1}s: {} uploaded ({:.1}%), {} failed, {} rejected ({} failed over to the other provider, {} waited for a breaker)",
+        "{} files in {:.1}s: {} uploaded ({}%), {} failed, {} rejected ({} failed over to the other provider, {} waited for a breaker)",
         args.files,
         elapsed.as_secs_f64(),
         outcomes.ok.load(Ordering::Relaxed),
-        100.0 * outcomes.ok.load(Ordering::Relaxed) as f64 / args.files.max(1) as f64,
+        percent(
+            outcomes.ok.load(Ordering::Relaxed),
+            u64::from(args.files),
+            1
+        ),
         outcomes.failed.load(Ordering::Relaxed),
         outcomes.rejected.load(Ordering::Relaxed),
         outcomes.failed_over.load(Ordering::Relaxed),
@@ -649,9 +687,9 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         let attempts = p.stats.attempts.load(Ordering::Relaxed);
         let s = server.stats();
         println!(
-            "| {name} | {:.1}% ({first_ok}/{reached}) | {:.2}% ({ok}/{reached}) | {attempts} | {} | {rejected} | {} | {} |",
-            100.0 * first_ok as f64 / reached.max(1) as f64,
-            100.0 * ok as f64 / reached.max(1) as f64,
+            "| {name} | {}% ({first_ok}/{reached}) | {}% ({ok}/{reached}) | {attempts} | {} | {rejected} | {} | {} |",
+            percent(first_ok, reached, 1),
+            percent(ok, reached, 2),
             attempts.saturating_sub(reached),
             s.requests,
             s.uploads_accepted,
@@ -707,12 +745,21 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "rows recorded: {rows}; uploads the servers accepted: {accepted}; duplicates the servers saw: {}",
+        "rows recorded: {}; uploads the servers accepted: {}; duplicates the servers saw: {}",
+        rows.len(),
+        accepted.len(),
         kimi_server.stats().duplicates + glm_server.stats().duplicates
     );
-    println!("database: {}", db_path.display());
+    println!(
+        "database (kept for inspection; delete it when done): {}",
+        db_path.display()
+    );
     if rows != accepted {
-        eprintln!("MISMATCH: rows recorded differ from uploads accepted");
+        eprintln!(
+            "MISMATCH: {} rows recorded for uploads no server accepted, {} accepted uploads not recorded",
+            rows.difference(&accepted).count(),
+            accepted.difference(&rows).count()
+        );
         return Ok(std::process::ExitCode::FAILURE);
     }
     if args.keep_serving {
@@ -749,6 +796,15 @@ mod tests {
     }
 
     #[test]
+    fn percentages_round_down() {
+        assert_eq!(percent(1999, 2000, 1), "99.9");
+        assert_eq!(percent(2000, 2000, 1), "100.0");
+        assert_eq!(percent(704, 707, 2), "99.57");
+        assert_eq!(percent(0, 0, 1), "0.0");
+        assert_eq!(percent(1, 3, 0), "33");
+    }
+
+    #[test]
     fn a_run_counts_its_own_rows_in_a_database_of_its_own() {
         let (run_a, run_b) = ("1-a", "1-b");
         let (a, b) = (new_db_path(run_a).unwrap(), new_db_path(run_a).unwrap());
@@ -775,10 +831,13 @@ mod tests {
         insert(&db_a, "k3", run_a);
         assert_eq!(
             (
-                count_rows(&db_a, run_a).unwrap(),
-                count_rows(&db_b, run_b).unwrap()
+                run_keys(&db_a, run_a).unwrap(),
+                run_keys(&db_b, run_b).unwrap()
             ),
-            (2, 1)
+            (
+                ["k1".to_owned(), "k3".to_owned()].into(),
+                ["k2".to_owned()].into()
+            )
         );
         drop((db_a, db_b));
         for path in [a, b] {

@@ -42,9 +42,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-/// Per-request fault rates (each in `[0, 1]`, drawn independently in this order; the first
-/// that fires decides the answer) and the RNG seed.
+/// Per-request fault rates (each a share of requests, in this order: one draw per request
+/// decides, so the rates add up; a rate below 0 counts as 0, and shares past a total of 1 are
+/// never reached) and the RNG seed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faults {
     /// Seed of the generator: the same seed and the same request order give the same faults.
@@ -119,7 +121,9 @@ impl Faults {
 /// One answer, for [`FaultServer::script`] and outages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// Answer with this status (429 gets `Retry-After`).
+    /// Answer with this status (429 gets `Retry-After`), counted as a fault and never as an
+    /// upload, whatever the status: a scripted 200 is answered with the body
+    /// `injected fault`. A number that is no HTTP status (outside 100–999) is answered 500.
     Status(u16),
     /// 429 with this `Retry-After` in seconds.
     TooManyRequests {
@@ -174,7 +178,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A running fault server. Dropping it stops it.
+/// A running fault server. Dropping it stops it: the port is closed, and so are the
+/// connections open to it.
 pub struct FaultServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -206,13 +211,16 @@ impl FaultServer {
         let s = shared.clone();
         let task = tokio::spawn(async move {
             let mut listener = Some(listener);
+            // The connections are this task's: aborted on drop, they go with it, so a client's
+            // pooled connection cannot upload to a server that was dropped.
+            let mut conns = JoinSet::new();
             loop {
                 match listener.take() {
                     Some(l) => {
                         tokio::select! {
                             accepted = l.accept() => {
                                 if let Ok((stream, _)) = accepted {
-                                    serve_connection(s.clone(), stream);
+                                    serve_connection(&mut conns, s.clone(), stream);
                                 }
                                 listener = Some(l);
                             }
@@ -220,16 +228,25 @@ impl FaultServer {
                                 // Refuse: drop the listener so connects are refused.
                                 if *rx.borrow() { listener = Some(l) }
                             }
+                            Some(_) = conns.join_next(), if !conns.is_empty() => {
+                                listener = Some(l);
+                            }
                         }
                     }
                     None => {
-                        if rx.changed().await.is_err() {
-                            return;
-                        }
-                        if *rx.borrow() {
-                            // Same port again; loopback ports are not handed out while the
-                            // test owns them in TIME_WAIT, and SO_REUSEADDR is set by Tokio.
-                            listener = TcpListener::bind(addr).await.ok();
+                        tokio::select! {
+                            changed = rx.changed() => {
+                                if changed.is_err() {
+                                    return;
+                                }
+                                if *rx.borrow() {
+                                    // Same port again; loopback ports are not handed out while
+                                    // the test owns them in TIME_WAIT, and SO_REUSEADDR is set
+                                    // by Tokio.
+                                    listener = TcpListener::bind(addr).await.ok();
+                                }
+                            }
+                            Some(_) = conns.join_next(), if !conns.is_empty() => {}
                         }
                     }
                 }
@@ -312,8 +329,8 @@ impl FaultServer {
     }
 }
 
-fn serve_connection(shared: Arc<Shared>, stream: tokio::net::TcpStream) {
-    tokio::spawn(async move {
+fn serve_connection(conns: &mut JoinSet<()>, shared: Arc<Shared>, stream: tokio::net::TcpStream) {
+    conns.spawn(async move {
         let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
         let io = hyper_util::rt::TokioIo::new(stream);
         let _ = hyper::server::conn::http1::Builder::new()
@@ -358,7 +375,8 @@ fn draw(shared: &Shared) -> Option<Fault> {
     ]
     .into_iter()
     .find_map(|(rate, f)| {
-        edge += rate;
+        // A negative rate would move the next fault's share, not count as none.
+        edge += f64::max(rate, 0.0);
         (x < edge).then_some(f)
     });
     let fault = if cfg.no_consecutive && *last_faulted {
@@ -546,6 +564,40 @@ mod tests {
         }
         assert_eq!(runs[0], runs[1]);
         assert!(runs[0].iter().filter(|c| **c != 200).count() > 5);
+    }
+
+    /// A client's pooled connection does not outlive the server (it used to go on uploading
+    /// into counters no one could read).
+    #[tokio::test]
+    async fn dropping_the_server_closes_its_connections() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        let c = reqwest::Client::new();
+        assert_eq!(post(&c, &s, "a").await.unwrap().0, 200);
+        let url = s.upload_url();
+        drop(s);
+        let after = c
+            .post(url)
+            .header("Idempotency-Key", "b")
+            .body("x")
+            .send()
+            .await;
+        assert!(after.is_err(), "{after:?}");
+    }
+
+    /// A negative rate counts as none (it used to take its share from the next fault's).
+    #[tokio::test]
+    async fn a_negative_rate_counts_as_zero() {
+        let s = FaultServer::start(Faults {
+            rate_429: -0.5,
+            rate_500: 1.0,
+            ..Faults::none()
+        })
+        .await
+        .unwrap();
+        let c = reqwest::Client::new();
+        for i in 0..20 {
+            assert_eq!(post(&c, &s, &i.to_string()).await.unwrap().0, 500);
+        }
     }
 
     #[tokio::test]
