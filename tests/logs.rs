@@ -41,6 +41,22 @@ impl resilience::Classify for Quiet {
     }
 }
 
+/// An error type that calls everything throttled, an attempt's timeout included.
+#[derive(Debug)]
+struct AllThrottled;
+
+impl From<resilience::ResilienceError> for AllThrottled {
+    fn from(_: resilience::ResilienceError) -> Self {
+        AllThrottled
+    }
+}
+
+impl resilience::Classify for AllThrottled {
+    fn classify(&self) -> resilience::ErrorClass {
+        resilience::ErrorClass::Throttled { retry_after: None }
+    }
+}
+
 fn lines_with(all: &str, needle: &str) -> String {
     all.lines()
         .filter(|l| l.contains(needle))
@@ -289,6 +305,29 @@ fn log_lines_fields_and_secrets() {
                 "WARN resilience: [RETRY] Giving up on execute after attempt 1/3: the call's \
                  deadline passed during the backoff"
             ) && text.contains("attempt=1 max_attempts=3 class=\"throttled\" result=\"throttled\""),
+            "{text}"
+        );
+        // The same after an attempt cut off by its time limit, whose error the method's type
+        // calls throttled: the class is that error's, as on the retry line before it.
+        let settings = Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::from_millis(10))
+            .attempt_timeout(Some(Duration::from_millis(5)))
+            .total_timeout(Some(Duration::from_millis(100)));
+        let p = resilience::configure("log-late-timeout", settings).unwrap();
+        let call = p.execute(std::future::pending::<Result<u32, AllThrottled>>);
+        let (r, ()) = tokio::join!(call, async {
+            tokio::time::sleep(Duration::from_millis(6)).await;
+            tokio::time::advance(Duration::from_millis(150)).await;
+        });
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-late-timeout");
+        assert!(
+            text.contains("the call's deadline passed during the backoff")
+                && text
+                    .matches("class=\"throttled\" result=\"timeout\"")
+                    .count()
+                    == 2,
             "{text}"
         );
     });

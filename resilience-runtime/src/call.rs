@@ -410,10 +410,12 @@ struct Ext {
     /// No timer can be made where this call runs (see [`sleep_here`]).
     no_timers: bool,
     /// The attempt that failed before the backoff in progress, for the call's end should the
-    /// deadline pass during it: its result label, and whether the breaker counted it. Its
-    /// class is transient unless its result is throttled (nothing else is retried). Bytes
+    /// deadline pass during it: its result label, whether its class was throttled (else
+    /// transient: nothing else is retried; a timed-out attempt's class is its error's, which
+    /// the method's `Classify` may call throttled), and whether the breaker counted it. Bytes
     /// beside `no_timers`, so they fit where the struct had padding.
     retried: AttemptResult,
+    retried_throttled: bool,
     retried_counted: bool,
 }
 
@@ -428,6 +430,7 @@ impl Ext {
             delay: Duration::ZERO,
             no_timers: false,
             retried: AttemptResult::Transient,
+            retried_throttled: false,
             retried_counted: false,
         }
     }
@@ -850,16 +853,13 @@ impl Call {
     fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
         let (provider, method) = (self.p.name, self.current.site.method);
         let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
-        let (result, counted) = self
+        let (result, throttled, counted) = self
             .ext
             .as_ref()
-            .map_or((AttemptResult::Transient, false), |e| {
-                (e.retried, e.retried_counted)
+            .map_or((AttemptResult::Transient, false, false), |e| {
+                (e.retried, e.retried_throttled, e.retried_counted)
             });
-        let class = match result {
-            AttemptResult::Throttled => "throttled",
-            _ => "transient",
-        };
+        let class = if throttled { "throttled" } else { "transient" };
         let result = result.as_str();
         tracing::warn!(
             target: "resilience", provider, method, attempt = n, max_attempts = max, class, result,
@@ -928,6 +928,7 @@ impl Call {
                 let ext = self.ext();
                 ext.delay = delay;
                 ext.retried = result;
+                ext.retried_throttled = matches!(class, ErrorClass::Throttled { .. });
                 Step::Retry
             }
             Err(why) => {

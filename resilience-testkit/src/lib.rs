@@ -108,13 +108,19 @@ impl Faults {
 
     /// The share of requests that get a fault (an upper bound when `no_consecutive` is set).
     pub fn total_rate(&self) -> f64 {
-        self.rate_429
-            + self.rate_500
-            + self.rate_502
-            + self.rate_503
-            + self.rate_504
-            + self.rate_drop
-            + self.rate_slow
+        [
+            self.rate_429,
+            self.rate_500,
+            self.rate_502,
+            self.rate_503,
+            self.rate_504,
+            self.rate_drop,
+            self.rate_slow,
+        ]
+        .into_iter()
+        .map(|r| r.max(0.0))
+        .sum::<f64>()
+        .min(1.0)
     }
 }
 
@@ -219,8 +225,11 @@ impl FaultServer {
                     Some(l) => {
                         tokio::select! {
                             accepted = l.accept() => {
-                                if let Ok((stream, _)) = accepted {
-                                    serve_connection(&mut conns, s.clone(), stream);
+                                match accepted {
+                                    Ok((stream, _)) => serve_connection(&mut conns, s.clone(), stream),
+                                    // Out of file descriptors and the like: back off instead
+                                    // of spinning a core on the same error.
+                                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                                 }
                                 listener = Some(l);
                             }
@@ -598,6 +607,13 @@ mod tests {
         for i in 0..20 {
             assert_eq!(post(&c, &s, &i.to_string()).await.unwrap().0, 500);
         }
+        let faults = Faults {
+            rate_429: -0.5,
+            rate_500: 1.0,
+            rate_503: 0.5,
+            ..Faults::none()
+        };
+        assert_eq!(faults.total_rate(), 1.0, "every request faults, no more");
     }
 
     #[tokio::test]
