@@ -682,9 +682,9 @@ fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) ->
     }
 }
 
-/// `Pin<&mut …>`: never cloned (it cannot be); reborrowed per attempt (`Pin::as_mut`) in an
-/// async-trait method. Other pins (`Pin<&Self>`, `Pin<Box<Self>>`) are cloned, as any owned
-/// receiver.
+/// `Pin<&mut …>`: never cloned (it cannot be); reborrowed per attempt (`Pin::as_mut`), as a
+/// receiver or an argument, natively or in an async-trait method ([`Rebind::Pin`]). Other pins
+/// (`Pin<&Self>`, `Pin<Box<Self>>`) are cloned, as any owned value.
 pub(crate) fn is_pin_mut(ty: &Type) -> bool {
     let Type::Path(p) = ty else { return false };
     let Some(seg) = p.path.segments.last() else {

@@ -827,12 +827,12 @@ impl Call {
         Backoff { call: self, hooks }
     }
 
-    /// After the backoff sleep: no retry starts at or past the call's deadline. It would be
-    /// cut off at its first poll with `DeadlineExceeded`, after its request went out, and
-    /// counted as a breaker failure though the provider was given no time. `next_delay`
-    /// schedules no sleep that ends within a timer tick of the deadline, so this is a timer
-    /// that woke late (a busy runtime); the call ends here, with `DeadlineExceeded`, and no
-    /// attempt is made or counted.
+    /// After the backoff sleep: no retry starts with less than a timer tick left before the
+    /// call's deadline. It would be cut off at once with `DeadlineExceeded`, after its request
+    /// went out, and counted as a breaker failure though the provider was given no time.
+    /// `next_delay` schedules no sleep that ends within two ticks of the deadline, so this is
+    /// a timer that woke late (a busy runtime); the call ends here, with `DeadlineExceeded`,
+    /// and no attempt is made or counted.
     fn after_backoff<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         match self.ext.as_ref().and_then(|e| e.deadline) {
             // Less than a tick left is no time either: the attempt's own limit could not fire
