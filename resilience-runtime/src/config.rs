@@ -287,6 +287,58 @@ impl Key {
     }
 }
 
+impl Config {
+    /// `key`'s value here, as a setting would give it.
+    fn value(&self, key: Key) -> Value {
+        match key {
+            Key::Enabled => Value::Bool(self.enabled),
+            Key::RetryEnabled => Value::Bool(self.retry_enabled),
+            Key::MaxAttempts => Value::Count(self.max_attempts),
+            Key::BaseDelay => Value::Secs(self.base_delay),
+            Key::MaxDelay => Value::Secs(self.max_delay),
+            Key::ExponentialBase => Value::Float(self.exponential_base),
+            Key::Jitter => Value::Jitter(self.jitter),
+            Key::AttemptTimeout => Value::OptSecs(self.attempt_timeout),
+            Key::TotalTimeout => Value::OptSecs(self.total_timeout),
+            Key::BudgetEnabled => Value::Bool(self.retry_budget_enabled),
+            Key::BudgetRatio => Value::Float(self.retry_budget_ratio),
+            Key::BudgetMinPerSecond => Value::Float(self.retry_budget_min_per_second),
+            Key::BudgetCapacity => Value::Count(self.retry_budget_capacity),
+            Key::BreakerEnabled => Value::Bool(self.breaker_enabled),
+            Key::FailureThreshold => Value::Count(self.failure_threshold),
+            Key::SuccessThreshold => Value::Count(self.success_threshold),
+            Key::BreakerTimeout => Value::Secs(self.breaker_timeout),
+            Key::HalfOpenMaxCalls => Value::Count(self.half_open_max_calls),
+            Key::FailureRate => Value::OptFloat(self.failure_rate),
+            Key::WindowSize => Value::Count(self.window_size),
+            Key::MinimumCalls => Value::Count(self.minimum_calls),
+        }
+    }
+
+    /// The settings that `new` would change in provider `name`, made with `self`: one problem
+    /// each, naming the setting, the value refused and the one it keeps.
+    pub(crate) fn changes(&self, new: &Config, name: &str) -> Vec<ConfigProblem> {
+        KEYS.iter()
+            .filter(|&&k| self.value(k) != new.value(k))
+            .map(|&k| ConfigProblem {
+                variable: format!(
+                    "provider `{}`: Settings::{} ({})",
+                    name.escape_debug(),
+                    k.setter(),
+                    provider_variable(name, k.var())
+                ),
+                value: show(new.value(k)),
+                expected: format!(
+                    "{}, the value it was set up with: a provider's configuration is fixed \
+                     when the provider is made, at its first call or by configure() (give \
+                     settings before either, at start-up)",
+                    show(self.value(k))
+                ),
+            })
+            .collect()
+    }
+}
+
 fn show(v: Value) -> String {
     match v {
         Value::Bool(b) => b.to_string(),
@@ -313,7 +365,10 @@ fn secs_text(d: Duration) -> String {
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq)]
 enum Source {
-    Code,
+    /// Given in code; where, when known (`Builder::provider("glm")`, `configure("glm")`,
+    /// `Builder::defaults`): two providers' bad values must read as two problems, and say
+    /// which to fix.
+    Code(Option<String>),
     Env(String),
 }
 
@@ -344,7 +399,7 @@ macro_rules! setters {
                 $(#[$doc])*
                 #[must_use]
                 pub fn $name(mut self, $v: $ty) -> Self {
-                    self.values[Key::$key as usize] = Some(($conv, Source::Code));
+                    self.values[Key::$key as usize] = Some(($conv, Source::Code(None)));
                     self
                 }
             )*
@@ -430,9 +485,10 @@ pub fn provider_variable(provider: &str, global: &str) -> String {
 /// the number of names (each name's variables are made once).
 pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<ConfigProblem> {
     use std::collections::{BTreeMap, HashMap};
+    // Escaped: a name with a newline or a NUL would break the one-problem-per-line text.
     let problem = |name: &str, expected: String| ConfigProblem {
-        variable: format!("provider `{name}`"),
-        value: name.to_owned(),
+        variable: format!("provider `{}`", name.escape_debug()),
+        value: name.escape_debug().to_string(),
         expected,
     };
     let mut problems = Vec::new();
@@ -445,6 +501,19 @@ pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<Config
                 "a provider name with at least one ASCII letter or digit, which names its \
                  RESILIENCE_<PROVIDER>_… variables"
                     .into(),
+            ));
+            continue;
+        }
+        // ` kimi` would read `RESILIENCE__KIMI_…`, not the `RESILIENCE_KIMI_…` an operator
+        // sets for it, and be a breaker of its own: a stray space, never meant.
+        if name.trim() != name || name.chars().any(char::is_control) {
+            problems.push(problem(
+                name,
+                format!(
+                    "a provider name without leading or trailing spaces or control characters \
+                     (this one reads RESILIENCE_{}_… variables)",
+                    env_provider_name(name)
+                ),
             ));
             continue;
         }
@@ -543,6 +612,16 @@ impl Settings {
         (s, problems)
     }
 
+    /// These settings, each value given in code marked as given at `scope`.
+    pub(crate) fn scoped(mut self, scope: &str) -> Settings {
+        for (_, source) in self.values.iter_mut().flatten() {
+            if let Source::Code(s) = source {
+                *s = Some(scope.to_owned());
+            }
+        }
+        self
+    }
+
     /// Layers `self` over `lower`: values set here win.
     pub(crate) fn over(&self, lower: &Settings) -> Settings {
         let mut out = lower.clone();
@@ -562,7 +641,8 @@ impl Settings {
         let mut problems = Vec::new();
         let name = |key: Key, src: &Source| match src {
             Source::Env(var) => var.clone(),
-            Source::Code => format!("Settings::{}", key.setter()),
+            Source::Code(None) => format!("Settings::{}", key.setter()),
+            Source::Code(Some(scope)) => format!("{scope}: Settings::{}", key.setter()),
         };
         // Where a cap came from, for a conflict's message: its setting, or its default's name.
         let set_by = |key: Key| {

@@ -79,7 +79,7 @@ impl Registry {
             .collect();
         names.sort_unstable();
         names.dedup();
-        let subject = format!("provider `{name}`");
+        let subject = format!("provider `{}`", name.escape_debug());
         name_clashes(&names, OTHER_VARIABLES)
             .into_iter()
             .filter(|p| p.variable == subject)
@@ -310,14 +310,16 @@ impl Builder {
     /// Settings for every provider (below the environment; see the precedence in [`Settings`]).
     #[must_use]
     pub fn defaults(mut self, settings: Settings) -> Self {
-        self.global = settings.over(&self.global);
+        self.global = settings.scoped("Builder::defaults").over(&self.global);
         self
     }
 
     /// Settings for one provider.
     #[must_use]
     pub fn provider(mut self, name: &str, settings: Settings) -> Self {
-        self.providers.push((name.to_owned(), settings));
+        let scope = format!("Builder::provider(\"{}\")", name.escape_debug());
+        self.providers
+            .push((name.to_owned(), settings.scoped(&scope)));
         self
     }
 
@@ -406,10 +408,8 @@ impl Builder {
         for name in names {
             let (config, p) = next.resolve(&name, lookup);
             add_new(&mut problems, p);
-            if let Some(existing) = reg.providers.get(&name)
-                && existing.config != config
-            {
-                problems.push(already_in_use(&name));
+            if let Some(existing) = reg.providers.get(&name) {
+                problems.extend(existing.config.changes(&config, &name));
             }
         }
         if !problems.is_empty() {
@@ -427,17 +427,6 @@ fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
         if !problems.contains(&p) {
             problems.push(p);
         }
-    }
-}
-
-fn already_in_use(name: &str) -> ConfigProblem {
-    ConfigProblem {
-        variable: format!("provider `{name}`"),
-        value: "already set up with other settings".into(),
-        expected: "the settings it was set up with: a provider's configuration is fixed when \
-                   the provider is made, at its first call or by configure() (give settings \
-                   before either, at start-up)"
-            .into(),
     }
 }
 
@@ -465,6 +454,7 @@ pub fn init() -> Result<(), ConfigError> {
 /// assert!(resilience::configure("doc-glm", Settings::new().max_attempts(2)).is_err());
 /// ```
 pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError> {
+    let settings = settings.scoped(&format!("configure(\"{}\")", name.escape_debug()));
     let mut reg = registry();
     let previous = reg.provider_code.get(name).cloned();
     let merged = match &previous {
@@ -474,10 +464,9 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
     reg.provider_code.insert(name.to_owned(), merged);
     let (config, mut problems) = reg.resolve(name, &process_env);
     problems.extend(reg.clashes_of(name));
-    let problems = match reg.providers.get(name) {
-        Some(existing) if existing.config != config => vec![already_in_use(name)],
-        _ => problems,
-    };
+    if let Some(existing) = reg.providers.get(name) {
+        problems.extend(existing.config.changes(&config, name));
+    }
     if !problems.is_empty() {
         match previous {
             Some(old) => reg.provider_code.insert(name.to_owned(), old),
@@ -623,7 +612,11 @@ mod tests {
                 true,
             )
             .unwrap_err();
-        assert_eq!(err.problems()[0].variable, "Settings::base_delay", "{err}");
+        assert_eq!(
+            err.problems()[0].variable,
+            "Builder::defaults: Settings::base_delay",
+            "{err}"
+        );
     }
 
     #[test]
@@ -674,10 +667,29 @@ mod tests {
             )
             .init_with(&none, vec![], true)
             .unwrap_err();
-        assert_eq!(err.problems()[0].variable, "Settings::base_delay");
+        assert_eq!(
+            err.problems()[0].variable,
+            "Builder::provider(\"reg-t2\"): Settings::base_delay"
+        );
         assert!(
             !registry().provider_code.contains_key("reg-t2"),
             "nothing installed on error"
+        );
+        // The same mistake for two providers is two problems, each saying where it was made
+        // (merged into one, fixing the first showed the same line again, now the second's).
+        let err = Builder::new()
+            .provider("reg-t2a", Settings::new().half_open_max_calls(0))
+            .provider("reg-t2b", Settings::new().half_open_max_calls(0))
+            .init_with(&none, vec![], true)
+            .unwrap_err();
+        let vars: Vec<&str> = err.problems().iter().map(|p| p.variable.as_str()).collect();
+        assert_eq!(
+            vars,
+            [
+                "Builder::provider(\"reg-t2a\"): Settings::half_open_max_calls",
+                "Builder::provider(\"reg-t2b\"): Settings::half_open_max_calls"
+            ],
+            "{err}"
         );
 
         let p = provider("reg-t3");
@@ -686,7 +698,17 @@ mod tests {
             .provider("reg-t3", Settings::new().max_attempts(9))
             .init_with(&none, vec![], true)
             .unwrap_err();
-        assert_eq!(err.problems()[0].variable, "provider `reg-t3`");
+        assert_eq!(
+            err.problems()[0].variable,
+            "provider `reg-t3`: Settings::max_attempts (RESILIENCE_REG_T3_RETRY_MAX_ATTEMPTS)"
+        );
+        assert_eq!(err.problems()[0].value, "9");
+        assert!(
+            err.problems()[0]
+                .expected
+                .starts_with("3, the value it was set up with"),
+            "{err}"
+        );
         Builder::new()
             .provider("reg-t4", Settings::new().max_attempts(9))
             .init_with(&none, vec![], true)
@@ -734,7 +756,7 @@ mod tests {
                     !p.variable.contains("REG_T7") && !p.variable.contains("reg-t7"),
                     "{e}"
                 );
-                assert!(p.value.contains("already set up"), "{e}");
+                assert!(p.expected.contains("the value it was set up with"), "{e}");
             }
         }
     }
@@ -772,6 +794,23 @@ mod tests {
                 text.contains("at least one ASCII letter or digit"),
                 "{text}"
             );
+        }
+        // A stray space makes a breaker of its own, under variables no operator sets; a
+        // control character would break the one-problem-per-line text, and is escaped.
+        for (odd, shown) in [
+            (" reg-t11", "` reg-t11`"),
+            ("reg-t11 ", "`reg-t11 `"),
+            ("reg\nt11", "`reg\\nt11`"),
+            ("reg-t11\0", "`reg-t11\\0`"),
+        ] {
+            let text = clash(&[odd]);
+            assert!(
+                text.contains("without leading or trailing spaces or control characters")
+                    && text.contains(shown)
+                    && text.lines().count() == 2,
+                "{text}"
+            );
+            assert!(configure(odd, Settings::new()).is_err(), "{odd:?}");
         }
         let err = configure("retry", Settings::new()).unwrap_err();
         assert!(err.to_string().contains("is a global variable"), "{err}");
@@ -825,7 +864,7 @@ mod tests {
                     .copied()
                     .filter(|o| *o == name || may_share_variables(&env, &env_provider_name(o)))
                     .collect();
-                let subject = format!("provider `{name}`");
+                let subject = format!("provider `{}`", name.escape_debug());
                 let mine = |ps: Vec<ConfigProblem>| -> Vec<String> {
                     ps.into_iter()
                         .filter(|p| p.variable == subject)
@@ -844,7 +883,28 @@ mod tests {
     #[test]
     fn bad_code_settings_are_refused_by_configure() {
         let err = configure("reg-t5", Settings::new().half_open_max_calls(0)).unwrap_err();
-        assert_eq!(err.problems()[0].variable, "Settings::half_open_max_calls");
+        assert_eq!(
+            err.problems()[0].variable,
+            "configure(\"reg-t5\"): Settings::half_open_max_calls"
+        );
         assert!(configure("reg-t5", Settings::new().half_open_max_calls(2)).is_ok());
+        // Set up now: a change names the setting, the value refused and the one kept, and a
+        // bad value given with it is still reported (the change used to hide it).
+        let err = configure(
+            "reg-t5",
+            Settings::new().half_open_max_calls(3).failure_threshold(0),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("configure(\"reg-t5\"): Settings::failure_threshold=\"0\"")
+                && text.contains(
+                    "provider `reg-t5`: Settings::half_open_max_calls \
+                     (RESILIENCE_REG_T5_CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS)=\"3\": expected 2, \
+                     the value it was set up with"
+                ),
+            "{text}"
+        );
+        assert_eq!(provider("reg-t5").config().half_open_max_calls, 2);
     }
 }
