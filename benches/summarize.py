@@ -10,9 +10,23 @@ import sys
 root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
 groups = ["one_thread", "two_threads", "http_loopback", "with_recorder"]
 medians = {}
+written = []
 for g in groups:
     for est in sorted((root / g).glob("*/new/estimates.json")):
         medians[(g, est.parent.parent.name)] = json.loads(est.read_text())["median"]["point_estimate"]
+        written.append((est.stat().st_mtime, est))
+
+# Every result file is rewritten by a whole run, but a filtered one (`cargo bench -- bare`)
+# rewrites only some of criterion's and all of the paired files: the ratios below would then
+# mix runs. A whole run takes about 5 minutes; files written further apart than a run are not
+# from one.
+written += [(f.stat().st_mtime, f) for f in root.glob("*/*.json")]
+if written:
+    oldest, newest = min(written), max(written)
+    if newest[0] - oldest[0] > 20 * 60:
+        print(f"warning: these results are not from one run: {oldest[1]} was written "
+              f"{(newest[0] - oldest[0]) / 60:.0f} min before {newest[1]}; run the whole bench "
+              f"(cargo bench -p resilience-benches) before reading ratios", file=sys.stderr)
 
 def fmt(ns):
     return f"{ns / 1000:.2f} µs" if ns >= 1000 else f"{ns:.1f} ns"

@@ -14,15 +14,17 @@
 //!
 //! | operation | why it is needed |
 //! |---|---|
-//! | acquire load of the call site's `OnceLock` | the provider handle, resolved once per site; acquire pairs with the store that published it |
+//! | acquire load of the call site's `OnceLock` (its state, then its value) | the provider handle, resolved once per site; acquire pairs with the store that published it |
 //! | plain load of the provider's `Mode::plain` | set once at creation: no timeouts and not switched off, so the call needs none of `Ext` |
 //! | relaxed load of the "recorder installed" flag | metrics cost nothing (no clock read, no labels) until a recorder exists |
-//! | relaxed load of the retry budget's balance | a full bucket (a healthy provider) takes no deposit, so nothing is written |
+//! | relaxed load of the retry budget's balance, and a plain load of its refill mark | a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off |
+//! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
+//! | plain load of `Mode::direct` | `RESILIENCE_ENABLED=false` runs the call without the breaker |
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
-//! | two thread-local pointer writes around the poll | `current_call()` inside the body; a pointer, not a copy |
+//! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
 //!
-//! It writes six words (48 bytes) into the caller's future (the `Call`: provider, site, attempt
+//! It makes six stores (52 bytes) into the caller's future (the `Call`: provider, site, attempt
 //! counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but two
 //! tests: the `Call`'s drop checks for a probe ticket (one bit) and an `Ext`, and the attempt and
 //! backoff futures only borrow from it, so the caller's future has almost no drop glue.
