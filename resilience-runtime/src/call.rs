@@ -379,7 +379,7 @@ pub enum Step<R> {
 /// One logical call in progress.
 ///
 /// Kept small, because it lives across the attempt's `.await` in the caller's future: a plain
-/// call (no recorder, no timeouts, breaker on) writes six words to start and never touches
+/// call (no recorder, no timeouts, breaker on) makes six stores (52 bytes) to start and never touches
 /// [`Ext`].
 #[doc(hidden)]
 pub struct Call {
@@ -525,7 +525,7 @@ enum GiveUp {
 impl Call {
     /// Starts a call. Always inlined, so the struct is built in place in the caller's future.
     /// The plain case reads the site's provider, the mode and the recorder flag, tops up the
-    /// retry budget if it is not full, and writes six words: no clock read, no thread-local.
+    /// retry budget if it is not full, and makes six stores: no clock read, no thread-local.
     #[inline(always)]
     pub fn new(site: &'static CallSite) -> Self {
         let p = site.inner();
