@@ -379,8 +379,8 @@ pub enum Step<R> {
 /// One logical call in progress.
 ///
 /// Kept small, because it lives across the attempt's `.await` in the caller's future: a plain
-/// call (no recorder, no timeouts, breaker on) makes six stores (52 bytes) to start and never touches
-/// [`Ext`].
+/// call (no recorder, no timeouts, breaker on) makes six stores (52 bytes) to start and never
+/// touches [`Ext`].
 #[doc(hidden)]
 pub struct Call {
     p: &'static ProviderInner,
