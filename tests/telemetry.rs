@@ -474,3 +474,80 @@ fn serving_needs_a_runtime_with_timers() {
         .unwrap_err();
     assert!(err.to_string().contains("enable_time()"), "{err}");
 }
+
+/// Past 256 open connections a new one is closed at once: a client reconnecting as fast as
+/// it is cut off cannot take the application's file descriptors (it took them all).
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once() {
+    use tokio::io::AsyncReadExt;
+    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("serve");
+    let mut kept = Vec::new();
+    for _ in 0..256 {
+        kept.push(
+            tokio::net::TcpStream::connect(server.local_addr())
+                .await
+                .unwrap(),
+        );
+    }
+    let mut closed = 0;
+    for _ in 0..16 {
+        let mut extra = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        // Closed at once; 10 s only so that a failure cannot hang the suite (the header
+        // timeout, 30 s, would close it too).
+        if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            extra.read_to_end(&mut buf),
+        )
+        .await
+        .map(|r| r.map(|_| buf.len()))
+        {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 16, "every connection past the cap closed at once");
+    drop(kept);
+}
+
+/// A connection lasts at most a minute, answers included: a client that keeps it busy (here a
+/// request every 20 s, so the header timeout never fires) is cut off. One that stops reading
+/// its answer is the case this is for; the kernel's buffers make that slow to stage.
+#[tokio::test(start_paused = true)]
+async fn a_connection_lasts_at_most_a_minute() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("serve");
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let t0 = tokio::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    let open_for = loop {
+        if stream
+            .write_all(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .is_err()
+        {
+            break t0.elapsed();
+        }
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break t0.elapsed(),
+            Ok(_) => {}
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(300),
+            "never cut off"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    };
+    assert!(
+        open_for >= std::time::Duration::from_secs(60)
+            && open_for <= std::time::Duration::from_secs(80),
+        "{open_for:?}"
+    );
+}

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -12,6 +12,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::registry::{Provider, providers};
@@ -155,7 +156,8 @@ pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
 }
 
 /// A running `/metrics` + `/health` listener. Dropping it stops the listener and closes the
-/// connections it has open.
+/// connections it has open, when the runtime next runs its task: to bind the same address
+/// again right after, yield first (`tokio::task::yield_now().await`).
 #[derive(Debug)]
 #[must_use = "dropping the MetricsServer stops the listener and closes its connections at once: keep it while it should serve"]
 pub struct MetricsServer {
@@ -251,6 +253,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         // Owned by this task, so dropping the server (which aborts it) closes every open
         // connection too, not only the listener.
         let mut connections = tokio::task::JoinSet::new();
+        let renders = Arc::new(Semaphore::new(MAX_RENDERS));
         loop {
             // Finished connections are reaped as new ones come, so the set holds the open
             // connections and at most those that finished since the last one came.
@@ -260,19 +263,33 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
-            let h = h.clone();
+            // A client reconnecting as fast as it is cut off kept a connection per 30 s
+            // header timeout open, and took the application's file descriptors (its own
+            // sockets and files failed with EMFILE): past the cap, a new connection is
+            // closed at once. A scraper needs one.
+            if connections.len() >= MAX_CONNECTIONS {
+                drop(stream);
+                continue;
+            }
+            let (h, renders) = (h.clone(), renders.clone());
             connections.spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
-                    let h = h.clone();
-                    async move { Ok::<_, Infallible>(route(&h, &req)) }
+                    let (h, renders) = (h.clone(), renders.clone());
+                    async move { Ok::<_, Infallible>(route(h, &renders, &req).await) }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 // With a timer, hyper closes a connection that sends no complete request head
-                // within its header timeout (30 s), so idle or trickling clients cannot pile up.
-                let _ = hyper::server::conn::http1::Builder::new()
+                // within its header timeout (30 s), so idle or trickling clients are cut off.
+                // A scrape's request head is small: 16 KiB of buffer and 32 headers (hyper's
+                // defaults, about 400 KiB and 100, let 2,000 trickling clients hold 840 MB).
+                let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
-                    .serve_connection(io, service)
-                    .await;
+                    .max_buf_size(16 * 1024)
+                    .max_headers(32)
+                    .serve_connection(io, service);
+                // Nothing else bounds a client that stops reading its answer: it held the
+                // rendered text and the kernel's buffers for ever. Prometheus reconnects.
+                let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
             });
         }
     });
@@ -292,24 +309,67 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn route(h: &MetricsHandle, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// Connections served at once; past it a new one is closed at once.
+const MAX_CONNECTIONS: usize = 256;
+/// How long a connection may last, answers included.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Renders of `/metrics` or `/health` at once.
+const MAX_RENDERS: usize = 2;
+
+/// `f`, a render, on Tokio's blocking threads, a few at a time: with many providers a render
+/// takes milliseconds, and made on a worker it held up the application's tasks (50 scrapes at
+/// once delayed a 10 ms timer by up to 1.3 s). `None` when the runtime shuts down meanwhile.
+async fn rendered<T: Send + 'static>(
+    renders: &Semaphore,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let _permit = renders.acquire().await.ok()?;
+    match tokio::task::spawn_blocking(f).await {
+        Ok(t) => Some(t),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => None,
+    }
+}
+
+async fn route(
+    h: MetricsHandle,
+    renders: &Semaphore,
+    req: &Request<Incoming>,
+) -> Response<Full<Bytes>> {
     // HEAD is answered as GET: hyper sends the head (its length included) without the body.
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "shutting down\n".to_owned(),
+        )
+    };
     let (status, content_type, body) = match (read, req.uri().path()) {
-        (true, "/metrics") => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            h.render(),
-        ),
-        (true, "/health") => {
+        (true, "/metrics") => match rendered(renders, move || h.render()).await {
+            Some(text) => (
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            ),
+            None => unavailable(),
+        },
+        (true, "/health") => match rendered(renders, || {
             let (healthy, body) = health();
-            let status = if healthy {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            (status, "application/json", body.to_string())
-        }
+            (healthy, body.to_string())
+        })
+        .await
+        {
+            Some((healthy, body)) => {
+                let status = if healthy {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, "application/json", body)
+            }
+            None => unavailable(),
+        },
         (_, "/metrics" | "/health") => (
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
