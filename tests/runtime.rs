@@ -564,19 +564,25 @@ async fn a_provider_that_hangs_opens_the_breaker_with_only_a_deadline_set() {
     );
 }
 
+/// A provider whose calls have a 100 ms deadline, with this base delay (no jitter) and breaker
+/// threshold.
+fn with_deadline(name: &str, base_delay: Duration, failure_threshold: u32) -> resilience::Provider {
+    resilience::configure(
+        name,
+        exact()
+            .base_delay(base_delay)
+            .failure_threshold(failure_threshold)
+            .total_timeout(Some(Duration::from_millis(100))),
+    )
+    .unwrap()
+}
+
 /// A Retry-After that ends the sleep half a millisecond before the deadline: Tokio's timer
 /// wakes on the deadline's tick, and the retry would have started with no time, been cut off,
 /// and counted as a breaker failure. The call gives up at once with the throttled error.
 #[tokio::test(start_paused = true)]
 async fn no_retry_is_scheduled_within_a_timer_tick_of_the_deadline() {
-    let p = resilience::configure(
-        "rt-deadline-tick",
-        exact()
-            .base_delay(Duration::from_millis(1))
-            .failure_threshold(1)
-            .total_timeout(Some(Duration::from_millis(100))),
-    )
-    .unwrap();
+    let p = with_deadline("rt-deadline-tick", Duration::from_millis(1), 1);
     let calls = AtomicU32::new(0);
     let r: Result<u32, TestError> = p
         .execute(|| {
@@ -614,14 +620,7 @@ async fn a_backoff_that_wakes_past_the_deadline_starts_no_attempt() {
 }
 
 async fn late_wake(name: &'static str, late: Duration) {
-    let p = resilience::configure(
-        name,
-        exact()
-            .base_delay(Duration::from_millis(10))
-            .failure_threshold(2)
-            .total_timeout(Some(Duration::from_millis(100))),
-    )
-    .unwrap();
+    let p = with_deadline(name, Duration::from_millis(10), 2);
     let calls = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&calls);
     let call = tokio::spawn(async move {
@@ -665,14 +664,7 @@ async fn late_wake(name: &'static str, late: Duration) {
 /// outer attempt, failing with it, does not count it again.
 #[tokio::test(start_paused = true)]
 async fn a_nested_call_ending_in_its_backoff_is_counted_once() {
-    let p = resilience::configure(
-        "rt-deadline-nested",
-        exact()
-            .base_delay(Duration::from_millis(10))
-            .failure_threshold(5)
-            .total_timeout(Some(Duration::from_millis(100))),
-    )
-    .unwrap();
+    let p = with_deadline("rt-deadline-nested", Duration::from_millis(10), 5);
     let outer = tokio::spawn(async move {
         p.execute(|| async move {
             let inner: Result<u32, TestError> =

@@ -77,9 +77,7 @@ fn transitions(s: &Samples, provider: &str, from: &str, to: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
-    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("serve");
+    let server = serve_local().await;
     assert!(server.local_addr().ip().is_loopback());
     let p = resilience::configure(
         "tel-flaky",
@@ -347,17 +345,26 @@ async fn a_port_in_use_is_a_clear_error() {
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
 }
 
+/// The metrics server on a port of its own, for the tests that speak to it over raw TCP.
+async fn serve_local() -> resilience::telemetry::MetricsServer {
+    resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("serve")
+}
+
+async fn connect(server: &resilience::telemetry::MetricsServer) -> tokio::net::TcpStream {
+    tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap()
+}
+
 /// A client that never finishes its request head is disconnected after hyper's header timeout
 /// (30 s; on the paused clock here), so stalled connections cannot pile up.
 #[tokio::test(start_paused = true)]
 async fn a_stalled_client_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("serve");
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
+    let server = serve_local().await;
+    let mut stream = connect(&server).await;
     stream
         .write_all(b"GET /metrics HTTP/1.1\r\n")
         .await
@@ -372,9 +379,7 @@ async fn a_stalled_client_is_disconnected() {
     assert!(closed.is_ok(), "still connected after 120 s");
     assert!(t0.elapsed() >= std::time::Duration::from_secs(30));
     // Nor one that sends nothing at all.
-    let mut silent = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
+    let mut silent = connect(&server).await;
     let closed = tokio::time::timeout(
         std::time::Duration::from_secs(120),
         silent.read_to_end(&mut rest),
@@ -385,9 +390,7 @@ async fn a_stalled_client_is_disconnected() {
         "a silent client still connected after 120 s"
     );
     // Nor one kept alive after a request, idle since.
-    let mut idle = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
+    let mut idle = connect(&server).await;
     idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
@@ -412,12 +415,8 @@ async fn a_stalled_client_is_disconnected() {
 #[tokio::test]
 async fn head_is_answered_and_dropping_the_server_closes_its_connections() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("serve");
-    let mut conn = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
+    let server = serve_local().await;
+    let mut conn = connect(&server).await;
     // One response head at a time: HEAD's has a length but no body after it.
     let mut head = async |request: &str| -> String {
         conn.write_all(request.as_bytes()).await.unwrap();
@@ -480,22 +479,14 @@ fn serving_needs_a_runtime_with_timers() {
 #[tokio::test]
 async fn connections_past_the_cap_are_closed_at_once() {
     use tokio::io::AsyncReadExt;
-    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("serve");
+    let server = serve_local().await;
     let mut kept = Vec::new();
     for _ in 0..256 {
-        kept.push(
-            tokio::net::TcpStream::connect(server.local_addr())
-                .await
-                .unwrap(),
-        );
+        kept.push(connect(&server).await);
     }
     let mut closed = 0;
     for _ in 0..16 {
-        let mut extra = tokio::net::TcpStream::connect(server.local_addr())
-            .await
-            .unwrap();
+        let mut extra = connect(&server).await;
         let mut buf = Vec::new();
         // Closed at once; 10 s only so that a failure cannot hang the suite (the header
         // timeout, 30 s, would close it too).
@@ -519,12 +510,8 @@ async fn connections_past_the_cap_are_closed_at_once() {
 #[tokio::test(start_paused = true)]
 async fn a_connection_lasts_at_most_a_minute() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("serve");
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
+    let server = serve_local().await;
+    let mut stream = connect(&server).await;
     let t0 = tokio::time::Instant::now();
     let mut buf = [0u8; 4096];
     let open_for = loop {

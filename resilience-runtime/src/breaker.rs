@@ -985,6 +985,16 @@ mod tests {
         Breaker::new("test", &c)
     }
 
+    /// A `cfg()` breaker in failure-rate mode.
+    fn rate_breaker(rate: f64, window_size: u32, minimum_calls: u32) -> Breaker {
+        breaker(Config {
+            failure_rate: Some(rate),
+            window_size,
+            minimum_calls,
+            ..cfg()
+        })
+    }
+
     fn cfg() -> Config {
         Config {
             failure_threshold: 3,
@@ -1278,12 +1288,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failure_rate_mode() {
-        let b = breaker(Config {
-            failure_rate: Some(0.5),
-            window_size: 10,
-            minimum_calls: 4,
-            ..cfg()
-        });
+        let b = rate_breaker(0.5, 10, 4);
         // Alternating: 50% failures, but consecutive failures never reach 3 (count mode
         // would stay closed); the window opens once it holds 4 calls.
         fail(&b);
@@ -1297,12 +1302,7 @@ mod tests {
             "2 of 4 failed: the success that fills the minimum is judged"
         );
         // 40% over a full window stays closed.
-        let c = breaker(Config {
-            failure_rate: Some(0.5),
-            window_size: 10,
-            minimum_calls: 10,
-            ..cfg()
-        });
+        let c = rate_breaker(0.5, 10, 10);
         for i in 0..100 {
             let v = if i % 5 < 2 {
                 Verdict::Failure
@@ -1317,12 +1317,7 @@ mod tests {
 
     #[test]
     fn failure_rate_opens_on_the_success_that_fills_the_minimum() {
-        let b = breaker(Config {
-            failure_rate: Some(0.5),
-            window_size: 10,
-            minimum_calls: 10,
-            ..cfg()
-        });
+        let b = rate_breaker(0.5, 10, 10);
         for _ in 0..5 {
             fail(&b);
         }
@@ -1347,12 +1342,7 @@ mod tests {
         ] {
             let exact = (rate * f64::from(size)).round() as u32;
             for (failures, opens) in [(exact - 1, false), (exact, true)] {
-                let b = breaker(Config {
-                    failure_rate: Some(rate),
-                    window_size: size,
-                    minimum_calls: size,
-                    ..cfg()
-                });
+                let b = rate_breaker(rate, size, size);
                 for _ in failures..size {
                     b.acquire().unwrap().record(Verdict::Success);
                 }

@@ -517,6 +517,8 @@ enum GiveUp {
     Exhausted,
     RetryAfterTooLong(Duration),
     Deadline,
+    /// The deadline passed during the backoff (see `Call::after_backoff`).
+    DeadlinePassed,
     CircuitOpen,
     Budget,
     NoRuntime,
@@ -853,26 +855,26 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
-        let (provider, method) = (self.p.name, self.current.site.method);
-        let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
         let (result, throttled, counted) = self
             .ext
             .as_ref()
             .map_or((AttemptResult::Transient, false, false), |e| {
                 (e.retried, e.retried_throttled, e.retried_counted)
             });
-        let class = if throttled { "throttled" } else { "transient" };
-        let result = result.as_str();
-        tracing::warn!(
-            target: "resilience", provider, method, attempt = n, max_attempts = max, class, result,
-            "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during the backoff"
-        );
+        // The line names the class only (`Retry-After` is not logged): its kind is enough.
+        let class = if throttled {
+            ErrorClass::Throttled { retry_after: None }
+        } else {
+            ErrorClass::Transient
+        };
+        // Its error text was on the `[RETRY] Attempt` line before.
+        self.log_give_up(&GiveUp::DeadlinePassed, class, result, None);
         self.record_call(CallOutcome::Failure);
         if counted {
             self.tell_outer();
         }
         (hooks.reject)(ResilienceError::DeadlineExceeded {
-            provider,
+            provider: self.p.name,
             deadline: self.p.config.total_timeout.unwrap_or_default(),
         })
     }
@@ -1031,6 +1033,10 @@ impl Call {
             GiveUp::Deadline => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the next retry would pass the call's deadline"
+            ),
+            GiveUp::DeadlinePassed => tracing::warn!(
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during the backoff"
             ),
             GiveUp::CircuitOpen => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,

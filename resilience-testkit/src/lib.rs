@@ -221,6 +221,8 @@ impl FaultServer {
             // pooled connection cannot upload to a server that was dropped.
             let mut conns = JoinSet::new();
             loop {
+                // Finished connections are reaped as new ones come, as the metrics server does.
+                while conns.try_join_next().is_some() {}
                 match listener.take() {
                     Some(l) => {
                         tokio::select! {
@@ -237,25 +239,16 @@ impl FaultServer {
                                 // Refuse: drop the listener so connects are refused.
                                 if *rx.borrow() { listener = Some(l) }
                             }
-                            Some(_) = conns.join_next(), if !conns.is_empty() => {
-                                listener = Some(l);
-                            }
                         }
                     }
                     None => {
-                        tokio::select! {
-                            changed = rx.changed() => {
-                                if changed.is_err() {
-                                    return;
-                                }
-                                if *rx.borrow() {
-                                    // Same port again; loopback ports are not handed out while
-                                    // the test owns them in TIME_WAIT, and SO_REUSEADDR is set
-                                    // by Tokio.
-                                    listener = TcpListener::bind(addr).await.ok();
-                                }
-                            }
-                            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                        if rx.changed().await.is_err() {
+                            return;
+                        }
+                        if *rx.borrow() {
+                            // Same port again; loopback ports are not handed out while the
+                            // test owns them in TIME_WAIT, and SO_REUSEADDR is set by Tokio.
+                            listener = TcpListener::bind(addr).await.ok();
                         }
                     }
                 }
