@@ -1,9 +1,14 @@
 //! With an exporter of the user's own, installed before `use_installed_recorder()`: every
 //! family goes into it under its documented name and type, the duration as a histogram with
 //! `DURATION_BUCKETS` (the dashboard's quantiles read its `_bucket` series), and `serve()` says
-//! the process already has a recorder. Its own test binary: one process, one global recorder.
+//! the process already has a recorder. Its own test binary: one process, one global recorder,
+//! installed once for its tests.
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use std::io::ErrorKind;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use resilience::resilient;
 
 #[resilient(provider = "own-exporter")]
@@ -15,17 +20,26 @@ async fn upload(fail: bool) -> Result<u32, std::io::Error> {
     }
 }
 
+/// The process's one exporter, installed by whichever test comes first.
+fn recorder() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("resilience_call_duration_seconds".into()),
+                &resilience::telemetry::DURATION_BUCKETS,
+            )
+            .unwrap()
+            .install_recorder()
+            .unwrap();
+        resilience::telemetry::use_installed_recorder();
+        handle
+    })
+}
+
 #[tokio::test(start_paused = true)]
 async fn our_metrics_go_into_the_users_exporter() {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("resilience_call_duration_seconds".into()),
-            &resilience::telemetry::DURATION_BUCKETS,
-        )
-        .unwrap()
-        .install_recorder()
-        .unwrap();
-    resilience::telemetry::use_installed_recorder();
+    let handle = recorder();
     assert_eq!(upload(false).await.unwrap(), 7);
     assert!(upload(true).await.is_err(), "three failed attempts");
     let text = handle.render();
@@ -45,6 +59,10 @@ async fn our_metrics_go_into_the_users_exporter() {
     };
     assert!(text.contains(&calls("success")), "{text}");
     assert!(text.contains(&calls("failure")), "{text}");
+    assert!(
+        text.contains("resilience_retries_total{provider=\"own-exporter\",method=\"upload\"} 2\n"),
+        "three attempts are two retries:\n{text}"
+    );
     // Every bucket `serve()` uses, then `+Inf`, for each outcome.
     let buckets = text
         .lines()
@@ -69,4 +87,59 @@ async fn our_metrics_go_into_the_users_exporter() {
         ),
         "{err}"
     );
+}
+
+/// A retry that the breaker refuses after its backoff (an operator opened it meanwhile) was
+/// never made: it is not counted in `resilience_retries_total`, and the retry-budget token it
+/// took is given back; so is the token of a call cancelled during its backoff.
+#[tokio::test(start_paused = true)]
+async fn a_retry_refused_after_its_backoff_is_not_counted_and_spends_no_budget() {
+    let handle = recorder();
+    let p = resilience::configure(
+        "own-refused",
+        resilience::Settings::new()
+            .jitter(resilience::Jitter::None)
+            .base_delay(Duration::from_millis(100))
+            // Only retries move the budget: no refill by the clock or by calls.
+            .retry_budget_min_per_second(0.0)
+            .retry_budget_ratio(0.0),
+    )
+    .unwrap();
+    let full = p.retry_budget_available();
+    let failing = move || async move {
+        p.execute(|| async { Err::<u32, _>(std::io::Error::from(ErrorKind::ConnectionReset)) })
+            .await
+    };
+    let call = tokio::spawn(failing());
+    // The first attempt fails; the call sleeps its 100 ms backoff, a token taken.
+    tokio::task::yield_now().await;
+    assert_eq!(p.retry_budget_available(), full - 1.0);
+    p.force_open();
+    tokio::time::advance(Duration::from_millis(200)).await;
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("circuit"), "{err}");
+    assert_eq!(p.retry_budget_available(), full, "the token is given back");
+    let text = handle.render();
+    let line = |family: &str, labels: &str| {
+        let prefix = format!("{family}{{provider=\"own-refused\",method=\"execute\"{labels}}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"))
+            .to_owned()
+    };
+    assert_eq!(line("resilience_retries_total", ""), "0", "{text}");
+    assert_eq!(
+        line("resilience_attempts_total", ",result=\"transient\""),
+        "1"
+    );
+    assert_eq!(line("resilience_calls_total", ",outcome=\"failure\""), "1");
+
+    // Cancelled during its backoff: the token comes back too.
+    p.reset();
+    let call = tokio::spawn(failing());
+    tokio::task::yield_now().await;
+    assert_eq!(p.retry_budget_available(), full - 1.0);
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    assert_eq!(p.retry_budget_available(), full, "the token is given back");
 }

@@ -94,6 +94,17 @@ impl Budget {
             .is_ok()
     }
 
+    /// Gives back a token [`try_withdraw`](Self::try_withdraw) took for a retry that was
+    /// never made (refused after its backoff, or its call cancelled): the budget bounds the
+    /// load retries put on the provider, and that one put none.
+    #[cold]
+    pub(crate) fn refund(&self) {
+        if self.enabled {
+            self.balance.fetch_add(UNIT, Ordering::Relaxed);
+            self.balance.fetch_min(self.capacity, Ordering::Relaxed);
+        }
+    }
+
     /// Retries the budget would allow right now (for `/health`): the balance plus what the
     /// clock has added since it was last credited, which happens only when a retry asks
     /// (`try_withdraw`); without it, a budget spent an hour ago would still show empty.

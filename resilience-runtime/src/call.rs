@@ -419,6 +419,10 @@ struct Ext {
     retried: AttemptResult,
     retried_throttled: bool,
     retried_counted: bool,
+    /// A retry-budget token was taken for a retry that has not started: given back if the
+    /// call ends before it does (refused after its backoff, or cancelled in it), since only
+    /// retries that reach the provider may spend the budget.
+    token_held: bool,
 }
 
 impl Ext {
@@ -434,6 +438,7 @@ impl Ext {
             retried: AttemptResult::Transient,
             retried_throttled: false,
             retried_counted: false,
+            token_held: false,
         }
     }
 }
@@ -445,15 +450,17 @@ impl Drop for Call {
         // other ticket this is one bit test.
         self.p.breaker.release(self.ticket);
         if self.ext.is_some() {
-            drop_ext(&mut self.ext);
+            drop_ext(self.p, &mut self.ext);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_ext(ext: &mut Option<Ext>) {
-    drop(ext.take());
+fn drop_ext(p: &ProviderInner, ext: &mut Option<Ext>) {
+    if ext.take().is_some_and(|e| e.token_held) {
+        p.budget.refund();
+    }
 }
 
 /// `f` of the attempt (or `execute` closure) this thread is running, when it is one on the
@@ -665,16 +672,32 @@ impl Call {
         }
     }
 
-    /// Counts the attempt, logs the first, and arms its time limit if it has one.
+    /// Counts the attempt, logs the first (a retry's line came with its backoff), and arms
+    /// its time limit if it has one.
     #[inline(always)]
     fn begin_attempt(&mut self) {
         if self.current.next_attempt() == 1 {
             tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.site.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.site.max_attempts(), self.current.site.method);
+        } else {
+            self.retry_started();
         }
         if let Some(ext) = &mut *self.ext
             && self.p.mode.limited
         {
             Call::arm_limit(self.p, ext);
+        }
+    }
+
+    /// A retry passed its backoff and the breaker: it is made, so it is counted now (a retry
+    /// refused after its backoff is not one), and its budget token is spent for good.
+    #[cold]
+    #[inline(never)]
+    fn retry_started(&mut self) {
+        if let Some(ext) = &mut *self.ext {
+            ext.token_held = false;
+            if let Some(m) = ext.metrics {
+                m.retry();
+            }
         }
     }
 
@@ -925,11 +948,10 @@ impl Call {
                     "[RETRY] Attempt {next}/{max} for {method} in {}.{:03}s after a {} error",
                     ms / 1000, ms % 1000, class.as_str(),
                 );
-                if let Some(m) = self.metrics() {
-                    m.retry();
-                }
-                // `next_delay` armed the call's timer with this delay.
+                // `next_delay` armed the call's timer with this delay, and took the budget
+                // token; the retry is counted when it starts (`retry_started`).
                 let ext = self.ext();
+                ext.token_held = true;
                 ext.delay = delay;
                 ext.retried = result;
                 ext.retried_throttled = matches!(class, ErrorClass::Throttled { .. });

@@ -22,7 +22,7 @@ use crate::breaker::CircuitState;
 pub const CALLS_TOTAL: &str = "resilience_calls_total";
 /// Attempts that reached the provider, by `provider`, `method`, `result`.
 pub const ATTEMPTS_TOTAL: &str = "resilience_attempts_total";
-/// Retries scheduled after a failed attempt (one a breaker then refuses included), by
+/// Retries made: attempts after the first (a retry refused after its backoff is not one), by
 /// `provider`, `method`.
 pub const RETRIES_TOTAL: &str = "resilience_retries_total";
 /// Retries refused because the budget was spent, by `provider`.
@@ -87,9 +87,7 @@ pub(crate) fn help(name: &str) -> &'static str {
             "Logical calls through the resilience runtime (retries included in one call), by outcome."
         }
         ATTEMPTS_TOTAL => "Attempts that reached the provider, by result class.",
-        RETRIES_TOTAL => {
-            "Retries scheduled after a failed attempt (a breaker that opens meanwhile may refuse one)."
-        }
+        RETRIES_TOTAL => "Retries made (attempts after the first) through the resilience runtime.",
         RETRY_BUDGET_EXHAUSTED_TOTAL => {
             "Retries refused because the provider's retry budget was spent."
         }
