@@ -129,6 +129,8 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
     assert_eq!(p.state(), CircuitState::Open);
     assert!(call(false).await.is_err()); // rejected
 
+    // A budget that is off limits nothing: not shown as its capacity.
+    resilience::configure("tel-no-budget", Settings::new().retry_budget_enabled(false)).unwrap();
     let (status, body) = get(&server.health_url()).await;
     assert_eq!(status, 503, "a breaker is open: {body}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -142,6 +144,17 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
     assert!(me["retry_in_seconds"].as_f64().unwrap() <= 0.2);
     assert_eq!(me["config"]["failure_threshold"], 3);
     assert_eq!(health["status"], "degraded");
+    assert!(
+        me["retry_budget_available"].as_f64().unwrap() < 100.0,
+        "one retry taken"
+    );
+    let off = health["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tel-no-budget")
+        .unwrap();
+    assert!(off["retry_budget_available"].is_null(), "{off}");
 
     let (status, text) = get(&server.metrics_url()).await;
     assert_eq!(status, 200);

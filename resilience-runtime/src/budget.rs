@@ -115,7 +115,8 @@ impl Budget {
 
     fn available_at(&self, now: Instant) -> f64 {
         if !self.enabled {
-            return self.balance.load(Ordering::Relaxed) as f64 / UNIT as f64;
+            // Not its capacity: a budget that is off allows every retry.
+            return f64::INFINITY;
         }
         // The balance read under the lock every credit is made under: read after it, a
         // credit made in between would be counted twice, as balance and as pending.
@@ -203,5 +204,6 @@ mod tests {
         });
         let now = Instant::now();
         assert!((0..10).all(|_| off.try_withdraw(now)));
+        assert_eq!(off.available(), f64::INFINITY, "not its capacity of 1");
     }
 }

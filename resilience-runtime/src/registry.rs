@@ -217,7 +217,9 @@ impl Provider {
         self.0.breaker.retry_in()
     }
 
-    /// Retries the budget would allow right now.
+    /// Retries the budget would allow right now; infinite when the budget is off
+    /// (`RESILIENCE_RETRY_BUDGET_ENABLED=false`), as it then limits nothing (`null` on
+    /// `/health`).
     pub fn retry_budget_available(&self) -> f64 {
         self.0.budget.available()
     }
