@@ -53,7 +53,7 @@ use crate::backoff;
 use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
 use crate::context::{Current, Enter};
-use crate::error::ResilienceError;
+use crate::error::{ResilienceError, Seconds};
 use crate::registry::{Provider, ProviderInner, resolve_site};
 use crate::telemetry::{self, AttemptResult, CallOutcome, SiteMetrics};
 use crate::tsc;
@@ -1050,7 +1050,7 @@ impl Call {
             GiveUp::RetryAfterTooLong(ra) => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
                 retry_after_ms = telemetry::millis(*ra),
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {:.3}s is above the maximum delay", ra.as_secs_f64()
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {} is above the maximum delay", Seconds(*ra)
             ),
             GiveUp::Deadline => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,

@@ -78,8 +78,8 @@ impl fmt::Display for ResilienceError {
                 retry_in: Some(d),
             } => write!(
                 f,
-                "circuit breaker for provider `{provider}` is open; next probe in {:.3}s",
-                d.as_secs_f64()
+                "circuit breaker for provider `{provider}` is open; next probe in {}",
+                Seconds(*d)
             ),
             // Without a time, the breaker is forced open, or half-open with every probe slot
             // taken: "is open" alone would send a reader looking for an outage that ended.
@@ -90,14 +90,28 @@ impl fmt::Display for ResilienceError {
             ),
             ResilienceError::AttemptTimeout { provider, timeout } => write!(
                 f,
-                "attempt to provider `{provider}` timed out after {:.3}s",
-                timeout.as_secs_f64()
+                "attempt to provider `{provider}` timed out after {}",
+                Seconds(*timeout)
             ),
             ResilienceError::DeadlineExceeded { provider, deadline } => write!(
                 f,
-                "call to provider `{provider}` exceeded its {:.3}s deadline",
-                deadline.as_secs_f64()
+                "call to provider `{provider}` exceeded its {} deadline",
+                Seconds(*deadline)
             ),
+        }
+    }
+}
+
+/// A duration for people: seconds to the millisecond, or, below a millisecond, in the unit
+/// that shows it (`250µs`), where `{:.3}s` would say `0.000s` of a 250 µs timeout.
+pub(crate) struct Seconds(pub(crate) Duration);
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_zero() || self.0 >= Duration::from_millis(1) {
+            write!(f, "{:.3}s", self.0.as_secs_f64())
+        } else {
+            write!(f, "{:?}", self.0)
         }
     }
 }
@@ -208,3 +222,30 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_below_a_millisecond_are_not_shown_as_zero() {
+        let timeout = ResilienceError::AttemptTimeout {
+            provider: "kimi",
+            timeout: Duration::from_micros(250),
+        };
+        assert_eq!(
+            timeout.to_string(),
+            "attempt to provider `kimi` timed out after 250µs"
+        );
+        let open = ResilienceError::CircuitOpen {
+            provider: "kimi",
+            retry_in: Some(Duration::from_millis(29_987)),
+        };
+        assert_eq!(
+            open.to_string(),
+            "circuit breaker for provider `kimi` is open; next probe in 29.987s"
+        );
+        assert_eq!(Seconds(Duration::ZERO).to_string(), "0.000s");
+        assert_eq!(Seconds(Duration::from_millis(1)).to_string(), "0.001s");
+    }
+}
