@@ -774,6 +774,29 @@ const CUT_JSON: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":";
 const GARBLED_CHUNK: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"id\"\r\nZZ\r\n";
 const EMPTY: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
+/// reqwest takes any status from 100 to 999: `check_status()` lets through 1xx–3xx only, so a
+/// broken server's 600–999 is an error (permanent), not a success the breaker counts.
+#[tokio::test]
+async fn check_status_refuses_statuses_above_599() {
+    use resilience::{Classify, ErrorClass, ResponseExt};
+    let (url, _) = raw_server(vec![
+        Some("HTTP/1.1 799 Weird\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        Some("HTTP/1.1 600 Weird\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        Some("HTTP/1.1 399 Odd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    for status in [799, 600] {
+        let resp = client.get(&url).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), status);
+        let e = resp.check_status().unwrap_err();
+        assert_eq!(e.status(), status);
+        assert_eq!(e.classify(), ErrorClass::Permanent, "{status}");
+    }
+    let resp = client.get(&url).send().await.unwrap();
+    assert!(resp.check_status().is_ok(), "a 3xx is passed on");
+}
+
 /// reqwest reports every failure of `bytes()`/`text()`/`json()` as a decode error; only a body
 /// that arrived whole and is not the JSON expected is permanent.
 #[tokio::test]

@@ -718,7 +718,12 @@ impl Breaker {
                 if self.word.load(Ordering::Acquire) != w {
                     return;
                 }
-                let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
+                // Saturating: a threshold near `u32::MAX` is accepted, and 2^32 failures
+                // must not panic a debug build.
+                let n = self
+                    .failures
+                    .fetch_add(1, Ordering::AcqRel)
+                    .saturating_add(1);
                 if n >= self.failure_threshold {
                     self.transition(w, CircuitState::Open);
                 }

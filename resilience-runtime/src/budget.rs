@@ -15,6 +15,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -77,11 +78,30 @@ impl Budget {
         }
         {
             let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
-            let elapsed = last.map_or(0.0, |l| now.saturating_duration_since(l).as_secs_f64());
-            // Never backwards: a caller that read the clock earlier but got the lock later
-            // must not make the next caller credit the same interval twice.
-            *last = Some(last.map_or(now, |l| l.max(now)));
-            let add = (elapsed * self.refill_per_sec).min(self.capacity as f64) as i64;
+            let add = match *last {
+                None => {
+                    *last = Some(now);
+                    0
+                }
+                Some(l) => {
+                    let elapsed = now.saturating_duration_since(l);
+                    let due = elapsed.as_secs_f64() * self.refill_per_sec;
+                    let add = due.min(self.capacity as f64) as i64;
+                    // The mark moves by the time credited, not to `now`: a slow floor asked
+                    // often (0.001 a second, asked every 0.5 ms) would otherwise round every
+                    // credit down to nothing and never refill. A full bucket keeps no
+                    // remainder. Never backwards: a caller that read the clock earlier but got
+                    // the lock later must not make the next caller credit an interval twice.
+                    let credited = if due >= self.capacity as f64 {
+                        elapsed
+                    } else {
+                        Duration::try_from_secs_f64(add as f64 / self.refill_per_sec)
+                            .map_or(elapsed, |d| d.min(elapsed))
+                    };
+                    *last = Some(l + credited);
+                    add
+                }
+            };
             if add > 0 {
                 self.balance.fetch_add(add, Ordering::Relaxed);
                 self.balance.fetch_min(self.capacity, Ordering::Relaxed);
@@ -133,7 +153,6 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn budget(ratio: f64, per_sec: f64, cap: u32) -> Budget {
         Budget::new(&Config {
@@ -171,6 +190,26 @@ mod tests {
         let later = t0 + Duration::from_secs(3600);
         assert!(b.try_withdraw(later) && b.try_withdraw(later) && b.try_withdraw(later));
         assert!(!b.try_withdraw(later));
+    }
+
+    /// A slow floor asked often: each request's share rounds down to nothing, and must not be
+    /// thrown away (2,000 failing calls a second against a floor of 0.001 a second).
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_floor_asked_often_still_refills() {
+        let b = budget(0.0, 0.001, 1);
+        let t0 = Instant::now();
+        assert!(b.try_withdraw(t0));
+        let (mut t, mut granted) = (t0, 0);
+        for _ in 0..2_400_000 {
+            t += Duration::from_micros(500);
+            granted += u32::from(b.try_withdraw(t));
+        }
+        assert_eq!(granted, 1, "1,200 s at 0.001 a second");
+        assert!(
+            (b.available_at(t) - 0.2).abs() < 1e-6,
+            "{}",
+            b.available_at(t)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -181,6 +181,8 @@ enum Kind {
     OptSecs,
     Base,
     NonNegative,
+    /// A share of calls, kept in millionths: 0, or at least one millionth (less would be 0).
+    Share,
     Rate,
     Jitter,
 }
@@ -196,17 +198,17 @@ keys! {
     AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year), or none";
     TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year), or none";
     BudgetEnabled => "RESILIENCE_RETRY_BUDGET_ENABLED", retry_budget_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
-    BudgetRatio => "RETRY_BUDGET_RATIO", retry_budget_ratio, NonNegative, "a finite number, 0 or more (0.2 lets retries add 20% to calls)";
+    BudgetRatio => "RETRY_BUDGET_RATIO", retry_budget_ratio, Share, "0, or a finite number from 0.000001 (one retry per million calls; 0.2 lets retries add 20% to calls)";
     BudgetMinPerSecond => "RETRY_BUDGET_MIN_PER_SECOND", retry_budget_min_per_second, NonNegative, "a finite number of retries per second, 0 or more";
-    BudgetCapacity => "RETRY_BUDGET_CAPACITY", retry_budget_capacity, Count, "a whole number of retries, at least 1";
+    BudgetCapacity => "RETRY_BUDGET_CAPACITY", retry_budget_capacity, Count, "a whole number of retries from 1 to 4294967295";
     BreakerEnabled => "RESILIENCE_CIRCUIT_BREAKER_ENABLED", circuit_breaker_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
-    FailureThreshold => "CIRCUIT_BREAKER_FAILURE_THRESHOLD", failure_threshold, Count, "a whole number of failures, at least 1";
+    FailureThreshold => "CIRCUIT_BREAKER_FAILURE_THRESHOLD", failure_threshold, Count, "a whole number of failures from 1 to 4294967295";
     SuccessThreshold => "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", success_threshold, Count16, "a whole number from 1 to 65535";
     BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
     HalfOpenMaxCalls => "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", half_open_max_calls, Count16, "a whole number from 1 to 65535";
     FailureRate => "CIRCUIT_BREAKER_FAILURE_RATE", failure_rate, Rate, "a fraction above 0 and at most 1 (e.g. 0.5), or none";
     WindowSize => "CIRCUIT_BREAKER_WINDOW_SIZE", window_size, Window, "a whole number of attempts from 1 to 4096";
-    MinimumCalls => "CIRCUIT_BREAKER_MINIMUM_CALLS", minimum_calls, Count, "a whole number of attempts, at least 1";
+    MinimumCalls => "CIRCUIT_BREAKER_MINIMUM_CALLS", minimum_calls, Count, "a whole number of attempts from 1 to 4294967295";
 }
 
 /// Every global environment variable the runtime reads, in README order.
@@ -251,7 +253,7 @@ impl Key {
             Kind::Secs => Value::Secs(parse_secs(s)?),
             Kind::OptSecs if is_none_word(s) => Value::OptSecs(None),
             Kind::OptSecs => Value::OptSecs(Some(parse_secs(s)?)),
-            Kind::Base | Kind::NonNegative => Value::Float(parse_f64(s)?),
+            Kind::Base | Kind::NonNegative | Kind::Share => Value::Float(parse_f64(s)?),
             Kind::Rate if is_none_word(s) => Value::OptFloat(None),
             Kind::Rate => Value::OptFloat(Some(parse_f64(s)?)),
             Kind::Jitter => Value::Jitter(match s.to_ascii_lowercase().as_str() {
@@ -279,6 +281,7 @@ impl Key {
             }
             (Kind::Base, Value::Float(f)) => f.is_finite() && (1.0..=1000.0).contains(&f),
             (Kind::NonNegative, Value::Float(f)) => f.is_finite() && f >= 0.0,
+            (Kind::Share, Value::Float(f)) => f == 0.0 || (f.is_finite() && f >= 1e-6),
             (Kind::Rate, Value::OptFloat(r)) => {
                 r.is_none_or(|r| r.is_finite() && r > 0.0 && r <= 1.0)
             }
@@ -837,6 +840,34 @@ mod tests {
         assert_eq!(c.breaker_timeout, Duration::from_secs(60));
         assert_eq!(c.half_open_max_calls, 1);
         assert!(c.enabled && c.retry_enabled && c.breaker_enabled && c.retry_budget_enabled);
+    }
+
+    /// Values past what the setting holds are refused with the bounds, not only the floor
+    /// (4294967296 is "a whole number, at least 1"); a budget ratio under one millionth would
+    /// deposit nothing per call.
+    #[test]
+    fn refusals_state_the_whole_range() {
+        for var in [
+            "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+            "RETRY_BUDGET_CAPACITY",
+            "CIRCUIT_BREAKER_MINIMUM_CALLS",
+        ] {
+            let (_, problems) = resolve(&[(var, "4294967296")], "kimi");
+            assert_eq!(problems.len(), 1, "{var}");
+            assert!(
+                problems[0].expected.contains("from 1 to 4294967295"),
+                "{}",
+                problems[0]
+            );
+        }
+        let (c, problems) = resolve(&[("RETRY_BUDGET_RATIO", "0.0000001")], "kimi");
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].expected.contains("0.000001"), "{}", problems[0]);
+        assert_eq!(c.retry_budget_ratio, Config::default().retry_budget_ratio);
+        for good in ["0", "0.000001", "5"] {
+            let (_, problems) = resolve(&[("RETRY_BUDGET_RATIO", good)], "kimi");
+            assert!(problems.is_empty(), "{good}: {problems:?}");
+        }
     }
 
     #[test]

@@ -135,7 +135,9 @@ mod reqwest_impls {
     impl ResponseExt for reqwest::Response {
         fn check_status(self) -> Result<Self, HttpError> {
             let status = self.status();
-            if !(status.is_client_error() || status.is_server_error()) {
+            // Not `is_client_error() || is_server_error()`: reqwest takes any status up to
+            // 999, and a 600 is no success.
+            if status.as_u16() < 400 {
                 return Ok(self);
             }
             let ra = self
