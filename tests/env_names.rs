@@ -49,12 +49,12 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         "WARN resilience: [CONFIG] RESILIENCE_envn_RETRY_MAX_ATTEMPTS is read by no provider: \
          expected the provider upper-cased",
         // One line, though both providers find it.
-        "ERROR resilience: [CONFIG] Ignoring RETRY_BASE_DELAY=\"soon\" for provider envn: \
+        "ERROR resilience: [CONFIG] Ignoring RETRY_BASE_DELAY=soon for provider envn: \
          expected",
         // One for each provider's own conflict.
-        "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=\"50\" for provider \
+        "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=50 for provider \
          envn: expected at most the window size (RESILIENCE_ENVN_CIRCUIT_BREAKER_WINDOW_SIZE=10)",
-        "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=\"50\" for provider \
+        "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=50 for provider \
          envn-2: expected at most the window size \
          (RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE=20)",
     ] {

@@ -973,7 +973,7 @@ mod tests {
         assert_eq!(problems[0].variable, "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS");
         let shown = problems[0].to_string();
         assert!(
-            shown.contains("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS=\"x\""),
+            shown.contains("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS=x: expected"),
             "{shown}"
         );
         assert!(shown.contains("whole number"), "{shown}");

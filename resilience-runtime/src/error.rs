@@ -190,13 +190,40 @@ impl ConfigError {
     }
 }
 
+/// `VAR=abc: expected …`, as one would write the variable; quoted (and escaped) only when the
+/// value would not show plainly: empty, with spaces, control characters, quotes, or a `:` that
+/// would read as the end of the value.
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}={:?}: expected {}",
-            self.variable, self.value, self.expected
+            "{}={}: expected {}",
+            self.variable,
+            self.shown_value(),
+            self.expected
         )
+    }
+}
+
+impl ConfigProblem {
+    /// The value as a message shows it (see `Display`).
+    pub(crate) fn shown_value(&self) -> impl fmt::Display + '_ {
+        struct Shown<'a>(&'a str);
+        impl fmt::Display for Shown<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let v = self.0;
+                let plain = !v.is_empty()
+                    && !v.chars().any(|c| {
+                        c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | ':')
+                    });
+                if plain {
+                    f.write_str(v)
+                } else {
+                    write!(f, "{v:?}")
+                }
+            }
+        }
+        Shown(&self.value)
     }
 }
 
@@ -247,5 +274,34 @@ mod tests {
         );
         assert_eq!(Seconds(Duration::ZERO).to_string(), "0.000s");
         assert_eq!(Seconds(Duration::from_millis(1)).to_string(), "0.001s");
+    }
+
+    #[test]
+    fn config_values_are_quoted_only_when_they_would_not_show_plainly() {
+        let problem = |value: &str| {
+            ConfigProblem {
+                variable: "RETRY_MAX_ATTEMPTS".into(),
+                value: value.into(),
+                expected: "a number".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(problem("abc"), "RETRY_MAX_ATTEMPTS=abc: expected a number");
+        assert_eq!(
+            problem("-1.5e3"),
+            "RETRY_MAX_ATTEMPTS=-1.5e3: expected a number"
+        );
+        for (value, shown) in [
+            ("", "\"\""),
+            (" 4", "\" 4\""),
+            ("a\nb", "\"a\\nb\""),
+            ("5: ok", "\"5: ok\""),
+            ("say \"hi\"", "\"say \\\"hi\\\"\""),
+        ] {
+            assert_eq!(
+                problem(value),
+                format!("RETRY_MAX_ATTEMPTS={shown}: expected a number")
+            );
+        }
     }
 }

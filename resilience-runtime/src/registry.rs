@@ -135,11 +135,11 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
-            "[CONFIG] Ignoring {}={:?} for provider {}: expected {}; the next setting in line \
+            "[CONFIG] Ignoring {}={} for provider {}: expected {}; the next setting in line \
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
              Logged once, however many providers it applies to. \
              Call resilience::init() at start-up to turn this into an error.",
-            p.variable, p.value, inner.name, p.expected,
+            p.variable, p.shown_value(), inner.name, p.expected,
         );
     }
     inner
@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(vars.len(), 3, "{err}");
         let text = err.to_string();
         assert!(
-            text.contains("RETRY_MAX_ATTEMPTS=\"abc\": expected a whole number"),
+            text.contains("RETRY_MAX_ATTEMPTS=abc: expected a whole number"),
             "{text}"
         );
     }
@@ -634,7 +634,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.to_string().lines().nth(1).unwrap().trim(),
-            "- RESILIENCE_REG_WIN_CIRCUIT_BREAKER_MINIMUM_CALLS=\"30\": expected at most the \
+            "- RESILIENCE_REG_WIN_CIRCUIT_BREAKER_MINIMUM_CALLS=30: expected at most the \
              window size (RESILIENCE_REG_WIN_CIRCUIT_BREAKER_WINDOW_SIZE=10)",
             "{err}"
         );
@@ -899,10 +899,10 @@ mod tests {
         .unwrap_err();
         let text = err.to_string();
         assert!(
-            text.contains("configure(\"reg-t5\"): Settings::failure_threshold=\"0\"")
+            text.contains("configure(\"reg-t5\"): Settings::failure_threshold=0: expected")
                 && text.contains(
                     "provider `reg-t5`: Settings::half_open_max_calls \
-                     (RESILIENCE_REG_T5_CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS)=\"3\": expected 2, \
+                     (RESILIENCE_REG_T5_CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS)=3: expected 2, \
                      the value it was set up with"
                 ),
             "{text}"
