@@ -602,3 +602,41 @@ async fn pins_are_reborrowed_per_attempt_and_owned_receivers_stay_send() {
         Ok(7 + 2)
     );
 }
+
+/// A service shared through `Arc`, whose method hands itself on (to a spawned task, here a
+/// function that takes the `Arc`), the reason to take `self: Arc<Self>`: each attempt gets an
+/// `Arc` of its own, as an owned argument does, and the future stays `Send`.
+struct Shared {
+    flaky: Flaky,
+}
+
+async fn consume(s: Arc<Shared>) -> Result<u32, TestError> {
+    tokio::spawn(async move { s.flaky.hit() }).await.unwrap()
+}
+
+impl Shared {
+    #[resilient(provider = "mac-arc")]
+    async fn hand_on(self: Arc<Self>) -> Result<u32, TestError> {
+        consume(self).await
+    }
+
+    #[resilient(provider = "mac-arc")]
+    async fn hand_on_pinned(self: std::pin::Pin<std::rc::Rc<Self>>) -> Result<u32, TestError> {
+        let me: std::pin::Pin<std::rc::Rc<Self>> = self;
+        me.flaky.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_arc_receiver_moved_in_the_body_is_cloned_per_attempt() {
+    fast("mac-arc", 100);
+    let s = Arc::new(Shared {
+        flaky: Flaky::new(2),
+    });
+    assert_eq!(assert_send(Arc::clone(&s).hand_on()).await, Ok(3));
+    assert_eq!(Arc::strong_count(&s), 1, "every attempt's copy is dropped");
+    let pinned = std::rc::Rc::pin(Shared {
+        flaky: Flaky::new(1),
+    });
+    assert_eq!(pinned.clone().hand_on_pinned().await, Ok(2));
+}

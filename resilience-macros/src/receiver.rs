@@ -71,21 +71,18 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
         syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Shared) => {
             return None;
         }
-        // Taken by value and not `mut`: the body cannot change it, and a clone per attempt
-        // would cost every call (an `Arc`'s count is a shared write); a body that moves it is
-        // told so by rustc, as the README says.
-        _ if r.mutability.is_none() => return None,
-        _ => {
-            // `mut` spanned as the user's, so an unneeded one is still reported there.
-            let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
-            (
-                quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#held);),
-                // Used once by us, as `self` is never reported unused (not an `allow`, which a
-                // crate's `forbid(unused)` refuses); `unused_mut` is left to report an
-                // unneeded `mut self` at the user's `mut`.
-                quote!(let #m #name = #copy; let _ = &#name;),
-            )
+        // `self: Arc<Self>` (or `Rc`, pinned or not): a body may move it, into a spawned
+        // task or a method that takes the `Arc` (the reason to take one), so each attempt
+        // gets its own, as an owned argument does: a count's increment and decrement, what a
+        // clone in the body would cost.
+        syn::ReceiverKind::Typed(_, ty) if is_counted(ty) => {
+            clone_per_attempt(r, &held, &copy, &name, span)
         }
+        // Any other `self` taken by value and not `mut`: the body cannot change it, and a
+        // clone per attempt would need `Self: Clone`, which it may not be; a body that moves
+        // it is told so by rustc, as the README says.
+        _ if r.mutability.is_none() => return None,
+        _ => clone_per_attempt(r, &held, &copy, &name, span),
     };
     let prelude = quote_spanned!(span=> let #held_mut #held = #this;);
     // The per-attempt copy is the one changed, and dropping `mut` does not change the
@@ -102,6 +99,44 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
         before,
         inside,
     })
+}
+
+fn clone_per_attempt(
+    r: &syn::Receiver,
+    held: &Ident,
+    copy: &Ident,
+    name: &Ident,
+    span: Span,
+) -> (TokenStream, TokenStream) {
+    // `mut` spanned as the user's, so an unneeded one is still reported there.
+    let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
+    (
+        quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#held);),
+        // Used once by us, as `self` is never reported unused (not an `allow`, which a
+        // crate's `forbid(unused)` refuses); `unused_mut` is left to report an unneeded
+        // `mut self` at the user's `mut`.
+        quote!(let #m #name = #copy; let _ = &#name;),
+    )
+}
+
+/// `Arc<Self>`, `Rc<Self>`, or either pinned, by the last segment of its path: types whose
+/// clone is a count, whatever `Self` is.
+fn is_counted(ty: &syn::Type) -> bool {
+    let syn::Type::Path(p) = ty else {
+        return matches!(ty, syn::Type::Group(g) if is_counted(&g.elem))
+            || matches!(ty, syn::Type::Paren(g) if is_counted(&g.elem));
+    };
+    let Some(seg) = p.path.segments.last() else {
+        return false;
+    };
+    if seg.ident == "Arc" || seg.ident == "Rc" {
+        return true;
+    }
+    let syn::PathArguments::AngleBracketed(a) = &seg.arguments else {
+        return false;
+    };
+    seg.ident == "Pin"
+        && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if is_counted(t))
 }
 
 fn reborrow(held: &Ident, copy: &Ident, name: &Ident, span: Span) -> (TokenStream, TokenStream) {
