@@ -16,6 +16,13 @@
 //!             UploadError::Resilience(e) => e.classify(),
 //!         }
 //!     }
+//!     // Forwarded, or a 503's `Retry-After` is not waited for (a 429's is in its class).
+//!     fn retry_after(&self) -> Option<std::time::Duration> {
+//!         match self {
+//!             UploadError::Http(e) => e.retry_after(),
+//!             UploadError::Resilience(_) => None,
+//!         }
+//!     }
 //! }
 //!
 //! trait FileProvider {

@@ -14,6 +14,104 @@ mod kw {
 const VALID: &str =
     "valid arguments are `provider = \"name\"` (required), `retry = false` and `name = \"label\"`";
 
+/// Settings users look for among the arguments, by the names they try: `(names, the
+/// `Settings` method, the variable's setting part)`.
+const SETTINGS: &[(&[&str], &str, &str)] = &[
+    (
+        &["max_attempts", "attempts", "retries", "max_retries"],
+        "max_attempts",
+        "RETRY_MAX_ATTEMPTS",
+    ),
+    (
+        &["timeout", "attempt_timeout"],
+        "attempt_timeout",
+        "RETRY_ATTEMPT_TIMEOUT",
+    ),
+    (
+        &["total_timeout", "deadline"],
+        "total_timeout",
+        "RETRY_TOTAL_TIMEOUT",
+    ),
+    (
+        &["base_delay", "delay", "backoff"],
+        "base_delay",
+        "RETRY_BASE_DELAY",
+    ),
+    (&["max_delay"], "max_delay", "RETRY_MAX_DELAY"),
+    (&["jitter"], "jitter", "RETRY_JITTER"),
+    (
+        &["failure_threshold", "threshold"],
+        "failure_threshold",
+        "CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+    ),
+    (
+        &["success_threshold"],
+        "success_threshold",
+        "CIRCUIT_BREAKER_SUCCESS_THRESHOLD",
+    ),
+    (
+        &["breaker_timeout", "reset_timeout", "open_timeout"],
+        "breaker_timeout",
+        "CIRCUIT_BREAKER_TIMEOUT",
+    ),
+    (
+        &["half_open_max_calls"],
+        "half_open_max_calls",
+        "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS",
+    ),
+];
+
+/// What to add to the "unknown argument" error: the key it is a slip of, or, for a setting,
+/// where settings are given (per provider, not per method).
+fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
+    let Some((_, method, var)) = SETTINGS.iter().find(|(names, ..)| names.contains(&unknown))
+    else {
+        // A slip: one edit off a short key, two off a longer one.
+        return ["provider", "retry", "name"]
+            .into_iter()
+            .find(|k| distance(k, unknown) <= if k.len() > 4 { 2 } else { 1 })
+            .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
+    };
+    // The provider's part of a variable name, as the runtime derives it.
+    let part = provider.map_or_else(
+        || "<PROVIDER>".to_owned(),
+        |p| {
+            p.value()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        },
+    );
+    format!(
+        ". Settings belong to the provider, not the method: `Settings::{method}` in code, or \
+         `RESILIENCE_{part}_{var}`; give this method a provider of its own to set it for it alone"
+    )
+}
+
+/// Levenshtein distance, for short keys.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 pub(crate) struct Args {
     pub(crate) provider: LitStr,
     pub(crate) retry: bool,
@@ -63,9 +161,10 @@ impl Parse for Args {
                 name = Some(lit);
             } else if input.peek(Ident) {
                 let unknown: Ident = input.parse()?;
+                let hint = hint(&unknown.to_string(), provider.as_ref());
                 return Err(syn::Error::new(
                     unknown.span(),
-                    format!("unknown argument `{unknown}`: {VALID}"),
+                    format!("unknown argument `{unknown}`: {VALID}{hint}"),
                 ));
             } else if input.peek(LitStr) {
                 let lit: LitStr = input.parse()?;
@@ -159,6 +258,18 @@ mod tests {
         assert!(err("provider = kimi").contains("string literal"));
         assert!(err(r#"provider = """#).contains("must not be empty"));
         assert!(err(r#"provider = "a", timeout = 3"#).contains("unknown argument `timeout`"));
+        assert!(err(r#"provider = "kimi-v2", max_attempts = 5"#).contains(
+            "`Settings::max_attempts` in code, or `RESILIENCE_KIMI_V2_RETRY_MAX_ATTEMPTS`"
+        ));
+        assert!(
+            err(r#"timeout = 5, provider = "a""#)
+                .contains("RESILIENCE_<PROVIDER>_RETRY_ATTEMPT_TIMEOUT")
+        );
+        assert!(err(r#"providr = "a""#).contains("(did you mean `provider`?)"));
+        assert!(err(r#"provider = "a", retyr = false"#).contains("(did you mean `retry`?)"));
+        assert!(!err(r#"provider = "a", colour = 1"#).contains("did you mean"));
+        assert!(!err(r#"provider = "a", mode = 1"#).contains("did you mean"));
+        assert!(err(r#"provider = "a", retries = 5"#).contains("`Settings::max_attempts`"));
         assert!(err(r#"provider = "a", provider = "b""#).contains("set multiple times"));
         assert!(err(r#"provider = "a", retry = "no""#).contains("`retry` takes"));
     }

@@ -26,7 +26,10 @@ use quote::ToTokens;
 /// # use resilience::{Classify, ErrorClass, ResilienceError};
 /// # #[derive(Debug)] pub enum UploadError { Http(HttpError), Resilience(ResilienceError) }
 /// # impl From<ResilienceError> for UploadError { fn from(e: ResilienceError) -> Self { UploadError::Resilience(e) } }
-/// # impl Classify for UploadError { fn classify(&self) -> ErrorClass { match self { UploadError::Http(e) => e.classify(), UploadError::Resilience(e) => e.classify() } } }
+/// # impl Classify for UploadError {
+/// #     fn classify(&self) -> ErrorClass { match self { UploadError::Http(e) => e.classify(), UploadError::Resilience(e) => e.classify() } }
+/// #     fn retry_after(&self) -> Option<std::time::Duration> { match self { UploadError::Http(e) => e.retry_after(), UploadError::Resilience(_) => None } }
+/// # }
 ///
 /// struct Kimi;
 ///

@@ -49,21 +49,35 @@ impl ErrorClass {
 /// Tells the runtime how to treat an error type. Every `#[resilient]` method's error type and
 /// every error returned through [`Provider::execute`](crate::Provider::execute) implements it.
 ///
+/// An enum that wraps other errors forwards [`classify`](Self::classify) and, for those that
+/// carry one (an [`HttpError`](crate::HttpError)), [`retry_after`](Self::retry_after): a 429's
+/// `Retry-After` is in its class, but a 503's is only there, and without the forwarding the
+/// retry waits its plain backoff instead. [`log_summary`](Self::log_summary) is forwarded for
+/// the error's text in the logs.
+///
 /// ```
 /// use resilience::{Classify, ErrorClass};
 ///
-/// enum UploadError { Network(std::io::Error), TooLarge, RateLimited }
+/// enum UploadError { Network(std::io::Error), Http(resilience::HttpError), TooLarge }
 ///
 /// impl Classify for UploadError {
 ///     fn classify(&self) -> ErrorClass {
 ///         match self {
 ///             UploadError::Network(e) => e.classify(),
+///             UploadError::Http(e) => e.classify(),
 ///             UploadError::TooLarge => ErrorClass::Permanent,
-///             UploadError::RateLimited => ErrorClass::Throttled { retry_after: None },
+///         }
+///     }
+///     fn retry_after(&self) -> Option<std::time::Duration> {
+///         match self {
+///             UploadError::Http(e) => e.retry_after(),
+///             _ => None,
 ///         }
 ///     }
 /// }
 /// # assert_eq!(UploadError::TooLarge.classify(), ErrorClass::Permanent);
+/// # let e = UploadError::Http(resilience::HttpError::from_header(503, Some("2")));
+/// # assert_eq!((e.classify(), e.retry_after()), (ErrorClass::Transient, Some(std::time::Duration::from_secs(2))));
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `resilience::Classify`",

@@ -131,6 +131,9 @@ impl From<ResilienceError> for std::io::Error {
     }
 }
 
+/// A rejection by an open breaker and a passed deadline are permanent (never retried: the loop
+/// returns them at once, and a call nesting this one must not hammer the breaker either); an
+/// attempt's timeout is transient.
 impl Classify for ResilienceError {
     fn classify(&self) -> ErrorClass {
         match self {
