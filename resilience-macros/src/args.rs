@@ -72,7 +72,8 @@ fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
             .find(|k| distance(k, unknown) <= if k.len() > 4 { 2 } else { 1 })
             .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
     };
-    // The provider's part of a variable name, as the runtime derives it.
+    // The provider's part of a variable name: the runtime's `env_provider_name`, written
+    // again because a proc-macro crate cannot call into the runtime it expands to.
     let part = provider.map_or_else(
         || "<PROVIDER>".to_owned(),
         |p| {
