@@ -136,6 +136,14 @@ pub enum Fault {
         /// The `Retry-After` value.
         retry_after_secs: u64,
     },
+    /// Answer with this status and this `Retry-After` in seconds (a 503 during maintenance),
+    /// counted as a fault as [`Status`](Fault::Status) is.
+    StatusRetryAfter {
+        /// The status (outside 100–999: 500).
+        status: u16,
+        /// The `Retry-After` value.
+        retry_after_secs: u64,
+    },
     /// Close the connection without answering.
     Drop,
     /// Answer normally after this long.
@@ -448,6 +456,18 @@ async fn handle(
             let retry_after = (s == 429).then_some(1);
             return Ok(answer(status, "injected fault\n".into(), retry_after));
         }
+        Some(Fault::StatusRetryAfter {
+            status,
+            retry_after_secs,
+        }) => {
+            faulted();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return Ok(answer(
+                status,
+                "injected fault\n".into(),
+                Some(retry_after_secs),
+            ));
+        }
     }
     let id = {
         let mut l = lock(&shared.ledger);
@@ -524,9 +544,14 @@ mod tests {
                 retry_after_secs: 7,
             },
             Fault::Drop,
+            Fault::StatusRetryAfter {
+                status: 503,
+                retry_after_secs: 2,
+            },
         ]);
         assert_eq!(post(&c, &s, "b").await.unwrap(), (429, Some("7".into())));
         assert!(post(&c, &s, "b").await.is_err(), "dropped connection");
+        assert_eq!(post(&c, &s, "b").await.unwrap(), (503, Some("2".into())));
         assert_eq!(post(&c, &s, "b").await.unwrap().0, 200);
 
         s.outage(Outage::Every(Fault::Status(503)));
