@@ -210,6 +210,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 
     if item.sig.asyncness.is_some() {
         let ret = result_type(&item.sig)?.clone();
+        if args.retry {
+            check_no_unique_borrow(&ret)?;
+        }
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
         let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used);
@@ -246,6 +249,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         ));
     }
     check_result_type(&ret)?;
+    if args.retry {
+        check_no_unique_borrow(&ret)?;
+    }
     let mut params = Vec::new();
     let mut site = site;
     if args.retry {
@@ -380,6 +386,48 @@ fn check_result_type(ty: &Type) -> syn::Result<()> {
             other,
             "`#[resilient]` methods must return `Result<T, E>` (or an alias of it)",
         )),
+    }
+}
+
+/// A retried method cannot return a unique borrow (`-> Result<&mut T, E>`): it can only come
+/// through a `&mut` receiver or argument, which each attempt reborrows, and one attempt's
+/// borrow cannot outlive the loop that makes the next. rustc would say so at the attribute
+/// (E0499, "in previous iteration of loop"); this says it at the `&mut`, with what to do.
+/// A `'static` one comes from no argument, and is fine.
+fn check_no_unique_borrow(ty: &Type) -> syn::Result<()> {
+    fn find(ty: &Type) -> Option<&syn::TypeReference> {
+        match ty {
+            Type::Reference(r)
+                if r.mutability.is_some()
+                    && r.lifetime.as_ref().is_none_or(|l| l.ident != "static") =>
+            {
+                Some(r)
+            }
+            Type::Reference(r) => find(&r.elem),
+            Type::Paren(t) => find(&t.elem),
+            Type::Group(t) => find(&t.elem),
+            Type::Slice(t) => find(&t.elem),
+            Type::Array(t) => find(&t.elem),
+            Type::Tuple(t) => t.elems.iter().find_map(find),
+            Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
+                syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|a| match a {
+                    syn::GenericArgument::Type(t) => find(t),
+                    _ => None,
+                }),
+                _ => None,
+            }),
+            _ => None,
+        }
+    }
+    match find(ty) {
+        Some(r) => Err(syn::Error::new_spanned(
+            r,
+            "a retried `#[resilient]` method cannot return a `&mut` borrow: it comes through a \
+             `&mut` receiver or argument, which each attempt borrows anew, and one attempt's \
+             borrow cannot outlive the next; return an owned value or a shared borrow, or use \
+             `retry = false`",
+        )),
+        None => Ok(()),
     }
 }
 
