@@ -113,39 +113,20 @@ impl Args {
 
 // ---------------------------------------------------------------- the providers
 
-#[derive(Debug)]
+/// Each variant's class is its field's own: its `Retry-After` and log text too.
+#[derive(Debug, Classify)]
 enum UploadError {
+    #[classify(transparent)]
     Network(reqwest::Error),
+    #[classify(transparent)]
     Http(HttpError),
+    #[classify(transparent)]
     Resilience(ResilienceError),
 }
 
 impl From<ResilienceError> for UploadError {
     fn from(e: ResilienceError) -> Self {
         UploadError::Resilience(e)
-    }
-}
-
-impl Classify for UploadError {
-    fn classify(&self) -> ErrorClass {
-        match self {
-            UploadError::Network(e) => e.classify(),
-            UploadError::Http(e) => e.classify(),
-            UploadError::Resilience(e) => e.classify(),
-        }
-    }
-    fn log_summary(&self) -> Option<std::borrow::Cow<'_, str>> {
-        match self {
-            UploadError::Network(e) => e.log_summary(),
-            UploadError::Http(e) => e.log_summary(),
-            UploadError::Resilience(e) => e.log_summary(),
-        }
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            UploadError::Http(e) => e.retry_after(),
-            _ => None,
-        }
     }
 }
 

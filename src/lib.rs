@@ -53,3 +53,7 @@ pub use resilience_runtime::*;
 
 #[doc(inline)]
 pub use resilience_macros::resilient;
+
+/// The derive of the trait of the same name (a macro and a trait may share it, as serde's do).
+#[doc(inline)]
+pub use resilience_macros::Classify;

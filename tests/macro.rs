@@ -640,3 +640,82 @@ async fn an_arc_receiver_moved_in_the_body_is_cloned_per_attempt() {
     });
     assert_eq!(pinned.clone().hand_on_pinned().await, Ok(2));
 }
+
+/// `#[derive(Classify)]`, each kind of variant, under this file's lints.
+mod derived {
+    use std::borrow::Cow;
+    use std::time::Duration;
+
+    use resilience::{Classify, ErrorClass, HttpError, ResilienceError};
+
+    #[derive(Debug, Classify)]
+    enum UploadError {
+        #[classify(transparent)]
+        Http(HttpError),
+        #[classify(transparent)]
+        Io { source: std::io::Error },
+        #[classify(transparent)]
+        Resilience(ResilienceError),
+        #[classify(transient)]
+        Flaky,
+        #[classify(throttled)]
+        Busy(#[allow(dead_code)] u32),
+        #[classify(permanent)]
+        TooLarge {
+            #[allow(dead_code)]
+            bytes: u64,
+        },
+    }
+
+    /// A newtype, and a generic wrapper.
+    #[derive(Debug, Classify)]
+    #[classify(transparent)]
+    struct Wrapped(UploadError);
+
+    #[derive(Debug, Classify)]
+    enum Either<E: Classify> {
+        #[classify(transparent)]
+        Inner(E),
+        #[classify(permanent)]
+        Invalid,
+    }
+
+    #[test]
+    fn each_variant_has_its_class_retry_after_and_text() {
+        let busy = UploadError::Http(HttpError::from_header(503, Some("2")));
+        assert_eq!(busy.classify(), ErrorClass::Transient);
+        assert_eq!(busy.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(
+            busy.log_summary(),
+            Some(Cow::from("HTTP 503 (retry after 2s)"))
+        );
+        let reset = UploadError::Io {
+            source: std::io::ErrorKind::ConnectionReset.into(),
+        };
+        assert_eq!(reset.classify(), ErrorClass::Transient);
+        let open = UploadError::Resilience(ResilienceError::CircuitOpen {
+            provider: "p",
+            retry_in: None,
+        });
+        assert_eq!(open.classify(), ErrorClass::Permanent);
+        assert_eq!(UploadError::Flaky.classify(), ErrorClass::Transient);
+        assert_eq!(
+            UploadError::Busy(1).classify(),
+            ErrorClass::Throttled { retry_after: None }
+        );
+        let large = UploadError::TooLarge { bytes: 1 };
+        assert_eq!(large.classify(), ErrorClass::Permanent);
+        assert_eq!((large.retry_after(), large.log_summary()), (None, None));
+        let wrapped = Wrapped(busy);
+        assert_eq!(wrapped.retry_after(), Some(Duration::from_secs(2)));
+        let inner: Either<HttpError> = Either::Inner(HttpError::new(429, None));
+        assert_eq!(
+            inner.classify(),
+            ErrorClass::Throttled { retry_after: None }
+        );
+        assert_eq!(
+            Either::<HttpError>::Invalid.classify(),
+            ErrorClass::Permanent
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 mod args;
 mod async_trait;
+mod classify;
 mod expand;
 mod receiver;
 
@@ -129,4 +130,36 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
     let mut out = e.into_compile_error();
     out.extend(item);
     out
+}
+
+/// Implements [`Classify`](../resilience/trait.Classify.html) for an error enum (or struct),
+/// variant by variant: `#[classify(transparent)]` on a variant of one field forwards to that
+/// field's own `Classify` (its class, its `Retry-After`, its log text), and
+/// `#[classify(transient)]`, `#[classify(throttled)]` or `#[classify(permanent)]` gives a
+/// variant that class (with no `Retry-After` and no log text). Every variant says which.
+///
+/// ```
+/// use resilience::{Classify, ErrorClass, HttpError, ResilienceError};
+///
+/// #[derive(Debug, Classify)]
+/// enum UploadError {
+///     #[classify(transparent)]
+///     Http(HttpError),
+///     #[classify(transparent)]
+///     Resilience(ResilienceError),
+///     #[classify(permanent)]
+///     TooLarge { bytes: u64 },
+/// }
+///
+/// let busy = UploadError::Http(HttpError::from_header(503, Some("2")));
+/// assert_eq!(busy.classify(), ErrorClass::Transient);
+/// assert_eq!(busy.retry_after(), Some(std::time::Duration::from_secs(2)));
+/// assert_eq!(UploadError::TooLarge { bytes: 1 }.classify(), ErrorClass::Permanent);
+/// ```
+#[proc_macro_derive(Classify, attributes(classify))]
+pub fn derive_classify(item: TokenStream) -> TokenStream {
+    match syn::parse::<syn::DeriveInput>(item).and_then(classify::derive) {
+        Ok(out) => out.into(),
+        Err(e) => e.into_compile_error().into(),
+    }
 }
