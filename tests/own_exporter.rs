@@ -20,6 +20,15 @@ async fn upload(fail: bool) -> Result<u32, std::io::Error> {
     }
 }
 
+/// The value of `family`'s series for `provider`'s `execute` with the further `labels`.
+fn sample(text: &str, provider: &str, family: &str, labels: &str) -> String {
+    let prefix = format!("{family}{{provider=\"{provider}\",method=\"execute\"{labels}}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"))
+        .to_owned()
+}
+
 /// The process's one exporter, installed by whichever test comes first.
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -120,13 +129,7 @@ async fn a_retry_refused_after_its_backoff_is_not_counted_and_spends_no_budget()
     assert!(err.to_string().contains("circuit"), "{err}");
     assert_eq!(p.retry_budget_available(), full, "the token is given back");
     let text = handle.render();
-    let line = |family: &str, labels: &str| {
-        let prefix = format!("{family}{{provider=\"own-refused\",method=\"execute\"{labels}}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"))
-            .to_owned()
-    };
+    let line = |family: &str, labels: &str| sample(&text, "own-refused", family, labels);
     assert_eq!(line("resilience_retries_total", ""), "0", "{text}");
     assert_eq!(
         line("resilience_attempts_total", ",result=\"transient\""),
@@ -142,4 +145,76 @@ async fn a_retry_refused_after_its_backoff_is_not_counted_and_spends_no_budget()
     call.abort();
     assert!(call.await.unwrap_err().is_cancelled());
     assert_eq!(p.retry_budget_available(), full, "the token is given back");
+}
+
+/// An error whose log text panics (user code that runs after the retry's budget token was
+/// taken, before the retry is scheduled): the call unwinds, and the token is given back.
+#[tokio::test(start_paused = true)]
+async fn a_panic_before_the_retry_is_scheduled_spends_no_budget() {
+    #[derive(Debug)]
+    struct PanickySummary;
+    impl resilience::Classify for PanickySummary {
+        fn classify(&self) -> resilience::ErrorClass {
+            resilience::ErrorClass::Transient
+        }
+        fn log_summary(&self) -> Option<std::borrow::Cow<'_, str>> {
+            panic!("the user's log_summary panics")
+        }
+    }
+    impl From<resilience::ResilienceError> for PanickySummary {
+        fn from(_: resilience::ResilienceError) -> Self {
+            PanickySummary
+        }
+    }
+    let p = resilience::configure(
+        "own-panicky",
+        resilience::Settings::new()
+            .retry_budget_min_per_second(0.0)
+            .retry_budget_ratio(0.0),
+    )
+    .unwrap();
+    let full = p.retry_budget_available();
+    let r =
+        tokio::spawn(async move { p.execute(|| async { Err::<u32, _>(PanickySummary) }).await })
+            .await;
+    assert!(r.unwrap_err().is_panic());
+    assert_eq!(p.retry_budget_available(), full, "the token is given back");
+}
+
+/// A retry attempt cut off by its caller has no result in `resilience_attempts_total`, so it
+/// is no retry in `resilience_retries_total` either: retries stay the attempts after each
+/// call's first.
+#[tokio::test(start_paused = true)]
+async fn a_retry_cut_off_by_its_caller_is_counted_with_its_attempt_or_not_at_all() {
+    let handle = recorder();
+    let p = resilience::configure(
+        "own-cut-retry",
+        resilience::Settings::new()
+            .jitter(resilience::Jitter::None)
+            .base_delay(Duration::from_millis(100)),
+    )
+    .unwrap();
+    let call = tokio::spawn(async move {
+        let n = std::sync::atomic::AtomicU32::new(0);
+        p.execute(|| {
+            let first = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            async move {
+                if first {
+                    return Err(std::io::Error::from(ErrorKind::ConnectionReset));
+                }
+                std::future::pending::<Result<u32, std::io::Error>>().await
+            }
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    call.abort();
+    assert!(call.await.unwrap_err().is_cancelled());
+    let text = handle.render();
+    let line = |family: &str, labels: &str| sample(&text, "own-cut-retry", family, labels);
+    assert_eq!(
+        line("resilience_attempts_total", ",result=\"transient\""),
+        "1"
+    );
+    assert_eq!(line("resilience_retries_total", ""), "0", "{text}");
 }

@@ -119,9 +119,14 @@ impl Budget {
     /// load retries put on the provider, and that one put none.
     #[cold]
     pub(crate) fn refund(&self) {
+        // One update, capped: as two (add, then cap), a full bucket would hold one more for
+        // an instant, and a retry could take it.
         if self.enabled {
-            self.balance.fetch_add(UNIT, Ordering::Relaxed);
-            self.balance.fetch_min(self.capacity, Ordering::Relaxed);
+            let _ = self
+                .balance
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    Some((b + UNIT).min(self.capacity))
+                });
         }
     }
 

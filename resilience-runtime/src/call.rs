@@ -688,14 +688,23 @@ impl Call {
         }
     }
 
-    /// A retry passed its backoff and the breaker: it is made, so it is counted now (a retry
-    /// refused after its backoff is not one), and its budget token is spent for good.
+    /// A retry passed its backoff and the breaker: it is made, so its budget token is spent
+    /// for good (one refused after its backoff gives it back, in the call's drop).
     #[cold]
     #[inline(never)]
     fn retry_started(&mut self) {
         if let Some(ext) = &mut *self.ext {
             ext.token_held = false;
-            if let Some(m) = ext.metrics {
+        }
+    }
+
+    /// An attempt's result, and for one after the first the retry it was: counted together,
+    /// so that retries are the attempts after each call's first (a retry refused after its
+    /// backoff is none; one cut off by its caller counts in neither, as its result is unknown).
+    fn attempt_done(&self, result: AttemptResult) {
+        if let Some(m) = self.metrics() {
+            m.attempt(result);
+            if self.current.attempt() > 1 {
                 m.retry();
             }
         }
@@ -768,9 +777,7 @@ impl Call {
     /// here after reporting the others.
     #[inline(never)]
     fn succeeded(&mut self) {
-        if let Some(m) = self.metrics() {
-            m.attempt(AttemptResult::Success);
-        }
+        self.attempt_done(AttemptResult::Success);
         self.record_call(CallOutcome::Success);
         // The call is over. Taken here, where it is cheap (of all its fields only the timer
         // owns anything), the `Ext` leaves the drop nothing to call out for (27 instructions,
@@ -928,9 +935,7 @@ impl Call {
             ErrorClass::Throttled { .. } => AttemptResult::Throttled,
             ErrorClass::Permanent => AttemptResult::Permanent,
         };
-        if let Some(m) = self.metrics() {
-            m.attempt(result);
-        }
+        self.attempt_done(result);
         // An attempt cut off by a time limit says so, whatever the error type logs (its own
         // `From<ResilienceError>` made the value, and by default it logs no text).
         let summary = |out: &R| (hooks.summary)(out).or_else(|| cut_off.clone());
@@ -949,9 +954,8 @@ impl Call {
                     ms / 1000, ms % 1000, class.as_str(),
                 );
                 // `next_delay` armed the call's timer with this delay, and took the budget
-                // token; the retry is counted when it starts (`retry_started`).
+                // token (`token_held`); the retry is counted with its attempt's result.
                 let ext = self.ext();
-                ext.token_held = true;
                 ext.delay = delay;
                 ext.retried = result;
                 ext.retried_throttled = matches!(class, ErrorClass::Throttled { .. });
@@ -1014,6 +1018,9 @@ impl Call {
             telemetry::budget_exhausted(self.p.name);
             return Err(GiveUp::Budget);
         }
+        // Marked at once: user code runs before the retry is scheduled (`log_summary`, the
+        // log's subscriber), and a panic there must still give the token back.
+        self.ext().token_held = true;
         Ok(delay)
     }
 

@@ -215,10 +215,11 @@ impl ConfigProblem {
         impl fmt::Display for Shown<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let v = self.0;
+                // Also nothing that `{:?}` would escape: invisible and bidirectional
+                // characters (a zero-width space after `5`, U+202E) must show.
                 let plain = !v.is_empty()
-                    && !v.chars().any(|c| {
-                        c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | ':')
-                    });
+                    && !v.chars().any(|c| c.is_whitespace() || c == ':')
+                    && v.escape_debug().eq(v.chars());
                 if plain {
                     f.write_str(v)
                 } else {
@@ -300,6 +301,8 @@ mod tests {
             ("a\nb", "\"a\\nb\""),
             ("5: ok", "\"5: ok\""),
             ("say \"hi\"", "\"say \\\"hi\\\"\""),
+            ("5\u{200b}", "\"5\\u{200b}\""),
+            ("\u{202e}1", "\"\\u{202e}1\""),
         ] {
             assert_eq!(
                 problem(value),
