@@ -1,28 +1,19 @@
 //! Reliable calls to flaky remote providers, by annotation.
 //!
 //! ```
-//! use resilience::{resilient, Classify, ErrorClass, ResilienceError};
+//! use resilience::{resilient, Classify, ResilienceError};
 //!
-//! #[derive(Debug)]
-//! enum UploadError { Http(resilience::HttpError), Resilience(ResilienceError) }
+//! // Each variant's class, `Retry-After` and log text are its field's own.
+//! #[derive(Debug, Classify)]
+//! enum UploadError {
+//!     #[classify(transparent)]
+//!     Http(resilience::HttpError),
+//!     #[classify(transparent)]
+//!     Resilience(ResilienceError),
+//! }
 //!
 //! impl From<ResilienceError> for UploadError {
 //!     fn from(e: ResilienceError) -> Self { UploadError::Resilience(e) }
-//! }
-//! impl Classify for UploadError {
-//!     fn classify(&self) -> ErrorClass {
-//!         match self {
-//!             UploadError::Http(e) => e.classify(),
-//!             UploadError::Resilience(e) => e.classify(),
-//!         }
-//!     }
-//!     // Forwarded, or a 503's `Retry-After` is not waited for (a 429's is in its class).
-//!     fn retry_after(&self) -> Option<std::time::Duration> {
-//!         match self {
-//!             UploadError::Http(e) => e.retry_after(),
-//!             UploadError::Resilience(_) => None,
-//!         }
-//!     }
 //! }
 //!
 //! trait FileProvider {

@@ -680,6 +680,49 @@ mod derived {
         Invalid,
     }
 
+    /// Context beside the error, as thiserror's variants carry it: forwarded to the field
+    /// marked `#[source]` or `#[from]`, or named `source`.
+    #[derive(Debug, thiserror::Error, Classify)]
+    enum WithContext {
+        #[error("uploading {path}")]
+        #[classify(transparent)]
+        Named { path: String, source: HttpError },
+        #[error("attempt {0}: {2}")]
+        #[classify(transparent)]
+        Marked(u32, #[source] HttpError, &'static str),
+        #[error(transparent)]
+        #[classify(transparent)]
+        From {
+            #[from]
+            inner: std::io::Error,
+        },
+    }
+
+    /// No variants: nothing to classify, and it still implements the trait (a generic's
+    /// argument for "cannot fail").
+    #[derive(Debug, Classify)]
+    enum Never {}
+
+    #[test]
+    fn a_transparent_variant_forwards_to_its_error_beside_context() {
+        let named = WithContext::Named {
+            path: "a.txt".into(),
+            source: HttpError::from_header(503, Some("3")),
+        };
+        assert_eq!(named.retry_after(), Some(Duration::from_secs(3)));
+        let marked = WithContext::Marked(7, HttpError::new(429, None), "ctx");
+        assert_eq!(
+            marked.classify(),
+            ErrorClass::Throttled { retry_after: None }
+        );
+        let from = WithContext::from(std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert_eq!(from.classify(), ErrorClass::Permanent);
+        assert_eq!(named.to_string(), "uploading a.txt");
+        fn classifies<E: Classify>() {}
+        classifies::<Never>();
+        classifies::<&HttpError>();
+    }
+
     #[test]
     fn each_variant_has_its_class_retry_after_and_text() {
         let busy = UploadError::Http(HttpError::from_header(503, Some("2")));

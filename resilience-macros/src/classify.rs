@@ -3,81 +3,132 @@
 //! `retry_after`, which loses a 503's `Retry-After`).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, Data, DeriveInput, Fields, Ident};
+use syn::{Attribute, Data, DeriveInput, Field, Fields, Ident};
 
-const KINDS: &str = "`#[classify(transparent)]` (one field whose type implements `Classify`: \
-                     its class, `Retry-After` and log text), `#[classify(transient)]`, \
+const KINDS: &str = "`#[classify(transparent)]` (forwards to the variant's error field: its \
+                     class, `Retry-After` and log text), `#[classify(transient)]`, \
                      `#[classify(throttled)]` or `#[classify(permanent)]`";
+
+const CLASSES: [&str; 4] = ["transparent", "transient", "throttled", "permanent"];
 
 /// What one variant (or the struct) is.
 enum Kind {
-    /// Its one field's own `Classify`, all three methods.
+    /// Its error field's own `Classify`, all three methods.
     Transparent,
     /// A fixed class: the `ErrorClass` expression.
     Fixed(TokenStream),
 }
 
-pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
+/// The impl, or, when the input is wrong, the errors and an impl whose methods are never
+/// called: without one, every use of the type would add an error of its own ("does not
+/// implement `Classify`", and "derive it"), as thiserror also avoids.
+pub(crate) fn derive(input: DeriveInput) -> TokenStream {
+    let body = match arms(&input) {
+        Ok(arms) => {
+            let classify = arms.iter().map(|a| &a.classify);
+            let retry_after = arms.iter().map(|a| &a.retry_after);
+            let log_summary = arms.iter().map(|a| &a.log_summary);
+            // `*self`: an enum without variants has nothing to match, and a reference to one
+            // would still need an arm.
+            quote! {
+                fn classify(&self) -> ::resilience::ErrorClass {
+                    match *self { #(#classify)* }
+                }
+                fn retry_after(&self) -> ::core::option::Option<::core::time::Duration> {
+                    match *self { #(#retry_after)* }
+                }
+                fn log_summary(&self) -> ::core::option::Option<::std::borrow::Cow<'_, str>> {
+                    match *self { #(#log_summary)* }
+                }
+            }
+        }
+        Err(e) => {
+            let error = e.into_compile_error();
+            quote! {
+                fn classify(&self) -> ::resilience::ErrorClass {
+                    #error
+                    ::core::unreachable!()
+                }
+            }
+        }
+    };
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    // One arm per variant for each method: `(pattern, classify, retry_after, log_summary)`.
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics ::resilience::Classify for #name #ty_generics #where_clause {
+            #body
+        }
+    }
+}
+
+fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm>> {
+    let name = &input.ident;
     let mut arms = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    // Every mistake at once, not one per build.
+    let mut note = |e: syn::Error| match &mut errors {
+        Some(all) => all.combine(e),
+        None => errors = Some(e),
+    };
     match &input.data {
         Data::Enum(e) => {
-            if e.variants.is_empty() {
-                return Err(syn::Error::new(
-                    name.span(),
-                    "`#[derive(Classify)]` needs at least one variant: an enum without any has no error to classify",
+            for attr in classify_attrs(&input.attrs) {
+                note(syn::Error::new_spanned(
+                    attr,
+                    "`#[classify(…)]` goes on each variant of an enum, not on the enum",
                 ));
             }
-            let mut errors: Option<syn::Error> = None;
             for v in &e.variants {
                 let ident = &v.ident;
                 match kind(&v.attrs, v.ident.span(), "variant")
                     .and_then(|k| arm(k, &v.fields, quote!(Self::#ident), v.ident.span()))
                 {
                     Ok(a) => arms.push(a),
-                    // Every variant's mistake at once, not one per build.
-                    Err(e) => match &mut errors {
-                        Some(all) => all.combine(e),
-                        None => errors = Some(e),
-                    },
+                    Err(e) => note(e),
                 }
             }
-            if let Some(e) = errors {
-                return Err(e);
+            for f in e.variants.iter().flat_map(|v| &v.fields) {
+                field_attrs(f, &mut note);
             }
         }
         Data::Struct(s) => {
-            let k = kind(&input.attrs, name.span(), "struct")?;
-            arms.push(arm(k, &s.fields, quote!(Self), name.span())?);
+            match kind(&input.attrs, name.span(), "struct")
+                .and_then(|k| arm(k, &s.fields, quote!(Self), name.span()))
+            {
+                Ok(a) => arms.push(a),
+                Err(e) => note(e),
+            }
+            for f in &s.fields {
+                field_attrs(f, &mut note);
+            }
         }
-        Data::Union(u) => {
-            return Err(syn::Error::new(
-                u.union_token.span,
-                "`#[derive(Classify)]` works on enums and structs, not unions",
-            ));
-        }
+        Data::Union(u) => note(syn::Error::new(
+            u.union_token.span,
+            "`#[derive(Classify)]` works on enums and structs, not unions",
+        )),
     }
-    let classify = arms.iter().map(|a| &a.classify);
-    let retry_after = arms.iter().map(|a| &a.retry_after);
-    let log_summary = arms.iter().map(|a| &a.log_summary);
-    Ok(quote! {
-        #[automatically_derived]
-        impl #impl_generics ::resilience::Classify for #name #ty_generics #where_clause {
-            fn classify(&self) -> ::resilience::ErrorClass {
-                match self { #(#classify)* }
-            }
-            fn retry_after(&self) -> ::core::option::Option<::core::time::Duration> {
-                match self { #(#retry_after)* }
-            }
-            fn log_summary(&self) -> ::core::option::Option<::std::borrow::Cow<'_, str>> {
-                match self { #(#log_summary)* }
-            }
-        }
-    })
+    match errors {
+        Some(e) => Err(e),
+        None => Ok(arms),
+    }
+}
+
+fn classify_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident("classify"))
+}
+
+fn field_attrs(f: &Field, note: &mut impl FnMut(syn::Error)) {
+    for attr in classify_attrs(&f.attrs) {
+        note(syn::Error::new_spanned(
+            attr,
+            "`#[classify(…)]` goes on the variant, not on a field; a transparent variant \
+             forwards to its one field, or, with several, to the one marked `#[source]` or \
+             `#[from]` (thiserror's) or named `source`",
+        ));
+    }
 }
 
 struct Arm {
@@ -103,17 +154,14 @@ fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Resul
             })
         }
         Kind::Transparent => {
-            let mut iter = fields.iter();
-            let (Some(field), None) = (iter.next(), iter.next()) else {
-                return Err(syn::Error::new(
-                    span,
-                    "`#[classify(transparent)]` needs exactly one field, the error it forwards to",
-                ));
-            };
+            let (index, field) = error_field(fields, span)?;
             let inner = Ident::new("__resilience_inner", Span::mixed_site());
             let pattern = match &field.ident {
-                Some(f) => quote!(#path { #f: #inner }),
-                None => quote!(#path(#inner)),
+                Some(f) => quote!(#path { #f: ref #inner, .. }),
+                None => {
+                    let skip = (0..index).map(|_| quote!(_,));
+                    quote!(#path(#(#skip)* ref #inner, ..))
+                }
             };
             // Spanned at the field's type: a type without `Classify` is reported there.
             let ty = &field.ty;
@@ -132,13 +180,61 @@ fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Resul
     }
 }
 
+/// The field a transparent variant forwards to: its only one, or, beside context fields (a
+/// path, a backtrace), the one thiserror calls its source: marked `#[source]` or `#[from]`,
+/// or named `source`.
+fn error_field(fields: &Fields, span: Span) -> syn::Result<(usize, &Field)> {
+    let all: Vec<&Field> = fields.iter().collect();
+    if let [only] = all[..] {
+        return Ok((0, only));
+    }
+    if all.is_empty() {
+        return Err(syn::Error::new(
+            span,
+            "`#[classify(transparent)]` forwards to the variant's error field, and this one \
+             has none: give it a fixed class (`#[classify(permanent)]`, …)",
+        ));
+    }
+    let marked = |f: &Field| {
+        f.attrs
+            .iter()
+            .any(|a| a.path().is_ident("source") || a.path().is_ident("from"))
+    };
+    let named = |f: &Field| f.ident.as_ref().is_some_and(|i| i == "source");
+    let pick = |test: &dyn Fn(&Field) -> bool| -> Vec<(usize, &Field)> {
+        all.iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, f)| test(f))
+            .collect()
+    };
+    let mut sources = pick(&marked);
+    if sources.is_empty() {
+        sources = pick(&named);
+    }
+    match sources[..] {
+        [one] => Ok(one),
+        _ => Err(syn::Error::new(
+            span,
+            "`#[classify(transparent)]` on a variant of several fields forwards to the one \
+             marked `#[source]` or `#[from]` (thiserror's), or named `source`: mark one",
+        )),
+    }
+}
+
 /// The one `#[classify(…)]` of a variant or struct.
 fn kind(attrs: &[Attribute], span: Span, what: &str) -> syn::Result<Kind> {
     let mut found: Option<Kind> = None;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("classify")) {
-        let ident: Ident = attr
-            .parse_args()
-            .map_err(|e| syn::Error::new(e.span(), format!("expected one of {KINDS}")))?;
+    for attr in classify_attrs(attrs) {
+        let syn::Meta::List(list) = &attr.meta else {
+            return Err(syn::Error::new_spanned(
+                attr,
+                format!("write the class in parentheses: {KINDS}"),
+            ));
+        };
+        let ident: Ident = syn::parse2(list.tokens.clone()).map_err(|_| {
+            syn::Error::new_spanned(&list.tokens, format!("one class per {what}: {KINDS}"))
+        })?;
         let kind = match ident.to_string().as_str() {
             "transparent" => Kind::Transparent,
             "transient" => Kind::Fixed(quote!(::resilience::ErrorClass::Transient)),
@@ -147,16 +243,20 @@ fn kind(attrs: &[Attribute], span: Span, what: &str) -> syn::Result<Kind> {
             })),
             "permanent" => Kind::Fixed(quote!(::resilience::ErrorClass::Permanent)),
             other => {
+                let hint = CLASSES
+                    .iter()
+                    .find(|c| c.eq_ignore_ascii_case(other))
+                    .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"));
                 return Err(syn::Error::new(
                     ident.span(),
-                    format!("unknown class `{other}`: expected one of {KINDS}"),
+                    format!("unknown class `{other}`{hint}: expected one of {KINDS}"),
                 ));
             }
         };
         if found.is_some() {
             return Err(syn::Error::new_spanned(
-                attr,
-                "a second `#[classify(…)]`: give each one class",
+                attr.to_token_stream(),
+                format!("a second `#[classify(…)]`: give each {what} one class"),
             ));
         }
         found = Some(kind);

@@ -23,14 +23,16 @@ use quote::ToTokens;
 /// | `name = "upload"` | no | the method label in logs and metrics (default: the function's name) |
 ///
 /// ```
-/// use resilience::{resilient, HttpError};
-/// # use resilience::{Classify, ErrorClass, ResilienceError};
-/// # #[derive(Debug)] pub enum UploadError { Http(HttpError), Resilience(ResilienceError) }
+/// use resilience::{resilient, Classify, HttpError, ResilienceError};
+///
+/// #[derive(Debug, Classify)]
+/// pub enum UploadError {
+///     #[classify(transparent)]
+///     Http(HttpError),
+///     #[classify(transparent)]
+///     Resilience(ResilienceError),
+/// }
 /// # impl From<ResilienceError> for UploadError { fn from(e: ResilienceError) -> Self { UploadError::Resilience(e) } }
-/// # impl Classify for UploadError {
-/// #     fn classify(&self) -> ErrorClass { match self { UploadError::Http(e) => e.classify(), UploadError::Resilience(e) => e.classify() } }
-/// #     fn retry_after(&self) -> Option<std::time::Duration> { match self { UploadError::Http(e) => e.retry_after(), UploadError::Resilience(_) => None } }
-/// # }
 ///
 /// struct Kimi;
 ///
@@ -133,10 +135,21 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 }
 
 /// Implements [`Classify`](../resilience/trait.Classify.html) for an error enum (or struct),
-/// variant by variant: `#[classify(transparent)]` on a variant of one field forwards to that
-/// field's own `Classify` (its class, its `Retry-After`, its log text), and
-/// `#[classify(transient)]`, `#[classify(throttled)]` or `#[classify(permanent)]` gives a
-/// variant that class (with no `Retry-After` and no log text). Every variant says which.
+/// variant by variant. Every variant (or the struct) says which, on itself (not on the enum,
+/// nor on a field):
+///
+/// - `#[classify(transparent)]` forwards to the variant's error field: its class, its
+///   `Retry-After`, its log text. That is its only field or, beside context fields (a path, a
+///   backtrace), the one marked `#[source]` or `#[from]` (thiserror's) or named `source`.
+///   Use it for an [`HttpError`](../resilience/struct.HttpError.html): its 429 is throttled
+///   with its header, which `throttled` would drop.
+/// - `#[classify(transient)]`, `#[classify(throttled)]`, `#[classify(permanent)]`: that class,
+///   with no `Retry-After` and no log text (the value's own text may hold secrets).
+///
+/// No bounds are added to generics: a type parameter forwarded to needs `T: Classify` on the
+/// type. It sits beside thiserror's derive, whose `#[from]` can write the
+/// `From<ResilienceError>` a `#[resilient]` method's error also needs. `__resilience_inner`
+/// is a reserved name in the generated match.
 ///
 /// ```
 /// use resilience::{Classify, ErrorClass, HttpError, ResilienceError};
@@ -158,8 +171,8 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 /// ```
 #[proc_macro_derive(Classify, attributes(classify))]
 pub fn derive_classify(item: TokenStream) -> TokenStream {
-    match syn::parse::<syn::DeriveInput>(item).and_then(classify::derive) {
-        Ok(out) => out.into(),
+    match syn::parse::<syn::DeriveInput>(item) {
+        Ok(input) => classify::derive(input).into(),
         Err(e) => e.into_compile_error().into(),
     }
 }

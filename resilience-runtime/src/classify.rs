@@ -49,7 +49,9 @@ impl ErrorClass {
 /// Tells the runtime how to treat an error type. Every `#[resilient]` method's error type and
 /// every error returned through [`Provider::execute`](crate::Provider::execute) implements it.
 ///
-/// An enum that wraps other errors forwards [`classify`](Self::classify) and, for those that
+/// Derive it (`#[derive(resilience::Classify)]`, with `#[classify(transparent)]` or a fixed
+/// class on each variant: see the derive's docs), or write it as below. Written by hand, an
+/// enum that wraps other errors forwards [`classify`](Self::classify) and, for those that
 /// carry one (an [`HttpError`](crate::HttpError)), [`retry_after`](Self::retry_after): a 429's
 /// `Retry-After` is in its class, but a 503's is only there, and without the forwarding the
 /// retry waits its plain backoff instead. [`log_summary`](Self::log_summary) is forwarded for
@@ -110,6 +112,18 @@ pub trait Classify {
 }
 
 impl<E: Classify + ?Sized> Classify for Box<E> {
+    fn classify(&self) -> ErrorClass {
+        (**self).classify()
+    }
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        (**self).log_summary()
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        (**self).retry_after()
+    }
+}
+
+impl<E: Classify + ?Sized> Classify for &E {
     fn classify(&self) -> ErrorClass {
         (**self).classify()
     }

@@ -1,17 +1,42 @@
-use resilience::Classify;
+use resilience::{Classify, ResilienceError};
 
 #[derive(Debug, Classify)]
+#[classify(transient)]
 enum Unsaid {
     #[classify(transient)]
     Said,
     NotSaid,
     #[classify(retryable)]
     Unknown,
+    #[classify(Transient)]
+    Capital,
     #[classify(permanent)]
     #[classify(transient)]
     Twice,
+    #[classify(transparent, permanent)]
+    Both,
+    #[classify]
+    Bare,
+    #[classify = "transient"]
+    Assigned,
     #[classify(transparent)]
     TwoFields(std::io::Error, u32),
+    #[classify(transparent)]
+    Unit,
+    #[classify(permanent)]
+    OnField(#[classify(transparent)] std::io::Error),
+}
+
+impl From<ResilienceError> for Unsaid {
+    fn from(_: ResilienceError) -> Self {
+        Unsaid::Said
+    }
+}
+
+// The type's mistakes above are its only errors: using it adds none.
+#[resilience::resilient(provider = "kimi")]
+async fn upload() -> Result<(), Unsaid> {
+    Ok(())
 }
 
 #[derive(Debug)]
