@@ -111,41 +111,24 @@ pub trait Classify {
     }
 }
 
-impl<E: Classify + ?Sized> Classify for Box<E> {
-    fn classify(&self) -> ErrorClass {
-        (**self).classify()
-    }
-    fn log_summary(&self) -> Option<Cow<'_, str>> {
-        (**self).log_summary()
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        (**self).retry_after()
-    }
+/// A pointer to an error classifies as the error.
+macro_rules! forward_classify {
+    ($($pointer:ty),*) => {$(
+        impl<E: Classify + ?Sized> Classify for $pointer {
+            fn classify(&self) -> ErrorClass {
+                (**self).classify()
+            }
+            fn log_summary(&self) -> Option<Cow<'_, str>> {
+                (**self).log_summary()
+            }
+            fn retry_after(&self) -> Option<Duration> {
+                (**self).retry_after()
+            }
+        }
+    )*};
 }
 
-impl<E: Classify + ?Sized> Classify for &E {
-    fn classify(&self) -> ErrorClass {
-        (**self).classify()
-    }
-    fn log_summary(&self) -> Option<Cow<'_, str>> {
-        (**self).log_summary()
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        (**self).retry_after()
-    }
-}
-
-impl<E: Classify + ?Sized> Classify for std::sync::Arc<E> {
-    fn classify(&self) -> ErrorClass {
-        (**self).classify()
-    }
-    fn log_summary(&self) -> Option<Cow<'_, str>> {
-        (**self).log_summary()
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        (**self).retry_after()
-    }
-}
+forward_classify!(Box<E>, &E, std::sync::Arc<E>);
 
 /// Connection-level failures are transient; everything the OS reports about a bad input
 /// (not found, permission denied, invalid data) is permanent. An `io::Error` that wraps one of
