@@ -65,10 +65,17 @@ impl Budget {
 
     #[cold]
     fn deposit_slow(&self) {
-        // fetch_add then fetch_min: the two may interleave with other depositors, but the
-        // balance never ends above capacity and no deposit is lost below it.
-        self.balance.fetch_add(self.deposit, Ordering::Relaxed);
-        self.balance.fetch_min(self.capacity, Ordering::Relaxed);
+        self.credit(self.deposit);
+    }
+
+    /// Adds `amount`, capped at the capacity, in one update: as two (add, then cap), a
+    /// withdrawal in between could take from a balance above the capacity.
+    fn credit(&self, amount: i64) {
+        let _ = self
+            .balance
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_add(amount).min(self.capacity))
+            });
     }
 
     /// Takes one retry from the budget; `false` when it is spent. Cold path: a retry follows.
@@ -103,8 +110,7 @@ impl Budget {
                 }
             };
             if add > 0 {
-                self.balance.fetch_add(add, Ordering::Relaxed);
-                self.balance.fetch_min(self.capacity, Ordering::Relaxed);
+                self.credit(add);
             }
         }
         self.balance
@@ -119,14 +125,8 @@ impl Budget {
     /// load retries put on the provider, and that one put none.
     #[cold]
     pub(crate) fn refund(&self) {
-        // One update, capped: as two (add, then cap), a full bucket would hold one more for
-        // an instant, and a retry could take it.
         if self.enabled {
-            let _ = self
-                .balance
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                    Some((b + UNIT).min(self.capacity))
-                });
+            self.credit(UNIT);
         }
     }
 
