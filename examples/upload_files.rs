@@ -2,7 +2,11 @@
 //! `glm`, whose first attempts succeed ~85% of the time, while `glm` goes down mid-run.
 //! Through `#[resilient]` the uploads reach 99%+, `glm` is cut off at once and used again
 //! within a breaker timeout of coming back, and an upload is recorded in SQLite only after it
-//! succeeded, keyed by its idempotency key: nothing lost, nothing recorded twice.
+//! succeeded, keyed by its file's idempotency key: nothing lost, nothing recorded twice.
+//!
+//! Exit code: 0 when every file was uploaded and recorded, 1 on a start-up error or when the
+//! rows recorded differ from the uploads the servers accepted, 2 when some files were not
+//! uploaded, 130 when interrupted (Ctrl-C: the uploads in flight finish and are recorded).
 //!
 //! ```sh
 //! cargo run --example upload_files                         # 1,000 files, 15% faults, glm outage
@@ -132,12 +136,21 @@ impl From<ResilienceError> for UploadError {
 
 struct Uploaded {
     file_id: String,
-    key: String,
 }
 
 /// What every provider offers. Native `async fn` in a trait; `#[resilient]` goes on the impls.
+///
+/// `key` is the file's idempotency key, sent on every attempt. `current_call()` has one too,
+/// the same across a call's retries, which is enough for a caller that calls once; this
+/// gateway calls a provider again itself (after waiting for a breaker, or after failing
+/// over), each a new call, so it keeps one key per file.
 trait FileProvider {
-    async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError>;
+    async fn upload_file(
+        &self,
+        key: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Uploaded, UploadError>;
 }
 
 /// Counts kept by the provider itself, to show what the user would get without resilience.
@@ -155,15 +168,14 @@ struct HttpProvider {
 }
 
 impl HttpProvider {
-    async fn post(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
+    async fn post(&self, key: &str, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
         let call = resilience::current_call().expect("inside a resilient call");
-        let key = call.idempotency_key.to_string();
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
         let result = async {
             let resp = self
                 .client
                 .post(&self.url)
-                .header("Idempotency-Key", &key)
+                .header("Idempotency-Key", key)
                 .header("X-File-Name", name)
                 .body(bytes.to_vec())
                 .send()
@@ -172,10 +184,7 @@ impl HttpProvider {
                 .check_status()
                 .map_err(UploadError::Http)?;
             let body = resp.text().await.map_err(UploadError::Network)?;
-            Ok(Uploaded {
-                file_id: body,
-                key: key.clone(),
-            })
+            Ok(Uploaded { file_id: body })
         }
         .await;
         if call.attempt == 1 {
@@ -193,15 +202,25 @@ struct Glm(HttpProvider);
 
 impl FileProvider for Kimi {
     #[resilient(provider = "kimi")]
-    async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
-        self.0.post(name, bytes).await
+    async fn upload_file(
+        &self,
+        key: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Uploaded, UploadError> {
+        self.0.post(key, name, bytes).await
     }
 }
 
 impl FileProvider for Glm {
     #[resilient(provider = "glm")]
-    async fn upload_file(&self, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
-        self.0.post(name, bytes).await
+    async fn upload_file(
+        &self,
+        key: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Uploaded, UploadError> {
+        self.0.post(key, name, bytes).await
     }
 }
 
@@ -261,6 +280,9 @@ struct Outcomes {
     rejected: AtomicU64,
     failed_over: AtomicU64,
     waited: AtomicU64,
+    /// Uploads the database refused to record (a provider has them; the check at the end
+    /// reports them).
+    unrecorded: AtomicU64,
     first_ok_after_outage_ms: AtomicU64,
 }
 
@@ -292,19 +314,27 @@ fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
     }
 }
 
+/// Before calling a provider again whose attempts all failed though its breaker is closed (by
+/// chance, at a 15% fault rate), while the other provider's breaker rejects the file.
+const FAILED_PAUSE: Duration = Duration::from_secs(1);
+
 /// Uploads a file through `first`, and through `second` when `first` could not take it. While
 /// at least one of the two rejected it (a breaker is open) and neither took it, the file waits
-/// for the sooner probe and tries again, for at most `max_wait` in all: a gateway delays a file
-/// while its providers are cut off instead of dropping it. When both failed every attempt, it
-/// stops there, so retries are not piled on retries.
+/// and tries again, for at most `max_wait` in all: for the sooner of that breaker's next probe
+/// and `FAILED_PAUSE` when the other provider failed by chance. A gateway delays a file while
+/// its providers are cut off instead of dropping it. When both failed every attempt, it stops
+/// there, so retries are not piled on retries.
 ///
-/// Failing over is safe here because each call has its own idempotency key and the fault
-/// servers answer a fault instead of accepting; with a real provider that can accept an upload
-/// and then lose the answer, failing over can leave a copy behind at the first one (recorded
-/// once, here, under the second one's id).
+/// Every call sends the file's one idempotency key, so a provider called again after a wait
+/// deduplicates an upload it accepted but whose answer was lost. Failing over cannot: the
+/// other provider's keys are its own. The fault servers answer a fault instead of accepting,
+/// so it is safe here; with a real provider that can accept an upload and then lose the
+/// answer, failing over can leave a copy behind at the first one (recorded once, here, under
+/// the second one's id).
 async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     first: (&'static str, &A),
     second: (&'static str, &B),
+    key: &str,
     name: &str,
     bytes: &[u8],
     tally: &Tally<'_>,
@@ -321,30 +351,27 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     let give_up_at = tokio::time::Instant::now() + tally.max_wait;
     let (mut failed_over, mut waited) = (false, false);
     let last = loop {
-        let result = first.1.upload_file(name, bytes).await;
+        let result = first.1.upload_file(key, name, bytes).await;
         count(first.0, &result);
         let Some(first_missed) = missed(&result) else {
             break (first.0, result);
         };
         failed_over = true;
-        let result = second.1.upload_file(name, bytes).await;
+        let result = second.1.upload_file(key, name, bytes).await;
         count(second.0, &result);
         let Some(second_missed) = missed(&result) else {
             break (second.0, result);
         };
-        // The sooner of the breakers' next probes; a breaker whose probe slots are taken does
-        // not know, so look again shortly.
-        let probe_in = |m| match m {
-            Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
-            Missed::Failed => None,
-        };
-        let Some(wait) = [first_missed, second_missed]
-            .into_iter()
-            .filter_map(probe_in)
-            .min()
-        else {
+        if let (Missed::Failed, Missed::Failed) = (first_missed, second_missed) {
             break (second.0, result);
+        }
+        // When each may take it again: a breaker's next probe (one whose probe slots are
+        // taken does not know, so look again shortly), or a pause for a provider that failed.
+        let ready_in = |m| match m {
+            Missed::Rejected(retry_in) => retry_in.unwrap_or(Duration::from_millis(100)),
+            Missed::Failed => FAILED_PAUSE,
         };
+        let wait = ready_in(first_missed).min(ready_in(second_missed));
         let now = tokio::time::Instant::now();
         if now >= give_up_at {
             break (second.0, result);
@@ -360,6 +387,13 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         tally.outcomes.waited.fetch_add(1, Ordering::Relaxed);
     }
     last
+}
+
+/// Files whose upload ended, whatever its outcome: after an interruption, the files started.
+fn files_ended(o: &Outcomes) -> u64 {
+    o.ok.load(Ordering::Relaxed)
+        + o.failed.load(Ordering::Relaxed)
+        + o.rejected.load(Ordering::Relaxed)
 }
 
 /// The two fault servers' seeds: any `--seed` is valid, so the second wraps.
@@ -396,9 +430,8 @@ fn new_db_path(run: &str) -> std::io::Result<PathBuf> {
     ))
 }
 
-/// The rows `run` recorded: a database given with `--db` may hold other runs' rows, and
-/// another run may write to it at the same time.
-/// The idempotency keys this run recorded.
+/// The idempotency keys `run` recorded: a database given with `--db` may hold other runs'
+/// rows, and another run may write to it at the same time.
 fn run_keys(
     db: &rusqlite::Connection,
     run: &str,
@@ -419,7 +452,28 @@ fn percent(part: u64, whole: u64, decimals: u32) -> String {
     format!("{whole_part}.{fraction:0width$}", width = decimals as usize)
 }
 
-fn open_db(path: &PathBuf) -> rusqlite::Result<rusqlite::Connection> {
+/// Records an upload, off Tokio's workers: SQLite may wait for another writer (up to its busy
+/// timeout, 5 s), which must not stall other uploads. An error is returned, not a panic: the
+/// provider has the file, and the check at the end must still run and report it.
+async fn record(
+    db: &Arc<Mutex<rusqlite::Connection>>,
+    row: (String, &'static str, String, String, i64, Arc<String>),
+) -> rusqlite::Result<()> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || {
+        let (key, provider, name, file_id, bytes, run) = row;
+        // The idempotency key is the primary key, so a row can never be written twice.
+        db.lock().unwrap_or_else(|e| e.into_inner()).execute(
+            "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (&key, provider, &name, &file_id, bytes, run.as_str()),
+        )
+    })
+    .await
+    .expect("the insert does not panic")
+    .map(|_| ())
+}
+
+fn open_db(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let db = rusqlite::Connection::open(path)?;
     db.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -505,6 +559,15 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     Builder::new().defaults(fast).init()?;
     STARTING.store(false, Ordering::Relaxed);
 
+    // Before any server: a database that cannot be opened ends the run before it starts.
+    let run = Arc::new(run_id());
+    let db_path = match &args.db {
+        Some(path) => path.clone(),
+        None => new_db_path(&run)?,
+    };
+    let db = Arc::new(Mutex::new(open_db(&db_path)?));
+    println!("database: {}", db_path.display());
+
     let metrics = match resilience::telemetry::serve_from_env().await {
         Ok(s) => s,
         Err(e) if std::env::var_os("RESILIENCE_METRICS_ADDR").is_none() => {
@@ -529,12 +592,6 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     glm_server.schedule_outage(outage_start, outage_len, Outage::Every(Fault::Status(503)));
     let outage_end = outage_start + outage_len;
 
-    let run = Arc::new(run_id());
-    let db_path = match &args.db {
-        Some(path) => path.clone(),
-        None => new_db_path(&run)?,
-    };
-    let db = Arc::new(Mutex::new(open_db(&db_path)?));
     let client = reqwest::Client::new();
     let provider = |url: String| HttpProvider {
         client: client.clone(),
@@ -561,10 +618,27 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let mut tasks = tokio::task::JoinSet::new();
+    // Ctrl-C stops new uploads; those in flight finish and are recorded.
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
     for i in 0..args.files {
-        ticker.tick().await;
+        tokio::select! {
+            _ = &mut interrupt => {
+                interrupted = true;
+                eprintln!("\ninterrupted: no new uploads; finishing the {} in flight", tasks.len());
+                break;
+            }
+            _ = ticker.tick() => {}
+        }
+        // Finished uploads are reaped as the run goes, so memory follows those in flight.
+        while let Some(r) = tasks.try_join_next() {
+            r?;
+        }
         let permit = limit.clone().acquire_owned().await?;
         let name = format!("file-{i:05}.txt");
+        // One key per file, for every call of it (see `FileProvider`).
+        let key = format!("{run}-{i:05}");
         let bytes: Vec<u8> = (0..rng.random_range(256..4096))
             .map(|_| rng.random())
             .collect();
@@ -580,27 +654,30 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         tasks.spawn(async move {
             let _permit = permit;
             let (kimi, glm) = (("kimi", &*kimi), ("glm", &*glm));
-            let ctx = Tally { per_provider: &per_provider, outcomes: &outcomes, max_wait };
+            let ctx = Tally {
+                per_provider: &per_provider,
+                outcomes: &outcomes,
+                max_wait,
+            };
             let (provider, result) = if i % 2 == 1 {
-                upload_with_failover(glm, kimi, &name, &bytes, &ctx).await
+                upload_with_failover(glm, kimi, &key, &name, &bytes, &ctx).await
             } else {
-                upload_with_failover(kimi, glm, &name, &bytes, &ctx).await
+                upload_with_failover(kimi, glm, &key, &name, &bytes, &ctx).await
             };
             match result {
                 Ok(up) => {
-                    // Recorded only now that the provider has the file; the idempotency key
-                    // is the primary key, so a row can never be written twice.
-                    db.lock()
-                        .unwrap()
-                        .execute(
-                            "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            (&up.key, provider, &name, &up.file_id, bytes.len() as i64, run.as_str()),
-                        )
-                        .expect("insert");
+                    // Recorded only now that the provider has the file.
+                    let row = (key, provider, name, up.file_id, bytes.len() as i64, run);
+                    if let Err(e) = record(&db, row).await {
+                        outcomes.unrecorded.fetch_add(1, Ordering::Relaxed);
+                        task_bar.println(format!("uploaded to {provider} but not recorded: {e}"));
+                    }
                     outcomes.ok.fetch_add(1, Ordering::Relaxed);
                     let now = start.elapsed();
                     if provider == "glm" && now > outage_end {
-                        outcomes.first_ok_after_outage_ms.fetch_min((now - outage_end).as_millis() as u64, Ordering::Relaxed);
+                        outcomes
+                            .first_ok_after_outage_ms
+                            .fetch_min((now - outage_end).as_millis() as u64, Ordering::Relaxed);
                     }
                 }
                 Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) => {
@@ -620,11 +697,16 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     }
     bar.finish_with_message("done");
     let elapsed = start.elapsed();
+    let started = if interrupted {
+        files_ended(&outcomes)
+    } else {
+        u64::from(args.files)
+    };
 
     // ---------------------------------------------------------------- the report
     // Compared key by key, not counted: a row for an upload no server accepted and an accepted
     // upload with no row would cancel out in counts.
-    let rows = run_keys(&db.lock().unwrap(), &run)?;
+    let rows = run_keys(&db.lock().unwrap_or_else(|e| e.into_inner()), &run)?;
     let accepted: std::collections::BTreeSet<String> = kimi_server
         .accepted_keys()
         .into_iter()
@@ -634,14 +716,10 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     println!();
     println!(
         "{} files in {:.1}s: {} uploaded ({}%), {} failed, {} rejected ({} failed over to the other provider, {} waited for a breaker)",
-        args.files,
+        started,
         elapsed.as_secs_f64(),
         outcomes.ok.load(Ordering::Relaxed),
-        percent(
-            outcomes.ok.load(Ordering::Relaxed),
-            u64::from(args.files),
-            1
-        ),
+        percent(outcomes.ok.load(Ordering::Relaxed), started, 1),
         outcomes.failed.load(Ordering::Relaxed),
         outcomes.rejected.load(Ordering::Relaxed),
         outcomes.failed_over.load(Ordering::Relaxed),
@@ -714,6 +792,9 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             "glm recovered (breaker closed) {:.2}s after the outage ended",
             d.as_secs_f64()
         ),
+        None if !resilience::provider("glm").config().enabled => {
+            println!("resilience is off for glm (RESILIENCE_ENABLED=false): no breaker")
+        }
         None if !glm_opened => println!("glm's breaker never opened"),
         None if elapsed < outage_end => println!("the run ended during glm's outage"),
         None => println!("glm had not recovered by the end of the run"),
@@ -743,11 +824,25 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         );
         return Ok(std::process::ExitCode::FAILURE);
     }
-    if args.keep_serving {
-        println!("serving {} until Ctrl-C", metrics.metrics_url());
-        std::future::pending::<()>().await;
+    // The connection closed: SQLite folds its write-ahead log into the file.
+    drop(db);
+    let uploaded = outcomes.ok.load(Ordering::Relaxed);
+
+    if uploaded < started {
+        eprintln!(
+            "{} of {started} files were not uploaded",
+            started - uploaded
+        );
     }
-    Ok(std::process::ExitCode::SUCCESS)
+    if args.keep_serving && !interrupted {
+        println!("serving {} until Ctrl-C", metrics.metrics_url());
+        let _ = interrupt.await;
+    }
+    Ok(std::process::ExitCode::from(match () {
+        _ if interrupted => 130,
+        _ if uploaded < started => 2,
+        _ => 0,
+    }))
 }
 
 #[cfg(test)]
