@@ -234,7 +234,8 @@ fn log_lines_fields_and_secrets() {
             "{text}"
         );
         assert!(
-            text.contains("ERROR resilience: [RETRY] Giving up on execute after 2/2 attempts"),
+            text.contains("ERROR resilience: [RETRY] Giving up on execute after 2/2 attempts")
+                && text.contains("reason=\"attempts_exhausted\""),
             "{text}"
         );
         // One failing call with one attempt: retries on (`max_attempts(1)`) keeps its error
@@ -304,7 +305,8 @@ fn log_lines_fields_and_secrets() {
             text.contains(
                 "WARN resilience: [RETRY] Giving up on execute after attempt 1/3: the call's \
                  deadline passed during the backoff"
-            ) && text.contains("attempt=1 max_attempts=3 class=\"throttled\" result=\"throttled\""),
+            ) && text.contains("attempt=1 max_attempts=3 class=\"throttled\" result=\"throttled\"")
+                && text.contains("reason=\"deadline_passed\""),
             "{text}"
         );
         // The same after an attempt cut off by its time limit, whose error the method's type

@@ -531,6 +531,22 @@ enum GiveUp {
     NoRuntime,
 }
 
+impl GiveUp {
+    /// The `reason` field of the giving-up line.
+    fn as_str(&self) -> &'static str {
+        match self {
+            GiveUp::Permanent => "permanent",
+            GiveUp::Exhausted => "attempts_exhausted",
+            GiveUp::RetryAfterTooLong(_) => "retry_after_too_long",
+            GiveUp::Deadline => "deadline",
+            GiveUp::DeadlinePassed => "deadline_passed",
+            GiveUp::CircuitOpen => "circuit_open",
+            GiveUp::Budget => "retry_budget_exhausted",
+            GiveUp::NoRuntime => "no_timers",
+        }
+    }
+}
+
 impl Call {
     /// Starts a call. Always inlined, so the struct is built in place in the caller's future.
     /// The plain case reads the site's provider, the mode and the recorder flag, tops up the
@@ -1036,9 +1052,11 @@ impl Call {
         let cls = class.as_str();
         let result = result.as_str();
         let error = error.as_deref();
+        // Why it gave up, as a field: alerting on logs should not parse the message.
+        let reason = why.as_str();
         match why {
             GiveUp::Permanent => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying"
             ),
             // With retries off (`retry = false`, `RETRY_ENABLED=false`) nothing was given up:
@@ -1046,37 +1064,37 @@ impl Call {
             // retrying site allowed one attempt (`RETRY_MAX_ATTEMPTS=1`) keeps its error line.
             GiveUp::Exhausted if !self.current.site.retry || !self.p.config.retry_enabled => {
                 tracing::warn!(
-                    target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                    target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                     "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"
                 )
             }
             GiveUp::Exhausted => tracing::error!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)"
             ),
             GiveUp::RetryAfterTooLong(ra) => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 retry_after_ms = telemetry::millis(*ra),
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {} is above the maximum delay", Seconds(*ra)
             ),
             GiveUp::Deadline => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the next retry would pass the call's deadline"
             ),
             GiveUp::DeadlinePassed => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during the backoff"
             ),
             GiveUp::CircuitOpen => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the breaker for {provider} is open"
             ),
             GiveUp::Budget => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: retry budget for {provider} exhausted"
             ),
             GiveUp::NoRuntime => tracing::error!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error,
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: retries need a Tokio runtime with its time driver"
             ),
         }
