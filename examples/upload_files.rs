@@ -286,11 +286,13 @@ struct Outcomes {
     first_ok_after_outage_ms: AtomicU64,
 }
 
-/// Where an upload's calls are counted: per provider for each call, per file at the end.
+/// Where an upload's calls are counted: per provider for each call, per file at the end; and
+/// how long a file may wait, which Ctrl-C cuts short.
 struct Tally<'a> {
     per_provider: &'a BTreeMap<&'static str, Outcomes>,
     outcomes: &'a Outcomes,
     max_wait: Duration,
+    stop: &'a tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why a provider did not take a file, when another one might.
@@ -315,15 +317,16 @@ fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
 }
 
 /// Before calling a provider again whose attempts all failed though its breaker is closed (by
-/// chance, at a 15% fault rate), while the other provider's breaker rejects the file.
+/// chance, at a 15% fault rate), while the other provider's breaker rejects the file: once per
+/// file, so that retries are not piled on retries where the provider is really failing.
 const FAILED_PAUSE: Duration = Duration::from_secs(1);
 
 /// Uploads a file through `first`, and through `second` when `first` could not take it. While
 /// at least one of the two rejected it (a breaker is open) and neither took it, the file waits
-/// and tries again, for at most `max_wait` in all: for the sooner of that breaker's next probe
-/// and `FAILED_PAUSE` when the other provider failed by chance. A gateway delays a file while
-/// its providers are cut off instead of dropping it. When both failed every attempt, it stops
-/// there, so retries are not piled on retries.
+/// and tries again, for at most `max_wait` in all (or until Ctrl-C): for that breaker's next
+/// probe, or, once, `FAILED_PAUSE` when the other provider failed by chance. A gateway delays a
+/// file while its providers are cut off instead of dropping it. When both failed every
+/// attempt, it stops there, so retries are not piled on retries.
 ///
 /// Every call sends the file's one idempotency key, so a provider called again after a wait
 /// deduplicates an upload it accepted but whose answer was lost. Failing over cannot: the
@@ -349,7 +352,8 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         .fetch_add(1, Ordering::Relaxed);
     };
     let give_up_at = tokio::time::Instant::now() + tally.max_wait;
-    let (mut failed_over, mut waited) = (false, false);
+    let (mut failed_over, mut waited, mut paused_for_failed) = (false, false, false);
+    let mut stop = tally.stop.clone();
     let last = loop {
         let result = first.1.upload_file(key, name, bytes).await;
         count(first.0, &result);
@@ -366,19 +370,31 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
             break (second.0, result);
         }
         // When each may take it again: a breaker's next probe (one whose probe slots are
-        // taken does not know, so look again shortly), or a pause for a provider that failed.
+        // taken does not know, so look again shortly), or, once, a pause for a provider that
+        // failed by chance.
         let ready_in = |m| match m {
-            Missed::Rejected(retry_in) => retry_in.unwrap_or(Duration::from_millis(100)),
-            Missed::Failed => FAILED_PAUSE,
+            Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
+            Missed::Failed if !paused_for_failed => Some(FAILED_PAUSE),
+            Missed::Failed => None,
         };
-        let wait = ready_in(first_missed).min(ready_in(second_missed));
+        let (a, b) = (ready_in(first_missed), ready_in(second_missed));
+        let Some(wait) = a.into_iter().chain(b).min() else {
+            break (second.0, result);
+        };
+        paused_for_failed |=
+            matches!(first_missed, Missed::Failed) || matches!(second_missed, Missed::Failed);
         let now = tokio::time::Instant::now();
-        if now >= give_up_at {
+        if now >= give_up_at || *stop.borrow() {
             break (second.0, result);
         }
         waited = true;
         // Never less than a millisecond, so a probe due now is not spun on.
-        tokio::time::sleep(wait.max(Duration::from_millis(1)).min(give_up_at - now)).await;
+        let sleep = tokio::time::sleep(wait.max(Duration::from_millis(1)).min(give_up_at - now));
+        tokio::select! {
+            _ = sleep => {}
+            // Ctrl-C: the file ends with the error it has.
+            _ = stop.changed() => break (second.0, result),
+        }
     };
     if failed_over {
         tally.outcomes.failed_over.fetch_add(1, Ordering::Relaxed);
@@ -430,14 +446,18 @@ fn new_db_path(run: &str) -> std::io::Result<PathBuf> {
     ))
 }
 
-/// The idempotency keys `run` recorded: a database given with `--db` may hold other runs'
-/// rows, and another run may write to it at the same time.
+/// An upload: the provider that has it, and its idempotency key.
+type Upload = (String, String);
+
+/// The uploads `run` recorded: a database given with `--db` may hold other runs' rows, and
+/// another run may write to it at the same time.
 fn run_keys(
     db: &rusqlite::Connection,
     run: &str,
-) -> rusqlite::Result<std::collections::BTreeSet<String>> {
-    let mut stmt = db.prepare("SELECT idempotency_key FROM uploads WHERE run = ?1")?;
-    stmt.query_map([run], |r| r.get(0))?.collect()
+) -> rusqlite::Result<std::collections::BTreeSet<Upload>> {
+    let mut stmt = db.prepare("SELECT provider, idempotency_key FROM uploads WHERE run = ?1")?;
+    stmt.query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
 }
 
 /// `part` of `whole` as a percentage with `decimals` places, rounded down: a run with one
@@ -508,12 +528,21 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
-    let args = Args::parse();
+    // A bad option exits with 1, as every start-up error does (clap's own exit is 2, which
+    // this program gives to files not uploaded); `--help` and `--version` with 0.
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(std::process::ExitCode::from(u8::from(e.use_stderr())));
+        }
+    };
     if let Err(msg) = args.check() {
         use clap::CommandFactory;
-        Args::command()
+        let _ = Args::command()
             .error(clap::error::ErrorKind::ValueValidation, msg)
-            .exit();
+            .print();
+        return Ok(std::process::ExitCode::FAILURE);
     }
     let start = Instant::now();
     let transitions = Arc::new(Mutex::new(Vec::new()));
@@ -565,8 +594,8 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         Some(path) => path.clone(),
         None => new_db_path(&run)?,
     };
-    let db = Arc::new(Mutex::new(open_db(&db_path)?));
     println!("database: {}", db_path.display());
+    let db = Arc::new(Mutex::new(open_db(&db_path)?));
 
     let metrics = match resilience::telemetry::serve_from_env().await {
         Ok(s) => s,
@@ -618,31 +647,41 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let mut tasks = tokio::task::JoinSet::new();
-    // Ctrl-C stops new uploads; those in flight finish and are recorded.
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
-    let mut interrupted = false;
-    for i in 0..args.files {
-        tokio::select! {
-            _ = &mut interrupt => {
-                interrupted = true;
-                eprintln!("\ninterrupted: no new uploads; finishing the {} in flight", tasks.len());
-                break;
-            }
-            _ = ticker.tick() => {}
+    // The first Ctrl-C stops new uploads and ends the waits of those in flight, which finish
+    // and are recorded; a second one exits at once.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
         }
+        eprintln!(
+            "\ninterrupted: no new uploads; finishing those in flight (Ctrl-C again to quit now)"
+        );
+        let _ = stopping.send(true);
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(130);
+        }
+    });
+    let mut stopped = stop.clone();
+    for i in 0..args.files {
+        let permit = tokio::select! {
+            _ = stopped.changed() => break,
+            permit = async {
+                ticker.tick().await;
+                limit.clone().acquire_owned().await
+            } => permit?,
+        };
         // Finished uploads are reaped as the run goes, so memory follows those in flight.
         while let Some(r) = tasks.try_join_next() {
             r?;
         }
-        let permit = limit.clone().acquire_owned().await?;
         let name = format!("file-{i:05}.txt");
         // One key per file, for every call of it (see `FileProvider`).
         let key = format!("{run}-{i:05}");
         let bytes: Vec<u8> = (0..rng.random_range(256..4096))
             .map(|_| rng.random())
             .collect();
-        let (kimi, glm, db, run, outcomes, per_provider, task_bar) = (
+        let (kimi, glm, db, run, outcomes, per_provider, task_bar, stop) = (
             kimi.clone(),
             glm.clone(),
             db.clone(),
@@ -650,6 +689,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             outcomes.clone(),
             per_provider.clone(),
             bar.clone(),
+            stop.clone(),
         );
         tasks.spawn(async move {
             let _permit = permit;
@@ -658,6 +698,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
                 per_provider: &per_provider,
                 outcomes: &outcomes,
                 max_wait,
+                stop: &stop,
             };
             let (provider, result) = if i % 2 == 1 {
                 upload_with_failover(glm, kimi, &key, &name, &bytes, &ctx).await
@@ -670,7 +711,10 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
                     let row = (key, provider, name, up.file_id, bytes.len() as i64, run);
                     if let Err(e) = record(&db, row).await {
                         outcomes.unrecorded.fetch_add(1, Ordering::Relaxed);
-                        task_bar.println(format!("uploaded to {provider} but not recorded: {e}"));
+                        // Printed around the bar: its own `println` prints nothing when it is
+                        // hidden (stderr not a terminal).
+                        task_bar
+                            .suspend(|| eprintln!("uploaded to {provider} but not recorded: {e}"));
                     }
                     outcomes.ok.fetch_add(1, Ordering::Relaxed);
                     let now = start.elapsed();
@@ -697,6 +741,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     }
     bar.finish_with_message("done");
     let elapsed = start.elapsed();
+    let interrupted = *stop.borrow();
     let started = if interrupted {
         files_ended(&outcomes)
     } else {
@@ -704,14 +749,29 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     };
 
     // ---------------------------------------------------------------- the report
-    // Compared key by key, not counted: a row for an upload no server accepted and an accepted
-    // upload with no row would cancel out in counts.
+    // Compared upload by upload, not counted: a row for an upload no server accepted and an
+    // accepted upload with no row would cancel out in counts. By provider and key: a file that
+    // both providers accepted (a failover after an upload whose answer was lost) is a copy
+    // the rows do not show, and fails the check.
     let rows = run_keys(&db.lock().unwrap_or_else(|e| e.into_inner()), &run)?;
-    let accepted: std::collections::BTreeSet<String> = kimi_server
-        .accepted_keys()
+    let tagged = |provider: &str, server: &FaultServer| {
+        server
+            .accepted_keys()
+            .into_iter()
+            .map(|k| (provider.to_owned(), k))
+            .collect::<Vec<Upload>>()
+    };
+    let accepted: std::collections::BTreeSet<Upload> = tagged("kimi", &kimi_server)
         .into_iter()
-        .chain(glm_server.accepted_keys())
+        .chain(tagged("glm", &glm_server))
         .collect();
+    let at_glm: std::collections::BTreeSet<String> =
+        glm_server.accepted_keys().into_iter().collect();
+    let at_both = kimi_server
+        .accepted_keys()
+        .iter()
+        .filter(|k| at_glm.contains(*k))
+        .count();
     let transitions = transitions.lock().unwrap().clone();
     println!();
     println!(
@@ -795,6 +855,9 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         None if !resilience::provider("glm").config().enabled => {
             println!("resilience is off for glm (RESILIENCE_ENABLED=false): no breaker")
         }
+        None if !resilience::provider("glm").config().breaker_enabled => {
+            println!("glm's breaker is switched off")
+        }
         None if !glm_opened => println!("glm's breaker never opened"),
         None if elapsed < outage_end => println!("the run ended during glm's outage"),
         None => println!("glm had not recovered by the end of the run"),
@@ -807,10 +870,11 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "rows recorded: {}; uploads the servers accepted: {}; duplicates the servers saw: {}",
+        "rows recorded: {}; uploads the servers accepted: {}; duplicates the servers saw: {}; files both accepted: {at_both}; uploads not recorded: {}",
         rows.len(),
         accepted.len(),
-        kimi_server.stats().duplicates + glm_server.stats().duplicates
+        kimi_server.stats().duplicates + glm_server.stats().duplicates,
+        outcomes.unrecorded.load(Ordering::Relaxed),
     );
     println!(
         "database (kept for inspection; delete it when done): {}",
@@ -836,7 +900,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     }
     if args.keep_serving && !interrupted {
         println!("serving {} until Ctrl-C", metrics.metrics_url());
-        let _ = interrupt.await;
+        let _ = stopped.changed().await;
     }
     Ok(std::process::ExitCode::from(match () {
         _ if interrupted => 130,
@@ -900,6 +964,7 @@ mod tests {
         )
         .unwrap();
         drop(old);
+        let kimi = |key: &str| ("kimi".to_owned(), key.to_owned());
         // Two runs on one database, at once: each counts its own rows.
         let (db_a, db_b) = (open_db(&a).unwrap(), open_db(&a).unwrap());
         insert(&db_a, "k1", run_a);
@@ -910,10 +975,7 @@ mod tests {
                 run_keys(&db_a, run_a).unwrap(),
                 run_keys(&db_b, run_b).unwrap()
             ),
-            (
-                ["k1".to_owned(), "k3".to_owned()].into(),
-                ["k2".to_owned()].into()
-            )
+            ([kimi("k1"), kimi("k3")].into(), [kimi("k2")].into())
         );
         drop((db_a, db_b));
         for path in [a, b] {

@@ -57,8 +57,9 @@ fn dashboard_queries_known_metrics_with_the_provider_variable() {
     assert!(vars.contains(&"provider") && vars.contains(&"job"));
 }
 
-/// Every `resilience_…` name in the rules is a metric we emit, and every label value they
-/// match is one it takes: a typo in a rule is an alert that never fires.
+/// Every `resilience_…` name in the rules is a metric we emit, every label they match or
+/// group by is one it has, and every label value they match is one it takes: a typo in a rule
+/// is an alert that never fires.
 #[test]
 fn alert_rules_name_known_metrics_and_label_values() {
     let text = std::fs::read_to_string(concat!(
@@ -84,6 +85,30 @@ fn alert_rules_name_known_metrics_and_label_values() {
         for word in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if word.starts_with("resilience_") {
                 assert!(known.contains(&word), "unknown metric {word} in: {line}");
+            }
+        }
+        // Label names: matched inside `{…}` and grouped in `by (…)` / `on (…)`; not in the
+        // annotations' `{{ … }}` templates.
+        let query = !line.contains("{{");
+        let labels = [
+            "provider", "method", "outcome", "result", "state", "from", "to", "le", "job",
+        ];
+        for (open, close) in [('{', '}'), ('(', ')')].into_iter().filter(|_| query) {
+            for part in line.split(open).skip(1) {
+                let inside = part.split(close).next().unwrap_or("");
+                let grouping = open == '(' && {
+                    let before = line.split(&format!("{open}{part}")).next().unwrap_or("");
+                    before.trim_end().ends_with(" by") || before.trim_end().ends_with(" on")
+                };
+                if open == '(' && !grouping {
+                    continue;
+                }
+                for item in inside.split(',') {
+                    let name = item.split(['=', '!']).next().unwrap_or("").trim();
+                    if !name.is_empty() {
+                        assert!(labels.contains(&name), "no label {name:?}: {line}");
+                    }
+                }
             }
         }
         for (label, allowed) in values {

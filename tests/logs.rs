@@ -332,5 +332,22 @@ fn log_lines_fields_and_secrets() {
                     == 2,
             "{text}"
         );
+
+        // 8. An attempt the call's deadline cuts off: its error is permanent, but the line
+        // says the deadline, not a caller's error.
+        let settings = Settings::new().total_timeout(Some(Duration::from_millis(50)));
+        let p = resilience::configure("log-deadline-cut", settings).unwrap();
+        let r: Result<u32, TestError> = p.execute(std::future::pending).await;
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-deadline-cut");
+        assert!(
+            text.contains(
+                "WARN resilience: [RETRY] Giving up on execute after attempt 1/3: the call's \
+                 deadline passed during it"
+            ) && text.contains("result=\"timeout\"")
+                && text.contains("reason=\"deadline_exceeded\"")
+                && !text.contains("Non-retryable"),
+            "{text}"
+        );
     });
 }

@@ -526,6 +526,8 @@ enum GiveUp {
     Deadline,
     /// The deadline passed during the backoff (see `Call::after_backoff`).
     DeadlinePassed,
+    /// The deadline cut the attempt off.
+    DeadlineExceeded,
     CircuitOpen,
     Budget,
     NoRuntime,
@@ -540,6 +542,7 @@ impl GiveUp {
             GiveUp::RetryAfterTooLong(_) => "retry_after_too_long",
             GiveUp::Deadline => "deadline",
             GiveUp::DeadlinePassed => "deadline_passed",
+            GiveUp::DeadlineExceeded => "deadline_exceeded",
             GiveUp::CircuitOpen => "circuit_open",
             GiveUp::Budget => "retry_budget_exhausted",
             GiveUp::NoRuntime => "no_timers",
@@ -955,7 +958,14 @@ impl Call {
         // An attempt cut off by a time limit says so, whatever the error type logs (its own
         // `From<ResilienceError>` made the value, and by default it logs no text).
         let summary = |out: &R| (hooks.summary)(out).or_else(|| cut_off.clone());
-        match self.next_delay(class, (hooks.retry_after)(&out)) {
+        // An attempt cut off whose error is permanent was cut off by the call's deadline (the
+        // attempt timeout's is transient): said as such, not as a caller's error.
+        let next = if cut_off.is_some() && class == ErrorClass::Permanent {
+            Err(GiveUp::DeadlineExceeded)
+        } else {
+            self.next_delay(class, (hooks.retry_after)(&out))
+        };
+        match next {
             Ok(delay) => {
                 let (provider, method) = (self.p.name, self.current.site.method);
                 let (next, max) = (self.current.attempt() + 1, self.current.site.max_attempts());
@@ -1080,6 +1090,10 @@ impl Call {
             GiveUp::Deadline => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: the next retry would pass the call's deadline"
+            ),
+            GiveUp::DeadlineExceeded => tracing::warn!(
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during it"
             ),
             GiveUp::DeadlinePassed => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
