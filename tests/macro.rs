@@ -698,6 +698,16 @@ mod derived {
         },
     }
 
+    /// `#[source]` without thiserror's derive, and a field named `r#source`.
+    #[derive(Debug, Classify)]
+    #[allow(dead_code)]
+    enum Plain {
+        #[classify(transparent)]
+        Marked(u32, #[source] HttpError),
+        #[classify(transparent)]
+        Raw { path: String, r#source: HttpError },
+    }
+
     /// No variants: nothing to classify, and it still implements the trait (a generic's
     /// argument for "cannot fail").
     #[derive(Debug, Classify)]
@@ -718,6 +728,13 @@ mod derived {
         let from = WithContext::from(std::io::Error::from(std::io::ErrorKind::NotFound));
         assert_eq!(from.classify(), ErrorClass::Permanent);
         assert_eq!(named.to_string(), "uploading a.txt");
+        let raw = Plain::Raw {
+            path: String::new(),
+            r#source: HttpError::new(429, None),
+        };
+        assert_eq!(raw.classify(), ErrorClass::Throttled { retry_after: None });
+        let marked = Plain::Marked(1, HttpError::new(503, None));
+        assert_eq!(marked.classify(), ErrorClass::Transient);
         fn classifies<E: Classify>() {}
         classifies::<Never>();
         classifies::<&HttpError>();

@@ -39,7 +39,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
                 fn retry_after(&self) -> ::core::option::Option<::core::time::Duration> {
                     match *self { #(#retry_after)* }
                 }
-                fn log_summary(&self) -> ::core::option::Option<::std::borrow::Cow<'_, str>> {
+                fn log_summary(&self) -> ::core::option::Option<::resilience::__private::Cow<'_, str>> {
                     match *self { #(#log_summary)* }
                 }
             }
@@ -200,7 +200,12 @@ fn error_field(fields: &Fields, span: Span) -> syn::Result<(usize, &Field)> {
             .iter()
             .any(|a| a.path().is_ident("source") || a.path().is_ident("from"))
     };
-    let named = |f: &Field| f.ident.as_ref().is_some_and(|i| i == "source");
+    // `r#source` too, as thiserror reads it.
+    let named = |f: &Field| {
+        f.ident
+            .as_ref()
+            .is_some_and(|i| syn::ext::IdentExt::unraw(i) == "source")
+    };
     let pick = |test: &dyn Fn(&Field) -> bool| -> Vec<(usize, &Field)> {
         all.iter()
             .copied()

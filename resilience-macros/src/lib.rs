@@ -169,7 +169,9 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 /// assert_eq!(busy.retry_after(), Some(std::time::Duration::from_secs(2)));
 /// assert_eq!(UploadError::TooLarge { bytes: 1 }.classify(), ErrorClass::Permanent);
 /// ```
-#[proc_macro_derive(Classify, attributes(classify))]
+// `source` and `from` are thiserror's, read here to pick a transparent variant's error field;
+// declared here too, so that they may mark it without thiserror's derive.
+#[proc_macro_derive(Classify, attributes(classify, source, from))]
 pub fn derive_classify(item: TokenStream) -> TokenStream {
     match syn::parse::<syn::DeriveInput>(item) {
         Ok(input) => classify::derive(input).into(),

@@ -4,8 +4,11 @@ pub use crate::call::{
     Attempt, Backoff, Call, CallSite, FromResilienceError, Hooks, IsResult, Step, hooks,
 };
 pub use core::option::Option;
+// `#[derive(Classify)]`'s `log_summary`: named through us, so a `#![no_std]` crate, which has
+// no `std` of its own to name, can derive it.
 pub use core::pin::Pin;
 pub use core::result::Result;
+pub use std::borrow::Cow;
 
 /// Clones an owned argument for the next attempt.
 #[diagnostic::on_unimplemented(
