@@ -145,6 +145,12 @@ async fn a_retry_refused_after_its_backoff_is_not_counted_and_spends_no_budget()
     call.abort();
     assert!(call.await.unwrap_err().is_cancelled());
     assert_eq!(p.retry_budget_available(), full, "the token is given back");
+    let text = handle.render();
+    assert_eq!(
+        sample(&text, "own-refused", "resilience_calls_abandoned_total", ""),
+        "1",
+        "the cancelled call, abandoned; the refused one had its outcome"
+    );
 }
 
 /// An error whose log text panics (user code that runs after the retry's budget token was
@@ -217,4 +223,10 @@ async fn a_retry_cut_off_by_its_caller_is_counted_with_its_attempt_or_not_at_all
         "1"
     );
     assert_eq!(line("resilience_retries_total", ""), "0", "{text}");
+    // The call itself has no outcome: it is counted as abandoned, and in no outcome.
+    assert_eq!(line("resilience_calls_abandoned_total", ""), "1", "{text}");
+    for outcome in ["success", "failure", "rejected"] {
+        let labels = format!(",outcome=\"{outcome}\"");
+        assert_eq!(line("resilience_calls_total", &labels), "0", "{text}");
+    }
 }

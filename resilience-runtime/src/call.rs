@@ -423,6 +423,9 @@ struct Ext {
     /// call ends before it does (refused after its backoff, or cancelled in it), since only
     /// retries that reach the provider may spend the budget.
     token_held: bool,
+    /// The call's outcome was recorded: dropped without one, it was abandoned (cancelled, or
+    /// ended by a panic), which the metrics count apart.
+    recorded: bool,
 }
 
 impl Ext {
@@ -439,6 +442,7 @@ impl Ext {
             retried_throttled: false,
             retried_counted: false,
             token_held: false,
+            recorded: false,
         }
     }
 }
@@ -458,8 +462,12 @@ impl Drop for Call {
 #[cold]
 #[inline(never)]
 fn drop_ext(p: &ProviderInner, ext: &mut Option<Ext>) {
-    if ext.take().is_some_and(|e| e.token_held) {
+    let Some(e) = ext.take() else { return };
+    if e.token_held {
         p.budget.refund();
+    }
+    if let (Some(m), false) = (e.metrics, e.recorded) {
+        m.abandoned();
     }
 }
 
@@ -641,7 +649,7 @@ impl Call {
 
     #[cold]
     #[inline(never)]
-    fn rejected(&self, timed: bool) {
+    fn rejected(&mut self, timed: bool) {
         let (provider, method) = (self.p.name, self.current.site.method);
         // The state that refused the call: a time to the next probe comes only from an open
         // breaker; without one, forced open or half-open, told apart by a load made now (off
@@ -1114,13 +1122,15 @@ impl Call {
         }
     }
 
-    fn record_call(&self, outcome: CallOutcome) {
+    fn record_call(&mut self, outcome: CallOutcome) {
         if let Some(Ext {
             metrics: Some(m),
             started,
+            recorded,
             ..
-        }) = &*self.ext
+        }) = &mut *self.ext
         {
+            *recorded = true;
             let tsc = tsc::calibrated();
             m.call(outcome, tsc.between(*started, tsc.raw()) as f64 * 1e-9);
         }

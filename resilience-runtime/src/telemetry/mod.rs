@@ -25,6 +25,10 @@ pub const ATTEMPTS_TOTAL: &str = "resilience_attempts_total";
 /// Retries made: attempts after the first (a retry refused after its backoff is not one), by
 /// `provider`, `method`.
 pub const RETRIES_TOTAL: &str = "resilience_retries_total";
+/// Calls that ended with no outcome: cancelled by their caller (the future dropped) or ended
+/// by a panic in the operation, by `provider`, `method`. Not in `resilience_calls_total`,
+/// whose outcomes are the call's result.
+pub const CALLS_ABANDONED_TOTAL: &str = "resilience_calls_abandoned_total";
 /// Retries refused because the budget was spent, by `provider`.
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "resilience_retry_budget_exhausted_total";
 /// Logical call duration in seconds, backoff sleeps included, by `provider`, `method`, `outcome`.
@@ -67,6 +71,7 @@ fn describe() {
         CALLS_TOTAL,
         ATTEMPTS_TOTAL,
         RETRIES_TOTAL,
+        CALLS_ABANDONED_TOTAL,
         RETRY_BUDGET_EXHAUSTED_TOTAL,
         CIRCUIT_TRANSITIONS_TOTAL,
     ] {
@@ -88,6 +93,9 @@ pub(crate) fn help(name: &str) -> &'static str {
         }
         ATTEMPTS_TOTAL => "Attempts that reached the provider, by result class.",
         RETRIES_TOTAL => "Retries made (attempts after the first) through the resilience runtime.",
+        CALLS_ABANDONED_TOTAL => {
+            "Calls that ended with no outcome: cancelled by their caller, or ended by a panic."
+        }
         RETRY_BUDGET_EXHAUSTED_TOTAL => {
             "Retries refused because the provider's retry budget was spent."
         }
@@ -129,6 +137,7 @@ pub(crate) struct SiteMetrics {
     calls: [Counter; 3],
     attempts: [Counter; 5],
     retries: Counter,
+    abandoned: Counter,
     duration: [Histogram; 3],
 }
 
@@ -141,6 +150,7 @@ impl SiteMetrics {
             calls: OUTCOMES.map(|o| counter!(CALLS_TOTAL, "provider" => provider, "method" => method, "outcome" => o)),
             attempts: RESULTS.map(|r| counter!(ATTEMPTS_TOTAL, "provider" => provider, "method" => method, "result" => r)),
             retries: counter!(RETRIES_TOTAL, "provider" => provider, "method" => method),
+            abandoned: counter!(CALLS_ABANDONED_TOTAL, "provider" => provider, "method" => method),
             duration: OUTCOMES.map(|o| histogram!(CALL_DURATION_SECONDS, "provider" => provider, "method" => method, "outcome" => o)),
         }
     }
@@ -151,6 +161,10 @@ impl SiteMetrics {
 
     pub(crate) fn retry(&self) {
         self.retries.increment(1);
+    }
+
+    pub(crate) fn abandoned(&self) {
+        self.abandoned.increment(1);
     }
 
     pub(crate) fn call(&self, o: CallOutcome, seconds: f64) {
