@@ -821,6 +821,9 @@ impl Call {
     fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
         // An attempt cut off by its time limit or the call's deadline: its own words, for the
         // log, before the method's error type (which may log no text) takes it in.
+        // The call's deadline, not the attempt's own limit: no retry can follow, whatever the
+        // method's `Classify` calls the error.
+        let by_deadline = matches!(&out, Err(ResilienceError::DeadlineExceeded { .. }));
         let (out, cut_off) = match out {
             Ok(out) => (out, None),
             Err(e) => {
@@ -856,7 +859,7 @@ impl Call {
             self.succeeded();
             return Step::Done(out);
         };
-        let step = self.failed(hooks, out, class, cut_off);
+        let step = self.failed(hooks, out, class, cut_off, by_deadline);
         // Ending with a counted failure, inside an attempt on this provider: that attempt,
         // which fails with it as a rule, must not count it again (nor one above it).
         let counted =
@@ -953,6 +956,7 @@ impl Call {
         out: R,
         class: ErrorClass,
         cut_off: Option<String>,
+        by_deadline: bool,
     ) -> Step<R> {
         // The metric's label, and the log lines' `result` field, so that the two can be
         // matched: a timed-out attempt's class is transient, its result `timeout`.
@@ -966,9 +970,9 @@ impl Call {
         // An attempt cut off by a time limit says so, whatever the error type logs (its own
         // `From<ResilienceError>` made the value, and by default it logs no text).
         let summary = |out: &R| (hooks.summary)(out).or_else(|| cut_off.clone());
-        // An attempt cut off whose error is permanent was cut off by the call's deadline (the
-        // attempt timeout's is transient): said as such, not as a caller's error.
-        let next = if cut_off.is_some() && class == ErrorClass::Permanent {
+        // Cut off by the call's deadline: said as such, not as a caller's error (its class is
+        // permanent by default).
+        let next = if by_deadline {
             Err(GiveUp::DeadlineExceeded)
         } else {
             self.next_delay(class, (hooks.retry_after)(&out))
