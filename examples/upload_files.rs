@@ -898,6 +898,8 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             started - uploaded
         );
     }
+    // Read again: a Ctrl-C during the report counts too.
+    let interrupted = *stop.borrow();
     if args.keep_serving && !interrupted {
         println!("serving {} until Ctrl-C", metrics.metrics_url());
         let _ = stopped.changed().await;

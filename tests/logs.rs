@@ -349,5 +349,27 @@ fn log_lines_fields_and_secrets() {
                 && !text.contains("Non-retryable"),
             "{text}"
         );
+
+        // 9. A retry the breaker refuses after its backoff (an operator forced it open
+        // meanwhile): the call gives up with a line of its own, as when the refusal is seen
+        // before the backoff.
+        let settings = Settings::new()
+            .jitter(Jitter::None)
+            .base_delay(Duration::from_millis(100));
+        let p = resilience::configure("log-refused-retry", settings).unwrap();
+        let call = p.execute(|| async { Err::<u32, _>(TestError::Transient(1)) });
+        let (r, ()) = tokio::join!(call, async {
+            tokio::task::yield_now().await;
+            p.force_open();
+        });
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-refused-retry");
+        assert!(
+            text.contains(
+                "WARN resilience: [RETRY] Giving up on execute after attempt 1/3: the breaker \
+                 for log-refused-retry rejects its retry"
+            ) && text.contains("reason=\"circuit_open\""),
+            "{text}"
+        );
     });
 }

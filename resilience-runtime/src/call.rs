@@ -252,7 +252,7 @@ where
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this error type has no `From<ResilienceError>`",
     note = "an open breaker, an attempt timeout and the call's deadline come back as the method's own error: if `{Self}` is your own type, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError> for {Self}`",
-    note = "if `{Self}` is another crate's type (`reqwest::Error`, `String`, `Box<dyn Error>`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\")"
+    note = "if `{Self}` is another crate's type (`reqwest::Error`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\")"
 )]
 pub trait FromResilienceError: From<ResilienceError> {}
 
@@ -662,6 +662,12 @@ impl Call {
         }
         .as_str();
         tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}");
+        if self.current.attempt() > 0 {
+            // A retry refused after its backoff: the call gives up, and says so as when the
+            // breaker's refusal is seen before the backoff.
+            let (class, result, _) = self.retried();
+            self.log_give_up(&GiveUp::CircuitOpen, class, result, None);
+        }
         if self.ext.is_some() {
             self.record_call(if self.current.attempt() == 0 {
                 CallOutcome::Rejected
@@ -669,6 +675,23 @@ impl Call {
                 CallOutcome::Failure
             });
         }
+    }
+
+    /// The attempt that failed before the backoff in progress: its class (for the log, its
+    /// kind: `Retry-After` is not logged), its result, and whether the breaker counted it.
+    fn retried(&self) -> (ErrorClass, AttemptResult, bool) {
+        let (result, throttled, counted) = self
+            .ext
+            .as_ref()
+            .map_or((AttemptResult::Transient, false, false), |e| {
+                (e.retried, e.retried_throttled, e.retried_counted)
+            });
+        let class = if throttled {
+            ErrorClass::Throttled { retry_after: None }
+        } else {
+            ErrorClass::Transient
+        };
+        (class, result, counted)
     }
 
     /// Wraps the next attempt's future, which `make` builds in place: a future passed by value
@@ -915,18 +938,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
-        let (result, throttled, counted) = self
-            .ext
-            .as_ref()
-            .map_or((AttemptResult::Transient, false, false), |e| {
-                (e.retried, e.retried_throttled, e.retried_counted)
-            });
-        // The line names the class only (`Retry-After` is not logged): its kind is enough.
-        let class = if throttled {
-            ErrorClass::Throttled { retry_after: None }
-        } else {
-            ErrorClass::Transient
-        };
+        let (class, result, counted) = self.retried();
         // Its error text was on the `[RETRY] Attempt` line before.
         self.log_give_up(&GiveUp::DeadlinePassed, class, result, None);
         self.record_call(CallOutcome::Failure);
@@ -1113,7 +1125,7 @@ impl Call {
             ),
             GiveUp::CircuitOpen => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: the breaker for {provider} is open"
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: the breaker for {provider} rejects its retry"
             ),
             GiveUp::Budget => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
