@@ -94,21 +94,16 @@ fn alert_rules_name_known_metrics_and_label_values() {
         let labels = [
             "provider", "method", "outcome", "result", "state", "from", "to", "le", "job",
         ];
-        for (open, close) in [('{', '}'), ('(', ')')].into_iter().filter(|_| query) {
-            for part in line.split(open).skip(1) {
-                let inside = part.split(close).next().unwrap_or("");
-                let grouping = open == '(' && {
-                    let before = line.split(&format!("{open}{part}")).next().unwrap_or("");
-                    before.trim_end().ends_with(" by") || before.trim_end().ends_with(" on")
-                };
-                if open == '(' && !grouping {
-                    continue;
-                }
-                for item in inside.split(',') {
-                    let name = item.split(['=', '!']).next().unwrap_or("").trim();
-                    if !name.is_empty() {
-                        assert!(labels.contains(&name), "no label {name:?}: {line}");
-                    }
+        let lists = ["{", "by (", "on ("]
+            .into_iter()
+            .filter(|_| query)
+            .flat_map(|open| line.match_indices(open).map(move |(i, _)| i + open.len()));
+        for start in lists {
+            let inside = line[start..].split(['}', ')']).next().unwrap_or("");
+            for item in inside.split(',') {
+                let name = item.split(['=', '!']).next().unwrap_or("").trim();
+                if !name.is_empty() {
+                    assert!(labels.contains(&name), "no label {name:?}: {line}");
                 }
             }
         }

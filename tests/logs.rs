@@ -368,7 +368,8 @@ fn log_lines_fields_and_secrets() {
             text.contains(
                 "WARN resilience: [RETRY] Giving up on execute after attempt 1/3: the breaker \
                  for log-refused-retry rejects its retry"
-            ) && text.contains("reason=\"circuit_open\""),
+            ) && text.contains("reason=\"circuit_open\"")
+                && !text.contains("retry_after_ms"),
             "{text}"
         );
     });

@@ -73,7 +73,8 @@ fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
             .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
     };
     // The provider's part of a variable name: the runtime's `env_provider_name`, written
-    // again because a proc-macro crate cannot call into the runtime it expands to.
+    // again so that the proc-macro crate need not depend on the runtime (tokio, reqwest and
+    // all, built once more for the host) for one mapping.
     let part = provider.map_or_else(
         || "<PROVIDER>".to_owned(),
         |p| {

@@ -143,8 +143,8 @@ impl Budget {
             // Not its capacity: a budget that is off allows every retry.
             return f64::INFINITY;
         }
-        // The balance read under the lock every credit is made under: read after it, a
-        // credit made in between would be counted twice, as balance and as pending.
+        // The balance read under the lock the clock's credits are made under: read after it,
+        // such a credit made in between would be counted twice, as balance and as pending.
         let last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
         let pending = last.map_or(0.0, |l| {
             now.saturating_duration_since(l).as_secs_f64() * self.refill_per_sec

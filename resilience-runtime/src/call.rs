@@ -541,6 +541,28 @@ enum GiveUp {
     NoRuntime,
 }
 
+/// What ends a giving-up line "after attempt n/max: …", for the reasons that have one.
+struct Tail<'a>(&'a GiveUp, &'static str);
+
+impl std::fmt::Display for Tail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let provider = self.1;
+        match self.0 {
+            GiveUp::RetryAfterTooLong(ra) => {
+                write!(f, "Retry-After {} is above the maximum delay", Seconds(*ra))
+            }
+            GiveUp::Deadline => f.write_str("the next retry would pass the call's deadline"),
+            GiveUp::DeadlineExceeded => f.write_str("the call's deadline passed during it"),
+            GiveUp::DeadlinePassed => f.write_str("the call's deadline passed during the backoff"),
+            GiveUp::CircuitOpen => write!(f, "the breaker for {provider} rejects its retry"),
+            GiveUp::Budget => write!(f, "retry budget for {provider} exhausted"),
+            GiveUp::NoRuntime => f.write_str("retries need a Tokio runtime with its time driver"),
+            // Lines of their own (`log_give_up`).
+            GiveUp::Permanent | GiveUp::Exhausted => Ok(()),
+        }
+    }
+}
+
 impl GiveUp {
     /// The `reason` field of the giving-up line.
     fn as_str(&self) -> &'static str {
@@ -1106,34 +1128,18 @@ impl Call {
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)"
             ),
-            GiveUp::RetryAfterTooLong(ra) => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                retry_after_ms = telemetry::millis(*ra),
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: Retry-After {} is above the maximum delay", Seconds(*ra)
-            ),
-            GiveUp::Deadline => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: the next retry would pass the call's deadline"
-            ),
-            GiveUp::DeadlineExceeded => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during it"
-            ),
-            GiveUp::DeadlinePassed => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: the call's deadline passed during the backoff"
-            ),
-            GiveUp::CircuitOpen => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: the breaker for {provider} rejects its retry"
-            ),
-            GiveUp::Budget => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: retry budget for {provider} exhausted"
-            ),
+            // Retries need timers: an error, as the loss of every retry is.
             GiveUp::NoRuntime => tracing::error!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: retries need a Tokio runtime with its time driver"
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider)
+            ),
+            _ => tracing::warn!(
+                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                retry_after_ms = match why {
+                    GiveUp::RetryAfterTooLong(ra) => Some(telemetry::millis(*ra)),
+                    _ => None,
+                },
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider)
             ),
         }
     }
