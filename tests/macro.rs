@@ -667,18 +667,41 @@ mod derived {
         },
     }
 
-    /// A newtype, and a generic wrapper.
+    /// A newtype, and generic wrappers: the derive adds `E: Classify` (and `Box<E>:
+    /// Classify`) itself, as thiserror infers its bounds.
     #[derive(Debug, Classify)]
     #[classify(transparent)]
     struct Wrapped(UploadError);
 
     #[derive(Debug, Classify)]
-    enum Either<E: Classify> {
+    enum Either<E> {
         #[classify(transparent)]
         Inner(E),
+        #[classify(transparent)]
+        Boxed(Box<E>),
         #[classify(permanent)]
         Invalid,
     }
+
+    /// A projection is bounded too, and a parameter only in a fixed-class variant is not.
+    trait Transport {
+        type Error;
+    }
+    #[derive(Debug, Classify)]
+    #[allow(dead_code)]
+    enum ByTransport<T: Transport, C> {
+        #[classify(transparent)]
+        Transport(T::Error),
+        #[classify(permanent)]
+        Config(C),
+    }
+    struct Http;
+    impl Transport for Http {
+        type Error = HttpError;
+    }
+    /// `NotClassify` has no `Classify`, and `ByTransport<Http, NotClassify>` still has.
+    #[derive(Debug)]
+    struct NotClassify;
 
     /// Context beside the error, as thiserror's variants carry it: forwarded to the field
     /// marked `#[source]` or `#[from]`, or named `source`.
@@ -777,5 +800,11 @@ mod derived {
             Either::<HttpError>::Invalid.classify(),
             ErrorClass::Permanent
         );
+        let boxed = Either::Boxed(Box::new(HttpError::from_header(503, Some("4"))));
+        assert_eq!(boxed.retry_after(), Some(Duration::from_secs(4)));
+        let transport = ByTransport::<Http, NotClassify>::Transport(HttpError::new(503, None));
+        assert_eq!(transport.classify(), ErrorClass::Transient);
+        let config = ByTransport::<Http, NotClassify>::Config(NotClassify);
+        assert_eq!(config.classify(), ErrorClass::Permanent);
     }
 }

@@ -25,8 +25,10 @@ enum Kind {
 /// called: without one, every use of the type would add an error of its own ("does not
 /// implement `Classify`", and "derive it"), as thiserror also avoids.
 pub(crate) fn derive(input: DeriveInput) -> TokenStream {
+    let mut generics = input.generics.clone();
     let body = match arms(&input) {
         Ok(arms) => {
+            add_bounds(&mut generics, arms.iter().filter_map(|a| a.forwarded));
             let classify = arms.iter().map(|a| &a.classify);
             let retry_after = arms.iter().map(|a| &a.retry_after);
             let log_summary = arms.iter().map(|a| &a.log_summary);
@@ -55,7 +57,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
         }
     };
     let name = &input.ident;
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     quote! {
         #[automatically_derived]
         impl #impl_generics ::resilience::Classify for #name #ty_generics #where_clause {
@@ -64,7 +66,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     }
 }
 
-fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm>> {
+fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm<'_>>> {
     let name = &input.ident;
     let mut arms = Vec::new();
     let mut errors: Option<syn::Error> = None;
@@ -131,13 +133,47 @@ fn field_attrs(f: &Field, note: &mut impl FnMut(syn::Error)) {
     }
 }
 
-struct Arm {
+struct Arm<'a> {
     classify: TokenStream,
     retry_after: TokenStream,
     log_summary: TokenStream,
+    /// A transparent variant's error field's type.
+    forwarded: Option<&'a syn::Type>,
 }
 
-fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Result<Arm> {
+/// `Field: Classify` for each forwarded field whose type names a type parameter (`E`,
+/// `Box<E>`, `T::Error`), as thiserror infers its bounds: `enum Error<E> { Inner(E) }` then
+/// needs no `where` of its own, and `Error<String>` is refused at the use, naming `String`.
+/// Concrete types get none: a bound on a private type would draw `private_bounds` warnings
+/// on a public enum, and a missing `Classify` is reported at the field's type already.
+fn add_bounds<'a>(generics: &mut syn::Generics, forwarded: impl Iterator<Item = &'a syn::Type>) {
+    let params: Vec<Ident> = generics.type_params().map(|p| p.ident.clone()).collect();
+    if params.is_empty() {
+        return;
+    }
+    let mut seen = Vec::new();
+    for ty in forwarded {
+        let key = ty.to_token_stream().to_string();
+        if seen.contains(&key) || !names_any(ty.to_token_stream(), &params) {
+            continue;
+        }
+        seen.push(key);
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(#ty: ::resilience::Classify));
+    }
+}
+
+fn names_any(tokens: TokenStream, params: &[Ident]) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => params.contains(&i),
+        proc_macro2::TokenTree::Group(g) => names_any(g.stream(), params),
+        _ => false,
+    })
+}
+
+fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Result<Arm<'_>> {
     match kind {
         Kind::Fixed(class) => {
             let pattern = match fields {
@@ -151,6 +187,7 @@ fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Resul
                 // A fixed class logs no text, as `Classify`'s default: the value's own text
                 // may hold what must not be logged.
                 log_summary: quote!(#pattern => ::core::option::Option::None,),
+                forwarded: None,
             })
         }
         Kind::Transparent => {
@@ -175,6 +212,7 @@ fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Resul
                 classify: quote!(#pattern => #c,),
                 retry_after: quote!(#pattern => #r,),
                 log_summary: quote!(#pattern => #l,),
+                forwarded: Some(ty),
             })
         }
     }

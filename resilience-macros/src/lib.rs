@@ -146,8 +146,8 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 /// - `#[classify(transient)]`, `#[classify(throttled)]`, `#[classify(permanent)]`: that class,
 ///   with no `Retry-After` and no log text (the value's own text may hold secrets).
 ///
-/// No bounds are added to generics: a type parameter forwarded to needs `T: Classify` on the
-/// type. It sits beside thiserror's derive, whose `#[from]` can write the
+/// A forwarded field whose type names a type parameter (`E`, `Box<E>`, `T::Error`) gets its
+/// `Classify` bound from the derive, as thiserror's do. It sits beside thiserror's derive, whose `#[from]` can write the
 /// `From<ResilienceError>` a `#[resilient]` method's error also needs. `__resilience_inner`
 /// is a reserved name in the generated match.
 ///

@@ -48,6 +48,19 @@ enum Forwards {
     Inner(NotAnError),
 }
 
+// A forwarded parameter gets its bound from the derive, so the use names the argument.
+#[derive(Debug, Classify)]
+enum Generic<E> {
+    #[classify(transparent)]
+    Inner(E),
+}
+
+fn needs_classify<E: Classify>() {}
+
+fn generic_use() {
+    needs_classify::<Generic<NotAnError>>();
+}
+
 #[derive(Classify)]
 union Raw {
     a: u32,
