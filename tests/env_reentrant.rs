@@ -1,36 +1,102 @@
-//! The first provider's look over the `RESILIENCE_*` names logs with nothing held, so a log
-//! layer that makes a provider of its own while it handles that line (a log shipper with a
-//! resilient client) does not wait on itself. Its own test binary: it sets the process's
-//! environment, and the look happens once per process.
+//! A log layer that calls into resilience while it handles one of its lines (a log shipper
+//! with a resilient client) must not wait on what its own thread holds: the first provider's
+//! look over the `RESILIENCE_*` names, a call site's first resolution, a breaker's move. Its
+//! own test binary: it sets the process's environment, and the look happens once per process.
 
+use std::cell::Cell;
+use std::io;
 use std::time::Duration;
 
+use futures_util::FutureExt;
+use resilience::{CallSite, CircuitState, Settings};
 use tracing_subscriber::layer::SubscriberExt;
 
-/// Makes a provider as each event comes.
-struct Shipper;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Shipper {
-    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        let _ = resilience::provider("reentrant-shipper");
-    }
-}
-
-#[test]
-fn a_log_layer_that_makes_a_provider_does_not_hang_the_first_one() {
-    // SAFETY: the only test in this process, and no other thread runs yet.
-    unsafe {
-        std::env::set_var("RESILIENCE_REENTRANT_RETRY_MAX_ATEMPTS", "5");
-    }
+/// Runs `f` under `layer` on a thread of its own, and fails if it has not finished in 30 s.
+fn finishes<L>(layer: L, what: &str, f: impl FnOnce() + Send + 'static)
+where
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let subscriber = tracing_subscriber::registry().with(Shipper);
-        tracing::subscriber::with_default(subscriber, || {
-            let _ = resilience::provider("reentrant");
-            done.send(()).unwrap();
-        })
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, f);
+        done.send(()).unwrap();
     });
     finished
         .recv_timeout(Duration::from_secs(30))
-        .expect("making a provider while the typo warning was logged hung");
+        .unwrap_or_else(|e| panic!("{what} hung: {e}"));
+}
+
+/// Calls `f` for each event, but not for the events of its own calls.
+struct OnEvent<F>(F);
+
+thread_local! {
+    static SHIPPING: Cell<bool> = const { Cell::new(false) };
+}
+
+impl<S: tracing::Subscriber, F: Fn() + 'static> tracing_subscriber::Layer<S> for OnEvent<F> {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if !SHIPPING.replace(true) {
+            (self.0)();
+            SHIPPING.set(false);
+        }
+    }
+}
+
+static SHIP: CallSite = CallSite::new("logsite", "ship");
+
+#[test]
+fn a_log_layer_that_calls_resilience_does_not_hang() {
+    // SAFETY: the only test in this process that touches the environment, and it does so
+    // before any thread of its own starts.
+    unsafe {
+        std::env::set_var("RESILIENCE_REENTRANT_RETRY_MAX_ATEMPTS", "5");
+        std::env::set_var("RESILIENCE_LOGSITE_RETRY_MAX_ATTEMPTS", "abc");
+    }
+    // The typo warning, logged as the first provider is made.
+    finishes(
+        OnEvent(|| {
+            let _ = resilience::provider("reentrant-shipper");
+        }),
+        "making a provider while the typo warning was logged",
+        || {
+            let _ = resilience::provider("reentrant");
+        },
+    );
+    // The bad value's error, logged as a call site resolves its provider: the layer resolves
+    // the same site (it used to wait on the site's cell, which its own thread was filling).
+    finishes(
+        OnEvent(|| {
+            let _ = SHIP.provider();
+        }),
+        "a call site's first resolution, while its bad value was logged",
+        || assert_eq!(SHIP.provider().config().max_attempts, 3),
+    );
+}
+
+/// A breaker's move is logged after its lock is released: a layer that calls the provider
+/// as the `[CIRCUIT]` line comes may need a move of its own (with a timeout of 0, the
+/// opening is over at once, and its call moves the breaker to half-open).
+#[test]
+fn a_log_layer_that_calls_the_provider_whose_breaker_moves_does_not_hang() {
+    let settings = Settings::new()
+        .failure_threshold(1)
+        .breaker_timeout(Duration::ZERO)
+        .max_attempts(1);
+    let provider = resilience::configure("reentrant-breaker", settings).unwrap();
+    let ship = move || {
+        let shipped = provider
+            .execute(|| async { Ok::<_, io::Error>(()) })
+            .now_or_never();
+        assert!(matches!(shipped, Some(Ok(()))), "{shipped:?}");
+    };
+    finishes(OnEvent(ship), "a breaker's opening", move || {
+        let failed: Result<(), io::Error> = provider
+            .execute(|| async { Err(io::ErrorKind::ConnectionReset.into()) })
+            .now_or_never()
+            .expect("no retry, so no wait");
+        assert!(failed.is_err());
+    });
+    // The layer's probe after the opening closed it again.
+    assert_eq!(provider.state(), CircuitState::Closed);
 }

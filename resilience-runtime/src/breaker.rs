@@ -22,9 +22,9 @@
 //! whose slot lapses after the breaker timeout (see `Breaker::restart_probes`).
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -129,6 +129,11 @@ fn tag(word: u64) -> u64 {
 fn generation(word: u64) -> u64 {
     word >> TAG_BITS
 }
+
+/// How far past its own span a deadline must lie ahead of a clock reading to have been set on
+/// another clock (a paused test runtime's, hours ahead): far more than the microseconds by
+/// which a caller's reading, taken before another caller set the deadline, can be behind.
+const OTHER_CLOCK: u64 = 1_000_000_000;
 
 /// Monotonic nanoseconds on Tokio's clock (so a paused test clock drives the breaker), from a
 /// base an hour before first use: a paused test runtime may stand a little behind real time.
@@ -318,7 +323,7 @@ impl Breaker {
                         // admission's deadline, the restart makes the decided move, or
                         // starts a new round.
                         Slot::Full | Slot::Decided => {
-                            if now < self.probe_deadline.load(Ordering::Acquire) {
+                            if self.probes_waiting(now) {
                                 return Err(None);
                             }
                             self.restart_probes(w, now);
@@ -388,7 +393,21 @@ impl Breaker {
     fn open_left_tokio(&self) -> Option<Duration> {
         let now = now_nanos(Instant::now());
         let until = self.open_until.load(Ordering::Acquire);
-        (now < until).then(|| Duration::from_nanos(until - now))
+        let left = until.saturating_sub(now);
+        // Well over the timeout left means the breaker opened on another clock, ahead of this
+        // one: a paused test runtime advanced by hours, and now a real-clock one in the same
+        // process. Its timeout is over on the clock it was set by. (A little over is a reading
+        // taken before the opening: it is still open.)
+        (left > 0 && u128::from(left) <= self.timeout.as_nanos() + u128::from(OTHER_CLOCK))
+            .then(|| Duration::from_nanos(left))
+    }
+
+    /// Whether the probes' deadline is still ahead of `now`. As for an opening
+    /// ([`open_left_tokio`](Self::open_left_tokio)), one further ahead than a probe's wait was
+    /// set on another clock, and is over.
+    fn probes_waiting(&self, now: u64) -> bool {
+        let deadline = self.probe_deadline.load(Ordering::Acquire);
+        now < deadline && deadline - now <= self.probe_wait().saturating_add(OTHER_CLOCK)
     }
 
     /// `true` when a success admitted under a closed-state `ticket` has nothing to record:
@@ -484,24 +503,33 @@ impl Breaker {
     }
 
     pub(crate) fn force(&self, to: CircuitState) {
-        let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.lock();
         let w = self.word.load(Ordering::Acquire);
-        self.apply(w, to);
+        self.apply(&mut held, w, to);
+    }
+
+    /// Takes the transitions lock.
+    fn lock(&self) -> Held<'_> {
+        Held {
+            guard: Some(self.transitions.lock().unwrap_or_else(|e| e.into_inner())),
+            provider: self.provider,
+            moved: None,
+        }
     }
 
     /// Moves from exactly `from` (state and generation) to `to`; a no-op when another thread
     /// got there first.
     fn transition(&self, from: u64, to: CircuitState) -> bool {
-        let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.lock();
         if self.word.load(Ordering::Acquire) != from {
             return false;
         }
-        self.apply(from, to);
+        self.apply(&mut held, from, to);
         true
     }
 
-    /// Caller holds `transitions`.
-    fn apply(&self, from: u64, to: CircuitState) {
+    /// Makes the move; `held` is the transitions lock, which logs it once released.
+    fn apply(&self, held: &mut Held<'_>, from: u64, to: CircuitState) {
         let next_gen = generation(from).wrapping_add(1);
         match to {
             CircuitState::Open => {
@@ -549,7 +577,8 @@ impl Breaker {
         // starts a new generation, but is no state change to count or log.
         let from_state = CircuitState::from_tag(tag(from));
         if from_state != to {
-            crate::telemetry::transition(self.provider, from_state, to, self.failures());
+            crate::telemetry::transition_counted(self.provider, from_state, to);
+            held.moved = Some((from_state, to, self.failures()));
         }
     }
 
@@ -606,7 +635,7 @@ impl Breaker {
     /// The move of the half-open round `from` if it is decided (a failure marked it lost, or
     /// its `ok` successes reached the threshold), made by a caller holding `transitions`;
     /// `false` if it is not.
-    fn make_decided_move(&self, from: u64, ok: u16) -> bool {
+    fn make_decided_move(&self, held: &mut Held<'_>, from: u64, ok: u16) -> bool {
         let to = if self.lost.load(Ordering::Acquire) == from {
             CircuitState::Open
         } else if u32::from(ok) >= self.success_threshold {
@@ -614,7 +643,7 @@ impl Breaker {
         } else {
             return false;
         };
-        self.apply(from, to);
+        self.apply(held, from, to);
         true
     }
 
@@ -631,7 +660,7 @@ impl Breaker {
     /// stays half-open, so no transition is logged or counted; a warning says why.
     #[cold]
     fn restart_probes(&self, from: u64, now: u64) {
-        let _g = self.transitions.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.lock();
         if self.word.load(Ordering::Acquire) != from {
             return; // another caller restarted the round, or the breaker moved on
         }
@@ -648,11 +677,10 @@ impl Breaker {
         // again on it (with a slot free, the check below would leave it, and the caller
         // spin until the move came). The answer's own transition then finds the word
         // changed and does nothing.
-        if self.make_decided_move(from, ok) {
+        if self.make_decided_move(&mut held, from, ok) {
             return;
         }
-        if inflight < self.half_open_max_calls || now < self.probe_deadline.load(Ordering::Acquire)
-        {
+        if inflight < self.half_open_max_calls || self.probes_waiting(now) {
             return;
         }
         #[cfg(test)]
@@ -679,13 +707,14 @@ impl Breaker {
         // changed and does nothing). It keeps its slot, so the swap above cannot see it; its
         // mark can. (A success counted since would have changed `h`, failing the swap.)
         if self.lost.load(Ordering::Acquire) == from {
-            self.apply(from, CircuitState::Open);
+            self.apply(&mut held, from, CircuitState::Open);
             return;
         }
         self.probe_deadline
             .store(now.saturating_add(self.probe_wait()), Ordering::Release);
         self.word
             .store(next_gen << TAG_BITS | HALF_OPEN, Ordering::Release);
+        drop(held);
         let (provider, wait) = (self.provider, self.timeout.max(PROBE_WAIT_MIN));
         tracing::warn!(
             target: "resilience", provider, state = "half_open",
@@ -797,6 +826,26 @@ enum Slot {
     Decided,
     /// The round's generation is gone: the breaker moved on.
     Gone,
+}
+
+/// The transitions lock, held. The state change made under it is counted in the metrics
+/// there (so the state gauge ends on the last state, whatever the threads' order) and logged
+/// once the lock is released: a log layer that calls the same provider (a log shipper with a
+/// resilient client) may need the lock for a move of its own, and this thread holds it. Two
+/// moves made within microseconds by two threads may then log out of order.
+struct Held<'a> {
+    guard: Option<MutexGuard<'a, ()>>,
+    provider: &'static str,
+    moved: Option<(CircuitState, CircuitState, u32)>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        if let Some((from, to, failures)) = self.moved.take() {
+            crate::telemetry::transition_logged(self.provider, from, to, failures);
+        }
+    }
 }
 
 /// The generation as `half` keeps it: its low 24 bits. A ticket 2^24 transitions old would be
@@ -1020,6 +1069,53 @@ mod tests {
             fail(b);
         }
         tokio::time::advance(Duration::from_secs(10)).await;
+    }
+
+    /// A runtime on Tokio's paused clock, or on the real one.
+    fn runtime(paused: bool) -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(paused)
+            .build()
+            .unwrap()
+    }
+
+    /// A test process may run a paused runtime advanced by hours, then a real-clock one:
+    /// what the first set on its clock must not hold the breaker for those hours of real time.
+    #[test]
+    fn an_opening_or_a_probe_set_on_a_clock_ahead_is_over() {
+        let hours = Duration::from_secs(3 * 3600);
+        let opened = breaker(cfg());
+        runtime(true).block_on(async {
+            tokio::time::advance(hours).await;
+            for _ in 0..3 {
+                fail(&opened);
+            }
+            assert_eq!(opened.retry_in(), Some(Duration::from_secs(10)));
+        });
+        runtime(false).block_on(async {
+            assert_eq!(
+                opened.state(),
+                CircuitState::HalfOpen,
+                "opened 3 h ahead on the paused clock (before: retry_in {:?})",
+                opened.retry_in()
+            );
+        });
+        // A probe let in on the paused clock that never answers: its slot is not held until
+        // real time catches up.
+        let probing = breaker(cfg());
+        runtime(true).block_on(async {
+            tokio::time::advance(hours).await;
+            open_until_probing(&probing).await;
+            std::mem::forget(probing.acquire().expect("the probe"));
+            assert!(probing.acquire().is_err(), "its one slot is taken");
+        });
+        runtime(false).block_on(async {
+            assert!(
+                probing.acquire().is_ok(),
+                "the unanswered probe's deadline was set hours ahead"
+            );
+        });
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,6 +23,10 @@ use crate::config::Config;
 
 const UNIT: i64 = 1_000_000;
 
+/// How far ahead of a caller's clock reading the refill mark may be on one clock: a caller
+/// that read the clock earlier gets the lock after one that read it later, by microseconds.
+const CLOCK_SKEW: Duration = Duration::from_secs(1);
+
 pub(crate) struct Budget {
     enabled: bool,
     /// `capacity` when enabled, else `i64::MIN`: folds the switch into the hot path's one
@@ -90,6 +94,14 @@ impl Budget {
                     *last = Some(now);
                     0
                 }
+                // A mark further ahead than a lock's wait was set on another clock: a paused
+                // test runtime advanced by minutes, and now a real-clock one in the same
+                // process. Credited from now on this clock, the budget refills again at once
+                // instead of when real time reaches the paused one's.
+                Some(l) if now.checked_add(CLOCK_SKEW).is_some_and(|n| l > n) => {
+                    *last = Some(now);
+                    0
+                }
                 Some(l) => {
                     let elapsed = now.saturating_duration_since(l);
                     let due = elapsed.as_secs_f64() * self.refill_per_sec;
@@ -118,6 +130,14 @@ impl Budget {
                 (b >= UNIT).then_some(b - UNIT)
             })
             .is_ok()
+    }
+
+    /// Back to full, as when the provider was made (`Provider::reset`). Under the clock's
+    /// lock, so a refill in progress cannot add to the full balance from a mark before it.
+    pub(crate) fn fill(&self) {
+        let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
+        *last = None;
+        self.balance.store(self.capacity, Ordering::Relaxed);
     }
 
     /// Gives back a token [`try_withdraw`](Self::try_withdraw) took for a retry that was
@@ -215,6 +235,35 @@ mod tests {
             "{}",
             b.available_at(t)
         );
+    }
+
+    /// A paused test runtime advanced by hours spent the budget; a real-clock one in the same
+    /// process asks next, on a clock hours behind the mark.
+    #[tokio::test(start_paused = true)]
+    async fn a_mark_set_on_a_clock_ahead_does_not_stall_the_refill() {
+        let b = budget(0.0, 1.0, 5);
+        let t0 = Instant::now();
+        let ahead = t0 + Duration::from_secs(3 * 3600);
+        while b.try_withdraw(ahead) {}
+        assert!(!b.try_withdraw(t0), "nothing is credited for the jump back");
+        assert!(
+            b.try_withdraw(t0 + Duration::from_secs(2)),
+            "two seconds on this clock refill two retries"
+        );
+        assert!(b.try_withdraw(t0 + Duration::from_secs(2)));
+        assert!(!b.try_withdraw(t0 + Duration::from_secs(2)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fill_makes_it_as_new() {
+        let b = budget(0.0, 1.0, 3);
+        let t0 = Instant::now();
+        while b.try_withdraw(t0) {}
+        b.fill();
+        assert_eq!(b.available_at(t0), 3.0);
+        let later = t0 + Duration::from_secs(60);
+        assert!((0..3).all(|_| b.try_withdraw(later)));
+        assert!(!b.try_withdraw(later), "full is the capacity, not more");
     }
 
     #[tokio::test(start_paused = true)]

@@ -123,11 +123,29 @@ impl CallSite {
 
     #[inline]
     fn inner(&self) -> &'static ProviderInner {
+        #[cfg(feature = "testing")]
+        if let Some(p) = self.isolated() {
+            return p;
+        }
         // After the first call, an acquire load and a branch.
         match self.resolved.get() {
             Some(p) => p,
             None => resolve_site(&self.resolved, self.provider),
         }
+    }
+
+    /// This thread's own provider for the name, under `testing::isolate`; never for a
+    /// provider's `execute` site, which is bound to its provider (an isolated one's to it).
+    #[cfg(feature = "testing")]
+    fn isolated(&self) -> Option<&'static ProviderInner> {
+        if self
+            .resolved
+            .get()
+            .is_some_and(|p| std::ptr::eq(&p.execute_site, self))
+        {
+            return None;
+        }
+        crate::testing::scoped(self.provider)
     }
 
     pub(crate) fn bind(&self, inner: &'static ProviderInner) {

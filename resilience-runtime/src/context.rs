@@ -159,8 +159,10 @@ thread_local! {
 
 /// Inside a `#[resilient]` method or an [`execute`](crate::Provider::execute) operation (the
 /// closure as well as the future it returns): the provider, method, attempt number and
-/// idempotency key of the running attempt. `None` anywhere else (including in tasks the
-/// operation spawns).
+/// idempotency key of the running attempt. `None` anywhere else, including in tasks the
+/// operation spawns onto the runtime. What the operation polls on its own thread while it is
+/// polled (a `LocalSet` it drives, a future it polls or drops by hand) runs inside the
+/// attempt and sees it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -20,6 +20,8 @@ mod http;
 mod redact;
 mod registry;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tsc;
 
 #[doc(hidden)]

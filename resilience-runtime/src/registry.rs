@@ -87,20 +87,38 @@ impl Registry {
     }
 
     fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
-        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        let inner: &'static ProviderInner = Box::leak(Box::new(ProviderInner {
-            name,
-            breaker: Breaker::new(name, &config),
-            budget: Budget::new(&config),
-            execute_site: CallSite::new(name, "execute"),
-            mode: Mode::of(&config),
-            config,
-        }));
-        inner.execute_site.bind(inner);
+        let inner = make(name, config);
         self.providers.insert(name.to_owned(), inner);
-        crate::telemetry::provider_known(name, inner.breaker.state());
+        crate::telemetry::provider_known(inner.name, inner.breaker.state());
         inner
     }
+}
+
+/// A provider, registered nowhere yet. Leaked: call sites keep `&'static` handles to it.
+pub(crate) fn make(name: &str, config: Config) -> &'static ProviderInner {
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let inner: &'static ProviderInner = Box::leak(Box::new(ProviderInner {
+        name,
+        breaker: Breaker::new(name, &config),
+        budget: Budget::new(&config),
+        execute_site: CallSite::new(name, "execute"),
+        mode: Mode::of(&config),
+        config,
+    }));
+    inner.execute_site.bind(inner);
+    inner
+}
+
+/// `name`'s configuration from the code alone (`top` over the code settings `Builder` and
+/// `configure` installed, over the built-in defaults), for a provider of a test's own.
+#[cfg(feature = "testing")]
+pub(crate) fn code_config(name: &str, top: &Settings) -> (Config, Vec<ConfigProblem>) {
+    let reg = registry();
+    let empty = Settings::new();
+    let code = reg.provider_code.get(name).unwrap_or(&empty);
+    let layered = top.over(&code.over(&reg.global_code));
+    drop(reg);
+    layered.resolve()
 }
 
 /// Whether two providers, by their environment forms, can have a variable in common: equal
@@ -181,6 +199,10 @@ impl std::fmt::Debug for Provider {
 /// # }
 /// ```
 pub fn provider(name: &str) -> Provider {
+    #[cfg(feature = "testing")]
+    if let Some(p) = crate::testing::scoped(name) {
+        return Provider(p);
+    }
     Provider(lookup(name))
 }
 
@@ -236,8 +258,11 @@ impl Provider {
         self.0.breaker.force(CircuitState::Disabled);
     }
 
-    /// Closes the breaker and clears its counts (or returns it to `Disabled` when the breaker,
-    /// or the whole library, is switched off in the configuration).
+    /// The provider as it was made: closes the breaker and clears its counts (or returns it
+    /// to `Disabled` when the breaker, or the whole library, is switched off in the
+    /// configuration), and fills the retry budget. For the end of an incident, and for a
+    /// test that must not inherit another's failures (for tests that run at the same time,
+    /// see the `testing` module, behind the feature of that name).
     pub fn reset(&self) {
         let to = if self.0.config.breaker_enabled && self.0.config.enabled {
             CircuitState::Closed
@@ -245,6 +270,7 @@ impl Provider {
             CircuitState::Disabled
         };
         self.0.breaker.force(to);
+        self.0.budget.fill();
     }
 
     /// Runs `op` with this provider's retry policy and breaker, for code that does not use
@@ -457,6 +483,10 @@ pub fn init() -> Result<(), ConfigError> {
 /// ```
 pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError> {
     let settings = settings.scoped(&format!("configure(\"{}\")", name.escape_debug()));
+    #[cfg(feature = "testing")]
+    if let Some(made) = crate::testing::configure(name, settings.clone()) {
+        return made;
+    }
     let mut reg = registry();
     let previous = reg.provider_code.get(name).cloned();
     let merged = match &previous {
@@ -542,11 +572,21 @@ fn check_names_once() {
 }
 
 /// Cached per call site: the first call resolves the name, later calls do one load.
+///
+/// Not `get_or_init`: making a provider logs (a bad value, a typo), and a log layer that
+/// calls this same site while it handles that line (a log shipper with a resilient client)
+/// would wait for ever on the cell its own thread is filling. Two threads that both resolve
+/// get the same `&'static` from the registry, so the one that loses the `set` loses nothing.
 pub(crate) fn resolve_site(
     cell: &OnceLock<&'static ProviderInner>,
     name: &str,
 ) -> &'static ProviderInner {
-    cell.get_or_init(|| lookup(name))
+    if let Some(p) = cell.get() {
+        return p;
+    }
+    let p = lookup(name);
+    let _ = cell.set(p);
+    p
 }
 
 #[cfg(test)]

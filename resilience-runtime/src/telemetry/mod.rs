@@ -60,10 +60,21 @@ pub fn use_installed_recorder() {
     }
 }
 
-/// Whether metrics are being recorded. One relaxed load: this is on every call.
+/// Whether metrics are being recorded. One relaxed load: this is on every call. Code that
+/// then reaches the recorder for the first time (a site's handles) calls [`synced`] first.
 #[inline]
 pub(crate) fn recording() -> bool {
     RECORDING.load(Ordering::Relaxed)
+}
+
+/// [`recording`] with acquire ordering, for the cold paths that go on to ask the `metrics`
+/// crate for handles: a relaxed `true` does not order this thread after the installer's
+/// `set_global_recorder`, so on a weakly ordered CPU (ARM) the handles could come from the
+/// no-op recorder the facade gives before one is installed, and a site caches its handles
+/// for good.
+#[inline]
+fn synced() -> bool {
+    RECORDING.load(Ordering::Acquire)
 }
 
 fn describe() {
@@ -144,6 +155,8 @@ pub(crate) struct SiteMetrics {
 
 impl SiteMetrics {
     pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
+        // Built after a relaxed `recording()` read `true`: see `synced`.
+        std::sync::atomic::fence(Ordering::Acquire);
         // Shown at 0 from the first call, as the call and attempt counters are, so that an
         // alert on its rate has a series before the first exhaustion.
         let _ = counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider);
@@ -175,7 +188,7 @@ impl SiteMetrics {
 }
 
 pub(crate) fn budget_exhausted(provider: &'static str) {
-    if recording() {
+    if synced() {
         counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider).increment(1);
     }
 }
@@ -199,7 +212,7 @@ const AUTOMATIC: [(CircuitState, CircuitState); 4] = [
 /// gauge, and its automatic transitions at 0, so that `rate()` and `increase()` (an alert on
 /// openings) see the first opening after a restart, which a series born at 1 would hide.
 pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
-    if recording() {
+    if synced() {
         for (from, to) in AUTOMATIC {
             let _ = counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str());
         }
@@ -209,7 +222,7 @@ pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
 
 /// Sets the one-hot state gauge.
 pub(crate) fn publish_state(provider: &'static str, state: CircuitState) {
-    if recording() {
+    if synced() {
         for s in CircuitState::ALL {
             gauge!(CIRCUIT_STATE, "provider" => provider, "state" => s.as_str())
                 .set(if s == state { 1.0 } else { 0.0 });
@@ -217,8 +230,19 @@ pub(crate) fn publish_state(provider: &'static str, state: CircuitState) {
     }
 }
 
-/// A breaker changed state: the `[CIRCUIT]` log line and the metrics, together.
-pub(crate) fn transition(
+/// A breaker changed state: its metrics. Called with the breaker's transitions lock held, so
+/// that the state gauge ends on the last state, whatever the threads' order.
+pub(crate) fn transition_counted(provider: &'static str, from: CircuitState, to: CircuitState) {
+    if synced() {
+        counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str())
+            .increment(1);
+        publish_state(provider, to);
+    }
+}
+
+/// A breaker changed state: the `[CIRCUIT]` log line. Called with no lock held: a log layer
+/// may call the same provider (a log shipper with a resilient client).
+pub(crate) fn transition_logged(
     provider: &'static str,
     from: CircuitState,
     to: CircuitState,
@@ -234,11 +258,6 @@ pub(crate) fn transition(
             target: "resilience", provider, from = f, to = t,
             "[CIRCUIT] State transition: {f} → {t} for {provider}"
         ),
-    }
-    if recording() {
-        counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => f, "to" => t)
-            .increment(1);
-        publish_state(provider, to);
     }
 }
 
