@@ -39,6 +39,7 @@
 //! See the README for the semantics, every setting and the metrics.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use resilience_runtime::*;
 

@@ -36,7 +36,7 @@ fn recorder() -> &'static PrometheusHandle {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Full("resilience_call_duration_seconds".into()),
-                &resilience::telemetry::DURATION_BUCKETS,
+                resilience::telemetry::DURATION_BUCKETS,
             )
             .unwrap()
             .install_recorder()

@@ -1136,3 +1136,20 @@ async fn a_panicking_classify_gives_the_probe_slot_back() {
         "the next call is a probe at once"
     );
 }
+
+/// The handles a service keeps can be used across `catch_unwind` and shared between threads
+/// as they are, and are printable.
+#[test]
+fn handles_are_send_sync_unwind_safe_and_debug() {
+    fn check<
+        T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe + std::fmt::Debug,
+    >() {
+    }
+    check::<resilience::Provider>();
+    check::<resilience::CallSite>();
+    check::<&'static resilience::CallSite>();
+    static SITE: resilience::CallSite = resilience::CallSite::new("unwind-safe", "call");
+    let state = std::panic::catch_unwind(|| SITE.provider().state());
+    assert_eq!(state.unwrap(), CircuitState::Closed);
+    assert!(format!("{SITE:?}").contains("unwind-safe"));
+}

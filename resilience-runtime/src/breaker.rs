@@ -53,8 +53,9 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
-    /// All states, in the order of the `resilience_circuit_state` gauge.
-    pub const ALL: [CircuitState; 5] = [
+    /// All states, in the order of the `resilience_circuit_state` gauge. A slice, not an
+    /// array: the enum may grow, and an array's length would be part of the API.
+    pub const ALL: &'static [CircuitState] = &[
         CircuitState::Closed,
         CircuitState::Open,
         CircuitState::HalfOpen,

@@ -81,6 +81,22 @@ pub struct CallSite {
     metrics: OnceLock<SiteMetrics>,
 }
 
+impl std::fmt::Debug for CallSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallSite")
+            .field("provider", &self.provider)
+            .field("method", &self.method)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+// A panic caught around a call leaves nothing half-written that a later call could see: the
+// state is atomics, locks that recover from poisoning, and cells filled once. (The metric
+// handles' `Arc<dyn …>` is what makes the compiler unsure.)
+impl std::panic::RefUnwindSafe for CallSite {}
+impl std::panic::UnwindSafe for CallSite {}
+
 impl CallSite {
     /// A call site for `provider`, labelled `method` in logs and metrics.
     pub const fn new(provider: &'static str, method: &'static str) -> Self {

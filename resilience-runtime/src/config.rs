@@ -20,6 +20,7 @@ use crate::error::ConfigProblem;
 /// How the backoff delay is randomised. Full jitter is the default (AWS's analysis shows it
 /// spreads retries of many clients best).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Jitter {
     /// Exactly the exponential delay.
     None,

@@ -170,6 +170,7 @@ pub struct ConfigError {
 
 /// One bad setting.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigProblem {
     /// The environment variable, `Settings::…` for a value given in code, or `provider `…`` for
     /// a provider name that clashes or is already set up with other settings.

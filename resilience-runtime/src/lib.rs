@@ -7,6 +7,8 @@
 // everything else is safe code.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs builds with every feature: show which items need which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backoff;
 mod breaker;

@@ -26,6 +26,10 @@ pub(crate) struct ProviderInner {
     pub(crate) mode: Mode,
 }
 
+// As `CallSite`'s: atomics, poison-tolerant locks and cells filled once, so a handle used
+// across `catch_unwind` needs no `AssertUnwindSafe`.
+impl std::panic::RefUnwindSafe for ProviderInner {}
+
 #[derive(Default)]
 struct Registry {
     providers: BTreeMap<String, &'static ProviderInner>,

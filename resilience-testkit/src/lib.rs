@@ -207,6 +207,14 @@ impl Drop for FaultServer {
     }
 }
 
+impl std::fmt::Debug for FaultServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FaultServer {
     /// Starts a server on 127.0.0.1 with a port the OS picks. Needs a Tokio runtime.
     pub async fn start(faults: Faults) -> std::io::Result<FaultServer> {

@@ -1,7 +1,7 @@
 //! Metrics (through the `metrics` facade) and the `[CIRCUIT]` log lines.
 //!
 //! The runtime never installs a recorder by itself: the application does, with
-//! [`serve`] (Prometheus, feature `telemetry`) or with any `metrics`
+//! `serve()` (Prometheus, feature `telemetry`) or with any `metrics`
 //! exporter followed by [`use_installed_recorder`]. Until then, a call pays one relaxed load
 //! for all of telemetry: no clock read, no label building.
 //!
@@ -9,7 +9,7 @@
 //! exists, and its handles cannot tell whether one does. Handles are resolved once per call
 //! site (on its first call after the switch) and reused, so the per-call cost with a recorder
 //! is a few counter increments and one histogram record, never a label lookup. Under the
-//! recorder [`serve`] installs, those land in plain atomics of ours (`store`), not in the
+//! recorder `serve()` installs, those land in plain atomics of ours (`store`), not in the
 //! exporter's queues.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +42,7 @@ pub const CIRCUIT_TRANSITIONS_TOTAL: &str = "resilience_circuit_transitions_tota
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Tells the runtime that a `metrics` recorder is installed, so it starts recording. Call it
-/// right after installing your own exporter; [`serve`] calls it for
+/// right after installing your own exporter; `serve()` (feature `telemetry`) calls it for
 /// you. It also publishes every known provider's breaker state.
 ///
 /// ```
@@ -223,7 +223,7 @@ pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
 /// Sets the one-hot state gauge.
 pub(crate) fn publish_state(provider: &'static str, state: CircuitState) {
     if synced() {
-        for s in CircuitState::ALL {
+        for &s in CircuitState::ALL {
             gauge!(CIRCUIT_STATE, "provider" => provider, "state" => s.as_str())
                 .set(if s == state { 1.0 } else { 0.0 });
         }

@@ -70,19 +70,23 @@ type Series<T> = BTreeMap<(&'static str, Labels), (Labels, Arc<T>)>;
 /// let builder = PrometheusBuilder::new()
 ///     .set_buckets_for_metric(
 ///         Matcher::Full("resilience_call_duration_seconds".into()),
-///         &resilience::telemetry::DURATION_BUCKETS,
+///         resilience::telemetry::DURATION_BUCKETS,
 ///     )
 ///     .unwrap();
 /// # drop(builder);
 /// ```
-pub const DURATION_BUCKETS: [f64; 15] = [
+///
+/// A slice, so that the buckets may change without changing the API's types.
+pub const DURATION_BUCKETS: &[f64] = &BUCKETS;
+
+const BUCKETS: [f64; 15] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
 /// A fixed-bucket histogram: per-bucket counts (not cumulative: one write per sample) and the
 /// sum of the samples as `f64` bits.
 struct Buckets {
-    counts: [AtomicU64; DURATION_BUCKETS.len() + 1],
+    counts: [AtomicU64; BUCKETS.len() + 1],
     sum: AtomicU64,
 }
 
@@ -355,7 +359,7 @@ mod tests {
         let exporter = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Full(CALL_DURATION_SECONDS.into()),
-                &DURATION_BUCKETS,
+                DURATION_BUCKETS,
             )
             .unwrap()
             .build_recorder();
