@@ -114,3 +114,77 @@ fn configure_under_a_guard_merges_and_refuses_changes_as_the_global_one() {
     assert!(err.contains("base_delay"), "{err}");
     assert!(!err.contains("max_attempts"), "{err}");
 }
+
+/// Guards dropped in any order: the newest one alive decides, and once all are gone the
+/// thread is back on the process's providers.
+#[test]
+fn guards_dropped_out_of_order_leave_no_scope_behind() {
+    let first = testing::isolate();
+    resilience::provider("iso-order").force_open();
+    let second = testing::isolate();
+    drop(first);
+    assert_eq!(
+        resilience::provider("iso-order").state(),
+        CircuitState::Closed,
+        "the second guard's own"
+    );
+    drop(second);
+    assert_eq!(
+        resilience::provider("iso-order").state(),
+        CircuitState::Closed,
+        "the process's, not the first guard's"
+    );
+}
+
+/// A name the global `configure` refuses is refused under a guard too: a test must not pass
+/// with what production refuses.
+#[test]
+fn a_name_refused_globally_is_refused_under_a_guard() {
+    let _isolated = testing::isolate();
+    assert!(resilience::configure("", Settings::new()).is_err());
+}
+
+/// A test's breaker moves are not the process's in the metrics: the state gauge of the name
+/// stays the process's provider's.
+#[test]
+fn an_isolated_breaker_does_not_publish_its_state() {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
+    resilience::telemetry::use_installed_recorder();
+    assert_eq!(
+        resilience::provider("iso-gauge").state(),
+        CircuitState::Closed
+    );
+    {
+        let _isolated = testing::isolate();
+        resilience::provider("iso-gauge").force_open();
+    }
+    let text = handle.render();
+    let line = |state: &str| {
+        format!("resilience_circuit_state{{provider=\"iso-gauge\",state=\"{state}\"}}")
+    };
+    assert!(text.contains(&format!("{} 1", line("closed"))), "{text}");
+    assert!(
+        text.contains(&format!("{} 0", line("forced_open"))),
+        "{text}"
+    );
+}
+
+/// The README's example, as written there: three attempts, the third failure opens.
+#[tokio::test(start_paused = true)]
+async fn the_readme_example_holds() {
+    let _isolated = testing::isolate();
+    resilience::configure("glm", Settings::new().max_attempts(3).failure_threshold(3)).unwrap();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let failed: Result<(), io::Error> = resilience::provider("glm")
+        .execute(|| async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert!(resilience::current_call().is_some());
+            Err(io::ErrorKind::ConnectionReset.into())
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(calls.into_inner(), 3);
+    assert_eq!(resilience::provider("glm").state(), CircuitState::Open);
+}

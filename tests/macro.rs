@@ -683,6 +683,19 @@ mod derived {
         Invalid,
     }
 
+    /// A recursive error: the field naming the enum itself gets no bound (one would
+    /// overflow the trait solver), its parameter does.
+    #[derive(Debug, Classify)]
+    #[allow(dead_code)]
+    enum Recursive<E> {
+        #[classify(transparent)]
+        Inner(E),
+        #[classify(transparent)]
+        Nested(Box<Recursive<E>>),
+        #[classify(transparent)]
+        Shared(std::sync::Arc<E>),
+    }
+
     /// A projection is bounded too, and a parameter only in a fixed-class variant is not.
     trait Transport {
         type Error;
@@ -692,6 +705,8 @@ mod derived {
     enum ByTransport<T: Transport, C> {
         #[classify(transparent)]
         Transport(T::Error),
+        #[classify(transparent)]
+        Qualified(<T as Transport>::Error),
         #[classify(permanent)]
         Config(C),
     }
@@ -806,5 +821,10 @@ mod derived {
         assert_eq!(transport.classify(), ErrorClass::Transient);
         let config = ByTransport::<Http, NotClassify>::Config(NotClassify);
         assert_eq!(config.classify(), ErrorClass::Permanent);
+        let nested = Recursive::Nested(Box::new(Recursive::Inner(HttpError::new(429, None))));
+        assert_eq!(
+            nested.classify(),
+            ErrorClass::Throttled { retry_after: None }
+        );
     }
 }

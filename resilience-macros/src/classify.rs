@@ -141,11 +141,14 @@ struct Arm<'a> {
     forwarded: Option<&'a syn::Type>,
 }
 
-/// `Field: Classify` for each forwarded field whose type names a type parameter (`E`,
-/// `Box<E>`, `T::Error`), as thiserror infers its bounds: `enum Error<E> { Inner(E) }` then
-/// needs no `where` of its own, and `Error<String>` is refused at the use, naming `String`.
-/// Concrete types get none: a bound on a private type would draw `private_bounds` warnings
-/// on a public enum, and a missing `Classify` is reported at the field's type already.
+/// `E: Classify` for each forwarded field that is a type parameter (`E`), a projection of
+/// one (`T::Error`, `<T as Transport>::Error`), or one of these behind the pointers `Classify`
+/// forwards through (`Box<E>`, `Arc<E>`, `&E`), as thiserror infers its bounds: `enum
+/// Error<E> { Inner(E) }` then needs no `where` of its own, and `Error<String>` is refused at
+/// the use, naming `String`. Any other type gets none: a bound on a private type would draw
+/// `private_bounds` warnings on a public enum, a bound naming the enum itself (`Box<Error<E>>`,
+/// a recursive error) would overflow the trait solver, and a missing `Classify` is reported
+/// at the field's type already.
 fn add_bounds<'a>(generics: &mut syn::Generics, forwarded: impl Iterator<Item = &'a syn::Type>) {
     let params: Vec<Ident> = generics.type_params().map(|p| p.ident.clone()).collect();
     if params.is_empty() {
@@ -153,24 +156,65 @@ fn add_bounds<'a>(generics: &mut syn::Generics, forwarded: impl Iterator<Item = 
     }
     let mut seen = Vec::new();
     for ty in forwarded {
-        let key = ty.to_token_stream().to_string();
-        if seen.contains(&key) || !names_any(ty.to_token_stream(), &params) {
+        let Some(bounded) = parameter_behind_pointers(ty, &params) else {
+            continue;
+        };
+        let key = bounded.to_token_stream().to_string();
+        if seen.contains(&key) {
             continue;
         }
         seen.push(key);
         generics
             .make_where_clause()
             .predicates
-            .push(syn::parse_quote!(#ty: ::resilience::Classify));
+            .push(syn::parse_quote!(#bounded: ::resilience::Classify));
     }
 }
 
-fn names_any(tokens: TokenStream, params: &[Ident]) -> bool {
-    tokens.into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => params.contains(&i),
-        proc_macro2::TokenTree::Group(g) => names_any(g.stream(), params),
-        _ => false,
-    })
+/// `ty` without the `Box`, `Arc` and `&` around it, if what is left is a type parameter or a
+/// projection of one.
+fn parameter_behind_pointers<'t>(ty: &'t syn::Type, params: &[Ident]) -> Option<&'t syn::Type> {
+    match ty {
+        syn::Type::Reference(r) if r.mutability.is_none() => {
+            parameter_behind_pointers(&r.elem, params)
+        }
+        syn::Type::Paren(p) => parameter_behind_pointers(&p.elem, params),
+        syn::Type::Group(g) => parameter_behind_pointers(&g.elem, params),
+        syn::Type::Path(p) => {
+            if let Some(q) = &p.qself {
+                // `<T as Transport>::Error`
+                return matches!(&*q.ty, syn::Type::Path(inner)
+                    if inner.qself.is_none() && starts_with_param(&inner.path, params))
+                .then_some(ty);
+            }
+            if starts_with_param(&p.path, params) {
+                return Some(ty); // `E`, `T::Error`
+            }
+            let last = p.path.segments.last()?;
+            if last.ident != "Box" && last.ident != "Arc" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            match args.args.first() {
+                Some(syn::GenericArgument::Type(inner)) if args.args.len() == 1 => {
+                    parameter_behind_pointers(inner, params)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `E` or `E::…`, `E` a type parameter (no leading `::`, no generic arguments on it).
+fn starts_with_param(path: &syn::Path, params: &[Ident]) -> bool {
+    path.leading_colon.is_none()
+        && path
+            .segments
+            .first()
+            .is_some_and(|s| s.arguments.is_none() && params.contains(&s.ident))
 }
 
 fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Result<Arm<'_>> {

@@ -136,6 +136,29 @@ fn generation(word: u64) -> u64 {
 /// which a caller's reading, taken before another caller set the deadline, can be behind.
 const OTHER_CLOCK: u64 = 1_000_000_000;
 
+/// Whether Tokio's clock, read here, runs. A paused one reads the same before and after a
+/// microsecond of real time; a running one (then the OS clock) has moved by then, however
+/// coarse its ticks. Costs that microsecond: for an opening, and for a deadline found too far
+/// ahead.
+fn tokio_clock_runs() -> bool {
+    let first = Instant::now();
+    let spin = std::time::Instant::now();
+    while spin.elapsed() < Duration::from_micros(1) {
+        std::hint::spin_loop();
+    }
+    Instant::now() != first
+}
+
+/// A deadline further ahead of this reading than its span allows, read in a runtime whose
+/// clock runs: it was set on a paused clock ahead of real time (a paused test runtime advanced
+/// by hours, and now a real-clock one in the same process), and is over on the clock it was
+/// set by. Read outside any runtime (a synchronous test's assertion after its paused
+/// runtime's `block_on`), or on a paused clock, it stands.
+#[cold]
+fn set_elsewhere() -> bool {
+    tokio::runtime::Handle::try_current().is_ok() && tokio_clock_runs()
+}
+
 /// Monotonic nanoseconds on Tokio's clock (so a paused test clock drives the breaker), from a
 /// base an hour before first use: a paused test runtime may stand a little behind real time.
 pub(crate) fn now_nanos(now: Instant) -> u64 {
@@ -206,6 +229,9 @@ pub(crate) struct Breaker {
     timeout: Duration,
     half_open_max_calls: u32,
     transitions: Mutex<()>,
+    /// Whether its state is the provider's in the metrics: not for a test's own provider
+    /// (`testing::isolate`), which would overwrite the process's gauge of the same name.
+    published: bool,
 }
 
 impl Breaker {
@@ -237,6 +263,7 @@ impl Breaker {
             failure_threshold: c.failure_threshold,
             success_threshold: c.success_threshold,
             timeout: c.breaker_timeout,
+            published: true,
             half_open_max_calls: c.half_open_max_calls,
             transitions: Mutex::new(()),
         }
@@ -395,12 +422,10 @@ impl Breaker {
         let now = now_nanos(Instant::now());
         let until = self.open_until.load(Ordering::Acquire);
         let left = until.saturating_sub(now);
-        // Well over the timeout left means the breaker opened on another clock, ahead of this
-        // one: a paused test runtime advanced by hours, and now a real-clock one in the same
-        // process. Its timeout is over on the clock it was set by. (A little over is a reading
-        // taken before the opening: it is still open.)
-        (left > 0 && u128::from(left) <= self.timeout.as_nanos() + u128::from(OTHER_CLOCK))
-            .then(|| Duration::from_nanos(left))
+        if u128::from(left) > self.timeout.as_nanos() + u128::from(OTHER_CLOCK) && set_elsewhere() {
+            return None;
+        }
+        (left > 0).then(|| Duration::from_nanos(left))
     }
 
     /// Whether the probes' deadline is still ahead of `now`. As for an opening
@@ -408,7 +433,8 @@ impl Breaker {
     /// set on another clock, and is over.
     fn probes_waiting(&self, now: u64) -> bool {
         let deadline = self.probe_deadline.load(Ordering::Acquire);
-        now < deadline && deadline - now <= self.probe_wait().saturating_add(OTHER_CLOCK)
+        now < deadline
+            && (deadline - now <= self.probe_wait().saturating_add(OTHER_CLOCK) || !set_elsewhere())
     }
 
     /// `true` when a success admitted under a closed-state `ticket` has nothing to record:
@@ -509,6 +535,13 @@ impl Breaker {
         self.apply(&mut held, w, to);
     }
 
+    /// `false` for the breaker of a test's own provider: logged, not published in the
+    /// metrics.
+    pub(crate) fn published(mut self, published: bool) -> Self {
+        self.published = published;
+        self
+    }
+
     /// Takes the transitions lock.
     fn lock(&self) -> Held<'_> {
         Held {
@@ -534,15 +567,8 @@ impl Breaker {
         let next_gen = generation(from).wrapping_add(1);
         match to {
             CircuitState::Open => {
-                // Only a running clock may the coarse clock stand in for. A paused one reads
-                // the same before and after a microsecond of real time; a running one (Tokio's
-                // clock is then the OS clock) has moved by then, however coarse its ticks.
-                let first = Instant::now();
-                let spin = std::time::Instant::now();
-                while spin.elapsed() < Duration::from_micros(1) {
-                    std::hint::spin_loop();
-                }
-                let running = Instant::now() != first;
+                // Only a running clock may the coarse clock stand in for.
+                let running = tokio_clock_runs();
                 let now = Instant::now();
                 let (since, until_coarse) = if running && COARSE_CLOCK {
                     // Never 0, which means "not timed by it".
@@ -578,7 +604,9 @@ impl Breaker {
         // starts a new generation, but is no state change to count or log.
         let from_state = CircuitState::from_tag(tag(from));
         if from_state != to {
-            crate::telemetry::transition_counted(self.provider, from_state, to);
+            if self.published {
+                crate::telemetry::transition_counted(self.provider, from_state, to);
+            }
             held.moved = Some((from_state, to, self.failures()));
         }
     }
@@ -1094,6 +1122,9 @@ mod tests {
             }
             assert_eq!(opened.retry_in(), Some(Duration::from_secs(10)));
         });
+        // Outside any runtime (a synchronous test's assertion after its paused runtime's
+        // `block_on`) the opening stands, and reading it moves nothing.
+        assert_eq!(opened.state(), CircuitState::Open);
         runtime(false).block_on(async {
             assert_eq!(
                 opened.state(),

@@ -27,6 +27,16 @@ const UNIT: i64 = 1_000_000;
 /// that read the clock earlier gets the lock after one that read it later, by microseconds.
 const CLOCK_SKEW: Duration = Duration::from_secs(1);
 
+/// A refill mark further ahead than a caller's reading, and than the clock read afresh, was
+/// set on another clock: a paused test runtime advanced by minutes, and now a real-clock one
+/// in the same process. Credited from now on this clock, the budget refills again at once
+/// instead of when real time reaches the paused one's. (A caller whose reading is merely old
+/// finds the mark behind the fresh one, and the mark does not go back.)
+fn set_on_clock_ahead(mark: Instant, now: Instant) -> bool {
+    let ahead = |t: Instant| t.checked_add(CLOCK_SKEW).is_some_and(|t| mark > t);
+    ahead(now) && ahead(Instant::now())
+}
+
 pub(crate) struct Budget {
     enabled: bool,
     /// `capacity` when enabled, else `i64::MIN`: folds the switch into the hot path's one
@@ -94,11 +104,7 @@ impl Budget {
                     *last = Some(now);
                     0
                 }
-                // A mark further ahead than a lock's wait was set on another clock: a paused
-                // test runtime advanced by minutes, and now a real-clock one in the same
-                // process. Credited from now on this clock, the budget refills again at once
-                // instead of when real time reaches the paused one's.
-                Some(l) if now.checked_add(CLOCK_SKEW).is_some_and(|n| l > n) => {
+                Some(l) if set_on_clock_ahead(l, now) => {
                     *last = Some(now);
                     0
                 }
@@ -165,7 +171,11 @@ impl Budget {
         }
         // The balance read under the lock the clock's credits are made under: read after it,
         // such a credit made in between would be counted twice, as balance and as pending.
-        let last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|l| set_on_clock_ahead(l, now)) {
+            // As `try_withdraw` would: from now on, what this clock adds is shown.
+            *last = Some(now);
+        }
         let pending = last.map_or(0.0, |l| {
             now.saturating_duration_since(l).as_secs_f64() * self.refill_per_sec
         });
@@ -252,6 +262,28 @@ mod tests {
         );
         assert!(b.try_withdraw(t0 + Duration::from_secs(2)));
         assert!(!b.try_withdraw(t0 + Duration::from_secs(2)));
+        assert_eq!(b.available_at(t0 + Duration::from_secs(3)), 1.0);
+        // A caller whose reading is old (taken before another caller's) finds the mark ahead
+        // of it, but not of the clock: it moves nothing back, and no interval is credited
+        // twice.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let t1 = t0 + Duration::from_secs(10);
+        while b.try_withdraw(t1) {}
+        assert!(!b.try_withdraw(t1 - Duration::from_secs(8)));
+        let later = t1 + Duration::from_secs(1);
+        assert!(b.try_withdraw(later), "a second after the mark: one retry");
+        assert!(!b.try_withdraw(later), "not nine");
+    }
+
+    /// What `/health` shows after the jump back: the budget refilling on this clock, not the
+    /// balance frozen until a retry asks.
+    #[tokio::test(start_paused = true)]
+    async fn available_after_a_mark_set_on_a_clock_ahead_counts_this_clock() {
+        let b = budget(0.0, 1.0, 5);
+        let t0 = Instant::now();
+        while b.try_withdraw(t0 + Duration::from_secs(3 * 3600)) {}
+        assert_eq!(b.available_at(t0), 0.0);
+        assert_eq!(b.available_at(t0 + Duration::from_secs(3)), 3.0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -91,19 +91,21 @@ impl Registry {
     }
 
     fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
-        let inner = make(name, config);
+        let inner = make(name, config, true);
         self.providers.insert(name.to_owned(), inner);
         crate::telemetry::provider_known(inner.name, inner.breaker.state());
         inner
     }
 }
 
-/// A provider, registered nowhere yet. Leaked: call sites keep `&'static` handles to it.
-pub(crate) fn make(name: &str, config: Config) -> &'static ProviderInner {
+/// A provider, registered nowhere yet; `published`: its breaker's state is the name's in the
+/// metrics (not for a test's own). Leaked: call sites keep `&'static` handles to it.
+pub(crate) fn make(name: &str, config: Config, published: bool) -> &'static ProviderInner {
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let breaker = Breaker::new(name, &config).published(published);
     let inner: &'static ProviderInner = Box::leak(Box::new(ProviderInner {
         name,
-        breaker: Breaker::new(name, &config),
+        breaker,
         budget: Budget::new(&config),
         execute_site: CallSite::new(name, "execute"),
         mode: Mode::of(&config),
@@ -114,15 +116,20 @@ pub(crate) fn make(name: &str, config: Config) -> &'static ProviderInner {
 }
 
 /// `name`'s configuration from the code alone (`top` over the code settings `Builder` and
-/// `configure` installed, over the built-in defaults), for a provider of a test's own.
+/// `configure` installed, over the built-in defaults), for a provider of a test's own, with
+/// the problems the global `configure` would find (a name whose variables clash with
+/// another's is refused there, and so here).
 #[cfg(feature = "testing")]
 pub(crate) fn code_config(name: &str, top: &Settings) -> (Config, Vec<ConfigProblem>) {
     let reg = registry();
     let empty = Settings::new();
     let code = reg.provider_code.get(name).unwrap_or(&empty);
     let layered = top.over(&code.over(&reg.global_code));
+    let clashes = reg.clashes_of(name);
     drop(reg);
-    layered.resolve()
+    let (config, mut problems) = layered.resolve();
+    problems.extend(clashes);
+    (config, problems)
 }
 
 /// Whether two providers, by their environment forms, can have a variable in common: equal
@@ -952,5 +959,16 @@ mod tests {
             "{text}"
         );
         assert_eq!(provider("reg-t5").config().half_open_max_calls, 2);
+    }
+
+    #[test]
+    fn a_refused_duration_change_names_its_unit() {
+        configure("reg-t6", Settings::new().base_delay(Duration::from_secs(1))).unwrap();
+        let err = configure("reg-t6", Settings::new().base_delay(Duration::ZERO)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("=0: expected 1 (seconds), the value it was set up with"),
+            "{text}"
+        );
     }
 }

@@ -18,15 +18,19 @@
 //!   environment does not change a test's result;
 //! - `configure` may set it up differently from another test's provider of the same name.
 //!
-//! Logs and metrics name it as the global one: a guard changes which breaker a name means,
-//! not its labels, and metrics stay the process's (assert on [`Provider`](crate::Provider)'s
-//! counts, `current_call()` or the fault server's instead). A guard's providers live until
-//! the process ends (a few hundred bytes each).
+//! Logs name it as the global one. Its calls count in the metrics under the name, with the
+//! process's (they are the process's counters); its breaker's state and moves are not
+//! published, so a test cannot set the process's gauge to a state its provider is not in.
+//! Assert on the [`Provider`]'s state and counts, on `current_call()` or on the fault
+//! server's counts. A guard's providers live until the process ends (a few hundred bytes
+//! each).
 //!
-//! The thread is what is isolated: `#[tokio::test]` runs its test on one thread (the default
-//! `current_thread` flavour), tasks it spawns included. On a `multi_thread` runtime, tasks
-//! spawned onto its workers use the global providers. The guard cannot be sent to another
-//! thread.
+//! The thread is what is isolated, not the task: `#[tokio::test]` runs its test on one thread
+//! (the default `current_thread` flavour), tasks it spawns included. On a `multi_thread`
+//! runtime, tasks spawned onto its workers use the global providers; a task on the test's
+//! thread that takes a guard of its own changes what the test sees while it holds it. The
+//! guard cannot be sent to another thread. A [`Provider`] handle taken before the guard keeps
+//! the provider it was taken for.
 //!
 //! Needs the `testing` feature, which is for dev-dependencies only: with it, every call looks
 //! up a thread-local map first.
@@ -69,7 +73,8 @@ use crate::error::ConfigError;
 use crate::registry::{Provider, ProviderInner, code_config, make};
 
 thread_local! {
-    static SCOPE: RefCell<Option<Rc<Scope>>> = const { RefCell::new(None) };
+    /// The guards alive on this thread, the newest last: its providers are the ones used.
+    static GUARDS: RefCell<Vec<Rc<Scope>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// One guard's providers, and the settings its `configure` calls gave, by name.
@@ -80,11 +85,13 @@ struct Scope {
 }
 
 /// Gives this thread providers of its own until the guard drops (see the [module](self)).
-/// Guards nest: the inner one's providers are used until it drops.
+/// Guards nest: the newest guard alive decides, and when it drops the one before it does
+/// again, whatever order they drop in.
 pub fn isolate() -> Isolated {
-    let previous = SCOPE.with(|s| s.replace(Some(Rc::default())));
+    let scope = Rc::new(Scope::default());
+    GUARDS.with(|g| g.borrow_mut().push(scope.clone()));
     Isolated {
-        previous,
+        scope,
         _one_thread: PhantomData,
     }
 }
@@ -93,7 +100,7 @@ pub fn isolate() -> Isolated {
 /// Bind it to a name (`let _isolated = …`): `let _ = isolate()` drops it at once.
 #[must_use = "the providers are this thread's only while the guard lives"]
 pub struct Isolated {
-    previous: Option<Rc<Scope>>,
+    scope: Rc<Scope>,
     /// Not `Send`: the guard restores this thread's providers when it drops.
     _one_thread: PhantomData<*const ()>,
 }
@@ -106,14 +113,21 @@ impl std::fmt::Debug for Isolated {
 
 impl Drop for Isolated {
     fn drop(&mut self) {
-        let previous = self.previous.take();
-        // During the thread's teardown the slot may be gone already: nothing to restore.
-        let _ = SCOPE.try_with(|s| s.replace(previous));
+        // During the thread's teardown the list may be gone already: nothing to undo.
+        let _ = GUARDS.try_with(|g| {
+            let mut guards = g.borrow_mut();
+            if let Some(i) = guards.iter().rposition(|s| Rc::ptr_eq(s, &self.scope)) {
+                guards.remove(i);
+            }
+        });
     }
 }
 
 fn current() -> Option<Rc<Scope>> {
-    SCOPE.try_with(|s| s.borrow().clone()).ok().flatten()
+    GUARDS
+        .try_with(|g| g.borrow().last().cloned())
+        .ok()
+        .flatten()
 }
 
 /// The provider `name` means on this thread, when it is under a guard: made on first use
@@ -127,7 +141,7 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     // a conflict only the environment resolved falls back as the global provider's does.
     // Made with no borrow held: a log layer may call the provider as it is made.
     let (config, _) = code_config(name, &Settings::new());
-    let made = make(name, config);
+    let made = make(name, config, false);
     Some(
         *scope
             .providers
@@ -156,7 +170,7 @@ pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provide
     }
     scope.code.borrow_mut().insert(name.to_owned(), merged);
     let p = existing.unwrap_or_else(|| {
-        let made = make(name, config);
+        let made = make(name, config, false);
         *scope
             .providers
             .borrow_mut()
