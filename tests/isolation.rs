@@ -80,6 +80,7 @@ fn each_guard_has_fresh_providers_and_nested_guards_restore() {
     {
         let _inner = testing::isolate();
         let b = resilience::provider("iso-nest");
+        assert_ne!(a, b, "another provider of the same name");
         assert_eq!(b.state(), CircuitState::Closed, "a fresh provider");
         assert_eq!(
             b.config().failure_threshold,

@@ -1152,4 +1152,8 @@ fn handles_are_send_sync_unwind_safe_and_debug() {
     let state = std::panic::catch_unwind(|| SITE.provider().state());
     assert_eq!(state.unwrap(), CircuitState::Closed);
     assert!(format!("{SITE:?}").contains("unwind-safe"));
+    // One provider per name: equal handles.
+    assert_eq!(SITE.provider(), resilience::provider("unwind-safe"));
+    assert_ne!(SITE.provider(), resilience::provider("unwind-safe-2"));
+    assert_eq!(resilience::ErrorClass::Permanent.to_string(), "permanent");
 }

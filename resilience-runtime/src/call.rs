@@ -188,6 +188,12 @@ impl CallSite {
 
     /// Runs `op` (called once per attempt) with the provider's retry policy and breaker. This
     /// is the loop `#[resilient]` writes out inline.
+    ///
+    /// # Errors
+    ///
+    /// The operation's last error, unchanged, when it is permanent or its retries are over
+    /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
+    /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
     pub async fn execute<F, Fut, T, E>(&'static self, mut op: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -666,7 +672,11 @@ impl Call {
         self.ext.get_or_insert_with(|| Ext::new(None))
     }
 
-    /// Asks the breaker for the next attempt. On rejection, returns the method's own error.
+    /// Asks the breaker for the next attempt.
+    ///
+    /// # Errors
+    ///
+    /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
     #[inline(always)]
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         // Not `mode.breaker`: a breaker switched off in the configuration still honours

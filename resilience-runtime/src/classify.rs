@@ -30,6 +30,13 @@ pub enum ErrorClass {
     Permanent,
 }
 
+/// `transient`, `throttled` or `permanent`, as in the logs' `class` field.
+impl std::fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl ErrorClass {
     /// `true` for the classes the retry loop may retry.
     pub fn is_retryable(self) -> bool {

@@ -127,9 +127,16 @@ mod reqwest_impls {
     /// let resp = client.get("http://127.0.0.1:1/x").send().await.unwrap().check_status()?;
     /// # let _ = resp; Ok(()) }
     /// ```
-    pub trait ResponseExt: Sized {
+    pub trait ResponseExt: Sized + sealed::Sealed {
         /// `Ok(self)` for 1xx–3xx, else the status and `Retry-After` as an [`HttpError`].
         fn check_status(self) -> Result<Self, HttpError>;
+    }
+
+    /// Sealed: only reqwest's `Response` has it, so a method may be added without breaking
+    /// implementations elsewhere.
+    mod sealed {
+        pub trait Sealed {}
+        impl Sealed for reqwest::Response {}
     }
 
     impl ResponseExt for reqwest::Response {

@@ -184,6 +184,16 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
 #[derive(Clone, Copy)]
 pub struct Provider(pub(crate) &'static ProviderInner);
 
+/// The same provider: the same breaker and budget (under `testing::isolate`, two handles of one
+/// name may be two providers).
+impl PartialEq for Provider {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for Provider {}
+
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
@@ -311,6 +321,12 @@ impl Provider {
     /// assert_eq!(tries.load(Ordering::Relaxed), 2);
     /// # }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// The operation's last error, unchanged, when it is permanent or its retries are over
+    /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
+    /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
     pub async fn execute<F, Fut, T, E>(&self, op: F) -> Result<T, E>
     where
         F: FnMut() -> Fut,
@@ -367,6 +383,11 @@ impl Builder {
     /// providers created from now on. Returns every problem at once; on error nothing is
     /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
     /// first provider made already warned about them.
+    ///
+    /// # Errors
+    ///
+    /// Every bad value, conflict (a base delay above a max delay), clashing name and change
+    /// to a provider already made, in one [`ConfigError`].
     pub fn init(self) -> Result<(), ConfigError> {
         // Whatever the outcome, the names are looked at here: the first provider need not,
         // and typos a first provider already reported are not reported again.
@@ -476,6 +497,10 @@ fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
 /// ```
 /// resilience::init().expect("resilience configuration");
 /// ```
+///
+/// # Errors
+///
+/// As [`Builder::init`]: every problem at once.
 pub fn init() -> Result<(), ConfigError> {
     Builder::new().init()
 }
@@ -492,6 +517,12 @@ pub fn init() -> Result<(), ConfigError> {
 /// assert!(resilience::configure("doc-glm", Settings::new().max_attempts(5)).is_ok());
 /// assert!(resilience::configure("doc-glm", Settings::new().max_attempts(2)).is_err());
 /// ```
+///
+/// # Errors
+///
+/// Every bad value and conflict among the settings and the provider's variables, a name whose
+/// variables clash with another provider's, and every setting that would change the provider
+/// already made, in one [`ConfigError`]; on error nothing is installed.
 pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError> {
     let settings = settings.scoped(&format!("configure(\"{}\")", name.escape_debug()));
     #[cfg(feature = "testing")]

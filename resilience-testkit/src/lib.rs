@@ -217,6 +217,10 @@ impl std::fmt::Debug for FaultServer {
 
 impl FaultServer {
     /// Starts a server on 127.0.0.1 with a port the OS picks. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The listener's bind error (none expected on loopback with port 0).
     pub async fn start(faults: Faults) -> std::io::Result<FaultServer> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -124,6 +124,11 @@ static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
 /// `_call_duration_seconds`) are kept in plain atomics of ours: the exporter's histogram reads a
 /// clock and queues every sample, which made up most of a call's cost. The exposition is the
 /// same.
+///
+/// # Errors
+///
+/// [`TelemetryError::RecorderAlreadyInstalled`] when another `metrics` recorder is the
+/// process's (use [`use_installed_recorder`](super::use_installed_recorder) with it instead).
 pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
@@ -195,6 +200,11 @@ impl Drop for MetricsServer {
 }
 
 /// Reads `RESILIENCE_METRICS_ADDR` (default [`DEFAULT_ADDR`], loopback) and calls [`serve`].
+///
+/// # Errors
+///
+/// [`TelemetryError::BadAddress`] when the variable is not an IP address and port, else as
+/// [`serve`].
 pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
     // Only an unset variable means the default: one that is not UTF-8 is a bad address.
     let value = match std::env::var("RESILIENCE_METRICS_ADDR") {
@@ -220,6 +230,12 @@ pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
 ///   as JSON; HTTP 200 when no breaker is open, 503 otherwise.
 ///
 /// Must be called inside a Tokio runtime (the listener is a task on it).
+///
+/// # Errors
+///
+/// [`TelemetryError::RecorderAlreadyInstalled`] as [`install_recorder`];
+/// [`TelemetryError::Bind`] when the address cannot be bound (in use, no permission);
+/// [`TelemetryError::NoTimeDriver`] in a runtime built without `enable_time()`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
