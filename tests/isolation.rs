@@ -189,3 +189,77 @@ async fn the_readme_example_holds() {
     assert_eq!(calls.into_inner(), 3);
     assert_eq!(resilience::provider("glm").state(), CircuitState::Open);
 }
+
+/// A service's start-up code run under a guard (`Builder::init`) sets up the guard's
+/// providers, not the process's: two tests that do it with different settings at the same
+/// time each get their own, and what a test without a guard configured does not leak in.
+#[test]
+fn start_up_code_under_a_guard_configures_the_guard_s_providers() {
+    fn start_up(attempts: u32) -> Result<(), resilience::ConfigError> {
+        resilience::Builder::new()
+            .defaults(Settings::new().base_delay(Duration::ZERO))
+            .provider("iso-init", Settings::new().max_attempts(attempts))
+            .init()
+    }
+    // Without a guard: the process's.
+    resilience::configure("iso-init", Settings::new().failure_threshold(1)).unwrap();
+    let both = Arc::new(Barrier::new(2));
+    let tests: Vec<_> = [2, 4]
+        .into_iter()
+        .map(|attempts| {
+            let both = both.clone();
+            std::thread::spawn(move || {
+                let _isolated = testing::isolate();
+                start_up(attempts).unwrap();
+                both.wait();
+                let p = resilience::provider("iso-init");
+                assert_eq!(p.config().max_attempts, attempts);
+                assert_eq!(p.config().base_delay, Duration::ZERO);
+                assert_eq!(p.config().failure_threshold, 5, "not the process's 1");
+                // Changing a provider already made is refused, as globally.
+                assert!(start_up(attempts + 1).is_err());
+                assert!(start_up(attempts).is_ok());
+            })
+        })
+        .collect();
+    for t in tests {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        resilience::provider("iso-init").config().max_attempts,
+        3,
+        "the process's provider kept its own settings"
+    );
+}
+
+/// Tasks on a `multi_thread` runtime's workers share the test's providers through
+/// `Isolation::run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawned_tasks_run_under_the_test_s_isolation() {
+    let isolated = testing::isolate();
+    resilience::configure("iso-spawn", fast()).unwrap();
+    let isolation = isolated.isolation();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            tokio::spawn(isolation.run(async {
+                let failed: Result<(), io::Error> = resilience::provider("iso-spawn")
+                    .execute(|| async { Err(io::ErrorKind::ConnectionReset.into()) })
+                    .await;
+                assert!(failed.is_err());
+                resilience::provider("iso-spawn").config().failure_threshold
+            }))
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 1, "the test's settings, on a worker");
+    }
+    assert_eq!(
+        resilience::provider("iso-spawn").state(),
+        CircuitState::Open
+    );
+    drop(isolated);
+    assert_eq!(
+        resilience::provider("iso-spawn").state(),
+        CircuitState::Closed
+    );
+}

@@ -115,19 +115,14 @@ pub(crate) fn make(name: &str, config: Config, published: bool) -> &'static Prov
     inner
 }
 
-/// `name`'s configuration from the code alone (`top` over the code settings `Builder` and
-/// `configure` installed, over the built-in defaults), for a provider of a test's own, with
-/// the problems the global `configure` would find (a name whose variables clash with
-/// another's is refused there, and so here).
+/// A test's own provider's configuration (`testing`): `settings` over the built-in defaults,
+/// neither the environment nor what the process's code set up, with the problems the global
+/// `configure` would find (a name whose variables clash with another's is refused there, and
+/// so here).
 #[cfg(feature = "testing")]
-pub(crate) fn code_config(name: &str, top: &Settings) -> (Config, Vec<ConfigProblem>) {
-    let reg = registry();
-    let empty = Settings::new();
-    let code = reg.provider_code.get(name).unwrap_or(&empty);
-    let layered = top.over(&code.over(&reg.global_code));
-    let clashes = reg.clashes_of(name);
-    drop(reg);
-    let (config, mut problems) = layered.resolve();
+pub(crate) fn code_config(name: &str, settings: &Settings) -> (Config, Vec<ConfigProblem>) {
+    let clashes = registry().clashes_of(name);
+    let (config, mut problems) = settings.resolve();
     problems.extend(clashes);
     (config, problems)
 }
@@ -389,6 +384,10 @@ impl Builder {
     /// Every bad value, conflict (a base delay above a max delay), clashing name and change
     /// to a provider already made, in one [`ConfigError`].
     pub fn init(self) -> Result<(), ConfigError> {
+        #[cfg(feature = "testing")]
+        if let Some(done) = crate::testing::init(&self.global, &self.providers) {
+            return done;
+        }
         // Whatever the outcome, the names are looked at here: the first provider need not,
         // and typos a first provider already reported are not reported again.
         let reported = NAMES_CHECKED.swap(true, Ordering::Relaxed);

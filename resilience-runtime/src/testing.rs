@@ -8,32 +8,41 @@
 //!
 //! [`isolate`] gives the calling thread providers of its own until its guard drops. Every
 //! call made on that thread (a `#[resilient]` method, [`provider`](crate::provider),
-//! [`configure`](crate::configure), [`CallSite::execute`](crate::CallSite::execute)) then
-//! finds, for each name, a provider made fresh for this guard:
+//! [`configure`](crate::configure), [`Builder::init`](crate::Builder::init),
+//! [`CallSite::execute`](crate::CallSite::execute)) then finds, for each name, a provider
+//! made fresh for this isolation:
 //!
 //! - its breaker closed, its budget full, its counts at 0;
-//! - its configuration from the code alone: the built-in defaults, under what
-//!   [`Builder`](crate::Builder) and [`configure`](crate::configure) set for every test, under
-//!   what this test's `configure` sets. `RESILIENCE_*` variables are not read, so a machine's
-//!   environment does not change a test's result;
-//! - `configure` may set it up differently from another test's provider of the same name.
+//! - configured by the code run under the guard alone: the built-in defaults, under what
+//!   `Builder::init` and `configure` set there (the service's own start-up code, called from
+//!   the test). Neither `RESILIENCE_*` variables nor what code set up for the whole process
+//!   (a test without a guard, a start-up `init`) reach it, so no other test and no machine's
+//!   environment changes a test's result;
+//! - `configure` and `Builder::init` check it as they check the process's providers, and may
+//!   set it up differently from another test's provider of the same name.
 //!
 //! Logs name it as the global one. Its calls count in the metrics under the name, with the
-//! process's (they are the process's counters); its breaker's state and moves are not
-//! published, so a test cannot set the process's gauge to a state its provider is not in.
+//! process's (they are the process's counters: a test that asserts on them needs a process of
+//! its own, a test binary or nextest); its breaker's state and transitions are not published,
+//! so a test cannot set the process's gauge to a state its provider is not in.
+//! [`providers()`](crate::providers) and `telemetry::health()` list the process's providers.
 //! Assert on the [`Provider`]'s state and counts, on `current_call()` or on the fault
-//! server's counts. A guard's providers live until the process ends (a few hundred bytes
-//! each).
+//! server's counts. An isolation's providers live until the process ends (a few hundred
+//! bytes each).
 //!
 //! The thread is what is isolated, not the task: `#[tokio::test]` runs its test on one thread
 //! (the default `current_thread` flavour), tasks it spawns included. On a `multi_thread`
-//! runtime, tasks spawned onto its workers use the global providers; a task on the test's
-//! thread that takes a guard of its own changes what the test sees while it holds it. The
-//! guard cannot be sent to another thread. A [`Provider`] handle taken before the guard keeps
-//! the provider it was taken for.
+//! runtime, wrap the tasks spawned onto its workers with [`Isolation::run`] (the guard's
+//! [`isolation()`](Isolated::isolation)), or they use the process's providers. A task on the
+//! test's thread that takes a guard of its own changes what the test sees while it holds it,
+//! so take one guard, on the test's first line: a helper that takes its own and returns
+//! leaves the test on the process's providers. A [`Provider`] handle taken before the guard
+//! keeps the provider it was taken for.
 //!
 //! Needs the `testing` feature, which is for dev-dependencies only: with it, every call looks
-//! up a thread-local map first.
+//! up a thread-local list first. (Without it, `resilience::testing` is not found: "cannot
+//! find `testing` in `resilience`".) Cargo's resolver 2 or later (edition 2021 and up)
+//! keeps a dev-dependency's features out of a service's own build.
 //!
 //! ```toml
 //! [dev-dependencies]
@@ -46,7 +55,7 @@
 //! use std::time::Duration;
 //!
 //! let _isolated = resilience::testing::isolate();
-//! // Fast retries for this test, whatever another test or the environment says.
+//! // Fast retries for this test, whatever another test, the process or the environment says.
 //! let glm = resilience::configure(
 //!     "glm",
 //!     Settings::new().base_delay(Duration::ZERO).failure_threshold(1),
@@ -65,117 +74,266 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::marker::PhantomData;
-use std::rc::Rc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
 use crate::config::Settings;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConfigProblem};
 use crate::registry::{Provider, ProviderInner, code_config, make};
 
 thread_local! {
-    /// The guards alive on this thread, the newest last: its providers are the ones used.
-    static GUARDS: RefCell<Vec<Rc<Scope>>> = const { RefCell::new(Vec::new()) };
+    /// The scopes entered on this thread, the newest last: its providers are the ones used.
+    static ENTERED: RefCell<Vec<Arc<Scope>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// One guard's providers, and the settings its `configure` calls gave, by name.
+/// One isolation's providers and the code settings given under it.
 #[derive(Default)]
 struct Scope {
-    providers: RefCell<BTreeMap<String, &'static ProviderInner>>,
-    code: RefCell<BTreeMap<String, Settings>>,
+    providers: Mutex<BTreeMap<String, &'static ProviderInner>>,
+    /// `Builder::defaults` under it.
+    global: Mutex<Settings>,
+    /// `Builder::provider` and `configure` under it, by name.
+    code: Mutex<BTreeMap<String, Settings>>,
 }
 
-/// Gives this thread providers of its own until the guard drops (see the [module](self)).
-/// Guards nest: the newest guard alive decides, and when it drops the one before it does
-/// again, whatever order they drop in.
-pub fn isolate() -> Isolated {
-    let scope = Rc::new(Scope::default());
-    GUARDS.with(|g| g.borrow_mut().push(scope.clone()));
-    Isolated {
-        scope,
-        _one_thread: PhantomData,
+/// A panic in a test while one of these was held leaves nothing half-written.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Scope {
+    /// `name`'s settings under this scope: its own, over the scope's defaults.
+    fn settings(&self, name: &str) -> Settings {
+        let global = lock(&self.global).clone();
+        match lock(&self.code).get(name) {
+            Some(own) => own.over(&global),
+            None => global,
+        }
+    }
+
+    fn provider(&self, name: &str) -> Option<&'static ProviderInner> {
+        lock(&self.providers).get(name).copied()
+    }
+
+    /// Keeps `made` unless another thread of the same isolation made the name first.
+    fn keep(&self, name: &str, made: &'static ProviderInner) -> &'static ProviderInner {
+        lock(&self.providers).entry(name.to_owned()).or_insert(made)
     }
 }
 
-/// The guard [`isolate`] returns: this thread's calls use its providers until it drops.
-/// Bind it to a name (`let _isolated = …`): `let _ = isolate()` drops it at once.
+/// A set of providers of a test's own. Cheap to clone, and `Send`: enter it on each thread
+/// the test runs code on ([`enter`](Self::enter)), or wrap the futures it spawns
+/// ([`run`](Self::run)).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use resilience::testing::Isolation;
+///
+/// let isolation = Isolation::new();
+/// let worker = isolation.clone();
+/// let state = tokio::spawn(worker.run(async {
+///     resilience::provider("doc-iso").force_open();
+///     resilience::provider("doc-iso").state()
+/// }))
+/// .await
+/// .unwrap();
+/// assert_eq!(state, resilience::CircuitState::ForcedOpen);
+/// let _entered = isolation.enter();
+/// assert_eq!(resilience::provider("doc-iso").state(), state, "the same providers");
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct Isolation(Arc<Scope>);
+
+impl std::fmt::Debug for Isolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Isolation")
+            .field("providers", &lock(&self.0.providers).keys())
+            .finish()
+    }
+}
+
+impl Isolation {
+    /// Providers no code has used yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes these the providers of this thread until the guard drops.
+    pub fn enter(&self) -> Isolated {
+        ENTERED.with(|e| e.borrow_mut().push(self.0.clone()));
+        Isolated {
+            isolation: self.clone(),
+            _one_thread: PhantomData,
+        }
+    }
+
+    /// `future`, run with these providers on whichever thread polls it: for a task spawned
+    /// onto a `multi_thread` runtime's workers.
+    pub fn run<F: Future>(&self, future: F) -> Run<F> {
+        Run {
+            future,
+            isolation: self.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Isolation::run`]'s future.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Run<F> {
+        #[pin]
+        future: F,
+        isolation: Isolation,
+    }
+}
+
+impl<F> std::fmt::Debug for Run<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for Run<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.isolation.enter();
+        this.future.poll(cx)
+    }
+}
+
+/// Gives this thread providers of its own until the guard drops: `Isolation::new().enter()`.
+/// See the [module](self).
+pub fn isolate() -> Isolated {
+    Isolation::new().enter()
+}
+
+/// The guard of [`isolate`] and [`Isolation::enter`]: this thread's calls use its providers
+/// until it drops. Bind it to a name (`let _isolated = …`): `let _ = isolate()` drops it at
+/// once. Guards nest: the newest one alive decides, whatever order they drop in.
 #[must_use = "the providers are this thread's only while the guard lives"]
 pub struct Isolated {
-    scope: Rc<Scope>,
-    /// Not `Send`: the guard restores this thread's providers when it drops.
+    isolation: Isolation,
+    /// Not `Send`: it undoes its entry on this thread when it drops.
     _one_thread: PhantomData<*const ()>,
+}
+
+impl Isolated {
+    /// The providers this guard entered, to enter on another thread or to wrap a task with.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation.clone()
+    }
 }
 
 impl std::fmt::Debug for Isolated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Isolated").finish_non_exhaustive()
+        f.debug_tuple("Isolated").field(&self.isolation).finish()
     }
 }
 
 impl Drop for Isolated {
     fn drop(&mut self) {
         // During the thread's teardown the list may be gone already: nothing to undo.
-        let _ = GUARDS.try_with(|g| {
-            let mut guards = g.borrow_mut();
-            if let Some(i) = guards.iter().rposition(|s| Rc::ptr_eq(s, &self.scope)) {
-                guards.remove(i);
+        let _ = ENTERED.try_with(|e| {
+            let mut entered = e.borrow_mut();
+            if let Some(i) = entered
+                .iter()
+                .rposition(|s| Arc::ptr_eq(s, &self.isolation.0))
+            {
+                entered.remove(i);
             }
         });
     }
 }
 
-fn current() -> Option<Rc<Scope>> {
-    GUARDS
-        .try_with(|g| g.borrow().last().cloned())
+fn current() -> Option<Arc<Scope>> {
+    ENTERED
+        .try_with(|e| e.borrow().last().cloned())
         .ok()
         .flatten()
 }
 
-/// The provider `name` means on this thread, when it is under a guard: made on first use
-/// from the code's settings.
+/// The provider `name` means on this thread, when an isolation is entered: made on first use
+/// from the settings given under it.
 pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     let scope = current()?;
-    if let Some(p) = scope.providers.borrow().get(name) {
+    if let Some(p) = scope.provider(name) {
         return Some(p);
     }
-    // The code's settings were checked as they were given (`Builder::init`, `configure`);
-    // a conflict only the environment resolved falls back as the global provider's does.
-    // Made with no borrow held: a log layer may call the provider as it is made.
-    let (config, _) = code_config(name, &Settings::new());
-    let made = make(name, config, false);
-    Some(
-        *scope
-            .providers
-            .borrow_mut()
-            .entry(name.to_owned())
-            .or_insert(made),
-    )
+    // The settings were checked as they were given (`Builder::init`, `configure`); made with
+    // no lock held, as a log layer may call the provider while it is made.
+    let (config, _) = code_config(name, &scope.settings(name));
+    Some(scope.keep(name, make(name, config, false)))
 }
 
-/// `configure` under a guard, as the global one: settings merge with the ones this guard's
-/// `configure` gave the name before, and may not change a provider already made. `None`
-/// when this thread has no guard.
+/// `configure` under an isolation, as the global one: settings merge with the ones given the
+/// name before, and may not change a provider already made. `None` when none is entered.
 pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provider, ConfigError>> {
     let scope = current()?;
-    let merged = match scope.code.borrow().get(name) {
+    let merged = match lock(&scope.code).get(name) {
         Some(old) => settings.over(old),
         None => settings,
     };
-    let (config, mut problems) = code_config(name, &merged);
-    let existing = scope.providers.borrow().get(name).copied();
+    let global = lock(&scope.global).clone();
+    let (config, mut problems) = code_config(name, &merged.over(&global));
+    let existing = scope.provider(name);
     if let Some(p) = existing {
         problems.extend(p.config.changes(&config, name));
     }
     if !problems.is_empty() {
         return Some(Err(ConfigError::new(problems)));
     }
-    scope.code.borrow_mut().insert(name.to_owned(), merged);
-    let p = existing.unwrap_or_else(|| {
-        let made = make(name, config, false);
-        *scope
-            .providers
-            .borrow_mut()
-            .entry(name.to_owned())
-            .or_insert(made)
-    });
+    lock(&scope.code).insert(name.to_owned(), merged);
+    let p = existing.unwrap_or_else(|| scope.keep(name, make(name, config, false)));
     Some(Ok(Provider(p)))
+}
+
+/// `Builder::init` under an isolation: its settings are the isolation's, checked as the
+/// global `init` checks code settings (no variable is read). `None` when none is entered.
+pub(crate) fn init(
+    defaults: &Settings,
+    providers: &[(String, Settings)],
+) -> Option<Result<(), ConfigError>> {
+    let scope = current()?;
+    let global = defaults.over(&lock(&scope.global));
+    let mut code = lock(&scope.code).clone();
+    for (name, s) in providers {
+        let merged = match code.get(name) {
+            Some(old) => s.over(old),
+            None => s.clone(),
+        };
+        code.insert(name.clone(), merged);
+    }
+    let mut names: Vec<String> = code.keys().cloned().collect();
+    names.extend(lock(&scope.providers).keys().cloned());
+    names.sort_unstable();
+    names.dedup();
+    let mut problems: Vec<ConfigProblem> = Vec::new();
+    let (_, p) = global.resolve();
+    problems.extend(p);
+    for name in &names {
+        let own = code
+            .get(name)
+            .map_or_else(|| global.clone(), |s| s.over(&global));
+        let (config, found) = code_config(name, &own);
+        for p in found {
+            if !problems.contains(&p) {
+                problems.push(p);
+            }
+        }
+        if let Some(existing) = scope.provider(name) {
+            problems.extend(existing.config.changes(&config, name));
+        }
+    }
+    if !problems.is_empty() {
+        return Some(Err(ConfigError::new(problems)));
+    }
+    *lock(&scope.global) = global;
+    *lock(&scope.code) = code;
+    Some(Ok(()))
 }

@@ -33,7 +33,11 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's: under a paused test clock (`start_paused`), arrival times are that clock's, as the
+// waits between attempts are.
+use tokio::time::Instant;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -341,7 +345,8 @@ impl FaultServer {
         lock(&self.shared.ledger).accepted.keys().cloned().collect()
     }
 
-    /// When each request carrying `key` arrived.
+    /// When each request carrying `key` arrived, on Tokio's clock (a paused test's, under
+    /// `start_paused`).
     pub fn requests_for(&self, key: &str) -> Vec<Instant> {
         lock(&self.shared.ledger)
             .per_key
@@ -539,6 +544,19 @@ mod tests {
             .get("retry-after")
             .map(|v| v.to_str().unwrap().to_owned());
         Ok((r.status().as_u16(), ra))
+    }
+
+    /// Under a paused clock, arrivals are on that clock: a wait of 3 s between two requests
+    /// reads as 3 s, as the client's `Retry-After` wait does (it read 0.4 ms on the OS clock).
+    #[tokio::test(start_paused = true)]
+    async fn arrival_times_are_on_tokios_clock() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        let c = reqwest::Client::new();
+        post(&c, &s, "p").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        post(&c, &s, "p").await.unwrap();
+        let times = s.requests_for("p");
+        assert!(times[1] - times[0] >= Duration::from_secs(3), "{times:?}");
     }
 
     #[tokio::test]
