@@ -263,3 +263,102 @@ async fn spawned_tasks_run_under_the_test_s_isolation() {
         CircuitState::Closed
     );
 }
+
+/// Names are checked against the names the isolation knows, as the registry checks the
+/// process's: not against what other tests happened to make.
+#[test]
+fn names_are_checked_against_the_isolation_s_own() {
+    resilience::provider("iso-other-a");
+    let _isolated = testing::isolate();
+    resilience::configure("iso-other_a", Settings::new()).expect("another test's name");
+    resilience::configure("iso-own-b", Settings::new()).unwrap();
+    let clash = resilience::configure("iso-own_b", Settings::new()).unwrap_err();
+    assert!(clash.to_string().contains("iso-own-b"), "{clash}");
+    let init = resilience::Builder::new()
+        .provider("iso-init-c", Settings::new())
+        .provider("iso-init_c", Settings::new())
+        .init();
+    assert!(init.is_err(), "two clashing names of its own");
+}
+
+/// Two threads of one isolation configuring one name at once: one is refused, as globally,
+/// and the other gets what it asked for.
+#[test]
+fn two_threads_of_one_isolation_configure_a_name_as_one_registry() {
+    for _ in 0..200 {
+        let isolation = testing::Isolation::new();
+        let start = Arc::new(Barrier::new(2));
+        let results: Vec<_> = [2, 4]
+            .into_iter()
+            .map(|attempts| {
+                let (isolation, start) = (isolation.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let _entered = isolation.enter();
+                    start.wait();
+                    resilience::configure("iso-race", Settings::new().max_attempts(attempts))
+                        .map(|p| (attempts, p.config().max_attempts))
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let ok: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(ok.len(), 1, "{results:?}");
+        assert_eq!(ok[0].0, ok[0].1, "got what it asked for");
+    }
+}
+
+/// A call keeps the provider it started with, its attempt limit included, when it is polled
+/// on without the isolation it started under.
+#[tokio::test(start_paused = true)]
+async fn a_call_keeps_its_provider_when_polled_outside_its_isolation() {
+    use futures_util::FutureExt;
+    static SITE: resilience::CallSite = resilience::CallSite::new("iso-resume", "call");
+    let seen = std::sync::Mutex::new(Vec::new());
+    let mut call = Box::pin(SITE.execute(|| async {
+        let call = resilience::current_call().unwrap();
+        seen.lock().unwrap().push(call.max_attempts);
+        Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionReset))
+    }));
+    {
+        let _isolated = testing::isolate();
+        resilience::configure(
+            "iso-resume",
+            Settings::new()
+                .max_attempts(2)
+                .base_delay(Duration::from_secs(1))
+                .jitter(resilience::Jitter::None),
+        )
+        .unwrap();
+        assert!(call.as_mut().now_or_never().is_none(), "waiting to retry");
+    }
+    assert!(call.await.is_err());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [2, 2],
+        "the isolated provider's limit"
+    );
+    assert_eq!(
+        SITE.provider().consecutive_failures(),
+        0,
+        "the process's saw none"
+    );
+}
+
+/// One isolation entered twice on a thread, around another: dropping the first guard leaves
+/// the newest alive deciding.
+#[test]
+fn one_isolation_entered_twice_keeps_each_entry_apart() {
+    let (a, b) = (testing::Isolation::new(), testing::Isolation::new());
+    let first = a.enter();
+    resilience::provider("iso-twice").force_open();
+    let _second = b.enter();
+    let _third = a.enter();
+    drop(first);
+    assert_eq!(
+        resilience::provider("iso-twice").state(),
+        CircuitState::ForcedOpen,
+        "a's, entered last"
+    );
+}

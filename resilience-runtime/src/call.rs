@@ -127,14 +127,11 @@ impl CallSite {
         self.method
     }
 
-    /// The most attempts a call here may make: 1 when retries are off. Worked out when asked
-    /// (for logs and `current_call()`), so starting a call does not store it.
-    pub(crate) fn max_attempts(&self) -> u32 {
-        if self.retry {
-            self.inner().mode.attempts
-        } else {
-            1
-        }
+    /// Whether a call here may retry (`without_retry`, `retry = false`). A call works out its
+    /// attempt limit from this and its provider when asked (for logs and `current_call()`),
+    /// so starting one does not store it.
+    pub(crate) fn retries(&self) -> bool {
+        self.retry
     }
 
     #[inline]
@@ -179,11 +176,6 @@ impl CallSite {
         } else {
             None
         }
-    }
-
-    /// The provider name as given.
-    pub(crate) fn provider_name(&self) -> &'static str {
-        self.provider
     }
 
     /// Runs `op` (called once per attempt) with the provider's retry policy and breaker. This
@@ -423,7 +415,7 @@ pub enum Step<R> {
 /// touches [`Ext`].
 #[doc(hidden)]
 pub struct Call {
-    p: &'static ProviderInner,
+    /// The call's provider (`current.p`) and attempt state, which `current_call()` reads.
     current: Current,
     /// The breaker's ticket for the attempt in flight ([`NO_TICKET`] between attempts); a
     /// plain `u64`, so no drop glue for it.
@@ -492,9 +484,9 @@ impl Drop for Call {
     fn drop(&mut self) {
         // A call dropped mid-attempt (cancelled) gives back its half-open probe slot; for any
         // other ticket this is one bit test.
-        self.p.breaker.release(self.ticket);
+        self.current.p.breaker.release(self.ticket);
         if self.ext.is_some() {
-            drop_ext(self.p, &mut self.ext);
+            drop_ext(self.current.p, &mut self.ext);
         }
     }
 }
@@ -517,10 +509,8 @@ fn with_attempt_on<R>(
     breaker: &crate::breaker::Breaker,
     f: impl FnOnce(&Current) -> R,
 ) -> Option<R> {
-    crate::context::with_current(|outer| {
-        std::ptr::eq(&outer.site.inner().breaker, breaker).then(|| f(outer))
-    })
-    .flatten()
+    crate::context::with_current(|outer| std::ptr::eq(&outer.p.breaker, breaker).then(|| f(outer)))
+        .flatten()
 }
 
 /// Whether this thread is running an attempt on the provider whose breaker is `breaker` (see
@@ -632,8 +622,7 @@ impl Call {
         }
         p.budget.on_call();
         Call {
-            p,
-            current: Current::new(site),
+            current: Current::new(site, p),
             ticket: NO_TICKET,
             ext: ManuallyDrop::new(None),
         }
@@ -661,8 +650,7 @@ impl Call {
             p.budget.on_call();
         }
         Call {
-            p,
-            current: Current::new(site),
+            current: Current::new(site, p),
             ticket: NO_TICKET,
             ext: ManuallyDrop::new(Some(ext)),
         }
@@ -685,7 +673,7 @@ impl Call {
             self.ticket = UNTRACKED;
             return Ok(());
         }
-        match self.p.breaker.admit() {
+        match self.current.p.breaker.admit() {
             Ok(ticket) => {
                 self.ticket = ticket;
                 Ok(())
@@ -698,7 +686,7 @@ impl Call {
                 if self.ext.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
                     self.rejected(retry_in.is_some());
                 }
-                Err((hooks.reject)(self.p.breaker.rejection(retry_in)))
+                Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)))
             }
         }
     }
@@ -710,18 +698,18 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn tell_outer(&self) {
-        with_attempt_on(&self.p.breaker, Current::set_nested_failed);
+        with_attempt_on(&self.current.p.breaker, Current::set_nested_failed);
     }
 
     #[cold]
     #[inline(never)]
     fn rejected(&mut self, timed: bool) {
-        let (provider, method) = (self.p.name, self.current.site.method);
+        let (provider, method) = (self.current.p.name, self.current.site.method);
         // The state that refused the call: a time to the next probe comes only from an open
         // breaker; without one, forced open or half-open, told apart by a load made now (off
         // the hot path). Should a `reset()` land in between, a forced-open refusal is named
         // half-open; a round that moves on in between does not change the answer.
-        let state = match (timed, self.p.breaker.stored_state()) {
+        let state = match (timed, self.current.p.breaker.stored_state()) {
             (true, _) => CircuitState::Open,
             (false, CircuitState::ForcedOpen) => CircuitState::ForcedOpen,
             (false, _) => CircuitState::HalfOpen,
@@ -793,14 +781,14 @@ impl Call {
     #[inline(always)]
     fn begin_attempt(&mut self) {
         if self.current.next_attempt() == 1 {
-            tracing::debug!(target: "resilience", provider = self.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.site.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.site.max_attempts(), self.current.site.method);
+            tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method);
         } else {
             self.retry_started();
         }
         if let Some(ext) = &mut *self.ext
-            && self.p.mode.limited
+            && self.current.p.mode.limited
         {
-            Call::arm_limit(self.p, ext);
+            Call::arm_limit(self.current.p, ext);
         }
     }
 
@@ -876,7 +864,9 @@ impl Call {
             // The hot path: a success on a closed breaker with no failures to reset. One load
             // (the failure count) and nothing written; the ticket stays, as a closed ticket
             // needs no release. A plain call is done; one with an `Ext` records its metrics.
-            Ok(out) if (hooks.class)(&out).is_none() && self.p.breaker.clean(self.ticket) => {
+            Ok(out)
+                if (hooks.class)(&out).is_none() && self.current.p.breaker.clean(self.ticket) =>
+            {
                 if self.ext.is_some() {
                     self.succeeded();
                 }
@@ -940,9 +930,9 @@ impl Call {
         // breaker counted (its error, handed up) is one provider failure, not two.
         let counted_below = self.current.take_nested_failed() && verdict == Verdict::Failure;
         if counted_below {
-            self.p.breaker.release(ticket);
+            self.current.p.breaker.release(ticket);
         } else {
-            self.p.breaker.record(ticket, verdict);
+            self.current.p.breaker.record(ticket, verdict);
         }
         let Some(class) = class else {
             self.succeeded();
@@ -952,7 +942,7 @@ impl Call {
         // Ending with a counted failure, inside an attempt on this provider: that attempt,
         // which fails with it as a rule, must not count it again (nor one above it).
         let counted =
-            verdict == Verdict::Failure && (counted_below || self.p.breaker.tracks(ticket));
+            verdict == Verdict::Failure && (counted_below || self.current.p.breaker.tracks(ticket));
         match step {
             Step::Done(_) if counted => self.tell_outer(),
             // Said when the call ends, should that be in the backoff (`deadline_in_backoff`).
@@ -1012,15 +1002,15 @@ impl Call {
             self.tell_outer();
         }
         (hooks.reject)(ResilienceError::DeadlineExceeded {
-            provider: self.p.name,
-            deadline: self.p.config.total_timeout.unwrap_or_default(),
+            provider: self.current.p.name,
+            deadline: self.current.p.config.total_timeout.unwrap_or_default(),
         })
     }
 
     /// `RESILIENCE_ENABLED=false`: run once, directly.
     #[inline(always)]
     fn direct(&self) -> bool {
-        self.p.mode.direct
+        self.current.p.mode.direct
     }
 
     fn metrics(&self) -> Option<&'static SiteMetrics> {
@@ -1057,8 +1047,8 @@ impl Call {
         };
         match next {
             Ok(delay) => {
-                let (provider, method) = (self.p.name, self.current.site.method);
-                let (next, max) = (self.current.attempt() + 1, self.current.site.max_attempts());
+                let (provider, method) = (self.current.p.name, self.current.site.method);
+                let (next, max) = (self.current.attempt() + 1, self.current.max_attempts());
                 let error = summary(&out);
                 // The text shows the field's whole milliseconds, so the two never disagree
                 // (`{:.3}` would round 0.9509 s up to 0.951 beside `delay_ms=950`).
@@ -1090,11 +1080,11 @@ impl Call {
         class: ErrorClass,
         retry_after: Option<Duration>,
     ) -> Result<Duration, GiveUp> {
-        let c = &self.p.config;
+        let c = &self.current.p.config;
         if class == ErrorClass::Permanent {
             return Err(GiveUp::Permanent);
         }
-        if self.current.attempt() >= self.current.site.max_attempts() {
+        if self.current.attempt() >= self.current.max_attempts() {
             return Err(GiveUp::Exhausted);
         }
         let (previous, deadline) = self
@@ -1122,7 +1112,7 @@ impl Call {
         }) {
             return Err(GiveUp::Deadline);
         }
-        if self.p.mode.breaker && self.p.breaker.rejects_after(delay) {
+        if self.current.p.mode.breaker && self.current.p.breaker.rejects_after(delay) {
             return Err(GiveUp::CircuitOpen);
         }
         // The backoff's timer, set now: without one (no runtime with timers) there is no
@@ -1130,8 +1120,8 @@ impl Call {
         if !arm(self.ext(), delay) {
             return Err(GiveUp::NoRuntime);
         }
-        if !self.p.budget.try_withdraw(now) {
-            telemetry::budget_exhausted(self.p.name);
+        if !self.current.p.budget.try_withdraw(now) {
+            telemetry::budget_exhausted(self.current.p.name);
             return Err(GiveUp::Budget);
         }
         // Marked at once: user code runs before the retry is scheduled (`log_summary`, the
@@ -1147,8 +1137,8 @@ impl Call {
         result: AttemptResult,
         error: Option<String>,
     ) {
-        let (provider, method) = (self.p.name, self.current.site.method);
-        let (n, max) = (self.current.attempt(), self.current.site.max_attempts());
+        let (provider, method) = (self.current.p.name, self.current.site.method);
+        let (n, max) = (self.current.attempt(), self.current.max_attempts());
         let cls = class.as_str();
         let result = result.as_str();
         let error = error.as_deref();
@@ -1162,7 +1152,9 @@ impl Call {
             // With retries off (`retry = false`, `RETRY_ENABLED=false`) nothing was given up:
             // the caller has the error, and an error line for each would only be noise. A
             // retrying site allowed one attempt (`RETRY_MAX_ATTEMPTS=1`) keeps its error line.
-            GiveUp::Exhausted if !self.current.site.retry || !self.p.config.retry_enabled => {
+            GiveUp::Exhausted
+                if !self.current.site.retry || !self.current.p.config.retry_enabled =>
+            {
                 tracing::warn!(
                     target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
                     "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"

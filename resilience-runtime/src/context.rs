@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::call::CallSite;
+use crate::registry::ProviderInner;
 
 /// A key that is unique per logical call and the same across its retries: send it as an
 /// `Idempotency-Key` header so a provider that saw the first attempt can recognise the retry.
@@ -82,6 +83,9 @@ pub struct CallInfo {
 /// copies the 16-byte key (copying it right after writing it stalls store-to-load forwarding,
 /// which measured at a third of the whole call's cost).
 pub(crate) struct Current {
+    /// The provider the call resolved at its start, kept for every attempt: resolved again
+    /// later, on another thread, a test's isolation (`testing`) could find another.
+    pub(crate) p: &'static ProviderInner,
     pub(crate) site: &'static CallSite,
     /// The attempt number in the low bits, and [`NESTED_FAILED`]: one word, so that starting a
     /// call writes no more than it did before the flag. The call changes it between attempts
@@ -96,11 +100,21 @@ pub(crate) struct Current {
 
 impl Current {
     #[inline(always)]
-    pub(crate) fn new(site: &'static CallSite) -> Self {
+    pub(crate) fn new(site: &'static CallSite, p: &'static ProviderInner) -> Self {
         Current {
+            p,
             site,
             attempt: AtomicU32::new(0),
             key: [AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The most attempts the call may make: 1 when its site retries nothing.
+    pub(crate) fn max_attempts(&self) -> u32 {
+        if self.site.retries() {
+            self.p.mode.attempts
+        } else {
+            1
         }
     }
 
@@ -181,10 +195,10 @@ thread_local! {
 /// ```
 pub fn current_call() -> Option<CallInfo> {
     with_current(|c| CallInfo {
-        provider: c.site.provider_name(),
+        provider: c.p.name,
         method: c.site.method(),
         attempt: c.attempt(),
-        max_attempts: c.site.max_attempts(),
+        max_attempts: c.max_attempts(),
         idempotency_key: c.key(),
     })
 }

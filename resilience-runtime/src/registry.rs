@@ -117,13 +117,24 @@ pub(crate) fn make(name: &str, config: Config, published: bool) -> &'static Prov
 
 /// A test's own provider's configuration (`testing`): `settings` over the built-in defaults,
 /// neither the environment nor what the process's code set up, with the problems the global
-/// `configure` would find (a name whose variables clash with another's is refused there, and
-/// so here).
+/// `configure` would find: a name whose variables clash with one of `others` (the names its
+/// isolation knows), or with the library's own variables, is refused there, and so here.
 #[cfg(feature = "testing")]
-pub(crate) fn code_config(name: &str, settings: &Settings) -> (Config, Vec<ConfigProblem>) {
-    let clashes = registry().clashes_of(name);
+pub(crate) fn code_config(
+    name: &str,
+    settings: &Settings,
+    others: &[&str],
+) -> (Config, Vec<ConfigProblem>) {
+    let mut names: Vec<&str> = others.iter().copied().chain([name]).collect();
+    names.sort_unstable();
+    names.dedup();
+    let subject = format!("provider `{}`", name.escape_debug());
     let (config, mut problems) = settings.resolve();
-    problems.extend(clashes);
+    problems.extend(
+        name_clashes(&names, OTHER_VARIABLES)
+            .into_iter()
+            .filter(|p| p.variable == subject),
+    );
     (config, problems)
 }
 
@@ -378,6 +389,9 @@ impl Builder {
     /// providers created from now on. Returns every problem at once; on error nothing is
     /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
     /// first provider made already warned about them.
+    ///
+    /// Under a test's isolation (`testing` feature), the settings are the isolation's and no
+    /// variable is read or checked.
     ///
     /// # Errors
     ///

@@ -27,11 +27,15 @@
 //! so a test cannot set the process's gauge to a state its provider is not in.
 //! [`providers()`](crate::providers) and `telemetry::health()` list the process's providers.
 //! Assert on the [`Provider`]'s state and counts, on `current_call()` or on the fault
-//! server's counts. An isolation's providers live until the process ends (a few hundred
-//! bytes each).
+//! server's counts. An isolation's providers live until the process ends (under a kilobyte
+//! each).
+//!
+//! A call keeps the provider it found at its start (its first poll) to its end, wherever it
+//! is polled after.
 //!
 //! The thread is what is isolated, not the task: `#[tokio::test]` runs its test on one thread
-//! (the default `current_thread` flavour), tasks it spawns included. On a `multi_thread`
+//! (the default `current_thread` flavour), tasks it spawns included (not `spawn_blocking`'s,
+//! which run on the blocking pool). On a `multi_thread`
 //! runtime, wrap the tasks spawned onto its workers with [`Isolation::run`] (the guard's
 //! [`isolation()`](Isolated::isolation)), or they use the process's providers. A task on the
 //! test's thread that takes a guard of its own changes what the test sees while it holds it,
@@ -77,50 +81,76 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use crate::config::Settings;
+use crate::config::{Config, Settings};
 use crate::error::{ConfigError, ConfigProblem};
 use crate::registry::{Provider, ProviderInner, code_config, make};
 
 thread_local! {
-    /// The scopes entered on this thread, the newest last: its providers are the ones used.
-    static ENTERED: RefCell<Vec<Arc<Scope>>> = const { RefCell::new(Vec::new()) };
+    /// The guards alive on this thread, each with the scope it entered, the newest last: its
+    /// providers are the ones used.
+    static ENTERED: RefCell<Vec<(u64, Arc<Scope>)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// One isolation's providers and the code settings given under it.
+/// Tells guards apart: one isolation may be entered twice on a thread.
+static GUARD_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// One isolation: its providers and the code settings given under it, behind one lock held
+/// from a check to its insert, as the registry's is (threads of one isolation may make or
+/// configure a name at once). Nothing done under it logs or calls out.
 #[derive(Default)]
-struct Scope {
-    providers: Mutex<BTreeMap<String, &'static ProviderInner>>,
-    /// `Builder::defaults` under it.
-    global: Mutex<Settings>,
-    /// `Builder::provider` and `configure` under it, by name.
-    code: Mutex<BTreeMap<String, Settings>>,
-}
+struct Scope(Mutex<State>);
 
-/// A panic in a test while one of these was held leaves nothing half-written.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+#[derive(Default)]
+struct State {
+    providers: BTreeMap<String, &'static ProviderInner>,
+    /// `Builder::defaults` under it.
+    global: Settings,
+    /// `Builder::provider` and `configure` under it, by name.
+    code: BTreeMap<String, Settings>,
 }
 
 impl Scope {
-    /// `name`'s settings under this scope: its own, over the scope's defaults.
-    fn settings(&self, name: &str) -> Settings {
-        let global = lock(&self.global).clone();
-        match lock(&self.code).get(name) {
-            Some(own) => own.over(&global),
-            None => global,
+    /// A panic in a test while it was held leaves nothing half-written.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    /// `name`'s settings: `own` (or its code settings) over the defaults.
+    fn settings(&self, name: &str, own: Option<&Settings>) -> Settings {
+        match own.or_else(|| self.code.get(name)) {
+            Some(own) => own.over(&self.global),
+            None => self.global.clone(),
         }
     }
 
-    fn provider(&self, name: &str) -> Option<&'static ProviderInner> {
-        lock(&self.providers).get(name).copied()
+    /// The names its code or its providers know, checked against each other as the
+    /// registry checks the process's.
+    fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .code
+            .keys()
+            .chain(self.providers.keys())
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
-    /// Keeps `made` unless another thread of the same isolation made the name first.
-    fn keep(&self, name: &str, made: &'static ProviderInner) -> &'static ProviderInner {
-        lock(&self.providers).entry(name.to_owned()).or_insert(made)
+    fn config(&self, name: &str, settings: &Settings) -> (Config, Vec<ConfigProblem>) {
+        code_config(name, settings, &self.names())
+    }
+
+    fn make(&mut self, name: &str, config: Config) -> &'static ProviderInner {
+        let made = make(name, config, false);
+        self.providers.insert(name.to_owned(), made);
+        made
     }
 }
 
@@ -151,7 +181,7 @@ pub struct Isolation(Arc<Scope>);
 impl std::fmt::Debug for Isolation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Isolation")
-            .field("providers", &lock(&self.0.providers).keys())
+            .field("providers", &self.0.lock().providers.keys())
             .finish()
     }
 }
@@ -164,8 +194,10 @@ impl Isolation {
 
     /// Makes these the providers of this thread until the guard drops.
     pub fn enter(&self) -> Isolated {
-        ENTERED.with(|e| e.borrow_mut().push(self.0.clone()));
+        let id = GUARD_IDS.fetch_add(1, Ordering::Relaxed);
+        ENTERED.with(|e| e.borrow_mut().push((id, self.0.clone())));
         Isolated {
+            id,
             isolation: self.clone(),
             _one_thread: PhantomData,
         }
@@ -218,6 +250,7 @@ pub fn isolate() -> Isolated {
 /// once. Guards nest: the newest one alive decides, whatever order they drop in.
 #[must_use = "the providers are this thread's only while the guard lives"]
 pub struct Isolated {
+    id: u64,
     isolation: Isolation,
     /// Not `Send`: it undoes its entry on this thread when it drops.
     _one_thread: PhantomData<*const ()>,
@@ -240,20 +273,14 @@ impl Drop for Isolated {
     fn drop(&mut self) {
         // During the thread's teardown the list may be gone already: nothing to undo.
         let _ = ENTERED.try_with(|e| {
-            let mut entered = e.borrow_mut();
-            if let Some(i) = entered
-                .iter()
-                .rposition(|s| Arc::ptr_eq(s, &self.isolation.0))
-            {
-                entered.remove(i);
-            }
+            e.borrow_mut().retain(|(id, _)| *id != self.id);
         });
     }
 }
 
 fn current() -> Option<Arc<Scope>> {
     ENTERED
-        .try_with(|e| e.borrow().last().cloned())
+        .try_with(|e| e.borrow().last().map(|(_, s)| s.clone()))
         .ok()
         .flatten()
 }
@@ -262,35 +289,36 @@ fn current() -> Option<Arc<Scope>> {
 /// from the settings given under it.
 pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     let scope = current()?;
-    if let Some(p) = scope.provider(name) {
+    let mut state = scope.lock();
+    if let Some(p) = state.providers.get(name) {
         return Some(p);
     }
-    // The settings were checked as they were given (`Builder::init`, `configure`); made with
-    // no lock held, as a log layer may call the provider while it is made.
-    let (config, _) = code_config(name, &scope.settings(name));
-    Some(scope.keep(name, make(name, config, false)))
+    // The settings were checked as they were given (`Builder::init`, `configure`).
+    let (config, _) = state.config(name, &state.settings(name, None));
+    Some(state.make(name, config))
 }
 
 /// `configure` under an isolation, as the global one: settings merge with the ones given the
 /// name before, and may not change a provider already made. `None` when none is entered.
 pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provider, ConfigError>> {
     let scope = current()?;
-    let merged = match lock(&scope.code).get(name) {
+    let mut state = scope.lock();
+    let merged = match state.code.get(name) {
         Some(old) => settings.over(old),
         None => settings,
     };
-    let global = lock(&scope.global).clone();
-    let (config, mut problems) = code_config(name, &merged.over(&global));
-    let existing = scope.provider(name);
+    let (config, mut problems) = state.config(name, &state.settings(name, Some(&merged)));
+    let existing = state.providers.get(name).copied();
     if let Some(p) = existing {
         problems.extend(p.config.changes(&config, name));
     }
     if !problems.is_empty() {
         return Some(Err(ConfigError::new(problems)));
     }
-    lock(&scope.code).insert(name.to_owned(), merged);
-    let p = existing.unwrap_or_else(|| scope.keep(name, make(name, config, false)));
-    Some(Ok(Provider(p)))
+    state.code.insert(name.to_owned(), merged);
+    Some(Ok(Provider(
+        existing.unwrap_or_else(|| state.make(name, config)),
+    )))
 }
 
 /// `Builder::init` under an isolation: its settings are the isolation's, checked as the
@@ -300,40 +328,35 @@ pub(crate) fn init(
     providers: &[(String, Settings)],
 ) -> Option<Result<(), ConfigError>> {
     let scope = current()?;
-    let global = defaults.over(&lock(&scope.global));
-    let mut code = lock(&scope.code).clone();
+    let mut state = scope.lock();
+    let mut next = State {
+        providers: state.providers.clone(),
+        global: defaults.over(&state.global),
+        code: state.code.clone(),
+    };
     for (name, s) in providers {
-        let merged = match code.get(name) {
+        let merged = match next.code.get(name) {
             Some(old) => s.over(old),
             None => s.clone(),
         };
-        code.insert(name.clone(), merged);
+        next.code.insert(name.clone(), merged);
     }
-    let mut names: Vec<String> = code.keys().cloned().collect();
-    names.extend(lock(&scope.providers).keys().cloned());
-    names.sort_unstable();
-    names.dedup();
-    let mut problems: Vec<ConfigProblem> = Vec::new();
-    let (_, p) = global.resolve();
-    problems.extend(p);
+    let (_, mut problems) = next.global.resolve();
+    let names: Vec<String> = next.names().into_iter().map(str::to_owned).collect();
     for name in &names {
-        let own = code
-            .get(name)
-            .map_or_else(|| global.clone(), |s| s.over(&global));
-        let (config, found) = code_config(name, &own);
+        let (config, found) = next.config(name, &next.settings(name, None));
         for p in found {
             if !problems.contains(&p) {
                 problems.push(p);
             }
         }
-        if let Some(existing) = scope.provider(name) {
+        if let Some(existing) = next.providers.get(name) {
             problems.extend(existing.config.changes(&config, name));
         }
     }
     if !problems.is_empty() {
         return Some(Err(ConfigError::new(problems)));
     }
-    *lock(&scope.global) = global;
-    *lock(&scope.code) = code;
+    *state = next;
     Some(Ok(()))
 }
