@@ -147,9 +147,9 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 ///   with no `Retry-After` and no log text (the value's own text may hold secrets).
 ///
 /// A forwarded field whose type names a type parameter (`E`, `Box<E>`, `T::Error`) gets its
-/// `Classify` bound from the derive, as thiserror's do. It sits beside thiserror's derive, whose `#[from]` can write the
-/// `From<ResilienceError>` a `#[resilient]` method's error also needs. `__resilience_inner`
-/// is a reserved name in the generated match.
+/// `Classify` bound from the derive, as thiserror's derive does. It sits beside that derive,
+/// whose `#[from]` can write the `From<ResilienceError>` a `#[resilient]` method's error also
+/// needs. `__resilience_inner` is a reserved name in the generated match.
 ///
 /// ```
 /// use resilience::{Classify, ErrorClass, HttpError, ResilienceError};

@@ -27,8 +27,8 @@
 //! so a test cannot set the process's gauge to a state its provider is not in.
 //! [`providers()`](crate::providers) and `telemetry::health()` list the process's providers.
 //! Assert on the [`Provider`]'s state and counts, on `current_call()` or on the fault
-//! server's counts. An isolation's providers live until the process ends (under a kilobyte
-//! each).
+//! server's counts. An isolation's providers live until the process ends (about 700 bytes
+//! each, plus a failure-rate window's bits: up to 512 bytes).
 //!
 //! A call keeps the provider it found at its start (its first poll) to its end, wherever it
 //! is polled after.
@@ -37,16 +37,17 @@
 //! (the default `current_thread` flavour), tasks it spawns included (not `spawn_blocking`'s,
 //! which run on the blocking pool). On a `multi_thread`
 //! runtime, wrap the tasks spawned onto its workers with [`Isolation::run`] (the guard's
-//! [`isolation()`](Isolated::isolation)), or they use the process's providers. A task on the
-//! test's thread that takes a guard of its own changes what the test sees while it holds it,
-//! so take one guard, on the test's first line: a helper that takes its own and returns
+//! [`isolation()`](Isolated::isolation)), or they use the process's providers. A future on
+//! the test's thread that holds a guard of its own across an `.await` (a branch of `join!`, a
+//! `spawn_local` task) changes what the test sees while it holds it, so take one guard, on the test's first line: a helper that takes its own and returns
 //! leaves the test on the process's providers. A [`Provider`] handle taken before the guard
 //! keeps the provider it was taken for.
 //!
 //! Needs the `testing` feature, which is for dev-dependencies only: with it, every call looks
 //! up a thread-local list first. (Without it, `resilience::testing` is not found: "cannot
 //! find `testing` in `resilience`".) Cargo's resolver 2 or later (edition 2021 and up)
-//! keeps a dev-dependency's features out of a service's own build.
+//! keeps it out of `cargo build` and `cargo run`, but not out of builds that include tests or
+//! benches (`--all-targets`, `cargo bench`): benchmark from a package without it.
 //!
 //! ```toml
 //! [dev-dependencies]
