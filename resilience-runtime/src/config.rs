@@ -631,6 +631,15 @@ impl Settings {
         self
     }
 
+    /// `self` over the settings given the same name before (`configure`, `Builder::provider`
+    /// again), if any: later settings add to earlier ones.
+    pub(crate) fn after(self, earlier: Option<&Settings>) -> Settings {
+        match earlier {
+            Some(earlier) => self.over(earlier),
+            None => self,
+        }
+    }
+
     /// Layers `self` over `lower`: values set here win.
     pub(crate) fn over(&self, lower: &Settings) -> Settings {
         let mut out = lower.clone();

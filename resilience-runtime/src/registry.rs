@@ -67,27 +67,8 @@ impl Registry {
 
     /// `name`'s clashes with the providers that exist or have code settings.
     fn clashes_of(&self, name: &str) -> Vec<ConfigProblem> {
-        // Only names whose variables can meet `name`'s are checked with it, so that making
-        // the n-th provider costs a pass over the names, not the full check of all n (which
-        // made creating 2,000 providers take minutes). One name's variable equals another's
-        // only if their environment forms are equal or one is the other plus `_` and more.
-        let env = env_provider_name(name);
-        let related = |other: &&String| may_share_variables(&env, &env_provider_name(other));
-        let mut names: Vec<&str> = self
-            .providers
-            .keys()
-            .chain(self.provider_code.keys())
-            .filter(related)
-            .map(String::as_str)
-            .chain([name])
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        let subject = format!("provider `{}`", name.escape_debug());
-        name_clashes(&names, OTHER_VARIABLES)
-            .into_iter()
-            .filter(|p| p.variable == subject)
-            .collect()
+        let known = self.providers.keys().chain(self.provider_code.keys());
+        clashes_with(name, known.map(String::as_str))
     }
 
     fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
@@ -125,17 +106,29 @@ pub(crate) fn code_config(
     settings: &Settings,
     others: &[&str],
 ) -> (Config, Vec<ConfigProblem>) {
-    let mut names: Vec<&str> = others.iter().copied().chain([name]).collect();
+    let (config, mut problems) = settings.resolve();
+    problems.extend(clashes_with(name, others.iter().copied()));
+    (config, problems)
+}
+
+/// `name`'s clashes with `others` (names may repeat) and with the library's own variables.
+/// Only names whose variables can meet `name`'s are checked with it, so that making the n-th
+/// provider costs a pass over the names, not the full check of all n (which made creating
+/// 2,000 providers take minutes). One name's variable equals another's only if their
+/// environment forms are equal or one is the other plus `_` and more.
+fn clashes_with<'a>(name: &'a str, others: impl Iterator<Item = &'a str>) -> Vec<ConfigProblem> {
+    let env = env_provider_name(name);
+    let mut names: Vec<&str> = others
+        .filter(|other| may_share_variables(&env, &env_provider_name(other)))
+        .chain([name])
+        .collect();
     names.sort_unstable();
     names.dedup();
     let subject = format!("provider `{}`", name.escape_debug());
-    let (config, mut problems) = settings.resolve();
-    problems.extend(
-        name_clashes(&names, OTHER_VARIABLES)
-            .into_iter()
-            .filter(|p| p.variable == subject),
-    );
-    (config, problems)
+    name_clashes(&names, OTHER_VARIABLES)
+        .into_iter()
+        .filter(|p| p.variable == subject)
+        .collect()
 }
 
 /// Whether two providers, by their environment forms, can have a variable in common: equal
@@ -443,10 +436,7 @@ impl Builder {
             provider_code: reg.provider_code.clone(),
         };
         for (name, s) in self.providers {
-            let merged = match next.provider_code.get(&name) {
-                Some(old) => s.over(old),
-                None => s,
-            };
+            let merged = s.after(next.provider_code.get(&name));
             next.provider_code.insert(name, merged);
         }
         // The global layer, environment over code, checked on its own: conflicts between
@@ -495,7 +485,7 @@ impl Builder {
 }
 
 /// Adds the problems not reported already: every provider inherits the global layer's.
-fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
+pub(crate) fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
     for p in found {
         if !problems.contains(&p) {
             problems.push(p);
@@ -544,10 +534,7 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
     }
     let mut reg = registry();
     let previous = reg.provider_code.get(name).cloned();
-    let merged = match &previous {
-        Some(old) => settings.over(old),
-        None => settings,
-    };
+    let merged = settings.after(previous.as_ref());
     reg.provider_code.insert(name.to_owned(), merged);
     let (config, mut problems) = reg.resolve(name, &process_env);
     problems.extend(reg.clashes_of(name));

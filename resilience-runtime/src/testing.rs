@@ -88,7 +88,7 @@ use std::task::{Context, Poll};
 
 use crate::config::{Config, Settings};
 use crate::error::{ConfigError, ConfigProblem};
-use crate::registry::{Provider, ProviderInner, code_config, make};
+use crate::registry::{Provider, ProviderInner, add_new, code_config, make};
 
 thread_local! {
     /// The guards alive on this thread, each with the scope it entered, the newest last: its
@@ -130,18 +130,14 @@ impl State {
         }
     }
 
-    /// The names its code or its providers know, checked against each other as the
-    /// registry checks the process's.
+    /// The names its code or its providers know (a name may come twice), checked against each
+    /// other as the registry checks the process's.
     fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .code
+        self.code
             .keys()
             .chain(self.providers.keys())
             .map(String::as_str)
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names
+            .collect()
     }
 
     fn config(&self, name: &str, settings: &Settings) -> (Config, Vec<ConfigProblem>) {
@@ -304,10 +300,7 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
 pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provider, ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
-    let merged = match state.code.get(name) {
-        Some(old) => settings.over(old),
-        None => settings,
-    };
+    let merged = settings.after(state.code.get(name));
     let (config, mut problems) = state.config(name, &state.settings(name, Some(&merged)));
     let existing = state.providers.get(name).copied();
     if let Some(p) = existing {
@@ -336,21 +329,16 @@ pub(crate) fn init(
         code: state.code.clone(),
     };
     for (name, s) in providers {
-        let merged = match next.code.get(name) {
-            Some(old) => s.over(old),
-            None => s.clone(),
-        };
+        let merged = s.clone().after(next.code.get(name));
         next.code.insert(name.clone(), merged);
     }
     let (_, mut problems) = next.global.resolve();
-    let names: Vec<String> = next.names().into_iter().map(str::to_owned).collect();
+    // Each once: a name may be both configured and made.
+    let names: std::collections::BTreeSet<String> =
+        next.names().into_iter().map(str::to_owned).collect();
     for name in &names {
         let (config, found) = next.config(name, &next.settings(name, None));
-        for p in found {
-            if !problems.contains(&p) {
-                problems.push(p);
-            }
-        }
+        add_new(&mut problems, found);
         if let Some(existing) = next.providers.get(name) {
             problems.extend(existing.config.changes(&config, name));
         }
