@@ -12,9 +12,10 @@
 //!     let __resilience_out = __resilience_call.attempt(|| async { body }).await;
 //!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_out) {
 //!         Step::Done(__resilience_result) => return __resilience_result,
-//!         // The backoff sleep; the method's error if the deadline passed during it.
-//!         Step::Retry => if let Err(r) = __resilience_call.backoff(hooks::<ReturnType>()).await { return r; },
+//!         Step::Retry => {}
 //!     }
+//!     // The backoff sleep; the method's error if the deadline passed during it.
+//!     if let Err(r) = __resilience_call.backoff(hooks::<ReturnType>()).await { return r; }
 //! }
 //! ```
 //!
@@ -340,16 +341,20 @@ fn harness(
         loop {
             #permit
             #(#rebinds)*
-            let #out = #call.attempt(|| async { #guard #body }).await;
-            match #call.finish(#hooks, #out) {
+            // Nothing that has drop glue may live across the backoff's `.await` unless it must:
+            // the caller's future would keep it, with a drop flag, written on every call. So
+            // the attempt's result is scoped to the `match`'s scrutinee, and the `.await`
+            // follows the `match` (a scrutinee lives to the end of its `match`: the step, the
+            // method's result, was kept across an `.await` in its arm).
+            match {
+                let #out = #call.attempt(|| async { #guard #body }).await;
+                #call.finish(#hooks, #out)
+            } {
                 ::resilience::__private::Step::Done(#result) => return #result,
-                ::resilience::__private::Step::Retry => {
-                    if let ::resilience::__private::Result::Err(#result) =
-                        #call.backoff(#hooks).await
-                    {
-                        return #result;
-                    }
-                }
+                ::resilience::__private::Step::Retry => {}
+            }
+            if let ::resilience::__private::Result::Err(#result) = #call.backoff(#hooks).await {
+                return #result;
             }
         }
     }

@@ -197,14 +197,19 @@ impl CallSite {
             if let Err(rejected) = call.permit(hooks::<Result<T, E>>()) {
                 return rejected;
             }
-            let out = call.attempt_op(&mut op).await;
-            match call.finish(hooks::<Result<T, E>>(), out) {
+            // Scoped as `#[resilient]` writes it (see there): nothing with drop glue across
+            // the backoff's `.await`. Bound with a `let` (as the lint would have it), the step
+            // would live across it.
+            #[allow(clippy::blocks_in_conditions)]
+            match {
+                let out = call.attempt_op(&mut op).await;
+                call.finish(hooks::<Result<T, E>>(), out)
+            } {
                 Step::Done(out) => return out,
-                Step::Retry => {
-                    if let Err(out) = call.backoff(hooks::<Result<T, E>>()).await {
-                        return out;
-                    }
-                }
+                Step::Retry => {}
+            }
+            if let Err(out) = call.backoff(hooks::<Result<T, E>>()).await {
+                return out;
             }
         }
     }
