@@ -9,8 +9,10 @@
 //!     // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
 //!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }
 //!     let owned_arg = <Ty as CloneArg>::clone_arg(&owned_arg); // a fresh copy per attempt
-//!     let __resilience_out = __resilience_call.attempt(|| async { body }).await;
-//!     match __resilience_call.finish(hooks::<ReturnType>(), __resilience_out) {
+//!     match {
+//!         let __resilience_out = __resilience_call.attempt(|| async { body }).await;
+//!         __resilience_call.finish(hooks::<ReturnType>(), __resilience_out)
+//!     } {
 //!         Step::Done(__resilience_result) => return __resilience_result,
 //!         Step::Retry => {}
 //!     }
@@ -341,11 +343,13 @@ fn harness(
         loop {
             #permit
             #(#rebinds)*
-            // Nothing that has drop glue may live across the backoff's `.await` unless it must:
-            // the caller's future would keep it, with a drop flag, written on every call. So
-            // the attempt's result is scoped to the `match`'s scrutinee, and the `.await`
-            // follows the `match` (a scrutinee lives to the end of its `match`: the step, the
-            // method's result, was kept across an `.await` in its arm).
+            // Nothing of an attempt may live across the backoff's `.await`. A `match`'s
+            // scrutinee lives to the end of the `match`, so with the `.await` in the `Retry`
+            // arm the step (which holds the method's result in `Done`) was kept in the caller's
+            // future: as large as the result, and it made the future `!Send` for a result that
+            // is not `Send`. The `.await` follows the `match`. And the attempt's result, bound
+            // at the loop's scope, had a drop flag there, written on every call: it is scoped
+            // to the scrutinee.
             match {
                 let #out = #call.attempt(|| async { #guard #body }).await;
                 #call.finish(#hooks, #out)

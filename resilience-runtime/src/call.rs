@@ -24,21 +24,23 @@
 //! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
 //!
-//! It makes six stores (52 bytes) into the caller's future (the `Call`: provider, site, attempt
-//! counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but two
+//! It starts with six stores (52 bytes) into the caller's future (the `Call`: provider, site,
+//! attempt counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but two
 //! tests: the `Call`'s drop checks for a probe ticket (one bit) and an `Ext`, and the attempt and
 //! backoff futures only borrow from it, so the caller's future has almost no drop glue.
-//! Nothing else is kept in the caller's future: the attempt's result and the loop's step die
-//! before the backoff's `.await` (see the macro's loop).
+//! Nothing else of the loop's is kept across the backoff's `.await`: neither the attempt's
+//! result nor the loop's step that holds it (see the macro's loop).
 //!
 //! Some of its loads and stores are the compiler's, not the semantics': the ticket, written
-//! empty by [`Call::new`] and then by [`Call::permit`]; the attempt number, written 0 and then
-//! read back to count the first; the provider, read back for `permit`. A `!Unpin` future's
-//! memory may be changed by any function the compiler cannot see into, and a plain call's start
-//! meets an out-of-line one (`new_ext`) before `permit`, so what is in the caller's future is
-//! read back there: about 5 instructions. Starting a plain call to its end inline instead
-//! (`start`, tried) made 109–110 instructions a call, not 112, but a refusal then has to carry
-//! its time to the next probe through the call's fields, which cost the rejections 3–33.
+//! empty by [`Call::new`] and again by [`Call::permit`]; the attempt number, written 0 and then
+//! read back to count the first; the provider, read back for `permit`. rustc does not mark a
+//! `&mut` to an `!Unpin` type as unaliased (a future may point into itself), so the optimiser
+//! reloads a future's fields after any call it cannot see into; a plain call's start meets the
+//! out-of-line one (`new_ext`) before `permit`, and what it wrote is read back there: about 5
+//! instructions (callgrind's per-instruction counts against the probe's disassembly). Starting
+//! a plain call to its end inline instead would need a refusal to carry its time to the next
+//! probe through the call's fields, which costs the rejections more than it saves: tried, and
+//! not kept.
 //!
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
 //! write, so two threads calling the same healthy provider never contend (benchmarked).

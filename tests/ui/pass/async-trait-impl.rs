@@ -18,6 +18,8 @@ impl Classify for MyError {
 pub trait SendProvider {
     async fn upload(&self, name: &str, body: Vec<u8>) -> Result<usize, MyError>;
     async fn touch(&mut self) -> Result<(), MyError>;
+    /// A result that is not `Send`, in a trait whose futures must be.
+    async fn local(&self) -> Result<std::rc::Rc<u8>, MyError>;
 }
 
 #[async_trait(?Send)]
@@ -38,6 +40,11 @@ impl SendProvider for Kimi {
     async fn touch(&mut self) -> Result<(), MyError> {
         self.0 += 1;
         Ok(())
+    }
+
+    #[resilience::resilient(provider = "kimi")]
+    async fn local(&self) -> Result<std::rc::Rc<u8>, MyError> {
+        Ok(std::rc::Rc::new(1))
     }
 }
 

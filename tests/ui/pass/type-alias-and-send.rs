@@ -20,8 +20,17 @@ async fn upload(bytes: Vec<u8>) -> UploadResult<usize> {
     Ok(bytes.len())
 }
 
+/// A result that is not `Send`: the future still is, as a native `async fn`'s would be,
+/// since nothing holds the result across an `.await` (the retry loop keeps its step, which
+/// holds it, out of the backoff's).
+#[resilience::resilient(provider = "kimi")]
+async fn local_result() -> Result<std::rc::Rc<u8>, MyError> {
+    Ok(std::rc::Rc::new(1))
+}
+
 fn assert_send<T: Send>(_: T) {}
 
 fn main() {
     assert_send(upload(vec![1]));
+    assert_send(local_result());
 }
