@@ -878,3 +878,29 @@ async fn a_methods_result_is_not_kept_in_its_future() {
     assert!(size < 4096, "execute's future is {size} bytes");
     assert_eq!(executed.await.unwrap()[4095], 9);
 }
+
+/// A body that fails once and only borrows its copy of an argument.
+#[resilient(provider = "mac-arg-copies")]
+async fn borrows_its_copy(token: Arc<()>, flaky: &Flaky) -> Result<u32, TestError> {
+    let _seen = &token;
+    flaky.hit()
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempts_copies_of_the_arguments_are_gone_in_its_backoff() {
+    fast("mac-arg-copies", 100);
+    let (token, flaky) = (Arc::new(()), Flaky::new(1));
+    let mut call = std::pin::pin!(borrows_its_copy(Arc::clone(&token), &flaky));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(
+        call.as_mut().poll(&mut cx).is_pending(),
+        "sleeping after the first attempt's failure"
+    );
+    assert_eq!(flaky.calls(), 1);
+    // Ours and the call's (the argument, kept for the next attempt's copy): the first
+    // attempt's copy, moved into its block, went with it, and is not kept through the
+    // backoff (an upload's body, copied per attempt, is not held twice while it sleeps).
+    assert_eq!(Arc::strong_count(&token), 2);
+    assert_eq!(call.await, Ok(2));
+    assert_eq!(Arc::strong_count(&token), 1);
+}
