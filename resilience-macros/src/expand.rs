@@ -346,8 +346,8 @@ fn harness(
             // Nothing of an attempt may live across the backoff's `.await`. A `match`'s
             // scrutinee lives to the end of the `match`, so with the `.await` in the `Retry`
             // arm the step (which holds the method's result in `Done`) was kept in the caller's
-            // future: as large as the result, and it made the future `!Send` for a result that
-            // is not `Send`. The `.await` follows the `match`. And the attempt's result, bound
+            // future whenever it has drop glue (a `Result` whose error is an `io::Error` has):
+            // as large as the result, and `!Send` for a result that is not `Send`. The `.await` follows the `match`. And the attempt's result, bound
             // at the loop's scope, had a drop flag there, written on every call: it is scoped
             // to the scrutinee.
             match {

@@ -21,8 +21,8 @@ async fn upload(bytes: Vec<u8>) -> UploadResult<usize> {
 }
 
 /// A result that is not `Send`: the future still is, as a native `async fn`'s would be,
-/// since nothing holds the result across an `.await` (the retry loop keeps its step, which
-/// holds it, out of the backoff's).
+/// since nothing holds the result across an `.await` (the retry loop's step, which holds it,
+/// is dropped before the backoff's `.await`).
 #[resilience::resilient(provider = "kimi")]
 async fn local_result() -> Result<std::rc::Rc<u8>, MyError> {
     Ok(std::rc::Rc::new(1))
