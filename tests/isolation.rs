@@ -14,6 +14,11 @@ fn fast() -> Settings {
         .failure_threshold(1)
 }
 
+/// The state of the breaker that `name` means on this thread now.
+fn state(name: &str) -> CircuitState {
+    resilience::provider(name).state()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -48,28 +53,19 @@ fn a_test_that_opens_a_breaker_does_not_fail_another() {
             opened.wait();
             let got = runtime().block_on(Client.upload(false));
             assert_eq!(got.unwrap(), 7, "refused by the other test's breaker");
-            assert_eq!(
-                resilience::provider("iso-macro").state(),
-                CircuitState::Closed
-            );
+            assert_eq!(state("iso-macro"), CircuitState::Closed);
         })
     };
     {
         let _isolated = testing::isolate();
         resilience::configure("iso-macro", fast()).unwrap();
         assert!(runtime().block_on(Client.upload(true)).is_err());
-        assert_eq!(
-            resilience::provider("iso-macro").state(),
-            CircuitState::Open
-        );
+        assert_eq!(state("iso-macro"), CircuitState::Open);
         opened.wait();
         other.join().unwrap();
     }
     // The process's own provider saw none of it.
-    assert_eq!(
-        resilience::provider("iso-macro").state(),
-        CircuitState::Closed
-    );
+    assert_eq!(state("iso-macro"), CircuitState::Closed);
 }
 
 #[test]
@@ -91,15 +87,12 @@ fn each_guard_has_fresh_providers_and_nested_guards_restore() {
         assert_eq!(ok.unwrap(), 1);
     }
     assert_eq!(
-        resilience::provider("iso-nest").state(),
+        state("iso-nest"),
         CircuitState::ForcedOpen,
         "the outer guard's provider again"
     );
     drop(outer);
-    assert_eq!(
-        resilience::provider("iso-nest").state(),
-        CircuitState::Closed
-    );
+    assert_eq!(state("iso-nest"), CircuitState::Closed);
 }
 
 #[test]
@@ -125,13 +118,13 @@ fn guards_dropped_out_of_order_leave_no_scope_behind() {
     let second = testing::isolate();
     drop(first);
     assert_eq!(
-        resilience::provider("iso-order").state(),
+        state("iso-order"),
         CircuitState::Closed,
         "the second guard's own"
     );
     drop(second);
     assert_eq!(
-        resilience::provider("iso-order").state(),
+        state("iso-order"),
         CircuitState::Closed,
         "the process's, not the first guard's"
     );
@@ -153,10 +146,7 @@ fn an_isolated_breaker_does_not_publish_its_state() {
         .install_recorder()
         .unwrap();
     resilience::telemetry::use_installed_recorder();
-    assert_eq!(
-        resilience::provider("iso-gauge").state(),
-        CircuitState::Closed
-    );
+    assert_eq!(state("iso-gauge"), CircuitState::Closed);
     {
         let _isolated = testing::isolate();
         resilience::provider("iso-gauge").force_open();
@@ -253,15 +243,9 @@ async fn spawned_tasks_run_under_the_test_s_isolation() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), 1, "the test's settings, on a worker");
     }
-    assert_eq!(
-        resilience::provider("iso-spawn").state(),
-        CircuitState::Open
-    );
+    assert_eq!(state("iso-spawn"), CircuitState::Open);
     drop(isolated);
-    assert_eq!(
-        resilience::provider("iso-spawn").state(),
-        CircuitState::Closed
-    );
+    assert_eq!(state("iso-spawn"), CircuitState::Closed);
 }
 
 /// Names are checked against the names the isolation knows, as the registry checks the
@@ -357,7 +341,7 @@ fn one_isolation_entered_twice_keeps_each_entry_apart() {
     let _third = a.enter();
     drop(first);
     assert_eq!(
-        resilience::provider("iso-twice").state(),
+        state("iso-twice"),
         CircuitState::ForcedOpen,
         "a's, entered last"
     );

@@ -27,8 +27,8 @@ pub const ATTEMPTS_TOTAL: &str = "resilience_attempts_total";
 pub const RETRIES_TOTAL: &str = "resilience_retries_total";
 /// Calls that ended with no outcome: cancelled by their caller (the future dropped) or ended
 /// by a panic (in the operation, or in the method's own code the call runs: its `Classify`,
-/// `From<ResilienceError>`, an argument's `Clone`), by `provider`, `method`. Not in `resilience_calls_total`,
-/// whose outcomes are the call's result.
+/// `From<ResilienceError>`, an argument's `Clone`), by `provider`, `method`. Not in
+/// `resilience_calls_total`, whose outcomes are the call's result.
 pub const CALLS_ABANDONED_TOTAL: &str = "resilience_calls_abandoned_total";
 /// Retries refused because the budget was spent, by `provider`.
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "resilience_retry_budget_exhausted_total";
