@@ -1,6 +1,6 @@
 //! Parsing and checking `#[resilient(...)]` arguments.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitBool, LitStr, Token};
@@ -11,8 +11,127 @@ mod kw {
     syn::custom_keyword!(name);
 }
 
-const VALID: &str =
-    "valid arguments are `provider = \"name\"` (required), `retry = false` and `name = \"label\"`";
+const VALID: &str = "valid arguments are `provider = \"name\"` (required), `retry = false`, \
+                     `name = \"label\"` and `crate = path::to::resilience`";
+
+/// The path the expansion names the facade by: `::resilience`, or the one `crate = …` gives,
+/// for a crate that reaches it another way (a renamed dependency, or a crate of your own that
+/// re-exports it, from a `macro_rules!` as `$crate::resilience`).
+pub(crate) struct Krate {
+    path: syn::Path,
+    /// Written by the user, not our default.
+    given: bool,
+}
+
+impl Default for Krate {
+    fn default() -> Self {
+        Krate {
+            path: syn::parse_quote!(::resilience),
+            given: false,
+        }
+    }
+}
+
+impl Krate {
+    /// `crate = path` or, as serde and tokio write it, `crate = "path"`: a path to a module
+    /// (no generic arguments), the facade or a re-export of it.
+    pub(crate) fn parse_value(input: ParseStream<'_>) -> syn::Result<Self> {
+        const EXPECTED: &str = "`crate` takes the path the `resilience` facade is reached by, \
+                                e.g. `crate = my_sdk::resilience`";
+        if input.peek(LitStr) {
+            let lit: LitStr = input.parse()?;
+            return lit
+                .parse_with(syn::Path::parse_mod_style)
+                .map(Krate::given)
+                .map_err(|_| syn::Error::new(lit.span(), EXPECTED));
+        }
+        let fork = input.fork();
+        if fork.call(syn::Path::parse_mod_style).is_ok()
+            && (fork.is_empty() || fork.peek(Token![,]))
+        {
+            return input.call(syn::Path::parse_mod_style).map(Krate::given);
+        }
+        // Consume what is there so the error points at the whole value, not its first token.
+        let value: TokenStream = input
+            .step(|cursor| {
+                let mut rest = *cursor;
+                let mut seen = TokenStream::new();
+                while let Some((tt, next)) = rest.token_tree() {
+                    if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                        break;
+                    }
+                    seen.extend([tt]);
+                    rest = next;
+                }
+                Ok((seen, rest))
+            })
+            .unwrap_or_default();
+        if value.is_empty() {
+            return Err(input.error(EXPECTED));
+        }
+        Err(syn::Error::new_spanned(value, EXPECTED))
+    }
+
+    fn given(path: syn::Path) -> Self {
+        Krate { path, given: true }
+    }
+
+    /// For a path the user gave, the `use` that names it once, to go first in the scope of
+    /// the expansion's other paths (which name [`ALIAS`]): a path that does not resolve is
+    /// one error, at the path, not one for each use (rustc reports nothing through an import
+    /// that failed). A `$crate` in it keeps naming its crate. Nothing for ours.
+    pub(crate) fn prelude(&self) -> TokenStream {
+        if !self.given {
+            return TokenStream::new();
+        }
+        let (path, alias) = (&self.path, self.alias(self.span()));
+        quote::quote_spanned!(self.span()=> use #path as #alias;)
+    }
+
+    /// Where the user's path is: the `use`, and its error, are placed there.
+    fn span(&self) -> Span {
+        self.path
+            .segments
+            .last()
+            .map_or_else(Span::call_site, |s| s.ident.span())
+    }
+
+    /// The alias, resolved as the user's path is (so that its uses find its `use`), placed
+    /// at `at`.
+    fn alias(&self, at: Span) -> Ident {
+        Ident::new(ALIAS, self.span().located_at(at))
+    }
+
+    /// The path, placed at `span`, where rustc reports an error in the code around it. Ours
+    /// is spanned there whole, as the user's own code is, so the error carries no "in this
+    /// macro expansion" notes.
+    pub(crate) fn at(&self, span: Span) -> TokenStream {
+        if self.given {
+            return self.alias(span).into_token_stream();
+        }
+        self.path
+            .to_token_stream()
+            .into_iter()
+            .map(|mut t| {
+                t.set_span(span);
+                t
+            })
+            .collect()
+    }
+}
+
+/// The name [`Krate::prelude`] gives a path the user gave.
+const ALIAS: &str = "__resilience_crate";
+
+impl ToTokens for Krate {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        if self.given {
+            self.alias(self.span()).to_tokens(tokens);
+        } else {
+            self.path.to_tokens(tokens);
+        }
+    }
+}
 
 /// Settings users look for among the arguments, by the names they try: `(names, the
 /// `Settings` method, the variable's setting part)`.
@@ -67,7 +186,7 @@ fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
     let Some((_, method, var)) = SETTINGS.iter().find(|(names, ..)| names.contains(&unknown))
     else {
         // A slip: one edit off a short key, two off a longer one.
-        return ["provider", "retry", "name"]
+        return ["provider", "retry", "name", "crate"]
             .into_iter()
             .find(|k| distance(k, unknown) <= if k.len() > 4 { 2 } else { 1 })
             .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
@@ -118,6 +237,7 @@ pub(crate) struct Args {
     pub(crate) provider: LitStr,
     pub(crate) retry: bool,
     pub(crate) name: Option<LitStr>,
+    pub(crate) krate: Krate,
 }
 
 impl Parse for Args {
@@ -125,6 +245,7 @@ impl Parse for Args {
         let mut provider: Option<LitStr> = None;
         let mut retry: Option<LitBool> = None;
         let mut name: Option<LitStr> = None;
+        let mut krate: Option<Krate> = None;
         while !input.is_empty() {
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::provider) {
@@ -161,6 +282,13 @@ impl Parse for Args {
                     return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
                 }
                 name = Some(lit);
+            } else if lookahead.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                if krate.is_some() {
+                    return Err(syn::Error::new(key.span, "`crate` set multiple times"));
+                }
+                equals(input, key.span, "crate = my_sdk::resilience")?;
+                krate = Some(Krate::parse_value(input)?);
             } else if input.peek(Ident) {
                 let unknown: Ident = input.parse()?;
                 let hint = hint(&unknown.to_string(), provider.as_ref());
@@ -197,6 +325,7 @@ impl Parse for Args {
             provider,
             retry: retry.is_none_or(|b| b.value),
             name,
+            krate: krate.unwrap_or_default(),
         })
     }
 }
@@ -274,6 +403,43 @@ mod tests {
         assert!(err(r#"provider = "a", retries = 5"#).contains("`Settings::max_attempts`"));
         assert!(err(r#"provider = "a", provider = "b""#).contains("set multiple times"));
         assert!(err(r#"provider = "a", retry = "no""#).contains("`retry` takes"));
+    }
+
+    #[test]
+    fn crate_takes_a_path_bare_or_quoted() {
+        let path = |s: &str| {
+            let k = parse(s).unwrap().krate;
+            if k.given {
+                assert_eq!(k.to_token_stream().to_string(), ALIAS);
+            }
+            k.path.to_token_stream().to_string()
+        };
+        assert_eq!(path(r#"provider = "a""#), ":: resilience");
+        assert_eq!(path(r#"provider = "a", crate = res"#), "res");
+        assert_eq!(
+            path(r#"crate = ::my_sdk::resilience, provider = "a""#),
+            ":: my_sdk :: resilience"
+        );
+        assert_eq!(
+            path(r#"provider = "a", crate = "crate::sdk::res""#),
+            "crate :: sdk :: res"
+        );
+        for bad in [
+            r#"provider = "a", crate = 3"#,
+            r#"provider = "a", crate = "3""#,
+            r#"provider = "a", crate = a::<B>"#,
+            r#"provider = "a", crate = a::"#,
+            r#"provider = "a", crate = "#,
+        ] {
+            assert!(
+                err(bad).contains("`crate` takes the path"),
+                "{bad}: {}",
+                err(bad)
+            );
+        }
+        assert!(err(r#"provider = "a", crate"#).contains("e.g. `crate = my_sdk::resilience`"));
+        assert!(err(r#"provider = "a", crate = a, crate = b"#).contains("set multiple times"));
+        assert!(err(r#"provider = "a", krate = res"#).contains("(did you mean `crate`?)"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, Data, DeriveInput, Field, Fields, Ident};
+use syn::{Attribute, Data, DeriveInput, Field, Fields, Ident, Token};
+
+use crate::args::Krate;
 
 const KINDS: &str = "`#[classify(transparent)]` (forwards to the variant's error field: its \
                      class, `Retry-After` and log text), `#[classify(transient)]`, \
@@ -26,22 +28,29 @@ enum Kind {
 /// implement `Classify`", and "derive it"), as thiserror also avoids.
 pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     let mut generics = input.generics.clone();
-    let body = match arms(&input) {
+    // A path that does not parse is reported with the other mistakes; the impl around the
+    // errors names the default.
+    let krate = container_crate(&input.attrs).unwrap_or_default();
+    let body = match arms(&input, &krate) {
         Ok(arms) => {
-            add_bounds(&mut generics, arms.iter().filter_map(|a| a.forwarded));
+            add_bounds(
+                &mut generics,
+                arms.iter().filter_map(|a| a.forwarded),
+                &krate,
+            );
             let classify = arms.iter().map(|a| &a.classify);
             let retry_after = arms.iter().map(|a| &a.retry_after);
             let log_summary = arms.iter().map(|a| &a.log_summary);
             // `*self`: an enum without variants has nothing to match, and a reference to one
             // would still need an arm.
             quote! {
-                fn classify(&self) -> ::resilience::ErrorClass {
+                fn classify(&self) -> #krate::ErrorClass {
                     match *self { #(#classify)* }
                 }
                 fn retry_after(&self) -> ::core::option::Option<::core::time::Duration> {
                     match *self { #(#retry_after)* }
                 }
-                fn log_summary(&self) -> ::core::option::Option<::resilience::__private::Cow<'_, str>> {
+                fn log_summary(&self) -> ::core::option::Option<#krate::__private::Cow<'_, str>> {
                     match *self { #(#log_summary)* }
                 }
             }
@@ -49,7 +58,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
         Err(e) => {
             let error = e.into_compile_error();
             quote! {
-                fn classify(&self) -> ::resilience::ErrorClass {
+                fn classify(&self) -> #krate::ErrorClass {
                     #error
                     ::core::unreachable!()
                 }
@@ -58,15 +67,26 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     };
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    quote! {
+    let derived = quote! {
         #[automatically_derived]
-        impl #impl_generics ::resilience::Classify for #name #ty_generics #where_clause {
+        impl #impl_generics #krate::Classify for #name #ty_generics #where_clause {
             #body
         }
+    };
+    let prelude = krate.prelude();
+    if prelude.is_empty() {
+        return derived;
+    }
+    // A scope for the `use` of a path given with `crate = …`, as serde's derive makes one.
+    quote! {
+        const _: () = {
+            #prelude
+            #derived
+        };
     }
 }
 
-fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm<'_>>> {
+fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> {
     let name = &input.ident;
     let mut arms = Vec::new();
     let mut errors: Option<syn::Error> = None;
@@ -75,9 +95,12 @@ fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm<'_>>> {
         Some(all) => all.combine(e),
         None => errors = Some(e),
     };
+    if let Err(e) = container_crate(&input.attrs) {
+        note(e);
+    }
     match &input.data {
         Data::Enum(e) => {
-            for attr in classify_attrs(&input.attrs) {
+            for attr in classify_attrs(&input.attrs).filter(|a| !is_crate_attr(a)) {
                 note(syn::Error::new_spanned(
                     attr,
                     "`#[classify(…)]` goes on each variant of an enum, not on the enum",
@@ -85,8 +108,8 @@ fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm<'_>>> {
             }
             for v in &e.variants {
                 let ident = &v.ident;
-                match kind(&v.attrs, v.ident.span(), "variant")
-                    .and_then(|k| arm(k, &v.fields, quote!(Self::#ident), v.ident.span()))
+                match kind(&v.attrs, v.ident.span(), "variant", krate)
+                    .and_then(|k| arm(k, &v.fields, quote!(Self::#ident), v.ident.span(), krate))
                 {
                     Ok(a) => arms.push(a),
                     Err(e) => note(e),
@@ -97,8 +120,8 @@ fn arms(input: &DeriveInput) -> syn::Result<Vec<Arm<'_>>> {
             }
         }
         Data::Struct(s) => {
-            match kind(&input.attrs, name.span(), "struct")
-                .and_then(|k| arm(k, &s.fields, quote!(Self), name.span()))
+            match kind(&input.attrs, name.span(), "struct", krate)
+                .and_then(|k| arm(k, &s.fields, quote!(Self), name.span(), krate))
             {
                 Ok(a) => arms.push(a),
                 Err(e) => note(e),
@@ -122,8 +145,47 @@ fn classify_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|a| a.path().is_ident("classify"))
 }
 
+/// `#[classify(crate = …)]`, told apart by its first token; its value is read by
+/// [`container_crate`].
+fn is_crate_attr(attr: &Attribute) -> bool {
+    matches!(&attr.meta, syn::Meta::List(l)
+        if l.tokens.clone().into_iter().next().is_some_and(|t| t.to_string() == "crate"))
+}
+
+/// The enum's or struct's `#[classify(crate = …)]`: the path the impl names the facade by.
+fn container_crate(attrs: &[Attribute]) -> syn::Result<Krate> {
+    let mut found = None;
+    for attr in classify_attrs(attrs).filter(|a| is_crate_attr(a)) {
+        let krate = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
+            let key: Token![crate] = input.parse()?;
+            if input.parse::<Option<Token![=]>>()?.is_none() {
+                return Err(syn::Error::new(
+                    key.span,
+                    "expected `=` and a path, e.g. `#[classify(crate = my_sdk::resilience)]`",
+                ));
+            }
+            Krate::parse_value(input)
+        })?;
+        if found.is_some() {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "a second `#[classify(crate = …)]`: give the path once",
+            ));
+        }
+        found = Some(krate);
+    }
+    Ok(found.unwrap_or_default())
+}
+
 fn field_attrs(f: &Field, note: &mut impl FnMut(syn::Error)) {
     for attr in classify_attrs(&f.attrs) {
+        if is_crate_attr(attr) {
+            note(syn::Error::new_spanned(
+                attr,
+                "`#[classify(crate = …)]` goes on the enum or struct, not on a field",
+            ));
+            continue;
+        }
         note(syn::Error::new_spanned(
             attr,
             "`#[classify(…)]` goes on the variant, not on a field; a transparent variant \
@@ -149,7 +211,11 @@ struct Arm<'a> {
 /// `private_bounds` warnings on a public enum, a bound naming the enum itself (`Box<Error<E>>`,
 /// a recursive error) would overflow the trait solver, and a missing `Classify` is reported
 /// at the field's type already.
-fn add_bounds<'a>(generics: &mut syn::Generics, forwarded: impl Iterator<Item = &'a syn::Type>) {
+fn add_bounds<'a>(
+    generics: &mut syn::Generics,
+    forwarded: impl Iterator<Item = &'a syn::Type>,
+    krate: &Krate,
+) {
     let params: Vec<Ident> = generics.type_params().map(|p| p.ident.clone()).collect();
     if params.is_empty() {
         return;
@@ -167,7 +233,7 @@ fn add_bounds<'a>(generics: &mut syn::Generics, forwarded: impl Iterator<Item = 
         generics
             .make_where_clause()
             .predicates
-            .push(syn::parse_quote!(#bounded: ::resilience::Classify));
+            .push(syn::parse_quote!(#bounded: #krate::Classify));
     }
 }
 
@@ -217,7 +283,13 @@ fn starts_with_param(path: &syn::Path, params: &[Ident]) -> bool {
             .is_some_and(|s| s.arguments.is_none() && params.contains(&s.ident))
 }
 
-fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Result<Arm<'_>> {
+fn arm<'a>(
+    kind: Kind,
+    fields: &'a Fields,
+    path: TokenStream,
+    span: Span,
+    krate: &Krate,
+) -> syn::Result<Arm<'a>> {
     match kind {
         Kind::Fixed(class) => {
             let pattern = match fields {
@@ -246,7 +318,8 @@ fn arm(kind: Kind, fields: &Fields, path: TokenStream, span: Span) -> syn::Resul
             };
             // Spanned at the field's type: a type without `Classify` is reported there.
             let ty = &field.ty;
-            let call = |method: TokenStream| quote_spanned!(ty.span()=> <#ty as ::resilience::Classify>::#method(#inner));
+            let krate = krate.at(ty.span());
+            let call = |method: TokenStream| quote_spanned!(ty.span()=> <#ty as #krate::Classify>::#method(#inner));
             let (c, r, l) = (
                 call(quote!(classify)),
                 call(quote!(retry_after)),
@@ -310,9 +383,18 @@ fn error_field(fields: &Fields, span: Span) -> syn::Result<(usize, &Field)> {
 }
 
 /// The one `#[classify(…)]` of a variant or struct.
-fn kind(attrs: &[Attribute], span: Span, what: &str) -> syn::Result<Kind> {
+fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Result<Kind> {
     let mut found: Option<Kind> = None;
     for attr in classify_attrs(attrs) {
+        if is_crate_attr(attr) {
+            if what == "variant" {
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    "`#[classify(crate = …)]` goes on the enum, not on a variant",
+                ));
+            }
+            continue;
+        }
         let syn::Meta::List(list) = &attr.meta else {
             return Err(syn::Error::new_spanned(
                 attr,
@@ -324,11 +406,11 @@ fn kind(attrs: &[Attribute], span: Span, what: &str) -> syn::Result<Kind> {
         })?;
         let kind = match ident.to_string().as_str() {
             "transparent" => Kind::Transparent,
-            "transient" => Kind::Fixed(quote!(::resilience::ErrorClass::Transient)),
-            "throttled" => Kind::Fixed(quote!(::resilience::ErrorClass::Throttled {
+            "transient" => Kind::Fixed(quote!(#krate::ErrorClass::Transient)),
+            "throttled" => Kind::Fixed(quote!(#krate::ErrorClass::Throttled {
                 retry_after: ::core::option::Option::None
             })),
-            "permanent" => Kind::Fixed(quote!(::resilience::ErrorClass::Permanent)),
+            "permanent" => Kind::Fixed(quote!(#krate::ErrorClass::Permanent)),
             other => {
                 let hint = CLASSES
                     .iter()

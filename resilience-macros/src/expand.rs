@@ -33,7 +33,7 @@ use syn::{
     Visibility, braced,
 };
 
-use crate::args::Args;
+use crate::args::{Args, Krate};
 use crate::async_trait;
 
 /// The annotated item: a function with a body, or a trait method declaration without one. If
@@ -197,15 +197,18 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         )
     });
     let provider = &args.provider;
+    let krate = &args.krate;
     let site = {
         let no_retry = (!args.retry).then(|| quote!(.without_retry()));
         let site = site_ident();
         // The static inside a block: an item is not hygienic, and at the body's level a
         // body's `let __RESILIENCE_SITE` would clash with it (and the body could read it).
+        let prelude = krate.prelude();
         quote! {
-            let #site: &'static ::resilience::__private::CallSite = {
-                static __RESILIENCE_SITE: ::resilience::__private::CallSite =
-                    ::resilience::__private::CallSite::new(#provider, #method) #no_retry;
+            #prelude
+            let #site: &'static #krate::__private::CallSite = {
+                static __RESILIENCE_SITE: #krate::__private::CallSite =
+                    #krate::__private::CallSite::new(#provider, #method) #no_retry;
                 &__RESILIENCE_SITE
             };
         }
@@ -218,10 +221,10 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         }
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
-        let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used);
+        let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used, krate);
         let mut site = site;
         if args.retry
-            && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts)
+            && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts, krate)
         {
             site.extend(binds.prelude);
             before.insert(0, binds.before);
@@ -259,10 +262,10 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     let mut site = site;
     if args.retry {
         let held;
-        (params, held) = param_rebinds(&mut item.sig, &mut inner.block.stmts);
+        (params, held) = param_rebinds(&mut item.sig, &mut inner.block.stmts, krate);
         site.extend(held);
         for stmt in &mut inner.block.stmts {
-            if let Some(copy) = rebind_self_let(stmt, &receiver) {
+            if let Some(copy) = rebind_self_let(stmt, &receiver, krate) {
                 params.insert(0, copy);
             }
         }
@@ -310,17 +313,21 @@ fn harness(
     // Spanned at the return type: a missing bound is reported there. Each use names the
     // constant afresh (a promoted `'static`), so the optimiser sees the function pointers and
     // inlines them; rustc reports the identical errors of the three uses once.
-    let hooks = quote_spanned! {ret.span()=> ::resilience::__private::hooks::<#ret>() };
+    let krate = &args.krate;
+    let hooks = {
+        let krate = krate.at(ret.span());
+        quote_spanned! {ret.span()=> #krate::__private::hooks::<#ret>() }
+    };
     // Fixes the block's output type early, so `?` in the body knows what to convert into.
     let guard = quote! {
-        if let ::resilience::__private::Option::Some(#early) =
-            ::resilience::__private::Option::None::<#ret>
+        if let #krate::__private::Option::Some(#early) =
+            #krate::__private::Option::None::<#ret>
         {
             return #early;
         }
     };
     let permit = quote! {
-        if let ::resilience::__private::Result::Err(#rejected) =
+        if let #krate::__private::Result::Err(#rejected) =
             #call.permit(#hooks)
         {
             return #rejected;
@@ -330,7 +337,7 @@ fn harness(
         // One attempt: the body may consume its arguments, so it takes them by move.
         return quote! {
             #site
-            let mut #call = ::resilience::__private::Call::new(#site_ref);
+            let mut #call = #krate::__private::Call::new(#site_ref);
             #permit
             #(#rebinds)*
             let #out = #call.attempt(move || async move { #guard #body }).await;
@@ -339,7 +346,7 @@ fn harness(
     }
     quote! {
         #site
-        let mut #call = ::resilience::__private::Call::new(#site_ref);
+        let mut #call = #krate::__private::Call::new(#site_ref);
         loop {
             #permit
             #(#rebinds)*
@@ -354,10 +361,10 @@ fn harness(
                 let #out = #call.attempt(|| async { #guard #body }).await;
                 #call.finish(#hooks, #out)
             } {
-                ::resilience::__private::Step::Done(#result) => return #result,
-                ::resilience::__private::Step::Retry => {}
+                #krate::__private::Step::Done(#result) => return #result,
+                #krate::__private::Step::Retry => {}
             }
-            if let ::resilience::__private::Result::Err(#result) = #call.backoff(#hooks).await {
+            if let #krate::__private::Result::Err(#result) = #call.backoff(#hooks).await {
                 return #result;
             }
         }
@@ -451,6 +458,7 @@ fn rebind_params(
     sig: &mut Signature,
     retry: bool,
     used: &Mentioned,
+    krate: &Krate,
 ) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let (mut before, mut inside) = (Vec::new(), Vec::new());
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
@@ -511,10 +519,11 @@ fn rebind_params(
                 if let Pat::Ident(p) = &mut *arg.pat {
                     p.mutability = Some(Default::default());
                 }
-                before.push(quote_spanned!(span=> #(#cfgs)* let #copy = ::resilience::__private::Pin::as_mut(&mut #name);));
+                let krate = krate.at(span);
+                before.push(quote_spanned!(span=> #(#cfgs)* let #copy = #krate::__private::Pin::as_mut(&mut #name);));
             }
             Rebind::Owned => {
-                let clone = owned_rebind(&copy, &name, &arg.ty, span);
+                let clone = owned_rebind(&copy, &name, &arg.ty, span, krate);
                 before.push(quote!(#(#cfgs)* #clone));
             }
         }
@@ -659,7 +668,11 @@ fn mentioned(tokens: TokenStream) -> Mentioned {
 /// still owns it until the call ends (a guard's drop comes when it would without us). A
 /// parameter's `#[cfg]` goes onto its statements. Returns the statements to make before each
 /// attempt, and those to run once before the loop.
-fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream>, TokenStream) {
+fn param_rebinds(
+    sig: &mut Signature,
+    stmts: &mut Vec<Stmt>,
+    krate: &Krate,
+) -> (Vec<TokenStream>, TokenStream) {
     // The user's body, `let __ret = { … }`; in a shape we do not know, every argument counts
     // as named.
     let used = stmts.iter().find_map(|s| match s {
@@ -704,10 +717,11 @@ fn param_rebinds(sig: &mut Signature, stmts: &mut Vec<Stmt>) -> (Vec<TokenStream
             Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#ident;),
             Rebind::Pin => {
                 pat.mutability = Some(Default::default());
-                quote_spanned!(span=> #(#binding)* let #m #ident = ::resilience::__private::Pin::as_mut(&mut #ident);)
+                let krate = krate.at(span);
+                quote_spanned!(span=> #(#binding)* let #m #ident = #krate::__private::Pin::as_mut(&mut #ident);)
             }
             Rebind::Owned => {
-                let clone = owned_rebind(&ident, &ident, &arg.ty, span);
+                let clone = owned_rebind(&ident, &ident, &arg.ty, span, krate);
                 quote!(#(#cfgs)* #clone)
             }
         });
@@ -731,11 +745,18 @@ fn moves_whole(stmt: &Stmt, ident: &syn::Ident) -> bool {
 /// inferred one, rustc would suggest borrowing the argument (`&T` is `Clone`), which is wrong
 /// advice here. `impl Trait` cannot be named in an expression, so it is inferred, from a
 /// closure that lends the argument (for the same reason).
-fn owned_rebind(pat: &dyn ToTokens, name: &syn::Ident, ty: &Type, span: Span) -> TokenStream {
+fn owned_rebind(
+    pat: &dyn ToTokens,
+    name: &syn::Ident,
+    ty: &Type,
+    span: Span,
+    krate: &Krate,
+) -> TokenStream {
+    let krate = krate.at(span);
     if mentions_impl_trait(ty) {
-        quote_spanned!(span=> let #pat = ::resilience::__private::clone_arg_from(|| &#name);)
+        quote_spanned!(span=> let #pat = #krate::__private::clone_arg_from(|| &#name);)
     } else {
-        quote_spanned!(span=> let #pat = <#ty as ::resilience::__private::CloneArg>::clone_arg(&#name);)
+        quote_spanned!(span=> let #pat = <#ty as #krate::__private::CloneArg>::clone_arg(&#name);)
     }
 }
 
@@ -797,7 +818,7 @@ fn receiver_kind(sig: &Signature) -> ReceiverKind {
 /// For an owned receiver, the clone is made before the attempt's block, as an owned
 /// argument's is, and returned to be put there: made inside it, from `&self`, the block would
 /// hold that borrow, and be `Send` only when `Self` is `Sync`.
-fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) -> Option<TokenStream> {
+fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind, krate: &Krate) -> Option<TokenStream> {
     let Stmt::Local(local) = stmt else {
         return None;
     };
@@ -813,12 +834,13 @@ fn rebind_self_let(stmt: &mut Stmt, receiver: &ReceiverKind) -> Option<TokenStre
     let new: Expr = match receiver {
         ReceiverKind::Unique => syn::parse_quote!(&mut *#self_token),
         ReceiverKind::Pin => {
-            syn::parse_quote!(::resilience::__private::Pin::as_mut(&mut #self_token))
+            syn::parse_quote!(#krate::__private::Pin::as_mut(&mut #self_token))
         }
         ReceiverKind::Owned(span) => {
             let copy = syn::Ident::new("__resilience_self_copy", Span::mixed_site());
+            let krate = krate.at(*span);
             before = Some(quote_spanned! {*span=>
-                let #copy = ::resilience::__private::clone_arg_from(|| &#self_token);
+                let #copy = #krate::__private::clone_arg_from(|| &#self_token);
             });
             syn::parse_quote!(#copy)
         }
@@ -874,6 +896,34 @@ mod tests {
         );
         for forbidden in [":: tokio", ":: tracing", ":: metrics", ":: core", ":: std"] {
             assert!(!out.contains(forbidden), "{forbidden} in {out}");
+        }
+    }
+
+    #[test]
+    fn with_a_crate_path_the_expansion_names_only_it() {
+        for item in [
+            "async fn up(&self, n: Vec<u8>, p: Pin<&mut u8>, i: impl AsRef<str>) -> Result<u8, E> { Ok(0) }",
+            "async fn up(mut self: Arc<Self>, n: Vec<u8>) -> Result<u8, E> { Ok(0) }",
+            "async fn up(self: Pin<&mut Self>) -> Result<u8, E> { Ok(0) }",
+            // As async-trait writes a method.
+            "fn up<'a>(mut self, n: Vec<u8>, p: Pin<&'a mut u8>) -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send + 'a>> { Box::pin(async move { let mut __self = self; let n = n; let p = p; let __ret: Result<u8, E> = { Ok(0) }; __ret }) }",
+        ] {
+            let out = expand_str(r#"provider = "kimi", crate = my_sdk::res"#, item);
+            // Named once, first in the body; by its alias after.
+            assert!(!out.contains("resilience ::"), "{out}");
+            assert_eq!(out.matches("my_sdk").count(), 1, "{out}");
+            assert!(
+                out.contains("{ use my_sdk :: res as __resilience_crate ;"),
+                "{out}"
+            );
+            assert!(
+                out.contains("__resilience_crate :: __private :: CallSite :: new"),
+                "{out}"
+            );
+            assert!(
+                out.contains("__resilience_crate :: __private :: hooks"),
+                "{out}"
+            );
         }
     }
 

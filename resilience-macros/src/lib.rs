@@ -21,6 +21,7 @@ use quote::ToTokens;
 /// | `provider = "kimi"` | yes | the provider whose breaker, retry policy and budget the calls share (a non-empty string literal) |
 /// | `retry = false` | no | for non-idempotent operations: breaker only, exactly one attempt; owned arguments are moved, not cloned |
 /// | `name = "upload"` | no | the method label in logs and metrics (default: the function's name) |
+/// | `crate = my_sdk::resilience` | no | the path to the facade, for a crate that renames the dependency or reaches it through a re-export (default `::resilience`; also `crate = "path"`) |
 ///
 /// ```
 /// use resilience::{resilient, Classify, HttpError, ResilienceError};
@@ -150,6 +151,9 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 /// `Classify` bound from the derive, as thiserror's derive does. It sits beside that derive,
 /// whose `#[from]` can write the `From<ResilienceError>` a `#[resilient]` method's error also
 /// needs. `__resilience_inner` is a reserved name in the generated match.
+///
+/// In a crate that reaches the facade by another path (a renamed dependency, a re-export),
+/// give it on the enum or struct: `#[classify(crate = res)]`, as `#[resilient(crate = res)]`.
 ///
 /// ```
 /// use resilience::{Classify, ErrorClass, HttpError, ResilienceError};

@@ -19,6 +19,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Item, Macro, Path, Signature, Stmt};
 
+use crate::args::Krate;
 use crate::expand::{Rebind, rebind_kind};
 
 /// The name `self` becomes in the body. Without a leading underscore: rustc does not report
@@ -39,10 +40,11 @@ pub(crate) struct SelfBinds {
 
 /// For a receiver that needs it, renames `self` in `stmts` and returns the statements that
 /// bind it per attempt.
-pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBinds> {
+pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt], krate: &Krate) -> Option<SelfBinds> {
     let r = sig.receiver()?;
     let this = r.self_token;
     let span = r.span();
+    let krate = krate.at(span);
     let held = Ident::new("__resilience_receiver", Span::mixed_site());
     let copy = Ident::new("__resilience_self_copy", Span::mixed_site());
     // Spanned as the receiver's `self`, as the body's uses are (also when a `macro_rules!`
@@ -62,7 +64,7 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
             held_mut = Some(quote!(mut));
             let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
             (
-                quote_spanned!(span=> let #copy = ::resilience::__private::Pin::as_mut(&mut #held);),
+                quote_spanned!(span=> let #copy = #krate::__private::Pin::as_mut(&mut #held);),
                 quote!(let #m #name = #copy; let _ = &#name;),
             )
         }
@@ -76,13 +78,13 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt]) -> Option<SelfBind
         // gets its own, as an owned argument does: a count's increment and decrement, what a
         // clone in the body would cost.
         syn::ReceiverKind::Typed(_, ty) if is_counted(ty) => {
-            clone_per_attempt(r, &held, &copy, &name, span)
+            clone_per_attempt(r, &held, &copy, &name, span, &krate)
         }
         // Any other `self` taken by value and not `mut`: the body cannot change it, and a
         // clone per attempt would need `Self: Clone`, which it may not be; a body that moves
         // it is told so by rustc, as the README says.
         _ if r.mutability.is_none() => return None,
-        _ => clone_per_attempt(r, &held, &copy, &name, span),
+        _ => clone_per_attempt(r, &held, &copy, &name, span, &krate),
     };
     let prelude = quote_spanned!(span=> let #held_mut #held = #this;);
     // The per-attempt copy is the one changed, and dropping `mut` does not change the
@@ -107,11 +109,12 @@ fn clone_per_attempt(
     copy: &Ident,
     name: &Ident,
     span: Span,
+    krate: &TokenStream,
 ) -> (TokenStream, TokenStream) {
     // `mut` spanned as the user's, so an unneeded one is still reported there.
     let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
     (
-        quote_spanned!(span=> let #copy = ::resilience::__private::clone_arg_from(|| &#held);),
+        quote_spanned!(span=> let #copy = #krate::__private::clone_arg_from(|| &#held);),
         // Used once by us, as `self` is never reported unused (not an `allow`, which a
         // crate's `forbid(unused)` refuses); `unused_mut` is left to report an unneeded
         // `mut self` at the user's `mut`.
