@@ -358,6 +358,62 @@ async fn a_port_in_use_is_a_clear_error() {
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
 }
 
+#[resilience::resilient(provider = "tel-first")]
+async fn first_upload() -> Result<u32, TestError> {
+    Ok(1)
+}
+
+// Never called: its series exist all the same (`dead_code` sees no call).
+#[allow(dead_code)]
+#[resilience::resilient(provider = "tel-never", name = "never_called")]
+async fn never_called() -> Result<u32, TestError> {
+    Ok(1)
+}
+
+/// A method's series exist, at 0, from the moment the recorder is on, before its first call
+/// (registered at program load), so an `increase()` over a window that holds a restart counts
+/// that call; a series born at 1 would hide it. Making them creates no provider.
+#[tokio::test]
+async fn every_method_has_its_series_at_0_before_its_first_call() {
+    let server = serve_local().await;
+    let calls = |s: &Samples, provider: &str, method: &str, outcome: &str| {
+        s.iter()
+            .find(|(m, l, _)| {
+                m == "resilience_calls_total"
+                    && l.get("provider").map(String::as_str) == Some(provider)
+                    && l.get("method").map(String::as_str) == Some(method)
+                    && l.get("outcome").map(String::as_str) == Some(outcome)
+            })
+            .map(|(_, _, v)| *v)
+    };
+    let s = scrape(&get(&server.metrics_url()).await.1);
+    for (provider, method) in [("tel-first", "first_upload"), ("tel-never", "never_called")] {
+        for outcome in ["success", "failure", "rejected"] {
+            assert_eq!(
+                calls(&s, provider, method, outcome),
+                Some(0.0),
+                "{provider} {method} {outcome}"
+            );
+        }
+        assert_eq!(
+            value(
+                &s,
+                "resilience_attempts_total",
+                &[("provider", provider), ("result", "success")]
+            ),
+            0.0
+        );
+        assert!(
+            !resilience::providers().iter().any(|p| p.name() == provider),
+            "{provider} was created by its series"
+        );
+    }
+    assert_eq!(first_upload().await.unwrap(), 1);
+    let s = scrape(&get(&server.metrics_url()).await.1);
+    assert_eq!(calls(&s, "tel-first", "first_upload", "success"), Some(1.0));
+    assert_eq!(calls(&s, "tel-never", "never_called", "success"), Some(0.0));
+}
+
 /// The metrics server on a port of its own, for the tests that speak to it over raw TCP.
 async fn serve_local() -> resilience::telemetry::MetricsServer {
     resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())

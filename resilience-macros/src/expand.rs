@@ -209,6 +209,11 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             let #site: &'static #krate::__private::CallSite = {
                 static __RESILIENCE_SITE: #krate::__private::CallSite =
                     #krate::__private::CallSite::new(#provider, #method) #no_retry;
+                // Known from the program's start, so its series are made when the recorder is
+                // switched on, before its first call.
+                #krate::__private::inventory::submit! {
+                    #krate::__private::Registered(&__RESILIENCE_SITE)
+                }
                 &__RESILIENCE_SITE
             };
         }

@@ -9,6 +9,14 @@ pub use core::option::Option;
 pub use core::pin::Pin;
 pub use core::result::Result;
 pub use std::borrow::Cow;
+// The expansion registers its call site with `inventory::submit!`.
+pub use inventory;
+
+/// A `#[resilient]` call site, registered at program load (before `main`), so that switching
+/// the recorder on makes its method's series, at 0, before its first call.
+pub struct Registered(pub &'static CallSite);
+
+inventory::collect!(Registered);
 
 /// Clones an owned argument for the next attempt.
 #[diagnostic::on_unimplemented(

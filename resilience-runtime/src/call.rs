@@ -182,13 +182,20 @@ impl CallSite {
     fn metrics(&self) -> Option<&SiteMetrics> {
         // One relaxed load when no recorder is installed: no clock read, no labels.
         if telemetry::recording() {
-            Some(
-                self.metrics
-                    .get_or_init(|| SiteMetrics::new(self.inner().name, self.method)),
-            )
+            Some(self.series())
         } else {
             None
         }
+    }
+
+    /// The site's metric handles, made (its series, at 0) on first use. Labelled with the
+    /// site's provider name, not resolved through the registry: a recorder switched on makes
+    /// the series of sites whose provider does not exist yet, and must not create it (its
+    /// configuration may not be given yet). The name is the provider's: a provider's own
+    /// `execute` site is made with it.
+    pub(crate) fn series(&self) -> &SiteMetrics {
+        self.metrics
+            .get_or_init(|| SiteMetrics::new(self.provider, self.method))
     }
 
     /// Runs `op` (called once per attempt) with the provider's retry policy and breaker. This

@@ -7,7 +7,9 @@
 //!
 //! Why the explicit switch? The `metrics` facade drops everything recorded before a recorder
 //! exists, and its handles cannot tell whether one does. Handles are resolved once per call
-//! site (on its first call after the switch) and reused, so the per-call cost with a recorder
+//! site (at the switch for a `#[resilient]` site, which registers itself at program load so
+//! that its series exist at 0 before its first call; at its first call after the switch for
+//! a `CallSite` of the user's own) and reused, so the per-call cost with a recorder
 //! is a few counter increments and one histogram record, never a label lookup. Under the
 //! recorder `serve()` installs, those land in plain atomics of ours (`store`), not in the
 //! exporter's queues.
@@ -43,7 +45,8 @@ static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Tells the runtime that a `metrics` recorder is installed, so it starts recording. Call it
 /// right after installing your own exporter; `serve()` (feature `telemetry`) calls it for
-/// you. It also publishes every known provider's breaker state.
+/// you. It also publishes every known provider's breaker state, and makes the series of every
+/// `#[resilient]` method in the program, at 0, called or not.
 ///
 /// ```
 /// // With any `metrics` exporter:
@@ -57,6 +60,11 @@ pub fn use_installed_recorder() {
     RECORDING.store(true, Ordering::Release);
     for p in crate::registry::providers() {
         provider_known(p.name(), p.state());
+    }
+    // Before its first call: an `increase()` over a window that holds a restart then counts
+    // that call, which a series born at 1 would hide.
+    for crate::__private::Registered(site) in inventory::iter::<crate::__private::Registered> {
+        let _ = site.series();
     }
 }
 
@@ -157,7 +165,7 @@ impl SiteMetrics {
     pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
         // Built after a relaxed `recording()` read `true`: see `synced`.
         std::sync::atomic::fence(Ordering::Acquire);
-        // Shown at 0 from the first call, as the call and attempt counters are, so that an
+        // Shown at 0 with the site's series, as the call and attempt counters are, so that an
         // alert on its rate has a series before the first exhaustion.
         let _ = counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider);
         SiteMetrics {

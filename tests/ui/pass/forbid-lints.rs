@@ -1,8 +1,9 @@
 //! A crate that forbids `unreachable_code` and `unused` can use the attribute: the expansion
 //! allows neither (it used to, which a `forbid` refuses: E0453, or a future-incompatibility
 //! warning for a group), with bodies that diverge, loop or return early, and receivers that
-//! each attempt binds afresh and the body never names.
-#![forbid(unreachable_code, unused)]
+//! each attempt binds afresh and the body never names. And `unsafe_code`: the call site's
+//! registration at program load (`inventory::submit!`) puts no `unsafe` in the user's crate.
+#![forbid(unreachable_code, unused, unsafe_code)]
 // `forbidden_lint_groups` by name: its warning in generated code passes `deny(warnings)`.
 #![deny(warnings, forbidden_lint_groups)]
 use resilience::{Classify, ErrorClass, ResilienceError};
