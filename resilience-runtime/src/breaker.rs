@@ -542,6 +542,21 @@ impl Breaker {
         self
     }
 
+    /// The recorder was switched on with this breaker already made: its state gauge and its
+    /// automatic transitions at 0. Under the transitions lock, as a move publishes its state,
+    /// so that a move made meanwhile by another thread cannot be overwritten by the state this
+    /// thread read before it (the gauge would show it until the next move).
+    pub(crate) fn publish_known(&self) {
+        // First, unlocked: it may move an open breaker past its timeout to half-open, which
+        // takes the lock itself.
+        if !self.published {
+            return;
+        }
+        let _ = self.state();
+        let _held = self.lock();
+        crate::telemetry::provider_known(self.provider, self.stored_state());
+    }
+
     /// Takes the transitions lock.
     fn lock(&self) -> Held<'_> {
         Held {

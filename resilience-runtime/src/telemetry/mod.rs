@@ -59,7 +59,7 @@ pub fn use_installed_recorder() {
     crate::tsc::calibrated();
     RECORDING.store(true, Ordering::Release);
     for p in crate::registry::providers() {
-        provider_known(p.name(), p.state());
+        p.0.breaker.publish_known();
     }
     // Before its first call: an `increase()` over a window that holds a restart then counts
     // that call, which a series born at 1 would hide.
