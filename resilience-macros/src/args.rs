@@ -191,28 +191,50 @@ fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
             .find(|k| distance(k, unknown) <= if k.len() > 4 { 2 } else { 1 })
             .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
     };
-    // The provider's part of a variable name: the runtime's `env_provider_name`, written
-    // again so that the proc-macro crate need not depend on the runtime (tokio, reqwest and
-    // all, built once more for the host) for one mapping.
-    let part = provider.map_or_else(
-        || "<PROVIDER>".to_owned(),
-        |p| {
-            p.value()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_uppercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect()
-        },
-    );
+    let part = provider.map_or_else(|| "<PROVIDER>".to_owned(), |p| env_name(&p.value()));
     format!(
         ". Settings belong to the provider, not the method: `Settings::{method}` in code, or \
          `RESILIENCE_{part}_{var}`; give this method a provider of its own to set it for it alone"
     )
+}
+
+/// The provider's part of a variable name: the runtime's `env_provider_name`, written again so
+/// that the proc-macro crate need not depend on the runtime (tokio, reqwest and all, built
+/// once more for the host) for one mapping.
+fn env_name(provider: &str) -> String {
+    provider
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// A provider name the runtime refuses whatever the other names are (its `name_clashes`'
+/// first two rules), as a compile error at the name instead of an error logged at its first
+/// call. Clashes between names, and with the global variables, are the runtime's to find.
+fn provider_name_problem(name: &str) -> Option<String> {
+    let shown = name.escape_debug();
+    if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return Some(format!(
+            "provider `{shown}` has no ASCII letter or digit: its name makes its \
+             RESILIENCE_<PROVIDER>_… variables, e.g. `provider = \"kimi\"`"
+        ));
+    }
+    if name.trim() != name || name.chars().any(char::is_control) {
+        return Some(format!(
+            "provider `{shown}` has leading or trailing spaces or control characters: it would \
+             read RESILIENCE_{}_… variables, not the RESILIENCE_{}_… an operator sets for `{}`",
+            env_name(name),
+            env_name(name.trim()).trim_matches('_'),
+            name.trim().escape_debug()
+        ));
+    }
+    None
 }
 
 /// Levenshtein distance, for short keys.
@@ -257,6 +279,9 @@ impl Parse for Args {
                 let lit = string_value(input, "provider", "provider = \"kimi\"")?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`provider` must not be empty"));
+                }
+                if let Some(why) = provider_name_problem(&lit.value()) {
+                    return Err(syn::Error::new(lit.span(), why));
                 }
                 provider = Some(lit);
             } else if lookahead.peek(kw::retry) {
@@ -388,6 +413,14 @@ mod tests {
         assert!(err("").contains("missing `provider"));
         assert!(err("provider = kimi").contains("string literal"));
         assert!(err(r#"provider = """#).contains("must not be empty"));
+        assert!(err(r#"provider = "--""#).contains("provider `--` has no ASCII letter or digit"));
+        assert!(err(r#"provider = " kimi""#).contains(
+            "it would read RESILIENCE__KIMI_… variables, not the RESILIENCE_KIMI_… an operator sets for `kimi`"
+        ));
+        assert!(
+            err("provider = \"kimi\\n\"").contains("provider `kimi\\n` has leading or trailing")
+        );
+        assert!(parse(r#"provider = "kimi-v2.1 é""#).is_ok());
         assert!(err(r#"provider = "a", timeout = 3"#).contains("unknown argument `timeout`"));
         assert!(err(r#"provider = "kimi-v2", max_attempts = 5"#).contains(
             "`Settings::max_attempts` in code, or `RESILIENCE_KIMI_V2_RETRY_MAX_ATTEMPTS`"
