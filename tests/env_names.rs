@@ -9,6 +9,14 @@ use std::time::Duration;
 
 use common::capture;
 
+/// Never called: known from program load, its provider part (`ENVN_SITE`) is what a near miss
+/// is told apart from.
+#[allow(dead_code)]
+#[resilience::resilient(provider = "envn-site")]
+async fn upload() -> Result<(), common::TestError> {
+    Ok(())
+}
+
 #[test]
 fn misspelt_variables_are_warned_about_once_without_init() {
     let stale: Vec<String> = std::env::vars_os()
@@ -29,6 +37,8 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         std::env::set_var("CIRCUIT_BREAKER_MINIMUM_CALLS", "50");
         std::env::set_var("RESILIENCE_ENVN_CIRCUIT_BREAKER_WINDOW_SIZE", "10");
         std::env::set_var("RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE", "20");
+        // One edit off the method's provider: configures a provider nobody calls.
+        std::env::set_var("RESILIENCE_ENVNSITE_RETRY_MAX_ATTEMPTS", "5");
     }
     let (logs, subscriber) = capture();
     tracing::subscriber::with_default(subscriber, || {
@@ -57,10 +67,13 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         "ERROR resilience: [CONFIG] Ignoring CIRCUIT_BREAKER_MINIMUM_CALLS=50 for provider \
          envn-2: expected at most the window size \
          (RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE=20)",
+        "WARN resilience: [CONFIG] RESILIENCE_ENVNSITE_… configures a provider that no \
+         #[resilient] method or setting in this program names: did you mean provider \
+         `envn-site`, which reads RESILIENCE_ENVN_SITE_…?",
     ] {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
-    assert_eq!(text.matches("[CONFIG]").count(), 5, "{text}");
+    assert_eq!(text.matches("[CONFIG]").count(), 6, "{text}");
     // `init()` after them reports the same typo once more only as the error it makes of it,
     // not as a second warning.
     let (logs, subscriber) = capture();
@@ -71,7 +84,8 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         "{err}"
     );
     assert!(
-        !logs.text().contains("matches no resilience setting"),
+        !logs.text().contains("matches no resilience setting")
+            && !logs.text().contains("did you mean"),
         "{}",
         logs.text()
     );

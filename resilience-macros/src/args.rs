@@ -188,7 +188,7 @@ fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
         // A slip: one edit off a short key, two off a longer one.
         return ["provider", "retry", "name", "crate"]
             .into_iter()
-            .find(|k| distance(k, unknown) <= if k.len() > 4 { 2 } else { 1 })
+            .find(|k| strsim::levenshtein(k, unknown) <= if k.len() > 4 { 2 } else { 1 })
             .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
     };
     let part = provider.map_or_else(|| "<PROVIDER>".to_owned(), |p| env_name(&p.value()));
@@ -235,24 +235,6 @@ fn provider_name_problem(name: &str) -> Option<String> {
         ));
     }
     None
-}
-
-/// Levenshtein distance, for short keys.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != cb))
-                .min(row[j] + 1)
-                .min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 pub(crate) struct Args {

@@ -174,6 +174,18 @@ impl CallSite {
         crate::testing::scoped(self.provider)
     }
 
+    /// The program's `#[resilient]` call sites, each registered at load (before `main`).
+    pub(crate) fn registered() -> impl Iterator<Item = &'static CallSite> {
+        inventory::iter::<crate::__private::Registered>
+            .into_iter()
+            .map(|r| r.0)
+    }
+
+    /// The provider name the site was declared with.
+    pub(crate) fn provider_name(&self) -> &'static str {
+        self.provider
+    }
+
     pub(crate) fn bind(&self, inner: &'static ProviderInner) {
         let _ = self.resolved.set(inner);
     }

@@ -419,6 +419,7 @@ impl Builder {
         if warn_typos {
             unknown.iter().for_each(|name| warn_unknown(name));
         }
+        let env_named = env_providers.clone();
         #[cfg(feature = "telemetry")]
         if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR")
             && addr.trim().parse::<std::net::SocketAddr>().is_err()
@@ -441,20 +442,29 @@ impl Builder {
         }
         // The global layer, environment over code, checked on its own: conflicts between
         // global settings (`RETRY_BASE_DELAY` above `RETRY_MAX_DELAY`) reach every provider,
-        // `#[resilient]` ones too, which are not known here until their first call. The
-        // values' own problems were reported above.
+        // those made later by an `execute` site of the user's own too. The values' own
+        // problems were reported above.
         let (global_env, _) = Settings::from_env(lookup, None);
         let (_, p) = global_env.over(&next.global_code).resolve();
         add_new(&mut problems, p);
-        // Every provider the code names, that exists, or that the environment configures (by
-        // its environment name, which resolves to the same variables): conflicts between
-        // settings (base delay above max delay, …) are found here too, not only bad values.
+        // Every provider the code names (in settings, or in a `#[resilient]` method, made or
+        // not), that exists, or that the environment configures (by its environment name,
+        // which resolves to the same variables): conflicts between settings (base delay above
+        // max delay, …) and between names are found here too, not only bad values.
         let mut known: Vec<&str> = next
             .provider_code
             .keys()
             .chain(reg.providers.keys())
             .map(String::as_str)
             .collect();
+        for site in crate::CallSite::registered() {
+            known.push(site.provider_name());
+        }
+        if warn_typos {
+            for (part, name) in near_misses(&env_named, &known) {
+                warn_near_miss(&part, name);
+            }
+        }
         known.sort_unstable();
         known.dedup();
         problems.extend(name_clashes(&known, OTHER_VARIABLES));
@@ -586,6 +596,36 @@ fn process_vars() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The provider parts of `RESILIENCE_<PROVIDER>_…` variables (`env`, in their environment
+/// form) that no `known` provider reads but one nearly does, with it: a misspelt provider
+/// part (`KIMIV2` for `kimi-v2`'s `KIMI_V2`) configures a provider nobody calls. Within two
+/// edits of a name longer than four characters, one of a shorter one.
+pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String, &'a str)> {
+    let known: Vec<(String, &str)> = known.iter().map(|&k| (env_provider_name(k), k)).collect();
+    env.iter()
+        .filter(|e| !known.iter().any(|(k, _)| k == *e))
+        .filter_map(|e| {
+            known
+                .iter()
+                .map(|(k, name)| (strsim::levenshtein(e, k), k.len(), *name))
+                .filter(|&(d, len, _)| d <= if len > 4 { 2 } else { 1 })
+                .min_by_key(|&(d, ..)| d)
+                .map(|(.., name)| (e.clone(), name))
+        })
+        .collect()
+}
+
+fn warn_near_miss(part: &str, name: &str) {
+    let own = env_provider_name(name);
+    tracing::warn!(
+        target: "resilience", provider_part = %part, provider = name,
+        "[CONFIG] RESILIENCE_{part}_… configures a provider that no #[resilient] method or \
+         setting in this program names: did you mean provider `{name}`, which reads \
+         RESILIENCE_{own}_…? Unless a provider whose variables are RESILIENCE_{part}_… is made \
+         at run time, they are ignored"
+    );
+}
+
 fn warn_unknown(name: &str) {
     tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
 }
@@ -603,6 +643,21 @@ fn check_names_once() {
     }
     let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
     scan.unknown.iter().for_each(|name| warn_unknown(name));
+    // What the code names by now: the program's `#[resilient]` methods, the settings given
+    // in code and the providers made. Copied out, so that nothing is held while logging.
+    let named: Vec<String> = {
+        let reg = registry();
+        reg.provider_code
+            .keys()
+            .chain(reg.providers.keys())
+            .cloned()
+            .chain(CallSite::registered().map(|s| s.provider_name().to_owned()))
+            .collect()
+    };
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    for (part, name) in near_misses(&scan.providers, &named) {
+        warn_near_miss(&part, name);
+    }
     for p in scan.misnamed {
         tracing::warn!(
             target: "resilience", variable = %p.variable, expected = %p.expected,
@@ -645,6 +700,59 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Builder::new().init_with(&lookup, vars, true)
+    }
+
+    /// A `#[resilient]` method's site, as the macro registers it: known to `init()` before
+    /// its first call, which makes its provider.
+    static REGISTERED: crate::CallSite = crate::CallSite::new("reg-site-v2", "upload");
+    inventory::submit! { crate::__private::Registered(&REGISTERED) }
+
+    #[test]
+    fn init_finds_a_clash_with_a_resilient_methods_provider_before_its_first_call() {
+        let err = Builder::new()
+            .provider("reg-site.v2", Settings::new())
+            .init_with(&|_: &str| None, vec![], false)
+            .unwrap_err();
+        let clashes: Vec<&str> = err
+            .problems()
+            .iter()
+            .filter(|p| p.expected.contains("RESILIENCE_REG_SITE_V2_"))
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(clashes, ["reg-site-v2", "reg-site.v2"], "{err}");
+        assert!(
+            !registry().providers.contains_key("reg-site-v2"),
+            "checking it made the provider"
+        );
+    }
+
+    #[test]
+    fn a_provider_part_near_a_known_one_is_a_near_miss() {
+        let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let known = ["kimi-v2", "glm", "upload-service"];
+        assert_eq!(
+            near_misses(
+                &env(&[
+                    "KIMIV2",
+                    "KIMI_V2",
+                    "GLM4",
+                    "GLM",
+                    "UPLOAD_SERVIC",
+                    "UPLAOD_SERVICE",
+                    "OPENAI"
+                ]),
+                &known
+            ),
+            [
+                ("KIMIV2".to_owned(), "kimi-v2"),
+                ("GLM4".to_owned(), "glm"),
+                ("UPLOAD_SERVIC".to_owned(), "upload-service"),
+                ("UPLAOD_SERVICE".to_owned(), "upload-service"),
+            ]
+        );
+        // Two edits off a short name is another name, not a typo.
+        assert!(near_misses(&env(&["GLM45", "KIMI_V345"]), &known).is_empty());
+        assert!(near_misses(&env(&["KIMIV2"]), &[]).is_empty());
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn use_installed_recorder() {
     }
     // Before its first call: an `increase()` over a window that holds a restart then counts
     // that call, which a series born at 1 would hide.
-    for crate::__private::Registered(site) in inventory::iter::<crate::__private::Registered> {
+    for site in crate::CallSite::registered() {
         let _ = site.series();
     }
 }
