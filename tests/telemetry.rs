@@ -376,42 +376,95 @@ async fn never_called() -> Result<u32, TestError> {
 #[tokio::test]
 async fn every_method_has_its_series_at_0_before_its_first_call() {
     let server = serve_local().await;
-    let calls = |s: &Samples, provider: &str, method: &str, outcome: &str| {
-        s.iter()
-            .find(|(m, l, _)| {
-                m == "resilience_calls_total"
-                    && l.get("provider").map(String::as_str) == Some(provider)
-                    && l.get("method").map(String::as_str) == Some(method)
-                    && l.get("outcome").map(String::as_str) == Some(outcome)
-            })
-            .map(|(_, _, v)| *v)
-    };
+    // The one sample of `family` for the method with the further `labels`, if it is shown.
+    let sample =
+        |s: &Samples, family: &str, (provider, method): (&str, &str), labels: &[(&str, &str)]| {
+            let found: Vec<f64> = s
+                .iter()
+                .filter(|(m, l, _)| {
+                    m == family
+                        && l.get("provider").map(String::as_str) == Some(provider)
+                        && l.get("method").map(String::as_str) == Some(method)
+                        && labels
+                            .iter()
+                            .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+                })
+                .map(|(_, _, v)| *v)
+                .collect();
+            assert!(
+                found.len() <= 1,
+                "{family} {provider} {labels:?}: {found:?}"
+            );
+            found.first().copied()
+        };
+    let (first, never) = (("tel-first", "first_upload"), ("tel-never", "never_called"));
     let s = scrape(&get(&server.metrics_url()).await.1);
-    for (provider, method) in [("tel-first", "first_upload"), ("tel-never", "never_called")] {
+    for site in [first, never] {
         for outcome in ["success", "failure", "rejected"] {
+            let labels = [("outcome", outcome)];
             assert_eq!(
-                calls(&s, provider, method, outcome),
+                sample(&s, "resilience_calls_total", site, &labels),
                 Some(0.0),
-                "{provider} {method} {outcome}"
+                "{site:?} {outcome}"
             );
         }
+        for result in ["success", "transient", "throttled", "permanent", "timeout"] {
+            let labels = [("result", result)];
+            assert_eq!(
+                sample(&s, "resilience_attempts_total", site, &labels),
+                Some(0.0),
+                "{site:?} {result}"
+            );
+        }
+        for family in [
+            "resilience_retries_total",
+            "resilience_calls_abandoned_total",
+        ] {
+            assert_eq!(
+                sample(&s, family, site, &[]),
+                Some(0.0),
+                "{site:?} {family}"
+            );
+        }
+        // Counters only: the duration histograms come with the first call.
         assert_eq!(
-            value(
+            sample(
                 &s,
-                "resilience_attempts_total",
-                &[("provider", provider), ("result", "success")]
+                "resilience_call_duration_seconds",
+                site,
+                &[("outcome", "success")]
             ),
-            0.0
+            None
         );
         assert!(
-            !resilience::providers().iter().any(|p| p.name() == provider),
-            "{provider} was created by its series"
+            !resilience::providers().iter().any(|p| p.name() == site.0),
+            "{site:?}: its provider was made by its series"
         );
     }
     assert_eq!(first_upload().await.unwrap(), 1);
     let s = scrape(&get(&server.metrics_url()).await.1);
-    assert_eq!(calls(&s, "tel-first", "first_upload", "success"), Some(1.0));
-    assert_eq!(calls(&s, "tel-never", "never_called", "success"), Some(0.0));
+    let success = [("outcome", "success")];
+    assert_eq!(
+        sample(&s, "resilience_calls_total", first, &success),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &s,
+            "resilience_attempts_total",
+            first,
+            &[("result", "success")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&s, "resilience_call_duration_seconds", first, &success),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&s, "resilience_calls_total", never, &success),
+        Some(0.0)
+    );
 }
 
 /// The metrics server on a port of its own, for the tests that speak to it over raw TCP.

@@ -2,7 +2,7 @@
 //! a hand-written impl repeats for each of `Classify`'s three methods (and forgets for
 //! `retry_after`, which loses a 503's `Retry-After`).
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Field, Fields, Ident, Token};
@@ -28,9 +28,17 @@ enum Kind {
 /// implement `Classify`", and "derive it"), as thiserror also avoids.
 pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     let mut generics = input.generics.clone();
-    // A path that does not parse is reported with the other mistakes; the impl around the
-    // errors names the default.
-    let krate = container_crate(&input.attrs).unwrap_or_default();
+    let krate = match container_crate(&input.attrs) {
+        Ok(krate) => krate,
+        // The errors alone, with the other mistakes: an impl would name the default path,
+        // which a crate that gives one may not have (one more error, at the derive).
+        Err(mut e) => {
+            if let Err(more) = arms(&input, &Krate::default()) {
+                e.combine(more);
+            }
+            return e.into_compile_error();
+        }
+    };
     let body = match arms(&input, &krate) {
         Ok(arms) => {
             add_bounds(
@@ -95,12 +103,9 @@ fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> 
         Some(all) => all.combine(e),
         None => errors = Some(e),
     };
-    if let Err(e) = container_crate(&input.attrs) {
-        note(e);
-    }
     match &input.data {
         Data::Enum(e) => {
-            for attr in classify_attrs(&input.attrs).filter(|a| !is_crate_attr(a)) {
+            for attr in classify_attrs(&input.attrs).filter(|a| has_class_part(a)) {
                 note(syn::Error::new_spanned(
                     attr,
                     "`#[classify(…)]` goes on each variant of an enum, not on the enum",
@@ -145,31 +150,73 @@ fn classify_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|a| a.path().is_ident("classify"))
 }
 
-/// `#[classify(crate = …)]`, told apart by its first token; its value is read by
-/// [`container_crate`].
-fn is_crate_attr(attr: &Attribute) -> bool {
-    matches!(&attr.meta, syn::Meta::List(l)
-        if l.tokens.clone().into_iter().next().is_some_and(|t| t.to_string() == "crate"))
+/// A `#[classify(…)]`'s items, split at its top-level commas: the `crate = …` ones, and the
+/// others (a class). `None` for an attribute without parentheses.
+struct Items {
+    krate: Vec<TokenStream>,
+    class: Vec<TokenStream>,
+    /// Everything between the parentheses.
+    all: TokenStream,
 }
 
-/// The enum's or struct's `#[classify(crate = …)]`: the path the impl names the facade by.
+fn items(attr: &Attribute) -> Option<Items> {
+    let syn::Meta::List(list) = &attr.meta else {
+        return None;
+    };
+    let mut out = Items {
+        krate: Vec::new(),
+        class: Vec::new(),
+        all: list.tokens.clone(),
+    };
+    let mut push = |item: TokenStream| {
+        match item.clone().into_iter().next() {
+            None => {}
+            Some(TokenTree::Ident(i)) if i == "crate" => out.krate.push(item),
+            Some(_) => out.class.push(item),
+        };
+    };
+    let mut item = TokenStream::new();
+    for tt in list.tokens.clone() {
+        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+            push(std::mem::take(&mut item));
+        } else {
+            item.extend([tt]);
+        }
+    }
+    push(item);
+    Some(out)
+}
+
+/// Says more than where the facade is: a class, or something that is not an item list.
+fn has_class_part(attr: &Attribute) -> bool {
+    items(attr).is_none_or(|i| !i.class.is_empty() || i.krate.is_empty())
+}
+
+/// The enum's or struct's `crate = …`, in an attribute of its own or beside the struct's
+/// class: the path the impl names the facade by.
 fn container_crate(attrs: &[Attribute]) -> syn::Result<Krate> {
     let mut found = None;
-    for attr in classify_attrs(attrs).filter(|a| is_crate_attr(a)) {
-        let krate = attr.parse_args_with(|input: syn::parse::ParseStream<'_>| {
-            let key: Token![crate] = input.parse()?;
-            if input.parse::<Option<Token![=]>>()?.is_none() {
-                return Err(syn::Error::new(
-                    key.span,
-                    "expected `=` and a path, e.g. `#[classify(crate = my_sdk::resilience)]`",
-                ));
-            }
-            Krate::parse_value(input)
-        })?;
+    for item in classify_attrs(attrs)
+        .filter_map(items)
+        .flat_map(|i| i.krate)
+    {
+        let krate = syn::parse::Parser::parse2(
+            |input: syn::parse::ParseStream<'_>| {
+                let key: Token![crate] = input.parse()?;
+                if input.parse::<Option<Token![=]>>()?.is_none() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "expected `=` and a path, e.g. `#[classify(crate = my_sdk::resilience)]`",
+                    ));
+                }
+                Krate::parse_value(input)
+            },
+            item.clone(),
+        )?;
         if found.is_some() {
             return Err(syn::Error::new_spanned(
-                attr,
-                "a second `#[classify(crate = …)]`: give the path once",
+                item,
+                "a second `crate = …`: give the path once",
             ));
         }
         found = Some(krate);
@@ -179,7 +226,7 @@ fn container_crate(attrs: &[Attribute]) -> syn::Result<Krate> {
 
 fn field_attrs(f: &Field, note: &mut impl FnMut(syn::Error)) {
     for attr in classify_attrs(&f.attrs) {
-        if is_crate_attr(attr) {
+        if !has_class_part(attr) {
             note(syn::Error::new_spanned(
                 attr,
                 "`#[classify(crate = …)]` goes on the enum or struct, not on a field",
@@ -386,24 +433,33 @@ fn error_field(fields: &Fields, span: Span) -> syn::Result<(usize, &Field)> {
 fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Result<Kind> {
     let mut found: Option<Kind> = None;
     for attr in classify_attrs(attrs) {
-        if is_crate_attr(attr) {
-            if what == "variant" {
-                return Err(syn::Error::new_spanned(
-                    attr,
-                    "`#[classify(crate = …)]` goes on the enum, not on a variant",
-                ));
-            }
-            continue;
-        }
-        let syn::Meta::List(list) = &attr.meta else {
+        let Some(items) = items(attr) else {
             return Err(syn::Error::new_spanned(
                 attr,
                 format!("write the class in parentheses: {KINDS}"),
             ));
         };
-        let ident: Ident = syn::parse2(list.tokens.clone()).map_err(|_| {
-            syn::Error::new_spanned(&list.tokens, format!("one class per {what}: {KINDS}"))
-        })?;
+        if let Some(krate) = items.krate.first()
+            && what == "variant"
+        {
+            return Err(syn::Error::new_spanned(
+                krate,
+                "`crate = …` goes on the enum, not on a variant",
+            ));
+        }
+        let ident: Ident = match &items.class[..] {
+            // Only `crate = …`, read by `container_crate`.
+            [] if !items.krate.is_empty() => continue,
+            [one] => syn::parse2(one.clone()).map_err(|_| {
+                syn::Error::new_spanned(one, format!("one class per {what}: {KINDS}"))
+            })?,
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &items.all,
+                    format!("one class per {what}: {KINDS}"),
+                ));
+            }
+        };
         let kind = match ident.to_string().as_str() {
             "transparent" => Kind::Transparent,
             "transient" => Kind::Fixed(quote!(#krate::ErrorClass::Transient)),

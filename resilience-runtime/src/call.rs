@@ -200,12 +200,11 @@ impl CallSite {
         }
     }
 
-    /// The site's metric handles, made (its series, at 0) on first use. Labelled with the
-    /// site's provider name, not resolved through the registry: a recorder switched on makes
-    /// the series of sites whose provider does not exist yet, and must not create it (its
-    /// configuration may not be given yet). The name is the provider's: a provider's own
-    /// `execute` site is made with it.
-    pub(crate) fn series(&self) -> &SiteMetrics {
+    /// The site's metric handles, made on first use. Labelled with the site's provider name,
+    /// as the counters the switch makes in advance are (`SiteMetrics::announce`), which must
+    /// not resolve it: that would make the provider, whose configuration may not be given
+    /// yet. It is the provider's name: a provider's own `execute` site is made with it.
+    fn series(&self) -> &SiteMetrics {
         self.metrics
             .get_or_init(|| SiteMetrics::new(self.provider, self.method))
     }

@@ -29,6 +29,11 @@ impl From<ResilienceError> for UploadError {
 #[classify(throttled)]
 pub struct Busy;
 
+/// The path beside the class, in one attribute.
+#[derive(Debug, Classify)]
+#[classify(permanent, crate = res)]
+pub struct Gone;
+
 /// A wrapper crate's re-export: what its own macros name by `$crate`.
 pub mod sdk {
     pub use res as resilience;
@@ -87,5 +92,6 @@ mod tests {
         assert_eq!(double(21).await.unwrap(), 42);
         assert_eq!(UploadError::Flaky.classify(), ErrorClass::Transient);
         assert_eq!(Busy.classify(), ErrorClass::Throttled { retry_after: None });
+        assert_eq!(Gone.classify(), ErrorClass::Permanent);
     }
 }

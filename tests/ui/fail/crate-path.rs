@@ -24,6 +24,16 @@ impl From<ResilienceError> for UploadError {
 struct Twice;
 
 #[derive(Debug, Classify)]
+#[classify(permanent, crate = resilience, crate = resilience)]
+struct TwiceInOne;
+
+#[derive(Debug, Classify)]
+enum BesideAVariantsClass {
+    #[classify(transient, crate = resilience)]
+    Busy,
+}
+
+#[derive(Debug, Classify)]
 #[classify(crate)]
 #[classify(permanent)]
 struct NoValue;
