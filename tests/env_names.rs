@@ -68,8 +68,8 @@ fn misspelt_variables_are_warned_about_once_without_init() {
          envn-2: expected at most the window size \
          (RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE=20)",
         "WARN resilience: [CONFIG] RESILIENCE_ENVNSITE_… configures a provider that no \
-         #[resilient] method or setting in this program names: did you mean provider \
-         `envn-site`, which reads RESILIENCE_ENVN_SITE_…?",
+         #[resilient] method, setting or provider made so far names: did you mean provider \
+         `envn-site` (RESILIENCE_ENVN_SITE_…)?",
     ] {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }

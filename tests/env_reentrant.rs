@@ -3,45 +3,14 @@
 //! look over the `RESILIENCE_*` names, a call site's first resolution, a breaker's move. Its
 //! own test binary: it sets the process's environment, and the look happens once per process.
 
-use std::cell::Cell;
+mod common;
+
 use std::io;
 use std::time::Duration;
 
+use common::{OnEvent, finishes};
 use futures_util::FutureExt;
 use resilience::{CallSite, CircuitState, Settings};
-use tracing_subscriber::layer::SubscriberExt;
-
-/// Runs `f` under `layer` on a thread of its own, and fails if it has not finished in 30 s.
-fn finishes<L>(layer: L, what: &str, f: impl FnOnce() + Send + 'static)
-where
-    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
-{
-    let (done, finished) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, f);
-        done.send(()).unwrap();
-    });
-    finished
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("{what} hung: {e}"));
-}
-
-/// Calls `f` for each event, but not for the events of its own calls.
-struct OnEvent<F>(F);
-
-thread_local! {
-    static SHIPPING: Cell<bool> = const { Cell::new(false) };
-}
-
-impl<S: tracing::Subscriber, F: Fn() + 'static> tracing_subscriber::Layer<S> for OnEvent<F> {
-    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if !SHIPPING.replace(true) {
-            (self.0)();
-            SHIPPING.set(false);
-        }
-    }
-}
 
 static SHIP: CallSite = CallSite::new("logsite", "ship");
 

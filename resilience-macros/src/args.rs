@@ -225,12 +225,19 @@ fn provider_name_problem(name: &str) -> Option<String> {
              RESILIENCE_<PROVIDER>_… variables, e.g. `provider = \"kimi\"`"
         ));
     }
-    if name.trim() != name || name.chars().any(char::is_control) {
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
         return Some(format!(
-            "provider `{shown}` has leading or trailing spaces or control characters: it would \
-             read RESILIENCE_{}_… variables, not the RESILIENCE_{}_… an operator sets for `{}`",
+            "provider `{shown}` contains the control character U+{:04X}: give a name an \
+             operator can read and type, e.g. `provider = \"kimi\"`",
+            u32::from(c)
+        ));
+    }
+    if name.trim() != name {
+        return Some(format!(
+            "provider `{shown}` has leading or trailing spaces: it would read RESILIENCE_{}_… \
+             variables, not the RESILIENCE_{}_… an operator sets for `{}`",
             env_name(name),
-            env_name(name.trim()).trim_matches('_'),
+            env_name(name.trim()),
             name.trim().escape_debug()
         ));
     }
@@ -399,9 +406,11 @@ mod tests {
         assert!(err(r#"provider = " kimi""#).contains(
             "it would read RESILIENCE__KIMI_… variables, not the RESILIENCE_KIMI_… an operator sets for `kimi`"
         ));
-        assert!(
-            err("provider = \"kimi\\n\"").contains("provider `kimi\\n` has leading or trailing")
-        );
+        assert!(err("provider = \"kimi\\n\"").contains("contains the control character U+000A"));
+        assert!(err("provider = \"ki\\u{1}mi\"").contains("control character U+0001"));
+        assert!(err(r#"provider = "-kimi ""#).contains(
+            "it would read RESILIENCE__KIMI__… variables, not the RESILIENCE__KIMI_… an operator sets for `-kimi`"
+        ));
         assert!(parse(r#"provider = "kimi-v2.1 é""#).is_ok());
         assert!(err(r#"provider = "a", timeout = 3"#).contains("unknown argument `timeout`"));
         assert!(err(r#"provider = "kimi-v2", max_attempts = 5"#).contains(

@@ -28,18 +28,23 @@ enum Kind {
 /// implement `Classify`", and "derive it"), as thiserror also avoids.
 pub(crate) fn derive(input: DeriveInput) -> TokenStream {
     let mut generics = input.generics.clone();
-    let krate = match container_crate(&input.attrs) {
-        Ok(krate) => krate,
-        // The errors alone, with the other mistakes: an impl would name the default path,
-        // which a crate that gives one may not have (one more error, at the derive).
-        Err(mut e) => {
-            if let Err(more) = arms(&input, &Krate::default()) {
-                e.combine(more);
-            }
-            return e.into_compile_error();
-        }
+    // A path that does not parse is reported with the other mistakes, in the impl that names
+    // the default: without an impl, each use of the type would add an error of its own (and
+    // advise deriving `Classify`); with it, a crate without `::resilience` gets one more.
+    let (krate, krate_error) = match container_crate(&input.attrs) {
+        Ok(krate) => (krate, None),
+        Err(e) => (Krate::default(), Some(e)),
     };
-    let body = match arms(&input, &krate) {
+    let arms = match (arms(&input, &krate), krate_error) {
+        (Ok(arms), None) => Ok(arms),
+        (Ok(_), Some(e)) => Err(e),
+        (Err(more), Some(mut e)) => {
+            e.combine(more);
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    };
+    let body = match arms {
         Ok(arms) => {
             add_bounds(
                 &mut generics,
@@ -176,12 +181,19 @@ fn items(attr: &Attribute) -> Option<Items> {
         };
     };
     let mut item = TokenStream::new();
+    // A comma between angle brackets is a path's (`crate = a::<B, C>`), not the list's.
+    let mut angles = 0usize;
     for tt in list.tokens.clone() {
-        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
-            push(std::mem::take(&mut item));
-        } else {
-            item.extend([tt]);
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' && angles == 0 => {
+                push(std::mem::take(&mut item));
+                continue;
+            }
+            TokenTree::Punct(p) if p.as_char() == '<' => angles += 1,
+            TokenTree::Punct(p) if p.as_char() == '>' => angles = angles.saturating_sub(1),
+            _ => {}
         }
+        item.extend([tt]);
     }
     push(item);
     Some(out)

@@ -460,11 +460,16 @@ impl Builder {
         for site in crate::CallSite::registered() {
             known.push(site.provider_name());
         }
-        if warn_typos {
-            for (part, name) in near_misses(&env_named, &known) {
-                warn_near_miss(&part, name);
-            }
-        }
+        // Logged once the lock is released (a log layer may make a provider), whatever the
+        // answer.
+        let near: Vec<(String, Vec<String>)> = if warn_typos {
+            near_misses(&env_named, &known)
+                .into_iter()
+                .map(|(part, names)| (part, names.into_iter().map(str::to_owned).collect()))
+                .collect()
+        } else {
+            Vec::new()
+        };
         known.sort_unstable();
         known.dedup();
         problems.extend(name_clashes(&known, OTHER_VARIABLES));
@@ -485,12 +490,18 @@ impl Builder {
                 problems.extend(existing.config.changes(&config, &name));
             }
         }
-        if !problems.is_empty() {
-            return Err(ConfigError::new(problems));
+        let result = if problems.is_empty() {
+            reg.global_code = next.global_code;
+            reg.provider_code = next.provider_code;
+            Ok(())
+        } else {
+            Err(ConfigError::new(problems))
+        };
+        drop(reg);
+        for (part, names) in &near {
+            warn_near_miss(part, names);
         }
-        reg.global_code = next.global_code;
-        reg.provider_code = next.provider_code;
-        Ok(())
+        result
     }
 }
 
@@ -597,32 +608,70 @@ fn process_vars() -> Vec<(String, String)> {
 }
 
 /// The provider parts of `RESILIENCE_<PROVIDER>_…` variables (`env`, in their environment
-/// form) that no `known` provider reads but one nearly does, with it: a misspelt provider
-/// part (`KIMIV2` for `kimi-v2`'s `KIMI_V2`) configures a provider nobody calls. Within two
-/// edits of a name longer than four characters, one of a shorter one.
-pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String, &'a str)> {
-    let known: Vec<(String, &str)> = known.iter().map(|&k| (env_provider_name(k), k)).collect();
-    env.iter()
-        .filter(|e| !known.iter().any(|(k, _)| k == *e))
-        .filter_map(|e| {
-            known
-                .iter()
-                .map(|(k, name)| (strsim::levenshtein(e, k), k.len(), *name))
-                .filter(|&(d, len, _)| d <= if len > 4 { 2 } else { 1 })
-                .min_by_key(|&(d, ..)| d)
-                .map(|(.., name)| (e.clone(), name))
-        })
-        .collect()
+/// form) that no `known` provider reads but one nearly does, with the nearest (all of them,
+/// if several are as near): a misspelt provider part (`KIMIV2` for `kimi-v2`'s `KIMI_V2`)
+/// configures a provider nobody calls.
+///
+/// Near: within two edits (a swap of neighbours is one) of a name of more than four
+/// characters; for a shorter one, a letter added, dropped or swapped, not changed (`ECS` is
+/// not a slip of `EC2`, nor `SNS` of `SQS`). Never a version of the same name (`GLM4` beside
+/// `glm`, `GPT5` beside `gpt4`): siblings, each a provider of its own.
+pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String, Vec<&'a str>)> {
+    // Without its trailing version: digits, and the `_` before them.
+    fn stem(s: &str) -> &str {
+        s.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_')
+    }
+    let mut known: Vec<(String, &str)> = known.iter().map(|&k| (env_provider_name(k), k)).collect();
+    known.sort_unstable();
+    known.dedup();
+    let mut out = Vec::new();
+    for e in env {
+        if known.iter().any(|(k, _)| k == e) {
+            continue;
+        }
+        let near = known.iter().filter_map(|(k, name)| {
+            if stem(k) == stem(e) {
+                return None;
+            }
+            let d = strsim::osa_distance(e, k);
+            let ok = if k.len() > 4 {
+                d <= 2
+            } else {
+                // Added or dropped, or two neighbours swapped (the same letters).
+                let sorted = |s: &str| {
+                    let mut b = s.as_bytes().to_vec();
+                    b.sort_unstable();
+                    b
+                };
+                d == 1 && (k.len() != e.len() || sorted(k) == sorted(e))
+            };
+            ok.then_some((d, *name))
+        });
+        let near: Vec<(usize, &str)> = near.collect();
+        let Some(best) = near.iter().map(|&(d, _)| d).min() else {
+            continue;
+        };
+        let names = near.iter().filter(|&&(d, _)| d == best).map(|&(_, n)| n);
+        out.push((e.clone(), names.collect()));
+    }
+    out
 }
 
-fn warn_near_miss(part: &str, name: &str) {
-    let own = env_provider_name(name);
+fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
+    let meant = names
+        .iter()
+        .map(|n| {
+            let n = n.as_ref();
+            format!("`{n}` (RESILIENCE_{}_…)", env_provider_name(n))
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
     tracing::warn!(
-        target: "resilience", provider_part = %part, provider = name,
-        "[CONFIG] RESILIENCE_{part}_… configures a provider that no #[resilient] method or \
-         setting in this program names: did you mean provider `{name}`, which reads \
-         RESILIENCE_{own}_…? Unless a provider whose variables are RESILIENCE_{part}_… is made \
-         at run time, they are ignored"
+        target: "resilience", provider_part = %part,
+        "[CONFIG] RESILIENCE_{part}_… configures a provider that no #[resilient] method, \
+         setting or provider made so far names: did you mean provider {meant}? If a provider \
+         whose variables these are is made later, by a name the program computes, name it in \
+         code before init() (Builder::provider(name, Settings::new())) to silence this"
     );
 }
 
@@ -655,8 +704,8 @@ fn check_names_once() {
             .collect()
     };
     let named: Vec<&str> = named.iter().map(String::as_str).collect();
-    for (part, name) in near_misses(&scan.providers, &named) {
-        warn_near_miss(&part, name);
+    for (part, names) in near_misses(&scan.providers, &named) {
+        warn_near_miss(&part, &names);
     }
     for p in scan.misnamed {
         tracing::warn!(
@@ -729,29 +778,58 @@ mod tests {
     #[test]
     fn a_provider_part_near_a_known_one_is_a_near_miss() {
         let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let known = ["kimi-v2", "glm", "upload-service"];
+        let known = ["kimi-v2", "glm", "upload-service", "gpt4", "ec2", "sqs"];
+        let found = |e: &[&str]| near_misses(&env(e), &known);
         assert_eq!(
-            near_misses(
-                &env(&[
-                    "KIMIV2",
-                    "KIMI_V2",
-                    "GLM4",
-                    "GLM",
-                    "UPLOAD_SERVIC",
-                    "UPLAOD_SERVICE",
-                    "OPENAI"
-                ]),
-                &known
-            ),
+            found(&[
+                "KIMIV2",
+                "KIMI_V2",
+                "UPLOAD_SERVIC",
+                "UPLAOD_SERVICE",
+                "GML",
+                "GLMM",
+                "OPENAI"
+            ]),
             [
-                ("KIMIV2".to_owned(), "kimi-v2"),
-                ("GLM4".to_owned(), "glm"),
-                ("UPLOAD_SERVIC".to_owned(), "upload-service"),
-                ("UPLAOD_SERVICE".to_owned(), "upload-service"),
+                ("KIMIV2".to_owned(), vec!["kimi-v2"]),
+                ("UPLOAD_SERVIC".to_owned(), vec!["upload-service"]),
+                // A swap of neighbours is one edit.
+                ("UPLAOD_SERVICE".to_owned(), vec!["upload-service"]),
+                ("GML".to_owned(), vec!["glm"]),
+                ("GLMM".to_owned(), vec!["glm"]),
             ]
         );
-        // Two edits off a short name is another name, not a typo.
-        assert!(near_misses(&env(&["GLM45", "KIMI_V345"]), &known).is_empty());
+        // Versions of a name are siblings; a short name's changed letter is another name;
+        // three edits off a long one is another name.
+        assert!(
+            found(&[
+                "GLM4",
+                "GLM_4_5",
+                "GPT5",
+                "GPT",
+                "KIMI_V3",
+                "ECS",
+                "SNS",
+                "KIMI_V345"
+            ])
+            .is_empty(),
+            "{:?}",
+            found(&[
+                "GLM4",
+                "GLM_4_5",
+                "GPT5",
+                "GPT",
+                "KIMI_V3",
+                "ECS",
+                "SNS",
+                "KIMI_V345"
+            ])
+        );
+        // As near to two: both named, whatever their order.
+        assert_eq!(
+            near_misses(&env(&["KIMI_VX"]), &["kimi-v3", "kimi-v1"]),
+            [("KIMI_VX".to_owned(), vec!["kimi-v1", "kimi-v3"])]
+        );
         assert!(near_misses(&env(&["KIMIV2"]), &[]).is_empty());
     }
 

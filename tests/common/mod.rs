@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -137,4 +138,37 @@ pub async fn upload_once(
         .map_err(UploadError::Http)?;
     let text = resp.text().await.map_err(UploadError::Network)?;
     Ok(Uploaded { file_id: text, key })
+}
+
+/// Runs `f` under `layer` on a thread of its own, and fails if it has not finished in 30 s.
+pub fn finishes<L>(layer: L, what: &str, f: impl FnOnce() + Send + 'static)
+where
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let subscriber =
+            tracing_subscriber::layer::SubscriberExt::with(tracing_subscriber::registry(), layer);
+        tracing::subscriber::with_default(subscriber, f);
+        done.send(()).unwrap();
+    });
+    finished
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{what} hung: {e}"));
+}
+
+/// Calls `f` for each event, but not for the events of its own calls.
+pub struct OnEvent<F>(pub F);
+
+thread_local! {
+    static SHIPPING: Cell<bool> = const { Cell::new(false) };
+}
+
+impl<S: tracing::Subscriber, F: Fn() + 'static> tracing_subscriber::Layer<S> for OnEvent<F> {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if !SHIPPING.replace(true) {
+            (self.0)();
+            SHIPPING.set(false);
+        }
+    }
 }

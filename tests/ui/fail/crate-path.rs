@@ -43,6 +43,24 @@ struct NoValue;
 #[classify(permanent)]
 struct NotAPath;
 
+// The path's one error, and none where the type is used.
+impl From<ResilienceError> for NotAPath {
+    fn from(_: ResilienceError) -> Self {
+        NotAPath
+    }
+}
+
+#[resilient(provider = "kimi")]
+async fn uses_not_a_path() -> Result<(), NotAPath> {
+    Ok(())
+}
+
+// A comma between angle brackets is the path's: one error, not a second for a class.
+#[derive(Debug, Classify)]
+#[classify(crate = a::<B, C>)]
+#[classify(permanent)]
+struct Generic;
+
 #[resilient(provider = "kimi", crate = 3)]
 async fn number() -> Result<(), UploadError> {
     Ok(())

@@ -1,0 +1,34 @@
+//! A log layer that calls into resilience while `init()` logs one of its warnings (a log
+//! shipper with a resilient client) must not wait on the registry, which `init()` holds while
+//! it checks. Its own test binary: it sets the process's environment, and `init()` warns about
+//! names only if no provider has looked at them before in the process.
+
+mod common;
+
+use common::{OnEvent, finishes};
+
+/// Never called: known from program load, so that a variable one edit off its provider part
+/// is a near miss `init()` warns about.
+#[allow(dead_code)]
+#[resilience::resilient(provider = "reinit-kimi-v2")]
+async fn upload() -> Result<(), common::TestError> {
+    Ok(())
+}
+
+#[test]
+fn a_log_layer_that_makes_a_provider_while_init_warns_does_not_hang() {
+    // SAFETY: the only test in this process, and no thread of its own runs yet.
+    unsafe {
+        std::env::set_var("RESILIENCE_REINIT_KIMIV2_RETRY_MAX_ATTEMPTS", "5");
+    }
+    let (warned, seen) = std::sync::mpsc::channel();
+    finishes(
+        OnEvent(move || {
+            let _ = resilience::provider("reinit-shipper");
+            let _ = warned.send(());
+        }),
+        "making a provider while init() warned of a near miss",
+        || resilience::init().expect("a near miss is a warning, not an error"),
+    );
+    assert!(seen.try_recv().is_ok(), "init() warned of nothing");
+}
