@@ -14,39 +14,46 @@ use resilience::{CallSite, CircuitState, Settings};
 
 static SHIP: CallSite = CallSite::new("logsite", "ship");
 
+/// One test, its steps in order: a provider made before the first step would have looked at
+/// the names already (once per process), and the first step would then see no warning.
 #[test]
 fn a_log_layer_that_calls_resilience_does_not_hang() {
-    // SAFETY: the only test in this process that touches the environment, and it does so
-    // before any thread of its own starts.
+    // SAFETY: the only test in this process, and no thread of its own runs yet.
     unsafe {
         std::env::set_var("RESILIENCE_REENTRANT_RETRY_MAX_ATEMPTS", "5");
         std::env::set_var("RESILIENCE_LOGSITE_RETRY_MAX_ATTEMPTS", "abc");
     }
     // The typo warning, logged as the first provider is made.
+    let (logged, seen) = std::sync::mpsc::channel();
     finishes(
-        OnEvent(|| {
+        OnEvent(move || {
             let _ = resilience::provider("reentrant-shipper");
+            let _ = logged.send(());
         }),
         "making a provider while the typo warning was logged",
         || {
             let _ = resilience::provider("reentrant");
         },
     );
+    assert!(seen.try_recv().is_ok(), "no typo warning was logged");
     // The bad value's error, logged as a call site resolves its provider: the layer resolves
     // the same site (it used to wait on the site's cell, which its own thread was filling).
+    let (logged, seen) = std::sync::mpsc::channel();
     finishes(
-        OnEvent(|| {
+        OnEvent(move || {
             let _ = SHIP.provider();
+            let _ = logged.send(());
         }),
         "a call site's first resolution, while its bad value was logged",
         || assert_eq!(SHIP.provider().config().max_attempts, 3),
     );
+    assert!(seen.try_recv().is_ok(), "no bad value was logged");
+    a_log_layer_that_calls_the_provider_whose_breaker_moves_does_not_hang();
 }
 
 /// A breaker's move is logged after its lock is released: a layer that calls the provider
 /// as the `[CIRCUIT]` line comes may need a move of its own (with a timeout of 0, the
 /// opening is over at once, and its call moves the breaker to half-open).
-#[test]
 fn a_log_layer_that_calls_the_provider_whose_breaker_moves_does_not_hang() {
     let settings = Settings::new()
         .failure_threshold(1)
