@@ -547,11 +547,11 @@ impl Breaker {
     /// so that a move made meanwhile by another thread cannot be overwritten by the state this
     /// thread read before it (the gauge would show it until the next move).
     pub(crate) fn publish_known(&self) {
-        // First, unlocked: it may move an open breaker past its timeout to half-open, which
-        // takes the lock itself.
         if !self.published {
             return;
         }
+        // First, unlocked: it may move an open breaker past its timeout to half-open, which
+        // takes the lock itself.
         let _ = self.state();
         let _held = self.lock();
         crate::telemetry::provider_known(self.provider, self.stored_state());

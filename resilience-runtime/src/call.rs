@@ -193,20 +193,18 @@ impl CallSite {
     #[inline]
     fn metrics(&self) -> Option<&SiteMetrics> {
         // One relaxed load when no recorder is installed: no clock read, no labels.
+        // Labelled with the site's provider name, as the counters the switch makes in
+        // advance are, which must not resolve it: that would make the provider, whose
+        // configuration may not be given yet. It is the provider's name: a provider's own
+        // `execute` site is made with it.
         if telemetry::recording() {
-            Some(self.series())
+            Some(
+                self.metrics
+                    .get_or_init(|| SiteMetrics::new(self.provider, self.method)),
+            )
         } else {
             None
         }
-    }
-
-    /// The site's metric handles, made on first use. Labelled with the site's provider name,
-    /// as the counters the switch makes in advance are (`SiteMetrics::announce`), which must
-    /// not resolve it: that would make the provider, whose configuration may not be given
-    /// yet. It is the provider's name: a provider's own `execute` site is made with it.
-    fn series(&self) -> &SiteMetrics {
-        self.metrics
-            .get_or_init(|| SiteMetrics::new(self.provider, self.method))
     }
 
     /// Runs `op` (called once per attempt) with the provider's retry policy and breaker. This

@@ -419,7 +419,6 @@ impl Builder {
         if warn_typos {
             unknown.iter().for_each(|name| warn_unknown(name));
         }
-        let env_named = env_providers.clone();
         #[cfg(feature = "telemetry")]
         if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR")
             && addr.trim().parse::<std::net::SocketAddr>().is_err()
@@ -451,19 +450,11 @@ impl Builder {
         // not), that exists, or that the environment configures (by its environment name,
         // which resolves to the same variables): conflicts between settings (base delay above
         // max delay, …) and between names are found here too, not only bad values.
-        let mut known: Vec<&str> = next
-            .provider_code
-            .keys()
-            .chain(reg.providers.keys())
-            .map(String::as_str)
-            .collect();
-        for site in crate::CallSite::registered() {
-            known.push(site.provider_name());
-        }
+        let mut known = named(&next, &reg);
         // Logged once the lock is released (a log layer may make a provider), whatever the
         // answer.
         let near: Vec<(String, Vec<String>)> = if warn_typos {
-            near_misses(&env_named, &known)
+            near_misses(&env_providers, &known)
                 .into_iter()
                 .map(|(part, names)| (part, names.into_iter().map(str::to_owned).collect()))
                 .collect()
@@ -607,6 +598,18 @@ fn process_vars() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The providers the code names: those given settings in `code`, those made in `made`, and
+/// every `#[resilient]` method's, made or not (registered at program load). A name may come
+/// more than once.
+fn named<'a>(code: &'a Registry, made: &'a Registry) -> Vec<&'a str> {
+    code.provider_code
+        .keys()
+        .chain(made.providers.keys())
+        .map(String::as_str)
+        .chain(CallSite::registered().map(|s| -> &'a str { s.provider_name() }))
+        .collect()
+}
+
 /// The provider parts of `RESILIENCE_<PROVIDER>_…` variables (`env`, in their environment
 /// form) that no `known` provider reads but one nearly does, with the nearest (all of them,
 /// if several are as near): a misspelt provider part (`KIMIV2` for `kimi-v2`'s `KIMI_V2`)
@@ -692,16 +695,10 @@ fn check_names_once() {
     }
     let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
     scan.unknown.iter().for_each(|name| warn_unknown(name));
-    // What the code names by now: the program's `#[resilient]` methods, the settings given
-    // in code and the providers made. Copied out, so that nothing is held while logging.
+    // What the code names by now, copied out, so that nothing is held while logging.
     let named: Vec<String> = {
         let reg = registry();
-        reg.provider_code
-            .keys()
-            .chain(reg.providers.keys())
-            .cloned()
-            .chain(CallSite::registered().map(|s| s.provider_name().to_owned()))
-            .collect()
+        named(&reg, &reg).into_iter().map(str::to_owned).collect()
     };
     let named: Vec<&str> = named.iter().map(String::as_str).collect();
     for (part, names) in near_misses(&scan.providers, &named) {

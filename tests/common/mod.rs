@@ -140,11 +140,20 @@ pub async fn upload_once(
     Ok(Uploaded { file_id: text, key })
 }
 
-/// Runs `f` under `layer` on a thread of its own, and fails if it has not finished in 30 s.
-pub fn finishes<L>(layer: L, what: &str, f: impl FnOnce() + Send + 'static)
-where
-    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
-{
+/// Runs `f` on a thread of its own under a log layer that calls `on_line` as each line is
+/// logged (not for the lines of its own calls), as a log shipper with a resilient client
+/// would. Fails if `f` has not finished in 30 s (it waited on what its own thread held), or if
+/// no line was logged (nothing re-entered, so nothing was tested).
+pub fn re_enters(
+    what: &str,
+    on_line: impl Fn() + Send + Sync + 'static,
+    f: impl FnOnce() + Send + 'static,
+) {
+    let (logged, seen) = std::sync::mpsc::channel();
+    let layer = OnEvent(move || {
+        on_line();
+        let _ = logged.send(());
+    });
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let subscriber =
@@ -155,10 +164,11 @@ where
     finished
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{what} hung: {e}"));
+    assert!(seen.try_recv().is_ok(), "{what}: no line was logged");
 }
 
 /// Calls `f` for each event, but not for the events of its own calls.
-pub struct OnEvent<F>(pub F);
+struct OnEvent<F>(F);
 
 thread_local! {
     static SHIPPING: Cell<bool> = const { Cell::new(false) };

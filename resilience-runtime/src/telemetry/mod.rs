@@ -64,7 +64,7 @@ pub fn use_installed_recorder() {
     // Before its first call: an `increase()` over a window that holds a restart then counts
     // that call, which a series born at 1 would hide.
     for site in crate::CallSite::registered() {
-        SiteMetrics::announce(site.provider_name(), site.method());
+        let _ = Counters::new(site.provider_name(), site.method());
     }
 }
 
@@ -152,65 +152,63 @@ impl AttemptResult {
 const OUTCOMES: [&str; 3] = ["success", "failure", "rejected"];
 const RESULTS: [&str; 5] = ["success", "transient", "throttled", "permanent", "timeout"];
 
-/// One call site's metric handles, resolved once.
-pub(crate) struct SiteMetrics {
+/// A method's counters: those an `increase()` reads (ten series: calls by outcome, attempts
+/// by result, retries, abandoned calls). The switch makes them for every `#[resilient]` site
+/// before its first call, and keeps no handles: the first call makes the same keys again and
+/// gets the same series. Not the duration histograms, a dozen lines each, which come with the
+/// first call: a library with a hundred annotated endpoints, of which a service calls three,
+/// adds counters, not thousands of histogram lines.
+struct Counters {
     calls: [Counter; 3],
     attempts: [Counter; 5],
     retries: Counter,
     abandoned: Counter,
-    duration: [Histogram; 3],
 }
 
-impl SiteMetrics {
-    /// A method's counters, at 0, before its first call: those an `increase()` reads (ten
-    /// series: calls by outcome, attempts by result, retries, abandoned calls). Not its
-    /// duration histograms, a dozen lines each, which come with its first call: a library
-    /// with a hundred annotated endpoints, of which a service calls three, adds counters, not
-    /// thousands of histogram lines. Handles are not kept: the first call registers the same
-    /// keys and gets the same series.
-    pub(crate) fn announce(provider: &'static str, method: &'static str) {
-        for o in OUTCOMES {
-            let _ =
-                counter!(CALLS_TOTAL, "provider" => provider, "method" => method, "outcome" => o);
-        }
-        for r in RESULTS {
-            let _ =
-                counter!(ATTEMPTS_TOTAL, "provider" => provider, "method" => method, "result" => r);
-        }
-        let _ = counter!(RETRIES_TOTAL, "provider" => provider, "method" => method);
-        let _ = counter!(CALLS_ABANDONED_TOTAL, "provider" => provider, "method" => method);
-        let _ = counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider);
-    }
-
+impl Counters {
     pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
-        // Built after a relaxed `recording()` read `true`: see `synced`.
-        std::sync::atomic::fence(Ordering::Acquire);
-        // Shown at 0 with the site's series, as the call and attempt counters are, so that an
-        // alert on its rate has a series before the first exhaustion.
+        // Shown at 0 with the site's series, so that an alert on its rate has a series
+        // before the first exhaustion.
         let _ = counter!(RETRY_BUDGET_EXHAUSTED_TOTAL, "provider" => provider);
-        SiteMetrics {
+        Counters {
             calls: OUTCOMES.map(|o| counter!(CALLS_TOTAL, "provider" => provider, "method" => method, "outcome" => o)),
             attempts: RESULTS.map(|r| counter!(ATTEMPTS_TOTAL, "provider" => provider, "method" => method, "result" => r)),
             retries: counter!(RETRIES_TOTAL, "provider" => provider, "method" => method),
             abandoned: counter!(CALLS_ABANDONED_TOTAL, "provider" => provider, "method" => method),
+        }
+    }
+}
+
+/// One call site's metric handles, resolved once.
+pub(crate) struct SiteMetrics {
+    counters: Counters,
+    duration: [Histogram; 3],
+}
+
+impl SiteMetrics {
+    pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
+        // Built after a relaxed `recording()` read `true`: see `synced`.
+        std::sync::atomic::fence(Ordering::Acquire);
+        SiteMetrics {
+            counters: Counters::new(provider, method),
             duration: OUTCOMES.map(|o| histogram!(CALL_DURATION_SECONDS, "provider" => provider, "method" => method, "outcome" => o)),
         }
     }
 
     pub(crate) fn attempt(&self, r: AttemptResult) {
-        self.attempts[r as usize].increment(1);
+        self.counters.attempts[r as usize].increment(1);
     }
 
     pub(crate) fn retry(&self) {
-        self.retries.increment(1);
+        self.counters.retries.increment(1);
     }
 
     pub(crate) fn abandoned(&self) {
-        self.abandoned.increment(1);
+        self.counters.abandoned.increment(1);
     }
 
     pub(crate) fn call(&self, o: CallOutcome, seconds: f64) {
-        self.calls[o as usize].increment(1);
+        self.counters.calls[o as usize].increment(1);
         self.duration[o as usize].record(seconds);
     }
 }
