@@ -662,12 +662,16 @@ impl Settings {
             Source::Code(None) => format!("Settings::{}", key.setter()),
             Source::Code(Some(scope)) => format!("{scope}: Settings::{}", key.setter()),
         };
-        // Where a cap came from, for a conflict's message: its setting, or its default's name.
-        let set_by = |key: Key| {
+        // A value refused below is no setting: the conflicts after the loop see the default
+        // that applies instead, and never name a value nobody gave.
+        let given = |key: Key| {
             self.values[key as usize]
                 .as_ref()
-                .map_or_else(|| key.var().to_string(), |(_, s)| name(key, s))
+                .filter(|(v, _)| key.valid(*v))
         };
+        // Where a cap came from, for a conflict's message: its setting, or its default's name.
+        let set_by =
+            |key: Key| given(key).map_or_else(|| key.var().to_string(), |(_, s)| name(key, s));
         for &key in KEYS {
             let Some((v, src)) = &self.values[key as usize] else {
                 continue;
@@ -706,7 +710,7 @@ impl Settings {
             }
         }
         if c.base_delay > c.max_delay {
-            match &self.values[Key::BaseDelay as usize] {
+            match given(Key::BaseDelay) {
                 // Only a max delay below the default base was set: the base follows it down.
                 None => c.base_delay = c.max_delay,
                 Some((_, src)) => {
@@ -726,7 +730,7 @@ impl Settings {
         if c.failure_rate.is_some() && c.minimum_calls > c.window_size {
             // As with the delays: only a window below the default minimum was set, so the
             // minimum follows it down; a minimum set above the window is an error.
-            if let Some((_, src)) = &self.values[Key::MinimumCalls as usize] {
+            if let Some((_, src)) = given(Key::MinimumCalls) {
                 let window = set_by(Key::WindowSize);
                 problems.push(ConfigProblem {
                     variable: name(Key::MinimumCalls, src),
@@ -1014,6 +1018,38 @@ mod tests {
         );
         assert_eq!(c.base_delay, Duration::from_secs(1));
         assert_eq!(c.max_delay, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_refused_value_is_not_reported_again_by_a_conflict() {
+        // Refused, the base is no setting: the default base follows the small max down, as
+        // with no base given, and the one problem names the value given.
+        let (c, problems) = Settings::new()
+            .base_delay(Duration::from_secs(2 * 31_536_000))
+            .max_delay(Duration::from_millis(500))
+            .resolve();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].value, "63072000");
+        assert_eq!(c.base_delay, Duration::from_millis(500));
+        let (c, problems) = Settings::new()
+            .failure_rate(Some(0.5))
+            .window_size(10)
+            .minimum_calls(0)
+            .resolve();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].value, "0");
+        assert_eq!(c.minimum_calls, 10);
+        // A refused cap is named by the default that applies, not as the setting refused.
+        let (_, problems) = Settings::new()
+            .base_delay(Duration::from_secs(100))
+            .max_delay(Duration::from_secs(2 * 31_536_000))
+            .resolve();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems[1].value, "100");
+        assert!(
+            problems[1].expected.ends_with("(RETRY_MAX_DELAY=60)"),
+            "{problems:?}"
+        );
     }
 
     #[test]
