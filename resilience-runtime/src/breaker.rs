@@ -782,9 +782,18 @@ impl Breaker {
                 }
                 // `Call::finish` found a count to reset; it may be 0 again by now (another
                 // success reset it), and then we write nothing, keeping the cache line shared
-                // between threads.
-                if self.failures.load(Ordering::Relaxed) != 0 {
-                    self.failures.store(0, Ordering::Relaxed);
+                // between threads. A count at the threshold is a failure's that is opening
+                // the breaker (after this check of the word), and the compare-exchange resets
+                // only the count looked at: a failure that came since, and may have opened
+                // the breaker, keeps its streak on show (a plain store wiped it, and `/health`
+                // showed an open breaker with 0 failures).
+                let n = self.failures.load(Ordering::Relaxed);
+                #[cfg(test)]
+                tests::BEFORE_STREAK_RESET.with(|hook| hook.take().map(|f| f()));
+                if n != 0 && n < self.failure_threshold {
+                    let _ =
+                        self.failures
+                            .compare_exchange(n, 0, Ordering::Relaxed, Ordering::Relaxed);
                 }
             }
             (Verdict::Failure, None) => {
@@ -1077,6 +1086,9 @@ mod tests {
         /// Runs inside `restart_probes`, after its check under the lock, once.
         pub(super) static AFTER_RESTART_CHECK: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
+        /// Runs inside `on_closed`'s success, after it loaded the count to reset, once.
+        pub(super) static BEFORE_STREAK_RESET: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::Cell::new(None) };
     }
 
     fn breaker(c: Config) -> Breaker {
@@ -1318,6 +1330,38 @@ mod tests {
             CircuitState::Closed,
             "the fresh probe's success counted"
         );
+    }
+
+    /// A success admitted closed that answers while a failure opens the breaker must not
+    /// wipe the streak that opened it (`/health` and the opening line show it until the
+    /// breaker closes), whether the failure comes before the success loads the count or
+    /// between that load and its write.
+    #[test]
+    fn a_racing_success_leaves_the_streak_that_opened_the_breaker() {
+        let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
+        // The failure came after the success's check of the word, and has not yet opened
+        // the breaker: the count is at the threshold, the word still closed.
+        fail(b);
+        fail(b);
+        let success = b.admit().unwrap();
+        b.failures.store(3, Ordering::Relaxed);
+        b.record(success, Verdict::Success);
+        assert_eq!(b.failures(), 3, "a count at the threshold is not reset");
+        // The failure comes between the success's load of the count and its write.
+        b.force(CircuitState::Closed);
+        fail(b);
+        fail(b);
+        let (success, failure) = (b.admit().unwrap(), b.admit().unwrap());
+        BEFORE_STREAK_RESET
+            .with(|hook| hook.set(Some(Box::new(move || b.record(failure, Verdict::Failure)))));
+        b.record(success, Verdict::Success);
+        assert_eq!(b.stored_state(), CircuitState::Open);
+        assert_eq!(b.failures(), 3, "the streak that opened it");
+        // Without a race, a success still resets the count.
+        b.force(CircuitState::Closed);
+        fail(b);
+        b.record(b.admit().unwrap(), Verdict::Success);
+        assert_eq!(b.failures(), 0);
     }
 
     /// Two callers race for the one slot of a round whose deadline is long past: the one let
