@@ -290,6 +290,7 @@ impl Breaker {
         if tag(w) == CLOSED {
             return Ok(w);
         }
+        crate::cold_path();
         // Inline too: a forced-open rejection needs no clock and no lock, and the call out of
         // line (saving callee-saved registers for the paths that need them) was a tenth of
         // its instructions (counted with callgrind). The closed path is unchanged.
@@ -472,6 +473,7 @@ impl Breaker {
         // (closed, half-open, untracked, none), only half-open has this bit.
         const { assert!(HALF_OPEN & (CLOSED | UNTRACKED | NO_TICKET) == 0) };
         if ticket & HALF_OPEN != 0 {
+            crate::cold_path();
             self.on_probe(ticket, None);
         }
     }

@@ -42,6 +42,15 @@
 //! probe through the call's fields, which costs the rejections more than it saves: tried, and
 //! not kept.
 //!
+//! Its layout counts as much as its instructions: a taken jump costs about a cycle whatever
+//! it jumps over, and the optimiser, told nothing, laid the plain call out as 18 of them (7
+//! are the probe loop's and the bare call's own). Each branch off the hot path is marked
+//! unlikely (`crate::cold_path`: the recorder and time limits, a direct call, a rejection,
+//! the debug line, a retry, a failure, a probe ticket's release, the `Ext`'s drop), and the
+//! call now runs straight through but for 4: into the loop, the attempt future's first
+//! poll (an indirect jump on its state), the `Step` it returns, and out. Same instructions,
+//! 7.1 → 5.8 ns a call in `hot_path_probe resilient` (bare: 2.5 ns).
+//!
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
 //! write, so two threads calling the same healthy provider never contend (benchmarked).
 //!
@@ -156,7 +165,10 @@ impl CallSite {
         // After the first call, an acquire load and a branch.
         match self.resolved.get() {
             Some(p) => p,
-            None => resolve_site(&self.resolved, self.provider),
+            None => {
+                crate::cold_path();
+                resolve_site(&self.resolved, self.provider)
+            }
         }
     }
 
@@ -520,6 +532,7 @@ impl Drop for Call {
         // other ticket this is one bit test.
         self.current.p.breaker.release(self.ticket);
         if self.ext.is_some() {
+            crate::cold_path();
             drop_ext(self.current.p, &mut self.ext);
         }
     }
@@ -652,6 +665,9 @@ impl Call {
     pub fn new(site: &'static CallSite) -> Self {
         let p = site.inner();
         if !p.mode.plain || telemetry::recording() {
+            // Unlikely only for the layout: a call with a recorder or time limits, tens of
+            // nanoseconds long, pays one taken jump here so the plain call pays none.
+            crate::cold_path();
             return Call::new_ext(site, p);
         }
         p.budget.on_call();
@@ -704,6 +720,7 @@ impl Call {
         // Not `mode.breaker`: a breaker switched off in the configuration still honours
         // `force_open()`; in its `Disabled` state it admits at the cost of one load.
         if self.direct() {
+            crate::cold_path();
             self.ticket = UNTRACKED;
             return Ok(());
         }
@@ -815,15 +832,28 @@ impl Call {
     #[inline(always)]
     fn begin_attempt(&mut self) {
         if self.current.next_attempt() == 1 {
-            tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method);
+            if tracing::level_enabled!(tracing::Level::DEBUG) {
+                crate::cold_path();
+                self.log_first_attempt();
+            }
         } else {
+            crate::cold_path();
             self.retry_started();
         }
-        if let Some(ext) = &mut *self.ext
-            && self.current.p.mode.limited
-        {
-            Call::arm_limit(self.current.p, ext);
+        if let Some(ext) = &mut *self.ext {
+            crate::cold_path();
+            if self.current.p.mode.limited {
+                Call::arm_limit(self.current.p, ext);
+            }
         }
+    }
+
+    /// The first attempt's debug line, out of line: inline, the macro's callsite check and
+    /// its fields sat between the level check and the attempt, in the hot path's way.
+    #[cold]
+    #[inline(never)]
+    fn log_first_attempt(&self) {
+        tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method);
     }
 
     /// A retry passed its backoff and the breaker: it is made, so its budget token is spent
@@ -902,11 +932,16 @@ impl Call {
                 if (hooks.class)(&out).is_none() && self.current.p.breaker.clean(self.ticket) =>
             {
                 if self.ext.is_some() {
+                    // As in `new`: the recorder's call takes the jump.
+                    crate::cold_path();
                     self.succeeded();
                 }
                 Step::Done(out)
             }
-            out => self.finish_slow(hooks, out),
+            out => {
+                crate::cold_path();
+                self.finish_slow(hooks, out)
+            }
         }
     }
 
