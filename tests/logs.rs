@@ -372,5 +372,26 @@ fn log_lines_fields_and_secrets() {
                 && !text.contains("retry_after_ms"),
             "{text}"
         );
+
+        // 10. A name with a line feed (refused by init(), logged as a problem, and still a
+        // provider) is escaped in the text of a line, which it would otherwise split, and in
+        // the error's text: no line starts with what follows it.
+        let p = resilience::provider("log-escaped\nforged");
+        p.force_open();
+        let r: Result<u32, TestError> = p.execute(|| async { Ok(1) }).await;
+        let Err(TestError::Resilience(e)) = r else {
+            panic!("{r:?}")
+        };
+        let shown = e.to_string();
+        assert!(shown.contains(r"log-escaped\nforged"), "{shown}");
+        let text = logs.text();
+        assert!(
+            text.contains(
+                r"[CIRCUIT] State transition: closed → forced_open for log-escaped\nforged"
+            ),
+            "{text}"
+        );
+        let split: Vec<&str> = text.lines().filter(|l| l.starts_with("forged")).collect();
+        assert!(split.is_empty(), "{split:?}");
     });
 }

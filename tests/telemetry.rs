@@ -626,6 +626,33 @@ async fn connections_past_the_cap_are_closed_at_once() {
     drop(kept);
 }
 
+/// The cap counts open connections: after a burst of 256 that have all ended, the next one
+/// is served (it was closed unanswered, the ended ones still counted).
+#[tokio::test]
+async fn a_connection_after_a_burst_that_ended_is_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = serve_local().await;
+    let mut burst = Vec::new();
+    for _ in 0..256 {
+        burst.push(connect(&server).await);
+    }
+    // Each ends: the client closes its half, the server its own (the end read here).
+    for mut c in burst {
+        c.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        c.read_to_end(&mut rest).await.unwrap();
+    }
+    let mut scrape = connect(&server).await;
+    scrape
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = scrape.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+}
+
 /// A connection lasts at most a minute, answers included: a client that keeps it busy (here a
 /// request every 20 s, so the header timeout never fires) is cut off. One that stops reading
 /// its answer is the case this is for; the kernel's buffers make that slow to stage.

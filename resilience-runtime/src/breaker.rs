@@ -767,7 +767,8 @@ impl Breaker {
             waited_ms = crate::telemetry::millis(wait),
             "[CIRCUIT] Probes for {provider} unanswered after {:.3}s: their slots are freed \
              and their answers will be ignored",
-            wait.as_secs_f64()
+            wait.as_secs_f64(),
+            provider = provider.escape_debug(),
         );
     }
 

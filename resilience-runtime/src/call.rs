@@ -631,8 +631,12 @@ impl std::fmt::Display for Tail<'_> {
             GiveUp::Deadline => f.write_str("the next retry would pass the call's deadline"),
             GiveUp::DeadlineExceeded => f.write_str("the call's deadline passed during it"),
             GiveUp::DeadlinePassed => f.write_str("the call's deadline passed during the backoff"),
-            GiveUp::CircuitOpen => write!(f, "the breaker for {provider} rejects its retry"),
-            GiveUp::Budget => write!(f, "retry budget for {provider} exhausted"),
+            GiveUp::CircuitOpen => write!(
+                f,
+                "the breaker for {} rejects its retry",
+                provider.escape_debug()
+            ),
+            GiveUp::Budget => write!(f, "retry budget for {} exhausted", provider.escape_debug()),
             GiveUp::NoRuntime => f.write_str("retries need a Tokio runtime with its time driver"),
             // Lines of their own (`log_give_up`).
             GiveUp::Permanent | GiveUp::Exhausted => Ok(()),
@@ -766,7 +770,7 @@ impl Call {
             (false, _) => CircuitState::HalfOpen,
         }
         .as_str();
-        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}");
+        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug());
         if self.current.attempt() > 0 {
             // A retry refused after its backoff: the call gives up, and says so as when the
             // breaker's refusal is seen before the backoff.

@@ -79,24 +79,28 @@ impl fmt::Display for ResilienceError {
             } => write!(
                 f,
                 "circuit breaker for provider `{provider}` is open; next probe in {}",
-                Seconds(*d)
+                Seconds(*d),
+                provider = provider.escape_debug(),
             ),
             // Without a time, the breaker is forced open, or half-open with every probe slot
             // taken: "is open" alone would send a reader looking for an outage that ended.
             ResilienceError::CircuitOpen { provider, .. } => write!(
                 f,
                 "circuit breaker for provider `{provider}` rejected the call: forced open, or \
-                 half-open with its probes in flight"
+                 half-open with its probes in flight",
+                provider = provider.escape_debug(),
             ),
             ResilienceError::AttemptTimeout { provider, timeout } => write!(
                 f,
                 "attempt to provider `{provider}` timed out after {}",
-                Seconds(*timeout)
+                Seconds(*timeout),
+                provider = provider.escape_debug(),
             ),
             ResilienceError::DeadlineExceeded { provider, deadline } => write!(
                 f,
                 "call to provider `{provider}` exceeded its {} deadline",
-                Seconds(*deadline)
+                Seconds(*deadline),
+                provider = provider.escape_debug(),
             ),
         }
     }

@@ -167,7 +167,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
              Logged once, however many providers it applies to. \
              Call resilience::init() at start-up to turn this into an error.",
-            p.variable, p.shown_value(), inner.name, p.expected,
+            p.variable, p.shown_value(), inner.name.escape_debug(), p.expected,
         );
     }
     inner
@@ -665,7 +665,11 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
         .iter()
         .map(|n| {
             let n = n.as_ref();
-            format!("`{n}` (RESILIENCE_{}_…)", env_provider_name(n))
+            format!(
+                "`{}` (RESILIENCE_{}_…)",
+                n.escape_debug(),
+                env_provider_name(n)
+            )
         })
         .collect::<Vec<_>>()
         .join(" or ");

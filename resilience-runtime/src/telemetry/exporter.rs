@@ -271,14 +271,15 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         let mut connections = tokio::task::JoinSet::new();
         let renders = Arc::new(Semaphore::new(MAX_RENDERS));
         loop {
-            // Finished connections are reaped as new ones come, so the set holds the open
-            // connections and at most those that finished since the last one came.
-            while connections.try_join_next().is_some() {}
             let Ok((stream, _)) = listener.accept().await else {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
+            // Finished connections are reaped as a new one comes, before it is counted: reaped
+            // before the wait for it, those that finished during the wait still counted, and
+            // after a burst of 256 that had all ended, the next scrape was closed unanswered.
+            while connections.try_join_next().is_some() {}
             // A client reconnecting as fast as it is cut off kept a connection per 30 s
             // header timeout open, and took the application's file descriptors (its own
             // sockets and files failed with EMFILE): past the cap, a new connection is
@@ -336,11 +337,19 @@ const MAX_RENDERS: usize = 2;
 /// takes milliseconds, and made on a worker it held up the application's tasks (50 scrapes at
 /// once delayed a 10 ms timer by up to 1.3 s). `None` when the runtime shuts down meanwhile.
 async fn rendered<T: Send + 'static>(
-    renders: &Semaphore,
+    renders: &Arc<Semaphore>,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
-    let _permit = renders.acquire().await.ok()?;
-    match tokio::task::spawn_blocking(f).await {
+    // Held by the render, not by the request: a client that leaves mid-render drops its
+    // request, not the render running on its blocking thread, so a request's permit let a
+    // client that sends a scrape and leaves, again and again, run any number at once.
+    let permit = Arc::clone(renders).acquire_owned().await.ok()?;
+    match tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        f()
+    })
+    .await
+    {
         Ok(t) => Some(t),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => None,
@@ -349,7 +358,7 @@ async fn rendered<T: Send + 'static>(
 
 async fn route(
     h: MetricsHandle,
-    renders: &Semaphore,
+    renders: &Arc<Semaphore>,
     req: &Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     // HEAD is answered as GET: hyper sends the head (its length included) without the body.
@@ -461,4 +470,39 @@ pub fn health() -> (bool, serde_json::Value) {
         healthy,
         json!({ "status": if healthy { "ok" } else { "degraded" }, "providers": list }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A render keeps its permit until it ends, though the request that started it is
+    /// dropped meanwhile (its client left): two renders at a time, not two requests.
+    #[tokio::test]
+    async fn a_render_keeps_its_permit_when_its_request_is_dropped() {
+        let renders = Arc::new(Semaphore::new(MAX_RENDERS));
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let request = tokio::spawn({
+            let renders = Arc::clone(&renders);
+            async move {
+                rendered(&renders, move || {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                })
+                .await
+            }
+        });
+        has_started.await.unwrap();
+        request.abort();
+        assert!(request.await.unwrap_err().is_cancelled());
+        assert_eq!(
+            renders.available_permits(),
+            MAX_RENDERS - 1,
+            "the running render holds its permit"
+        );
+        release.send(()).unwrap();
+        // Given back when the render ends.
+        drop(renders.acquire_many(MAX_RENDERS as u32).await.unwrap());
+    }
 }

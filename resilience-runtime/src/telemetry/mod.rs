@@ -278,11 +278,11 @@ pub(crate) fn transition_logged(
     match to {
         CircuitState::Open | CircuitState::ForcedOpen => tracing::warn!(
             target: "resilience", provider, from = f, to = t, failures,
-            "[CIRCUIT] State transition: {f} → {t} for {provider}"
+            "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
         ),
         _ => tracing::info!(
             target: "resilience", provider, from = f, to = t,
-            "[CIRCUIT] State transition: {f} → {t} for {provider}"
+            "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
         ),
     }
 }

@@ -17,16 +17,17 @@
 //! application that installs its own recorder and calls
 //! [`use_installed_recorder`](super::use_installed_recorder) gets every family in that recorder.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
-use metrics_exporter_prometheus::PrometheusRecorder;
-use metrics_exporter_prometheus::formatting::{
-    sanitize_label_key, sanitize_label_value, sanitize_metric_name,
+use metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Label, Metadata, SharedString, Unit,
 };
+use metrics_exporter_prometheus::PrometheusRecorder;
+use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_metric_name};
 
 use super::{ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_TOTAL, RETRIES_TOTAL};
 
@@ -230,15 +231,48 @@ fn line(out: &mut String, name: &str, suffix: &str, labels: &[(String, String)],
     out.push('{');
     let pairs = labels
         .iter()
-        .map(|(k, v)| (sanitize_label_key(k), sanitize_label_value(v)));
-    let le = le.map(|v| ("le".to_owned(), v.to_owned()));
+        .map(|(k, v)| (sanitize_label_key(k), v.as_str()));
+    let le = le.map(|v| ("le".to_owned(), v));
     for (i, (k, v)) in pairs.chain(le).enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{k}=\"{v}\"");
+        let _ = write!(out, "{k}=\"");
+        escape_label_value(out, v);
+        out.push('"');
     }
     out.push('}');
+}
+
+/// A label value as the exposition format writes it: a backslash, a double quote and a line
+/// feed escaped, each one, so every value reads back as itself. (The exporter's
+/// `sanitize_label_value` takes a backslash before a backslash or a quote for an escape made
+/// already: a provider named `a\\b` came out as `a\\b`, which reads `a\b`, the series of a
+/// provider named `a\b`.)
+fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// `key` as the exporter must be given it to write its label values exactly: its escaping
+/// writes a run of backslashes as half as many escaped ones (and drops an odd one before a
+/// quote), so every backslash is doubled first and comes out as the one escaped backslash it
+/// is. Borrowed when no value has one, the rule; made at registration, not per update.
+fn for_exporter(key: &Key) -> Cow<'_, Key> {
+    if key.labels().all(|l| !l.value().contains('\\')) {
+        return Cow::Borrowed(key);
+    }
+    let labels: Vec<Label> = key
+        .labels()
+        .map(|l| Label::new(l.key().to_owned(), l.value().replace('\\', "\\\\")))
+        .collect();
+    Cow::Owned(Key::from_parts(key.name().to_owned(), labels))
 }
 
 /// The exporter's recorder, with our families kept in a [`Store`]. A metric of another type
@@ -281,7 +315,9 @@ impl metrics::Recorder for Recorder {
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
         match own(key.name()) {
-            None => self.prometheus.register_counter(key, metadata),
+            None => self
+                .prometheus
+                .register_counter(&for_exporter(key), metadata),
             Some((family, COUNTER)) => self.store.counter(family, key),
             Some(_) => Counter::noop(),
         }
@@ -289,14 +325,16 @@ impl metrics::Recorder for Recorder {
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
         match own(key.name()) {
-            None => self.prometheus.register_gauge(key, metadata),
+            None => self.prometheus.register_gauge(&for_exporter(key), metadata),
             Some(_) => Gauge::noop(),
         }
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
         match own(key.name()) {
-            None => self.prometheus.register_histogram(key, metadata),
+            None => self
+                .prometheus
+                .register_histogram(&for_exporter(key), metadata),
             Some((family, HISTOGRAM)) => self.store.histogram(family, key),
             Some(_) => Histogram::noop(),
         }
@@ -347,6 +385,30 @@ mod tests {
             text
         };
         (Recorder { prometheus, store }, render)
+    }
+
+    /// Every label value reads back as itself, in our families and in the exporter's: no
+    /// two providers share a series (`a\b` and `a\\b` were one, and `c\"d` read `c"d`).
+    #[test]
+    fn label_values_with_backslashes_read_back_as_themselves() {
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let (ours, render) = ours();
+        let names = [r"a\b", r"a\\b", r#"c\"d"#, "e\\\nf", r"g\"];
+        for (i, name) in (1..).zip(names) {
+            let labels = [("provider", name)];
+            ours.register_counter(&key(CALLS_TOTAL, &labels), &meta)
+                .increment(i);
+            ours.register_gauge(&key("resilience_circuit_state", &labels), &meta)
+                .set(i as f64);
+        }
+        let text = render();
+        let written = [r"a\\b", r"a\\\\b", r#"c\\\"d"#, r"e\\\nf", r"g\\"];
+        for (i, w) in (1..).zip(written) {
+            for family in [CALLS_TOTAL, "resilience_circuit_state"] {
+                let line = format!("{family}{{provider=\"{w}\"}} {i}");
+                assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+            }
+        }
     }
 
     /// The same updates through our recorder and through the exporter alone give the same
