@@ -903,3 +903,54 @@ async fn an_attempts_copies_of_the_arguments_are_gone_in_its_backoff() {
     assert_eq!(call.await, Ok(2));
     assert_eq!(Arc::strong_count(&token), 1);
 }
+
+#[derive(Clone)]
+struct Wrapped(String);
+
+/// `ref mut` bindings in argument patterns: each attempt changes its own copy, so the second
+/// attempt sees the value as given (they did not compile: the copy was not a `mut` place).
+#[resilient(provider = "mac-ref-mut")]
+async fn ref_mut_patterns(
+    ref mut s: String,
+    (ref mut t, n): (String, u8),
+    Wrapped(ref mut w): Wrapped,
+    flaky: &Flaky,
+) -> Result<String, TestError> {
+    s.push('!');
+    t.push('?');
+    w.push('#');
+    flaky.hit()?;
+    Ok(format!("{s}{t}{n}{w}"))
+}
+
+#[resilient(provider = "mac-ref-mut", retry = false)]
+async fn ref_mut_once(ref mut s: String) -> Result<String, TestError> {
+    s.push('!');
+    Ok(s.clone())
+}
+
+/// A `&mut` return that no argument lends (a leak, an arena's) needs no per-attempt
+/// reborrow, and retries: it was refused as if it came through a `&mut` argument.
+#[resilient(provider = "mac-ref-mut")]
+async fn leaked<'a>(n: usize, flaky: &Flaky) -> Result<&'a mut [u8], TestError> {
+    flaky.hit()?;
+    Ok(vec![7; n].leak())
+}
+
+#[tokio::test(start_paused = true)]
+async fn ref_mut_patterns_and_an_unlent_mut_return_retry() {
+    fast("mac-ref-mut", 100);
+    let flaky = Flaky::new(1);
+    let out = ref_mut_patterns("s".into(), ("t".into(), 1), Wrapped("w".into()), &flaky).await;
+    assert_eq!(out, Ok("s!t?1w#".to_owned()));
+    assert_eq!(
+        flaky.calls(),
+        2,
+        "the first attempt failed, the second saw the originals"
+    );
+    assert_eq!(ref_mut_once("o".into()).await, Ok("o!".to_owned()));
+    let flaky = Flaky::new(1);
+    let leak = leaked(3, &flaky).await.unwrap();
+    leak[0] = 1;
+    assert_eq!((&*leak, flaky.calls()), (&[1, 7, 7][..], 2));
+}

@@ -222,7 +222,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     if item.sig.asyncness.is_some() {
         let ret = result_type(&item.sig)?.clone();
         if args.retry {
-            check_no_unique_borrow(&ret)?;
+            check_no_borrow_through_unique(&item.sig, &ret)?;
         }
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
@@ -236,7 +236,14 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             inside.insert(0, binds.inside);
         }
         let body = quote!(#(#inside)* #(#stmts)*);
-        let harness = harness(&args, &site, &ret, &before, &body);
+        let harness = harness(
+            &args,
+            &site,
+            &ret,
+            &before,
+            &body,
+            block.brace_token.span.join(),
+        );
         // The user's braces, so that a lint on the method that suggests rewriting its body
         // (`async_fn_in_trait`) edits the body as written, not the attribute.
         let braces = block.brace_token;
@@ -261,7 +268,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     }
     check_result_type(&ret)?;
     if args.retry {
-        check_no_unique_borrow(&ret)?;
+        check_no_borrow_through_unique(&item.sig, &ret)?;
     }
     let mut params = Vec::new();
     let mut site = site;
@@ -282,7 +289,14 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         }
     }
     let stmts = &inner.block.stmts;
-    let harness = harness(&args, &site, &ret, &params, &quote!(#(#stmts)*));
+    let harness = harness(
+        &args,
+        &site,
+        &ret,
+        &params,
+        &quote!(#(#stmts)*),
+        inner.block.brace_token.span.join(),
+    );
     let braces = inner.block.brace_token;
     inner.block = syn::parse2(quote!({ #harness }))?;
     inner.block.brace_token = braces;
@@ -303,6 +317,7 @@ fn harness(
     ret: &Type,
     rebinds: &[TokenStream],
     body: &TokenStream,
+    braces: Span,
 ) -> TokenStream {
     // The loop's own locals, hygienic: a body's variable of the same name neither sees nor
     // hides them.
@@ -329,7 +344,12 @@ fn harness(
             #krate::__private::Option::None::<#ret>
         {
             return #early;
-        }
+        };
+    };
+    let body = {
+        let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#guard #body));
+        g.set_span(braces);
+        g
     };
     let permit = quote! {
         if let #krate::__private::Result::Err(#rejected) =
@@ -345,7 +365,7 @@ fn harness(
             let mut #call = #krate::__private::Call::new(#site_ref);
             #permit
             #(#rebinds)*
-            let #out = #call.attempt(move || async move { #guard #body }).await;
+            let #out = #call.attempt(move || async move #body).await;
             #call.finish_once(#hooks, #out)
         };
     }
@@ -363,7 +383,7 @@ fn harness(
             // at the loop's scope, had a drop flag there, written on every call: it is scoped
             // to the scrutinee.
             match {
-                let #out = #call.attempt(|| async { #guard #body }).await;
+                let #out = #call.attempt(|| async #body).await;
                 #call.finish(#hooks, #out)
             } {
                 #krate::__private::Step::Done(#result) => return #result,
@@ -410,29 +430,136 @@ fn check_result_type(ty: &Type) -> syn::Result<()> {
     }
 }
 
-/// A retried method cannot return a unique borrow (`-> Result<&mut T, E>`): it can only come
-/// through a `&mut` receiver or argument, which each attempt reborrows, and one attempt's
-/// borrow cannot outlive the loop that makes the next. rustc would say so at the attribute
-/// (E0499, "in previous iteration of loop"); this says it at the `&mut`, with what to do.
-/// A `'static` one comes from no argument, and is fine.
-fn check_no_unique_borrow(ty: &Type) -> syn::Result<()> {
-    fn find(ty: &Type) -> Option<&syn::TypeReference> {
-        match ty {
-            Type::Reference(r)
-                if r.mutability.is_some()
-                    && r.lifetime.as_ref().is_none_or(|l| l.ident != "static") =>
-            {
-                Some(r)
+/// A retried method cannot return a borrow taken through what each attempt reborrows (`&mut
+/// self`, a `&mut` argument, a `Pin<&mut …>`): one attempt's borrow cannot outlive the loop
+/// that makes the next. rustc says so at the attribute (E0499, "in previous iteration of
+/// loop"); this says it at the return type's reference, with what to do. Checked only when
+/// something is reborrowed: a `&mut` no argument lends (a leak, an arena's `&'a mut` from `&'a
+/// self`) is fine, as is a `'static` one. Any `&mut` in the return type is refused then; a
+/// shared one when its lifetime is a reborrowed input's, named or elided onto it.
+fn check_no_borrow_through_unique(sig: &Signature, ret: &Type) -> syn::Result<()> {
+    let Some(lent) = Lent::of(sig) else {
+        return Ok(());
+    };
+    if let Some(r) = find_ref(ret, &|r| {
+        r.mutability.is_some() && r.lifetime.as_ref().is_none_or(|l| l.ident != "static")
+    }) {
+        return Err(syn::Error::new_spanned(
+            r,
+            "a retried `#[resilient]` method cannot return a `&mut` borrow: it comes through a \
+             `&mut` receiver or argument, which each attempt borrows anew, and one attempt's \
+             borrow cannot outlive the next; return an owned value, or use `retry = false`",
+        ));
+    }
+    if let Some(at) = lent.borrowed_in(ret) {
+        return Err(syn::Error::new_spanned(
+            at,
+            "a retried `#[resilient]` method cannot return a borrow taken through `&mut self` \
+             or a `&mut` argument: each attempt borrows it anew, and one attempt's borrow \
+             cannot outlive the next; return an owned value, borrow through `&self` instead, \
+             or use `retry = false`",
+        ));
+    }
+    Ok(())
+}
+
+/// The first reference in `ty` that `pred` picks.
+fn find_ref<'t>(
+    ty: &'t Type,
+    pred: &dyn Fn(&syn::TypeReference) -> bool,
+) -> Option<&'t syn::TypeReference> {
+    match ty {
+        Type::Reference(r) if pred(r) => Some(r),
+        Type::Reference(r) => find_ref(&r.elem, pred),
+        Type::Paren(t) => find_ref(&t.elem, pred),
+        Type::Group(t) => find_ref(&t.elem, pred),
+        Type::Slice(t) => find_ref(&t.elem, pred),
+        Type::Array(t) => find_ref(&t.elem, pred),
+        Type::Tuple(t) => t.elems.iter().find_map(|t| find_ref(t, pred)),
+        Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
+            syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|a| match a {
+                syn::GenericArgument::Type(t) => find_ref(t, pred),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The lifetimes of what each attempt reborrows, as the return type can name them.
+struct Lent {
+    /// Named: `&'a mut self`, `buf: &'a mut [u8]`.
+    named: Vec<syn::Ident>,
+    /// Elided output lifetimes are a reborrowed input's: the receiver is `&mut self` (or
+    /// `Pin<&mut Self>`), or, with no `self`, a `&mut` argument is the only reference in.
+    elided: bool,
+}
+
+impl Lent {
+    fn of(sig: &Signature) -> Option<Lent> {
+        if !reborrows_unique(sig) {
+            return None;
+        }
+        let mut named = Vec::new();
+        // Per reborrowed input: whether its lifetime is elided.
+        let mut unique_elided = Vec::new();
+        let mut refs = 0;
+        for input in &sig.inputs {
+            let (unique, lifetimes) = match input {
+                FnArg::Receiver(r) => match &r.kind {
+                    syn::ReceiverKind::Reference(_, l, m) => {
+                        refs += 1;
+                        (m.is_some(), l.iter().map(|l| l.ident.clone()).collect())
+                    }
+                    syn::ReceiverKind::Typed(_, ty) => Self::input(ty, &mut refs),
+                    _ => continue,
+                },
+                FnArg::Typed(t) => Self::input(&t.ty, &mut refs),
+            };
+            if unique {
+                named.extend(lifetimes.iter().filter(|l| *l != "_").cloned());
+                unique_elided.push(lifetimes.is_empty() || lifetimes.iter().any(|l| l == "_"));
             }
-            Type::Reference(r) => find(&r.elem),
-            Type::Paren(t) => find(&t.elem),
-            Type::Group(t) => find(&t.elem),
-            Type::Slice(t) => find(&t.elem),
-            Type::Array(t) => find(&t.elem),
-            Type::Tuple(t) => t.elems.iter().find_map(find),
+        }
+        let elided = match receiver_kind(sig) {
+            ReceiverKind::Unique | ReceiverKind::Pin => true,
+            ReceiverKind::Shared => false,
+            ReceiverKind::None | ReceiverKind::Owned(_) => refs == 1 && unique_elided == [true],
+        };
+        Some(Lent { named, elided })
+    }
+
+    /// Whether an input of type `ty` is reborrowed per attempt, and the lifetimes it names;
+    /// counts its references.
+    fn input(ty: &Type, refs: &mut usize) -> (bool, Vec<syn::Ident>) {
+        let mut lifetimes = Vec::new();
+        *refs += count_refs(ty, &mut lifetimes);
+        (
+            matches!(rebind_kind(ty), Rebind::Unique | Rebind::Pin),
+            lifetimes,
+        )
+    }
+
+    /// Where `ty` holds a borrow with one of these lifetimes.
+    fn borrowed_in(&self, ty: &Type) -> Option<TokenStream> {
+        let ours = |l: Option<&syn::Lifetime>| match l {
+            None => self.elided,
+            Some(l) if l.ident == "_" => self.elided,
+            Some(l) => self.named.contains(&l.ident),
+        };
+        match ty {
+            Type::Reference(r) if ours(r.lifetime.as_ref()) => Some(r.to_token_stream()),
+            Type::Reference(r) => self.borrowed_in(&r.elem),
+            Type::Paren(t) => self.borrowed_in(&t.elem),
+            Type::Group(t) => self.borrowed_in(&t.elem),
+            Type::Slice(t) => self.borrowed_in(&t.elem),
+            Type::Array(t) => self.borrowed_in(&t.elem),
+            Type::Tuple(t) => t.elems.iter().find_map(|t| self.borrowed_in(t)),
             Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
                 syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|a| match a {
-                    syn::GenericArgument::Type(t) => find(t),
+                    syn::GenericArgument::Type(t) => self.borrowed_in(t),
+                    syn::GenericArgument::Lifetime(l) if ours(Some(l)) => Some(l.to_token_stream()),
                     _ => None,
                 }),
                 _ => None,
@@ -440,15 +567,43 @@ fn check_no_unique_borrow(ty: &Type) -> syn::Result<()> {
             _ => None,
         }
     }
-    match find(ty) {
-        Some(r) => Err(syn::Error::new_spanned(
-            r,
-            "a retried `#[resilient]` method cannot return a `&mut` borrow: it comes through a \
-             `&mut` receiver or argument, which each attempt borrows anew, and one attempt's \
-             borrow cannot outlive the next; return an owned value or a shared borrow, or use \
-             `retry = false`",
-        )),
-        None => Ok(()),
+}
+
+/// The references in `ty` (each an input lifetime position), with the lifetimes it names.
+fn count_refs(ty: &Type, lifetimes: &mut Vec<syn::Ident>) -> usize {
+    match ty {
+        Type::Reference(r) => {
+            if let Some(l) = &r.lifetime {
+                lifetimes.push(l.ident.clone());
+            }
+            1 + count_refs(&r.elem, lifetimes)
+        }
+        Type::Paren(t) => count_refs(&t.elem, lifetimes),
+        Type::Group(t) => count_refs(&t.elem, lifetimes),
+        Type::Slice(t) => count_refs(&t.elem, lifetimes),
+        Type::Array(t) => count_refs(&t.elem, lifetimes),
+        Type::Tuple(t) => t.elems.iter().map(|t| count_refs(t, lifetimes)).sum(),
+        Type::Path(p) => p
+            .path
+            .segments
+            .iter()
+            .map(|s| match &s.arguments {
+                syn::PathArguments::AngleBracketed(a) => a
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        syn::GenericArgument::Type(t) => count_refs(t, lifetimes),
+                        syn::GenericArgument::Lifetime(l) => {
+                            lifetimes.push(l.ident.clone());
+                            1
+                        }
+                        _ => 0,
+                    })
+                    .sum(),
+                _ => 0,
+            })
+            .sum(),
+        _ => 0,
     }
 }
 
@@ -474,6 +629,8 @@ fn rebind_params(
         }
         let ParamAttrs { cfgs, binding } = ParamAttrs::of(&arg.attrs);
         let original = (*arg.pat).clone();
+        // A `ref mut` binding borrows what it is bound from mutably: that must be a `mut` place.
+        let ref_mut = binds_ref_mut(original.to_token_stream());
         let name = match &*arg.pat {
             Pat::Ident(PatIdent {
                 ident,
@@ -495,7 +652,9 @@ fn rebind_params(
             if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             {
                 soften_expects(&mut arg.attrs);
-                before.push(quote_spanned!(span=> #(#binding)* let #original = #name;));
+                let remut =
+                    ref_mut.then(|| quote_spanned!(span=> #(#cfgs)* let mut #name = #name;));
+                before.push(quote_spanned!(span=> #remut #(#binding)* let #original = #name;));
             }
             continue;
         }
@@ -533,9 +692,29 @@ fn rebind_params(
             }
         }
         soften_expects(&mut arg.attrs);
-        inside.push(quote_spanned!(span=> #(#binding)* let #original = #copy;));
+        let remut = ref_mut.then(|| quote_spanned!(span=> #(#cfgs)* let mut #copy = #copy;));
+        inside.push(quote_spanned!(span=> #remut #(#binding)* let #original = #copy;));
     }
     (before, inside)
+}
+
+/// Whether an attempt reborrows a `&mut` of the caller's (receiver or argument).
+fn reborrows_unique(sig: &Signature) -> bool {
+    matches!(receiver_kind(sig), ReceiverKind::Unique | ReceiverKind::Pin)
+        || sig.inputs.iter().any(|a| {
+            matches!(a, FnArg::Typed(t) if matches!(rebind_kind(&t.ty), Rebind::Unique | Rebind::Pin))
+        })
+}
+
+fn binds_ref_mut(tokens: TokenStream) -> bool {
+    let tokens: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    tokens.iter().enumerate().any(|(i, t)| match t {
+        proc_macro2::TokenTree::Ident(r) if r == "ref" => {
+            matches!(tokens.get(i + 1), Some(proc_macro2::TokenTree::Ident(m)) if m == "mut")
+        }
+        proc_macro2::TokenTree::Group(g) => binds_ref_mut(g.stream()),
+        _ => false,
+    })
 }
 
 /// A parameter's attributes, for the statements that make it per attempt. (On a parameter,
@@ -567,7 +746,7 @@ impl ParamAttrs {
 }
 
 /// Turns every `expect` lint level in `attrs` (also under `cfg_attr`) into an `allow`.
-fn soften_expects(attrs: &mut [Attribute]) {
+pub(crate) fn soften_expects(attrs: &mut [Attribute]) {
     fn swap(tokens: TokenStream) -> TokenStream {
         use proc_macro2::{Group, TokenTree};
         tokens

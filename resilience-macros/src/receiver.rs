@@ -20,7 +20,7 @@ use syn::visit_mut::VisitMut;
 use syn::{Item, Macro, Path, Signature, Stmt};
 
 use crate::args::Krate;
-use crate::expand::{Rebind, rebind_kind};
+use crate::expand::{Rebind, rebind_kind, soften_expects};
 
 /// The name `self` becomes in the body. Without a leading underscore: rustc does not report
 /// an unneeded `mut` on a binding whose name starts with one, and the user's `mut self` is
@@ -63,9 +63,10 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt], krate: &Krate) -> 
         syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Pin) => {
             held_mut = Some(quote!(mut));
             let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
+            let attrs = &r.attrs;
             (
                 quote_spanned!(span=> let #copy = #krate::__private::Pin::as_mut(&mut #held);),
-                quote!(let #m #name = #copy; let _ = &#name;),
+                quote!(#(#attrs)* let #m #name = #copy; let _ = &#name;),
             )
         }
         // `&self`, `self: &Arc<Self>`: shared, so any number of attempts may use it.
@@ -89,8 +90,11 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt], krate: &Krate) -> 
     let prelude = quote_spanned!(span=> let #held_mut #held = #this;);
     // The per-attempt copy is the one changed, and dropping `mut` does not change the
     // signature's type.
+    // Its `expect`s are fulfilled (or not) where the copy is bound; on the receiver, which
+    // keeps its attributes, one would be reported unfulfilled.
     if let Some(syn::FnArg::Receiver(r)) = sig.inputs.first_mut() {
         r.mutability = None;
+        soften_expects(&mut r.attrs);
     }
     let mut visitor = ReplaceSelf;
     for stmt in stmts {
@@ -113,12 +117,15 @@ fn clone_per_attempt(
 ) -> (TokenStream, TokenStream) {
     // `mut` spanned as the user's, so an unneeded one is still reported there.
     let m = r.mutability.map(|m| quote_spanned!(m.span=> mut));
+    // The receiver's lint levels go with its `mut` (`#[allow(unused_mut)] mut self`), as an
+    // argument's go with its pattern.
+    let attrs = &r.attrs;
     (
         quote_spanned!(span=> let #copy = #krate::__private::clone_arg_from(|| &#held);),
         // Used once by us, as `self` is never reported unused (not an `allow`, which a
         // crate's `forbid(unused)` refuses); `unused_mut` is left to report an unneeded
         // `mut self` at the user's `mut`.
-        quote!(let #m #name = #copy; let _ = &#name;),
+        quote!(#(#attrs)* let #m #name = #copy; let _ = &#name;),
     )
 }
 

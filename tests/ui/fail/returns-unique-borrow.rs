@@ -29,6 +29,25 @@ impl Buffer {
         Ok(self.bytes.first_mut().map(|b| (0, b)))
     }
 
+    // A shared borrow through `&mut self` is one attempt's too: elided onto `self`, or named.
+    #[resilience::resilient(provider = "kimi")]
+    async fn peek(&mut self) -> Result<&u8, MyError> {
+        self.bytes.push(0);
+        Ok(&self.bytes[0])
+    }
+
+    #[resilience::resilient(provider = "kimi")]
+    async fn view<'a>(&'a mut self) -> Result<std::borrow::Cow<'a, [u8]>, MyError> {
+        Ok(std::borrow::Cow::Borrowed(&self.bytes))
+    }
+
+    // Through `&self`, the elided lifetime is `self`'s, which every attempt shares.
+    #[resilience::resilient(provider = "kimi")]
+    async fn shared(&self, scratch: &mut Vec<u8>) -> Result<&[u8], MyError> {
+        scratch.push(1);
+        Ok(&self.bytes)
+    }
+
     // One attempt: the borrow is returned as it is.
     #[resilience::resilient(provider = "kimi", retry = false)]
     async fn once(&mut self) -> Result<&mut Vec<u8>, MyError> {
@@ -40,6 +59,13 @@ impl Buffer {
 #[resilience::resilient(provider = "kimi")]
 async fn leaked() -> Result<&'static mut u8, MyError> {
     Ok(Box::leak(Box::new(0)))
+}
+
+// With no `self`, an elided lifetime is that of the one reference in: here a `&mut`.
+#[resilience::resilient(provider = "kimi")]
+async fn first(buf: &mut [u8]) -> Result<&u8, MyError> {
+    buf[0] += 1;
+    Ok(&buf[0])
 }
 
 fn main() {}

@@ -1,4 +1,4 @@
-#![deny(unused_qualifications, unused, clippy::all)]
+#![deny(unused_qualifications, unused, unfulfilled_lint_expectations, clippy::all)]
 use resilience::{Classify, ErrorClass, ResilienceError};
 
 #[derive(Debug)]
@@ -51,6 +51,17 @@ impl Counter {
     #[resilience::resilient(provider = "kimi")]
     pub async fn changes(mut self) -> Result<u32, MyError> {
         self.0 += 1;
+        Ok(self.0)
+    }
+
+    /// Lint levels on the receiver go with its `mut` to each attempt's copy.
+    #[resilience::resilient(provider = "kimi")]
+    pub async fn allowed(#[allow(unused_mut)] mut self) -> Result<u32, MyError> {
+        Ok(self.0)
+    }
+
+    #[resilience::resilient(provider = "kimi")]
+    pub async fn expected(#[expect(unused_mut)] mut self) -> Result<u32, MyError> {
         Ok(self.0)
     }
 }
@@ -122,4 +133,6 @@ fn main() {
     let _ = Kimi.delete(String::new());
     let _ = Counter(0).ignores();
     let _ = Counter(0).changes();
+    let _ = Counter(0).allowed();
+    let _ = Counter(0).expected();
 }
