@@ -49,7 +49,9 @@
 //! the debug line, a retry, a failure, a probe ticket's release, the `Ext`'s drop), and the
 //! call now runs straight through but for 4: into the loop, the attempt future's first
 //! poll (an indirect jump on its state), the `Step` it returns, and out. Same instructions,
-//! 7.1 → 5.8 ns a call in `hot_path_probe resilient` (bare: 2.5 ns).
+//! 7.1 → 5.8 ns a call in `hot_path_probe resilient` (bare: 2.5 ns), where the method's future
+//! is inlined into its caller; the benchmark's, awaited in 21 places and polled out of line
+//! (six registers saved and restored), did not move (README, Benchmarks, run AD).
 //!
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
 //! write, so two threads calling the same healthy provider never contend (benchmarked).
