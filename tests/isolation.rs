@@ -346,3 +346,36 @@ fn one_isolation_entered_twice_keeps_each_entry_apart() {
         "a's, entered last"
     );
 }
+
+struct SiteClient;
+
+impl SiteClient {
+    // Registered at load: `init()` knows this name before its first call, under a guard too.
+    #[resilient(provider = "iso-init-site-v2")]
+    async fn upload(&self) -> Result<u32, io::Error> {
+        Ok(1)
+    }
+}
+
+/// The service's start-up code run under a guard is checked as the process's `init()` checks
+/// it: a provider whose variables are a `#[resilient]` method's provider's
+/// (`RESILIENCE_ISO_INIT_SITE_V2_…`) is refused, though the method was never called.
+#[test]
+fn init_under_a_guard_knows_the_resilient_methods_providers() {
+    let _isolated = testing::isolate();
+    let refused = resilience::Builder::new()
+        .provider("iso-init-site.v2", Settings::new())
+        .init()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("iso-init-site-v2") && refused.contains("iso-init-site.v2"),
+        "{refused}"
+    );
+    // Unchanged: the method's provider still runs, and the name refused was not configured.
+    assert_eq!(runtime().block_on(SiteClient.upload()).unwrap(), 1);
+    resilience::Builder::new()
+        .provider("iso-init-other", Settings::new())
+        .init()
+        .unwrap();
+}

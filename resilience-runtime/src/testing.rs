@@ -333,11 +333,18 @@ pub(crate) fn init(
         next.code.insert(name.clone(), merged);
     }
     let (_, mut problems) = next.global.resolve();
-    // Each once: a name may be both configured and made.
-    let names: std::collections::BTreeSet<String> =
-        next.names().into_iter().map(str::to_owned).collect();
+    // Each once: a name may be both configured and made. With every `#[resilient]` method's
+    // provider, made or not, as the process's `init` checks them: a start-up that clashes
+    // with one (`kimi.v2` beside a method's `kimi-v2`) is refused in a test as in production.
+    let names: std::collections::BTreeSet<String> = next
+        .names()
+        .into_iter()
+        .chain(crate::call::CallSite::registered().map(|s| s.provider_name()))
+        .map(str::to_owned)
+        .collect();
+    let all: Vec<&str> = names.iter().map(String::as_str).collect();
     for name in &names {
-        let (config, found) = next.config(name, &next.settings(name, None));
+        let (config, found) = code_config(name, &next.settings(name, None), &all);
         add_new(&mut problems, found);
         if let Some(existing) = next.providers.get(name) {
             problems.extend(existing.config.changes(&config, name));

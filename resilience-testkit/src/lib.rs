@@ -260,19 +260,31 @@ impl FaultServer {
                                 listener = Some(l);
                             }
                             _ = rx.changed() => {
-                                // Refuse: drop the listener so connects are refused.
-                                if *rx.borrow() { listener = Some(l) }
+                                // Refuse: drop the listener so connects are refused, and the
+                                // open connections, so a request in flight is not answered
+                                // (and counted) during the outage.
+                                if *rx.borrow() {
+                                    listener = Some(l);
+                                } else {
+                                    conns.abort_all();
+                                }
                             }
                         }
                     }
                     None => {
-                        if rx.changed().await.is_err() {
-                            return;
+                        if !*rx.borrow_and_update() {
+                            if rx.changed().await.is_err() {
+                                return;
+                            }
+                            continue;
                         }
-                        if *rx.borrow() {
-                            // Same port again; loopback ports are not handed out while the
-                            // test owns them in TIME_WAIT, and SO_REUSEADDR is set by Tokio.
-                            listener = TcpListener::bind(addr).await.ok();
+                        // Same port again; SO_REUSEADDR is set by Tokio. Taken meanwhile (by
+                        // another test's bind to port 0, or as an outgoing connection's port),
+                        // it is tried again until free, rather than the server staying down
+                        // with no error.
+                        match TcpListener::bind(addr).await {
+                            Ok(l) => listener = Some(l),
+                            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                         }
                     }
                 }
@@ -310,9 +322,11 @@ impl FaultServer {
     /// Starts an outage until [`recover`](Self::recover).
     pub fn outage(&self, outage: Outage) {
         *lock(&self.shared.outage) = Some(outage);
-        if outage == Outage::Refuse {
-            self.shared.refusing.store(true, Ordering::SeqCst);
-            let _ = self.listening.send(false);
+        // From one outage to another the port follows: shut for `Refuse`, open for any other
+        // (from `Refuse` to `Every(…)`, it stayed shut and the fault never applied).
+        let refuse = outage == Outage::Refuse;
+        if self.shared.refusing.swap(refuse, Ordering::SeqCst) != refuse {
+            let _ = self.listening.send(!refuse);
         }
     }
 
@@ -682,5 +696,59 @@ mod tests {
             assert!(!(bad && last_bad), "two faults in a row at {i}");
             last_bad = bad;
         }
+    }
+
+    /// Switching a running outage from `Refuse` to `Every(503)`, with no `recover()` between:
+    /// the port listens again and every request gets the 503.
+    #[tokio::test]
+    async fn switching_from_refuse_to_every_reopens_the_port() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        s.outage(Outage::Refuse);
+        tokio::task::yield_now().await;
+        assert!(post(&reqwest::Client::new(), &s, "r").await.is_err());
+        s.outage(Outage::Every(Fault::Status(503)));
+        // The server's task rebinds when it next runs: yields, no sleep.
+        let mut last = None;
+        for _ in 0..100 {
+            last = Some(post(&reqwest::Client::new(), &s, "e").await.map(|r| r.0));
+            if matches!(last, Some(Ok(_))) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            last.unwrap().ok(),
+            Some(503),
+            "the switched outage answers 503"
+        );
+    }
+
+    /// `Outage::Refuse` drops open connections: a request in flight on one (a slow answer)
+    /// when the outage starts fails, and is not counted as accepted.
+    #[tokio::test(start_paused = true)]
+    async fn refuse_drops_a_request_in_flight() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        s.script([Fault::Slow(Duration::from_secs(60))]);
+        let url = s.upload_url();
+        let client = tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("Idempotency-Key", "slow")
+                .body("x")
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        });
+        while s.stats().requests == 0 {
+            tokio::task::yield_now().await;
+        }
+        s.outage(Outage::Refuse);
+        let got = client.await.unwrap();
+        assert!(got.is_err(), "answered {got:?} during a Refuse outage");
+        assert_eq!(
+            s.stats().uploads_accepted,
+            0,
+            "accepted during a Refuse outage"
+        );
     }
 }
