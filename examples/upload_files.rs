@@ -171,6 +171,12 @@ impl HttpProvider {
     async fn post(&self, key: &str, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
         let call = resilience::current_call().expect("inside a resilient call");
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+        // Counted before the request: an attempt cut off by RETRY_ATTEMPT_TIMEOUT is dropped
+        // at its `.await` and never gets past it, yet it reached the provider (counted after,
+        // "final success of calls that reached it" went past 100%).
+        if call.attempt == 1 {
+            self.stats.first_attempts.fetch_add(1, Ordering::Relaxed);
+        }
         let result = async {
             let resp = self
                 .client
@@ -187,11 +193,8 @@ impl HttpProvider {
             Ok(Uploaded { file_id: body })
         }
         .await;
-        if call.attempt == 1 {
-            self.stats.first_attempts.fetch_add(1, Ordering::Relaxed);
-            if result.is_ok() {
-                self.stats.first_successes.fetch_add(1, Ordering::Relaxed);
-            }
+        if call.attempt == 1 && result.is_ok() {
+            self.stats.first_successes.fetch_add(1, Ordering::Relaxed);
         }
         result
     }
@@ -527,9 +530,25 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The run's own database file (with SQLite's `-wal` and `-shm`), removed when dropped still
+/// holding it: start-up failed after making it.
+struct RemoveOnError(Option<PathBuf>);
+
+impl Drop for RemoveOnError {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+}
+
 async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     // A bad option exits with 1, as every start-up error does (clap's own exit is 2, which
-    // this program gives to files not uploaded); `--help` and `--version` with 0.
+    // this program gives to files not uploaded); `--help` with 0.
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) => {
@@ -595,6 +614,9 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         None => new_db_path(&run)?,
     };
     println!("database: {}", db_path.display());
+    // The run's own database goes again if start-up fails after this (a busy metrics port):
+    // no empty file is left behind. One given with --db is the user's, and stays.
+    let mut made = RemoveOnError(args.db.is_none().then(|| db_path.clone()));
     let db = Arc::new(Mutex::new(open_db(&db_path)?));
 
     let metrics = match resilience::telemetry::serve_from_env().await {
@@ -618,8 +640,16 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         Arc::new(FaultServer::start(Faults::transient(args.fault_rate, glm_seed)).await?);
     let outage_start = Duration::from_secs_f64(args.outage_start);
     let outage_len = Duration::from_secs_f64(args.outage_secs);
-    glm_server.schedule_outage(outage_start, outage_len, Outage::Every(Fault::Status(503)));
+    // On the run's clock, which the breaker transitions and the recovery figures are read on:
+    // start-up took some of it (about 20 ms), and scheduled from now the outage came that much
+    // later than printed.
+    glm_server.schedule_outage(
+        outage_start.saturating_sub(start.elapsed()),
+        outage_len,
+        Outage::Every(Fault::Status(503)),
+    );
     let outage_end = outage_start + outage_len;
+    made.0 = None;
 
     let client = reqwest::Client::new();
     let provider = |url: String| HttpProvider {
@@ -707,6 +737,8 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             };
             match result {
                 Ok(up) => {
+                    // When the upload ended, not when its row was written.
+                    let now = start.elapsed();
                     // Recorded only now that the provider has the file.
                     let row = (key, provider, name, up.file_id, bytes.len() as i64, run);
                     if let Err(e) = record(&db, row).await {
@@ -717,7 +749,6 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
                             .suspend(|| eprintln!("uploaded to {provider} but not recorded: {e}"));
                     }
                     outcomes.ok.fetch_add(1, Ordering::Relaxed);
-                    let now = start.elapsed();
                     if provider == "glm" && now > outage_end {
                         outcomes
                             .first_ok_after_outage_ms
@@ -935,6 +966,41 @@ mod tests {
         // The largest seed is valid: the second server's wraps instead of overflowing.
         assert_eq!(args(&["--seed", "18446744073709551615"]).check(), Ok(()));
         assert_eq!(server_seeds(u64::MAX), [u64::MAX, 0]);
+    }
+
+    /// A first attempt cut off by its time limit reached the provider: counted as such, so
+    /// "final success of calls that reached it" cannot pass 100% (it printed 101.51% with
+    /// RETRY_ATTEMPT_TIMEOUT=0.002). Real time: an attempt timeout of 100 ms against a
+    /// 300 ms answer, as a paused clock would also run out during the loopback I/O.
+    #[tokio::test]
+    async fn a_first_attempt_cut_off_by_its_time_limit_reached_the_provider() {
+        resilience::configure(
+            "kimi",
+            Settings::new()
+                .attempt_timeout(Some(Duration::from_millis(100)))
+                .base_delay(Duration::ZERO),
+        )
+        .unwrap();
+        let server = FaultServer::start(Faults::none()).await.unwrap();
+        server.script([Fault::Slow(Duration::from_millis(300))]);
+        let kimi = Kimi(HttpProvider {
+            client: reqwest::Client::new(),
+            url: server.upload_url(),
+            stats: AttemptStats::default(),
+        });
+        assert!(kimi.upload_file("k", "f", b"x").await.is_ok());
+        let stats = &kimi.0.stats;
+        let counts = [
+            &stats.first_attempts,
+            &stats.first_successes,
+            &stats.attempts,
+        ]
+        .map(|c| c.load(Ordering::Relaxed));
+        assert_eq!(
+            counts,
+            [1, 0, 2],
+            "one call reached kimi; its first attempt failed"
+        );
     }
 
     #[test]
