@@ -55,7 +55,7 @@ fn misspelt_variables_are_warned_about_once_without_init() {
     let text = logs.text();
     for line in [
         "WARN resilience: [CONFIG] RESILIENCE_ENVN_RETRY_MAX_ATEMPTS matches no resilience \
-         setting (a typo?); it is ignored",
+         setting; it is ignored: did you mean RESILIENCE_ENVN_RETRY_MAX_ATTEMPTS?",
         "WARN resilience: [CONFIG] RESILIENCE_envn_RETRY_MAX_ATTEMPTS is read by no provider: \
          expected the provider upper-cased",
         // One line, though both providers find it.

@@ -180,9 +180,25 @@ const SETTINGS: &[(&[&str], &str, &str)] = &[
     ),
 ];
 
-/// What to add to the "unknown argument" error: the key it is a slip of, or, for a setting,
-/// where settings are given (per provider, not per method).
-fn hint(unknown: &str, provider: Option<&LitStr>) -> String {
+/// Other names users give the attribute's own keys. `retries = false` (a `bool`) means
+/// `retry`, where `retries = 5` is the setting.
+const SYNONYMS: &[(&str, &[&str])] = &[
+    ("name", &["method", "label", "operation", "op"]),
+    ("retry", &["retryable", "idempotent", "retry_enabled"]),
+];
+
+/// What to add to the "unknown argument" error: the key it is a slip or another name of, or,
+/// for a setting, where settings are given (per provider, not per method). `boolean`: the
+/// value given is `true` or `false`.
+fn hint(unknown: &str, boolean: bool, provider: Option<&LitStr>) -> String {
+    let synonym = SYNONYMS
+        .iter()
+        .find(|(_, names)| names.contains(&unknown))
+        .map(|(key, _)| *key)
+        .or_else(|| (boolean && unknown.starts_with("retr")).then_some("retry"));
+    if let Some(key) = synonym {
+        return format!(" (did you mean `{key}`?)");
+    }
     let Some((_, method, var)) = SETTINGS.iter().find(|(names, ..)| names.contains(&unknown))
     else {
         // A slip: one edit off a short key, two off a longer one.
@@ -305,7 +321,8 @@ impl Parse for Args {
                 krate = Some(Krate::parse_value(input)?);
             } else if input.peek(Ident) {
                 let unknown: Ident = input.parse()?;
-                let hint = hint(&unknown.to_string(), provider.as_ref());
+                let boolean = input.peek(Token![=]) && input.peek2(syn::LitBool);
+                let hint = hint(&unknown.to_string(), boolean, provider.as_ref());
                 return Err(syn::Error::new(
                     unknown.span(),
                     format!("unknown argument `{unknown}`: {VALID}{hint}"),
@@ -424,6 +441,12 @@ mod tests {
         assert!(err(r#"provider = "a", retyr = false"#).contains("(did you mean `retry`?)"));
         assert!(!err(r#"provider = "a", colour = 1"#).contains("did you mean"));
         assert!(!err(r#"provider = "a", mode = 1"#).contains("did you mean"));
+        // Other names for the attribute's own keys; `retries` as a switch is `retry`, and as a
+        // number the setting.
+        assert!(err(r#"provider = "a", method = "m""#).contains("(did you mean `name`?)"));
+        assert!(err(r#"provider = "a", idempotent = false"#).contains("(did you mean `retry`?)"));
+        assert!(err(r#"provider = "a", retries = false"#).contains("(did you mean `retry`?)"));
+        assert!(err(r#"provider = "a", retries = 5"#).contains("Settings::max_attempts"));
         assert!(err(r#"provider = "a", retries = 5"#).contains("`Settings::max_attempts`"));
         assert!(err(r#"provider = "a", provider = "b""#).contains("set multiple times"));
         assert!(err(r#"provider = "a", retry = "no""#).contains("`retry` takes"));

@@ -821,10 +821,60 @@ pub(crate) fn scan_provider_vars(
     scan
 }
 
+/// The variable an unknown `RESILIENCE_…` name was likely meant to be: a global setting given
+/// the prefix that globals do not take (`RESILIENCE_RETRY_MAX_ATTEMPTS`), or a provider's
+/// setting with its setting part misspelt (`RESILIENCE_KIMI_RETRY_MAX_ATEMPTS`: within two
+/// edits, a swap of neighbours one, of a setting part of more than four characters).
+pub(crate) fn meant(unknown: &str) -> Option<String> {
+    let rest = unknown.strip_prefix("RESILIENCE_")?;
+    if let Some(k) = KEYS.iter().find(|k| k.var() == rest) {
+        return Some(format!(
+            "{} (global settings take no RESILIENCE_ prefix)",
+            k.var()
+        ));
+    }
+    let suffixes = KEYS
+        .iter()
+        .map(|k| k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var()));
+    let mut best: Option<(usize, String)> = None;
+    for (i, _) in rest.match_indices('_').filter(|&(i, _)| i > 0) {
+        let (provider, tail) = (&rest[..i], &rest[i + 1..]);
+        for suffix in suffixes.clone() {
+            let d = strsim::osa_distance(tail, suffix);
+            if d <= 2 && suffix.len() > 4 && best.as_ref().is_none_or(|(b, _)| d < *b) {
+                best = Some((d, format!("RESILIENCE_{provider}_{suffix}")));
+            }
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn an_unknown_variable_names_the_one_meant() {
+        assert_eq!(
+            meant("RESILIENCE_RETRY_MAX_ATTEMPTS").as_deref(),
+            Some("RETRY_MAX_ATTEMPTS (global settings take no RESILIENCE_ prefix)")
+        );
+        assert_eq!(
+            meant("RESILIENCE_KIMI_RETRY_MAX_ATEMPTS").as_deref(),
+            Some("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS")
+        );
+        assert_eq!(
+            meant("RESILIENCE_KIMI_V2_CIRCUIT_BREAKER_TIMOUT").as_deref(),
+            Some("RESILIENCE_KIMI_V2_CIRCUIT_BREAKER_TIMEOUT")
+        );
+        assert_eq!(
+            meant("RESILIENCE_GLM_RETRY_JITER").as_deref(),
+            Some("RESILIENCE_GLM_RETRY_JITTER")
+        );
+        assert_eq!(meant("RESILIENCE_SOMETHING_ELSE"), None);
+        assert_eq!(meant("RETRY_MAX_ATEMPTS"), None);
+    }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

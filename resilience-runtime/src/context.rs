@@ -15,8 +15,9 @@ use crate::registry::ProviderInner;
 /// `Idempotency-Key` header so a provider that saw the first attempt can recognise the retry.
 ///
 /// It has a version-4 UUID's shape (`xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx`) but not its
-/// randomness: 64 random bits per thread plus a per-thread counter, so making one costs no lock
-/// and no syscall. Unique, but the next one is easy to guess: not a secret.
+/// randomness: 60 random bits per thread (the other 4 of the high half are the version) plus a
+/// per-thread counter, so making one costs no lock and no syscall. Unique, but the next one is
+/// easy to guess: not a secret.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdempotencyKey(u128);
 

@@ -683,7 +683,14 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
 }
 
 fn warn_unknown(name: &str) {
-    tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored");
+    match crate::config::meant(name) {
+        Some(meant) => {
+            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting; it is ignored: did you mean {meant}?")
+        }
+        None => {
+            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored")
+        }
+    }
 }
 
 /// Without `init()`, the first provider made looks over the environment's `RESILIENCE_*`

@@ -18,4 +18,15 @@ async fn upload() -> Result<(), MyError> {
     Ok(())
 }
 
+// `retries` as a switch is `retry`; another name for the method's label is `name`.
+#[resilience::resilient(provider = "kimi", retries = false)]
+async fn delete() -> Result<(), MyError> {
+    Ok(())
+}
+
+#[resilience::resilient(provider = "kimi", method = "rename")]
+async fn rename() -> Result<(), MyError> {
+    Ok(())
+}
+
 fn main() {}
