@@ -378,7 +378,7 @@ fn arm<'a>(
             // Spanned at the field's type: a type without `Classify` is reported there.
             let ty = &field.ty;
             let krate = krate.at(ty.span());
-            let call = |method: TokenStream| quote_spanned!(ty.span()=> <#ty as #krate::Classify>::#method(#inner));
+            let call = |method: TokenStream| quote_spanned!(ty.span()=> <#ty as #krate::__private::Forwarded>::#method(#inner));
             let (c, r, l) = (
                 call(quote!(classify)),
                 call(quote!(retry_after)),

@@ -12,6 +12,39 @@ pub use std::borrow::Cow;
 // The expansion registers its call site with `inventory::submit!`.
 pub use inventory;
 
+/// `Classify` as `#[derive(Classify)]`'s `transparent` forwarding calls it, under a name of our
+/// own, so a field's type without it is reported with what to do in a derive (give the
+/// variant a fixed class), not with `Classify`'s own advice, which is for a method's error.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement `resilience::Classify`, which `#[classify(transparent)]` forwards to",
+    label = "this field's type has no `Classify`",
+    note = "give the variant a fixed class instead: `#[classify(permanent)]` (or `transient`, `throttled`), which needs nothing of the field",
+    note = "or, if `{Self}` is your own type, derive `Classify` for it or implement it"
+)]
+pub trait Forwarded {
+    /// [`Classify::classify`](crate::Classify::classify).
+    fn classify(&self) -> crate::ErrorClass;
+    /// [`Classify::retry_after`](crate::Classify::retry_after).
+    fn retry_after(&self) -> Option<std::time::Duration>;
+    /// [`Classify::log_summary`](crate::Classify::log_summary).
+    fn log_summary(&self) -> Option<Cow<'_, str>>;
+}
+
+impl<T: crate::Classify + ?Sized> Forwarded for T {
+    #[inline]
+    fn classify(&self) -> crate::ErrorClass {
+        crate::Classify::classify(self)
+    }
+    #[inline]
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        crate::Classify::retry_after(self)
+    }
+    #[inline]
+    fn log_summary(&self) -> Option<Cow<'_, str>> {
+        crate::Classify::log_summary(self)
+    }
+}
+
 /// A `#[resilient]` call site, registered at program load (before `main`), so that switching
 /// the recorder on makes its method's series, at 0, before its first call.
 pub struct Registered(pub &'static CallSite);
