@@ -203,6 +203,16 @@ impl ConfigError {
 /// would read as the end of the value.
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A name's own problem (its variables are another's, it has no letter): the subject
+        // names it already, and "provider `Kimi`=Kimi" would say it twice.
+        if self
+            .variable
+            .strip_prefix("provider `")
+            .and_then(|rest| rest.strip_suffix('`'))
+            == Some(self.value.as_str())
+        {
+            return write!(f, "{}: expected {}", self.variable, self.expected);
+        }
         write!(
             f,
             "{}={}: expected {}",
@@ -262,6 +272,28 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_names_own_problem_names_it_once() {
+        let p = ConfigProblem {
+            variable: "provider `Kimi`".into(),
+            value: "Kimi".into(),
+            expected: "a name whose RESILIENCE_KIMI_… variables are its own".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "provider `Kimi`: expected a name whose RESILIENCE_KIMI_… variables are its own"
+        );
+        let setting = ConfigProblem {
+            variable: "provider `glm`: Settings::max_attempts".into(),
+            value: "5".into(),
+            expected: "3".into(),
+        };
+        assert_eq!(
+            setting.to_string(),
+            "provider `glm`: Settings::max_attempts=5: expected 3"
+        );
+    }
 
     #[test]
     fn durations_below_a_millisecond_are_not_shown_as_zero() {
