@@ -457,14 +457,16 @@ async fn handle(
         lock(&shared.ledger).stats.faults += 1;
         return Err(Dropped);
     }
+    // Read the whole body first, as a real upload endpoint would, and only then take the
+    // request's answer: one whose body never arrives whole gets none, and leaves the next
+    // scripted answer (and the next draw) to the next request.
+    let _body = req.into_body().collect().await.map_err(|_| Dropped)?;
     let outage = *lock(&shared.outage);
     let fault = match outage {
         Some(Outage::Every(f)) => Some(f),
         Some(Outage::Refuse) => Some(Fault::Drop),
         None => draw(&shared),
     };
-    // Read the whole body first, as a real upload endpoint would.
-    let _body = req.into_body().collect().await.map_err(|_| Dropped)?;
     let faulted = || lock(&shared.ledger).stats.faults += 1;
     match fault {
         None => {}
@@ -750,5 +752,24 @@ mod tests {
             0,
             "accepted during a Refuse outage"
         );
+    }
+
+    /// A request whose body never arrives whole gets no answer, and leaves the scripted one
+    /// to the next request (it used to take it unseen).
+    #[tokio::test]
+    async fn a_request_cut_off_in_its_body_takes_no_scripted_answer() {
+        use std::io::Write;
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        s.script([Fault::Status(503)]);
+        // A few bytes to the kernel's buffers on loopback: std's blocking socket does not wait.
+        let mut cut = std::net::TcpStream::connect(s.addr()).unwrap();
+        cut.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+            .unwrap();
+        cut.shutdown(std::net::Shutdown::Write).unwrap();
+        while s.stats().requests == 0 {
+            tokio::task::yield_now().await;
+        }
+        let next = post(&reqwest::Client::new(), &s, "whole").await.unwrap();
+        assert_eq!(next.0, 503, "the scripted answer went to the whole request");
     }
 }
