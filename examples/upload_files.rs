@@ -970,19 +970,20 @@ mod tests {
 
     /// A first attempt cut off by its time limit reached the provider: counted as such, so
     /// "final success of calls that reached it" cannot pass 100% (it printed 101.51% with
-    /// RETRY_ATTEMPT_TIMEOUT=0.002). Real time: an attempt timeout of 100 ms against a
-    /// 300 ms answer, as a paused clock would also run out during the loopback I/O.
+    /// RETRY_ATTEMPT_TIMEOUT=0.002). Real time: an attempt timeout of 500 ms against a 2 s
+    /// answer (a paused clock would also run out during the loopback I/O), with room for the
+    /// second attempt's quick answer on a loaded machine.
     #[tokio::test]
     async fn a_first_attempt_cut_off_by_its_time_limit_reached_the_provider() {
         resilience::configure(
             "kimi",
             Settings::new()
-                .attempt_timeout(Some(Duration::from_millis(100)))
+                .attempt_timeout(Some(Duration::from_millis(500)))
                 .base_delay(Duration::ZERO),
         )
         .unwrap();
         let server = FaultServer::start(Faults::none()).await.unwrap();
-        server.script([Fault::Slow(Duration::from_millis(300))]);
+        server.script([Fault::Slow(Duration::from_secs(2))]);
         let kimi = Kimi(HttpProvider {
             client: reqwest::Client::new(),
             url: server.upload_url(),

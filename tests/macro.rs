@@ -923,6 +923,38 @@ async fn ref_mut_patterns(
     Ok(format!("{s}{t}{n}{w}"))
 }
 
+/// `ref mut` on a shared reference: each attempt its own copy of the reference.
+#[resilient(provider = "mac-ref-mut")]
+async fn ref_mut_shared(ref mut r: &str) -> Result<usize, TestError> {
+    *r = &r[1..];
+    Ok(r.len())
+}
+
+/// A named lifetime on a `&mut` and on a shared input: the value may come from either, and
+/// rustc alone can tell (this one comes from the shared one, and compiles).
+#[resilient(provider = "mac-ref-mut")]
+async fn from_the_shared_one<'a>(
+    scratch: &'a mut Vec<u8>,
+    input: &'a str,
+) -> Result<&'a str, TestError> {
+    scratch.push(1);
+    Ok(input)
+}
+
+/// An arena's `&'b mut` from a shared input, beside `&mut self`: not the reborrow's.
+struct Reborrowing(u8);
+
+impl Reborrowing {
+    #[resilient(provider = "mac-ref-mut")]
+    async fn leaked_beside<'b>(
+        &mut self,
+        arena: &'b std::cell::RefCell<Vec<u8>>,
+    ) -> Result<&'b mut u8, TestError> {
+        self.0 += 1;
+        Ok(Box::leak(Box::new(arena.borrow()[0] + self.0)))
+    }
+}
+
 #[resilient(provider = "mac-ref-mut", retry = false)]
 async fn ref_mut_once(ref mut s: String) -> Result<String, TestError> {
     s.push('!');
@@ -953,4 +985,9 @@ async fn ref_mut_patterns_and_an_unlent_mut_return_retry() {
     let leak = leaked(3, &flaky).await.unwrap();
     leak[0] = 1;
     assert_eq!((&*leak, flaky.calls()), (&[1, 7, 7][..], 2));
+    assert_eq!(ref_mut_shared("abc").await, Ok(2));
+    let mut scratch = Vec::new();
+    assert_eq!(from_the_shared_one(&mut scratch, "in").await, Ok("in"));
+    let arena = std::cell::RefCell::new(vec![40]);
+    assert_eq!(*Reborrowing(1).leaked_beside(&arena).await.unwrap(), 42);
 }

@@ -433,63 +433,36 @@ fn check_result_type(ty: &Type) -> syn::Result<()> {
 /// A retried method cannot return a borrow taken through what each attempt reborrows (`&mut
 /// self`, a `&mut` argument, a `Pin<&mut …>`): one attempt's borrow cannot outlive the loop
 /// that makes the next. rustc says so at the attribute (E0499, "in previous iteration of
-/// loop"); this says it at the return type's reference, with what to do. Checked only when
-/// something is reborrowed: a `&mut` no argument lends (a leak, an arena's `&'a mut` from `&'a
-/// self`) is fine, as is a `'static` one. Any `&mut` in the return type is refused then; a
-/// shared one when its lifetime is a reborrowed input's, named or elided onto it.
+/// loop"); this says it at the return type's reference, with what to do. A reference (or a
+/// path's lifetime) is refused when its lifetime is a reborrowed input's: named on it (and on
+/// no other input, as rustc alone can tell which one the value comes from), or elided onto it
+/// (onto `&mut self`; with no `self`, onto the only reference argument). A borrow from
+/// elsewhere is fine: `'static`, a leak's or an arena's `&'a mut` from `&'a self`.
 fn check_no_borrow_through_unique(sig: &Signature, ret: &Type) -> syn::Result<()> {
     let Some(lent) = Lent::of(sig) else {
         return Ok(());
     };
-    if let Some(r) = find_ref(ret, &|r| {
-        r.mutability.is_some() && r.lifetime.as_ref().is_none_or(|l| l.ident != "static")
-    }) {
-        return Err(syn::Error::new_spanned(
-            r,
-            "a retried `#[resilient]` method cannot return a `&mut` borrow: it comes through a \
+    match lent.borrowed_in(ret) {
+        Some((at, true)) => Err(syn::Error::new_spanned(
+            at,
+            "a retried `#[resilient]` method cannot return a `&mut` borrow taken through a \
              `&mut` receiver or argument, which each attempt borrows anew, and one attempt's \
              borrow cannot outlive the next; return an owned value, or use `retry = false`",
-        ));
-    }
-    if let Some(at) = lent.borrowed_in(ret) {
-        return Err(syn::Error::new_spanned(
+        )),
+        Some((at, false)) => Err(syn::Error::new_spanned(
             at,
             "a retried `#[resilient]` method cannot return a borrow taken through `&mut self` \
              or a `&mut` argument: each attempt borrows it anew, and one attempt's borrow \
              cannot outlive the next; return an owned value, borrow through `&self` instead, \
              or use `retry = false`",
-        ));
-    }
-    Ok(())
-}
-
-/// The first reference in `ty` that `pred` picks.
-fn find_ref<'t>(
-    ty: &'t Type,
-    pred: &dyn Fn(&syn::TypeReference) -> bool,
-) -> Option<&'t syn::TypeReference> {
-    match ty {
-        Type::Reference(r) if pred(r) => Some(r),
-        Type::Reference(r) => find_ref(&r.elem, pred),
-        Type::Paren(t) => find_ref(&t.elem, pred),
-        Type::Group(t) => find_ref(&t.elem, pred),
-        Type::Slice(t) => find_ref(&t.elem, pred),
-        Type::Array(t) => find_ref(&t.elem, pred),
-        Type::Tuple(t) => t.elems.iter().find_map(|t| find_ref(t, pred)),
-        Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
-            syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|a| match a {
-                syn::GenericArgument::Type(t) => find_ref(t, pred),
-                _ => None,
-            }),
-            _ => None,
-        }),
-        _ => None,
+        )),
+        None => Ok(()),
     }
 }
 
 /// The lifetimes of what each attempt reborrows, as the return type can name them.
 struct Lent {
-    /// Named: `&'a mut self`, `buf: &'a mut [u8]`.
+    /// Named on a reborrowed input and on no other: `&'a mut self`, `buf: &'a mut [u8]`.
     named: Vec<syn::Ident>,
     /// Elided output lifetimes are a reborrowed input's: the receiver is `&mut self` (or
     /// `Pin<&mut Self>`), or, with no `self`, a `&mut` argument is the only reference in.
@@ -501,12 +474,10 @@ impl Lent {
         if !reborrows_unique(sig) {
             return None;
         }
-        let mut named = Vec::new();
-        // Per reborrowed input: whether its lifetime is elided.
-        let mut unique_elided = Vec::new();
-        let mut refs = 0;
+        let (mut unique_named, mut other_named) = (Vec::new(), Vec::new());
+        let (mut unique, mut refs) = (0, 0);
         for input in &sig.inputs {
-            let (unique, lifetimes) = match input {
+            let (is_unique, lifetimes) = match input {
                 FnArg::Receiver(r) => match &r.kind {
                     syn::ReceiverKind::Reference(_, l, m) => {
                         refs += 1;
@@ -517,15 +488,21 @@ impl Lent {
                 },
                 FnArg::Typed(t) => Self::input(&t.ty, &mut refs),
             };
-            if unique {
-                named.extend(lifetimes.iter().filter(|l| *l != "_").cloned());
-                unique_elided.push(lifetimes.is_empty() || lifetimes.iter().any(|l| l == "_"));
+            if is_unique {
+                unique += 1;
+                unique_named.extend(lifetimes);
+            } else {
+                other_named.extend(lifetimes);
             }
         }
+        let named = unique_named
+            .into_iter()
+            .filter(|l| *l != "_" && *l != "static" && !other_named.contains(l))
+            .collect();
         let elided = match receiver_kind(sig) {
             ReceiverKind::Unique | ReceiverKind::Pin => true,
             ReceiverKind::Shared => false,
-            ReceiverKind::None | ReceiverKind::Owned(_) => refs == 1 && unique_elided == [true],
+            ReceiverKind::None | ReceiverKind::Owned(_) => refs == 1 && unique == 1,
         };
         Some(Lent { named, elided })
     }
@@ -541,15 +518,17 @@ impl Lent {
         )
     }
 
-    /// Where `ty` holds a borrow with one of these lifetimes.
-    fn borrowed_in(&self, ty: &Type) -> Option<TokenStream> {
+    /// Where `ty` holds a borrow with one of these lifetimes, and whether it is a `&mut`.
+    fn borrowed_in(&self, ty: &Type) -> Option<(TokenStream, bool)> {
         let ours = |l: Option<&syn::Lifetime>| match l {
             None => self.elided,
             Some(l) if l.ident == "_" => self.elided,
             Some(l) => self.named.contains(&l.ident),
         };
         match ty {
-            Type::Reference(r) if ours(r.lifetime.as_ref()) => Some(r.to_token_stream()),
+            Type::Reference(r) if ours(r.lifetime.as_ref()) => {
+                Some((r.to_token_stream(), r.mutability.is_some()))
+            }
             Type::Reference(r) => self.borrowed_in(&r.elem),
             Type::Paren(t) => self.borrowed_in(&t.elem),
             Type::Group(t) => self.borrowed_in(&t.elem),
@@ -559,7 +538,9 @@ impl Lent {
             Type::Path(p) => p.path.segments.iter().find_map(|s| match &s.arguments {
                 syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|a| match a {
                     syn::GenericArgument::Type(t) => self.borrowed_in(t),
-                    syn::GenericArgument::Lifetime(l) if ours(Some(l)) => Some(l.to_token_stream()),
+                    syn::GenericArgument::Lifetime(l) if ours(Some(l)) => {
+                        Some((l.to_token_stream(), false))
+                    }
                     _ => None,
                 }),
                 _ => None,
@@ -671,7 +652,9 @@ fn rebind_params(
             Rebind::Shared if plain => continue,
             Rebind::Shared => {
                 soften_expects(&mut arg.attrs);
-                before.push(quote_spanned!(span=> #(#binding)* let #original = #name;));
+                let remut =
+                    ref_mut.then(|| quote_spanned!(span=> #(#cfgs)* let mut #name = #name;));
+                before.push(quote_spanned!(span=> #remut #(#binding)* let #original = #name;));
                 continue;
             }
             Rebind::Unique => {

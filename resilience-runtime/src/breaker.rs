@@ -786,18 +786,20 @@ impl Breaker {
                 // `Call::finish` found a count to reset; it may be 0 again by now (another
                 // success reset it), and then we write nothing, keeping the cache line shared
                 // between threads. A count at the threshold is a failure's that is opening
-                // the breaker (after this check of the word), and the compare-exchange resets
-                // only the count looked at: a failure that came since, and may have opened
-                // the breaker, keeps its streak on show (a plain store wiped it, and `/health`
-                // showed an open breaker with 0 failures).
-                let n = self.failures.load(Ordering::Relaxed);
-                #[cfg(test)]
-                tests::BEFORE_STREAK_RESET.with(|hook| hook.take().map(|f| f()));
-                if n != 0 && n < self.failure_threshold {
-                    let _ =
-                        self.failures
-                            .compare_exchange(n, 0, Ordering::Relaxed, Ordering::Relaxed);
-                }
+                // the breaker (after this check of the word): it keeps its streak on show (a
+                // plain store wiped it, and `/health` showed an open breaker with 0
+                // failures). A failure that comes between the load and the write is seen by
+                // the compare-exchange, which then looks again: below the threshold the
+                // success still resets it (given up, it left the count with the failures
+                // before it), at it the success leaves it.
+                let threshold = self.failure_threshold;
+                let _ = self
+                    .failures
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        #[cfg(test)]
+                        tests::BEFORE_STREAK_RESET.with(|hook| hook.take().map(|f| f()));
+                        (n != 0 && n < threshold).then_some(0)
+                    });
             }
             (Verdict::Failure, None) => {
                 if self.word.load(Ordering::Acquire) != w {
@@ -1089,7 +1091,8 @@ mod tests {
         /// Runs inside `restart_probes`, after its check under the lock, once.
         pub(super) static AFTER_RESTART_CHECK: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
-        /// Runs inside `on_closed`'s success, after it loaded the count to reset, once.
+        /// Runs inside `on_closed`'s success, after it loaded the count to reset and before
+        /// its write, once.
         pub(super) static BEFORE_STREAK_RESET: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
     }
@@ -1365,6 +1368,19 @@ mod tests {
         fail(b);
         b.record(b.admit().unwrap(), Verdict::Success);
         assert_eq!(b.failures(), 0);
+        // A failure below the threshold between the load and the write does not cost the
+        // success its reset: the count is that failure alone (or 0), not the streak before.
+        let b: &'static Breaker = Box::leak(Box::new(breaker(Config {
+            failure_threshold: 5,
+            ..cfg()
+        })));
+        fail(b);
+        fail(b);
+        let (success, failure) = (b.admit().unwrap(), b.admit().unwrap());
+        BEFORE_STREAK_RESET
+            .with(|hook| hook.set(Some(Box::new(move || b.record(failure, Verdict::Failure)))));
+        b.record(success, Verdict::Success);
+        assert_eq!(b.failures(), 0, "the success came after the failure");
     }
 
     /// Two callers race for the one slot of a round whose deadline is long past: the one let

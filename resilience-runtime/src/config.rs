@@ -842,6 +842,8 @@ pub(crate) fn meant(unknown: &str) -> Option<String> {
         for suffix in suffixes.clone() {
             let d = strsim::osa_distance(tail, suffix);
             if d <= 2 && suffix.len() > 4 && best.as_ref().is_none_or(|(b, _)| d < *b) {
+                // The provider part in the form a provider reads (`kimi` → `KIMI`).
+                let provider = env_provider_name(provider);
                 best = Some((d, format!("RESILIENCE_{provider}_{suffix}")));
             }
         }
@@ -871,6 +873,10 @@ mod tests {
         assert_eq!(
             meant("RESILIENCE_GLM_RETRY_JITER").as_deref(),
             Some("RESILIENCE_GLM_RETRY_JITTER")
+        );
+        assert_eq!(
+            meant("RESILIENCE_kimi-v2_RETRY_MAX_ATEMPTS").as_deref(),
+            Some("RESILIENCE_KIMI_V2_RETRY_MAX_ATTEMPTS")
         );
         assert_eq!(meant("RESILIENCE_SOMETHING_ELSE"), None);
         assert_eq!(meant("RETRY_MAX_ATEMPTS"), None);

@@ -470,7 +470,15 @@ async fn handle(
     let faulted = || lock(&shared.ledger).stats.faults += 1;
     match fault {
         None => {}
-        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        Some(Fault::Slow(d)) => {
+            tokio::time::sleep(d).await;
+            // A `Refuse` that began during the wait: its abort of this connection may not
+            // have run yet (another worker thread), and no answer goes out during it.
+            if shared.refusing.load(Ordering::SeqCst) {
+                faulted();
+                return Err(Dropped);
+            }
+        }
         Some(Fault::Drop) => {
             faulted();
             return Err(Dropped);

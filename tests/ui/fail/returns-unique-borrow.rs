@@ -68,4 +68,11 @@ async fn first(buf: &mut [u8]) -> Result<&u8, MyError> {
     Ok(&buf[0])
 }
 
+// The only reference argument is a `&mut`: an elided output lifetime is its, named or not.
+#[resilience::resilient(provider = "kimi")]
+async fn named<'a>(buf: &'a mut Vec<u8>) -> Result<&u8, MyError> {
+    buf.push(1);
+    Ok(&buf[0])
+}
+
 fn main() {}
