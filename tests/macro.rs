@@ -955,6 +955,33 @@ impl Reborrowing {
     }
 }
 
+/// Borrows that are not the reborrow's, which the check must let through (each was refused
+/// by its first version, helper-96): a lifetime inside the type a `&mut` points to (a parser's
+/// cursor), one a bound says another input's outlives, one a `where` bound names.
+#[resilient(provider = "mac-ref-mut")]
+async fn cursor<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], TestError> {
+    let (head, tail) = input.split_at(1);
+    *input = tail;
+    Ok(head)
+}
+
+impl Reborrowing {
+    #[resilient(provider = "mac-ref-mut")]
+    async fn outlived<'a, 'b: 'a>(&'a mut self, x: &'b str) -> Result<&'a str, TestError> {
+        self.0 += 1;
+        Ok(x)
+    }
+}
+
+#[resilient(provider = "mac-ref-mut")]
+async fn bounded<'a, T>(buf: &'a mut Vec<u8>, t: T) -> Result<&'a str, TestError>
+where
+    T: Into<&'a str> + Clone,
+{
+    buf.push(1);
+    Ok(t.into())
+}
+
 #[resilient(provider = "mac-ref-mut", retry = false)]
 async fn ref_mut_once(ref mut s: String) -> Result<String, TestError> {
     s.push('!');
@@ -990,4 +1017,9 @@ async fn ref_mut_patterns_and_an_unlent_mut_return_retry() {
     assert_eq!(from_the_shared_one(&mut scratch, "in").await, Ok("in"));
     let arena = std::cell::RefCell::new(vec![40]);
     assert_eq!(*Reborrowing(1).leaked_beside(&arena).await.unwrap(), 42);
+    let mut input: &[u8] = b"xyz";
+    assert_eq!(cursor(&mut input).await, Ok(&b"x"[..]));
+    assert_eq!(input, b"yz");
+    assert_eq!(Reborrowing(0).outlived("o").await, Ok("o"));
+    assert_eq!(bounded(&mut Vec::new(), "b").await, Ok("b"));
 }

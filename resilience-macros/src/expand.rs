@@ -470,52 +470,102 @@ struct Lent {
 }
 
 impl Lent {
+    /// Only what is surely a reborrowed input's, so that no signature that compiles is
+    /// refused: the outer `&mut`'s own lifetime (not one inside the type it points to, which
+    /// keeps its full length), declared on the method (one of the `impl`'s may be in `Self`),
+    /// named on no other input and in no bound (`'b: 'a`, `T: Into<&'a str>`: a value of that
+    /// lifetime may come from elsewhere). What is left out is left to rustc.
     fn of(sig: &Signature) -> Option<Lent> {
         if !reborrows_unique(sig) {
             return None;
         }
-        let (mut unique_named, mut other_named) = (Vec::new(), Vec::new());
-        let (mut unique, mut refs) = (0, 0);
+        let declared: Vec<syn::Ident> = sig
+            .generics
+            .lifetimes()
+            .filter(|l| l.bounds.is_empty())
+            .map(|l| l.lifetime.ident.clone())
+            .collect();
+        // Every lifetime a bound names, and every lifetime bounded.
+        let mut other = Vec::new();
+        for param in &sig.generics.params {
+            match param {
+                syn::GenericParam::Lifetime(l) if !l.bounds.is_empty() => {
+                    lifetimes_in(l.to_token_stream(), &mut other);
+                }
+                syn::GenericParam::Type(t) => lifetimes_in(t.bounds.to_token_stream(), &mut other),
+                _ => {}
+            }
+        }
+        if let Some(w) = &sig.generics.where_clause {
+            // Not async-trait's own `'life0: 'async_trait` and `Self: 'async_trait`, which
+            // say only that the future holds them.
+            let async_trait = |b: &syn::Lifetime| b.ident == "async_trait";
+            for predicate in &w.predicates {
+                let ours = match predicate {
+                    syn::WherePredicate::Lifetime(l) => l.bounds.iter().all(async_trait),
+                    syn::WherePredicate::Type(t) => t
+                        .bounds
+                        .iter()
+                        .all(|b| matches!(b, syn::TypeParamBound::Lifetime(l) if async_trait(l))),
+                    _ => false,
+                };
+                if !ours {
+                    lifetimes_in(predicate.to_token_stream(), &mut other);
+                }
+            }
+        }
+        // Per reborrowed input, its outer lifetime (`None`: elided).
+        let mut outer: Vec<Option<syn::Ident>> = Vec::new();
+        let mut refs = 0;
         for input in &sig.inputs {
-            let (is_unique, lifetimes) = match input {
+            let ty = match input {
                 FnArg::Receiver(r) => match &r.kind {
                     syn::ReceiverKind::Reference(_, l, m) => {
                         refs += 1;
-                        (m.is_some(), l.iter().map(|l| l.ident.clone()).collect())
+                        let l = l.as_ref().map(|l| l.ident.clone()).filter(|l| l != "_");
+                        match m {
+                            Some(_) => outer.push(l),
+                            None => other.extend(l),
+                        }
+                        continue;
                     }
-                    syn::ReceiverKind::Typed(_, ty) => Self::input(ty, &mut refs),
+                    syn::ReceiverKind::Typed(_, ty) => &**ty,
                     _ => continue,
                 },
-                FnArg::Typed(t) => Self::input(&t.ty, &mut refs),
+                FnArg::Typed(t) => &*t.ty,
             };
-            if is_unique {
-                unique += 1;
-                unique_named.extend(lifetimes);
-            } else {
-                other_named.extend(lifetimes);
+            let mut lifetimes = Vec::new();
+            refs += count_refs(ty, &mut lifetimes);
+            match outer_unique(ty) {
+                Some(l) => {
+                    let l = l.filter(|l| l != "_");
+                    // The outer one once; any other is inside the type pointed to.
+                    if let Some(at) = lifetimes.iter().position(|x| Some(x) == l.as_ref()) {
+                        lifetimes.remove(at);
+                    }
+                    other.extend(lifetimes);
+                    outer.push(l);
+                }
+                None => other.extend(lifetimes),
             }
         }
-        let named = unique_named
-            .into_iter()
-            .filter(|l| *l != "_" && *l != "static" && !other_named.contains(l))
+        let lent = |l: &syn::Ident| declared.contains(l) && !other.contains(l);
+        let named: Vec<syn::Ident> = outer
+            .iter()
+            .flatten()
+            .filter(|l| lent(l))
+            .cloned()
             .collect();
-        let elided = match receiver_kind(sig) {
-            ReceiverKind::Unique | ReceiverKind::Pin => true,
-            ReceiverKind::Shared => false,
-            ReceiverKind::None | ReceiverKind::Owned(_) => refs == 1 && unique == 1,
+        // Elided output lifetimes go to `self`'s, or, with no `self`, to the only reference.
+        let receiver = match receiver_kind(sig) {
+            ReceiverKind::Unique | ReceiverKind::Pin => outer.first(),
+            ReceiverKind::Shared => None,
+            ReceiverKind::None | ReceiverKind::Owned(_) => {
+                (refs == 1).then(|| outer.first()).flatten()
+            }
         };
+        let elided = receiver.is_some_and(|l| l.as_ref().is_none_or(lent));
         Some(Lent { named, elided })
-    }
-
-    /// Whether an input of type `ty` is reborrowed per attempt, and the lifetimes it names;
-    /// counts its references.
-    fn input(ty: &Type, refs: &mut usize) -> (bool, Vec<syn::Ident>) {
-        let mut lifetimes = Vec::new();
-        *refs += count_refs(ty, &mut lifetimes);
-        (
-            matches!(rebind_kind(ty), Rebind::Unique | Rebind::Pin),
-            lifetimes,
-        )
     }
 
     /// Where `ty` holds a borrow with one of these lifetimes, and whether it is a `&mut`.
@@ -546,6 +596,44 @@ impl Lent {
                 _ => None,
             }),
             _ => None,
+        }
+    }
+}
+
+/// The lifetime of the `&mut` that an input reborrowed per attempt is (`None` inside: elided),
+/// or `None` for an input that is not one: `&'a mut T`, `Pin<&'a mut T>`.
+fn outer_unique(ty: &Type) -> Option<Option<syn::Ident>> {
+    match ty {
+        Type::Reference(r) if r.mutability.is_some() => {
+            Some(r.lifetime.as_ref().map(|l| l.ident.clone()))
+        }
+        Type::Group(g) => outer_unique(&g.elem),
+        Type::Paren(p) => outer_unique(&p.elem),
+        Type::Path(p) if is_pin_mut(ty) => {
+            p.path.segments.last().and_then(|s| match &s.arguments {
+                syn::PathArguments::AngleBracketed(a) => match a.args.first() {
+                    Some(syn::GenericArgument::Type(t)) => outer_unique(t),
+                    _ => None,
+                },
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Every lifetime named in `tokens`.
+fn lifetimes_in(tokens: TokenStream, out: &mut Vec<syn::Ident>) {
+    let tokens: Vec<proc_macro2::TokenTree> = tokens.into_iter().collect();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '\'' => {
+                if let Some(proc_macro2::TokenTree::Ident(id)) = tokens.get(i + 1) {
+                    out.push(id.clone());
+                }
+            }
+            proc_macro2::TokenTree::Group(g) => lifetimes_in(g.stream(), out),
+            _ => {}
         }
     }
 }
