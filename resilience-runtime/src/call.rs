@@ -847,6 +847,7 @@ impl Call {
             self.retry_started();
         }
         if let Some(ext) = &mut *self.ext {
+            // A call with a recorder or time limits: the jump is theirs (see `new`).
             crate::cold_path();
             if self.current.p.mode.limited {
                 Call::arm_limit(self.current.p, ext);
