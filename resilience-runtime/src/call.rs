@@ -97,6 +97,10 @@ use crate::tsc;
 /// assert_eq!(UPLOAD.provider().name(), "doc-site-kimi");
 /// # }
 /// ```
+// Aligned to 128 bytes, as `ProviderInner` is (see there): every call reads its cell, and a
+// `static` the application writes on every request (a counter of its own) must not share its
+// lines.
+#[repr(align(128))]
 pub struct CallSite {
     provider: &'static str,
     method: &'static str,
