@@ -973,6 +973,17 @@ impl Reborrowing {
     }
 }
 
+/// The same lifetime inside an `impl Trait` or `fn` argument: a value of it may come from there.
+#[resilient(provider = "mac-ref-mut")]
+async fn from_impl<'a>(
+    buf: &'a mut Vec<u8>,
+    t: impl Into<&'a str> + Clone,
+    f: fn() -> &'a str,
+) -> Result<(&'a str, &'a str), TestError> {
+    buf.push(1);
+    Ok((t.into(), f()))
+}
+
 #[resilient(provider = "mac-ref-mut")]
 async fn bounded<'a, T>(buf: &'a mut Vec<u8>, t: T) -> Result<&'a str, TestError>
 where
@@ -1022,4 +1033,8 @@ async fn ref_mut_patterns_and_an_unlent_mut_return_retry() {
     assert_eq!(input, b"yz");
     assert_eq!(Reborrowing(0).outlived("o").await, Ok("o"));
     assert_eq!(bounded(&mut Vec::new(), "b").await, Ok("b"));
+    assert_eq!(
+        from_impl(&mut Vec::new(), "i", || "f").await,
+        Ok(("i", "f"))
+    );
 }

@@ -534,8 +534,11 @@ impl Lent {
                 },
                 FnArg::Typed(t) => &*t.ty,
             };
+            refs += count_refs(ty, &mut Vec::new());
+            // Every lifetime the input names, inside a trait object, a `fn` type or an `impl
+            // Trait` too (`src: impl Fn() -> &'a str`): a value of it may come from there.
             let mut lifetimes = Vec::new();
-            refs += count_refs(ty, &mut lifetimes);
+            lifetimes_in(ty.to_token_stream(), &mut lifetimes);
             match outer_unique(ty) {
                 Some(l) => {
                     let l = l.filter(|l| l != "_");

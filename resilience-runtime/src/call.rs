@@ -97,6 +97,9 @@ use crate::tsc;
 /// assert_eq!(UPLOAD.provider().name(), "doc-site-kimi");
 /// # }
 /// ```
+///
+/// It is aligned to 128 bytes (384 in all), so that no other data shares the cache lines every
+/// call reads; so it cannot be a field of a `#[repr(packed)]` type.
 // Aligned to 128 bytes, as `ProviderInner` is (see there): every call reads its cell, and a
 // `static` the application writes on every request (a counter of its own) must not share its
 // lines.
