@@ -480,6 +480,17 @@ async fn connect(server: &resilience::telemetry::MetricsServer) -> tokio::net::T
         .unwrap()
 }
 
+async fn connect_many(
+    server: &resilience::telemetry::MetricsServer,
+    n: usize,
+) -> Vec<tokio::net::TcpStream> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        all.push(connect(server).await);
+    }
+    all
+}
+
 /// A client that never finishes its request head is disconnected after hyper's header timeout
 /// (30 s; on the paused clock here), so stalled connections cannot pile up.
 #[tokio::test(start_paused = true)]
@@ -602,10 +613,7 @@ fn serving_needs_a_runtime_with_timers() {
 async fn connections_past_the_cap_are_closed_at_once() {
     use tokio::io::AsyncReadExt;
     let server = serve_local().await;
-    let mut kept = Vec::new();
-    for _ in 0..256 {
-        kept.push(connect(&server).await);
-    }
+    let kept = connect_many(&server, 256).await;
     let mut closed = 0;
     for _ in 0..16 {
         let mut extra = connect(&server).await;
@@ -632,10 +640,7 @@ async fn connections_past_the_cap_are_closed_at_once() {
 async fn a_connection_after_a_burst_that_ended_is_served() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = serve_local().await;
-    let mut burst = Vec::new();
-    for _ in 0..256 {
-        burst.push(connect(&server).await);
-    }
+    let burst = connect_many(&server, 256).await;
     // Each ends: the client closes its half, the server its own (the end read here).
     for mut c in burst {
         c.shutdown().await.unwrap();

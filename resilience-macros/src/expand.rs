@@ -534,7 +534,7 @@ impl Lent {
                 },
                 FnArg::Typed(t) => &*t.ty,
             };
-            refs += count_refs(ty, &mut Vec::new());
+            refs += count_refs(ty);
             // Every lifetime the input names, inside a trait object, a `fn` type or an `impl
             // Trait` too (`src: impl Fn() -> &'a str`): a value of it may come from there.
             let mut lifetimes = Vec::new();
@@ -641,20 +641,15 @@ fn lifetimes_in(tokens: TokenStream, out: &mut Vec<syn::Ident>) {
     }
 }
 
-/// The references in `ty` (each an input lifetime position), with the lifetimes it names.
-fn count_refs(ty: &Type, lifetimes: &mut Vec<syn::Ident>) -> usize {
+/// The input lifetime positions in `ty`: its references and the lifetimes its paths name.
+fn count_refs(ty: &Type) -> usize {
     match ty {
-        Type::Reference(r) => {
-            if let Some(l) = &r.lifetime {
-                lifetimes.push(l.ident.clone());
-            }
-            1 + count_refs(&r.elem, lifetimes)
-        }
-        Type::Paren(t) => count_refs(&t.elem, lifetimes),
-        Type::Group(t) => count_refs(&t.elem, lifetimes),
-        Type::Slice(t) => count_refs(&t.elem, lifetimes),
-        Type::Array(t) => count_refs(&t.elem, lifetimes),
-        Type::Tuple(t) => t.elems.iter().map(|t| count_refs(t, lifetimes)).sum(),
+        Type::Reference(r) => 1 + count_refs(&r.elem),
+        Type::Paren(t) => count_refs(&t.elem),
+        Type::Group(t) => count_refs(&t.elem),
+        Type::Slice(t) => count_refs(&t.elem),
+        Type::Array(t) => count_refs(&t.elem),
+        Type::Tuple(t) => t.elems.iter().map(count_refs).sum(),
         Type::Path(p) => p
             .path
             .segments
@@ -664,11 +659,8 @@ fn count_refs(ty: &Type, lifetimes: &mut Vec<syn::Ident>) -> usize {
                     .args
                     .iter()
                     .map(|a| match a {
-                        syn::GenericArgument::Type(t) => count_refs(t, lifetimes),
-                        syn::GenericArgument::Lifetime(l) => {
-                            lifetimes.push(l.ident.clone());
-                            1
-                        }
+                        syn::GenericArgument::Type(t) => count_refs(t),
+                        syn::GenericArgument::Lifetime(_) => 1,
                         _ => 0,
                     })
                     .sum(),

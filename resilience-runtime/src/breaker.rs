@@ -1344,6 +1344,16 @@ mod tests {
     /// between that load and its write.
     #[test]
     fn a_racing_success_leaves_the_streak_that_opened_the_breaker() {
+        // Two failures, then a success whose reset meets a third failure between its load of
+        // the count and its write.
+        let race = |b: &'static Breaker| {
+            fail(b);
+            fail(b);
+            let (success, failure) = (b.admit().unwrap(), b.admit().unwrap());
+            BEFORE_STREAK_RESET
+                .with(|hook| hook.set(Some(Box::new(move || b.record(failure, Verdict::Failure)))));
+            b.record(success, Verdict::Success);
+        };
         let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
         // The failure came after the success's check of the word, and has not yet opened
         // the breaker: the count is at the threshold, the word still closed.
@@ -1355,12 +1365,7 @@ mod tests {
         assert_eq!(b.failures(), 3, "a count at the threshold is not reset");
         // The failure comes between the success's load of the count and its write.
         b.force(CircuitState::Closed);
-        fail(b);
-        fail(b);
-        let (success, failure) = (b.admit().unwrap(), b.admit().unwrap());
-        BEFORE_STREAK_RESET
-            .with(|hook| hook.set(Some(Box::new(move || b.record(failure, Verdict::Failure)))));
-        b.record(success, Verdict::Success);
+        race(b);
         assert_eq!(b.stored_state(), CircuitState::Open);
         assert_eq!(b.failures(), 3, "the streak that opened it");
         // Without a race, a success still resets the count.
@@ -1374,12 +1379,7 @@ mod tests {
             failure_threshold: 5,
             ..cfg()
         })));
-        fail(b);
-        fail(b);
-        let (success, failure) = (b.admit().unwrap(), b.admit().unwrap());
-        BEFORE_STREAK_RESET
-            .with(|hook| hook.set(Some(Box::new(move || b.record(failure, Verdict::Failure)))));
-        b.record(success, Verdict::Success);
+        race(b);
         assert_eq!(b.failures(), 0, "the success came after the failure");
     }
 

@@ -165,8 +165,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = %p.variable, expected = %p.expected,
-            "[CONFIG] {}: expected {}. Call resilience::init() at start-up to turn this into an error.",
-            p.variable, p.expected,
+            "[CONFIG] {p}. Call resilience::init() at start-up to turn this into an error.",
         );
     }
     for p in problems.into_iter().filter(first_report) {

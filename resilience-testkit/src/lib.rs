@@ -429,6 +429,15 @@ fn draw(shared: &Shared) -> Option<Fault> {
     fault
 }
 
+/// Whether the port refuses connections now: the request is dropped, and counted as a fault.
+fn refused(shared: &Shared) -> bool {
+    let refusing = shared.refusing.load(Ordering::SeqCst);
+    if refusing {
+        lock(&shared.ledger).stats.faults += 1;
+    }
+    refusing
+}
+
 async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
@@ -453,8 +462,7 @@ async fn handle(
             None,
         ));
     }
-    if shared.refusing.load(Ordering::SeqCst) {
-        lock(&shared.ledger).stats.faults += 1;
+    if refused(&shared) {
         return Err(Dropped);
     }
     // Read the whole body first, as a real upload endpoint would, and only then take the
@@ -474,8 +482,7 @@ async fn handle(
             tokio::time::sleep(d).await;
             // A `Refuse` that began during the wait: its abort of this connection may not
             // have run yet (another worker thread), and no answer goes out during it.
-            if shared.refusing.load(Ordering::SeqCst) {
-                faulted();
+            if refused(&shared) {
                 return Err(Dropped);
             }
         }
