@@ -167,9 +167,32 @@ struct HttpProvider {
     stats: AttemptStats,
 }
 
+tokio::task_local! {
+    /// Whether a call of [`reaching`] made an attempt: a call that ends with `CircuitOpen`
+    /// was refused before any (a rejection), or on a retry (it reached the provider and
+    /// failed, as `resilience_calls_total` counts it).
+    static REACHED: std::cell::Cell<bool>;
+}
+
+/// Called by every attempt.
+fn note_reached() {
+    let _ = REACHED.try_with(|r| r.set(true));
+}
+
+/// `call`'s result, and whether it made an attempt.
+async fn reaching<T>(call: impl std::future::Future<Output = T>) -> (T, bool) {
+    REACHED
+        .scope(std::cell::Cell::new(false), async {
+            let out = call.await;
+            (out, REACHED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
 impl HttpProvider {
     async fn post(&self, key: &str, name: &str, bytes: &[u8]) -> Result<Uploaded, UploadError> {
         let call = resilience::current_call().expect("inside a resilient call");
+        note_reached();
         self.stats.attempts.fetch_add(1, Ordering::Relaxed);
         // Counted before the request: an attempt cut off by RETRY_ATTEMPT_TIMEOUT is dropped
         // at its `.await` and never gets past it, yet it reached the provider (counted after,
@@ -308,11 +331,15 @@ enum Missed {
 }
 
 /// `None` for a result to keep: a success, or an error that another provider would not fix
-/// either (a permanent one).
+/// either (a permanent one). A call that ran out of time (`RETRY_TOTAL_TIMEOUT`) is not
+/// retried, but the other provider may well take the file.
 fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
     match result {
         Err(UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. })) => {
             Some(Missed::Rejected(*retry_in))
+        }
+        Err(UploadError::Resilience(ResilienceError::DeadlineExceeded { .. })) => {
+            Some(Missed::Failed)
         }
         Err(e) if e.classify() != ErrorClass::Permanent => Some(Missed::Failed),
         _ => None,
@@ -345,11 +372,15 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     bytes: &[u8],
     tally: &Tally<'_>,
 ) -> (&'static str, Result<Uploaded, UploadError>) {
-    let count = |provider: &str, result: &Result<Uploaded, UploadError>| {
+    // A call refused on a retry (another call opened the breaker during its backoff) returns
+    // `CircuitOpen` too, but it reached the provider: it is a failure, not a rejection.
+    let count = |provider: &str, (result, reached): &(Result<Uploaded, UploadError>, bool)| {
         let o = &tally.per_provider[provider];
         match result {
             Ok(_) => &o.ok,
-            Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) => &o.rejected,
+            Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) if !reached => {
+                &o.rejected
+            }
             Err(_) => &o.failed,
         }
         .fetch_add(1, Ordering::Relaxed);
@@ -358,14 +389,16 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     let (mut failed_over, mut waited, mut paused_for_failed) = (false, false, false);
     let mut stop = tally.stop.clone();
     let last = loop {
-        let result = first.1.upload_file(key, name, bytes).await;
-        count(first.0, &result);
+        let called = reaching(first.1.upload_file(key, name, bytes)).await;
+        count(first.0, &called);
+        let result = called.0;
         let Some(first_missed) = missed(&result) else {
             break (first.0, result);
         };
         failed_over = true;
-        let result = second.1.upload_file(key, name, bytes).await;
-        count(second.0, &result);
+        let called = reaching(second.1.upload_file(key, name, bytes)).await;
+        count(second.0, &called);
+        let result = called.0;
         let Some(second_missed) = missed(&result) else {
             break (second.0, result);
         };
@@ -889,8 +922,10 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         None if !resilience::provider("glm").config().breaker_enabled => {
             println!("glm's breaker is switched off")
         }
-        None if !glm_opened => println!("glm's breaker never opened"),
+        // Before "never opened": a run that ends just after the outage began has not yet
+        // failed enough calls to open the breaker.
         None if elapsed < outage_end => println!("the run ended during glm's outage"),
+        None if !glm_opened => println!("glm's breaker never opened"),
         None => println!("glm had not recovered by the end of the run"),
     }
     let first_ok = outcomes.first_ok_after_outage_ms.load(Ordering::Relaxed);
@@ -1002,6 +1037,91 @@ mod tests {
             [1, 0, 2],
             "one call reached kimi; its first attempt failed"
         );
+    }
+
+    /// A call whose retry the breaker refused (another call opened it during the backoff)
+    /// returns `CircuitOpen`, but it reached the provider: the table counts it as failed, as
+    /// `resilience_calls_total` does, and only a call refused before any attempt as rejected
+    /// (from helper-98's review: it was counted as both reached and rejected).
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_refused_by_the_breaker_is_a_failure_not_a_rejection() {
+        struct Flaky;
+        impl FileProvider for Flaky {
+            #[resilient(provider = "count-flaky")]
+            async fn upload_file(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                note_reached();
+                Err(UploadError::Http(resilience::HttpError::new(503, None)))
+            }
+        }
+        struct Fine;
+        impl FileProvider for Fine {
+            #[resilient(provider = "count-fine")]
+            async fn upload_file(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                note_reached();
+                Ok(Uploaded {
+                    file_id: "id".into(),
+                })
+            }
+        }
+        resilience::configure(
+            "count-flaky",
+            Settings::new()
+                .failure_threshold(2)
+                .base_delay(Duration::from_millis(300))
+                .jitter(resilience::Jitter::None),
+        )
+        .unwrap();
+        let per_provider: BTreeMap<&'static str, Outcomes> =
+            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
+        let outcomes = Outcomes::default();
+        let (_tx, stop) = tokio::sync::watch::channel(false);
+        let tally = Tally {
+            per_provider: &per_provider,
+            outcomes: &outcomes,
+            max_wait: Duration::ZERO,
+            stop: &stop,
+        };
+        // The first call fails once and backs off for 300 ms; the second's failure opens the
+        // breaker meanwhile, so the first's retry is refused.
+        let first = upload_with_failover(("a", &Flaky), ("b", &Fine), "k1", "f1", b"x", &tally);
+        let second = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            reaching(Flaky.upload_file("k2", "f2", b"x")).await
+        };
+        let ((provider, result), (second, reached)) = tokio::join!(first, second);
+        assert!(reached && second.is_err(), "the second call failed at kimi");
+        assert_eq!((provider, result.is_ok()), ("b", true), "failed over");
+        // Refused before any attempt: a rejection.
+        let (provider, _) =
+            upload_with_failover(("a", &Flaky), ("b", &Fine), "k3", "f3", b"x", &tally).await;
+        assert_eq!(provider, "b");
+        let a = &per_provider["a"];
+        let counts = [&a.ok, &a.failed, &a.rejected].map(|c| c.load(Ordering::Relaxed));
+        assert_eq!(counts, [0, 1, 1], "ok, failed, rejected");
+    }
+
+    /// A call that ran out of time at one provider fails over to the other (from helper-98's
+    /// review: `DeadlineExceeded` is permanent, and the file failed where the other provider
+    /// would have taken it).
+    #[test]
+    fn a_call_out_of_time_fails_over() {
+        let out_of_time = Err(UploadError::Resilience(ResilienceError::DeadlineExceeded {
+            provider: "kimi",
+            deadline: Duration::from_millis(100),
+        }));
+        assert!(matches!(missed(&out_of_time), Some(Missed::Failed)));
+        let permanent = Err(UploadError::Http(resilience::HttpError::new(400, None)));
+        assert!(missed(&permanent).is_none());
     }
 
     #[test]

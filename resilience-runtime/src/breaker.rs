@@ -867,8 +867,19 @@ impl Breaker {
                 };
                 Some(recount(h, inflight, ok, false))
             });
-        if released.is_ok() && closed {
-            self.transition(w, CircuitState::Closed);
+        if let Ok(before) = released
+            && closed
+        {
+            // Decided under the lock, as a restart decides: a failure of this round that
+            // answered before this move marked the round lost (before it waits for the lock),
+            // and any probe failure re-opens the breaker. A plain transition to `Closed` here
+            // closed a breaker that a probe had failed first, whenever this success got the
+            // lock before that failure did.
+            let mut held = self.lock();
+            if self.word.load(Ordering::Acquire) == w {
+                let ok = unpack_half(before).2.saturating_add(1);
+                self.make_decided_move(&mut held, w, ok);
+            }
         }
     }
 }
@@ -1967,5 +1978,85 @@ mod tests {
         let (over, rounds) = probes_per_round(&b, 200_000, Verdict::Success);
         assert!(rounds > 0, "no half-open round");
         assert_eq!(over, 0, "{over} of {rounds} rounds");
+    }
+
+    /// Two probes of one round (from helper-99's review): whichever answers first, a probe
+    /// failure that comes before the round's move re-opens the breaker, even when the other
+    /// probe's success reaches the threshold and gets the transitions lock first. A success
+    /// that closed with a plain transition closed a breaker a probe had already failed.
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_failure_before_the_move_reopens_whichever_answered_first() {
+        let c = Config {
+            half_open_max_calls: 2,
+            success_threshold: 1,
+            ..cfg()
+        };
+        for failure_first in [true, false] {
+            let b = breaker(c.clone());
+            open_until_probing(&b).await;
+            let failing = b.acquire().expect("probe 1");
+            let succeeding = b.acquire().expect("probe 2");
+            if failure_first {
+                // The failure's mark, made before it waits for the lock.
+                b.lost.fetch_max(failing.ticket, Ordering::Release);
+            } else {
+                // The success counted, its move not made yet.
+                let h = b.half.load(Ordering::Acquire);
+                b.half.store(recount(h, 2, 1, false), Ordering::Release);
+            }
+            assert!(b.acquire().is_err(), "a probe of a decided round");
+            // The other answer takes the lock first, then this one.
+            if failure_first {
+                succeeding.record(Verdict::Success);
+                failing.record(Verdict::Failure);
+            } else {
+                failing.record(Verdict::Failure);
+                succeeding.record(Verdict::Success);
+            }
+            assert_eq!(
+                b.state(),
+                CircuitState::Open,
+                "failure first: {failure_first}"
+            );
+        }
+    }
+
+    /// The same race on real threads: the failure has marked its round lost, and waits for
+    /// the lock (held here) when the success answers; the lock is let go while both want it.
+    #[test]
+    fn a_success_racing_a_failed_probe_never_closes() {
+        let rt = runtime(true);
+        let c = Config {
+            half_open_max_calls: 2,
+            success_threshold: 1,
+            ..cfg()
+        };
+        let mut closed = 0;
+        for round in 0..300u64 {
+            let b = breaker(c.clone());
+            rt.block_on(open_until_probing(&b));
+            let (fails, succeeds) = rt.block_on(async { (b.admit().unwrap(), b.admit().unwrap()) });
+            let lock = b.transitions.lock().unwrap();
+            std::thread::scope(|s| {
+                let b = &b;
+                s.spawn(move || b.record(fails, Verdict::Failure));
+                while b.lost.load(Ordering::Acquire) != fails {
+                    std::hint::spin_loop();
+                }
+                s.spawn(move || b.record(succeeds, Verdict::Success));
+                // A varying head start for the success, which may still spin for the lock
+                // (std's mutex spins before it parks) while the failure sleeps on it.
+                let until = std::time::Instant::now() + Duration::from_micros(round % 40);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                drop(lock);
+            });
+            closed += usize::from(rt.block_on(async { b.state() }) == CircuitState::Closed);
+        }
+        assert_eq!(
+            closed, 0,
+            "{closed} of 300 rounds closed after a probe failed"
+        );
     }
 }

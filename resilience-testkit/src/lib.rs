@@ -339,13 +339,19 @@ impl FaultServer {
     }
 
     /// An outage from `after` from now, lasting `duration`, run by a task on the current runtime.
+    /// The task holds the server weakly: dropping the server still stops it (and the task
+    /// with it) while the outage is pending or running.
     pub fn schedule_outage(self: &Arc<Self>, after: Duration, duration: Duration, outage: Outage) {
-        let me = self.clone();
+        let me = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            me.outage(outage);
+            let Some(server) = me.upgrade() else { return };
+            server.outage(outage);
+            drop(server);
             tokio::time::sleep(duration).await;
-            me.recover();
+            if let Some(server) = me.upgrade() {
+                server.recover();
+            }
         });
     }
 
@@ -713,6 +719,27 @@ mod tests {
             assert!(!(bad && last_bad), "two faults in a row at {i}");
             last_bad = bad;
         }
+    }
+
+    /// A scheduled outage's task holds the server weakly (from helper-98's review): it held
+    /// an `Arc`, and a dropped server answered on its port until the outage ended.
+    #[tokio::test(start_paused = true)]
+    async fn dropping_a_server_with_a_scheduled_outage_stops_it() {
+        let s = Arc::new(FaultServer::start(Faults::none()).await.unwrap());
+        let weak = Arc::downgrade(&s);
+        s.schedule_outage(
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+            Outage::Every(Fault::Status(503)),
+        );
+        // On the paused clock: the outage's task starts, and its first sleep ends, in this one.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(lock(&s.shared.outage).is_some(), "the outage started");
+        drop(s);
+        assert!(
+            weak.upgrade().is_none(),
+            "the outage's task keeps the server"
+        );
     }
 
     /// Switching a running outage from `Refuse` to `Every(503)`, with no `recover()` between:
