@@ -974,6 +974,60 @@ async fn anyhow_errors_are_classified_by_their_chain() {
     assert_eq!(n.load(Ordering::SeqCst), 3);
 }
 
+/// A type of the user's own that derives `Classify` is found in an error chain too, with its
+/// class and `Retry-After` (from helper-100's review: a transient error of one's own, `?`'d into
+/// an `anyhow::Result`, was permanent there, never retried). Also through thiserror's
+/// `#[error(transparent)]`, which hides the `ResilienceError` inside from anyhow's chain.
+#[derive(Debug, thiserror::Error, resilience::Classify)]
+enum Own {
+    #[error("overloaded")]
+    #[classify(transient)]
+    Overloaded,
+    #[error(transparent)]
+    #[classify(transparent)]
+    Resilience(#[from] ResilienceError),
+    #[error("bad request")]
+    #[classify(permanent)]
+    Bad,
+}
+
+/// Derives `Classify` but is no `Error`: nothing to find in a chain, and still compiles.
+#[derive(Debug, resilience::Classify)]
+#[classify(transient)]
+#[allow(dead_code)]
+struct NotAnError;
+
+#[resilience::resilient(provider = "rt-anyhow-own")]
+async fn anyhow_own(n: &AtomicU32) -> anyhow::Result<u32> {
+    use anyhow::Context;
+    match n.fetch_add(1, Ordering::SeqCst) {
+        0 => Err(Own::Overloaded)?,
+        1 => Err(Own::Overloaded).context("uploading a.txt")?,
+        i => Ok(i),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn derived_errors_are_found_in_chains() {
+    use resilience::{Classify, ErrorClass};
+    resilience::configure("rt-anyhow-own", exact().max_attempts(5)).unwrap();
+    let n = AtomicU32::new(0);
+    assert_eq!(anyhow_own(&n).await.unwrap(), 2, "both retried");
+    let of = |e: Own| anyhow::Error::new(e).classify();
+    assert_eq!(of(Own::Overloaded), ErrorClass::Transient);
+    assert_eq!(of(Own::Bad), ErrorClass::Permanent);
+    let timeout = ResilienceError::AttemptTimeout {
+        provider: "rt-anyhow-own",
+        timeout: Duration::from_secs(1),
+    };
+    assert_eq!(of(Own::from(timeout)), ErrorClass::Transient);
+    // Inside an io::Error too (a body read as a stream).
+    assert_eq!(
+        std::io::Error::other(Own::Overloaded).classify(),
+        ErrorClass::Transient
+    );
+}
+
 /// A provider opened by one failure, whose timeout has then passed: its next call is a probe.
 async fn half_open(name: &'static str, timeout: Duration) -> resilience::Provider {
     let p =

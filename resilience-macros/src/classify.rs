@@ -86,15 +86,33 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
             #body
         }
     };
+    // Registered, so that an error chain (an `anyhow::Error`'s, an `io::Error`'s inner one)
+    // finds the type and its class: without it, a transient error of the user's own, `?`'d
+    // into an `anyhow::Result`, was permanent there. Only a type without generics has one
+    // type to register; and only one that is an `Error` can be found in a chain, which the
+    // probe tells at compile time.
+    let registered = input.generics.params.is_empty().then(|| {
+        quote! {
+            #krate::__private::inventory::submit! {
+                #krate::__private::ChainType(|| {
+                    #[allow(unused_imports)]
+                    use #krate::__private::{ChainFallback as _, ChainSpecific as _};
+                    (&&#krate::__private::Probe::<#name>::NEW).chain_type()
+                })
+            }
+        }
+    });
     let prelude = krate.prelude();
-    if prelude.is_empty() {
+    if prelude.is_empty() && registered.is_none() {
         return derived;
     }
-    // A scope for the `use` of a path given with `crate = …`, as serde's derive makes one.
+    // A scope for the `use` of a path given with `crate = …`, as serde's derive makes one,
+    // and for the registration.
     quote! {
         const _: () = {
             #prelude
             #derived
+            #registered
         };
     }
 }

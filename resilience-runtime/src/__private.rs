@@ -78,3 +78,54 @@ impl<T: Clone> CloneArg for T {
 pub fn clone_arg_from<'a, T: CloneArg + 'a>(arg: impl FnOnce() -> &'a T) -> T {
     arg().clone_arg()
 }
+
+/// Finds one type in an error chain, as `&dyn Classify`.
+pub type ChainFn =
+    for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn crate::Classify>;
+
+/// A `#[derive(Classify)]` type, registered at program load, that error chains are searched
+/// for (an `anyhow::Error`'s, an `io::Error`'s inner error) beside ours: its `ChainFn`, when
+/// the type is an `Error` (which the derive cannot know, so `Probe` tells at compile time).
+pub struct ChainType(pub fn() -> Option<ChainFn>);
+
+inventory::collect!(ChainType);
+
+/// The `ChainFn` of the derived types registered.
+pub(crate) fn chain_types() -> impl Iterator<Item = ChainFn> {
+    inventory::iter::<ChainType>
+        .into_iter()
+        .filter_map(|t| (t.0)())
+}
+
+/// `(&&Probe::<T>::NEW).chain_type()`: `ChainSpecific`'s for a `T` that is an `Error`
+/// (method lookup tries its `&&Probe` receiver first), else `ChainFallback`'s `None`.
+pub struct Probe<T>(std::marker::PhantomData<T>);
+
+impl<T> Probe<T> {
+    /// The probe of `T`.
+    pub const NEW: Self = Probe(std::marker::PhantomData);
+}
+
+/// For a type that is an `Error`: found by downcasting.
+pub trait ChainSpecific {
+    /// How to find the type in a chain.
+    fn chain_type(&self) -> Option<ChainFn>;
+}
+
+impl<T: std::error::Error + crate::Classify + 'static> ChainSpecific for &Probe<T> {
+    fn chain_type(&self) -> Option<ChainFn> {
+        Some(|e| e.downcast_ref::<T>().map(|t| t as &dyn crate::Classify))
+    }
+}
+
+/// For any other: not in any chain.
+pub trait ChainFallback {
+    /// `None`.
+    fn chain_type(&self) -> Option<ChainFn>;
+}
+
+impl<T> ChainFallback for Probe<T> {
+    fn chain_type(&self) -> Option<ChainFn> {
+        None
+    }
+}

@@ -139,8 +139,8 @@ forward_classify!(Box<E>, &E, std::sync::Arc<E>);
 
 /// Connection-level failures are transient; everything the OS reports about a bad input
 /// (not found, permission denied, invalid data) is permanent. An `io::Error` that wraps one of
-/// our errors, an [`HttpError`](crate::HttpError) or (with the `reqwest` feature) a
-/// `reqwest::Error` is classified as the error it wraps, its `Retry-After` included: that is
+/// our errors, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
+/// `reqwest::Error` or a type that derives `Classify` is classified as the error it wraps, its `Retry-After` included: that is
 /// how an HTTP failure arrives through `io::Error::other(..)` or a body read as a stream.
 impl Classify for std::io::Error {
     fn classify(&self) -> ErrorClass {
@@ -178,8 +178,9 @@ fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
     known(e.get_ref()?)
 }
 
-/// `e` as one of ours, an [`HttpError`](crate::HttpError) or (with the `reqwest` feature) a
-/// `reqwest::Error`.
+/// `e` as one of ours, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
+/// `reqwest::Error`, or a type that derives `Classify` (registered by the derive: see
+/// `__private::ChainType`).
 fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
     if let Some(e) = e.downcast_ref::<crate::ResilienceError>() {
         return Some(e);
@@ -191,7 +192,7 @@ fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classif
     if let Some(e) = e.downcast_ref::<reqwest::Error>() {
         return Some(e);
     }
-    None
+    crate::__private::chain_types().find_map(|found| found(e))
 }
 
 /// The error an `anyhow::Error` is classified by: the first in its chain that is one of
@@ -207,8 +208,9 @@ fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
 }
 
 /// With the `anyhow` feature, a method may return `anyhow::Result`. The error is classified
-/// as the first error in its chain that is ours, an [`HttpError`](crate::HttpError) or a
-/// `reqwest::Error`, else the first `io::Error` (by its kind, or what it wraps), its
+/// as the first error in its chain that is ours, an [`HttpError`](crate::HttpError), a
+/// `reqwest::Error` or a type that derives `Classify` (and is an `Error`, without generics:
+/// the derive registers it), else the first `io::Error` (by its kind, or what it wraps), its
 /// `Retry-After` and log summary included; one with none is permanent (never retried: we
 /// cannot tell) and logs no text (its messages are yours, and may hold anything). A boxed
 /// error converted with `anyhow!(boxed)` or `Error::from_boxed` hides its type from anyhow's

@@ -161,11 +161,17 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     let inner = reg.create(name, config);
     drop(reg);
     check_names_once();
+    // After an `init()` that returned these as an error, the advice would be wrong.
+    let advice = if INIT_RAN.load(Ordering::Relaxed) {
+        ""
+    } else {
+        " Call resilience::init() at start-up to turn this into an error."
+    };
     for p in clashes {
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = %p.variable, expected = %p.expected,
-            "[CONFIG] {p}. Call resilience::init() at start-up to turn this into an error.",
+            "[CONFIG] {p}.{advice}",
         );
     }
     for p in problems.into_iter().filter(first_report) {
@@ -174,8 +180,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
             provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
             "[CONFIG] Ignoring {}={} for provider {}: expected {}; the next setting in line \
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
-             Logged once, however many providers it applies to. \
-             Call resilience::init() at start-up to turn this into an error.",
+             Logged once, however many providers it applies to.{advice}",
             p.variable, p.shown_value(), inner.name.escape_debug(), p.expected,
         );
     }
@@ -388,8 +393,11 @@ impl Builder {
 
     /// Reads and checks every setting (the global variables, every `RESILIENCE_<PROVIDER>_…`
     /// variable in the environment, and the code settings) and installs the code settings for
-    /// providers created from now on. Returns every problem at once; on error nothing is
-    /// installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
+    /// providers created from now on. Returns every problem at once. When every problem is
+    /// the environment's (the code settings alone have none), the code settings are installed
+    /// all the same, so a service that logs the error and goes on keeps them: a provider made
+    /// later uses them with each bad variable replaced by the next setting in line, and logs
+    /// it at error level, as without `init()`. Otherwise nothing is installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
     /// first provider made already warned about them.
     ///
     /// Under a test's isolation (`testing` feature), the settings are the isolation's and no
@@ -444,6 +452,7 @@ impl Builder {
             global_code: self.global.over(&reg.global_code),
             provider_code: reg.provider_code.clone(),
         };
+        let given: Vec<String> = self.providers.iter().map(|(n, _)| n.clone()).collect();
         for (name, s) in self.providers {
             let merged = s.after(next.provider_code.get(&name));
             next.provider_code.insert(name, merged);
@@ -490,19 +499,48 @@ impl Builder {
                 problems.extend(existing.config.changes(&config, &name));
             }
         }
+        // Installed despite the environment's problems when the code settings are sound on
+        // their own: a service that logs the error and goes on then runs with the settings it
+        // shipped with, each bad variable replaced by the next setting in line (logged at the
+        // provider's first use, as without `init()`), not with the built-in defaults, which
+        // is what calling `init()` used to cost it. Code settings with problems of their own
+        // are not installed: a later `init()` or `configure()` would meet them again.
         let result = if problems.is_empty() {
-            reg.global_code = next.global_code;
-            reg.provider_code = next.provider_code;
             Ok(())
         } else {
             Err(ConfigError::new(problems))
         };
+        if result.is_ok() || code_is_sound(&next, &reg, &known, &given) {
+            reg.global_code = next.global_code;
+            reg.provider_code = next.provider_code;
+        }
+        INIT_RAN.store(true, Ordering::Relaxed);
         drop(reg);
         for (part, names) in &near {
             warn_near_miss(part, names);
         }
         result
     }
+}
+
+/// Whether `next`'s code settings, read without any environment, have no problem: no bad
+/// value or conflict for any provider `known`, no change to one made, and none of the names
+/// given settings (`given`) clashing with another. (Clashes among the rest, `#[resilient]`
+/// methods' providers say, are not the settings' and are not kept by installing them.)
+fn code_is_sound(next: &Registry, reg: &Registry, known: &[&str], given: &[String]) -> bool {
+    let no_env = |_: &str| None;
+    next.global_code.resolve().1.is_empty()
+        && given
+            .iter()
+            .all(|name| clashes_with(name, known.iter().copied()).is_empty())
+        && known.iter().all(|name| {
+            let (config, problems) = next.resolve(name, &no_env);
+            problems.is_empty()
+                && reg
+                    .providers
+                    .get(*name)
+                    .is_none_or(|made| made.config.changes(&config, name).is_empty())
+        })
 }
 
 /// Adds the problems not reported already: every provider inherits the global layer's.
@@ -591,6 +629,9 @@ fn first_report(p: &ConfigProblem) -> bool {
         p.expected.clone(),
     ))
 }
+
+/// Set by the first [`Builder::init`] (outside a test's isolation), whatever its outcome.
+static INIT_RAN: AtomicBool = AtomicBool::new(false);
 
 /// Set once the environment's `RESILIENCE_*` names were looked at, by [`Builder::init`] or by
 /// the first provider made, so that their typos are reported once.
@@ -947,7 +988,7 @@ mod tests {
         );
         assert!(
             !registry().provider_code.contains_key("reg-t2"),
-            "nothing installed on error"
+            "code settings with problems of their own are not installed"
         );
         // The same mistake for two providers is two problems, each saying where it was made
         // (merged into one, fixing the first showed the same line again, now the second's).
@@ -988,6 +1029,40 @@ mod tests {
             .init_with(&none, vec![], true)
             .unwrap();
         assert_eq!(provider("reg-t4").config().max_attempts, 9);
+    }
+
+    /// From helper-100's review: one bad variable made `init()` drop every code setting, and
+    /// a service that logged the error and went on ran with the built-in defaults (worse than
+    /// not calling `init()` at all), while the log line said the code settings applied.
+    #[test]
+    fn code_settings_are_installed_when_only_the_environment_is_wrong() {
+        let env = [("RESILIENCE_REG_T20_RETRY_MAX_ATTEMPTS", "abc")];
+        let lookup = |k: &str| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        let vars = env.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec();
+        let err = Builder::new()
+            .provider(
+                "reg-t20",
+                Settings::new()
+                    .base_delay(Duration::from_millis(100))
+                    .breaker_timeout(Duration::from_secs(2)),
+            )
+            .init_with(&lookup, vars, true)
+            .unwrap_err();
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.variable == "RESILIENCE_REG_T20_RETRY_MAX_ATTEMPTS"),
+            "{err}"
+        );
+        let (c, _) = registry().resolve("reg-t20", &|_| None);
+        assert_eq!(
+            (c.base_delay, c.breaker_timeout, c.max_attempts),
+            (Duration::from_millis(100), Duration::from_secs(2), 3)
+        );
     }
 
     #[test]
