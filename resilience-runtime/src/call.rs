@@ -779,7 +779,13 @@ impl Call {
             (false, _) => CircuitState::HalfOpen,
         }
         .as_str();
-        tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug());
+        // Behind the same global level check as on the way here without an `Ext`: a program
+        // that reads tracing through its `log` feature, with no subscriber, gets this line
+        // from no call, as the README says (it got it from calls with a recorder or a time
+        // limit, which come here for their metrics).
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug());
+        }
         if self.current.attempt() > 0 {
             // A retry refused after its backoff: the call gives up, and says so as when the
             // breaker's refusal is seen before the backoff.
