@@ -180,13 +180,6 @@ async fn a_panic_before_the_retry_is_scheduled_spends_no_budget() {
     )
     .unwrap();
     let full = p.retry_budget_available();
-    // A subscriber that takes the retry's line: the text is made only for one.
-    let _listening = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(std::io::sink)
-            .with_max_level(tracing::Level::INFO)
-            .finish(),
-    );
     let r =
         tokio::spawn(async move { p.execute(|| async { Err::<u32, _>(PanickySummary) }).await })
             .await;

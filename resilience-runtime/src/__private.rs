@@ -99,9 +99,11 @@ pub(crate) fn chain_types() -> impl Iterator<Item = ChainFn> {
 
 /// `(&&Probe::<T>::NEW).chain_type()`: `ChainSpecific`'s for a `T` that is an `Error`
 /// (method lookup tries its `&&Probe` receiver first), else `ChainFallback`'s `None`.
-pub struct Probe<T>(std::marker::PhantomData<T>);
+pub struct Probe<T: ?Sized>(std::marker::PhantomData<T>);
 
-impl<T> Probe<T> {
+// `?Sized`: a struct whose last field is unsized derives `Classify` too; it cannot be in a
+// chain (`downcast_ref` needs `Sized`), so it takes the fallback.
+impl<T: ?Sized> Probe<T> {
     /// The probe of `T`.
     pub const NEW: Self = Probe(std::marker::PhantomData);
 }
@@ -124,7 +126,7 @@ pub trait ChainFallback {
     fn chain_type(&self) -> Option<ChainFn>;
 }
 
-impl<T> ChainFallback for Probe<T> {
+impl<T: ?Sized> ChainFallback for Probe<T> {
     fn chain_type(&self) -> Option<ChainFn> {
         None
     }

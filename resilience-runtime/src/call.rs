@@ -1125,14 +1125,12 @@ impl Call {
         };
         self.attempt_done(result);
         // An attempt cut off by a time limit says so, whatever the error type logs (its own
-        // `From<ResilienceError>` made the value, and by default it logs no text). Made only
-        // for a line that some subscriber takes: the text (`log_summary`, often an
-        // allocation) and its redaction cost more than the rest of a failed attempt.
-        let summary = |out: &R, wanted: bool| {
-            wanted
-                .then(|| (hooks.summary)(out).or_else(|| cut_off.clone()))
-                .flatten()
-        };
+        // `From<ResilienceError>` made the value, and by default it logs no text). Made
+        // whether or not a subscriber takes the line: `tracing::enabled!` asks with a hint's
+        // metadata, not the line's, and a filter on anything but target and level (events
+        // only, a field), or tracing's `log` feature with no subscriber, writes a line it
+        // said no to, which then had no text (tried, from a review, and undone).
+        let summary = |out: &R| (hooks.summary)(out).or_else(|| cut_off.clone());
         // Cut off by the call's deadline: said as such, not as a caller's error (its class is
         // permanent by default).
         let next = if by_deadline {
@@ -1144,10 +1142,7 @@ impl Call {
             Ok(delay) => {
                 let (provider, method) = (self.current.p.name, self.current.site.method);
                 let (next, max) = (self.current.attempt() + 1, self.current.max_attempts());
-                let error = summary(
-                    &out,
-                    tracing::enabled!(target: "resilience", tracing::Level::INFO),
-                );
+                let error = summary(&out);
                 // The text shows the field's whole milliseconds, so the two never disagree
                 // (`{:.3}` would round 0.9509 s up to 0.951 beside `delay_ms=950`).
                 let ms = telemetry::millis(delay);
@@ -1166,12 +1161,7 @@ impl Call {
                 Step::Retry
             }
             Err(why) => {
-                // Each give-up line is a warning or an error: a subscriber that takes errors
-                // alone needs the text only for the error lines.
-                let wanted = tracing::enabled!(target: "resilience", tracing::Level::WARN)
-                    || (self.gives_up_with_an_error(&why)
-                        && tracing::enabled!(target: "resilience", tracing::Level::ERROR));
-                self.log_give_up(&why, class, result, summary(&out, wanted));
+                self.log_give_up(&why, class, result, summary(&out));
                 self.record_call(CallOutcome::Failure);
                 Step::Done(out)
             }
@@ -1231,15 +1221,6 @@ impl Call {
         // log's subscriber), and a panic there must still give the token back.
         self.ext().token_held = true;
         Ok(delay)
-    }
-
-    /// Whether `log_give_up` writes an error line for `why`, not a warning.
-    fn gives_up_with_an_error(&self, why: &GiveUp) -> bool {
-        match why {
-            GiveUp::Exhausted => self.current.site.retry && self.current.p.config.retry_enabled,
-            GiveUp::NoRuntime => true,
-            _ => false,
-        }
     }
 
     fn log_give_up(

@@ -394,7 +394,8 @@ impl Builder {
     /// Reads and checks every setting (the global variables, every `RESILIENCE_<PROVIDER>_…`
     /// variable in the environment, and the code settings) and installs the code settings for
     /// providers created from now on. Returns every problem at once. When every problem is
-    /// the environment's (the code settings alone have none), the code settings are installed
+    /// the environment's (the code settings alone have none, and change no provider already
+    /// made), the code settings are installed
     /// all the same, so a service that logs the error and goes on keeps them: a provider made
     /// later uses them with each bad variable replaced by the next setting in line, and logs
     /// it at error level, as without `init()`. Otherwise nothing is installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
@@ -492,15 +493,19 @@ impl Builder {
             .map(|&k| k.to_owned())
             .chain(env_only)
             .collect();
+        let mut changes_made = false;
         for name in names {
             let (config, p) = next.resolve(&name, lookup);
             add_new(&mut problems, p);
             if let Some(existing) = reg.providers.get(&name) {
-                problems.extend(existing.config.changes(&config, &name));
+                let changes = existing.config.changes(&config, &name);
+                changes_made |= !changes.is_empty();
+                problems.extend(changes);
             }
         }
         // Installed despite the environment's problems when the code settings are sound on
-        // their own: a service that logs the error and goes on then runs with the settings it
+        // their own and change no provider already made (a later `init()` or `configure()`
+        // would meet the change again): a service that logs the error and goes on then runs with the settings it
         // shipped with, each bad variable replaced by the next setting in line (logged at the
         // provider's first use, as without `init()`), not with the built-in defaults, which
         // is what calling `init()` used to cost it. Code settings with problems of their own
@@ -510,7 +515,7 @@ impl Builder {
         } else {
             Err(ConfigError::new(problems))
         };
-        if result.is_ok() || code_is_sound(&next, &reg, &known, &given) {
+        if result.is_ok() || (!changes_made && code_is_sound(&next, &known, &given)) {
             reg.global_code = next.global_code;
             reg.provider_code = next.provider_code;
         }
@@ -524,23 +529,21 @@ impl Builder {
 }
 
 /// Whether `next`'s code settings, read without any environment, have no problem: no bad
-/// value or conflict for any provider `known`, no change to one made, and none of the names
-/// given settings (`given`) clashing with another. (Clashes among the rest, `#[resilient]`
-/// methods' providers say, are not the settings' and are not kept by installing them.)
-fn code_is_sound(next: &Registry, reg: &Registry, known: &[&str], given: &[String]) -> bool {
+/// value or conflict for any provider `known`, and none of the names given settings
+/// (`given`) clashing with another. (Clashes among the rest, `#[resilient]` methods'
+/// providers say, are not the settings' and are not kept by installing them.) Whether they
+/// would change a provider already made is the caller's to ask, with the environment: made
+/// with its variables, valid ones included, a provider differs from its code settings read
+/// alone (a review found that one valid variable then kept every code setting out).
+fn code_is_sound(next: &Registry, known: &[&str], given: &[String]) -> bool {
     let no_env = |_: &str| None;
     next.global_code.resolve().1.is_empty()
         && given
             .iter()
             .all(|name| clashes_with(name, known.iter().copied()).is_empty())
-        && known.iter().all(|name| {
-            let (config, problems) = next.resolve(name, &no_env);
-            problems.is_empty()
-                && reg
-                    .providers
-                    .get(*name)
-                    .is_none_or(|made| made.config.changes(&config, name).is_empty())
-        })
+        && known
+            .iter()
+            .all(|name| next.resolve(name, &no_env).1.is_empty())
 }
 
 /// Adds the problems not reported already: every provider inherits the global layer's.
