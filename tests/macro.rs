@@ -1038,3 +1038,22 @@ async fn ref_mut_patterns_and_an_unlent_mut_return_retry() {
         Ok(("i", "f"))
     );
 }
+
+/// Items first in a body, where clippy's `items_after_statements` (pedantic, denied here)
+/// looks: the body is a block of its own, so they are not after the expansion's statements
+/// (from helper-103's review, it fired on any `use` or `const` first in a body).
+#[deny(clippy::items_after_statements)]
+#[resilient(provider = "macro-items-first")]
+async fn items_first(n: u32) -> Result<u32, TestError> {
+    use std::ops::Mul;
+    const K: u32 = 2;
+    fn helper(x: u32) -> u32 {
+        x.mul(K)
+    }
+    Ok(helper(n))
+}
+
+#[tokio::test]
+async fn items_may_come_first_in_a_body() {
+    assert_eq!(items_first(3).await.unwrap(), 6);
+}

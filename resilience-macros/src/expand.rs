@@ -152,6 +152,20 @@ pub(crate) fn rebind_kind(ty: &Type) -> Rebind {
 }
 
 pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> {
+    // Given twice, each call would run a retry loop inside another's: 9 attempts for 3, and
+    // two breakers' worth of counting. (A repeated key is refused by the parser.)
+    if let Some(again) = item.attrs.iter().find(|a| {
+        a.path()
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "resilient")
+    }) {
+        return Err(syn::Error::new_spanned(
+            again,
+            "`#[resilient]` is given twice on this method: each call would retry inside the \
+             other's retries (9 attempts for 3); keep one",
+        ));
+    }
     if let Some(c) = &item.sig.constness {
         return Err(syn::Error::new(
             c.span,
@@ -235,7 +249,10 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             before.insert(0, binds.before);
             inside.insert(0, binds.inside);
         }
-        let body = quote!(#(#inside)* #(#stmts)*);
+        let body = {
+            let user = user_block(quote!(#(#stmts)*), block.brace_token.span.join());
+            quote!(#(#inside)* #user)
+        };
         let harness = harness(
             &args,
             &site,
@@ -294,7 +311,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         &site,
         &ret,
         &params,
-        &quote!(#(#stmts)*),
+        &user_block(quote!(#(#stmts)*), inner.block.brace_token.span.join()).into_token_stream(),
         inner.block.brace_token.span.join(),
     );
     let braces = inner.block.brace_token;
@@ -394,6 +411,17 @@ fn harness(
             }
         }
     }
+}
+
+/// The user's statements in a block of their own, spanned at their braces. Items the body
+/// declares are visible throughout their block, so beside our statements (the guard that
+/// names the return type, the per-attempt copies that name the arguments' types) a body's
+/// `use std::io::Result;` or `struct Error;` took over the names those use, and clippy's
+/// `items_after_statements` saw the body's first item after ours.
+fn user_block(stmts: TokenStream, braces: Span) -> proc_macro2::Group {
+    let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, stmts);
+    g.set_span(braces);
+    g
 }
 
 /// The local that holds the call site: hygienic, unlike the `static` it points to.

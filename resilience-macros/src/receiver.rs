@@ -168,22 +168,36 @@ fn rename(ident: &mut Ident) {
 fn defines_method(tokens: TokenStream) -> bool {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     tokens.iter().enumerate().any(|(i, tt)| match tt {
-        TokenTree::Ident(f) if f == "fn" => {
+        // A name after `fn`: a `fn(&S) -> u32` pointer type defines nothing (taken for a
+        // method, it kept `self` from being renamed in the whole macro).
+        TokenTree::Ident(f)
+            if f == "fn" && matches!(tokens.get(i + 1), Some(TokenTree::Ident(_))) =>
+        {
             // Past the name and a balanced `<…>`, the first group is the parameter list.
             let mut depth = 0i32;
-            let params = tokens[i + 1..].iter().skip(1).find_map(|t| match t {
-                TokenTree::Punct(p) if p.as_char() == '<' => {
-                    depth += 1;
-                    None
+            let mut after_dash = false;
+            let params = tokens[i + 1..].iter().skip(1).find_map(|t| {
+                // The `>` of a `->` (in a bound, `F: Fn() -> u32`) closes nothing.
+                let arrow = std::mem::replace(
+                    &mut after_dash,
+                    matches!(t, TokenTree::Punct(p) if p.as_char() == '-'),
+                );
+                match t {
+                    TokenTree::Punct(p) if p.as_char() == '<' => {
+                        depth += 1;
+                        None
+                    }
+                    TokenTree::Punct(p) if p.as_char() == '>' && !arrow => {
+                        depth -= 1;
+                        None
+                    }
+                    TokenTree::Group(g)
+                        if depth <= 0 && g.delimiter() == Delimiter::Parenthesis =>
+                    {
+                        Some(g.stream())
+                    }
+                    _ => None,
                 }
-                TokenTree::Punct(p) if p.as_char() == '>' => {
-                    depth -= 1;
-                    None
-                }
-                TokenTree::Group(g) if depth <= 0 && g.delimiter() == Delimiter::Parenthesis => {
-                    Some(g.stream())
-                }
-                _ => None,
             });
             params.is_some_and(|p| {
                 p.into_iter()
@@ -282,12 +296,31 @@ fn rename_macro(tokens: TokenStream, kind: Kind) -> TokenStream {
     }
 }
 
-/// The top-level arguments, each with the comma after it. (A turbofish's comma splits an
-/// argument in two; that only makes a field look like no field, which is renamed as plain.)
+/// The top-level arguments, each with the comma after it. A turbofish's commas
+/// (`HashMap::<u8, u8>::new()`) are inside its argument: split there, an `assert_eq!`'s
+/// message was no longer the argument it reads as the format string.
 fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
     let mut args = vec![(Vec::new(), None)];
+    // The `<…>` nesting of a turbofish: opened by `::<`; a `>` after `-` is an arrow.
+    let mut angle = 0u32;
     for tt in tokens {
-        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+        let current = &args.last().expect("never empty").0;
+        let last_is = |c: char, back: usize| {
+            current.len() >= back
+                && matches!(&current[current.len() - back], TokenTree::Punct(p) if p.as_char() == c)
+        };
+        match &tt {
+            TokenTree::Punct(p)
+                if p.as_char() == '<' && (angle > 0 || (last_is(':', 1) && last_is(':', 2))) =>
+            {
+                angle += 1;
+            }
+            TokenTree::Punct(p) if p.as_char() == '>' && angle > 0 && !last_is('-', 1) => {
+                angle -= 1;
+            }
+            _ => {}
+        }
+        if angle == 0 && matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
             args.last_mut().expect("never empty").1 = Some(tt);
             args.push((Vec::new(), None));
         } else {
@@ -582,5 +615,40 @@ mod tests {
         assert!(!defines_method(
             "(self . n , helper as fn (u32) -> u32)".parse().unwrap()
         ));
+        // A pointer type, then a call on `self`: no method is defined.
+        assert!(!defines_method(
+            "{ let f : fn (& S) -> u32 = double ; f (self) }"
+                .parse()
+                .unwrap()
+        ));
+        // The `>` of an arrow in a bound closes no `<`.
+        assert!(defines_method(
+            "fn h < F : Fn () -> u32 > (& self , f : F) { }"
+                .parse()
+                .unwrap()
+        ));
+    }
+
+    /// A turbofish's commas stay inside its argument; a comparison's `<` opens nothing.
+    #[test]
+    fn a_turbofish_does_not_move_the_format_string() {
+        assert_eq!(
+            renamed(
+                Kind::Format(2),
+                r#"m , HashMap :: < u8 , Vec < u8 >> :: new () , "{self:?}""#
+            ),
+            r#"m , HashMap :: < u8 , Vec < u8 >> :: new () , "{resilience_self:?}""#
+        );
+        assert_eq!(
+            renamed(Kind::Format(1), r#"a < b , "{self}" , c > d"#),
+            r#"a < b , "{resilience_self}" , c > d"#
+        );
+        assert_eq!(
+            renamed(
+                Kind::Format(1),
+                r#"f :: < fn (u8) -> u8 , u8 > (g) , "{self}""#
+            ),
+            r#"f :: < fn (u8) -> u8 , u8 > (g) , "{resilience_self}""#
+        );
     }
 }

@@ -1,0 +1,38 @@
+//! A turbofish's comma in a format macro's arguments does not move its format string
+//! (from helper-103's review: `assert_eq!(m, HashMap::<u8, u8>::new(), "{self:?}")` was split
+//! at that comma, its `{self}` was not renamed, and this failed with "borrow of moved value").
+use resilience::{Classify, ErrorClass, ResilienceError};
+
+#[derive(Debug)]
+pub struct MyError;
+impl From<ResilienceError> for MyError {
+    fn from(_: ResilienceError) -> Self {
+        MyError
+    }
+}
+impl Classify for MyError {
+    fn classify(&self) -> ErrorClass {
+        ErrorClass::Transient
+    }
+}
+
+use std::collections::HashMap;
+
+#[derive(Debug)]
+pub struct S {
+    n: u32,
+}
+
+impl S {
+    #[resilience::resilient(provider = "review")]
+    pub async fn check(&mut self, m: HashMap<u8, u8>) -> Result<u32, MyError> {
+        self.n += 1;
+        assert_eq!(m, HashMap::<u8, u8>::new(), "{self:?}");
+        Ok(self.n)
+    }
+}
+
+fn main() {
+    let mut s = S { n: 0 };
+    let _ = s.check(HashMap::new());
+}
