@@ -692,3 +692,63 @@ async fn a_connection_lasts_at_most_a_minute() {
         "{open_for:?}"
     );
 }
+
+/// Every scrape shows exactly one state at 1 for a provider whose breaker keeps changing (from
+/// helper-104's review: the five series were set one by one, and about one scrape in a
+/// thousand, taken halfway, showed none at 1, or two).
+#[test]
+fn the_state_gauge_is_one_hot_in_every_scrape() {
+    let handle = resilience::telemetry::install_recorder().unwrap();
+    let p = resilience::configure("tel-flip", Settings::new()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut flips = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                p.force_open();
+                p.reset();
+                flips += 1;
+            }
+            flips
+        })
+    };
+    let mut torn = Vec::new();
+    for _ in 0..3000 {
+        let text = handle.render();
+        let ones: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("resilience_circuit_state{") && l.contains(r#"provider="tel-flip""#)
+            })
+            .filter(|l| l.ends_with(" 1"))
+            .collect();
+        if ones.len() != 1 {
+            torn.push(format!("{ones:?}"));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flips = flipper.join().unwrap();
+    assert!(flips > 0);
+    assert!(
+        torn.is_empty(),
+        "{} torn scrapes of 3000, such as {:?}",
+        torn.len(),
+        &torn[..torn.len().min(3)]
+    );
+}
+
+/// After `shutdown()`, the address can be bound again at once, on a multi-thread runtime too
+/// (from helper-104's review: after a drop and a yield, `#[tokio::main]`'s own future found the
+/// port still taken in 187 of 200 rounds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_port_is_free_once_shutdown_returns() {
+    let mut server = serve_local().await;
+    let addr = server.local_addr();
+    for round in 0..100 {
+        server.shutdown().await;
+        server = resilience::telemetry::serve(addr)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+}

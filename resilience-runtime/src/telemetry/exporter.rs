@@ -101,7 +101,15 @@ impl MetricsHandle {
         for p in providers() {
             let _ = p.state();
         }
-        let mut text = self.prometheus.render();
+        // The state gauge's five series, set one by one, are not read halfway through a
+        // change (a scrape showed no state at 1, or two): see `publish_state`. Taken after
+        // the refresh above, which may change a state itself.
+        let mut text = {
+            let _whole = super::STATE_GAUGES
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            self.prometheus.render()
+        };
         super::store::render(&mut text);
         text
     }
@@ -147,9 +155,12 @@ pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
     // Racing installers: the loser sees the winner's handle or, if the winner was someone
     // else's recorder, an error.
     match metrics::set_global_recorder(super::store::Recorder::new(recorder)) {
+        // Recording first, then the handle: a caller that finds the handle (the early
+        // return above, in another thread) made calls that were not counted, when it came
+        // between the two.
         Ok(()) => {
-            let _ = HANDLE.set(handle);
             super::use_installed_recorder();
+            let _ = HANDLE.set(handle);
         }
         Err(_) if HANDLE.get().is_some() => {}
         Err(_) => return Err(TelemetryError::RecorderAlreadyInstalled),
@@ -161,8 +172,8 @@ pub fn install_recorder() -> Result<MetricsHandle, TelemetryError> {
 }
 
 /// A running `/metrics` + `/health` listener. Dropping it stops the listener and closes the
-/// connections it has open, when the runtime next runs its task: to bind the same address
-/// again right after, yield first (`tokio::task::yield_now().await`).
+/// connections it has open, when the runtime next runs its task; to bind the same address
+/// again right after, [`shutdown`](Self::shutdown) it instead.
 #[derive(Debug)]
 #[must_use = "dropping the MetricsServer stops the listener and closes its connections at once: keep it while it should serve"]
 pub struct MetricsServer {
@@ -190,6 +201,16 @@ impl MetricsServer {
     /// The Prometheus text, as a scrape would see it.
     pub fn render(&self) -> String {
         self.handle.render()
+    }
+
+    /// Stops the listener and closes its connections, and returns once the port is closed,
+    /// so the address can be bound again at once. (Dropping the server closes it when the
+    /// runtime next runs its task, which on a multi-thread runtime may come after a
+    /// `yield_now()` of the caller's.)
+    pub async fn shutdown(mut self) {
+        self.task.abort();
+        // The task's end, aborted or not: its listener is dropped by then.
+        let _ = (&mut self.task).await;
     }
 }
 
