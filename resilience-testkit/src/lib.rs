@@ -33,6 +33,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::Duration;
 
 // Tokio's: under a paused test clock (`start_paused`), arrival times are that clock's, as the
@@ -190,6 +191,29 @@ struct Shared {
     ledger: Mutex<Ledger>,
     next_id: AtomicU64,
     refusing: AtomicBool,
+    /// The listening socket, taken out by `outage(Refuse)` and put back by `recover()`
+    /// themselves, so that the port is shut, or open, when they return (the server's task
+    /// used to do both when it next ran: the first request after `recover()` was refused).
+    port: Mutex<Port>,
+}
+
+struct Port {
+    /// `None` while refusing, or while a port taken meanwhile is tried again.
+    listener: Option<TcpListener>,
+    /// The server's task, waiting for a listener.
+    waiting: Option<Waker>,
+}
+
+/// A listener on `addr` (the same port again), made here and now; `SO_REUSEADDR`, as Tokio's
+/// `bind` sets it. Needs a runtime with IO: none, and the server's task binds when it runs.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(std::io::ErrorKind::Other.into());
+    }
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -236,55 +260,53 @@ impl FaultServer {
             ledger: Mutex::new(Ledger::default()),
             next_id: AtomicU64::new(1),
             refusing: AtomicBool::new(false),
+            port: Mutex::new(Port {
+                listener: Some(listener),
+                waiting: None,
+            }),
         });
         let (listening, mut rx) = watch::channel(true);
         let s = shared.clone();
         let task = tokio::spawn(async move {
-            let mut listener = Some(listener);
             // The connections are this task's: aborted on drop, they go with it, so a client's
             // pooled connection cannot upload to a server that was dropped.
             let mut conns = JoinSet::new();
             loop {
                 // Finished connections are reaped as new ones come, as the metrics server does.
                 while conns.try_join_next().is_some() {}
-                match listener.take() {
-                    Some(l) => {
-                        tokio::select! {
-                            accepted = l.accept() => {
-                                match accepted {
-                                    Ok((stream, _)) => serve_connection(&mut conns, s.clone(), stream),
-                                    // Out of file descriptors and the like: back off instead
-                                    // of spinning a core on the same error.
-                                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-                                }
-                                listener = Some(l);
-                            }
-                            _ = rx.changed() => {
-                                // Refuse: drop the listener so connects are refused, and the
-                                // open connections, so a request in flight is not answered
-                                // (and counted) during the outage.
-                                if *rx.borrow() {
-                                    listener = Some(l);
-                                } else {
-                                    conns.abort_all();
-                                }
-                            }
-                        }
+                // Not refusing, yet no listener: `recover()` could not bind (no runtime there,
+                // or the port taken meanwhile, by another test's bind to port 0 or as an
+                // outgoing connection's port). Tried again until free, rather than the server
+                // staying down with no error.
+                let rebound = {
+                    let mut port = lock(&s.port);
+                    if port.listener.is_none() && !s.refusing.load(Ordering::SeqCst) {
+                        port.listener = listen(addr).ok();
+                        port.listener.is_some()
+                    } else {
+                        true
                     }
-                    None => {
-                        if !*rx.borrow_and_update() {
-                            if rx.changed().await.is_err() {
-                                return;
-                            }
-                            continue;
+                };
+                if !rebound {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                tokio::select! {
+                    accepted = std::future::poll_fn(|cx| accept(&s, cx)) => match accepted {
+                        Ok((stream, _)) => serve_connection(&mut conns, s.clone(), stream),
+                        // Out of file descriptors and the like: back off instead of spinning
+                        // a core on the same error.
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    },
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            return;
                         }
-                        // Same port again; SO_REUSEADDR is set by Tokio. Taken meanwhile (by
-                        // another test's bind to port 0, or as an outgoing connection's port),
-                        // it is tried again until free, rather than the server staying down
-                        // with no error.
-                        match TcpListener::bind(addr).await {
-                            Ok(l) => listener = Some(l),
-                            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                        // Refuse: the listener is gone already; the open connections go
+                        // too, so a request in flight is not answered (and counted) during
+                        // the outage.
+                        if !*rx.borrow_and_update() {
+                            conns.abort_all();
                         }
                     }
                 }
@@ -319,23 +341,46 @@ impl FaultServer {
         lock(&self.shared.script).extend(answers);
     }
 
-    /// Starts an outage until [`recover`](Self::recover).
+    /// Starts an outage until [`recover`](Self::recover). `Outage::Refuse` shuts the port
+    /// before it returns (a connection made after it is refused) and drops the open
+    /// connections; from `Refuse` to another outage, the port is open again when it returns.
     pub fn outage(&self, outage: Outage) {
         *lock(&self.shared.outage) = Some(outage);
         // From one outage to another the port follows: shut for `Refuse`, open for any other
         // (from `Refuse` to `Every(…)`, it stayed shut and the fault never applied).
-        let refuse = outage == Outage::Refuse;
-        if self.shared.refusing.swap(refuse, Ordering::SeqCst) != refuse {
-            let _ = self.listening.send(!refuse);
-        }
+        self.set_refusing(outage == Outage::Refuse);
     }
 
-    /// Ends an outage.
+    /// Ends an outage. After `Outage::Refuse`, the port is open again when it returns (made
+    /// here, on the current runtime; without one, or with the port taken meanwhile, the
+    /// server's task binds it as soon as it can).
     pub fn recover(&self) {
         *lock(&self.shared.outage) = None;
-        if self.shared.refusing.swap(false, Ordering::SeqCst) {
-            let _ = self.listening.send(true);
+        self.set_refusing(false);
+    }
+
+    /// Shuts or opens the port, here and now.
+    fn set_refusing(&self, refuse: bool) {
+        let (dropped, waiting) = {
+            let mut port = lock(&self.shared.port);
+            if self.shared.refusing.swap(refuse, Ordering::SeqCst) == refuse {
+                return;
+            }
+            if refuse {
+                (port.listener.take(), None)
+            } else {
+                if port.listener.is_none() {
+                    port.listener = listen(self.addr).ok();
+                }
+                (None, port.waiting.take())
+            }
+        };
+        // Closed on drop: from here a connect is refused.
+        drop(dropped);
+        if let Some(w) = waiting {
+            w.wake();
         }
+        let _ = self.listening.send(!refuse);
     }
 
     /// An outage from `after` from now, lasting `duration`, run by a task on the current runtime.
@@ -365,6 +410,12 @@ impl FaultServer {
         lock(&self.shared.ledger).accepted.keys().cloned().collect()
     }
 
+    /// Every idempotency key that came in a request, accepted or not (a call that ended in
+    /// an error, say, whose requests [`requests_for`](Self::requests_for) then times).
+    pub fn request_keys(&self) -> Vec<String> {
+        lock(&self.shared.ledger).per_key.keys().cloned().collect()
+    }
+
     /// When each request carrying `key` arrived, on Tokio's clock (a paused test's, under
     /// `start_paused`).
     pub fn requests_for(&self, key: &str) -> Vec<Instant> {
@@ -373,6 +424,22 @@ impl FaultServer {
             .get(key)
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// The next connection on the port, or, while there is no listener, a wait for `recover()`
+/// to put one back (it wakes the task; the listener's lock orders the two).
+fn accept(
+    shared: &Shared,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<std::io::Result<(tokio::net::TcpStream, SocketAddr)>> {
+    let mut port = lock(&shared.port);
+    match &port.listener {
+        Some(l) => l.poll_accept(cx),
+        None => {
+            port.waiting = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }
     }
 }
 
@@ -748,23 +815,35 @@ mod tests {
     async fn switching_from_refuse_to_every_reopens_the_port() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
         s.outage(Outage::Refuse);
-        tokio::task::yield_now().await;
         assert!(post(&reqwest::Client::new(), &s, "r").await.is_err());
         s.outage(Outage::Every(Fault::Status(503)));
-        // The server's task rebinds when it next runs: yields, no sleep.
-        let mut last = None;
-        for _ in 0..100 {
-            last = Some(post(&reqwest::Client::new(), &s, "e").await.map(|r| r.0));
-            if matches!(last, Some(Ok(_))) {
-                break;
-            }
-            tokio::task::yield_now().await;
+        let answer = post(&reqwest::Client::new(), &s, "e").await.map(|r| r.0);
+        assert_eq!(answer.ok(), Some(503), "the switched outage answers 503");
+    }
+
+    /// `outage(Refuse)` shuts the port, and `recover()` opens it, before they return: the
+    /// first connection after each sees it (from helper-106's review: the server's task did
+    /// both when it next ran, and a probe sent right after `recover()` was refused, which
+    /// kept a breaker open for another timeout).
+    #[tokio::test(start_paused = true)]
+    async fn refuse_and_recover_take_effect_when_they_return() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        let client = reqwest::Client::new();
+        for round in 0..20 {
+            s.outage(Outage::Refuse);
+            let refused = tokio::net::TcpStream::connect(s.addr()).await;
+            assert_eq!(
+                refused.map(drop).map_err(|e| e.kind()),
+                Err(std::io::ErrorKind::ConnectionRefused),
+                "round {round}"
+            );
+            s.recover();
+            let answer = post(&client, &s, &format!("k{round}")).await;
+            assert_eq!(answer.map(|r| r.0).ok(), Some(200), "round {round}");
         }
-        assert_eq!(
-            last.unwrap().ok(),
-            Some(503),
-            "the switched outage answers 503"
-        );
+        let mut keys = s.request_keys();
+        keys.sort_by_key(|k| k[1..].parse::<u32>().unwrap());
+        assert_eq!(keys, (0..20).map(|i| format!("k{i}")).collect::<Vec<_>>());
     }
 
     /// `Outage::Refuse` drops open connections: a request in flight on one (a slow answer)
