@@ -418,9 +418,13 @@ fn harness(
 /// names the return type, the per-attempt copies that name the arguments' types) a body's
 /// `use std::io::Result;` or `struct Error;` took over the names those use, and clippy's
 /// `items_after_statements` saw the body's first item after ours.
+///
+/// At the braces' place but of the expansion's making: spanned as the user's own, a one-line
+/// body (`{ Ok(self.n) }`) got rustc's `unused_braces` ("unnecessary braces around block
+/// return value"), which `-D warnings` makes an error.
 fn user_block(stmts: TokenStream, braces: Span) -> proc_macro2::Group {
     let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, stmts);
-    g.set_span(braces);
+    g.set_span(Span::mixed_site().located_at(braces));
     g
 }
 

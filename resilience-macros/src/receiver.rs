@@ -168,10 +168,13 @@ fn rename(ident: &mut Ident) {
 fn defines_method(tokens: TokenStream) -> bool {
     let tokens: Vec<TokenTree> = tokens.into_iter().collect();
     tokens.iter().enumerate().any(|(i, tt)| match tt {
-        // A name after `fn`: a `fn(&S) -> u32` pointer type defines nothing (taken for a
-        // method, it kept `self` from being renamed in the whole macro).
+        // A `fn(&S) -> u32` pointer type defines nothing (taken for a method, it kept `self`
+        // from being renamed in the whole macro). Anything else may name one: an identifier,
+        // a `macro_rules!` fragment (`fn $name(&self)`), a pasted one (`fn [<get_ $f>]`).
         TokenTree::Ident(f)
-            if f == "fn" && matches!(tokens.get(i + 1), Some(TokenTree::Ident(_))) =>
+            if f == "fn"
+                && !matches!(tokens.get(i + 1),
+                    Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis) =>
         {
             // Past the name and a balanced `<…>`, the first group is the parameter list.
             let mut depth = 0i32;
@@ -199,9 +202,10 @@ fn defines_method(tokens: TokenStream) -> bool {
                     _ => None,
                 }
             });
+            // `& 'a mut self` is five tokens, the longest receiver before its `self`.
             params.is_some_and(|p| {
                 p.into_iter()
-                    .take(4)
+                    .take(6)
                     .any(|t| matches!(t, TokenTree::Ident(s) if s == "self"))
             })
         }
@@ -301,7 +305,9 @@ fn rename_macro(tokens: TokenStream, kind: Kind) -> TokenStream {
 /// message was no longer the argument it reads as the format string.
 fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
     let mut args = vec![(Vec::new(), None)];
-    // The `<…>` nesting of a turbofish: opened by `::<`; a `>` after `-` is an arrow.
+    // The `<…>` nesting of a turbofish (`::<`) or a qualified path (`<T as Tr>::f`, a `<`
+    // that starts an argument or follows an operator): a `<` after an operand (`a < b`, `x? <
+    // y`) compares; a `>` after `-` is an arrow.
     let mut angle = 0u32;
     for tt in tokens {
         let current = &args.last().expect("never empty").0;
@@ -311,7 +317,11 @@ fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
         };
         match &tt {
             TokenTree::Punct(p)
-                if p.as_char() == '<' && (angle > 0 || (last_is(':', 1) && last_is(':', 2))) =>
+                if p.as_char() == '<'
+                    && (angle > 0
+                        || current.is_empty()
+                        || matches!(current.last(),
+                            Some(TokenTree::Punct(q)) if q.as_char() != '?')) =>
             {
                 angle += 1;
             }
@@ -627,6 +637,15 @@ mod tests {
                 .parse()
                 .unwrap()
         ));
+        // A name that is a `macro_rules!` fragment, or pasted, names a method all the same;
+        // a receiver with a lifetime (`&'a mut self`, five tokens) is a receiver.
+        for yes in [
+            "($ name : ident) => { impl T { fn $ name (& self) -> u32 { self . 0 } } }",
+            "impl T { fn [< get_ $ f >] (& self) -> u32 { self . 0 } }",
+            "impl T { fn get < 'a > (& 'a mut self) -> & 'a mut u32 { & mut self . 0 } }",
+        ] {
+            assert!(defines_method(yes.parse().unwrap()), "{yes}");
+        }
     }
 
     /// A turbofish's commas stay inside its argument; a comparison's `<` opens nothing.
@@ -649,6 +668,18 @@ mod tests {
                 r#"f :: < fn (u8) -> u8 , u8 > (g) , "{self}""#
             ),
             r#"f :: < fn (u8) -> u8 , u8 > (g) , "{resilience_self}""#
+        );
+        // A qualified path, at an argument's start or after an operator.
+        assert_eq!(
+            renamed(
+                Kind::Format(2),
+                r#"m , & < HashMap < u8 , u8 > as Default > :: default () , "{self:?}""#
+            ),
+            r#"m , & < HashMap < u8 , u8 > as Default > :: default () , "{resilience_self:?}""#
+        );
+        assert_eq!(
+            renamed(Kind::Format(1), r#"x ? < y , "{self}""#),
+            r#"x ? < y , "{resilience_self}""#
         );
     }
 }

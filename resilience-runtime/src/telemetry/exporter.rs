@@ -101,15 +101,7 @@ impl MetricsHandle {
         for p in providers() {
             let _ = p.state();
         }
-        // The state gauge's five series, set one by one, are not read halfway through a
-        // change (a scrape showed no state at 1, or two): see `publish_state`. Taken after
-        // the refresh above, which may change a state itself.
-        let mut text = {
-            let _whole = super::STATE_GAUGES
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            self.prometheus.render()
-        };
+        let mut text = self.prometheus.render();
         super::store::render(&mut text);
         text
     }

@@ -246,18 +246,13 @@ pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
     }
 }
 
-/// Held (shared) while a provider's state gauge is being set, and whole by our recorder's
-/// render: five series set one by one, read halfway through a change, showed no state at 1
-/// or two. Shared, so two providers' changes do not wait for each other (one provider's are
-/// already serialised by its breaker's lock); a change waits for a render in progress.
-pub(crate) static STATE_GAUGES: std::sync::RwLock<()> = std::sync::RwLock::new(());
-
-/// Sets the one-hot state gauge. The new state first, then the others to 0: another
-/// recorder's scrape, which `STATE_GAUGES` does not hold off, may see the old and the new
-/// state at 1 for a moment, but never no state at all.
+/// Sets the one-hot state gauge, for a recorder of the application's own: ours renders the
+/// family from each breaker's state word as it renders (`store::render_states`), one read a
+/// provider, so a scrape never sees a change halfway. Five series set one by one can be: the
+/// new state first, then the others to 0, so such a scrape may see the old and the new state
+/// at 1 for a moment, never no state at all.
 pub(crate) fn publish_state(provider: &'static str, state: CircuitState) {
     if synced() {
-        let _changing = STATE_GAUGES.read().unwrap_or_else(|e| e.into_inner());
         gauge!(CIRCUIT_STATE, "provider" => provider, "state" => state.as_str()).set(1.0);
         for &s in CircuitState::ALL.iter().filter(|&&s| s != state) {
             gauge!(CIRCUIT_STATE, "provider" => provider, "state" => s.as_str()).set(0.0);
