@@ -311,7 +311,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         &site,
         &ret,
         &params,
-        &user_block(quote!(#(#stmts)*), inner.block.brace_token.span.join()).into_token_stream(),
+        &user_block(quote!(#(#stmts)*), inner.block.brace_token.span.join()),
         inner.block.brace_token.span.join(),
     );
     let braces = inner.block.brace_token;
@@ -419,13 +419,18 @@ fn harness(
 /// `use std::io::Result;` or `struct Error;` took over the names those use, and clippy's
 /// `items_after_statements` saw the body's first item after ours.
 ///
-/// At the braces' place but of the expansion's making: spanned as the user's own, a one-line
-/// body (`{ Ok(self.n) }`) got rustc's `unused_braces` ("unnecessary braces around block
-/// return value"), which `-D warnings` makes an error.
-fn user_block(stmts: TokenStream, braces: Span) -> proc_macro2::Group {
+/// Spanned as the user's braces, so that its tail's temporaries follow the user's edition's
+/// rules (a span of ours gave an edition-2021 body 2024's drop order), and so is its label
+/// (of ours, for the same reason: a mixed-site label gave the block 2024's rules too). The
+/// label is there because a plain block of one expression as another's tail is rustc's
+/// `unused_braces` ("unnecessary braces around block return value", an error under
+/// `-D warnings`), which a labeled block never is; nothing names it, and no `break` in the
+/// body can reach it unlabeled: the body is an `async` block's, which no `break` leaves.
+fn user_block(stmts: TokenStream, braces: Span) -> TokenStream {
     let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, stmts);
-    g.set_span(Span::mixed_site().located_at(braces));
-    g
+    g.set_span(braces);
+    let label = syn::Lifetime::new("'__resilience_body", braces);
+    quote!(#label: #g)
 }
 
 /// The local that holds the call site: hygienic, unlike the `static` it points to.

@@ -321,7 +321,9 @@ fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
                     && (angle > 0
                         || current.is_empty()
                         || matches!(current.last(),
-                            Some(TokenTree::Punct(q)) if q.as_char() != '?')) =>
+                            // Not `x? < y`, nor the second `<` of a shift (`n << 1`).
+                            Some(TokenTree::Punct(q)) if q.as_char() != '?'
+                                && !(q.as_char() == '<' && q.spacing() == Spacing::Joint))) =>
             {
                 angle += 1;
             }
@@ -681,5 +683,8 @@ mod tests {
             renamed(Kind::Format(1), r#"x ? < y , "{self}""#),
             r#"x ? < y , "{resilience_self}""#
         );
+        // A shift is no qualified path (from helper-107's review).
+        let shifted = renamed(Kind::Format(2), r#"self . n << 1 , 2 , "{self:?}""#);
+        assert!(shifted.ends_with(r#""{resilience_self:?}""#), "{shifted}");
     }
 }

@@ -191,6 +191,8 @@ struct Shared {
     ledger: Mutex<Ledger>,
     next_id: AtomicU64,
     refusing: AtomicBool,
+    /// The runtime the server runs on, whose reactor a listener made again is registered with.
+    runtime: tokio::runtime::Handle,
     /// The listening socket, taken out by `outage(Refuse)` and put back by `recover()`
     /// themselves, so that the port is shut, or open, when they return (the server's task
     /// used to do both when it next ran: the first request after `recover()` was refused).
@@ -205,11 +207,10 @@ struct Port {
 }
 
 /// A listener on `addr` (the same port again), made here and now; `SO_REUSEADDR`, as Tokio's
-/// `bind` sets it. Needs a runtime with IO: none, and the server's task binds when it runs.
-fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Err(std::io::ErrorKind::Other.into());
-    }
+/// `bind` sets it. Registered with the server's own runtime (`runtime`), whichever runtime,
+/// or none, the caller of `recover()` is on: with the caller's, it would stop working with it.
+fn listen(addr: SocketAddr, runtime: &tokio::runtime::Handle) -> std::io::Result<TcpListener> {
+    let _server_runtime = runtime.enter();
     let socket = tokio::net::TcpSocket::new_v4()?;
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
@@ -264,6 +265,7 @@ impl FaultServer {
                 listener: Some(listener),
                 waiting: None,
             }),
+            runtime: tokio::runtime::Handle::current(),
         });
         let (listening, mut rx) = watch::channel(true);
         let s = shared.clone();
@@ -281,7 +283,7 @@ impl FaultServer {
                 let rebound = {
                     let mut port = lock(&s.port);
                     if port.listener.is_none() && !s.refusing.load(Ordering::SeqCst) {
-                        port.listener = listen(addr).ok();
+                        port.listener = listen(addr, &s.runtime).ok();
                         port.listener.is_some()
                     } else {
                         true
@@ -351,9 +353,9 @@ impl FaultServer {
         self.set_refusing(outage == Outage::Refuse);
     }
 
-    /// Ends an outage. After `Outage::Refuse`, the port is open again when it returns (made
-    /// here, on the current runtime; without one, or with the port taken meanwhile, the
-    /// server's task binds it as soon as it can).
+    /// Ends an outage. After `Outage::Refuse`, the port is open again when it returns (from
+    /// any thread, on the server's runtime; with the port taken meanwhile, the server's task
+    /// binds it again as soon as it is free).
     pub fn recover(&self) {
         *lock(&self.shared.outage) = None;
         self.set_refusing(false);
@@ -366,11 +368,15 @@ impl FaultServer {
             if self.shared.refusing.swap(refuse, Ordering::SeqCst) == refuse {
                 return;
             }
+            // Told under the lock, so that two threads switching at once tell the task in the
+            // order they switched (the last word is the state; out of order, the task dropped
+            // the open connections of a server that was up).
+            let _ = self.listening.send(!refuse);
             if refuse {
                 (port.listener.take(), None)
             } else {
                 if port.listener.is_none() {
-                    port.listener = listen(self.addr).ok();
+                    port.listener = listen(self.addr, &self.shared.runtime).ok();
                 }
                 (None, port.waiting.take())
             }
@@ -380,7 +386,6 @@ impl FaultServer {
         if let Some(w) = waiting {
             w.wake();
         }
-        let _ = self.listening.send(!refuse);
     }
 
     /// An outage from `after` from now, lasting `duration`, run by a task on the current runtime.
@@ -844,6 +849,37 @@ mod tests {
         let mut keys = s.request_keys();
         keys.sort_by_key(|k| k[1..].parse::<u32>().unwrap());
         assert_eq!(keys, (0..20).map(|i| format!("k{i}")).collect::<Vec<_>>());
+    }
+
+    /// `recover()` from another runtime, dropped right after, reopens the port on the server's
+    /// own: a listener registered with the caller's runtime would stop with it.
+    #[tokio::test]
+    async fn recover_from_another_runtime_reopens_the_port_for_good() {
+        let s = Arc::new(FaultServer::start(Faults::none()).await.unwrap());
+        s.outage(Outage::Refuse);
+        let other = s.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async { other.recover() });
+        })
+        .join()
+        .unwrap();
+        // A deadline for a hang (the server's task never woken), not a speed.
+        let answer = tokio::time::timeout(
+            Duration::from_secs(10),
+            post(&reqwest::Client::new(), &s, "other-runtime"),
+        )
+        .await;
+        assert_eq!(answer.ok().and_then(Result::ok).map(|r| r.0), Some(200));
+        // And from a thread with no runtime at all.
+        s.outage(Outage::Refuse);
+        let other = s.clone();
+        std::thread::spawn(move || other.recover()).join().unwrap();
+        let answer = post(&reqwest::Client::new(), &s, "no-runtime").await;
+        assert_eq!(answer.map(|r| r.0).ok(), Some(200));
     }
 
     /// `Outage::Refuse` drops open connections: a request in flight on one (a slow answer)
