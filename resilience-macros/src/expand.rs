@@ -420,17 +420,19 @@ fn harness(
 /// `items_after_statements` saw the body's first item after ours.
 ///
 /// Spanned as the user's braces, so that its tail's temporaries follow the user's edition's
-/// rules (a span of ours gave an edition-2021 body 2024's drop order), and so is its label
-/// (of ours, for the same reason: a mixed-site label gave the block 2024's rules too). The
-/// label is there because a plain block of one expression as another's tail is rustc's
+/// rules (a span of ours gave an edition-2021 body 2024's drop order). It opens with an empty
+/// statement of ours: a plain block of one expression as another's tail is rustc's
 /// `unused_braces` ("unnecessary braces around block return value", an error under
-/// `-D warnings`), which a labeled block never is; nothing names it, and no `break` in the
-/// body can reach it unlabeled: the body is an `async` block's, which no `break` leaves.
+/// `-D warnings`), which a block of two statements is not. (A label did the same, but code in
+/// the body could name it, and it turned a stray `break`'s error into one about a labeled
+/// block the user never wrote.)
 fn user_block(stmts: TokenStream, braces: Span) -> TokenStream {
-    let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, stmts);
+    let empty = proc_macro2::Punct::new(';', proc_macro2::Spacing::Alone);
+    let mut empty = proc_macro2::TokenTree::Punct(empty);
+    empty.set_span(Span::mixed_site());
+    let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#empty #stmts));
     g.set_span(braces);
-    let label = syn::Lifetime::new("'__resilience_body", braces);
-    quote!(#label: #g)
+    g.into_token_stream()
 }
 
 /// The local that holds the call site: hygienic, unlike the `static` it points to.
