@@ -334,8 +334,8 @@ impl Config {
                 value: show(new.value(k)),
                 expected: format!(
                     "{}{}, the value it was set up with: a provider's configuration is fixed \
-                     when the provider is made, at its first call or by configure() (give \
-                     settings before either, at start-up)",
+                     when the provider is made, at its first call, by provider() or by \
+                     configure() (give settings before any of them, at start-up)",
                     show(self.value(k)),
                     // The variables' unit, which the bare number of a duration does not say.
                     match self.value(k) {
