@@ -374,9 +374,9 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
 ) -> (&'static str, Result<Uploaded, UploadError>) {
     // A call refused on a retry (another call opened the breaker during its backoff) returns
     // `CircuitOpen` too, but it reached the provider: it is a failure, not a rejection.
-    let count = |provider: &str, (result, reached): &(Result<Uploaded, UploadError>, bool)| {
+    let count = |provider: &str, (result, reached): (Result<Uploaded, UploadError>, bool)| {
         let o = &tally.per_provider[provider];
-        match result {
+        match &result {
             Ok(_) => &o.ok,
             Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) if !reached => {
                 &o.rejected
@@ -384,21 +384,24 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
             Err(_) => &o.failed,
         }
         .fetch_add(1, Ordering::Relaxed);
+        result
     };
     let give_up_at = tokio::time::Instant::now() + tally.max_wait;
     let (mut failed_over, mut waited, mut paused_for_failed) = (false, false, false);
     let mut stop = tally.stop.clone();
     let last = loop {
-        let called = reaching(first.1.upload_file(key, name, bytes)).await;
-        count(first.0, &called);
-        let result = called.0;
+        let result = count(
+            first.0,
+            reaching(first.1.upload_file(key, name, bytes)).await,
+        );
         let Some(first_missed) = missed(&result) else {
             break (first.0, result);
         };
         failed_over = true;
-        let called = reaching(second.1.upload_file(key, name, bytes)).await;
-        count(second.0, &called);
-        let result = called.0;
+        let result = count(
+            second.0,
+            reaching(second.1.upload_file(key, name, bytes)).await,
+        );
         let Some(second_missed) = missed(&result) else {
             break (second.0, result);
         };

@@ -178,29 +178,20 @@ fn defines_method(tokens: TokenStream) -> bool {
         {
             // Past the name and a balanced `<…>`, the first group is the parameter list.
             let mut depth = 0i32;
-            let mut after_dash = false;
-            let params = tokens[i + 1..].iter().skip(1).find_map(|t| {
-                // The `>` of a `->` (in a bound, `F: Fn() -> u32`) closes nothing.
-                let arrow = std::mem::replace(
-                    &mut after_dash,
-                    matches!(t, TokenTree::Punct(p) if p.as_char() == '-'),
-                );
-                match t {
-                    TokenTree::Punct(p) if p.as_char() == '<' => {
-                        depth += 1;
-                        None
-                    }
-                    TokenTree::Punct(p) if p.as_char() == '>' && !arrow => {
-                        depth -= 1;
-                        None
-                    }
-                    TokenTree::Group(g)
-                        if depth <= 0 && g.delimiter() == Delimiter::Parenthesis =>
-                    {
-                        Some(g.stream())
-                    }
-                    _ => None,
+            let params = (i + 2..tokens.len()).find_map(|j| match &tokens[j] {
+                TokenTree::Punct(p) if p.as_char() == '<' => {
+                    depth += 1;
+                    None
                 }
+                // The `>` of a `->` (in a bound, `F: Fn() -> u32`) closes nothing.
+                TokenTree::Punct(p) if p.as_char() == '>' && !is_punct(tokens.get(j - 1), '-') => {
+                    depth -= 1;
+                    None
+                }
+                TokenTree::Group(g) if depth <= 0 && g.delimiter() == Delimiter::Parenthesis => {
+                    Some(g.stream())
+                }
+                _ => None,
             });
             // `& 'a mut self` is five tokens, the longest receiver before its `self`.
             params.is_some_and(|p| {
@@ -311,10 +302,6 @@ fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
     let mut angle = 0u32;
     for tt in tokens {
         let current = &args.last().expect("never empty").0;
-        let last_is = |c: char, back: usize| {
-            current.len() >= back
-                && matches!(&current[current.len() - back], TokenTree::Punct(p) if p.as_char() == c)
-        };
         match &tt {
             TokenTree::Punct(p)
                 if p.as_char() == '<'
@@ -327,7 +314,9 @@ fn split_args(tokens: TokenStream) -> Vec<(Vec<TokenTree>, Option<TokenTree>)> {
             {
                 angle += 1;
             }
-            TokenTree::Punct(p) if p.as_char() == '>' && angle > 0 && !last_is('-', 1) => {
+            TokenTree::Punct(p)
+                if p.as_char() == '>' && angle > 0 && !is_punct(current.last(), '-') =>
+            {
                 angle -= 1;
             }
             _ => {}

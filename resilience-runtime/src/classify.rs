@@ -140,8 +140,9 @@ forward_classify!(Box<E>, &E, std::sync::Arc<E>);
 /// Connection-level failures are transient; everything the OS reports about a bad input
 /// (not found, permission denied, invalid data) is permanent. An `io::Error` that wraps one of
 /// our errors, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
-/// `reqwest::Error` or a type that derives `Classify` is classified as the error it wraps, its `Retry-After` included: that is
-/// how an HTTP failure arrives through `io::Error::other(..)` or a body read as a stream.
+/// `reqwest::Error` or a type that derives `Classify` is classified as the error it wraps, its
+/// `Retry-After` included: that is how an HTTP failure arrives through `io::Error::other(..)`
+/// or a body read as a stream.
 impl Classify for std::io::Error {
     fn classify(&self) -> ErrorClass {
         use std::io::ErrorKind::*;

@@ -395,11 +395,11 @@ impl Builder {
     /// variable in the environment, and the code settings) and installs the code settings for
     /// providers created from now on. Returns every problem at once. When every problem is
     /// the environment's (the code settings alone have none, and change no provider already
-    /// made), the code settings are installed
-    /// all the same, so a service that logs the error and goes on keeps them: a provider made
-    /// later uses them with each bad variable replaced by the next setting in line, and logs
-    /// it at error level, as without `init()`. Otherwise nothing is installed. Unknown `RESILIENCE_…` variables (typos) are logged as warnings, unless the
-    /// first provider made already warned about them.
+    /// made), the code settings are installed all the same, so a service that logs the error
+    /// and goes on keeps them: a provider made later uses them with each bad variable
+    /// replaced by the next setting in line, and logs it at error level, as without `init()`.
+    /// Otherwise nothing is installed. Unknown `RESILIENCE_…` variables (typos) are logged as
+    /// warnings, unless the first provider made already warned about them.
     ///
     /// Under a test's isolation (`testing` feature), the settings are the isolation's and no
     /// variable is read or checked.
@@ -503,13 +503,12 @@ impl Builder {
                 problems.extend(changes);
             }
         }
-        // Installed despite the environment's problems when the code settings are sound on
-        // their own and change no provider already made (a later `init()` or `configure()`
-        // would meet the change again): a service that logs the error and goes on then runs with the settings it
-        // shipped with, each bad variable replaced by the next setting in line (logged at the
-        // provider's first use, as without `init()`), not with the built-in defaults, which
-        // is what calling `init()` used to cost it. Code settings with problems of their own
-        // are not installed: a later `init()` or `configure()` would meet them again.
+        // Installed despite the environment's problems, so that a service that logs the error
+        // and goes on runs with the settings it shipped with (each bad variable replaced by
+        // the next setting in line, logged at the provider's first use, as without `init()`),
+        // not with the built-in defaults. Not when the code settings have problems of their
+        // own, or change a provider already made: a later `init()` or `configure()` would
+        // meet them again.
         let result = if problems.is_empty() {
             Ok(())
         } else {

@@ -33,7 +33,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Waker;
 use std::time::Duration;
 
 // Tokio's: under a paused test clock (`start_paused`), arrival times are that clock's, as the
@@ -196,14 +195,8 @@ struct Shared {
     /// The listening socket, taken out by `outage(Refuse)` and put back by `recover()`
     /// themselves, so that the port is shut, or open, when they return (the server's task
     /// used to do both when it next ran: the first request after `recover()` was refused).
-    port: Mutex<Port>,
-}
-
-struct Port {
     /// `None` while refusing, or while a port taken meanwhile is tried again.
-    listener: Option<TcpListener>,
-    /// The server's task, waiting for a listener.
-    waiting: Option<Waker>,
+    port: Mutex<Option<TcpListener>>,
 }
 
 /// A listener on `addr` (the same port again), made here and now; `SO_REUSEADDR`, as Tokio's
@@ -261,10 +254,7 @@ impl FaultServer {
             ledger: Mutex::new(Ledger::default()),
             next_id: AtomicU64::new(1),
             refusing: AtomicBool::new(false),
-            port: Mutex::new(Port {
-                listener: Some(listener),
-                waiting: None,
-            }),
+            port: Mutex::new(Some(listener)),
             runtime: tokio::runtime::Handle::current(),
         });
         let (listening, mut rx) = watch::channel(true);
@@ -276,15 +266,15 @@ impl FaultServer {
             loop {
                 // Finished connections are reaped as new ones come, as the metrics server does.
                 while conns.try_join_next().is_some() {}
-                // Not refusing, yet no listener: `recover()` could not bind (no runtime there,
-                // or the port taken meanwhile, by another test's bind to port 0 or as an
-                // outgoing connection's port). Tried again until free, rather than the server
-                // staying down with no error.
+                // Not refusing, yet no listener: `recover()` could not bind, the port taken
+                // meanwhile (by another test's bind to port 0, or as an outgoing connection's
+                // port). Tried again until free, rather than the server staying down with no
+                // error.
                 let rebound = {
                     let mut port = lock(&s.port);
-                    if port.listener.is_none() && !s.refusing.load(Ordering::SeqCst) {
-                        port.listener = listen(addr, &s.runtime).ok();
-                        port.listener.is_some()
+                    if port.is_none() && !s.refusing.load(Ordering::SeqCst) {
+                        *port = listen(addr, &s.runtime).ok();
+                        port.is_some()
                     } else {
                         true
                     }
@@ -300,6 +290,8 @@ impl FaultServer {
                         // a core on the same error.
                         Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                     },
+                    // Every switch of the port wakes the task here: when it opens again, it is
+                    // polled anew above.
                     changed = rx.changed() => {
                         if changed.is_err() {
                             return;
@@ -363,28 +355,19 @@ impl FaultServer {
 
     /// Shuts or opens the port, here and now.
     fn set_refusing(&self, refuse: bool) {
-        let (dropped, waiting) = {
-            let mut port = lock(&self.shared.port);
-            if self.shared.refusing.swap(refuse, Ordering::SeqCst) == refuse {
-                return;
-            }
-            // Told under the lock, so that two threads switching at once tell the task in the
-            // order they switched (the last word is the state; out of order, the task dropped
-            // the open connections of a server that was up).
-            let _ = self.listening.send(!refuse);
-            if refuse {
-                (port.listener.take(), None)
-            } else {
-                if port.listener.is_none() {
-                    port.listener = listen(self.addr, &self.shared.runtime).ok();
-                }
-                (None, port.waiting.take())
-            }
-        };
-        // Closed on drop: from here a connect is refused.
-        drop(dropped);
-        if let Some(w) = waiting {
-            w.wake();
+        let mut port = lock(&self.shared.port);
+        if self.shared.refusing.swap(refuse, Ordering::SeqCst) == refuse {
+            return;
+        }
+        // Told under the lock, so that two threads switching at once tell the task in the
+        // order they switched (the last word is the state; out of order, the task dropped the
+        // open connections of a server that was up).
+        let _ = self.listening.send(!refuse);
+        if refuse {
+            // Closed on drop: from here a connect is refused.
+            *port = None;
+        } else if port.is_none() {
+            *port = listen(self.addr, &self.shared.runtime).ok();
         }
     }
 
@@ -432,19 +415,15 @@ impl FaultServer {
     }
 }
 
-/// The next connection on the port, or, while there is no listener, a wait for `recover()`
-/// to put one back (it wakes the task; the listener's lock orders the two).
+/// The next connection on the port; none while there is no listener (the switch that puts
+/// one back wakes the task through its watch).
 fn accept(
     shared: &Shared,
     cx: &mut std::task::Context<'_>,
 ) -> std::task::Poll<std::io::Result<(tokio::net::TcpStream, SocketAddr)>> {
-    let mut port = lock(&shared.port);
-    match &port.listener {
+    match &*lock(&shared.port) {
         Some(l) => l.poll_accept(cx),
-        None => {
-            port.waiting = Some(cx.waker().clone());
-            std::task::Poll::Pending
-        }
+        None => std::task::Poll::Pending,
     }
 }
 

@@ -98,11 +98,13 @@ impl MetricsHandle {
     /// open breaker whose timeout has passed shows as `half_open` (the state the next call
     /// would see), not as a stale `open`.
     pub fn render(&self) -> String {
-        for p in providers() {
+        // Before the exporter's text, so that a move made here is in its transitions counter.
+        let all = providers();
+        for p in &all {
             let _ = p.state();
         }
         let mut text = self.prometheus.render();
-        super::store::render(&mut text);
+        super::store::render(&mut text, &all);
         text
     }
 

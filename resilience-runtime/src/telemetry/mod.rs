@@ -247,10 +247,10 @@ pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
 }
 
 /// Sets the one-hot state gauge, for a recorder of the application's own: ours renders the
-/// family from each breaker's state word as it renders (`store::render_states`), one read a
-/// provider, so a scrape never sees a change halfway. Five series set one by one can be: the
-/// new state first, then the others to 0, so such a scrape may see the old and the new state
-/// at 1 for a moment, never no state at all.
+/// family from each breaker's state as it renders (`store::render_states`), one read a
+/// provider, so a scrape never sees a change halfway. Here the five series are set one by
+/// one, the new state first, then the others to 0: such a recorder's scrape may see the old
+/// and the new state at 1 for a moment, never no state at all.
 pub(crate) fn publish_state(provider: &'static str, state: CircuitState) {
     if synced() {
         gauge!(CIRCUIT_STATE, "provider" => provider, "state" => state.as_str()).set(1.0);

@@ -353,10 +353,11 @@ impl metrics::Recorder for Recorder {
     }
 }
 
-/// Appends our families to `out` (the exporter's text).
-pub(crate) fn render(out: &mut String) {
+/// Appends our families to `out` (the exporter's text), the state gauge of `providers`
+/// included.
+pub(crate) fn render(out: &mut String, providers: &[crate::Provider]) {
     store().render(out);
-    render_states(out, &crate::registry::providers());
+    render_states(out, providers);
 }
 
 /// The state gauge of `providers`, one state read each: 1 for it, 0 for the others.
