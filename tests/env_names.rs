@@ -39,6 +39,8 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         std::env::set_var("RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE", "20");
         // One edit off the method's provider: configures a provider nobody calls.
         std::env::set_var("RESILIENCE_ENVNSITE_RETRY_MAX_ATTEMPTS", "5");
+        // A switch written as the other globals are: read by nothing.
+        std::env::set_var("RETRY_ENABLED", "false");
     }
     let (logs, subscriber) = capture();
     tracing::subscriber::with_default(subscriber, || {
@@ -70,23 +72,34 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         "WARN resilience: [CONFIG] RESILIENCE_ENVNSITE_… configures a provider that no \
          #[resilient] method, setting or provider made so far names: did you mean provider \
          `envn-site` (RESILIENCE_ENVN_SITE_…)?",
+        "WARN resilience: [CONFIG] RETRY_ENABLED matches no resilience setting; it is ignored: \
+         did you mean RESILIENCE_RETRY_ENABLED (the on/off switches take the RESILIENCE_ \
+         prefix)?",
     ] {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
-    assert_eq!(text.matches("[CONFIG]").count(), 6, "{text}");
+    assert_eq!(text.matches("[CONFIG]").count(), 7, "{text}");
     // `init()` after them reports the same typo once more only as the error it makes of it,
-    // not as a second warning.
+    // not as a second warning. A name given settings in code one edit off the method's
+    // provider (and no provider made) is a warning of its own, each time it is given.
     let (logs, subscriber) = capture();
-    let err = tracing::subscriber::with_default(subscriber, resilience::init).unwrap_err();
+    let err = tracing::subscriber::with_default(subscriber, || {
+        resilience::Builder::new()
+            .provider("envn-sit", resilience::Settings::new().max_attempts(7))
+            .provider("envn", resilience::Settings::new())
+            .init()
+    })
+    .unwrap_err();
     assert!(
         err.to_string()
             .contains("RESILIENCE_envn_RETRY_MAX_ATTEMPTS"),
         "{err}"
     );
-    assert!(
-        !logs.text().contains("matches no resilience setting")
-            && !logs.text().contains("did you mean"),
-        "{}",
-        logs.text()
-    );
+    let text = logs.text();
+    assert!(!text.contains("matches no resilience setting"), "{text}");
+    let line = "WARN resilience: [CONFIG] Builder::provider(\"envn-sit\", …) sets up a provider \
+                that no #[resilient] method or provider made so far names: did you mean \
+                provider `envn-site`?";
+    assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
+    assert_eq!(text.matches("did you mean").count(), 1, "{text}");
 }

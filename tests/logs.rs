@@ -393,5 +393,17 @@ fn log_lines_fields_and_secrets() {
         );
         let split: Vec<&str> = text.lines().filter(|l| l.starts_with("forged")).collect();
         assert!(split.is_empty(), "{split:?}");
+        // Its problem's advice: `init()` checks only the names it is told of, and no
+        // `#[resilient]` method names this one.
+        assert!(
+            text.contains(
+                "provider `log-escaped\\nforged`: expected a provider name without leading or \
+                 trailing spaces or control characters (this one reads \
+                 RESILIENCE_LOG_ESCAPED_FORGED_… variables). Call resilience::init() at \
+                 start-up, with this provider named in code (Builder::provider), to turn \
+                 this into an error."
+            ),
+            "{text}"
+        );
     });
 }

@@ -1211,3 +1211,27 @@ fn handles_are_send_sync_unwind_safe_and_debug() {
     assert_ne!(SITE.provider(), resilience::provider("unwind-safe-2"));
     assert_eq!(resilience::ErrorClass::Permanent.to_string(), "permanent");
 }
+
+/// `force_open()` while an attempt is in flight: the retry is refused before its backoff (the
+/// call returns its own error at once, and takes no budget token) whether or not the breaker
+/// is switched off in the configuration, which still honours `force_open()`. Switched off, it
+/// slept the backoff and then ended with `CircuitOpen` (helper-111's review).
+#[tokio::test(start_paused = true)]
+async fn a_forced_open_seen_before_the_backoff_ends_the_call_with_its_own_error() {
+    for (name, on) in [("rt-forced-mid-on", true), ("rt-forced-mid-off", false)] {
+        let p = resilience::configure(name, exact().circuit_breaker_enabled(on)).unwrap();
+        let t0 = Instant::now();
+        let r: Result<u32, TestError> = p
+            .execute(|| async move {
+                p.force_open();
+                Err(TestError::Transient(1))
+            })
+            .await;
+        assert_eq!(
+            (r, t0.elapsed()),
+            (Err(TestError::Transient(1)), Duration::ZERO),
+            "breaker enabled: {on}"
+        );
+        assert_eq!(p.retry_budget_available(), 100.0, "breaker enabled: {on}");
+    }
+}

@@ -356,6 +356,8 @@ async fn a_port_in_use_is_a_clear_error() {
         "{text}"
     );
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
+    // What `main` returning `Result<(), Box<dyn Error>>` prints: the text, not the fields.
+    assert_eq!(format!("{err:?}"), text);
 }
 
 #[resilience::resilient(provider = "tel-first")]

@@ -585,8 +585,6 @@ pub(crate) struct Mode {
     pub(crate) plain: bool,
     /// `RESILIENCE_ENABLED=false`: run the operation once, directly.
     pub(crate) direct: bool,
-    /// The breaker is on.
-    pub(crate) breaker: bool,
     /// A per-attempt timeout or a deadline is configured.
     pub(crate) limited: bool,
     /// A deadline is configured (the call needs its start time).
@@ -602,7 +600,6 @@ impl Mode {
         Mode {
             plain: !direct && !limited,
             direct,
-            breaker: c.breaker_enabled && !direct,
             limited,
             deadline: !direct && c.total_timeout.is_some(),
             attempts: c.effective_attempts(),
@@ -730,7 +727,7 @@ impl Call {
     /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
     #[inline(always)]
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
-        // Not `mode.breaker`: a breaker switched off in the configuration still honours
+        // Not the configuration's breaker switch: a breaker switched off there still honours
         // `force_open()`; in its `Disabled` state it admits at the cost of one load.
         if self.direct() {
             crate::cold_path();
@@ -1205,7 +1202,9 @@ impl Call {
         }) {
             return Err(GiveUp::Deadline);
         }
-        if self.current.p.mode.breaker && self.current.p.breaker.rejects_after(delay) {
+        // Asked whether or not the breaker is switched off in the configuration: such a
+        // breaker still honours `force_open()` (see `permit`), and `Disabled` rejects nothing.
+        if self.current.p.breaker.rejects_after(delay) {
             return Err(GiveUp::CircuitOpen);
         }
         // The backoff's timer, set now: without one (no runtime with timers) there is no

@@ -777,6 +777,11 @@ pub(crate) fn scan_provider_vars(
     };
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("RESILIENCE_") else {
+            // A switch written as the other globals are (`RETRY_ENABLED`, beside
+            // `RETRY_MAX_ATTEMPTS`) is read by nothing: said, as a typo is.
+            if unprefixed_switch(&name).is_some() {
+                scan.unknown.push(name);
+            }
             continue;
         };
         if KEYS.iter().any(|k| k.var() == name) || extra_globals.contains(&name.as_str()) {
@@ -821,15 +826,27 @@ pub(crate) fn scan_provider_vars(
     scan
 }
 
-/// The variable an unknown `RESILIENCE_…` name was likely meant to be: a global setting given
+/// The switch (`RESILIENCE_RETRY_ENABLED`) that `name` is without its prefix, if it is one.
+/// Not the bare `ENABLED`, which is too common a name to be ours.
+fn unprefixed_switch(name: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| k.var())
+        .find(|var| name != "ENABLED" && var.strip_prefix("RESILIENCE_") == Some(name))
+}
+
+/// The variable an unknown `RESILIENCE_…` name was likely meant to be: a switch without its
+/// prefix (`RETRY_ENABLED`), a global setting given
 /// the prefix that globals do not take (`RESILIENCE_RETRY_MAX_ATTEMPTS`), or a provider's
 /// setting with its setting part misspelt (`RESILIENCE_KIMI_RETRY_MAX_ATEMPTS`: within two
 /// edits, a swap of neighbours one, of a setting part of more than four characters).
 pub(crate) fn meant(unknown: &str) -> Option<String> {
-    let rest = unknown.strip_prefix("RESILIENCE_")?;
+    let Some(rest) = unknown.strip_prefix("RESILIENCE_") else {
+        return unprefixed_switch(unknown)
+            .map(|var| format!("{var} (the on/off switches take the RESILIENCE_ prefix)"));
+    };
     if let Some(k) = KEYS.iter().find(|k| k.var() == rest) {
         return Some(format!(
-            "{} (global settings take no RESILIENCE_ prefix)",
+            "{} (of the global settings, only the on/off switches take the RESILIENCE_ prefix)",
             k.var()
         ));
     }
@@ -860,8 +877,22 @@ mod tests {
     fn an_unknown_variable_names_the_one_meant() {
         assert_eq!(
             meant("RESILIENCE_RETRY_MAX_ATTEMPTS").as_deref(),
-            Some("RETRY_MAX_ATTEMPTS (global settings take no RESILIENCE_ prefix)")
+            Some(
+                "RETRY_MAX_ATTEMPTS (of the global settings, only the on/off switches take the RESILIENCE_ prefix)"
+            )
         );
+        assert_eq!(
+            meant("RETRY_ENABLED").as_deref(),
+            Some("RESILIENCE_RETRY_ENABLED (the on/off switches take the RESILIENCE_ prefix)")
+        );
+        assert_eq!(
+            meant("CIRCUIT_BREAKER_ENABLED").as_deref(),
+            Some(
+                "RESILIENCE_CIRCUIT_BREAKER_ENABLED (the on/off switches take the RESILIENCE_ prefix)"
+            )
+        );
+        assert_eq!(meant("RETRY_MAX_ATTEMPTS"), None);
+        assert_eq!(meant("ENABLED"), None);
         assert_eq!(
             meant("RESILIENCE_KIMI_RETRY_MAX_ATEMPTS").as_deref(),
             Some("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS")
@@ -1171,13 +1202,18 @@ mod tests {
             ("RESILIENCE_METRICS_ADDR", "127.0.0.1:1"),
             ("RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "3"),
             ("PATH", "/bin"),
+            ("RETRY_MAX_ATTEMPTS", "4"),
+            ("ENABLED", "1"),
+            ("RETRY_ENABLED", "false"),
         ]);
         let Scan {
             problems,
             misnamed,
-            unknown,
+            mut unknown,
             providers,
         } = scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
+        // In the map's order.
+        unknown.sort();
         assert!(misnamed.is_empty(), "{misnamed:?}");
         assert!(
             providers.contains(&"KIMI".to_string()) && providers.contains(&"GLM".to_string()),
@@ -1187,7 +1223,7 @@ mod tests {
         assert_eq!(problems[0].variable, "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS");
         assert_eq!(
             unknown,
-            vec!["RESILIENCE_KIMI_RETRY_MAX_ATEMPTS".to_string()]
+            ["RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "RETRY_ENABLED"]
         );
     }
 }

@@ -158,6 +158,10 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     }
     let (config, problems) = reg.resolve(name, &process_env);
     let clashes = reg.clashes_of(name);
+    // `init()` checks the names the code gives it or a `#[resilient]` method has, not one the
+    // program computes: that one must be named to it.
+    let seen_by_init = reg.provider_code.contains_key(name)
+        || CallSite::registered().any(|s| s.provider_name() == name);
     let inner = reg.create(name, config);
     drop(reg);
     check_names_once();
@@ -167,11 +171,22 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     } else {
         " Call resilience::init() at start-up to turn this into an error."
     };
+    let name_advice = match (seen_by_init, INIT_RAN.load(Ordering::Relaxed)) {
+        (true, _) => advice,
+        (false, true) => {
+            " Name this provider in code (Builder::provider) before resilience::init() to \
+             turn this into an error."
+        }
+        (false, false) => {
+            " Call resilience::init() at start-up, with this provider named in code \
+             (Builder::provider), to turn this into an error."
+        }
+    };
     for p in clashes {
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = %p.variable, expected = %p.expected,
-            "[CONFIG] {p}.{advice}",
+            "[CONFIG] {p}.{name_advice}",
         );
     }
     for p in problems.into_iter().filter(first_report) {
@@ -480,6 +495,23 @@ impl Builder {
         } else {
             Vec::new()
         };
+        // A name given settings here that no `#[resilient]` method calls and no provider made
+        // has, but one nearly does (`kimii` for `kimi`): its settings reach no call. Said
+        // whenever given, as a variable's slip is (a provider made later by a computed name
+        // is told from a slip only by being named in code, as here).
+        let called: Vec<&str> = CallSite::registered()
+            .map(|s| -> &str { s.provider_name() })
+            .chain(reg.providers.keys().map(String::as_str))
+            .collect();
+        let code_near: Vec<(String, Vec<String>)> = given
+            .iter()
+            .filter(|g| !called.contains(&g.as_str()))
+            .flat_map(|g| {
+                near_misses(&[env_provider_name(g)], &called)
+                    .into_iter()
+                    .map(|(_, names)| (g.clone(), names.into_iter().map(str::to_owned).collect()))
+            })
+            .collect();
         known.sort_unstable();
         known.dedup();
         problems.extend(name_clashes(&known, OTHER_VARIABLES));
@@ -522,6 +554,9 @@ impl Builder {
         drop(reg);
         for (part, names) in &near {
             warn_near_miss(part, names);
+        }
+        for (given, names) in &code_near {
+            warn_code_near_miss(given, names);
         }
         result
     }
@@ -731,6 +766,21 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
          setting or provider made so far names: did you mean provider {meant}? If a provider \
          whose variables these are is made later, by a name the program computes, name it in \
          code before init() (Builder::provider(name, Settings::new())) to silence this"
+    );
+}
+
+fn warn_code_near_miss(given: &str, names: &[String]) {
+    let meant = names
+        .iter()
+        .map(|n| format!("`{}`", n.escape_debug()))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    tracing::warn!(
+        target: "resilience", provider = %given,
+        "[CONFIG] Builder::provider(\"{}\", …) sets up a provider that no #[resilient] method \
+         or provider made so far names: did you mean provider {meant}? Its settings reach a \
+         call only under the name it is given",
+        given.escape_debug()
     );
 }
 

@@ -22,7 +22,10 @@ use crate::registry::{Provider, providers};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9464";
 
 /// Why telemetry could not start.
-#[derive(Debug)]
+///
+/// Its `Debug` is its text, as [`ConfigError`](crate::ConfigError)'s is: a `main` returning
+/// `Result<(), Box<dyn Error>>` prints an error by its `Debug`, and that should name the
+/// variable, the value and what was expected.
 #[non_exhaustive]
 pub enum TelemetryError {
     /// Another `metrics` recorder is already installed in this process.
@@ -62,6 +65,12 @@ impl fmt::Display for TelemetryError {
                 "cannot serve metrics: the Tokio runtime has no time driver; build it with enable_time() or enable_all()",
             ),
         }
+    }
+}
+
+impl fmt::Debug for TelemetryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

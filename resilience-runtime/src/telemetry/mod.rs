@@ -22,7 +22,8 @@ use crate::breaker::CircuitState;
 
 /// Logical calls, by `provider`, `method`, `outcome` (`success`/`failure`/`rejected`).
 pub const CALLS_TOTAL: &str = "resilience_calls_total";
-/// Attempts that reached the provider, by `provider`, `method`, `result`.
+/// Attempts that ended, by `provider`, `method`, `result` (an error the body returns before
+/// sending anything counts too: the runtime cannot tell it apart).
 pub const ATTEMPTS_TOTAL: &str = "resilience_attempts_total";
 /// Retries made: attempts after the first (a retry refused after its backoff is not one), by
 /// `provider`, `method`.
@@ -111,7 +112,9 @@ pub(crate) fn help(name: &str) -> &'static str {
         CALLS_TOTAL => {
             "Logical calls through the resilience runtime (retries included in one call), by outcome."
         }
-        ATTEMPTS_TOTAL => "Attempts that reached the provider, by result class.",
+        ATTEMPTS_TOTAL => {
+            "Attempts that ended, by result class (an error the body returns before sending anything counts too)."
+        }
         RETRIES_TOTAL => "Retries made (attempts after the first) through the resilience runtime.",
         CALLS_ABANDONED_TOTAL => {
             "Calls that ended with no outcome: cancelled by their caller, or ended by a panic."

@@ -20,11 +20,11 @@ pub struct S {
     n: u32,
 }
 
-pub struct T(u32);
-
 impl S {
     #[resilience::resilient(provider = "review")]
     pub async fn bump(&mut self) -> Result<u32, MyError> {
+        // Local to the body, as its `impl` is (rustc's `non_local_definitions` otherwise).
+        struct T(u32);
         macro_rules! getter {
             ($name:ident) => {
                 impl T {
