@@ -172,6 +172,17 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             "`#[resilient]` cannot be used on a `const fn`: it needs an `async fn`",
         ));
     }
+    // `async extern "C" fn` compiles, with rustc's `improper_ctypes_definitions` warning at the
+    // return type, which says nothing of us; but no foreign caller can poll a Rust future.
+    if let Some(abi) = &item.sig.abi
+        && abi.name.as_ref().is_none_or(|n| n.value() != "Rust")
+    {
+        return Err(syn::Error::new_spanned(
+            abi,
+            "`#[resilient]` cannot be used on an `extern` function: it returns a Rust future, \
+             which no foreign caller can poll; remove the ABI",
+        ));
+    }
     let block = match &mut item.body {
         Body::None(_) => {
             return Err(syn::Error::new(

@@ -1031,13 +1031,12 @@ impl Window {
         // whose failures are below the rate (a success and two failures recorded at once,
         // 2 of 4 judged as 2 of 3, say). A record that took its place but has not written
         // its bit yet only makes the share look lower: the next record judges it.
-        let failures = self.failures();
         let calls = self
             .next
             .load(Ordering::Relaxed)
             .max(i + 1)
             .min(u64::from(self.size));
-        calls >= u64::from(self.minimum_calls) && self.reached(failures, calls)
+        calls >= u64::from(self.minimum_calls) && self.reached(self.failures_in(calls), calls)
     }
 
     /// Whether `failures` of `calls` reach the rate. As a quotient, not `rate * calls`: the
@@ -1050,9 +1049,29 @@ impl Window {
 
     /// Failures among the last `size` calls.
     fn failures(&self) -> u32 {
+        self.failures_in(self.next.load(Ordering::Relaxed).min(u64::from(self.size)))
+    }
+
+    /// Failures in the first `calls` slots: all of them once the window has filled. Before, a
+    /// slot this window has not reached can hold only the bit of a record that raced a
+    /// `reset` (it took its place before the reset and wrote its bit after), which is none of
+    /// this window's calls: counted, it made a failure of a success (helper-115's review: a
+    /// breaker with a minimum of 1, just reset, opened on one success).
+    fn failures_in(&self, calls: u64) -> u32 {
+        let full = calls >= u64::from(self.size);
         self.bits
             .iter()
-            .map(|w| w.load(Ordering::Acquire).count_ones())
+            .enumerate()
+            .map(|(k, w)| {
+                let bits = w.load(Ordering::Acquire);
+                let reached = calls.saturating_sub(64 * k as u64);
+                let mask = if full || reached >= 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << reached) - 1
+                };
+                (bits & mask).count_ones()
+            })
             .sum()
     }
 
@@ -1535,6 +1554,30 @@ mod tests {
         }
         assert_eq!(c.state(), CircuitState::Closed);
         assert_eq!(c.failures(), 4);
+    }
+
+    /// A record that took its place before a `reset()` and writes its failure after it leaves a
+    /// bit in a slot the new window has not reached (threads racing resets found it in about
+    /// one round of a hundred): it is none of the new window's calls, so one success after the
+    /// reset does not open the breaker, and the failures shown are the window's.
+    #[test]
+    fn a_failure_written_after_a_reset_is_not_the_new_windows() {
+        let b = rate_breaker(1.0, 100, 1);
+        let w = b.window.as_ref().expect("rate mode");
+        w.reset();
+        // The straggler's write, at its old place 70: the second word, past anything reached.
+        w.bits[1].fetch_or(1 << 6, Ordering::Release);
+        w.bits[0].fetch_or(1 << 5, Ordering::Release);
+        assert_eq!(b.failures(), 0);
+        b.acquire().expect("closed").record(Verdict::Success);
+        assert_eq!(b.state(), CircuitState::Closed);
+        // The record that reaches the slot makes it the new window's: a success clears it.
+        for _ in 0..5 {
+            b.acquire().expect("closed").record(Verdict::Success);
+        }
+        assert_eq!(w.bits[0].load(Ordering::Relaxed), 0);
+        assert_eq!(b.failures(), 0);
+        assert_eq!(b.state(), CircuitState::Closed);
     }
 
     #[test]
