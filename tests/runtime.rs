@@ -1028,6 +1028,43 @@ async fn derived_errors_are_found_in_chains() {
     );
 }
 
+/// `Classify` written by hand: found in chains once named to `classify_in_chains!`, a generic
+/// type by each instantiation named.
+#[derive(Debug, thiserror::Error)]
+#[error("busy")]
+struct HandWritten<T: std::fmt::Debug + 'static>(T);
+
+impl<T: std::fmt::Debug> resilience::Classify for HandWritten<T> {
+    fn classify(&self) -> resilience::ErrorClass {
+        resilience::ErrorClass::Throttled {
+            retry_after: Some(Duration::from_secs(7)),
+        }
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        Some(Duration::from_secs(7))
+    }
+}
+
+resilience::classify_in_chains!(HandWritten<u8>,);
+
+#[test]
+fn hand_written_errors_named_to_the_macro_are_found_in_chains() {
+    use resilience::{Classify, ErrorClass};
+    let throttled = ErrorClass::Throttled {
+        retry_after: Some(Duration::from_secs(7)),
+    };
+    let e = anyhow::Error::new(HandWritten(1u8)).context("uploading a.txt");
+    assert_eq!(
+        (e.classify(), e.retry_after()),
+        (throttled, Some(Duration::from_secs(7)))
+    );
+    let e = std::io::Error::other(HandWritten(1u8));
+    assert_eq!(e.classify(), throttled);
+    // Not named: another instantiation is not found.
+    let e = anyhow::Error::new(HandWritten(1u16));
+    assert_eq!(e.classify(), ErrorClass::Permanent);
+}
+
 /// A provider opened by one failure, whose timeout has then passed: its next call is a probe.
 async fn half_open(name: &'static str, timeout: Duration) -> resilience::Provider {
     let p =

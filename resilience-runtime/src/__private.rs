@@ -116,8 +116,16 @@ pub trait ChainSpecific {
 
 impl<T: std::error::Error + crate::Classify + 'static> ChainSpecific for &Probe<T> {
     fn chain_type(&self) -> Option<ChainFn> {
-        Some(|e| e.downcast_ref::<T>().map(|t| t as &dyn crate::Classify))
+        Some(chain_fn::<T>())
     }
+}
+
+/// How to find `T` in a chain: by downcasting. Named by [`classify_in_chains!`], whose bound
+/// errors point at the type given.
+///
+/// [`classify_in_chains!`]: crate::classify_in_chains
+pub fn chain_fn<T: std::error::Error + crate::Classify + 'static>() -> ChainFn {
+    |e| e.downcast_ref::<T>().map(|t| t as &dyn crate::Classify)
 }
 
 /// For any other: not in any chain.

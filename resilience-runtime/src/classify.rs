@@ -118,6 +118,50 @@ pub trait Classify {
     }
 }
 
+/// Makes error chains find error types whose [`Classify`] is written by hand, as they find
+/// those that derive it: an `anyhow::Error` (with the `anyhow` feature) is classified by the
+/// first error in its chain whose class is known, and an `io::Error` by the error it wraps.
+/// Without it, such a type in a chain is not seen, and the chain is classified by what else
+/// it holds (an `anyhow::Error` with nothing known is permanent: never retried).
+///
+/// Each type must be an [`Error`](std::error::Error) and `'static`; a generic one is named
+/// with its parameters, once for each instantiation used. Give it once per program, at
+/// module level (the types are registered at program load, as `#[resilient]` call sites are).
+///
+/// ```
+/// use resilience::{Classify, ErrorClass};
+///
+/// #[derive(Debug)]
+/// struct Overloaded;
+/// impl std::fmt::Display for Overloaded {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("overloaded")
+///     }
+/// }
+/// impl std::error::Error for Overloaded {}
+/// impl Classify for Overloaded {
+///     fn classify(&self) -> ErrorClass {
+///         ErrorClass::Transient
+///     }
+/// }
+///
+/// resilience::classify_in_chains!(Overloaded);
+///
+/// // Read from a stream, say: the `io::Error` is classified as the error it wraps.
+/// let e = std::io::Error::other(Overloaded);
+/// assert_eq!(e.classify(), ErrorClass::Transient);
+/// ```
+#[macro_export]
+macro_rules! classify_in_chains {
+    ($($t:ty),+ $(,)?) => {$(
+        $crate::__private::inventory::submit! {
+            $crate::__private::ChainType(|| {
+                ::core::option::Option::Some($crate::__private::chain_fn::<$t>())
+            })
+        }
+    )+};
+}
+
 /// A pointer to an error classifies as the error.
 macro_rules! forward_classify {
     ($($pointer:ty),*) => {$(
