@@ -86,7 +86,11 @@ fn misspelt_variables_are_warned_about_once_without_init() {
     let err = tracing::subscriber::with_default(subscriber, || {
         resilience::Builder::new()
             .provider("envn-sit", resilience::Settings::new().max_attempts(7))
+            // Given twice (settings layered): one warning.
+            .provider("envn-sit", resilience::Settings::new().max_attempts(6))
             .provider("envn", resilience::Settings::new())
+            // Given no setting: a computed name made known, as the README advises, no slip.
+            .provider("envn-sitx", resilience::Settings::new())
             .init()
     })
     .unwrap_err();
@@ -102,4 +106,11 @@ fn misspelt_variables_are_warned_about_once_without_init() {
                 provider `envn-site`?";
     assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     assert_eq!(text.matches("did you mean").count(), 1, "{text}");
+    // After an `init()` (which may have been given the name, and refused it), a bad name's
+    // line gives no advice to call it.
+    let (logs, subscriber) = capture();
+    tracing::subscriber::with_default(subscriber, || resilience::provider(" envn-bad"));
+    let text = logs.text();
+    assert!(text.contains("provider ` envn-bad`"), "{text}");
+    assert!(!text.contains("init()"), "{text}");
 }

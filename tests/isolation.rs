@@ -2,6 +2,8 @@
 //! see each other's breakers, budgets or configuration. Needs the `testing` feature (see
 //! Cargo.toml: `cargo test --workspace` turns it on).
 
+mod common;
+
 use std::io;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -378,4 +380,30 @@ fn init_under_a_guard_knows_the_resilient_methods_providers() {
         .provider("iso-init-other", Settings::new())
         .init()
         .unwrap();
+}
+
+/// Never called: the provider a slip in code is told apart from.
+#[allow(dead_code)]
+#[resilient(provider = "iso-tenant-eu")]
+async fn tenant_upload() -> io::Result<()> {
+    Ok(())
+}
+
+/// `init()` under a guard warns of a name given settings in code one slip off a method's
+/// provider, as the process's `init()` does (helper-116's review: it said nothing there).
+#[test]
+fn a_slip_in_code_is_warned_about_under_isolation_too() {
+    let _isolated = testing::isolate();
+    let (logs, subscriber) = common::capture();
+    let r = tracing::subscriber::with_default(subscriber, || {
+        resilience::Builder::new()
+            .provider("iso-tenant-ue", Settings::new().max_attempts(2))
+            .init()
+    });
+    assert!(r.is_ok(), "{r:?}");
+    let text = logs.text();
+    assert!(
+        text.contains("did you mean provider `iso-tenant-eu`?"),
+        "{text}"
+    );
 }

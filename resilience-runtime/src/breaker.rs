@@ -1009,8 +1009,11 @@ impl Window {
         let slot = (i % u64::from(self.size)) as usize;
         let mask = 1u64 << (slot % 64);
         let word = &self.bits[slot / 64];
-        // Release on the bit writes, acquire in `failures()`: a failure counted there comes
-        // with its record's place in `next`, read below.
+        // Release on the bit writes, acquire in `failures_in()`: a failure counted there comes
+        // with its record's place in `next`. A failure's write acquires too, as `next` is read
+        // before the bits (to mask the places not reached): a failure written before it in its
+        // word comes with its place, and is not masked off (helper-116's loom model: two
+        // failures in one word, each masking the other's off, left the breaker closed).
         if !failed {
             // Only a slot that held a failure needs a write.
             if word.load(Ordering::Relaxed) & mask != 0 {
@@ -1023,7 +1026,7 @@ impl Window {
                 return false;
             }
         } else {
-            word.fetch_or(mask, Ordering::Release);
+            word.fetch_or(mask, Ordering::AcqRel);
         }
         // The calls the failures are a share of: all records made so far, not only up to
         // this one. Before the window fills, a later record's failure may already be among

@@ -775,6 +775,8 @@ pub(crate) fn scan_provider_vars(
         unknown: Vec::new(),
         providers: Vec::new(),
     };
+    // The switches set under their own names: beside one, a bare one is another program's.
+    let mut switches_set: Vec<String> = Vec::new();
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("RESILIENCE_") else {
             // A switch written as the other globals are (`RETRY_ENABLED`, beside
@@ -785,6 +787,7 @@ pub(crate) fn scan_provider_vars(
             continue;
         };
         if KEYS.iter().any(|k| k.var() == name) || extra_globals.contains(&name.as_str()) {
+            switches_set.push(name);
             continue;
         }
         let hit = suffixes.iter().find(|(_, suf)| {
@@ -823,6 +826,8 @@ pub(crate) fn scan_provider_vars(
             None => scan.unknown.push(name),
         }
     }
+    scan.unknown
+        .retain(|u| unprefixed_switch(u).is_none_or(|var| !switches_set.iter().any(|s| s == var)));
     scan
 }
 
@@ -1225,5 +1230,16 @@ mod tests {
             unknown,
             ["RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "RETRY_ENABLED"]
         );
+    }
+
+    /// Review: with the switch set under its own name, a bare one is another program's.
+    #[test]
+    fn a_bare_switch_beside_the_prefixed_one_is_not_a_typo() {
+        let vars = env(&[
+            ("RESILIENCE_RETRY_ENABLED", "false"),
+            ("RETRY_ENABLED", "true"),
+        ]);
+        let scan = scan_provider_vars(vars.into_iter(), &[]);
+        assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
     }
 }

@@ -171,16 +171,12 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     } else {
         " Call resilience::init() at start-up to turn this into an error."
     };
-    let name_advice = match (seen_by_init, INIT_RAN.load(Ordering::Relaxed)) {
-        (true, _) => advice,
-        (false, true) => {
-            " Name this provider in code (Builder::provider) before resilience::init() to \
-             turn this into an error."
-        }
-        (false, false) => {
-            " Call resilience::init() at start-up, with this provider named in code \
-             (Builder::provider), to turn this into an error."
-        }
+    // None after an `init()`, as above: it may have been given the name and refused it.
+    let name_advice = if seen_by_init || advice.is_empty() {
+        advice
+    } else {
+        " Call resilience::init() at start-up, with this provider named in code \
+         (Builder::provider), to turn this into an error."
     };
     for p in clashes {
         tracing::error!(
@@ -469,6 +465,15 @@ impl Builder {
             provider_code: reg.provider_code.clone(),
         };
         let given: Vec<String> = self.providers.iter().map(|(n, _)| n.clone()).collect();
+        // A name given settings here that no `#[resilient]` method calls and no provider made
+        // has, but one nearly does (`kimii` for `kimi`): its settings reach no call. Said
+        // whenever given, as a variable's slip is (a provider made later by a computed name
+        // is told from a slip only by being named in code, as here).
+        let called: Vec<&str> = CallSite::registered()
+            .map(|s| -> &str { s.provider_name() })
+            .chain(reg.providers.keys().map(String::as_str))
+            .collect();
+        let code_near = code_near_misses(&self.providers, &called);
         for (name, s) in self.providers {
             let merged = s.after(next.provider_code.get(&name));
             next.provider_code.insert(name, merged);
@@ -495,23 +500,6 @@ impl Builder {
         } else {
             Vec::new()
         };
-        // A name given settings here that no `#[resilient]` method calls and no provider made
-        // has, but one nearly does (`kimii` for `kimi`): its settings reach no call. Said
-        // whenever given, as a variable's slip is (a provider made later by a computed name
-        // is told from a slip only by being named in code, as here).
-        let called: Vec<&str> = CallSite::registered()
-            .map(|s| -> &str { s.provider_name() })
-            .chain(reg.providers.keys().map(String::as_str))
-            .collect();
-        let code_near: Vec<(String, Vec<String>)> = given
-            .iter()
-            .filter(|g| !called.contains(&g.as_str()))
-            .flat_map(|g| {
-                near_misses(&[env_provider_name(g)], &called)
-                    .into_iter()
-                    .map(|(_, names)| (g.clone(), names.into_iter().map(str::to_owned).collect()))
-            })
-            .collect();
         known.sort_unstable();
         known.dedup();
         problems.extend(name_clashes(&known, OTHER_VARIABLES));
@@ -769,7 +757,33 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
     );
 }
 
-fn warn_code_near_miss(given: &str, names: &[String]) {
+/// The names given settings in `providers` that no `called` provider has but one nearly does,
+/// each once, with the nearest. Not one given no setting (`Settings::new()`): that is how a
+/// provider made later by a name the program computes is made known.
+pub(crate) fn code_near_misses(
+    providers: &[(String, Settings)],
+    called: &[&str],
+) -> Vec<(String, Vec<String>)> {
+    let mut set_up: Vec<&str> = providers
+        .iter()
+        .filter(|(n, s)| *s != Settings::new() && !called.contains(&n.as_str()))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    set_up.sort_unstable();
+    set_up.dedup();
+    set_up
+        .into_iter()
+        .flat_map(|g| {
+            near_misses(&[env_provider_name(g)], called)
+                .into_iter()
+                .map(move |(_, names)| {
+                    (g.to_owned(), names.into_iter().map(str::to_owned).collect())
+                })
+        })
+        .collect()
+}
+
+pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
     let meant = names
         .iter()
         .map(|n| format!("`{}`", n.escape_debug()))

@@ -323,6 +323,11 @@ pub(crate) fn init(
 ) -> Option<Result<(), ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
+    let called: Vec<&str> = crate::call::CallSite::registered()
+        .map(|s| s.provider_name())
+        .chain(state.providers.keys().map(String::as_str))
+        .collect();
+    let code_near = crate::registry::code_near_misses(providers, &called);
     let mut next = State {
         providers: state.providers.clone(),
         global: defaults.over(&state.global),
@@ -350,9 +355,15 @@ pub(crate) fn init(
             problems.extend(existing.config.changes(&config, name));
         }
     }
-    if !problems.is_empty() {
-        return Some(Err(ConfigError::new(problems)));
+    let result = if problems.is_empty() {
+        *state = next;
+        Ok(())
+    } else {
+        Err(ConfigError::new(problems))
+    };
+    drop(state);
+    for (given, names) in &code_near {
+        crate::registry::warn_code_near_miss(given, names);
     }
-    *state = next;
-    Some(Ok(()))
+    Some(result)
 }
