@@ -18,6 +18,82 @@ const KNOWN: [&str; 8] = [
     CIRCUIT_TRANSITIONS_TOTAL,
 ];
 
+/// The labels a family's series carry (besides Prometheus's own `job` and `instance`), and the
+/// values the enumerated ones take.
+fn labels_of(metric: &str) -> Option<&'static [&'static str]> {
+    Some(match metric {
+        m if m == CALLS_TOTAL => &["provider", "method", "outcome"],
+        m if m == ATTEMPTS_TOTAL => &["provider", "method", "result"],
+        m if m == RETRIES_TOTAL || m == CALLS_ABANDONED_TOTAL => &["provider", "method"],
+        m if m == RETRY_BUDGET_EXHAUSTED_TOTAL => &["provider"],
+        m if m == format!("{CALL_DURATION_SECONDS}_bucket") => {
+            &["provider", "method", "outcome", "le"]
+        }
+        m if m == format!("{CALL_DURATION_SECONDS}_sum")
+            || m == format!("{CALL_DURATION_SECONDS}_count") =>
+        {
+            &["provider", "method", "outcome"]
+        }
+        m if m == CIRCUIT_STATE => &["provider", "state"],
+        m if m == CIRCUIT_TRANSITIONS_TOTAL => &["provider", "from", "to"],
+        _ => return None,
+    })
+}
+
+fn values_of(label: &str) -> Option<&'static [&'static str]> {
+    const STATES: &[&str] = &["closed", "open", "half_open", "forced_open", "disabled"];
+    Some(match label {
+        "state" | "from" | "to" => STATES,
+        "outcome" => &["success", "failure", "rejected"],
+        "result" => &["success", "transient", "throttled", "permanent", "timeout"],
+        _ => return None,
+    })
+}
+
+/// Every `resilience_…{…}` selector in `text`: the series exists under that name (a histogram's
+/// suffixes only on the histogram), each matcher names a label of that family, and each value
+/// of an enumerated label (`=`, `!=`, or each alternative of `=~`/`!~`) is one it takes.
+/// Returns the selectors' matcher lists.
+fn check_selectors(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (i, _) in text.match_indices("resilience_") {
+        let name: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let Some(labels) = labels_of(&name) else {
+            panic!("no series {name} in: {}", &text[i..text.len().min(i + 120)]);
+        };
+        let Some(body) = text[i + name.len()..].strip_prefix('{') else {
+            continue;
+        };
+        let body = &body[..body.find('}').expect("selector closed")];
+        for matcher in body.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+            let at = matcher
+                .find(['=', '!'])
+                .unwrap_or_else(|| panic!("matcher {matcher:?}"));
+            let label = matcher[..at].trim();
+            assert!(
+                labels.contains(&label) || label == "job" || label == "instance",
+                "{name} has no label {label:?}: {body}"
+            );
+            let value = matcher[at..].trim_start_matches(['=', '!', '~']).trim();
+            let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
+            let value = value.unwrap_or_else(|| panic!("{label} not quoted in: {body}"));
+            if let Some(allowed) = values_of(label) {
+                for v in value.split('|') {
+                    assert!(
+                        allowed.contains(&v),
+                        "{label}={v:?} is no value of it: {body}"
+                    );
+                }
+            }
+        }
+        found.push(body.to_string());
+    }
+    found
+}
+
 #[test]
 fn dashboard_queries_known_metrics_with_the_provider_variable() {
     let text = std::fs::read_to_string(concat!(
@@ -28,10 +104,46 @@ fn dashboard_queries_known_metrics_with_the_provider_variable() {
     let dash: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
     let known = KNOWN;
     let mut used = std::collections::BTreeSet::new();
+    let mut ids = std::collections::BTreeSet::new();
     for panel in dash["panels"].as_array().unwrap() {
+        assert!(
+            ids.insert(panel["id"].as_u64().expect("panel id")),
+            "duplicate id: {panel}"
+        );
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
+        let legends: Vec<&str> = panel["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["legendFormat"].as_str())
+            .collect();
+        // "Fields with name" matches a series' whole display name: a legend with `{{…}}` in it
+        // never equals a bare word, and the override silently does nothing.
+        for o in panel["fieldConfig"]["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if o["matcher"]["id"] == "byName" {
+                let name = o["matcher"]["options"].as_str().unwrap();
+                assert!(
+                    legends.contains(&name),
+                    "override {name:?} names no series of {legends:?}"
+                );
+            }
+        }
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
-            assert!(expr.contains("provider=~\"$provider\""), "{expr}");
+            // Every selector, not just one of them: a ratio whose denominator lacks `$job`
+            // sums over every job.
+            for selector in check_selectors(expr) {
+                assert!(selector.contains("provider=~\"$provider\""), "{expr}");
+                assert!(selector.contains("job=~\"$job\""), "{expr}");
+            }
             for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
                 if word.starts_with("resilience_") {
                     let base = word
@@ -56,6 +168,16 @@ fn dashboard_queries_known_metrics_with_the_provider_variable() {
         .map(|v| v["name"].as_str().unwrap())
         .collect();
     assert!(vars.contains(&"provider") && vars.contains(&"job"));
+    assert!(
+        dash["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "datasource"
+                && v["type"] == "datasource"
+                && v["query"] == "prometheus"),
+        "a Prometheus `datasource` variable"
+    );
 }
 
 /// Every `resilience_…` name in the rules is a metric we emit, every label they match or
@@ -80,6 +202,12 @@ fn alert_rules_name_known_metrics_and_label_values() {
             &["success", "transient", "throttled", "permanent", "timeout"],
         ),
     ];
+    let rules: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    check_selectors(&rules);
     let mut alerts = 0;
     for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
         alerts += usize::from(line.trim_start().starts_with("- alert: "));
