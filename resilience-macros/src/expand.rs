@@ -5,19 +5,28 @@
 //! ```text
 //! let site = { static SITE: CallSite = CallSite::new("kimi", "upload_file"); &SITE };
 //! let mut __resilience_call = Call::new(site);
+//! // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
+//! if __resilience_call.plain() {
+//!     if let Err(rejected) = __resilience_call.start_plain(hooks::<ReturnType>()) { return rejected; }
+//! } else if let Err(rejected) = __resilience_call.start_ext(hooks::<ReturnType>()) {
+//!     return rejected;
+//! }
 //! loop {
-//!     // `hooks::<ReturnType>()`, spanned at the return type, is where the bounds are checked.
-//!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }
 //!     let owned_arg = <Ty as CloneArg>::clone_arg(&owned_arg); // a fresh copy per attempt
 //!     match {
 //!         let __resilience_out = __resilience_call.attempt(|| async { body }).await;
-//!         __resilience_call.finish(hooks::<ReturnType>(), __resilience_out)
+//!         match __resilience_call.clean(hooks::<ReturnType>(), __resilience_out) {
+//!             Ok(r) => break __resilience_call.end(r), // a clean success: the hot path
+//!             Err(out) => __resilience_call.finish_slow(hooks::<ReturnType>(), out),
+//!         }
 //!     } {
 //!         Step::Done(__resilience_result) => return __resilience_result,
 //!         Step::Retry => {}
 //!     }
 //!     // The backoff sleep; the method's error if the deadline passed during it.
 //!     if let Err(r) = __resilience_call.backoff(hooks::<ReturnType>()).await { return r; }
+//!     // The retry's turn at the breaker.
+//!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }
 //! }
 //! ```
 //!
@@ -379,6 +388,18 @@ fn harness(
         g.set_span(braces);
         g
     };
+    // The first attempt's permit is the call's start, outside the loop, where what
+    // `Call::new` wrote is known; a retry's comes after its backoff. Two ways in, each with
+    // its own check (see `Call::plain`).
+    let start = quote! {
+        if #call.plain() {
+            if let #krate::__private::Result::Err(#rejected) = #call.start_plain(#hooks) {
+                return #rejected;
+            }
+        } else if let #krate::__private::Result::Err(#rejected) = #call.start_ext(#hooks) {
+            return #rejected;
+        }
+    };
     let permit = quote! {
         if let #krate::__private::Result::Err(#rejected) =
             #call.permit(#hooks)
@@ -391,17 +412,24 @@ fn harness(
         return quote! {
             #site
             let mut #call = #krate::__private::Call::new(#site_ref);
-            #permit
+            #start
             #(#rebinds)*
             let #out = #call.attempt(move || async move #body).await;
-            #call.finish_once(#hooks, #out)
+            // The clean success ends the function (the call moved out, not dropped: see
+            // `Call::end`); anything else returns.
+            match #call.clean(#hooks, #out) {
+                #krate::__private::Result::Ok(#result) => #result,
+                #krate::__private::Result::Err(#out) => {
+                    return #call.finish_once_slow(#hooks, #out);
+                }
+            }
         };
     }
     quote! {
         #site
         let mut #call = #krate::__private::Call::new(#site_ref);
+        #start
         loop {
-            #permit
             #(#rebinds)*
             // Nothing of an attempt may live across the backoff's `.await`. A `match`'s
             // scrutinee lives to the end of the `match`, so with the `.await` in the `Retry`
@@ -410,9 +438,16 @@ fn harness(
             // as large as the result, and `!Send` for a result that is not `Send`. The `.await` follows the `match`. And the attempt's result, bound
             // at the loop's scope, had a drop flag there, written on every call: it is scoped
             // to the scrutinee.
+            // A clean success (the hot path) leaves the loop where it is found, ending the
+            // call without its drop, which would find nothing to do (`Call::end`): by
+            // `break`, the loop's only one, as every other way out is a `return` (see there);
+            // the rest goes out of line and comes back with a `Step`.
             match {
                 let #out = #call.attempt(|| async #body).await;
-                #call.finish(#hooks, #out)
+                match #call.clean(#hooks, #out) {
+                    #krate::__private::Result::Ok(#result) => break #result,
+                    #krate::__private::Result::Err(#out) => #call.finish_slow(#hooks, #out),
+                }
             } {
                 #krate::__private::Step::Done(#result) => return #result,
                 #krate::__private::Step::Retry => {}
@@ -420,6 +455,7 @@ fn harness(
             if let #krate::__private::Result::Err(#result) = #call.backoff(#hooks).await {
                 return #result;
             }
+            #permit
         }
     }
 }

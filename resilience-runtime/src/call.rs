@@ -15,32 +15,30 @@
 //! | operation | why it is needed |
 //! |---|---|
 //! | acquire load of the call site's `OnceLock` (its state, then its value) | the provider handle, resolved once per site; acquire pairs with the store that published it |
-//! | plain load of the provider's `Mode::plain` | set once at creation: no timeouts and not switched off, so the call needs none of `Ext` |
-//! | relaxed load of the "recorder installed" flag | metrics cost nothing (no clock read, no labels) until a recorder exists |
+//! | relaxed load of the provider's `plain` flag | no timeouts, not switched off, and no recorder (cleared on every provider when one is switched on), so the call needs none of `Ext`: metrics cost nothing until a recorder exists |
 //! | relaxed load of the retry budget's balance, and a plain load of its refill mark | a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off |
-//! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
-//! | plain load of `Mode::direct` | `RESILIENCE_ENABLED=false` runs the call without the breaker |
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
+//! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
 //! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
+//! | test of the `Ext`'s absence after the attempt | a call with a recorder records its success |
 //!
-//! It starts with six stores (52 bytes) into the caller's future (the `Call`: provider, site,
-//! attempt counter, an empty idempotency key and ticket, and `ext = None`), and drops nothing but two
-//! tests: the `Call`'s drop checks for a probe ticket (one bit) and an `Ext`, and the attempt and
-//! backoff futures only borrow from it, so the caller's future has almost no drop glue.
-//! Nothing else of the loop's is kept across the backoff's `.await`: neither the attempt's
-//! result nor the loop's step that holds it (see the macro's loop).
+//! A call without an `Ext` is never direct (a direct call starts with one) and is at its first
+//! attempt (a retry has one, for its backoff timer), so it tests neither. It starts with six
+//! stores (52 bytes) into the caller's future (the `Call`: provider, site, attempt counter, an
+//! empty idempotency key and ticket, and `ext = None`), then writes its ticket and attempt
+//! number, and drops nothing but one bit test (a probe ticket): a clean success leaves the
+//! macro's loop by `break`, so its drop is one of its own, after `clean` tested the `Ext`. The
+//! attempt and backoff futures only borrow from the call, so the caller's future has almost no
+//! drop glue. Nothing else of the loop's is kept across the backoff's `.await`: neither the
+//! attempt's result nor the loop's step that holds it (see the macro's loop).
 //!
-//! Some of its loads and stores are the compiler's, not the semantics': the ticket, written
-//! empty by [`Call::new`] and again by [`Call::permit`]; the attempt number, written 0 and then
-//! read back to count the first; the provider, read back for `permit`. rustc does not mark a
-//! `&mut` to an `!Unpin` type as unaliased (a future may point into itself), so the optimiser
-//! reloads a future's fields after any call it cannot see into; a plain call's start meets the
-//! out-of-line one (`new_ext`) before `permit`, and what it wrote is read back there: about 5
-//! instructions (callgrind's per-instruction counts against the probe's disassembly). Starting
-//! a plain call to its end inline instead would need a refusal to carry its time to the next
-//! probe through the call's fields, which costs the rejections more than it saves: tried, and
-//! not kept.
+//! The plain call's first permit is made outside the loop (`Call::start_plain`), where what
+//! `Call::new` wrote is still known: rustc does not mark a `&mut` to an `!Unpin` type as
+//! unaliased (a future may point into itself), so the optimiser reloads a future's fields
+//! wherever paths meet after a call it cannot see into, and inside the loop the plain call's
+//! start met the out-of-line one before the breaker (the ticket, the attempt number and the
+//! provider read back there: about 5 instructions).
 //!
 //! Its layout counts as much as its instructions: a taken jump costs about a cycle whatever
 //! it jumps over, and the optimiser, told nothing, laid the plain call out as 18 of them (7
@@ -53,10 +51,18 @@
 //! is inlined into its caller; the benchmark's, awaited in 21 places and polled out of line
 //! (six registers saved and restored), did not move (README, Benchmarks, run AD).
 //!
+//! From helper-118's work (stop 26), the plain call takes 95 instructions where it took 112
+//! (`hot_path_probe`; `once` 109 → 96, a forced-open rejection 87 → 80, an opened one 105 →
+//! 100, our part of a call with a recorder 253 → 240): the first permit outside the loop,
+//! the permit beginning the attempt (a call without an `Ext` tests neither the off switch nor
+//! the attempt number), one flag per provider for "plain and no recorder", a clean success
+//! leaving the loop by `break`, and the closed breaker's ticket kept apart from the answer a
+//! rejection returns through memory (`Breaker::admit_closed`).
+//!
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
 //! write, so two threads calling the same healthy provider never contend (benchmarked).
 //!
-//! With a recorder, a call starts out of line (`new_ext`: the site's metric handles and a TSC
+//! With a recorder, a call starts out of line (`make_ext`: the site's metric handles and a TSC
 //! reading), makes the same checks, and a clean success then records its attempt, its outcome
 //! and its duration in one out-of-line call (`succeeded`). Under the recorder `serve()`
 //! installs, those are three relaxed `fetch_add`s (the attempt and call counters, the duration's
@@ -68,6 +74,7 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -243,23 +250,33 @@ impl CallSite {
         E: Classify + From<ResilienceError>,
     {
         let mut call = Call::new(self);
-        loop {
-            if let Err(rejected) = call.permit(hooks::<Result<T, E>>()) {
+        if call.plain() {
+            if let Err(rejected) = call.start_plain(hooks::<Result<T, E>>()) {
                 return rejected;
             }
+        } else if let Err(rejected) = call.start_ext(hooks::<Result<T, E>>()) {
+            return rejected;
+        }
+        loop {
             // Scoped as `#[resilient]` writes it (see there): nothing with drop glue across
             // the backoff's `.await`. Bound with a `let` (as the lint would have it), the step
             // would live across it.
             #[allow(clippy::blocks_in_conditions)]
             match {
                 let out = call.attempt_op(&mut op).await;
-                call.finish(hooks::<Result<T, E>>(), out)
+                match call.clean(hooks::<Result<T, E>>(), out) {
+                    Ok(out) => break out,
+                    Err(out) => call.finish_slow(hooks::<Result<T, E>>(), out),
+                }
             } {
                 Step::Done(out) => return out,
                 Step::Retry => {}
             }
             if let Err(out) = call.backoff(hooks::<Result<T, E>>()).await {
                 return out;
+            }
+            if let Err(rejected) = call.permit(hooks::<Result<T, E>>()) {
+                return rejected;
             }
         }
     }
@@ -668,29 +685,62 @@ impl GiveUp {
 }
 
 impl Call {
-    /// Starts a call. Always inlined, so the struct is built in place in the caller's future.
-    /// The plain case reads the site's provider, the mode and the recorder flag, tops up the
-    /// retry budget if it is not full, and makes six stores: no clock read, no thread-local.
+    /// Makes a call's state, plain (no `Ext`): the site's provider and six stores, no branch
+    /// but the site's. Always inlined, so the struct is built in place in the caller's future.
+    /// [`start_plain`](Self::start_plain) or [`start_ext`](Self::start_ext) then starts it.
     #[inline(always)]
     pub fn new(site: &'static CallSite) -> Self {
-        let p = site.inner();
-        if !p.mode.plain || telemetry::recording() {
-            // Unlikely only for the layout: a call with a recorder or time limits, tens of
-            // nanoseconds long, pays one taken jump here so the plain call pays none.
-            crate::cold_path();
-            return Call::new_ext(site, p);
-        }
-        p.budget.on_call();
         Call {
-            current: Current::new(site, p),
+            current: Current::new(site, site.inner()),
             ticket: NO_TICKET,
             ext: ManuallyDrop::new(None),
         }
     }
 
-    /// Starts a call that records metrics, has time limits or runs directly.
+    /// Whether the call is plain: no recorder, no time limits, not direct (one load). The
+    /// macro starts it by [`start_plain`](Self::start_plain) if so, else by
+    /// [`start_ext`](Self::start_ext): two ways in, each checked for a refusal on its own, so
+    /// that the plain one's answer is not merged with the other's before it is looked at (as
+    /// one `start`, the optimiser kept the merged answer in a register and compared it, four
+    /// instructions of each call, counted with callgrind).
+    #[inline(always)]
+    pub fn plain(&self) -> bool {
+        // `mode.plain` and no recorder, in one load (see `ProviderInner::plain`).
+        self.current.p.plain.load(Ordering::Relaxed)
+    }
+
+    /// Starts a plain call (see [`plain`](Self::plain)) and asks for its first attempt: tops up
+    /// the retry budget if it is not full and goes on to the breaker, no clock read, no
+    /// thread-local. What `new` wrote is known here, and nothing of it is read back.
+    ///
+    /// # Errors
+    ///
+    /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
+    #[inline(always)]
+    pub fn start_plain<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
+        self.current.p.budget.on_call();
+        self.permit_plain(hooks)
+    }
+
+    /// Starts a call that is not plain (its `Ext`: metrics, time limits, the off switch) and
+    /// asks for its first attempt.
+    ///
+    /// # Errors
+    ///
+    /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
+    #[inline(always)]
+    pub fn start_ext<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
+        // Unlikely only for the layout: a call with a recorder or time limits, tens of
+        // nanoseconds long, pays one taken jump here so the plain call pays none.
+        crate::cold_path();
+        self.make_ext();
+        self.permit_ext(hooks)
+    }
+
+    /// Starts a call that records metrics, has time limits or runs directly: its `Ext`.
     #[inline(never)]
-    fn new_ext(site: &'static CallSite, p: &'static ProviderInner) -> Self {
+    fn make_ext(&mut self) {
+        let (site, p) = (self.current.site, self.current.p);
         let mode = p.mode;
         let metrics = if mode.direct { None } else { site.metrics() };
         let mut ext = Ext::new(metrics);
@@ -709,47 +759,97 @@ impl Call {
         if !mode.direct {
             p.budget.on_call();
         }
-        Call {
-            current: Current::new(site, p),
-            ticket: NO_TICKET,
-            ext: ManuallyDrop::new(Some(ext)),
-        }
+        // Over the `None` that `new` wrote: nothing to drop.
+        self.ext = ManuallyDrop::new(Some(ext));
     }
 
     fn ext(&mut self) -> &mut Ext {
         self.ext.get_or_insert_with(|| Ext::new(None))
     }
 
-    /// Asks the breaker for the next attempt.
+    /// Asks the breaker for the next attempt and, admitted, begins it: counts it, logs the
+    /// first (a retry's line came with its backoff), and arms its time limit if it has one.
+    /// The first attempt's is the call's start ([`start_plain`](Self::start_plain)).
     ///
     /// # Errors
     ///
     /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
     #[inline(always)]
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
+        if self.ext.is_some() {
+            // A retry (see `permit_plain`), or a call with a recorder, time limits or the off
+            // switch.
+            return self.permit_ext(hooks);
+        }
+        crate::cold_path();
+        self.permit_plain(hooks)
+    }
+
+    /// [`permit`](Self::permit) for a call without an `Ext`.
+    #[inline(always)]
+    fn permit_plain<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
+        // A call without an `Ext` is not direct (a direct call starts with one) and is at its
+        // first attempt: a retry has one, made for its backoff timer (`next_delay`), and only
+        // the call's end takes it. So no test of the direct switch, and the attempt number
+        // written, not read back and counted.
+        match self.current.p.breaker.admit_closed() {
+            Ok(ticket) => {
+                self.admitted_first(ticket);
+                Ok(())
+            }
+            // Apart from the closed case (see `admit_closed`).
+            Err(w) => {
+                crate::cold_path();
+                match self.current.p.breaker.admit_not_closed(w) {
+                    Ok(ticket) => {
+                        self.admitted_first(ticket);
+                        Ok(())
+                    }
+                    // The conversion stays inline, where the optimiser sees the hook; the
+                    // logging and metrics do not.
+                    Err(retry_in) => {
+                        // Out of line only when there is something to log: a global level
+                        // check first, as `tracing::debug!` itself would make.
+                        if tracing::level_enabled!(tracing::Level::DEBUG) {
+                            self.rejected(retry_in.is_some());
+                        }
+                        Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A plain call's first attempt, admitted with `ticket`: counted, and its debug line.
+    #[inline(always)]
+    fn admitted_first(&mut self, ticket: u64) {
+        self.ticket = ticket;
+        self.current.first_attempt();
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            crate::cold_path();
+            self.log_first_attempt();
+        }
+    }
+
+    /// [`permit`](Self::permit) for a call with an `Ext`.
+    #[inline(always)]
+    fn permit_ext<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         // Not the configuration's breaker switch: a breaker switched off there still honours
         // `force_open()`; in its `Disabled` state it admits at the cost of one load.
         if self.direct() {
-            crate::cold_path();
             self.ticket = UNTRACKED;
-            return Ok(());
-        }
-        match self.current.p.breaker.admit() {
-            Ok(ticket) => {
-                self.ticket = ticket;
-                Ok(())
-            }
-            // The conversion stays inline, where the optimiser sees the hook; the logging
-            // and metrics do not.
-            Err(retry_in) => {
-                // Out of line only when there is something to log or record: a global level
-                // check first, as `tracing::debug!` itself would make.
-                if self.ext.is_some() || tracing::level_enabled!(tracing::Level::DEBUG) {
+        } else {
+            match self.current.p.breaker.admit() {
+                Ok(ticket) => self.ticket = ticket,
+                Err(retry_in) => {
+                    // Its metrics, and the debug line if it is on.
                     self.rejected(retry_in.is_some());
+                    return Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)));
                 }
-                Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)))
             }
         }
+        self.begin_attempt_ext();
+        Ok(())
     }
 
     /// When this call runs inside an attempt on its own provider: tells that attempt that
@@ -820,7 +920,6 @@ impl Call {
     /// 600 bytes, counted with callgrind).
     #[inline(always)]
     pub fn attempt<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
-        self.begin_attempt();
         Attempt {
             fut: make(),
             call: self,
@@ -833,7 +932,6 @@ impl Call {
     /// writes only builds the body's future, so the thread-local is not set twice there.
     #[inline(always)]
     fn attempt_op<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
-        self.begin_attempt();
         Attempt {
             fut: {
                 let _enter = Enter::new(&self.current);
@@ -843,10 +941,11 @@ impl Call {
         }
     }
 
-    /// Counts the attempt, logs the first (a retry's line came with its backoff), and arms
-    /// its time limit if it has one.
+    /// [`permit`](Self::permit)'s beginning of an attempt, for a call with an `Ext`: counts
+    /// it, logs the first (a retry's line came with its backoff), and arms its time limit if
+    /// it has one.
     #[inline(always)]
-    fn begin_attempt(&mut self) {
+    fn begin_attempt_ext(&mut self) {
         if self.current.next_attempt() == 1 {
             if tracing::level_enabled!(tracing::Level::DEBUG) {
                 crate::cold_path();
@@ -856,12 +955,10 @@ impl Call {
             crate::cold_path();
             self.retry_started();
         }
-        if let Some(ext) = &mut *self.ext {
-            // A call with a recorder or time limits: the jump is theirs (see `new`).
-            crate::cold_path();
-            if self.current.p.mode.limited {
-                Call::arm_limit(self.current.p, ext);
-            }
+        if let Some(ext) = &mut *self.ext
+            && self.current.p.mode.limited
+        {
+            Call::arm_limit(self.current.p, ext);
         }
     }
 
@@ -937,14 +1034,24 @@ impl Call {
         });
     }
 
-    /// Records an attempt's outcome and decides: the call's result, or a retry after
-    /// [`backoff`](Self::backoff).
+    /// Records an attempt's outcome, on the hot path: `Ok` with the call's result when the attempt
+    /// is a success on a closed breaker with no failures to reset (one load, the failure
+    /// count, and nothing written; the ticket stays, as a closed ticket needs no release),
+    /// its metrics recorded if it has any: the call is over. Otherwise `Err` with the
+    /// attempt's result, for [`finish_slow`](Self::finish_slow), which decides: the call's
+    /// result, or a retry after [`backoff`](Self::backoff). Apart from it, so that
+    /// the macro ends a clean success where it finds it, not through the `Step` it shares with
+    /// the out-of-line path (which the optimiser merged, and tested again: three instructions
+    /// of each call). The macro leaves its loop there by `break`, its one way out that is not a
+    /// `return`, so the call's drop that follows is one of its own, where what `clean` tested
+    /// is known (the `Ext`'s absence: two instructions more; see the store below).
     #[inline(always)]
-    pub fn finish<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
+    pub fn clean<R>(
+        &mut self,
+        hooks: &Hooks<R>,
+        out: Result<R, ResilienceError>,
+    ) -> Result<R, Result<R, ResilienceError>> {
         match out {
-            // The hot path: a success on a closed breaker with no failures to reset. One load
-            // (the failure count) and nothing written; the ticket stays, as a closed ticket
-            // needs no release. A plain call is done; one with an `Ext` records its metrics.
             Ok(out)
                 if (hooks.class)(&out).is_none() && self.current.p.breaker.clean(self.ticket) =>
             {
@@ -952,18 +1059,21 @@ impl Call {
                     // As in `new`: the recorder's call takes the jump.
                     crate::cold_path();
                     self.succeeded();
+                    // Which took it: said here as well, where the optimiser sees it, so that
+                    // the call's drop that follows a clean success tests nothing again.
+                    self.ext = ManuallyDrop::new(None);
                 }
-                Step::Done(out)
+                Ok(out)
             }
             out => {
                 crate::cold_path();
-                self.finish_slow(hooks, out)
+                Err(out)
             }
         }
     }
 
-    /// The metrics of a successful call, which is over. A success that [`finish`](Self::finish)
-    /// finds clean (with a recorder, the production case: every call) comes here directly,
+    /// The metrics of a successful call, which is over. A success that [`clean`](Self::clean)
+    /// finds (with a recorder, the production case: every call) comes here directly,
     /// not through `finish_slow`, whose verdict, breaker report and ticket handling it does
     /// not need (44 instructions of each call, counted with callgrind); `finish_slow` comes
     /// here after reporting the others.
@@ -982,8 +1092,10 @@ impl Call {
         }
     }
 
+    /// Everything but a clean success (see [`clean`](Self::clean)).
+    #[doc(hidden)]
     #[inline(never)]
-    fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
+    pub fn finish_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> Step<R> {
         // An attempt cut off by its time limit or the call's deadline: its own words, for the
         // log, before the method's error type (which may log no text) takes it in.
         // The call's deadline, not the attempt's own limit: no retry can follow, whatever the
@@ -1038,13 +1150,11 @@ impl Call {
         step
     }
 
-    /// [`finish`](Self::finish) for a `retry = false` site: always the result.
+    /// [`finish_slow`](Self::finish_slow) for a `retry = false` site, which allows one
+    /// attempt, so `failed` can only give up: always the result.
     #[inline(always)]
-    pub fn finish_once<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> R {
-        // A `retry = false` site allows one attempt, so `failed` can only give up. Through
-        // `finish`, for its inline clean success: straight to `finish_slow`, such a site's
-        // success cost 61 instructions more than a retrying site's (`hot_path_probe once`).
-        match self.finish(hooks, out) {
+    pub fn finish_once_slow<R>(&mut self, hooks: &Hooks<R>, out: Result<R, ResilienceError>) -> R {
+        match self.finish_slow(hooks, out) {
             Step::Done(out) => out,
             Step::Retry => unreachable!("a retry = false call asked for a retry"),
         }

@@ -134,6 +134,14 @@ impl Current {
         *a
     }
 
+    /// Counts the first attempt of a call without an `Ext` (see `Call::permit`), whose
+    /// attempt word is still 0: written, not read back.
+    #[inline(always)]
+    pub(crate) fn first_attempt(&mut self) {
+        debug_assert_eq!(*self.attempt.get_mut(), 0);
+        *self.attempt.get_mut() = 1;
+    }
+
     /// Whether a call nested in the attempt just ended, on the same provider, ended with a
     /// failure the breaker already counted; clears it for the next attempt.
     pub(crate) fn take_nested_failed(&mut self) -> bool {

@@ -34,6 +34,25 @@ pub(crate) struct ProviderInner {
     pub(crate) budget: Budget,
     pub(crate) execute_site: CallSite,
     pub(crate) mode: Mode,
+    /// `mode.plain` while no recorder is known: a call here needs nothing of `Ext`. One load
+    /// where there were two (the mode's flag, then the global recorder flag, which another
+    /// crate's code reaches through the GOT: four instructions of each call, counted with
+    /// callgrind). Cleared for every provider, by `recording_started`, when the recorder is
+    /// switched on; set at creation under the same lock (`make`).
+    pub(crate) plain: AtomicBool,
+}
+
+/// Every provider made, the registry's and the tests' own (`testing`), for
+/// [`recording_started`]. A provider is made under this lock and switched under it, so none
+/// misses the switch: made first, it is in the list; made after, it sees the recorder.
+static MADE: Mutex<Vec<&'static ProviderInner>> = Mutex::new(Vec::new());
+
+/// The recorder was just switched on (`RECORDING` set before): no provider's calls are plain
+/// any more.
+pub(crate) fn recording_started() {
+    for p in MADE.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        p.plain.store(false, Ordering::Relaxed);
+    }
 }
 
 // As `CallSite`'s: atomics, poison-tolerant locks and cells filled once, so a handle used
@@ -100,9 +119,17 @@ pub(crate) fn make(name: &str, config: Config, published: bool) -> &'static Prov
         budget: Budget::new(&config),
         execute_site: CallSite::new(name, "execute"),
         mode: Mode::of(&config),
+        plain: AtomicBool::new(false),
         config,
     }));
     inner.execute_site.bind(inner);
+    {
+        let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        made.push(inner);
+        // Read under the lock: a switch that set it before took the lock before (see `MADE`).
+        let plain = inner.mode.plain && !crate::telemetry::recording();
+        inner.plain.store(plain, Ordering::Relaxed);
+    }
     inner
 }
 

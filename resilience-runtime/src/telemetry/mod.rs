@@ -59,6 +59,7 @@ pub fn use_installed_recorder() {
     // Calibrates the TSC clock for call durations now, not during the first call.
     crate::tsc::calibrated();
     RECORDING.store(true, Ordering::Release);
+    crate::registry::recording_started();
     for p in crate::registry::providers() {
         p.0.breaker.publish_known();
     }
