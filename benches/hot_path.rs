@@ -680,7 +680,8 @@ fn http(c: &mut Criterion) {
         ))
         .unwrap();
     let url = server.upload_url();
-    let client = reqwest::Client::new();
+    // Loopback: no proxy from the environment.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut g = c.benchmark_group("http_loopback");
     let bare = || post(&client, &url);
     let resilient = || resilient_post(&client, &url);

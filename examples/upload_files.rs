@@ -687,7 +687,9 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let outage_end = outage_start + outage_len;
     made.0 = None;
 
-    let client = reqwest::Client::new();
+    // The fault servers are on loopback: no proxy from the environment (reqwest would send
+    // 127.0.0.1's requests to an `HTTP_PROXY` too).
+    let client = reqwest::Client::builder().no_proxy().build()?;
     let provider = |url: String| HttpProvider {
         client: client.clone(),
         url,
@@ -1023,7 +1025,7 @@ mod tests {
         let server = FaultServer::start(Faults::none()).await.unwrap();
         server.script([Fault::Slow(Duration::from_secs(2))]);
         let kimi = Kimi(HttpProvider {
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
             url: server.upload_url(),
             stats: AttemptStats::default(),
         });
@@ -1139,7 +1141,21 @@ mod tests {
     #[test]
     fn a_run_counts_its_own_rows_in_a_database_of_its_own() {
         let (run_a, run_b) = ("1-a", "1-b");
+        /// Removes the files, and SQLite's beside them, however the test ends.
+        struct Remove(Vec<PathBuf>);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                for path in &self.0 {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut p = path.clone().into_os_string();
+                        p.push(suffix);
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+            }
+        }
         let (a, b) = (new_db_path(run_a).unwrap(), new_db_path(run_a).unwrap());
+        let _remove = Remove(vec![a.clone(), b.clone()]);
         assert_ne!(a, b, "a taken name is never reused");
         let insert = |db: &rusqlite::Connection, key: &str, run: &str| {
             db.execute(
@@ -1170,12 +1186,5 @@ mod tests {
             ([kimi("k1"), kimi("k3")].into(), [kimi("k2")].into())
         );
         drop((db_a, db_b));
-        for path in [a, b] {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.clone().into_os_string();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
-        }
     }
 }

@@ -153,13 +153,20 @@ fn log_lines_fields_and_secrets() {
                 .jitter(Jitter::None),
         )
         .unwrap();
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = closed.local_addr().unwrap().port();
-        drop(closed); // nobody listens: every attempt fails with an error that embeds the URL
+        // A server that drops every connection unanswered: every attempt fails with an error
+        // that embeds the URL. (A port bound, then let go, may be anyone's by the time the
+        // request is sent, which then goes there, header and all.)
+        let closing = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = closing.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = closing.accept().await {
+                drop(conn);
+            }
+        });
         let url = format!(
             "http://user:PASSWORD-SECRET@127.0.0.1:{port}/v1/files?api_key=QUERY-SECRET-7&x=1"
         );
-        let r = upload_with_secret(&reqwest::Client::new(), &url).await;
+        let r = upload_with_secret(&common::client(), &url).await;
         assert!(matches!(r, Err(UploadError::Network(_))));
         let (_, metrics) = get(&server.metrics_url()).await;
         let all = logs.text();

@@ -785,7 +785,7 @@ async fn check_status_refuses_statuses_above_599() {
         Some("HTTP/1.1 399 Odd\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
     ])
     .await;
-    let client = reqwest::Client::new();
+    let client = common::client();
     for status in [799, 600] {
         let resp = client.get(&url).send().await.unwrap();
         assert_eq!(resp.status().as_u16(), status);
@@ -802,7 +802,7 @@ async fn check_status_refuses_statuses_above_599() {
 #[tokio::test]
 async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
     use resilience::{Classify, ErrorClass};
-    let client = reqwest::Client::new();
+    let client = common::client();
     let cases = [
         (
             CUT_SHORT,
@@ -840,6 +840,7 @@ async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
     // The client's timeout firing while the body is read.
     let (url, _) = raw_server(vec![None]).await;
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(Duration::from_millis(200))
         .build()
         .unwrap();
@@ -877,7 +878,7 @@ async fn a_request_body_that_fails_locally_is_permanent() {
         )),
     ];
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let e = reqwest::Client::new()
+    let e = common::client()
         .post(&url)
         .body(body)
         .send()
@@ -892,7 +893,7 @@ async fn a_body_cut_short_is_retried() {
     let (url, hits) = raw_server(vec![Some(CUT_SHORT), Some(OK_JSON)]).await;
     let p =
         resilience::configure("rt-body-cut", exact().base_delay(Duration::from_millis(1))).unwrap();
-    let client = reqwest::Client::new();
+    let client = common::client();
     let r: Result<String, common::UploadError> = p
         .execute(|| async {
             let resp = client
@@ -1063,7 +1064,26 @@ fn hand_written_errors_named_to_the_macro_are_found_in_chains() {
     // Not named: another instantiation is not found.
     let e = anyhow::Error::new(HandWritten(1u16));
     assert_eq!(e.classify(), ErrorClass::Permanent);
+    // Inside an io::Error inside anyhow: the wrapped type's class, not its source's (an
+    // io::Error's `source()` skips what it wraps, to that error's own source).
+    let e = anyhow::Error::new(std::io::Error::other(Outer(
+        resilience::HttpError::from_header(503, None),
+    )));
+    assert_eq!(e.classify(), ErrorClass::Permanent);
 }
+
+/// Its own class, whatever its source's.
+#[derive(Debug, thiserror::Error)]
+#[error("outer")]
+struct Outer(#[source] resilience::HttpError);
+
+impl resilience::Classify for Outer {
+    fn classify(&self) -> resilience::ErrorClass {
+        resilience::ErrorClass::Permanent
+    }
+}
+
+resilience::classify_in_chains!(Outer);
 
 /// A provider opened by one failure, whose timeout has then passed: its next call is a probe.
 async fn half_open(name: &'static str, timeout: Duration) -> resilience::Provider {

@@ -1027,11 +1027,12 @@ impl Window {
         let slot = (i % u64::from(self.size)) as usize;
         let mask = 1u64 << (slot % 64);
         let word = &self.bits[slot / 64];
-        // Release on the bit writes, acquire in `failures_in()`: a failure counted there comes
-        // with its record's place in `next`. A failure's write acquires too, as `next` is read
-        // before the bits (to mask the places not reached): a failure written before it in its
-        // word comes with its place, and is not masked off (helper-116's loom model: two
-        // failures in one word, each masking the other's off, left the breaker closed).
+        // Release on the bit writes; below, `next` is read by a read-modify-write (AcqRel),
+        // then the bits. The judging reads of two records are ordered on `next`, and the later
+        // one acquires the earlier record's bit with its place: with a plain load, two
+        // failures (in one word or two) could each judge without the other, one masking the
+        // other's place off as not reached, and the breaker stayed closed (loom models by
+        // helper-116 and helper-120; x86's locked instructions hide it).
         if !failed {
             // Only a slot that held a failure needs a write.
             if word.load(Ordering::Relaxed) & mask != 0 {
@@ -1044,7 +1045,7 @@ impl Window {
                 return false;
             }
         } else {
-            word.fetch_or(mask, Ordering::AcqRel);
+            word.fetch_or(mask, Ordering::Release);
         }
         // The calls the failures are a share of: all records made so far, not only up to
         // this one. Before the window fills, a later record's failure may already be among
@@ -1052,9 +1053,10 @@ impl Window {
         // whose failures are below the rate (a success and two failures recorded at once,
         // 2 of 4 judged as 2 of 3, say). A record that took its place but has not written
         // its bit yet only makes the share look lower: the next record judges it.
+        // Not the hot path: a failure, or the success that fills the minimum.
         let calls = self
             .next
-            .load(Ordering::Relaxed)
+            .fetch_add(0, Ordering::AcqRel)
             .max(i + 1)
             .min(u64::from(self.size));
         calls >= u64::from(self.minimum_calls) && self.reached(self.failures_in(calls), calls)

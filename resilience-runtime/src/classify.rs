@@ -125,8 +125,9 @@ pub trait Classify {
 /// it holds (an `anyhow::Error` with nothing known is permanent: never retried).
 ///
 /// Each type must be an [`Error`](std::error::Error) and `'static`; a generic one is named
-/// with its parameters, once for each instantiation used. Give it once per program, at
-/// module level (the types are registered at program load, as `#[resilient]` call sites are).
+/// with its parameters, once for each instantiation used. The types are registered at
+/// program load, as `#[resilient]` call sites are, wherever the macro is written (at module
+/// level, or in a function that never runs); naming a type twice is harmless.
 ///
 /// ```
 /// use resilience::{Classify, ErrorClass};
@@ -153,6 +154,12 @@ pub trait Classify {
 /// ```
 #[macro_export]
 macro_rules! classify_in_chains {
+    () => {
+        ::core::compile_error!(
+            "`classify_in_chains!` takes the error types to find in chains: \
+             `resilience::classify_in_chains!(Overloaded, Wrapper<u8>);`"
+        );
+    };
     ($($t:ty),+ $(,)?) => {$(
         $crate::__private::inventory::submit! {
             $crate::__private::ChainType(|| {
@@ -245,7 +252,12 @@ fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classif
 /// what it wraps from the chain, so a 503 below one is still found through its own `Classify`).
 #[cfg(feature = "anyhow")]
 fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
-    e.chain().find_map(known).or_else(|| {
+    // An `io::Error`'s `source()` is the source of the error it wraps, not that error: looked
+    // at here, or a type of yours wrapped in one would be passed over for its own source.
+    fn known_or_wrapped<'a>(c: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
+        known(c).or_else(|| wrapped(c.downcast_ref()?))
+    }
+    e.chain().find_map(known_or_wrapped).or_else(|| {
         e.chain()
             .find_map(|c| c.downcast_ref::<std::io::Error>())
             .map(|io| io as &dyn Classify)
@@ -254,8 +266,9 @@ fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
 
 /// With the `anyhow` feature, a method may return `anyhow::Result`. The error is classified
 /// as the first error in its chain that is ours, an [`HttpError`](crate::HttpError), a
-/// `reqwest::Error` or a type that derives `Classify` (and is an `Error`, without generics:
-/// the derive registers it), else the first `io::Error` (by its kind, or what it wraps), its
+/// `reqwest::Error`, a type that derives `Classify` (and is an `Error`, without generics:
+/// the derive registers it) or is named to [`classify_in_chains!`](crate::classify_in_chains),
+/// or an `io::Error` that wraps one of those, else the first `io::Error` (by its kind), its
 /// `Retry-After` and log summary included; one with none is permanent (never retried: we
 /// cannot tell) and logs no text (its messages are yours, and may hold anything). A boxed
 /// error converted with `anyhow!(boxed)` or `Error::from_boxed` hides its type from anyhow's

@@ -9,7 +9,9 @@
 //! use resilience_testkit::{FaultServer, Faults};
 //!
 //! let server = FaultServer::start(Faults::none()).await.unwrap();
-//! let resp = reqwest::Client::new()
+//! // `no_proxy()`: a proxy set in the environment would be asked for 127.0.0.1 too.
+//! let client = reqwest::Client::builder().no_proxy().build().unwrap();
+//! let resp = client
 //!     .post(server.upload_url())
 //!     .header("Idempotency-Key", "k-1")
 //!     .body("hello")
@@ -614,6 +616,11 @@ fn answer(status: StatusCode, body: String, retry_after: Option<u64>) -> Respons
 
 #[cfg(test)]
 mod tests {
+    /// Loopback only: no proxy from the runner's environment.
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder().no_proxy().build().unwrap()
+    }
+
     use super::*;
 
     async fn post(
@@ -639,7 +646,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn arrival_times_are_on_tokios_clock() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
-        let c = reqwest::Client::new();
+        let c = client();
         post(&c, &s, "p").await.unwrap();
         tokio::time::sleep(Duration::from_secs(3)).await;
         post(&c, &s, "p").await.unwrap();
@@ -650,7 +657,7 @@ mod tests {
     #[tokio::test]
     async fn dedup_script_outage_and_seeded_faults() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
-        let c = reqwest::Client::new();
+        let c = client();
         assert_eq!(post(&c, &s, "a").await.unwrap().0, 200);
         assert_eq!(post(&c, &s, "a").await.unwrap().0, 200);
         assert_eq!(s.stats().uploads_accepted, 1);
@@ -679,12 +686,12 @@ mod tests {
 
         s.outage(Outage::Refuse);
         tokio::task::yield_now().await;
-        let fresh = reqwest::Client::new();
+        let fresh = client();
         assert!(post(&fresh, &s, "d").await.is_err());
         s.recover();
         let mut ok = false;
         for _ in 0..100 {
-            if post(&reqwest::Client::new(), &s, "d").await.is_ok() {
+            if post(&client(), &s, "d").await.is_ok() {
                 ok = true;
                 break;
             }
@@ -716,7 +723,7 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_server_closes_its_connections() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
-        let c = reqwest::Client::new();
+        let c = client();
         assert_eq!(post(&c, &s, "a").await.unwrap().0, 200);
         let url = s.upload_url();
         drop(s);
@@ -739,7 +746,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let c = reqwest::Client::new();
+        let c = client();
         for i in 0..20 {
             assert_eq!(post(&c, &s, &i.to_string()).await.unwrap().0, 500);
         }
@@ -760,7 +767,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let c = reqwest::Client::new();
+        let c = client();
         let mut last_bad = false;
         for i in 0..100 {
             let bad = post(&c, &s, &i.to_string())
@@ -799,9 +806,9 @@ mod tests {
     async fn switching_from_refuse_to_every_reopens_the_port() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
         s.outage(Outage::Refuse);
-        assert!(post(&reqwest::Client::new(), &s, "r").await.is_err());
+        assert!(post(&client(), &s, "r").await.is_err());
         s.outage(Outage::Every(Fault::Status(503)));
-        let answer = post(&reqwest::Client::new(), &s, "e").await.map(|r| r.0);
+        let answer = post(&client(), &s, "e").await.map(|r| r.0);
         assert_eq!(answer.ok(), Some(503), "the switched outage answers 503");
     }
 
@@ -812,7 +819,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn refuse_and_recover_take_effect_when_they_return() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
-        let client = reqwest::Client::new();
+        let client = client();
         for round in 0..20 {
             s.outage(Outage::Refuse);
             let refused = tokio::net::TcpStream::connect(s.addr()).await;
@@ -849,7 +856,7 @@ mod tests {
         // A deadline for a hang (the server's task never woken), not a speed.
         let answer = tokio::time::timeout(
             Duration::from_secs(10),
-            post(&reqwest::Client::new(), &s, "other-runtime"),
+            post(&client(), &s, "other-runtime"),
         )
         .await;
         assert_eq!(answer.ok().and_then(Result::ok).map(|r| r.0), Some(200));
@@ -857,7 +864,7 @@ mod tests {
         s.outage(Outage::Refuse);
         let other = s.clone();
         std::thread::spawn(move || other.recover()).join().unwrap();
-        let answer = post(&reqwest::Client::new(), &s, "no-runtime").await;
+        let answer = post(&client(), &s, "no-runtime").await;
         assert_eq!(answer.map(|r| r.0).ok(), Some(200));
     }
 
@@ -869,7 +876,7 @@ mod tests {
         s.script([Fault::Slow(Duration::from_secs(60))]);
         let url = s.upload_url();
         let client = tokio::spawn(async move {
-            reqwest::Client::new()
+            client()
                 .post(url)
                 .header("Idempotency-Key", "slow")
                 .body("x")
@@ -905,7 +912,7 @@ mod tests {
         while s.stats().requests == 0 {
             tokio::task::yield_now().await;
         }
-        let next = post(&reqwest::Client::new(), &s, "whole").await.unwrap();
+        let next = post(&client(), &s, "whole").await.unwrap();
         assert_eq!(next.0, 503, "the scripted answer went to the whole request");
     }
 }

@@ -60,9 +60,15 @@ impl Write for Captured {
     }
 }
 
+/// A client for the tests' loopback servers: no proxy, whatever `HTTP_PROXY`, `ALL_PROXY` or
+/// the like say in the runner's environment (reqwest takes them by default, for 127.0.0.1 too).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
 /// A GET over real HTTP: the status and the body.
 pub async fn get(url: &str) -> (u16, String) {
-    let resp = reqwest::get(url).await.expect("GET");
+    let resp = client().get(url).send().await.expect("GET");
     let status = resp.status().as_u16();
     (status, resp.text().await.expect("body"))
 }
