@@ -1292,3 +1292,81 @@ async fn a_forced_open_seen_before_the_backoff_ends_the_call_with_its_own_error(
         assert_eq!(p.retry_budget_available(), 100.0, "breaker enabled: {on}");
     }
 }
+
+/// An owned argument whose copy takes longer than the attempt's time limit.
+#[derive(Debug)]
+struct SlowClone;
+
+impl Clone for SlowClone {
+    fn clone(&self) -> Self {
+        // Longer than the limit below, whatever the machine: a sleep is a lower bound.
+        std::thread::sleep(Duration::from_millis(300));
+        SlowClone
+    }
+}
+
+#[resilience::resilient(provider = "rt-slow-clone")]
+async fn slow_clone(arg: SlowClone) -> Result<u32, TestError> {
+    let _ = &arg;
+    // Pending until the runtime's timers turn, so that the attempt's is looked at then.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    Ok(7)
+}
+
+/// The attempt's time limit is the body's: it starts after the per-attempt argument copies,
+/// which are the caller's work (helper-121's review: with the attempt begun in the permit,
+/// a 300 ms copy used up a 200 ms limit before the body ran).
+#[tokio::test]
+async fn an_attempt_timeout_does_not_count_the_argument_copies() {
+    resilience::configure(
+        "rt-slow-clone",
+        exact()
+            .attempt_timeout(Some(Duration::from_millis(200)))
+            .max_attempts(1),
+    )
+    .unwrap();
+    assert_eq!(slow_clone(SlowClone).await.unwrap(), 7);
+}
+
+static CLONES: AtomicU32 = AtomicU32::new(0);
+static FAILING_ATTEMPTS: AtomicU32 = AtomicU32::new(0);
+
+/// Its second copy (the first retry's) panics.
+#[derive(Debug)]
+struct PanicsOnRetryCopy;
+
+impl Clone for PanicsOnRetryCopy {
+    fn clone(&self) -> Self {
+        assert_ne!(CLONES.fetch_add(1, Ordering::SeqCst), 1, "the retry's copy");
+        PanicsOnRetryCopy
+    }
+}
+
+#[resilience::resilient(provider = "rt-copy-panics")]
+async fn always_fails(arg: PanicsOnRetryCopy) -> Result<u32, TestError> {
+    let _ = &arg;
+    Err(TestError::Transient(
+        FAILING_ATTEMPTS.fetch_add(1, Ordering::SeqCst) + 1,
+    ))
+}
+
+/// A retry whose argument copy panics never reached the provider: its budget token is given
+/// back, as only retries made spend the budget (helper-121's review: it was kept).
+#[tokio::test(start_paused = true)]
+async fn a_retry_whose_argument_copy_panics_gives_its_token_back() {
+    resilience::configure(
+        "rt-copy-panics",
+        exact()
+            .max_attempts(2)
+            .retry_budget_capacity(1)
+            .retry_budget_ratio(0.0)
+            .retry_budget_min_per_second(0.0),
+    )
+    .unwrap();
+    let r = tokio::spawn(always_fails(PanicsOnRetryCopy)).await;
+    assert!(r.unwrap_err().is_panic());
+    assert_eq!(FAILING_ATTEMPTS.swap(0, Ordering::SeqCst), 1);
+    // The bucket's one token: attempt 1, then the retry it pays for.
+    assert!(always_fails(PanicsOnRetryCopy).await.is_err());
+    assert_eq!(FAILING_ATTEMPTS.load(Ordering::SeqCst), 2);
+}

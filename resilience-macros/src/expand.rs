@@ -16,7 +16,7 @@
 //!     match {
 //!         let __resilience_out = __resilience_call.attempt(|| async { body }).await;
 //!         match __resilience_call.clean(hooks::<ReturnType>(), __resilience_out) {
-//!             Ok(r) => break __resilience_call.end(r), // a clean success: the hot path
+//!             Ok(r) => break r, // a clean success: the hot path
 //!             Err(out) => __resilience_call.finish_slow(hooks::<ReturnType>(), out),
 //!         }
 //!     } {
@@ -415,8 +415,8 @@ fn harness(
             #start
             #(#rebinds)*
             let #out = #call.attempt(move || async move #body).await;
-            // The clean success ends the function (the call moved out, not dropped: see
-            // `Call::end`); anything else returns.
+            // The clean success is the block's value, where the call's drop follows what
+            // `clean` tested (see `Call::clean`); anything else returns.
             match #call.clean(#hooks, #out) {
                 #krate::__private::Result::Ok(#result) => #result,
                 #krate::__private::Result::Err(#out) => {
@@ -438,10 +438,10 @@ fn harness(
             // as large as the result, and `!Send` for a result that is not `Send`. The `.await` follows the `match`. And the attempt's result, bound
             // at the loop's scope, had a drop flag there, written on every call: it is scoped
             // to the scrutinee.
-            // A clean success (the hot path) leaves the loop where it is found, ending the
-            // call without its drop, which would find nothing to do (`Call::end`): by
-            // `break`, the loop's only one, as every other way out is a `return` (see there);
-            // the rest goes out of line and comes back with a `Step`.
+            // A clean success (the hot path) leaves the loop where it is found, by `break`,
+            // the loop's only one, as every other way out is a `return`: so the call's drop
+            // that follows is one of its own, where what `clean` tested is known (see
+            // `Call::clean`); the rest goes out of line and comes back with a `Step`.
             match {
                 let #out = #call.attempt(|| async #body).await;
                 match #call.clean(#hooks, #out) {

@@ -51,9 +51,9 @@
 //! is inlined into its caller; the benchmark's, awaited in 21 places and polled out of line
 //! (six registers saved and restored), did not move (README, Benchmarks, run AD).
 //!
-//! From helper-118's work (stop 26), the plain call takes 95 instructions where it took 112
-//! (`hot_path_probe`; `once` 109 → 96, a forced-open rejection 87 → 80, an opened one 105 →
-//! 100, our part of a call with a recorder 253 → 240): the first permit outside the loop,
+//! From helper-118's work (stop 26), the plain call takes 96 instructions where it took 112
+//! (`hot_path_probe`; `once` 109 → 96, a forced-open rejection 87 → 81, an opened one 105 →
+//! 101, our part of a call with a recorder 253 → 241): the first permit outside the loop,
 //! the permit beginning the attempt (a call without an `Ext` tests neither the off switch nor
 //! the attempt number), one flag per provider for "plain and no recorder", a clean success
 //! leaving the loop by `break`, and the closed breaker's ticket kept apart from the answer a
@@ -920,6 +920,12 @@ impl Call {
     /// 600 bytes, counted with callgrind).
     #[inline(always)]
     pub fn attempt<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
+        if let Some(ext) = &*self.ext
+            && (ext.token_held || self.current.p.mode.limited)
+        {
+            crate::cold_path();
+            self.arm_attempt();
+        }
         Attempt {
             fut: make(),
             call: self,
@@ -932,6 +938,12 @@ impl Call {
     /// writes only builds the body's future, so the thread-local is not set twice there.
     #[inline(always)]
     fn attempt_op<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
+        if let Some(ext) = &*self.ext
+            && (ext.token_held || self.current.p.mode.limited)
+        {
+            crate::cold_path();
+            self.arm_attempt();
+        }
         Attempt {
             fut: {
                 let _enter = Enter::new(&self.current);
@@ -946,15 +958,21 @@ impl Call {
     /// it has one.
     #[inline(always)]
     fn begin_attempt_ext(&mut self) {
-        if self.current.next_attempt() == 1 {
-            if tracing::level_enabled!(tracing::Level::DEBUG) {
-                crate::cold_path();
-                self.log_first_attempt();
-            }
-        } else {
+        if self.current.next_attempt() == 1 && tracing::level_enabled!(tracing::Level::DEBUG) {
             crate::cold_path();
-            self.retry_started();
+            self.log_first_attempt();
         }
+        // The retry's token and the time limit: in `attempt`, after the argument copies.
+    }
+
+    /// What begins an attempt of a call with an `Ext` once its arguments are copied: a retry
+    /// spends its budget token (a copy that panicked gives it back), and the attempt's time
+    /// limit starts (the copies are not the provider's time).
+    #[cold]
+    #[inline(never)]
+    fn arm_attempt(&mut self) {
+        // `token_held`: a retry, made now.
+        self.retry_started();
         if let Some(ext) = &mut *self.ext
             && self.current.p.mode.limited
         {
