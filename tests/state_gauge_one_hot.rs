@@ -27,6 +27,7 @@ fn the_state_gauge_is_one_hot_in_every_scrape() {
     // The renders below race the flips only once the flipper runs (on a loaded machine it
     // may not have started before they are done).
     while flips.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(!flipper.is_finished(), "the flipper ended");
         std::thread::yield_now();
     }
     let before = flips.load(std::sync::atomic::Ordering::Relaxed);
@@ -35,6 +36,7 @@ fn the_state_gauge_is_one_hot_in_every_scrape() {
     // At least 3000 renders, and until the breaker moved 1000 times during them.
     while renders < 3000 || flips.load(std::sync::atomic::Ordering::Relaxed) - before < 1000 {
         renders += 1;
+        assert!(!flipper.is_finished(), "the flipper ended");
         let text = handle.render();
         let ones: Vec<&str> = text
             .lines()

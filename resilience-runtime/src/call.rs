@@ -767,8 +767,9 @@ impl Call {
         self.ext.get_or_insert_with(|| Ext::new(None))
     }
 
-    /// Asks the breaker for the next attempt and, admitted, begins it: counts it, logs the
-    /// first (a retry's line came with its backoff), and arms its time limit if it has one.
+    /// Asks the breaker for the next attempt and, admitted, begins it: counts it and logs the
+    /// first (a retry's line came with its backoff); its token and time limit wait for
+    /// [`attempt`](Self::attempt), after the argument copies.
     /// The first attempt's is the call's start ([`start_plain`](Self::start_plain)).
     ///
     /// # Errors
@@ -954,8 +955,7 @@ impl Call {
     }
 
     /// [`permit`](Self::permit)'s beginning of an attempt, for a call with an `Ext`: counts
-    /// it, logs the first (a retry's line came with its backoff), and arms its time limit if
-    /// it has one.
+    /// it and logs the first (a retry's line came with its backoff).
     #[inline(always)]
     fn begin_attempt_ext(&mut self) {
         if self.current.next_attempt() == 1 && tracing::level_enabled!(tracing::Level::DEBUG) {
