@@ -921,6 +921,8 @@ impl Call {
     /// 600 bytes, counted with callgrind).
     #[inline(always)]
     pub fn attempt<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
+        // Here, after the argument copies, not in the permit: a copy is the caller's time,
+        // not the provider's, and a retry whose copy panicked never spent its token.
         if let Some(ext) = &*self.ext
             && (ext.token_held || self.current.p.mode.limited)
         {
