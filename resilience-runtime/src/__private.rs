@@ -83,9 +83,10 @@ pub fn clone_arg_from<'a, T: CloneArg + 'a>(arg: impl FnOnce() -> &'a T) -> T {
 pub type ChainFn =
     for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn crate::Classify>;
 
-/// A `#[derive(Classify)]` type, registered at program load, that error chains are searched
-/// for (an `anyhow::Error`'s, an `io::Error`'s inner error) beside ours: its `ChainFn`, when
-/// the type is an `Error` (which the derive cannot know, so `Probe` tells at compile time).
+/// A `#[derive(Classify)]` type, or one named to `classify_in_chains!`, registered at program
+/// load, that error chains are searched for (an `anyhow::Error`'s, an `io::Error`'s inner
+/// error) beside ours: its `ChainFn`, when the type is an `Error` (which the derive cannot
+/// know, so `Probe` tells at compile time; the macro's bound requires it).
 pub struct ChainType(pub fn() -> Option<ChainFn>);
 
 inventory::collect!(ChainType);

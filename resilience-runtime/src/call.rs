@@ -53,7 +53,9 @@
 //!
 //! From helper-118's work (stop 26), the plain call takes 96 instructions where it took 112
 //! (`hot_path_probe`; `once` 109 → 96, a forced-open rejection 87 → 81, an opened one 105 →
-//! 101, our part of a call with a recorder 253 → 241): the first permit outside the loop,
+//! 101, our part of a call with a recorder 253 → 241; 95, 80, 100 and 240 at `892b36f`, before
+//! `3925bff` moved a retry's token and the time limit into `attempt`, after the argument
+//! copies): the first permit outside the loop,
 //! the permit beginning the attempt (a call without an `Ext` tests neither the off switch nor
 //! the attempt number), one flag per provider for "plain and no recorder", a clean success
 //! leaving the loop by `break`, and the closed breaker's ticket kept apart from the answer a
@@ -770,7 +772,8 @@ impl Call {
     /// Asks the breaker for the next attempt and, admitted, begins it: counts it and logs the
     /// first (a retry's line came with its backoff); its token and time limit wait for
     /// [`attempt`](Self::attempt), after the argument copies.
-    /// The first attempt's is the call's start ([`start_plain`](Self::start_plain)).
+    /// The first attempt's is the call's start ([`start_plain`](Self::start_plain) or
+    /// [`start_ext`](Self::start_ext)).
     ///
     /// # Errors
     ///

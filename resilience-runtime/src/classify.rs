@@ -191,7 +191,8 @@ forward_classify!(Box<E>, &E, std::sync::Arc<E>);
 /// Connection-level failures are transient; everything the OS reports about a bad input
 /// (not found, permission denied, invalid data) is permanent. An `io::Error` that wraps one of
 /// our errors, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
-/// `reqwest::Error` or a type that derives `Classify` is classified as the error it wraps, its
+/// `reqwest::Error`, a type that derives `Classify` or one named to
+/// [`classify_in_chains!`](crate::classify_in_chains) is classified as the error it wraps, its
 /// `Retry-After` included: that is how an HTTP failure arrives through `io::Error::other(..)`
 /// or a body read as a stream.
 impl Classify for std::io::Error {
@@ -224,15 +225,15 @@ impl Classify for std::io::Error {
 }
 
 /// The error inside an `io::Error`, when it is one whose class we know better than its kind
-/// does: one of ours, an [`HttpError`](crate::HttpError), a `reqwest::Error`. (An `io::Error`
-/// inside one keeps the outer kind, as before the wrapped types were looked at.)
+/// does: one of [`known`]'s. (An `io::Error` inside one keeps the outer kind, as before the
+/// wrapped types were looked at.)
 fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
     known(e.get_ref()?)
 }
 
 /// `e` as one of ours, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
-/// `reqwest::Error`, or a type that derives `Classify` (registered by the derive: see
-/// `__private::ChainType`).
+/// `reqwest::Error`, or a type that derives `Classify` or is named to `classify_in_chains!`
+/// (registered at program load: see `__private::ChainType`).
 fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
     if let Some(e) = e.downcast_ref::<crate::ResilienceError>() {
         return Some(e);
