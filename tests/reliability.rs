@@ -9,16 +9,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{UploadError, Uploaded, upload_once};
+use common::{UploadError, Uploaded, client, upload_once};
 use resilience::{CallSite, CircuitState, ResilienceError, Settings};
 use resilience_testkit::{Fault, FaultServer, Faults, Outage};
 
 const BODY: &[u8] = b"file contents";
-
-/// Loopback only: no `HTTP_PROXY`/`ALL_PROXY` of the runner's may take the tests' requests.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 /// Small delays and a short breaker timeout, so the suite stays fast; everything else default.
 fn fast() -> Settings {

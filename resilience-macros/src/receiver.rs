@@ -642,36 +642,36 @@ mod tests {
     /// A turbofish's commas stay inside its argument; a comparison's `<` opens nothing.
     #[test]
     fn a_turbofish_does_not_move_the_format_string() {
-        assert_eq!(
-            renamed(
+        for (kind, given, expected) in [
+            (
                 Kind::Format(2),
-                r#"m , HashMap :: < u8 , Vec < u8 >> :: new () , "{self:?}""#
+                r#"m , HashMap :: < u8 , Vec < u8 >> :: new () , "{self:?}""#,
+                r#"m , HashMap :: < u8 , Vec < u8 >> :: new () , "{resilience_self:?}""#,
             ),
-            r#"m , HashMap :: < u8 , Vec < u8 >> :: new () , "{resilience_self:?}""#
-        );
-        assert_eq!(
-            renamed(Kind::Format(1), r#"a < b , "{self}" , c > d"#),
-            r#"a < b , "{resilience_self}" , c > d"#
-        );
-        assert_eq!(
-            renamed(
+            (
                 Kind::Format(1),
-                r#"f :: < fn (u8) -> u8 , u8 > (g) , "{self}""#
+                r#"a < b , "{self}" , c > d"#,
+                r#"a < b , "{resilience_self}" , c > d"#,
             ),
-            r#"f :: < fn (u8) -> u8 , u8 > (g) , "{resilience_self}""#
-        );
-        // A qualified path, at an argument's start or after an operator.
-        assert_eq!(
-            renamed(
+            (
+                Kind::Format(1),
+                r#"f :: < fn (u8) -> u8 , u8 > (g) , "{self}""#,
+                r#"f :: < fn (u8) -> u8 , u8 > (g) , "{resilience_self}""#,
+            ),
+            // A qualified path, at an argument's start or after an operator.
+            (
                 Kind::Format(2),
-                r#"m , & < HashMap < u8 , u8 > as Default > :: default () , "{self:?}""#
+                r#"m , & < HashMap < u8 , u8 > as Default > :: default () , "{self:?}""#,
+                r#"m , & < HashMap < u8 , u8 > as Default > :: default () , "{resilience_self:?}""#,
             ),
-            r#"m , & < HashMap < u8 , u8 > as Default > :: default () , "{resilience_self:?}""#
-        );
-        assert_eq!(
-            renamed(Kind::Format(1), r#"x ? < y , "{self}""#),
-            r#"x ? < y , "{resilience_self}""#
-        );
+            (
+                Kind::Format(1),
+                r#"x ? < y , "{self}""#,
+                r#"x ? < y , "{resilience_self}""#,
+            ),
+        ] {
+            assert_eq!(renamed(kind, given), expected, "{given}");
+        }
         // A shift is no qualified path (from helper-107's review).
         let shifted = renamed(Kind::Format(2), r#"self . n << 1 , 2 , "{self:?}""#);
         assert!(shifted.ends_with(r#""{resilience_self:?}""#), "{shifted}");

@@ -780,16 +780,11 @@ impl Call {
     /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
     #[inline(always)]
     pub fn permit<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
-        if self.ext.is_some() {
-            // A retry (see `permit_plain`), or a call with a recorder, time limits or the off
-            // switch.
-            return self.permit_ext(hooks);
-        }
-        crate::cold_path();
-        self.permit_plain(hooks)
+        // A retry: it has an `Ext`, made for its backoff timer (see `permit_plain`).
+        self.permit_ext(hooks)
     }
 
-    /// [`permit`](Self::permit) for a call without an `Ext`.
+    /// The first permit of a call without an `Ext` ([`start_plain`](Self::start_plain)).
     #[inline(always)]
     fn permit_plain<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         // A call without an `Ext` is not direct (a direct call starts with one) and is at its
@@ -835,7 +830,8 @@ impl Call {
         }
     }
 
-    /// [`permit`](Self::permit) for a call with an `Ext`.
+    /// The permit of a call with an `Ext`: a retry's, or the first of a call with a recorder,
+    /// time limits or the off switch.
     #[inline(always)]
     fn permit_ext<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
         // Not the configuration's breaker switch: a breaker switched off there still honours
@@ -924,14 +920,7 @@ impl Call {
     /// 600 bytes, counted with callgrind).
     #[inline(always)]
     pub fn attempt<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
-        // Here, after the argument copies, not in the permit: a copy is the caller's time,
-        // not the provider's, and a retry whose copy panicked never spent its token.
-        if let Some(ext) = &*self.ext
-            && (ext.token_held || self.current.p.mode.limited)
-        {
-            crate::cold_path();
-            self.arm_attempt();
-        }
+        self.after_copies();
         Attempt {
             fut: make(),
             call: self,
@@ -944,12 +933,7 @@ impl Call {
     /// writes only builds the body's future, so the thread-local is not set twice there.
     #[inline(always)]
     fn attempt_op<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
-        if let Some(ext) = &*self.ext
-            && (ext.token_held || self.current.p.mode.limited)
-        {
-            crate::cold_path();
-            self.arm_attempt();
-        }
+        self.after_copies();
         Attempt {
             fut: {
                 let _enter = Enter::new(&self.current);
@@ -968,6 +952,19 @@ impl Call {
             self.log_first_attempt();
         }
         // The retry's token and the time limit: in `attempt`, after the argument copies.
+    }
+
+    /// Begins what waits for the argument copies, in [`attempt`](Self::attempt), not in the
+    /// permit: a copy is the caller's time, not the provider's, and a retry whose copy
+    /// panicked never spent its token. One test of the `Ext` on the plain path.
+    #[inline(always)]
+    fn after_copies(&mut self) {
+        if let Some(ext) = &*self.ext
+            && (ext.token_held || self.current.p.mode.limited)
+        {
+            crate::cold_path();
+            self.arm_attempt();
+        }
     }
 
     /// What begins an attempt of a call with an `Ext` once its arguments are copied: a retry

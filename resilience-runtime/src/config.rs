@@ -775,8 +775,9 @@ pub(crate) fn scan_provider_vars(
         unknown: Vec::new(),
         providers: Vec::new(),
     };
-    // The switches set under their own names: beside one, a bare one is another program's.
-    let mut switches_set: Vec<String> = Vec::new();
+    // The globals set under their own names: beside a switch's, a bare one is another
+    // program's.
+    let mut globals_set: Vec<String> = Vec::new();
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("RESILIENCE_") else {
             // A switch written as the other globals are (`RETRY_ENABLED`, beside
@@ -787,7 +788,7 @@ pub(crate) fn scan_provider_vars(
             continue;
         };
         if KEYS.iter().any(|k| k.var() == name) || extra_globals.contains(&name.as_str()) {
-            switches_set.push(name);
+            globals_set.push(name);
             continue;
         }
         let hit = suffixes.iter().find(|(_, suf)| {
@@ -827,7 +828,7 @@ pub(crate) fn scan_provider_vars(
         }
     }
     scan.unknown
-        .retain(|u| unprefixed_switch(u).is_none_or(|var| !switches_set.iter().any(|s| s == var)));
+        .retain(|u| unprefixed_switch(u).is_none_or(|var| !globals_set.iter().any(|s| s == var)));
     scan
 }
 

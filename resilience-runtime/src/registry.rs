@@ -492,15 +492,8 @@ impl Builder {
             provider_code: reg.provider_code.clone(),
         };
         let given: Vec<String> = self.providers.iter().map(|(n, _)| n.clone()).collect();
-        // A name given settings here that no `#[resilient]` method calls and no provider made
-        // has, but one nearly does (`kimii` for `kimi`): its settings reach no call. Said
-        // whenever given, as a variable's slip is (a provider made later by a computed name
-        // is told from a slip only by being named in code, as here).
-        let called: Vec<&str> = CallSite::registered()
-            .map(|s| -> &str { s.provider_name() })
-            .chain(reg.providers.keys().map(String::as_str))
-            .collect();
-        let code_near = code_near_misses(&self.providers, &called);
+        // Said whenever given, as a variable's slip is.
+        let code_near = code_near_misses(&self.providers, reg.providers.keys());
         for (name, s) in self.providers {
             let merged = s.after(next.provider_code.get(&name));
             next.provider_code.insert(name, merged);
@@ -784,13 +777,18 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
     );
 }
 
-/// The names given settings in `providers` that no `called` provider has but one nearly does,
-/// each once, with the nearest. Not one given no setting (`Settings::new()`): that is how a
+/// The names given settings in `providers` (`kimii`) that no `#[resilient]` method and none
+/// of the providers `made` has, but one nearly does (`kimi`): their settings reach no call.
+/// Each once, with the nearest. Not one given no setting (`Settings::new()`): that is how a
 /// provider made later by a name the program computes is made known.
-pub(crate) fn code_near_misses(
+pub(crate) fn code_near_misses<'a>(
     providers: &[(String, Settings)],
-    called: &[&str],
+    made: impl Iterator<Item = &'a String>,
 ) -> Vec<(String, Vec<String>)> {
+    let called: Vec<&str> = CallSite::registered()
+        .map(|s| -> &str { s.provider_name() })
+        .chain(made.map(String::as_str))
+        .collect();
     let mut set_up: Vec<&str> = providers
         .iter()
         .filter(|(n, s)| *s != Settings::new() && !called.contains(&n.as_str()))
@@ -801,7 +799,7 @@ pub(crate) fn code_near_misses(
     set_up
         .into_iter()
         .flat_map(|g| {
-            near_misses(&[env_provider_name(g)], called)
+            near_misses(&[env_provider_name(g)], &called)
                 .into_iter()
                 .map(move |(_, names)| {
                     (g.to_owned(), names.into_iter().map(str::to_owned).collect())

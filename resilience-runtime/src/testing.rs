@@ -323,11 +323,7 @@ pub(crate) fn init(
 ) -> Option<Result<(), ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
-    let called: Vec<&str> = crate::call::CallSite::registered()
-        .map(|s| s.provider_name())
-        .chain(state.providers.keys().map(String::as_str))
-        .collect();
-    let code_near = crate::registry::code_near_misses(providers, &called);
+    let code_near = crate::registry::code_near_misses(providers, state.providers.keys());
     let mut next = State {
         providers: state.providers.clone(),
         global: defaults.over(&state.global),
