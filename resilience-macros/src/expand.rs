@@ -224,13 +224,20 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             b
         }
     };
-    let method = args.name.clone().unwrap_or_else(|| {
+    // Both labels spanned as ours, where they were written: neither is a literal of the body,
+    // and the method's is one the user never wrote, so a lint on literals (clippy's
+    // `non_ascii_literal`, at a method named `téléverser`) has nothing to say of them.
+    let ours = |mut l: syn::LitStr| {
+        l.set_span(Span::call_site().located_at(l.span()));
+        l
+    };
+    let method = ours(args.name.clone().unwrap_or_else(|| {
         syn::LitStr::new(
             &syn::ext::IdentExt::unraw(&item.sig.ident).to_string(),
             item.sig.ident.span(),
         )
-    });
-    let provider = &args.provider;
+    }));
+    let provider = &ours(args.provider.clone());
     let krate = &args.krate;
     let site = {
         let no_retry = (!args.retry).then(|| quote!(.without_retry()));
@@ -790,6 +797,16 @@ fn rebind_params(
             }) => ident.clone(),
             _ => format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
         };
+        let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
+        // Whether a statement of ours binds the parameter's own name again for the body (each
+        // attempt's copy, or the pattern's `mut`): the parameter then keeps its name with a
+        // span of ours ([`hidden`]).
+        let rebound = if retry {
+            !(plain && (!used.names(&name) || matches!(rebind_kind(&arg.ty), Rebind::Shared)))
+        } else {
+            !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
+        };
+        let name = if rebound { hidden(&name) } else { name };
         *arg.pat = Pat::Ident(PatIdent {
             attrs: Vec::new(),
             by_ref: None,
@@ -808,7 +825,6 @@ fn rebind_params(
             }
             continue;
         }
-        let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
         // An argument the body never names needs no copy: none is made (a clone saved), and
         // an unused one warns at the parameter as without the attribute, not at a copy of it
         // (with `#[instrument]` below, which records it, it is used and does not warn).
@@ -848,6 +864,22 @@ fn rebind_params(
         inside.push(quote_spanned!(span=> #remut #(#binding)* let #original = #copy;));
     }
     (before, inside)
+}
+
+/// A parameter's name, for the parameter and the statements that copy it per attempt, when one
+/// of them binds that name again for the body: at the same place, so rustdoc and rustc show it
+/// as written, but with a span of ours, so that clippy reads the parameter as generated, not
+/// as a binding of the user's that each attempt's copy shadows (`shadow_unrelated` at every
+/// named owned or `&mut` argument, `shadow_same` at a `mut` one, `shadow_reuse` in an
+/// `#[async_trait]` impl; a crate that denies them could not otherwise use the attribute).
+/// The copy keeps the user's span, so rustc still reports an unneeded `mut` or an unused
+/// binding there, and its lint levels hold. The call site's hygiene, not the mixed site's: the
+/// body sees the copy, whose scope is nearer, and code that another attribute below ours
+/// writes with the user's tokens before the attempts still finds the parameter.
+fn hidden(name: &syn::Ident) -> syn::Ident {
+    let mut hidden = name.clone();
+    hidden.set_span(Span::call_site().located_at(name.span()));
+    hidden
 }
 
 /// Whether an attempt reborrows a `&mut` of the caller's (receiver or argument).
@@ -1047,17 +1079,23 @@ fn param_rebinds(
         if m.is_some() {
             soften_expects(&mut arg.attrs);
         }
+        if matches!(kind, Rebind::Shared) && m.is_none() {
+            continue;
+        }
+        // Each attempt's copy binds the parameter's name again: the parameter's own binding
+        // gets a span of ours, as on the native path ([`hidden`]).
+        let param = hidden(&ident);
+        pat.ident = param.clone();
         out.push(match kind {
-            Rebind::Shared if m.is_none() => continue,
-            Rebind::Shared => quote_spanned!(span=> #(#binding)* let #m #ident = #ident;),
-            Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#ident;),
+            Rebind::Shared => quote_spanned!(span=> #(#binding)* let #m #ident = #param;),
+            Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#param;),
             Rebind::Pin => {
                 pat.mutability = Some(Default::default());
                 let krate = krate.at(span);
-                quote_spanned!(span=> #(#binding)* let #m #ident = #krate::__private::Pin::as_mut(&mut #ident);)
+                quote_spanned!(span=> #(#binding)* let #m #ident = #krate::__private::Pin::as_mut(&mut #param);)
             }
             Rebind::Owned => {
-                let clone = owned_rebind(&ident, &ident, &arg.ty, span, krate);
+                let clone = owned_rebind(&ident, &param, &arg.ty, span, krate);
                 quote!(#(#cfgs)* #clone)
             }
         });
