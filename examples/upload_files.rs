@@ -126,6 +126,15 @@ enum UploadError {
     Http(HttpError),
     #[classify(transparent)]
     Resilience(ResilienceError),
+    /// A success status whose JSON answer has no file id: no upload to record.
+    #[classify(permanent)]
+    NoFileId,
+    /// 409 for the file's key: the provider is processing an upload of this file already
+    /// (the IETF `Idempotency-Key` draft's answer to a request whose key's first request is in
+    /// progress: ours after an attempt cut off by `RETRY_ATTEMPT_TIMEOUT`). It has the file,
+    /// or will: throttled, so it is retried, is no breaker failure, and is not failed over.
+    #[classify(throttled)]
+    InProgress,
 }
 
 impl From<ResilienceError> for UploadError {
@@ -211,9 +220,30 @@ impl HttpProvider {
                 .await
                 .map_err(UploadError::Network)?
                 .check_status()
-                .map_err(UploadError::Http)?;
-            let body = resp.text().await.map_err(UploadError::Network)?;
-            Ok(Uploaded { file_id: body })
+                // The key is this file's own, so a 409 is about it: the provider is
+                // processing it already (see `InProgress`).
+                .map_err(|e| match e.status() {
+                    409 => UploadError::InProgress,
+                    _ => UploadError::Http(e),
+                })?;
+            // `check_status()` passes 1xx–3xx on: for an upload, only a 2xx is one.
+            if !resp.status().is_success() {
+                return Err(UploadError::Http(HttpError::new(
+                    resp.status().as_u16(),
+                    None,
+                )));
+            }
+            // The provider's file id, from its JSON answer: `text()` took a body cut off where
+            // no length was sent, an empty one or an error message for the id, and the upload
+            // was recorded as done. As JSON, a body cut short (or empty) is transient and
+            // retried under the same key; one that is no JSON, or has no id, is permanent.
+            let answer: serde_json::Value = resp.json().await.map_err(UploadError::Network)?;
+            match answer.get("id").and_then(serde_json::Value::as_str) {
+                Some(id) => Ok(Uploaded {
+                    file_id: id.to_owned(),
+                }),
+                None => Err(UploadError::NoFileId),
+            }
         }
         .await;
         if call.attempt == 1 && result.is_ok() {
@@ -328,6 +358,8 @@ enum Missed {
     Rejected(Option<Duration>),
     /// Every attempt failed transiently.
     Failed,
+    /// It is processing an upload of the file already (409 for the file's key).
+    InProgress,
 }
 
 /// `None` for a result to keep: a success, or an error that another provider would not fix
@@ -341,15 +373,71 @@ fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
         Err(UploadError::Resilience(ResilienceError::DeadlineExceeded { .. })) => {
             Some(Missed::Failed)
         }
+        Err(UploadError::InProgress) => Some(Missed::InProgress),
         Err(e) if e.classify() != ErrorClass::Permanent => Some(Missed::Failed),
         _ => None,
     }
 }
 
+/// Before asking again a provider that is processing an upload of the file already.
+const IN_PROGRESS_PAUSE: Duration = Duration::from_secs(1);
+
 /// Before calling a provider again whose attempts all failed though its breaker is closed (by
 /// chance, at a 15% fault rate), while the other provider's breaker rejects the file: once per
 /// file, so that retries are not piled on retries where the provider is really failing.
 const FAILED_PAUSE: Duration = Duration::from_secs(1);
+
+/// Counts a call's result for its provider, and hands it on.
+fn count(
+    tally: &Tally<'_>,
+    provider: &str,
+    (result, reached): (Result<Uploaded, UploadError>, bool),
+) -> Result<Uploaded, UploadError> {
+    let o = &tally.per_provider[provider];
+    match &result {
+        Ok(_) => &o.ok,
+        Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) if !reached => {
+            &o.rejected
+        }
+        Err(_) => &o.failed,
+    }
+    .fetch_add(1, Ordering::Relaxed);
+    result
+}
+
+/// A provider that answered 409 for the file's key is processing an upload of it already: it
+/// has the file, or will, and the other one must not get a copy. It alone is asked again,
+/// after a pause, until it answers otherwise or the file's wait is over (or Ctrl-C). The
+/// result, and whether the file waited.
+async fn wait_in_progress<P: FileProvider>(
+    (provider, p): (&'static str, &P),
+    key: &str,
+    name: &str,
+    bytes: &[u8],
+    tally: &Tally<'_>,
+    give_up_at: tokio::time::Instant,
+    mut result: Result<Uploaded, UploadError>,
+) -> (Result<Uploaded, UploadError>, bool) {
+    let mut stop = tally.stop.clone();
+    let mut waited = false;
+    while matches!(result, Err(UploadError::InProgress)) {
+        let now = tokio::time::Instant::now();
+        if now >= give_up_at || *stop.borrow() {
+            break;
+        }
+        waited = true;
+        tokio::select! {
+            _ = tokio::time::sleep(IN_PROGRESS_PAUSE.min(give_up_at - now)) => {}
+            _ = stop.changed() => break,
+        }
+        result = count(
+            tally,
+            provider,
+            reaching(p.upload_file(key, name, bytes)).await,
+        );
+    }
+    (result, waited)
+}
 
 /// Uploads a file through `first`, and through `second` when `first` could not take it. While
 /// at least one of the two rejected it (a breaker is open) and neither took it, the file waits
@@ -363,7 +451,8 @@ const FAILED_PAUSE: Duration = Duration::from_secs(1);
 /// other provider's keys are its own. The fault servers answer a fault instead of accepting,
 /// so it is safe here; with a real provider that can accept an upload and then lose the
 /// answer, failing over can leave a copy behind at the first one (recorded once, here, under
-/// the second one's id).
+/// the second one's id). A provider that answers 409 for the key is processing the file
+/// already: the file waits for it (`wait_in_progress`) instead of failing over.
 async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     first: (&'static str, &A),
     second: (&'static str, &B),
@@ -374,18 +463,7 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
 ) -> (&'static str, Result<Uploaded, UploadError>) {
     // A call refused on a retry (another call opened the breaker during its backoff) returns
     // `CircuitOpen` too, but it reached the provider: it is a failure, not a rejection.
-    let count = |provider: &str, (result, reached): (Result<Uploaded, UploadError>, bool)| {
-        let o = &tally.per_provider[provider];
-        match &result {
-            Ok(_) => &o.ok,
-            Err(UploadError::Resilience(ResilienceError::CircuitOpen { .. })) if !reached => {
-                &o.rejected
-            }
-            Err(_) => &o.failed,
-        }
-        .fetch_add(1, Ordering::Relaxed);
-        result
-    };
+    let count = |provider: &str, called| count(tally, provider, called);
     let give_up_at = tokio::time::Instant::now() + tally.max_wait;
     let (mut failed_over, mut waited, mut paused_for_failed) = (false, false, false);
     let mut stop = tally.stop.clone();
@@ -397,6 +475,12 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         let Some(first_missed) = missed(&result) else {
             break (first.0, result);
         };
+        if let Missed::InProgress = first_missed {
+            let (result, w) =
+                wait_in_progress(first, key, name, bytes, tally, give_up_at, result).await;
+            waited |= w;
+            break (first.0, result);
+        }
         failed_over = true;
         let result = count(
             second.0,
@@ -405,6 +489,12 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         let Some(second_missed) = missed(&result) else {
             break (second.0, result);
         };
+        if let Missed::InProgress = second_missed {
+            let (result, w) =
+                wait_in_progress(second, key, name, bytes, tally, give_up_at, result).await;
+            waited |= w;
+            break (second.0, result);
+        }
         if let (Missed::Failed, Missed::Failed) = (first_missed, second_missed) {
             break (second.0, result);
         }
@@ -414,7 +504,7 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         let ready_in = |m| match m {
             Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
             Missed::Failed if !paused_for_failed => Some(FAILED_PAUSE),
-            Missed::Failed => None,
+            Missed::Failed | Missed::InProgress => None,
         };
         let (a, b) = (ready_in(first_missed), ready_in(second_missed));
         let Some(wait) = a.into_iter().chain(b).min() else {
@@ -1127,6 +1217,181 @@ mod tests {
         assert!(matches!(missed(&out_of_time), Some(Missed::Failed)));
         let permanent = Err(UploadError::Http(resilience::HttpError::new(400, None)));
         assert!(missed(&permanent).is_none());
+    }
+
+    /// A loopback server that answers every request with `raw` (written as is, then the
+    /// connection closed), counting the requests.
+    async fn raw_server(raw: &'static str) -> (String, Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/upload", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicU64::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let _ = s.read(&mut [0u8; 8192]).await;
+                    let _ = s.write_all(raw.as_bytes()).await;
+                });
+            }
+        });
+        (url, hits)
+    }
+
+    /// "Never record a failed upload as done": an answer that carries no file id is no
+    /// upload, whatever its status line says. Each of these came back `Ok` from
+    /// `HttpProvider::post`, and the file manager recorded it as uploaded, with the body's
+    /// text as the file id: a body cut off where no length was sent (`text()` cannot tell),
+    /// an empty 200, a 3xx (`check_status()` passes 1xx–3xx on, as `error_for_status()`
+    /// does), and a 200 whose body is an error message (the fault server's scripted 200, which
+    /// it counts as a fault and never as an upload).
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_without_a_file_id_is_not_an_upload() {
+        struct Checked(HttpProvider);
+        impl FileProvider for Checked {
+            #[resilient(provider = "answer-check")]
+            async fn upload_file(
+                &self,
+                key: &str,
+                name: &str,
+                bytes: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                self.0.post(key, name, bytes).await
+            }
+        }
+        resilience::configure(
+            "answer-check",
+            Settings::new()
+                .base_delay(Duration::ZERO)
+                .failure_threshold(1000),
+        )
+        .unwrap();
+        let provider = |url: String| {
+            Checked(HttpProvider {
+                client: reqwest::Client::builder().no_proxy().build().unwrap(),
+                url,
+                stats: AttemptStats::default(),
+            })
+        };
+        let mut taken = Vec::new();
+        for (raw, what) in [
+            (
+                "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":\"fi",
+                "a body cut off where no length was sent",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                "an empty 200",
+            ),
+            (
+                "HTTP/1.1 300 Multiple Choices\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno",
+                "a 300",
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 32\r\nConnection: close\r\n\r\n{\"error\":\"quota exceeded\",\"x\":1}",
+                "a 200 with an error and no id",
+            ),
+        ] {
+            let (url, _) = raw_server(raw).await;
+            if let Ok(up) = provider(url).upload_file("k", "f", b"x").await {
+                taken.push(format!("{what}: file id {:?}", up.file_id));
+            }
+        }
+        // The fault server's scripted 200: a fault, not an upload.
+        let server = FaultServer::start(Faults::none()).await.unwrap();
+        server.script([Fault::Status(200)]);
+        if let Ok(up) = provider(server.upload_url())
+            .upload_file("k", "f", b"x")
+            .await
+        {
+            taken.push(format!("the fault server's 200: file id {:?}", up.file_id));
+        }
+        assert_eq!(server.stats().uploads_accepted, 0);
+        assert!(taken.is_empty(), "taken for uploads: {taken:#?}");
+        // A real answer still is an upload, its id the server's.
+        let r = provider(server.upload_url())
+            .upload_file("k2", "f", b"x")
+            .await;
+        assert_eq!(r.unwrap().file_id, "file-1");
+    }
+
+    /// A provider still processing a file's upload when the retry comes (the first attempt
+    /// cut off by `RETRY_ATTEMPT_TIMEOUT`, the upload going on without the client) answers
+    /// the file's key with 409, as the IETF `Idempotency-Key` draft has it: it has the file,
+    /// or will. The file must end as uploaded there, once, neither failed (a 409 is permanent
+    /// by the status table: it was, and the upload the provider then accepted was never
+    /// recorded) nor failed over (a copy at the other provider).
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_in_progress_is_waited_for_not_failed() {
+        struct A(HttpProvider);
+        impl FileProvider for A {
+            #[resilient(provider = "in-progress-a")]
+            async fn upload_file(
+                &self,
+                key: &str,
+                name: &str,
+                bytes: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                self.0.post(key, name, bytes).await
+            }
+        }
+        struct B(HttpProvider);
+        impl FileProvider for B {
+            #[resilient(provider = "in-progress-b")]
+            async fn upload_file(
+                &self,
+                key: &str,
+                name: &str,
+                bytes: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                self.0.post(key, name, bytes).await
+            }
+        }
+        resilience::configure(
+            "in-progress-a",
+            Settings::new()
+                .base_delay(Duration::from_millis(50))
+                .max_delay(Duration::from_secs(1))
+                .attempt_timeout(Some(Duration::from_secs(1))),
+        )
+        .unwrap();
+        let http = |url: String| HttpProvider {
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            url,
+            stats: AttemptStats::default(),
+        };
+        let (a_server, b_server) = (
+            FaultServer::start(Faults::none()).await.unwrap(),
+            FaultServer::start(Faults::none()).await.unwrap(),
+        );
+        a_server.conflict_while_in_progress(true);
+        a_server.script([Fault::AcceptedSlow(Duration::from_secs(3))]);
+        let (a, b) = (
+            A(http(a_server.upload_url())),
+            B(http(b_server.upload_url())),
+        );
+        let per_provider: BTreeMap<&'static str, Outcomes> =
+            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
+        let outcomes = Outcomes::default();
+        let (_tx, stop) = tokio::sync::watch::channel(false);
+        let tally = Tally {
+            per_provider: &per_provider,
+            outcomes: &outcomes,
+            max_wait: Duration::from_secs(30),
+            stop: &stop,
+        };
+        let (provider, result) =
+            upload_with_failover(("a", &a), ("b", &b), "file-key", "f", b"x", &tally).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (at_a, at_b) = (a_server.accepted_keys(), b_server.accepted_keys());
+        assert!(
+            provider == "a" && result.is_ok(),
+            "ended at {provider} with {:?}; accepted at a: {at_a:?}, at b: {at_b:?}",
+            result.err()
+        );
+        assert_eq!((at_a.len(), at_b.len()), (1, 0));
     }
 
     #[test]

@@ -223,6 +223,11 @@ pub(crate) struct Breaker {
     /// the generation), so a late failure from an older round cannot hide a newer one; 0, a
     /// closed word, matches no round.
     lost: AtomicU64,
+    /// The generation the breaker last went half-open in (from open): the start of the
+    /// current half-open spell, which restarts of its rounds do not move. A probe admitted in
+    /// this spell whose round a restart abandoned still answers for it (see
+    /// [`late_answer`](Self::late_answer)).
+    spell: AtomicU64,
     window: Option<Window>,
     failure_threshold: u32,
     success_threshold: u32,
@@ -257,6 +262,7 @@ impl Breaker {
             half: AtomicU64::new(0),
             probe_deadline: AtomicU64::new(0),
             lost: AtomicU64::new(0),
+            spell: AtomicU64::new(0),
             window: c
                 .failure_rate
                 .map(|rate| Window::new(c.window_size, c.minimum_calls, rate)),
@@ -619,7 +625,12 @@ impl Breaker {
                 self.until_coarse.store(until_coarse, Ordering::Release);
                 self.opened_coarse.store(since, Ordering::Release);
             }
-            CircuitState::HalfOpen => self.start_probe_round(next_gen),
+            CircuitState::HalfOpen => {
+                // Stored before the word (Release), so a caller that sees this spell's word
+                // sees its start.
+                self.spell.store(next_gen, Ordering::Release);
+                self.start_probe_round(next_gen);
+            }
             CircuitState::Closed => match &self.window {
                 None => self.failures.store(0, Ordering::Relaxed),
                 Some(w) => w.reset(),
@@ -720,7 +731,8 @@ impl Breaker {
     }
 
     /// Starts a new half-open round over one whose probes did not answer in time: a new
-    /// generation, so their late answers (and their slots' release) are ignored. The state
+    /// generation, so their slots' release is ignored, and their late answers count in the
+    /// new round (`late_answer`), which keeps the successes counted so far. The state
     /// stays half-open, so no transition is logged or counted; a warning says why.
     #[cold]
     fn restart_probes(&self, from: u64, now: u64) {
@@ -757,7 +769,11 @@ impl Breaker {
         // lines while probes are let in and cancelled) would pass for no change, and then one
         // probe's answer is ignored and a round restarts early; the breaker still moves on.
         let next_gen = generation(from).wrapping_add(1);
-        let fresh = fresh_half(next_gen);
+        // The successes counted so far carry over: the abandoned probes' answers still count
+        // in this spell (`late_answer`), and so do the round's own. From zero, a provider
+        // whose every answer takes longer than the probes' wait got one success into each
+        // round before it was restarted, and never closed the breaker.
+        let fresh = fresh_half(next_gen) | u64::from(ok);
         if self
             .half
             .compare_exchange(h, fresh, Ordering::AcqRel, Ordering::Acquire)
@@ -783,8 +799,8 @@ impl Breaker {
         tracing::warn!(
             target: "resilience", provider, state = "half_open",
             waited_ms = crate::telemetry::millis(wait),
-            "[CIRCUIT] Probes for {provider} unanswered after {:.3}s: their slots are freed \
-             and their answers will be ignored",
+            "[CIRCUIT] Probes for {provider} unanswered after {:.3}s: their slots are freed; \
+             their answers still count",
             wait.as_secs_f64(),
             provider = provider.escape_debug(),
         );
@@ -851,13 +867,19 @@ impl Breaker {
         // `transition` compares the whole word, so a stale failure does nothing.
         if verdict == Some(Verdict::Failure) {
             self.lost.fetch_max(w, Ordering::Release);
-            self.transition(w, CircuitState::Open);
+            if !self.transition(w, CircuitState::Open) {
+                self.late_answer(w, Verdict::Failure);
+            }
             return;
         }
         // Any change of the word ends the round (every transition and restart moves the
-        // generation): a stale probe leaves the current round alone. The whole generation is
-        // compared here, where `half` keeps only its low 24 bits.
+        // generation): a stale probe leaves the current round alone, but for an answer from
+        // a round that a restart abandoned in this half-open spell (`late_answer`). The whole
+        // generation is compared here, where `half` keeps only its low 24 bits.
         if self.word.load(Ordering::Acquire) != w {
+            if let Some(verdict) = verdict {
+                self.late_answer(w, verdict);
+            }
             return;
         }
         let g = half_gen(generation(w));
@@ -885,6 +907,11 @@ impl Breaker {
                 };
                 Some(recount(h, inflight, ok, false))
             });
+        if released.is_err() && verdict == Some(Verdict::Success) {
+            // A restart replaced the round after the word was loaded: counted in the new one.
+            self.late_answer(w, Verdict::Success);
+            return;
+        }
         if let Ok(before) = released
             && closed
         {
@@ -898,6 +925,71 @@ impl Breaker {
                 let ok = unpack_half(before).2.saturating_add(1);
                 self.make_decided_move(&mut held, w, ok);
             }
+        }
+    }
+}
+
+impl Breaker {
+    /// The answer of a probe whose round a restart abandoned (`restart_probes`: it held its
+    /// slot past the probes' wait), while the breaker is still half-open in the spell it was
+    /// admitted in. The provider did answer, if slowly: a success counts towards closing the
+    /// current round, and a failure re-opens the breaker, as the current round's own probes'
+    /// answers do (it has no slot left to free). Ignored, a provider whose every answer takes
+    /// longer than the probes' wait (an upload slower than the breaker timeout) kept the
+    /// breaker half-open for as long as calls came: each round was abandoned before its
+    /// probe answered, every success thrown away. An answer from an earlier spell (the
+    /// breaker opened again since) or one a transition ended is still ignored.
+    #[cold]
+    fn late_answer(&self, w: u64, verdict: Verdict) {
+        if tag(w) != HALF_OPEN || verdict == Verdict::Neutral {
+            return;
+        }
+        // Again whenever the round moves on while we look (another restart): each pass sees a
+        // newer word, and ends once the spell is over or the answer counted.
+        loop {
+            let cur = self.word.load(Ordering::Acquire);
+            if tag(cur) != HALF_OPEN
+                || generation(w) < self.spell.load(Ordering::Acquire)
+                || generation(w) >= generation(cur)
+            {
+                return;
+            }
+            if verdict == Verdict::Failure {
+                self.lost.fetch_max(cur, Ordering::Release);
+                if self.transition(cur, CircuitState::Open) {
+                    return;
+                }
+                continue;
+            }
+            let g = half_gen(generation(cur));
+            let mut closed = false;
+            let counted = self
+                .half
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                    let (hg, inflight, ok) = unpack_half(h);
+                    if hg != g {
+                        return None;
+                    }
+                    let ok = ok.saturating_add(1);
+                    closed = u32::from(ok) >= self.success_threshold;
+                    Some(recount(h, inflight, ok, false))
+                });
+            let Ok(before) = counted else {
+                // The round's `half` moved on and its word has yet to: its writer holds the
+                // transitions lock (as for `Slot::Gone`).
+                if self.word.load(Ordering::Acquire) == cur {
+                    drop(self.transitions.lock());
+                }
+                continue;
+            };
+            if closed {
+                let mut held = self.lock();
+                if self.word.load(Ordering::Acquire) == cur {
+                    let ok = unpack_half(before).2.saturating_add(1);
+                    self.make_decided_move(&mut held, cur, ok);
+                }
+            }
+            return;
         }
     }
 }
@@ -1314,11 +1406,13 @@ mod tests {
         let second = b.acquire().expect("a new round of probes");
         assert_eq!(b.state(), CircuitState::HalfOpen);
         assert!(b.acquire().is_err(), "the new round has one slot too");
-        // The hung probe's late answer belongs to the abandoned round: ignored, even a failure.
-        hung.record(Verdict::Failure);
+        // The hung probe's late answer, in the same half-open spell, counts in the new round
+        // (it used to be ignored, so a provider slower than the breaker timeout never closed
+        // it): here a success, which with the new round's own closes the breaker.
+        hung.record(Verdict::Success);
         assert_eq!(b.state(), CircuitState::HalfOpen);
+        assert!(b.acquire().is_err(), "the late success took no slot");
         second.record(Verdict::Success);
-        b.acquire().unwrap().record(Verdict::Success);
         assert_eq!(b.state(), CircuitState::Closed);
 
         // A breaker timeout of 0 still lets a probe hold its slot for a second.
@@ -1334,6 +1428,37 @@ mod tests {
         assert!(z.acquire().is_err());
         tokio::time::advance(Duration::from_millis(1)).await;
         assert!(z.acquire().is_ok());
+    }
+
+    /// A late answer counts only in the half-open spell its probe was let in: a late failure
+    /// re-opens the breaker; once it has opened again (a new spell), a probe of the old one
+    /// answers for nothing.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_answer_counts_only_in_its_own_half_open_spell() {
+        let b = breaker(cfg());
+        open_until_probing(&b).await;
+        let hung = b.acquire().expect("the probe");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let second = b.acquire().expect("a new round of probes");
+        hung.record(Verdict::Failure);
+        assert_eq!(b.state(), CircuitState::Open, "a late failure re-opens");
+        drop(second);
+
+        // A new spell, whose round is abandoned too; the earlier spell's probe answers late.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let old = b.acquire().expect("the next spell's probe");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let probe = b.acquire().expect("a new round");
+        probe.record(Verdict::Failure);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.state(), CircuitState::HalfOpen, "a third spell");
+        old.record(Verdict::Success);
+        b.acquire().unwrap().record(Verdict::Success);
+        assert_eq!(
+            b.state(),
+            CircuitState::HalfOpen,
+            "one success of two: the earlier spell's answer counted for nothing"
+        );
     }
 
     /// A caller that found every slot held past its deadline restarts the round only if that
@@ -1889,6 +2014,9 @@ mod tests {
         {
             let _g = b.transitions.lock().unwrap();
             let g = generation(old.ticket) + (1 << 24);
+            // A later half-open spell (the breaker opened and went half-open again since):
+            // the old probe's answer is no late answer of this spell's (`late_answer`).
+            b.spell.store(g, Ordering::Release);
             b.start_probe_round(g);
             b.word.store(g << TAG_BITS | HALF_OPEN, Ordering::Release);
         }

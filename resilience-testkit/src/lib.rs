@@ -152,8 +152,34 @@ pub enum Fault {
     },
     /// Close the connection without answering.
     Drop,
-    /// Answer normally after this long.
+    /// Answer normally after this long. The upload is accepted only when the answer goes
+    /// out: a client that gives up first (an attempt timeout) closes the connection, which
+    /// drops the request, and nothing is accepted. For a provider that keeps the upload
+    /// whatever the client does, see [`AcceptedSlow`](Fault::AcceptedSlow).
     Slow(Duration),
+    /// Accept the upload (recorded and de-duplicated as a success is), then close the
+    /// connection without answering: the answer is lost on the way back, so the client sees a
+    /// dropped connection for an upload the provider has.
+    AcceptThenDrop,
+    /// Processing the upload takes this long, and goes on without the client: a client that
+    /// gives up first (an attempt timeout) does not see the answer, but the upload is
+    /// accepted at the end all the same, as a real provider stores a file whose uploader left
+    /// (with [`Slow`](Fault::Slow) it is not: the answer, and the acceptance with it, are
+    /// dropped with the connection). Its key is in progress meanwhile (see
+    /// [`FaultServer::conflict_while_in_progress`]). Not accepted if the port refuses
+    /// connections when it ends.
+    AcceptedSlow(Duration),
+    /// Read the request whole and never answer (a black-holed request), until the client
+    /// gives up and closes the connection. Counted as a fault; nothing is accepted.
+    Hang,
+    /// Answer with this status and this raw `Retry-After` value (an HTTP date, `-1`,
+    /// garbage), counted as a fault as [`Status`](Fault::Status) is.
+    RawRetryAfter {
+        /// The status (outside 100–999: 500).
+        status: u16,
+        /// The header's value, as sent.
+        retry_after: &'static str,
+    },
 }
 
 /// A provider outage.
@@ -192,6 +218,11 @@ struct Shared {
     ledger: Mutex<Ledger>,
     next_id: AtomicU64,
     refusing: AtomicBool,
+    /// Keys whose upload is being processed (`AcceptedSlow`), with how many requests.
+    in_progress: Mutex<HashMap<String, u32>>,
+    /// Answer a request whose key is in progress with 409, as the IETF `Idempotency-Key`
+    /// draft has it, instead of processing it again.
+    conflict_in_progress: AtomicBool,
     /// The runtime the server runs on, whose reactor a listener made again is registered with.
     runtime: tokio::runtime::Handle,
     /// The listening socket, taken out by `outage(Refuse)` and put back by `recover()`
@@ -255,6 +286,8 @@ impl FaultServer {
             outage: Mutex::new(None),
             ledger: Mutex::new(Ledger::default()),
             next_id: AtomicU64::new(1),
+            in_progress: Mutex::new(HashMap::new()),
+            conflict_in_progress: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
             port: Mutex::new(Some(listener)),
             runtime: tokio::runtime::Handle::current(),
@@ -335,6 +368,15 @@ impl FaultServer {
     /// The next requests get these answers, in order, before faults are drawn again.
     pub fn script(&self, answers: impl IntoIterator<Item = Fault>) {
         lock(&self.shared.script).extend(answers);
+    }
+
+    /// With `on`, a request whose `Idempotency-Key` is still being processed (an
+    /// [`AcceptedSlow`](Fault::AcceptedSlow) request the client may have given up on) is
+    /// answered `409 Conflict` without `Retry-After`, as the IETF `Idempotency-Key` header
+    /// draft specifies for a retry that comes while the original is in progress (and as
+    /// Stripe does); off (the default), it is processed as a request of its own.
+    pub fn conflict_while_in_progress(&self, on: bool) {
+        self.shared.conflict_in_progress.store(on, Ordering::SeqCst);
     }
 
     /// Starts an outage until [`recover`](Self::recover). `Outage::Refuse` shuts the port
@@ -528,6 +570,18 @@ async fn handle(
     // request's answer: one whose body never arrives whole gets none, and leaves the next
     // scripted answer (and the next draw) to the next request.
     let _body = req.into_body().collect().await.map_err(|_| Dropped)?;
+    if shared.conflict_in_progress.load(Ordering::SeqCst)
+        && key
+            .as_ref()
+            .is_some_and(|k| lock(&shared.in_progress).contains_key(k))
+    {
+        lock(&shared.ledger).stats.faults += 1;
+        return Ok(answer(
+            StatusCode::CONFLICT,
+            "a request with this Idempotency-Key is in progress\n".into(),
+            None,
+        ));
+    }
     let outage = *lock(&shared.outage);
     let fault = match outage {
         Some(Outage::Every(f)) => Some(f),
@@ -548,6 +602,55 @@ async fn handle(
         Some(Fault::Drop) => {
             faulted();
             return Err(Dropped);
+        }
+        Some(Fault::Hang) => {
+            faulted();
+            std::future::pending::<()>().await;
+        }
+        Some(Fault::RawRetryAfter {
+            status,
+            retry_after,
+        }) => {
+            faulted();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut resp = answer(status, "injected fault\n".into(), None);
+            if let Ok(v) = hyper::header::HeaderValue::from_str(retry_after) {
+                resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+            }
+            return Ok(resp);
+        }
+        // Accepted below, then dropped.
+        Some(Fault::AcceptThenDrop) => {}
+        Some(Fault::AcceptedSlow(d)) => {
+            if let Some(k) = &key {
+                *lock(&shared.in_progress).entry(k.clone()).or_default() += 1;
+            }
+            // A task of its own: the processing goes on if the client leaves (hyper then
+            // drops this request's future).
+            let (s, k) = (shared.clone(), key.clone());
+            let processing = tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                let id = (!s.refusing.load(Ordering::SeqCst)).then(|| accept_upload(&s, k.clone()));
+                if let Some(k) = k {
+                    let mut in_progress = lock(&s.in_progress);
+                    if let Some(n) = in_progress.get_mut(&k) {
+                        *n -= 1;
+                        if *n == 0 {
+                            in_progress.remove(&k);
+                        }
+                    }
+                }
+                id
+            });
+            let id = processing.await.ok().flatten().ok_or(Dropped)?;
+            if refused(&shared) {
+                return Err(Dropped);
+            }
+            return Ok(answer(
+                StatusCode::OK,
+                format!("{{\"id\":\"file-{id}\"}}"),
+                None,
+            ));
         }
         Some(Fault::TooManyRequests { retry_after_secs }) => {
             faulted();
@@ -576,7 +679,22 @@ async fn handle(
             ));
         }
     }
-    let id = {
+    let id = accept_upload(&shared, key);
+    if fault == Some(Fault::AcceptThenDrop) {
+        // Accepted; the answer is lost.
+        return Err(Dropped);
+    }
+    Ok(answer(
+        StatusCode::OK,
+        format!("{{\"id\":\"file-{id}\"}}"),
+        None,
+    ))
+}
+
+/// Accepts an upload under `key` (or without one): its id, the first one's again for a key
+/// already accepted (a duplicate).
+fn accept_upload(shared: &Shared, key: Option<String>) -> u64 {
+    {
         let mut l = lock(&shared.ledger);
         match key {
             Some(k) => match l.accepted.get(&k) {
@@ -596,12 +714,7 @@ async fn handle(
                 shared.next_id.fetch_add(1, Ordering::SeqCst)
             }
         }
-    };
-    Ok(answer(
-        StatusCode::OK,
-        format!("{{\"id\":\"file-{id}\"}}"),
-        None,
-    ))
+    }
 }
 
 fn answer(status: StatusCode, body: String, retry_after: Option<u64>) -> Response<Full<Bytes>> {

@@ -114,6 +114,16 @@ impl Classify for UploadError {
             UploadError::Resilience(e) => e.log_summary(),
         }
     }
+    // Forwarded as the README says a hand-written `Classify` must: without it a 503's
+    // `Retry-After` was not waited for (a 429's is in its class), and this helper, "as a
+    // provider implementation would define it", retried a 503 asking for 3 s after 1 s.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            UploadError::Network(e) => e.retry_after(),
+            UploadError::Http(e) => e.retry_after(),
+            UploadError::Resilience(e) => e.retry_after(),
+        }
+    }
 }
 
 /// What an accepted upload returns: the server's file id and the call's idempotency key.
