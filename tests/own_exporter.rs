@@ -230,3 +230,39 @@ async fn a_retry_cut_off_by_its_caller_is_counted_with_its_attempt_or_not_at_all
         assert_eq!(line("resilience_calls_total", &labels), "0", "{text}");
     }
 }
+
+/// The state gauge in an exporter of the user's own moves with the breaker, not with the
+/// scrape: an open breaker whose timeout has passed still reads `open` there until something
+/// moves it (a call, `state()`, `health()`), where `serve()`'s `/metrics` shows `half_open`.
+#[tokio::test(start_paused = true)]
+async fn the_state_gauge_moves_when_the_breaker_does() {
+    let handle = recorder();
+    let p = resilience::configure(
+        "own-stale-open",
+        resilience::Settings::new()
+            .max_attempts(1)
+            .failure_threshold(1)
+            .breaker_timeout(Duration::from_secs(5)),
+    )
+    .unwrap();
+    let failing = p
+        .execute(|| async { Err::<u32, _>(std::io::Error::from(ErrorKind::ConnectionReset)) })
+        .await;
+    assert!(failing.is_err());
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let gauge = |text: &str, state: &str| {
+        let prefix =
+            format!("resilience_circuit_state{{provider=\"own-stale-open\",state=\"{state}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in:\n{text}"))
+            .to_owned()
+    };
+    let text = handle.render();
+    assert_eq!(gauge(&text, "open"), "1", "{text}");
+    let (_, health) = resilience::telemetry::health();
+    assert!(health.to_string().contains("\"half_open\""), "{health}");
+    let text = handle.render();
+    assert_eq!(gauge(&text, "half_open"), "1", "{text}");
+    assert_eq!(gauge(&text, "open"), "0", "{text}");
+}

@@ -842,9 +842,13 @@ impl Call {
             match self.current.p.breaker.admit() {
                 Ok(ticket) => self.ticket = ticket,
                 Err(retry_in) => {
+                    // The method's error first: its `From<ResilienceError>` is the user's
+                    // code, and a call it ends by a panic has no outcome (it is abandoned,
+                    // in the call's drop), so nothing may be recorded before it has run.
+                    let rejected = (hooks.reject)(self.current.p.breaker.rejection(retry_in));
                     // Its metrics, and the debug line if it is on.
                     self.rejected(retry_in.is_some());
-                    return Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)));
+                    return Err(rejected);
                 }
             }
         }
@@ -1210,6 +1214,12 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
+        // The method's error first, as for a rejection (`permit_ext`): a conversion that
+        // panics leaves the call abandoned, with no outcome recorded and no line for its end.
+        let out = (hooks.reject)(ResilienceError::DeadlineExceeded {
+            provider: self.current.p.name,
+            deadline: self.current.p.config.total_timeout.unwrap_or_default(),
+        });
         let (class, result, counted) = self.retried();
         // Its error text was on the `[RETRY] Attempt` line before.
         self.log_give_up(&GiveUp::DeadlinePassed, class, result, None);
@@ -1217,10 +1227,7 @@ impl Call {
         if counted {
             self.tell_outer();
         }
-        (hooks.reject)(ResilienceError::DeadlineExceeded {
-            provider: self.current.p.name,
-            deadline: self.current.p.config.total_timeout.unwrap_or_default(),
-        })
+        out
     }
 
     /// `RESILIENCE_ENABLED=false`: run once, directly.

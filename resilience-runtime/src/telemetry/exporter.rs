@@ -259,7 +259,8 @@ pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
 ///
 /// [`TelemetryError::RecorderAlreadyInstalled`] as [`install_recorder`];
 /// [`TelemetryError::Bind`] when the address cannot be bound (in use, no permission);
-/// [`TelemetryError::NoTimeDriver`] in a runtime built without `enable_time()`.
+/// [`TelemetryError::NoTimeDriver`] in a runtime built without `enable_time()`. An error
+/// changes nothing: no recorder is installed and no port stays bound.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -273,13 +274,17 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
     if crate::call::sleep_here(Duration::ZERO).is_none() {
         return Err(TelemetryError::NoTimeDriver);
     }
-    let handle = install_recorder()?;
+    // Bound before the recorder is installed: a port in use (or any bind error) leaves the
+    // process as it was, its `metrics` recorder free for a fallback of the application's own
+    // (installed first, a failed `serve` kept ours, and every call paid for metrics nobody
+    // could scrape). Should the recorder then be refused, dropping the listener frees the port.
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| TelemetryError::Bind { addr, source })?;
     let local = listener
         .local_addr()
         .map_err(|source| TelemetryError::Bind { addr, source })?;
+    let handle = install_recorder()?;
     let h = handle.clone();
     let task = tokio::spawn(async move {
         let upkeep = h.clone();
