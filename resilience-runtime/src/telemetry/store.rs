@@ -92,8 +92,12 @@ type Series<T> = BTreeMap<(&'static str, Labels), (Labels, Arc<T>)>;
 /// A slice, so that the buckets may change without changing the API's types.
 pub const DURATION_BUCKETS: &[f64] = &BUCKETS;
 
-const BUCKETS: [f64; 15] = [
-    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+// Up to ten minutes: an upload or an LLM call of minutes, or a call that waited out a
+// provider's `Retry-After` of a minute twice (the default allows it), lands in a bucket of its
+// own instead of `+Inf`, where the dashboard's quantiles flattened at 120 s.
+const BUCKETS: [f64; 17] = [
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    600.0,
 ];
 
 /// A fixed-bucket histogram: per-bucket counts (not cumulative: one write per sample) and the
@@ -423,6 +427,20 @@ mod tests {
         (Recorder { prometheus, store }, render)
     }
 
+    /// A call of minutes has a bucket: the dashboard's quantiles flattened at the last bound
+    /// below it (120 s) when it went to `+Inf`.
+    #[test]
+    fn calls_of_minutes_land_below_inf() {
+        let h = Buckets::default();
+        for v in [250.0, 600.0, 601.0] {
+            h.record(v);
+        }
+        let at = |le: f64| DURATION_BUCKETS.iter().position(|b| *b == le).unwrap();
+        let n = |i: usize| h.counts[i].load(Ordering::Relaxed);
+        assert_eq!((n(at(300.0)), n(at(600.0))), (1, 1));
+        assert_eq!(n(DURATION_BUCKETS.len()), 1, "only the 601 s call in +Inf");
+    }
+
     /// Every label value reads back as itself, in our families and in the exporter's: no
     /// two providers share a series (`a\b` and `a\\b` were one, and `c\"d` read `c"d`).
     #[test]
@@ -491,7 +509,9 @@ mod tests {
             CALL_DURATION_SECONDS,
             &[("provider", "kimi"), ("outcome", "success")],
         );
-        let samples = [0.0, 0.0004, 0.001, 0.0011, 0.3, 7.0, 120.0, 121.0, 1e9];
+        let samples = [
+            0.0, 0.0004, 0.001, 0.0011, 0.3, 7.0, 120.0, 121.0, 250.0, 600.0, 1e9,
+        ];
         let rec: [&dyn metrics::Recorder; 2] = [&ours, &exporter];
         for r in rec {
             let c = r.register_counter(&calls, &meta);
