@@ -781,6 +781,8 @@ impl Breaker {
         {
             return;
         }
+        #[cfg(test)]
+        tests::AFTER_RESTART_SWAP.with(|hook| hook.take().map(|f| f()));
         // A failure that came since the check above, before the new round is published, and
         // waits for this lock to re-open the breaker, is not lost to the new round: the
         // restart makes its move for it (the failure's own transition then finds the word
@@ -882,50 +884,55 @@ impl Breaker {
             }
             return;
         }
+        if !self.count_probe(w, verdict, true) && verdict == Some(Verdict::Success) {
+            // A restart replaced the round after the word was loaded: counted in the new one
+            // (whose word `late_answer` waits for, if the restart has yet to store it).
+            self.late_answer(w, Verdict::Success);
+        }
+    }
+
+    /// Counts a probe's answer (a success, or none: a neutral answer or a release) in the
+    /// half-open round whose word is `w`, as its `half` has it (the low 24 bits of the
+    /// generation); `false` if `half` has moved on to another round. `frees`: the answer
+    /// gives its slot back (an answer of the round's own probe; a late answer's slot went
+    /// with its round). The success that reaches the threshold keeps its slot, for the same
+    /// reason as a failure (the round is over, and the close resets `half`), and makes the
+    /// move under the lock, as a restart decides: a failure of this round that answered
+    /// before this move marked the round lost (before it waits for the lock), and any probe
+    /// failure re-opens the breaker. A plain transition to `Closed` here closed a breaker
+    /// that a probe had failed first, whenever this success got the lock before that
+    /// failure did.
+    fn count_probe(&self, w: u64, verdict: Option<Verdict>, frees: bool) -> bool {
         let g = half_gen(generation(w));
+        let success = verdict == Some(Verdict::Success);
         let mut closed = false;
-        let released = self
+        let Ok(before) = self
             .half
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
                 let (hg, inflight, ok) = unpack_half(h);
                 if hg != g {
                     return None;
                 }
-                let ok = if verdict == Some(Verdict::Success) {
-                    ok.saturating_add(1)
-                } else {
-                    ok
-                };
-                // The success that closes the breaker keeps its slot, for the same reason as
-                // a failure: the round is over, and the close resets `half`.
-                closed =
-                    verdict == Some(Verdict::Success) && u32::from(ok) >= self.success_threshold;
-                let inflight = if closed {
-                    inflight
-                } else {
+                let ok = if success { ok.saturating_add(1) } else { ok };
+                closed = success && u32::from(ok) >= self.success_threshold;
+                let inflight = if frees && !closed {
                     inflight.saturating_sub(1)
+                } else {
+                    inflight
                 };
                 Some(recount(h, inflight, ok, false))
-            });
-        if released.is_err() && verdict == Some(Verdict::Success) {
-            // A restart replaced the round after the word was loaded: counted in the new one.
-            self.late_answer(w, Verdict::Success);
-            return;
-        }
-        if let Ok(before) = released
-            && closed
-        {
-            // Decided under the lock, as a restart decides: a failure of this round that
-            // answered before this move marked the round lost (before it waits for the lock),
-            // and any probe failure re-opens the breaker. A plain transition to `Closed` here
-            // closed a breaker that a probe had failed first, whenever this success got the
-            // lock before that failure did.
+            })
+        else {
+            return false;
+        };
+        if closed {
             let mut held = self.lock();
             if self.word.load(Ordering::Acquire) == w {
                 let ok = unpack_half(before).2.saturating_add(1);
                 self.make_decided_move(&mut held, w, ok);
             }
         }
+        true
     }
 }
 
@@ -948,6 +955,17 @@ impl Breaker {
         // newer word, and ends once the spell is over or the answer counted.
         loop {
             let cur = self.word.load(Ordering::Acquire);
+            if cur == w {
+                // Still the probe's own word: `on_probe` found its round's `half` replaced
+                // by a move whose word has yet to be stored (a restart's swap, or a
+                // transition), and whose writer holds the transitions lock. Taken as "no
+                // later round" (the check below), a success that met a restart there was
+                // lost; wait for the move and look again.
+                #[cfg(test)]
+                tests::BEFORE_LATE_WAIT.with(|hook| hook.take().map(|f| f()));
+                drop(self.transitions.lock());
+                continue;
+            }
             if tag(cur) != HALF_OPEN
                 || generation(w) < self.spell.load(Ordering::Acquire)
                 || generation(w) >= generation(cur)
@@ -961,35 +979,16 @@ impl Breaker {
                 }
                 continue;
             }
-            let g = half_gen(generation(cur));
-            let mut closed = false;
-            let counted = self
-                .half
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
-                    let (hg, inflight, ok) = unpack_half(h);
-                    if hg != g {
-                        return None;
-                    }
-                    let ok = ok.saturating_add(1);
-                    closed = u32::from(ok) >= self.success_threshold;
-                    Some(recount(h, inflight, ok, false))
-                });
-            let Ok(before) = counted else {
-                // The round's `half` moved on and its word has yet to: its writer holds the
-                // transitions lock (as for `Slot::Gone`).
-                if self.word.load(Ordering::Acquire) == cur {
-                    drop(self.transitions.lock());
-                }
-                continue;
-            };
-            if closed {
-                let mut held = self.lock();
-                if self.word.load(Ordering::Acquire) == cur {
-                    let ok = unpack_half(before).2.saturating_add(1);
-                    self.make_decided_move(&mut held, cur, ok);
-                }
+            if self.count_probe(cur, Some(Verdict::Success), false) {
+                return;
             }
-            return;
+            // The round's `half` moved on and its word has yet to: its writer holds the
+            // transitions lock (as for `Slot::Gone`).
+            if self.word.load(Ordering::Acquire) == cur {
+                #[cfg(test)]
+                tests::BEFORE_LATE_WAIT.with(|hook| hook.take().map(|f| f()));
+                drop(self.transitions.lock());
+            }
         }
     }
 }
@@ -1239,6 +1238,14 @@ mod tests {
         /// Runs inside `on_closed`'s success, after it loaded the count to reset and before
         /// its write, once.
         pub(super) static BEFORE_STREAK_RESET: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::Cell::new(None) };
+        /// Runs inside `restart_probes`, after its swap of `half` and before it stores the
+        /// new round's word (holding the transitions lock), once.
+        pub(super) static AFTER_RESTART_SWAP: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::Cell::new(None) };
+        /// Runs inside `late_answer`, before it waits for the transitions lock on a round
+        /// whose `half` moved on before its word, once.
+        pub(super) static BEFORE_LATE_WAIT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
     }
 
@@ -2252,5 +2259,104 @@ mod tests {
             closed, 0,
             "{closed} of 300 rounds closed after a probe failed"
         );
+    }
+
+    /// A probe's success that races the restart abandoning its round (review of 3f7a6a5): it
+    /// loaded its round's word before the restart's swap of `half`, and counts after the swap
+    /// but before the new round's word is stored. `on_probe`'s count fails (the round's
+    /// `half` is gone) and hands the success to `late_answer`, which found the word still the
+    /// probe's own and dropped it as "no late answer": the success the change exists to count
+    /// was lost, and the breaker needed a third.
+    #[tokio::test(start_paused = true)]
+    async fn a_success_between_a_restarts_swap_and_its_word_counts() {
+        // 'static, for the hook and the answering thread.
+        let b: &'static Breaker = Box::leak(Box::new(breaker(cfg()))); // 1 slot, 2 to close
+        open_until_probing(b).await;
+        let hung = b.admit().expect("the probe");
+        tokio::time::advance(Duration::from_secs(11)).await; // past its deadline
+        #[derive(Debug, PartialEq)]
+        enum Seen {
+            Done,
+            Waiting,
+        }
+        let answerer = std::rc::Rc::new(std::cell::Cell::new(None));
+        let handle = answerer.clone();
+        AFTER_RESTART_SWAP.with(|hook| {
+            hook.set(Some(Box::new(move || {
+                // The restart holds the lock, `half` is the new round's, the word still the
+                // old one's: the probe answers now, on another thread.
+                let (tx, rx) = std::sync::mpsc::channel();
+                let waiting = tx.clone();
+                handle.set(Some(std::thread::spawn(move || {
+                    BEFORE_LATE_WAIT.with(|hook| {
+                        hook.set(Some(Box::new(move || {
+                            let _ = waiting.send(Seen::Waiting);
+                        })))
+                    });
+                    b.record(hung, Verdict::Success);
+                    let _ = tx.send(Seen::Done);
+                })));
+                // Either it is done (without the lock: it counted nowhere), or it waits for
+                // the lock this restart holds, to count in the new round.
+                let seen = rx.recv_timeout(Duration::from_secs(30));
+                assert!(
+                    seen.is_ok(),
+                    "the answer neither ended nor waited: {seen:?}"
+                );
+            })))
+        });
+        let next = b.admit().expect("a new round's probe");
+        let answerer: std::thread::JoinHandle<()> = answerer.take().expect("the hook ran");
+        answerer.join().unwrap();
+        assert_eq!(
+            unpack_half(b.half.load(Ordering::Acquire)).2,
+            1,
+            "the racing success counted in the new round"
+        );
+        b.record(next, Verdict::Success);
+        assert_eq!(
+            b.state(),
+            CircuitState::Closed,
+            "two probes succeeded, one of them while its round was restarted"
+        );
+    }
+
+    /// The same race on real threads, every probe succeeding: a probe's answer meets a
+    /// caller that restarts its round (the deadline set past). No success may be lost or
+    /// counted twice: after `n` probes, `n` successes (the threshold is out of reach).
+    #[test]
+    fn every_probe_success_racing_a_restart_counts_once_real_threads() {
+        let b = breaker(Config {
+            success_threshold: 65_535,
+            ..cfg()
+        });
+        b.force(CircuitState::HalfOpen);
+        let barrier = std::sync::Barrier::new(2);
+        let rounds = 20_000u16;
+        for round in 0..rounds {
+            let probe = b.admit().expect("a free slot");
+            b.probe_deadline.store(0, Ordering::Release);
+            let other = std::thread::scope(|s| {
+                let answering = s.spawn(|| {
+                    barrier.wait();
+                    b.record(probe, Verdict::Success);
+                });
+                barrier.wait();
+                // Every slot held past its deadline: a restart (or the slot the answer freed).
+                let other = b.admit().ok();
+                answering.join().unwrap();
+                other
+            });
+            if let Some(t) = other {
+                b.release(t);
+            }
+            let (_, inflight, ok) = unpack_half(b.half.load(Ordering::Acquire));
+            assert_eq!(
+                (ok, inflight),
+                (round + 1, 0),
+                "round {round}: successes counted, probes in flight"
+            );
+            assert_eq!(b.stored_state(), CircuitState::HalfOpen);
+        }
     }
 }
