@@ -100,6 +100,83 @@ mod tests {
         }
     }
 
+    /// Review (extremes): random configurations at and between the ends of every range
+    /// (delays of 0, 1 ns and a year, bases of 1 to 1000, retry numbers up to `u32::MAX`,
+    /// previous delays up to `Duration::MAX`), seeded: every delay stays within its bounds,
+    /// the exponential never shrinks as retries go on, and nothing overflows.
+    #[test]
+    fn delays_stay_in_bounds_at_the_extremes() {
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let mut rng = SmallRng::seed_from_u64(128);
+        fn pick_duration(rng: &mut SmallRng) -> Duration {
+            match rng.random_range(0..5) {
+                0 => Duration::ZERO,
+                1 => Duration::from_nanos(1),
+                2 => YEAR,
+                3 => YEAR - Duration::from_nanos(1),
+                _ => Duration::from_nanos(rng.random_range(0..=YEAR.as_nanos() as u64)),
+            }
+        }
+        for _ in 0..20_000 {
+            let (a, b) = (pick_duration(&mut rng), pick_duration(&mut rng));
+            let exponential_base = match rng.random_range(0..4) {
+                0 => 1.0,
+                1 => 1000.0,
+                2 => 1.0 + f64::EPSILON,
+                _ => rng.random_range(1.0..=1000.0),
+            };
+            let n = match rng.random_range(0..6) {
+                0 => rng.random_range(0..130),
+                1 => u32::MAX - 1,
+                2 => i32::MAX as u32,
+                3 => i32::MAX as u32 + 1,
+                _ => rng.random(),
+            };
+            // What a call hands in: nothing before its first retry, then the delay slept,
+            // which is at least the base (a `Retry-After` may stretch it to the cap).
+            let previous = match rng.random_range(0..4) {
+                0 => Duration::ZERO,
+                1 => Duration::MAX,
+                _ => pick_duration(&mut rng).max(a.min(b)),
+            };
+            for jitter in [
+                Jitter::None,
+                Jitter::Full,
+                Jitter::Equal,
+                Jitter::Decorrelated,
+            ] {
+                let c = Config {
+                    base_delay: a.min(b),
+                    max_delay: a.max(b),
+                    exponential_base,
+                    jitter,
+                    ..Config::default()
+                };
+                let d = exponential(&c, n);
+                assert!(d <= c.max_delay, "{c:?} n={n}: {d:?}");
+                assert!(
+                    d <= exponential(&c, n.saturating_add(1)),
+                    "{c:?} n={n}: shrank"
+                );
+                if exponential_base == 1.0 {
+                    // The base itself, to the `f64`'s precision (a nanosecond in a year).
+                    assert!(
+                        d.abs_diff(c.base_delay) <= Duration::from_nanos(4),
+                        "{c:?}: {d:?}"
+                    );
+                }
+                let j = delay(&c, n, previous, &mut rng);
+                assert!(j <= c.max_delay, "{c:?} n={n} previous={previous:?}: {j:?}");
+                match jitter {
+                    Jitter::None => assert_eq!(j, d),
+                    Jitter::Full => assert!(j <= d),
+                    Jitter::Equal => assert!(j >= d / 2 && j <= d),
+                    Jitter::Decorrelated => assert!(j >= c.base_delay.min(c.max_delay)),
+                }
+            }
+        }
+    }
+
     #[test]
     fn decorrelated_grows_from_previous_and_is_capped() {
         let c = cfg(Jitter::Decorrelated);

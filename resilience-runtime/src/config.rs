@@ -226,7 +226,21 @@ fn parse_bool(s: &str) -> Option<bool> {
 }
 
 fn parse_f64(s: &str) -> Option<f64> {
-    s.parse::<f64>().ok().filter(|v| v.is_finite())
+    let v = s.parse::<f64>().ok().filter(|v| v.is_finite())?;
+    // A number too small for an `f64` (`1e-400`) parses as 0, but is not 0: taken as 0, it
+    // passed where 0 is allowed and a small number is not (`RETRY_BUDGET_RATIO`: "0, or from
+    // 0.000001", where `1e-7` is refused). The smallest `f64` of its sign stands for it.
+    if v == 0.0 && writes_a_non_zero(s) {
+        return Some(f64::from_bits(1).copysign(v));
+    }
+    Some(v)
+}
+
+/// Whether the number `s` writes has a digit other than 0 before any exponent: it is not 0.
+fn writes_a_non_zero(s: &str) -> bool {
+    s.bytes()
+        .take_while(|b| !matches!(b, b'e' | b'E'))
+        .any(|b| matches!(b, b'1'..=b'9'))
 }
 
 /// The longest duration any setting takes: a year. Longer values are surely mistakes, and
@@ -234,9 +248,41 @@ fn parse_f64(s: &str) -> Option<f64> {
 const MAX_SECS: u64 = 365 * 24 * 3600;
 
 fn parse_secs(s: &str) -> Option<Duration> {
-    parse_f64(s)
-        .filter(|v| *v >= 0.0)
-        .and_then(|v| Duration::try_from_secs_f64(v).ok())
+    match plain_secs(s) {
+        Some(exact) => exact,
+        None => parse_f64(s)
+            .filter(|v| *v >= 0.0)
+            .and_then(|v| Duration::try_from_secs_f64(v).ok()),
+    }
+}
+
+/// `s` written as `[+]digits[.digits]`, read exactly, to the nanosecond (digits past it are
+/// dropped): through an `f64` (16 significant digits), a value a nanosecond from a limit was
+/// rounded onto it, `RETRY_MAX_DELAY=31536000.000000001` taken as the year its message allows
+/// and `RETRY_TOTAL_TIMEOUT=31535999.999999999` refused as "below 31536000". `None` for any
+/// other form (an exponent, a sign), which goes through an `f64`; `Some(None)` for more
+/// seconds than a `Duration` holds.
+fn plain_secs(s: &str) -> Option<Option<Duration>> {
+    let t = s.strip_prefix('+').unwrap_or(s);
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let secs = match int.trim_start_matches('0') {
+        "" => 0,
+        digits => match digits.parse::<u64>() {
+            Ok(n) => n,
+            Err(_) => return Some(None),
+        },
+    };
+    let nanos = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(9)
+        .fold(0, |n, b| n * 10 + u32::from(b - b'0'));
+    Some(Some(Duration::new(secs, nanos)))
 }
 
 fn is_none_word(s: &str) -> bool {
@@ -1242,5 +1288,259 @@ mod tests {
         ]);
         let scan = scan_provider_vars(vars.into_iter(), &[]);
         assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
+    }
+
+    /// `text`, a plain decimal (`[+]digits[.digits]`, trimmed), against a year of seconds,
+    /// exactly to the nanosecond (the unit durations are kept in); `None` for any other form
+    /// (an exponent, a sign, a word).
+    fn against_a_year(text: &str) -> Option<std::cmp::Ordering> {
+        let t = text.trim();
+        let t = t.strip_prefix('+').unwrap_or(t);
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let int = int.trim_start_matches('0');
+        let year = MAX_SECS.to_string();
+        Some(
+            int.len()
+                .cmp(&year.len())
+                .then_with(|| int.cmp(year.as_str()))
+                .then_with(|| {
+                    if frac.bytes().take(9).any(|b| b != b'0') {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Equal
+                    }
+                }),
+        )
+    }
+
+    /// Whether the plain decimal `text` is below a nanosecond (0 included).
+    fn below_a_nanosecond(text: &str) -> bool {
+        let t = text.trim();
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        int.bytes().all(|b| matches!(b, b'0' | b'+')) && frac.bytes().take(9).all(|b| b == b'0')
+    }
+
+    /// Review (extremes): every variable, global and per provider, given hostile values (a
+    /// fixed table, then random strings of the same pieces, seeded): each is accepted as the
+    /// value it writes, within the range its message states, or refused with one problem
+    /// that names the variable, the value as given and what was expected, on one line, and
+    /// the setting falls back to its default.
+    #[test]
+    fn every_variable_takes_hostile_values_as_written_or_names_them() {
+        use rand::{Rng, SeedableRng};
+        let table = [
+            "",
+            " ",
+            "\t",
+            "-1",
+            "-0",
+            "0",
+            "-0.0",
+            "NaN",
+            "nan",
+            "inf",
+            "-inf",
+            "infinity",
+            "1e308",
+            "1e309",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "4294967295",
+            "4294967296",
+            "65535",
+            "65536",
+            "4096",
+            "4097",
+            "1000",
+            "1001",
+            "18446744073709551615s",
+            "9999999999999h",
+            "1e30s",
+            "1e30",
+            "0.5",
+            "2.5",
+            "1.0",
+            "\u{663}",
+            "\u{ff14}",
+            "+3",
+            "+0.5",
+            "0003",
+            "1S",
+            "1MS",
+            "1s",
+            "3abc",
+            "3 4",
+            "3\0",
+            "\u{0}3",
+            "3\n",
+            "3\n4",
+            "1e-400",
+            "-1e-400",
+            "0.0e-400",
+            "1e-7",
+            "1e-6",
+            "0.000001",
+            "0x10",
+            "1_000",
+            "true",
+            "TRUE",
+            "none",
+            "NONE",
+            "full",
+            "1.",
+            ".5",
+            "5e-324",
+            "31536000",
+            "31536000.000000001",
+            "31535999.999999999",
+            "31535999.9999999999",
+            "31536000.0000000001",
+            "1e-9",
+            "1e-10",
+            "0.0000000015",
+            "100",
+            "1.5",
+            "1e-300",
+            "\u{3000}4\u{3000}",
+            "3\r",
+            "\u{200b}3",
+            "3\u{202e}",
+        ];
+        let pieces = [
+            "",
+            " ",
+            "+",
+            "-",
+            "0",
+            "1",
+            "9",
+            ".",
+            "e",
+            "E",
+            "-",
+            "inf",
+            "NaN",
+            "\0",
+            "\n",
+            "s",
+            "ms",
+            "H",
+            "\u{663}",
+            "\u{ff14}",
+            "_",
+            "x",
+            "1e308",
+            "18446744073709551616",
+            "31536000",
+            "999999999",
+        ];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(128);
+        let mut values: Vec<String> = table.iter().map(|s| s.to_string()).collect();
+        values.extend((0..3000).map(|_| {
+            (0..rng.random_range(1..=5))
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect::<String>()
+        }));
+        let mut wrong = Vec::new();
+        for &key in KEYS {
+            for raw in &values {
+                for provider in [None, Some("kimi-v2")] {
+                    let var = match provider {
+                        None => key.var().to_string(),
+                        Some(p) => provider_variable(p, key.var()),
+                    };
+                    let map = env(&[(&var, raw)]);
+                    let lookup = |k: &str| map.get(k).cloned();
+                    let (settings, problems) = Settings::from_env(&lookup, provider);
+                    let (c, conflicts) = settings.resolve();
+                    let Some(v) = key.parse(raw) else {
+                        let shown = problems.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+                        let named = problems.len() == 1
+                            && problems[0].variable == var
+                            && problems[0].value == *raw
+                            && problems[0].expected == key.expected()
+                            && shown[0].starts_with(&format!("{var}="))
+                            && shown[0].ends_with(&format!(": expected {}", key.expected()))
+                            && !shown[0].contains(['\n', '\r', '\0']);
+                        if !named || c.value(key) != Config::default().value(key) {
+                            wrong.push(format!("{var}={raw:?}: {shown:?}"));
+                        }
+                        // Refused for its range: a number the message's range leaves out.
+                        let outside = match (key.kind(), against_a_year(raw)) {
+                            (Kind::Secs, Some(o)) => o.is_gt(),
+                            (Kind::OptSecs, Some(o)) => o.is_ge() || below_a_nanosecond(raw),
+                            _ => true,
+                        };
+                        if !outside {
+                            wrong.push(format!("{var}={raw:?} refused, but in range: {shown:?}"));
+                        }
+                        continue;
+                    };
+                    // A base delay above the default max delay (60 s) is a conflict, named
+                    // with both values.
+                    let conflict = key == Key::BaseDelay
+                        && matches!(v, Value::Secs(d) if d > Config::default().max_delay);
+                    if conflict {
+                        let named = conflicts.len() == 1
+                            && conflicts[0].variable == var
+                            && conflicts[0].value == show(v)
+                            && conflicts[0].expected
+                                == "at most the maximum delay (RETRY_MAX_DELAY=60)";
+                        if !problems.is_empty() || !named {
+                            wrong.push(format!("{var}={raw:?}: {problems:?} {conflicts:?}"));
+                        }
+                    } else if !problems.is_empty() || !conflicts.is_empty() || c.value(key) != v {
+                        wrong.push(format!("{var}={raw:?}: {problems:?} {conflicts:?}"));
+                    }
+                    let sane = match (key.kind(), v) {
+                        (
+                            Kind::Attempts | Kind::Count | Kind::Count16 | Kind::Window,
+                            Value::Count(n),
+                        ) => {
+                            let t = raw.trim();
+                            let digits = t.strip_prefix('+').unwrap_or(t).trim_start_matches('0');
+                            digits == n.to_string()
+                        }
+                        (Kind::Secs, Value::Secs(d)) | (Kind::OptSecs, Value::OptSecs(Some(d))) => {
+                            let year = Duration::from_secs(MAX_SECS);
+                            let in_range = match against_a_year(raw) {
+                                Some(o) if key.kind() == Kind::Secs => o.is_le(),
+                                Some(o) => o.is_lt(),
+                                None => true,
+                            };
+                            in_range
+                                && d <= year
+                                && (key.kind() == Kind::Secs || !d.is_zero() && d < year)
+                        }
+                        // A number written as 0 only is 0: one too small for an `f64` is not.
+                        (Kind::Share | Kind::NonNegative, Value::Float(f)) => {
+                            f.is_finite()
+                                && f >= 0.0
+                                && (f != 0.0 || !writes_a_non_zero(raw.trim()))
+                        }
+                        (Kind::Base, Value::Float(f)) => (1.0..=1000.0).contains(&f),
+                        (Kind::Rate, Value::OptFloat(r)) => r.is_none_or(|r| r > 0.0 && r <= 1.0),
+                        (Kind::Bool, Value::Bool(_)) | (Kind::Jitter, Value::Jitter(_)) => true,
+                        (Kind::OptSecs, Value::OptSecs(None)) => true,
+                        _ => false,
+                    };
+                    if !sane {
+                        wrong.push(format!("{var}={raw:?} accepted as {}", show(v)));
+                    }
+                }
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{} wrong:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
     }
 }
