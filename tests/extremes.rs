@@ -583,26 +583,3 @@ fn conflicting_extremes_are_refused_with_both_values() {
          the window size (configure(\"xt-conflict-window\"): Settings::window_size=1)"
     );
 }
-
-/// Known limit, not fixed: the breaker keeps its times in `u64` nanoseconds from an hour
-/// before its first use, which saturate 584 years on. On a paused clock that is one call
-/// away (1000 attempts of a year's backoff each are valid settings), and past it an opened
-/// breaker is half-open at once. Run with `--ignored` to see it.
-#[tokio::test(start_paused = true)]
-#[ignore = "known limit: breaker times saturate 2^64 ns (584 years) after first use"]
-async fn a_breaker_opened_585_years_on_stays_open() {
-    tokio::time::advance(YEAR * 585).await;
-    let p = resilience::configure(
-        "xt-585-years",
-        Settings::new()
-            .max_attempts(1)
-            .failure_threshold(1)
-            .breaker_timeout(Duration::from_secs(60)),
-    )
-    .unwrap();
-    let _ = run(p, Duration::from_secs(1), 1, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
-    assert_eq!(p.state(), CircuitState::Open, "retry_in {:?}", p.retry_in());
-}
