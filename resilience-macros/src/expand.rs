@@ -268,6 +268,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
         let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used, krate);
+        skip_generated_names(&mut item.attrs, &item.sig);
         let mut site = site;
         if args.retry
             && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts, krate)
@@ -345,6 +346,118 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     inner.block = syn::parse2(quote!({ #harness }))?;
     inner.block.brace_token = braces;
     Ok(item.into_token_stream())
+}
+
+/// Adds the names a pattern argument is given (`__resilience_argN`) to the `skip` of a
+/// `#[tracing::instrument]` below ours, which records every argument by name: it would record
+/// the whole value by its `Debug`, the fields the pattern leaves out included
+/// (`Creds { user, .. }`, `(tenant, _)`: a key), into a span that every `[RETRY]` line of the
+/// call is logged in. Without us it records the pattern's bindings; it cannot see them here
+/// (each attempt binds them in the body), so it records nothing of such an argument.
+fn skip_generated_names(attrs: &mut [Attribute], sig: &Signature) {
+    let generated: Vec<syn::Ident> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(t) => match &*t.pat {
+                Pat::Ident(p) if p.ident.to_string().starts_with("__resilience_arg") => {
+                    Some(syn::Ident::new(&p.ident.to_string(), Span::call_site()))
+                }
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    if generated.is_empty() {
+        return;
+    }
+    for attr in attrs.iter_mut() {
+        skip_in(&mut attr.meta, &generated);
+    }
+}
+
+/// [`skip_generated_names`] for one attribute: an `#[instrument]`, or one under a
+/// `#[cfg_attr(…, instrument(…))]`.
+fn skip_in(meta: &mut syn::Meta, generated: &[syn::Ident]) {
+    use syn::punctuated::Punctuated;
+    match meta {
+        syn::Meta::Path(path) if is_instrument(path) => {
+            let path = path.clone();
+            *meta = syn::Meta::List(syn::MetaList {
+                path,
+                delimiter: syn::MacroDelimiter::Paren(Default::default()),
+                tokens: quote!(skip(#(#generated),*)),
+            });
+        }
+        syn::Meta::List(list) if is_instrument(&list.path) => {
+            list.tokens = with_skips(list.tokens.clone(), generated);
+        }
+        syn::Meta::List(list) if list.path.is_ident("cfg_attr") => {
+            let Ok(mut metas) =
+                list.parse_args_with(Punctuated::<syn::Meta, Token![,]>::parse_terminated)
+            else {
+                return;
+            };
+            // The first is the condition.
+            for meta in metas.iter_mut().skip(1) {
+                skip_in(meta, generated);
+            }
+            list.tokens = metas.into_token_stream();
+        }
+        _ => {}
+    }
+}
+
+/// tracing's `#[instrument]`: `instrument`, `tracing::instrument` or
+/// `tracing_attributes::instrument`, with or without a leading `::`.
+fn is_instrument(path: &syn::Path) -> bool {
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    matches!(
+        names.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        ["instrument"] | ["tracing" | "tracing_attributes", "instrument"]
+    )
+}
+
+/// `#[instrument(…)]`'s arguments with `names` skipped: added to its `skip(…)`, or a
+/// `skip(…)` of their own; nothing when it skips all (`skip_all`).
+fn with_skips(tokens: TokenStream, names: &[syn::Ident]) -> TokenStream {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    // Top-level arguments only: `fields(skip = 1)` names no argument.
+    let is_word = |t: &TokenTree, w: &str| matches!(t, TokenTree::Ident(i) if i == w);
+    if trees.iter().any(|t| is_word(t, "skip_all")) {
+        return trees.into_iter().collect();
+    }
+    let mut out = Vec::with_capacity(trees.len() + 1);
+    let mut added = false;
+    let mut iter = trees.into_iter().peekable();
+    while let Some(tree) = iter.next() {
+        let opens_skip = is_word(&tree, "skip")
+            && matches!(iter.peek(), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
+        out.push(tree);
+        if opens_skip && let Some(TokenTree::Group(g)) = iter.next() {
+            let inner = g.stream();
+            let comma = needs_comma(&inner).then(|| quote!(,));
+            let mut merged = Group::new(Delimiter::Parenthesis, quote!(#inner #comma #(#names),*));
+            merged.set_span(g.span());
+            out.push(TokenTree::Group(merged));
+            added = true;
+        }
+    }
+    let mut tokens: TokenStream = out.into_iter().collect();
+    if !added {
+        let comma = needs_comma(&tokens).then(|| quote!(,));
+        tokens.extend(quote!(#comma skip(#(#names),*)));
+    }
+    tokens
+}
+
+/// Whether a list must get a `,` before more items: it has some, and no trailing `,`.
+fn needs_comma(list: &TokenStream) -> bool {
+    list.clone()
+        .into_iter()
+        .last()
+        .is_some_and(|t| !matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == ','))
 }
 
 fn not_async(sig: &Signature) -> syn::Error {
@@ -1348,6 +1461,57 @@ mod tests {
             expand_str(r#"provider = "k""#, "async fn f() -> (u8, E) { todo!() }")
                 .contains("must return `Result")
         );
+    }
+
+    /// A pattern argument's generated name goes into a `#[tracing::instrument]`'s `skip`
+    /// below ours, whatever the attribute's shape; no other attribute is touched.
+    #[test]
+    fn instrument_below_skips_the_generated_names() {
+        let item = |attr: &str| {
+            format!(
+                "{attr} async fn up(&self, n: &str, (a, _): (u8, u8), Creds {{ user, .. }}: Creds) -> Result<u8, E> {{ Ok(a) }}"
+            )
+        };
+        for (attr, expected) in [
+            (
+                "#[instrument]",
+                "# [instrument (skip (__resilience_arg2 , __resilience_arg3))]",
+            ),
+            (
+                "#[tracing::instrument(skip(self, n))]",
+                "# [tracing :: instrument (skip (self , n , __resilience_arg2 , __resilience_arg3))]",
+            ),
+            (
+                "#[tracing::instrument(skip(self,),)]",
+                "# [tracing :: instrument (skip (self , __resilience_arg2 , __resilience_arg3) ,)]",
+            ),
+            (
+                "#[::tracing::instrument(level = \"info\", fields(skip = 1))]",
+                "# [:: tracing :: instrument (level = \"info\" , fields (skip = 1) , skip (__resilience_arg2 , __resilience_arg3))]",
+            ),
+            (
+                "#[instrument(level = \"info\",)]",
+                "# [instrument (level = \"info\" , skip (__resilience_arg2 , __resilience_arg3))]",
+            ),
+            (
+                "#[tracing::instrument(skip_all, err)]",
+                "# [tracing :: instrument (skip_all , err)]",
+            ),
+            ("#[other::instrument(x)]", "# [other :: instrument (x)]"),
+            (
+                "#[cfg_attr(feature = \"t\", tracing::instrument(skip(n)), allow(unused))]",
+                "# [cfg_attr (feature = \"t\" , tracing :: instrument (skip (n , __resilience_arg2 , __resilience_arg3)) , allow (unused))]",
+            ),
+        ] {
+            let out = expand_str(r#"provider = "kimi""#, &item(attr));
+            assert!(out.contains(expected), "{attr}: {out}");
+        }
+        // No pattern argument, nothing to add.
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "#[instrument(skip(n))] async fn up(n: &str) -> Result<u8, E> { Ok(1) }",
+        );
+        assert!(out.contains("# [instrument (skip (n))]"), "{out}");
     }
 
     #[test]

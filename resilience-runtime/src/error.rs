@@ -179,7 +179,9 @@ pub struct ConfigProblem {
     /// The environment variable, `Settings::…` for a value given in code, or `provider `…`` for
     /// a provider name that clashes or is already set up with other settings.
     pub variable: String,
-    /// The value as given.
+    /// The value as given. Messages and log lines show it shortened to its length when it is
+    /// longer than any setting's (32 characters), else with any URL's credentials, query and
+    /// fragment redacted: a value pasted into the wrong variable may be a secret.
     pub value: String,
     /// What a valid value looks like.
     pub expected: String,
@@ -223,13 +225,49 @@ impl fmt::Display for ConfigProblem {
     }
 }
 
+/// The most characters of a bad value that messages and log lines show. Every valid value
+/// is shorter (a duration to the nanosecond, `31536000.000000001`, has 18), so a longer one is
+/// no slip of a setting's but, likely, a secret pasted into the wrong variable (an API key, a
+/// DSN): it is named by its length only.
+pub(crate) const SHOWN_VALUE_MAX: usize = 32;
+
+/// A bad value as messages and log lines show it: `None` when it is too long to show
+/// ([`SHOWN_VALUE_MAX`]), else the value with any URL's user-info, query and fragment
+/// redacted ([`redact`](crate::redact)), as a value pasted into the wrong variable may be a
+/// URL with its credentials.
+pub(crate) fn showable_value(value: &str) -> Option<Cow<'_, str>> {
+    if value.chars().nth(SHOWN_VALUE_MAX).is_some() {
+        return None;
+    }
+    let redacted = crate::redact::redact(value);
+    Some(if redacted == value {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(redacted)
+    })
+}
+
+/// A bad value as a log line's `value` field holds it: as [`showable_value`], unquoted.
+pub(crate) fn logged_value(value: &str) -> Cow<'_, str> {
+    showable_value(value).unwrap_or_else(|| Cow::Owned(not_shown(value)))
+}
+
+/// What stands for a value too long to show: unquoted, so it cannot be read as the value
+/// itself (a value with spaces is always quoted).
+fn not_shown(value: &str) -> String {
+    format!("<{} characters, not shown>", value.chars().count())
+}
+
 impl ConfigProblem {
     /// The value as a message shows it (see `Display`).
     pub(crate) fn shown_value(&self) -> impl fmt::Display + '_ {
         struct Shown<'a>(&'a str);
         impl fmt::Display for Shown<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let v = self.0;
+                let Some(v) = showable_value(self.0) else {
+                    return f.write_str(&not_shown(self.0));
+                };
+                let v = &*v;
                 // Also nothing that `{:?}` would escape: invisible and bidirectional
                 // characters (a zero-width space after `5`, U+202E) must show.
                 let plain = !v.is_empty()
@@ -315,6 +353,38 @@ mod tests {
         );
         assert_eq!(Seconds(Duration::ZERO).to_string(), "0.000s");
         assert_eq!(Seconds(Duration::from_millis(1)).to_string(), "0.001s");
+    }
+
+    /// A value too long to be any setting's is named by its length, and a URL in a shorter
+    /// one loses its credentials: a secret pasted into the wrong variable is not repeated.
+    #[test]
+    fn a_pasted_secret_is_not_shown() {
+        let problem = |value: &str| {
+            ConfigProblem {
+                variable: "RETRY_MAX_ATTEMPTS".into(),
+                value: value.into(),
+                expected: "a number".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            problem("sk-proj-0123456789abcdefghijSECRET"),
+            "RETRY_MAX_ATTEMPTS=<34 characters, not shown>: expected a number"
+        );
+        assert_eq!(
+            problem("https://u:SECRET@h/?k=SECRET"),
+            "RETRY_MAX_ATTEMPTS=\"https://<redacted>@h/?<redacted>\": expected a number"
+        );
+        // The longest a message shows whole, multi-byte characters counted as one.
+        let longest = "é".repeat(SHOWN_VALUE_MAX);
+        assert_eq!(
+            problem(&longest),
+            format!("RETRY_MAX_ATTEMPTS={longest}: expected a number")
+        );
+        assert_eq!(
+            problem(&format!("{longest}x")),
+            "RETRY_MAX_ATTEMPTS=<33 characters, not shown>: expected a number"
+        );
     }
 
     #[test]

@@ -185,7 +185,25 @@ mod reqwest_impls {
         fn log_summary(&self) -> Option<Cow<'_, str>> {
             // reqwest's text embeds the URL, raw: the runtime redacts its query and user-info
             // before logging. Code that logs this summary itself must call `redact` too.
-            Some(Cow::Owned(self.to_string()))
+            //
+            // A status error's text (`error_for_status()`) also repeats the provider's own
+            // reason phrase when it is not the standard one (`401 invalid key sk-…`): free
+            // text of the provider's, which may echo what was sent. Said here by the code and
+            // its standard reason, as reqwest says a status that came without its own phrase.
+            let Some(status) = self.status() else {
+                return Some(Cow::Owned(self.to_string()));
+            };
+            let side = if status.is_client_error() {
+                "client"
+            } else {
+                "server"
+            };
+            let mut text = format!("HTTP status {side} error ({status})");
+            if let Some(url) = self.url() {
+                use std::fmt::Write;
+                let _ = write!(text, " for url ({url})");
+            }
+            Some(Cow::Owned(text))
         }
     }
 
@@ -261,5 +279,48 @@ mod tests {
             Some(Duration::ZERO),
             "a date in the past"
         );
+    }
+
+    /// A provider's own reason phrase (`HTTP/1.1 401 invalid key sk-…`) is free text of the
+    /// provider's, which reqwest's `error_for_status()` text repeats: the summary names the
+    /// status by its code and standard reason instead, and keeps the URL (redacted when
+    /// logged).
+    #[cfg(feature = "reqwest")]
+    #[tokio::test]
+    async fn a_status_error_logs_no_reason_phrase_of_the_providers() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let mut stream = stream.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 401 invalid key sk-REASON-SECRET\r\ncontent-length: 0\r\n\
+                      connection: close\r\n\r\n",
+                );
+            }
+        });
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = format!("http://{addr}/v1/files?api_key=QUERY-SECRET");
+        let err = client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap_err();
+        // What reqwest itself says, for the record.
+        assert!(err.to_string().contains("sk-REASON-SECRET"), "{err}");
+        let summary = err.log_summary().unwrap();
+        assert!(!summary.contains("REASON-SECRET"), "{summary}");
+        assert_eq!(
+            crate::redact(&summary),
+            format!(
+                "HTTP status client error (401 Unauthorized) for url (http://{addr}/v1/files?<redacted>)"
+            )
+        );
+        assert_eq!(err.classify(), ErrorClass::Permanent);
     }
 }

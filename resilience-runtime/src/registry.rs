@@ -215,7 +215,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     for p in problems.into_iter().filter(first_report) {
         tracing::error!(
             target: "resilience",
-            provider = inner.name, variable = %p.variable, value = %p.value, expected = %p.expected,
+            provider = inner.name, variable = %p.variable, value = %crate::error::logged_value(&p.value), expected = %p.expected,
             "[CONFIG] Ignoring {}={} for provider {}: expected {}; the next setting in line \
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
              Logged once, however many providers it applies to.{advice}",
@@ -258,7 +258,9 @@ impl std::fmt::Debug for Provider {
 ///
 /// This looks the name up in a map behind a lock: keep the handle (it is `Copy`) or use
 /// `#[resilient]`, whose call sites look it up once. Names are never forgotten, so do not
-/// build provider names from user input.
+/// build provider names from user input. Nor put a secret in one (a base URL with its
+/// user-info or key): a name is a metric label value, a field and part of the text of every
+/// log line about the provider, and shown by `/health`, none of them redacted.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -32,7 +32,9 @@ pub enum TelemetryError {
     RecorderAlreadyInstalled,
     /// `RESILIENCE_METRICS_ADDR` is not an address.
     BadAddress {
-        /// The variable's value.
+        /// The variable's value (the error's text shows it as a
+        /// [`ConfigProblem`](crate::ConfigProblem)'s value is shown: by its length when long,
+        /// URL credentials redacted).
         value: String,
     },
     /// The listener could not bind (port in use, no permission, …).
@@ -53,10 +55,19 @@ impl fmt::Display for TelemetryError {
             TelemetryError::RecorderAlreadyInstalled => f.write_str(
                 "another metrics recorder is already installed, so resilience cannot serve /metrics: serve that exporter's endpoint (after resilience::telemetry::use_installed_recorder(), our metrics go into it) and /health from resilience::telemetry::health()",
             ),
-            TelemetryError::BadAddress { value } => write!(
-                f,
-                "RESILIENCE_METRICS_ADDR={value:?}: expected an IP address and port, e.g. {DEFAULT_ADDR}"
-            ),
+            // Shown as a configuration problem shows it: a long value (a secret pasted into
+            // the wrong variable) by its length, a URL without its credentials.
+            TelemetryError::BadAddress { value } => {
+                f.write_str("RESILIENCE_METRICS_ADDR=")?;
+                match crate::error::showable_value(value) {
+                    Some(shown) => write!(f, "{shown:?}")?,
+                    None => f.write_str(&crate::error::logged_value(value))?,
+                }
+                write!(
+                    f,
+                    ": expected an IP address and port, e.g. {DEFAULT_ADDR}"
+                )
+            }
             TelemetryError::Bind { addr, source } => write!(
                 f,
                 "cannot serve metrics on {addr}: {source}; choose another address (RESILIENCE_METRICS_ADDR for serve_from_env())"
@@ -504,6 +515,33 @@ pub fn health() -> (bool, serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A push gateway's URL, credentials and all, or a key pasted into the variable: not
+    /// repeated by the error.
+    #[test]
+    fn a_bad_address_shows_no_secret() {
+        let text = |value: &str| {
+            TelemetryError::BadAddress {
+                value: value.into(),
+            }
+            .to_string()
+        };
+        assert_eq!(
+            text("https://u:SECRET@push.example"),
+            "RESILIENCE_METRICS_ADDR=\"https://<redacted>@push.example\": expected an IP \
+             address and port, e.g. 127.0.0.1:9464"
+        );
+        assert_eq!(
+            text("sk-proj-0123456789abcdefghijSECRET"),
+            "RESILIENCE_METRICS_ADDR=<34 characters, not shown>: expected an IP address and \
+             port, e.g. 127.0.0.1:9464"
+        );
+        assert_eq!(
+            text("localhost:9464"),
+            "RESILIENCE_METRICS_ADDR=\"localhost:9464\": expected an IP address and port, e.g. \
+             127.0.0.1:9464"
+        );
+    }
 
     /// A render keeps its permit until it ends, though the request that started it is
     /// dropped meanwhile (its client left): two renders at a time, not two requests.
