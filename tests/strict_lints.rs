@@ -1,11 +1,12 @@
 //! A crate with the lint levels a strict service sets, clippy's restriction lints on shadowing
 //! and on literals among them: nothing of the expansion may trip them (`.ci/run` runs clippy
 //! on this file, with `-D warnings`). Each attempt's copy of an argument binds the argument's
-//! name again; the parameter it is copied from has a span of the expansion, so clippy does not
-//! read the copy as shadowing a binding of the user's (`shadow_unrelated` at every named owned
-//! or `&mut` argument, `shadow_same` at a `mut` reference one, `shadow_reuse` in an
-//! `#[async_trait]` impl). The labels (`CallSite::new("fournisseur-é", "téléverser")`) are the
-//! expansion's literals, not the body's (`non_ascii_literal` at a method's non-ASCII name).
+//! name again; the parameter it is copied from has a pattern of the expansion's (a `mut` of
+//! ours, its name still the user's), so clippy does not read the copy as shadowing a binding of
+//! the user's (`shadow_unrelated` at every named owned or `&mut` argument, `shadow_same` at a
+//! `mut` reference one, `shadow_reuse` in an `#[async_trait]` impl). The labels
+//! (`CallSite::new("fournisseur-é", "téléverser")`) are the expansion's literals, not the
+//! body's (`non_ascii_literal` at a method's non-ASCII name).
 #![deny(
     unused,
     unused_qualifications,

@@ -901,29 +901,32 @@ fn rebind_params(
         let original = (*arg.pat).clone();
         // A `ref mut` binding borrows what it is bound from mutably: that must be a `mut` place.
         let ref_mut = binds_ref_mut(original.to_token_stream());
-        let name = match &*arg.pat {
+        let (name, own_name) = match &*arg.pat {
             Pat::Ident(PatIdent {
                 ident,
                 subpat: None,
                 by_ref: None,
                 ..
-            }) => ident.clone(),
-            _ => format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
+            }) => (ident.clone(), true),
+            _ => (
+                format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
+                false,
+            ),
         };
         let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
         // Whether a statement of ours binds the parameter's own name again for the body (each
-        // attempt's copy, or the pattern's `mut`): the parameter then keeps its name with a
-        // span of ours ([`hidden`]).
-        let rebound = if retry {
-            !(plain && (!used.names(&name) || matches!(rebind_kind(&arg.ty), Rebind::Shared)))
-        } else {
-            !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
-        };
-        let name = if rebound { hidden(&name) } else { name };
+        // attempt's copy, or the pattern's `mut`): the parameter's binding is then ours
+        // ([`ours_mut`]). A name of ours (a pattern's parameter) is never bound again.
+        let rebound = own_name
+            && if retry {
+                !(plain && (!used.names(&name) || matches!(rebind_kind(&arg.ty), Rebind::Shared)))
+            } else {
+                !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
+            };
         *arg.pat = Pat::Ident(PatIdent {
             attrs: Vec::new(),
             by_ref: None,
-            mutability: None,
+            mutability: rebound.then(|| ours_mut(&name)),
             ident: name.clone(),
             subpat: None,
         });
@@ -962,7 +965,7 @@ fn rebind_params(
                 // `as_mut` takes the parameter by `&mut`: its binding becomes `mut` (the
                 // user's own `mut` is on the pattern each attempt binds).
                 if let Pat::Ident(p) = &mut *arg.pat {
-                    p.mutability = Some(Default::default());
+                    p.mutability.get_or_insert_with(|| ours_mut(&name));
                 }
                 let krate = krate.at(span);
                 before.push(quote_spanned!(span=> #(#cfgs)* let #copy = #krate::__private::Pin::as_mut(&mut #name);));
@@ -979,20 +982,23 @@ fn rebind_params(
     (before, inside)
 }
 
-/// A parameter's name, for the parameter and the statements that copy it per attempt, when one
-/// of them binds that name again for the body: at the same place, so rustdoc and rustc show it
-/// as written, but with a span of ours, so that clippy reads the parameter as generated, not
-/// as a binding of the user's that each attempt's copy shadows (`shadow_unrelated` at every
-/// named owned or `&mut` argument, `shadow_same` at a `mut` one, `shadow_reuse` in an
-/// `#[async_trait]` impl; a crate that denies them could not otherwise use the attribute).
-/// The copy keeps the user's span, so rustc still reports an unneeded `mut` or an unused
-/// binding there, and its lint levels hold. The call site's hygiene, not the mixed site's: the
-/// body sees the copy, whose scope is nearer, and code that another attribute below ours
-/// writes with the user's tokens before the attempts still finds the parameter.
-fn hidden(name: &syn::Ident) -> syn::Ident {
-    let mut hidden = name.clone();
-    hidden.set_span(Span::call_site().located_at(name.span()));
-    hidden
+/// The `mut` of a parameter whose name a statement of ours binds again for the body (each
+/// attempt's copy, or the pattern's own `mut`), spanned as ours at the parameter's name. The
+/// parameter's pattern (`mut name`) then has a span of ours, as rustc joins a span of the
+/// expansion with one of the input (the expansion's wins), so clippy reads the parameter as
+/// generated, not as a binding of the user's that each attempt's copy shadows
+/// (`shadow_unrelated` at every named owned or `&mut` argument, `shadow_same` at a `mut` one,
+/// `shadow_reuse` in an `#[async_trait]` impl; a crate that denies them could not otherwise use
+/// the attribute), and rustc's `unused_mut` says nothing of a `mut` of ours. The name itself
+/// keeps the user's span, hygiene included: code that another attribute below ours writes with
+/// the user's tokens before the attempts (`#[instrument(parent = &span)]`) must find the
+/// parameter where the name and that attribute come from different places (a `macro_rules!`
+/// that takes the argument's name from its caller, or puts `#[resilient]` on its caller's
+/// items): a name re-spanned at the call site resolved there, not where it was written. The
+/// copy keeps the user's pattern and span, so rustc still reports an unneeded `mut` or an
+/// unused binding there, and its lint levels hold.
+fn ours_mut(name: &syn::Ident) -> Token![mut] {
+    Token![mut](Span::call_site().located_at(name.span()))
 }
 
 /// Whether an attempt reborrows a `&mut` of the caller's (receiver or argument).
@@ -1196,19 +1202,18 @@ fn param_rebinds(
             continue;
         }
         // Each attempt's copy binds the parameter's name again: the parameter's own binding
-        // gets a span of ours, as on the native path ([`hidden`]).
-        let param = hidden(&ident);
-        pat.ident = param.clone();
+        // is ours, as on the native path ([`ours_mut`]).
+        pat.mutability = Some(ours_mut(&ident));
+        let param = &ident;
         out.push(match kind {
             Rebind::Shared => quote_spanned!(span=> #(#binding)* let #m #ident = #param;),
             Rebind::Unique => quote_spanned!(span=> #(#binding)* let #m #ident = &mut *#param;),
             Rebind::Pin => {
-                pat.mutability = Some(Default::default());
                 let krate = krate.at(span);
                 quote_spanned!(span=> #(#binding)* let #m #ident = #krate::__private::Pin::as_mut(&mut #param);)
             }
             Rebind::Owned => {
-                let clone = owned_rebind(&ident, &param, &arg.ty, span, krate);
+                let clone = owned_rebind(&ident, param, &arg.ty, span, krate);
                 quote!(#(#cfgs)* #clone)
             }
         });
@@ -1377,7 +1382,7 @@ mod tests {
         );
         assert!(
             out.contains(
-                "async fn up (& self , p : & Path , n : Vec < u8 > , __resilience_arg3 : (u8 , u8))"
+                "async fn up (& self , p : & Path , mut n : Vec < u8 > , __resilience_arg3 : (u8 , u8))"
             ),
             "{out}"
         );
