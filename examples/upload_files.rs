@@ -1076,6 +1076,35 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
 mod tests {
     use super::*;
 
+    /// A `FileProvider` named `$name` that posts through an [`HttpProvider`], its calls made
+    /// through `#[resilient(provider = $provider)]`, as `Kimi` and `Glm` are.
+    macro_rules! through {
+        ($name:ident, $provider:tt) => {
+            struct $name(HttpProvider);
+            impl FileProvider for $name {
+                #[resilient(provider = $provider)]
+                async fn upload_file(
+                    &self,
+                    key: &str,
+                    name: &str,
+                    bytes: &[u8],
+                ) -> Result<Uploaded, UploadError> {
+                    self.0.post(key, name, bytes).await
+                }
+            }
+        };
+    }
+
+    /// An [`HttpProvider`] posting to `url` with a client that ignores proxies (the tests'
+    /// servers are on loopback).
+    fn http(url: String) -> HttpProvider {
+        HttpProvider {
+            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            url,
+            stats: AttemptStats::default(),
+        }
+    }
+
     fn args(given: &[&str]) -> Args {
         Args::try_parse_from(std::iter::once("upload_files").chain(given.iter().copied())).unwrap()
     }
@@ -1114,11 +1143,7 @@ mod tests {
         .unwrap();
         let server = FaultServer::start(Faults::none()).await.unwrap();
         server.script([Fault::Slow(Duration::from_secs(2))]);
-        let kimi = Kimi(HttpProvider {
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
-            url: server.upload_url(),
-            stats: AttemptStats::default(),
-        });
+        let kimi = Kimi(http(server.upload_url()));
         assert!(kimi.upload_file("k", "f", b"x").await.is_ok());
         let stats = &kimi.0.stats;
         let counts = [
@@ -1249,18 +1274,7 @@ mod tests {
     /// it counts as a fault and never as an upload).
     #[tokio::test(start_paused = true)]
     async fn an_answer_without_a_file_id_is_not_an_upload() {
-        struct Checked(HttpProvider);
-        impl FileProvider for Checked {
-            #[resilient(provider = "answer-check")]
-            async fn upload_file(
-                &self,
-                key: &str,
-                name: &str,
-                bytes: &[u8],
-            ) -> Result<Uploaded, UploadError> {
-                self.0.post(key, name, bytes).await
-            }
-        }
+        through!(Checked, "answer-check");
         resilience::configure(
             "answer-check",
             Settings::new()
@@ -1268,13 +1282,7 @@ mod tests {
                 .failure_threshold(1000),
         )
         .unwrap();
-        let provider = |url: String| {
-            Checked(HttpProvider {
-                client: reqwest::Client::builder().no_proxy().build().unwrap(),
-                url,
-                stats: AttemptStats::default(),
-            })
-        };
+        let provider = |url: String| Checked(http(url));
         let mut taken = Vec::new();
         for (raw, what) in [
             (
@@ -1325,30 +1333,8 @@ mod tests {
     /// recorded) nor failed over (a copy at the other provider).
     #[tokio::test(start_paused = true)]
     async fn an_upload_in_progress_is_waited_for_not_failed() {
-        struct A(HttpProvider);
-        impl FileProvider for A {
-            #[resilient(provider = "in-progress-a")]
-            async fn upload_file(
-                &self,
-                key: &str,
-                name: &str,
-                bytes: &[u8],
-            ) -> Result<Uploaded, UploadError> {
-                self.0.post(key, name, bytes).await
-            }
-        }
-        struct B(HttpProvider);
-        impl FileProvider for B {
-            #[resilient(provider = "in-progress-b")]
-            async fn upload_file(
-                &self,
-                key: &str,
-                name: &str,
-                bytes: &[u8],
-            ) -> Result<Uploaded, UploadError> {
-                self.0.post(key, name, bytes).await
-            }
-        }
+        through!(A, "in-progress-a");
+        through!(B, "in-progress-b");
         resilience::configure(
             "in-progress-a",
             Settings::new()
@@ -1357,11 +1343,6 @@ mod tests {
                 .attempt_timeout(Some(Duration::from_secs(1))),
         )
         .unwrap();
-        let http = |url: String| HttpProvider {
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
-            url,
-            stats: AttemptStats::default(),
-        };
         let (a_server, b_server) = (
             FaultServer::start(Faults::none()).await.unwrap(),
             FaultServer::start(Faults::none()).await.unwrap(),

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, get};
+use common::{TestError, get, sample};
 use resilience::{CallSite, CircuitState, Settings};
 
 #[resilience::resilient(provider = "late-a")]
@@ -18,28 +18,6 @@ async fn late_a(fail: bool) -> Result<u32, TestError> {
 }
 
 static LATE_B: CallSite = CallSite::new("late-b", "own_site");
-
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .expect("valid Prometheus text");
-    let found: Vec<f64> = scrape
-        .samples
-        .iter()
-        .filter(|s| {
-            s.metric == name
-                && s.labels.len() == labels.len()
-                && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-        })
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            _ => f64::NAN,
-        })
-        .collect();
-    assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
-    found.first().copied()
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_recorder_switched_on_after_calls_and_served_twice() {

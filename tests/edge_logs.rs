@@ -6,21 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, capture};
+use common::{TestError, capture, counter};
 use resilience::{CircuitState, Jitter, Settings};
-
-fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) => v,
-            _ => 0.0,
-        })
-        .sum()
-}
 
 fn count(all: &str, provider: &str, needle: &str) -> usize {
     let tag = format!("provider=\"{provider}\"");

@@ -11,32 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use common::TestError;
+use common::{TestError, sample};
 use resilience::{CircuitState, Jitter, Settings};
-
-/// The value of the one sample of `name` with exactly `labels` (order free); `None` if absent.
-fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .expect("valid Prometheus text");
-    let found: Vec<f64> = scrape
-        .samples
-        .iter()
-        .filter(|s| {
-            s.metric == name
-                && s.labels.len() == labels.len()
-                && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
-        })
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(h) => h.iter().map(|b| b.count).fold(0.0, f64::max),
-            prometheus_parse::Value::Summary(_) => f64::NAN,
-        })
-        .collect();
-    assert!(found.len() <= 1, "{name} {labels:?}: {found:?}");
-    found.first().copied()
-}
 
 fn render() -> String {
     resilience::telemetry::install_recorder().unwrap().render()
@@ -455,18 +431,23 @@ async fn a_panic_converting_a_rejection_is_abandoned() {
     );
 }
 
-/// A retry refused after its backoff (forced open meanwhile), whose conversion panics.
-#[tokio::test(start_paused = true)]
-async fn a_panic_converting_a_refused_retry_is_abandoned() {
+/// A call of `name` (configured with `settings`) whose first attempt fails transiently, with
+/// `meanwhile` run beside it once that attempt has failed (during the backoff): what ends the
+/// call is converted by a `From<ResilienceError>` that panics, so the call counts as
+/// abandoned, after its one attempt.
+async fn converting_its_end_panics(
+    name: &str,
+    settings: Settings,
+    meanwhile: impl Future<Output = ()>,
+) {
     render();
-    let name = "edge-convert-refused";
-    let p = resilience::configure(name, settings()).unwrap();
+    let p = resilience::configure(name, settings).unwrap();
     let call = CatchUnwind(Box::pin(
         p.execute(|| async { Err::<u32, _>(PanicsOnConvert) }),
     ));
     let (r, ()) = tokio::join!(call, async {
         tokio::task::yield_now().await;
-        p.force_open();
+        meanwhile.await;
     });
     assert!(r.is_err(), "the conversion panicked");
     assert_eq!(
@@ -479,34 +460,27 @@ async fn a_panic_converting_a_refused_retry_is_abandoned() {
     );
 }
 
+/// A retry refused after its backoff (forced open meanwhile), whose conversion panics.
+#[tokio::test(start_paused = true)]
+async fn a_panic_converting_a_refused_retry_is_abandoned() {
+    let name = "edge-convert-refused";
+    converting_its_end_panics(name, settings(), async {
+        resilience::provider(name).force_open();
+    })
+    .await;
+}
+
 /// The deadline passed during the backoff, and the conversion of `DeadlineExceeded` panics.
 #[tokio::test(start_paused = true)]
 async fn a_panic_converting_a_deadline_passed_in_the_backoff_is_abandoned() {
-    render();
-    let name = "edge-convert-deadline";
-    let p = resilience::configure(
-        name,
+    converting_its_end_panics(
+        "edge-convert-deadline",
         settings()
             .base_delay(Duration::from_millis(10))
             .total_timeout(Some(Duration::from_millis(100))),
+        tokio::time::advance(Duration::from_millis(150)),
     )
-    .unwrap();
-    let call = CatchUnwind(Box::pin(
-        p.execute(|| async { Err::<u32, _>(PanicsOnConvert) }),
-    ));
-    let (r, ()) = tokio::join!(call, async {
-        tokio::task::yield_now().await;
-        tokio::time::advance(Duration::from_millis(150)).await;
-    });
-    assert!(r.is_err(), "the conversion panicked");
-    assert_eq!(
-        calls(name),
-        Calls {
-            abandoned: 1.0,
-            a_transient: 1.0,
-            ..Calls::default()
-        }
-    );
+    .await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,6 +21,11 @@ fn loop_only() -> Settings {
         .retry_budget_enabled(false)
 }
 
+/// The `i`th attempt's answer of a provider that is down.
+fn failing(i: u32) -> Result<(), TestError> {
+    Err(TestError::Transient(i))
+}
+
 /// Runs `op(attempt)` through `p` under a paused-clock bound of `limit` (a hang shows as the
 /// bound passing) and counts the attempts, failing on more than `max` (a busy loop).
 async fn run<T: std::fmt::Debug>(
@@ -71,8 +76,7 @@ async fn exponential_backoff_at_attempt_60_plus_with_the_largest_caps() {
                 .exponential_base(1000.0),
         )
         .unwrap();
-        let (r, attempts, elapsed) =
-            run(p, YEAR * 70, 70, |i| Err::<(), _>(TestError::Transient(i))).await;
+        let (r, attempts, elapsed) = run(p, YEAR * 70, 70, failing).await;
         assert_eq!(
             (r, attempts),
             (Err(TestError::Transient(70)), 70),
@@ -115,10 +119,7 @@ async fn a_thousand_attempts_with_zero_delays_end_at_once() {
                 .exponential_base(1000.0),
         )
         .unwrap();
-        let (r, attempts, elapsed) = run(p, Duration::from_secs(1), 1000, |i| {
-            Err::<(), _>(TestError::Transient(i))
-        })
-        .await;
+        let (r, attempts, elapsed) = run(p, Duration::from_secs(1), 1000, failing).await;
         assert_eq!((r, attempts), (Err(TestError::Transient(1000)), 1000));
         assert_eq!(elapsed, Duration::ZERO, "{jitter}");
     }
@@ -253,10 +254,7 @@ async fn breaker_timeouts_of_a_year_and_of_zero() {
             .breaker_timeout(YEAR),
     )
     .unwrap();
-    let (r, _, _) = run(p, Duration::from_secs(1), 1, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
+    let (r, _, _) = run(p, Duration::from_secs(1), 1, failing).await;
     assert_eq!(r, Err(TestError::Transient(1)));
     assert_eq!(p.state(), CircuitState::Open);
     let (r, attempts, _) = run(p, Duration::from_secs(1), 1, Ok).await;
@@ -283,10 +281,7 @@ async fn breaker_timeouts_of_a_year_and_of_zero() {
             .breaker_timeout(Duration::ZERO),
     )
     .unwrap();
-    let _ = run(p, Duration::from_secs(1), 1, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
+    let _ = run(p, Duration::from_secs(1), 1, failing).await;
     assert_eq!(
         p.state(),
         CircuitState::HalfOpen,
@@ -311,10 +306,7 @@ async fn a_success_threshold_above_the_probe_slots_closes_after_that_many_probes
             .breaker_timeout(Duration::from_secs(1)),
     )
     .unwrap();
-    let _ = run(p, Duration::from_secs(1), 1, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
+    let _ = run(p, Duration::from_secs(1), 1, failing).await;
     tokio::time::advance(Duration::from_secs(1)).await;
     for k in 0..500 {
         assert_eq!(p.state(), CircuitState::HalfOpen, "after {k} successes");
@@ -339,10 +331,7 @@ async fn failure_rate_windows_at_their_ends() {
     .unwrap();
     for k in 1..=4096u32 {
         assert_eq!(p.state(), CircuitState::Closed, "after {} failures", k - 1);
-        let (r, _, _) = run(p, Duration::from_secs(1), 1, |i| {
-            Err::<(), _>(TestError::Transient(i))
-        })
-        .await;
+        let (r, _, _) = run(p, Duration::from_secs(1), 1, failing).await;
         assert_eq!(r, Err(TestError::Transient(1)));
     }
     assert_eq!(p.state(), CircuitState::Open);
@@ -361,10 +350,7 @@ async fn failure_rate_windows_at_their_ends() {
         assert_eq!(r, Ok(1));
     }
     assert_eq!(p.state(), CircuitState::Closed);
-    let _ = run(p, Duration::from_secs(1), 1, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
+    let _ = run(p, Duration::from_secs(1), 1, failing).await;
     assert_eq!(p.state(), CircuitState::Open);
 }
 
@@ -384,10 +370,7 @@ async fn retry_budgets_at_their_ends() {
     )
     .unwrap();
     for _ in 0..3 {
-        let (r, attempts, _) = run(p, Duration::from_secs(1), 1000, |i| {
-            Err::<(), _>(TestError::Transient(i))
-        })
-        .await;
+        let (r, attempts, _) = run(p, Duration::from_secs(1), 1000, failing).await;
         assert_eq!((r, attempts), (Err(TestError::Transient(1000)), 1000));
         assert_eq!(p.retry_budget_available(), f64::from(u32::MAX));
         tokio::time::advance(Duration::from_millis(1)).await;
@@ -404,20 +387,14 @@ async fn retry_budgets_at_their_ends() {
             .retry_budget_min_per_second(0.0),
     )
     .unwrap();
-    let (r, attempts, _) = run(p, Duration::from_secs(1), 2, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
+    let (r, attempts, _) = run(p, Duration::from_secs(1), 2, failing).await;
     assert_eq!(
         (r, attempts),
         (Err(TestError::Transient(2)), 2),
         "one retry"
     );
     tokio::time::advance(YEAR).await;
-    let (r, attempts, _) = run(p, Duration::from_secs(1), 1, |i| {
-        Err::<(), _>(TestError::Transient(i))
-    })
-    .await;
+    let (r, attempts, _) = run(p, Duration::from_secs(1), 1, failing).await;
     assert_eq!(
         (r, attempts),
         (Err(TestError::Transient(1)), 1),

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, UploadError, capture, get};
+use common::{TestError, UploadError, capture, counter, get};
 use resilience::{CircuitState, Jitter, Settings};
 
 #[resilience::resilient(provider = "log-secret")]
@@ -62,19 +62,6 @@ fn lines_with(all: &str, needle: &str) -> String {
         .filter(|l| l.contains(needle))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v) => v,
-            _ => 0.0,
-        })
-        .sum()
 }
 
 #[test]
