@@ -68,15 +68,29 @@ fn a_move_made_while_the_recorder_is_switched_on_is_not_overwritten() {
         // The switch has read `closed` and is about to publish it.
         there.recv().unwrap();
         let (moved_tx, moved) = mpsc::channel();
+        let (tid_tx, tid) = mpsc::channel();
         let mover = s.spawn(move || {
+            tid_tx.send(own_task()).unwrap();
             p.force_open();
             moved_tx.send(()).unwrap();
         });
         // The move must wait for the switch, which holds the breaker's lock while it reads
-        // and publishes the state. Nothing says that a thread waits on a lock, so the test
-        // gives it a bounded time to go through instead: done within it, the move has
-        // published `forced_open`, and the switch's `closed` would now overwrite it.
-        let went_through = moved.recv_timeout(Duration::from_millis(200)).is_ok();
+        // and publishes the state: either the move goes through (wrong: the switch's `closed`
+        // would then overwrite its `forced_open`) or its thread goes to sleep on the lock, and
+        // nothing else puts it to sleep between sending its task and being moved.
+        let went_through = match tid.recv().unwrap() {
+            Some(task) => loop {
+                if moved.try_recv().is_ok() {
+                    break true;
+                }
+                if asleep(&task) {
+                    break false;
+                }
+                std::thread::yield_now();
+            },
+            // No /proc to ask: a bounded time to go through instead.
+            None => moved.recv_timeout(Duration::from_millis(200)).is_ok(),
+        };
         go.send(()).unwrap();
         switch.join().unwrap();
         mover.join().unwrap();
@@ -98,4 +112,18 @@ fn a_move_made_while_the_recorder_is_switched_on_is_not_overwritten() {
         "the gauge shows the state read before the move (which went through at once: {went_through})"
     );
     assert!(!went_through, "the move did not wait for the switch");
+}
+
+/// This thread's `/proc` task directory (Linux), which says whether it sleeps.
+fn own_task() -> Option<std::path::PathBuf> {
+    let own = std::fs::read_link("/proc/thread-self").ok()?;
+    Some(std::path::Path::new("/proc").join(own))
+}
+
+/// Whether the task sleeps: the state field of its `stat`, after the command's parenthesis
+/// (the command may hold spaces and parentheses of its own).
+fn asleep(task: &std::path::Path) -> bool {
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 1..];
+    after.split_whitespace().next() == Some("S")
 }
