@@ -247,42 +247,131 @@ fn writes_a_non_zero(s: &str) -> bool {
 /// capping them keeps every deadline and timestamp computation far from overflow.
 const MAX_SECS: u64 = 365 * 24 * 3600;
 
+/// Seconds in any form an `f64` is read from, exactly, digits past the nanosecond cut
+/// (`9e-10`, as `0.0000000009`, is no time).
 fn parse_secs(s: &str) -> Option<Duration> {
-    match plain_secs(s) {
-        Some(exact) => exact,
-        None => parse_f64(s)
-            .filter(|v| *v >= 0.0)
-            .and_then(|v| Duration::try_from_secs_f64(v).ok()),
+    let (d, cut) = decimal(s)?.secs()?;
+    // Past the year by less than the nanosecond kept: cut down, it would be the year, which
+    // `RETRY_MAX_DELAY` allows.
+    (!cut || d < Duration::from_secs(MAX_SECS)).then_some(d)
+}
+
+/// A number as written, kept exactly: `0.digits × 10^point`, the digits (ASCII) without
+/// leading or trailing zeros, none for 0. Through an `f64` (16 significant digits), a value
+/// just outside a limit was rounded onto it: `RETRY_MAX_DELAY=31536000.000000001` taken as
+/// the year its message allows, `RETRY_EXPONENTIAL_BASE=0.99999999999999999` as 1.0.
+struct Decimal {
+    negative: bool,
+    digits: Vec<u8>,
+    point: i64,
+}
+
+/// `s` in the forms an `f64` is read from, less the words (`inf`, `nan`), which are no
+/// finite number: `[+-]digits[.digits][(e|E)[+-]digits]`, with a digit on one side of the
+/// point at least.
+fn decimal(s: &str) -> Option<Decimal> {
+    fn signed(s: &str) -> (bool, &str) {
+        match s.as_bytes().first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        }
+    }
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    let (negative, t) = signed(s);
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let exponent = match exponent.map(signed) {
+        None => 0,
+        Some((_, e)) if e.is_empty() || !all_digits(e) => return None,
+        // Held to a bound far past any number of digits an environment holds, so that it
+        // cannot overflow, and changes no result.
+        Some((negative, e)) => {
+            let e = e
+                .bytes()
+                .fold(0i64, |n, b| (n * 10 + i64::from(b - b'0')).min(1 << 50));
+            if negative { -e } else { e }
+        }
+    };
+    let written: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    let leading = written.iter().take_while(|&&b| b == b'0').count();
+    let mut digits = written[leading..].to_vec();
+    while digits.last() == Some(&b'0') {
+        digits.pop();
+    }
+    Some(Decimal {
+        negative,
+        digits,
+        point: int.len() as i64 - leading as i64 + exponent,
+    })
+}
+
+impl Decimal {
+    /// Seconds, to the nanosecond, and whether non-zero digits past it were cut; `None` when
+    /// negative or past what a `Duration` holds.
+    fn secs(&self) -> Option<(Duration, bool)> {
+        if self.digits.is_empty() {
+            return Some((Duration::ZERO, false));
+        }
+        // Past 20 digits before the point is past any `u64`: the loop below stays short.
+        if self.negative || self.point > 20 {
+            return None;
+        }
+        let digit = |i: i64| {
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| self.digits.get(i))
+                .map_or(0, |b| b - b'0')
+        };
+        let mut secs = 0u64;
+        for i in 0..self.point {
+            secs = secs.checked_mul(10)?.checked_add(u64::from(digit(i)))?;
+        }
+        let nanos = (self.point..self.point + 9).fold(0, |n, i| n * 10 + u32::from(digit(i)));
+        let cut = self.digits.len() as i64 > self.point + 9;
+        Some((Duration::new(secs, nanos), cut))
+    }
+
+    /// Compared with `bound`, a number written in the same forms.
+    fn cmp(&self, bound: &str) -> std::cmp::Ordering {
+        let b = decimal(bound).expect("a bound is a number");
+        let sign = |d: &Decimal| match (d.digits.is_empty(), d.negative) {
+            (true, _) => 0,
+            (false, true) => -1,
+            (false, false) => 1,
+        };
+        // With no leading or trailing zeros, the digits of two numbers with one point compare
+        // as text.
+        let size = self
+            .point
+            .cmp(&b.point)
+            .then_with(|| self.digits.cmp(&b.digits));
+        sign(self).cmp(&sign(&b)).then(match sign(self) {
+            0 => std::cmp::Ordering::Equal,
+            1 => size,
+            _ => size.reverse(),
+        })
     }
 }
 
-/// `s` written as `[+]digits[.digits]`, read exactly, to the nanosecond (digits past it are
-/// dropped): through an `f64` (16 significant digits), a value a nanosecond from a limit was
-/// rounded onto it, `RETRY_MAX_DELAY=31536000.000000001` taken as the year its message allows
-/// and `RETRY_TOTAL_TIMEOUT=31535999.999999999` refused as "below 31536000". `None` for any
-/// other form (an exponent, a sign), which goes through an `f64`; `Some(None)` for more
-/// seconds than a `Duration` holds.
-fn plain_secs(s: &str) -> Option<Option<Duration>> {
-    let t = s.strip_prefix('+').unwrap_or(s);
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
-    {
-        return None;
+/// Whether the number `s` writes is within `kind`'s range as its message states it: its
+/// `f64` may have been rounded onto a bound from outside. Words (`inf`) are the `f64`
+/// check's.
+fn written_within(kind: Kind, s: &str) -> bool {
+    let Some(x) = decimal(s) else { return true };
+    match kind {
+        Kind::Base => x.cmp("1").is_ge() && x.cmp("1000").is_le(),
+        Kind::NonNegative => x.cmp("0").is_ge(),
+        Kind::Share => x.cmp("0").is_eq() || x.cmp("0.000001").is_ge(),
+        Kind::Rate => x.cmp("0").is_gt() && x.cmp("1").is_le(),
+        _ => true,
     }
-    let secs = match int.trim_start_matches('0') {
-        "" => 0,
-        digits => match digits.parse::<u64>() {
-            Ok(n) => n,
-            Err(_) => return Some(None),
-        },
-    };
-    let nanos = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(9)
-        .fold(0, |n, b| n * 10 + u32::from(b - b'0'));
-    Some(Some(Duration::new(secs, nanos)))
 }
 
 fn is_none_word(s: &str) -> bool {
@@ -300,8 +389,12 @@ impl Key {
             Kind::Secs => Value::Secs(parse_secs(s)?),
             Kind::OptSecs if is_none_word(s) => Value::OptSecs(None),
             Kind::OptSecs => Value::OptSecs(Some(parse_secs(s)?)),
+            Kind::Base | Kind::NonNegative | Kind::Share if !written_within(self.kind(), s) => {
+                return None;
+            }
             Kind::Base | Kind::NonNegative | Kind::Share => Value::Float(parse_f64(s)?),
             Kind::Rate if is_none_word(s) => Value::OptFloat(None),
+            Kind::Rate if !written_within(self.kind(), s) => return None,
             Kind::Rate => Value::OptFloat(Some(parse_f64(s)?)),
             Kind::Jitter => Value::Jitter(match s.to_ascii_lowercase().as_str() {
                 "full" | "true" => Jitter::Full,
@@ -1290,9 +1383,180 @@ mod tests {
         assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
     }
 
+    /// Review: a duration in exponent form is read as exactly as in plain form; through an
+    /// `f64`, `3.1536000000000001e7` (the year and a nanosecond) was taken as the year, and
+    /// `9e-10` was a nanosecond where `0.0000000009` is under one.
+    #[test]
+    fn a_duration_reads_alike_in_every_notation() {
+        let year = Duration::from_secs(MAX_SECS);
+        let (_, problems) = resolve(&[("RETRY_MAX_DELAY", "3.1536000000000001e7")], "kimi");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let (c, problems) = resolve(
+            &[("RETRY_TOTAL_TIMEOUT", "3.1535999999999999999e7")],
+            "kimi",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.total_timeout, Some(year - Duration::from_nanos(1)));
+        for (plain, exponent) in [
+            ("31536000.000000001", "3.1536000000000001e7"),
+            ("31536000.000000001", "31536000000000001E-9"),
+            ("31535999.999999999", "3.1535999999999999999e7"),
+            ("0.0000000009", "9e-10"),
+            ("0.0000000005", "5e-10"),
+            ("0.0000000015", "1.5e-9"),
+            ("1.0000000005", "1.0000000005e0"),
+            ("2.5", "25e-1"),
+            ("1000", "1e3"),
+            ("1000", "1.e+3"),
+            ("0", "0e99999999999999999999999"),
+            ("0", "-0.0e-5"),
+            ("0", "+0E+0"),
+        ] {
+            for key in [
+                Key::BaseDelay,
+                Key::MaxDelay,
+                Key::AttemptTimeout,
+                Key::TotalTimeout,
+            ] {
+                assert_eq!(
+                    key.parse(plain),
+                    key.parse(exponent),
+                    "{key:?}: {plain} vs {exponent}"
+                );
+            }
+        }
+    }
+
+    /// Review: past the year by less than the nanosecond kept, a duration was cut down to
+    /// the year, which the message allows.
+    #[test]
+    fn a_duration_past_the_year_by_a_fraction_of_a_nanosecond_is_refused() {
+        let year = Duration::from_secs(MAX_SECS);
+        for past in [
+            "31536000.0000000001",
+            "31536000.00000000000000000001",
+            "3.15360000000000000001e7",
+        ] {
+            let (c, problems) = resolve(&[("RETRY_MAX_DELAY", past)], "kimi");
+            assert_eq!(problems.len(), 1, "{past}: {problems:?}");
+            assert_eq!(c.max_delay, Config::default().max_delay);
+        }
+        for at in ["31536000.0000000000", "31536000", "3.1536e7"] {
+            let (c, problems) = resolve(&[("CIRCUIT_BREAKER_TIMEOUT", at)], "kimi");
+            assert!(problems.is_empty(), "{at}: {problems:?}");
+            assert_eq!(c.breaker_timeout, year);
+        }
+        let (c, problems) = resolve(&[("RETRY_ATTEMPT_TIMEOUT", "31535999.9999999999")], "kimi");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.attempt_timeout, Some(year - Duration::from_nanos(1)));
+    }
+
+    /// Review: a number is checked against its range as written, not as the `f64` it rounds
+    /// to: `0.99999999999999999` is below the 1.0 an exponential base needs, though its `f64`
+    /// is 1.0.
+    #[test]
+    fn a_number_rounded_onto_a_bound_from_outside_is_refused() {
+        for (var, outside) in [
+            ("RETRY_EXPONENTIAL_BASE", "0.99999999999999999"),
+            ("RETRY_EXPONENTIAL_BASE", "1000.00000000000001"),
+            ("RETRY_EXPONENTIAL_BASE", "1.00000000000000001e3"),
+            ("CIRCUIT_BREAKER_FAILURE_RATE", "1.00000000000000001"),
+            ("RETRY_BUDGET_RATIO", "0.00000099999999999999999"),
+            ("RETRY_BUDGET_RATIO", "9.9999999999999999999e-7"),
+        ] {
+            let (c, problems) = resolve(&[(var, outside)], "kimi");
+            assert_eq!(problems.len(), 1, "{var}={outside}: {problems:?}");
+            assert_eq!(c, Config::default(), "{var}={outside}");
+        }
+        for (var, inside) in [
+            ("RETRY_EXPONENTIAL_BASE", "1.00000000000000001"),
+            ("RETRY_EXPONENTIAL_BASE", "999.999999999999999"),
+            ("RETRY_EXPONENTIAL_BASE", "1e0"),
+            ("RETRY_EXPONENTIAL_BASE", "1000.000"),
+            ("CIRCUIT_BREAKER_FAILURE_RATE", "0.99999999999999999"),
+            ("CIRCUIT_BREAKER_FAILURE_RATE", "1"),
+            ("CIRCUIT_BREAKER_FAILURE_RATE", "1e-400"),
+            ("RETRY_BUDGET_RATIO", "0.00000100000000000000001"),
+            ("RETRY_BUDGET_RATIO", "1e-6"),
+            ("RETRY_BUDGET_RATIO", "-0"),
+            ("RETRY_BUDGET_MIN_PER_SECOND", "-0.0"),
+        ] {
+            let (_, problems) = resolve(&[(var, inside)], "kimi");
+            assert!(problems.is_empty(), "{var}={inside}: {problems:?}");
+        }
+    }
+
+    /// Review: the exact reader takes the forms an `f64` is read from, no more and no less
+    /// (less the words, no finite number), and any duration written in any of them, with any
+    /// number of zeros, is read as that duration to the nanosecond (seeded).
+    #[test]
+    fn the_exact_reader_takes_the_forms_of_an_f64_and_any_notation_of_a_duration() {
+        use rand::{Rng, SeedableRng};
+        let pieces = [
+            "",
+            "+",
+            "-",
+            "0",
+            "00",
+            "1",
+            "7",
+            "9",
+            ".",
+            "e",
+            "E",
+            "e-",
+            "E+",
+            "inf",
+            "NaN",
+            "infinity",
+            "\u{663}",
+            "x",
+            " ",
+            "_",
+            "999999999999999999999",
+        ];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(132);
+        for _ in 0..20_000 {
+            let s: String = (0..rng.random_range(1..=6))
+                .map(|_| pieces[rng.random_range(0..pieces.len())])
+                .collect();
+            let word = matches!(
+                s.strip_prefix(['+', '-'])
+                    .unwrap_or(&s)
+                    .to_ascii_lowercase()
+                    .as_str(),
+                "inf" | "infinity" | "nan"
+            );
+            assert_eq!(
+                s.parse::<f64>().is_ok(),
+                decimal(&s).is_some() || word,
+                "{s:?}"
+            );
+        }
+        for _ in 0..20_000 {
+            let d = Duration::new(
+                rng.random_range(0..=MAX_SECS),
+                rng.random_range(0..1_000_000_000),
+            );
+            let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+            let all = d.as_nanos();
+            let zeros = "0".repeat(rng.random_range(0..4));
+            let shift = rng.random_range(0..30);
+            for text in [
+                format!("{zeros}{secs}.{nanos:09}{zeros}"),
+                format!("+{all}e-9"),
+                format!("{all}{zeros}E-{}", 9 + zeros.len()),
+                format!("0.{}{all:028}e{}", "0".repeat(shift), 19 + shift),
+                format!("{secs}.{nanos:09}{}e0", rng.random_range(0..10u32)),
+            ] {
+                assert_eq!(parse_secs(&text), Some(d), "{text}");
+            }
+        }
+    }
+
     /// `text`, a plain decimal (`[+]digits[.digits]`, trimmed), against a year of seconds,
-    /// exactly to the nanosecond (the unit durations are kept in); `None` for any other form
-    /// (an exponent, a sign, a word).
+    /// exactly, every digit written (one past the nanosecond kept is still past the year);
+    /// `None` for any other form (an exponent, a sign, a word).
     fn against_a_year(text: &str) -> Option<std::cmp::Ordering> {
         let t = text.trim();
         let t = t.strip_prefix('+').unwrap_or(t);
@@ -1309,7 +1573,7 @@ mod tests {
                 .cmp(&year.len())
                 .then_with(|| int.cmp(year.as_str()))
                 .then_with(|| {
-                    if frac.bytes().take(9).any(|b| b != b'0') {
+                    if frac.bytes().any(|b| b != b'0') {
                         std::cmp::Ordering::Greater
                     } else {
                         std::cmp::Ordering::Equal
@@ -1411,6 +1675,18 @@ mod tests {
             "3\r",
             "\u{200b}3",
             "3\u{202e}",
+            "3.1536000000000001e7",
+            "3.1535999999999999999e7",
+            "31536000000000001e-9",
+            "9e-10",
+            "5e-10",
+            "-0e5",
+            "0e99999999999999999999",
+            "1e99999999999999999999",
+            "0.99999999999999999",
+            "1.00000000000000001",
+            "1000.00000000000001",
+            "0.00000099999999999999999",
         ];
         let pieces = [
             "",
