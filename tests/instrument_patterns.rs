@@ -64,8 +64,8 @@ async fn conditional((tenant, _): (String, String)) -> Result<(), CallError> {
     Err(timed_out())
 }
 
-#[test]
-fn a_pattern_arguments_hidden_fields_stay_out_of_the_span() {
+/// The logs of `calls`, made on `provider` with two quick attempts each.
+fn logs_of(provider: &str, calls: impl Future<Output = ()>) -> String {
     let (logs, subscriber) = common::capture();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,30 +74,88 @@ fn a_pattern_arguments_hidden_fields_stay_out_of_the_span() {
     tracing::subscriber::with_default(subscriber, || {
         rt.block_on(async {
             resilience::configure(
-                "instr-pattern",
+                provider,
                 Settings::new()
                     .max_attempts(2)
                     .base_delay(Duration::ZERO)
                     .circuit_breaker_enabled(false),
             )
             .unwrap();
-            let creds = || Creds {
-                user: "bob".into(),
-                key: "sk-PATTERN-SECRET".into(),
-            };
-            let _ = bare(creds(), ("acme".into(), "TUPLE-SECRET".into())).await;
-            let _ = listed("x", creds(), "report.pdf").await;
-            let _ = skipped(creds()).await;
-            let _ = conditional(("acme".into(), "TUPLE-SECRET".into())).await;
+            calls.await;
         })
     });
-    let text = logs.text();
+    logs.text()
+}
+
+fn creds() -> Creds {
+    Creds {
+        user: "bob".into(),
+        key: "sk-PATTERN-SECRET".into(),
+    }
+}
+
+fn tenant() -> (String, String) {
+    ("acme".into(), "TUPLE-SECRET".into())
+}
+
+/// Neither secret, nor the name of the whole value that holds it.
+fn assert_no_secret(text: &str, generated: &str) {
+    for secret in ["PATTERN-SECRET", "TUPLE-SECRET", generated] {
+        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
+    }
+}
+
+#[test]
+fn a_pattern_arguments_hidden_fields_stay_out_of_the_span() {
+    let text = logs_of("instr-pattern", async {
+        let _ = bare(creds(), tenant()).await;
+        let _ = listed("x", creds(), "report.pdf").await;
+        let _ = skipped(creds()).await;
+        let _ = conditional(tenant()).await;
+    });
     // The spans are there, with what they record besides.
     assert!(text.contains("bare: resilience: [RETRY]"), "{text}");
     assert!(text.contains("listed{name=\"report.pdf\" job=7}"), "{text}");
     assert!(text.contains("skipped: resilience: [RETRY]"), "{text}");
     assert!(text.contains("conditional: resilience: [RETRY]"), "{text}");
-    for secret in ["PATTERN-SECRET", "TUPLE-SECRET", "__resilience_arg"] {
-        assert!(!text.contains(secret), "{secret} in the logs:\n{text}");
+    assert_no_secret(&text, "__resilience_arg");
+}
+
+#[async_trait::async_trait]
+trait Upload {
+    async fn up(
+        &self,
+        creds: Creds,
+        tenant: (String, String),
+        ignored: Creds,
+    ) -> Result<(), CallError>;
+}
+
+struct Uploader;
+
+/// In an `#[async_trait]` impl, where the README puts `#[instrument]` below `#[resilient]`
+/// too, async-trait has already given a pattern argument (or `_`) a name of its own, `__argN`,
+/// before either attribute runs: the same whole value, recorded the same way.
+#[async_trait::async_trait]
+impl Upload for Uploader {
+    #[resilience::resilient(provider = "instr-pattern-at")]
+    #[tracing::instrument(skip(self))]
+    async fn up(
+        &self,
+        Creds { user, .. }: Creds,
+        (tenant, _): (String, String),
+        _: Creds,
+    ) -> Result<(), CallError> {
+        let _ = (user, tenant);
+        Err(timed_out())
     }
+}
+
+#[test]
+fn an_async_trait_impls_pattern_arguments_stay_out_of_the_span() {
+    let text = logs_of("instr-pattern-at", async {
+        let _ = Uploader.up(creds(), tenant(), creds()).await;
+    });
+    assert!(text.contains("up: resilience: [RETRY]"), "{text}");
+    assert_no_secret(&text, "__arg");
 }

@@ -333,6 +333,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             r.mutability = Some(Default::default());
         }
     }
+    skip_generated_names(&mut item.attrs, &item.sig);
     let stmts = &inner.block.stmts;
     let harness = harness(
         &args,
@@ -353,14 +354,22 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 /// the whole value by its `Debug`, the fields the pattern leaves out included
 /// (`Creds { user, .. }`, `(tenant, _)`: a key), into a span that every `[RETRY]` line of the
 /// call is logged in. Without us it records the pattern's bindings; it cannot see them here
-/// (each attempt binds them in the body), so it records nothing of such an argument.
+/// (each attempt binds them in the body), so it records nothing of such an argument. In an
+/// `#[async_trait]` impl the name is async-trait's (`__argN`, for `_` too), given before we
+/// run, and the value recorded the same way.
 fn skip_generated_names(attrs: &mut [Attribute], sig: &Signature) {
+    let generated_name = |name: &str| {
+        name.starts_with("__resilience_arg")
+            || name
+                .strip_prefix("__arg")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     let generated: Vec<syn::Ident> = sig
         .inputs
         .iter()
         .filter_map(|arg| match arg {
             FnArg::Typed(t) => match &*t.pat {
-                Pat::Ident(p) if p.ident.to_string().starts_with("__resilience_arg") => {
+                Pat::Ident(p) if generated_name(&p.ident.to_string()) => {
                     Some(syn::Ident::new(&p.ident.to_string(), Span::call_site()))
                 }
                 _ => None,

@@ -172,16 +172,17 @@ pub struct ConfigError {
     problems: Vec<ConfigProblem>,
 }
 
-/// One bad setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One bad setting. Its `Debug` shows the value as its `Display` does, so `{:?}` of the
+/// problems in a log line is as safe as the error's text.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfigProblem {
     /// The environment variable, `Settings::…` for a value given in code, or `provider `…`` for
     /// a provider name that clashes or is already set up with other settings.
     pub variable: String,
     /// The value as given. Messages and log lines show it shortened to its length when it is
-    /// longer than any setting's (32 characters), else with any URL's credentials, query and
-    /// fragment redacted: a value pasted into the wrong variable may be a secret.
+    /// longer than 31 characters (no setting's is over 18), else with any URL's credentials,
+    /// query and fragment redacted: a value pasted into the wrong variable may be a secret.
     pub value: String,
     /// What a valid value looks like.
     pub expected: String,
@@ -228,8 +229,9 @@ impl fmt::Display for ConfigProblem {
 /// The most characters of a bad value that messages and log lines show. Every valid value
 /// is shorter (a duration to the nanosecond, `31536000.000000001`, has 18), so a longer one is
 /// no slip of a setting's but, likely, a secret pasted into the wrong variable (an API key, a
-/// DSN): it is named by its length only.
-pub(crate) const SHOWN_VALUE_MAX: usize = 32;
+/// DSN): it is named by its length only. Below 32, the length of a 128-bit key in hex (many
+/// providers' API keys) and of a UUID without its dashes.
+pub(crate) const SHOWN_VALUE_MAX: usize = 31;
 
 /// A bad value as messages and log lines show it: `None` when it is too long to show
 /// ([`SHOWN_VALUE_MAX`]), else the value with any URL's user-info, query and fragment
@@ -256,6 +258,21 @@ pub(crate) fn logged_value(value: &str) -> Cow<'_, str> {
 /// itself (a value with spaces is always quoted).
 fn not_shown(value: &str) -> String {
     format!("<{} characters, not shown>", value.chars().count())
+}
+
+impl fmt::Debug for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // As `Display` shows it: quoted when shown, the stand-in for a long one as it is.
+        let value = match showable_value(&self.value) {
+            Some(v) => format!("{v:?}"),
+            None => not_shown(&self.value),
+        };
+        f.debug_struct("ConfigProblem")
+            .field("variable", &self.variable)
+            .field("value", &format_args!("{value}"))
+            .field("expected", &self.expected)
+            .finish()
+    }
 }
 
 impl ConfigProblem {
@@ -383,7 +400,55 @@ mod tests {
         );
         assert_eq!(
             problem(&format!("{longest}x")),
-            "RETRY_MAX_ATTEMPTS=<33 characters, not shown>: expected a number"
+            format!(
+                "RETRY_MAX_ATTEMPTS=<{} characters, not shown>: expected a number",
+                SHOWN_VALUE_MAX + 1
+            )
+        );
+    }
+
+    /// A 128-bit key written in hex (32 characters: many providers' API keys, a UUID without
+    /// its dashes) is no setting's value either (none is over 18): not shown.
+    #[test]
+    fn a_hex_key_is_not_shown() {
+        let problem = ConfigProblem {
+            variable: "RETRY_MAX_ATTEMPTS".into(),
+            value: "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c".into(),
+            expected: "a number".into(),
+        };
+        assert_eq!(
+            problem.to_string(),
+            "RETRY_MAX_ATTEMPTS=<32 characters, not shown>: expected a number"
+        );
+    }
+
+    /// `{:?}` of [`ConfigError::problems`] (a log line's `?problems`) shows a value as the
+    /// error's text does: [`ConfigProblem::value`] keeps it for code that asks for it.
+    #[test]
+    fn a_problems_debug_shows_no_secret() {
+        let problem = |value: &str| {
+            format!(
+                "{:?}",
+                ConfigProblem {
+                    variable: "RETRY_MAX_ATTEMPTS".into(),
+                    value: value.into(),
+                    expected: "a number".into(),
+                }
+            )
+        };
+        assert_eq!(
+            problem("sk-proj-0123456789abcdefghijSECRET"),
+            "ConfigProblem { variable: \"RETRY_MAX_ATTEMPTS\", value: <34 characters, not shown>, \
+             expected: \"a number\" }"
+        );
+        assert_eq!(
+            problem("https://u:SECRET@h/"),
+            "ConfigProblem { variable: \"RETRY_MAX_ATTEMPTS\", value: \"https://<redacted>@h/\", \
+             expected: \"a number\" }"
+        );
+        assert_eq!(
+            problem("abc"),
+            "ConfigProblem { variable: \"RETRY_MAX_ATTEMPTS\", value: \"abc\", expected: \"a number\" }"
         );
     }
 

@@ -210,7 +210,6 @@ fn credentials(word: &str) -> Vec<Span> {
                     && digits.len() < after.len()
                     && ends
             });
-        let marker_only = text == REDACTED;
         // A URL's user-info holds no raw `/`, `?` or `#`: after one of them, the `@` is in a
         // path, query or fragment (`redis://h?x@key`), and the host is before it.
         let found = if text.contains("://") && !rest.is_empty() && !rest.contains(['/', '?', '#']) {
@@ -259,7 +258,15 @@ fn credentials(word: &str) -> Vec<Span> {
                 .chars()
                 .any(|c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_')))
         };
-        let grow = may_grow && !marker_only && found.is_none_or(not_a_host);
+        // Two credentials an earlier pass replaced, one after the other's `@`, are two that
+        // pass kept apart (joined, they would be one marker): its reason may have gone with the
+        // password (`a=u:p@h;b=v:pa/ss@g`, whose `/` kept `h;b=`).
+        let marker = text.ends_with(REDACTED)
+            && found == Some(at - REDACTED.len())
+            && spans
+                .last()
+                .is_some_and(|&(start, end, _)| &word[start..end] == REDACTED);
+        let grow = may_grow && !marker && found.is_none_or(not_a_host);
         match (found, spans.last_mut()) {
             (_, Some(last)) if grow => {
                 last.1 = at;
@@ -463,6 +470,25 @@ mod tests {
             };
             let once = redact(&text);
             assert_eq!(redact(&once), once, "{text:?}");
+        }
+    }
+
+    /// Two credentials the first pass kept apart because the second's password held a `/`, a
+    /// `,` or a quote (`a=u:p@h;b=v:pa/ss@g`): the second pass, where that character is gone
+    /// with the password, joined them and removed the host between (`a=<redacted>@g`).
+    #[test]
+    fn a_second_pass_keeps_the_host_between_two_credentials() {
+        for (text, once) in [
+            (
+                "dsn=u:p@db;backup=v:pa/ss@g",
+                "dsn=<redacted>@db;backup=<redacted>@g",
+            ),
+            ("u:p@h1;v:w,x@h2", "<redacted>@h1;<redacted>@h2"),
+            ("(u:p@h)(v:w/x@g)", "(<redacted>@h)(<redacted>@g)"),
+            ("a=u:p@h:1;b=v:w/x@g", "a=<redacted>@h:1;b=<redacted>@g"),
+        ] {
+            assert_eq!(redact(text), once, "{text}");
+            assert_eq!(redact(once), once, "{text}");
         }
     }
 
