@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
@@ -63,7 +63,9 @@ fn a_move_made_while_the_recorder_is_switched_on_is_not_overwritten() {
     .unwrap();
     let p = resilience::provider(PROVIDER);
     assert_eq!(p.state(), CircuitState::Closed);
-    let went_through = std::thread::scope(|s| {
+    // `go` and `there` moved in: a panic in here drops `go`, which ends the switch's wait,
+    // where a `go` kept outside left the switch waiting and the scope waiting for it.
+    let went_through = std::thread::scope(move |s| {
         let switch = s.spawn(resilience::telemetry::use_installed_recorder);
         // The switch has read `closed` and is about to publish it.
         there.recv().unwrap();
@@ -79,15 +81,19 @@ fn a_move_made_while_the_recorder_is_switched_on_is_not_overwritten() {
         // would then overwrite its `forced_open`) or its thread goes to sleep on the lock, and
         // nothing else puts it to sleep between sending its task and being moved.
         let went_through = match tid.recv().unwrap() {
-            Some(task) => loop {
-                if moved.try_recv().is_ok() {
-                    break true;
+            Some(task) => {
+                // For a /proc that never shows the sleep: a move not through by then waited.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                loop {
+                    if moved.try_recv().is_ok() {
+                        break true;
+                    }
+                    if asleep(&task) || Instant::now() > deadline {
+                        break false;
+                    }
+                    std::thread::yield_now();
                 }
-                if asleep(&task) {
-                    break false;
-                }
-                std::thread::yield_now();
-            },
+            }
             // No /proc to ask: a bounded time to go through instead.
             None => moved.recv_timeout(Duration::from_millis(200)).is_ok(),
         };
@@ -121,9 +127,29 @@ fn own_task() -> Option<std::path::PathBuf> {
 }
 
 /// Whether the task sleeps: the state field of its `stat`, after the command's parenthesis
-/// (the command may hold spaces and parentheses of its own).
+/// (the command may hold spaces and parentheses of its own). An ended task (a mover that went
+/// through) has no `stat`: not asleep, and the loop sees its move next.
 fn asleep(task: &std::path::Path) -> bool {
-    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 1..];
-    after.split_whitespace().next() == Some("S")
+    let Ok(stat) = std::fs::read_to_string(task.join("stat")) else {
+        return false;
+    };
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        == Some("S")
+}
+
+/// Review: once the mover has moved (the bug's case) it ends, and its task with it; read
+/// then, its state is an error, which panicked before `go` was sent: the switch waited for
+/// `go` and the scope for the switch, and the test hung instead of failing. An ended task
+/// is not asleep: the loop then sees the move.
+#[test]
+fn a_task_that_has_ended_is_not_asleep() {
+    let Some(task) = std::thread::spawn(own_task).join().unwrap() else {
+        return;
+    };
+    // Joined, the thread may still be on its way out of the kernel.
+    while task.exists() {
+        std::thread::yield_now();
+    }
+    assert!(!asleep(&task));
 }

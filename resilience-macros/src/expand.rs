@@ -268,7 +268,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
         let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used, krate);
-        skip_generated_names(&mut item.attrs, &item.sig);
+        skip_generated_names(&mut item.attrs, &item.sig, false);
         let mut site = site;
         if args.retry
             && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts, krate)
@@ -333,7 +333,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             r.mutability = Some(Default::default());
         }
     }
-    skip_generated_names(&mut item.attrs, &item.sig);
+    skip_generated_names(&mut item.attrs, &item.sig, true);
     let stmts = &inner.block.stmts;
     let harness = harness(
         &args,
@@ -355,21 +355,20 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 /// (`Creds { user, .. }`, `(tenant, _)`: a key), into a span that every `[RETRY]` line of the
 /// call is logged in. Without us it records the pattern's bindings; it cannot see them here
 /// (each attempt binds them in the body), so it records nothing of such an argument. In an
-/// `#[async_trait]` impl the name is async-trait's (`__argN`, for `_` too), given before we
-/// run, and the value recorded the same way.
-fn skip_generated_names(attrs: &mut [Attribute], sig: &Signature) {
-    let generated_name = |name: &str| {
-        name.starts_with("__resilience_arg")
-            || name
-                .strip_prefix("__arg")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+/// `#[async_trait]` impl (`async_trait`) the name is async-trait's (`__argN`, for `_` too,
+/// `N` the argument's place, `self` counted), given before we run, and the value recorded the
+/// same way. Elsewhere, or at another place, an `__arg1` is the user's own: recorded as before.
+fn skip_generated_names(attrs: &mut [Attribute], sig: &Signature, async_trait: bool) {
+    let generated_name = |i: usize, name: &str| {
+        name.starts_with("__resilience_arg") || async_trait && name == format!("__arg{i}")
     };
     let generated: Vec<syn::Ident> = sig
         .inputs
         .iter()
-        .filter_map(|arg| match arg {
+        .enumerate()
+        .filter_map(|(i, arg)| match arg {
             FnArg::Typed(t) => match &*t.pat {
-                Pat::Ident(p) if generated_name(&p.ident.to_string()) => {
+                Pat::Ident(p) if generated_name(i, &p.ident.to_string()) => {
                     Some(syn::Ident::new(&p.ident.to_string(), Span::call_site()))
                 }
                 _ => None,
@@ -446,7 +445,17 @@ fn with_skips(tokens: TokenStream, names: &[syn::Ident]) -> TokenStream {
         out.push(tree);
         if opens_skip && let Some(TokenTree::Group(g)) = iter.next() {
             let inner = g.stream();
-            let comma = needs_comma(&inner).then(|| quote!(,));
+            // A name skipped already (async-trait's `__arg2`, skipped by hand before we did,
+            // or an argument of one's own called `__arg1`) is not added again: tracing refuses
+            // a name skipped twice, and code that compiled would stop.
+            let listed = |n: &&syn::Ident| {
+                inner
+                    .clone()
+                    .into_iter()
+                    .any(|t| matches!(t, TokenTree::Ident(i) if i == **n))
+            };
+            let names: Vec<&syn::Ident> = names.iter().filter(|n| !listed(n)).collect();
+            let comma = (!names.is_empty() && needs_comma(&inner)).then(|| quote!(,));
             let mut merged = Group::new(Delimiter::Parenthesis, quote!(#inner #comma #(#names),*));
             merged.set_span(g.span());
             out.push(TokenTree::Group(merged));
@@ -1526,6 +1535,26 @@ mod tests {
             "#[instrument(skip(n))] async fn up(n: &str) -> Result<u8, E> { Ok(1) }",
         );
         assert!(out.contains("# [instrument (skip (n))]"), "{out}");
+    }
+
+    /// Review: a name the `skip` lists already is not listed again (tracing refuses a name
+    /// skipped twice: code that compiled stopped), and outside an `#[async_trait]` impl an
+    /// argument called `__arg1` is the user's own, recorded as before.
+    #[test]
+    fn instrument_below_skips_a_name_once() {
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "#[instrument(skip(__resilience_arg0))] async fn up((a, _): (u8, u8)) -> Result<u8, E> { Ok(a) }",
+        );
+        assert!(
+            out.contains("# [instrument (skip (__resilience_arg0))]"),
+            "{out}"
+        );
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "#[instrument] async fn up(__arg1: u8, __arg2: u8) -> Result<u8, E> { Ok(__arg1) }",
+        );
+        assert!(out.contains("# [instrument]"), "{out}");
     }
 
     #[test]
