@@ -14,9 +14,11 @@ const DSN: &str = "https://u:SECRET2@push.example";
 fn a_secret_in_the_wrong_variable_is_not_shown() {
     // SAFETY: the only test in this process, and no thread of its own runs yet.
     unsafe {
-        std::env::set_var("RESILIENCE_CFGSECRET_RETRY_MAX_ATTEMPTS", KEY);
-        std::env::set_var("RESILIENCE_CFGSECRET_RETRY_JITTER", DSN);
-        std::env::set_var("RESILIENCE_METRICS_ADDR", DSN);
+        common::only_these_variables(&[
+            ("RESILIENCE_CFGSECRET_RETRY_MAX_ATTEMPTS", KEY),
+            ("RESILIENCE_CFGSECRET_RETRY_JITTER", DSN),
+            ("RESILIENCE_METRICS_ADDR", DSN),
+        ]);
     }
     let (logs, subscriber) = common::capture();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");

@@ -19,28 +19,22 @@ async fn upload() -> Result<(), common::TestError> {
 
 #[test]
 fn misspelt_variables_are_warned_about_once_without_init() {
-    let stale: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("RESILIENCE_") || resilience::variables().any(|v| v == k))
-        .collect();
     // SAFETY: the only test in this process, and no other thread runs yet.
     unsafe {
-        // The runner's own settings would add lines of their own.
-        for k in stale {
-            std::env::remove_var(k);
-        }
-        std::env::set_var("RESILIENCE_ENVN_RETRY_MAX_ATEMPTS", "5");
-        std::env::set_var("RESILIENCE_envn_RETRY_MAX_ATTEMPTS", "5");
-        std::env::set_var("RETRY_BASE_DELAY", "soon");
-        // A global value in conflict with each provider's own setting: a problem of each.
-        std::env::set_var("CIRCUIT_BREAKER_FAILURE_RATE", "0.5");
-        std::env::set_var("CIRCUIT_BREAKER_MINIMUM_CALLS", "50");
-        std::env::set_var("RESILIENCE_ENVN_CIRCUIT_BREAKER_WINDOW_SIZE", "10");
-        std::env::set_var("RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE", "20");
-        // One edit off the method's provider: configures a provider nobody calls.
-        std::env::set_var("RESILIENCE_ENVNSITE_RETRY_MAX_ATTEMPTS", "5");
-        // A switch written as the other globals are: read by nothing.
-        std::env::set_var("RETRY_ENABLED", "false");
+        common::only_these_variables(&[
+            ("RESILIENCE_ENVN_RETRY_MAX_ATEMPTS", "5"),
+            ("RESILIENCE_envn_RETRY_MAX_ATTEMPTS", "5"),
+            ("RETRY_BASE_DELAY", "soon"),
+            // A global value in conflict with each provider's own setting: a problem of each.
+            ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+            ("CIRCUIT_BREAKER_MINIMUM_CALLS", "50"),
+            ("RESILIENCE_ENVN_CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
+            ("RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE", "20"),
+            // One edit off the method's provider: configures a provider nobody calls.
+            ("RESILIENCE_ENVNSITE_RETRY_MAX_ATTEMPTS", "5"),
+            // A switch written as the other globals are: read by nothing.
+            ("RETRY_ENABLED", "false"),
+        ]);
     }
     let (logs, subscriber) = capture();
     tracing::subscriber::with_default(subscriber, || {

@@ -20,8 +20,10 @@ static SHIP: CallSite = CallSite::new("logsite", "ship");
 fn a_log_layer_that_calls_resilience_does_not_hang() {
     // SAFETY: the only test in this process, and no thread of its own runs yet.
     unsafe {
-        std::env::set_var("RESILIENCE_REENTRANT_RETRY_MAX_ATEMPTS", "5");
-        std::env::set_var("RESILIENCE_LOGSITE_RETRY_MAX_ATTEMPTS", "abc");
+        common::only_these_variables(&[
+            ("RESILIENCE_REENTRANT_RETRY_MAX_ATEMPTS", "5"),
+            ("RESILIENCE_LOGSITE_RETRY_MAX_ATTEMPTS", "abc"),
+        ]);
     }
     // The typo warning, logged as the first provider is made.
     re_enters(

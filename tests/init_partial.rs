@@ -1,6 +1,8 @@
 //! `Builder::init()` installs the code settings when only the environment is wrong, with
 //! providers made before it. Its own test binary: it sets the process's environment.
 
+mod common;
+
 use std::time::Duration;
 
 use resilience::{Builder, Settings};
@@ -15,9 +17,11 @@ use resilience::{Builder, Settings};
 fn a_valid_variable_of_a_provider_made_before_init_does_not_drop_sound_code_settings() {
     // SAFETY: the only test in this process, and no thread of its own runs yet.
     unsafe {
-        std::env::set_var("RESILIENCE_PARTIAL_EARLY_RETRY_MAX_ATTEMPTS", "5");
-        // The environment's one problem: a bad value for some other provider.
-        std::env::set_var("RESILIENCE_PARTIAL_OTHER_RETRY_BASE_DELAY", "soon");
+        common::only_these_variables(&[
+            ("RESILIENCE_PARTIAL_EARLY_RETRY_MAX_ATTEMPTS", "5"),
+            // The environment's one problem: a bad value for some other provider.
+            ("RESILIENCE_PARTIAL_OTHER_RETRY_BASE_DELAY", "soon"),
+        ]);
     }
     let early = resilience::provider("partial-early");
     assert_eq!(early.config().max_attempts, 5);

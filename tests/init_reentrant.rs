@@ -19,7 +19,7 @@ async fn upload() -> Result<(), common::TestError> {
 fn a_log_layer_that_makes_a_provider_while_init_warns_does_not_hang() {
     // SAFETY: the only test in this process, and no thread of its own runs yet.
     unsafe {
-        std::env::set_var("RESILIENCE_REINIT_KIMIV2_RETRY_MAX_ATTEMPTS", "5");
+        common::only_these_variables(&[("RESILIENCE_REINIT_KIMIV2_RETRY_MAX_ATTEMPTS", "5")]);
     }
     re_enters(
         "making a provider while init() warned of a near miss",

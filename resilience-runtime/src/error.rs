@@ -219,10 +219,31 @@ impl fmt::Display for ConfigProblem {
         write!(
             f,
             "{}={}: expected {}",
-            self.variable,
+            shown_name(&self.variable),
             self.shown_value(),
             self.expected
         )
+    }
+}
+
+/// A variable's name as messages show it: as it is, or quoted and escaped (as `{:?}` writes
+/// it) when it would not show plainly: with a control character (a line feed would split the
+/// line, or `init()`'s one-problem-a-line list), an invisible one (a zero-width space pasted
+/// with it) or a space at either end (an env file's `NAME =value`). Every name we read shows
+/// plainly, so such a name is a slip, and written as it is it would read as the very name it
+/// was meant to be: "X matches no resilience setting: did you mean X?". The words a code
+/// setting is named by (`Builder::provider("glm"): Settings::…`, `provider `…``, whose name
+/// is escaped already) show plainly, and stay as they are.
+pub(crate) fn shown_name(name: &str) -> Cow<'_, str> {
+    let plain = !name.starts_with(char::is_whitespace)
+        && !name.ends_with(char::is_whitespace)
+        && name
+            .chars()
+            .all(|c| !c.is_control() && (c.is_ascii() || c.escape_debug().eq([c])));
+    if plain {
+        Cow::Borrowed(name)
+    } else {
+        Cow::Owned(format!("{name:?}"))
     }
 }
 
@@ -327,6 +348,46 @@ impl std::error::Error for ConfigError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variable_name_that_would_not_show_plainly_is_quoted() {
+        let problem = |variable: &str| ConfigProblem {
+            variable: variable.into(),
+            value: "2".into(),
+            expected: "x".into(),
+        };
+        // A line feed would split the one-problem-a-line list; an invisible character or a
+        // space at the end would make the name read as the one it was meant to be.
+        for (name, shown) in [
+            (
+                "RESILIENCE_kimi\n_RETRY_MAX_ATTEMPTS",
+                "\"RESILIENCE_kimi\\n_RETRY_MAX_ATTEMPTS\"",
+            ),
+            (
+                "RESILIENCE_KI\u{200b}MI_RETRY_MAX_ATTEMPTS",
+                "\"RESILIENCE_KI\\u{200b}MI_RETRY_MAX_ATTEMPTS\"",
+            ),
+            (
+                "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS ",
+                "\"RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS \"",
+            ),
+            (
+                "RESILIENCE_KIMI\r_RETRY_JITTER",
+                "\"RESILIENCE_KIMI\\r_RETRY_JITTER\"",
+            ),
+        ] {
+            assert_eq!(problem(name).to_string(), format!("{shown}=2: expected x"));
+        }
+        // What shows plainly stays as it is: a name, or a code setting's own words.
+        for name in [
+            "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS",
+            "RESILIENCE_KI MI_RETRY_MAX_ATTEMPTS",
+            "Builder::provider(\"glm\"): Settings::half_open_max_calls",
+            "provider `téléverser`: Settings::max_attempts (RESILIENCE_T_L_VERSER_RETRY_MAX_ATTEMPTS)",
+        ] {
+            assert_eq!(problem(name).to_string(), format!("{name}=2: expected x"));
+        }
+    }
 
     #[test]
     fn a_names_own_problem_names_it_once() {

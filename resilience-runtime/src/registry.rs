@@ -826,12 +826,15 @@ pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
 }
 
 fn warn_unknown(name: &str) {
+    // The text names it as messages do (quoted when it would not show plainly); the field
+    // holds it as it is.
+    let shown = crate::error::shown_name(name);
     match crate::config::meant(name) {
         Some(meant) => {
-            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting; it is ignored: did you mean {meant}?")
+            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {shown} matches no resilience setting; it is ignored: did you mean {meant}?")
         }
         None => {
-            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {name} matches no resilience setting (a typo?); it is ignored")
+            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {shown} matches no resilience setting (a typo?); it is ignored")
         }
     }
 }
@@ -863,7 +866,7 @@ fn check_names_once() {
             target: "resilience", variable = %p.variable, expected = %p.expected,
             "[CONFIG] {} is read by no provider: expected {}; it is ignored. Call \
              resilience::init() at start-up to turn this into an error.",
-            p.variable, p.expected,
+            crate::error::shown_name(&p.variable), p.expected,
         );
     }
 }

@@ -237,3 +237,24 @@ pub fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         })
         .sum()
 }
+
+/// Sets `vars` in the process's environment, first removing the runner's own resilience
+/// variables (they would add lines and problems of their own).
+///
+/// # Safety
+/// Only where no other thread runs yet: a test binary whose one test starts with this.
+pub unsafe fn only_these_variables(vars: &[(&str, &str)]) {
+    let stale: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| k.starts_with("RESILIENCE_") || resilience::variables().any(|v| v == k))
+        .collect();
+    // SAFETY: the caller's.
+    unsafe {
+        for k in stale {
+            std::env::remove_var(k);
+        }
+        for (k, v) in vars {
+            std::env::set_var(k, v);
+        }
+    }
+}
