@@ -18,8 +18,9 @@ pub use inventory;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `resilience::Classify`, which `#[classify(transparent)]` forwards to",
     label = "this field's type has no `Classify`",
-    note = "give the variant a fixed class instead: `#[classify(permanent)]` (or `transient`, `throttled`), which needs nothing of the field",
-    note = "or, if `{Self}` is your own type, derive `Classify` for it or implement it"
+    note = "give the variant a fixed class instead: `#[classify(permanent)]` (or `transient`, `throttled`), which needs nothing of the field, and gives each of its errors that one class",
+    note = "or, if `{Self}` is your own type, derive `Classify` for it or implement it",
+    note = "or, if rustc notes two versions of its crate (reqwest 0.12 beside resilience's 0.13), use resilience's version, or implement `Classify` for your enum by hand, as a fixed class would retry every error of it or none"
 )]
 pub trait Forwarded {
     /// [`Classify::classify`](crate::Classify::classify).
