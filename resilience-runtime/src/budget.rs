@@ -39,8 +39,10 @@ fn set_on_clock_ahead(mark: Instant, now: Instant) -> bool {
 
 pub(crate) struct Budget {
     enabled: bool,
-    /// `capacity` when enabled, else `i64::MIN`: folds the switch into the hot path's one
-    /// comparison.
+    /// `capacity` when enabled and calls earn something, else `i64::MIN`: folds the switch
+    /// into the hot path's one comparison. With a ratio of 0 a call has nothing to deposit,
+    /// and the bucket, refilled only by the clock when a retry asks, is never full again after
+    /// a retry: a deposit of nothing would write the shared balance on every call.
     refill_below: i64,
     balance: AtomicI64,
     capacity: i64,
@@ -52,16 +54,17 @@ pub(crate) struct Budget {
 impl Budget {
     pub(crate) fn new(c: &Config) -> Self {
         let capacity = i64::from(c.retry_budget_capacity) * UNIT;
+        let deposit = (c.retry_budget_ratio * UNIT as f64).min(capacity as f64) as i64;
         Budget {
             enabled: c.retry_budget_enabled,
-            refill_below: if c.retry_budget_enabled {
+            refill_below: if c.retry_budget_enabled && deposit > 0 {
                 capacity
             } else {
                 i64::MIN
             },
             balance: AtomicI64::new(capacity),
             capacity,
-            deposit: (c.retry_budget_ratio * UNIT as f64).min(capacity as f64) as i64,
+            deposit,
             refill_per_sec: c.retry_budget_min_per_second * UNIT as f64,
             last_refill: Mutex::new(None),
         }
@@ -313,6 +316,24 @@ mod tests {
         // Asking changed nothing: a retry at 1.5 s finds 1.5 retries, takes one.
         assert!(b.try_withdraw(t0 + Duration::from_millis(1500)));
         assert_eq!(b.available_at(t0 + Duration::from_millis(1500)), 0.5);
+    }
+
+    /// Review (retry path): with a ratio of 0 a call earns nothing, and the bucket refills only
+    /// by the clock when a retry asks, so after one retry it is never full again while the
+    /// provider is healthy. A call must not go on to the deposit there: a read-modify-write of
+    /// nothing on the shared balance, on every call, on every thread, for good.
+    #[tokio::test(start_paused = true)]
+    async fn calls_that_earn_nothing_never_write_the_balance() {
+        for per_sec in [0.0, 10.0] {
+            let b = budget(0.0, per_sec, 5);
+            assert!(b.try_withdraw(Instant::now()));
+            assert!(
+                b.balance.load(Ordering::Relaxed) >= b.refill_below,
+                "min_per_second {per_sec}: a call would take the deposit's write"
+            );
+            b.on_call();
+            assert_eq!(b.available_at(Instant::now()), 4.0);
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! |---|---|
 //! | acquire load of the call site's `OnceLock` (its state, then its value) | the provider handle, resolved once per site; acquire pairs with the store that published it |
 //! | relaxed load of the provider's `plain` flag | no timeouts, not switched off, and no recorder (cleared on every provider when one is switched on), so the call needs none of `Ext`: metrics cost nothing until a recorder exists |
-//! | relaxed load of the retry budget's balance, and a plain load of its refill mark | a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off |
+//! | relaxed load of the retry budget's balance, and a plain load of its refill mark | a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off or a call earns nothing (ratio 0) |
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
 //! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
 //! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy |
