@@ -235,11 +235,19 @@ impl fmt::Display for ConfigProblem {
 /// setting is named by (`Builder::provider("glm"): Settings::…`, `provider `…``, whose name
 /// is escaped already) show plainly, and stay as they are.
 pub(crate) fn shown_name(name: &str) -> Cow<'_, str> {
+    // Judged as `escape_debug` (which those words' provider name is written with) escapes:
+    // `{:?}` would also escape a mark that combines with the letter before it (a decomposed
+    // `é`, Hindi's virama), and quote the words whole, their quotes escaped again. Only at
+    // the end, where such a mark may not show at all (a variation selector after a letter),
+    // is it judged as `{:?}` does; every code setting's words end in ASCII.
     let plain = !name.starts_with(char::is_whitespace)
-        && !name.ends_with(char::is_whitespace)
+        && !name
+            .ends_with(|c: char| c.is_whitespace() || (!c.is_ascii() && !c.escape_debug().eq([c])))
+        && !name.chars().any(char::is_control)
         && name
-            .chars()
-            .all(|c| !c.is_control() && (c.is_ascii() || c.escape_debug().eq([c])));
+            .escape_debug()
+            .filter(|c| !c.is_ascii())
+            .eq(name.chars().filter(|c| !c.is_ascii()));
     if plain {
         Cow::Borrowed(name)
     } else {
@@ -270,7 +278,9 @@ pub(crate) fn showable_value(value: &str) -> Option<Cow<'_, str>> {
     })
 }
 
-/// A bad value as a log line's `value` field holds it: as [`showable_value`], unquoted.
+/// A bad value as a log line's `value` field holds it: as [`showable_value`], unquoted. A
+/// string field, not its `Display` (`%`): the fmt output escapes a string, and a line feed in
+/// the value would split its line.
 pub(crate) fn logged_value(value: &str) -> Cow<'_, str> {
     showable_value(value).unwrap_or_else(|| Cow::Owned(not_shown(value)))
 }
@@ -387,6 +397,54 @@ mod tests {
         ] {
             assert_eq!(problem(name).to_string(), format!("{name}=2: expected x"));
         }
+    }
+
+    /// Review (helper-135): a mark that combines with the letter before it (a decomposed `é`,
+    /// Hindi's virama, Thai's vowels, an emoji's variation selector), which `escape_debug`
+    /// leaves in the provider name of a code setting's words, had those words quoted whole and
+    /// their quotes escaped again: `"configure(\"cafe\u{301}\"): …"=0`.
+    #[test]
+    fn a_code_settings_words_with_a_combining_mark_stay_as_they_are() {
+        for name in ["cafe\u{301}", "हिन्दी", "กิน", "❤\u{fe0f}", "日本語"] {
+            let err = crate::configure(name, crate::Settings::new().max_attempts(0)).unwrap_err();
+            let words = format!(
+                "configure(\"{}\"): Settings::max_attempts",
+                name.escape_debug()
+            );
+            assert!(
+                err.to_string()
+                    .contains(&format!("\n  - {words}=0: expected")),
+                "{err}"
+            );
+            for words in [
+                format!(
+                    "Builder::provider(\"{}\"): Settings::max_attempts",
+                    name.escape_debug()
+                ),
+                format!(
+                    "provider `{}`: Settings::max_attempts (RESILIENCE_X_RETRY_MAX_ATTEMPTS)",
+                    name.escape_debug()
+                ),
+            ] {
+                let p = ConfigProblem {
+                    variable: words.clone(),
+                    value: "2".into(),
+                    expected: "x".into(),
+                };
+                assert_eq!(p.to_string(), format!("{words}=2: expected x"));
+            }
+        }
+        // At a name's end, such a mark may not show at all (a variation selector after a
+        // letter): a name read from the environment is still quoted for it.
+        let p = ConfigProblem {
+            variable: "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS\u{fe0f}".into(),
+            value: "2".into(),
+            expected: "x".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "\"RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS\\u{fe0f}\"=2: expected x"
+        );
     }
 
     #[test]

@@ -208,14 +208,14 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     for p in clashes {
         tracing::error!(
             target: "resilience",
-            provider = inner.name, variable = %p.variable, expected = %p.expected,
+            provider = inner.name, variable = p.variable.as_str(), expected = %p.expected,
             "[CONFIG] {p}.{name_advice}",
         );
     }
     for p in problems.into_iter().filter(first_report) {
         tracing::error!(
             target: "resilience",
-            provider = inner.name, variable = %p.variable, value = %crate::error::logged_value(&p.value), expected = %p.expected,
+            provider = inner.name, variable = p.variable.as_str(), value = &*crate::error::logged_value(&p.value), expected = %p.expected,
             "[CONFIG] Ignoring {}={} for provider {}: expected {}; the next setting in line \
              (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
              Logged once, however many providers it applies to.{advice}",
@@ -817,7 +817,7 @@ pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
         .collect::<Vec<_>>()
         .join(" or ");
     tracing::warn!(
-        target: "resilience", provider = %given,
+        target: "resilience", provider = given,
         "[CONFIG] Builder::provider(\"{}\", …) sets up a provider that no #[resilient] method \
          or provider made so far names: did you mean provider {meant}? Its settings reach a \
          call only under the name it is given",
@@ -827,14 +827,15 @@ pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
 
 fn warn_unknown(name: &str) {
     // The text names it as messages do (quoted when it would not show plainly); the field
-    // holds it as it is.
+    // holds it as it is, a string, as `provider` does: written by its `Display` (`%`), a line
+    // feed in it split the fmt output's line, which escapes a string.
     let shown = crate::error::shown_name(name);
     match crate::config::meant(name) {
         Some(meant) => {
-            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {shown} matches no resilience setting; it is ignored: did you mean {meant}?")
+            tracing::warn!(target: "resilience", variable = name, "[CONFIG] {shown} matches no resilience setting; it is ignored: did you mean {meant}?")
         }
         None => {
-            tracing::warn!(target: "resilience", variable = %name, "[CONFIG] {shown} matches no resilience setting (a typo?); it is ignored")
+            tracing::warn!(target: "resilience", variable = name, "[CONFIG] {shown} matches no resilience setting (a typo?); it is ignored")
         }
     }
 }
@@ -863,7 +864,7 @@ fn check_names_once() {
     }
     for p in scan.misnamed {
         tracing::warn!(
-            target: "resilience", variable = %p.variable, expected = %p.expected,
+            target: "resilience", variable = p.variable.as_str(), expected = %p.expected,
             "[CONFIG] {} is read by no provider: expected {}; it is ignored. Call \
              resilience::init() at start-up to turn this into an error.",
             crate::error::shown_name(&p.variable), p.expected,

@@ -244,9 +244,16 @@ pub fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 /// # Safety
 /// Only where no other thread runs yet: a test binary whose one test starts with this.
 pub unsafe fn only_these_variables(vars: &[(&str, &str)]) {
-    let stale: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("RESILIENCE_") || resilience::variables().any(|v| v == k))
+    // Also what resilience warns about: a switch without its prefix (`CIRCUIT_BREAKER_ENABLED`
+    // is another program's only beside ours), and a name that is not UTF-8, read with U+FFFD.
+    let stale: Vec<std::ffi::OsString> = std::env::vars_os()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            let k = k.to_string_lossy();
+            k.starts_with("RESILIENCE_")
+                || resilience::variables()
+                    .any(|v| v == k || v.strip_prefix("RESILIENCE_") == Some(&*k))
+        })
         .collect();
     // SAFETY: the caller's.
     unsafe {
