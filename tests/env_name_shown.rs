@@ -16,6 +16,8 @@ fn names_that_would_not_show_plainly_are_quoted() {
         common::only_these_variables(&[
             ("RESILIENCE_ENVQ_RETRY_MAX_ATTEMPTS ", "5"),
             ("RESILIENCE_ENVQ_RETRY_BASE_DELAY\u{200b}", "1"),
+            // Review (helper-137): a mark that never shows, inside the name.
+            ("RESILIENCE_ENVQ_RETRY_JITTE\u{34f}R", "none"),
             ("RESILIENCE_ENVQ_RETRY_JITTER\nFORGED", "none"),
             ("RESILIENCE_envq\n_RETRY_MAX_ATTEMPTS", "2"),
         ]);
@@ -27,6 +29,8 @@ fn names_that_would_not_show_plainly_are_quoted() {
         "WARN resilience: [CONFIG] \"RESILIENCE_ENVQ_RETRY_MAX_ATTEMPTS \" matches no \
          resilience setting; it is ignored: did you mean RESILIENCE_ENVQ_RETRY_MAX_ATTEMPTS?",
         "WARN resilience: [CONFIG] \"RESILIENCE_ENVQ_RETRY_BASE_DELAY\\u{200b}\" matches no \
+         resilience setting",
+        "WARN resilience: [CONFIG] \"RESILIENCE_ENVQ_RETRY_JITTE\\u{34f}R\" matches no \
          resilience setting",
         "WARN resilience: [CONFIG] \"RESILIENCE_ENVQ_RETRY_JITTER\\nFORGED\" matches no \
          resilience setting",

@@ -247,12 +247,34 @@ pub(crate) fn shown_name(name: &str) -> Cow<'_, str> {
         && name
             .escape_debug()
             .filter(|c| !c.is_ascii())
-            .eq(name.chars().filter(|c| !c.is_ascii()));
+            .eq(name.chars().filter(|c| !c.is_ascii()))
+        // Except a mark that never shows (the grapheme joiner, a variation selector) after an
+        // ASCII character: `escape_debug` leaves it, but the name reads as the one without it.
+        // After an emoji, a selector is part of how it shows.
+        && !name
+            .chars()
+            .zip(name.chars().skip(1))
+            .any(|(a, b)| a.is_ascii() && invisible_mark(b));
     if plain {
         Cow::Borrowed(name)
     } else {
         Cow::Owned(format!("{name:?}"))
     }
+}
+
+/// The marks (`Grapheme_Extend`) that are also `Default_Ignorable_Code_Point` and not `Cf`
+/// (which `escape_debug` escapes anywhere): they combine with the character before them and
+/// show nothing of their own.
+fn invisible_mark(c: char) -> bool {
+    matches!(
+        c,
+        '\u{34f}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180d}'
+            | '\u{180f}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{e0100}'..='\u{e01ef}'
+    )
 }
 
 /// The most characters of a bad value that messages and log lines show. Every valid value
@@ -445,6 +467,40 @@ mod tests {
             p.to_string(),
             "\"RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS\\u{fe0f}\"=2: expected x"
         );
+    }
+
+    /// Review (helper-137): judged as `escape_debug` escapes, a mark in the middle of a name
+    /// was plain; but some marks never show (the grapheme joiner, a variation selector after
+    /// a letter), and a name read from the environment with one read as the name without it:
+    /// "X matches no resilience setting: did you mean X?". After an emoji, a selector is part
+    /// of how it shows, and a code setting's words with one stay as they are (above).
+    #[test]
+    fn an_invisible_mark_inside_a_name_is_still_quoted() {
+        for (name, shown) in [
+            (
+                "RESILIENCE_RETRY_MAX_ATTEMPT\u{34f}S",
+                "\"RESILIENCE_RETRY_MAX_ATTEMPT\\u{34f}S\"",
+            ),
+            (
+                "RESILIENCE_KI\u{fe0f}MI_RETRY_MAX_ATTEMPTS",
+                "\"RESILIENCE_KI\\u{fe0f}MI_RETRY_MAX_ATTEMPTS\"",
+            ),
+            (
+                "RESILIENCE_KIMI_RETRY_JIT\u{180b}TER",
+                "\"RESILIENCE_KIMI_RETRY_JIT\\u{180b}TER\"",
+            ),
+            (
+                "RESILIENCE_KIMI\u{e0100}_RETRY_JITTER",
+                "\"RESILIENCE_KIMI\\u{e0100}_RETRY_JITTER\"",
+            ),
+        ] {
+            let p = ConfigProblem {
+                variable: name.into(),
+                value: "2".into(),
+                expected: "x".into(),
+            };
+            assert_eq!(p.to_string(), format!("{shown}=2: expected x"));
+        }
     }
 
     #[test]
