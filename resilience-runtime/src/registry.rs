@@ -74,8 +74,17 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+#[cfg(not(test))]
 fn process_env(var: &str) -> Option<String> {
     std::env::var_os(var).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// This crate's unit tests see no environment: none sets one (those that read variables
+/// pass their own), and a variable of the runner's (`RETRY_MAX_ATTEMPTS=5` in a developer's
+/// shell) beat the defaults they assert on.
+#[cfg(test)]
+fn process_env(_: &str) -> Option<String> {
+    None
 }
 
 /// Environment variables read by the telemetry module rather than the provider settings.
@@ -684,6 +693,7 @@ static INIT_RAN: AtomicBool = AtomicBool::new(false);
 /// the first provider made, so that their typos are reported once.
 static NAMES_CHECKED: AtomicBool = AtomicBool::new(false);
 
+#[cfg(not(test))]
 fn process_vars() -> Vec<(String, String)> {
     std::env::vars_os()
         .map(|(k, v)| {
@@ -693,6 +703,12 @@ fn process_vars() -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// As [`process_env`]: none in this crate's unit tests.
+#[cfg(test)]
+fn process_vars() -> Vec<(String, String)> {
+    Vec::new()
 }
 
 /// The providers the code names: those given settings in `code`, those made in `made`, and
