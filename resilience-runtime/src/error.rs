@@ -383,13 +383,18 @@ impl std::error::Error for ConfigError {}
 mod tests {
     use super::*;
 
+    /// A problem as `init()` would report it.
+    fn bad(variable: &str, value: &str, expected: &str) -> ConfigProblem {
+        ConfigProblem {
+            variable: variable.into(),
+            value: value.into(),
+            expected: expected.into(),
+        }
+    }
+
     #[test]
     fn a_variable_name_that_would_not_show_plainly_is_quoted() {
-        let problem = |variable: &str| ConfigProblem {
-            variable: variable.into(),
-            value: "2".into(),
-            expected: "x".into(),
-        };
+        let problem = |variable: &str| bad(variable, "2", "x");
         // A line feed would split the one-problem-a-line list; an invisible character or a
         // space at the end would make the name read as the one it was meant to be.
         for (name, shown) in [
@@ -461,21 +466,13 @@ mod tests {
                     name.escape_debug()
                 ),
             ] {
-                let p = ConfigProblem {
-                    variable: words.clone(),
-                    value: "2".into(),
-                    expected: "x".into(),
-                };
+                let p = bad(&words, "2", "x");
                 assert_eq!(p.to_string(), format!("{words}=2: expected x"));
             }
         }
         // At a name's end, such a mark may not show at all (a variation selector after a
         // letter): a name read from the environment is still quoted for it.
-        let p = ConfigProblem {
-            variable: "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS\u{fe0f}".into(),
-            value: "2".into(),
-            expected: "x".into(),
-        };
+        let p = bad("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS\u{fe0f}", "2", "x");
         assert_eq!(
             p.to_string(),
             "\"RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS\\u{fe0f}\"=2: expected x"
@@ -507,31 +504,23 @@ mod tests {
                 "\"RESILIENCE_KIMI\\u{e0100}_RETRY_JITTER\"",
             ),
         ] {
-            let p = ConfigProblem {
-                variable: name.into(),
-                value: "2".into(),
-                expected: "x".into(),
-            };
+            let p = bad(name, "2", "x");
             assert_eq!(p.to_string(), format!("{shown}=2: expected x"));
         }
     }
 
     #[test]
     fn a_names_own_problem_names_it_once() {
-        let p = ConfigProblem {
-            variable: "provider `Kimi`".into(),
-            value: "Kimi".into(),
-            expected: "a name whose RESILIENCE_KIMI_… variables are its own".into(),
-        };
+        let p = bad(
+            "provider `Kimi`",
+            "Kimi",
+            "a name whose RESILIENCE_KIMI_… variables are its own",
+        );
         assert_eq!(
             p.to_string(),
             "provider `Kimi`: expected a name whose RESILIENCE_KIMI_… variables are its own"
         );
-        let setting = ConfigProblem {
-            variable: "provider `glm`: Settings::max_attempts".into(),
-            value: "5".into(),
-            expected: "3".into(),
-        };
+        let setting = bad("provider `glm`: Settings::max_attempts", "5", "3");
         assert_eq!(
             setting.to_string(),
             "provider `glm`: Settings::max_attempts=5: expected 3"
@@ -564,14 +553,7 @@ mod tests {
     /// one loses its credentials: a secret pasted into the wrong variable is not repeated.
     #[test]
     fn a_pasted_secret_is_not_shown() {
-        let problem = |value: &str| {
-            ConfigProblem {
-                variable: "RETRY_MAX_ATTEMPTS".into(),
-                value: value.into(),
-                expected: "a number".into(),
-            }
-            .to_string()
-        };
+        let problem = |value: &str| bad("RETRY_MAX_ATTEMPTS", value, "a number").to_string();
         assert_eq!(
             problem("sk-proj-0123456789abcdefghijSECRET"),
             "RETRY_MAX_ATTEMPTS=<34 characters, not shown>: expected a number"
@@ -599,11 +581,11 @@ mod tests {
     /// its dashes) is no setting's value either (none is over 18): not shown.
     #[test]
     fn a_hex_key_is_not_shown() {
-        let problem = ConfigProblem {
-            variable: "RETRY_MAX_ATTEMPTS".into(),
-            value: "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c".into(),
-            expected: "a number".into(),
-        };
+        let problem = bad(
+            "RETRY_MAX_ATTEMPTS",
+            "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
+            "a number",
+        );
         assert_eq!(
             problem.to_string(),
             "RETRY_MAX_ATTEMPTS=<32 characters, not shown>: expected a number"
@@ -614,16 +596,7 @@ mod tests {
     /// error's text does: [`ConfigProblem::value`] keeps it for code that asks for it.
     #[test]
     fn a_problems_debug_shows_no_secret() {
-        let problem = |value: &str| {
-            format!(
-                "{:?}",
-                ConfigProblem {
-                    variable: "RETRY_MAX_ATTEMPTS".into(),
-                    value: value.into(),
-                    expected: "a number".into(),
-                }
-            )
-        };
+        let problem = |value: &str| format!("{:?}", bad("RETRY_MAX_ATTEMPTS", value, "a number"));
         assert_eq!(
             problem("sk-proj-0123456789abcdefghijSECRET"),
             "ConfigProblem { variable: \"RETRY_MAX_ATTEMPTS\", value: <34 characters, not shown>, \
@@ -642,14 +615,7 @@ mod tests {
 
     #[test]
     fn config_values_are_quoted_only_when_they_would_not_show_plainly() {
-        let problem = |value: &str| {
-            ConfigProblem {
-                variable: "RETRY_MAX_ATTEMPTS".into(),
-                value: value.into(),
-                expected: "a number".into(),
-            }
-            .to_string()
-        };
+        let problem = |value: &str| bad("RETRY_MAX_ATTEMPTS", value, "a number").to_string();
         assert_eq!(problem("abc"), "RETRY_MAX_ATTEMPTS=abc: expected a number");
         assert_eq!(
             problem("-1.5e3"),
