@@ -1072,6 +1072,12 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     }))
 }
 
+// The runner's RESILIENCE_*, RETRY_* and CIRCUIT_BREAKER_* variables are removed before the
+// tests' `main`: the tests assert on the example's own settings, which a variable would beat.
+#[cfg(test)]
+#[path = "../tests/hermetic/mod.rs"]
+mod hermetic;
+
 #[cfg(test)]
 mod tests {
     use super::*;

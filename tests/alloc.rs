@@ -5,6 +5,8 @@
 //! allocations made on the test's own thread while it is armed count: the test harness's main
 //! thread allocates now and then on its own.
 
+mod hermetic;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;

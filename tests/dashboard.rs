@@ -1,6 +1,8 @@
 //! The shipped Grafana dashboard is valid JSON and queries only metrics the runtime emits; the
 //! shipped alerting rules name only those metrics and their label values.
 
+mod hermetic;
+
 use resilience::telemetry::{
     ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_ABANDONED_TOTAL, CALLS_TOTAL, CIRCUIT_STATE,
     CIRCUIT_TRANSITIONS_TOTAL, RETRIES_TOTAL, RETRY_BUDGET_EXHAUSTED_TOTAL,

@@ -4,6 +4,8 @@
 //! the process already has a recorder. Its own test binary: one process, one global recorder,
 //! installed once for its tests.
 
+mod hermetic;
+
 use std::io::ErrorKind;
 use std::sync::OnceLock;
 use std::time::Duration;

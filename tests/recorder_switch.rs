@@ -2,6 +2,8 @@
 //! breaker's state. Its own test binary, with a recorder of its own that holds the switch at
 //! the moment the race needs: after it has read the breaker's state, before it publishes it.
 
+mod hermetic;
+
 use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};

@@ -2,6 +2,8 @@
 //! the application can fall back to an exporter of its own (or to no metrics at all). Its own
 //! test binary: it installs the process's recorder.
 
+mod hermetic;
+
 #[tokio::test]
 async fn a_serve_that_cannot_bind_installs_no_recorder() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -2,6 +2,8 @@
 //! now (c9dd7c0): the listener it made must be gone with the error, the port free again at
 //! once. Its own test binary: it installs the process's recorder.
 
+mod hermetic;
+
 #[tokio::test]
 async fn a_serve_refused_for_the_recorder_frees_its_port() {
     let theirs = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();

@@ -3,6 +3,8 @@
 //! same process then says "degraded" (it failed `telemetry.rs`'s check for a 200 in about one
 //! run in twenty on a loaded machine).
 
+mod hermetic;
+
 use resilience::Settings;
 
 /// Every scrape shows exactly one state at 1 for a provider whose breaker keeps changing (from

@@ -6,6 +6,8 @@
 //! family from the breakers' states, with no lock. Its own test binary: its scrapers would
 //! slow the other telemetry tests.
 
+mod hermetic;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;

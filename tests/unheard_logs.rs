@@ -4,6 +4,8 @@
 //! and name), so a filter on anything but target and level (events only, here) said no to the
 //! hint, yes to the line, and the line went out without its text.
 
+mod hermetic;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use resilience::{Classify, ErrorClass, ResilienceError};
 
+// The runner's resilience variables are removed before `main` (see the module).
+#[path = "../hermetic/mod.rs"]
+mod hermetic;
+
 /// An error type that carries its class and the attempt that produced it, so a test can tell
 /// which attempt's error came back.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,30 +242,14 @@ pub fn counter(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-/// Sets `vars` in the process's environment, first removing the runner's own resilience
-/// variables (they would add lines and problems of their own).
+/// Sets `vars` in the process's environment: with the runner's own resilience variables
+/// removed before `main` (`hermetic`), the only ones of resilience's there.
 ///
 /// # Safety
 /// Only where no other thread runs yet: a test binary whose one test starts with this.
 pub unsafe fn only_these_variables(vars: &[(&str, &str)]) {
-    // Also what resilience warns about: a switch without its prefix (`CIRCUIT_BREAKER_ENABLED`
-    // is another program's only beside ours), and a name that is not UTF-8, read with U+FFFD.
-    let stale: Vec<std::ffi::OsString> = std::env::vars_os()
-        .map(|(k, _)| k)
-        .filter(|k| {
-            let k = k.to_string_lossy();
-            k.starts_with("RESILIENCE_")
-                || resilience::variables()
-                    .any(|v| v == k || v.strip_prefix("RESILIENCE_") == Some(&*k))
-        })
-        .collect();
-    // SAFETY: the caller's.
-    unsafe {
-        for k in stale {
-            std::env::remove_var(k);
-        }
-        for (k, v) in vars {
-            std::env::set_var(k, v);
-        }
+    for (k, v) in vars {
+        // SAFETY: the caller's.
+        unsafe { std::env::set_var(k, v) };
     }
 }

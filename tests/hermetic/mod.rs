@@ -1,0 +1,47 @@
+//! Every test binary starts without the runner's resilience variables.
+//!
+//! A `RESILIENCE_*`, `RETRY_*` or `CIRCUIT_BREAKER_*` variable beats a default and a setting
+//! given in code, and the tests' process-wide providers read the environment: a developer's
+//! shell that exported `RETRY_MAX_ATTEMPTS=5` failed 9 tests, and `RESILIENCE_ENABLED=false`
+//! hung one. So the variables are removed before `main`, while the binary has one thread,
+//! the only time its environment may be written safely; tests that read variables set their
+//! own (`common::only_these_variables`).
+//!
+//! Included by `common`, and alone by the test binaries, the example's tests and the crates
+//! under `tests/` that do not use `common`. Written to pass `strict_lints`' lint levels, and
+//! without naming `resilience` (`tests/renamed-dependency` knows it by another name).
+
+use std::env;
+
+/// Removes the runner's resilience variables before `main`: `ctor` rather than a call at
+/// each test's start, as tests run on several threads, and a write made while another test's
+/// thread reads the environment (a provider made, a DNS lookup through libc) is undefined
+/// behaviour; and rather than unsetting them in `.ci/run` alone, as the README's plain
+/// `cargo test --workspace` must pass too.
+#[ctor::ctor(unsafe)]
+fn without_the_runner_s_variables() {
+    // SAFETY: before `main`: no other thread exists yet to read the environment.
+    unsafe { remove_resilience_variables() }
+}
+
+/// Removes every variable of resilience's: every name it reads has one of the three prefixes
+/// (`resilience::variables()`), and so do the near misses it warns about (a switch without
+/// its prefix, `CIRCUIT_BREAKER_ENABLED`; a name that is not UTF-8, read with U+FFFD).
+///
+/// # Safety
+/// Only where no other thread runs: before `main`.
+unsafe fn remove_resilience_variables() {
+    let stale: Vec<_> = env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            let shown = name.to_string_lossy();
+            ["RESILIENCE_", "RETRY_", "CIRCUIT_BREAKER_"]
+                .iter()
+                .any(|prefix| shown.starts_with(prefix))
+        })
+        .collect();
+    for name in stale {
+        // SAFETY: the caller's.
+        unsafe { env::remove_var(name) };
+    }
+}
