@@ -414,6 +414,56 @@ async fn spent_budget_returns_the_error_without_retrying() {
     );
 }
 
+/// A call the breaker refuses sends nothing, so it earns no retry: an open breaker's refusals
+/// must not fill the bucket for the moment it closes. Both ways in: a plain call, and one with
+/// a deadline (which starts with an `Ext`). Calls the breaker admits still earn theirs.
+#[tokio::test(start_paused = true)]
+async fn refused_calls_earn_no_retry_budget() {
+    for (name, settings) in [
+        ("rt-refused-earn", exact()),
+        (
+            "rt-refused-earn-deadline",
+            exact().total_timeout(Some(Duration::from_secs(60))),
+        ),
+    ] {
+        let p = resilience::configure(
+            name,
+            settings
+                .max_attempts(3)
+                .retry_budget_capacity(10)
+                .retry_budget_ratio(0.5)
+                .retry_budget_min_per_second(0.0)
+                .failure_threshold(1000),
+        )
+        .unwrap();
+        // Two retries spent (the call found the bucket full: nothing to earn).
+        let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
+        assert_eq!((r, attempts), (Err(TestError::Transient(3)), 3), "{name}");
+        assert_eq!(p.retry_budget_available(), 8.0, "{name}");
+
+        p.force_open();
+        for _ in 0..20 {
+            let (r, attempts) = run(p, vec![Ok(1)]).await;
+            assert!(matches!(r, Err(TestError::Resilience(_))), "{name}: {r:?}");
+            assert_eq!(attempts, 0, "{name}");
+        }
+        assert_eq!(
+            p.retry_budget_available(),
+            8.0,
+            "{name}: 20 refused calls earned nothing"
+        );
+
+        p.disable_breaker();
+        let (r, _) = run(p, vec![Ok(1)]).await;
+        assert_eq!(r, Ok(1), "{name}");
+        assert_eq!(
+            p.retry_budget_available(),
+            8.5,
+            "{name}: an admitted call earns"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn providers_are_isolated() {
     let a =

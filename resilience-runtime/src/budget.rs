@@ -4,9 +4,10 @@
 //! call receives `max_attempts` times its normal load exactly when it can least take it. Finagle
 //! and gRPC's retry throttling bound retries by a share of traffic instead; we do the same.
 //!
-//! The budget is a token bucket counted in millionths of a retry: every call deposits
-//! `ratio` tokens, the clock adds `min_per_second` tokens a second, a retry withdraws one, and
-//! the bucket holds at most `capacity` (it starts full). So over any period,
+//! The budget is a token bucket counted in millionths of a retry: every call the breaker
+//! admits deposits `ratio` tokens (a refused call sent nothing, so it earns nothing), the
+//! clock adds `min_per_second` tokens a second, a retry withdraws one, and the bucket holds at
+//! most `capacity` (it starts full). So over any period,
 //! `retries ≤ capacity + ratio × calls + min_per_second × seconds`.
 //!
 //! Sizing: at an 85% first-attempt success rate and 3 attempts, retries need
@@ -70,7 +71,7 @@ impl Budget {
         }
     }
 
-    /// Called once per logical call (hot path).
+    /// Called once per logical call the breaker admits (hot path).
     #[inline]
     pub(crate) fn on_call(&self) {
         // A relaxed load: a healthy provider's bucket is full, so the common case writes

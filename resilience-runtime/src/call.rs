@@ -16,8 +16,8 @@
 //! |---|---|
 //! | acquire load of the call site's `OnceLock` (its state, then its value) | the provider handle, resolved once per site; acquire pairs with the store that published it |
 //! | relaxed load of the provider's `plain` flag | no timeouts, not switched off, and no recorder (cleared on every provider when one is switched on), so the call needs none of `Ext`: metrics cost nothing until a recorder exists |
-//! | relaxed load of the retry budget's balance, and a plain load of its refill mark | a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off or a call earns nothing (ratio 0) |
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
+//! | relaxed load of the retry budget's balance, and a plain load of its refill mark | after the admission, as a refused call earns no retry; a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off or a call earns nothing (ratio 0) |
 //! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
 //! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
@@ -711,8 +711,8 @@ impl Call {
         self.current.p.plain.load(Ordering::Relaxed)
     }
 
-    /// Starts a plain call (see [`plain`](Self::plain)) and asks for its first attempt: tops up
-    /// the retry budget if it is not full and goes on to the breaker, no clock read, no
+    /// Starts a plain call (see [`plain`](Self::plain)) and asks the breaker for its first
+    /// attempt; admitted, it tops up the retry budget if it is not full. No clock read, no
     /// thread-local. What `new` wrote is known here, and nothing of it is read back.
     ///
     /// # Errors
@@ -720,7 +720,8 @@ impl Call {
     /// On rejection, the method's own error (from `ResilienceError::CircuitOpen`).
     #[inline(always)]
     pub fn start_plain<R>(&mut self, hooks: &Hooks<R>) -> Result<(), R> {
-        self.current.p.budget.on_call();
+        // The budget's deposit comes with the admission (`admitted_first`): a call the
+        // breaker refuses sends nothing, so it earns no retry.
         self.permit_plain(hooks)
     }
 
@@ -736,7 +737,12 @@ impl Call {
         // nanoseconds long, pays one taken jump here so the plain call pays none.
         crate::cold_path();
         self.make_ext();
-        self.permit_ext(hooks)
+        self.permit_ext(hooks)?;
+        // Only a call the breaker admitted earns its share of a retry (see `admitted_first`).
+        if !self.current.p.mode.direct {
+            self.current.p.budget.on_call();
+        }
+        Ok(())
     }
 
     /// Starts a call that records metrics, has time limits or runs directly: its `Ext`.
@@ -757,9 +763,6 @@ impl Call {
                 .config
                 .total_timeout
                 .and_then(|t| Instant::now().checked_add(t));
-        }
-        if !mode.direct {
-            p.budget.on_call();
         }
         // Over the `None` that `new` wrote: nothing to drop.
         self.ext = ManuallyDrop::new(Some(ext));
@@ -822,6 +825,11 @@ impl Call {
     /// A plain call's first attempt, admitted with `ticket`: counted, and its debug line.
     #[inline(always)]
     fn admitted_first(&mut self, ticket: u64) {
+        // Here, not before the breaker is asked: a refused call earns no retry. Were it to,
+        // an open breaker's refusals (thousands a second, each as cheap as the breaker can
+        // make it) would fill the bucket for the moment it closes, and the budget would
+        // allow the burst of retries it exists to bound.
+        self.current.p.budget.on_call();
         self.ticket = ticket;
         self.current.first_attempt();
         if tracing::level_enabled!(tracing::Level::DEBUG) {
