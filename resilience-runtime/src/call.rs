@@ -827,8 +827,10 @@ impl Call {
     fn admitted_first(&mut self, ticket: u64) {
         // Here, not before the breaker is asked: a refused call earns no retry. Were it to,
         // an open breaker's refusals (thousands a second, each as cheap as the breaker can
-        // make it) would fill the bucket for the moment it closes, and the budget would
-        // allow the burst of retries it exists to bound.
+        // make it) would refill the bucket, up to its capacity, for the moment it closes:
+        // retries earned by calls that sent nothing. (The clock's floor refills it too, to
+        // the same capacity, over an opening longer than capacity / floor: 10 s at the
+        // defaults.)
         self.current.p.budget.on_call();
         self.ticket = ticket;
         self.current.first_attempt();

@@ -1,7 +1,8 @@
 //! Every test binary starts without the runner's resilience variables.
 //!
-//! A `RESILIENCE_*`, `RETRY_*` or `CIRCUIT_BREAKER_*` variable beats a default and a setting
-//! given in code, and the tests' process-wide providers read the environment: a developer's
+//! A `RESILIENCE_*`, `RETRY_*` or `CIRCUIT_BREAKER_*` variable beats a default and a global
+//! setting given in code (a provider's own, `RESILIENCE_<PROVIDER>_…`, beats its settings in
+//! code too), and the tests' process-wide providers read the environment: a developer's
 //! shell that exported `RETRY_MAX_ATTEMPTS=5` failed 9 tests, and `RESILIENCE_ENABLED=false`
 //! hung one. So the variables are removed before `main`, while the binary has one thread,
 //! the only time its environment may be written safely; tests that read variables set their
@@ -14,10 +15,11 @@
 use std::env;
 
 /// Removes the runner's resilience variables before `main`: `ctor` rather than a call at
-/// each test's start, as tests run on several threads, and a write made while another test's
-/// thread reads the environment (a provider made, a DNS lookup through libc) is undefined
-/// behaviour; and rather than unsetting them in `.ci/run` alone, as the README's plain
-/// `cargo test --workspace` must pass too.
+/// each test's start, as tests run on several threads: a write made while another test's
+/// thread reads the environment outside std's lock (a DNS lookup through libc) is undefined
+/// behaviour, and one made while a provider is being made races its reads (std's own reads
+/// and writes take one lock); and rather than unsetting them in `.ci/run` alone, as the
+/// README's plain `cargo test --workspace` must pass too.
 #[ctor::ctor(unsafe)]
 fn without_the_runner_s_variables() {
     // SAFETY: before `main`: no other thread exists yet to read the environment.
@@ -34,7 +36,13 @@ unsafe fn remove_resilience_variables() {
     let stale: Vec<_> = env::vars_os()
         .map(|(name, _)| name)
         .filter(|name| {
-            let shown = name.to_string_lossy();
+            let mut shown = name.to_string_lossy().into_owned();
+            // Windows finds a variable whatever the case of its name (`retry_max_attempts`
+            // set in a shell is read as `RETRY_MAX_ATTEMPTS`); elsewhere only the upper-case
+            // name is read.
+            if cfg!(windows) {
+                shown.make_ascii_uppercase();
+            }
             ["RESILIENCE_", "RETRY_", "CIRCUIT_BREAKER_"]
                 .iter()
                 .any(|prefix| shown.starts_with(prefix))
