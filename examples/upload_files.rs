@@ -6,7 +6,8 @@
 //!
 //! Exit code: 0 when every file was uploaded and recorded, 1 on a start-up error or when the
 //! rows recorded differ from the uploads the servers accepted, 2 when some files were not
-//! uploaded, 130 when interrupted (Ctrl-C: the uploads in flight finish and are recorded).
+//! uploaded, 130 when interrupted (Ctrl-C: the uploads in flight finish and are recorded; 143
+//! for SIGTERM, which is handled the same way).
 //!
 //! ```sh
 //! cargo run --example upload_files                         # 1,000 files, 15% faults, glm outage
@@ -534,6 +535,28 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     last
 }
 
+/// The exit code of an interrupted run: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+static INTERRUPTED_CODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(130);
+
+/// The next stop request, and the exit code it stands for: Ctrl-C (130) or, on Unix, SIGTERM
+/// (143), which is what systemd, Docker and Kubernetes send a service to stop it. Listening to
+/// Ctrl-C alone, a gateway stopped by its supervisor died at once, mid-upload, without its
+/// report, its check of the rows against the uploads, or the rows of the uploads in flight.
+async fn shutdown_signal() -> std::io::Result<u8> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| 130),
+            _ = term.recv() => Ok(143),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map(|()| 130)
+    }
+}
+
 /// Files whose upload ended, whatever its outcome: after an interruption, the files started.
 fn files_ended(o: &Outcomes) -> u64 {
     o.ok.load(Ordering::Relaxed)
@@ -809,15 +832,16 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     // and are recorded; a second one exits at once.
     let (stopping, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        let Ok(code) = shutdown_signal().await else {
             return;
-        }
+        };
+        INTERRUPTED_CODE.store(code, Ordering::Relaxed);
         eprintln!(
             "\ninterrupted: no new uploads; finishing those in flight (Ctrl-C again to quit now)"
         );
         let _ = stopping.send(true);
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(130);
+        if let Ok(code) = shutdown_signal().await {
+            std::process::exit(i32::from(code));
         }
     });
     let mut stopped = stop.clone();
@@ -1066,7 +1090,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         let _ = stopped.changed().await;
     }
     Ok(std::process::ExitCode::from(match () {
-        _ if interrupted => 130,
+        _ if interrupted => INTERRUPTED_CODE.load(Ordering::Relaxed),
         _ if uploaded < started => 2,
         _ => 0,
     }))

@@ -254,3 +254,35 @@ fn alert_rules_name_known_metrics_and_label_values() {
     }
     assert!(alerts >= 5, "{alerts} alerts");
 }
+
+/// The rule for a breaker that keeps opening counts its openings of every kind together: one
+/// breaker's openings are two series (`from="closed"` and `from="half_open"`, a failed probe),
+/// and a `max` over them saw an opening followed by a failed probe as 1, not 2, so the rule
+/// waited for a second failed probe (with a 5-minute breaker timeout, past its 10-minute
+/// window). The `from` label is summed away before the `max` over replicas.
+#[test]
+fn the_not_closed_rule_sums_openings_over_from() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/alerts.yml"
+    ))
+    .unwrap();
+    let rule = text
+        .split("- alert: ")
+        .find(|r| r.starts_with("ResilienceBreakerNotClosed"))
+        .expect("the rule is there");
+    let expr: String = rule
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let at = expr
+        .find("increase(resilience_circuit_transitions_total{to=\"open\"}")
+        .expect("the rule counts openings");
+    let before = expr[..at].trim_end();
+    assert!(
+        before.ends_with("sum without (from) (")
+            || before.ends_with("sum by (job, provider, instance) ("),
+        "openings are not summed over `from` before the max: {expr}"
+    );
+}

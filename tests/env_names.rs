@@ -73,6 +73,14 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
     assert_eq!(text.matches("[CONFIG]").count(), 7, "{text}");
+    // The three are global variables: none is named as its own fallback.
+    let global_next = "; the next setting in line (the global code settings, then the built-in \
+                       default, where the provider sets none of its own) is used instead.";
+    assert_eq!(text.matches(global_next).count(), 3, "{text}");
+    assert!(
+        !text.contains("the global variable, the global code"),
+        "{text}"
+    );
     // `init()` after them reports the same typo once more only as the error it makes of it,
     // not as a second warning. A name given settings in code one edit off the method's
     // provider (and no provider made) is a warning of its own, each time it is given.

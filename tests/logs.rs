@@ -96,11 +96,34 @@ fn log_lines_fields_and_secrets() {
             "class=\"transient\" result=\"transient\"",
             "delay_ms=100",
             "WARN resilience: [CIRCUIT] State transition: closed → open for log-retry",
-            "provider=\"log-retry\" from=\"closed\" to=\"open\"",
+            "provider=\"log-retry\" from=\"closed\" to=\"open\" failures=3",
             "[CIRCUIT] Call to execute rejected: breaker for log-retry is open",
             "state=\"open\"",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+        }
+
+        // A failed probe re-opens the breaker: one failure, not the streak that opened it.
+        let reopen = Settings::new()
+            .max_attempts(1)
+            .failure_threshold(2)
+            .breaker_timeout(Duration::ZERO);
+        let p = resilience::configure("log-reopen", reopen).unwrap();
+        for _ in 0..3 {
+            let r: Result<u32, TestError> =
+                p.execute(|| async { Err(TestError::Transient(1)) }).await;
+            assert!(r.is_err());
+        }
+        let reopen_text = lines_with(&logs.text(), "log-reopen");
+        for expected in [
+            "from=\"closed\" to=\"open\" failures=2",
+            "from=\"open\" to=\"half_open\"",
+            "from=\"half_open\" to=\"open\" failures=1",
+        ] {
+            assert!(
+                reopen_text.contains(expected),
+                "missing {expected:?} in:\n{reopen_text}"
+            );
         }
 
         // The text and the field show the same milliseconds, not one rounded, one cut.

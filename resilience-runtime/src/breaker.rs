@@ -653,7 +653,16 @@ impl Breaker {
             if self.published {
                 crate::telemetry::transition_counted(self.provider, from_state, to);
             }
-            held.moved = Some((from_state, to, self.failures()));
+            // The failures that made the move: the count that opened a closed breaker, but one
+            // failed probe for a half-open one, whose count still holds the opening's streak
+            // (`consecutive_failures()` keeps it until the breaker closes): logged as is, a
+            // re-opening read `failures=5` after a single probe.
+            let failures = if from_state == CircuitState::HalfOpen && to == CircuitState::Open {
+                1
+            } else {
+                self.failures()
+            };
+            held.moved = Some((from_state, to, failures));
         }
     }
 

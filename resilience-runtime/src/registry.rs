@@ -222,11 +222,17 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         );
     }
     for p in problems.into_iter().filter(first_report) {
+        // A global variable is not its own fallback: after it come the global code settings.
+        let next = if crate::config::variables().any(|v| v == p.variable) {
+            "the global code settings, then the built-in default, where the provider sets none of its own"
+        } else {
+            "the provider's code settings, the global variable, the global code settings, then the built-in default"
+        };
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = p.variable.as_str(), value = &*crate::error::logged_value(&p.value), expected = %p.expected,
             "[CONFIG] Ignoring {}={} for provider {}: expected {}; the next setting in line \
-             (the provider's code settings, the global variable, the global code settings, then the built-in default) is used instead. \
+             ({next}) is used instead. \
              Logged once, however many providers it applies to.{advice}",
             p.variable, p.shown_value(), inner.name.escape_debug(), p.expected,
         );
