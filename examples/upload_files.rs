@@ -1106,6 +1106,26 @@ mod hermetic;
 mod tests {
     use super::*;
 
+    /// SIGTERM, what a supervisor sends a service to stop it, is a stop request (143), as
+    /// Ctrl-C is (130): without a handler the signal ends the process, this test binary with
+    /// it. The handlers are in place once `shutdown_signal` has been polled, so each signal
+    /// is sent after the waiting task's first poll.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sigterm_and_ctrl_c_are_stop_requests() {
+        for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+            let waiting = tokio::spawn(shutdown_signal());
+            // The spawned task runs before this one resumes (one thread, first in line).
+            tokio::task::yield_now().await;
+            let sent = std::process::Command::new("kill")
+                .args([signal, &std::process::id().to_string()])
+                .status()
+                .unwrap();
+            assert!(sent.success());
+            assert_eq!(waiting.await.unwrap().unwrap(), code, "{signal}");
+        }
+    }
+
     /// A `FileProvider` named `$name` that posts through an [`HttpProvider`], its calls made
     /// through `#[resilient(provider = $provider)]`, as `Kimi` and `Glm` are.
     macro_rules! through {
