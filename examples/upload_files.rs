@@ -836,8 +836,10 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             return;
         };
         INTERRUPTED_CODE.store(code, Ordering::Relaxed);
+        let by = if code == 143 { "SIGTERM" } else { "Ctrl-C" };
         eprintln!(
-            "\ninterrupted: no new uploads; finishing those in flight (Ctrl-C again to quit now)"
+            "\ninterrupted ({by}): no new uploads; finishing those in flight (Ctrl-C or \
+             SIGTERM again to quit now)"
         );
         let _ = stopping.send(true);
         if let Ok(code) = shutdown_signal().await {
@@ -1109,21 +1111,43 @@ mod tests {
     /// SIGTERM, what a supervisor sends a service to stop it, is a stop request (143), as
     /// Ctrl-C is (130): without a handler the signal ends the process, this test binary with
     /// it. The handlers are in place once `shutdown_signal` has been polled, so each signal
-    /// is sent after the waiting task's first poll.
+    /// is sent after the waiting task's first poll. In a process of its own (this binary,
+    /// run again for this test alone): once installed, Tokio's handlers stay for the
+    /// process's life, and a test binary that had run this test ignored SIGTERM and Ctrl-C
+    /// from then on (a CI timeout's SIGTERM, a developer's Ctrl-C), as the main job does.
     #[cfg(unix)]
-    #[tokio::test]
-    async fn sigterm_and_ctrl_c_are_stop_requests() {
-        for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
-            let waiting = tokio::spawn(shutdown_signal());
-            // The spawned task runs before this one resumes (one thread, first in line).
-            tokio::task::yield_now().await;
-            let sent = std::process::Command::new("kill")
-                .args([signal, &std::process::id().to_string()])
-                .status()
+    #[test]
+    fn sigterm_and_ctrl_c_are_stop_requests() {
+        const CHILD: &str = "UPLOAD_FILES_SIGNAL_TEST_CHILD";
+        let name = "tests::sigterm_and_ctrl_c_are_stop_requests";
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([name, "--exact", "--test-threads=1"])
+                .env(CHILD, "1")
+                .output()
                 .unwrap();
-            assert!(sent.success());
-            assert_eq!(waiting.await.unwrap().unwrap(), code, "{signal}");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{:?}\n{text}", out.status);
+            assert!(text.contains("1 passed"), "{text}");
+            return;
         }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+                let waiting = tokio::spawn(shutdown_signal());
+                // The spawned task runs before this one resumes (one thread, first in line).
+                tokio::task::yield_now().await;
+                let sent = std::process::Command::new("kill")
+                    .args([signal, &std::process::id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(sent.success());
+                assert_eq!(waiting.await.unwrap().unwrap(), code, "{signal}");
+            }
+        });
     }
 
     /// A `FileProvider` named `$name` that posts through an [`HttpProvider`], its calls made

@@ -258,8 +258,9 @@ fn alert_rules_name_known_metrics_and_label_values() {
 /// The rule for a breaker that keeps opening counts its openings of every kind together: one
 /// breaker's openings are two series (`from="closed"` and `from="half_open"`, a failed probe),
 /// and a `max` over them saw an opening followed by a failed probe as 1, not 2, so the rule
-/// waited for a second failed probe (with a 5-minute breaker timeout, past its 10-minute
-/// window). The `from` label is summed away before the `max` over replicas.
+/// waited for a second failed probe: it fired one breaker timeout later (with a 5-minute
+/// timeout, 15 minutes after the opening instead of 10, by `promtool test rules`; above 5
+/// minutes neither fires). The `from` label is summed away before the `max` over replicas.
 #[test]
 fn the_not_closed_rule_sums_openings_over_from() {
     let text = std::fs::read_to_string(concat!(

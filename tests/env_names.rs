@@ -73,10 +73,27 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
     assert_eq!(text.matches("[CONFIG]").count(), 7, "{text}");
-    // The three are global variables: none is named as its own fallback.
+    // A global variable is not named as its own fallback.
     let global_next = "; the next setting in line (the global code settings, then the built-in \
                        default, where the provider sets none of its own) is used instead.";
-    assert_eq!(text.matches(global_next).count(), 3, "{text}");
+    assert_eq!(text.matches(global_next).count(), 1, "{text}");
+    // A minimum above the window is no bad value: it falls back to the window size, not to the
+    // next setting in line (the default, 20, is above envn's window of 10), and says so.
+    let (first, second) = (resilience::provider("envn"), resilience::provider("envn-2"));
+    assert_eq!(first.config().minimum_calls, 10);
+    assert_eq!(second.config().minimum_calls, 20);
+    assert_eq!(
+        text.matches("=20); the window size is used instead.")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("=10); the window size is used instead.")
+            .count(),
+        1,
+        "{text}"
+    );
     assert!(
         !text.contains("the global variable, the global code"),
         "{text}"

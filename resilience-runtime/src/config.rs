@@ -857,10 +857,7 @@ impl Settings {
                     problems.push(ConfigProblem {
                         variable: name(Key::BaseDelay, src),
                         value: secs_text(c.base_delay),
-                        expected: format!(
-                            "at most the maximum delay ({max}={})",
-                            secs_text(c.max_delay)
-                        ),
+                        expected: format!("{ABOVE_MAX_DELAY}{max}={})", secs_text(c.max_delay)),
                     });
                     c.base_delay = Config::default().base_delay.min(c.max_delay);
                 }
@@ -874,12 +871,38 @@ impl Settings {
                 problems.push(ConfigProblem {
                     variable: name(Key::MinimumCalls, src),
                     value: c.minimum_calls.to_string(),
-                    expected: format!("at most the window size ({window}={})", c.window_size),
+                    expected: format!("{ABOVE_WINDOW}{window}={})", c.window_size),
                 });
             }
             c.minimum_calls = c.window_size;
         }
         (c, problems)
+    }
+}
+
+/// How a conflict's `expected` starts: a base delay above the max delay, which falls back to
+/// `min(default base, max delay)`.
+const ABOVE_MAX_DELAY: &str = "at most the maximum delay (";
+/// How a conflict's `expected` starts: minimum calls above the window, which fall back to the
+/// window size.
+const ABOVE_WINDOW: &str = "at most the window size (";
+
+/// What a provider uses in place of the value `p` refuses, for the line that logs it. A bad
+/// value falls through to the next setting in line (a global variable's are the global code
+/// settings, then the default: the provider's own come before it, and would have beaten it);
+/// a value in conflict with another setting is settled by [`Settings::resolve`], whatever
+/// the layers below it say.
+pub(crate) fn used_instead(p: &ConfigProblem) -> &'static str {
+    if p.expected.starts_with(ABOVE_MAX_DELAY) {
+        "the built-in base delay (1 s), or the maximum delay where that is lower,"
+    } else if p.expected.starts_with(ABOVE_WINDOW) {
+        "the window size"
+    } else if variables().any(|v| v == p.variable) {
+        "the next setting in line (the global code settings, then the built-in default, where \
+         the provider sets none of its own)"
+    } else {
+        "the next setting in line (the provider's code settings, the global variable, the \
+         global code settings, then the built-in default)"
     }
 }
 
@@ -1817,6 +1840,38 @@ mod tests {
             "{} wrong:\n{}",
             wrong.len(),
             wrong.join("\n")
+        );
+    }
+
+    /// The line that ignores a value names what is used instead: the next
+    /// setting in line for a bad value (a global variable's not itself), the conflict's own
+    /// rule for a value in conflict.
+    #[test]
+    fn the_value_used_instead_is_the_one_named() {
+        let (c, problems) = resolve(
+            &[
+                ("RETRY_BASE_DELAY", "5"),
+                ("RETRY_MAX_DELAY", "2"),
+                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "50"),
+                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
+                ("RETRY_MAX_ATTEMPTS", "many"),
+                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_FAILURE_THRESHOLD", "0"),
+            ],
+            "kimi",
+        );
+        let instead = |var: &str| {
+            let p = problems.iter().find(|p| p.variable == var).unwrap();
+            used_instead(p)
+        };
+        assert_eq!(c.base_delay, Duration::from_secs(1));
+        assert!(instead("RETRY_BASE_DELAY").starts_with("the built-in base delay (1 s)"));
+        assert_eq!(c.minimum_calls, 10);
+        assert_eq!(instead("CIRCUIT_BREAKER_MINIMUM_CALLS"), "the window size");
+        assert!(instead("RETRY_MAX_ATTEMPTS").contains("(the global code settings, then"));
+        assert!(
+            instead("RESILIENCE_KIMI_CIRCUIT_BREAKER_FAILURE_THRESHOLD")
+                .contains("(the provider's code settings, the global variable,")
         );
     }
 }

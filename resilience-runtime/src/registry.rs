@@ -222,17 +222,12 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         );
     }
     for p in problems.into_iter().filter(first_report) {
-        // A global variable is not its own fallback: after it come the global code settings.
-        let next = if crate::config::variables().any(|v| v == p.variable) {
-            "the global code settings, then the built-in default, where the provider sets none of its own"
-        } else {
-            "the provider's code settings, the global variable, the global code settings, then the built-in default"
-        };
+        // A global variable is not its own fallback, and a conflict is settled by its own rule.
+        let instead = crate::config::used_instead(&p);
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = p.variable.as_str(), value = &*crate::error::logged_value(&p.value), expected = %p.expected,
-            "[CONFIG] Ignoring {}={} for provider {}: expected {}; the next setting in line \
-             ({next}) is used instead. \
+            "[CONFIG] Ignoring {}={} for provider {}: expected {}; {instead} is used instead. \
              Logged once, however many providers it applies to.{advice}",
             p.variable, p.shown_value(), inner.name.escape_debug(), p.expected,
         );
