@@ -98,10 +98,10 @@ fn failures_on_every_opening_line() {
                 p.execute(|| async { Err(TestError::Transient(1)) }).await;
         }
         let _: Result<u32, TestError> = p
-            .execute(|| async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                Ok(1)
-            })
+            // Never ready: only the time limit ends it. (A 5 s sleep raced the 20 ms limit,
+            // and the attempt polls its body before its timer: after a stall of the thread
+            // past 5 s the sleep was ready first and the probe succeeded.)
+            .execute(std::future::pending::<Result<u32, TestError>>)
             .await;
         let timeout = lines_with(&logs.text(), "for rv-timeout");
 

@@ -1874,4 +1874,17 @@ mod tests {
                 .contains("(the provider's code settings, the global variable,")
         );
     }
+
+    /// `used_instead` tells a conflict from a bad value by how `expected` starts: no bad
+    /// value's `expected` may start as a conflict's does.
+    #[test]
+    fn no_bad_value_reads_as_a_conflict() {
+        for &k in KEYS {
+            let e = k.expected();
+            assert!(
+                !e.starts_with(ABOVE_MAX_DELAY) && !e.starts_with(ABOVE_WINDOW),
+                "{k:?}: {e}"
+            );
+        }
+    }
 }
