@@ -13,12 +13,9 @@ fn the_runner_s_variables_are_removed_before_main() {
         // `vars_os`: `vars` panics at any name or value that is not UTF-8, the runner's own
         // included, whatever its name.
         let left: Vec<_> = std::env::vars_os()
-            .map(|(k, _)| k.to_string_lossy().into_owned())
-            .filter(|k| {
-                ["RESILIENCE_", "RETRY_", "CIRCUIT_BREAKER_"]
-                    .iter()
-                    .any(|p| k.starts_with(p))
-            })
+            .map(|(k, _)| k)
+            .filter(|k| hermetic::is_resilience_variable(k))
+            .map(|k| k.to_string_lossy().into_owned())
             .collect();
         assert_eq!(left, Vec::<String>::new(), "removed before main");
         let c = resilience::provider("hermetic").config();

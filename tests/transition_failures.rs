@@ -1,5 +1,5 @@
 //! The `failures` field of the `[CIRCUIT]` lines in every way a breaker leaves `half_open` for
-//! `open` (several probes failing together, failure-rate mode, a probe cut off by its time
+//! `open` (one failed probe, several failing together, failure-rate mode, a probe cut off by its time
 //! limit): 1, the probe that failed; and on `forced_open` lines, the count as it stands. One
 //! test function: the subscriber is process-global.
 
@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, capture};
+use common::{TestError, capture, fail};
 use resilience::{CircuitState, Settings};
 
 fn lines_with(all: &str, needle: &str) -> Vec<String> {
@@ -31,6 +31,28 @@ fn failures_on_every_opening_line() {
         .build()
         .unwrap();
     rt.block_on(async {
+        // 0. One failed probe: one failure, not the streak (2) that opened the breaker.
+        let p = resilience::configure(
+            "log-reopen",
+            Settings::new()
+                .max_attempts(1)
+                .failure_threshold(2)
+                .breaker_timeout(Duration::ZERO),
+        )
+        .unwrap();
+        fail(p, 3).await;
+        let reopen_text = lines_with(&logs.text(), "for log-reopen").join("\n");
+        for expected in [
+            "from=\"closed\" to=\"open\" failures=2",
+            "from=\"open\" to=\"half_open\"",
+            "from=\"half_open\" to=\"open\" failures=1",
+        ] {
+            assert!(
+                reopen_text.contains(expected),
+                "missing {expected:?} in:\n{reopen_text}"
+            );
+        }
+
         // A. Three probes in flight (half_open_max_calls 3), all failing.
         let p = resilience::configure(
             "rv-many",
@@ -42,10 +64,7 @@ fn failures_on_every_opening_line() {
                 .breaker_timeout(Duration::ZERO),
         )
         .unwrap();
-        for _ in 0..4 {
-            let _: Result<u32, TestError> =
-                p.execute(|| async { Err(TestError::Transient(1)) }).await;
-        }
+        fail(p, 4).await;
         assert_eq!(p.state(), CircuitState::HalfOpen);
         let gate = std::sync::Arc::new(tokio::sync::Barrier::new(3));
         let probes = (0..3).map(|_| {
@@ -77,10 +96,7 @@ fn failures_on_every_opening_line() {
                 .breaker_timeout(Duration::ZERO),
         )
         .unwrap();
-        for _ in 0..5 {
-            let _: Result<u32, TestError> =
-                p.execute(|| async { Err(TestError::Transient(1)) }).await;
-        }
+        fail(p, 5).await;
         let rate = lines_with(&logs.text(), "for rv-rate");
 
         // C. A probe cut off by its time limit.
@@ -93,10 +109,7 @@ fn failures_on_every_opening_line() {
                 .breaker_timeout(Duration::ZERO),
         )
         .unwrap();
-        for _ in 0..2 {
-            let _: Result<u32, TestError> =
-                p.execute(|| async { Err(TestError::Transient(1)) }).await;
-        }
+        fail(p, 2).await;
         let _: Result<u32, TestError> = p
             // Never ready: only the time limit ends it. (A 5 s sleep raced the 20 ms limit,
             // and the attempt polls its body before its timer: after a stall of the thread
@@ -114,14 +127,11 @@ fn failures_on_every_opening_line() {
                 .breaker_timeout(Duration::ZERO),
         )
         .unwrap();
-        for _ in 0..3 {
-            let _: Result<u32, TestError> =
-                p.execute(|| async { Err(TestError::Transient(1)) }).await;
-        }
+        fail(p, 3).await;
         assert_eq!(p.state(), CircuitState::HalfOpen);
         p.force_open();
         p.reset();
-        let _: Result<u32, TestError> = p.execute(|| async { Err(TestError::Transient(1)) }).await;
+        fail(p, 1).await;
         p.force_open();
         let forced = lines_with(&logs.text(), "for rv-forced");
 

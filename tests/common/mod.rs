@@ -253,3 +253,12 @@ pub unsafe fn only_these_variables(vars: &[(&str, &str)]) {
         unsafe { std::env::set_var(k, v) };
     }
 }
+
+/// Makes `times` calls through `p` that each fail with a transient error (one attempt each
+/// where the provider does not retry): to open a breaker, or to fail its probes.
+pub async fn fail(p: resilience::Provider, times: u32) {
+    for _ in 0..times {
+        let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Transient(1)) }).await;
+        assert!(r.is_err());
+    }
+}

@@ -13,6 +13,7 @@
 //! without naming `resilience` (`tests/renamed-dependency` knows it by another name).
 
 use std::env;
+use std::ffi::OsStr;
 
 /// Removes the runner's resilience variables before `main`: `ctor` rather than a call at
 /// each test's start, as tests run on several threads: a write made while another test's
@@ -35,21 +36,24 @@ fn without_the_runner_s_variables() {
 unsafe fn remove_resilience_variables() {
     let stale: Vec<_> = env::vars_os()
         .map(|(name, _)| name)
-        .filter(|name| {
-            let mut shown = name.to_string_lossy().into_owned();
-            // Windows finds a variable whatever the case of its name (`retry_max_attempts`
-            // set in a shell is read as `RETRY_MAX_ATTEMPTS`); elsewhere only the upper-case
-            // name is read.
-            if cfg!(windows) {
-                shown.make_ascii_uppercase();
-            }
-            ["RESILIENCE_", "RETRY_", "CIRCUIT_BREAKER_"]
-                .iter()
-                .any(|prefix| shown.starts_with(prefix))
-        })
+        .filter(|name| is_resilience_variable(name))
         .collect();
     for name in stale {
         // SAFETY: the caller's.
         unsafe { env::remove_var(name) };
     }
+}
+
+/// Whether resilience would read, or warn about, a variable of this name: one of the three
+/// prefixes (read with U+FFFD where the name is not UTF-8).
+pub(super) fn is_resilience_variable(name: &OsStr) -> bool {
+    let mut shown = name.to_string_lossy().into_owned();
+    // Windows finds a variable whatever the case of its name (`retry_max_attempts` set in a
+    // shell is read as `RETRY_MAX_ATTEMPTS`); elsewhere only the upper-case name is read.
+    if cfg!(windows) {
+        shown.make_ascii_uppercase();
+    }
+    ["RESILIENCE_", "RETRY_", "CIRCUIT_BREAKER_"]
+        .iter()
+        .any(|prefix| shown.starts_with(prefix))
 }
