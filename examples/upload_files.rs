@@ -349,7 +349,8 @@ struct Tally<'a> {
     per_provider: &'a BTreeMap<&'static str, Outcomes>,
     outcomes: &'a Outcomes,
     max_wait: Duration,
-    stop: &'a tokio::sync::watch::Receiver<bool>,
+    /// The exit code of the stop request (Ctrl-C, SIGTERM), once one came.
+    stop: &'a tokio::sync::watch::Receiver<Option<u8>>,
 }
 
 /// Why a provider did not take a file, when another one might.
@@ -423,7 +424,7 @@ async fn wait_in_progress<P: FileProvider>(
     let mut waited = false;
     while matches!(result, Err(UploadError::InProgress)) {
         let now = tokio::time::Instant::now();
-        if now >= give_up_at || *stop.borrow() {
+        if now >= give_up_at || stop.borrow().is_some() {
             break;
         }
         waited = true;
@@ -514,7 +515,7 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         paused_for_failed |=
             matches!(first_missed, Missed::Failed) || matches!(second_missed, Missed::Failed);
         let now = tokio::time::Instant::now();
-        if now >= give_up_at || *stop.borrow() {
+        if now >= give_up_at || stop.borrow().is_some() {
             break (second.0, result);
         }
         waited = true;
@@ -534,9 +535,6 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     }
     last
 }
-
-/// The exit code of an interrupted run: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
-static INTERRUPTED_CODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(130);
 
 /// The next stop request, and the exit code it stands for: Ctrl-C (130) or, on Unix, SIGTERM
 /// (143), which is what systemd, Docker and Kubernetes send a service to stop it. Listening to
@@ -830,18 +828,18 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let mut tasks = tokio::task::JoinSet::new();
     // The first Ctrl-C stops new uploads and ends the waits of those in flight, which finish
     // and are recorded; a second one exits at once.
-    let (stopping, stop) = tokio::sync::watch::channel(false);
+    // The exit code of the stop request, once one came.
+    let (stopping, stop) = tokio::sync::watch::channel(None::<u8>);
     tokio::spawn(async move {
         let Ok(code) = shutdown_signal().await else {
             return;
         };
-        INTERRUPTED_CODE.store(code, Ordering::Relaxed);
         let by = if code == 143 { "SIGTERM" } else { "Ctrl-C" };
         eprintln!(
             "\ninterrupted ({by}): no new uploads; finishing those in flight (Ctrl-C or \
              SIGTERM again to quit now)"
         );
-        let _ = stopping.send(true);
+        let _ = stopping.send(Some(code));
         if let Ok(code) = shutdown_signal().await {
             std::process::exit(i32::from(code));
         }
@@ -926,7 +924,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     }
     bar.finish_with_message("done");
     let elapsed = start.elapsed();
-    let interrupted = *stop.borrow();
+    let interrupted = stop.borrow().is_some();
     let started = if interrupted {
         files_ended(&outcomes)
     } else {
@@ -1087,14 +1085,14 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     }
     // Read again: a Ctrl-C during the report counts too.
     let interrupted = *stop.borrow();
-    if args.keep_serving && !interrupted {
+    if args.keep_serving && interrupted.is_none() {
         println!("serving {} until Ctrl-C", metrics.metrics_url());
         let _ = stopped.changed().await;
     }
-    Ok(std::process::ExitCode::from(match () {
-        _ if interrupted => INTERRUPTED_CODE.load(Ordering::Relaxed),
-        _ if uploaded < started => 2,
-        _ => 0,
+    Ok(std::process::ExitCode::from(match interrupted {
+        Some(code) => code,
+        None if uploaded < started => 2,
+        None => 0,
     }))
 }
 
@@ -1278,7 +1276,7 @@ mod tests {
         let per_provider: BTreeMap<&'static str, Outcomes> =
             [("a", Outcomes::default()), ("b", Outcomes::default())].into();
         let outcomes = Outcomes::default();
-        let (_tx, stop) = tokio::sync::watch::channel(false);
+        let (_tx, stop) = tokio::sync::watch::channel(None);
         let tally = Tally {
             per_provider: &per_provider,
             outcomes: &outcomes,
@@ -1430,7 +1428,7 @@ mod tests {
         let per_provider: BTreeMap<&'static str, Outcomes> =
             [("a", Outcomes::default()), ("b", Outcomes::default())].into();
         let outcomes = Outcomes::default();
-        let (_tx, stop) = tokio::sync::watch::channel(false);
+        let (_tx, stop) = tokio::sync::watch::channel(None);
         let tally = Tally {
             per_provider: &per_provider,
             outcomes: &outcomes,
