@@ -74,8 +74,9 @@ fn misspelt_variables_are_warned_about_once_without_init() {
     }
     assert_eq!(text.matches("[CONFIG]").count(), 7, "{text}");
     // A global variable is not named as its own fallback.
-    let global_next = "; the next setting in line (the global code settings, then the built-in \
-                       default, where the provider sets none of its own) is used instead.";
+    let global_next = "; it uses 1 instead (the next setting in line: the global code \
+                       settings, then the built-in default, where the provider sets none of its \
+                       own, at most the maximum delay).";
     assert_eq!(text.matches(global_next).count(), 1, "{text}");
     // A minimum above the window is no bad value: it falls back to the window size, not to the
     // next setting in line (the default, 20, is above envn's window of 10), and says so.
@@ -83,13 +84,13 @@ fn misspelt_variables_are_warned_about_once_without_init() {
     assert_eq!(first.config().minimum_calls, 10);
     assert_eq!(second.config().minimum_calls, 20);
     assert_eq!(
-        text.matches("=20); the window size is used instead.")
+        text.matches("=20); it uses 20 instead (the window size).")
             .count(),
         1,
         "{text}"
     );
     assert_eq!(
-        text.matches("=10); the window size is used instead.")
+        text.matches("=10); it uses 10 instead (the window size).")
             .count(),
         1,
         "{text}"

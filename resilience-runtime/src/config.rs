@@ -379,6 +379,33 @@ fn is_none_word(s: &str) -> bool {
 }
 
 impl Key {
+    /// This setting's value in `c`, as a variable would give it.
+    fn used(self, c: &Config) -> Value {
+        match self {
+            Key::Enabled => Value::Bool(c.enabled),
+            Key::RetryEnabled => Value::Bool(c.retry_enabled),
+            Key::MaxAttempts => Value::Count(c.max_attempts),
+            Key::BaseDelay => Value::Secs(c.base_delay),
+            Key::MaxDelay => Value::Secs(c.max_delay),
+            Key::ExponentialBase => Value::Float(c.exponential_base),
+            Key::Jitter => Value::Jitter(c.jitter),
+            Key::AttemptTimeout => Value::OptSecs(c.attempt_timeout),
+            Key::TotalTimeout => Value::OptSecs(c.total_timeout),
+            Key::BudgetEnabled => Value::Bool(c.retry_budget_enabled),
+            Key::BudgetRatio => Value::Float(c.retry_budget_ratio),
+            Key::BudgetMinPerSecond => Value::Float(c.retry_budget_min_per_second),
+            Key::BudgetCapacity => Value::Count(c.retry_budget_capacity),
+            Key::BreakerEnabled => Value::Bool(c.breaker_enabled),
+            Key::FailureThreshold => Value::Count(c.failure_threshold),
+            Key::SuccessThreshold => Value::Count(c.success_threshold),
+            Key::BreakerTimeout => Value::Secs(c.breaker_timeout),
+            Key::HalfOpenMaxCalls => Value::Count(c.half_open_max_calls),
+            Key::FailureRate => Value::OptFloat(c.failure_rate),
+            Key::WindowSize => Value::Count(c.window_size),
+            Key::MinimumCalls => Value::Count(c.minimum_calls),
+        }
+    }
+
     fn parse(self, raw: &str) -> Option<Value> {
         let s = raw.trim();
         let v = match self.kind() {
@@ -464,6 +491,7 @@ impl Config {
         KEYS.iter()
             .filter(|&&k| self.value(k) != new.value(k))
             .map(|&k| ConfigProblem {
+                settled: None,
                 variable: format!(
                     "provider `{}`: Settings::{} ({})",
                     name.escape_debug(),
@@ -635,6 +663,7 @@ pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<Config
     use std::collections::{BTreeMap, HashMap};
     // Escaped: a name with a newline or a NUL would break the one-problem-per-line text.
     let problem = |name: &str, expected: String| ConfigProblem {
+        settled: None,
         variable: format!("provider `{}`", name.escape_debug()),
         value: name.escape_debug().to_string(),
         expected,
@@ -751,6 +780,7 @@ impl Settings {
             match key.parse(&raw) {
                 Some(v) => s.values[key as usize] = Some((v, Source::Env(var))),
                 None => problems.push(ConfigProblem {
+                    settled: Some(Settled::bad(key)),
                     variable: var,
                     value: raw,
                     expected: key.expected().to_string(),
@@ -817,6 +847,7 @@ impl Settings {
             };
             if !key.valid(*v) {
                 problems.push(ConfigProblem {
+                    settled: Some(Settled::bad(key)),
                     variable: name(key, src),
                     value: show(*v),
                     expected: key.expected().to_string(),
@@ -855,9 +886,13 @@ impl Settings {
                 Some((_, src)) => {
                     let max = set_by(Key::MaxDelay);
                     problems.push(ConfigProblem {
+                        settled: Some(Settled::conflict(Key::BaseDelay)),
                         variable: name(Key::BaseDelay, src),
                         value: secs_text(c.base_delay),
-                        expected: format!("{ABOVE_MAX_DELAY}{max}={})", secs_text(c.max_delay)),
+                        expected: format!(
+                            "at most the maximum delay ({max}={})",
+                            secs_text(c.max_delay)
+                        ),
                     });
                     c.base_delay = Config::default().base_delay.min(c.max_delay);
                 }
@@ -869,9 +904,10 @@ impl Settings {
             if let Some((_, src)) = given(Key::MinimumCalls) {
                 let window = set_by(Key::WindowSize);
                 problems.push(ConfigProblem {
+                    settled: Some(Settled::conflict(Key::MinimumCalls)),
                     variable: name(Key::MinimumCalls, src),
                     value: c.minimum_calls.to_string(),
-                    expected: format!("{ABOVE_WINDOW}{window}={})", c.window_size),
+                    expected: format!("at most the window size ({window}={})", c.window_size),
                 });
             }
             c.minimum_calls = c.window_size;
@@ -880,30 +916,62 @@ impl Settings {
     }
 }
 
-/// How a conflict's `expected` starts: a base delay above the max delay, which falls back to
-/// `min(default base, max delay)`.
-const ABOVE_MAX_DELAY: &str = "at most the maximum delay (";
-/// How a conflict's `expected` starts: minimum calls above the window, which fall back to the
-/// window size.
-const ABOVE_WINDOW: &str = "at most the window size (";
+/// How a refused value is settled: which setting it was for, and whether it was bad (it
+/// falls through to the next setting in line) or in conflict with another setting (settled
+/// by [`Settings::resolve`]'s own rule, whatever the layers below say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settled {
+    key: Key,
+    conflict: bool,
+}
 
-/// What a provider uses in place of the value `p` refuses, for the line that logs it. A bad
-/// value falls through to the next setting in line (a global variable's are the global code
-/// settings, then the default: the provider's own come before it, and would have beaten it);
-/// a value in conflict with another setting is settled by [`Settings::resolve`], whatever
-/// the layers below it say.
-pub(crate) fn used_instead(p: &ConfigProblem) -> &'static str {
-    if p.expected.starts_with(ABOVE_MAX_DELAY) {
-        "the built-in base delay (1 s), or the maximum delay where that is lower,"
-    } else if p.expected.starts_with(ABOVE_WINDOW) {
-        "the window size"
-    } else if variables().any(|v| v == p.variable) {
-        "the next setting in line (the global code settings, then the built-in default, where \
-         the provider sets none of its own)"
-    } else {
-        "the next setting in line (the provider's code settings, the global variable, the \
-         global code settings, then the built-in default)"
+impl Settled {
+    fn bad(key: Key) -> Self {
+        Settled {
+            key,
+            conflict: false,
+        }
     }
+
+    fn conflict(key: Key) -> Self {
+        Settled {
+            key,
+            conflict: true,
+        }
+    }
+}
+
+/// What provider `c` uses in place of the value `p` refuses, and why, for the line that logs
+/// it: the value itself (`0.5`), which no description of the layers can give, as a cap may
+/// lower what a bad value fell through to (`RETRY_BASE_DELAY=soon` beside
+/// `RETRY_MAX_DELAY=0.5` gets 0.5, not the 1 s default). A bad value falls through to the next
+/// setting in line (a global variable's are the global code settings, then the default: the
+/// provider's own come before it, and would have beaten it).
+pub(crate) fn used_instead(p: &ConfigProblem, c: &Config) -> String {
+    let Some(Settled { key, conflict }) = p.settled else {
+        return "the next setting in line instead".to_owned();
+    };
+    let why = match key {
+        Key::BaseDelay if conflict => {
+            "the built-in base delay, or the maximum delay where that is lower"
+        }
+        Key::MinimumCalls if conflict => "the window size",
+        _ if variables().any(|v| v == p.variable) => {
+            "the next setting in line: the global code settings, then the built-in default, \
+             where the provider sets none of its own"
+        }
+        _ => {
+            "the next setting in line: the provider's code settings, the global variable, the \
+             global code settings, then the built-in default"
+        }
+    };
+    // The caps that `resolve` applies after the layers, whatever a value fell through to.
+    let cap = match key {
+        Key::BaseDelay if !conflict => ", at most the maximum delay",
+        Key::MinimumCalls if !conflict && c.failure_rate.is_some() => ", at most the window size",
+        _ => "",
+    };
+    format!("{} instead ({why}{cap})", show(key.used(c)))
 }
 
 /// What [`scan_provider_vars`] finds in an environment's `RESILIENCE_*` variables.
@@ -966,6 +1034,7 @@ pub(crate) fn scan_provider_vars(
                     // `RESILIENCE_kimi_…` or `RESILIENCE_KIMI-V2_…`: no provider reads it, as
                     // every provider's variables are upper case with `_` for other characters.
                     scan.misnamed.push(ConfigProblem {
+                        settled: None,
                         expected: format!(
                             "the provider upper-cased, other characters than A-Z and 0-9 as `_` \
                              (RESILIENCE_{env_form}_{suffix}): no provider reads this name"
@@ -980,6 +1049,7 @@ pub(crate) fn scan_provider_vars(
                 }
                 if key.parse(&value).is_none() {
                     scan.problems.push(ConfigProblem {
+                        settled: None,
                         variable: name,
                         value,
                         expected: key.expected().to_string(),
@@ -1843,9 +1913,9 @@ mod tests {
         );
     }
 
-    /// The line that ignores a value names what is used instead: the next
-    /// setting in line for a bad value (a global variable's not itself), the conflict's own
-    /// rule for a value in conflict.
+    /// The line that ignores a value names the value used instead and where it comes from:
+    /// the next setting in line for a bad value (a global variable's not itself), the
+    /// conflict's own rule for a value in conflict, and the cap that then applies.
     #[test]
     fn the_value_used_instead_is_the_one_named() {
         let (c, problems) = resolve(
@@ -1860,31 +1930,76 @@ mod tests {
             ],
             "kimi",
         );
-        let instead = |var: &str| {
+        let instead = |problems: &[ConfigProblem], c: &Config, var: &str| {
             let p = problems.iter().find(|p| p.variable == var).unwrap();
-            used_instead(p)
+            used_instead(p, c)
         };
         assert_eq!(c.base_delay, Duration::from_secs(1));
-        assert!(instead("RETRY_BASE_DELAY").starts_with("the built-in base delay (1 s)"));
-        assert_eq!(c.minimum_calls, 10);
-        assert_eq!(instead("CIRCUIT_BREAKER_MINIMUM_CALLS"), "the window size");
-        assert!(instead("RETRY_MAX_ATTEMPTS").contains("(the global code settings, then"));
-        assert!(
-            instead("RESILIENCE_KIMI_CIRCUIT_BREAKER_FAILURE_THRESHOLD")
-                .contains("(the provider's code settings, the global variable,")
+        assert_eq!(
+            instead(&problems, &c, "RETRY_BASE_DELAY"),
+            "1 instead (the built-in base delay, or the maximum delay where that is lower)"
         );
-    }
-
-    /// `used_instead` tells a conflict from a bad value by how `expected` starts: no bad
-    /// value's `expected` may start as a conflict's does.
-    #[test]
-    fn no_bad_value_reads_as_a_conflict() {
-        for &k in KEYS {
-            let e = k.expected();
-            assert!(
-                !e.starts_with(ABOVE_MAX_DELAY) && !e.starts_with(ABOVE_WINDOW),
-                "{k:?}: {e}"
-            );
-        }
+        assert_eq!(c.minimum_calls, 10);
+        assert_eq!(
+            instead(&problems, &c, "CIRCUIT_BREAKER_MINIMUM_CALLS"),
+            "10 instead (the window size)"
+        );
+        assert_eq!(
+            instead(&problems, &c, "RETRY_MAX_ATTEMPTS"),
+            format!(
+                "{} instead (the next setting in line: the global code settings, then the built-in \
+                 default, where the provider sets none of its own)",
+                c.max_attempts
+            )
+        );
+        assert_eq!(
+            instead(
+                &problems,
+                &c,
+                "RESILIENCE_KIMI_CIRCUIT_BREAKER_FAILURE_THRESHOLD"
+            ),
+            format!(
+                "{} instead (the next setting in line: the provider's code settings, the global \
+                 variable, the global code settings, then the built-in default)",
+                c.failure_threshold
+            )
+        );
+        // A bad value falls through to the default, which a cap then lowers: the line names
+        // the value used, not the default (it named the 1 s default here).
+        let (c, problems) = resolve(
+            &[
+                ("RETRY_BASE_DELAY", "soon"),
+                ("RETRY_MAX_DELAY", "0.5"),
+                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+                ("CIRCUIT_BREAKER_WINDOW_SIZE", "4"),
+                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS", "some"),
+            ],
+            "kimi",
+        );
+        assert_eq!(c.base_delay, Duration::from_millis(500));
+        assert!(
+            instead(&problems, &c, "RETRY_BASE_DELAY")
+                .starts_with("0.5 instead (the next setting in line: the global code settings,"),
+        );
+        assert!(
+            instead(&problems, &c, "RETRY_BASE_DELAY").ends_with(", at most the maximum delay)"),
+        );
+        assert_eq!(c.minimum_calls, 4);
+        assert!(
+            instead(
+                &problems,
+                &c,
+                "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS"
+            )
+            .starts_with("4 instead (the next setting in line: the provider's code settings,"),
+        );
+        assert!(
+            instead(
+                &problems,
+                &c,
+                "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS"
+            )
+            .ends_with(", at most the window size)"),
+        );
     }
 }

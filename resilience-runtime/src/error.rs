@@ -173,8 +173,9 @@ pub struct ConfigError {
 }
 
 /// One bad setting. Its `Debug` shows the value as its `Display` does, so `{:?}` of the
-/// problems in a log line is as safe as the error's text.
-#[derive(Clone, PartialEq, Eq)]
+/// problems in a log line is as safe as the error's text. Two problems are equal when their
+/// variable, value and expected text are: when they read the same.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ConfigProblem {
     /// The environment variable, `Settings::…` for a value given in code, or `provider `…`` for
@@ -186,6 +187,10 @@ pub struct ConfigProblem {
     pub value: String,
     /// What a valid value looks like.
     pub expected: String,
+    /// Which setting a refused value was for, and whether it was bad or in conflict: what the
+    /// line that logs it without `init()` needs to name what the provider uses instead.
+    /// `None` for problems that line never logs.
+    pub(crate) settled: Option<crate::config::Settled>,
 }
 
 impl ConfigError {
@@ -330,6 +335,17 @@ impl fmt::Debug for ConfigProblem {
     }
 }
 
+// By hand, without `settled`: the same bad value found twice (by the scan of the environment
+// and by a provider's settings) is one problem, reported once.
+impl PartialEq for ConfigProblem {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.variable, &self.value, &self.expected)
+            == (&other.variable, &other.value, &other.expected)
+    }
+}
+
+impl Eq for ConfigProblem {}
+
 impl ConfigProblem {
     /// The value as a message shows it (see `Display`).
     pub(crate) fn shown_value(&self) -> impl fmt::Display + '_ {
@@ -386,6 +402,7 @@ mod tests {
     /// A problem as `init()` would report it.
     fn bad(variable: &str, value: &str, expected: &str) -> ConfigProblem {
         ConfigProblem {
+            settled: None,
             variable: variable.into(),
             value: value.into(),
             expected: expected.into(),

@@ -223,11 +223,11 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     }
     for p in problems.into_iter().filter(first_report) {
         // A global variable is not its own fallback, and a conflict is settled by its own rule.
-        let instead = crate::config::used_instead(&p);
+        let instead = crate::config::used_instead(&p, &inner.config);
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = p.variable.as_str(), value = &*crate::error::logged_value(&p.value), expected = %p.expected,
-            "[CONFIG] Ignoring {}={} for provider {}: expected {}; {instead} is used instead. \
+            "[CONFIG] Ignoring {}={} for provider {}: expected {}; it uses {instead}. \
              Logged once, however many providers it applies to.{advice}",
             p.variable, p.shown_value(), inner.name.escape_debug(), p.expected,
         );
@@ -492,6 +492,7 @@ impl Builder {
             && addr.trim().parse::<std::net::SocketAddr>().is_err()
         {
             problems.push(ConfigProblem {
+                settled: None,
                 variable: "RESILIENCE_METRICS_ADDR".into(),
                 value: addr,
                 expected: "an IP address and port, e.g. 127.0.0.1:9464".into(),
