@@ -162,6 +162,7 @@ impl Classify for ResilienceError {
 /// gives them one by one.
 ///
 /// ```
+/// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
 /// let err = resilience::configure("doc-debug", resilience::Settings::new().max_attempts(0))
 ///     .unwrap_err();
 /// assert_eq!(format!("{err:?}"), err.to_string());

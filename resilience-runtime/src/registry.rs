@@ -274,6 +274,7 @@ impl std::fmt::Debug for Provider {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
 /// use resilience::CircuitState;
 ///
 /// let kimi = resilience::provider("doc-kimi");
@@ -363,6 +364,7 @@ impl Provider {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
     /// use std::io;
     /// use std::sync::atomic::{AtomicU32, Ordering};
     ///
@@ -403,6 +405,7 @@ impl Provider {
 /// Start-up configuration: settings in code, checked together with the environment.
 ///
 /// ```
+/// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
 /// use resilience::{Builder, Settings};
 /// use std::time::Duration;
 ///
@@ -615,6 +618,7 @@ pub(crate) fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProble
 /// the next setting in line instead; with it, a bad value is an error you can act on.
 ///
 /// ```
+/// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
 /// resilience::init().expect("resilience configuration");
 /// ```
 ///
@@ -630,6 +634,7 @@ pub fn init() -> Result<(), ConfigError> {
 /// would change a provider already set up (by its first call or an earlier `configure`).
 ///
 /// ```
+/// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
 /// use resilience::Settings;
 /// let glm = resilience::configure("doc-glm", Settings::new().max_attempts(5)).unwrap();
 /// assert_eq!(glm.config().max_attempts, 5);

@@ -73,7 +73,7 @@
 //! assert_eq!(resilience::provider("glm").state(), CircuitState::Open);
 //! drop(_isolated);
 //! // The process's own `glm` never saw those failures.
-//! assert_eq!(resilience::provider("glm").state(), CircuitState::Closed);
+//! assert_eq!(resilience::provider("glm").consecutive_failures(), 0);
 //! # }
 //! ```
 
