@@ -379,33 +379,6 @@ fn is_none_word(s: &str) -> bool {
 }
 
 impl Key {
-    /// This setting's value in `c`, as a variable would give it.
-    fn used(self, c: &Config) -> Value {
-        match self {
-            Key::Enabled => Value::Bool(c.enabled),
-            Key::RetryEnabled => Value::Bool(c.retry_enabled),
-            Key::MaxAttempts => Value::Count(c.max_attempts),
-            Key::BaseDelay => Value::Secs(c.base_delay),
-            Key::MaxDelay => Value::Secs(c.max_delay),
-            Key::ExponentialBase => Value::Float(c.exponential_base),
-            Key::Jitter => Value::Jitter(c.jitter),
-            Key::AttemptTimeout => Value::OptSecs(c.attempt_timeout),
-            Key::TotalTimeout => Value::OptSecs(c.total_timeout),
-            Key::BudgetEnabled => Value::Bool(c.retry_budget_enabled),
-            Key::BudgetRatio => Value::Float(c.retry_budget_ratio),
-            Key::BudgetMinPerSecond => Value::Float(c.retry_budget_min_per_second),
-            Key::BudgetCapacity => Value::Count(c.retry_budget_capacity),
-            Key::BreakerEnabled => Value::Bool(c.breaker_enabled),
-            Key::FailureThreshold => Value::Count(c.failure_threshold),
-            Key::SuccessThreshold => Value::Count(c.success_threshold),
-            Key::BreakerTimeout => Value::Secs(c.breaker_timeout),
-            Key::HalfOpenMaxCalls => Value::Count(c.half_open_max_calls),
-            Key::FailureRate => Value::OptFloat(c.failure_rate),
-            Key::WindowSize => Value::Count(c.window_size),
-            Key::MinimumCalls => Value::Count(c.minimum_calls),
-        }
-    }
-
     fn parse(self, raw: &str) -> Option<Value> {
         let s = raw.trim();
         let v = match self.kind() {
@@ -946,17 +919,28 @@ impl Settled {
 /// lower what a bad value fell through to (`RETRY_BASE_DELAY=soon` beside
 /// `RETRY_MAX_DELAY=0.5` gets 0.5, not the 1 s default). A bad value falls through to the next
 /// setting in line (a global variable's are the global code settings, then the default: the
-/// provider's own come before it, and would have beaten it).
-pub(crate) fn used_instead(p: &ConfigProblem, c: &Config) -> String {
+/// provider's own come before it, and would have beaten it). `own` is the provider's own
+/// settings (its variables over its code settings): a bad global variable is found by every
+/// provider, also one that sets the value itself, whose line must not name its own setting as
+/// the global code settings' or the default.
+pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> String {
     let Some(Settled { key, conflict }) = p.settled else {
         return "the next setting in line instead".to_owned();
     };
+    let global = variables().any(|v| v == p.variable);
+    let sets_own = own.values[key as usize]
+        .as_ref()
+        .is_some_and(|(v, _)| key.valid(*v));
     let why = match key {
         Key::BaseDelay if conflict => {
             "the built-in base delay, or the maximum delay where that is lower"
         }
         Key::MinimumCalls if conflict => "the window size",
-        _ if variables().any(|v| v == p.variable) => {
+        _ if global && sets_own => {
+            "the provider's own setting, which comes before the global variable; a provider \
+             that sets none of its own uses the global code settings, then the built-in default"
+        }
+        _ if global => {
             "the next setting in line: the global code settings, then the built-in default, \
              where the provider sets none of its own"
         }
@@ -971,7 +955,7 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config) -> String {
         Key::MinimumCalls if !conflict && c.failure_rate.is_some() => ", at most the window size",
         _ => "",
     };
-    format!("{} instead ({why}{cap})", show(key.used(c)))
+    format!("{} instead ({why}{cap})", show(c.value(key)))
 }
 
 /// What [`scan_provider_vars`] finds in an environment's `RESILIENCE_*` variables.
@@ -1930,9 +1914,10 @@ mod tests {
             ],
             "kimi",
         );
+        // Kimi sets none of these settings of its own.
         let instead = |problems: &[ConfigProblem], c: &Config, var: &str| {
             let p = problems.iter().find(|p| p.variable == var).unwrap();
-            used_instead(p, c)
+            used_instead(p, c, &Settings::new())
         };
         assert_eq!(c.base_delay, Duration::from_secs(1));
         assert_eq!(
@@ -2000,6 +1985,159 @@ mod tests {
                 "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS"
             )
             .ends_with(", at most the window size)"),
+        );
+    }
+
+    /// Env over provider code over global env over global code, as `Registry::resolve_own`:
+    /// the configuration, the problems and the provider's own settings.
+    fn resolve_layers(
+        pairs: &[(&str, &str)],
+        provider: &str,
+        provider_code: Settings,
+        global_code: Settings,
+    ) -> (Config, Vec<ConfigProblem>, Settings) {
+        let map = env(pairs);
+        let lookup = |k: &str| map.get(k).cloned();
+        let (g, mut problems) = Settings::from_env(&lookup, None);
+        let (p, p2) = Settings::from_env(&lookup, Some(provider));
+        let own = p.over(&provider_code.scoped(&format!("Builder::provider(\"{provider}\")")));
+        let (c, p3) = own
+            .over(&g.over(&global_code.scoped("Builder::defaults")))
+            .resolve();
+        problems.extend(p2);
+        problems.extend(p3);
+        (c, problems, own)
+    }
+
+    /// A valid value of every setting, none of them the default's.
+    fn not_default() -> Config {
+        Config {
+            enabled: false,
+            retry_enabled: false,
+            max_attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            exponential_base: 3.0,
+            jitter: Jitter::Equal,
+            attempt_timeout: Some(Duration::from_millis(2500)),
+            total_timeout: Some(Duration::from_secs(30)),
+            retry_budget_enabled: false,
+            retry_budget_ratio: 0.5,
+            retry_budget_min_per_second: 2.5,
+            retry_budget_capacity: 7,
+            breaker_enabled: false,
+            failure_threshold: 9,
+            success_threshold: 3,
+            breaker_timeout: Duration::from_millis(1500),
+            half_open_max_calls: 4,
+            failure_rate: Some(0.25),
+            window_size: 50,
+            minimum_calls: 10,
+        }
+    }
+
+    /// `key` set to `v` in code.
+    fn setting(key: Key, v: Value) -> Settings {
+        let mut s = Settings::new();
+        s.values[key as usize] = Some((v, Source::Code(None)));
+        s
+    }
+
+    /// For every setting, whichever layer a bad variable falls through to, the line names the
+    /// value the provider has, as its variable would take it back (`none`, seconds, `full`).
+    #[test]
+    fn every_setting_s_line_names_the_value_used_as_its_variable_takes_it() {
+        let other = not_default();
+        for &k in KEYS {
+            let shown = show(other.value(k));
+            let own = provider_variable("kimi", k.var());
+            // What, the variables, the provider's code settings, the global ones.
+            type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Settings, Settings);
+            let cases: [Case; 6] = [
+                (
+                    "bad global",
+                    &[(k.var(), "x")],
+                    Settings::new(),
+                    Settings::new(),
+                ),
+                (
+                    "bad global over global code",
+                    &[(k.var(), "x")],
+                    Settings::new(),
+                    setting(k, other.value(k)),
+                ),
+                (
+                    "bad global beside the provider's own",
+                    &[(k.var(), "x"), (own.as_str(), shown.as_str())],
+                    Settings::new(),
+                    Settings::new(),
+                ),
+                (
+                    "bad global beside the provider's own code setting",
+                    &[(k.var(), "x")],
+                    setting(k, other.value(k)),
+                    Settings::new(),
+                ),
+                (
+                    "bad provider variable over the global one",
+                    &[(own.as_str(), "x"), (k.var(), shown.as_str())],
+                    Settings::new(),
+                    Settings::new(),
+                ),
+                (
+                    "bad provider variable over its code",
+                    &[(own.as_str(), "x")],
+                    setting(k, other.value(k)),
+                    Settings::new(),
+                ),
+            ];
+            for (case, pairs, provider_code, global_code) in cases {
+                let (c, problems, own) = resolve_layers(pairs, "kimi", provider_code, global_code);
+                assert_eq!(problems.len(), 1, "{k:?}, {case}: {problems:?}");
+                let line = used_instead(&problems[0], &c, &own);
+                let (named, _) = line.split_once(" instead (").unwrap();
+                assert_eq!(k.parse(named), Some(c.value(k)), "{k:?}, {case}: {line}");
+                if case != "bad global" {
+                    assert_eq!(named, shown, "{k:?}, {case}: {line}");
+                }
+                // A provider's own setting is named as its own, never as what the global
+                // code settings or the default gave.
+                assert_eq!(
+                    line.contains("the provider's own setting"),
+                    case.starts_with("bad global beside the provider's own"),
+                    "{k:?}, {case}: {line}"
+                );
+            }
+        }
+    }
+
+    /// The value a conflict settles on, and the caps: only in failure-rate mode is a bad
+    /// minimum capped by the window.
+    #[test]
+    fn conflicts_and_caps_name_the_value_used() {
+        let (c, problems, own) = resolve_layers(
+            &[("RETRY_MAX_DELAY", "0.5")],
+            "kimi",
+            Settings::new().base_delay(Duration::from_secs(5)),
+            Settings::new(),
+        );
+        assert_eq!(c.base_delay, Duration::from_millis(500));
+        assert_eq!(
+            used_instead(&problems[0], &c, &own),
+            "0.5 instead (the built-in base delay, or the maximum delay where that is lower)"
+        );
+        let (c, problems) = resolve(
+            &[
+                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "x"),
+                ("CIRCUIT_BREAKER_WINDOW_SIZE", "4"),
+            ],
+            "kimi",
+        );
+        assert_eq!(c.minimum_calls, 20);
+        let line = used_instead(&problems[0], &c, &Settings::new());
+        assert!(
+            line.starts_with("20 instead (") && !line.contains("window"),
+            "{line}"
         );
     }
 }

@@ -92,15 +92,28 @@ pub(crate) const OTHER_VARIABLES: &[&str] = &["RESILIENCE_METRICS_ADDR"];
 
 impl Registry {
     fn resolve(&self, name: &str, lookup: Lookup<'_>) -> (Config, Vec<ConfigProblem>) {
+        let (config, problems, _) = self.resolve_own(name, lookup);
+        (config, problems)
+    }
+
+    /// As [`resolve`](Self::resolve), with the provider's own settings (its variables over
+    /// its code settings), read in the same pass: the line that ignores a bad global
+    /// variable says when the provider's own setting is what it uses.
+    fn resolve_own(
+        &self,
+        name: &str,
+        lookup: Lookup<'_>,
+    ) -> (Config, Vec<ConfigProblem>, Settings) {
         let (global_env, mut problems) = Settings::from_env(lookup, None);
         let (provider_env, p2) = Settings::from_env(lookup, Some(name));
         problems.extend(p2);
         let empty = Settings::new();
         let provider_code = self.provider_code.get(name).unwrap_or(&empty);
-        let layered = provider_env.over(&provider_code.over(&global_env.over(&self.global_code)));
+        let own = provider_env.over(provider_code);
+        let layered = own.over(&global_env.over(&self.global_code));
         let (config, p3) = layered.resolve();
         problems.extend(p3);
-        (config, problems)
+        (config, problems, own)
     }
 
     /// `name`'s clashes with the providers that exist or have code settings.
@@ -192,7 +205,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     if let Some(p) = reg.providers.get(name) {
         return p;
     }
-    let (config, problems) = reg.resolve(name, &process_env);
+    let (config, problems, own) = reg.resolve_own(name, &process_env);
     let clashes = reg.clashes_of(name);
     // `init()` checks the names the code gives it or a `#[resilient]` method has, not one the
     // program computes: that one must be named to it.
@@ -223,7 +236,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     }
     for p in problems.into_iter().filter(first_report) {
         // A global variable is not its own fallback, and a conflict is settled by its own rule.
-        let instead = crate::config::used_instead(&p, &inner.config);
+        let instead = crate::config::used_instead(&p, &inner.config, &own);
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = p.variable.as_str(), value = &*crate::error::logged_value(&p.value), expected = %p.expected,
