@@ -1135,7 +1135,7 @@ mod tests {
         std::thread::spawn(|| {
             std::thread::sleep(Duration::from_secs(60));
             // Not `eprintln!`: a thread spawned in a test writes into the test's captured
-            // output (the harness hands its capture on), which the abort throws away.
+            // output (the harness hands its capture on), which the exit throws away.
             use std::io::Write;
             let _ = std::io::stderr().write_all(b"no stop request within 60 s\n");
             // Not `abort()`, which may leave a core file on the CI machine.

@@ -928,15 +928,26 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> Str
         return "the next setting in line instead".to_owned();
     };
     let global = variables().any(|v| v == p.variable);
-    let sets_own = own.values[key as usize]
+    let own = own.values[key as usize]
         .as_ref()
-        .is_some_and(|(v, _)| key.valid(*v));
+        .map(|(v, _)| *v)
+        .filter(|v| key.valid(*v));
+    // A bad global base delay beside one of the provider's own above the maximum delay: that
+    // one is refused in turn (a conflict, on a line of its own), so the provider has the
+    // built-in base delay, capped, not its own setting capped (`RETRY_BASE_DELAY=soon` beside
+    // its own 5 and `RETRY_MAX_DELAY=3` gets 1, not 3).
+    let own_refused =
+        global && key == Key::BaseDelay && matches!(own, Some(Value::Secs(d)) if d > c.max_delay);
     let why = match key {
         Key::BaseDelay if conflict => {
             "the built-in base delay, or the maximum delay where that is lower"
         }
         Key::MinimumCalls if conflict => "the window size",
-        _ if global && sets_own => {
+        _ if own_refused => {
+            "the built-in base delay, or the maximum delay where that is lower: the provider's \
+             own setting, which comes before the global variable, is above its maximum delay"
+        }
+        _ if global && own.is_some() => {
             "the provider's own setting, which comes before the global variable; a provider \
              that sets none of its own uses the global code settings, then the built-in default"
         }
@@ -951,7 +962,7 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> Str
     };
     // The caps that `resolve` applies after the layers, whatever a value fell through to.
     let cap = match key {
-        Key::BaseDelay if !conflict => ", at most the maximum delay",
+        Key::BaseDelay if !conflict && !own_refused => ", at most the maximum delay",
         Key::MinimumCalls if !conflict && c.failure_rate.is_some() => ", at most the window size",
         _ => "",
     };
@@ -2109,6 +2120,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A bad global base delay beside the provider's own, above its maximum delay: the own
+    /// setting is refused as well (its own line), and the line for the global variable must
+    /// not name the built-in base delay the provider gets as its own setting, capped.
+    #[test]
+    fn a_bad_global_base_delay_beside_an_own_one_above_the_maximum_names_the_built_in_one() {
+        for (pairs, provider_code) in [
+            (
+                &[
+                    ("RETRY_BASE_DELAY", "soon"),
+                    ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "5"),
+                    ("RETRY_MAX_DELAY", "3"),
+                ][..],
+                Settings::new(),
+            ),
+            (
+                &[("RETRY_BASE_DELAY", "soon"), ("RETRY_MAX_DELAY", "3")][..],
+                Settings::new().base_delay(Duration::from_secs(5)),
+            ),
+        ] {
+            let (c, problems, own) = resolve_layers(pairs, "kimi", provider_code, Settings::new());
+            assert_eq!(c.base_delay, Duration::from_secs(1));
+            let bad = problems
+                .iter()
+                .find(|p| p.variable == "RETRY_BASE_DELAY")
+                .unwrap();
+            assert_eq!(
+                used_instead(bad, &c, &own),
+                "1 instead (the built-in base delay, or the maximum delay where that is lower: \
+                 the provider's own setting, which comes before the global variable, is above \
+                 its maximum delay)"
+            );
+        }
+        // Its own at most the maximum delay is what it uses.
+        let (c, problems, own) = resolve_layers(
+            &[
+                ("RETRY_BASE_DELAY", "soon"),
+                ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "2"),
+                ("RETRY_MAX_DELAY", "3"),
+            ],
+            "kimi",
+            Settings::new(),
+            Settings::new(),
+        );
+        assert_eq!(c.base_delay, Duration::from_secs(2));
+        assert!(
+            used_instead(&problems[0], &c, &own).starts_with("2 instead (the provider's own "),
+            "{problems:?}"
+        );
     }
 
     /// The value a conflict settles on, and the caps: only in failure-rate mode is a bad
