@@ -932,20 +932,23 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> Str
         .as_ref()
         .map(|(v, _)| *v)
         .filter(|v| key.valid(*v));
-    // A bad global base delay beside one of the provider's own above the maximum delay: that
-    // one is refused in turn (a conflict, on a line of its own), so the provider has the
-    // built-in base delay, capped, not its own setting capped (`RETRY_BASE_DELAY=soon` beside
-    // its own 5 and `RETRY_MAX_DELAY=3` gets 1, not 3).
-    let own_refused =
-        global && key == Key::BaseDelay && matches!(own, Some(Value::Secs(d)) if d > c.max_delay);
+    // A bad global variable beside a setting of the provider's own that the provider does
+    // not have: that one is in conflict in turn (on a line of its own), and settled by the
+    // conflict's rule, not used (`RETRY_BASE_DELAY=soon` beside its own 5 and
+    // `RETRY_MAX_DELAY=3` gets 1, not 3; a minimum of its own above its window gets the window).
+    let own_refused = global && own.is_some_and(|v| v != c.value(key));
     let why = match key {
         Key::BaseDelay if conflict => {
             "the built-in base delay, or the maximum delay where that is lower"
         }
         Key::MinimumCalls if conflict => "the window size",
-        _ if own_refused => {
+        Key::BaseDelay if own_refused => {
             "the built-in base delay, or the maximum delay where that is lower: the provider's \
              own setting, which comes before the global variable, is above its maximum delay"
+        }
+        Key::MinimumCalls if own_refused => {
+            "the window size: the provider's own setting, which comes before the global \
+             variable, is above its window"
         }
         _ if global && own.is_some() => {
             "the provider's own setting, which comes before the global variable; a provider \
@@ -963,7 +966,9 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> Str
     // The caps that `resolve` applies after the layers, whatever a value fell through to.
     let cap = match key {
         Key::BaseDelay if !conflict && !own_refused => ", at most the maximum delay",
-        Key::MinimumCalls if !conflict && c.failure_rate.is_some() => ", at most the window size",
+        Key::MinimumCalls if !conflict && !own_refused && c.failure_rate.is_some() => {
+            ", at most the window size"
+        }
         _ => "",
     };
     format!("{} instead ({why}{cap})", show(c.value(key)))
@@ -2169,6 +2174,33 @@ mod tests {
         assert!(
             used_instead(&problems[0], &c, &own).starts_with("2 instead (the provider's own "),
             "{problems:?}"
+        );
+    }
+
+    /// As with the base delay: a bad global minimum beside the provider's own above its
+    /// window (in failure-rate mode), which is refused as well, names the window size.
+    #[test]
+    fn a_bad_global_minimum_beside_an_own_one_above_the_window_names_the_window() {
+        let (c, problems, own) = resolve_layers(
+            &[
+                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "some"),
+                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS", "50"),
+                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+                ("CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
+            ],
+            "kimi",
+            Settings::new(),
+            Settings::new(),
+        );
+        assert_eq!(c.minimum_calls, 10);
+        let bad = problems
+            .iter()
+            .find(|p| p.variable == "CIRCUIT_BREAKER_MINIMUM_CALLS")
+            .unwrap();
+        assert_eq!(
+            used_instead(bad, &c, &own),
+            "10 instead (the window size: the provider's own setting, which comes before the \
+             global variable, is above its window)"
         );
     }
 
