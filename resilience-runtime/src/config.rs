@@ -936,12 +936,21 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> Str
     // not have: that one is in conflict in turn (on a line of its own), and settled by the
     // conflict's rule, not used (`RETRY_BASE_DELAY=soon` beside its own 5 and
     // `RETRY_MAX_DELAY=3` gets 1, not 3; a minimum of its own above its window gets the window).
-    let own_refused = global && own.is_some_and(|v| v != c.value(key));
+    // So too for a bad provider variable, whose `own` is its code setting, next in line: in
+    // conflict, the layers below it (the global variable) are not what the provider gets.
+    let own_refused = own.is_some_and(|v| v != c.value(key));
     let why = match key {
         Key::BaseDelay if conflict => {
             "the built-in base delay, or the maximum delay where that is lower"
         }
         Key::MinimumCalls if conflict => "the window size",
+        Key::BaseDelay if own_refused && !global => {
+            "the built-in base delay, or the maximum delay where that is lower: the provider's \
+             code setting, next in line, is above its maximum delay"
+        }
+        Key::MinimumCalls if own_refused && !global => {
+            "the window size: the provider's code setting, next in line, is above its window"
+        }
         Key::BaseDelay if own_refused => {
             "the built-in base delay, or the maximum delay where that is lower: the provider's \
              own setting, which comes before the global variable, is above its maximum delay"
@@ -2201,6 +2210,71 @@ mod tests {
             used_instead(bad, &c, &own),
             "10 instead (the window size: the provider's own setting, which comes before the \
              global variable, is above its window)"
+        );
+    }
+
+    /// The same for a bad provider variable: next in line is the provider's code setting,
+    /// and one in conflict is settled by the conflict's rule, not by the layers below it (the
+    /// global variable's 2 and 5 here), which its line must not name.
+    #[test]
+    fn a_bad_provider_variable_beside_its_code_setting_in_conflict_names_the_conflict_s_rule() {
+        let (c, problems, own) = resolve_layers(
+            &[
+                ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "soon"),
+                ("RETRY_BASE_DELAY", "2"),
+                ("RETRY_MAX_DELAY", "3"),
+            ],
+            "kimi",
+            Settings::new().base_delay(Duration::from_secs(5)),
+            Settings::new(),
+        );
+        assert_eq!(c.base_delay, Duration::from_secs(1));
+        let bad = problems
+            .iter()
+            .find(|p| p.variable == "RESILIENCE_KIMI_RETRY_BASE_DELAY")
+            .unwrap();
+        assert_eq!(
+            used_instead(bad, &c, &own),
+            "1 instead (the built-in base delay, or the maximum delay where that is lower: \
+             the provider's code setting, next in line, is above its maximum delay)"
+        );
+        let (c, problems, own) = resolve_layers(
+            &[
+                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS", "some"),
+                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "5"),
+                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+                ("CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
+            ],
+            "kimi",
+            Settings::new().minimum_calls(50),
+            Settings::new(),
+        );
+        assert_eq!(c.minimum_calls, 10);
+        let bad = problems
+            .iter()
+            .find(|p| p.variable == "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS")
+            .unwrap();
+        assert_eq!(
+            used_instead(bad, &c, &own),
+            "10 instead (the window size: the provider's code setting, next in line, is above \
+             its window)"
+        );
+        // Its code setting within the cap is what it uses, as the next in line.
+        let (c, problems, own) = resolve_layers(
+            &[
+                ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "soon"),
+                ("RETRY_MAX_DELAY", "3"),
+            ],
+            "kimi",
+            Settings::new().base_delay(Duration::from_secs(2)),
+            Settings::new(),
+        );
+        assert_eq!(c.base_delay, Duration::from_secs(2));
+        assert_eq!(
+            used_instead(&problems[0], &c, &own),
+            "2 instead (the next setting in line: the provider's code settings, the global \
+             variable, the global code settings, then the built-in default, at most the maximum \
+             delay)"
         );
     }
 
