@@ -914,50 +914,70 @@ impl Settled {
     }
 }
 
+/// A provider's settings in the two parts that [`used_instead`] tells apart: its own (its
+/// variables over its code settings) and the global ones below them (the global variables
+/// over the global code settings). Neither holds a value refused as bad.
+#[derive(Debug, Default)]
+pub(crate) struct Layers {
+    pub(crate) own: Settings,
+    pub(crate) below: Settings,
+}
+
 /// What provider `c` uses in place of the value `p` refuses, and why, for the line that logs
 /// it: the value itself (`0.5`), which no description of the layers can give, as a cap may
 /// lower what a bad value fell through to (`RETRY_BASE_DELAY=soon` beside
 /// `RETRY_MAX_DELAY=0.5` gets 0.5, not the 1 s default). A bad value falls through to the next
 /// setting in line (a global variable's are the global code settings, then the default: the
-/// provider's own come before it, and would have beaten it). `own` is the provider's own
-/// settings (its variables over its code settings): a bad global variable is found by every
-/// provider, also one that sets the value itself, whose line must not name its own setting as
-/// the global code settings' or the default.
-pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> String {
+/// provider's own come before it, and would have beaten it). A bad global variable is found by
+/// every provider, also one that sets the value itself, whose line must not name its own
+/// setting as the global code settings' or the default.
+pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, layers: &Layers) -> String {
     let Some(Settled { key, conflict }) = p.settled else {
         return "the next setting in line instead".to_owned();
     };
     let global = variables().any(|v| v == p.variable);
-    let own = own.values[key as usize]
-        .as_ref()
-        .map(|(v, _)| *v)
-        .filter(|v| key.valid(*v));
-    // A bad global variable beside a setting of the provider's own that the provider does
-    // not have: that one is in conflict in turn (on a line of its own), and settled by the
-    // conflict's rule, not used (`RETRY_BASE_DELAY=soon` beside its own 5 and
-    // `RETRY_MAX_DELAY=3` gets 1, not 3; a minimum of its own above its window gets the window).
-    // So too for a bad provider variable, whose `own` is its code setting, next in line: in
-    // conflict, the layers below it (the global variable) are not what the provider gets.
-    let own_refused = own.is_some_and(|v| v != c.value(key));
+    let valid = |s: &Settings| {
+        s.values[key as usize]
+            .as_ref()
+            .map(|(v, _)| *v)
+            .filter(|v| key.valid(*v))
+    };
+    let own = valid(&layers.own);
+    // The setting next in line, when one is given: for a bad global variable, the provider's
+    // own (which beats it) or else the global code settings; for a bad provider variable, its
+    // code settings or else the global ones.
+    let next = own.or_else(|| valid(&layers.below));
+    // One the provider does not have was in conflict in turn (on a line of its own), and
+    // settled by the conflict's rule, not used (`RETRY_BASE_DELAY=soon` beside its own 5 and
+    // `RETRY_MAX_DELAY=3` gets 1, not 3; a minimum of its own above its window gets the
+    // window). Nothing is stored rounded, so only those two conflicts make them differ.
+    let refused = next.is_some_and(|v| v != c.value(key));
     let why = match key {
         Key::BaseDelay if conflict => {
             "the built-in base delay, or the maximum delay where that is lower"
         }
         Key::MinimumCalls if conflict => "the window size",
-        Key::BaseDelay if own_refused && !global => {
+        Key::BaseDelay if refused && own.is_some() && !global => {
             "the built-in base delay, or the maximum delay where that is lower: the provider's \
              code setting, next in line, is above its maximum delay"
         }
-        Key::MinimumCalls if own_refused && !global => {
+        Key::MinimumCalls if refused && own.is_some() && !global => {
             "the window size: the provider's code setting, next in line, is above its window"
         }
-        Key::BaseDelay if own_refused => {
+        Key::BaseDelay if refused && own.is_some() => {
             "the built-in base delay, or the maximum delay where that is lower: the provider's \
              own setting, which comes before the global variable, is above its maximum delay"
         }
-        Key::MinimumCalls if own_refused => {
+        Key::MinimumCalls if refused && own.is_some() => {
             "the window size: the provider's own setting, which comes before the global \
              variable, is above its window"
+        }
+        Key::BaseDelay if refused => {
+            "the built-in base delay, or the maximum delay where that is lower: the global \
+             setting next in line is above the maximum delay"
+        }
+        Key::MinimumCalls if refused => {
+            "the window size: the global setting next in line is above the window"
         }
         _ if global && own.is_some() => {
             "the provider's own setting, which comes before the global variable; a provider \
@@ -974,8 +994,8 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, own: &Settings) -> Str
     };
     // The caps that `resolve` applies after the layers, whatever a value fell through to.
     let cap = match key {
-        Key::BaseDelay if !conflict && !own_refused => ", at most the maximum delay",
-        Key::MinimumCalls if !conflict && !own_refused && c.failure_rate.is_some() => {
+        Key::BaseDelay if !conflict && !refused => ", at most the maximum delay",
+        Key::MinimumCalls if !conflict && !refused && c.failure_rate.is_some() => {
             ", at most the window size"
         }
         _ => "",
@@ -1942,7 +1962,7 @@ mod tests {
         // Kimi sets none of these settings of its own.
         let instead = |problems: &[ConfigProblem], c: &Config, var: &str| {
             let p = problems.iter().find(|p| p.variable == var).unwrap();
-            used_instead(p, c, &Settings::new())
+            used_instead(p, c, &Layers::default())
         };
         assert_eq!(c.base_delay, Duration::from_secs(1));
         assert_eq!(
@@ -2014,24 +2034,23 @@ mod tests {
     }
 
     /// Env over provider code over global env over global code, as `Registry::resolve_own`:
-    /// the configuration, the problems and the provider's own settings.
+    /// the configuration, the problems and the provider's layers.
     fn resolve_layers(
         pairs: &[(&str, &str)],
         provider: &str,
         provider_code: Settings,
         global_code: Settings,
-    ) -> (Config, Vec<ConfigProblem>, Settings) {
+    ) -> (Config, Vec<ConfigProblem>, Layers) {
         let map = env(pairs);
         let lookup = |k: &str| map.get(k).cloned();
         let (g, mut problems) = Settings::from_env(&lookup, None);
         let (p, p2) = Settings::from_env(&lookup, Some(provider));
         let own = p.over(&provider_code.scoped(&format!("Builder::provider(\"{provider}\")")));
-        let (c, p3) = own
-            .over(&g.over(&global_code.scoped("Builder::defaults")))
-            .resolve();
+        let below = g.over(&global_code.scoped("Builder::defaults"));
+        let (c, p3) = own.over(&below).resolve();
         problems.extend(p2);
         problems.extend(p3);
-        (c, problems, own)
+        (c, problems, Layers { own, below })
     }
 
     /// A valid value of every setting, none of them the default's.
@@ -2136,146 +2155,154 @@ mod tests {
         }
     }
 
-    /// A bad global base delay beside the provider's own, above its maximum delay: the own
-    /// setting is refused as well (its own line), and the line for the global variable must
-    /// not name the built-in base delay the provider gets as its own setting, capped.
+    /// A bad value whose next setting in line is in conflict gets that conflict's rule, not
+    /// the next setting capped, and its line says so: for a bad global variable, beside the
+    /// provider's own setting (which beats it) or the global code settings; for a bad provider
+    /// variable, beside its code setting or the global variable. A next setting within the
+    /// cap is named as what the bad value falls to.
     #[test]
-    fn a_bad_global_base_delay_beside_an_own_one_above_the_maximum_names_the_built_in_one() {
-        for (pairs, provider_code) in [
+    fn a_bad_value_whose_next_setting_is_in_conflict_names_the_conflict_s_rule() {
+        const BASE: &str = "the built-in base delay, or the maximum delay where that is lower";
+        const CAPS: [(&str, &str); 2] = [
+            ("RETRY_MAX_DELAY", "3"),
+            ("CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
+        ];
+        let code = setting;
+        let none = Settings::new;
+        // The bad variable, the other variables, the provider's and the global code settings,
+        // the value used, and the line's text after it.
+        type Case<'a> = (
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Settings,
+            Settings,
+            Value,
+            String,
+        );
+        let cases: [Case; 8] = [
             (
-                &[
-                    ("RETRY_BASE_DELAY", "soon"),
-                    ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "5"),
-                    ("RETRY_MAX_DELAY", "3"),
-                ][..],
-                Settings::new(),
+                "RETRY_BASE_DELAY",
+                &[("RESILIENCE_KIMI_RETRY_BASE_DELAY", "5")],
+                none(),
+                none(),
+                Value::Secs(Duration::from_secs(1)),
+                format!(
+                    "{BASE}: the provider's own setting, which comes before the global \
+                     variable, is above its maximum delay"
+                ),
             ),
             (
-                &[("RETRY_BASE_DELAY", "soon"), ("RETRY_MAX_DELAY", "3")][..],
-                Settings::new().base_delay(Duration::from_secs(5)),
+                "RETRY_BASE_DELAY",
+                &[],
+                code(Key::BaseDelay, Value::Secs(Duration::from_secs(5))),
+                none(),
+                Value::Secs(Duration::from_secs(1)),
+                format!(
+                    "{BASE}: the provider's own setting, which comes before the global \
+                     variable, is above its maximum delay"
+                ),
             ),
-        ] {
-            let (c, problems, own) = resolve_layers(pairs, "kimi", provider_code, Settings::new());
-            assert_eq!(c.base_delay, Duration::from_secs(1));
-            let bad = problems
-                .iter()
-                .find(|p| p.variable == "RETRY_BASE_DELAY")
-                .unwrap();
-            assert_eq!(
-                used_instead(bad, &c, &own),
-                "1 instead (the built-in base delay, or the maximum delay where that is lower: \
-                 the provider's own setting, which comes before the global variable, is above \
-                 its maximum delay)"
-            );
+            (
+                "CIRCUIT_BREAKER_MINIMUM_CALLS",
+                &[("RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS", "50")],
+                none(),
+                none(),
+                Value::Count(10),
+                "the window size: the provider's own setting, which comes before the global \
+                 variable, is above its window"
+                    .into(),
+            ),
+            (
+                "RESILIENCE_KIMI_RETRY_BASE_DELAY",
+                &[("RETRY_BASE_DELAY", "2")],
+                code(Key::BaseDelay, Value::Secs(Duration::from_secs(5))),
+                none(),
+                Value::Secs(Duration::from_secs(1)),
+                format!(
+                    "{BASE}: the provider's code setting, next in line, is above its maximum delay"
+                ),
+            ),
+            (
+                "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS",
+                &[("CIRCUIT_BREAKER_MINIMUM_CALLS", "5")],
+                code(Key::MinimumCalls, Value::Count(50)),
+                none(),
+                Value::Count(10),
+                "the window size: the provider's code setting, next in line, is above its window"
+                    .into(),
+            ),
+            (
+                "RESILIENCE_KIMI_RETRY_BASE_DELAY",
+                &[("RETRY_BASE_DELAY", "5")],
+                none(),
+                none(),
+                Value::Secs(Duration::from_secs(1)),
+                format!("{BASE}: the global setting next in line is above the maximum delay"),
+            ),
+            (
+                "RETRY_BASE_DELAY",
+                &[],
+                none(),
+                code(Key::BaseDelay, Value::Secs(Duration::from_secs(5))),
+                Value::Secs(Duration::from_secs(1)),
+                format!("{BASE}: the global setting next in line is above the maximum delay"),
+            ),
+            (
+                "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS",
+                &[("CIRCUIT_BREAKER_MINIMUM_CALLS", "50")],
+                none(),
+                none(),
+                Value::Count(10),
+                "the window size: the global setting next in line is above the window".into(),
+            ),
+        ];
+        let within = [
+            (
+                "RETRY_BASE_DELAY",
+                &[("RESILIENCE_KIMI_RETRY_BASE_DELAY", "2")][..],
+                none(),
+                Value::Secs(Duration::from_secs(2)),
+                "2 instead (the provider's own ",
+            ),
+            (
+                "RESILIENCE_KIMI_RETRY_BASE_DELAY",
+                &[],
+                code(Key::BaseDelay, Value::Secs(Duration::from_secs(2))),
+                Value::Secs(Duration::from_secs(2)),
+                "2 instead (the next setting in line: the provider's code settings,",
+            ),
+            (
+                "RESILIENCE_KIMI_RETRY_BASE_DELAY",
+                &[("RETRY_BASE_DELAY", "2")],
+                none(),
+                Value::Secs(Duration::from_secs(2)),
+                "2 instead (the next setting in line: the provider's code settings,",
+            ),
+        ]
+        .map(|(bad, vars, provider_code, used, starts)| {
+            (bad, vars, provider_code, none(), used, starts.to_string())
+        });
+        for (i, (bad, vars, provider_code, global_code, used, text)) in
+            cases.into_iter().chain(within).enumerate()
+        {
+            let mut pairs = vec![(bad, "soon"), ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5")];
+            pairs.extend_from_slice(&CAPS);
+            pairs.extend_from_slice(vars);
+            let (c, problems, layers) = resolve_layers(&pairs, "kimi", provider_code, global_code);
+            let p = problems.iter().find(|p| p.variable == bad).unwrap();
+            let key = p.settled.unwrap().key;
+            assert_eq!(c.value(key), used, "case {i}: {problems:?}");
+            let line = used_instead(p, &c, &layers);
+            if i < 8 {
+                assert_eq!(line, format!("{} instead ({text})", show(used)), "case {i}");
+            } else {
+                assert!(line.starts_with(&text), "case {i}: {line}");
+                assert!(
+                    line.ends_with(", at most the maximum delay)"),
+                    "case {i}: {line}"
+                );
+            }
         }
-        // Its own at most the maximum delay is what it uses.
-        let (c, problems, own) = resolve_layers(
-            &[
-                ("RETRY_BASE_DELAY", "soon"),
-                ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "2"),
-                ("RETRY_MAX_DELAY", "3"),
-            ],
-            "kimi",
-            Settings::new(),
-            Settings::new(),
-        );
-        assert_eq!(c.base_delay, Duration::from_secs(2));
-        assert!(
-            used_instead(&problems[0], &c, &own).starts_with("2 instead (the provider's own "),
-            "{problems:?}"
-        );
-    }
-
-    /// As with the base delay: a bad global minimum beside the provider's own above its
-    /// window (in failure-rate mode), which is refused as well, names the window size.
-    #[test]
-    fn a_bad_global_minimum_beside_an_own_one_above_the_window_names_the_window() {
-        let (c, problems, own) = resolve_layers(
-            &[
-                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "some"),
-                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS", "50"),
-                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
-                ("CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
-            ],
-            "kimi",
-            Settings::new(),
-            Settings::new(),
-        );
-        assert_eq!(c.minimum_calls, 10);
-        let bad = problems
-            .iter()
-            .find(|p| p.variable == "CIRCUIT_BREAKER_MINIMUM_CALLS")
-            .unwrap();
-        assert_eq!(
-            used_instead(bad, &c, &own),
-            "10 instead (the window size: the provider's own setting, which comes before the \
-             global variable, is above its window)"
-        );
-    }
-
-    /// The same for a bad provider variable: next in line is the provider's code setting,
-    /// and one in conflict is settled by the conflict's rule, not by the layers below it (the
-    /// global variable's 2 and 5 here), which its line must not name.
-    #[test]
-    fn a_bad_provider_variable_beside_its_code_setting_in_conflict_names_the_conflict_s_rule() {
-        let (c, problems, own) = resolve_layers(
-            &[
-                ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "soon"),
-                ("RETRY_BASE_DELAY", "2"),
-                ("RETRY_MAX_DELAY", "3"),
-            ],
-            "kimi",
-            Settings::new().base_delay(Duration::from_secs(5)),
-            Settings::new(),
-        );
-        assert_eq!(c.base_delay, Duration::from_secs(1));
-        let bad = problems
-            .iter()
-            .find(|p| p.variable == "RESILIENCE_KIMI_RETRY_BASE_DELAY")
-            .unwrap();
-        assert_eq!(
-            used_instead(bad, &c, &own),
-            "1 instead (the built-in base delay, or the maximum delay where that is lower: \
-             the provider's code setting, next in line, is above its maximum delay)"
-        );
-        let (c, problems, own) = resolve_layers(
-            &[
-                ("RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS", "some"),
-                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "5"),
-                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
-                ("CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
-            ],
-            "kimi",
-            Settings::new().minimum_calls(50),
-            Settings::new(),
-        );
-        assert_eq!(c.minimum_calls, 10);
-        let bad = problems
-            .iter()
-            .find(|p| p.variable == "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS")
-            .unwrap();
-        assert_eq!(
-            used_instead(bad, &c, &own),
-            "10 instead (the window size: the provider's code setting, next in line, is above \
-             its window)"
-        );
-        // Its code setting within the cap is what it uses, as the next in line.
-        let (c, problems, own) = resolve_layers(
-            &[
-                ("RESILIENCE_KIMI_RETRY_BASE_DELAY", "soon"),
-                ("RETRY_MAX_DELAY", "3"),
-            ],
-            "kimi",
-            Settings::new().base_delay(Duration::from_secs(2)),
-            Settings::new(),
-        );
-        assert_eq!(c.base_delay, Duration::from_secs(2));
-        assert_eq!(
-            used_instead(&problems[0], &c, &own),
-            "2 instead (the next setting in line: the provider's code settings, the global \
-             variable, the global code settings, then the built-in default, at most the maximum \
-             delay)"
-        );
     }
 
     /// The value a conflict settles on, and the caps: only in failure-rate mode is a bad
@@ -2301,7 +2328,7 @@ mod tests {
             "kimi",
         );
         assert_eq!(c.minimum_calls, 20);
-        let line = used_instead(&problems[0], &c, &Settings::new());
+        let line = used_instead(&problems[0], &c, &Layers::default());
         assert!(
             line.starts_with("20 instead (") && !line.contains("window"),
             "{line}"

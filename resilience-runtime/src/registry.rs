@@ -97,23 +97,23 @@ impl Registry {
     }
 
     /// As [`resolve`](Self::resolve), with the provider's own settings (its variables over
-    /// its code settings), read in the same pass: the line that ignores a bad global
-    /// variable says when the provider's own setting is what it uses.
+    /// its code settings) and the global ones below them, read in the same pass: the line
+    /// that ignores a bad value says which of them the provider's value comes from.
     fn resolve_own(
         &self,
         name: &str,
         lookup: Lookup<'_>,
-    ) -> (Config, Vec<ConfigProblem>, Settings) {
+    ) -> (Config, Vec<ConfigProblem>, crate::config::Layers) {
         let (global_env, mut problems) = Settings::from_env(lookup, None);
         let (provider_env, p2) = Settings::from_env(lookup, Some(name));
         problems.extend(p2);
         let empty = Settings::new();
         let provider_code = self.provider_code.get(name).unwrap_or(&empty);
         let own = provider_env.over(provider_code);
-        let layered = own.over(&global_env.over(&self.global_code));
-        let (config, p3) = layered.resolve();
+        let below = global_env.over(&self.global_code);
+        let (config, p3) = own.over(&below).resolve();
         problems.extend(p3);
-        (config, problems, own)
+        (config, problems, crate::config::Layers { own, below })
     }
 
     /// `name`'s clashes with the providers that exist or have code settings.
