@@ -946,7 +946,12 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, layers: &Layers) -> St
     // The setting next in line, when one is given: for a bad global variable, the provider's
     // own (which beats it) or else the global code settings; for a bad provider variable, its
     // code settings or else the global ones.
-    let next = own.or_else(|| valid(&layers.below));
+    // The first layer that sets it, even with a value `resolve` refuses (which then gives
+    // the default, not the layers below): no setting is next in line then.
+    let set = |s: &Settings| s.values[key as usize].as_ref().map(|(v, _)| *v);
+    let next = set(&layers.own)
+        .or_else(|| set(&layers.below))
+        .filter(|v| key.valid(*v));
     // One the provider does not have was in conflict in turn (on a line of its own), and
     // settled by the conflict's rule, not used (`RETRY_BASE_DELAY=soon` beside its own 5 and
     // `RETRY_MAX_DELAY=3` gets 1, not 3; a minimum of its own above its window gets the
@@ -2303,6 +2308,67 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A provider code setting that is itself invalid (refused on its own line) is
+    /// not skipped over to the global layers: `resolve` gives the default in its place, so
+    /// the global setting is not next in line and must not be named as in conflict.
+    #[test]
+    fn an_invalid_code_setting_is_not_skipped_for_the_global_one() {
+        // Minimum calls: code 0 (invalid), global 5 within the window 10; default 20 follows
+        // the window down to 10.
+        let (c, line) = line_for(
+            "RESILIENCE_KIMI_CIRCUIT_BREAKER_MINIMUM_CALLS",
+            &[
+                ("CIRCUIT_BREAKER_MINIMUM_CALLS", "5"),
+                ("CIRCUIT_BREAKER_FAILURE_RATE", "0.5"),
+                ("CIRCUIT_BREAKER_WINDOW_SIZE", "10"),
+            ],
+            setting(Key::MinimumCalls, Value::Count(0)),
+        );
+        assert_eq!(c.minimum_calls, 10);
+        assert!(!line.contains("global setting next in line"), "{line}");
+        // Base delay: code above a year (invalid), global 2 within the max 3; default 1.
+        let too_long = Value::Secs(Duration::from_secs(MAX_SECS + 1));
+        let (c, line) = line_for(
+            "RESILIENCE_KIMI_RETRY_BASE_DELAY",
+            &[("RETRY_BASE_DELAY", "2"), ("RETRY_MAX_DELAY", "3")],
+            setting(Key::BaseDelay, too_long),
+        );
+        assert_eq!(c.base_delay, Duration::from_secs(1));
+        assert!(!line.contains("global setting next in line"), "{line}");
+        assert!(line.ends_with(", at most the maximum delay)"), "{line}");
+    }
+
+    /// A bad provider base delay over a valid global 2, above the provider's own max delay
+    /// of 1: the global setting next in line is what is in conflict there.
+    #[test]
+    fn a_global_setting_next_in_line_above_the_provider_s_own_max_delay() {
+        let (c, line) = line_for(
+            "RESILIENCE_KIMI_RETRY_BASE_DELAY",
+            &[
+                ("RETRY_BASE_DELAY", "2"),
+                ("RESILIENCE_KIMI_RETRY_MAX_DELAY", "1"),
+            ],
+            Settings::new(),
+        );
+        assert_eq!(c.base_delay, Duration::from_secs(1));
+        assert_eq!(
+            line,
+            "1 instead (the built-in base delay, or the maximum delay where that is lower: the \
+             global setting next in line is above the maximum delay)"
+        );
+    }
+
+    /// Kimi's configuration with `bad=soon` beside `vars` and its code settings, and the line
+    /// for `bad`.
+    fn line_for(bad: &str, vars: &[(&str, &str)], provider_code: Settings) -> (Config, String) {
+        let mut pairs = vec![(bad, "soon")];
+        pairs.extend_from_slice(vars);
+        let (c, problems, layers) = resolve_layers(&pairs, "kimi", provider_code, Settings::new());
+        let p = problems.iter().find(|p| p.variable == bad).unwrap();
+        let line = used_instead(p, &c, &layers);
+        (c, line)
     }
 
     /// The value a conflict settles on, and the caps: only in failure-rate mode is a bad
