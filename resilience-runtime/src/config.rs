@@ -936,19 +936,12 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, layers: &Layers) -> St
         return "the next setting in line instead".to_owned();
     };
     let global = variables().any(|v| v == p.variable);
-    let valid = |s: &Settings| {
-        s.values[key as usize]
-            .as_ref()
-            .map(|(v, _)| *v)
-            .filter(|v| key.valid(*v))
-    };
-    let own = valid(&layers.own);
+    let set = |s: &Settings| s.values[key as usize].as_ref().map(|(v, _)| *v);
+    let own = set(&layers.own).filter(|v| key.valid(*v));
     // The setting next in line, when one is given: for a bad global variable, the provider's
     // own (which beats it) or else the global code settings; for a bad provider variable, its
-    // code settings or else the global ones.
-    // The first layer that sets it, even with a value `resolve` refuses (which then gives
-    // the default, not the layers below): no setting is next in line then.
-    let set = |s: &Settings| s.values[key as usize].as_ref().map(|(v, _)| *v);
+    // code settings or else the global ones. The first layer that sets it counts, even with a
+    // value `resolve` refuses (which then gives the default, not the layers below).
     let next = set(&layers.own)
         .or_else(|| set(&layers.below))
         .filter(|v| key.valid(*v));
@@ -957,45 +950,41 @@ pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, layers: &Layers) -> St
     // `RETRY_MAX_DELAY=3` gets 1, not 3; a minimum of its own above its window gets the
     // window). Nothing is stored rounded, so only those two conflicts make them differ.
     let refused = next.is_some_and(|v| v != c.value(key));
-    let why = match key {
-        Key::BaseDelay if conflict => {
-            "the built-in base delay, or the maximum delay where that is lower"
-        }
-        Key::MinimumCalls if conflict => "the window size",
-        Key::BaseDelay if refused && own.is_some() && !global => {
-            "the built-in base delay, or the maximum delay where that is lower: the provider's \
-             code setting, next in line, is above its maximum delay"
-        }
-        Key::MinimumCalls if refused && own.is_some() && !global => {
-            "the window size: the provider's code setting, next in line, is above its window"
-        }
-        Key::BaseDelay if refused && own.is_some() => {
-            "the built-in base delay, or the maximum delay where that is lower: the provider's \
-             own setting, which comes before the global variable, is above its maximum delay"
-        }
-        Key::MinimumCalls if refused && own.is_some() => {
-            "the window size: the provider's own setting, which comes before the global \
-             variable, is above its window"
-        }
-        Key::BaseDelay if refused => {
-            "the built-in base delay, or the maximum delay where that is lower: the global \
-             setting next in line is above the maximum delay"
-        }
-        Key::MinimumCalls if refused => {
-            "the window size: the global setting next in line is above the window"
+    // The two settings a conflict can settle: its rule, and the cap the value was above.
+    let rule = match key {
+        Key::BaseDelay => Some((
+            "the built-in base delay, or the maximum delay where that is lower",
+            "maximum delay",
+        )),
+        Key::MinimumCalls => Some(("the window size", "window")),
+        _ => None,
+    };
+    let why: std::borrow::Cow<'_, str> = match rule {
+        Some((rule, _)) if conflict => rule.into(),
+        Some((rule, cap)) if refused => {
+            let whose = match (own.is_some(), global) {
+                (true, false) => "the provider's code setting, next in line, is above its",
+                (true, true) => {
+                    "the provider's own setting, which comes before the global variable, is \
+                     above its"
+                }
+                (false, _) => "the global setting next in line is above the",
+            };
+            format!("{rule}: {whose} {cap}").into()
         }
         _ if global && own.is_some() => {
             "the provider's own setting, which comes before the global variable; a provider \
              that sets none of its own uses the global code settings, then the built-in default"
+                .into()
         }
         _ if global => {
             "the next setting in line: the global code settings, then the built-in default, \
              where the provider sets none of its own"
+                .into()
         }
-        _ => {
-            "the next setting in line: the provider's code settings, the global variable, the \
+        _ => "the next setting in line: the provider's code settings, the global variable, the \
              global code settings, then the built-in default"
-        }
+            .into(),
     };
     // The caps that `resolve` applies after the layers, whatever a value fell through to.
     let cap = match key {
