@@ -205,7 +205,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     if let Some(p) = reg.providers.get(name) {
         return p;
     }
-    let (config, problems, own) = reg.resolve_own(name, &process_env);
+    let (config, problems, layers) = reg.resolve_own(name, &process_env);
     let clashes = reg.clashes_of(name);
     // `init()` checks the names the code gives it or a `#[resilient]` method has, not one the
     // program computes: that one must be named to it.
@@ -236,7 +236,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     }
     for p in problems.into_iter().filter(first_report) {
         // A global variable is not its own fallback, and a conflict is settled by its own rule.
-        let instead = crate::config::used_instead(&p, &inner.config, &own);
+        let instead = crate::config::used_instead(&p, &inner.config, &layers);
         tracing::error!(
             target: "resilience",
             provider = inner.name, variable = p.variable.as_str(), value = &*crate::error::logged_value(&p.value), expected = %p.expected,
