@@ -47,7 +47,8 @@ where
     slow()
 }
 
-/// The floor without `current_call()`'s thread-local: what bounds (2) once that is gone.
+/// The floor without `current_call()`'s thread-local. The split is the floor's, not the call's:
+/// the call without the thread-local measured no faster (`benches/without_context.sh`).
 /// Written out beside `call`, not shared with it through a const generic or `with_context`:
 /// either moved the measured instruction counts by up to 4 (the floor 73 to 77).
 pub async fn call_without_context<F, Fut>(op: F) -> Result<u64, std::io::Error>

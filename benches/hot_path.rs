@@ -329,8 +329,9 @@ fn single_thread(c: &mut Criterion) {
         ("resilient", batch(resilient_op)),
         ("resilient_one_site", batch(resilient_one_site)),
         ("floor", batch(|| floor::call(op))),
-        // What bounds (2): the floor without `current_call()`'s thread-local, and that
-        // thread-local alone around the bare call.
+        // The floor split in two: without `current_call()`'s thread-local, and that
+        // thread-local alone around the bare call. (The call itself, without it, measured no
+        // faster: `benches/without_context.sh`.)
         (
             "floor_without_context",
             batch(|| floor::call_without_context(op)),
