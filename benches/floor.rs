@@ -48,7 +48,7 @@ where
 }
 
 /// The floor without `current_call()`'s thread-local. The split is the floor's, not the call's:
-/// the call without the thread-local measured 7–10% faster, still about 2× the bare op
+/// the call without the thread-local measured 4–10% faster, still about 2× the bare op
 /// (`benches/without_context.sh`).
 /// Written out beside `call`, not shared with it through a const generic or `with_context`:
 /// either moved the measured instruction counts by up to 4 (the floor 73 to 77).

@@ -330,7 +330,7 @@ fn single_thread(c: &mut Criterion) {
         ("resilient_one_site", batch(resilient_one_site)),
         ("floor", batch(|| floor::call(op))),
         // The floor split in two: without `current_call()`'s thread-local, and that
-        // thread-local alone around the bare call. (The call itself, without it, measured 7–10%
+        // thread-local alone around the bare call. (The call itself, without it, measured 4–10%
         // faster, still about 2× the bare op: `benches/without_context.sh`.)
         (
             "floor_without_context",

@@ -6,17 +6,19 @@
 #
 #   sh benches/without_context.sh [rounds]     16 rounds unless told; 1–2 s a round
 #
-# The patched build has a target directory of its own (target/no_context: its first build
-# compiles the dependencies again, a few minutes). Cargo names a path package's build by its
+# The patched build has a target directory of its own (no_context inside the target directory;
+# its first build compiles the dependencies again, a few minutes). Cargo names a path package's build by its
 # place in the workspace, not by where the workspace is, so the patched copy's runtime built
 # into the shared directory would replace the real one there, and, its sources being older
 # than that build, stay in every later build of this tree until they are touched.
-# Its instructions: CARGO_TARGET_DIR=target/no_context sh benches/instructions.sh
+# Its instructions, with the default target directory:
+#   CARGO_TARGET_DIR=target/no_context sh benches/instructions.sh
 set -eu
 command -v python3 >/dev/null || { echo "without_context.sh: needs python3" >&2; exit 1; }
 root=$(git rev-parse --show-toplevel)
 rounds=${1:-16}
-case $rounds in '' | *[!0-9]* | 0 | 1) echo "without_context.sh: rounds must be 2 or more" >&2; exit 1 ;; esac
+# 4 or more: with 2 or 3, statistics.quantiles (exclusive) extrapolates past the data.
+case $rounds in '' | *[!0-9]* | 0* | [1-3]) echo "without_context.sh: rounds must be 4 or more" >&2; exit 1 ;; esac
 # Cargo's own answer, before the cd: CARGO_TARGET_DIR relative to where this was started (as
 # cargo reads it), or a target-dir from a config, not a guess at <root>/target.
 target=$(cargo metadata --no-deps --format-version 1 --manifest-path "$root/Cargo.toml" |
@@ -47,7 +49,8 @@ for i in $(seq "$rounds"); do
     if [ $((i % 2)) -eq 1 ]; then order="with without"; else order="without with"; fi
     for build in $order; do
         for mode in bare resilient; do
-            out=$("$work/$build" "$mode" 20000000 2>&1)
+            out=$("$work/$build" "$mode" 20000000 2>&1) ||
+                { printf '%s\n' "$out" >&2; echo "without_context.sh: $build $mode failed" >&2; exit 1; }
             printf '%s %s %s\n' "$build" "$mode" "$(printf '%s\n' "$out" | tail -n 1)"
         done
     done
@@ -64,7 +67,7 @@ for line in open(sys.argv[1]):
 for build in ("with", "without"):
     bare, res = t[(build, "bare")], t[(build, "resilient")]
     print(f"{build:>7} the thread-local: resilient {statistics.median(res):.2f} ns, bare {statistics.median(bare):.2f} ns "
-          f"(medians of {len(res)} rounds; the two builds'"'"' bare loops, the same code, differ with their layout)")
+          f"(medians of {len(res)} rounds; the two builds'"'"' bare loops run the same code: see their ratio below)")
 for mode in ("resilient", "bare"):
     per_round = [b / a for a, b in zip(t[("with", mode)], t[("without", mode)])]
     print(f"{mode}: without / with, the same round: {statistics.median(per_round):.3f} (median; quartiles "

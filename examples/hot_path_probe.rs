@@ -127,7 +127,7 @@ async fn main() {
     // The loop alone, without the set-up (the open mode's failing calls sleep between their
     // retries): a rough time, for comparing modes run back to back.
     let per_call = start.elapsed().as_secs_f64() * 1e9 / n.max(1) as f64;
-    eprintln!("{which}: {per_call:.1} ns per call");
+    eprintln!("{which}: {per_call:.2} ns per call");
     if which == "open" {
         assert!(
             resilience::provider("probe-open").state().is_open(),

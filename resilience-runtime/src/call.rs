@@ -19,7 +19,7 @@
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
 //! | relaxed load of the retry budget's balance, and a plain load of its refill mark | after the admission, as a refused call earns no retry; a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off or a call earns nothing (ratio 0) |
 //! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
-//! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy. Taken off, the call measured 7–10% faster, about 0.6 ns (`benches/without_context.sh`) |
+//! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy. Taken off, the call measured 4–10% faster, about 0.3–0.85 ns (`benches/without_context.sh`) |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset |
 //! | test of the `Ext`'s absence after the attempt | a call with a recorder records its success |
 //!
