@@ -36,7 +36,9 @@ impl HttpError {
     }
 
     /// An error for `status` with the raw `Retry-After` header value, if any (delta-seconds or
-    /// an HTTP date; an unparsable value is ignored).
+    /// an HTTP date; an unparsable value is ignored). A date is read against this machine's
+    /// clock: with reqwest, `from_headers` reads it against the response's `Date`, as the
+    /// provider's clock had it.
     pub fn from_header(status: u16, retry_after: Option<&str>) -> Self {
         HttpError {
             status,
@@ -81,8 +83,8 @@ impl Classify for HttpError {
 }
 
 /// Parses a `Retry-After` value: delta-seconds (`"120"`, decimals tolerated) or an HTTP date
-/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`), relative to `now`. A date in the past means "now"
-/// (zero). Anything else is `None`.
+/// (`"Wed, 21 Oct 2015 07:28:00 GMT"`; a wrong day name is overlooked), relative to `now`. A
+/// date in the past means "now" (zero). Anything else is `None`.
 ///
 /// ```
 /// use resilience::parse_retry_after;
@@ -110,8 +112,25 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
         return (secs >= 0.0 && (secs.is_finite() || numeric))
             .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
-    let at = httpdate::parse_http_date(v).ok()?;
+    let at = parse_date(v)?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date in any of its three formats; an IMF-fixdate whose day name is wrong for its
+/// date too (the name is redundant: a provider that gets it wrong still named a time).
+fn parse_date(v: &str) -> Option<SystemTime> {
+    if let Ok(at) = httpdate::parse_http_date(v) {
+        return Some(at);
+    }
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let rest = v
+        .get(3..)
+        .filter(|r| v.len() == 29 && r.starts_with(", "))?;
+    if !DAYS.contains(&&v[..3]) {
+        return None;
+    }
+    DAYS.iter()
+        .find_map(|day| httpdate::parse_http_date(&format!("{day}{rest}")).ok())
 }
 
 #[cfg(feature = "reqwest")]
@@ -128,7 +147,8 @@ mod reqwest_impls {
     /// # let _ = resp; Ok(()) }
     /// ```
     pub trait ResponseExt: Sized + sealed::Sealed {
-        /// `Ok(self)` for 1xx–3xx, else the status and `Retry-After` as an [`HttpError`].
+        /// `Ok(self)` for 1xx–3xx, else the status and `Retry-After` as an [`HttpError`]
+        /// (an HTTP date read against the response's `Date`, when it has a valid one).
         fn check_status(self) -> Result<Self, HttpError>;
     }
 
@@ -147,11 +167,39 @@ mod reqwest_impls {
             if status.as_u16() < 400 {
                 return Ok(self);
             }
-            let ra = self
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok());
-            Err(HttpError::from_header(status.as_u16(), ra))
+            Err(HttpError::from_headers(status.as_u16(), self.headers()))
+        }
+    }
+
+    impl HttpError {
+        /// An error for `status` with the response's headers: its `Retry-After` (delta-seconds
+        /// or an HTTP date; an unparsable value is ignored), a date read against the
+        /// response's `Date` when it has a valid one. What [`check_status`] makes; for a
+        /// provider's error body, make it before reading the body, which consumes the
+        /// response.
+        ///
+        /// [`check_status`]: ResponseExt::check_status
+        ///
+        /// ```no_run
+        /// # async fn f(resp: reqwest::Response) -> Result<(), Box<dyn std::error::Error>> {
+        /// let status = resp.status();
+        /// if !status.is_success() {
+        ///     let error = resilience::HttpError::from_headers(status.as_u16(), resp.headers());
+        ///     let body = resp.text().await?; // the provider's explanation, for your error
+        ///     # let _ = (error, body);
+        /// }
+        /// # Ok(()) }
+        /// ```
+        pub fn from_headers(status: u16, headers: &reqwest::header::HeaderMap) -> Self {
+            let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+            // An HTTP-date `Retry-After` is a time on the provider's clock: read against the
+            // time its answer was made (`Date`), so that a clock of ours that is off by
+            // minutes neither drops the wait nor stretches it past the max delay.
+            let now = header(reqwest::header::DATE)
+                .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+                .unwrap_or_else(SystemTime::now);
+            let ra = header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(v, now));
+            HttpError::new(status, ra)
         }
     }
 
@@ -278,6 +326,95 @@ mod tests {
             parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
             Some(Duration::ZERO),
             "a date in the past"
+        );
+    }
+
+    /// An HTTP-date `Retry-After` is a time on the provider's clock, and the
+    /// response says what that clock read when it answered (`Date`, RFC 9110 §6.6.1). Read
+    /// against our own clock instead, a provider 10 minutes ahead asking for 5 s got 605 s
+    /// (above any max delay: the call gave up at once), and one 10 minutes behind got 0 (the
+    /// retry came at once, on plain backoff).
+    #[cfg(feature = "reqwest")]
+    #[tokio::test]
+    async fn an_http_date_retry_after_is_read_against_the_responses_date() {
+        use std::io::{Read, Write};
+        for skew in [600i64, -600] {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let theirs = if skew > 0 {
+                SystemTime::now() + Duration::from_secs(skew as u64)
+            } else {
+                SystemTime::now() - Duration::from_secs((-skew) as u64)
+            };
+            let answer = format!(
+                "HTTP/1.1 429 Too Many Requests\r\nDate: {}\r\nRetry-After: {}\r\n\
+                 content-length: 0\r\nconnection: close\r\n\r\n",
+                httpdate::fmt_http_date(theirs),
+                httpdate::fmt_http_date(theirs + Duration::from_secs(5)),
+            );
+            std::thread::spawn(move || {
+                let (mut stream, _) = listener.accept().unwrap();
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(answer.as_bytes());
+            });
+            let client = reqwest::Client::builder().no_proxy().build().unwrap();
+            let resp = client.get(format!("http://{addr}/")).send().await.unwrap();
+            let e = resp.check_status().unwrap_err();
+            let ra = e.retry_after().expect("a valid date");
+            assert!(
+                (Duration::from_secs(4)..=Duration::from_secs(5)).contains(&ra),
+                "provider clock {skew:+} s off ours: Retry-After read as {ra:?}, not 5 s"
+            );
+        }
+    }
+
+    /// `from_headers`, for code that reads the provider's body: the same reading as
+    /// `check_status`, from the headers alone; without a `Date` (or with one that does not
+    /// parse), our clock.
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn from_headers_reads_a_date_against_the_responses_date() {
+        use reqwest::header::{DATE, HeaderMap, HeaderValue, RETRY_AFTER};
+        let theirs = SystemTime::now() + Duration::from_secs(3600);
+        let mut headers = HeaderMap::new();
+        let date = |t| HeaderValue::from_str(&httpdate::fmt_http_date(t)).unwrap();
+        headers.insert(DATE, date(theirs));
+        headers.insert(RETRY_AFTER, date(theirs + Duration::from_secs(30)));
+        let e = HttpError::from_headers(503, &headers);
+        assert_eq!(e.status(), 503);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+        // A `Date` that is no date: the wait is read against our clock, an hour more.
+        headers.insert(DATE, HeaderValue::from_static("yesterday"));
+        let ra = HttpError::from_headers(503, &headers)
+            .retry_after()
+            .unwrap();
+        assert!(ra > Duration::from_secs(3600), "{ra:?}");
+        // Seconds do not depend on any clock.
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(
+            HttpError::from_headers(429, &headers).retry_after(),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    /// The day name of an IMF-fixdate is redundant (the date says which day it
+    /// is); a provider that gets it wrong still asked for a time, and dropping the header
+    /// retried a 429 on plain backoff (full jitter: at once, as likely as not).
+    #[test]
+    fn a_retry_after_date_with_the_wrong_day_name_is_still_a_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470); // Wed 07:27:50
+        assert_eq!(
+            parse_retry_after("Thu, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        // Still no date: a bad day of the month, an unknown day name.
+        assert_eq!(
+            parse_retry_after("Thu, 32 Oct 2015 07:28:00 GMT", now),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Xyz, 21 Oct 2015 07:28:00 GMT", now),
+            None
         );
     }
 
