@@ -148,7 +148,8 @@ mod reqwest_impls {
     /// ```
     pub trait ResponseExt: Sized + sealed::Sealed {
         /// `Ok(self)` for 1xx–3xx, else the status and `Retry-After` as an [`HttpError`]
-        /// (an HTTP date read against the response's `Date`, when it has a valid one).
+        /// (an HTTP date read against the response's `Date` and `Age`, as
+        /// [`HttpError::from_headers`] reads it).
         fn check_status(self) -> Result<Self, HttpError>;
     }
 
@@ -174,16 +175,16 @@ mod reqwest_impls {
     impl HttpError {
         /// An error for `status` with the response's headers: its `Retry-After` (delta-seconds
         /// or an HTTP date; an unparsable value is ignored), a date read against the
-        /// response's `Date` when it has a valid one. What [`check_status`] makes; for a
-        /// provider's error body, make it before reading the body, which consumes the
-        /// response.
+        /// response's `Date` (when it has one, or several alike) plus its `Age`, else against
+        /// this machine's clock. What [`check_status`] makes; for a provider's error body,
+        /// make it before reading the body, which consumes the response.
         ///
         /// [`check_status`]: ResponseExt::check_status
         ///
         /// ```no_run
         /// # async fn f(resp: reqwest::Response) -> Result<(), Box<dyn std::error::Error>> {
         /// let status = resp.status();
-        /// if !status.is_success() {
+        /// if status.as_u16() >= 400 { // as `check_status` has it
         ///     let error = resilience::HttpError::from_headers(status.as_u16(), resp.headers());
         ///     let body = resp.text().await?; // the provider's explanation, for your error
         ///     # let _ = (error, body);
@@ -191,14 +192,30 @@ mod reqwest_impls {
         /// # Ok(()) }
         /// ```
         pub fn from_headers(status: u16, headers: &reqwest::header::HeaderMap) -> Self {
+            use reqwest::header::{AGE, DATE, RETRY_AFTER};
             let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
             // An HTTP-date `Retry-After` is a time on the provider's clock: read against the
             // time its answer was made (`Date`), so that a clock of ours that is off by
-            // minutes neither drops the wait nor stretches it past the max delay.
-            let now = header(reqwest::header::DATE)
-                .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
+            // minutes neither drops the wait nor stretches it past the max delay. `Date` is a
+            // singleton: two that differ (a proxy's appended to the origin's) say nothing
+            // sure about the provider's clock, and ours is used.
+            let mut dates = headers.get_all(DATE).iter();
+            let first = dates.next();
+            let date = first
+                .filter(|&d| dates.all(|other| other == d))
+                .and_then(|d| d.to_str().ok())
+                .and_then(|d| parse_date(d.trim()));
+            // A cache that answers with a stored response keeps the origin's `Date` and says
+            // how long ago that was in `Age` (RFC 9111 §4.2.3, §5.1: its first member; an
+            // invalid one is ignored): the provider's clock now reads `Date` + `Age`.
+            let age = header(AGE)
+                .and_then(|a| a.split(',').next()?.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(Duration::ZERO);
+            let now = date
+                .map(|d| d.checked_add(age).unwrap_or(d))
                 .unwrap_or_else(SystemTime::now);
-            let ra = header(reqwest::header::RETRY_AFTER).and_then(|v| parse_retry_after(v, now));
+            let ra = header(RETRY_AFTER).and_then(|v| parse_retry_after(v, now));
             HttpError::new(status, ra)
         }
     }
@@ -395,6 +412,78 @@ mod tests {
             HttpError::from_headers(429, &headers).retry_after(),
             Some(Duration::from_secs(7))
         );
+    }
+
+    /// A cache's stored answer keeps the origin's `Date` and says its age in `Age`: the
+    /// provider's clock now reads `Date` + `Age`, and a wait that has passed in the cache is
+    /// not waited again. Two `Date`s that differ leave our clock; so does none.
+    #[cfg(feature = "reqwest")]
+    #[test]
+    fn from_headers_counts_a_cached_answers_age_and_distrusts_two_dates() {
+        use reqwest::header::{AGE, DATE, HeaderMap, HeaderValue, RETRY_AFTER};
+        let date = |t| HeaderValue::from_str(&httpdate::fmt_http_date(t)).unwrap();
+        let theirs = SystemTime::now() + Duration::from_secs(3600);
+        let mut headers = HeaderMap::new();
+        headers.insert(DATE, date(theirs));
+        headers.insert(RETRY_AFTER, date(theirs + Duration::from_secs(30)));
+        headers.insert(AGE, HeaderValue::from_static("20"));
+        let ra = |h: &HeaderMap| HttpError::from_headers(429, h).retry_after();
+        assert_eq!(ra(&headers), Some(Duration::from_secs(10)));
+        headers.insert(AGE, HeaderValue::from_static("25, 99"));
+        assert_eq!(
+            ra(&headers),
+            Some(Duration::from_secs(5)),
+            "the first member"
+        );
+        headers.insert(AGE, HeaderValue::from_static("600"));
+        assert_eq!(
+            ra(&headers),
+            Some(Duration::ZERO),
+            "the wait passed in the cache"
+        );
+        headers.insert(AGE, HeaderValue::from_static("-5"));
+        assert_eq!(
+            ra(&headers),
+            Some(Duration::from_secs(30)),
+            "an invalid age is ignored"
+        );
+        headers.insert(AGE, HeaderValue::from_static("18446744073709551615"));
+        assert!(ra(&headers).is_some(), "no overflow panic");
+        headers.remove(AGE);
+        // The same `Date` twice is one `Date`.
+        headers.append(DATE, date(theirs));
+        assert_eq!(ra(&headers), Some(Duration::from_secs(30)));
+        // A second, different `Date` (a proxy's, an hour behind): our clock, an hour more.
+        headers.append(DATE, date(theirs - Duration::from_secs(3600)));
+        assert!(ra(&headers).unwrap() > Duration::from_secs(3600));
+        // A `Date` with the wrong day name is read as leniently as a `Retry-After`.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            DATE,
+            HeaderValue::from_static("Thu, 21 Oct 2015 07:27:50 GMT"),
+        );
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(ra(&headers), Some(Duration::from_secs(10)));
+    }
+
+    /// No slicing of a non-ASCII value panics, and a date not valid for its month stays no
+    /// date whatever day name is tried.
+    #[test]
+    fn a_date_that_is_not_one_stays_none_without_panicking() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        for v in [
+            "Tu\u{e9}, 21 Oct 2015 07:28:00 GM", // 29 bytes, a char across byte 3
+            "W\u{e9}, 21 Oct 2015 07:28:00 GMT", // 29 bytes, "W\u{e9}" is the name
+            "Wed, 21 Oct 2015 07:28:00 G\u{e9}",
+            "\u{1F600}\u{1F600}\u{1F600}\u{1F600}\u{1F600}\u{1F600}\u{1F600}x",
+            "Mon, 31 Feb 2015 07:28:00 GMT",
+            "wed, 21 Oct 2015 07:28:00 GMT", // HTTP-date is case-sensitive (RFC 9110 §5.6.7)
+        ] {
+            assert_eq!(parse_retry_after(v, now), None, "{v:?}");
+        }
     }
 
     /// The day name of an IMF-fixdate is redundant (the date says which day it
