@@ -309,6 +309,9 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         // Owned by this task, so dropping the server (which aborts it) closes every open
         // connection too, not only the listener.
         let mut connections = tokio::task::JoinSet::new();
+        // The open connections, oldest first.
+        let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
+            std::collections::VecDeque::with_capacity(MAX_CONNECTIONS);
         let renders = Arc::new(Semaphore::new(MAX_RENDERS));
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -320,16 +323,20 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
             // before the wait for it, those that finished during the wait still counted, and
             // after a burst of 256 that had all ended, the next scrape was closed unanswered.
             while connections.try_join_next().is_some() {}
+            open.retain(|c| !c.is_finished());
             // A client reconnecting as fast as it is cut off kept a connection per 30 s
             // header timeout open, and took the application's file descriptors (its own
-            // sockets and files failed with EMFILE): past the cap, a new connection is
-            // closed at once. A scraper needs one.
-            if connections.len() >= MAX_CONNECTIONS {
-                drop(stream);
-                continue;
+            // sockets and files failed with EMFILE): past the cap, the oldest connection is
+            // closed. Not the new one: a client holding 256 idle connections then kept every
+            // scrape out for as long as it liked, where now a scraper's fresh
+            // connection outlives its request unless 256 others come meanwhile.
+            if open.len() >= MAX_CONNECTIONS
+                && let Some(oldest) = open.pop_front()
+            {
+                oldest.abort();
             }
             let (h, renders) = (h.clone(), renders.clone());
-            connections.spawn(async move {
+            let handle = connections.spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let (h, renders) = (h.clone(), renders.clone());
                     async move { Ok::<_, Infallible>(route(h, &renders, &req).await) }
@@ -348,6 +355,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
                 // rendered text and the kernel's buffers for ever. Prometheus reconnects.
                 let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
             });
+            open.push_back(handle);
         }
     });
     tracing::info!(target: "resilience", addr = %local, "[TELEMETRY] Serving /metrics and /health on http://{local}");
@@ -366,7 +374,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Connections served at once; past it a new one is closed at once.
+/// Connections served at once; past it the oldest is closed as a new one comes.
 const MAX_CONNECTIONS: usize = 256;
 /// How long a connection may last, answers included.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
