@@ -1,8 +1,10 @@
 //! `/metrics` (Prometheus text) and `/health` (JSON) on one loopback listener.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::registry::{Provider, providers};
 
@@ -310,8 +312,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         // connection too, not only the listener.
         let mut connections = tokio::task::JoinSet::new();
         // The open connections, oldest first.
-        let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
-            std::collections::VecDeque::with_capacity(MAX_CONNECTIONS);
+        let mut open = VecDeque::with_capacity(MAX_CONNECTIONS);
         let renders = Arc::new(Semaphore::new(MAX_RENDERS));
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -323,23 +324,27 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
             // before the wait for it, those that finished during the wait still counted, and
             // after a burst of 256 that had all ended, the next scrape was closed unanswered.
             while connections.try_join_next().is_some() {}
-            open.retain(|c| !c.is_finished());
+            open.retain(|c: &Open| !c.task.is_finished());
             // A client reconnecting as fast as it is cut off kept a connection per 30 s
             // header timeout open, and took the application's file descriptors (its own
-            // sockets and files failed with EMFILE): past the cap, the oldest connection is
+            // sockets and files failed with EMFILE): past the cap, an old connection is
             // closed. Not the new one: a client holding 256 idle connections then kept every
-            // scrape out for as long as it liked, where now a scraper's fresh
-            // connection outlives its request unless 256 others come meanwhile.
-            if open.len() >= MAX_CONNECTIONS
-                && let Some(oldest) = open.pop_front()
-            {
-                oldest.abort();
-            }
+            // scrape out for as long as it liked. Not one answering a request either, while
+            // an idle one is left: a client opening connections in a loop then cut every
+            // scrape off before its answer.
+            make_room(&mut open);
             let (h, renders) = (h.clone(), renders.clone());
-            let handle = connections.spawn(async move {
+            let busy = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&busy);
+            let task = connections.spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let (h, renders) = (h.clone(), renders.clone());
-                    async move { Ok::<_, Infallible>(route(h, &renders, &req).await) }
+                    // From the request head until hyper has taken the whole answer.
+                    let busy = Busy::new(&flag);
+                    async move {
+                        let resp = route(h, &renders, &req).await;
+                        Ok::<_, Infallible>(resp.map(|body| Answer { body, _busy: busy }))
+                    }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 // With a timer, hyper closes a connection that sends no complete request head
@@ -355,7 +360,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
                 // rendered text and the kernel's buffers for ever. Prometheus reconnects.
                 let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
             });
-            open.push_back(handle);
+            open.push_back(Open { task, busy });
         }
     });
     tracing::info!(target: "resilience", addr = %local, "[TELEMETRY] Serving /metrics and /health on http://{local}");
@@ -366,6 +371,67 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
     })
 }
 
+/// An open connection of the listener's: its task, and whether it has a request in progress.
+struct Open {
+    task: AbortHandle,
+    busy: Arc<AtomicBool>,
+}
+
+/// Past the cap, closes the oldest of `open` (oldest first, the ended removed) that has no
+/// request in progress, or the oldest when every one has one.
+fn make_room(open: &mut VecDeque<Open>) {
+    if open.len() < MAX_CONNECTIONS {
+        return;
+    }
+    let idle = open.iter().position(|c| !c.busy.load(Ordering::Relaxed));
+    if let Some(c) = open.remove(idle.unwrap_or(0)) {
+        c.task.abort();
+    }
+}
+
+/// A connection's request in progress: set while it lives.
+struct Busy(Arc<AtomicBool>);
+
+impl Busy {
+    fn new(flag: &Arc<AtomicBool>) -> Busy {
+        flag.store(true, Ordering::Relaxed);
+        Busy(Arc::clone(flag))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// An answer's body, holding its connection busy until hyper drops it. Its length is the
+/// inner body's: `BodyExt::map_frame` lost it, and the answers went out chunked.
+struct Answer {
+    body: Full<Bytes>,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Answer {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 struct AbortOnDrop(JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -374,7 +440,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Connections served at once; past it the oldest is closed as a new one comes.
+/// Connections served at once; past it the oldest idle one (else the oldest) is closed as a
+/// new one comes.
 const MAX_CONNECTIONS: usize = 256;
 /// How long a connection may last, answers included.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
@@ -549,6 +616,45 @@ mod tests {
             "RESILIENCE_METRICS_ADDR=\"localhost:9464\": expected an IP address and port, e.g. \
              127.0.0.1:9464"
         );
+    }
+
+    /// Past the cap the oldest connection with no request in progress is closed, not an older
+    /// one answering a scrape; when every one has a request, the oldest.
+    #[tokio::test]
+    async fn the_cap_closes_the_oldest_idle_connection() {
+        let mut set = tokio::task::JoinSet::new();
+        let mut open: VecDeque<Open> = (0..MAX_CONNECTIONS)
+            .map(|i| Open {
+                task: set.spawn(std::future::pending::<()>()),
+                busy: Arc::new(AtomicBool::new(i < 2)),
+            })
+            .collect();
+        let ids: Vec<_> = open.iter().map(|c| c.task.id()).collect();
+        let closed = |open: &VecDeque<Open>| -> Vec<usize> {
+            (0..ids.len())
+                .filter(|i| !open.iter().any(|c| c.task.id() == ids[*i]))
+                .collect()
+        };
+        make_room(&mut open);
+        assert_eq!(closed(&open), [2], "the first idle one, after two busy");
+        // Under the cap: nothing closed.
+        make_room(&mut open);
+        assert_eq!(closed(&open), [2]);
+        // Every one busy: the oldest.
+        open.push_back(Open {
+            task: set.spawn(std::future::pending::<()>()),
+            busy: Arc::new(AtomicBool::new(true)),
+        });
+        for c in &open {
+            c.busy.store(true, Ordering::Relaxed);
+        }
+        make_room(&mut open);
+        assert_eq!(closed(&open), [0, 2], "the oldest, every one being busy");
+        // Closed means aborted, not only forgotten (the others never end: a bound, not a wait).
+        for _ in 0..2 {
+            let ended = tokio::time::timeout(Duration::from_secs(10), set.join_next()).await;
+            assert!(ended.unwrap().unwrap().unwrap_err().is_cancelled());
+        }
     }
 
     /// A render keeps its permit until it ends, though the request that started it is
