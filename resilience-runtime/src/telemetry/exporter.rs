@@ -4,8 +4,10 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -13,6 +15,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinHandle};
@@ -333,33 +336,13 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
             // an idle one is left: a client opening connections in a loop then cut every
             // scrape off before its answer.
             make_room(&mut open);
-            let (h, renders) = (h.clone(), renders.clone());
-            let busy = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&busy);
-            let task = connections.spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let (h, renders) = (h.clone(), renders.clone());
-                    // From the request head until hyper has taken the whole answer.
-                    let busy = Busy::new(&flag);
-                    async move {
-                        let resp = route(h, &renders, &req).await;
-                        Ok::<_, Infallible>(resp.map(|body| Answer { body, _busy: busy }))
-                    }
-                });
-                let io = hyper_util::rt::TokioIo::new(stream);
-                // With a timer, hyper closes a connection that sends no complete request head
-                // within its header timeout (30 s), so idle or trickling clients are cut off.
-                // A scrape's request head is small: 16 KiB of buffer and 32 headers (hyper's
-                // defaults, about 400 KiB and 100, let 2,000 trickling clients hold 840 MB).
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .max_buf_size(16 * 1024)
-                    .max_headers(32)
-                    .serve_connection(io, service);
-                // Nothing else bounds a client that stops reading its answer: it held the
-                // rendered text and the kernel's buffers for ever. Prometheus reconnects.
-                let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
-            });
+            let busy = Arc::new(AtomicU8::new(IDLE));
+            let task = connections.spawn(connection(
+                stream,
+                h.clone(),
+                renders.clone(),
+                Arc::clone(&busy),
+            ));
             open.push_back(Open { task, busy });
         }
     });
@@ -371,10 +354,50 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
     })
 }
 
+/// Serves one connection until it ends or its lifetime is up; `busy` says, for the listener,
+/// whether it has a request in progress.
+async fn connection<S>(stream: S, h: MetricsHandle, renders: Arc<Semaphore>, busy: Arc<AtomicU8>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let flag = Arc::clone(&busy);
+    let service = hyper::service::service_fn(move |req| {
+        let (h, renders) = (h.clone(), renders.clone());
+        // From the request head until hyper has taken the whole answer.
+        let busy = Busy::new(&flag);
+        async move {
+            let resp = route(h, &renders, &req).await;
+            Ok::<_, Infallible>(resp.map(|body| Answer { body, _busy: busy }))
+        }
+    });
+    // Its flush ends the request: hyper drops the answer's body as soon as it has the body's
+    // last bytes in its own buffer, before it writes them.
+    let io = hyper_util::rt::TokioIo::new(Sent { io: stream, busy });
+    // With a timer, hyper closes a connection that sends no complete request head
+    // within its header timeout (30 s), so idle or trickling clients are cut off.
+    // A scrape's request head is small: 16 KiB of buffer and 32 headers (hyper's
+    // defaults, about 400 KiB and 100, let 2,000 trickling clients hold 840 MB).
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_buf_size(16 * 1024)
+        .max_headers(32)
+        .serve_connection(io, service);
+    // Nothing else bounds a client that stops reading its answer: it held the
+    // rendered text and the kernel's buffers for ever. Prometheus reconnects.
+    let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
+}
+
+/// A connection with no request in progress: none came, or its answer is all written.
+const IDLE: u8 = 0;
+/// A request head came, and its answer is being made (or hyper is writing its head).
+const ANSWERING: u8 = 1;
+/// Hyper has the answer's last bytes, maybe not yet written.
+const SENDING: u8 = 2;
+
 /// An open connection of the listener's: its task, and whether it has a request in progress.
 struct Open {
     task: AbortHandle,
-    busy: Arc<AtomicBool>,
+    busy: Arc<AtomicU8>,
 }
 
 /// Past the cap, closes the oldest of `open` (oldest first, the ended removed) that has no
@@ -383,25 +406,82 @@ fn make_room(open: &mut VecDeque<Open>) {
     if open.len() < MAX_CONNECTIONS {
         return;
     }
-    let idle = open.iter().position(|c| !c.busy.load(Ordering::Relaxed));
+    let idle = open
+        .iter()
+        .position(|c| c.busy.load(Ordering::Relaxed) == IDLE);
     if let Some(c) = open.remove(idle.unwrap_or(0)) {
         c.task.abort();
     }
 }
 
-/// A connection's request in progress: set while it lives.
-struct Busy(Arc<AtomicBool>);
+/// A connection's request in progress, until its answer's bytes are all in hyper's buffer:
+/// the rest is [`Sent`]'s.
+struct Busy(Arc<AtomicU8>);
 
 impl Busy {
-    fn new(flag: &Arc<AtomicBool>) -> Busy {
-        flag.store(true, Ordering::Relaxed);
+    fn new(flag: &Arc<AtomicU8>) -> Busy {
+        flag.store(ANSWERING, Ordering::Relaxed);
         Busy(Arc::clone(flag))
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.0.store(SENDING, Ordering::Relaxed);
+    }
+}
+
+/// A connection's socket, which marks it idle once an answer hyper had is written: hyper
+/// flushes its socket only when its own buffer is empty.
+struct Sent<S> {
+    io: S,
+    busy: Arc<AtomicU8>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Sent<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Sent<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let flushed = std::task::ready!(Pin::new(&mut this.io).poll_flush(cx));
+        if flushed.is_ok() {
+            let _ = this
+                .busy
+                .compare_exchange(SENDING, IDLE, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        Poll::Ready(flushed)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 
@@ -417,10 +497,10 @@ impl hyper::body::Body for Answer {
     type Error = Infallible;
 
     fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -626,7 +706,7 @@ mod tests {
         let mut open: VecDeque<Open> = (0..MAX_CONNECTIONS)
             .map(|i| Open {
                 task: set.spawn(std::future::pending::<()>()),
-                busy: Arc::new(AtomicBool::new(i < 2)),
+                busy: Arc::new(AtomicU8::new(if i < 2 { ANSWERING } else { IDLE })),
             })
             .collect();
         let ids: Vec<_> = open.iter().map(|c| c.task.id()).collect();
@@ -643,10 +723,10 @@ mod tests {
         // Every one busy: the oldest.
         open.push_back(Open {
             task: set.spawn(std::future::pending::<()>()),
-            busy: Arc::new(AtomicBool::new(true)),
+            busy: Arc::new(AtomicU8::new(SENDING)),
         });
         for c in &open {
-            c.busy.store(true, Ordering::Relaxed);
+            c.busy.store(SENDING, Ordering::Relaxed);
         }
         make_room(&mut open);
         assert_eq!(closed(&open), [0, 2], "the oldest, every one being busy");
@@ -655,6 +735,123 @@ mod tests {
             let ended = tokio::time::timeout(Duration::from_secs(10), set.join_next()).await;
             assert!(ended.unwrap().unwrap().unwrap_err().is_cancelled());
         }
+    }
+
+    /// A connection stays busy until its answer is written, not only until hyper has it: the
+    /// body went into hyper's buffer whole, and a connection that was still sending it counted
+    /// as idle, the first one closed past the cap.
+    #[tokio::test]
+    async fn a_connection_is_busy_until_its_answer_is_written() {
+        use std::sync::Mutex;
+        use tokio::sync::Notify;
+        /// A client's socket: the request, then nothing; room for `room` bytes of answer.
+        #[derive(Default)]
+        struct Peer {
+            request: Option<&'static [u8]>,
+            written: Vec<u8>,
+            room: usize,
+            waker: Option<std::task::Waker>,
+        }
+        #[derive(Clone, Default)]
+        struct Socket {
+            peer: Arc<Mutex<Peer>>,
+            blocked: Arc<Notify>,
+            flushed: Arc<Notify>,
+        }
+        impl AsyncRead for Socket {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                match self.peer.lock().unwrap().request.take() {
+                    Some(request) => {
+                        buf.put_slice(request);
+                        Poll::Ready(Ok(()))
+                    }
+                    None => Poll::Pending,
+                }
+            }
+        }
+        impl AsyncWrite for Socket {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<std::io::Result<usize>> {
+                let mut peer = self.peer.lock().unwrap();
+                let n = buf.len().min(peer.room);
+                if n == 0 {
+                    peer.waker = Some(cx.waker().clone());
+                    self.blocked.notify_one();
+                    return Poll::Pending;
+                }
+                peer.room -= n;
+                peer.written.extend_from_slice(&buf[..n]);
+                Poll::Ready(Ok(n))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+                self.flushed.notify_one();
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<std::io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+        let socket = Socket::default();
+        {
+            let mut peer = socket.peer.lock().unwrap();
+            peer.request = Some(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
+            peer.room = 10;
+        }
+        let h = MetricsHandle {
+            prometheus: PrometheusBuilder::new().build_recorder().handle(),
+        };
+        let busy = Arc::new(AtomicU8::new(IDLE));
+        let conn = tokio::spawn(connection(
+            socket.clone(),
+            h,
+            Arc::new(Semaphore::new(MAX_RENDERS)),
+            Arc::clone(&busy),
+        ));
+        // 10 s only so that a failure cannot hang the suite: each wait is for an event.
+        let bound = Duration::from_secs(10);
+        tokio::time::timeout(bound, socket.blocked.notified())
+            .await
+            .expect("the answer fills the room");
+        assert_eq!(socket.peer.lock().unwrap().written.len(), 10);
+        assert_ne!(
+            busy.load(Ordering::Relaxed),
+            IDLE,
+            "idle with its answer unwritten"
+        );
+        let waker = {
+            let mut peer = socket.peer.lock().unwrap();
+            peer.room = usize::MAX;
+            peer.waker.take().unwrap()
+        };
+        waker.wake();
+        tokio::time::timeout(bound, async {
+            loop {
+                socket.flushed.notified().await;
+                if socket
+                    .peer
+                    .lock()
+                    .unwrap()
+                    .written
+                    .ends_with(b"try /metrics or /health\n")
+                {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the answer written");
+        assert_eq!(busy.load(Ordering::Relaxed), IDLE, "busy once written");
+        conn.abort();
     }
 
     /// A render keeps its permit until it ends, though the request that started it is
