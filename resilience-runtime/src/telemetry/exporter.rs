@@ -790,6 +790,11 @@ mod tests {
                 peer.written.extend_from_slice(&buf[..n]);
                 Poll::Ready(Ok(n))
             }
+            // As a TcpStream says: hyper then queues head and body (its writev strategy, the
+            // one served connections use) instead of copying them into one buffer.
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
             fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
                 self.flushed.notify_one();
                 Poll::Ready(Ok(()))
@@ -823,9 +828,9 @@ mod tests {
             .await
             .expect("the answer fills the room");
         assert_eq!(socket.peer.lock().unwrap().written.len(), 10);
-        assert_ne!(
+        assert_eq!(
             busy.load(Ordering::Relaxed),
-            IDLE,
+            SENDING,
             "idle with its answer unwritten"
         );
         let waker = {
@@ -850,6 +855,8 @@ mod tests {
         })
         .await
         .expect("the answer written");
+        // The mock notifies before `Sent` marks the connection idle, in the same poll: on this
+        // one-thread runtime the connection's task has finished that poll when the test runs.
         assert_eq!(busy.load(Ordering::Relaxed), IDLE, "busy once written");
         conn.abort();
     }
