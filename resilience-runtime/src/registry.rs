@@ -13,7 +13,7 @@ use crate::breaker::{Breaker, CircuitState};
 use crate::budget::Budget;
 use crate::call::{CallSite, Mode};
 use crate::config::{
-    Config, Lookup, Scan, Settings, env_provider_name, name_clashes, scan_provider_vars,
+    Config, Layers, Lookup, Scan, Settings, env_provider_name, name_clashes, scan_provider_vars,
 };
 use crate::error::{ConfigError, ConfigProblem};
 
@@ -99,11 +99,7 @@ impl Registry {
     /// As [`resolve`](Self::resolve), with the provider's own settings (its variables over
     /// its code settings) and the global ones below them, read in the same pass: the line
     /// that ignores a bad value says which of them the provider's value comes from.
-    fn resolve_own(
-        &self,
-        name: &str,
-        lookup: Lookup<'_>,
-    ) -> (Config, Vec<ConfigProblem>, crate::config::Layers) {
+    fn resolve_own(&self, name: &str, lookup: Lookup<'_>) -> (Config, Vec<ConfigProblem>, Layers) {
         let (global_env, mut problems) = Settings::from_env(lookup, None);
         let (provider_env, p2) = Settings::from_env(lookup, Some(name));
         problems.extend(p2);
@@ -113,7 +109,7 @@ impl Registry {
         let below = global_env.over(&self.global_code);
         let (config, p3) = own.over(&below).resolve();
         problems.extend(p3);
-        (config, problems, crate::config::Layers { own, below })
+        (config, problems, Layers { own, below })
     }
 
     /// `name`'s clashes with the providers that exist or have code settings.

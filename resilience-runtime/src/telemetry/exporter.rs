@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::JoinHandle;
 
 use crate::registry::{Provider, providers};
 
@@ -311,10 +311,9 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
                 upkeep.run_upkeep();
             }
         }));
-        // Owned by this task, so dropping the server (which aborts it) closes every open
-        // connection too, not only the listener.
-        let mut connections = tokio::task::JoinSet::new();
-        // The open connections, oldest first.
+        // The open connections, oldest first. Owned by this task, and each aborts its
+        // connection's task when dropped, so dropping the server (which aborts this task)
+        // closes every open connection too, not only the listener.
         let mut open = VecDeque::with_capacity(MAX_CONNECTIONS);
         let renders = Arc::new(Semaphore::new(MAX_RENDERS));
         loop {
@@ -326,8 +325,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
             // Finished connections are reaped as a new one comes, before it is counted: reaped
             // before the wait for it, those that finished during the wait still counted, and
             // after a burst of 256 that had all ended, the next scrape was closed unanswered.
-            while connections.try_join_next().is_some() {}
-            open.retain(|c: &Open| !c.task.is_finished());
+            open.retain(|c: &Open| !c.task.0.is_finished());
             // A client reconnecting as fast as it is cut off kept a connection per 30 s
             // header timeout open, and took the application's file descriptors (its own
             // sockets and files failed with EMFILE): past the cap, an old connection is
@@ -337,12 +335,12 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
             // scrape off before its answer.
             make_room(&mut open);
             let busy = Arc::new(AtomicU8::new(IDLE));
-            let task = connections.spawn(connection(
+            let task = AbortOnDrop(tokio::spawn(connection(
                 stream,
                 h.clone(),
                 renders.clone(),
                 Arc::clone(&busy),
-            ));
+            )));
             open.push_back(Open { task, busy });
         }
     });
@@ -396,7 +394,8 @@ const SENDING: u8 = 2;
 
 /// An open connection of the listener's: its task, and whether it has a request in progress.
 struct Open {
-    task: AbortHandle,
+    /// Aborted when the entry is dropped: closed by the cap, or with the server.
+    task: AbortOnDrop,
     busy: Arc<AtomicU8>,
 }
 
@@ -409,9 +408,8 @@ fn make_room(open: &mut VecDeque<Open>) {
     let idle = open
         .iter()
         .position(|c| c.busy.load(Ordering::Relaxed) == IDLE);
-    if let Some(c) = open.remove(idle.unwrap_or(0)) {
-        c.task.abort();
-    }
+    // Dropped, its connection's task is aborted.
+    drop(open.remove(idle.unwrap_or(0)));
 }
 
 /// A connection's request in progress, until its answer's bytes are all in hyper's buffer:
@@ -702,17 +700,26 @@ mod tests {
     /// one answering a scrape; when every one has a request, the oldest.
     #[tokio::test]
     async fn the_cap_closes_the_oldest_idle_connection() {
-        let mut set = tokio::task::JoinSet::new();
+        // A task that never ends, and what tells that it was aborted: its sender dropped.
+        let mut ended = Vec::new();
+        let mut task = || {
+            let (alive, end) = tokio::sync::oneshot::channel::<()>();
+            ended.push(end);
+            AbortOnDrop(tokio::spawn(async move {
+                let _alive = alive;
+                std::future::pending::<()>().await
+            }))
+        };
         let mut open: VecDeque<Open> = (0..MAX_CONNECTIONS)
             .map(|i| Open {
-                task: set.spawn(std::future::pending::<()>()),
+                task: task(),
                 busy: Arc::new(AtomicU8::new(if i < 2 { ANSWERING } else { IDLE })),
             })
             .collect();
-        let ids: Vec<_> = open.iter().map(|c| c.task.id()).collect();
+        let ids: Vec<_> = open.iter().map(|c| c.task.0.id()).collect();
         let closed = |open: &VecDeque<Open>| -> Vec<usize> {
             (0..ids.len())
-                .filter(|i| !open.iter().any(|c| c.task.id() == ids[*i]))
+                .filter(|i| !open.iter().any(|c| c.task.0.id() == ids[*i]))
                 .collect()
         };
         make_room(&mut open);
@@ -722,7 +729,7 @@ mod tests {
         assert_eq!(closed(&open), [2]);
         // Every one busy: the oldest.
         open.push_back(Open {
-            task: set.spawn(std::future::pending::<()>()),
+            task: task(),
             busy: Arc::new(AtomicU8::new(SENDING)),
         });
         for c in &open {
@@ -731,9 +738,9 @@ mod tests {
         make_room(&mut open);
         assert_eq!(closed(&open), [0, 2], "the oldest, every one being busy");
         // Closed means aborted, not only forgotten (the others never end: a bound, not a wait).
-        for _ in 0..2 {
-            let ended = tokio::time::timeout(Duration::from_secs(10), set.join_next()).await;
-            assert!(ended.unwrap().unwrap().unwrap_err().is_cancelled());
+        for i in [0, 2] {
+            let end = tokio::time::timeout(Duration::from_secs(10), &mut ended[i]).await;
+            assert!(end.expect("aborted").is_err(), "task {i} ended otherwise");
         }
     }
 
