@@ -265,9 +265,12 @@ async fn every_scrape_under_load_is_valid_text_and_no_counter_goes_back() {
         .unwrap();
     let addr = server.local_addr();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // A permit per worker once its first call has ended: the first scrape waits for them, as
+    // a provider has no series before its first call (a fresh clone's run scraped first).
+    let started = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
     let mut workers = Vec::new();
     for (i, site) in SITES.iter().enumerate() {
-        let stop = stop.clone();
+        let (stop, started) = (stop.clone(), started.clone());
         workers.push(tokio::spawn(async move {
             let mut n = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -282,12 +285,16 @@ async fn every_scrape_under_load_is_valid_text_and_no_counter_goes_back() {
                         }
                     })
                     .await;
+                if n == 1 {
+                    started.add_permits(1);
+                }
                 if n.is_multiple_of(16) {
                     tokio::task::yield_now().await;
                 }
             }
         }));
     }
+    let _all = started.acquire_many(SITES.len() as u32).await.unwrap();
     let mut before: BTreeMap<String, f64> = BTreeMap::new();
     for round in 0..60 {
         let text = scrape(addr).await;
