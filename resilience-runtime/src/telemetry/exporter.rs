@@ -352,8 +352,8 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
     })
 }
 
-/// Serves one connection until it ends or its lifetime is up; `busy` says, for the listener,
-/// whether it has a request in progress.
+/// Serves one connection until it ends or its lifetime (and the grace for an answer in
+/// progress) is up; `busy` says, for the listener, whether it has a request in progress.
 async fn connection<S>(stream: S, h: MetricsHandle, renders: Arc<Semaphore>, busy: Arc<AtomicU8>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -382,7 +382,17 @@ where
         .serve_connection(io, service);
     // Nothing else bounds a client that stops reading its answer: it held the
     // rendered text and the kernel's buffers for ever. Prometheus reconnects.
-    let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
+    let mut conn = std::pin::pin!(conn);
+    if tokio::time::timeout(CONNECTION_LIFETIME, conn.as_mut())
+        .await
+        .is_err()
+    {
+        // Ended gracefully: an idle connection closes at once, and an answer being written
+        // (a scrape that came as the lifetime ran out) is finished first, within a grace.
+        // Dropped instead, it was cut off mid-answer, and Prometheus counted a failed scrape.
+        conn.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+    }
 }
 
 /// A connection with no request in progress: none came, or its answer is all written.
@@ -521,8 +531,11 @@ impl Drop for AbortOnDrop {
 /// Connections served at once; past it the oldest idle one (else the oldest) is closed as a
 /// new one comes.
 const MAX_CONNECTIONS: usize = 256;
-/// How long a connection may last, answers included.
+/// How long a connection may take new requests.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// How long past its lifetime a connection may take to finish the answer it is writing:
+/// Prometheus's default scrape timeout.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Renders of `/metrics` or `/health` at once.
 const MAX_RENDERS: usize = 2;
 
@@ -866,6 +879,68 @@ mod tests {
         // one-thread runtime the connection's task has finished that poll when the test runs.
         assert_eq!(busy.load(Ordering::Relaxed), IDLE, "busy once written");
         conn.abort();
+    }
+
+    /// A scraper's keep-alive connection, scraping every 15 s as Prometheus does, then once
+    /// just before its lifetime ends, with an answer larger than the socket's buffer, which
+    /// the client reads only after that end (or never, `read_last` false). Returns what the
+    /// client read of the last answer, and when the connection ended.
+    async fn a_scrape_as_the_lifetime_ends(read_last: bool) -> (Vec<u8>, Duration) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        const REQUEST: &[u8] = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+        const END: &[u8] = b"try /metrics or /health\n";
+        // Less than one answer (about 130 bytes): its writing waits for the client to read.
+        let (mut client, server) = tokio::io::duplex(64);
+        let h = MetricsHandle {
+            prometheus: PrometheusBuilder::new().build_recorder().handle(),
+        };
+        let start = tokio::time::Instant::now();
+        let conn = tokio::spawn(connection(
+            server,
+            h,
+            Arc::new(Semaphore::new(MAX_RENDERS)),
+            Arc::new(AtomicU8::new(IDLE)),
+        ));
+        // Scrapes at 0, 15, 30 and 45 s, each answered whole, then one at 59.5 s.
+        for wait in [15_000, 15_000, 15_000, 14_500] {
+            client.write_all(REQUEST).await.unwrap();
+            let mut answer = Vec::new();
+            while !answer.ends_with(END) {
+                let mut buf = [0; 256];
+                let n = client.read(&mut buf).await.unwrap();
+                assert_ne!(n, 0, "closed within its lifetime");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            tokio::time::advance(Duration::from_millis(wait)).await;
+        }
+        client.write_all(REQUEST).await.unwrap();
+        // Nothing else can run meanwhile (the connection waits on the client, the client on
+        // this sleep), so the paused clock moves on by itself, through the lifetime's end.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut rest = Vec::new();
+        if read_last {
+            client.read_to_end(&mut rest).await.unwrap();
+        }
+        conn.await.unwrap();
+        (rest, start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_in_progress_is_finished_when_the_lifetime_ends() {
+        let (rest, _) = a_scrape_as_the_lifetime_ends(true).await;
+        let text = String::from_utf8(rest).unwrap();
+        assert!(text.starts_with("HTTP/1.1 404"), "{text:?}");
+        assert!(
+            text.ends_with("not found: try /metrics or /health\n"),
+            "cut off: {text:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_cut_off_after_the_grace() {
+        let (rest, ended) = a_scrape_as_the_lifetime_ends(false).await;
+        assert!(rest.is_empty());
+        assert_eq!(ended, CONNECTION_LIFETIME + SHUTDOWN_GRACE);
     }
 
     /// A render keeps its permit until it ends, though the request that started it is
