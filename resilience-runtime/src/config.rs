@@ -212,7 +212,9 @@ keys! {
     MinimumCalls => "CIRCUIT_BREAKER_MINIMUM_CALLS", minimum_calls, Count, "a whole number of attempts from 1 to 4294967295";
 }
 
-/// Every global environment variable the runtime reads, in README order.
+/// Every global environment variable of the provider settings, in README order. Not
+/// `RESILIENCE_METRICS_ADDR`, which only `telemetry::serve_from_env` reads and no provider
+/// has a variable of its own for.
 pub fn variables() -> impl Iterator<Item = &'static str> {
     KEYS.iter().map(|k| k.var())
 }
@@ -521,9 +523,18 @@ enum Source {
     Env(String),
 }
 
-/// Settings given in code: every field optional, unset fields fall through to the next layer
-/// (see the module docs for the order). Values are checked when the provider is resolved:
-/// [`init`](crate::Builder::init) and [`configure`](crate::configure) return the problems.
+/// Settings given in code: every field optional, unset fields fall through to the next layer.
+/// Values are checked when the provider is resolved: [`init`](crate::Builder::init) and
+/// [`configure`](crate::configure) return the problems.
+///
+/// The layers, highest first (a more specific setting wins, and the environment beats code at
+/// the same level, so operators can override what the code chose without a rebuild):
+///
+/// 1. `RESILIENCE_<PROVIDER>_<NAME>` (per-provider environment variable);
+/// 2. [`Builder::provider`](crate::Builder::provider) / [`configure`](crate::configure);
+/// 3. `<NAME>` (global environment variable, e.g. `RETRY_MAX_ATTEMPTS`);
+/// 4. [`Builder::defaults`](crate::Builder::defaults);
+/// 5. the built-in default (the original plan's values).
 ///
 /// ```
 /// use resilience::{Jitter, Settings};
@@ -1032,6 +1043,10 @@ pub(crate) fn scan_provider_vars(
     // program's.
     let mut globals_set: Vec<String> = Vec::new();
     for (name, value) in vars {
+        if in_another_case(&name).is_some() {
+            scan.unknown.push(name);
+            continue;
+        }
         let Some(rest) = name.strip_prefix("RESILIENCE_") else {
             // A switch written as the other globals are (`RETRY_ENABLED`, beside
             // `RETRY_MAX_ATTEMPTS`) is read by nothing: said, as a typo is.
@@ -1087,6 +1102,21 @@ pub(crate) fn scan_provider_vars(
     scan
 }
 
+/// `name` in upper case, when that is a name of ours and `name` is not: outside Windows a
+/// variable is found by its exact name, and we read upper-case names only, so
+/// `resilience_enabled=false` is read by nothing. (Windows finds it as `RESILIENCE_ENABLED`.)
+/// Not a name with our prefix as it is (`RESILIENCE_kimi_…`), which the scan sorts itself.
+fn in_another_case(name: &str) -> Option<String> {
+    if cfg!(windows) || name.starts_with("RESILIENCE_") {
+        return None;
+    }
+    let upper = name.to_ascii_uppercase();
+    let ours = upper.starts_with("RESILIENCE_")
+        || KEYS.iter().any(|k| k.var() == upper)
+        || unprefixed_switch(&upper).is_some();
+    (ours && upper != name).then_some(upper)
+}
+
 /// The switch (`RESILIENCE_RETRY_ENABLED`) that `name` is without its prefix, if it is one.
 /// Not the bare `ENABLED`, which is too common a name to be ours.
 fn unprefixed_switch(name: &str) -> Option<&'static str> {
@@ -1095,12 +1125,17 @@ fn unprefixed_switch(name: &str) -> Option<&'static str> {
         .find(|var| name != "ENABLED" && var.strip_prefix("RESILIENCE_") == Some(name))
 }
 
-/// The variable an unknown `RESILIENCE_…` name was likely meant to be: a switch without its
-/// prefix (`RETRY_ENABLED`), a global setting given
+/// The variable an unknown `RESILIENCE_…` name was likely meant to be: one of ours in lower
+/// or mixed case (`retry_max_attempts`), a switch without its prefix (`RETRY_ENABLED`), a
+/// global setting given
 /// the prefix that globals do not take (`RESILIENCE_RETRY_MAX_ATTEMPTS`), or a provider's
 /// setting with its setting part misspelt (`RESILIENCE_KIMI_RETRY_MAX_ATEMPTS`: within two
 /// edits, a swap of neighbours one, of a setting part of more than four characters).
 pub(crate) fn meant(unknown: &str) -> Option<String> {
+    if let Some(upper) = in_another_case(unknown) {
+        let meant = meant(&upper).unwrap_or(upper);
+        return Some(format!("{meant} (names are read in upper case only)"));
+    }
     let Some(rest) = unknown.strip_prefix("RESILIENCE_") else {
         return unprefixed_switch(unknown)
             .map(|var| format!("{var} (the on/off switches take the RESILIENCE_ prefix)"));
@@ -1486,6 +1521,109 @@ mod tests {
             unknown,
             ["RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "RETRY_ENABLED"]
         );
+    }
+
+    /// A name read in upper case only (outside Windows), written in
+    /// another case (`resilience_enabled=false` in a compose file, `retry_max_attempts`), was
+    /// ignored without a word, while `RESILIENCE_kimi_…` is refused: it is a typo too, said
+    /// with the name meant. Names of other programs' in lower case stay unsaid.
+    #[test]
+    fn a_name_of_ours_in_another_case_is_a_typo() {
+        let vars = env(&[
+            ("resilience_enabled", "false"),
+            ("retry_max_attempts", "5"),
+            ("Circuit_Breaker_Timeout", "2"),
+            ("resilience_kimi_retry_max_attempts", "7"),
+            ("Resilience_Metrics_Addr", "0.0.0.0:9464"),
+            ("retry_after", "5"),
+            ("path", "/bin"),
+            ("enabled", "1"),
+        ]);
+        let mut unknown =
+            scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]).unknown;
+        unknown.sort();
+        if cfg!(windows) {
+            // Read there whatever their case: no typo.
+            assert_eq!(unknown, Vec::<String>::new());
+            return;
+        }
+        assert_eq!(
+            unknown,
+            [
+                "Circuit_Breaker_Timeout",
+                "Resilience_Metrics_Addr",
+                "resilience_enabled",
+                "resilience_kimi_retry_max_attempts",
+                "retry_max_attempts",
+            ]
+        );
+        for (typo, upper) in [
+            ("resilience_enabled", "RESILIENCE_ENABLED"),
+            ("retry_max_attempts", "RETRY_MAX_ATTEMPTS"),
+            ("Circuit_Breaker_Timeout", "CIRCUIT_BREAKER_TIMEOUT"),
+            (
+                "resilience_kimi_retry_max_attempts",
+                "RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS",
+            ),
+        ] {
+            assert_eq!(
+                meant(typo),
+                Some(format!("{upper} (names are read in upper case only)")),
+                "{typo}"
+            );
+        }
+    }
+
+    /// The README's table of variables is a contract: each row's variable, in `variables()`'s
+    /// order, its default as the variable would be given it, and its `Settings` method.
+    #[test]
+    fn the_readme_table_is_the_code_s() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        // Not packaged with the crate: checked in the workspace only.
+        let Ok(readme) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Configuration section");
+        let rows: Vec<Vec<&str>> = section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect();
+        let unquote = |s: &str| s.trim_matches('`').to_owned();
+        let ours: Vec<&Vec<&str>> = rows
+            .iter()
+            .filter(|r| unquote(r[0]) != "RESILIENCE_METRICS_ADDR")
+            .collect();
+        let vars: Vec<String> = ours.iter().map(|r| unquote(r[0])).collect();
+        assert_eq!(vars, variables().collect::<Vec<_>>());
+        let default = Config::default();
+        for (row, &key) in ours.iter().zip(KEYS) {
+            assert_eq!(row.len(), 4, "{row:?}");
+            assert_eq!(
+                key.parse(&unquote(row[1])),
+                Some(default.value(key)),
+                "{}: default {}",
+                key.var(),
+                row[1]
+            );
+            assert!(
+                row[3].starts_with(&format!("`{}(", key.setter())),
+                "{}: {}",
+                key.var(),
+                row[3]
+            );
+        }
+        let addr = rows
+            .iter()
+            .find(|r| unquote(r[0]) == "RESILIENCE_METRICS_ADDR")
+            .expect("RESILIENCE_METRICS_ADDR's row");
+        #[cfg(feature = "telemetry")]
+        assert_eq!(unquote(addr[1]), crate::telemetry::DEFAULT_ADDR);
+        let _ = addr;
     }
 
     /// Review: with the switch set under its own name, a bare one is another program's.

@@ -200,8 +200,8 @@ impl ConfigError {
         ConfigError { problems }
     }
 
-    /// Every problem found: the global settings' first, then the per-provider ones, then
-    /// clashes between provider names.
+    /// Every problem found, each once, the global variables' bad values first (the rest in no
+    /// promised order: bad values, conflicts, clashing names, changes to providers made).
     pub fn problems(&self) -> &[ConfigProblem] {
         &self.problems
     }

@@ -656,27 +656,50 @@ pub fn init() -> Result<(), ConfigError> {
 ///
 /// Every bad value and conflict among the settings and the provider's variables, a name whose
 /// variables clash with another provider's, and every setting that would change the provider
-/// already made, in one [`ConfigError`]; on error nothing is installed.
+/// already made, in one [`ConfigError`]; when every problem is the
+/// environment's (the settings alone have none, and change no provider already made), the
+/// settings are kept for the provider's first use, as [`Builder::init`] keeps its code
+/// settings; otherwise nothing is installed.
 pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError> {
     let settings = settings.scoped(&format!("configure(\"{}\")", name.escape_debug()));
     #[cfg(feature = "testing")]
     if let Some(made) = crate::testing::configure(name, settings.clone()) {
         return made;
     }
+    configure_with(name, settings, &process_env)
+}
+
+/// [`configure`] with `settings` scoped already, reading the environment through `lookup`.
+fn configure_with(
+    name: &str,
+    settings: Settings,
+    lookup: Lookup<'_>,
+) -> Result<Provider, ConfigError> {
     let mut reg = registry();
     let previous = reg.provider_code.get(name).cloned();
     let merged = settings.after(previous.as_ref());
     reg.provider_code.insert(name.to_owned(), merged);
-    let (config, mut problems) = reg.resolve(name, &process_env);
-    problems.extend(reg.clashes_of(name));
-    if let Some(existing) = reg.providers.get(name) {
-        problems.extend(existing.config.changes(&config, name));
-    }
+    let (config, mut problems) = reg.resolve(name, lookup);
+    let clashes = reg.clashes_of(name);
+    let code_is_sound = clashes.is_empty() && reg.resolve(name, &|_| None).1.is_empty();
+    problems.extend(clashes);
+    let changes = match reg.providers.get(name) {
+        Some(existing) => existing.config.changes(&config, name),
+        None => Vec::new(),
+    };
+    let changes_made = !changes.is_empty();
+    problems.extend(changes);
     if !problems.is_empty() {
-        match previous {
-            Some(old) => reg.provider_code.insert(name.to_owned(), old),
-            None => reg.provider_code.remove(name),
-        };
+        // Kept when every problem is the environment's, as `init()` keeps them: a service
+        // that logs the error and goes on makes the provider at its first use with these
+        // settings, each bad variable replaced by the next setting in line, not with the
+        // built-in defaults.
+        if changes_made || !code_is_sound {
+            match previous {
+                Some(old) => reg.provider_code.insert(name.to_owned(), old),
+                None => reg.provider_code.remove(name),
+            };
+        }
         return Err(ConfigError::new(problems));
     }
     if let Some(existing) = reg.providers.get(name) {
@@ -747,11 +770,27 @@ fn named<'a>(code: &'a Registry, made: &'a Registry) -> Vec<&'a str> {
 /// Near: within two edits (a swap of neighbours is one) of a name of more than four
 /// characters; for a shorter one, a letter added, dropped or swapped, not changed (`ECS` is
 /// not a slip of `EC2`, nor `SNS` of `SQS`). Never a version of the same name (`GLM4` beside
-/// `glm`, `GPT5` beside `gpt4`): siblings, each a provider of its own.
+/// `glm`, `GPT5` beside `gpt4`): siblings, each a provider of its own. Nearest of all, a
+/// known part with a `_` typed twice after it (`KIMI__RETRY_…`) or with a switch's global
+/// name kept whole (`KIMI_RESILIENCE_RETRY_ENABLED`).
 pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String, Vec<&'a str>)> {
     // Without its trailing version: digits, and the `_` before them.
     fn stem(s: &str) -> &str {
         s.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_')
+    }
+    // The digits `stem` cut: none for a part that only ends in `_` (`KIMI__RETRY_…`, a `_`
+    // typed twice, is no version of `KIMI`), the same for `GLM_4` and `GLM4`.
+    fn version(s: &str) -> String {
+        s[stem(s).len()..]
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect()
+    }
+    // The part as meant by two slips no name makes: a `_` typed twice before the setting, and
+    // a switch's global name pasted whole (`RESILIENCE_KIMI_RESILIENCE_RETRY_ENABLED`).
+    fn unslipped(s: &str) -> &str {
+        let s = s.trim_end_matches('_');
+        s.strip_suffix("_RESILIENCE").unwrap_or(s)
     }
     let mut known: Vec<(String, &str)> = known.iter().map(|&k| (env_provider_name(k), k)).collect();
     known.sort_unstable();
@@ -762,7 +801,10 @@ pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String,
             continue;
         }
         let near = known.iter().filter_map(|(k, name)| {
-            if stem(k) == stem(e) {
+            if unslipped(e) == k {
+                return Some((0, *name));
+            }
+            if stem(k) == stem(e) && version(k) != version(e) {
                 return None;
             }
             let d = strsim::osa_distance(e, k);
@@ -959,6 +1001,51 @@ mod tests {
         assert!(
             !registry().providers.contains_key("reg-site-v2"),
             "checking it made the provider"
+        );
+    }
+
+    /// A doubled `_` between the provider part and the setting
+    /// (`RESILIENCE_KIMI__RETRY_MAX_ATTEMPTS`, read as provider part `KIMI_`), and the
+    /// `RESILIENCE_` of a switch's global name kept after the provider
+    /// (`RESILIENCE_KIMI_RESILIENCE_RETRY_ENABLED`, part `KIMI_RESILIENCE`), configured a
+    /// provider nobody calls without a word: the first was taken for a version of `KIMI`
+    /// (its `_` stripped as a version's), the second is too far off to be a spelling slip.
+    #[test]
+    fn a_doubled_underscore_or_a_kept_resilience_prefix_is_a_near_miss() {
+        let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let known = ["kimi", "kimi-v2", "glm4", "upload-service"];
+        assert_eq!(
+            near_misses(
+                &env(&[
+                    "KIMI_",
+                    "KIMI_V2__",
+                    "KIMI_RESILIENCE",
+                    "UPLOAD_SERVICE_RESILIENCE",
+                    "GLM_4",
+                ]),
+                &known
+            ),
+            [
+                ("KIMI_".to_owned(), vec!["kimi"]),
+                ("KIMI_V2__".to_owned(), vec!["kimi-v2"]),
+                ("KIMI_RESILIENCE".to_owned(), vec!["kimi"]),
+                (
+                    "UPLOAD_SERVICE_RESILIENCE".to_owned(),
+                    vec!["upload-service"]
+                ),
+                // `glm-4` for `glm4`: the same version, written apart.
+                ("GLM_4".to_owned(), vec!["glm4"]),
+            ]
+        );
+        // Still siblings: another version, or a version added.
+        assert_eq!(
+            near_misses(&env(&["KIMI_V3", "GLM5", "GLM4_5"]), &known),
+            []
+        );
+        // A provider of that very name is no slip.
+        assert_eq!(
+            near_misses(&env(&["KIMI_RESILIENCE"]), &["kimi", "kimi-resilience"]),
+            []
         );
     }
 
@@ -1401,6 +1488,58 @@ mod tests {
             "{text}"
         );
         assert_eq!(provider("reg-t5").config().half_open_max_calls, 2);
+    }
+
+    /// As `init()` did before it kept them, `configure()` dropped
+    /// sound code settings over one bad variable, a global one included: a service that
+    /// logged the error and went on (`provider(name)`, or the `#[resilient]` method's first
+    /// call) ran on the built-in defaults, its own retry and breaker settings gone.
+    #[test]
+    fn configure_keeps_sound_code_settings_when_only_the_environment_is_wrong() {
+        let env = |k: &str| (k == "RETRY_JITTER").then(|| "sometimes".to_owned());
+        let settings = Settings::new()
+            .max_attempts(7)
+            .breaker_timeout(Duration::from_secs(2));
+        let err = configure_with("reg-cfg-env", settings, &env).unwrap_err();
+        assert!(
+            err.problems().iter().all(|p| p.variable == "RETRY_JITTER"),
+            "only the environment's problem: {err}"
+        );
+        assert!(
+            !registry().providers.contains_key("reg-cfg-env"),
+            "made at its first use, as without configure()"
+        );
+        let (c, _) = registry().resolve("reg-cfg-env", &|_| None);
+        assert_eq!(
+            (c.max_attempts, c.breaker_timeout),
+            (7, Duration::from_secs(2)),
+            "the code settings, sound on their own, were dropped"
+        );
+        // Settings with a problem of their own are still not kept, nor added to earlier ones.
+        let err = configure_with(
+            "reg-cfg-env",
+            Settings::new().max_attempts(9).failure_threshold(0),
+            &env,
+        )
+        .unwrap_err();
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.variable == "Settings::failure_threshold"),
+            "{err}"
+        );
+        let (c, _) = registry().resolve("reg-cfg-env", &|_| None);
+        assert_eq!(c.max_attempts, 7);
+        // Nor those that would change a provider already made.
+        let made = configure_with("reg-cfg-env", Settings::new(), &|_| None).unwrap();
+        assert_eq!(made.config().max_attempts, 7);
+        let err = configure_with("reg-cfg-env", Settings::new().max_attempts(4), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("the value it was set up with"),
+            "{err}"
+        );
+        let (c, _) = registry().resolve("reg-cfg-env", &|_| None);
+        assert_eq!(c.max_attempts, 7);
     }
 
     #[test]

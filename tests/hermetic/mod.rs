@@ -45,14 +45,13 @@ unsafe fn remove_resilience_variables() {
 }
 
 /// Whether resilience would read, or warn about, a variable of this name: one of the three
-/// prefixes (read with U+FFFD where the name is not UTF-8).
+/// prefixes, in any case (read with U+FFFD where the name is not UTF-8).
 pub(super) fn is_resilience_variable(name: &OsStr) -> bool {
     let mut shown = name.to_string_lossy().into_owned();
     // Windows finds a variable whatever the case of its name (`retry_max_attempts` set in a
-    // shell is read as `RETRY_MAX_ATTEMPTS`); elsewhere only the upper-case name is read.
-    if cfg!(windows) {
-        shown.make_ascii_uppercase();
-    }
+    // shell is read as `RETRY_MAX_ATTEMPTS`); elsewhere only the upper-case name is read, and
+    // one in another case is warned about as a typo.
+    shown.make_ascii_uppercase();
     ["RESILIENCE_", "RETRY_", "CIRCUIT_BREAKER_"]
         .iter()
         .any(|prefix| shown.starts_with(prefix))
