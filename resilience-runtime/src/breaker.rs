@@ -850,14 +850,16 @@ impl Breaker {
                 if self.word.load(Ordering::Acquire) != w {
                     return;
                 }
+                #[cfg(test)]
+                tests::BEFORE_FAILURE_COUNT.with(|hook| hook.take().map(|f| f()));
                 // Saturating: a threshold near `u32::MAX` is accepted, and 2^32 failures
                 // must not panic a debug build.
                 let n = self
                     .failures
                     .fetch_add(1, Ordering::AcqRel)
                     .saturating_add(1);
-                if n >= self.failure_threshold {
-                    self.transition(w, CircuitState::Open);
+                if n >= self.failure_threshold && !self.transition(w, CircuitState::Open) {
+                    self.judge_late_streak();
                 }
             }
             (v, Some(window)) => {
@@ -868,6 +870,28 @@ impl Breaker {
                 if window.record(v == Verdict::Failure) {
                     self.transition(w, CircuitState::Open);
                 }
+            }
+        }
+    }
+
+    /// A failure that reached the threshold found the breaker moved on from the word it was
+    /// admitted under. Usually another failure of the streak opened it first. But a
+    /// `reset()` (or a close) between this failure's check of the word and its count puts
+    /// the count in the new closed generation, and there it may reach the threshold with
+    /// nobody left to open: successes leave a count at the threshold alone (see the success
+    /// above), so the breaker stayed closed with the streak on show until any one failure,
+    /// however much later, opened it. The count's failures are the provider's, answered one
+    /// after another, so the closed generation it is in judges it now.
+    #[cold]
+    fn judge_late_streak(&self) {
+        loop {
+            let cur = self.word.load(Ordering::Acquire);
+            if tag(cur) != CLOSED || self.failures.load(Ordering::Acquire) < self.failure_threshold
+            {
+                return;
+            }
+            if self.transition(cur, CircuitState::Open) {
+                return;
             }
         }
     }
@@ -1256,6 +1280,10 @@ mod tests {
         /// whose `half` moved on before its word, once.
         pub(super) static BEFORE_LATE_WAIT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
+        /// Runs inside `on_closed`'s failure, after its check of the word and before it
+        /// counts, once.
+        pub(super) static BEFORE_FAILURE_COUNT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::Cell::new(None) };
     }
 
     fn breaker(c: Config) -> Breaker {
@@ -1575,6 +1603,50 @@ mod tests {
         })));
         race(b);
         assert_eq!(b.failures(), 0, "the success came after the failure");
+    }
+
+    /// A failure admitted closed that is counted just after a `reset()` (between its check
+    /// of the word and its count) lands in the new generation's count. With the failures
+    /// made since, the count reached the threshold, but its transition named the old word
+    /// and did nothing: the breaker stayed closed at the threshold, where no success resets
+    /// the count (one there is taken for an opening's), so one failure hours later opened it
+    /// and `/health` showed the streak on a closed breaker all along.
+    #[test]
+    fn a_late_failure_counted_after_a_reset_leaves_no_streak_at_the_threshold() {
+        let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
+        let late = b.admit().unwrap();
+        BEFORE_FAILURE_COUNT.with(|hook| {
+            hook.set(Some(Box::new(move || {
+                b.force(CircuitState::Closed);
+                fail(b);
+                fail(b);
+            })))
+        });
+        b.record(late, Verdict::Failure);
+        assert_eq!(
+            b.failures(),
+            3,
+            "two failures of the new generation and the late one"
+        );
+        assert_eq!(
+            b.stored_state(),
+            CircuitState::Open,
+            "three consecutive failures open the breaker"
+        );
+        // Below the threshold, the late failure only counts: no opening, and a success
+        // resets it.
+        b.force(CircuitState::Closed);
+        let late = b.admit().unwrap();
+        BEFORE_FAILURE_COUNT.with(|hook| {
+            hook.set(Some(Box::new(move || {
+                b.force(CircuitState::Closed);
+                fail(b);
+            })))
+        });
+        b.record(late, Verdict::Failure);
+        assert_eq!(b.stored_state(), CircuitState::Closed);
+        b.record(b.admit().unwrap(), Verdict::Success);
+        assert_eq!(b.failures(), 0);
     }
 
     /// Two callers race for the one slot of a round whose deadline is long past: the one let

@@ -55,7 +55,12 @@ pub(crate) struct Budget {
 impl Budget {
     pub(crate) fn new(c: &Config) -> Self {
         let capacity = i64::from(c.retry_budget_capacity) * UNIT;
-        let deposit = (c.retry_budget_ratio * UNIT as f64).min(capacity as f64) as i64;
+        // Rounded, not cut: the product of a ratio written to the millionth is often a hair
+        // below its whole number of millionths (0.000249 × 10^6 is 248.99999999999997), and
+        // cut it earned 248 where the setting says 249.
+        let deposit = (c.retry_budget_ratio * UNIT as f64)
+            .round()
+            .min(capacity as f64) as i64;
         Budget {
             enabled: c.retry_budget_enabled,
             refill_below: if c.retry_budget_enabled && deposit > 0 {
@@ -335,6 +340,22 @@ mod tests {
             b.on_call();
             assert_eq!(b.available_at(Instant::now()), 4.0);
         }
+    }
+
+    /// A ratio written to the millionth earns that many millionths a call: 4,017 calls at
+    /// 0.000249 earn 1.000233 retries, where the deposit cut to 248 millionths earned
+    /// 0.996216.
+    #[tokio::test(start_paused = true)]
+    async fn a_ratio_in_millionths_earns_exactly_that() {
+        let b = budget(0.000249, 0.0, 1);
+        let now = Instant::now();
+        assert!(b.try_withdraw(now));
+        for _ in 0..4_016 {
+            b.on_call();
+        }
+        assert!(!b.try_withdraw(now), "4,016 calls earn 0.999984 retries");
+        b.on_call();
+        assert!(b.try_withdraw(now), "4,017 calls earn one");
     }
 
     #[test]
