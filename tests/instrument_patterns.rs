@@ -199,3 +199,42 @@ fn a_name_already_skipped_is_skipped_once() {
     assert!(text.contains("own_name{name=\"report.pdf\"}"), "{text}");
     assert_no_secret(&text, "OWN-SECRET");
 }
+
+// Review: `skip` may name a pattern's binding (`skip(key)` for `(tenant, key)`), which tracing
+// accepts without the attribute; the expansion gave the pattern a name of its own and left the
+// binding in the `skip`, which tracing then refused ("attempting to skip non-existent
+// parameter"): code that compiled stopped compiling under the attribute.
+#[resilience::resilient(provider = "instr-pattern-binding")]
+#[tracing::instrument(skip(key), fields(job = 9))]
+async fn skips_a_binding((tenant, key): (String, String), name: &str) -> Result<(), CallError> {
+    let _ = (tenant, key, name);
+    Err(timed_out())
+}
+
+#[resilience::resilient(provider = "instr-pattern-binding", retry = false)]
+#[tracing::instrument(skip(user, tenant))]
+async fn skips_every_binding(
+    Creds { user, .. }: Creds,
+    (tenant, _): (String, String),
+    name: &str,
+) -> Result<(), CallError> {
+    let _ = (user, tenant, name);
+    Err(timed_out())
+}
+
+#[test]
+fn a_skipped_pattern_binding_compiles_and_the_pattern_stays_out() {
+    let text = logs_of("instr-pattern-binding", async {
+        let _ = skips_a_binding(tenant(), "report.pdf").await;
+        let _ = skips_every_binding(creds(), tenant(), "invoice.pdf").await;
+    });
+    assert!(
+        text.contains("skips_a_binding{name=\"report.pdf\" job=9}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skips_every_binding{name=\"invoice.pdf\"}"),
+        "{text}"
+    );
+    assert_no_secret(&text, "__resilience_arg");
+}

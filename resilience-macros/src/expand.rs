@@ -267,8 +267,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         }
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
+        let bindings = renamed_pattern_bindings(&item.sig);
         let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used, krate);
-        skip_generated_names(&mut item.attrs, &item.sig, false);
+        skip_generated_names(&mut item.attrs, &item.sig, false, &bindings);
         let mut site = site;
         if args.retry
             && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts, krate)
@@ -333,7 +334,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             r.mutability = Some(Default::default());
         }
     }
-    skip_generated_names(&mut item.attrs, &item.sig, true);
+    skip_generated_names(&mut item.attrs, &item.sig, true, &[]);
     let stmts = &inner.block.stmts;
     let harness = harness(
         &args,
@@ -358,7 +359,16 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 /// `#[async_trait]` impl (`async_trait`) the name is async-trait's (`__argN`, for `_` too,
 /// `N` the argument's place, `self` counted), given before we run, and the value recorded the
 /// same way. Elsewhere, or at another place, an `__arg1` is the user's own: recorded as before.
-fn skip_generated_names(attrs: &mut [Attribute], sig: &Signature, async_trait: bool) {
+/// `bindings` are the names the renamed patterns bind, which a `skip` may list (`skip(key)` for
+/// `(tenant, key)`, as tracing allows without us): they are no parameters of the function any
+/// more, and tracing refuses a `skip` of a name that is none, so they leave the `skip`, which
+/// has the whole pattern's name instead.
+fn skip_generated_names(
+    attrs: &mut [Attribute],
+    sig: &Signature,
+    async_trait: bool,
+    bindings: &[String],
+) {
     let generated_name = |i: usize, name: &str| {
         name.starts_with("__resilience_arg") || async_trait && name == format!("__arg{i}")
     };
@@ -379,15 +389,55 @@ fn skip_generated_names(attrs: &mut [Attribute], sig: &Signature, async_trait: b
     if generated.is_empty() {
         return;
     }
+    let skips = Skips {
+        generated,
+        bindings,
+    };
     for attr in attrs.iter_mut() {
-        skip_in(&mut attr.meta, &generated);
+        skip_in(&mut attr.meta, &skips);
     }
+}
+
+/// What [`skip_generated_names`] changes in an `#[instrument]`'s `skip`.
+struct Skips<'a> {
+    /// Added.
+    generated: Vec<syn::Ident>,
+    /// Taken out.
+    bindings: &'a [String],
+}
+
+/// The names bound by the argument patterns that [`rebind_params`] gives a name of its own
+/// (any but a plain `name` or `mut name`, and `_`, which binds none).
+fn renamed_pattern_bindings(sig: &Signature) -> Vec<String> {
+    use syn::visit_mut::VisitMut;
+    struct Collect(Vec<String>);
+    impl VisitMut for Collect {
+        fn visit_pat_ident_mut(&mut self, p: &mut PatIdent) {
+            self.0.push(p.ident.to_string());
+            syn::visit_mut::visit_pat_ident_mut(self, p);
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    for arg in &sig.inputs {
+        let FnArg::Typed(arg) = arg else { continue };
+        match &*arg.pat {
+            Pat::Ident(PatIdent {
+                subpat: None,
+                by_ref: None,
+                ..
+            })
+            | Pat::Wild(_) => {}
+            pat => collect.visit_pat_mut(&mut pat.clone()),
+        }
+    }
+    collect.0
 }
 
 /// [`skip_generated_names`] for one attribute: an `#[instrument]`, or one under a
 /// `#[cfg_attr(…, instrument(…))]`.
-fn skip_in(meta: &mut syn::Meta, generated: &[syn::Ident]) {
+fn skip_in(meta: &mut syn::Meta, skips: &Skips<'_>) {
     use syn::punctuated::Punctuated;
+    let generated = &skips.generated;
     match meta {
         syn::Meta::Path(path) if is_instrument(path) => {
             let path = path.clone();
@@ -398,7 +448,7 @@ fn skip_in(meta: &mut syn::Meta, generated: &[syn::Ident]) {
             });
         }
         syn::Meta::List(list) if is_instrument(&list.path) => {
-            list.tokens = with_skips(list.tokens.clone(), generated);
+            list.tokens = with_skips(list.tokens.clone(), skips);
         }
         syn::Meta::List(list) if list.path.is_ident("cfg_attr") => {
             let Ok(mut metas) =
@@ -408,7 +458,7 @@ fn skip_in(meta: &mut syn::Meta, generated: &[syn::Ident]) {
             };
             // The first is the condition.
             for meta in metas.iter_mut().skip(1) {
-                skip_in(meta, generated);
+                skip_in(meta, skips);
             }
             list.tokens = metas.into_token_stream();
         }
@@ -428,8 +478,9 @@ fn is_instrument(path: &syn::Path) -> bool {
 
 /// `#[instrument(…)]`'s arguments with `names` skipped: added to its `skip(…)`, or a
 /// `skip(…)` of their own; nothing when it skips all (`skip_all`).
-fn with_skips(tokens: TokenStream, names: &[syn::Ident]) -> TokenStream {
+fn with_skips(tokens: TokenStream, skips: &Skips<'_>) -> TokenStream {
     use proc_macro2::{Delimiter, Group, TokenTree};
+    let names = &skips.generated;
     let trees: Vec<TokenTree> = tokens.into_iter().collect();
     // Top-level arguments only: `fields(skip = 1)` names no argument.
     let is_word = |t: &TokenTree, w: &str| matches!(t, TokenTree::Ident(i) if i == w);
@@ -444,7 +495,7 @@ fn with_skips(tokens: TokenStream, names: &[syn::Ident]) -> TokenStream {
             && matches!(iter.peek(), Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis);
         out.push(tree);
         if opens_skip && let Some(TokenTree::Group(g)) = iter.next() {
-            let inner = g.stream();
+            let inner = without_bindings(g.stream(), skips.bindings);
             // A name skipped already (async-trait's `__arg2`, skipped by hand before we did,
             // or an argument of one's own called `__arg1`) is not added again: tracing refuses
             // a name skipped twice, and code that compiled would stop.
@@ -468,6 +519,32 @@ fn with_skips(tokens: TokenStream, names: &[syn::Ident]) -> TokenStream {
         tokens.extend(quote!(#comma skip(#(#names),*)));
     }
     tokens
+}
+
+/// A `skip(…)`'s names without those in `bindings`, each with its comma.
+fn without_bindings(list: TokenStream, bindings: &[String]) -> TokenStream {
+    use proc_macro2::TokenTree;
+    let mut out = TokenStream::new();
+    let mut item: Vec<TokenTree> = Vec::new();
+    let mut flush = |item: &mut Vec<TokenTree>, comma: Option<TokenTree>| {
+        let binding =
+            matches!(&item[..], [TokenTree::Ident(i)] if bindings.contains(&i.to_string()));
+        if !binding {
+            out.extend(item.drain(..).chain(comma));
+        }
+        item.clear();
+    };
+    for t in list {
+        if matches!(&t, TokenTree::Punct(p) if p.as_char() == ',') {
+            flush(&mut item, Some(t));
+        } else {
+            item.push(t);
+        }
+    }
+    if !item.is_empty() {
+        flush(&mut item, None);
+    }
+    out
 }
 
 /// Whether a list must get a `,` before more items: it has some, and no trailing `,`.
@@ -514,13 +591,25 @@ fn harness(
         quote_spanned! {ret.span()=> #krate::__private::hooks::<#ret>() }
     };
     // Fixes the block's output type early, so `?` in the body knows what to convert into.
+    // rustc names the first `return`'s value as where the block's type was inferred ("return
+    // type inferred to be `Result<…>` here", beside a body's mistyped `return` or tail): placed
+    // at the return type, the note points at the user's code, not at the attribute.
+    let inferred_here = {
+        let mut e = early.clone();
+        e.set_span(e.span().located_at(ret.span()));
+        e
+    };
     let guard = quote! {
         if let #krate::__private::Option::Some(#early) =
             #krate::__private::Option::None::<#ret>
         {
-            return #early;
+            return #inferred_here;
         };
     };
+    // The body's `async` block placed at the body's braces: rustc labels the block by its
+    // span (a `?` that cannot convert into the method's result: "this function returns a
+    // `Result`"; a stray `break`: "enclosing `async` block"), and that was the attribute.
+    let async_kw = quote_spanned!(Span::call_site().located_at(braces)=> async);
     let body = {
         let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#guard #body));
         g.set_span(braces);
@@ -552,7 +641,7 @@ fn harness(
             let mut #call = #krate::__private::Call::new(#site_ref);
             #start
             #(#rebinds)*
-            let #out = #call.attempt(move || async move #body).await;
+            let #out = #call.attempt(move || #async_kw move #body).await;
             // The clean success is the block's value, where the call's drop follows what
             // `clean` tested (see `Call::clean`); anything else returns.
             match #call.clean(#hooks, #out) {
@@ -581,7 +670,7 @@ fn harness(
             // that follows is one of its own, where what `clean` tested is known (see
             // `Call::clean`); the rest goes out of line and comes back with a `Step`.
             match {
-                let #out = #call.attempt(|| async #body).await;
+                let #out = #call.attempt(|| #async_kw #body).await;
                 match #call.clean(#hooks, #out) {
                     #krate::__private::Result::Ok(#result) => break #result,
                     #krate::__private::Result::Err(#out) => #call.finish_slow(#hooks, #out),
@@ -1555,6 +1644,43 @@ mod tests {
             "#[instrument] async fn up(__arg1: u8, __arg2: u8) -> Result<u8, E> { Ok(__arg1) }",
         );
         assert!(out.contains("# [instrument]"), "{out}");
+    }
+
+    /// Review: a `skip` that names a pattern's binding, as tracing allows without us, loses
+    /// it (tracing refuses a name that is no parameter) and gets the pattern's own name.
+    #[test]
+    fn instrument_below_drops_a_skipped_binding_of_a_renamed_pattern() {
+        for (attr, expected) in [
+            (
+                "#[instrument(skip(key))]",
+                "# [instrument (skip (__resilience_arg1 , __resilience_arg2))]",
+            ),
+            (
+                "#[tracing::instrument(skip(key, self, tenant), err)]",
+                "# [tracing :: instrument (skip (self , __resilience_arg1 , __resilience_arg2) , err)]",
+            ),
+            (
+                "#[cfg_attr(all(), instrument(skip(r, self)))]",
+                "# [cfg_attr (all () , instrument (skip (self , __resilience_arg1 , __resilience_arg2)))]",
+            ),
+        ] {
+            let item = format!(
+                "{attr} async fn up(&self, (tenant, key): (u8, u8), ref r: String) -> Result<u8, E> {{ Ok(tenant + key + r.len() as u8) }}"
+            );
+            for retry in ["", ", retry = false"] {
+                let out = expand_str(&format!(r#"provider = "kimi"{retry}"#), &item);
+                assert!(out.contains(expected), "{attr}{retry}: {out}");
+            }
+        }
+        // A plain argument keeps its place in the `skip`.
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "#[instrument(skip(key))] async fn up(key: &str, (a, _): (u8, u8)) -> Result<u8, E> { Ok(a) }",
+        );
+        assert!(
+            out.contains("# [instrument (skip (key , __resilience_arg1))]"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -1,0 +1,29 @@
+//! A key's value of the wrong kind, and a token that is no key, are one error each, at the
+//! value or the token.
+use resilience::{Classify, ErrorClass, ResilienceError};
+#[derive(Debug)]
+pub struct MyError;
+impl From<ResilienceError> for MyError { fn from(_: ResilienceError) -> Self { MyError } }
+impl Classify for MyError { fn classify(&self) -> ErrorClass { ErrorClass::Transient } }
+
+#[resilience::resilient(provider = "p", retry = "no")]
+pub async fn retry_not_bool() -> Result<u32, MyError> { Ok(1) }
+
+#[resilience::resilient(provider = "p", name = upload)]
+pub async fn name_not_string() -> Result<u32, MyError> { Ok(1) }
+
+#[resilience::resilient(provider = "p", name = " ")]
+pub async fn name_empty() -> Result<u32, MyError> { Ok(1) }
+
+#[resilience::resilient(provider = "p", 3)]
+pub async fn not_a_key() -> Result<u32, MyError> { Ok(1) }
+
+#[resilience::resilient(provider = "ki\tmi")]
+pub async fn control_character() -> Result<u32, MyError> { Ok(1) }
+
+#[resilience::resilient(provider = "p", crate = ::resilience, crate = ::resilience)]
+pub async fn crate_twice() -> Result<u32, MyError> { Ok(1) }
+
+fn main() {
+    let _ = (retry_not_bool(), name_not_string(), name_empty(), not_a_key(), control_character(), crate_twice());
+}
