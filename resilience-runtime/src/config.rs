@@ -1097,8 +1097,11 @@ pub(crate) fn scan_provider_vars(
             None => scan.unknown.push(name),
         }
     }
-    scan.unknown
-        .retain(|u| unprefixed_switch(u).is_none_or(|var| !globals_set.iter().any(|s| s == var)));
+    // In any case: `retry_enabled` beside `RESILIENCE_RETRY_ENABLED` is another program's too.
+    scan.unknown.retain(|u| {
+        unprefixed_switch(&u.to_ascii_uppercase())
+            .is_none_or(|var| !globals_set.iter().any(|s| s == var))
+    });
     scan
 }
 
@@ -1106,15 +1109,23 @@ pub(crate) fn scan_provider_vars(
 /// variable is found by its exact name, and we read upper-case names only, so
 /// `resilience_enabled=false` is read by nothing. (Windows finds it as `RESILIENCE_ENABLED`.)
 /// Not a name with our prefix as it is (`RESILIENCE_kimi_…`), which the scan sorts itself.
+/// "Ours": a global (`RESILIENCE_METRICS_ADDR` too), or a name [`meant`] would name one for
+/// in upper case (a provider's variable, a switch without its prefix, a near miss); not any
+/// name with the prefix (another tool's `resilience_hub_region`, whose upper-case form
+/// nothing reads either).
 fn in_another_case(name: &str) -> Option<String> {
     if cfg!(windows) || name.starts_with("RESILIENCE_") {
         return None;
     }
     let upper = name.to_ascii_uppercase();
-    let ours = upper.starts_with("RESILIENCE_")
-        || KEYS.iter().any(|k| k.var() == upper)
-        || unprefixed_switch(&upper).is_some();
-    (ours && upper != name).then_some(upper)
+    if upper == name {
+        return None;
+    }
+    // `upper` is in upper case: `meant` does not come back here.
+    let ours = KEYS.iter().any(|k| k.var() == upper)
+        || crate::registry::OTHER_VARIABLES.contains(&upper.as_str())
+        || meant(&upper).is_some();
+    ours.then_some(upper)
 }
 
 /// The switch (`RESILIENCE_RETRY_ENABLED`) that `name` is without its prefix, if it is one.
@@ -1635,6 +1646,55 @@ mod tests {
         ]);
         let scan = scan_provider_vars(vars.into_iter(), &[]);
         assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
+    }
+
+    /// A bare switch in lower case (`retry_enabled`) beside the prefixed
+    /// switch it would be is another program's, as `RETRY_ENABLED` there is (README,
+    /// "Typos"); the retain that says so compared the lower-case name, and warned.
+    #[cfg(not(windows))]
+    #[test]
+    fn a_bare_switch_in_lower_case_beside_the_prefixed_one_is_not_a_typo() {
+        let vars = env(&[
+            ("RESILIENCE_RETRY_ENABLED", "false"),
+            ("retry_enabled", "true"),
+        ]);
+        let scan = scan_provider_vars(vars.into_iter(), &[]);
+        assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
+        // Alone, it is still said, as `RETRY_ENABLED` is.
+        let scan = scan_provider_vars(env(&[("retry_enabled", "true")]).into_iter(), &[]);
+        assert_eq!(scan.unknown, ["retry_enabled"]);
+    }
+
+    /// A lower-case name with our prefix that is no name of ours in upper
+    /// case either (another tool's `resilience_hub_region`) is not "one of ours in another
+    /// case": it was warned about, with a "did you mean RESILIENCE_HUB_REGION", a name that
+    /// nothing reads. One that is ours, or near one, in upper case still is.
+    #[cfg(not(windows))]
+    #[test]
+    fn a_lower_case_name_that_is_none_of_ours_in_upper_case_is_not_a_typo() {
+        let vars = env(&[
+            ("resilience_hub_region", "eu-west-1"),
+            ("Resilience_Profile", "strict"),
+            ("resilience_kimi_retry_max_atempts", "5"),
+            ("resilience_kimi_retry_max_attempts", "5"),
+            ("resilience_metrics_addr", "0.0.0.0:9464"),
+        ]);
+        let mut unknown =
+            scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]).unknown;
+        unknown.sort();
+        assert_eq!(
+            unknown,
+            [
+                "resilience_kimi_retry_max_atempts",
+                "resilience_kimi_retry_max_attempts",
+                "resilience_metrics_addr",
+            ]
+        );
+        assert_eq!(meant("resilience_hub_region"), None);
+        assert_eq!(
+            meant("resilience_kimi_retry_max_atempts").as_deref(),
+            Some("RESILIENCE_KIMI_RETRY_MAX_ATTEMPTS (names are read in upper case only)")
+        );
     }
 
     /// Review: a duration in exponent form is read as exactly as in plain form; through an

@@ -574,12 +574,21 @@ impl Builder {
         // not with the built-in defaults. Not when the code settings have problems of their
         // own, or change a provider already made: a later `init()` or `configure()` would
         // meet them again.
+        let install = problems.is_empty() || {
+            // The code settings' own problems, a bad value a variable overrides included:
+            // returned, so that an error whose every problem is the environment's means
+            // installed.
+            let own = code_problems(&next, &known, &given);
+            let sound = own.is_empty();
+            add_new(&mut problems, own);
+            !changes_made && sound
+        };
         let result = if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError::new(problems))
         };
-        if result.is_ok() || (!changes_made && code_is_sound(&next, &known, &given)) {
+        if install {
             reg.global_code = next.global_code;
             reg.provider_code = next.provider_code;
         }
@@ -595,22 +604,23 @@ impl Builder {
     }
 }
 
-/// Whether `next`'s code settings, read without any environment, have no problem: no bad
-/// value or conflict for any provider `known`, and none of the names given settings
+/// The problems of `next`'s code settings, read without any environment (none when they are
+/// sound): bad values and conflicts for any provider `known`, and the names given settings
 /// (`given`) clashing with another. (Clashes among the rest, `#[resilient]` methods'
 /// providers say, are not the settings' and are not kept by installing them.) Whether they
 /// would change a provider already made is the caller's to ask, with the environment: made
 /// with its variables, valid ones included, a provider differs from its code settings read
 /// alone (a review found that one valid variable then kept every code setting out).
-fn code_is_sound(next: &Registry, known: &[&str], given: &[String]) -> bool {
+fn code_problems(next: &Registry, known: &[&str], given: &[String]) -> Vec<ConfigProblem> {
     let no_env = |_: &str| None;
-    next.global_code.resolve().1.is_empty()
-        && given
-            .iter()
-            .all(|name| clashes_with(name, known.iter().copied()).is_empty())
-        && known
-            .iter()
-            .all(|name| next.resolve(name, &no_env).1.is_empty())
+    let mut problems = next.global_code.resolve().1;
+    for name in given {
+        add_new(&mut problems, clashes_with(name, known.iter().copied()));
+    }
+    for name in known {
+        add_new(&mut problems, next.resolve(name, &no_env).1);
+    }
+    problems
 }
 
 /// Adds the problems not reported already: every provider inherits the global layer's.
@@ -659,7 +669,8 @@ pub fn init() -> Result<(), ConfigError> {
 /// already made, in one [`ConfigError`]; when every problem is the
 /// environment's (the settings alone have none, and change no provider already made), the
 /// settings are kept for the provider's first use, as [`Builder::init`] keeps its code
-/// settings; otherwise nothing is installed.
+/// settings; otherwise nothing is installed, and the settings' own problems are among those
+/// returned (a bad value that a provider's variable overrides too).
 pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError> {
     let settings = settings.scoped(&format!("configure(\"{}\")", name.escape_debug()));
     #[cfg(feature = "testing")]
@@ -681,7 +692,10 @@ fn configure_with(
     reg.provider_code.insert(name.to_owned(), merged);
     let (config, mut problems) = reg.resolve(name, lookup);
     let clashes = reg.clashes_of(name);
-    let code_is_sound = clashes.is_empty() && reg.resolve(name, &|_| None).1.is_empty();
+    // The settings' own problems, read without the environment: a bad value a provider's
+    // variable overrides is one too, and is returned with the rest when they are refused.
+    let (_, own) = reg.resolve(name, &|_| None);
+    let code_is_sound = clashes.is_empty() && own.is_empty();
     problems.extend(clashes);
     let changes = match reg.providers.get(name) {
         Some(existing) => existing.config.changes(&config, name),
@@ -700,6 +714,8 @@ fn configure_with(
                 None => reg.provider_code.remove(name),
             };
         }
+        // Named, so that an error whose every problem is the environment's means kept.
+        add_new(&mut problems, own);
         return Err(ConfigError::new(problems));
     }
     if let Some(existing) = reg.providers.get(name) {
@@ -774,6 +790,18 @@ fn named<'a>(code: &'a Registry, made: &'a Registry) -> Vec<&'a str> {
 /// known part with a `_` typed twice after it (`KIMI__RETRY_…`) or with a switch's global
 /// name kept whole (`KIMI_RESILIENCE_RETRY_ENABLED`).
 pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String, Vec<&'a str>)> {
+    near_misses_of(env, known, true)
+}
+
+/// [`near_misses`] of `parts`, the environment forms of variables' provider parts
+/// (`variables`) or of names given in code: the `RESILIENCE_` of a switch's global name kept
+/// after the provider part is a slip of variable names only; in code, a name ending in
+/// `-resilience` is a provider of its own.
+fn near_misses_of<'a>(
+    env: &[String],
+    known: &[&'a str],
+    variables: bool,
+) -> Vec<(String, Vec<&'a str>)> {
     // Without its trailing version: digits, and the `_` before them.
     fn stem(s: &str) -> &str {
         s.trim_end_matches(|c: char| c.is_ascii_digit() || c == '_')
@@ -786,22 +814,25 @@ pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String,
             .filter(char::is_ascii_digit)
             .collect()
     }
-    // The part as meant by two slips no name makes: a `_` typed twice before the setting, and
-    // a switch's global name pasted whole (`RESILIENCE_KIMI_RESILIENCE_RETRY_ENABLED`).
-    fn unslipped(s: &str) -> &str {
-        let s = s.trim_end_matches('_');
-        s.strip_suffix("_RESILIENCE").unwrap_or(s)
-    }
     let mut known: Vec<(String, &str)> = known.iter().map(|&k| (env_provider_name(k), k)).collect();
     known.sort_unstable();
     known.dedup();
+    // The part as meant by two slips no name makes: a `_` typed twice before the setting, and
+    // (in a variable's name) a switch's global name pasted whole
+    // (`RESILIENCE_KIMI_RESILIENCE_RETRY_ENABLED`); not where the part without its extra `_`
+    // is a known one (`X_RESILIENCE_` for a known `x-resilience`).
     let mut out = Vec::new();
     for e in env {
         if known.iter().any(|(k, _)| k == e) {
             continue;
         }
+        let trimmed = e.trim_end_matches('_');
+        let meant = match trimmed.strip_suffix("_RESILIENCE") {
+            Some(before) if variables && !known.iter().any(|(k, _)| k == trimmed) => before,
+            _ => trimmed,
+        };
         let near = known.iter().filter_map(|(k, name)| {
-            if unslipped(e) == k {
+            if meant == k {
                 return Some((0, *name));
             }
             if stem(k) == stem(e) && version(k) != version(e) {
@@ -875,7 +906,7 @@ pub(crate) fn code_near_misses<'a>(
     set_up
         .into_iter()
         .flat_map(|g| {
-            near_misses(&[env_provider_name(g)], &called)
+            near_misses_of(&[env_provider_name(g)], &called, false)
                 .into_iter()
                 .map(move |(_, names)| {
                     (g.to_owned(), names.into_iter().map(str::to_owned).collect())
@@ -1046,6 +1077,40 @@ mod tests {
         assert_eq!(
             near_misses(&env(&["KIMI_RESILIENCE"]), &["kimi", "kimi-resilience"]),
             []
+        );
+    }
+
+    /// The `_RESILIENCE` rule is a slip of variable names (a switch's global
+    /// name pasted after the provider part); a name given in code cannot make it, so a
+    /// provider named `search-resilience` set up in code beside a `#[resilient]` `search` was
+    /// warned about as a slip of `search` (it is 11 edits away). And in the environment, a
+    /// `_` typed twice after `X_RESILIENCE`, a known provider's part, is that provider's slip,
+    /// not `x`'s.
+    #[test]
+    fn a_name_ending_in_resilience_is_no_slip_in_code_nor_when_known() {
+        let made = ["search".to_owned()];
+        let given = [(
+            "search-resilience".to_owned(),
+            Settings::new().max_attempts(5),
+        )];
+        assert_eq!(
+            code_near_misses(&given, made.iter()),
+            Vec::<(String, Vec<String>)>::new()
+        );
+        // The doubled `_` of a code name is still its slip (`search-` for `search`).
+        let given = [("search-".to_owned(), Settings::new().max_attempts(5))];
+        assert_eq!(
+            code_near_misses(&given, made.iter()),
+            [("search-".to_owned(), vec!["search".to_owned()])]
+        );
+        let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            near_misses(&env(&["X_RESILIENCE_"]), &["x", "x-resilience"]),
+            [("X_RESILIENCE_".to_owned(), vec!["x-resilience"])]
+        );
+        assert_eq!(
+            near_misses(&env(&["X_RESILIENCE"]), &["x"]),
+            [("X_RESILIENCE".to_owned(), vec!["x"])]
         );
     }
 
@@ -1540,6 +1605,69 @@ mod tests {
         );
         let (c, _) = registry().resolve("reg-cfg-env", &|_| None);
         assert_eq!(c.max_attempts, 7);
+    }
+
+    /// As `configure()`'s below, for `init()`: "When every problem is a
+    /// variable's …, `init()` still installs the code settings" (README). A code setting's
+    /// own problem that a variable overrides was not returned, yet kept them all out.
+    #[test]
+    fn init_names_the_code_problem_that_keeps_its_settings_out() {
+        let pairs = [
+            ("RETRY_JITTER", "sometimes"),
+            (
+                "RESILIENCE_REG_INIT_MASKED_CIRCUIT_BREAKER_FAILURE_THRESHOLD",
+                "5",
+            ),
+        ];
+        let env: HashMap<&str, &str> = pairs.iter().copied().collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = Builder::new()
+            .provider(
+                "reg-init-masked",
+                Settings::new().max_attempts(7).failure_threshold(0),
+            )
+            .init_with(&lookup, vars, false)
+            .unwrap_err();
+        let (c, _) = registry().resolve("reg-init-masked", &|_| None);
+        assert_eq!(c.max_attempts, 3, "not installed: a problem of their own");
+        assert!(
+            err.problems()
+                .iter()
+                .any(|p| p.variable.contains("Settings::failure_threshold")),
+            "every problem returned is the environment's, yet nothing was installed: {err}"
+        );
+    }
+
+    /// "Keeps them when every problem it returns is the environment's"
+    /// (README, "Fixed once made"). A code setting with a problem of its own that a
+    /// provider's variable overrides (`failure_threshold(0)` under
+    /// `RESILIENCE_<P>_CIRCUIT_BREAKER_FAILURE_THRESHOLD=5`) was not among the problems
+    /// returned, yet kept the settings out: every problem named was the environment's, and
+    /// nothing was kept. The settings' own problem is returned with them.
+    #[test]
+    fn configure_names_the_code_problem_that_keeps_its_settings_out() {
+        let env = |k: &str| match k {
+            "RETRY_JITTER" => Some("sometimes".to_owned()),
+            "RESILIENCE_REG_CFG_MASKED_CIRCUIT_BREAKER_FAILURE_THRESHOLD" => Some("5".to_owned()),
+            _ => None,
+        };
+        let settings = Settings::new().max_attempts(7).failure_threshold(0);
+        let err = configure_with("reg-cfg-masked", settings, &env).unwrap_err();
+        let (c, _) = registry().resolve("reg-cfg-masked", &|_| None);
+        let kept = c.max_attempts == 7;
+        let all_env = err
+            .problems()
+            .iter()
+            .all(|p| !p.variable.contains("Settings::"));
+        assert!(
+            kept || !all_env,
+            "every problem returned is the environment's, yet nothing was kept: {err}"
+        );
+        assert!(!kept, "settings with a problem of their own are not kept");
     }
 
     #[test]
