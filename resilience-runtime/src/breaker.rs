@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -124,6 +124,22 @@ const PROBE_WAIT_MIN: Duration = Duration::from_secs(1);
 /// The consecutive-failure count's value in failure-rate mode (see `Breaker::failures`).
 const WINDOW_MODE: u32 = u32::MAX;
 
+/// The count word of `Breaker::failures`: the low 32 bits of the generation it counts for,
+/// above the count. A ticket 2^32 transitions old would be needed to mistake one for another.
+fn count_word(generation: u64, count: u32) -> u64 {
+    (generation & 0xFFFF_FFFF) << 32 | u64::from(count)
+}
+
+/// The count of a count word.
+fn count_of(c: u64) -> u32 {
+    c as u32
+}
+
+/// Whether the count word `c` counts for the generation of `w`.
+fn counts_for(c: u64, w: u64) -> bool {
+    c >> 32 == generation(w) & 0xFFFF_FFFF
+}
+
 fn tag(word: u64) -> u64 {
     word & TAG_MASK
 }
@@ -198,10 +214,15 @@ pub(crate) struct Breaker {
     provider: &'static str,
     /// `generation << 3 | state`.
     word: AtomicU64,
-    /// Consecutive failures while closed (count mode). In failure-rate mode it holds
-    /// `WINDOW_MODE` for good, so the success fast path (`clean`) always falls through to
-    /// the window.
-    failures: AtomicU32,
+    /// Consecutive failures while closed (count mode), as a [`count_word`]: stamped with the
+    /// generation of the word, which every move restamps (keeping the count, or clearing it
+    /// for a close) before it stores the word. A verdict counts only in the generation it
+    /// was admitted in: its check of the word and its count are one, so a failure that
+    /// checked the word before a `reset()` and counts after it is ignored, as every result
+    /// from before a move is, instead of landing in the new generation's count. In
+    /// failure-rate mode it holds `WINDOW_MODE` for good, so the success fast path (`clean`)
+    /// always falls through to the window.
+    failures: AtomicU64,
     /// When an open breaker lets probes through, in `now_nanos` units.
     open_until: AtomicU64,
     /// The coarse clock's reading (`coarse_now`) when the breaker opened, if it opened under a
@@ -251,11 +272,14 @@ impl Breaker {
         Breaker {
             provider,
             word: AtomicU64::new(initial),
-            failures: AtomicU32::new(if c.failure_rate.is_some() {
-                WINDOW_MODE
-            } else {
-                0
-            }),
+            failures: AtomicU64::new(count_word(
+                generation(initial),
+                if c.failure_rate.is_some() {
+                    WINDOW_MODE
+                } else {
+                    0
+                },
+            )),
             open_until: AtomicU64::new(0),
             opened_coarse: AtomicU64::new(0),
             until_coarse: AtomicU64::new(0),
@@ -468,7 +492,7 @@ impl Breaker {
     /// contend on the breaker's cache line.
     #[inline(always)]
     pub(crate) fn clean(&self, ticket: u64) -> bool {
-        tag(ticket) == CLOSED && self.failures.load(Ordering::Relaxed) == 0
+        tag(ticket) == CLOSED && count_of(self.failures.load(Ordering::Relaxed)) == 0
     }
 
     /// Reports an attempt's verdict for `ticket` (from [`admit`](Self::admit)). A success with
@@ -545,7 +569,7 @@ impl Breaker {
     pub(crate) fn failures(&self) -> u32 {
         match &self.window {
             Some(w) => w.failures(),
-            None => self.failures.load(Ordering::Relaxed),
+            None => count_of(self.failures.load(Ordering::Relaxed)),
         }
     }
 
@@ -631,11 +655,32 @@ impl Breaker {
                 self.spell.store(next_gen, Ordering::Release);
                 self.start_probe_round(next_gen);
             }
-            CircuitState::Closed => match &self.window {
-                None => self.failures.store(0, Ordering::Relaxed),
-                Some(w) => w.reset(),
-            },
+            CircuitState::Closed => {
+                if let Some(w) = &self.window {
+                    w.reset();
+                }
+            }
             CircuitState::ForcedOpen | CircuitState::Disabled => {}
+        }
+        if self.window.is_none() {
+            // Restamped for the new generation before its word is stored, in one
+            // read-modify-write: a failure counted before it stays in the count kept (the
+            // streak that opens the breaker stays on show until it closes) or is cleared with
+            // it (a close), and one that checked the old word but counts after it finds
+            // another generation and is ignored. Cleared plainly, such a failure landed in the
+            // new closed generation's count, where it could reach the threshold with its
+            // opening naming the old word: a closed breaker at the threshold, which no
+            // success resets.
+            let _ = self
+                .failures
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    let kept = if to == CircuitState::Closed {
+                        0
+                    } else {
+                        count_of(c)
+                    };
+                    Some(count_word(next_gen, kept))
+                });
         }
         if to != CircuitState::HalfOpen {
             // The round, if one ran, is over: a caller that still holds its word finds
@@ -837,13 +882,17 @@ impl Breaker {
                 // the compare-exchange, which then looks again: below the threshold the
                 // success still resets it (given up, it left the count with the failures
                 // before it), at it the success leaves it.
+                // Only in its own generation: a move since the check of the word (a reset, then
+                // failures of the new generation) leaves the count alone.
                 let threshold = self.failure_threshold;
                 let _ = self
                     .failures
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
                         #[cfg(test)]
                         tests::BEFORE_STREAK_RESET.with(|hook| hook.take().map(|f| f()));
-                        (n != 0 && n < threshold).then_some(0)
+                        let n = count_of(c);
+                        (counts_for(c, w) && n != 0 && n < threshold)
+                            .then(|| count_word(generation(w), 0))
                     });
             }
             (Verdict::Failure, None) => {
@@ -852,14 +901,23 @@ impl Breaker {
                 }
                 #[cfg(test)]
                 tests::BEFORE_FAILURE_COUNT.with(|hook| hook.take().map(|f| f()));
-                // Saturating: a threshold near `u32::MAX` is accepted, and 2^32 failures
-                // must not panic a debug build.
-                let n = self
+                // Counted only in the generation it was admitted in: a move since the check
+                // of the word (a `reset()`, a close) restamped the count, and this failure is
+                // one from before it, ignored. So a count at the threshold is always that of a
+                // failure of the current closed generation, on its way to open it (or of a
+                // move that took the count with it). Saturating: a threshold near `u32::MAX` is
+                // accepted, and 2^32 failures must not panic a debug build.
+                let Ok(c) = self
                     .failures
-                    .fetch_add(1, Ordering::AcqRel)
-                    .saturating_add(1);
-                if n >= self.failure_threshold && !self.transition(w, CircuitState::Open) {
-                    self.judge_late_streak();
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                        counts_for(c, w)
+                            .then(|| count_word(generation(w), count_of(c).saturating_add(1)))
+                    })
+                else {
+                    return;
+                };
+                if count_of(c).saturating_add(1) >= self.failure_threshold {
+                    self.transition(w, CircuitState::Open);
                 }
             }
             (v, Some(window)) => {
@@ -870,28 +928,6 @@ impl Breaker {
                 if window.record(v == Verdict::Failure) {
                     self.transition(w, CircuitState::Open);
                 }
-            }
-        }
-    }
-
-    /// A failure that reached the threshold found the breaker moved on from the word it was
-    /// admitted under. Usually another failure of the streak opened it first. But a
-    /// `reset()` (or a close) between this failure's check of the word and its count puts
-    /// the count in the new closed generation, and there it may reach the threshold with
-    /// nobody left to open: successes leave a count at the threshold alone (see the success
-    /// above), so the breaker stayed closed with the streak on show until any one failure,
-    /// however much later, opened it. The count's failures are the provider's, answered one
-    /// after another, so the closed generation it is in judges it now.
-    #[cold]
-    fn judge_late_streak(&self) {
-        loop {
-            let cur = self.word.load(Ordering::Acquire);
-            if tag(cur) != CLOSED || self.failures.load(Ordering::Acquire) < self.failure_threshold
-            {
-                return;
-            }
-            if self.transition(cur, CircuitState::Open) {
-                return;
             }
         }
     }
@@ -1263,6 +1299,7 @@ fn coarse_span(ticks: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU32;
 
     thread_local! {
         /// Runs inside `restart_probes`, after its check under the lock, once.
@@ -1582,7 +1619,10 @@ mod tests {
         fail(b);
         fail(b);
         let success = b.admit().unwrap();
-        b.failures.store(3, Ordering::Relaxed);
+        b.failures.store(
+            count_word(generation(b.word.load(Ordering::Relaxed)), 3),
+            Ordering::Relaxed,
+        );
         b.record(success, Verdict::Success);
         assert_eq!(b.failures(), 3, "a count at the threshold is not reset");
         // The failure comes between the success's load of the count and its write.
@@ -1605,14 +1645,16 @@ mod tests {
         assert_eq!(b.failures(), 0, "the success came after the failure");
     }
 
-    /// A failure admitted closed that is counted just after a `reset()` (between its check
-    /// of the word and its count) lands in the new generation's count. With the failures
-    /// made since, the count reached the threshold, but its transition named the old word
+    /// A failure admitted closed that counts just after a `reset()` (between its check of the
+    /// word and its count) is a result from before the move, and counts for nothing, as any
+    /// other is (`stale_permits_are_ignored`). Counted in the new generation, with the
+    /// failures made since it reached the threshold while its transition named the old word
     /// and did nothing: the breaker stayed closed at the threshold, where no success resets
-    /// the count (one there is taken for an opening's), so one failure hours later opened it
-    /// and `/health` showed the streak on a closed breaker all along.
+    /// the count, until one failure hours later opened it. (Opened there instead, the
+    /// breaker opened on a failure from before the reset: at a threshold of 1, a breaker
+    /// just reset opened at once.)
     #[test]
-    fn a_late_failure_counted_after_a_reset_leaves_no_streak_at_the_threshold() {
+    fn a_late_failure_counted_after_a_reset_counts_for_nothing() {
         let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
         let late = b.admit().unwrap();
         BEFORE_FAILURE_COUNT.with(|hook| {
@@ -1624,29 +1666,111 @@ mod tests {
         });
         b.record(late, Verdict::Failure);
         assert_eq!(
-            b.failures(),
-            3,
-            "two failures of the new generation and the late one"
+            (b.stored_state(), b.failures()),
+            (CircuitState::Closed, 2),
+            "the two failures of the new generation, not the late one"
         );
+        // A success resets the new generation's count, and three of its failures open it.
+        b.record(b.admit().unwrap(), Verdict::Success);
+        assert_eq!(b.failures(), 0);
+        for _ in 0..3 {
+            fail(b);
+        }
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 3));
+        // At a threshold of 1, the late failure alone does not open a breaker just reset.
+        let one: &'static Breaker = Box::leak(Box::new(breaker(Config {
+            failure_threshold: 1,
+            ..cfg()
+        })));
+        let late = one.admit().unwrap();
+        BEFORE_FAILURE_COUNT
+            .with(|hook| hook.set(Some(Box::new(move || one.force(CircuitState::Closed)))));
+        one.record(late, Verdict::Failure);
         assert_eq!(
-            b.stored_state(),
-            CircuitState::Open,
-            "three consecutive failures open the breaker"
+            (one.stored_state(), one.failures()),
+            (CircuitState::Closed, 0)
         );
-        // Below the threshold, the late failure only counts: no opening, and a success
-        // resets it.
-        b.force(CircuitState::Closed);
+    }
+
+    /// The same across an opening and a close: a failure admitted before the breaker opened,
+    /// counting after its probes closed it, counts for nothing in the new closed generation;
+    /// and one counting while it is open or forced open leaves the streak kept as it was.
+    #[test]
+    fn a_late_failure_counted_after_a_close_or_an_opening_counts_for_nothing() {
+        let c = Config {
+            success_threshold: 1,
+            ..cfg()
+        };
+        let b: &'static Breaker = Box::leak(Box::new(breaker(c.clone())));
         let late = b.admit().unwrap();
         BEFORE_FAILURE_COUNT.with(|hook| {
             hook.set(Some(Box::new(move || {
-                b.force(CircuitState::Closed);
+                for _ in 0..3 {
+                    fail(b);
+                }
+                b.force(CircuitState::HalfOpen);
+                b.acquire().expect("a probe").record(Verdict::Success);
+                assert_eq!(b.stored_state(), CircuitState::Closed);
+                fail(b);
                 fail(b);
             })))
         });
         b.record(late, Verdict::Failure);
-        assert_eq!(b.stored_state(), CircuitState::Closed);
-        b.record(b.admit().unwrap(), Verdict::Success);
-        assert_eq!(b.failures(), 0);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Closed, 2));
+        for to in [CircuitState::Open, CircuitState::ForcedOpen] {
+            let b: &'static Breaker = Box::leak(Box::new(breaker(c.clone())));
+            let late = b.admit().unwrap();
+            BEFORE_FAILURE_COUNT.with(|hook| {
+                hook.set(Some(Box::new(move || {
+                    fail(b);
+                    fail(b);
+                    if to == CircuitState::Open {
+                        fail(b);
+                    } else {
+                        b.force(to);
+                    }
+                })))
+            });
+            b.record(late, Verdict::Failure);
+            let kept = if to == CircuitState::Open { 3 } else { 2 };
+            assert_eq!((b.stored_state(), b.failures()), (to, kept), "{to}");
+        }
+    }
+
+    /// Failures and successes racing resets on real threads: whenever the threads stop, a
+    /// closed breaker never shows a count at the threshold (no failure is left to open it).
+    #[test]
+    fn no_closed_breaker_is_left_at_the_threshold_real_threads() {
+        let b: &'static Breaker = Box::leak(Box::new(breaker(Config {
+            failure_threshold: 2,
+            ..cfg()
+        })));
+        for _ in 0..200 {
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..50 {
+                            if let Ok(t) = b.admit() {
+                                b.record(t, Verdict::Failure);
+                            }
+                        }
+                    });
+                }
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        b.force(CircuitState::Closed);
+                    }
+                });
+            });
+            if b.stored_state() == CircuitState::Closed {
+                assert!(
+                    b.failures() < 2,
+                    "closed at the threshold: {}",
+                    b.failures()
+                );
+            }
+            b.force(CircuitState::Closed);
+        }
     }
 
     /// Two callers race for the one slot of a round whose deadline is long past: the one let

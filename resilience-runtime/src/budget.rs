@@ -55,12 +55,21 @@ pub(crate) struct Budget {
 impl Budget {
     pub(crate) fn new(c: &Config) -> Self {
         let capacity = i64::from(c.retry_budget_capacity) * UNIT;
-        // Rounded, not cut: the product of a ratio written to the millionth is often a hair
-        // below its whole number of millionths (0.000249 × 10^6 is 248.99999999999997), and
-        // cut it earned 248 where the setting says 249.
-        let deposit = (c.retry_budget_ratio * UNIT as f64)
-            .round()
-            .min(capacity as f64) as i64;
+        // The ratio in millionths, cut to a whole number (a deposit above the ratio would
+        // break the bound in the module's docs: rounded to the nearest, 0.0000015 earned
+        // 0.000002 a call, a third more), but not where the product only misses its whole
+        // number by the product's own error: a ratio written to the millionth is often a
+        // hair below it (0.000249 × 10^6 is 248.99999999999997), and cut it earned 248
+        // where the setting says 249. (A nonzero ratio is at least 0.000001, one millionth:
+        // none earns nothing.)
+        let millionths = c.retry_budget_ratio * UNIT as f64;
+        let whole = millionths.round();
+        let deposit = if (whole - millionths).abs() <= millionths * 4.0 * f64::EPSILON {
+            whole
+        } else {
+            millionths.floor()
+        };
+        let deposit = deposit.min(capacity as f64) as i64;
         Budget {
             enabled: c.retry_budget_enabled,
             refill_below: if c.retry_budget_enabled && deposit > 0 {
@@ -356,6 +365,30 @@ mod tests {
         assert!(!b.try_withdraw(now), "4,016 calls earn 0.999984 retries");
         b.on_call();
         assert!(b.try_withdraw(now), "4,017 calls earn one");
+    }
+
+    /// A ratio finer than a millionth earns its millionths cut, never more than the ratio:
+    /// rounded to the nearest, 0.0000015 deposited 2 millionths a call, and 500,000 calls
+    /// (worth 0.75 retries by the bound `capacity + ratio × calls`) earned a whole retry.
+    #[tokio::test(start_paused = true)]
+    async fn a_deposit_never_exceeds_the_ratio() {
+        let b = budget(0.0000015, 0.0, 1);
+        let now = Instant::now();
+        assert!(b.try_withdraw(now));
+        for _ in 0..666_666 {
+            b.on_call();
+        }
+        assert!(!b.try_withdraw(now), "666,666 calls × 0.0000015 < 1");
+        let b = budget(0.2000005, 0.0, 1);
+        assert_eq!(b.deposit, 200_000);
+        for (ratio, millionths) in [
+            (0.000001, 1),
+            (0.000249, 249),
+            (0.2, 200_000),
+            (0.57, 570_000),
+        ] {
+            assert_eq!(budget(ratio, 0.0, 1).deposit, millionths, "{ratio}");
+        }
     }
 
     #[test]
