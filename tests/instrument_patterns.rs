@@ -238,3 +238,36 @@ fn a_skipped_pattern_binding_compiles_and_the_pattern_stays_out() {
     );
     assert_no_secret(&text, "__resilience_arg");
 }
+
+// Review of the above: a pattern's binding and a plain argument may share a name when they
+// come from different macro contexts (here the binding is the macro's, the argument its
+// caller's: no E0415). tracing matches `skip` by name, so without the attribute `skip(key)`
+// skips the plain argument; taking `key` out of the `skip` as a binding recorded the plain
+// argument, a secret, instead.
+macro_rules! binding_and_argument {
+    ($key:ident) => {
+        #[resilience::resilient(provider = "instr-pattern-hygiene")]
+        #[tracing::instrument(skip(key))]
+        async fn shares_a_name(
+            (tenant, key): (String, String),
+            $key: &str,
+            name: &str,
+        ) -> Result<(), CallError> {
+            let _ = (tenant, key, $key, name);
+            Err(timed_out())
+        }
+    };
+}
+binding_and_argument!(key);
+
+#[test]
+fn a_skipped_name_that_is_also_a_plain_argument_stays_skipped() {
+    let text = logs_of("instr-pattern-hygiene", async {
+        let _ = shares_a_name(tenant(), "PLAIN-SECRET", "report.pdf").await;
+    });
+    assert!(
+        text.contains("shares_a_name{name=\"report.pdf\"}"),
+        "{text}"
+    );
+    assert_no_secret(&text, "PLAIN-SECRET");
+}

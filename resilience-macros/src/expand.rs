@@ -389,9 +389,30 @@ fn skip_generated_names(
     if generated.is_empty() {
         return;
     }
+    // A binding that shares its name with a parameter still there stays in the `skip`: tracing
+    // matches a `skip` by name, and such a parameter exists where a pattern and a plain
+    // argument come from different macro contexts (`(tenant, key)` written in a `macro_rules!`,
+    // `$key` from its caller: no E0415). Without us `skip(key)` skips that argument; taken out,
+    // it was recorded.
+    let params: Vec<String> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(t) => match &*t.pat {
+                Pat::Ident(p) => Some(p.ident.to_string()),
+                _ => None,
+            },
+            FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let bindings: Vec<String> = bindings
+        .iter()
+        .filter(|b| !params.contains(b))
+        .cloned()
+        .collect();
     let skips = Skips {
         generated,
-        bindings,
+        bindings: &bindings,
     };
     for attr in attrs.iter_mut() {
         skip_in(&mut attr.meta, &skips);
@@ -1672,6 +1693,17 @@ mod tests {
                 assert!(out.contains(expected), "{attr}{retry}: {out}");
             }
         }
+        // A binding named as a parameter that is still there (a pattern and a plain argument
+        // from different macro contexts, as rustc allows) stays skipped: tracing matches a
+        // `skip` by name, and without us it skips that parameter.
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "#[instrument(skip(key))] async fn up((tenant, key): (u8, u8), key: &str) -> Result<u8, E> { Ok(tenant) }",
+        );
+        assert!(
+            out.contains("# [instrument (skip (key , __resilience_arg0))]"),
+            "{out}"
+        );
         // A plain argument keeps its place in the `skip`.
         let out = expand_str(
             r#"provider = "kimi""#,
