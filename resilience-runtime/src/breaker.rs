@@ -215,8 +215,11 @@ pub(crate) struct Breaker {
     /// `generation << 3 | state`.
     word: AtomicU64,
     /// Consecutive failures while closed (count mode), as a [`count_word`]: stamped with the
-    /// generation of the word, which every move restamps (keeping the count, or clearing it
-    /// for a close) before it stores the word. A verdict counts only in the generation it
+    /// generation of the word, which every move (`apply`) restamps (keeping the count, or
+    /// clearing it for a close) before it stores the word. A probe restart
+    /// (`restart_probes`) stores a new half-open word without a restamp: the stamp then lags
+    /// the word by one, which no closed ticket can match, and the next move restamps it from
+    /// its own word whatever it held. A verdict counts only in the generation it
     /// was admitted in: its check of the word and its count are one, so a failure that
     /// checked the word before a `reset()` and counts after it is ignored, as every result
     /// from before a move is, instead of landing in the new generation's count. In
@@ -1735,6 +1738,100 @@ mod tests {
             let kept = if to == CircuitState::Open { 3 } else { 2 };
             assert_eq!((b.stored_state(), b.failures()), (to, kept), "{to}");
         }
+    }
+
+    /// A success admitted closed that counts just after a `reset()` (between its check of the
+    /// word and its write) is a result from before the move too: it does not clear the new
+    /// generation's streak (README: "nor does its success clear one"). Written plainly, the
+    /// stale success wiped the failure made since the reset.
+    #[test]
+    fn a_late_success_counted_after_a_reset_clears_no_new_streak() {
+        let b: &'static Breaker = Box::leak(Box::new(breaker(cfg())));
+        fail(b);
+        let late = b.admit().unwrap();
+        BEFORE_STREAK_RESET.with(|hook| {
+            hook.set(Some(Box::new(move || {
+                b.force(CircuitState::Closed);
+                fail(b);
+            })))
+        });
+        b.record(late, Verdict::Success);
+        assert_eq!(
+            (b.stored_state(), b.failures()),
+            (CircuitState::Closed, 1),
+            "the new generation's failure stands"
+        );
+        // Its own successes still reset it.
+        b.record(b.admit().unwrap(), Verdict::Success);
+        assert_eq!(b.failures(), 0);
+    }
+
+    /// Every way into the closed state leaves a count stamped for the new word: the closed
+    /// breaker counts its failures, a success resets them, and the threshold opens it. A
+    /// move that stored a closed word without restamping the count would leave every later
+    /// failure ignored, and a breaker that never opens.
+    #[tokio::test(start_paused = true)]
+    async fn every_way_into_closed_leaves_a_breaker_that_counts_and_opens() {
+        fn counts_and_opens(b: &Breaker, how: &str) {
+            assert_eq!(
+                (b.stored_state(), b.failures()),
+                (CircuitState::Closed, 0),
+                "{how}"
+            );
+            fail(b);
+            fail(b);
+            assert_eq!(b.failures(), 2, "{how}: its failures count");
+            b.record(b.admit().unwrap(), Verdict::Success);
+            assert_eq!(b.failures(), 0, "{how}: a success resets them");
+            for _ in 0..3 {
+                fail(b);
+            }
+            assert_eq!(
+                (b.stored_state(), b.failures()),
+                (CircuitState::Open, 3),
+                "{how}"
+            );
+        }
+        let b = breaker(cfg());
+        counts_and_opens(&b, "as made");
+        b.force(CircuitState::Closed);
+        counts_and_opens(&b, "reset from open");
+        b.force(CircuitState::Closed);
+        b.force(CircuitState::Closed);
+        counts_and_opens(&b, "reset twice");
+        for by_hand in [
+            CircuitState::ForcedOpen,
+            CircuitState::Disabled,
+            CircuitState::HalfOpen,
+        ] {
+            b.force(by_hand);
+            b.force(CircuitState::Closed);
+            counts_and_opens(&b, by_hand.as_str());
+        }
+        // Closed by its probes, after one failed probe re-opened it.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.acquire().expect("a probe").record(Verdict::Failure);
+        tokio::time::advance(Duration::from_secs(10)).await;
+        b.acquire().expect("a probe").record(Verdict::Success);
+        b.acquire().expect("a probe").record(Verdict::Success);
+        counts_and_opens(&b, "closed by probes");
+        // Closed by a round a restart began (`restart_probes` stores a half-open word itself),
+        // with the abandoned probe's late success counting in it.
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let hung = b.admit().expect("the probe");
+        tokio::time::advance(Duration::from_secs(11)).await;
+        let next = b.admit().expect("a restarted round's probe");
+        assert_ne!(generation(next), generation(hung), "a new round");
+        b.record(hung, Verdict::Success);
+        b.record(next, Verdict::Success);
+        counts_and_opens(&b, "closed by a restarted round");
+        // And a disabled breaker made so switched on by `reset()`'s move.
+        let off = breaker(Config {
+            breaker_enabled: false,
+            ..cfg()
+        });
+        off.force(CircuitState::Closed);
+        counts_and_opens(&off, "made disabled");
     }
 
     /// Failures and successes racing resets on real threads: whenever the threads stop, a
