@@ -184,9 +184,20 @@ tokio::task_local! {
     static REACHED: std::cell::Cell<bool>;
 }
 
+tokio::task_local! {
+    /// Whether an attempt of a call of [`calling`] was answered 409 for the file's key: the
+    /// provider is processing the file, whatever a later attempt of the call got.
+    static SAID_IN_PROGRESS: std::cell::Cell<bool>;
+}
+
 /// Called by every attempt.
 fn note_reached() {
     let _ = REACHED.try_with(|r| r.set(true));
+}
+
+/// Called by an attempt answered 409 for the file's key (see `InProgress`).
+fn note_in_progress() {
+    let _ = SAID_IN_PROGRESS.try_with(|r| r.set(true));
 }
 
 /// `call`'s result, and whether it made an attempt.
@@ -195,6 +206,18 @@ async fn reaching<T>(call: impl std::future::Future<Output = T>) -> (T, bool) {
         .scope(std::cell::Cell::new(false), async {
             let out = call.await;
             (out, REACHED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// `call`'s result, whether it made an attempt (see [`reaching`]), and whether one of its
+/// attempts was answered 409 for the file's key: the provider has the file, or will, even when
+/// a later attempt failed otherwise (a 503 by chance, a rejection by its breaker).
+async fn calling<T>(call: impl std::future::Future<Output = T>) -> ((T, bool), bool) {
+    SAID_IN_PROGRESS
+        .scope(std::cell::Cell::new(false), async {
+            let out = reaching(call).await;
+            (out, SAID_IN_PROGRESS.with(std::cell::Cell::get))
         })
         .await
 }
@@ -224,7 +247,10 @@ impl HttpProvider {
                 // The key is this file's own, so a 409 is about it: the provider is
                 // processing it already (see `InProgress`).
                 .map_err(|e| match e.status() {
-                    409 => UploadError::InProgress,
+                    409 => {
+                        note_in_progress();
+                        UploadError::InProgress
+                    }
                     _ => UploadError::Http(e),
                 })?;
             // `check_status()` passes 1xx–3xx on: for an upload, only a 2xx is one.
@@ -344,7 +370,7 @@ struct Outcomes {
 }
 
 /// Where an upload's calls are counted: per provider for each call, per file at the end; and
-/// how long a file may wait, which Ctrl-C cuts short.
+/// how long a file may wait, which Ctrl-C cuts short (but for an upload in progress).
 struct Tally<'a> {
     per_provider: &'a BTreeMap<&'static str, Outcomes>,
     outcomes: &'a Outcomes,
@@ -407,10 +433,16 @@ fn count(
     result
 }
 
-/// A provider that answered 409 for the file's key is processing an upload of it already: it
-/// has the file, or will, and the other one must not get a copy. It alone is asked again,
-/// after a pause, until it answers otherwise or the file's wait is over (or Ctrl-C). The
-/// result, and whether the file waited.
+/// A provider that answered 409 for the file's key (on any attempt of a call: a later one may
+/// have met a 503 by chance) is processing an upload of it already: it has the file, or will,
+/// and the other one must not get a copy. It alone is asked again, after a pause (or, when
+/// its breaker rejected the call, at its next probe), until it takes the file, answers with a
+/// permanent error, or the file's wait is over. The result, and whether the file waited.
+///
+/// Not cut short by Ctrl-C or SIGTERM, which let the uploads in flight finish and be
+/// recorded: this one is in flight at the provider, which will have it whatever the gateway
+/// does (cut short, it was counted failed and never recorded, though the provider accepted
+/// it a moment later). A second Ctrl-C still exits at once.
 async fn wait_in_progress<P: FileProvider>(
     (provider, p): (&'static str, &P),
     key: &str,
@@ -420,18 +452,19 @@ async fn wait_in_progress<P: FileProvider>(
     give_up_at: tokio::time::Instant,
     mut result: Result<Uploaded, UploadError>,
 ) -> (Result<Uploaded, UploadError>, bool) {
-    let mut stop = tally.stop.clone();
     let mut waited = false;
-    while matches!(result, Err(UploadError::InProgress)) {
+    while let Some(m) = missed(&result) {
         let now = tokio::time::Instant::now();
-        if now >= give_up_at || stop.borrow().is_some() {
+        if now >= give_up_at {
             break;
         }
         waited = true;
-        tokio::select! {
-            _ = tokio::time::sleep(IN_PROGRESS_PAUSE.min(give_up_at - now)) => {}
-            _ = stop.changed() => break,
-        }
+        let pause = match m {
+            // Never less than a millisecond, so a probe due now is not spun on.
+            Missed::Rejected(Some(retry_in)) => retry_in.max(Duration::from_millis(1)),
+            _ => IN_PROGRESS_PAUSE,
+        };
+        tokio::time::sleep(pause.min(give_up_at - now)).await;
         result = count(
             tally,
             provider,
@@ -454,7 +487,8 @@ async fn wait_in_progress<P: FileProvider>(
 /// so it is safe here; with a real provider that can accept an upload and then lose the
 /// answer, failing over can leave a copy behind at the first one (recorded once, here, under
 /// the second one's id). A provider that answers 409 for the key is processing the file
-/// already: the file waits for it (`wait_in_progress`) instead of failing over.
+/// already (on any attempt of the call): the file waits for it (`wait_in_progress`) instead of
+/// failing over.
 async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     first: (&'static str, &A),
     second: (&'static str, &B),
@@ -470,28 +504,24 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
     let (mut failed_over, mut waited, mut paused_for_failed) = (false, false, false);
     let mut stop = tally.stop.clone();
     let last = loop {
-        let result = count(
-            first.0,
-            reaching(first.1.upload_file(key, name, bytes)).await,
-        );
+        let (called, said_409) = calling(first.1.upload_file(key, name, bytes)).await;
+        let result = count(first.0, called);
         let Some(first_missed) = missed(&result) else {
             break (first.0, result);
         };
-        if let Missed::InProgress = first_missed {
+        if said_409 || matches!(first_missed, Missed::InProgress) {
             let (result, w) =
                 wait_in_progress(first, key, name, bytes, tally, give_up_at, result).await;
             waited |= w;
             break (first.0, result);
         }
         failed_over = true;
-        let result = count(
-            second.0,
-            reaching(second.1.upload_file(key, name, bytes)).await,
-        );
+        let (called, said_409) = calling(second.1.upload_file(key, name, bytes)).await;
+        let result = count(second.0, called);
         let Some(second_missed) = missed(&result) else {
             break (second.0, result);
         };
-        if let Missed::InProgress = second_missed {
+        if said_409 || matches!(second_missed, Missed::InProgress) {
             let (result, w) =
                 wait_in_progress(second, key, name, bytes, tally, give_up_at, result).await;
             waited |= w;
@@ -553,6 +583,41 @@ async fn shutdown_signal() -> std::io::Result<u8> {
     {
         tokio::signal::ctrl_c().await.map(|()| 130)
     }
+}
+
+/// The stop requests of `signal` (see [`shutdown_signal`]), watched: `None` until the first,
+/// then its exit code; the second exits the process at once. Listened to by a task of its own.
+///
+/// A listener that cannot listen (no handler could be installed) keeps the channel open all
+/// the same: its sender dropped, every receiver's `changed()` ended at once, which the run
+/// read as a stop request before its first upload.
+fn stop_requests<F, Fut>(signal: F) -> tokio::sync::watch::Receiver<Option<u8>>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<u8>> + Send,
+{
+    let (stopping, stop) = tokio::sync::watch::channel(None::<u8>);
+    tokio::spawn(async move {
+        match signal().await {
+            Ok(code) => {
+                let by = if code == 143 { "SIGTERM" } else { "Ctrl-C" };
+                eprintln!(
+                    "\ninterrupted ({by}): no new uploads; finishing those in flight (Ctrl-C or \
+                     SIGTERM again to quit now)"
+                );
+                let _ = stopping.send(Some(code));
+                match signal().await {
+                    Ok(code) => std::process::exit(i32::from(code)),
+                    Err(e) => eprintln!("note: a second stop request cannot be heard: {e}"),
+                }
+            }
+            Err(e) => eprintln!("note: stop requests (Ctrl-C, SIGTERM) cannot be heard: {e}"),
+        }
+        // Held for the run's life: see above.
+        std::future::pending::<()>().await;
+        drop(stopping);
+    });
+    stop
 }
 
 /// Files whose upload ended, whatever its outcome: after an interruption, the files started.
@@ -634,7 +699,7 @@ async fn record(
         let (key, provider, name, file_id, bytes, run) = row;
         // The idempotency key is the primary key, so a row can never be written twice.
         db.lock().unwrap_or_else(|e| e.into_inner()).execute(
-            "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            INSERT_UPLOAD,
             (&key, provider, &name, &file_id, bytes, run.as_str()),
         )
     })
@@ -643,6 +708,13 @@ async fn record(
     .map(|_| ())
 }
 
+/// The row of an upload; [`open_db`] tries it once, rolled back, before any upload.
+const INSERT_UPLOAD: &str = "INSERT INTO uploads (idempotency_key, provider, file_name, file_id, bytes, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// The database, ready to take this run's rows: one it can open but not write (SQLite opens a
+/// file it may not write read-only, without an error, as it does a `file:…?mode=ro` URI), or
+/// whose table refuses the row (an older table of another shape), is refused here, before
+/// any upload, not found out one refused row per accepted upload.
 fn open_db(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let db = rusqlite::Connection::open(path)?;
     db.execute_batch(
@@ -661,6 +733,23 @@ fn open_db(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     if db.prepare("SELECT run FROM uploads LIMIT 0").is_err() {
         db.execute_batch("ALTER TABLE uploads ADD COLUMN run TEXT;")?;
     }
+    // A row as `record` writes it, in a transaction that is rolled back: it takes SQLite's
+    // write lock (waiting for another writer up to the busy timeout, as `record` does) and
+    // checks the table's constraints, and leaves nothing.
+    db.execute_batch("BEGIN IMMEDIATE")?;
+    let tried = db.execute(
+        INSERT_UPLOAD,
+        (
+            "\u{0}start-up check",
+            "",
+            "",
+            "",
+            0_i64,
+            "\u{0}start-up check",
+        ),
+    );
+    db.execute_batch("ROLLBACK")?;
+    tried?;
     Ok(db)
 }
 
@@ -826,24 +915,10 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
     let mut tasks = tokio::task::JoinSet::new();
-    // The first Ctrl-C stops new uploads and ends the waits of those in flight, which finish
-    // and are recorded; a second one exits at once.
-    // The exit code of the stop request, once one came.
-    let (stopping, stop) = tokio::sync::watch::channel(None::<u8>);
-    tokio::spawn(async move {
-        let Ok(code) = shutdown_signal().await else {
-            return;
-        };
-        let by = if code == 143 { "SIGTERM" } else { "Ctrl-C" };
-        eprintln!(
-            "\ninterrupted ({by}): no new uploads; finishing those in flight (Ctrl-C or \
-             SIGTERM again to quit now)"
-        );
-        let _ = stopping.send(Some(code));
-        if let Ok(code) = shutdown_signal().await {
-            std::process::exit(i32::from(code));
-        }
-    });
+    // The first Ctrl-C stops new uploads and ends the breaker waits of those in flight, which
+    // finish and are recorded; a second one exits at once. The exit code of the stop request,
+    // once one came.
+    let stop = stop_requests(shutdown_signal);
     let mut stopped = stop.clone();
     for i in 0..args.files {
         let permit = tokio::select! {
@@ -1459,6 +1534,161 @@ mod tests {
         assert_eq!((at_a.len(), at_b.len()), (1, 0));
     }
 
+    /// Ctrl-C (or SIGTERM) lets the uploads in flight finish and be recorded. A file whose
+    /// provider answered 409 for its key is one of them: the provider is processing it and
+    /// will have it whatever the gateway does. The stop request ended its wait at once, the
+    /// file was counted failed, and the upload the provider accepted a moment later was never
+    /// recorded (the check at the end then failed the run with 1 instead of 130).
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_request_still_waits_for_an_upload_in_progress() {
+        through!(A, "in-progress-stop-a");
+        through!(B, "in-progress-stop-b");
+        resilience::configure(
+            "in-progress-stop-a",
+            Settings::new()
+                .base_delay(Duration::from_millis(50))
+                .max_delay(Duration::from_secs(1))
+                .attempt_timeout(Some(Duration::from_secs(1))),
+        )
+        .unwrap();
+        let (a_server, b_server) = (
+            FaultServer::start(Faults::none()).await.unwrap(),
+            FaultServer::start(Faults::none()).await.unwrap(),
+        );
+        a_server.conflict_while_in_progress(true);
+        a_server.script([Fault::AcceptedSlow(Duration::from_secs(3))]);
+        let (a, b) = (
+            A(http(a_server.upload_url())),
+            B(http(b_server.upload_url())),
+        );
+        let per_provider: BTreeMap<&'static str, Outcomes> =
+            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
+        let outcomes = Outcomes::default();
+        let (tx, stop) = tokio::sync::watch::channel(None);
+        let tally = Tally {
+            per_provider: &per_provider,
+            outcomes: &outcomes,
+            max_wait: Duration::from_secs(30),
+            stop: &stop,
+        };
+        let upload = upload_with_failover(("a", &a), ("b", &b), "stop-key", "f", b"x", &tally);
+        // Ctrl-C while `a` is still processing the file (its upload ends at 3 s).
+        let ctrl_c = async {
+            while a_server.requests_for("stop-key").len() < 2 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            tx.send(Some(130)).unwrap();
+        };
+        let ((provider, result), ()) = tokio::join!(upload, ctrl_c);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (at_a, at_b) = (a_server.accepted_keys(), b_server.accepted_keys());
+        assert_eq!((at_a.len(), at_b.len()), (1, 0), "accepted at a, at b");
+        assert!(
+            provider == "a" && result.is_ok(),
+            "accepted at a, but the file ended at {provider} with {:?}: not recorded",
+            result.err()
+        );
+    }
+
+    /// A provider that answered 409 for the file's key on one attempt has the file, or will,
+    /// whatever a later attempt of the same call gets (a 503 by chance, a rejection by its
+    /// breaker): the file must not be failed over. Only the call's last error was looked at,
+    /// so a call whose 409 was followed by 503s was failed over, and both providers ended
+    /// with the file (a copy, and one of the two uploads not recorded).
+    #[tokio::test(start_paused = true)]
+    async fn a_409_on_any_attempt_keeps_the_file_at_that_provider() {
+        struct Processing(AtomicU64);
+        impl FileProvider for Processing {
+            #[resilient(provider = "said-409")]
+            async fn upload_file(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                note_reached();
+                // Processing it (409), then 503s by chance; done by the next call.
+                match self.0.fetch_add(1, Ordering::SeqCst) {
+                    0 => {
+                        note_in_progress();
+                        Err(UploadError::InProgress)
+                    }
+                    1 | 2 => Err(UploadError::Http(resilience::HttpError::new(503, None))),
+                    _ => Ok(Uploaded {
+                        file_id: "at-a".into(),
+                    }),
+                }
+            }
+        }
+        struct Other(AtomicU64);
+        impl FileProvider for Other {
+            #[resilient(provider = "said-409-other")]
+            async fn upload_file(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                note_reached();
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(Uploaded {
+                    file_id: "copy-at-b".into(),
+                })
+            }
+        }
+        resilience::configure(
+            "said-409",
+            Settings::new()
+                .base_delay(Duration::from_millis(50))
+                .failure_threshold(1000),
+        )
+        .unwrap();
+        let per_provider: BTreeMap<&'static str, Outcomes> =
+            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
+        let outcomes = Outcomes::default();
+        let (_tx, stop) = tokio::sync::watch::channel(None);
+        let tally = Tally {
+            per_provider: &per_provider,
+            outcomes: &outcomes,
+            max_wait: Duration::from_secs(30),
+            stop: &stop,
+        };
+        let (a, b) = (Processing(AtomicU64::new(0)), Other(AtomicU64::new(0)));
+        let (provider, result) =
+            upload_with_failover(("a", &a), ("b", &b), "k", "f", b"x", &tally).await;
+        assert_eq!(b.0.load(Ordering::SeqCst), 0, "failed over: a copy at b");
+        assert_eq!(
+            (provider, result.ok().map(|u| u.file_id)),
+            ("a", Some("at-a".to_owned()))
+        );
+    }
+
+    /// A stop listener that cannot listen (no signal handler could be installed) stops
+    /// nothing: its task ended and dropped the channel's sender, every receiver's `changed()`
+    /// then ended at once, and the main loop, which stops at the first `changed()`, started
+    /// no upload (exit 2, every file "not uploaded"); the waits of the files ended at once too.
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_listener_that_cannot_listen_stops_nothing() {
+        let mut stop = stop_requests(|| async { Err(std::io::Error::other("no signals here")) });
+        let changed = tokio::time::timeout(Duration::from_secs(3600), stop.changed()).await;
+        assert!(changed.is_err(), "read as a stop request: {changed:?}");
+        assert_eq!(*stop.borrow(), None);
+        // A stop request still reads as one, with its code.
+        let calls = Arc::new(AtomicU64::new(0));
+        let mut stop = stop_requests(move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n > 0 {
+                    // The second request would exit the process: none comes here.
+                    std::future::pending::<()>().await;
+                }
+                Ok(143)
+            }
+        });
+        stop.changed().await.unwrap();
+        assert_eq!(*stop.borrow(), Some(143));
+    }
+
     #[test]
     fn percentages_round_down() {
         assert_eq!(percent(1999, 2000, 1), "99.9");
@@ -1466,6 +1696,59 @@ mod tests {
         assert_eq!(percent(704, 707, 2), "99.57");
         assert_eq!(percent(0, 0, 1), "0.0");
         assert_eq!(percent(1, 3, 0), "33");
+    }
+
+    /// Removes a database file and SQLite's files beside it, however the test ends.
+    struct RemoveDb(PathBuf);
+    impl Drop for RemoveDb {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = self.0.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+
+    /// A database that opens but cannot take a row is a start-up error (exit 1 before any
+    /// upload), as one that cannot be opened is: it was opened, every file was uploaded, and
+    /// then every row was refused ("uploaded to kimi but not recorded" a thousand times, and
+    /// the check at the end failed), so each upload was accepted and never recorded. SQLite
+    /// opens a file it may not write read-only, without an error (a `--db` owned by another
+    /// user, or given as `file:…?mode=ro`), and an older table of another shape (a column
+    /// the insert does not fill) opens as well.
+    #[test]
+    fn a_database_that_cannot_take_rows_is_refused_at_start_up() {
+        let run = "dbcheck";
+        // Read-only: as SQLite opens a file this process may not write, or a URI asking so.
+        let ro = new_db_path(run).unwrap();
+        let _remove_ro = RemoveDb(ro.clone());
+        drop(open_db(&ro).unwrap());
+        let uri = PathBuf::from(format!("file:{}?mode=ro", ro.display()));
+        assert!(
+            open_db(&uri).is_err(),
+            "a read-only database was opened for recording"
+        );
+        // A table of another shape: a column the insert does not fill.
+        let other = new_db_path(run).unwrap();
+        let _remove_other = RemoveDb(other.clone());
+        rusqlite::Connection::open(&other)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE uploads (idempotency_key TEXT PRIMARY KEY, provider TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, bytes INTEGER NOT NULL, run TEXT, owner TEXT NOT NULL);",
+            )
+            .unwrap();
+        assert!(
+            open_db(&other).is_err(),
+            "a table that refuses every row was opened for recording"
+        );
+        // The probe leaves nothing behind in a database that can record.
+        let good = open_db(&other.with_extension("good.db")).unwrap();
+        let _remove_good = RemoveDb(other.with_extension("good.db"));
+        let rows: i64 = good
+            .query_row("SELECT count(*) FROM uploads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
     }
 
     #[test]
