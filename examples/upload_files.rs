@@ -64,7 +64,8 @@ struct Args {
     /// Seed of the fault servers and of the file contents.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Most seconds a file waits, in all, while both providers' breakers reject it.
+    /// Most seconds a file waits, in all, for a breaker's next probe, or for a provider that
+    /// answered 409 (processing it) to take it: that wait goes on after Ctrl-C or SIGTERM.
     #[arg(long, default_value_t = 30.0)]
     max_wait: f64,
     /// Keep serving /metrics and /health after the run, until Ctrl-C.
@@ -748,8 +749,17 @@ fn open_db(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
             "\u{0}start-up check",
         ),
     );
-    db.execute_batch("ROLLBACK")?;
+    // The insert's own error first: one that ended the transaction already (SQLite rolls one
+    // back on some errors, a disk full, and a trigger's `RAISE(ROLLBACK, …)` does) made the
+    // `ROLLBACK` fail with "cannot rollback - no transaction is active", which was reported
+    // instead of it.
+    let rolled_back = if db.is_autocommit() {
+        Ok(())
+    } else {
+        db.execute_batch("ROLLBACK")
+    };
     tried?;
+    rolled_back?;
     Ok(db)
 }
 
@@ -1572,11 +1582,16 @@ mod tests {
             stop: &stop,
         };
         let upload = upload_with_failover(("a", &a), ("b", &b), "stop-key", "f", b"x", &tally);
-        // Ctrl-C while `a` is still processing the file (its upload ends at 3 s).
+        // Ctrl-C while `a` is still processing the file (its upload ends at 3 s), after it
+        // answered 409 (the first attempt is cut off at 1 s, the retry comes ~50 ms later).
+        // At a set time on the paused clock: a loop polling for the 409 spun for ever, the
+        // test hanging instead of failing, had the upload ended without a second request.
         let ctrl_c = async {
-            while a_server.requests_for("stop-key").len() < 2 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert!(
+                a_server.requests_for("stop-key").len() >= 2,
+                "no 409 before the stop request"
+            );
             tx.send(Some(130)).unwrap();
         };
         let ((provider, result), ()) = tokio::join!(upload, ctrl_c);
@@ -1749,6 +1764,56 @@ mod tests {
             .query_row("SELECT count(*) FROM uploads", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 0);
+    }
+
+    /// The trial row's refusal is reported by its own error. One that ended the transaction
+    /// (SQLite rolls back on some errors, a disk full; here a trigger's `RAISE(ROLLBACK, …)`)
+    /// made the `ROLLBACK` after it fail, and the start-up error read "cannot rollback - no
+    /// transaction is active", which names neither the database's problem nor its fix.
+    #[test]
+    fn a_refused_trial_row_is_reported_by_its_own_error() {
+        let path = new_db_path("dbcheck-trigger").unwrap();
+        let _remove = RemoveDb(path.clone());
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE uploads (idempotency_key TEXT PRIMARY KEY, provider TEXT NOT NULL, file_name TEXT NOT NULL, file_id TEXT NOT NULL, bytes INTEGER NOT NULL, run TEXT);
+                 CREATE TRIGGER no_rows BEFORE INSERT ON uploads
+                 BEGIN SELECT RAISE(ROLLBACK, 'uploads are archived here'); END;",
+            )
+            .unwrap();
+        let Err(e) = open_db(&path) else {
+            panic!("a table that refuses every row was opened for recording");
+        };
+        assert!(
+            e.to_string().contains("uploads are archived here"),
+            "reported as: {e}"
+        );
+    }
+
+    /// The 409 that keeps a file at its provider is noted by the provider's own attempt
+    /// (`HttpProvider::post`), in the call's task-local: the other tests' providers note it
+    /// themselves, or end their call with `InProgress` anyway.
+    #[tokio::test(start_paused = true)]
+    async fn a_409_is_noted_by_the_http_provider() {
+        through!(A, "noted-409");
+        resilience::configure(
+            "noted-409",
+            Settings::new()
+                .max_attempts(2)
+                .base_delay(Duration::from_millis(50))
+                .attempt_timeout(Some(Duration::from_secs(1))),
+        )
+        .unwrap();
+        let server = FaultServer::start(Faults::none()).await.unwrap();
+        server.conflict_while_in_progress(true);
+        // Cut off by the attempt timeout, and processed for long after: the retry gets 409.
+        server.script([Fault::AcceptedSlow(Duration::from_secs(60))]);
+        let a = A(http(server.upload_url()));
+        let ((result, reached), said_409) = calling(a.upload_file("noted", "f", b"x")).await;
+        assert!(matches!(result, Err(UploadError::InProgress)) && reached);
+        assert_eq!(server.requests_for("noted").len(), 2);
+        assert!(said_409, "the 409 went unnoted");
     }
 
     #[test]
