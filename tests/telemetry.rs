@@ -697,9 +697,11 @@ async fn a_connection_after_a_burst_that_ended_is_served() {
     );
 }
 
-/// A connection lasts at most a minute, answers included: a client that keeps it busy (here a
-/// request every 20 s, so the header timeout never fires) is cut off. One that stops reading
-/// its answer is the case this is for; the kernel's buffers make that slow to stage.
+/// A connection takes requests for a minute: a client that keeps it busy (here a request
+/// every 20 s, so the header timeout never fires) is cut off then, between two requests (an
+/// answer being written would have had up to 10 s more). One that stops reading its answer
+/// is the case this is for; the kernel's buffers make that slow to stage (the exporter's unit
+/// tests stage it on a duplex socket).
 #[tokio::test(start_paused = true)]
 async fn a_connection_lasts_at_most_a_minute() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -927,13 +927,16 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_answer_in_progress_is_finished_when_the_lifetime_ends() {
-        let (rest, _) = a_scrape_as_the_lifetime_ends(true).await;
+        let (rest, ended) = a_scrape_as_the_lifetime_ends(true).await;
         let text = String::from_utf8(rest).unwrap();
         assert!(text.starts_with("HTTP/1.1 404"), "{text:?}");
         assert!(
             text.ends_with("not found: try /metrics or /health\n"),
             "cut off: {text:?}"
         );
+        // Closed as soon as that answer is out (the client read it at 60.5 s), not kept
+        // alive for another request until the grace ran out.
+        assert_eq!(ended, Duration::from_millis(60_500));
     }
 
     #[tokio::test(start_paused = true)]
@@ -941,6 +944,151 @@ mod tests {
         let (rest, ended) = a_scrape_as_the_lifetime_ends(false).await;
         assert!(rest.is_empty());
         assert_eq!(ended, CONNECTION_LIFETIME + SHUTDOWN_GRACE);
+    }
+
+    /// A connection on a duplex socket of `room` bytes, with `renders` permits for renders;
+    /// the client's end, its task, and its `busy` flag.
+    fn a_connection_on_a_duplex(
+        room: usize,
+        renders: Arc<Semaphore>,
+    ) -> (
+        tokio::io::DuplexStream,
+        tokio::task::JoinHandle<()>,
+        Arc<AtomicU8>,
+    ) {
+        let (client, server) = tokio::io::duplex(room);
+        let h = MetricsHandle {
+            prometheus: PrometheusBuilder::new().build_recorder().handle(),
+        };
+        let busy = Arc::new(AtomicU8::new(IDLE));
+        let conn = tokio::spawn(connection(server, h, renders, Arc::clone(&busy)));
+        (client, conn, busy)
+    }
+
+    /// Sends `request` and reads its whole answer (one that ends with `end`).
+    async fn ask(client: &mut tokio::io::DuplexStream, request: &[u8], end: &[u8]) -> Vec<u8> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        client.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        while !answer.ends_with(end) {
+            let mut buf = [0; 4096];
+            let n = client.read(&mut buf).await.unwrap();
+            assert_ne!(n, 0, "closed within its lifetime");
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answer
+    }
+
+    /// A keep-alive connection with no request in progress closes as its lifetime ends, not
+    /// at the end of the grace (which is only for an answer being written).
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_closes_when_the_lifetime_ends() {
+        use tokio::io::AsyncReadExt;
+        let (mut client, conn, _) =
+            a_connection_on_a_duplex(4096, Arc::new(Semaphore::new(MAX_RENDERS)));
+        let start = tokio::time::Instant::now();
+        ask(
+            &mut client,
+            b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"try /metrics or /health\n",
+        )
+        .await;
+        tokio::time::advance(Duration::from_secs(45)).await;
+        ask(
+            &mut client,
+            b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"try /metrics or /health\n",
+        )
+        .await;
+        // The client waits for more (the header timeout, 30 s from 45 s, is past the
+        // lifetime's end).
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{rest:?}");
+        conn.await.unwrap();
+        assert_eq!(start.elapsed(), CONNECTION_LIFETIME);
+    }
+
+    /// A client trickling a request head as the lifetime ends is cut off then: the grace
+    /// (and its header timeout, 30 s after its last answer) does not let it hold on.
+    #[tokio::test(start_paused = true)]
+    async fn a_head_trickling_as_the_lifetime_ends_is_cut_off_then() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, mut conn, busy) =
+            a_connection_on_a_duplex(4096, Arc::new(Semaphore::new(MAX_RENDERS)));
+        let start = tokio::time::Instant::now();
+        let request = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+        ask(&mut client, request, b"try /metrics or /health\n").await;
+        tokio::time::advance(Duration::from_secs(35)).await;
+        ask(&mut client, request, b"try /metrics or /health\n").await;
+        // From 50.5 s a byte a second: the head would be whole at 85.5 s, its header timeout
+        // is at 65 s.
+        tokio::time::advance(Duration::from_millis(15_500)).await;
+        let trickle = async {
+            for b in request {
+                if client.write_all(&[*b]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            ended = &mut conn => ended.unwrap(),
+            () = trickle => unreachable!(),
+        }
+        assert_eq!(start.elapsed(), CONNECTION_LIFETIME);
+        assert_eq!(busy.load(Ordering::Relaxed), IDLE);
+    }
+
+    /// An answer still being made as the lifetime ends (its render waiting for a turn) is
+    /// made and sent whole, and the connection closes once it is out, not kept alive for
+    /// another request; meanwhile the connection still counts as busy for the cap.
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_being_made_as_the_lifetime_ends_is_sent_then_closed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // No turn for renders until the test gives one.
+        let renders = Arc::new(Semaphore::new(0));
+        let (mut client, conn, busy) = a_connection_on_a_duplex(4096, Arc::clone(&renders));
+        let start = tokio::time::Instant::now();
+        // Requests at 0, 20 and 40 s (each within the header timeout of the one before),
+        // then a scrape at 59.5 s.
+        for wait in [20_000, 20_000, 19_500] {
+            ask(
+                &mut client,
+                b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"try /metrics or /health\n",
+            )
+            .await;
+            tokio::time::advance(Duration::from_millis(wait)).await;
+        }
+        client
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // Past the lifetime's end, within the grace.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!conn.is_finished(), "cut off before its answer");
+        assert_eq!(busy.load(Ordering::Relaxed), ANSWERING);
+        renders.add_permits(1);
+        let mut answer = Vec::new();
+        client.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8(answer).unwrap();
+        // Whole: its head and as much body as the head says (the render shows every
+        // provider the test binary's other tests made, so its length is not known here).
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+        assert!(head.starts_with("HTTP/1.1 200"), "{answer:?}");
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.parse().ok())
+            .expect("a content-length");
+        assert_eq!(body.len(), length, "cut off: {answer:?}");
+        conn.await.unwrap();
+        // Closed as soon as its answer was out: the render ran on a blocking thread, during
+        // which the paused clock does not move by itself.
+        assert_eq!(start.elapsed(), Duration::from_millis(60_500));
+        assert_eq!(busy.load(Ordering::Relaxed), IDLE);
     }
 
     /// A render keeps its permit until it ends, though the request that started it is
