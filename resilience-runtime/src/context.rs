@@ -17,7 +17,9 @@ use crate::registry::ProviderInner;
 /// It has a version-4 UUID's shape (`xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx`) but not its
 /// randomness: 60 random bits per thread (the other 4 of the high half are the version) plus a
 /// per-thread counter, so making one costs no lock and no syscall. Unique, but the next one is
-/// easy to guess: not a secret.
+/// easy to guess: not a secret. Unique within a process: a child made by `fork()` goes on with
+/// the forking thread's prefix and counter, so keys made on that thread in the parent and in
+/// the child repeat each other (fork before the first call, as pre-fork servers' workers do).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdempotencyKey(u128);
 
@@ -186,7 +188,11 @@ thread_local! {
 /// idempotency key of the running attempt. `None` anywhere else, including in tasks the
 /// operation spawns onto the runtime. What the operation polls on its own thread while it is
 /// polled (a `LocalSet` it drives, a future it polls or drops by hand) runs inside the
-/// attempt and sees it.
+/// attempt and sees it. So does a `Drop` in the operation's future while it runs, or as it
+/// completes; not one of an attempt that did not finish (ended by its time limit, or
+/// cancelled by its caller), which is dropped after its last poll: there it answers `None`,
+/// or, inside another call's attempt, that outer call. Read what such a guard needs (the key)
+/// when it is made.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -264,5 +270,111 @@ mod tests {
         let other = std::thread::spawn(IdempotencyKey::next).join().unwrap();
         assert_ne!(other, a);
         assert_ne!(other, b);
+    }
+
+    fn seen() -> Option<(&'static str, u32, IdempotencyKey)> {
+        current_call().map(|c| (c.provider, c.attempt, c.idempotency_key))
+    }
+
+    /// A nested call on another provider and on the same one, a panic in a nested call, a
+    /// spawned task and a future polled to its end by hand inside the body.
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn nested_calls_panics_and_spawned_tasks_see_the_right_call() {
+        let outer = crate::provider("ctx-nest-outer");
+        let inner = crate::provider("ctx-nest-inner");
+        let r: Result<(), std::io::Error> = outer
+            .execute(|| async {
+                let before = seen().unwrap();
+                assert_eq!(before.0, "ctx-nest-outer");
+                let k: Result<_, std::io::Error> =
+                    inner.execute(|| async { Ok(seen().unwrap()) }).await;
+                let k = k.unwrap();
+                assert_eq!(k.0, "ctx-nest-inner");
+                assert_ne!(k.2, before.2);
+                assert_eq!(seen().unwrap(), before);
+                // The same provider, nested.
+                let k: Result<_, std::io::Error> =
+                    outer.execute(|| async { Ok(seen().unwrap()) }).await;
+                let k = k.unwrap();
+                assert_ne!(k.2, before.2);
+                assert_eq!(seen().unwrap(), before);
+                // A panic inside a nested call, caught by a task.
+                let h = tokio::spawn(async {
+                    let _: Result<(), std::io::Error> = crate::provider("ctx-nest-inner")
+                        .execute(|| async { panic!("boom") })
+                        .await;
+                });
+                assert!(h.await.is_err());
+                assert_eq!(seen().unwrap(), before);
+                // The same, caught inside the body: the unwinding restored the outer call.
+                let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    poll_to_end(inner.execute(|| async {
+                        assert_eq!(seen().unwrap().0, "ctx-nest-inner");
+                        panic!("boom inside");
+                        #[allow(unreachable_code)]
+                        Ok::<(), std::io::Error>(())
+                    }))
+                }));
+                assert!(caught.is_err());
+                assert_eq!(seen().unwrap(), before);
+                // A spawned task does not see it.
+                let h = tokio::spawn(async { seen() });
+                assert_eq!(h.await.unwrap(), None);
+                // A future polled to its end inside the body sees it.
+                assert_eq!(poll_to_end(async { seen() }).unwrap(), before);
+                Ok(())
+            })
+            .await;
+        r.unwrap();
+        assert!(current_call().is_none());
+    }
+
+    /// `futures::executor::block_on`, in short: polls `f` on this thread until it is ready.
+    fn poll_to_end<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    /// Polled on two worker threads, across `yield_now`s and a `block_in_place` that drives a
+    /// future of its own on the same thread.
+    #[test]
+    fn a_call_moved_between_threads_sees_itself_at_every_poll() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut hs = Vec::new();
+            for _ in 0..8 {
+                hs.push(tokio::spawn(async move {
+                    let r: Result<(), std::io::Error> = crate::provider("ctx-mt")
+                        .execute(|| async move {
+                            let first = seen().unwrap();
+                            for _ in 0..200 {
+                                tokio::task::yield_now().await;
+                                assert_eq!(seen().unwrap(), first);
+                            }
+                            let again = tokio::task::block_in_place(|| {
+                                tokio::runtime::Handle::current().block_on(async { seen() })
+                            });
+                            assert_eq!(again.unwrap(), first);
+                            Ok(())
+                        })
+                        .await;
+                    r.unwrap();
+                    assert!(seen().is_none());
+                }));
+            }
+            for h in hs {
+                h.await.unwrap();
+            }
+        });
     }
 }

@@ -580,4 +580,60 @@ mod tests {
         assert_eq!(text.matches("# TYPE").count(), 1, "{text}");
         assert!(text.contains("\nresilience_attempts_total 3\n"), "{text}");
     }
+
+    /// Scrapes taken while threads record: every scrape's buckets are cumulative and its
+    /// `+Inf` is its `_count`; counts and sums never go down from one scrape to the next; and
+    /// the last scrape, after the threads, has every sample. (A scrape may pair a bucket with
+    /// a sum from before or after a sample: Prometheus' own clients allow that.)
+    #[test]
+    fn scrapes_during_records_are_consistent_and_lose_nothing() {
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let (ours, render) = ours();
+        let h = ours.register_histogram(&key(CALL_DURATION_SECONDS, &[("provider", "p")]), &meta);
+        let c = ours.register_counter(&key(CALLS_TOTAL, &[("provider", "p")]), &meta);
+        let value = |text: &str, prefix: &str| -> Vec<f64> {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+                .collect()
+        };
+        const THREADS: usize = 2;
+        const EACH: usize = 20_000;
+        let mut last = (0.0, 0.0, 0.0);
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (h, c) = (h.clone(), c.clone());
+                    s.spawn(move || {
+                        for i in 0..EACH {
+                            // 0.25 s, or a sample in the `+Inf` bucket: exact in binary.
+                            h.record(if (i + t) % 2 == 0 { 0.25 } else { 1024.0 });
+                            c.increment(1);
+                        }
+                    })
+                })
+                .collect();
+            loop {
+                let done = workers.iter().all(|w| w.is_finished());
+                let text = render();
+                let buckets = value(&text, "resilience_call_duration_seconds_bucket");
+                let count = value(&text, "resilience_call_duration_seconds_count");
+                let sum = value(&text, "resilience_call_duration_seconds_sum");
+                let calls = value(&text, "resilience_calls_total");
+                assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{text}");
+                assert_eq!(buckets.last(), count.first(), "{text}");
+                let now = (count[0], sum[0], calls[0]);
+                assert!(
+                    now.0 >= last.0 && now.1 >= last.1 && now.2 >= last.2,
+                    "{now:?} {last:?}"
+                );
+                last = now;
+                if done {
+                    break;
+                }
+            }
+        });
+        let n = (THREADS * EACH) as f64;
+        assert_eq!(last, (n, n / 2.0 * (0.25 + 1024.0), n));
+    }
 }
