@@ -178,47 +178,45 @@ struct HttpProvider {
     stats: AttemptStats,
 }
 
-tokio::task_local! {
-    /// Whether a call of [`reaching`] made an attempt: a call that ends with `CircuitOpen`
-    /// was refused before any (a rejection), or on a retry (it reached the provider and
-    /// failed, as `resilience_calls_total` counts it).
-    static REACHED: std::cell::Cell<bool>;
+/// What the attempts of one call of [`calling`] noted.
+#[derive(Default)]
+struct Noted {
+    /// It made an attempt: a call that ends with `CircuitOpen` was refused before any (a
+    /// rejection), or on a retry (it reached the provider and failed, as
+    /// `resilience_calls_total` counts it).
+    reached: std::cell::Cell<bool>,
+    /// An attempt was answered 409 for the file's key: the provider is processing the file,
+    /// whatever a later attempt of the call got.
+    in_progress: std::cell::Cell<bool>,
 }
 
 tokio::task_local! {
-    /// Whether an attempt of a call of [`calling`] was answered 409 for the file's key: the
-    /// provider is processing the file, whatever a later attempt of the call got.
-    static SAID_IN_PROGRESS: std::cell::Cell<bool>;
+    static NOTED: Noted;
 }
 
 /// Called by every attempt.
 fn note_reached() {
-    let _ = REACHED.try_with(|r| r.set(true));
+    let _ = NOTED.try_with(|n| n.reached.set(true));
 }
 
 /// Called by an attempt answered 409 for the file's key (see `InProgress`).
 fn note_in_progress() {
-    let _ = SAID_IN_PROGRESS.try_with(|r| r.set(true));
+    let _ = NOTED.try_with(|n| n.in_progress.set(true));
 }
 
 /// `call`'s result, and whether it made an attempt.
 async fn reaching<T>(call: impl std::future::Future<Output = T>) -> (T, bool) {
-    REACHED
-        .scope(std::cell::Cell::new(false), async {
-            let out = call.await;
-            (out, REACHED.with(std::cell::Cell::get))
-        })
-        .await
+    calling(call).await.0
 }
 
 /// `call`'s result, whether it made an attempt (see [`reaching`]), and whether one of its
 /// attempts was answered 409 for the file's key: the provider has the file, or will, even when
 /// a later attempt failed otherwise (a 503 by chance, a rejection by its breaker).
 async fn calling<T>(call: impl std::future::Future<Output = T>) -> ((T, bool), bool) {
-    SAID_IN_PROGRESS
-        .scope(std::cell::Cell::new(false), async {
-            let out = reaching(call).await;
-            (out, SAID_IN_PROGRESS.with(std::cell::Cell::get))
+    NOTED
+        .scope(Noted::default(), async {
+            let out = call.await;
+            NOTED.with(|n| ((out, n.reached.get()), n.in_progress.get()))
         })
         .await
 }
@@ -1247,6 +1245,36 @@ mod tests {
 
     /// A `FileProvider` named `$name` that posts through an [`HttpProvider`], its calls made
     /// through `#[resilient(provider = $provider)]`, as `Kimi` and `Glm` are.
+    /// Where a test's uploads through providers `a` and `b` are counted, and its stop
+    /// requests (none unless it sends one).
+    struct Counts {
+        per_provider: BTreeMap<&'static str, Outcomes>,
+        outcomes: Outcomes,
+        stop: tokio::sync::watch::Sender<Option<u8>>,
+        stopped: tokio::sync::watch::Receiver<Option<u8>>,
+    }
+
+    impl Counts {
+        fn new() -> Self {
+            let (stop, stopped) = tokio::sync::watch::channel(None);
+            Counts {
+                per_provider: [("a", Outcomes::default()), ("b", Outcomes::default())].into(),
+                outcomes: Outcomes::default(),
+                stop,
+                stopped,
+            }
+        }
+
+        fn tally(&self, max_wait: Duration) -> Tally<'_> {
+            Tally {
+                per_provider: &self.per_provider,
+                outcomes: &self.outcomes,
+                max_wait,
+                stop: &self.stopped,
+            }
+        }
+    }
+
     macro_rules! through {
         ($name:ident, $provider:tt) => {
             struct $name(HttpProvider);
@@ -1370,16 +1398,8 @@ mod tests {
                 .jitter(resilience::Jitter::None),
         )
         .unwrap();
-        let per_provider: BTreeMap<&'static str, Outcomes> =
-            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
-        let outcomes = Outcomes::default();
-        let (_tx, stop) = tokio::sync::watch::channel(None);
-        let tally = Tally {
-            per_provider: &per_provider,
-            outcomes: &outcomes,
-            max_wait: Duration::ZERO,
-            stop: &stop,
-        };
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::ZERO);
         // The first call fails once and backs off for 300 ms; the second's failure opens the
         // breaker meanwhile, so the first's retry is refused.
         let first = upload_with_failover(("a", &Flaky), ("b", &Fine), "k1", "f1", b"x", &tally);
@@ -1394,7 +1414,7 @@ mod tests {
         let (provider, _) =
             upload_with_failover(("a", &Flaky), ("b", &Fine), "k3", "f3", b"x", &tally).await;
         assert_eq!(provider, "b");
-        let a = &per_provider["a"];
+        let a = &counts.per_provider["a"];
         let counts = [&a.ok, &a.failed, &a.rejected].map(|c| c.load(Ordering::Relaxed));
         assert_eq!(counts, [0, 1, 1], "ok, failed, rejected");
     }
@@ -1522,16 +1542,8 @@ mod tests {
             A(http(a_server.upload_url())),
             B(http(b_server.upload_url())),
         );
-        let per_provider: BTreeMap<&'static str, Outcomes> =
-            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
-        let outcomes = Outcomes::default();
-        let (_tx, stop) = tokio::sync::watch::channel(None);
-        let tally = Tally {
-            per_provider: &per_provider,
-            outcomes: &outcomes,
-            max_wait: Duration::from_secs(30),
-            stop: &stop,
-        };
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::from_secs(30));
         let (provider, result) =
             upload_with_failover(("a", &a), ("b", &b), "file-key", "f", b"x", &tally).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -1571,16 +1583,8 @@ mod tests {
             A(http(a_server.upload_url())),
             B(http(b_server.upload_url())),
         );
-        let per_provider: BTreeMap<&'static str, Outcomes> =
-            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
-        let outcomes = Outcomes::default();
-        let (tx, stop) = tokio::sync::watch::channel(None);
-        let tally = Tally {
-            per_provider: &per_provider,
-            outcomes: &outcomes,
-            max_wait: Duration::from_secs(30),
-            stop: &stop,
-        };
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::from_secs(30));
         let upload = upload_with_failover(("a", &a), ("b", &b), "stop-key", "f", b"x", &tally);
         // Ctrl-C while `a` is still processing the file (its upload ends at 3 s), after it
         // answered 409 (the first attempt is cut off at 1 s, the retry comes ~50 ms later).
@@ -1592,7 +1596,7 @@ mod tests {
                 a_server.requests_for("stop-key").len() >= 2,
                 "no 409 before the stop request"
             );
-            tx.send(Some(130)).unwrap();
+            counts.stop.send(Some(130)).unwrap();
         };
         let ((provider, result), ()) = tokio::join!(upload, ctrl_c);
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -1658,16 +1662,8 @@ mod tests {
                 .failure_threshold(1000),
         )
         .unwrap();
-        let per_provider: BTreeMap<&'static str, Outcomes> =
-            [("a", Outcomes::default()), ("b", Outcomes::default())].into();
-        let outcomes = Outcomes::default();
-        let (_tx, stop) = tokio::sync::watch::channel(None);
-        let tally = Tally {
-            per_provider: &per_provider,
-            outcomes: &outcomes,
-            max_wait: Duration::from_secs(30),
-            stop: &stop,
-        };
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::from_secs(30));
         let (a, b) = (Processing(AtomicU64::new(0)), Other(AtomicU64::new(0)));
         let (provider, result) =
             upload_with_failover(("a", &a), ("b", &b), "k", "f", b"x", &tally).await;

@@ -427,8 +427,22 @@ struct Skips<'a> {
     bindings: &'a [String],
 }
 
+/// The name a parameter keeps through [`rebind_params`]: a plain `name` or `mut name`'s. Any
+/// other pattern but `_` is given one of ours.
+fn kept_name(pat: &Pat) -> Option<&syn::Ident> {
+    match pat {
+        Pat::Ident(PatIdent {
+            ident,
+            subpat: None,
+            by_ref: None,
+            ..
+        }) => Some(ident),
+        _ => None,
+    }
+}
+
 /// The names bound by the argument patterns that [`rebind_params`] gives a name of its own
-/// (any but a plain `name` or `mut name`, and `_`, which binds none).
+/// (see [`kept_name`]; `_` binds none).
 fn renamed_pattern_bindings(sig: &Signature) -> Vec<String> {
     use syn::visit_mut::VisitMut;
     struct Collect(Vec<String>);
@@ -441,14 +455,8 @@ fn renamed_pattern_bindings(sig: &Signature) -> Vec<String> {
     let mut collect = Collect(Vec::new());
     for arg in &sig.inputs {
         let FnArg::Typed(arg) = arg else { continue };
-        match &*arg.pat {
-            Pat::Ident(PatIdent {
-                subpat: None,
-                by_ref: None,
-                ..
-            })
-            | Pat::Wild(_) => {}
-            pat => collect.visit_pat_mut(&mut pat.clone()),
+        if kept_name(&arg.pat).is_none() && !matches!(&*arg.pat, Pat::Wild(_)) {
+            collect.visit_pat_mut(&mut (*arg.pat).clone());
         }
     }
     collect.0
@@ -1029,14 +1037,9 @@ fn rebind_params(
         let original = (*arg.pat).clone();
         // A `ref mut` binding borrows what it is bound from mutably: that must be a `mut` place.
         let ref_mut = binds_ref_mut(original.to_token_stream());
-        let (name, own_name) = match &*arg.pat {
-            Pat::Ident(PatIdent {
-                ident,
-                subpat: None,
-                by_ref: None,
-                ..
-            }) => (ident.clone(), true),
-            _ => (
+        let (name, own_name) = match kept_name(&arg.pat) {
+            Some(ident) => (ident.clone(), true),
+            None => (
                 format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
                 false,
             ),

@@ -220,8 +220,8 @@ pub(crate) struct Breaker {
     /// (`restart_probes`) stores a new half-open word without a restamp: the stamp then lags
     /// the word by one, which no closed ticket can match, and the next move restamps it from
     /// its own word whatever it held. A verdict counts only in the generation it
-    /// was admitted in: its check of the word and its count are one, so a failure that
-    /// checked the word before a `reset()` and counts after it is ignored, as every result
+    /// was admitted in: the stamp is checked in the count's own read-modify-write, so a
+    /// failure admitted before a `reset()` that counts after it is ignored, as every result
     /// from before a move is, instead of landing in the new generation's count. In
     /// failure-rate mode it holds `WINDOW_MODE` for good, so the success fast path (`clean`)
     /// always falls through to the window.
@@ -899,14 +899,12 @@ impl Breaker {
                     });
             }
             (Verdict::Failure, None) => {
-                if self.word.load(Ordering::Acquire) != w {
-                    return;
-                }
                 #[cfg(test)]
                 tests::BEFORE_FAILURE_COUNT.with(|hook| hook.take().map(|f| f()));
-                // Counted only in the generation it was admitted in: a move since the check
-                // of the word (a `reset()`, a close) restamped the count, and this failure is
-                // one from before it, ignored. So a count at the threshold is always that of a
+                // Counted only in the generation it was admitted in: a move since the
+                // admission (a `reset()`, a close) restamped the count before it stored its
+                // word, and this failure is one from before it, ignored. (No check of the word
+                // first: the stamp is that check, made in the count's own read-modify-write.) So a count at the threshold is always that of a
                 // failure of the current closed generation, on its way to open it (or of a
                 // move that took the count with it). Saturating: a threshold near `u32::MAX` is
                 // accepted, and 2^32 failures must not panic a debug build.
@@ -1320,8 +1318,7 @@ mod tests {
         /// whose `half` moved on before its word, once.
         pub(super) static BEFORE_LATE_WAIT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
-        /// Runs inside `on_closed`'s failure, after its check of the word and before it
-        /// counts, once.
+        /// Runs inside `on_closed`'s failure, before it counts, once.
         pub(super) static BEFORE_FAILURE_COUNT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
     }
@@ -1648,8 +1645,7 @@ mod tests {
         assert_eq!(b.failures(), 0, "the success came after the failure");
     }
 
-    /// A failure admitted closed that counts just after a `reset()` (between its check of the
-    /// word and its count) is a result from before the move, and counts for nothing, as any
+    /// A failure admitted closed that counts just after a `reset()` is a result from before the move, and counts for nothing, as any
     /// other is (`stale_permits_are_ignored`). Counted in the new generation, with the
     /// failures made since it reached the threshold while its transition named the old word
     /// and did nothing: the breaker stayed closed at the threshold, where no success resets

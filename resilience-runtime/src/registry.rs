@@ -793,7 +793,7 @@ pub(crate) fn near_misses<'a>(env: &[String], known: &[&'a str]) -> Vec<(String,
     near_misses_of(env, known, true)
 }
 
-/// [`near_misses`] of `parts`, the environment forms of variables' provider parts
+/// [`near_misses`] of `env`, the environment forms of variables' provider parts
 /// (`variables`) or of names given in code: the `RESILIENCE_` of a switch's global name kept
 /// after the provider part is a slip of variable names only; in code, a name ending in
 /// `-resilience` is a provider of its own.
