@@ -658,14 +658,15 @@ impl Breaker {
                 self.spell.store(next_gen, Ordering::Release);
                 self.start_probe_round(next_gen);
             }
-            CircuitState::Closed => {
-                if let Some(w) = &self.window {
-                    w.reset();
-                }
-            }
+            CircuitState::Closed => {}
             CircuitState::ForcedOpen | CircuitState::Disabled => {}
         }
-        if self.window.is_none() {
+        if let Some(w) = &self.window {
+            // The window's counterpart of the restamp below: emptied by a close, kept
+            // otherwise (on show until the breaker closes), and restamped either way before
+            // the word is stored.
+            w.restamp(next_gen, to == CircuitState::Closed);
+        } else {
             // Restamped for the new generation before its word is stored, in one
             // read-modify-write: a failure counted before it stays in the count kept (the
             // streak that opens the breaker stays on show until it closes) or is cleared with
@@ -922,11 +923,7 @@ impl Breaker {
                 }
             }
             (v, Some(window)) => {
-                // A result from before the breaker last moved must not land in the fresh window.
-                if self.word.load(Ordering::Acquire) != w {
-                    return;
-                }
-                if window.record(v == Verdict::Failure) {
+                if window.record(w, v == Verdict::Failure) {
                     self.transition(w, CircuitState::Open);
                 }
             }
@@ -1165,6 +1162,9 @@ impl Drop for Permit<'_> {
 struct Window {
     bits: Box<[AtomicU64]>,
     size: u32,
+    /// The place word: the low 32 bits of the breaker generation it takes records for, above
+    /// the next place (see [`Window::place`]). Stamped like the failure count: a record
+    /// checks its generation and takes its place in one read-modify-write.
     next: AtomicU64,
     minimum_calls: u32,
     rate: f64,
@@ -1176,15 +1176,47 @@ impl Window {
         Window {
             bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             size,
-            next: AtomicU64::new(0),
+            next: AtomicU64::new(count_word(0, 0)),
             minimum_calls,
             rate,
         }
     }
 
-    /// Records one outcome; `true` when the failure rate has reached the threshold.
-    fn record(&self, failed: bool) -> bool {
-        let i = self.next.fetch_add(1, Ordering::Relaxed);
+    /// The place of a place word: records taken so far while below `size`; once the window
+    /// has filled, it runs from `size` to `2 * size` and round again, so it never reaches the
+    /// stamp above it (a plain count would, after 2^32 records) and still tells a full
+    /// window from one filling.
+    fn place(n: u64) -> u64 {
+        u64::from(count_of(n))
+    }
+
+    /// The place after `p`.
+    fn after(&self, p: u64) -> u64 {
+        let size = u64::from(self.size);
+        if p + 1 >= 2 * size { size } else { p + 1 }
+    }
+
+    /// Records one outcome admitted under the closed word `w`; `true` when the failure rate
+    /// has reached the threshold. A record admitted before the breaker last moved counts for
+    /// nothing: its check of the generation and the taking of its place are one
+    /// read-modify-write, so a move (a `reset()`, say) between the two can no longer put it
+    /// into the new window, where it made a share the breaker then did not act on (its
+    /// opening named the old word).
+    fn record(&self, w: u64, failed: bool) -> bool {
+        #[cfg(test)]
+        tests::BEFORE_WINDOW_PLACE.with(|hook| hook.take().map(|f| f()));
+        // Relaxed on success, like the `fetch_add` it replaces: the judging read below orders
+        // the records.
+        let Ok(n) = self
+            .next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                counts_for(n, w)
+                    .then(|| count_word(generation(w), self.after(Self::place(n)) as u32))
+            })
+        else {
+            return false;
+        };
+        let i = Self::place(n);
         let slot = (i % u64::from(self.size)) as usize;
         let mask = 1u64 << (slot % 64);
         let word = &self.bits[slot / 64];
@@ -1213,11 +1245,11 @@ impl Window {
         // the bits, and judged against this record's count alone it could open a breaker
         // whose failures are below the rate (a success and two failures recorded at once,
         // 2 of 4 judged as 2 of 3, say). A record that took its place but has not written
-        // its bit yet only makes the share look lower: the next record judges it.
+        // its bit yet only makes the share look lower: the next record judges it. (A move
+        // since this record's place restamped the word: its place is then 0 or kept, and
+        // the opening below names the old word and does nothing.)
         // Not the hot path: a failure, or the success that fills the minimum.
-        let calls = self
-            .next
-            .fetch_add(0, Ordering::AcqRel)
+        let calls = Self::place(self.next.fetch_add(0, Ordering::AcqRel))
             .max(i + 1)
             .min(u64::from(self.size));
         calls >= u64::from(self.minimum_calls) && self.reached(self.failures_in(calls), calls)
@@ -1233,7 +1265,7 @@ impl Window {
 
     /// Failures among the last `size` calls.
     fn failures(&self) -> u32 {
-        self.failures_in(self.next.load(Ordering::Relaxed).min(u64::from(self.size)))
+        self.failures_in(Self::place(self.next.load(Ordering::Relaxed)).min(u64::from(self.size)))
     }
 
     /// Failures in the first `calls` slots: all of them once the window has filled. Before, a
@@ -1259,11 +1291,23 @@ impl Window {
             .sum()
     }
 
-    fn reset(&self) {
-        for w in self.bits.iter() {
-            w.store(0, Ordering::Relaxed);
+    /// Stamps the window for the breaker's generation `generation`, emptied when `empty`
+    /// (a close). Caller holds `transitions`, and stores the new word after.
+    fn restamp(&self, generation: u64, empty: bool) {
+        if empty {
+            for w in self.bits.iter() {
+                w.store(0, Ordering::Relaxed);
+            }
         }
-        self.next.store(0, Ordering::Relaxed);
+        // A read-modify-write, against a record's: one that took its place before it keeps
+        // it (and is in the window kept, or was emptied with it), one after it finds another
+        // generation.
+        let _ = self
+            .next
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                let place = if empty { 0 } else { Self::place(n) };
+                Some(count_word(generation, place as u32))
+            });
     }
 }
 
@@ -1317,6 +1361,9 @@ mod tests {
         /// Runs inside `late_answer`, before it waits for the transitions lock on a round
         /// whose `half` moved on before its word, once.
         pub(super) static BEFORE_LATE_WAIT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::Cell::new(None) };
+        /// Runs inside `Window::record`, before it takes its place, once.
+        pub(super) static BEFORE_WINDOW_PLACE: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
             const { std::cell::Cell::new(None) };
         /// Runs inside `on_closed`'s failure, before it counts, once.
         pub(super) static BEFORE_FAILURE_COUNT: std::cell::Cell<Option<Box<dyn FnOnce()>>> =
@@ -2017,7 +2064,7 @@ mod tests {
     fn a_failure_written_after_a_reset_is_not_the_new_windows() {
         let b = rate_breaker(1.0, 100, 1);
         let w = b.window.as_ref().expect("rate mode");
-        w.reset();
+        b.force(CircuitState::Closed);
         // The straggler's write, at its old place 70: the second word, past anything reached.
         w.bits[1].fetch_or(1 << 6, Ordering::Release);
         w.bits[0].fetch_or(1 << 5, Ordering::Release);
@@ -2031,6 +2078,87 @@ mod tests {
         assert_eq!(w.bits[0].load(Ordering::Relaxed), 0);
         assert_eq!(b.failures(), 0);
         assert_eq!(b.state(), CircuitState::Closed);
+    }
+
+    /// A record admitted before a `reset()` that takes its place after it counts for nothing
+    /// in the new window. It used to check the word first and take its place after: a failure
+    /// landing there at a rate of 1 and a minimum of 1 made the new window's share 1 of 1, and
+    /// its opening named the old word and did nothing, leaving a closed breaker with a window
+    /// at its rate, shown as one failure, which only a later failure would open.
+    #[test]
+    fn a_late_record_placed_after_a_reset_counts_for_nothing() {
+        for failed in [true, false] {
+            let b: &'static Breaker = Box::leak(Box::new(rate_breaker(1.0, 10, 1)));
+            let late = b.admit().unwrap();
+            BEFORE_WINDOW_PLACE
+                .with(|hook| hook.set(Some(Box::new(move || b.force(CircuitState::Closed)))));
+            b.record(
+                late,
+                if failed {
+                    Verdict::Failure
+                } else {
+                    Verdict::Success
+                },
+            );
+            assert_eq!(
+                (b.stored_state(), b.failures()),
+                (CircuitState::Closed, 0),
+                "late {}",
+                if failed { "failure" } else { "success" }
+            );
+            // The new window's first record is its first call: a failure opens it at 1 of 1.
+            fail(b);
+            assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 1));
+        }
+    }
+
+    /// A record admitted closed that takes its place once the breaker has opened leaves the
+    /// window kept for the opening as it was; and after the breaker's probes close it, the
+    /// window is the new closed generation's alone.
+    #[tokio::test(start_paused = true)]
+    async fn a_late_record_placed_after_an_opening_or_a_close_counts_for_nothing() {
+        let b: &'static Breaker = Box::leak(Box::new(rate_breaker(0.5, 4, 4)));
+        let late = b.admit().unwrap();
+        for v in [Verdict::Failure, Verdict::Failure, Verdict::Success] {
+            b.record(b.admit().unwrap(), v);
+        }
+        BEFORE_WINDOW_PLACE.with(|hook| hook.set(Some(Box::new(move || fail(b)))));
+        b.record(late, Verdict::Success);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 3));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        for _ in 0..2 {
+            b.record(b.admit().unwrap(), Verdict::Success);
+        }
+        assert_eq!(b.stored_state(), CircuitState::Closed);
+        let w = b.window.as_ref().expect("rate mode");
+        assert_eq!(Window::place(w.next.load(Ordering::Relaxed)), 0);
+        b.record(late, Verdict::Failure);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Closed, 0));
+        assert_eq!(Window::place(w.next.load(Ordering::Relaxed)), 0);
+    }
+
+    /// Past a full window the place runs round between `size` and `2 * size`, never into the
+    /// stamp: the window still reads full, and its slots are the last `size` records'.
+    #[test]
+    fn the_window_s_place_goes_round_without_reaching_its_stamp() {
+        let b = rate_breaker(0.5, 3, 3);
+        let w = b.window.as_ref().expect("rate mode");
+        for k in 0..10 {
+            b.record(b.admit().unwrap(), Verdict::Success);
+            let place = Window::place(w.next.load(Ordering::Relaxed));
+            assert!(
+                place <= 5 && place >= (k + 1).min(3),
+                "record {k}: place {place}"
+            );
+            assert!(counts_for(
+                w.next.load(Ordering::Relaxed),
+                b.word.load(Ordering::Relaxed)
+            ));
+        }
+        fail(&b);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Closed, 1));
+        fail(&b);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 2));
     }
 
     #[test]
