@@ -311,6 +311,18 @@ impl Parse for Args {
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
                 }
+                // The name is each log line's `method` and is written into its message as is:
+                // a newline there would start a forged line of its own.
+                if let Some(c) = lit.value().chars().find(|c| c.is_control()) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "`name` contains the control character U+{:04X}: a name is shown in \
+                             log lines and metric labels; give it printable characters only",
+                            u32::from(c)
+                        ),
+                    ));
+                }
                 name = Some(lit);
             } else if lookahead.peek(Token![crate]) {
                 let key: Token![crate] = input.parse()?;
@@ -425,6 +437,10 @@ mod tests {
         ));
         assert!(err("provider = \"kimi\\n\"").contains("contains the control character U+000A"));
         assert!(err("provider = \"ki\\u{1}mi\"").contains("control character U+0001"));
+        assert!(
+            err("provider = \"p\", name = \"up\\nload\"")
+                .contains("`name` contains the control character U+000A")
+        );
         assert!(err(r#"provider = "-kimi ""#).contains(
             "it would read RESILIENCE__KIMI__… variables, not the RESILIENCE__KIMI_… an operator sets for `-kimi`"
         ));

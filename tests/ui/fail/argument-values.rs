@@ -21,9 +21,12 @@ pub async fn not_a_key() -> Result<u32, MyError> { Ok(1) }
 #[resilience::resilient(provider = "ki\tmi")]
 pub async fn control_character() -> Result<u32, MyError> { Ok(1) }
 
+#[resilience::resilient(provider = "p", name = "up\nload")]
+pub async fn name_control_character() -> Result<u32, MyError> { Ok(1) }
+
 #[resilience::resilient(provider = "p", crate = ::resilience, crate = ::resilience)]
 pub async fn crate_twice() -> Result<u32, MyError> { Ok(1) }
 
 fn main() {
-    let _ = (retry_not_bool(), name_not_string(), name_empty(), not_a_key(), control_character(), crate_twice());
+    let _ = (retry_not_bool(), name_not_string(), name_empty(), not_a_key(), control_character(), name_control_character(), crate_twice());
 }
