@@ -1162,7 +1162,7 @@ impl Drop for Permit<'_> {
 struct Window {
     bits: Box<[AtomicU64]>,
     size: u32,
-    /// The place word: the low 32 bits of the breaker generation it takes records for, above
+    /// The place word: the low 51 bits of the breaker generation it takes records for, above
     /// the next place (see [`Window::place`]). Stamped like the failure count: a record
     /// checks its generation and takes its place in one read-modify-write.
     next: AtomicU64,
@@ -1170,13 +1170,38 @@ struct Window {
     rate: f64,
 }
 
+/// The bits of a window's place word below its stamp (see [`Window::place`]): places run
+/// below twice the largest window. The count word's 32 would do, but its stamp then kept only
+/// 32 bits of the generation: a record whose ticket was 2^32 moves old (an attempt stalled
+/// while `reset()` ran in a loop for minutes) took its place in the window of the closed
+/// generation sharing them, where at a rate of 1 and a minimum of 1 its failure made a closed
+/// breaker at its rate, whose opening named the old word and did nothing. The word check this
+/// stamp replaced compared the whole generation; 51 bits of it take years of moves to come
+/// round.
+const PLACE_BITS: u32 = 13;
+
+/// The largest window, as the configuration allows (`CIRCUIT_BREAKER_WINDOW_SIZE`): its
+/// places, below twice its size, fit below the stamp.
+const MAX_WINDOW: u32 = 1 << (PLACE_BITS - 1);
+
+/// A window's place word: the generation's low 51 bits above the place.
+fn place_word(generation: u64, place: u64) -> u64 {
+    generation << PLACE_BITS | place
+}
+
+/// Whether the place word `n` takes records for the generation of `w`.
+fn places_for(n: u64, w: u64) -> bool {
+    n >> PLACE_BITS == generation(w) & (u64::MAX >> PLACE_BITS)
+}
+
 impl Window {
     fn new(size: u32, minimum_calls: u32, rate: f64) -> Self {
+        let size = size.clamp(1, MAX_WINDOW);
         let words = size.div_ceil(64) as usize;
         Window {
             bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             size,
-            next: AtomicU64::new(count_word(0, 0)),
+            next: AtomicU64::new(place_word(0, 0)),
             minimum_calls,
             rate,
         }
@@ -1184,10 +1209,10 @@ impl Window {
 
     /// The place of a place word: records taken so far while below `size`; once the window
     /// has filled, it runs from `size` to `2 * size` and round again, so it never reaches the
-    /// stamp above it (a plain count would, after 2^32 records) and still tells a full
+    /// stamp above it (a plain count would, after 2^13 records) and still tells a full
     /// window from one filling.
     fn place(n: u64) -> u64 {
-        u64::from(count_of(n))
+        n & ((1 << PLACE_BITS) - 1)
     }
 
     /// The place after `p`.
@@ -1210,8 +1235,7 @@ impl Window {
         let Ok(n) = self
             .next
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                counts_for(n, w)
-                    .then(|| count_word(generation(w), self.after(Self::place(n)) as u32))
+                places_for(n, w).then(|| place_word(generation(w), self.after(Self::place(n))))
             })
         else {
             return false;
@@ -1244,10 +1268,14 @@ impl Window {
         // this one. Before the window fills, a later record's failure may already be among
         // the bits, and judged against this record's count alone it could open a breaker
         // whose failures are below the rate (a success and two failures recorded at once,
-        // 2 of 4 judged as 2 of 3, say). A record that took its place but has not written
-        // its bit yet only makes the share look lower: the next record judges it. (A move
-        // since this record's place restamped the word: its place is then 0 or kept, and
-        // the opening below names the old word and does nothing.)
+        // 2 of 4 judged as 2 of 3, say). A failure that took its place but has not written
+        // its bit yet only makes the share look lower: it judges itself once written. Not so
+        // a success not yet written, once the window has filled: its slot still holds the
+        // outcome of the record a window before it, and a failure there is counted as one
+        // of the last `size` (one too many per success caught between its place and its
+        // write; the README says so). (A move since this record's place restamped the word:
+        // its place is then 0 or kept, and the opening below names the old word and does
+        // nothing.)
         // Not the hot path: a failure, or the success that fills the minimum.
         let calls = Self::place(self.next.fetch_add(0, Ordering::AcqRel))
             .max(i + 1)
@@ -1306,7 +1334,7 @@ impl Window {
             .next
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 let place = if empty { 0 } else { Self::place(n) };
-                Some(count_word(generation, place as u32))
+                Some(place_word(generation, place))
             });
     }
 }
@@ -2150,7 +2178,7 @@ mod tests {
                 place <= 5 && place >= (k + 1).min(3),
                 "record {k}: place {place}"
             );
-            assert!(counts_for(
+            assert!(places_for(
                 w.next.load(Ordering::Relaxed),
                 b.word.load(Ordering::Relaxed)
             ));
@@ -2159,6 +2187,105 @@ mod tests {
         assert_eq!((b.stored_state(), b.failures()), (CircuitState::Closed, 1));
         fail(&b);
         assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 2));
+    }
+
+    /// A closed ticket 2^32 moves old (an attempt stalled meanwhile) takes no place in the
+    /// window of the closed generation that shares its low 32 bits. With 32 bits of stamp, as
+    /// the count word has, it did: at a rate of 1 and a minimum of 1 its failure left a closed
+    /// breaker with a window at its rate, shown as one failure, whose opening named the old
+    /// word and did nothing (the word check this stamp replaced compared the whole word).
+    #[test]
+    fn a_closed_ticket_2_pow_32_moves_old_takes_no_place() {
+        let b = rate_breaker(1.0, 10, 1);
+        let old = b.admit().expect("closed");
+        {
+            let mut held = b.lock();
+            let from = (generation(old) + (1 << 32) - 1) << TAG_BITS | CLOSED;
+            b.apply(&mut held, from, CircuitState::Closed);
+        }
+        b.record(old, Verdict::Failure);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Closed, 0));
+        fail(&b);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 1));
+    }
+
+    /// The largest window the configuration allows goes round below its stamp too: its places
+    /// run up to twice its size, the most the place bits hold.
+    #[test]
+    fn the_largest_window_s_place_goes_round_below_its_stamp() {
+        let b = rate_breaker(0.5, 4096, 4096);
+        let w = b.window.as_ref().expect("rate mode");
+        assert_eq!(w.size, MAX_WINDOW);
+        for _ in 0..3 * 4096 {
+            b.record(b.admit().expect("closed"), Verdict::Success);
+            let n = w.next.load(Ordering::Relaxed);
+            assert!(places_for(n, b.word.load(Ordering::Relaxed)));
+            assert!(Window::place(n) < 2 * 4096);
+        }
+        for _ in 0..2047 {
+            fail(&b);
+        }
+        assert_eq!(
+            (b.stored_state(), b.failures()),
+            (CircuitState::Closed, 2047)
+        );
+        fail(&b);
+        assert_eq!((b.stored_state(), b.failures()), (CircuitState::Open, 2048));
+    }
+
+    /// Records and resets racing on real threads, over windows that go round: the place stays
+    /// below twice the size and the failures shown within the window; once they stop, `size`
+    /// successes reach every slot, wherever the place had got to.
+    #[test]
+    fn the_window_s_place_stays_in_bounds_under_racing_records_and_resets_real_threads() {
+        for size in [1u32, 2, 3, 64, 65] {
+            let b = rate_breaker(0.5, size, size.min(3));
+            let w = b.window.as_ref().expect("rate mode");
+            let running = AtomicU32::new(2);
+            std::thread::scope(|s| {
+                for t in 0..2 {
+                    let (b, running) = (&b, &running);
+                    s.spawn(move || {
+                        // xorshift: a third of the records fail, one in 500 resets.
+                        let mut x = 0x9E37_79B9u32 + t;
+                        for _ in 0..20_000 {
+                            x ^= x << 13;
+                            x ^= x >> 17;
+                            x ^= x << 5;
+                            if let Ok(ticket) = b.admit() {
+                                let v = if x.is_multiple_of(3) {
+                                    Verdict::Failure
+                                } else {
+                                    Verdict::Success
+                                };
+                                b.record(ticket, v);
+                            }
+                            if x.is_multiple_of(500) {
+                                b.force(CircuitState::Closed);
+                            }
+                        }
+                        running.fetch_sub(1, Ordering::Release);
+                    });
+                }
+                while running.load(Ordering::Acquire) > 0 {
+                    let place = Window::place(w.next.load(Ordering::Relaxed));
+                    assert!(place < 2 * u64::from(size), "size {size}: place {place}");
+                    assert!(b.failures() <= size, "size {size}");
+                    std::thread::yield_now();
+                }
+            });
+            if b.stored_state() != CircuitState::Closed {
+                b.force(CircuitState::Closed);
+            }
+            for _ in 0..size {
+                b.record(b.admit().expect("closed"), Verdict::Success);
+            }
+            assert_eq!(
+                (b.stored_state(), b.failures()),
+                (CircuitState::Closed, 0),
+                "size {size}"
+            );
+        }
     }
 
     #[test]
