@@ -85,6 +85,7 @@ use tokio::time::{Instant, Sleep};
 use crate::backoff;
 use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
+use crate::config::Jitter;
 use crate::context::{Current, Enter};
 use crate::error::{ResilienceError, Seconds};
 use crate::registry::{Provider, ProviderInner, resolve_site};
@@ -1333,13 +1334,27 @@ impl Call {
             ErrorClass::Throttled { retry_after: r } => r.max(retry_after),
             _ => retry_after,
         };
+        let now = Instant::now();
         if let Some(ra) = retry_after {
             if ra > c.max_delay {
                 return Err(GiveUp::RetryAfterTooLong(ra));
             }
-            delay = delay.max(ra);
+            delay = if c.jitter == Jitter::None {
+                delay.max(ra)
+            } else {
+                // After the header's wait, not merged with it: the jittered backoff was mostly
+                // below it (always, for a first retry told 1 s at the defaults), and every
+                // caller told the same time came back at that instant. The spread is cut to
+                // the cap and to the deadline's room, never the header's own wait (a deadline
+                // too close for that is refused below, as before).
+                let room = deadline.map_or(c.max_delay, |d| {
+                    d.saturating_duration_since(now)
+                        .saturating_sub(2 * TIMER_TICK)
+                        .min(c.max_delay)
+                });
+                ra.saturating_add(delay).min(room).max(ra)
+            };
         }
-        let now = Instant::now();
         // Tokio's timer fires on whole-millisecond ticks, rounding up: a sleep that ends less
         // than two ticks before the deadline may wake less than one before it, and the retry
         // would start with no time (see `after_backoff`).
@@ -1430,6 +1445,137 @@ impl Call {
             *recorded = true;
             let tsc = tsc::calibrated();
             m.call(outcome, tsc.between(*started, tsc.raw()) as f64 * 1e-9);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::Settings;
+
+    #[derive(Debug)]
+    enum Error {
+        Throttled(Option<Duration>),
+        Resilience(ResilienceError),
+    }
+
+    impl From<ResilienceError> for Error {
+        fn from(e: ResilienceError) -> Self {
+            Error::Resilience(e)
+        }
+    }
+
+    impl Classify for Error {
+        fn classify(&self) -> ErrorClass {
+            match self {
+                Error::Throttled(retry_after) => ErrorClass::Throttled {
+                    retry_after: *retry_after,
+                },
+                Error::Resilience(e) => e.classify(),
+            }
+        }
+    }
+
+    /// When each of `callers` calls, all at once, failing their first attempt with a
+    /// `Retry-After` of `retry_after`, made their second (from the start).
+    async fn second_attempts(p: Provider, callers: usize, retry_after: Duration) -> Vec<Duration> {
+        let t0 = Instant::now();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let calls: Vec<_> = (0..callers)
+            .map(|_| {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut attempts = 0;
+                    p.execute(|| {
+                        attempts += 1;
+                        let first = attempts == 1;
+                        if !first {
+                            seen.lock().unwrap().push(t0.elapsed());
+                        }
+                        async move {
+                            match first {
+                                true => Err(Error::Throttled(Some(retry_after))),
+                                false => Ok(()),
+                            }
+                        }
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+        let mut seen = std::mem::take(&mut *seen.lock().unwrap());
+        seen.sort();
+        seen
+    }
+
+    /// Callers told the same `Retry-After` (a 429 or a 503 to every
+    /// caller of a provider that sheds load) must not all come back at the same instant, the
+    /// moment the provider named: with the defaults (a 1 s base, full jitter) and
+    /// `Retry-After: 1`, the jittered backoff was always below the header, so all 50 retries
+    /// came at exactly 1 s.
+    #[tokio::test(start_paused = true)]
+    async fn callers_told_the_same_retry_after_do_not_retry_in_step() {
+        let _isolated = crate::testing::isolate();
+        let p = crate::configure("call-retry-after-spread", Settings::new()).unwrap();
+        let ra = Duration::from_secs(1);
+        let mut at = second_attempts(p, 50, ra).await;
+        assert_eq!(at.len(), 50);
+        assert!(at[0] >= ra, "no retry before the header's time: {at:?}");
+        assert!(*at.last().unwrap() <= p.config().max_delay);
+        at.dedup();
+        assert!(at.len() > 25, "retries in step at {at:?}");
+    }
+
+    /// Without jitter the wait stays exactly the longer of the backoff and the header.
+    #[tokio::test(start_paused = true)]
+    async fn without_jitter_retry_after_is_waited_exactly() {
+        let _isolated = crate::testing::isolate();
+        let p = crate::configure(
+            "call-retry-after-exact",
+            Settings::new().jitter(Jitter::None),
+        )
+        .unwrap();
+        let at = second_attempts(p, 3, Duration::from_secs(2)).await;
+        assert_eq!(at, [Duration::from_secs(2); 3]);
+        let at = second_attempts(p, 3, Duration::from_millis(300)).await;
+        assert_eq!(at, [Duration::from_secs(1); 3], "the 1 s backoff is longer");
+    }
+
+    /// The spread after a `Retry-After` stays under the maximum delay and within the call's
+    /// deadline: it never turns a retry the header alone allows into giving up.
+    #[tokio::test(start_paused = true)]
+    async fn the_spread_after_retry_after_keeps_to_the_cap_and_the_deadline() {
+        let _isolated = crate::testing::isolate();
+        let capped = crate::configure(
+            "call-retry-after-capped",
+            Settings::new().max_delay(Duration::from_millis(1200)),
+        )
+        .unwrap();
+        for t in second_attempts(capped, 50, Duration::from_secs(1)).await {
+            assert!(
+                t >= Duration::from_secs(1) && t <= Duration::from_millis(1200),
+                "{t:?}"
+            );
+        }
+        let deadline = Duration::from_millis(1100);
+        let tight = crate::configure(
+            "call-retry-after-deadline",
+            Settings::new().total_timeout(Some(deadline)),
+        )
+        .unwrap();
+        let at = second_attempts(tight, 50, Duration::from_secs(1)).await;
+        assert_eq!(at.len(), 50, "every call retried");
+        for t in at {
+            assert!(
+                t >= Duration::from_secs(1) && t <= deadline - 2 * TIMER_TICK,
+                "{t:?}"
+            );
         }
     }
 }
