@@ -390,16 +390,44 @@ async fn a_cancelled_probe_does_not_wedge_the_breaker() {
 
 #[tokio::test(start_paused = true)]
 async fn spent_budget_returns_the_error_without_retrying() {
-    let p = resilience::configure(
-        "rt-budget",
-        exact()
-            .max_attempts(3)
-            .retry_budget_capacity(2)
-            .retry_budget_ratio(0.0)
-            .retry_budget_min_per_second(0.0)
-            .failure_threshold(1000),
-    )
-    .unwrap();
+    // A budget that earns nothing is its capacity for good: allowed, but said at its making.
+    let (logs, subscriber) = common::capture();
+    let p = tracing::subscriber::with_default(subscriber, || {
+        resilience::configure(
+            "rt-budget",
+            exact()
+                .max_attempts(3)
+                .retry_budget_capacity(2)
+                .retry_budget_ratio(0.0)
+                .retry_budget_min_per_second(0.0)
+                .failure_threshold(1000),
+        )
+        .unwrap()
+    });
+    let text = logs.text();
+    assert!(
+        text.contains(
+            "WARN resilience: [CONFIG] The retry budget of provider rt-budget never refills \
+             (RETRY_BUDGET_RATIO=0 and RETRY_BUDGET_MIN_PER_SECOND=0): after 2 retries"
+        ),
+        "{text}"
+    );
+    // Either one above 0 refills it: no warning.
+    let (logs, subscriber) = common::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        for (name, ratio, per_second) in
+            [("rt-budget-ratio", 0.1, 0.0), ("rt-budget-clock", 0.0, 1.0)]
+        {
+            resilience::configure(
+                name,
+                Settings::new()
+                    .retry_budget_ratio(ratio)
+                    .retry_budget_min_per_second(per_second),
+            )
+            .unwrap();
+        }
+    });
+    assert!(!logs.text().contains("never refills"), "{}", logs.text());
     let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
     assert_eq!(
         (r, attempts),

@@ -210,6 +210,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     let inner = reg.create(name, config);
     drop(reg);
     check_names_once();
+    warn_if_budget_never_refills(inner);
     // After an `init()` that returned these as an error, the advice would be wrong.
     let advice = if INIT_RAN.load(Ordering::Relaxed) {
         ""
@@ -724,7 +725,32 @@ fn configure_with(
     let made = reg.create(name, config);
     drop(reg);
     check_names_once();
+    warn_if_budget_never_refills(made);
     Ok(Provider(made))
+}
+
+/// A retry budget that earns nothing per call and nothing per second is its capacity for the
+/// life of the process: after that many retries the provider retries no more until `reset()`.
+/// Each value is sound alone, and the pair may be meant (a test's lifetime allowance), so it
+/// is a warning, not an error; but a service would otherwise find out in an outage, when
+/// every retry is refused.
+fn warn_if_budget_never_refills(p: &ProviderInner) {
+    let c = &p.config;
+    if c.enabled
+        && c.retry_enabled
+        && c.retry_budget_enabled
+        && c.retry_budget_ratio == 0.0
+        && c.retry_budget_min_per_second == 0.0
+    {
+        tracing::warn!(
+            target: "resilience", provider = p.name, capacity = c.retry_budget_capacity,
+            "[CONFIG] The retry budget of provider {} never refills (RETRY_BUDGET_RATIO=0 and \
+             RETRY_BUDGET_MIN_PER_SECOND=0): after {} retries (RETRY_BUDGET_CAPACITY) it \
+             allows none until reset(). Give either a value above 0, or switch the budget off \
+             (RESILIENCE_RETRY_BUDGET_ENABLED=false) to bound retries by attempts alone",
+            p.name.escape_debug(), c.retry_budget_capacity,
+        );
+    }
 }
 
 /// Whether `p` is logged for the first time. A bad global value (`RETRY_MAX_ATTEMPTS=abc`) is
