@@ -252,7 +252,7 @@ impl HttpProvider {
                     }
                     _ => UploadError::Http(e),
                 })?;
-            // `check_status()` passes 1xx–3xx on: for an upload, only a 2xx is one.
+            // `check_status()` passes 1xx and 304 on: for an upload, only a 2xx is one.
             if !resp.status().is_success() {
                 return Err(UploadError::Http(HttpError::new(
                     resp.status().as_u16(),
@@ -1458,7 +1458,7 @@ mod tests {
     /// upload, whatever its status line says. Each of these came back `Ok` from
     /// `HttpProvider::post`, and the file manager recorded it as uploaded, with the body's
     /// text as the file id: a body cut off where no length was sent (`text()` cannot tell),
-    /// an empty 200, a 3xx (`check_status()` passes 1xx–3xx on, as `error_for_status()`
+    /// an empty 200, a 3xx (`check_status()` passed 1xx–3xx on, as `error_for_status()`
     /// does), and a 200 whose body is an error message (the fault server's scripted 200, which
     /// it counts as a fault and never as an upload).
     #[tokio::test(start_paused = true)]

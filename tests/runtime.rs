@@ -852,8 +852,9 @@ const CUT_JSON: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":";
 const GARBLED_CHUNK: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"id\"\r\nZZ\r\n";
 const EMPTY: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/// reqwest takes any status from 100 to 999: `check_status()` lets through 1xx–3xx only, so a
-/// broken server's 600–999 is an error (permanent), not a success the breaker counts.
+/// reqwest takes any status from 100 to 999: `check_status()` lets through 1xx, 2xx and 304
+/// only, so a broken server's 600–999 is an error (permanent), not a success the breaker
+/// counts; so is a 3xx that reqwest did not follow.
 #[tokio::test]
 async fn check_status_refuses_statuses_above_599() {
     use resilience::{Classify, ErrorClass, ResponseExt};
@@ -872,7 +873,28 @@ async fn check_status_refuses_statuses_above_599() {
         assert_eq!(e.classify(), ErrorClass::Permanent, "{status}");
     }
     let resp = client.get(&url).send().await.unwrap();
-    assert!(resp.check_status().is_ok(), "a 3xx is passed on");
+    let e = resp.check_status().unwrap_err();
+    assert_eq!((e.status(), e.classify()), (399, ErrorClass::Permanent));
+}
+
+/// A 307 for a file sent as a stream: reqwest cannot send the body again, so it returns the
+/// redirect, and the file went nowhere. `check_status()` passed it on as a success (an upload
+/// that reads no body recorded it as done); it is a permanent error.
+#[tokio::test]
+async fn check_status_refuses_a_redirect_left_unfollowed_for_a_streamed_body() {
+    use resilience::{Classify, ErrorClass, ResponseExt};
+    let (url, hits) = raw_server(vec![Some(
+        "HTTP/1.1 307 Temporary Redirect\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n",
+    )])
+    .await;
+    let chunks = [Ok::<_, std::io::Error>(b"file".to_vec())];
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = common::client().put(&url).body(body).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 307);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "not followed");
+    let e = resp.check_status().unwrap_err();
+    assert_eq!((e.status(), e.classify()), (307, ErrorClass::Permanent));
 }
 
 /// reqwest reports every failure of `bytes()`/`text()`/`json()` as a decode error; only a body

@@ -480,8 +480,17 @@ fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Resu
         let ident: Ident = match &items.class[..] {
             // Only `crate = …`, read by `container_crate`.
             [] if !items.krate.is_empty() => continue,
+            // Empty parentheses have no token of their own to point at: the attribute is
+            // the mistake (spanned at nothing, the error fell on the derive).
+            [] => {
+                return Err(syn::Error::new_spanned(
+                    attr,
+                    format!("write the class in the parentheses: {KINDS}"),
+                ));
+            }
+            // One item that is no word (`"transient"`, `transient = true`): not two classes.
             [one] => syn::parse2(one.clone()).map_err(|_| {
-                syn::Error::new_spanned(one, format!("one class per {what}: {KINDS}"))
+                syn::Error::new_spanned(one, format!("write the class as a bare word: {KINDS}"))
             })?,
             _ => {
                 return Err(syn::Error::new_spanned(

@@ -193,8 +193,8 @@ forward_classify!(Box<E>, &E, std::sync::Arc<E>);
 /// our errors, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
 /// `reqwest::Error`, a type that derives `Classify` or one named to
 /// [`classify_in_chains!`](crate::classify_in_chains) is classified as the error it wraps, its
-/// `Retry-After` included: that is how an HTTP failure arrives through `io::Error::other(..)`
-/// or a body read as a stream.
+/// `Retry-After` included, through any `io::Error`s wrapped around it: that is how an HTTP
+/// failure arrives through `io::Error::other(..)` or a body read as a stream.
 impl Classify for std::io::Error {
     fn classify(&self) -> ErrorClass {
         use std::io::ErrorKind::*;
@@ -225,10 +225,14 @@ impl Classify for std::io::Error {
 }
 
 /// The error inside an `io::Error`, when it is one whose class we know better than its kind
-/// does: one of [`known`]'s. (An `io::Error` inside one keeps the outer kind, as before the
-/// wrapped types were looked at.)
+/// does: one of [`known`]'s, or one inside an `io::Error` inside it. (An `io::Error` inside one
+/// with nothing of ours in it keeps the outer kind, as before the wrapped types were looked
+/// at.)
 fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
-    known(e.get_ref()?)
+    let inner = e.get_ref()?;
+    // `io::Error::other(e)` of an `io::Error` (a stream adapter that wants an error of its own)
+    // hides the first from `source()` too: an HTTP error two deep was classified `Other`.
+    known(inner).or_else(|| wrapped(inner.downcast_ref()?))
 }
 
 /// `e` as one of ours, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
@@ -396,6 +400,31 @@ mod tests {
                 .downcast_ref::<ResilienceError>()
                 .is_some()
         );
+    }
+
+    /// An `io::Error` made from another (`io::Error::other(e)` in a stream adapter that wants
+    /// an error of its own, over a body read as a stream) hid the HTTP error inside: a 503 was
+    /// classified by the outer kind, `Other`, as permanent, and its `Retry-After` was lost. An
+    /// inner `io::Error` with nothing of ours in it still leaves the outer kind.
+    #[test]
+    fn an_io_error_inside_an_io_error_keeps_the_class_of_what_it_wraps() {
+        let busy = crate::HttpError::from_header(503, Some("2"));
+        let twice = io::Error::other(io::Error::other(busy.clone()));
+        assert_eq!(twice.classify(), ErrorClass::Transient);
+        assert_eq!(twice.retry_after(), Some(Duration::from_secs(2)));
+        assert_eq!(twice.log_summary().unwrap(), "HTTP 503 (retry after 2s)");
+        let thrice = io::Error::other(io::Error::new(io::ErrorKind::InvalidData, twice));
+        assert_eq!(thrice.classify(), ErrorClass::Transient);
+        #[cfg(feature = "anyhow")]
+        {
+            let e = anyhow::Error::from(io::Error::other(io::Error::other(busy)));
+            assert_eq!(
+                e.context("upload").retry_after(),
+                Some(Duration::from_secs(2))
+            );
+        }
+        let plain = io::Error::other(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert_eq!(plain.classify(), ErrorClass::Permanent);
     }
 
     #[test]

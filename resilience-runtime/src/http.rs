@@ -147,9 +147,13 @@ mod reqwest_impls {
     /// # let _ = resp; Ok(()) }
     /// ```
     pub trait ResponseExt: Sized + sealed::Sealed {
-        /// `Ok(self)` for 1xx–3xx, else the status and `Retry-After` as an [`HttpError`]
-        /// (an HTTP date read against the response's `Date` and `Age`, as
-        /// [`HttpError::from_headers`] reads it).
+        /// `Ok(self)` for 1xx, 2xx and 304, else the status and `Retry-After` as an
+        /// [`HttpError`] (an HTTP date read against the response's `Date` and `Age`, as
+        /// [`HttpError::from_headers`] reads it): a 3xx that reqwest did not follow (under
+        /// `redirect::Policy::none()`, with a `Location` that does not parse, or a 307 or 308
+        /// for a streamed body, which cannot be sent again) is permanent, not a success, as the
+        /// request never reached its destination. Unlike `error_for_status()`, which passes
+        /// every 3xx on.
         fn check_status(self) -> Result<Self, HttpError>;
     }
 
@@ -162,13 +166,15 @@ mod reqwest_impls {
 
     impl ResponseExt for reqwest::Response {
         fn check_status(self) -> Result<Self, HttpError> {
-            let status = self.status();
+            let status = self.status().as_u16();
             // Not `is_client_error() || is_server_error()`: reqwest takes any status up to
-            // 999, and a 600 is no success.
-            if status.as_u16() < 400 {
+            // 999, and a 600 is no success. Nor is a redirect left unfollowed: an upload
+            // answered with one was not made (a 304 answers a conditional request, which asked
+            // for it).
+            if status < 300 || status == 304 {
                 return Ok(self);
             }
-            Err(HttpError::from_headers(status.as_u16(), self.headers()))
+            Err(HttpError::from_headers(status, self.headers()))
         }
     }
 
@@ -184,7 +190,8 @@ mod reqwest_impls {
         /// ```no_run
         /// # async fn f(resp: reqwest::Response) -> Result<(), Box<dyn std::error::Error>> {
         /// let status = resp.status();
-        /// if status.as_u16() >= 400 { // as `check_status` has it
+        /// let passed = status.as_u16() < 300 || status.as_u16() == 304; // as `check_status` has it
+        /// if !passed {
         ///     let error = resilience::HttpError::from_headers(status.as_u16(), resp.headers());
         ///     let body = resp.text().await?; // the provider's explanation, for your error
         ///     # let _ = (error, body);
@@ -548,5 +555,52 @@ mod tests {
             )
         );
         assert_eq!(err.classify(), ErrorClass::Permanent);
+    }
+
+    /// A redirect reqwest did not follow comes back as the answer, and the request never
+    /// reached its destination: one under `redirect::Policy::none()`, one whose `Location`
+    /// does not parse, and a 307 or 308 for a request body streamed from a file, which cannot
+    /// be sent twice (`tests/runtime.rs`). Passed on as a success, a caller that reads no body
+    /// (a `PUT` answered with `200` and nothing else, as object stores do) recorded the upload
+    /// as done, and one that reads JSON found the empty body "cut short": transient, retried
+    /// into the same redirect and counted against the breaker. A 304 answers a conditional
+    /// request, which asked for it: still passed on.
+    #[cfg(feature = "reqwest")]
+    #[tokio::test]
+    async fn a_redirect_reqwest_did_not_follow_is_no_success() {
+        use std::io::{Read, Write};
+        let answers = [
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: /elsewhere\r\n",
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: /elsewhere\r\n",
+            "HTTP/1.1 302 Found\r\nLocation: http://[::1\r\n",
+            "HTTP/1.1 304 Not Modified\r\n",
+        ];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for answer in answers {
+                let (mut stream, _) = listener.accept().unwrap();
+                let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+                let _ = stream.read(&mut [0u8; 4096]);
+                let _ = stream.write_all(
+                    format!("{answer}content-length: 0\r\nconnection: close\r\n\r\n").as_bytes(),
+                );
+            }
+        });
+        let unfollowed = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        for (status, client) in [(307, &unfollowed), (308, &unfollowed), (302, &client)] {
+            let url = format!("http://{addr}/upload");
+            let resp = client.put(url).body("file").send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), status);
+            let e = resp.check_status().expect_err("a redirect not followed");
+            assert_eq!((e.status(), e.classify()), (status, ErrorClass::Permanent));
+        }
+        let resp = client.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(resp.check_status().unwrap().status().as_u16(), 304);
     }
 }

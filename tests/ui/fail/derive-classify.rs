@@ -19,6 +19,10 @@ enum Unsaid {
     Bare,
     #[classify = "transient"]
     Assigned,
+    #[classify()]
+    EmptyParens,
+    #[classify("transient")]
+    Quoted,
     #[classify(transparent)]
     TwoFields(std::io::Error, u32),
     #[classify(transparent)]
@@ -60,6 +64,11 @@ fn needs_classify<E: Classify>() {}
 fn generic_use() {
     needs_classify::<Generic<NotAnError>>();
 }
+
+// Empty parentheses on a struct: the error is at the attribute, not at the derive.
+#[derive(Debug, Classify)]
+#[classify()]
+struct EmptyStruct;
 
 #[derive(Classify)]
 union Raw {
