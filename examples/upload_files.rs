@@ -365,6 +365,9 @@ struct Outcomes {
     /// Uploads the database refused to record (a provider has them; the check at the end
     /// reports them).
     unrecorded: AtomicU64,
+    /// Files whose provider was still processing them (it answered 409) when their wait ended:
+    /// it may take them after the run, unrecorded here.
+    left_in_progress: AtomicU64,
     first_ok_after_outage_ms: AtomicU64,
 }
 
@@ -473,6 +476,18 @@ async fn wait_in_progress<P: FileProvider>(
     (result, waited)
 }
 
+/// Counts a file whose wait for a provider processing it (`wait_in_progress`) ended without
+/// the upload: whatever the last answer, that provider was processing it and may accept it
+/// after the run, where no row records it and the end-of-run check no longer looks.
+fn left_in_progress(tally: &Tally<'_>, result: &Result<Uploaded, UploadError>) {
+    if result.is_err() {
+        tally
+            .outcomes
+            .left_in_progress
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Uploads a file through `first`, and through `second` when `first` could not take it. While
 /// at least one of the two rejected it (a breaker is open) and neither took it, the file waits
 /// and tries again, for at most `max_wait` in all (or until Ctrl-C): for that breaker's next
@@ -512,6 +527,7 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
             let (result, w) =
                 wait_in_progress(first, key, name, bytes, tally, give_up_at, result).await;
             waited |= w;
+            left_in_progress(tally, &result);
             break (first.0, result);
         }
         failed_over = true;
@@ -524,6 +540,7 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
             let (result, w) =
                 wait_in_progress(second, key, name, bytes, tally, give_up_at, result).await;
             waited |= w;
+            left_in_progress(tally, &result);
             break (second.0, result);
         }
         if let (Missed::Failed, Missed::Failed) = (first_missed, second_missed) {
@@ -1166,6 +1183,14 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             started - uploaded
         );
     }
+    let left = outcomes.left_in_progress.load(Ordering::Relaxed);
+    if left > 0 {
+        eprintln!(
+            "{left} of them were still being processed by their provider (it answered 409) \
+             when their wait (--max-wait) ended: it may accept them after this run, where no \
+             row records them and the check above did not look"
+        );
+    }
     // Read again: a Ctrl-C during the report counts too.
     let interrupted = *stop.borrow();
     if args.keep_serving && interrupted.is_none() {
@@ -1672,6 +1697,50 @@ mod tests {
             (provider, result.ok().map(|u| u.file_id)),
             ("a", Some("at-a".to_owned()))
         );
+        assert_eq!(counts.outcomes.left_in_progress.load(Ordering::Relaxed), 0);
+    }
+
+    /// A file whose provider is still processing it (409) when its wait ends is counted as
+    /// such, not only as not uploaded: the provider may accept it after the run, where the
+    /// end-of-run check, which compares rows with what the servers accepted, no longer looks.
+    #[tokio::test(start_paused = true)]
+    async fn a_file_left_in_progress_at_its_wait_s_end_is_counted() {
+        struct Processing;
+        impl FileProvider for Processing {
+            #[resilient(provider = "left-409")]
+            async fn upload_file(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                note_reached();
+                note_in_progress();
+                Err(UploadError::InProgress)
+            }
+        }
+        struct Unused;
+        impl FileProvider for Unused {
+            #[resilient(provider = "left-409-other")]
+            async fn upload_file(
+                &self,
+                _: &str,
+                _: &str,
+                _: &[u8],
+            ) -> Result<Uploaded, UploadError> {
+                unreachable!("failed over from a provider processing the file")
+            }
+        }
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::from_secs(3));
+        let started = tokio::time::Instant::now();
+        let (provider, result) =
+            upload_with_failover(("a", &Processing), ("b", &Unused), "k", "f", b"x", &tally).await;
+        assert_eq!(provider, "a");
+        assert!(matches!(result, Err(UploadError::InProgress)));
+        // The last call, started within the wait, makes its own retries (a 409 is throttled).
+        assert!(started.elapsed() >= Duration::from_secs(3), "gave up early");
+        assert_eq!(counts.outcomes.left_in_progress.load(Ordering::Relaxed), 1);
     }
 
     /// A stop listener that cannot listen (no signal handler could be installed) stops
