@@ -1057,3 +1057,123 @@ async fn items_first(n: u32) -> Result<u32, TestError> {
 async fn items_may_come_first_in_a_body() {
     assert_eq!(items_first(3).await.unwrap(), 6);
 }
+
+/// A batch a caller fills, taken as `&mut`.
+struct Batch(Vec<u32>);
+
+#[async_trait]
+trait Batcher {
+    async fn push_one(&self, batch: &mut Batch, flaky: &Flaky) -> Result<usize, TestError>;
+}
+
+#[async_trait]
+impl Batcher for Native {
+    /// A pattern on a `&mut` argument, which async-trait leaves in the signature: each attempt
+    /// binds it to a reborrow of its own, as the native path does. Left as it was, the body's
+    /// move of `items` (into the `async move` block) did not compile: "value moved here, in
+    /// previous iteration of loop", at the attribute. The `skip` names the binding, as
+    /// tracing allows without the attribute.
+    #[resilient(provider = "mac-trait-pattern")]
+    #[tracing::instrument(skip(self, items, flaky))]
+    async fn push_one(&self, Batch(items): &mut Batch, flaky: &Flaky) -> Result<usize, TestError> {
+        let n = flaky.hit()?;
+        let items = async move {
+            items.push(n);
+            items
+        }
+        .await;
+        Ok(items.len())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_async_trait_pattern_on_a_mut_reference_is_bound_per_attempt() {
+    fast("mac-trait-pattern", 100);
+    let native = Native {
+        flaky: Flaky::new(0),
+    };
+    let mut batch = Batch(Vec::new());
+    let flaky = Flaky::new(2);
+    assert_eq!(
+        assert_send(native.push_one(&mut batch, &flaky)).await,
+        Ok(1)
+    );
+    assert_eq!(
+        batch.0,
+        [3],
+        "the third attempt pushed into the caller's batch"
+    );
+}
+
+/// A default body in an `#[async_trait]` trait, which async-trait rewrites as it does an
+/// impl's method: retried, its `&mut self` reborrowed per attempt, and its boxed future `Send`.
+#[async_trait]
+trait Counted: Send {
+    fn flaky(&self) -> &Flaky;
+    fn bump(&mut self);
+
+    #[resilient(provider = "mac-trait-default")]
+    async fn counted(&mut self) -> Result<u32, TestError> {
+        self.bump();
+        self.flaky().hit()
+    }
+}
+
+impl Counted for Boxed {
+    fn flaky(&self) -> &Flaky {
+        &self.flaky
+    }
+    fn bump(&mut self) {
+        self.renames += 1;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_async_trait_default_body_is_retried() {
+    fast("mac-trait-default", 100);
+    let mut b = Boxed {
+        flaky: Flaky::new(2),
+        renames: 0,
+    };
+    assert_eq!(assert_send(b.counted()).await, Ok(3));
+    assert_eq!(b.renames, 3, "each attempt ran on the caller's value");
+}
+
+/// Not `Clone`; counts its drops.
+struct Ticket(Arc<AtomicU32>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+trait Redeem {
+    async fn redeem(self, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+}
+
+#[async_trait]
+impl Redeem for Ticket {
+    /// A receiver taken by value that the body never names is not copied, as such an argument
+    /// is not, so its type need not be `Clone` (it had to be, in an `#[async_trait]` impl
+    /// alone).
+    #[resilient(provider = "mac-unnamed-self")]
+    async fn redeem(self, flaky: &Flaky) -> Result<u32, TestError> {
+        flaky.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_async_trait_receiver_the_body_never_names_is_not_cloned() {
+    fast("mac-unnamed-self", 100);
+    let drops = Arc::new(AtomicU32::new(0));
+    let flaky = Flaky::new(2);
+    assert_eq!(
+        assert_send(Ticket(Arc::clone(&drops)).redeem(&flaky)).await,
+        Ok(3)
+    );
+    assert_eq!(drops.load(Ordering::SeqCst), 1, "the caller's value, once");
+}

@@ -139,6 +139,7 @@ impl Client {
 #[async_trait]
 trait Boxed {
     async fn fill(&self, tag: String, buf: &mut Vec<u8>, s: &str) -> Result<usize, StrictError>;
+    async fn bump(&self, pair: &mut (u32, u32)) -> Result<u32, StrictError>;
 }
 
 #[async_trait]
@@ -158,6 +159,14 @@ impl Boxed for Client {
             .saturating_add(buf.len())
             .saturating_add(s.len())
             .saturating_add(attempt as usize))
+    }
+
+    /// A pattern on a `&mut` argument, bound per attempt under a name of the expansion's.
+    #[resilient(provider = "strict")]
+    async fn bump(&self, (a, b): &mut (u32, u32)) -> Result<u32, StrictError> {
+        *a = a.saturating_add(1);
+        let attempt = self.flaky.hit()?;
+        Ok(b.saturating_add(attempt))
     }
 }
 
@@ -197,4 +206,8 @@ async fn each_attempt_still_gets_its_own_copies() {
         Ok(1 + 2 + 1 + 2)
     );
     assert_eq!(buf, [1, 1]);
+    client.flaky = Flaky::default();
+    let mut pair = (0, 5);
+    assert_eq!(client.bump(&mut pair).await, Ok(5 + 2));
+    assert_eq!(pair, (2, 5), "both attempts bumped the caller's pair");
 }

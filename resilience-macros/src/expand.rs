@@ -317,11 +317,27 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         check_no_borrow_through_unique(&item.sig, &ret)?;
     }
     let mut params = Vec::new();
+    let mut bindings = Vec::new();
     let mut site = site;
     if args.retry {
         let held;
-        (params, held) = param_rebinds(&mut item.sig, &mut inner.block.stmts, krate);
+        (params, held, bindings) = param_rebinds(&mut item.sig, &mut inner.block.stmts, krate);
         site.extend(held);
+        // A receiver taken by value that the body never names is not copied, as such an
+        // argument is not: async-trait's move of it goes before the loop, so `Self` need not
+        // be `Clone` (the native path never clones a `self` without `mut`). A `self` that
+        // async-trait left as it was (`"{self}"`) counts as naming it.
+        let named = async_trait_body_mentions(&inner.block.stmts).is_none_or(|u| {
+            ["__self", "self"]
+                .iter()
+                .any(|n| u.names(&syn::Ident::new(n, Span::call_site())))
+        });
+        if matches!(receiver, ReceiverKind::Owned(_))
+            && !named
+            && let Some(at) = inner.block.stmts.iter().position(moves_self)
+        {
+            inner.block.stmts.remove(at).to_tokens(&mut site);
+        }
         for stmt in &mut inner.block.stmts {
             if let Some(copy) = rebind_self_let(stmt, &receiver, krate) {
                 params.insert(0, copy);
@@ -334,7 +350,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             r.mutability = Some(Default::default());
         }
     }
-    skip_generated_names(&mut item.attrs, &item.sig, true, &[]);
+    skip_generated_names(&mut item.attrs, &item.sig, true, &bindings);
     let stmts = &inner.block.stmts;
     let harness = harness(
         &args,
@@ -444,6 +460,18 @@ fn kept_name(pat: &Pat) -> Option<&syn::Ident> {
 /// The names bound by the argument patterns that [`rebind_params`] gives a name of its own
 /// (see [`kept_name`]; `_` binds none).
 fn renamed_pattern_bindings(sig: &Signature) -> Vec<String> {
+    let mut names = Vec::new();
+    for arg in &sig.inputs {
+        let FnArg::Typed(arg) = arg else { continue };
+        if kept_name(&arg.pat).is_none() && !matches!(&*arg.pat, Pat::Wild(_)) {
+            names.extend(pattern_bindings(&arg.pat));
+        }
+    }
+    names
+}
+
+/// The names `pat` binds.
+fn pattern_bindings(pat: &Pat) -> Vec<String> {
     use syn::visit_mut::VisitMut;
     struct Collect(Vec<String>);
     impl VisitMut for Collect {
@@ -453,12 +481,7 @@ fn renamed_pattern_bindings(sig: &Signature) -> Vec<String> {
         }
     }
     let mut collect = Collect(Vec::new());
-    for arg in &sig.inputs {
-        let FnArg::Typed(arg) = arg else { continue };
-        if kept_name(&arg.pat).is_none() && !matches!(&*arg.pat, Pat::Wild(_)) {
-            collect.visit_pat_mut(&mut (*arg.pat).clone());
-        }
-    }
+    collect.visit_pat_mut(&mut pat.clone());
     collect.0
 }
 
@@ -1284,28 +1307,43 @@ fn mentioned(tokens: TokenStream) -> Mentioned {
 /// not copied, as on the native path: async-trait's `let` for it moves out of the attempts
 /// (where it would move the argument into the first) to before the loop, so the call's future
 /// still owns it until the call ends (a guard's drop comes when it would without us). A
-/// parameter's `#[cfg]` goes onto its statements. Returns the statements to make before each
-/// attempt, and those to run once before the loop.
+/// parameter's `#[cfg]` goes onto its statements. A pattern on a reference type is the one
+/// argument async-trait leaves as written, in the signature, with no `let`: on a `&mut`, it is
+/// given a name of ours and bound per attempt to a reborrow, as on the native path (kept, its
+/// `&mut` bindings were the caller's, and a body that moves one, into a `let` or an `async
+/// move` block, moved it "in previous iteration of loop"). Returns the statements to make
+/// before each attempt, those to run once before the loop, and the names the renamed
+/// patterns bind (for [`skip_generated_names`]).
 fn param_rebinds(
     sig: &mut Signature,
     stmts: &mut Vec<Stmt>,
     krate: &Krate,
-) -> (Vec<TokenStream>, TokenStream) {
-    // The user's body, `let __ret = { … }`; in a shape we do not know, every argument counts
-    // as named.
-    let used = stmts.iter().find_map(|s| match s {
-        Stmt::Local(l)
-            if matches!(&l.pat, Pat::Type(t) if is_ident(&t.pat, "__ret"))
-                || is_ident(&l.pat, "__ret") =>
-        {
-            l.init.as_ref().map(|i| mentioned(i.expr.to_token_stream()))
-        }
-        _ => None,
-    });
-    let (mut out, mut held) = (Vec::new(), TokenStream::new());
-    for arg in sig.inputs.iter_mut() {
+) -> (Vec<TokenStream>, TokenStream, Vec<String>) {
+    let used = async_trait_body_mentions(stmts);
+    let (mut out, mut held, mut bindings) = (Vec::new(), TokenStream::new(), Vec::new());
+    for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
         let span = arg.span();
+        if !matches!(&*arg.pat, Pat::Ident(_) | Pat::Wild(_))
+            && matches!(rebind_kind(&arg.ty), Rebind::Unique)
+        {
+            bindings.extend(pattern_bindings(&arg.pat));
+            let name = format_ident!("__resilience_arg{}", i, span = Span::mixed_site());
+            let pat = std::mem::replace(
+                &mut *arg.pat,
+                Pat::Ident(PatIdent {
+                    attrs: Vec::new(),
+                    by_ref: None,
+                    mutability: None,
+                    ident: name.clone(),
+                    subpat: None,
+                }),
+            );
+            let ParamAttrs { binding, .. } = ParamAttrs::of(&arg.attrs);
+            soften_expects(&mut arg.attrs);
+            out.push(quote_spanned!(span=> #(#binding)* let #pat = &mut *#name;));
+            continue;
+        }
         let Pat::Ident(pat) = &mut *arg.pat else {
             continue;
         };
@@ -1349,7 +1387,27 @@ fn param_rebinds(
             }
         });
     }
-    (out, held)
+    (out, held, bindings)
+}
+
+/// What the user's body in an async-trait block, `let __ret = { … }`, names; `None` in a shape
+/// we do not know, where everything counts as named.
+fn async_trait_body_mentions(stmts: &[Stmt]) -> Option<Mentioned> {
+    stmts.iter().find_map(|s| match s {
+        Stmt::Local(l)
+            if matches!(&l.pat, Pat::Type(t) if is_ident(&t.pat, "__ret"))
+                || is_ident(&l.pat, "__ret") =>
+        {
+            l.init.as_ref().map(|i| mentioned(i.expr.to_token_stream()))
+        }
+        _ => None,
+    })
+}
+
+/// `let [mut] __self = self;`: async-trait moving the receiver into its block.
+fn moves_self(stmt: &Stmt) -> bool {
+    let Stmt::Local(l) = stmt else { return false };
+    matches!(l.init.as_ref().map(|i| &*i.expr), Some(Expr::Path(e)) if e.path.is_ident("self"))
 }
 
 fn is_ident(pat: &Pat, name: &str) -> bool {
