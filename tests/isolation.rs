@@ -407,3 +407,25 @@ fn a_slip_in_code_is_warned_about_under_isolation_too() {
         "{text}"
     );
 }
+
+/// What the docs say of `flavor = "multi_thread"`: the test's body is under its guard, but a
+/// task it spawns runs on a worker, where none is, and gets the process's provider unless it
+/// is wrapped with `Isolation::run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_multi_thread_runtime_only_wrapped_tasks_are_isolated() {
+    let isolated = testing::isolate();
+    let mine = resilience::configure("iso-multi", fast()).unwrap();
+    assert_eq!(resilience::provider("iso-multi"), mine, "the test's body");
+    let unwrapped = tokio::spawn(async { resilience::provider("iso-multi") })
+        .await
+        .unwrap();
+    assert_ne!(unwrapped, mine, "a task on a worker, unwrapped");
+    let wrapped = tokio::spawn(
+        isolated
+            .isolation()
+            .run(async { resilience::provider("iso-multi") }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrapped, mine, "a task on a worker, wrapped");
+}

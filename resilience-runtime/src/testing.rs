@@ -35,13 +35,16 @@
 //!
 //! The thread is what is isolated, not the task: `#[tokio::test]` runs its test on one thread
 //! (the default `current_thread` flavour), tasks it spawns included (not `spawn_blocking`'s,
-//! which run on the blocking pool). On a `multi_thread`
-//! runtime, wrap the tasks spawned onto its workers with [`Isolation::run`] (the guard's
-//! [`isolation()`](Isolated::isolation)), or they use the process's providers. A future on
-//! the test's thread that holds a guard of its own across an `.await` (a branch of `join!`, a
-//! `spawn_local` task) changes what the test sees while it holds it, so take one guard, on the test's first line: a helper that takes its own and returns
-//! leaves the test on the process's providers. A [`Provider`] handle taken before the guard
-//! keeps the provider it was taken for.
+//! which run on the blocking pool). With `#[tokio::test(flavor = "multi_thread")]` the test's
+//! own body still runs on its thread, under its guard, but every task it spawns (or code it
+//! calls spawns: a service's background worker) runs on the runtime's workers, where no guard
+//! is: wrap them with [`Isolation::run`] (the guard's [`isolation()`](Isolated::isolation)),
+//! or they use the process's providers, shared with every other test, and nothing says so.
+//! A future on the test's thread that holds a guard of its own across an `.await` (a branch of
+//! `join!`, a `spawn_local` task) puts every other future on that thread under its providers
+//! while it holds it. So take one guard, on the test's first line; a helper that takes its own
+//! and returns leaves the test on the process's providers. A [`Provider`] handle taken before
+//! the guard keeps the provider it was taken for.
 //!
 //! Needs the `testing` feature, which is for dev-dependencies only: with it, every call looks
 //! up a thread-local list first. (Without it, `resilience::testing` is not found: "cannot

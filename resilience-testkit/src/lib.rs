@@ -135,7 +135,8 @@ impl Faults {
 pub enum Fault {
     /// Answer with this status (429 gets `Retry-After`), counted as a fault and never as an
     /// upload, whatever the status: a scripted 200 is answered with the body
-    /// `injected fault`. A number that is no HTTP status (outside 100–999) is answered 500.
+    /// `injected fault`. A number that is no HTTP status (outside 100–999) is answered 500,
+    /// and so, by hyper, is an informational one other than 101 (no final answer can be one).
     Status(u16),
     /// 429 with this `Retry-After` in seconds.
     TooManyRequests {
@@ -247,8 +248,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A running fault server. Dropping it stops it: the port is closed, and so are the
-/// connections open to it.
+/// A running fault server. Dropping it stops it: the port is closed when the drop returns,
+/// and the connections open to it close as its task ends (when the runtime next runs it).
 pub struct FaultServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
@@ -258,6 +259,15 @@ pub struct FaultServer {
 
 impl Drop for FaultServer {
     fn drop(&mut self) {
+        // The listener is shut here, not when the task's abort is next run: an
+        // `AcceptedSlow` upload's processing holds the state the listener is in, and until
+        // then the port took connections that no one answered. Refusing, under the port's
+        // lock, as `outage(Refuse)` does: the task, if it runs again, binds no new one.
+        {
+            let mut port = lock(&self.shared.port);
+            self.shared.refusing.store(true, Ordering::SeqCst);
+            *port = None;
+        }
         self.task.abort();
     }
 }
@@ -847,6 +857,35 @@ mod tests {
             .send()
             .await;
         assert!(after.is_err(), "{after:?}");
+    }
+
+    /// The port is closed when the server's drop returns, whatever is still running: an
+    /// `AcceptedSlow` upload's processing held the server's state, listener included, so a
+    /// dropped server's port went on taking connections (answered by no one: a client hung
+    /// until its own timeout) until the processing ended, an hour here.
+    #[tokio::test]
+    async fn dropping_the_server_closes_its_port_at_once() {
+        let s = FaultServer::start(Faults::none()).await.unwrap();
+        s.script([Fault::AcceptedSlow(Duration::from_secs(3600))]);
+        let addr = s.addr();
+        let url = s.upload_url();
+        let slow = tokio::spawn(async move { client().post(url).body("x").send().await });
+        while s.stats().requests == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(s);
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        let after = tokio::net::TcpStream::connect(addr).await.map(drop);
+        assert_eq!(
+            after.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::ConnectionRefused)
+        );
+        assert!(
+            slow.await.unwrap().is_err(),
+            "the slow request was answered"
+        );
     }
 
     /// A negative rate counts as none (it used to take its share from the next fault's).
