@@ -429,3 +429,72 @@ async fn on_a_multi_thread_runtime_only_wrapped_tasks_are_isolated() {
     .unwrap();
     assert_eq!(wrapped, mine, "a task on a worker, wrapped");
 }
+
+/// A retry budget that never refills is warned about when an isolated provider is made, as
+/// when the process's is (`configure`, or first use after `init()`), once per provider; not
+/// for one allowed a single attempt, which never retries.
+#[test]
+fn a_budget_that_never_refills_is_warned_about_under_isolation_too() {
+    let _isolated = testing::isolate();
+    let never = || {
+        Settings::new()
+            .retry_budget_ratio(0.0)
+            .retry_budget_min_per_second(0.0)
+    };
+    let (logs, subscriber) = common::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        resilience::configure("iso-dry", never()).unwrap();
+        resilience::configure("iso-dry", never()).unwrap();
+        resilience::Builder::new()
+            .provider("iso-dry-later", never())
+            .provider("iso-one-attempt", never().max_attempts(1))
+            .init()
+            .unwrap();
+        let _ = resilience::provider("iso-dry-later");
+        let _ = resilience::provider("iso-dry-later");
+        let _ = resilience::provider("iso-one-attempt");
+    });
+    let text = logs.text();
+    let warned = |name: &str| {
+        text.matches(&format!(
+            "The retry budget of provider {name} never refills"
+        ))
+        .count()
+    };
+    assert_eq!(
+        (
+            warned("iso-dry"),
+            warned("iso-dry-later"),
+            warned("iso-one-attempt")
+        ),
+        (1, 1, 0),
+        "{text}"
+    );
+}
+
+/// The warning is logged with the isolation's lock released: a log layer that makes a
+/// provider as the line goes out (a log shipper with a resilient client) does not wait on it.
+#[test]
+fn a_log_layer_that_makes_a_provider_while_the_budget_warning_is_logged_does_not_hang() {
+    let isolation = testing::Isolation::new();
+    let shipper = isolation.clone();
+    common::re_enters(
+        "making a provider while the budget warning was logged",
+        move || {
+            let _entered = shipper.enter();
+            let _ = resilience::provider("iso-shipper");
+        },
+        move || {
+            let _entered = isolation.enter();
+            let never = Settings::new()
+                .retry_budget_ratio(0.0)
+                .retry_budget_min_per_second(0.0);
+            resilience::configure("iso-dry-shipped", never.clone()).unwrap();
+            resilience::Builder::new()
+                .provider("iso-dry-first-use", never)
+                .init()
+                .unwrap();
+            let _ = resilience::provider("iso-dry-first-use");
+        },
+    );
+}

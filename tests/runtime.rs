@@ -428,6 +428,19 @@ async fn spent_budget_returns_the_error_without_retrying() {
         }
     });
     assert!(!logs.text().contains("never refills"), "{}", logs.text());
+    // Nor for a provider allowed one attempt: it never retries, and has nothing to refill.
+    let (logs, subscriber) = common::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        resilience::configure(
+            "rt-budget-one-attempt",
+            Settings::new()
+                .max_attempts(1)
+                .retry_budget_ratio(0.0)
+                .retry_budget_min_per_second(0.0),
+        )
+        .unwrap();
+    });
+    assert!(!logs.text().contains("never refills"), "{}", logs.text());
     let (r, attempts) = run(p, vec![Err(TestError::Transient)]).await;
     assert_eq!(
         (r, attempts),

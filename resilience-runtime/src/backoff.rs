@@ -41,6 +41,24 @@ pub fn delay(config: &Config, n: u32, previous: Duration, rng: &mut impl Rng) ->
     }
 }
 
+/// The wait after a `Retry-After` of `ra`, with jitter on: `jittered` after it, so that callers
+/// told the same time do not all come back at that instant, and no later than `limit` (never
+/// before `ra`). A spread that would pass the limit is drawn again within what is left, not
+/// cut to it: cut, it put every caller whose jitter passed the limit at that one instant (four
+/// in five, with `Retry-After: 1`, the default 1 s base and a 1.2 s cap).
+pub fn after_retry_after(
+    ra: Duration,
+    jittered: Duration,
+    limit: Duration,
+    rng: &mut impl Rng,
+) -> Duration {
+    let room = limit.saturating_sub(ra);
+    if jittered <= room {
+        return ra + jittered;
+    }
+    ra + uniform(rng, Duration::ZERO, room)
+}
+
 fn uniform(rng: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
     if hi <= lo {
         return hi;
@@ -175,6 +193,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// After a `Retry-After` the jittered delay comes on top, within the limit: one that
+    /// would pass it is drawn again in the room left, spread over it, not gathered at its end.
+    #[test]
+    fn the_spread_after_retry_after_stays_spread_within_its_limit() {
+        let mut rng = SmallRng::seed_from_u64(11);
+        let (ra, limit) = (Duration::from_secs(1), Duration::from_millis(1200));
+        let ms = Duration::from_millis;
+        assert_eq!(after_retry_after(ra, ms(150), limit, &mut rng), ms(1150));
+        assert_eq!(after_retry_after(ra, ms(200), limit, &mut rng), limit);
+        let mut at_limit = 0;
+        let mut lowest = limit;
+        for _ in 0..1000 {
+            let d = after_retry_after(ra, ms(900), limit, &mut rng);
+            assert!(d >= ra && d <= limit, "{d:?}");
+            at_limit += usize::from(d == limit);
+            lowest = lowest.min(d);
+        }
+        assert!(at_limit < 10, "{at_limit} of 1000 at the limit");
+        assert!(
+            lowest < ms(1020),
+            "the bottom of the room is used: {lowest:?}"
+        );
+        // No room beyond the header (a limit at it or below): the header's own wait.
+        assert_eq!(after_retry_after(ra, ms(900), ra, &mut rng), ra);
+        assert_eq!(after_retry_after(ra, ms(900), ms(10), &mut rng), ra);
+        let max = Duration::MAX;
+        assert_eq!(after_retry_after(max, max, max, &mut rng), max);
     }
 
     #[test]

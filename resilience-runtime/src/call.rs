@@ -1329,7 +1329,8 @@ impl Call {
             .ext
             .as_ref()
             .map_or((Duration::ZERO, None), |e| (e.delay, e.deadline));
-        let mut delay = backoff::delay(c, self.current.attempt() - 1, previous, &mut rand::rng());
+        let rng = &mut rand::rng();
+        let mut delay = backoff::delay(c, self.current.attempt() - 1, previous, rng);
         let retry_after = match class {
             ErrorClass::Throttled { retry_after: r } => r.max(retry_after),
             _ => retry_after,
@@ -1339,20 +1340,27 @@ impl Call {
             if ra > c.max_delay {
                 return Err(GiveUp::RetryAfterTooLong(ra));
             }
-            delay = if c.jitter == Jitter::None {
+            // A header of 0 (a date already past reads as 0) asks for no wait: as none, the
+            // backoff alone, which gives up below if it does not fit before the deadline.
+            delay = if c.jitter == Jitter::None || ra.is_zero() {
                 delay.max(ra)
             } else {
                 // After the header's wait, not merged with it: the jittered backoff was mostly
                 // below it (always, for a first retry told 1 s at the defaults), and every
-                // caller told the same time came back at that instant. The spread is cut to
-                // the cap and to the deadline's room, never the header's own wait (a deadline
-                // too close for that is refused below, as before).
-                let room = deadline.map_or(c.max_delay, |d| {
-                    d.saturating_duration_since(now)
-                        .saturating_sub(2 * TIMER_TICK)
+                // caller told the same time came back at that instant. Under a deadline the
+                // spread takes at most half the time the header's wait leaves before it: the
+                // rest is the retry's own (taken to the deadline's edge, nine in ten callers
+                // told 1 s with a 1.1 s deadline retried with 2 ms left, each cut off and
+                // counted against the breaker). A deadline too close for the header's wait
+                // alone is refused below, as before.
+                let limit = deadline.map_or(c.max_delay, |d| {
+                    let left = d
+                        .saturating_duration_since(now)
+                        .saturating_sub(2 * TIMER_TICK);
+                    ra.saturating_add(left.saturating_sub(ra) / 2)
                         .min(c.max_delay)
                 });
-                ra.saturating_add(delay).min(room).max(ra)
+                backoff::after_retry_after(ra, delay, limit, rng)
             };
         }
         // Tokio's timer fires on whole-millisecond ticks, rounding up: a sleep that ends less
@@ -1576,6 +1584,110 @@ mod tests {
                 t >= Duration::from_secs(1) && t <= deadline - 2 * TIMER_TICK,
                 "{t:?}"
             );
+        }
+    }
+
+    /// How many of `at` fall on its most common instant.
+    fn most_at_once(at: &[Duration]) -> usize {
+        let mut counts = std::collections::BTreeMap::new();
+        for t in at {
+            *counts.entry(*t).or_insert(0) += 1;
+        }
+        counts.into_values().max().unwrap_or(0)
+    }
+
+    /// A spread cut to the maximum delay put every caller whose jitter passed it at that one
+    /// instant: with a 1.2 s cap and `Retry-After: 1`, four in five of them came back at
+    /// exactly 1.2 s, in step again.
+    #[tokio::test(start_paused = true)]
+    async fn the_spread_cut_by_the_cap_does_not_gather_callers_at_it() {
+        let _isolated = crate::testing::isolate();
+        let p = crate::configure(
+            "call-retry-after-cap-spread",
+            Settings::new().max_delay(Duration::from_millis(1200)),
+        )
+        .unwrap();
+        let at = second_attempts(p, 50, Duration::from_secs(1)).await;
+        assert!(most_at_once(&at) <= 5, "retries in step at {at:?}");
+    }
+
+    /// Under a deadline the spread came out of the retry's own time: cut to the deadline's
+    /// room, nine in ten of the callers told `Retry-After: 1` with a 1.1 s deadline started
+    /// their retry 2 ms before it, all at once, where the header alone left them 100 ms. An
+    /// attempt of 20 ms was cut off by the deadline, each one a breaker failure: the
+    /// provider that asked for the wait had its breaker opened by the retries.
+    #[tokio::test(start_paused = true)]
+    async fn the_spread_under_a_deadline_leaves_the_retry_its_time() {
+        let _isolated = crate::testing::isolate();
+        let p = crate::configure(
+            "call-retry-after-deadline-time",
+            Settings::new().total_timeout(Some(Duration::from_millis(1100))),
+        )
+        .unwrap();
+        let calls: Vec<_> = (0..50)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let mut attempts = 0;
+                    p.execute(|| {
+                        attempts += 1;
+                        let first = attempts == 1;
+                        async move {
+                            if first {
+                                return Err(Error::Throttled(Some(Duration::from_secs(1))));
+                            }
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Ok(())
+                        }
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for call in calls {
+            if let Err(e) = call.await.unwrap() {
+                failed.push(e);
+            }
+        }
+        assert!(failed.is_empty(), "{} cut off: {failed:?}", failed.len());
+        assert_eq!(p.state(), CircuitState::Closed);
+        // Nor do they meet at the edge of what the spread may take.
+        let wide = crate::configure(
+            "call-retry-after-deadline-spread",
+            Settings::new().total_timeout(Some(Duration::from_millis(1500))),
+        )
+        .unwrap();
+        let at = second_attempts(wide, 50, Duration::from_secs(1)).await;
+        assert!(most_at_once(&at) <= 5, "retries in step at {at:?}");
+    }
+
+    /// `Retry-After: 0` (or an HTTP date already past, which reads as 0) asks for no wait: the
+    /// same as no header. A backoff that does not fit before the deadline gave up without a
+    /// header, but with one of 0 was cut to the deadline's room and retried with 2 ms left.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_of_zero_is_no_header() {
+        let _isolated = crate::testing::isolate();
+        let p = crate::configure(
+            "call-retry-after-zero",
+            Settings::new()
+                .jitter(Jitter::Equal)
+                .base_delay(Duration::from_secs(2))
+                .total_timeout(Some(Duration::from_millis(800))),
+        )
+        .unwrap();
+        for retry_after in [None, Some(Duration::ZERO)] {
+            let mut attempts = 0;
+            let r = p
+                .execute(|| {
+                    attempts += 1;
+                    async move { Err::<(), _>(Error::Throttled(retry_after)) }
+                })
+                .await;
+            assert!(
+                matches!(r, Err(Error::Throttled(_))),
+                "{retry_after:?}: {r:?}"
+            );
+            assert_eq!(attempts, 1, "{retry_after:?}: a 1–2 s backoff in 800 ms");
         }
     }
 }

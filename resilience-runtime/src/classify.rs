@@ -194,14 +194,16 @@ forward_classify!(Box<E>, &E, std::sync::Arc<E>);
 /// `reqwest::Error`, a type that derives `Classify` or one named to
 /// [`classify_in_chains!`](crate::classify_in_chains) is classified as the error it wraps, its
 /// `Retry-After` included, through any `io::Error`s wrapped around it: that is how an HTTP
-/// failure arrives through `io::Error::other(..)` or a body read as a stream.
+/// failure arrives through `io::Error::other(..)` or a body read as a stream. One of kind
+/// `Other` around a plain `io::Error` (`io::Error::other(reset)`) is classified by the kind
+/// inside.
 impl Classify for std::io::Error {
     fn classify(&self) -> ErrorClass {
         use std::io::ErrorKind::*;
         if let Some(inner) = wrapped(self) {
             return inner.classify();
         }
-        match self.kind() {
+        match said_kind(self) {
             ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | BrokenPipe
             | TimedOut | Interrupted | WouldBlock | UnexpectedEof | AddrInUse
             | AddrNotAvailable | NetworkUnreachable | NetworkDown | HostUnreachable
@@ -215,7 +217,7 @@ impl Classify for std::io::Error {
         // A wrapped error of ours knows what of itself is safe to log.
         match wrapped(self) {
             Some(inner) => inner.log_summary(),
-            None => Some(Cow::Owned(format!("io error: {}", self.kind()))),
+            None => Some(Cow::Owned(format!("io error: {}", said_kind(self)))),
         }
     }
 
@@ -226,13 +228,33 @@ impl Classify for std::io::Error {
 
 /// The error inside an `io::Error`, when it is one whose class we know better than its kind
 /// does: one of [`known`]'s, or one inside an `io::Error` inside it. (An `io::Error` inside one
-/// with nothing of ours in it keeps the outer kind, as before the wrapped types were looked
-/// at.)
+/// with nothing of ours in it is classified by [`said_kind`].)
 fn wrapped(e: &std::io::Error) -> Option<&dyn Classify> {
-    let inner = e.get_ref()?;
-    // `io::Error::other(e)` of an `io::Error` (a stream adapter that wants an error of its own)
-    // hides the first from `source()` too: an HTTP error two deep was classified `Other`.
-    known(inner).or_else(|| wrapped(inner.downcast_ref()?))
+    let mut e = e;
+    loop {
+        let inner = e.get_ref()?;
+        if let Some(found) = known(inner) {
+            return Some(found);
+        }
+        // `io::Error::other(e)` of an `io::Error` (a stream adapter that wants an error of its
+        // own) hides the first from `source()` too: an HTTP error two deep was classified
+        // `Other`. A loop: as deep as the nesting goes.
+        e = inner.downcast_ref()?;
+    }
+}
+
+/// The kind of `e` that says what happened: one made with `io::Error::other(inner)` of another
+/// `io::Error` says nothing of its own (`Other`), and a connection reset below it, from the
+/// stream adapter that [`wrapped`] looks through for an HTTP error, was permanent. A kind the
+/// wrapper chose (`InvalidData`) is its word, and kept. A loop: as deep as the nesting goes.
+fn said_kind(e: &std::io::Error) -> std::io::ErrorKind {
+    let mut e = e;
+    while e.kind() == std::io::ErrorKind::Other
+        && let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<std::io::Error>())
+    {
+        e = inner;
+    }
+    e.kind()
 }
 
 /// `e` as one of ours, an [`HttpError`](crate::HttpError), (with the `reqwest` feature) a
@@ -424,7 +446,43 @@ mod tests {
             );
         }
         let plain = io::Error::other(io::Error::from(io::ErrorKind::ConnectionReset));
-        assert_eq!(plain.classify(), ErrorClass::Permanent);
+        assert_eq!(plain.classify(), ErrorClass::Transient);
+    }
+
+    /// The same stream adapter over a connection that was reset: `io::Error::other` of the
+    /// reset says nothing of its own (`Other`), and the call was not retried (permanent) where
+    /// the reset alone was; its log said "other error". A kind the wrapper chose is its word.
+    #[test]
+    fn an_io_error_inside_an_other_io_error_is_classified_by_its_kind() {
+        let reset = || io::Error::from(io::ErrorKind::ConnectionReset);
+        let twice = io::Error::other(io::Error::other(reset()));
+        assert_eq!(twice.classify(), ErrorClass::Transient);
+        assert_eq!(twice.log_summary().unwrap(), "io error: connection reset");
+        let said = io::Error::new(io::ErrorKind::InvalidData, reset());
+        assert_eq!(said.classify(), ErrorClass::Permanent);
+        let missing = io::Error::other(io::Error::from(io::ErrorKind::NotFound));
+        assert_eq!(missing.classify(), ErrorClass::Permanent);
+        // Nothing below: the outer kind, as ever.
+        assert_eq!(io::Error::other("boom").classify(), ErrorClass::Permanent);
+        #[cfg(feature = "anyhow")]
+        {
+            let e = anyhow::Error::from(io::Error::other(reset())).context("upload");
+            assert_eq!(e.classify(), ErrorClass::Transient);
+        }
+        // Looked through in a loop, however deep (dropped, so deep a chain would recurse in
+        // std's own drop: left).
+        let mut deep = reset();
+        for _ in 0..10_000 {
+            deep = io::Error::other(deep);
+        }
+        assert_eq!(deep.classify(), ErrorClass::Transient);
+        let busy = crate::HttpError::from_header(503, Some("2"));
+        let mut deep_http = io::Error::other(busy);
+        for _ in 0..10_000 {
+            deep_http = io::Error::other(deep_http);
+        }
+        assert_eq!(deep_http.retry_after(), Some(Duration::from_secs(2)));
+        std::mem::forget((deep, deep_http));
     }
 
     #[test]

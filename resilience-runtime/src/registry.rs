@@ -733,11 +733,13 @@ fn configure_with(
 /// life of the process: after that many retries the provider retries no more until `reset()`.
 /// Each value is sound alone, and the pair may be meant (a test's lifetime allowance), so it
 /// is a warning, not an error; but a service would otherwise find out in an outage, when
-/// every retry is refused.
-fn warn_if_budget_never_refills(p: &ProviderInner) {
+/// every retry is refused. Not for a provider allowed one attempt, which never retries. Called
+/// with no lock of ours held: a log layer may make a provider.
+pub(crate) fn warn_if_budget_never_refills(p: &ProviderInner) {
     let c = &p.config;
     if c.enabled
         && c.retry_enabled
+        && c.max_attempts > 1
         && c.retry_budget_enabled
         && c.retry_budget_ratio == 0.0
         && c.retry_budget_min_per_second == 0.0

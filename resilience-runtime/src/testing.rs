@@ -295,7 +295,12 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     }
     // The settings were checked as they were given (`Builder::init`, `configure`).
     let (config, _) = state.config(name, &state.settings(name, None));
-    Some(state.make(name, config))
+    let made = state.make(name, config);
+    // As the registry's are, so that a test sees what its settings will log; after the
+    // isolation's lock, which a log layer that makes a provider would wait on.
+    drop(state);
+    crate::registry::warn_if_budget_never_refills(made);
+    Some(made)
 }
 
 /// `configure` under an isolation, as the global one: settings merge with the ones given the
@@ -313,9 +318,13 @@ pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provide
         return Some(Err(ConfigError::new(problems)));
     }
     state.code.insert(name.to_owned(), merged);
-    Some(Ok(Provider(
-        existing.unwrap_or_else(|| state.make(name, config)),
-    )))
+    if let Some(p) = existing {
+        return Some(Ok(Provider(p)));
+    }
+    let made = state.make(name, config);
+    drop(state);
+    crate::registry::warn_if_budget_never_refills(made);
+    Some(Ok(Provider(made)))
 }
 
 /// `Builder::init` under an isolation: its settings are the isolation's, checked as the
