@@ -42,21 +42,25 @@ pub fn delay(config: &Config, n: u32, previous: Duration, rng: &mut impl Rng) ->
 }
 
 /// The wait after a `Retry-After` of `ra`, with jitter on: `jittered` after it, so that callers
-/// told the same time do not all come back at that instant, and no later than `limit` (never
-/// before `ra`). A spread that would pass the limit is drawn again within what is left, not
-/// cut to it: cut, it put every caller whose jitter passed the limit at that one instant (four
-/// in five, with `Retry-After: 1`, the default 1 s base and a 1.2 s cap).
+/// told the same time do not all come back at that instant, and no later than `limit`. A
+/// spread that would pass the limit is drawn again up to it, not cut to it: cut, it put every
+/// caller whose jitter passed the limit at that one instant (four in five, with
+/// `Retry-After: 1`, the default 1 s base and a 1.2 s cap). Never shorter than the longer of
+/// the two, the wait without the spread: a header lengthens the backoff, and drawn lower, it
+/// broke equal jitter's d/2 floor, retried within a deadline that the backoff alone did not
+/// fit, and was refused by a breaker the backoff would have outwaited. A backoff already past
+/// the limit is that wait, as with no header (the deadline, if any, then decides).
 pub fn after_retry_after(
     ra: Duration,
     jittered: Duration,
     limit: Duration,
     rng: &mut impl Rng,
 ) -> Duration {
-    let room = limit.saturating_sub(ra);
-    if jittered <= room {
+    if jittered <= limit.saturating_sub(ra) {
         return ra + jittered;
     }
-    ra + uniform(rng, Duration::ZERO, room)
+    let longer = ra.max(jittered);
+    uniform(rng, longer, limit.max(longer))
 }
 
 fn uniform(rng: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
@@ -222,6 +226,45 @@ mod tests {
         assert_eq!(after_retry_after(ra, ms(900), ms(10), &mut rng), ra);
         let max = Duration::MAX;
         assert_eq!(after_retry_after(max, max, max, &mut rng), max);
+    }
+
+    /// A header only ever lengthens the wait: redrawn, the spread fell anywhere in the room
+    /// above the header, below the backoff drawn (an equal-jitter draw of 59.5 s of a 60 s
+    /// cap, told `Retry-After: 1`, became 1–60 s: under equal jitter's d/2 floor, and under a
+    /// breaker's time left open, which `rejects_after` then refused where the backoff alone
+    /// retried). A backoff already past the limit is waited as it is, as with no header: the
+    /// deadline decides, not a shorter draw.
+    #[test]
+    fn the_wait_after_retry_after_is_never_shorter_than_the_backoff() {
+        let mut rng = SmallRng::seed_from_u64(5);
+        let (ms, s) = (Duration::from_millis, Duration::from_secs);
+        for (ra, jittered, limit) in [
+            (s(1), ms(59_500), s(60)),
+            (s(20), s(45), s(60)),
+            (s(3), s(5), ms(6_499)),
+            (s(3), s(8), ms(6_499)),
+            (ms(1), s(2), ms(399)),
+        ] {
+            let mut lowest = Duration::MAX;
+            for _ in 0..200 {
+                let d = after_retry_after(ra, jittered, limit, &mut rng);
+                assert!(
+                    d >= ra.max(jittered),
+                    "{ra:?}+{jittered:?} in {limit:?}: {d:?}"
+                );
+                assert!(
+                    d <= limit.max(jittered),
+                    "{ra:?}+{jittered:?} in {limit:?}: {d:?}"
+                );
+                lowest = lowest.min(d);
+            }
+            if jittered < limit {
+                assert!(
+                    lowest < limit,
+                    "spread, not gathered at the limit: {lowest:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1340,9 +1340,7 @@ impl Call {
             if ra > c.max_delay {
                 return Err(GiveUp::RetryAfterTooLong(ra));
             }
-            // A header of 0 (a date already past reads as 0) asks for no wait: as none, the
-            // backoff alone, which gives up below if it does not fit before the deadline.
-            delay = if c.jitter == Jitter::None || ra.is_zero() {
+            delay = if c.jitter == Jitter::None {
                 delay.max(ra)
             } else {
                 // After the header's wait, not merged with it: the jittered backoff was mostly
@@ -1351,8 +1349,10 @@ impl Call {
                 // spread takes at most half the time the header's wait leaves before it: the
                 // rest is the retry's own (taken to the deadline's edge, nine in ten callers
                 // told 1 s with a 1.1 s deadline retried with 2 ms left, each cut off and
-                // counted against the breaker). A deadline too close for the header's wait
-                // alone is refused below, as before.
+                // counted against the breaker). Never shorter than the longer of the two: a
+                // backoff past that limit is waited whole, and a deadline too close for it,
+                // or for the header's wait alone, is refused below, as before (a header of 0,
+                // or a date already past, is as none).
                 let limit = deadline.map_or(c.max_delay, |d| {
                     let left = d
                         .saturating_duration_since(now)
@@ -1588,6 +1588,13 @@ mod tests {
     }
 
     /// How many of `at` fall on its most common instant.
+    ///
+    /// `MOST_AT_ONCE` bounds it for 50 callers spread uniformly over 200 or more of the
+    /// paused clock's 1 ms ticks. At 5, one run in about 24,000 (200 ticks; 70,000 at 249)
+    /// failed with the code right: 6 of 50 on one tick has a chance of 2e-7 per tick. At 8
+    /// it is under 4e-8 a run, and the gathering it guards against put 40 of 50 on one tick.
+    const MOST_AT_ONCE: usize = 8;
+
     fn most_at_once(at: &[Duration]) -> usize {
         let mut counts = std::collections::BTreeMap::new();
         for t in at {
@@ -1608,7 +1615,10 @@ mod tests {
         )
         .unwrap();
         let at = second_attempts(p, 50, Duration::from_secs(1)).await;
-        assert!(most_at_once(&at) <= 5, "retries in step at {at:?}");
+        assert!(
+            most_at_once(&at) <= MOST_AT_ONCE,
+            "retries in step at {at:?}"
+        );
     }
 
     /// Under a deadline the spread came out of the retry's own time: cut to the deadline's
@@ -1658,7 +1668,10 @@ mod tests {
         )
         .unwrap();
         let at = second_attempts(wide, 50, Duration::from_secs(1)).await;
-        assert!(most_at_once(&at) <= 5, "retries in step at {at:?}");
+        assert!(
+            most_at_once(&at) <= MOST_AT_ONCE,
+            "retries in step at {at:?}"
+        );
     }
 
     /// `Retry-After: 0` (or an HTTP date already past, which reads as 0) asks for no wait: the
@@ -1689,5 +1702,72 @@ mod tests {
             );
             assert_eq!(attempts, 1, "{retry_after:?}: a 1–2 s backoff in 800 ms");
         }
+    }
+
+    /// A header only lengthens the wait. A `Retry-After` shorter than the backoff let a call
+    /// retry where it had none: equal jitter of a 2 s base (1–2 s) does not fit an 800 ms
+    /// deadline, and gives up with no header or one of 0, but with one of 1 ms the spread was
+    /// drawn again within the deadline's room and the call retried within 400 ms, its own
+    /// backoff ignored.
+    #[tokio::test(start_paused = true)]
+    async fn a_short_retry_after_does_not_shorten_the_backoff() {
+        let _isolated = crate::testing::isolate();
+        let p = crate::configure(
+            "call-retry-after-short",
+            Settings::new()
+                .jitter(Jitter::Equal)
+                .base_delay(Duration::from_secs(2))
+                .total_timeout(Some(Duration::from_millis(800))),
+        )
+        .unwrap();
+        for retry_after in [Duration::from_nanos(1), Duration::from_millis(1)] {
+            let mut attempts = 0;
+            let r = p
+                .execute(|| {
+                    attempts += 1;
+                    async move { Err::<(), _>(Error::Throttled(Some(retry_after))) }
+                })
+                .await;
+            assert!(
+                matches!(r, Err(Error::Throttled(_))),
+                "{retry_after:?}: {r:?}"
+            );
+            assert_eq!(attempts, 1, "{retry_after:?}: a 1–2 s backoff in 800 ms");
+        }
+    }
+
+    /// Equal jitter waits at least half the backoff; a header redrawn below it broke that.
+    /// With a 60 s backoff (30–60 s) and `Retry-After: 20`, two in three draws passed the cap
+    /// and were drawn again in 20–60 s: one caller in six came back before 30 s. Under a 10 s
+    /// deadline, an 8 s backoff (4–8 s) and `Retry-After: 3`, every draw passed half the
+    /// room and was drawn again in 3–6.5 s: more than one in four came back before 4 s. Each
+    /// caller's wait is now at least the longer of the two, so this holds for every draw.
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_keeps_equal_jitter_s_floor() {
+        let _isolated = crate::testing::isolate();
+        let capped = crate::configure(
+            "call-retry-after-equal-cap",
+            Settings::new()
+                .jitter(Jitter::Equal)
+                .base_delay(Duration::from_secs(60)),
+        )
+        .unwrap();
+        let at = second_attempts(capped, 50, Duration::from_secs(20)).await;
+        assert_eq!(at.len(), 50);
+        assert!(at[0] >= Duration::from_secs(30), "{at:?}");
+        assert!(*at.last().unwrap() <= Duration::from_secs(60), "{at:?}");
+        let deadline = Duration::from_secs(10);
+        let tight = crate::configure(
+            "call-retry-after-equal-deadline",
+            Settings::new()
+                .jitter(Jitter::Equal)
+                .base_delay(Duration::from_secs(8))
+                .total_timeout(Some(deadline)),
+        )
+        .unwrap();
+        let at = second_attempts(tight, 50, Duration::from_secs(3)).await;
+        assert_eq!(at.len(), 50, "every call retried, as with no header");
+        assert!(at[0] >= Duration::from_secs(4), "{at:?}");
+        assert!(*at.last().unwrap() <= deadline - 2 * TIMER_TICK, "{at:?}");
     }
 }

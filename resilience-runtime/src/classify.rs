@@ -485,6 +485,25 @@ mod tests {
         std::mem::forget((deep, deep_http));
     }
 
+    /// Looking inside takes the inner kind, never its text: a message below the wrapper (a
+    /// peer address, a path) stays out of the log as the outer one's does. A `WouldBlock` or
+    /// `TimedOut` inside is classed as it is alone, and a message-only `Other` inside an
+    /// `Other` says nothing either.
+    #[test]
+    fn the_kind_inside_an_other_io_error_is_logged_without_its_text() {
+        let secret = "peer 10.0.0.7 token=s3cr3t /home/me/key.pem";
+        let reset = io::Error::other(io::Error::new(io::ErrorKind::ConnectionReset, secret));
+        assert_eq!(reset.log_summary().unwrap(), "io error: connection reset");
+        let other = io::Error::other(io::Error::other(secret));
+        assert_eq!(other.classify(), ErrorClass::Permanent);
+        assert_eq!(other.log_summary().unwrap(), "io error: other error");
+        for k in [io::ErrorKind::WouldBlock, io::ErrorKind::TimedOut] {
+            let e = io::Error::other(io::Error::new(k, secret));
+            assert_eq!(e.classify(), io::Error::from(k).classify(), "{k:?}");
+            assert!(!e.log_summary().unwrap().contains("s3cr3t"), "{k:?}");
+        }
+    }
+
     #[test]
     fn boxed_forwards() {
         let e: Box<io::Error> = Box::new(io::ErrorKind::TimedOut.into());
