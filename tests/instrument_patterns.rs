@@ -271,3 +271,51 @@ fn a_skipped_name_that_is_also_a_plain_argument_stays_skipped() {
     );
     assert_no_secret(&text, "PLAIN-SECRET");
 }
+
+#[async_trait::async_trait]
+trait Refill {
+    async fn refill(
+        &self,
+        batch: &mut (String, String),
+        shared: &(String, String),
+        name: &str,
+    ) -> Result<(), CallError>;
+}
+
+// Review of the renaming of a pattern on a `&mut` in an `#[async_trait]` impl: the other name
+// may be a binding of a pattern on a shared reference, which async-trait leaves in the
+// signature as written, and tracing records each of its bindings by name. The pattern on the
+// `&mut` was given a name of the expansion's and its `key` left the `skip`, so the shared
+// pattern's `key`, a secret, was recorded.
+macro_rules! refill_binding_and_pattern {
+    ($key:ident) => {
+        struct Refiller;
+
+        #[async_trait::async_trait]
+        impl Refill for Refiller {
+            #[resilience::resilient(provider = "instr-pattern-hygiene-at")]
+            #[tracing::instrument(skip(self, key))]
+            async fn refill(
+                &self,
+                (tenant, key): &mut (String, String),
+                (_, $key): &(String, String),
+                name: &str,
+            ) -> Result<(), CallError> {
+                let _ = (tenant, key, $key, name);
+                Err(timed_out())
+            }
+        }
+    };
+}
+refill_binding_and_pattern!(key);
+
+#[test]
+fn a_binding_shared_with_a_kept_async_trait_pattern_stays_skipped() {
+    let text = logs_of("instr-pattern-hygiene-at", async {
+        let mut batch = tenant();
+        let shared = ("acme".to_owned(), "SHARED-SECRET".to_owned());
+        let _ = Refiller.refill(&mut batch, &shared, "report.pdf").await;
+    });
+    assert!(text.contains("refill{name=\"report.pdf\"}"), "{text}");
+    assert_no_secret(&text, "SHARED-SECRET");
+}

@@ -1177,3 +1177,102 @@ async fn an_async_trait_receiver_the_body_never_names_is_not_cloned() {
     );
     assert_eq!(drops.load(Ordering::SeqCst), 1, "the caller's value, once");
 }
+
+#[async_trait]
+trait Refill {
+    async fn refill(&self, pair: &mut (Vec<u32>, u32), flaky: &Flaky) -> Result<usize, TestError>;
+}
+
+/// A pattern on a `&mut` whose type a `macro_rules!` fragment gives: async-trait does not read
+/// `$t:ty` as a reference, names the argument `__arg1` and binds the pattern from it in the
+/// body (`let (items, n) = { let __arg1 = __arg1; __arg1 };`), which each attempt ran, moving
+/// the caller's `&mut`: "value moved here, in previous iteration of loop", whatever the body
+/// did, where the native path compiles.
+macro_rules! refill_impl {
+    ($t:ty) => {
+        #[async_trait]
+        impl Refill for Native {
+            #[resilient(provider = "mac-trait-fragment")]
+            async fn refill(&self, (items, n): $t, flaky: &Flaky) -> Result<usize, TestError> {
+                *n += 1;
+                let items = async move {
+                    items.push(*n);
+                    items
+                }
+                .await;
+                flaky.hit()?;
+                Ok(items.len())
+            }
+        }
+    };
+}
+refill_impl!(&mut (Vec<u32>, u32));
+
+#[tokio::test(start_paused = true)]
+async fn an_async_trait_pattern_on_a_mut_reference_from_a_fragment_is_reborrowed() {
+    fast("mac-trait-fragment", 100);
+    let native = Native {
+        flaky: Flaky::new(0),
+    };
+    let mut pair = (Vec::new(), 0);
+    let flaky = Flaky::new(2);
+    assert_eq!(assert_send(native.refill(&mut pair, &flaky)).await, Ok(3));
+    assert_eq!(
+        pair,
+        (vec![1, 2, 3], 3),
+        "each attempt on the caller's pair"
+    );
+}
+
+/// Who dropped, in order.
+type DropLog = Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+/// Not `Clone`; logs its drop.
+struct Logged(&'static str, DropLog);
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+#[async_trait]
+trait Consume {
+    async fn plain(self, guard: Logged, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+    async fn retried(self, guard: Logged, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+}
+
+#[async_trait]
+impl Consume for Logged {
+    async fn plain(self, _guard: Logged, flaky: &Flaky) -> Result<u32, TestError> {
+        flaky.hit()
+    }
+
+    /// A receiver and an argument the body never names, each moved once, before the
+    /// attempts: the argument drops before the receiver, as without the attribute (the
+    /// receiver's move went after the arguments', and it dropped first).
+    #[resilient(provider = "mac-unnamed-order")]
+    async fn retried(self, _guard: Logged, flaky: &Flaky) -> Result<u32, TestError> {
+        flaky.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unnamed_receiver_and_argument_drop_in_the_order_they_would_without_us() {
+    fast("mac-unnamed-order", 100);
+    let log = DropLog::default();
+    let without = Logged("self", Arc::clone(&log))
+        .plain(Logged("argument", Arc::clone(&log)), &Flaky::new(0))
+        .await;
+    assert_eq!(without, Ok(1));
+    let expected = std::mem::take(&mut *log.lock().unwrap());
+    let with = Logged("self", Arc::clone(&log))
+        .retried(Logged("argument", Arc::clone(&log)), &Flaky::new(1))
+        .await;
+    assert_eq!(with, Ok(2));
+    assert_eq!(*log.lock().unwrap(), expected);
+}

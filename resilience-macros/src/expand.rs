@@ -322,11 +322,12 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
     if args.retry {
         let held;
         (params, held, bindings) = param_rebinds(&mut item.sig, &mut inner.block.stmts, krate);
-        site.extend(held);
         // A receiver taken by value that the body never names is not copied, as such an
         // argument is not: async-trait's move of it goes before the loop, so `Self` need not
         // be `Clone` (the native path never clones a `self` without `mut`). A `self` that
-        // async-trait left as it was (`"{self}"`) counts as naming it.
+        // async-trait left as it was (`"{self}"`) counts as naming it. It goes ahead of the
+        // arguments' moves, where async-trait put it, so that they drop before it, as without
+        // us.
         let named = async_trait_body_mentions(&inner.block.stmts).is_none_or(|u| {
             ["__self", "self"]
                 .iter()
@@ -338,6 +339,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         {
             inner.block.stmts.remove(at).to_tokens(&mut site);
         }
+        site.extend(held);
         for stmt in &mut inner.block.stmts {
             if let Some(copy) = rebind_self_let(stmt, &receiver, krate) {
                 params.insert(0, copy);
@@ -405,20 +407,19 @@ fn skip_generated_names(
     if generated.is_empty() {
         return;
     }
-    // A binding that shares its name with a parameter still there stays in the `skip`: tracing
-    // matches a `skip` by name, and such a parameter exists where a pattern and a plain
-    // argument come from different macro contexts (`(tenant, key)` written in a `macro_rules!`,
-    // `$key` from its caller: no E0415). Without us `skip(key)` skips that argument; taken out,
-    // it was recorded.
+    // A binding that shares its name with one the signature still binds stays in the `skip`:
+    // tracing matches a `skip` by name, and such a name exists where a pattern and another
+    // argument come from different macro contexts (`(tenant, key)` written in a
+    // `macro_rules!`, `$key` from its caller: no E0415). Without us `skip(key)` skips that
+    // argument; taken out, it was recorded. The other may be a pattern's binding too: in an
+    // `#[async_trait]` impl a pattern on a shared reference stays in the signature, and
+    // tracing records each of its bindings.
     let params: Vec<String> = sig
         .inputs
         .iter()
-        .filter_map(|arg| match arg {
-            FnArg::Typed(t) => match &*t.pat {
-                Pat::Ident(p) => Some(p.ident.to_string()),
-                _ => None,
-            },
-            FnArg::Receiver(_) => None,
+        .flat_map(|arg| match arg {
+            FnArg::Typed(t) => pattern_bindings(&t.pat),
+            FnArg::Receiver(_) => Vec::new(),
         })
         .collect();
     let bindings: Vec<String> = bindings
@@ -1320,6 +1321,8 @@ fn param_rebinds(
     krate: &Krate,
 ) -> (Vec<TokenStream>, TokenStream, Vec<String>) {
     let used = async_trait_body_mentions(stmts);
+    // The body and async-trait's `let`s.
+    let anywhere = mentioned(quote!(#(#stmts)*));
     let (mut out, mut held, mut bindings) = (Vec::new(), TokenStream::new(), Vec::new());
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
@@ -1356,7 +1359,11 @@ fn param_rebinds(
                 stmts.remove(at).to_tokens(&mut held);
                 continue;
             }
-            if !matches!(kind, Rebind::Owned) {
+            // A reference needs nothing, unless async-trait's `let pat = { let __argN =
+            // __argN; __argN };` moves it in each attempt: a pattern on a `&mut` whose type
+            // async-trait does not read as a reference (a `macro_rules!` fragment, `$t:ty`,
+            // or parentheses), reborrowed then as any other `&mut`.
+            if !matches!(kind, Rebind::Owned) && !anywhere.names(&ident) {
                 continue;
             }
         }

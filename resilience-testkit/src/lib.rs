@@ -862,21 +862,37 @@ mod tests {
     /// The port is closed when the server's drop returns, whatever is still running: an
     /// `AcceptedSlow` upload's processing held the server's state, listener included, so a
     /// dropped server's port went on taking connections (answered by no one: a client hung
-    /// until its own timeout) until the processing ended, an hour here.
+    /// until its own timeout) until the processing ended, an hour here. The drop waits for
+    /// the processing to have begun (its key in progress), not for the request's count alone,
+    /// which comes before its body is read: dropped between the two, the server's state went
+    /// with its task, and the test did not need the fix to pass. A request that never gets
+    /// there (a failed connect) fails the test, where the wait spun for ever.
     #[tokio::test]
     async fn dropping_the_server_closes_its_port_at_once() {
         let s = FaultServer::start(Faults::none()).await.unwrap();
         s.script([Fault::AcceptedSlow(Duration::from_secs(3600))]);
         let addr = s.addr();
         let url = s.upload_url();
-        let slow = tokio::spawn(async move { client().post(url).body("x").send().await });
-        while s.stats().requests == 0 {
-            tokio::task::yield_now().await;
-        }
+        let slow = tokio::spawn(async move {
+            client()
+                .post(url)
+                .header("Idempotency-Key", "slow")
+                .body("x")
+                .send()
+                .await
+        });
+        let processing = tokio::time::timeout(Duration::from_secs(30), async {
+            while !lock(&s.shared.in_progress).contains_key("slow") && !slow.is_finished() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(
+            processing.is_ok() && !slow.is_finished(),
+            "the slow upload's processing never began: {:?}",
+            s.stats()
+        );
         drop(s);
-        for _ in 0..10 {
-            tokio::task::yield_now().await;
-        }
         let after = tokio::net::TcpStream::connect(addr).await.map(drop);
         assert_eq!(
             after.map_err(|e| e.kind()),
