@@ -1276,3 +1276,116 @@ async fn an_unnamed_receiver_and_argument_drop_in_the_order_they_would_without_u
     assert_eq!(with, Ok(2));
     assert_eq!(*log.lock().unwrap(), expected);
 }
+
+/// Logs its drop; a clone logs as `"copy"`.
+struct Copied(&'static str, DropLog);
+
+impl Clone for Copied {
+    fn clone(&self) -> Self {
+        Copied("copy", Arc::clone(&self.1))
+    }
+}
+
+impl Drop for Copied {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+#[async_trait]
+trait Order {
+    async fn plain(&self, a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError>;
+    async fn retried(&self, a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError>;
+    async fn plain_owned(self, a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+    async fn retried_owned(self, a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+    async fn plain_named(self, a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+    async fn retried_named(self, a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError>
+    where
+        Self: Sized;
+}
+
+#[async_trait]
+impl Order for Copied {
+    async fn plain(&self, _a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = &b;
+        flaky.hit()
+    }
+
+    /// `_a` is never named, and moved once, before the attempts; `b` is, and copied per
+    /// attempt: its original was left to the `async move` block, and dropped after `_a`
+    /// (and after the receiver), where without the attribute `b` drops first.
+    #[resilient(provider = "mac-order-named")]
+    async fn retried(&self, _a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = &b;
+        flaky.hit()
+    }
+
+    async fn plain_owned(self, _a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = &b;
+        flaky.hit()
+    }
+
+    #[resilient(provider = "mac-order-named")]
+    async fn retried_owned(self, _a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = &b;
+        flaky.hit()
+    }
+
+    async fn plain_named(self, _a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = (&self, &b);
+        flaky.hit()
+    }
+
+    /// A receiver the body names is copied per attempt too; the caller's stays the block's,
+    /// and drops last, as the first parameter does without the attribute.
+    #[resilient(provider = "mac-order-named")]
+    async fn retried_named(self, _a: Logged, b: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = (&self, &b);
+        flaky.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_named_argument_drops_in_its_place_among_unnamed_ones() {
+    fast("mac-order-named", 100);
+    let log = DropLog::default();
+    let l = || Arc::clone(&log);
+    // The callers' values only: each attempt's copy drops with it.
+    let take = || -> Vec<&'static str> {
+        let mut log = log.lock().unwrap();
+        std::mem::take(&mut *log)
+            .into_iter()
+            .filter(|n| *n != "copy")
+            .collect()
+    };
+    let (ok, flaky) = (Flaky::new(0), Flaky::new(1));
+    let me = Copied("self", l());
+    let without = me.plain(Logged("a", l()), Copied("b", l()), &ok);
+    assert_eq!(without.await, Ok(1));
+    let expected = take();
+    let with = me.retried(Logged("a", l()), Copied("b", l()), &flaky);
+    assert_eq!(with.await, Ok(2));
+    assert_eq!(take(), expected);
+    drop(me);
+    take();
+    let (ok, flaky) = (Flaky::new(0), Flaky::new(1));
+    let without = Copied("self", l()).plain_owned(Logged("a", l()), Copied("b", l()), &ok);
+    assert_eq!(without.await, Ok(1));
+    let expected = take();
+    let with = Copied("self", l()).retried_owned(Logged("a", l()), Copied("b", l()), &flaky);
+    assert_eq!(with.await, Ok(2));
+    assert_eq!(take(), expected, "the receiver last");
+    let (ok, flaky) = (Flaky::new(0), Flaky::new(1));
+    let without = Copied("self", l()).plain_named(Logged("a", l()), Copied("b", l()), &ok);
+    assert_eq!(without.await, Ok(1));
+    let expected = take();
+    let with = Copied("self", l()).retried_named(Logged("a", l()), Copied("b", l()), &flaky);
+    assert_eq!(with.await, Ok(2));
+    assert_eq!(take(), expected, "the receiver last");
+}

@@ -1389,7 +1389,13 @@ fn param_rebinds(
                 quote_spanned!(span=> #(#binding)* let #m #ident = #krate::__private::Pin::as_mut(&mut #param);)
             }
             Rebind::Owned => {
-                let clone = owned_rebind(&ident, param, &arg.ty, span, krate);
+                // The caller's value moves into a local before the loop, beside those the body
+                // never names: left to the `async move` block, it dropped after every local,
+                // out of the order the arguments drop in without us (the last first). Under a
+                // name of ours: the user's, bound again, is shadowing to clippy.
+                let kept = format_ident!("__resilience_kept{}", i, span = Span::mixed_site());
+                quote!(#(#cfgs)* let #kept = #param;).to_tokens(&mut held);
+                let clone = owned_rebind(&ident, &kept, &arg.ty, span, krate);
                 quote!(#(#cfgs)* #clone)
             }
         });

@@ -67,8 +67,10 @@ fn uniform(rng: &mut impl Rng, lo: Duration, hi: Duration) -> Duration {
     if hi <= lo {
         return hi;
     }
+    // Whole: cut to `u64` nanoseconds (584 years), a draw past that came back below `lo`.
     let nanos = rng.random_range(lo.as_nanos()..=hi.as_nanos());
-    Duration::from_nanos(nanos.min(u64::MAX as u128) as u64)
+    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
+    Duration::new(secs, (nanos % 1_000_000_000) as u32)
 }
 
 #[cfg(test)]
@@ -263,6 +265,40 @@ mod tests {
                     lowest < limit,
                     "spread, not gathered at the limit: {lowest:?}"
                 );
+            }
+        }
+    }
+
+    /// At the extremes of `Duration` too (a call's limit is a year, but the function promises
+    /// its bounds for any): a draw above 584 years was cut to `u64` nanoseconds, below the
+    /// longer of the two, the wait it must never be shorter than.
+    #[test]
+    fn the_wait_after_retry_after_keeps_its_bounds_at_the_extremes() {
+        let mut rng = SmallRng::seed_from_u64(17);
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let picks = [
+            Duration::ZERO,
+            Duration::from_nanos(1),
+            year,
+            year * 1000,
+            year * 3000,
+            Duration::from_nanos(u64::MAX),
+            Duration::MAX / 2,
+            Duration::MAX - Duration::from_nanos(1),
+            Duration::MAX,
+        ];
+        for ra in picks {
+            for jittered in picks {
+                for limit in picks {
+                    for _ in 0..20 {
+                        let d = after_retry_after(ra, jittered, limit, &mut rng);
+                        let longer = ra.max(jittered);
+                        assert!(d >= longer, "{ra:?}+{jittered:?} in {limit:?}: {d:?}");
+                        if longer <= limit {
+                            assert!(d <= limit, "{ra:?}+{jittered:?} in {limit:?}: {d:?}");
+                        }
+                    }
+                }
             }
         }
     }
