@@ -1539,18 +1539,12 @@ mod tests {
         assert_eq!(r.unwrap().file_id, "file-1");
     }
 
-    /// A provider still processing a file's upload when the retry comes (the first attempt
-    /// cut off by `RETRY_ATTEMPT_TIMEOUT`, the upload going on without the client) answers
-    /// the file's key with 409, as the IETF `Idempotency-Key` draft has it: it has the file,
-    /// or will. The file must end as uploaded there, once, neither failed (a 409 is permanent
-    /// by the status table: it was, and the upload the provider then accepted was never
-    /// recorded) nor failed over (a copy at the other provider).
-    #[tokio::test(start_paused = true)]
-    async fn an_upload_in_progress_is_waited_for_not_failed() {
-        through!(A, "in-progress-a");
-        through!(B, "in-progress-b");
+    /// Two servers: `a`, whose provider `a_provider` cuts an attempt off at 1 s and retries
+    /// 50 ms later, processes the first upload for 3 s and answers 409 for its key
+    /// meanwhile; `b` answers every upload.
+    async fn processing_for_3s(a_provider: &str) -> (FaultServer, FaultServer) {
         resilience::configure(
-            "in-progress-a",
+            a_provider,
             Settings::new()
                 .base_delay(Duration::from_millis(50))
                 .max_delay(Duration::from_secs(1))
@@ -1563,6 +1557,20 @@ mod tests {
         );
         a_server.conflict_while_in_progress(true);
         a_server.script([Fault::AcceptedSlow(Duration::from_secs(3))]);
+        (a_server, b_server)
+    }
+
+    /// A provider still processing a file's upload when the retry comes (the first attempt
+    /// cut off by `RETRY_ATTEMPT_TIMEOUT`, the upload going on without the client) answers
+    /// the file's key with 409, as the IETF `Idempotency-Key` draft has it: it has the file,
+    /// or will. The file must end as uploaded there, once, neither failed (a 409 is permanent
+    /// by the status table: it was, and the upload the provider then accepted was never
+    /// recorded) nor failed over (a copy at the other provider).
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_in_progress_is_waited_for_not_failed() {
+        through!(A, "in-progress-a");
+        through!(B, "in-progress-b");
+        let (a_server, b_server) = processing_for_3s("in-progress-a").await;
         let (a, b) = (
             A(http(a_server.upload_url())),
             B(http(b_server.upload_url())),
@@ -1590,20 +1598,7 @@ mod tests {
     async fn a_stop_request_still_waits_for_an_upload_in_progress() {
         through!(A, "in-progress-stop-a");
         through!(B, "in-progress-stop-b");
-        resilience::configure(
-            "in-progress-stop-a",
-            Settings::new()
-                .base_delay(Duration::from_millis(50))
-                .max_delay(Duration::from_secs(1))
-                .attempt_timeout(Some(Duration::from_secs(1))),
-        )
-        .unwrap();
-        let (a_server, b_server) = (
-            FaultServer::start(Faults::none()).await.unwrap(),
-            FaultServer::start(Faults::none()).await.unwrap(),
-        );
-        a_server.conflict_while_in_progress(true);
-        a_server.script([Fault::AcceptedSlow(Duration::from_secs(3))]);
+        let (a_server, b_server) = processing_for_3s("in-progress-stop-a").await;
         let (a, b) = (
             A(http(a_server.upload_url())),
             B(http(b_server.upload_url())),

@@ -41,6 +41,33 @@ pub fn delay(config: &Config, n: u32, previous: Duration, rng: &mut impl Rng) ->
     }
 }
 
+/// The wait after a `Retry-After` of `ra` (at most the max delay) when the jittered backoff
+/// is `jittered` and a deadline leaves `room` (`None`: no deadline). Without jitter, the
+/// longer of the two. With it, the backoff comes after the header's wait, not merged with it:
+/// the jittered backoff was mostly below it (always, for a first retry told 1 s at the
+/// defaults), and every caller told the same time came back at that instant. It ends by the
+/// max delay and, under a deadline, within half the room the header's wait leaves: the rest
+/// is the retry's own (taken to the deadline's edge, nine in ten callers told 1 s with a 1.1 s
+/// deadline retried with 2 ms left, each cut off and counted against the breaker). See
+/// [`after_retry_after`] for the rest; a deadline too close for the wait is the caller's to
+/// refuse.
+pub fn with_retry_after(
+    config: &Config,
+    ra: Duration,
+    jittered: Duration,
+    room: Option<Duration>,
+    rng: &mut impl Rng,
+) -> Duration {
+    if config.jitter == Jitter::None {
+        return jittered.max(ra);
+    }
+    let limit = room.map_or(config.max_delay, |left| {
+        ra.saturating_add(left.saturating_sub(ra) / 2)
+            .min(config.max_delay)
+    });
+    after_retry_after(ra, jittered, limit, rng)
+}
+
 /// The wait after a `Retry-After` of `ra`, with jitter on: `jittered` after it, so that callers
 /// told the same time do not all come back at that instant, and no later than `limit`. A
 /// spread that would pass the limit is drawn again up to it, not cut to it: cut, it put every

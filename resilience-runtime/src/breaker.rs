@@ -124,10 +124,24 @@ const PROBE_WAIT_MIN: Duration = Duration::from_secs(1);
 /// The consecutive-failure count's value in failure-rate mode (see `Breaker::failures`).
 const WINDOW_MODE: u32 = u32::MAX;
 
+/// A word stamped with the breaker generation it counts for: the generation's low
+/// `64 - below` bits above a value of `below` bits. A read-modify-write that checks the stamp
+/// ([`stamped_for`]) and changes the value counts only in that generation, and a move restamps
+/// the word before it stores its state: the failure count ([`count_word`]) and the window's
+/// place ([`Window::place`]).
+fn stamped(generation: u64, below: u32, value: u64) -> u64 {
+    generation << below | value
+}
+
+/// Whether the word `n`, stamped above `below` bits, counts for the generation of `w`.
+fn stamped_for(n: u64, w: u64, below: u32) -> bool {
+    n >> below == generation(w) & (u64::MAX >> below)
+}
+
 /// The count word of `Breaker::failures`: the low 32 bits of the generation it counts for,
 /// above the count. A ticket 2^32 transitions old would be needed to mistake one for another.
 fn count_word(generation: u64, count: u32) -> u64 {
-    (generation & 0xFFFF_FFFF) << 32 | u64::from(count)
+    stamped(generation, 32, u64::from(count))
 }
 
 /// The count of a count word.
@@ -137,7 +151,7 @@ fn count_of(c: u64) -> u32 {
 
 /// Whether the count word `c` counts for the generation of `w`.
 fn counts_for(c: u64, w: u64) -> bool {
-    c >> 32 == generation(w) & 0xFFFF_FFFF
+    stamped_for(c, w, 32)
 }
 
 fn tag(word: u64) -> u64 {
@@ -1184,16 +1198,6 @@ const PLACE_BITS: u32 = 13;
 /// places, below twice its size, fit below the stamp.
 const MAX_WINDOW: u32 = 1 << (PLACE_BITS - 1);
 
-/// A window's place word: the generation's low 51 bits above the place.
-fn place_word(generation: u64, place: u64) -> u64 {
-    generation << PLACE_BITS | place
-}
-
-/// Whether the place word `n` takes records for the generation of `w`.
-fn places_for(n: u64, w: u64) -> bool {
-    n >> PLACE_BITS == generation(w) & (u64::MAX >> PLACE_BITS)
-}
-
 impl Window {
     fn new(size: u32, minimum_calls: u32, rate: f64) -> Self {
         let size = size.clamp(1, MAX_WINDOW);
@@ -1201,7 +1205,7 @@ impl Window {
         Window {
             bits: (0..words).map(|_| AtomicU64::new(0)).collect(),
             size,
-            next: AtomicU64::new(place_word(0, 0)),
+            next: AtomicU64::new(stamped(0, PLACE_BITS, 0)),
             minimum_calls,
             rate,
         }
@@ -1235,7 +1239,8 @@ impl Window {
         let Ok(n) = self
             .next
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                places_for(n, w).then(|| place_word(generation(w), self.after(Self::place(n))))
+                stamped_for(n, w, PLACE_BITS)
+                    .then(|| stamped(generation(w), PLACE_BITS, self.after(Self::place(n))))
             })
         else {
             return false;
@@ -1334,7 +1339,7 @@ impl Window {
             .next
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 let place = if empty { 0 } else { Self::place(n) };
-                Some(place_word(generation, place))
+                Some(stamped(generation, PLACE_BITS, place))
             });
     }
 }
@@ -2178,9 +2183,10 @@ mod tests {
                 place <= 5 && place >= (k + 1).min(3),
                 "record {k}: place {place}"
             );
-            assert!(places_for(
+            assert!(stamped_for(
                 w.next.load(Ordering::Relaxed),
-                b.word.load(Ordering::Relaxed)
+                b.word.load(Ordering::Relaxed),
+                PLACE_BITS
             ));
         }
         fail(&b);
@@ -2219,7 +2225,7 @@ mod tests {
         for _ in 0..3 * 4096 {
             b.record(b.admit().expect("closed"), Verdict::Success);
             let n = w.next.load(Ordering::Relaxed);
-            assert!(places_for(n, b.word.load(Ordering::Relaxed)));
+            assert!(stamped_for(n, b.word.load(Ordering::Relaxed), PLACE_BITS));
             assert!(Window::place(n) < 2 * 4096);
         }
         for _ in 0..2047 {

@@ -85,7 +85,6 @@ use tokio::time::{Instant, Sleep};
 use crate::backoff;
 use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
-use crate::config::Jitter;
 use crate::context::{Current, Enter};
 use crate::error::{ResilienceError, Seconds};
 use crate::registry::{Provider, ProviderInner, resolve_site};
@@ -1340,28 +1339,12 @@ impl Call {
             if ra > c.max_delay {
                 return Err(GiveUp::RetryAfterTooLong(ra));
             }
-            delay = if c.jitter == Jitter::None {
-                delay.max(ra)
-            } else {
-                // After the header's wait, not merged with it: the jittered backoff was mostly
-                // below it (always, for a first retry told 1 s at the defaults), and every
-                // caller told the same time came back at that instant. Under a deadline the
-                // spread takes at most half the time the header's wait leaves before it: the
-                // rest is the retry's own (taken to the deadline's edge, nine in ten callers
-                // told 1 s with a 1.1 s deadline retried with 2 ms left, each cut off and
-                // counted against the breaker). Never shorter than the longer of the two: a
-                // backoff past that limit is waited whole, and a deadline too close for it,
-                // or for the header's wait alone, is refused below, as before (a header of 0,
-                // or a date already past, is as none).
-                let limit = deadline.map_or(c.max_delay, |d| {
-                    let left = d
-                        .saturating_duration_since(now)
-                        .saturating_sub(2 * TIMER_TICK);
-                    ra.saturating_add(left.saturating_sub(ra) / 2)
-                        .min(c.max_delay)
-                });
-                backoff::after_retry_after(ra, delay, limit, rng)
-            };
+            // The deadline's room: the wait must end two timer ticks before it (see below).
+            let room = deadline.map(|d| {
+                d.saturating_duration_since(now)
+                    .saturating_sub(2 * TIMER_TICK)
+            });
+            delay = backoff::with_retry_after(c, ra, delay, room, rng);
         }
         // Tokio's timer fires on whole-millisecond ticks, rounding up: a sleep that ends less
         // than two ticks before the deadline may wake less than one before it, and the retry
@@ -1463,6 +1446,7 @@ mod tests {
 
     use super::*;
     use crate::Settings;
+    use crate::config::Jitter;
 
     #[derive(Debug)]
     enum Error {
@@ -1674,43 +1658,14 @@ mod tests {
         );
     }
 
-    /// `Retry-After: 0` (or an HTTP date already past, which reads as 0) asks for no wait: the
-    /// same as no header. A backoff that does not fit before the deadline gave up without a
-    /// header, but with one of 0 was cut to the deadline's room and retried with 2 ms left.
+    /// A header only lengthens the wait. `Retry-After: 0` (or an HTTP date already past, which
+    /// reads as 0) asks for no wait, the same as no header; and one shorter than the backoff
+    /// let a call retry where it had none: equal jitter of a 2 s base (1–2 s) does not fit an
+    /// 800 ms deadline, and gives up with no header or one of 0, but with one of 0 (then) or
+    /// 1 ms the spread was drawn again within the deadline's room and the call retried within
+    /// 400 ms, its own backoff ignored.
     #[tokio::test(start_paused = true)]
-    async fn a_retry_after_of_zero_is_no_header() {
-        let _isolated = crate::testing::isolate();
-        let p = crate::configure(
-            "call-retry-after-zero",
-            Settings::new()
-                .jitter(Jitter::Equal)
-                .base_delay(Duration::from_secs(2))
-                .total_timeout(Some(Duration::from_millis(800))),
-        )
-        .unwrap();
-        for retry_after in [None, Some(Duration::ZERO)] {
-            let mut attempts = 0;
-            let r = p
-                .execute(|| {
-                    attempts += 1;
-                    async move { Err::<(), _>(Error::Throttled(retry_after)) }
-                })
-                .await;
-            assert!(
-                matches!(r, Err(Error::Throttled(_))),
-                "{retry_after:?}: {r:?}"
-            );
-            assert_eq!(attempts, 1, "{retry_after:?}: a 1–2 s backoff in 800 ms");
-        }
-    }
-
-    /// A header only lengthens the wait. A `Retry-After` shorter than the backoff let a call
-    /// retry where it had none: equal jitter of a 2 s base (1–2 s) does not fit an 800 ms
-    /// deadline, and gives up with no header or one of 0, but with one of 1 ms the spread was
-    /// drawn again within the deadline's room and the call retried within 400 ms, its own
-    /// backoff ignored.
-    #[tokio::test(start_paused = true)]
-    async fn a_short_retry_after_does_not_shorten_the_backoff() {
+    async fn a_retry_after_no_longer_than_the_backoff_does_not_shorten_it() {
         let _isolated = crate::testing::isolate();
         let p = crate::configure(
             "call-retry-after-short",
@@ -1720,12 +1675,17 @@ mod tests {
                 .total_timeout(Some(Duration::from_millis(800))),
         )
         .unwrap();
-        for retry_after in [Duration::from_nanos(1), Duration::from_millis(1)] {
+        for retry_after in [
+            None,
+            Some(Duration::ZERO),
+            Some(Duration::from_nanos(1)),
+            Some(Duration::from_millis(1)),
+        ] {
             let mut attempts = 0;
             let r = p
                 .execute(|| {
                     attempts += 1;
-                    async move { Err::<(), _>(Error::Throttled(Some(retry_after))) }
+                    async move { Err::<(), _>(Error::Throttled(retry_after)) }
                 })
                 .await;
             assert!(
