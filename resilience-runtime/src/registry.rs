@@ -537,15 +537,13 @@ impl Builder {
         // max delay, …) and between names are found here too, not only bad values.
         let mut known = named(&next, &reg);
         // Logged once the lock is released (a log layer may make a provider), whatever the
-        // answer.
-        let near: Vec<(String, Vec<String>)> = if warn_typos {
-            near_misses(&env_providers, &known)
-                .into_iter()
-                .map(|(part, names)| (part, names.into_iter().map(str::to_owned).collect()))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // answer. Looked for whether or not the names were looked at before: a first provider
+        // made before `init()` knew only the names known then, not those given here (each
+        // part is said once, `first_near_warning`).
+        let near: Vec<(String, Vec<String>)> = near_misses(&env_providers, &known)
+            .into_iter()
+            .map(|(part, names)| (part, names.into_iter().map(str::to_owned).collect()))
+            .collect();
         known.sort_unstable();
         known.dedup();
         problems.extend(name_clashes(&known, OTHER_VARIABLES));
@@ -595,7 +593,7 @@ impl Builder {
         }
         INIT_RAN.store(true, Ordering::Relaxed);
         drop(reg);
-        for (part, names) in &near {
+        for (part, names) in near.iter().filter(|(part, _)| first_near_warning(part)) {
             warn_near_miss(part, names);
         }
         for (given, names) in &code_near {
@@ -767,6 +765,17 @@ fn first_report(p: &ConfigProblem) -> bool {
         p.value.clone(),
         p.expected.clone(),
     ))
+}
+
+/// Whether the near miss of a variable's provider part (`KIMIV2` for `kimi-v2`) is warned
+/// about for the first time: by the first provider made, or by an `init()`, which may know
+/// names the first provider did not (those its builder is given), and so looks again.
+fn first_near_warning(part: &str) -> bool {
+    static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    WARNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(part.to_owned())
 }
 
 /// Set by the first [`Builder::init`] (outside a test's isolation), whatever its outcome.
@@ -993,7 +1002,9 @@ fn check_names_once() {
     };
     let named: Vec<&str> = named.iter().map(String::as_str).collect();
     for (part, names) in near_misses(&scan.providers, &named) {
-        warn_near_miss(&part, &names);
+        if first_near_warning(&part) {
+            warn_near_miss(&part, &names);
+        }
     }
     for p in scan.misnamed {
         tracing::warn!(
