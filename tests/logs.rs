@@ -392,7 +392,7 @@ fn log_lines_fields_and_secrets() {
         assert!(
             text.contains(
                 "provider `log-escaped\\nforged`: expected a provider name without leading or \
-                 trailing spaces or control characters (this one reads \
+                 trailing spaces, control characters or invisible ones (this one reads \
                  RESILIENCE_LOG_ESCAPED_FORGED_… variables). Call resilience::init() at \
                  start-up, with this provider named in code (Builder::provider), to turn \
                  this into an error."

@@ -230,6 +230,21 @@ fn env_name(provider: &str) -> String {
         .collect()
 }
 
+/// The runtime's `config::invisible`, which this crate cannot call: characters that show as
+/// nothing in an editor (a zero-width space, a byte-order mark, a direction mark).
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
+}
+
 /// A provider name the runtime refuses whatever the other names are (its `name_clashes`'
 /// first two rules), as a compile error at the name instead of an error logged at its first
 /// call. Clashes between names, and with the global variables, are the runtime's to find.
@@ -246,6 +261,18 @@ fn provider_name_problem(name: &str) -> Option<String> {
             "provider `{shown}` contains the control character U+{:04X}: give a name an \
              operator can read and type, e.g. `provider = \"kimi\"`",
             u32::from(c)
+        ));
+    }
+    if let Some(c) = name.chars().find(|&c| invisible(c)) {
+        return Some(format!(
+            "provider `{shown}` contains the invisible character U+{:04X} (pasted along?): it \
+             would be a breaker of its own that looks like `{}`; give a name an operator can \
+             read and type",
+            u32::from(c),
+            name.chars()
+                .filter(|&c| !invisible(c))
+                .collect::<String>()
+                .escape_debug()
         ));
     }
     if name.trim() != name {

@@ -1474,8 +1474,9 @@ mod tests {
         ] {
             let text = clash(&[odd]);
             assert!(
-                text.contains("without leading or trailing spaces or control characters")
-                    && text.contains(shown)
+                text.contains(
+                    "without leading or trailing spaces, control characters or invisible ones"
+                ) && text.contains(shown)
                     && text.lines().count() == 2,
                 "{text}"
             );
@@ -1718,5 +1719,23 @@ mod tests {
             text.contains("=0: expected 1 (seconds), the value it was set up with"),
             "{text}"
         );
+    }
+
+    /// A zero-width space or a byte-order mark in a name (pasted with it, invisible in an
+    /// editor) makes a provider of its own that reads `RESILIENCE_KIMI__…`, not the
+    /// `RESILIENCE_KIMI_…` an operator sets: the reason a stray space is refused. Neither is a
+    /// space to `trim()` nor a control character.
+    #[test]
+    fn a_name_with_an_invisible_character_is_refused() {
+        for name in [
+            "reg-inv-kimi\u{200b}",
+            "\u{feff}reg-inv-glm",
+            "reg-inv\u{2060}-glm",
+        ] {
+            assert!(
+                configure_with(name, Settings::new(), &|_: &str| None).is_err(),
+                "{name:?} was accepted"
+            );
+        }
     }
 }

@@ -24,4 +24,10 @@ async fn no_letter() -> Result<(), MyError> {
     Ok(())
 }
 
+// A zero-width space, pasted along: invisible in an editor, a breaker of its own.
+#[resilience::resilient(provider = "kimi\u{200b}")]
+async fn invisible() -> Result<(), MyError> {
+    Ok(())
+}
+
 fn main() {}
