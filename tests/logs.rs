@@ -399,5 +399,22 @@ fn log_lines_fields_and_secrets() {
             ),
             "{text}"
         );
+
+        // 11. A method label written by hand (`CallSite::new`, which no compile-time check
+        // sees) with a line feed: escaped in the text of its retry and giving-up lines too.
+        static SITE: resilience::CallSite = resilience::CallSite::new("log-method", "up\nforged");
+        let r: Result<u32, TestError> = SITE
+            .execute(|| async { Err(TestError::Transient(1)) })
+            .await;
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-method");
+        assert!(
+            text.contains(r"[RETRY] Attempt 2/3 for up\nforged in ")
+                && text.contains(r"[RETRY] Giving up on up\nforged after 3/3 attempts"),
+            "{text}"
+        );
+        let all = logs.text();
+        let split: Vec<&str> = all.lines().filter(|l| l.starts_with("forged")).collect();
+        assert!(split.is_empty(), "{split:?}");
     });
 }

@@ -895,7 +895,7 @@ impl Call {
         // from no call, as the README says (it got it from calls with a recorder or a time
         // limit, which come here for their metrics).
         if tracing::level_enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug());
+            tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug(), method = method.escape_debug());
         }
         if self.current.attempt() > 0 {
             // A retry refused after its backoff: the call gives up, and says so as when the
@@ -1001,7 +1001,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn log_first_attempt(&self) {
-        tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method);
+        tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method.escape_debug());
     }
 
     /// A retry passed its backoff and the breaker: it is made, so its budget token is spent
@@ -1294,7 +1294,7 @@ impl Call {
                     target: "resilience", provider, method, attempt = next, max_attempts = max,
                     delay_ms = ms, class = class.as_str(), result = result.as_str(), error = error.as_deref(),
                     "[RETRY] Attempt {next}/{max} for {method} in {}.{:03}s after a {} error",
-                    ms / 1000, ms % 1000, class.as_str(),
+                    ms / 1000, ms % 1000, class.as_str(), method = method.escape_debug(),
                 );
                 // `next_delay` armed the call's timer with this delay, and took the budget
                 // token (`token_held`); the retry is counted with its attempt's result.
@@ -1392,7 +1392,7 @@ impl Call {
         match why {
             GiveUp::Permanent => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying"
+                "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying", method = method.escape_debug()
             ),
             // With retries off (`retry = false`, `RETRY_ENABLED=false`) nothing was given up:
             // the caller has the error, and an error line for each would only be noise. A
@@ -1402,17 +1402,17 @@ impl Call {
             {
                 tracing::warn!(
                     target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                    "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)"
+                    "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)", method = method.escape_debug()
                 )
             }
             GiveUp::Exhausted => tracing::error!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)"
+                "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)", method = method.escape_debug()
             ),
             // Retries need timers: an error, as the loss of every retry is.
             GiveUp::NoRuntime => tracing::error!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider)
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider), method = method.escape_debug()
             ),
             _ => tracing::warn!(
                 target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
@@ -1420,7 +1420,7 @@ impl Call {
                     GiveUp::RetryAfterTooLong(ra) => Some(telemetry::millis(*ra)),
                     _ => None,
                 },
-                "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider)
+                "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider), method = method.escape_debug()
             ),
         }
     }
