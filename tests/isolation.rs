@@ -140,6 +140,26 @@ fn a_name_refused_globally_is_refused_under_a_guard() {
     assert!(resilience::configure("", Settings::new()).is_err());
 }
 
+/// A name the process's registry logs an error for at its first use (it makes the provider
+/// all the same) is logged under a guard too: a test sees what its code will log.
+#[test]
+fn a_name_problem_at_first_use_is_logged_under_a_guard_too() {
+    let _isolated = testing::isolate();
+    let (logs, subscriber) = common::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        let _ = resilience::provider(" iso-spaced");
+        let _ = resilience::provider(" iso-spaced");
+        let _ = resilience::provider("iso-fine");
+    });
+    let text = logs.text();
+    assert_eq!(
+        text.matches("ERROR resilience: [CONFIG] provider ` iso-spaced`: expected a provider name without leading or trailing spaces").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("iso-fine"), "{text}");
+}
+
 /// A test's breaker moves are not the process's in the metrics: the state gauge of the name
 /// stays the process's provider's.
 #[test]

@@ -293,12 +293,20 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     if let Some(p) = state.providers.get(name) {
         return Some(p);
     }
-    // The settings were checked as they were given (`Builder::init`, `configure`).
-    let (config, _) = state.config(name, &state.settings(name, None));
+    // The settings were checked as they were given (`Builder::init`, `configure`), so what is
+    // left is the name's own problems (` kimi`, or variables another name reads).
+    let (config, problems) = state.config(name, &state.settings(name, None));
     let made = state.make(name, config);
-    // As the registry's are, so that a test sees what its settings will log; after the
+    // As the registry's are, so that a test sees what its code will log; after the
     // isolation's lock, which a log layer that makes a provider would wait on.
     drop(state);
+    for p in problems {
+        tracing::error!(
+            target: "resilience",
+            provider = made.name, variable = p.variable.as_str(), expected = %p.expected,
+            "[CONFIG] {p}.",
+        );
+    }
     crate::registry::warn_if_budget_never_refills(made);
     Some(made)
 }
