@@ -609,6 +609,24 @@ fn needs_comma(list: &TokenStream) -> bool {
 }
 
 fn not_async(sig: &Signature) -> syn::Error {
+    // `async_fn_in_trait`'s suggestion (a `fn` returning `impl Future<…> + Send`, its body an
+    // `async` block) reads as an async method, and its fix is not obvious: say it.
+    if let ReturnType::Type(_, ty) = &sig.output
+        && let Type::ImplTrait(it) = &**ty
+        && it.bounds.iter().any(|b| {
+            matches!(b, syn::TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == "Future"))
+        })
+    {
+        return syn::Error::new(
+            sig.fn_token.span,
+            "`#[resilient]` needs an `async fn`, not a `fn` returning `impl Future`: write \
+             `async fn` returning the future's `Output`, with the `async` block's statements as \
+             its body; for futures that are `Send`, declare the method in the trait as \
+             `fn … -> impl Future<Output = …> + Send;` (no body) and put `#[resilient]` on each \
+             impl's `async fn`",
+        );
+    }
     syn::Error::new(
         sig.fn_token.span,
         "`#[resilient]` needs an `async fn` (or a method rewritten by `#[async_trait]`)",

@@ -18,6 +18,14 @@ fn upload() -> Result<(), MyError> {
     Ok(())
 }
 
+// What rustc's `async_fn_in_trait` lint suggests for a trait's default body.
+pub trait Store {
+    #[resilience::resilient(provider = "kimi")]
+    fn put(&self) -> impl std::future::Future<Output = Result<(), MyError>> + Send {
+        async { Ok(()) }
+    }
+}
+
 fn main() {
     let _ = upload();
 }
