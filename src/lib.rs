@@ -42,6 +42,11 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use resilience_runtime::*;
+// Named as well as globbed: without the feature, rustc's "cannot find `testing`" then adds
+// that the item is gated behind the `testing` feature (a glob brings no such note).
+#[cfg(feature = "testing")]
+#[doc(inline)]
+pub use resilience_runtime::testing;
 
 #[doc(inline)]
 pub use resilience_macros::resilient;
