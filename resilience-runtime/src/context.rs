@@ -44,18 +44,59 @@ impl IdempotencyKey {
     }
 }
 
+impl IdempotencyKey {
+    /// The key's text (`xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx`), made on the stack: lowercase
+    /// hex digits and four hyphens.
+    fn text(self) -> [u8; 36] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut digits = 32;
+        for (i, b) in out.iter_mut().enumerate().rev() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            digits -= 1;
+            *b = HEX[((self.0 >> (4 * (31 - digits))) & 0xF) as usize];
+        }
+        out
+    }
+}
+
 impl fmt::Display for IdempotencyKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            (v >> 96) as u32,
-            (v >> 80) as u16,
-            (v >> 64) as u16,
-            (v >> 48) as u16,
-            v & 0xFFFF_FFFF_FFFF
-        )
+        let text = self.text();
+        // Hex digits and hyphens: ASCII, so never the error branch.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// The key as a header value, without a `String` in between:
+/// `.header("Idempotency-Key", call.idempotency_key)`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// static SITE: resilience::CallSite = resilience::CallSite::new("doc-key", "upload");
+/// let client = reqwest::Client::new();
+/// let request: Result<reqwest::Request, std::io::Error> = SITE
+///     .execute(|| async {
+///         let call = resilience::current_call().expect("inside a call");
+///         client
+///             .post("http://127.0.0.1:9/files")
+///             .header("Idempotency-Key", call.idempotency_key)
+///             .build() // `.send().await` in a real call
+///             .map_err(std::io::Error::other)
+///     })
+///     .await;
+/// let request = request.unwrap();
+/// assert_eq!(request.headers()["Idempotency-Key"].len(), 36);
+/// # }
+/// ```
+#[cfg(feature = "reqwest")]
+impl From<IdempotencyKey> for reqwest::header::HeaderValue {
+    fn from(key: IdempotencyKey) -> Self {
+        // Hex digits and hyphens are valid header bytes, so the fallback is never taken.
+        reqwest::header::HeaderValue::from_bytes(&key.text())
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""))
     }
 }
 
@@ -256,6 +297,34 @@ impl Drop for Enter {
 
 #[cfg(test)]
 mod tests {
+
+    /// The key's text, made on the stack, is the UUID form it was written with by `format!`.
+    #[test]
+    fn the_key_s_text_is_its_uuid_form() {
+        let old = |v: u128| {
+            format!(
+                "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                (v >> 96) as u32,
+                (v >> 80) as u16,
+                (v >> 64) as u16,
+                (v >> 48) as u16,
+                v & 0xFFFF_FFFF_FFFF
+            )
+        };
+        let mut values = vec![0, u128::MAX, 1, 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210];
+        values.extend((0..1000).map(|_| rand::random::<u128>()));
+        values.extend((0..10).map(|_| IdempotencyKey::next().as_u128()));
+        for v in values {
+            assert_eq!(IdempotencyKey(v).to_string(), old(v));
+            #[cfg(feature = "reqwest")]
+            assert_eq!(
+                reqwest::header::HeaderValue::from(IdempotencyKey(v))
+                    .to_str()
+                    .unwrap(),
+                old(v)
+            );
+        }
+    }
     use super::*;
 
     #[test]
