@@ -388,6 +388,57 @@ async fn a_cancelled_probe_does_not_wedge_the_breaker() {
     assert_eq!(p.state(), CircuitState::Closed);
 }
 
+/// A switch that is off is said once, as the provider is made: an operator who flips
+/// `RESILIENCE_ENABLED=false` sees that it took.
+#[test]
+fn a_provider_made_with_a_switch_off_says_so_once() {
+    let (logs, subscriber) = common::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        resilience::configure("rt-said-off", Settings::new().enabled(false)).unwrap();
+        resilience::configure("rt-said-off", Settings::new().enabled(false)).unwrap();
+        let _ = resilience::provider("rt-said-off");
+        resilience::configure("rt-said-no-retry", Settings::new().retry_enabled(false)).unwrap();
+        resilience::configure(
+            "rt-said-no-breaker",
+            Settings::new().circuit_breaker_enabled(false),
+        )
+        .unwrap();
+        resilience::configure(
+            "rt-said-neither",
+            Settings::new()
+                .retry_enabled(false)
+                .circuit_breaker_enabled(false),
+        )
+        .unwrap();
+        resilience::configure("rt-said-all-on", Settings::new()).unwrap();
+    });
+    let text = logs.text();
+    for (line, times) in [
+        (
+            "INFO resilience: [CONFIG] Resilience is off for provider rt-said-off (RESILIENCE_ENABLED, \
+             RESILIENCE_RT_SAID_OFF_ENABLED or Settings::enabled): each call runs once, directly",
+            1,
+        ),
+        (
+            "INFO resilience: [CONFIG] Retries are off for provider rt-said-no-retry",
+            1,
+        ),
+        (
+            "INFO resilience: [CONFIG] The circuit breaker is off for provider rt-said-no-breaker \
+             (RESILIENCE_CIRCUIT_BREAKER_ENABLED, RESILIENCE_RT_SAID_NO_BREAKER_CIRCUIT_BREAKER_ENABLED",
+            1,
+        ),
+        (
+            "INFO resilience: [CONFIG] Retries and the circuit breaker are off for provider \
+             rt-said-neither",
+            1,
+        ),
+        ("rt-said-all-on", 0),
+    ] {
+        assert_eq!(text.matches(line).count(), times, "{line}\n{text}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn spent_budget_returns_the_error_without_retrying() {
     // A budget that earns nothing is its capacity for good: allowed, but said at its making.

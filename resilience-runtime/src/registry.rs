@@ -210,7 +210,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     let inner = reg.create(name, config);
     drop(reg);
     check_names_once();
-    warn_if_budget_never_refills(inner);
+    on_made(inner);
     // After an `init()` that returned these as an error, the advice would be wrong.
     let advice = if INIT_RAN.load(Ordering::Relaxed) {
         ""
@@ -723,8 +723,61 @@ fn configure_with(
     let made = reg.create(name, config);
     drop(reg);
     check_names_once();
-    warn_if_budget_never_refills(made);
+    on_made(made);
     Ok(Provider(made))
+}
+
+/// What is said of a provider as it is made, with no lock of ours held (a log layer may make a
+/// provider): a switch that is off, and a retry budget that never refills.
+pub(crate) fn on_made(p: &ProviderInner) {
+    say_switches_off(p);
+    warn_if_budget_never_refills(p);
+}
+
+/// A provider made with resilience, its retries or its breaker switched off says so once, at
+/// info: an operator who flips `RESILIENCE_ENABLED=false` in an incident sees that it took (the
+/// breaker's `Disabled` state shows only in `/health` and the gauge, and no transition is
+/// logged for a breaker made disabled).
+fn say_switches_off(p: &ProviderInner) {
+    let c = &p.config;
+    let name = p.name.escape_debug();
+    let own = |global: &str| crate::config::provider_variable(p.name, global);
+    if !c.enabled {
+        tracing::info!(
+            target: "resilience", provider = p.name, switch = "RESILIENCE_ENABLED",
+            "[CONFIG] Resilience is off for provider {name} (RESILIENCE_ENABLED, {} or \
+             Settings::enabled): each call runs once, directly, with no breaker, retry, time \
+             limit or metrics",
+            own("RESILIENCE_ENABLED"),
+        );
+        return;
+    }
+    match (c.retry_enabled, c.breaker_enabled) {
+        (true, true) => {}
+        (false, true) => tracing::info!(
+            target: "resilience", provider = p.name, switch = "RESILIENCE_RETRY_ENABLED",
+            "[CONFIG] Retries are off for provider {name} (RESILIENCE_RETRY_ENABLED, {} or \
+             Settings::retry_enabled): each call makes one attempt, with the breaker on",
+            own("RESILIENCE_RETRY_ENABLED"),
+        ),
+        (true, false) => tracing::info!(
+            target: "resilience", provider = p.name, switch = "RESILIENCE_CIRCUIT_BREAKER_ENABLED",
+            "[CONFIG] The circuit breaker is off for provider {name} \
+             (RESILIENCE_CIRCUIT_BREAKER_ENABLED, {} or Settings::circuit_breaker_enabled): \
+             calls are retried and never refused",
+            own("RESILIENCE_CIRCUIT_BREAKER_ENABLED"),
+        ),
+        (false, false) => tracing::info!(
+            target: "resilience", provider = p.name,
+            switch = "RESILIENCE_RETRY_ENABLED,RESILIENCE_CIRCUIT_BREAKER_ENABLED",
+            "[CONFIG] Retries and the circuit breaker are off for provider {name} \
+             (RESILIENCE_RETRY_ENABLED, {} or Settings::retry_enabled; \
+             RESILIENCE_CIRCUIT_BREAKER_ENABLED, {} or Settings::circuit_breaker_enabled): each \
+             call makes one attempt and is never refused",
+            own("RESILIENCE_RETRY_ENABLED"),
+            own("RESILIENCE_CIRCUIT_BREAKER_ENABLED"),
+        ),
+    }
 }
 
 /// A retry budget that earns nothing per call and nothing per second is its capacity for the
@@ -733,7 +786,7 @@ fn configure_with(
 /// is a warning, not an error; but a service would otherwise find out in an outage, when
 /// every retry is refused. Not for a provider allowed one attempt, which never retries. Called
 /// with no lock of ours held: a log layer may make a provider.
-pub(crate) fn warn_if_budget_never_refills(p: &ProviderInner) {
+fn warn_if_budget_never_refills(p: &ProviderInner) {
     let c = &p.config;
     if c.enabled
         && c.retry_enabled

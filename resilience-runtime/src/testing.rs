@@ -307,7 +307,7 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
             "[CONFIG] {p}.",
         );
     }
-    crate::registry::warn_if_budget_never_refills(made);
+    crate::registry::on_made(made);
     Some(made)
 }
 
@@ -331,7 +331,7 @@ pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provide
     }
     let made = state.make(name, config);
     drop(state);
-    crate::registry::warn_if_budget_never_refills(made);
+    crate::registry::on_made(made);
     Some(Ok(Provider(made)))
 }
 
