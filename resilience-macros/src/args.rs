@@ -230,21 +230,6 @@ fn env_name(provider: &str) -> String {
         .collect()
 }
 
-/// The runtime's `config::invisible`, which this crate cannot call: characters that show as
-/// nothing in an editor (a zero-width space, a byte-order mark, a direction mark).
-fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{FEFF}'
-    )
-}
-
 /// A provider name the runtime refuses whatever the other names are (its `name_clashes`'
 /// first two rules), as a compile error at the name instead of an error logged at its first
 /// call. Clashes between names, and with the global variables, are the runtime's to find.
@@ -263,14 +248,14 @@ fn provider_name_problem(name: &str) -> Option<String> {
             u32::from(c)
         ));
     }
-    if let Some(c) = name.chars().find(|&c| invisible(c)) {
+    if let Some(c) = crate::invisible::invisible_in(name) {
         return Some(format!(
             "provider `{shown}` contains the invisible character U+{:04X} (pasted along?): it \
              would be a breaker of its own that looks like `{}`; give a name an operator can \
              read and type",
             u32::from(c),
             name.chars()
-                .filter(|&c| !invisible(c))
+                .filter(|&x| x != c)
                 .collect::<String>()
                 .escape_debug()
         ));
@@ -451,6 +436,43 @@ mod tests {
         assert!(!a.retry);
         assert_eq!(a.name.unwrap().value(), "upload");
         assert!(parse(r#"provider = "kimi","#).unwrap().retry);
+    }
+
+    /// The rule is one file in two crates (`invisible.rs`): the copies must not drift apart,
+    /// or the macro would accept names the runtime refuses, or the reverse.
+    #[test]
+    fn the_invisible_rule_is_the_runtime_s() {
+        assert_eq!(
+            include_str!("invisible.rs"),
+            include_str!("../../resilience-runtime/src/invisible.rs")
+        );
+    }
+
+    /// The runtime's rule: a joiner between two letters of a script that joins or stacks
+    /// them, or a selector after an emoji, is part of the name; where it shows nothing, or a
+    /// character that never shows, the name is refused.
+    #[test]
+    fn joiners_are_refused_only_where_they_show_nothing() {
+        for name in [
+            "fa-کتاب\u{200c}ها",
+            "lk-ශ්\u{200d}රී",
+            "dev-🧑\u{200d}💻",
+            "cloud-☁\u{fe0f}",
+        ] {
+            assert_eq!(provider_name_problem(name), None, "{name:?}");
+        }
+        for name in [
+            "ki\u{200d}mi",
+            "kimi\u{200c}",
+            "fa-کتاب\u{200c}",
+            "glm\u{fe0f}",
+            "glm\u{34f}",
+            "glm\u{e0041}",
+            "glm\u{3164}",
+        ] {
+            let why = provider_name_problem(name).unwrap_or_default();
+            assert!(why.contains("invisible character"), "{name:?}: {why}");
+        }
     }
 
     #[test]

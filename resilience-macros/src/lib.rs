@@ -6,6 +6,7 @@ mod args;
 mod async_trait;
 mod classify;
 mod expand;
+mod invisible;
 mod receiver;
 
 use proc_macro::TokenStream;

@@ -637,24 +637,6 @@ pub fn provider_variable(provider: &str, global: &str) -> String {
     )
 }
 
-/// Whether `c` shows as nothing (or only moves text about) in an editor: a zero-width space, a
-/// byte-order mark, a soft hyphen, a direction mark or override, a word joiner. Pasted along
-/// with a name, it makes `kimi\u{200b}` a breaker of its own that reads `RESILIENCE_KIMI__…`
-/// and looks like `kimi` everywhere it is shown, as a stray space would. `#[resilient]` refuses
-/// the same set at compile time (its `provider_name_problem`).
-pub(crate) fn invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}'
-            | '\u{FEFF}'
-    )
-}
-
 /// Problems with provider names whose environment variables are not theirs alone, one per
 /// name involved: a name that is empty in environment form, a variable that is also a global
 /// one (provider `retry`'s `ENABLED` is `RESILIENCE_RETRY_ENABLED`, the global retry switch),
@@ -685,7 +667,10 @@ pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<Config
         }
         // ` kimi` would read `RESILIENCE__KIMI_…`, not the `RESILIENCE_KIMI_…` an operator
         // sets for it, and be a breaker of its own: a stray space, never meant.
-        if name.trim() != name || name.chars().any(|c| c.is_control() || invisible(c)) {
+        if name.trim() != name
+            || name.chars().any(char::is_control)
+            || crate::invisible::invisible_in(name).is_some()
+        {
             problems.push(problem(
                 name,
                 format!(

@@ -19,6 +19,7 @@ mod config;
 mod context;
 mod error;
 mod http;
+mod invisible;
 mod redact;
 mod registry;
 pub mod telemetry;

@@ -1791,4 +1791,39 @@ mod tests {
             );
         }
     }
+
+    /// A joiner between two letters of a script that joins or stacks them (Persian's
+    /// zero-width non-joiner in a plural, Sinhala's zero-width joiner in `ශ්‍රී`, an emoji
+    /// sequence) is part of how the word is written, and a variation selector after an emoji is
+    /// part of how it shows: names with them are accepted. The same characters where they show
+    /// nothing (between ASCII letters, at either end, a selector after an ASCII letter) are
+    /// refused, as are the other characters that never show (a tag character, the combining
+    /// grapheme joiner, a Hangul filler).
+    #[test]
+    fn a_joiner_is_refused_only_where_it_shows_nothing() {
+        for name in [
+            "reg-inv-fa-کتاب\u{200c}ها",
+            "reg-inv-lk-ශ්\u{200d}රී",
+            "reg-inv-dev-🧑\u{200d}💻",
+            "reg-inv-cloud-☁\u{fe0f}",
+        ] {
+            let made = configure_with(name, Settings::new(), &|_: &str| None);
+            assert!(made.is_ok(), "{name:?} was refused: {:?}", made.err());
+        }
+        for name in [
+            "reg-inv-ki\u{200d}mi",
+            "reg-inv-kimi\u{200c}",
+            "\u{200d}ශ්රී-reg-inv",
+            "reg-inv-fa-کتاب\u{200c}",
+            "reg-inv-glm\u{fe0f}",
+            "reg-inv-glm\u{34f}",
+            "reg-inv-glm\u{e0041}",
+            "reg-inv-glm\u{3164}",
+        ] {
+            assert!(
+                configure_with(name, Settings::new(), &|_: &str| None).is_err(),
+                "{name:?} was accepted"
+            );
+        }
+    }
 }
