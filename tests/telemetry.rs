@@ -615,6 +615,23 @@ fn serving_needs_a_runtime_with_timers() {
     assert!(err.to_string().contains("enable_time()"), "{err}");
 }
 
+/// The listener is a socket of Tokio's: in a runtime with timers but without its I/O driver
+/// (`enable_time()` alone), `serve` says so, as it does for the timers, instead of panicking
+/// in Tokio's bind.
+#[test]
+fn serving_needs_a_runtime_with_io() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(resilience::telemetry::serve("127.0.0.1:0".parse().unwrap()))
+            .map(drop)
+    }));
+    let err = served.expect("serve panicked").unwrap_err();
+    assert!(err.to_string().contains("enable_io()"), "{err}");
+}
+
 /// Past 256 open connections the oldest is closed as a new one comes: a client reconnecting
 /// as fast as it is cut off cannot take the application's file descriptors (it took them
 /// all), nor keep a scraper's new connection out by holding the 256 (it did: the newest was

@@ -52,6 +52,8 @@ pub enum TelemetryError {
     /// The Tokio runtime `serve` runs in has no time driver, which the listener needs (its
     /// request-head timeout and the exporter's upkeep).
     NoTimeDriver,
+    /// The Tokio runtime `serve` runs in has no I/O driver, which the listener's socket needs.
+    NoIoDriver,
 }
 
 impl fmt::Display for TelemetryError {
@@ -79,6 +81,9 @@ impl fmt::Display for TelemetryError {
             ),
             TelemetryError::NoTimeDriver => f.write_str(
                 "cannot serve metrics: the Tokio runtime has no time driver; build it with enable_time() or enable_all()",
+            ),
+            TelemetryError::NoIoDriver => f.write_str(
+                "cannot serve metrics: the Tokio runtime has no I/O driver; build it with enable_io() or enable_all()",
             ),
         }
     }
@@ -275,7 +280,8 @@ pub async fn serve_from_env() -> Result<MetricsServer, TelemetryError> {
 ///
 /// [`TelemetryError::RecorderAlreadyInstalled`] as [`install_recorder`];
 /// [`TelemetryError::Bind`] when the address cannot be bound (in use, no permission);
-/// [`TelemetryError::NoTimeDriver`] in a runtime built without `enable_time()`. An error
+/// [`TelemetryError::NoTimeDriver`] in a runtime built without `enable_time()`,
+/// [`TelemetryError::NoIoDriver`] in one built without `enable_io()`. An error
 /// changes nothing: no recorder is installed and no port stays bound.
 ///
 /// ```
@@ -294,9 +300,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
     // process as it was, its `metrics` recorder free for a fallback of the application's own
     // (installed first, a failed `serve` kept ours, and every call paid for metrics nobody
     // could scrape). Should the recorder then be refused, dropping the listener frees the port.
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| TelemetryError::Bind { addr, source })?;
+    let listener = bind(addr)?;
     let local = listener
         .local_addr()
         .map_err(|source| TelemetryError::Bind { addr, source })?;
@@ -350,6 +354,27 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         handle,
         task,
     })
+}
+
+/// A listener on `addr`, as `TcpListener::bind` makes it (address reuse outside Windows, a
+/// backlog of 1,024), except that a runtime without its I/O driver is an error, not Tokio's
+/// panic: the socket is registered with the driver by `listen`, a plain call, where the panic
+/// is caught (as `sleep_here` catches the timers'; Tokio's message is still printed by the
+/// panic hook).
+fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
+    let bind_error = |source| TelemetryError::Bind { addr, source };
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(bind_error)?;
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true).map_err(bind_error)?;
+    socket.bind(addr).map_err(bind_error)?;
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| socket.listen(1024))) {
+        Ok(listener) => listener.map_err(bind_error),
+        Err(_) => Err(TelemetryError::NoIoDriver),
+    }
 }
 
 /// Serves one connection until it ends or its lifetime (and the grace for an answer in
