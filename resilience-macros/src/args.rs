@@ -458,6 +458,9 @@ mod tests {
             "lk-ශ්\u{200d}රී",
             "dev-🧑\u{200d}💻",
             "cloud-☁\u{fe0f}",
+            "flag-\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "hi-\u{915}\u{94D}\u{200D}\u{937}",
+            "rainbow-\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}",
         ] {
             assert_eq!(provider_name_problem(name), None, "{name:?}");
         }
@@ -469,6 +472,11 @@ mod tests {
             "glm\u{34f}",
             "glm\u{e0041}",
             "glm\u{3164}",
+            "glm\u{E0067}\u{E007F}",
+            "flag-\u{1F3F4}\u{E0067}\u{E0062}",
+            "cloud-\u{2601}\u{FE0F}\u{FE0F}",
+            "zh-\u{6708}\u{4E4B}\u{200D}\u{6697}\u{9762}",
+            "ru-\u{44F}\u{43D}\u{200C}\u{434}\u{435}\u{43A}\u{441}",
         ] {
             let why = provider_name_problem(name).unwrap_or_default();
             assert!(why.contains("invisible character"), "{name:?}: {why}");

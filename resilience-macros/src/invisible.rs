@@ -9,13 +9,16 @@
 /// `kimi\u{200b}` is a breaker of its own that reads `RESILIENCE_KIMI__…` and looks like `kimi`
 /// everywhere it is shown, as a stray space would. Refused anywhere: the format characters and
 /// others that never show (a zero-width space, a byte-order mark, a soft hyphen, a direction
-/// mark or override, a word joiner, a tag character, a Hangul filler). A zero-width joiner or
-/// non-joiner is part of how a word is written between two characters of a script that joins
-/// or stacks them (Persian's `کتاب‌ها`, Sinhala's `ශ්‍රී`, an emoji sequence): refused only where
-/// it shows nothing, next to an ASCII character or a space, or at either end. A selector (a
-/// variation selector, the combining grapheme joiner) changes the character before it: refused
-/// after an ASCII one, but for an emoji keycap (`1\u{fe0f}\u{20e3}`). `#[resilient]` refuses the
-/// same at compile time (`args::provider_name_problem`).
+/// mark or override, a word joiner, a tag character outside a flag, a Hangul filler). A
+/// zero-width joiner or non-joiner is part of how a word is written between two characters of a
+/// script that joins or stacks them (Persian's `کتاب‌ها`, Sinhala's `ශ්‍රී`, an emoji sequence):
+/// refused only where it shows nothing, next to an ASCII character, a space or a letter of a
+/// script that neither joins nor stacks (Latin, Greek, Cyrillic, Han, kana, Hangul), or at
+/// either end. A selector (a variation selector, the combining grapheme joiner) changes the
+/// character before it: refused after an ASCII one or another selector, but for an emoji keycap
+/// (`1\u{fe0f}\u{20e3}`). Tag
+/// characters show only as a flag's tag sequence (`🏴`, tags, the cancel tag). `#[resilient]`
+/// refuses the same at compile time (`args::provider_name_problem`).
 pub(crate) fn invisible_in(name: &str) -> Option<char> {
     // Never shown, wherever it stands.
     fn never(c: char) -> bool {
@@ -40,6 +43,25 @@ pub(crate) fn invisible_in(name: &str) -> Option<char> {
                 | '\u{E01F0}'..='\u{E0FFF}'
         )
     }
+    // Letters of scripts that neither join nor stack, and the marks they take: a joiner
+    // between them shows nothing, as between two ASCII letters.
+    fn never_joins(c: char) -> bool {
+        matches!(
+            c,
+            '\u{00C0}'..='\u{036F}'
+                | '\u{0370}'..='\u{052F}'
+                | '\u{1E00}'..='\u{1FFF}'
+                | '\u{2E80}'..='\u{9FFF}'
+                | '\u{AC00}'..='\u{D7AF}'
+                | '\u{F900}'..='\u{FAFF}'
+                | '\u{FF00}'..='\u{FFEF}'
+                | '\u{20000}'..='\u{3FFFF}'
+        )
+    }
+    // An emoji tag sequence's tags (a subdivision flag: `🏴`, `gbsct` in tags, the cancel tag).
+    fn tag(c: char) -> bool {
+        matches!(c, '\u{E0020}'..='\u{E007E}')
+    }
     fn joiner(c: char) -> bool {
         matches!(c, '\u{200C}' | '\u{200D}')
     }
@@ -61,12 +83,22 @@ pub(crate) fn invisible_in(name: &str) -> Option<char> {
         let c = chars[i];
         let before = i.checked_sub(1).map(|j| chars[j]);
         let after = chars.get(i + 1).copied();
-        let shows = if never(c) {
+        // Each tag after the flag or a tag, and before a tag or the cancel tag: together, a
+        // flag followed by tags and the cancel tag, and nothing else.
+        let shows = if tag(c) {
+            (before == Some('\u{1F3F4}') || before.is_some_and(tag))
+                && after.is_some_and(|a| tag(a) || a == '\u{E007F}')
+        } else if c == '\u{E007F}' {
+            before.is_some_and(tag)
+        } else if never(c) {
             false
         } else if joiner(c) {
-            of_a_script(before) && of_a_script(after)
-        } else if selector(c) {
             of_a_script(before)
+                && of_a_script(after)
+                && !before.is_some_and(never_joins)
+                && !after.is_some_and(never_joins)
+        } else if selector(c) {
+            (of_a_script(before) && !before.is_some_and(selector))
                 || (c == '\u{FE0F}'
                     && before.is_some_and(|b| b.is_ascii_graphic())
                     && after == Some('\u{20E3}'))

@@ -1826,4 +1826,75 @@ mod tests {
             );
         }
     }
+
+    /// A flag written with tag characters (Scotland's: the black flag, `gbsct` in tags and the
+    /// cancel tag) shows as one flag, as an emoji sequence: accepted, as it was before tags
+    /// were refused. A tag anywhere else shows nothing and is still refused.
+    #[test]
+    fn a_flag_s_tag_sequence_is_part_of_the_name() {
+        let name = "reg-inv-flag-\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}";
+        let made = configure_with(name, Settings::new(), &|_: &str| None);
+        assert!(made.is_ok(), "{name:?} was refused: {:?}", made.err());
+        for name in [
+            "reg-inv-tag-glm\u{E0067}\u{E007F}",
+            "reg-inv-tag-\u{1F3F4}\u{E0067}\u{E0062}",
+            "reg-inv-tag-\u{1F3F4}\u{E007F}",
+            "reg-inv-tag-\u{E0067}\u{E007F}",
+            "reg-inv-tag-\u{1F3F4}\u{E0067}\u{E007F}\u{E007F}",
+        ] {
+            let err = configure_with(name, Settings::new(), &|_: &str| None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("invisible"), "{name:?}: {err}");
+        }
+    }
+
+    /// A selector changes the character before it; a second one after it changes nothing
+    /// and shows nothing: `☁\u{fe0f}\u{fe0f}` looks like `☁\u{fe0f}` but is a breaker of its own.
+    #[test]
+    fn a_selector_after_a_selector_is_refused() {
+        for name in [
+            "reg-inv-sel-\u{2601}\u{FE0F}\u{FE0F}",
+            "reg-inv-sel-\u{845B}\u{E0100}\u{E0101}",
+            "reg-inv-sel-\u{2601}\u{FE0F}\u{34F}",
+        ] {
+            let err = configure_with(name, Settings::new(), &|_: &str| None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("invisible"), "{name:?}: {err}");
+        }
+    }
+
+    /// A joiner between two letters of a script that never joins nor stacks them (Chinese,
+    /// Cyrillic, Greek, accented Latin) shows nothing: `月之\u{200d}暗面` looks like `月之暗面`
+    /// but reads other variables. Refused, as between two ASCII letters.
+    #[test]
+    fn a_joiner_between_letters_that_never_join_is_refused() {
+        for name in [
+            "reg-inv-zh-\u{6708}\u{4E4B}\u{200D}\u{6697}\u{9762}",
+            "reg-inv-ru-\u{44F}\u{43D}\u{200C}\u{434}\u{435}\u{43A}\u{441}",
+            "reg-inv-el-\u{3B1}\u{200D}\u{3B2}",
+            "reg-inv-fr-caf\u{E9}\u{200C}\u{E9}",
+            "reg-inv-ko-\u{D0A4}\u{200D}\u{BBF8}",
+            "reg-inv-ja-\u{30AD}\u{200C}\u{30DF}",
+        ] {
+            let err = configure_with(name, Settings::new(), &|_: &str| None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("invisible"), "{name:?}: {err}");
+        }
+        // Where it is part of the word, still accepted: Devanagari's half form (क्‍ष), an
+        // Arabic-script word, an emoji sequence with a selector before its joiner (🏳️‍🌈).
+        for name in [
+            "reg-inv-hi-\u{915}\u{94D}\u{200D}\u{937}",
+            "reg-inv-ar-\u{644}\u{200D}\u{627}",
+            "reg-inv-rainbow-\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}",
+        ] {
+            let made = configure_with(name, Settings::new(), &|_: &str| None);
+            assert!(made.is_ok(), "{name:?} was refused: {:?}", made.err());
+        }
+    }
 }
