@@ -356,11 +356,11 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
     })
 }
 
-/// A listener on `addr`, as `TcpListener::bind` makes it (address reuse outside Windows, a
-/// backlog of 1,024), except that a runtime without its I/O driver is an error, not Tokio's
-/// panic: the socket is registered with the driver by `listen`, a plain call, where the panic
-/// is caught (as `sleep_here` catches the timers'; Tokio's message is still printed by the
-/// panic hook).
+/// A listener on `addr`, as `TcpListener::bind` makes it (address reuse outside Windows, the
+/// backlog of std's and mio's `bind`: 128 on most systems), except that a runtime without its
+/// I/O driver is an error, not Tokio's panic: the socket is registered with the driver by
+/// `listen`, a plain call, where the panic is caught (as `sleep_here` catches the timers';
+/// Tokio's message is still printed by the panic hook).
 fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
     let bind_error = |source| TelemetryError::Bind { addr, source };
     let socket = match addr {
@@ -371,7 +371,15 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
     #[cfg(not(windows))]
     socket.set_reuseaddr(true).map_err(bind_error)?;
     socket.bind(addr).map_err(bind_error)?;
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| socket.listen(1024))) {
+    // mio's `TcpListener::bind` (Tokio's), which takes std's value: not Tokio's docs' 1,024.
+    const BACKLOG: u32 = if cfg!(target_os = "horizon") {
+        20
+    } else if cfg!(target_os = "haiku") {
+        32
+    } else {
+        128
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| socket.listen(BACKLOG))) {
         Ok(listener) => listener.map_err(bind_error),
         Err(_) => Err(TelemetryError::NoIoDriver),
     }
