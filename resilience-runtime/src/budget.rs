@@ -15,7 +15,7 @@
 //! 85% into 99%+ while an outage cannot triple the provider's load.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU16, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -50,6 +50,12 @@ pub(crate) struct Budget {
     deposit: i64,
     refill_per_sec: f64,
     last_refill: Mutex<Option<Instant>>,
+    /// How many times the bucket was filled (`fill`, by `reset()`), wrapping: a token taken
+    /// before a fill is not given back after it, as the fill gave every token back already.
+    /// Moved, and read with a withdrawal or a refund, under `last_refill`'s lock. 16 bits, as
+    /// a call keeps it (in padding): 65,536 fills during one backoff would be needed to
+    /// mistake one for another.
+    fills: AtomicU16,
 }
 
 impl Budget {
@@ -82,6 +88,7 @@ impl Budget {
             deposit,
             refill_per_sec: c.retry_budget_min_per_second * UNIT as f64,
             last_refill: Mutex::new(None),
+            fills: AtomicU16::new(0),
         }
     }
 
@@ -111,9 +118,16 @@ impl Budget {
     }
 
     /// Takes one retry from the budget; `false` when it is spent. Cold path: a retry follows.
+    #[cfg(test)]
     pub(crate) fn try_withdraw(&self, now: Instant) -> bool {
+        self.withdraw(now).is_some()
+    }
+
+    /// Takes one retry from the budget: the fill it was taken from, to hand to
+    /// [`refund`](Self::refund); `None` when it is spent. Cold path: a retry follows.
+    pub(crate) fn withdraw(&self, now: Instant) -> Option<u16> {
         if !self.enabled {
-            return true;
+            return Some(0);
         }
         {
             let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
@@ -148,12 +162,15 @@ impl Budget {
             if add > 0 {
                 self.credit(add);
             }
+            // Under the lock, so that no `fill` comes between the token and the fill it is
+            // said to come from.
+            self.balance
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    (b >= UNIT).then_some(b - UNIT)
+                })
+                .ok()
+                .map(|_| self.fills.load(Ordering::Relaxed))
         }
-        self.balance
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                (b >= UNIT).then_some(b - UNIT)
-            })
-            .is_ok()
     }
 
     /// Back to full, as when the provider was made (`Provider::reset`). Under the clock's
@@ -161,22 +178,28 @@ impl Budget {
     pub(crate) fn fill(&self) {
         let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
         *last = None;
+        self.fills.fetch_add(1, Ordering::Relaxed);
         self.balance.store(self.capacity, Ordering::Relaxed);
     }
 
-    /// Gives back a token [`try_withdraw`](Self::try_withdraw) took for a retry that was
+    /// Gives back a token [`withdraw`](Self::withdraw) took for a retry that was
     /// never made (refused after its backoff, or its call cancelled): the budget bounds the
-    /// load retries put on the provider, and that one put none.
+    /// load retries put on the provider, and that one put none. Not once the bucket was
+    /// filled since (`fill`, from `withdraw`'s answer): the fill gave it back already, and
+    /// given back again it was a retry more than the filled bucket holds.
     #[cold]
-    pub(crate) fn refund(&self) {
+    pub(crate) fn refund(&self, fills: u16) {
         if self.enabled {
-            self.credit(UNIT);
+            let _last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
+            if self.fills.load(Ordering::Relaxed) == fills {
+                self.credit(UNIT);
+            }
         }
     }
 
     /// Retries the budget would allow right now (for `/health`): the balance plus what the
     /// clock has added since it was last credited, which happens only when a retry asks
-    /// (`try_withdraw`); without it, a budget spent an hour ago would still show empty.
+    /// (`withdraw`); without it, a budget spent an hour ago would still show empty.
     /// Changes nothing.
     pub(crate) fn available(&self) -> f64 {
         self.available_at(Instant::now())
@@ -191,7 +214,7 @@ impl Budget {
         // such a credit made in between would be counted twice, as balance and as pending.
         let mut last = self.last_refill.lock().unwrap_or_else(|e| e.into_inner());
         if last.is_some_and(|l| set_on_clock_ahead(l, now)) {
-            // As `try_withdraw` would: from now on, what this clock adds is shown.
+            // As `withdraw` would: from now on, what this clock adds is shown.
             *last = Some(now);
         }
         let pending = last.map_or(0.0, |l| {

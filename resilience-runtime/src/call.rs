@@ -529,6 +529,11 @@ struct Ext {
     /// call ends before it does (refused after its backoff, or cancelled in it), since only
     /// retries that reach the provider may spend the budget.
     token_held: bool,
+    /// The budget's fill that token came from (`Budget::withdraw`): one taken before a
+    /// `reset()` filled the budget is not given back after it. 16 bits, which fit where the
+    /// struct had padding (the call's future keeps its size): 65,536 resets during one
+    /// backoff would be needed to mistake one fill for another.
+    token_fills: u16,
     /// The call's outcome was recorded: dropped without one, it was abandoned (cancelled, or
     /// ended by a panic), which the metrics count apart.
     recorded: bool,
@@ -548,6 +553,7 @@ impl Ext {
             retried_throttled: false,
             retried_counted: false,
             token_held: false,
+            token_fills: 0,
             recorded: false,
         }
     }
@@ -571,7 +577,7 @@ impl Drop for Call {
 fn drop_ext(p: &ProviderInner, ext: &mut Option<Ext>) {
     let Some(e) = ext.take() else { return };
     if e.token_held {
-        p.budget.refund();
+        p.budget.refund(e.token_fills);
     }
     if let (Some(m), false) = (e.metrics, e.recorded) {
         m.abandoned();
@@ -945,13 +951,19 @@ impl Call {
     /// code: it runs with [`current_call`](crate::current_call) set, as its future does, so a
     /// key read before the `async` block is the call's. Not the macro's path: the closure it
     /// writes only builds the body's future, so the thread-local is not set twice there.
+    /// The closure is where an `execute` caller copies what each attempt takes, as the
+    /// macro's argument copies are: it runs before the retry's token is spent and the
+    /// attempt's time limit starts (see [`after_copies`](Self::after_copies)).
     #[inline(always)]
     fn attempt_op<F: Future>(&mut self, make: impl FnOnce() -> F) -> Attempt<'_, F> {
-        self.after_copies();
         Attempt {
             fut: {
-                let _enter = Enter::new(&self.current);
-                make()
+                let fut = {
+                    let _enter = Enter::new(&self.current);
+                    make()
+                };
+                self.after_copies();
+                fut
             },
             call: self,
         }
@@ -1365,13 +1377,15 @@ impl Call {
         if !arm(self.ext(), delay) {
             return Err(GiveUp::NoRuntime);
         }
-        if !self.current.p.budget.try_withdraw(now) {
+        let Some(fills) = self.current.p.budget.withdraw(now) else {
             telemetry::budget_exhausted(self.current.p.name);
             return Err(GiveUp::Budget);
-        }
+        };
         // Marked at once: user code runs before the retry is scheduled (`log_summary`, the
         // log's subscriber), and a panic there must still give the token back.
-        self.ext().token_held = true;
+        let ext = self.ext();
+        ext.token_held = true;
+        ext.token_fills = fills;
         Ok(delay)
     }
 
