@@ -1,7 +1,8 @@
 //! What `#[resilient]` expansions name: `::resilience::__private::…`. Not a public API.
 
 pub use crate::call::{
-    Attempt, Backoff, Call, CallSite, FromResilienceError, Hooks, IsResult, Step, hooks,
+    Attempt, AttemptFn, AttemptFuture, Backoff, Call, CallClassify, CallError, CallSite,
+    FromResilienceError, Hooks, IsResult, Operation, Step, hooks,
 };
 pub use core::option::Option;
 // `#[derive(Classify)]`'s `log_summary`: named through us, so a `#![no_std]` crate, which has

@@ -240,49 +240,218 @@ impl CallSite {
     /// Runs `op` (called once per attempt) with the provider's retry policy and breaker. This
     /// is the loop `#[resilient]` writes out inline.
     ///
+    /// `op` is a closure that returns a future of `Result<T, E>`: `|| async { … }`, or
+    /// `|| fetch()` for an `async fn fetch`. It may borrow locals and be `FnMut`; its future
+    /// need not be `Send` nor `Unpin`. `E` must implement [`Classify`] (which errors to
+    /// retry) and `From<ResilienceError>` (see Errors). The bound `F: Operation<T, E>` says
+    /// just that, with a trait of our own, so that a mistake is reported once, at `op`,
+    /// with what to do.
+    ///
     /// # Errors
     ///
     /// The operation's last error, unchanged, when it is permanent or its retries are over
     /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
     /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
-    pub async fn execute<F, Fut, T, E>(&'static self, mut op: F) -> Result<T, E>
+    // A plain `fn` returning the loop's async block: the same future as the `async fn` it
+    // was (it captures `self` and `op`, and runs nothing before its first poll), which
+    // `Provider::execute` returns as it is, with no future of its own around it. Its one
+    // bound is a private trait's, so that a mistake is reported once, at `op` (see
+    // `Operation`).
+    #[allow(clippy::manual_async_fn)]
+    pub fn execute<F, T, E>(&'static self, mut op: F) -> impl Future<Output = Result<T, E>>
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        E: Classify + From<ResilienceError>,
+        F: Operation<T, E>,
     {
-        let mut call = Call::new(self);
-        if call.plain() {
-            if let Err(rejected) = call.start_plain(hooks::<Result<T, E>>()) {
-                return rejected;
-            }
-        } else if let Err(rejected) = call.start_ext(hooks::<Result<T, E>>()) {
-            return rejected;
-        }
-        loop {
-            // Scoped as `#[resilient]` writes it (see there): nothing with drop glue across
-            // the backoff's `.await`. Bound with a `let` (as the lint would have it), the step
-            // would live across it.
-            #[allow(clippy::blocks_in_conditions)]
-            match {
-                let out = call.attempt_op(&mut op).await;
-                match call.clean(hooks::<Result<T, E>>(), out) {
-                    Ok(out) => break out,
-                    Err(out) => call.finish_slow(hooks::<Result<T, E>>(), out),
+        async move {
+            let mut call = Call::new(self);
+            if call.plain() {
+                if let Err(rejected) = call.start_plain(F::hooks()) {
+                    return rejected;
                 }
-            } {
-                Step::Done(out) => return out,
-                Step::Retry => {}
-            }
-            if let Err(out) = call.backoff(hooks::<Result<T, E>>()).await {
-                return out;
-            }
-            if let Err(rejected) = call.permit(hooks::<Result<T, E>>()) {
+            } else if let Err(rejected) = call.start_ext(F::hooks()) {
                 return rejected;
+            }
+            loop {
+                // Scoped as `#[resilient]` writes it (see there): nothing with drop glue across
+                // the backoff's `.await`. Bound with a `let` (as the lint would have it), the
+                // step would live across it.
+                #[allow(clippy::blocks_in_conditions)]
+                match {
+                    let out = call.attempt_op(|| op.call()).await;
+                    match call.clean(F::hooks(), out) {
+                        Ok(out) => break out,
+                        Err(out) => call.finish_slow(F::hooks(), out),
+                    }
+                } {
+                    Step::Done(out) => return out,
+                    Step::Retry => {}
+                }
+                if let Err(out) = call.backoff(F::hooks()).await {
+                    return out;
+                }
+                if let Err(rejected) = call.permit(F::hooks()) {
+                    return rejected;
+                }
             }
         }
     }
 }
+
+/// What [`CallSite::execute`] and [`Provider::execute`] take: a closure (called once per
+/// attempt) that returns a future of `Result<T, E>`, where `E` implements [`Classify`] and
+/// `From<ResilienceError>`. Implemented for every such closure; not for anything else.
+///
+/// Why not the plain bounds on `execute` (`F: FnMut() -> Fut`, `Fut: Future<Output =
+/// Result<T, E>>`, `E: Classify + From<ResilienceError>`)? A bound of `execute`'s own that
+/// fails is reported again wherever its future's type is used (the whole call, its
+/// `.await`), and with rustc's words, which do not say what to write. Nested here, in the
+/// bounds of [`AttemptFn`]'s impl, a mistake is reported once, at the closure, in the words of
+/// the private trait it misses ([`AttemptFuture`], [`CallClassify`], [`CallError`], or this one's). Only a future
+/// whose output is not a `Result` is still reported three times: that failure is a
+/// mismatch of its `Output` with `Result<_, _>` and is found again at each use.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`execute` takes a closure that returns a future, not `{Self}`",
+    label = "expected a closure: `|| async {{ … }}`",
+    note = "`execute` calls the closure once per attempt, for a fresh future each time: a future can be awaited only once, so it cannot be retried",
+    note = "to call an `async fn`, pass `|| fetch()` instead of `fetch()`; for an async block, `|| async {{ … }}`"
+)]
+pub trait Operation<T, E> {
+    /// The future of one attempt.
+    type Fut: Future<Output = Result<T, E>>;
+    /// Starts an attempt.
+    fn call(&mut self) -> Self::Fut;
+    /// The loop's view of `Result<T, E>` ([`hooks`]).
+    fn hooks<'a>() -> &'a Hooks<Result<T, E>>
+    where
+        T: 'a,
+        E: 'a;
+}
+
+impl<F, T, E> Operation<T, E> for F
+where
+    F: AttemptFn<Ok = T, Err = E>,
+{
+    type Fut = F::Fut;
+    #[inline(always)]
+    fn call(&mut self) -> F::Fut {
+        AttemptFn::call(self)
+    }
+    #[inline(always)]
+    fn hooks<'a>() -> &'a Hooks<Result<T, E>>
+    where
+        T: 'a,
+        E: 'a,
+    {
+        F::hooks()
+    }
+}
+
+/// [`Operation`] with its result's types as associated types: the bounds it checks are this
+/// trait's impl's, whose failure rustc reports once (a failure of a bound with `execute`'s
+/// own `T` and `E` in it was reported three times).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`execute` takes a closure that returns a future, not `{Self}`",
+    label = "expected a closure: `|| async {{ … }}`",
+    note = "`execute` calls the closure once per attempt, for a fresh future each time: a future can be awaited only once, so it cannot be retried",
+    note = "to call an `async fn`, pass `|| fetch()` instead of `fetch()`; for an async block, `|| async {{ … }}`"
+)]
+pub trait AttemptFn {
+    /// The success type.
+    type Ok;
+    /// The error type.
+    type Err;
+    /// The future of one attempt.
+    type Fut: Future<Output = Result<Self::Ok, Self::Err>>;
+    /// Starts an attempt.
+    fn call(&mut self) -> Self::Fut;
+    /// The loop's view of the result ([`hooks`]).
+    fn hooks<'a>() -> &'a Hooks<Result<Self::Ok, Self::Err>>
+    where
+        Self::Ok: 'a,
+        Self::Err: 'a;
+}
+
+impl<F, Fut> AttemptFn for F
+where
+    F: FnMut() -> Fut,
+    Fut: AttemptFuture,
+    Fut::Err: CallClassify + CallError,
+{
+    type Ok = Fut::Ok;
+    type Err = Fut::Err;
+    type Fut = Fut;
+    #[inline(always)]
+    fn call(&mut self) -> Fut {
+        self()
+    }
+    #[inline(always)]
+    fn hooks<'a>() -> &'a Hooks<Result<Fut::Ok, Fut::Err>>
+    where
+        Fut::Ok: 'a,
+        Fut::Err: 'a,
+    {
+        hooks::<Result<Fut::Ok, Fut::Err>>()
+    }
+}
+
+/// A future of a `Result`, under a name of our own, so that a closure that returns something
+/// else (a `Result` itself: `|| fetch()` with a `fetch` that is not `async`) is told how to
+/// return a future.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the closure given to `execute` must return a future of `Result<T, E>`, not `{Self}`",
+    label = "this closure returns `{Self}`",
+    note = "`execute` calls the closure once per attempt and awaits the future it returns: write `|| async {{ … }}` (`|| fetch()` for an `async fn fetch`)",
+    note = "for a function that is not `async`, wrap its call in an async block: `|| async {{ fetch() }}` (it blocks the executor's thread while it runs)",
+    note = "the future's output must be a `Result`: its error says whether the attempt failed, and `Classify` on it whether to retry"
+)]
+pub trait AttemptFuture: Future<Output = Result<Self::Ok, Self::Err>> {
+    /// The success type.
+    type Ok;
+    /// The error type.
+    type Err;
+}
+
+#[diagnostic::do_not_recommend]
+impl<Fut, T, E> AttemptFuture for Fut
+where
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Ok = T;
+    type Err = E;
+}
+
+/// [`Classify`] for `execute`'s error type, under a name of our own, so that the error names
+/// the closure's error type (`Box<dyn Error>`), where `Classify`'s own names the type its impl
+/// for `Box<E>` asked of (`dyn Error`), with advice for a type of one's own.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` does not implement `resilience::Classify`",
+    label = "this closure's error type `{Self}` must implement `Classify`: which of its errors to retry, and which count against the breaker",
+    note = "if `{Self}` is your own type, derive it (`#[derive(resilience::Classify)]`, with `#[classify(transparent)]` or a class on each variant) or implement it, to say which errors are transient, throttled or permanent",
+    note = "for `anyhow::Error`, enable resilience's `anyhow` feature; Rust's orphan rule forbids implementing it for another crate's type (`Box<dyn Error>`, `String`): return an enum of your own that wraps it (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Other) }}`"
+)]
+pub trait CallClassify: Classify {}
+
+#[diagnostic::do_not_recommend]
+impl<E: Classify + ?Sized> CallClassify for E {}
+
+/// `From<ResilienceError>` for `execute`'s error type, under a name of our own, so that a
+/// missing impl is reported with what it is for and how to add it (rustc's own message names
+/// only the bound). As [`FromResilienceError`] is for `#[resilient]`, in `execute`'s words.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
+    label = "this closure's error type `{Self}` has no `From<ResilienceError>`",
+    note = "an open breaker, an attempt timeout and the call's deadline come back as `execute`'s own error: if `{Self}` is your own type, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError> for {Self}`",
+    note = "if `{Self}` is another crate's type (`reqwest::Error`, `Box<dyn Error>`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Http) }}`"
+)]
+pub trait CallError: From<ResilienceError> {}
+
+#[diagnostic::do_not_recommend]
+impl<E: From<ResilienceError>> CallError for E {}
 
 /// What the loop needs to know about a method's return type, as plain function pointers.
 ///

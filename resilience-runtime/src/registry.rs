@@ -397,18 +397,24 @@ impl Provider {
     /// # }
     /// ```
     ///
+    /// `op` is a closure that returns a future of `Result<T, E>`: `|| async { … }`, or
+    /// `|| fetch()` for an `async fn fetch`. It may borrow locals and be `FnMut`; its future
+    /// need not be `Send` nor `Unpin`. `E` must implement [`Classify`](crate::Classify)
+    /// (which errors to retry) and `From<ResilienceError>` (see Errors). The bound
+    /// `F: Operation<T, E>` says just that, with a trait of our own, so that a mistake is
+    /// reported once, at `op`, with what to do.
+    ///
     /// # Errors
     ///
     /// The operation's last error, unchanged, when it is permanent or its retries are over
     /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
     /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
-    pub async fn execute<F, Fut, T, E>(&self, op: F) -> Result<T, E>
+    // The call site's future itself (see `CallSite::execute` for why a plain `fn`).
+    pub fn execute<F, T, E>(&self, op: F) -> impl std::future::Future<Output = Result<T, E>>
     where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, E>>,
-        E: crate::Classify + From<crate::ResilienceError>,
+        F: crate::__private::Operation<T, E>,
     {
-        self.0.execute_site.execute(op).await
+        self.0.execute_site.execute(op)
     }
 }
 
