@@ -408,9 +408,26 @@ fn string_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result
     }
     // Consume what is there so the error points at the whole value, not its first token.
     let value: syn::Expr = input.parse()?;
+    // Why, and where a name kept in a `const` goes instead: a user who keeps provider names
+    // in constants would otherwise look for a way round the rule.
+    let why = if key == "provider" {
+        let named = match &value {
+            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(ToString::to_string),
+            _ => None,
+        };
+        format!(
+            ": a macro sees tokens, not values, and the name is checked and registered at \
+             compile time. For a name kept in a `const`, declare the call site yourself: \
+             `static SITE: resilience::CallSite = resilience::CallSite::new({}, \"upload\");` \
+             and call `SITE.execute(|| async {{ … }})`",
+            named.as_deref().unwrap_or("KIMI")
+        )
+    } else {
+        ": a macro sees tokens, not values".to_owned()
+    };
     Err(syn::Error::new_spanned(
         value,
-        format!("`{key}` must be a string literal, e.g. `{example}`"),
+        format!("`{key}` must be a string literal, e.g. `{example}`{why}"),
     ))
 }
 
