@@ -430,4 +430,58 @@ mod tests {
         assert!((0..10).all(|_| off.try_withdraw(now)));
         assert_eq!(off.available(), f64::INFINITY, "not its capacity of 1");
     }
+
+    /// Withdrawals, refunds and fills from several threads at once: when all is done, the
+    /// balance is the capacity less the tokens kept (retries made) since the last fill. A
+    /// refund of a token taken before a fill gives nothing, one taken after it gives the
+    /// token back, and none is lost or given back twice.
+    #[test]
+    fn concurrent_withdrawals_refunds_and_fills_keep_the_count() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        for round in 0..10 {
+            let b = Arc::new(budget(0.0, 0.0, 50));
+            let now = Instant::now();
+            let stop = Arc::new(AtomicBool::new(false));
+            let filler = {
+                let (b, stop) = (b.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    for _ in 0..2_000 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        b.fill();
+                        std::thread::yield_now();
+                    }
+                })
+            };
+            let workers: Vec<_> = (0..3u32)
+                .map(|t| {
+                    let b = b.clone();
+                    std::thread::spawn(move || {
+                        let (mut kept, mut held) = (Vec::new(), Vec::new());
+                        for i in 0..10_000u32 {
+                            held.extend(b.withdraw(now));
+                            match (i + t) % 3 {
+                                0 => held.pop().into_iter().for_each(|f| b.refund(f)),
+                                1 => kept.extend(held.pop()),
+                                _ => {}
+                            }
+                        }
+                        held.into_iter().for_each(|f| b.refund(f));
+                        kept
+                    })
+                })
+                .collect();
+            let kept: Vec<u16> = workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect();
+            stop.store(true, Ordering::Relaxed);
+            filler.join().unwrap();
+            let last = b.fills.load(Ordering::Relaxed);
+            let spent = kept.iter().filter(|&&f| f == last).count() as f64;
+            assert_eq!(b.available_at(now), 50.0 - spent, "round {round}");
+        }
+    }
 }

@@ -410,11 +410,18 @@ impl Provider {
     /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
     /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
     // The call site's future itself (see `CallSite::execute` for why a plain `fn`).
-    pub fn execute<F, T, E>(&self, op: F) -> impl std::future::Future<Output = Result<T, E>>
+    //
+    // `use<F, T, E>`: the future holds the provider's `&'static` call site, not the handle, so
+    // it may outlive the handle it was made from (`tokio::spawn(provider("x").execute(op))`).
+    pub fn execute<F, T, E>(
+        &self,
+        op: F,
+    ) -> impl std::future::Future<Output = Result<T, E>> + use<F, T, E>
     where
         F: crate::__private::Operation<T, E>,
     {
-        self.0.execute_site.execute(op)
+        let site: &'static CallSite = &self.0.execute_site;
+        site.execute(op)
     }
 }
 
