@@ -287,3 +287,32 @@ fn the_not_closed_rule_sums_openings_over_from() {
         "openings are not summed over `from` before the max: {expr}"
     );
 }
+
+/// A provider refusing every call as permanent (an expired API key) opens no breaker and is no
+/// fault of the provider's: one rule must look at failed calls whatever their class, or such an
+/// outage fires nothing.
+#[test]
+fn a_rule_fires_on_failed_calls_whatever_their_class() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/alerts.yml"
+    ))
+    .unwrap();
+    let exprs: Vec<String> = text
+        .split("- alert: ")
+        .skip(1)
+        .map(|rule| {
+            rule.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert!(
+        exprs.iter().any(|e| {
+            e.contains("resilience_calls_total{outcome=\"failure\"}")
+                && e.contains("severity: page")
+        }),
+        "no paging rule on resilience_calls_total{{outcome=\"failure\"}}"
+    );
+}
