@@ -263,7 +263,7 @@ mod reqwest_impls {
             // text of the provider's, which may echo what was sent. Said here by the code and
             // its standard reason, as reqwest says a status that came without its own phrase.
             let Some(status) = self.status() else {
-                return Some(Cow::Owned(self.to_string()));
+                return Some(Cow::Owned(with_causes(self)));
             };
             let side = if status.is_client_error() {
                 "client"
@@ -312,6 +312,26 @@ mod reqwest_impls {
                         | InvalidFilename
                 )
             })
+    }
+
+    /// reqwest's text and what it wraps: its own says only `error sending request for url (…)`,
+    /// and an operator reading the retry line cannot tell a refused connection from a reset one or
+    /// a timeout. The causes' texts are joined with `: `, each left out that the text so far
+    /// already holds (hyper's and the OS's repeat each other), at most eight. Redacted with the
+    /// rest by the runtime before it is logged.
+    fn with_causes(err: &reqwest::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(err);
+        for _ in 0..8 {
+            let Some(cause) = source else { break };
+            let said = cause.to_string();
+            if !said.is_empty() && !text.contains(&said) {
+                text.push_str(": ");
+                text.push_str(&said);
+            }
+            source = cause.source();
+        }
+        text
     }
 
     /// A body that was read whole and is not the JSON expected. Not a read cut short, nor JSON
@@ -555,6 +575,33 @@ mod tests {
             )
         );
         assert_eq!(err.classify(), ErrorClass::Permanent);
+    }
+
+    /// A request that never got an answer is logged with what it met: reqwest's own text
+    /// says only `error sending request for url (…)`, the same for a refused connection, a
+    /// reset one and a timeout.
+    #[cfg(feature = "reqwest")]
+    #[tokio::test]
+    async fn a_connection_error_is_logged_with_its_cause() {
+        // A port that was ours a moment ago: nothing listens there now.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let err = client
+            .get(format!("http://{addr}/v1/files?api_key=QUERY-SECRET"))
+            .send()
+            .await
+            .unwrap_err();
+        let summary = crate::redact(&err.log_summary().unwrap());
+        assert!(
+            summary.starts_with("error sending request for url"),
+            "{summary}"
+        );
+        assert!(summary.to_lowercase().contains("refused"), "{summary}");
+        assert!(!summary.contains("QUERY-SECRET"), "{summary}");
+        assert_eq!(err.classify(), ErrorClass::Transient);
     }
 
     /// A redirect reqwest did not follow comes back as the answer, and the request never
