@@ -437,6 +437,9 @@ fn a_provider_made_with_a_switch_off_says_so_once() {
     ] {
         assert_eq!(text.matches(line).count(), times, "{line}\n{text}");
     }
+    // The field names the setting (the line lists where it may come from).
+    let off = text.lines().find(|l| l.contains("rt-said-off")).unwrap();
+    assert!(off.contains("setting=\"enabled\""), "{off}");
 }
 
 #[tokio::test(start_paused = true)]

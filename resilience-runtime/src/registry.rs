@@ -750,14 +750,15 @@ pub(crate) fn on_made(p: &ProviderInner) {
 /// A provider made with resilience, its retries or its breaker switched off says so once, at
 /// info: an operator who flips `RESILIENCE_ENABLED=false` in an incident sees that it took (the
 /// breaker's `Disabled` state shows only in `/health` and the gauge, and no transition is
-/// logged for a breaker made disabled).
+/// logged for a breaker made disabled). The `setting` field names the setting, not the layer
+/// that set it: the line lists where it can come from.
 fn say_switches_off(p: &ProviderInner) {
     let c = &p.config;
     let name = p.name.escape_debug();
     let own = |global: &str| crate::config::provider_variable(p.name, global);
     if !c.enabled {
         tracing::info!(
-            target: "resilience", provider = p.name, switch = "RESILIENCE_ENABLED",
+            target: "resilience", provider = p.name, setting = "enabled",
             "[CONFIG] Resilience is off for provider {name} (RESILIENCE_ENABLED, {} or \
              Settings::enabled): each call runs once, directly, with no breaker, retry, time \
              limit or metrics",
@@ -768,13 +769,13 @@ fn say_switches_off(p: &ProviderInner) {
     match (c.retry_enabled, c.breaker_enabled) {
         (true, true) => {}
         (false, true) => tracing::info!(
-            target: "resilience", provider = p.name, switch = "RESILIENCE_RETRY_ENABLED",
+            target: "resilience", provider = p.name, setting = "retry_enabled",
             "[CONFIG] Retries are off for provider {name} (RESILIENCE_RETRY_ENABLED, {} or \
              Settings::retry_enabled): each call makes one attempt, with the breaker on",
             own("RESILIENCE_RETRY_ENABLED"),
         ),
         (true, false) => tracing::info!(
-            target: "resilience", provider = p.name, switch = "RESILIENCE_CIRCUIT_BREAKER_ENABLED",
+            target: "resilience", provider = p.name, setting = "circuit_breaker_enabled",
             "[CONFIG] The circuit breaker is off for provider {name} \
              (RESILIENCE_CIRCUIT_BREAKER_ENABLED, {} or Settings::circuit_breaker_enabled): \
              calls are retried and never refused",
@@ -782,7 +783,7 @@ fn say_switches_off(p: &ProviderInner) {
         ),
         (false, false) => tracing::info!(
             target: "resilience", provider = p.name,
-            switch = "RESILIENCE_RETRY_ENABLED,RESILIENCE_CIRCUIT_BREAKER_ENABLED",
+            setting = "retry_enabled,circuit_breaker_enabled",
             "[CONFIG] Retries and the circuit breaker are off for provider {name} \
              (RESILIENCE_RETRY_ENABLED, {} or Settings::retry_enabled; \
              RESILIENCE_CIRCUIT_BREAKER_ENABLED, {} or Settings::circuit_breaker_enabled): each \
