@@ -96,7 +96,8 @@ fn log_lines_fields_and_secrets() {
             "class=\"transient\" result=\"transient\"",
             "delay_ms=100",
             "WARN resilience: [CIRCUIT] State transition: closed → open for log-retry",
-            "provider=\"log-retry\" from=\"closed\" to=\"open\" failures=3",
+            // With how long it stays open: the default breaker timeout, 60 s.
+            "provider=\"log-retry\" from=\"closed\" to=\"open\" failures=3 open_for_ms=60000",
             "[CIRCUIT] Call to execute rejected: breaker for log-retry is open",
             "state=\"open\"",
         ] {

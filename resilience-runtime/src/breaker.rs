@@ -629,6 +629,7 @@ impl Breaker {
         Held {
             guard: Some(self.transitions.lock().unwrap_or_else(|e| e.into_inner())),
             provider: self.provider,
+            timeout: self.timeout,
             moved: None,
         }
     }
@@ -1095,6 +1096,8 @@ enum Slot {
 struct Held<'a> {
     guard: Option<MutexGuard<'a, ()>>,
     provider: &'static str,
+    /// How long an opening keeps the breaker open (`CIRCUIT_BREAKER_TIMEOUT`), for its line.
+    timeout: Duration,
     moved: Option<(CircuitState, CircuitState, u32)>,
 }
 
@@ -1102,7 +1105,7 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
         if let Some((from, to, failures)) = self.moved.take() {
-            crate::telemetry::transition_logged(self.provider, from, to, failures);
+            crate::telemetry::transition_logged(self.provider, from, to, failures, self.timeout);
         }
     }
 }

@@ -276,15 +276,22 @@ pub(crate) fn transition_counted(provider: &'static str, from: CircuitState, to:
 
 /// A breaker changed state: the `[CIRCUIT]` log line. Called with no lock held: a log layer
 /// may call the same provider (a log shipper with a resilient client).
+/// An opening says how long the breaker stays open before it lets a probe through
+/// (`open_for_ms`), so that an operator reading it knows when to look again.
 pub(crate) fn transition_logged(
     provider: &'static str,
     from: CircuitState,
     to: CircuitState,
     failures: u32,
+    timeout: std::time::Duration,
 ) {
     let (f, t) = (from.as_str(), to.as_str());
     match to {
-        CircuitState::Open | CircuitState::ForcedOpen => tracing::warn!(
+        CircuitState::Open => tracing::warn!(
+            target: "resilience", provider, from = f, to = t, failures, open_for_ms = millis(timeout),
+            "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
+        ),
+        CircuitState::ForcedOpen => tracing::warn!(
             target: "resilience", provider, from = f, to = t, failures,
             "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
         ),
