@@ -1389,3 +1389,151 @@ async fn a_named_argument_drops_in_its_place_among_unnamed_ones() {
     assert_eq!(with.await, Ok(2));
     assert_eq!(take(), expected, "the receiver last");
 }
+
+/// Native methods, without and with the attribute, whose arguments and receiver log their
+/// drops. The body names `b` before `a`, `_c` not at all; `_` and a pattern's unnamed part
+/// must still drop in their places.
+impl Copied {
+    async fn native_plain(
+        self,
+        a: Logged,
+        b: Copied,
+        _: Logged,
+        _c: Logged,
+        (d, _e): (Logged, Logged),
+        flaky: &Flaky,
+    ) -> Result<u32, TestError> {
+        let _local = Logged("local", Arc::clone(&b.1));
+        let _ = (&b, &a, &d, &self);
+        flaky.hit()
+    }
+
+    /// One attempt, which moves the arguments in: they used to drop as the `move` block
+    /// captured them (those the body names, in the order it first names them, then the
+    /// others at the end of the call), not as the same method without the attribute.
+    #[resilient(provider = "mac-order-once", retry = false)]
+    async fn native_once(
+        self,
+        a: Logged,
+        b: Copied,
+        _: Logged,
+        _c: Logged,
+        (d, _e): (Logged, Logged),
+        flaky: &Flaky,
+    ) -> Result<u32, TestError> {
+        let _local = Logged("local", Arc::clone(&b.1));
+        let _ = (&b, &a, &d, &self);
+        flaky.hit()
+    }
+
+    async fn native_plain_mut(mut self, a: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        self.0 = "self";
+        let _ = &a;
+        flaky.hit()
+    }
+
+    /// A `mut self` cloned per attempt: the caller's used to be moved into a local of the
+    /// expansion, which dropped before the arguments, where the first parameter drops last.
+    #[resilient(provider = "mac-order-once")]
+    async fn native_retried_mut(mut self, a: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        self.0 = "self";
+        let _ = &a;
+        flaky.hit()
+    }
+
+    async fn native_plain_arc(self: Arc<Self>, a: Copied, flaky: &Flaky) -> Result<u32, TestError> {
+        let _ = (&self, &a);
+        flaky.hit()
+    }
+
+    /// The same for a `self: Arc<Self>` (its last count).
+    #[resilient(provider = "mac-order-once")]
+    async fn native_retried_arc(
+        self: Arc<Self>,
+        a: Copied,
+        flaky: &Flaky,
+    ) -> Result<u32, TestError> {
+        let _ = (&self, &a);
+        flaky.hit()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn native_arguments_drop_in_the_order_they_would_without_us() {
+    fast("mac-order-once", 100);
+    let log = DropLog::default();
+    let l = || Arc::clone(&log);
+    let take = || -> Vec<&'static str> {
+        let mut log = log.lock().unwrap();
+        std::mem::take(&mut *log)
+            .into_iter()
+            .filter(|n| *n != "copy")
+            .collect()
+    };
+    let call = |with: bool, flaky: &Flaky| {
+        let args = (
+            Logged("a", l()),
+            Copied("b", l()),
+            Logged("_", l()),
+            Logged("c", l()),
+            (Logged("d", l()), Logged("e", l())),
+        );
+        let me = Copied("self", l());
+        let flaky = flaky.clone();
+        async move {
+            let (a, b, u, c, de) = args;
+            if with {
+                me.native_once(a, b, u, c, de, &flaky).await
+            } else {
+                me.native_plain(a, b, u, c, de, &flaky).await
+            }
+        }
+    };
+    assert_eq!(call(false, &Flaky::new(0)).await, Ok(1));
+    let expected = take();
+    assert_eq!(
+        expected,
+        ["local", "e", "d", "c", "_", "b", "a", "self"],
+        "without the attribute"
+    );
+    assert_eq!(call(true, &Flaky::new(0)).await, Ok(1));
+    assert_eq!(take(), expected, "one attempt");
+    assert_eq!(
+        call(true, &Flaky::new(1)).await,
+        Err(TestError::Transient(1))
+    );
+    assert_eq!(take(), expected, "one failed attempt");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_native_receiver_cloned_per_attempt_drops_after_the_arguments() {
+    fast("mac-order-once", 100);
+    let log = DropLog::default();
+    let l = || Arc::clone(&log);
+    let take = || -> Vec<&'static str> {
+        let mut log = log.lock().unwrap();
+        std::mem::take(&mut *log)
+            .into_iter()
+            .filter(|n| *n != "copy")
+            .collect()
+    };
+    let ok = Flaky::new(0);
+    let without = Copied("caller", l()).native_plain_mut(Copied("a", l()), &ok);
+    assert_eq!(without.await, Ok(1));
+    let expected = take();
+    assert_eq!(expected, ["a", "self"]);
+    let flaky = Flaky::new(1);
+    let with = Copied("caller", l()).native_retried_mut(Copied("a", l()), &flaky);
+    assert_eq!(with.await, Ok(2));
+    // Each attempt's copy drops as `self`, the caller's value as `caller`.
+    assert_eq!(take(), ["self", "self", "a", "caller"], "the receiver last");
+
+    let ok = Flaky::new(0);
+    let without = Arc::new(Copied("self", l())).native_plain_arc(Copied("a", l()), &ok);
+    assert_eq!(without.await, Ok(1));
+    let expected = take();
+    let flaky = Flaky::new(1);
+    let with = Arc::new(Copied("self", l())).native_retried_arc(Copied("a", l()), &flaky);
+    assert_eq!(with.await, Ok(2));
+    assert_eq!(take(), expected, "the receiver last");
+}

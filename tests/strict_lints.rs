@@ -129,10 +129,41 @@ impl Client {
         Ok(s.len().saturating_add(t.len()))
     }
 
+    /// Owned arguments, plain, unnamed and a pattern, moved into the one attempt in their
+    /// places.
+    #[resilient(provider = "strict", retry = false)]
+    async fn once_owned(
+        &self,
+        name: String,
+        _: Vec<u8>,
+        (a, _b): (u32, String),
+    ) -> Result<usize, StrictError> {
+        Ok(name.len().saturating_add(a as usize))
+    }
+
     /// A method named in French, calling a provider named in French.
     #[resilient(provider = "fournisseur-é")]
     async fn téléverser(&self) -> Result<u32, StrictError> {
         Ok(self.sent)
+    }
+}
+
+/// Receivers cloned per attempt: held by the expansion while the caller's value stays the
+/// first parameter.
+#[derive(Clone)]
+struct Owned(Flaky);
+
+impl Owned {
+    #[resilient(provider = "strict")]
+    async fn consume(mut self, n: u32) -> Result<u32, StrictError> {
+        self.0 = Flaky::default();
+        Ok(self.0.hit().map_or(n, |_| 0))
+    }
+
+    #[resilient(provider = "strict")]
+    async fn shared(self: Arc<Self>) -> Result<u32, StrictError> {
+        let me = Arc::clone(&self);
+        me.0.hit()
     }
 }
 
@@ -198,6 +229,14 @@ async fn each_attempt_still_gets_its_own_copies() {
     assert_eq!(client.touch(3).await, Ok(3));
     assert_eq!(client.once(String::from("a"), " b ").await, Ok(3));
     assert_eq!(client.téléverser().await, Ok(3));
+    assert_eq!(
+        client
+            .once_owned(String::from("ab"), vec![], (1, String::new()))
+            .await,
+        Ok(3)
+    );
+    assert_eq!(Owned(Flaky::default()).consume(4).await, Ok(4));
+    assert_eq!(Arc::new(Owned(Flaky::default())).shared().await, Ok(2));
     let mut buf = Vec::new();
     client.flaky = Flaky::default();
     // Both attempts push into the caller's buffer, which each reborrows.

@@ -6,8 +6,10 @@
 //! as async-trait does, `self` in the body is renamed to a binding made for each attempt: a
 //! reborrow of `&mut self`, or a fresh clone of a `mut self` taken by value (whose changes must
 //! not leak into the next attempt, as an owned argument's do not). The receiver itself is moved
-//! into a hidden binding before the loop, so a use of `self` the renaming missed is a compile
-//! error ("use of moved value"), never a silent read of the caller's value. The renaming
+//! into a hidden binding before the loop (or, when it is cloned per attempt, held there by a
+//! unique borrow, so that it still drops after the arguments), so a use of `self` the renaming
+//! missed is a compile error ("use of moved value", or a borrow conflict), never a silent read
+//! of the caller's value. The renaming
 //! visitor follows async-trait's `ReplaceSelf` (MIT OR Apache-2.0); inside macros, which are
 //! only tokens, it reads a macro by its name (`Kind`), so that data stays data: `self::` paths,
 //! `quote!`/`stringify!` tokens, tracing's field names and every literal but a format string are
@@ -17,7 +19,7 @@ use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenS
 use quote::{ToTokens, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{Item, Macro, Path, Signature, Stmt};
+use syn::{Item, Macro, Path, Signature, Stmt, Token};
 
 use crate::args::Krate;
 use crate::expand::{Rebind, rebind_kind, soften_expects};
@@ -51,6 +53,12 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt], krate: &Krate) -> 
     // wrote the method), so they resolve to it, and rustc's notes point at the receiver.
     let name = Ident::new(NAME, this.span);
     let mut held_mut = None;
+    // A receiver cloned per attempt stays where it is, held by a unique borrow instead of
+    // moved: moved into a local of ours, it dropped before the arguments (the locals of the
+    // body the arguments are moved into drop first), where without the attribute the first
+    // parameter drops last. The borrow still makes a use of `self` the renaming missed a
+    // compile error.
+    let mut lent = false;
     let (before, inside) = match &r.kind {
         syn::ReceiverKind::Reference(_, _, Some(_)) => reborrow(&held, &copy, &name, span),
         syn::ReceiverKind::Typed(_, ty) if matches!(rebind_kind(ty), Rebind::Unique) => {
@@ -79,21 +87,31 @@ pub(crate) fn rebind(sig: &mut Signature, stmts: &mut [Stmt], krate: &Krate) -> 
         // gets its own, as an owned argument does: a count's increment and decrement, what a
         // clone in the body would cost.
         syn::ReceiverKind::Typed(_, ty) if is_counted(ty) => {
+            lent = true;
             clone_per_attempt(r, &held, &copy, &name, span, &krate)
         }
         // Any other `self` taken by value and not `mut`: the body cannot change it, and a
         // clone per attempt would need `Self: Clone`, which it may not be; a body that moves
         // it is told so by rustc, as the README says.
         _ if r.mutability.is_none() => return None,
-        _ => clone_per_attempt(r, &held, &copy, &name, span, &krate),
+        _ => {
+            lent = true;
+            clone_per_attempt(r, &held, &copy, &name, span, &krate)
+        }
     };
-    let prelude = quote_spanned!(span=> let #held_mut #held = #this;);
+    let prelude = if lent {
+        quote_spanned!(span=> let #held = &mut #this;)
+    } else {
+        quote_spanned!(span=> let #held_mut #held = #this;)
+    };
     // The per-attempt copy is the one changed, and dropping `mut` does not change the
     // signature's type.
     // Its `expect`s are fulfilled (or not) where the copy is bound; on the receiver, which
     // keeps its attributes, one would be reported unfulfilled.
     if let Some(syn::FnArg::Receiver(r)) = sig.inputs.first_mut() {
-        r.mutability = None;
+        // A lent receiver's `mut` is the expansion's (see `expand::ours_mut`): the user's own
+        // is on the copy, where `unused_mut` reports one that is not needed.
+        r.mutability = lent.then(|| Token![mut](Span::call_site().located_at(this.span)));
         soften_expects(&mut r.attrs);
     }
     let mut visitor = ReplaceSelf;
@@ -121,7 +139,7 @@ fn clone_per_attempt(
     // argument's go with its pattern.
     let attrs = &r.attrs;
     (
-        quote_spanned!(span=> let #copy = #krate::__private::clone_arg_from(|| &#held);),
+        quote_spanned!(span=> let #copy = #krate::__private::clone_arg_from(|| &*#held);),
         // Used once by us, as `self` is never reported unused (not an `allow`, which a
         // crate's `forbid(unused)` refuses); `unused_mut` is left to report an unneeded
         // `mut self` at the user's `mut`.
