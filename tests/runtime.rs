@@ -1023,6 +1023,33 @@ async fn reqwest_body_failures_are_transient_and_bad_json_permanent() {
     assert_eq!(e.classify(), ErrorClass::Transient, "{e:?}");
 }
 
+/// A body that is JSON but not of the shape expected: serde_json's error quotes the value it
+/// met (`invalid type: string "…", expected u64`), the provider's own text, which may echo
+/// what it was sent (a key, a token). The log text says where the JSON went wrong, not what
+/// it held; reqwest's own text said neither.
+#[tokio::test]
+async fn a_json_body_of_the_wrong_shape_is_logged_without_its_values() {
+    use resilience::{Classify, ErrorClass};
+    // A body such as `{"id": 42}` was expected.
+    const ECHOED: &str = "HTTP/1.1 200 OK\r\nContent-Length: 28\r\nConnection: close\r\n\r\n\
+                          {\"id\":\"sk-live-BODY-SECRET\"}";
+    let (url, _) = raw_server(vec![Some(ECHOED)]).await;
+    let resp = common::client().get(&url).send().await.unwrap();
+    let e = resp
+        .json::<std::collections::HashMap<String, u64>>()
+        .await
+        .unwrap_err();
+    assert_eq!(e.classify(), ErrorClass::Permanent, "{e:?}");
+    // What the runtime logs: the summary, redacted.
+    let logged = resilience::redact(&e.log_summary().unwrap());
+    assert!(!logged.contains("BODY-SECRET"), "{logged}");
+    assert!(
+        logged.starts_with("error decoding response body"),
+        "{logged}"
+    );
+    assert!(logged.contains("line 1 column"), "{logged}");
+}
+
 /// A request body streamed from a file that cannot be read fails the request with the
 /// stream's `io::Error` inside: a local fault, permanent (retried, it counted against the
 /// provider's breaker). The server only reads, so the body's failure is the only one.

@@ -293,7 +293,8 @@ impl Parse for Args {
                     return Err(syn::Error::new(key.span, "`provider` set multiple times"));
                 }
                 equals(input, key.span, "provider = \"kimi\"")?;
-                let lit = string_value(input, "provider", "provider = \"kimi\"")?;
+                let no_retry = retry.as_ref().is_some_and(|b| !b.value);
+                let lit = string_value(input, "provider", "provider = \"kimi\"", no_retry)?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`provider` must not be empty"));
                 }
@@ -319,7 +320,7 @@ impl Parse for Args {
                     return Err(syn::Error::new(key.span, "`name` set multiple times"));
                 }
                 equals(input, key.span, "name = \"upload\"")?;
-                let lit = string_value(input, "name", "name = \"upload\"")?;
+                let lit = string_value(input, "name", "name = \"upload\"", false)?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
                 }
@@ -402,7 +403,14 @@ fn equals(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<()> {
     ))
 }
 
-fn string_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {
+/// `no_retry`: `retry = false` was given before the value (one given after it is looked for
+/// here), for the call site suggested in place of a `provider` that is no literal.
+fn string_value(
+    input: ParseStream<'_>,
+    key: &str,
+    example: &str,
+    no_retry: bool,
+) -> syn::Result<LitStr> {
     if input.peek(LitStr) {
         return input.parse();
     }
@@ -411,16 +419,32 @@ fn string_value(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result
     // Why, and where a name kept in a `const` goes instead: a user who keeps provider names
     // in constants would otherwise look for a way round the rule.
     let why = if key == "provider" {
+        // The whole path (`consts::KIMI`): its last segment alone may not be in scope.
         let named = match &value {
-            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(ToString::to_string),
+            syn::Expr::Path(p) if p.qself.is_none() => {
+                Some(p.path.to_token_stream().to_string().replace(' ', ""))
+            }
             _ => None,
         };
+        // `retry = false` after the value, at the top level of the arguments.
+        let rest: Vec<TokenTree> = input
+            .fork()
+            .parse::<TokenStream>()
+            .map(|t| t.into_iter().collect())
+            .unwrap_or_default();
+        let no_retry = no_retry
+            || rest.windows(3).any(|w| {
+                matches!(&w[0], TokenTree::Ident(i) if i == "retry")
+                    && matches!(&w[1], TokenTree::Punct(p) if p.as_char() == '=')
+                    && matches!(&w[2], TokenTree::Ident(i) if i == "false")
+            });
         format!(
             ": a macro sees tokens, not values, and the name is checked and registered at \
              compile time. For a name kept in a `const`, declare the call site yourself: \
-             `static SITE: resilience::CallSite = resilience::CallSite::new({}, \"upload\");` \
+             `static SITE: resilience::CallSite = resilience::CallSite::new({}, \"upload\"){};` \
              and call `SITE.execute(|| async {{ … }})`",
-            named.as_deref().unwrap_or("KIMI")
+            named.as_deref().unwrap_or("KIMI"),
+            if no_retry { ".without_retry()" } else { "" }
         )
     } else {
         ": a macro sees tokens, not values".to_owned()
@@ -453,6 +477,43 @@ mod tests {
         assert!(!a.retry);
         assert_eq!(a.name.unwrap().value(), "upload");
         assert!(parse(r#"provider = "kimi","#).unwrap().retry);
+    }
+
+    /// A name kept in a `const` reached by a path: the suggested call site names the same
+    /// path, not its last segment, which is not in scope where the path was needed.
+    #[test]
+    fn a_provider_given_by_a_path_is_suggested_by_that_path() {
+        let e = err("provider = consts::KIMI");
+        assert!(e.contains("CallSite::new(consts::KIMI, \"upload\")"), "{e}");
+        let e = err("provider = crate::names::KIMI");
+        assert!(
+            e.contains("CallSite::new(crate::names::KIMI, \"upload\")"),
+            "{e}"
+        );
+        let e = err("provider = KIMI");
+        assert!(e.contains("CallSite::new(KIMI, \"upload\")"), "{e}");
+    }
+
+    /// `retry = false` (an operation that is not idempotent), before or after the provider:
+    /// the call site suggested instead makes one attempt too, or following the advice would
+    /// retry what must not be retried.
+    #[test]
+    fn a_suggested_call_site_keeps_retry_false() {
+        for s in [
+            "provider = KIMI, retry = false",
+            "retry = false, provider = KIMI",
+            "provider = KIMI, name = \"upload\", retry = false",
+        ] {
+            let e = err(s);
+            assert!(
+                e.contains("CallSite::new(KIMI, \"upload\").without_retry()"),
+                "{s}: {e}"
+            );
+        }
+        let e = err("provider = KIMI, retry = true");
+        assert!(!e.contains("without_retry"), "{e}");
+        let e = err("provider = KIMI");
+        assert!(!e.contains("without_retry"), "{e}");
     }
 
     /// The rule is one file in two crates (`invisible.rs`): the copies must not drift apart,

@@ -317,14 +317,25 @@ mod reqwest_impls {
     /// reqwest's text and what it wraps: its own says only `error sending request for url (…)`,
     /// and an operator reading the retry line cannot tell a refused connection from a reset one or
     /// a timeout. The causes' texts are joined with `: `, each left out that the text so far
-    /// already holds (hyper's and the OS's repeat each other), at most eight. Redacted with the
-    /// rest by the runtime before it is logged.
+    /// already holds (hyper's and the OS's repeat each other), at most eight; serde_json's for
+    /// a body of the wrong shape by where it went wrong only. Redacted with the rest by the
+    /// runtime before it is logged.
     fn with_causes(err: &reqwest::Error) -> String {
         let mut text = err.to_string();
         let mut source = std::error::Error::source(err);
         for _ in 0..8 {
             let Some(cause) = source else { break };
-            let said = cause.to_string();
+            let said = match cause.downcast_ref::<serde_json::Error>() {
+                // A body of another shape than the type's: serde_json's text quotes the value
+                // it met (`invalid type: string "…"`, an unknown variant or field), the
+                // provider's own text, which may echo what was sent. Where, not what.
+                Some(json) if json.is_data() => format!(
+                    "JSON not of the type expected at line {} column {}",
+                    json.line(),
+                    json.column()
+                ),
+                _ => cause.to_string(),
+            };
             if !said.is_empty() && !text.contains(&said) {
                 text.push_str(": ");
                 text.push_str(&said);
