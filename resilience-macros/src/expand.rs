@@ -1072,23 +1072,7 @@ fn rebind_params(
     for (i, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(arg) = arg else { continue };
         let span = arg.span();
-        // With one attempt, an owned argument moves into the attempt's block, where it is
-        // bound again in its place among the others, so that the arguments drop as they do
-        // without the attribute: after the body's locals, the last first (captured by the
-        // `move` block instead, those the body names dropped in the order it first names them,
-        // and before those it does not name).
-        let moved_in = !retry && matches!(rebind_kind(&arg.ty), Rebind::Owned);
         if matches!(&*arg.pat, Pat::Wild(_)) {
-            if moved_in {
-                // Under a name of ours, kept to the same place as without the attribute (a
-                // `let _ = …` would move nothing).
-                let name = format_ident!("__resilience_arg{}", i, span = Span::mixed_site());
-                let copy = format_ident!("__resilience_copy{}", i, span = Span::mixed_site());
-                let ParamAttrs { cfgs, .. } = ParamAttrs::of(&arg.attrs);
-                *arg.pat = syn::parse_quote!(#name);
-                before.push(quote_spanned!(span=> #(#cfgs)* let #copy = #name;));
-                inside.push(quote_spanned!(span=> #(#cfgs)* let #copy = #copy;));
-            }
             continue;
         }
         let ParamAttrs { cfgs, binding } = ParamAttrs::of(&arg.attrs);
@@ -1110,8 +1094,7 @@ fn rebind_params(
             && if retry {
                 !(plain && (!used.names(&name) || matches!(rebind_kind(&arg.ty), Rebind::Shared)))
             } else {
-                moved_in
-                    || !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
+                !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             };
         *arg.pat = Pat::Ident(PatIdent {
             attrs: Vec::new(),
@@ -1120,16 +1103,8 @@ fn rebind_params(
             ident: name.clone(),
             subpat: None,
         });
-        if moved_in {
-            let copy = format_ident!("__resilience_copy{}", i, span = Span::mixed_site());
-            soften_expects(&mut arg.attrs);
-            before.push(quote_spanned!(span=> #(#cfgs)* let #copy = #name;));
-            let remut = ref_mut.then(|| quote_spanned!(span=> #(#cfgs)* let mut #copy = #copy;));
-            inside.push(quote_spanned!(span=> #remut #(#binding)* let #original = #copy;));
-            continue;
-        }
         if !retry {
-            // One attempt, a reference moved into the body: rebind patterns only.
+            // One attempt, moved into the body: rebind patterns only.
             if !matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.by_ref.is_none() && p.subpat.is_none() && p.ident == name)
             {
                 soften_expects(&mut arg.attrs);
