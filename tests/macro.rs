@@ -1227,6 +1227,15 @@ async fn an_async_trait_pattern_on_a_mut_reference_from_a_fragment_is_reborrowed
 /// Who dropped, in order.
 type DropLog = Arc<std::sync::Mutex<Vec<&'static str>>>;
 
+/// The drops logged so far, taken out: the callers' values only, as each attempt's copy (logged
+/// `copy`) drops with its attempt.
+fn callers_drops(log: &DropLog) -> Vec<&'static str> {
+    std::mem::take(&mut *log.lock().unwrap())
+        .into_iter()
+        .filter(|n| *n != "copy")
+        .collect()
+}
+
 /// Not `Clone`; logs its drop.
 struct Logged(&'static str, DropLog);
 
@@ -1356,14 +1365,7 @@ async fn a_named_argument_drops_in_its_place_among_unnamed_ones() {
     fast("mac-order-named", 100);
     let log = DropLog::default();
     let l = || Arc::clone(&log);
-    // The callers' values only: each attempt's copy drops with it.
-    let take = || -> Vec<&'static str> {
-        let mut log = log.lock().unwrap();
-        std::mem::take(&mut *log)
-            .into_iter()
-            .filter(|n| *n != "copy")
-            .collect()
-    };
+    let take = || callers_drops(&log);
     let (ok, flaky) = (Flaky::new(0), Flaky::new(1));
     let me = Copied("self", l());
     let without = me.plain(Logged("a", l()), Copied("b", l()), &ok);
@@ -1430,13 +1432,7 @@ async fn a_native_receiver_cloned_per_attempt_drops_after_the_arguments() {
     fast("mac-order-once", 100);
     let log = DropLog::default();
     let l = || Arc::clone(&log);
-    let take = || -> Vec<&'static str> {
-        let mut log = log.lock().unwrap();
-        std::mem::take(&mut *log)
-            .into_iter()
-            .filter(|n| *n != "copy")
-            .collect()
-    };
+    let take = || callers_drops(&log);
     let ok = Flaky::new(0);
     let without = Copied("caller", l()).native_plain_mut(Copied("a", l()), &ok);
     assert_eq!(without.await, Ok(1));

@@ -310,6 +310,9 @@ impl CallSite {
 /// whose output is not a `Result` is still reported three times: that failure is a
 /// mismatch of its `Output` with `Result<_, _>` and is found again at each use.
 #[doc(hidden)]
+// The same words as `AttemptFn`'s: rustc reports this trait's for a future passed in place of
+// the closure (`tests/ui/fail/execute-future-not-closure.rs`), and `AttemptFn`'s where the
+// closure's own bounds fail.
 #[diagnostic::on_unimplemented(
     message = "`execute` takes a closure that returns a future, not `{Self}`",
     label = "expected a closure: `|| async {{ … }}`",
