@@ -339,6 +339,10 @@ fn single_thread(c: &mut Criterion) {
         ("context_only", batch(|| floor::with_context(op))),
         // And a wrapper that does nothing: what being an `async fn` of its own costs.
         ("layer", batch(|| floor::layer(op))),
+        // The least any breaker can do: one load before the op, one after.
+        ("minimum", batch(|| floor::minimum(op))),
+        // Two stores to a static around the op: the thread-local's cost, less the thread-local.
+        ("stores_only", batch(|| floor::stores_only(op))),
         ("resilient_rejected_forced", batch(resilient_forced)),
         ("resilient_rejected_open", batch(resilient_open)),
         ("backon", batch(|| op.retry(ExponentialBuilder::default()))),

@@ -43,7 +43,7 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
         sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for which in bare layer floor floor_without_context context_only resilient once recorder exporter forced; do
+for which in bare layer minimum stores_only floor floor_without_context context_only resilient once recorder exporter forced; do
     a=$(count "$which" 100000)
     b=$(count "$which" 200000)
     echo "$which: $(((b - a) / 100000)) instructions per call"

@@ -3,7 +3,9 @@
 //! pointer swap that the semantics need (what target (2) is measured against), and its two
 //! parts, `floor_without_context` (the loads alone) and `context_only` (the bare op with
 //! `current_call()`'s thread-local pointer set around it), and `layer`, the bare op behind an
-//! `async fn` that does nothing else; the same op through `#[resilient]`
+//! `async fn` that does nothing else; `minimum`, the least any breaker can do (one load of a
+//! state word before the op, one after), and `stores_only`, two stores to a `static` around
+//! the op (the thread-local's cost, less the thread-local); the same op through `#[resilient]`
 //! (closed breaker, success, no recorder); `once`, the same at a `retry = false` site;
 //! `recorder`, the same as `resilient` with the Prometheus recorder installed; `exporter`, the
 //! bare op plus the exporter's own three updates that such a call makes (what bounded target
@@ -97,6 +99,8 @@ async fn main() {
             "floor_without_context" => floor::call_without_context(op).await,
             "context_only" => floor::with_context(op).await,
             "layer" => floor::layer(op).await,
+            "minimum" => floor::minimum(op).await,
+            "stores_only" => floor::stores_only(op).await,
             "resilient" | "recorder" => resilient_op().await,
             "open" => {
                 black_box(&open_op().await);
@@ -116,7 +120,7 @@ async fn main() {
             "once" => once_op().await,
             other => {
                 eprintln!(
-                    "usage: hot_path_probe bare|floor|floor_without_context|context_only|layer|resilient|once|recorder|exporter|open|forced [calls], \
+                    "usage: hot_path_probe bare|floor|floor_without_context|context_only|layer|minimum|stores_only|resilient|once|recorder|exporter|open|forced [calls], \
                      not {other:?}"
                 );
                 std::process::exit(2);
