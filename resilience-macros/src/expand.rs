@@ -23,7 +23,8 @@
 //!         Step::Done(__resilience_result) => return __resilience_result,
 //!         Step::Retry => {}
 //!     }
-//!     // The backoff sleep; the method's error if the deadline passed during it.
+//!     // The backoff sleep; the method's error if the deadline passed during it, or if
+//!     // `resilience::drain()` ended it (the same future as `execute`'s: both honour the drain).
 //!     if let Err(r) = __resilience_call.backoff(hooks::<ReturnType>()).await { return r; }
 //!     // The retry's turn at the breaker.
 //!     if let Err(rejected) = __resilience_call.permit(hooks::<ReturnType>()) { return rejected; }

@@ -64,6 +64,11 @@
 //! No lock, no allocation (`tests/alloc.rs` counts), no read-modify-write and no shared
 //! write, so two threads calling the same healthy provider never contend (benchmarked).
 //!
+//! [`drain()`](crate::drain) adds nothing to it: its switch is read where a retry is decided
+//! (`next_delay`, after a failed attempt) and by the backoff future, which waits on the
+//! provider's `Notify` beside its timer (a waiter inside the future, registered under the
+//! `Notify`'s lock as the sleep starts: a retry's cost, as the budget's lock is).
+//!
 //! With a recorder, a call starts out of line (`make_ext`: the site's metric handles and a TSC
 //! reading), makes the same checks, and a clean success then records its attempt, its outcome
 //! and its duration in one out-of-line call (`succeeded`). Under the recorder `serve()`
@@ -80,12 +85,14 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::futures::Notified;
 use tokio::time::{Instant, Sleep};
 
 use crate::backoff;
 use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
 use crate::context::{Current, Enter};
+use crate::drain::Drain;
 use crate::error::{ResilienceError, Seconds};
 use crate::registry::{Provider, ProviderInner, resolve_site};
 use crate::telemetry::{self, AttemptResult, CallOutcome, SiteMetrics};
@@ -579,7 +586,7 @@ impl<F: Future> Future for Attempt<'_, F> {
         // `timeout` is set only for an attempt with a limit (`arm_limit`).
         if let Some(ext) = this.call.ext.as_mut()
             && let (Some(timer), Some(error)) = (ext.timer.as_mut(), ext.timeout.as_ref())
-            && timer.as_mut().poll(cx).is_ready()
+            && timer.as_mut().project().sleep.poll(cx).is_ready()
         {
             return Poll::Ready(Err(error.clone()));
         }
@@ -589,7 +596,8 @@ impl<F: Future> Future for Attempt<'_, F> {
 
 /// The sleep before a retry: a borrow of the call (whose timer it sleeps on), so the caller's
 /// future holds no box across this `.await`. Ends with the method's error instead when the
-/// call's deadline passed during the sleep (see [`Call::after_backoff`]).
+/// call's deadline passed during the sleep (see [`Call::after_backoff`]), or when
+/// [`drain()`](crate::drain) stops retries.
 #[doc(hidden)]
 pub struct Backoff<'a, R> {
     call: &'a mut Call,
@@ -601,12 +609,56 @@ impl<R> Future for Backoff<'_, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), R>> {
         let this = self.get_mut();
-        if let Some(timer) = this.call.ext.as_mut().and_then(|e| e.timer.as_mut())
-            && timer.as_mut().poll(cx).is_pending()
-        {
+        let drain = &this.call.current.p.drain;
+        // A retry always has its timer (`next_delay` gave up without one).
+        let drained = match this.call.ext.as_mut().and_then(|e| e.timer.as_mut()) {
+            Some(timer) => match timer.as_mut().backoff(drain, cx) {
+                Poll::Ready(drained) => drained,
+                Poll::Pending => return Poll::Pending,
+            },
+            None => drain.is_on(),
+        };
+        Poll::Ready(if drained {
+            Err(this.call.drained_in_backoff(this.hooks))
+        } else {
+            this.call.after_backoff(this.hooks)
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's one timer (see `Ext::timer`), and while it times a backoff, the provider's
+    /// wake-up for a drain: boxed with the sleep, made at the call's first need of a timer,
+    /// so that it adds nothing to the caller's future, whose size every call pays (a waiter
+    /// is 64 bytes: inline in the backoff's future it grew a small method's future by as
+    /// much).
+    struct Timer {
+        #[pin]
+        sleep: Sleep,
+        // Made as the backoff is scheduled (`next_delay`), before the backoff first reads the
+        // switch (see `Drain::notified`); gone when it ends, so that an attempt's time limit,
+        // which shares the timer, is not in the provider's list.
+        #[pin]
+        drained: Option<Notified<'static>>,
+    }
+}
+
+impl Timer {
+    /// The backoff's sleep: `true` when `drain()` ended it, `false` when it is over.
+    fn backoff(self: Pin<&mut Self>, drain: &Drain, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut this = self.project();
+        // Before the sleep: a sleep that ends as the drain starts makes no retry either.
+        let drained = drain.is_on()
+            || this
+                .drained
+                .as_mut()
+                .as_pin_mut()
+                .is_some_and(|n| n.poll(cx).is_ready());
+        if !drained && this.sleep.poll(cx).is_pending() {
             return Poll::Pending;
         }
-        Poll::Ready(this.call.after_backoff(this.hooks))
+        this.drained.set(None);
+        Poll::Ready(drained)
     }
 }
 
@@ -626,7 +678,7 @@ pub(crate) fn sleep_here(d: Duration) -> Option<Sleep> {
 /// in a call that found it cannot: one caught panic a call at most); `false` without timers.
 fn arm(ext: &mut Ext, d: Duration) -> bool {
     if let (Some(t), Some(at)) = (ext.timer.as_mut(), Instant::now().checked_add(d)) {
-        t.as_mut().reset(at);
+        t.as_mut().project().sleep.reset(at);
         return true;
     }
     if ext.no_timers {
@@ -635,7 +687,10 @@ fn arm(ext: &mut Ext, d: Duration) -> bool {
     // A first use, or a deadline past the end of time, which `sleep` itself copes with.
     match sleep_here(d) {
         Some(sleep) => {
-            ext.timer = Some(Box::pin(sleep));
+            ext.timer = Some(Box::pin(Timer {
+                sleep,
+                drained: None,
+            }));
             true
         }
         None => {
@@ -682,7 +737,7 @@ struct Ext {
     deadline: Option<Instant>,
     /// The call's one timer: each attempt's time limit, then each backoff sleep (they never
     /// overlap), made once and reset.
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: Option<Pin<Box<Timer>>>,
     /// What the running attempt's time limit ends it with; `None` when it has no limit.
     timeout: Option<ResilienceError>,
     /// The last backoff delay (decorrelated jitter grows from it).
@@ -819,6 +874,10 @@ enum GiveUp {
     CircuitOpen,
     Budget,
     NoRuntime,
+    /// `drain()`: no retry after a failed attempt.
+    Draining,
+    /// `drain()` woke the call in its backoff (see `Backoff`).
+    DrainedInBackoff,
 }
 
 /// What ends a giving-up line "after attempt n/max: …", for the reasons that have one.
@@ -841,6 +900,10 @@ impl std::fmt::Display for Tail<'_> {
             ),
             GiveUp::Budget => write!(f, "retry budget for {} exhausted", provider.escape_debug()),
             GiveUp::NoRuntime => f.write_str("retries need a Tokio runtime with its time driver"),
+            GiveUp::Draining => f.write_str("the process is draining: no more retries"),
+            GiveUp::DrainedInBackoff => {
+                f.write_str("the process began draining during the backoff: no more retries")
+            }
             // Lines of their own (`log_give_up`).
             GiveUp::Permanent | GiveUp::Exhausted => Ok(()),
         }
@@ -860,6 +923,7 @@ impl GiveUp {
             GiveUp::CircuitOpen => "circuit_open",
             GiveUp::Budget => "retry_budget_exhausted",
             GiveUp::NoRuntime => "no_timers",
+            GiveUp::Draining | GiveUp::DrainedInBackoff => "draining",
         }
     }
 }
@@ -1408,15 +1472,34 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn deadline_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
-        // The method's error first, as for a rejection (`permit_ext`): a conversion that
-        // panics leaves the call abandoned, with no outcome recorded and no line for its end.
-        let out = (hooks.reject)(ResilienceError::DeadlineExceeded {
+        let error = ResilienceError::DeadlineExceeded {
             provider: self.current.p.name,
             deadline: self.current.p.config.total_timeout.unwrap_or_default(),
-        });
+        };
+        self.ended_in_backoff(hooks, &GiveUp::DeadlinePassed, error)
+    }
+
+    /// `drain()` woke the call in its backoff: it ends there, with `Draining` (the failed
+    /// attempt's error was not kept across the sleep: see the macro's loop). Its budget token
+    /// is given back in the call's drop, as for any retry not made.
+    #[cold]
+    #[inline(never)]
+    fn drained_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
+        let error = ResilienceError::Draining {
+            provider: self.current.p.name,
+        };
+        self.ended_in_backoff(hooks, &GiveUp::DrainedInBackoff, error)
+    }
+
+    /// A call that ends in its backoff, with `error`, for `why`: a failed call, as one that
+    /// gives up after its attempt is.
+    fn ended_in_backoff<R>(&mut self, hooks: &Hooks<R>, why: &GiveUp, error: ResilienceError) -> R {
+        // The method's error first, as for a rejection (`permit_ext`): a conversion that
+        // panics leaves the call abandoned, with no outcome recorded and no line for its end.
+        let out = (hooks.reject)(error);
         let (class, result, counted) = self.retried();
         // Its error text was on the `[RETRY] Attempt` line before.
-        self.log_give_up(&GiveUp::DeadlinePassed, class, result, None);
+        self.log_give_up(why, class, result, None);
         self.record_call(CallOutcome::Failure);
         if counted {
             self.tell_outer();
@@ -1508,6 +1591,12 @@ impl Call {
         if self.current.attempt() >= self.current.max_attempts() {
             return Err(GiveUp::Exhausted);
         }
+        // Before anything is armed or taken: a drained call gives up with the error in hand,
+        // holding no timer and no budget token. The only read of the switch on a call's way
+        // but its backoff's (see `Backoff`).
+        if self.current.p.drain.is_on() {
+            return Err(GiveUp::Draining);
+        }
         let (previous, deadline) = self
             .ext
             .as_ref()
@@ -1555,9 +1644,13 @@ impl Call {
         };
         // Marked at once: user code runs before the retry is scheduled (`log_summary`, the
         // log's subscriber), and a panic there must still give the token back.
+        let drain = &self.current.p.drain;
         let ext = self.ext();
         ext.token_held = true;
         ext.token_fills = fills;
+        if let Some(timer) = &mut ext.timer {
+            timer.as_mut().project().drained.set(Some(drain.notified()));
+        }
         Ok(delay)
     }
 

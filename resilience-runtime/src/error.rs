@@ -57,6 +57,13 @@ pub enum ResilienceError {
         /// The total deadline that elapsed.
         deadline: Duration,
     },
+    /// [`drain()`](crate::drain) ended the call while it slept in a backoff: the process is
+    /// shutting down and makes no more retries. Permanent: nothing retries it. (A call whose
+    /// attempt fails after the drain returns that attempt's error instead.)
+    Draining {
+        /// The provider called.
+        provider: &'static str,
+    },
 }
 
 impl ResilienceError {
@@ -65,7 +72,8 @@ impl ResilienceError {
         match self {
             ResilienceError::CircuitOpen { provider, .. }
             | ResilienceError::AttemptTimeout { provider, .. }
-            | ResilienceError::DeadlineExceeded { provider, .. } => provider,
+            | ResilienceError::DeadlineExceeded { provider, .. }
+            | ResilienceError::Draining { provider } => provider,
         }
     }
 }
@@ -102,6 +110,12 @@ impl fmt::Display for ResilienceError {
                 Seconds(*deadline),
                 provider = provider.escape_debug(),
             ),
+            ResilienceError::Draining { provider } => write!(
+                f,
+                "call to provider `{provider}` ended in its backoff: the process is draining, \
+                 no more retries",
+                provider = provider.escape_debug(),
+            ),
         }
     }
 }
@@ -135,9 +149,9 @@ impl From<ResilienceError> for std::io::Error {
     }
 }
 
-/// A rejection by an open breaker and a passed deadline are permanent (never retried: the loop
-/// returns them at once, and a call nesting this one must not hammer the breaker either); an
-/// attempt's timeout is transient.
+/// A rejection by an open breaker, a passed deadline and a drain are permanent (never retried:
+/// the loop returns them at once, and a call nesting this one must not hammer the breaker, nor
+/// retry while the process shuts down); an attempt's timeout is transient.
 impl Classify for ResilienceError {
     fn classify(&self) -> ErrorClass {
         match self {
@@ -146,6 +160,7 @@ impl Classify for ResilienceError {
             ResilienceError::CircuitOpen { .. } => ErrorClass::Permanent,
             ResilienceError::AttemptTimeout { .. } => ErrorClass::Transient,
             ResilienceError::DeadlineExceeded { .. } => ErrorClass::Permanent,
+            ResilienceError::Draining { .. } => ErrorClass::Permanent,
         }
     }
 
@@ -565,6 +580,26 @@ mod tests {
         );
         assert_eq!(Seconds(Duration::ZERO).to_string(), "0.000s");
         assert_eq!(Seconds(Duration::from_millis(1)).to_string(), "0.001s");
+    }
+
+    /// A drain's error is never retried, by the loop nor by a call nesting this one, also
+    /// inside an `io::Error`, and names its provider.
+    #[test]
+    fn a_drain_s_error_is_permanent_and_says_why() {
+        let drained = ResilienceError::Draining { provider: "kimi" };
+        assert_eq!(drained.classify(), ErrorClass::Permanent);
+        assert_eq!(drained.provider(), "kimi");
+        assert_eq!(
+            drained.to_string(),
+            "call to provider `kimi` ended in its backoff: the process is draining, no more retries"
+        );
+        let io: std::io::Error = drained.clone().into();
+        assert_eq!(io.classify(), ErrorClass::Permanent);
+        assert_eq!(
+            io.get_ref()
+                .and_then(|e| e.downcast_ref::<ResilienceError>()),
+            Some(&drained)
+        );
     }
 
     /// A value too long to be any setting's is named by its length, and a URL in a shorter

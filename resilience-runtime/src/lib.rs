@@ -17,6 +17,7 @@ mod call;
 mod classify;
 mod config;
 mod context;
+mod drain;
 mod error;
 mod http;
 mod invisible;
@@ -45,6 +46,7 @@ pub use call::CallSite;
 pub use classify::{Classify, ErrorClass, classify_status};
 pub use config::{Config, Jitter, Settings, env_provider_name, provider_variable, variables};
 pub use context::{CallInfo, IdempotencyKey, current_call};
+pub use drain::{drain, is_draining};
 pub use error::{ConfigError, ConfigProblem, ResilienceError};
 #[cfg(feature = "reqwest")]
 pub use http::ResponseExt;

@@ -15,6 +15,7 @@ use crate::call::{CallSite, Mode};
 use crate::config::{
     Config, Layers, Lookup, Scan, Settings, env_provider_name, name_clashes, scan_provider_vars,
 };
+use crate::drain::{Drain, Switch};
 use crate::error::{ConfigError, ConfigProblem};
 
 /// Aligned to 128 bytes (two cache lines: a line's neighbour is fetched with it), so no other
@@ -40,12 +41,20 @@ pub(crate) struct ProviderInner {
     /// callgrind). Cleared for every provider, by `recording_started`, when the recorder is
     /// switched on; set at creation under the same lock (`make`).
     pub(crate) plain: AtomicBool,
+    /// Whether its calls may still retry (`drain()`), and its calls asleep in a backoff.
+    pub(crate) drain: Drain,
 }
 
 /// Every provider made, the registry's and the tests' own (`testing`), for
 /// [`recording_started`]. A provider is made under this lock and switched under it, so none
 /// misses the switch: made first, it is in the list; made after, it sees the recorder.
 static MADE: Mutex<Vec<&'static ProviderInner>> = Mutex::new(Vec::new());
+
+/// Every provider made so far, read under the lock and handed out after it (`drain()` wakes
+/// their sleeping calls, which runs wakers: code we do not know).
+pub(crate) fn made() -> Vec<&'static ProviderInner> {
+    MADE.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
 
 /// The recorder was just switched on (`RECORDING` set before): no provider's calls are plain
 /// any more.
@@ -119,7 +128,7 @@ impl Registry {
     }
 
     fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
-        let inner = make(name, config, true);
+        let inner = make(name, config, true, &crate::drain::PROCESS);
         self.providers.insert(name.to_owned(), inner);
         crate::telemetry::provider_known(inner.name, inner.breaker.state());
         inner
@@ -127,8 +136,14 @@ impl Registry {
 }
 
 /// A provider, registered nowhere yet; `published`: its breaker's state is the name's in the
-/// metrics (not for a test's own). Leaked: call sites keep `&'static` handles to it.
-pub(crate) fn make(name: &str, config: Config, published: bool) -> &'static ProviderInner {
+/// metrics (not for a test's own); `drain`, the switch that stops its retries (the process's,
+/// or a test's own). Leaked: call sites keep `&'static` handles to it.
+pub(crate) fn make(
+    name: &str,
+    config: Config,
+    published: bool,
+    drain: &'static Switch,
+) -> &'static ProviderInner {
     let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
     let breaker = Breaker::new(name, &config).published(published);
     let inner: &'static ProviderInner = Box::leak(Box::new(ProviderInner {
@@ -138,6 +153,7 @@ pub(crate) fn make(name: &str, config: Config, published: bool) -> &'static Prov
         execute_site: CallSite::new(name, "execute"),
         mode: Mode::of(&config),
         plain: AtomicBool::new(false),
+        drain: Drain::new(drain),
         config,
     }));
     inner.execute_site.bind(inner);

@@ -20,6 +20,10 @@
 //!   environment changes a test's result;
 //! - `configure` and `Builder::init` check it as they check the process's providers, and may
 //!   set it up differently from another test's provider of the same name.
+//! - [`drain()`](crate::drain) drains the isolation's providers only, and
+//!   [`is_draining()`](crate::is_draining) answers for it: a test can drive its service's
+//!   shutdown while other tests retry. A new isolation starts undrained, and the process's
+//!   `drain()` (called under no guard) does not reach it.
 //!
 //! Logs name it as the global one. Its calls count in the metrics under the name, with the
 //! process's (they are the process's counters: a test that asserts on them needs a process of
@@ -90,6 +94,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use crate::config::{Config, Settings};
+use crate::drain::Switch;
 use crate::error::{ConfigError, ConfigProblem};
 use crate::registry::{Provider, ProviderInner, add_new, code_config, make};
 
@@ -115,6 +120,9 @@ struct State {
     global: Settings,
     /// `Builder::provider` and `configure` under it, by name.
     code: BTreeMap<String, Settings>,
+    /// What `drain()` turns on under it, for its providers only; made at first need and
+    /// leaked, as its providers are, since they point to it.
+    drain: Option<&'static Switch>,
 }
 
 impl Scope {
@@ -125,6 +133,11 @@ impl Scope {
 }
 
 impl State {
+    fn drain(&mut self) -> &'static Switch {
+        self.drain
+            .get_or_insert_with(|| Box::leak(Box::new(Switch::new())))
+    }
+
     /// `name`'s settings: `own` (or its code settings) over the defaults.
     fn settings(&self, name: &str, own: Option<&Settings>) -> Settings {
         match own.or_else(|| self.code.get(name)) {
@@ -148,7 +161,7 @@ impl State {
     }
 
     fn make(&mut self, name: &str, config: Config) -> &'static ProviderInner {
-        let made = make(name, config, false);
+        let made = make(name, config, false, self.drain());
         self.providers.insert(name.to_owned(), made);
         made
     }
@@ -348,6 +361,7 @@ pub(crate) fn init(
         providers: state.providers.clone(),
         global: defaults.over(&state.global),
         code: state.code.clone(),
+        drain: state.drain,
     };
     for (name, s) in providers {
         let merged = s.clone().after(next.code.get(name));
@@ -382,4 +396,29 @@ pub(crate) fn init(
         crate::registry::warn_code_near_miss(given, names);
     }
     Some(result)
+}
+
+/// `drain()` under an isolation: turns on its switch, for its providers alone, and wakes
+/// their calls asleep in a backoff. `false` when none is entered.
+pub(crate) fn drain_isolation() -> bool {
+    let Some(scope) = current() else {
+        return false;
+    };
+    let mut state = scope.lock();
+    let switch = state.drain();
+    // On before the providers are read, under the lock their making takes: one made after
+    // this is not in the list, and its calls see the switch.
+    if switch.turn_on() {
+        let providers: Vec<_> = state.providers.values().copied().collect();
+        drop(state);
+        crate::drain::announce();
+        crate::drain::wake(switch, providers);
+    }
+    true
+}
+
+/// `is_draining()` under an isolation; `None` when none is entered.
+pub(crate) fn isolation_draining() -> Option<bool> {
+    let scope = current()?;
+    Some(scope.lock().drain.is_some_and(|s| s.is_on()))
 }
