@@ -4,18 +4,20 @@
 mod hermetic;
 
 use resilience::telemetry::{
-    ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_ABANDONED_TOTAL, CALLS_TOTAL, CIRCUIT_STATE,
-    CIRCUIT_TRANSITIONS_TOTAL, RETRIES_TOTAL, RETRY_BUDGET_EXHAUSTED_TOTAL,
+    ATTEMPT_DURATION_SECONDS, ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_ABANDONED_TOTAL,
+    CALLS_TOTAL, CIRCUIT_STATE, CIRCUIT_TRANSITIONS_TOTAL, RETRIES_TOTAL,
+    RETRY_BUDGET_EXHAUSTED_TOTAL,
 };
 
 /// Every family the runtime emits.
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     CALLS_TOTAL,
     CALLS_ABANDONED_TOTAL,
     ATTEMPTS_TOTAL,
     RETRIES_TOTAL,
     RETRY_BUDGET_EXHAUSTED_TOTAL,
     CALL_DURATION_SECONDS,
+    ATTEMPT_DURATION_SECONDS,
     CIRCUIT_STATE,
     CIRCUIT_TRANSITIONS_TOTAL,
 ];
@@ -36,17 +38,30 @@ fn labels_of(metric: &str) -> Option<&'static [&'static str]> {
         {
             &["provider", "method", "outcome"]
         }
+        m if m == format!("{ATTEMPT_DURATION_SECONDS}_bucket") => {
+            &["provider", "method", "result", "le"]
+        }
+        m if m == format!("{ATTEMPT_DURATION_SECONDS}_sum")
+            || m == format!("{ATTEMPT_DURATION_SECONDS}_count") =>
+        {
+            &["provider", "method", "result"]
+        }
         m if m == CIRCUIT_STATE => &["provider", "state"],
         m if m == CIRCUIT_TRANSITIONS_TOTAL => &["provider", "from", "to"],
         _ => return None,
     })
 }
 
-fn values_of(label: &str) -> Option<&'static [&'static str]> {
+/// The values `label` takes in `metric` (a family, or one of a histogram's series).
+fn values_of(metric: &str, label: &str) -> Option<&'static [&'static str]> {
     const STATES: &[&str] = &["closed", "open", "half_open", "forced_open", "disabled"];
     Some(match label {
         "state" | "from" | "to" => STATES,
         "outcome" => &["success", "failure", "rejected"],
+        // The error classes share one series there (see the README's Metrics).
+        "result" if metric.starts_with(ATTEMPT_DURATION_SECONDS) => {
+            &["success", "error", "timeout"]
+        }
         "result" => &["success", "transient", "throttled", "permanent", "timeout"],
         _ => return None,
     })
@@ -82,7 +97,7 @@ fn check_selectors(text: &str) -> Vec<String> {
             let value = matcher[at..].trim_start_matches(['=', '!', '~']).trim();
             let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"'));
             let value = value.unwrap_or_else(|| panic!("{label} not quoted in: {body}"));
-            if let Some(allowed) = values_of(label) {
+            if let Some(allowed) = values_of(&name, label) {
                 for v in value.split('|') {
                     assert!(
                         allowed.contains(&v),

@@ -1,7 +1,9 @@
 //! Edge cases of the metric families: calls cancelled (by `timeout`, by `select!`) mid-attempt,
 //! mid-backoff and holding a probe slot; bodies that panic; rejections, an empty budget, the
 //! attempts, the deadline and a permanent error; and what each family then says. Its own test
-//! binary, with our recorder (`install_recorder`); each test has providers of its own.
+//! binary, with our recorder (`install_recorder`); each test has providers of its own. Every
+//! look at the families (`calls`) also checks that each attempt counted has one duration
+//! sample under its result, and an attempt not counted (cut off by its caller or a panic) none.
 
 mod common;
 
@@ -50,7 +52,15 @@ fn calls(provider: &str) -> Calls {
         )
         .unwrap_or(0.0)
     };
-    Calls {
+    let by_class = |v| {
+        sample(
+            &text,
+            "resilience_attempt_duration_seconds_count",
+            &with("result", v),
+        )
+        .unwrap_or(0.0)
+    };
+    let calls = Calls {
         success: c("outcome", "success"),
         failure: c("outcome", "failure"),
         rejected: c("outcome", "rejected"),
@@ -64,7 +74,18 @@ fn calls(provider: &str) -> Calls {
         d_success: d("success"),
         d_failure: d("failure"),
         d_rejected: d("rejected"),
-    }
+    };
+    // The error classes share one duration series.
+    assert_eq!(
+        (by_class("success"), by_class("error"), by_class("timeout")),
+        (
+            calls.a_success,
+            calls.a_transient + calls.a_throttled + calls.a_permanent,
+            calls.a_timeout
+        ),
+        "{provider}: attempt duration samples against attempts counted, {calls:?}"
+    );
+    calls
 }
 
 fn transitions(provider: &str, from: &str, to: &str) -> f64 {
@@ -601,6 +622,210 @@ async fn the_duration_includes_the_backoff_in_seconds() {
     )
     .unwrap();
     assert!((0.05..=around).contains(&sum), "{sum} s, {around} s around");
+}
+
+/// On the real clock, as durations are real time (the TSC, which a paused Tokio clock does not
+/// move): each attempt's duration runs from its start to its end, so the backoffs between the
+/// attempts are in the call's duration and in none of the attempts'; an attempt cut off by its
+/// time limit is recorded as a `timeout`, and an error under `error`. The body's work is a
+/// blocking 20 ms (the workload measured, not a wait); the backoffs are the call's own 50 ms.
+#[tokio::test]
+async fn attempt_durations_leave_the_backoff_out() {
+    const WORK: Duration = Duration::from_millis(20);
+    const LIMIT: Duration = Duration::from_millis(30);
+    const BACKOFF: Duration = Duration::from_millis(50);
+    render();
+    let name = "edge-attempt-durations";
+    let p = resilience::configure(
+        name,
+        Settings::new()
+            .jitter(Jitter::None)
+            .max_attempts(3)
+            .base_delay(BACKOFF)
+            .max_delay(BACKOFF)
+            .attempt_timeout(Some(LIMIT)),
+    )
+    .unwrap();
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let around = std::time::Instant::now();
+    let r = p
+        .execute(|| {
+            let attempt = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                if attempt == 1 {
+                    std::future::pending::<()>().await;
+                }
+                std::thread::sleep(WORK);
+                if attempt == 2 {
+                    return Err(TestError::Transient(2));
+                }
+                Ok(attempt)
+            }
+        })
+        .await;
+    let around = around.elapsed().as_secs_f64();
+    assert_eq!(r, Ok(3));
+    let text = render();
+    let series = |family: &str, label, value| {
+        let labels = [("provider", name), ("method", "execute"), (label, value)];
+        sample(&text, family, &labels).unwrap_or_else(|| panic!("no {family} {labels:?}"))
+    };
+    let attempt = |result| {
+        let count = series(
+            "resilience_attempt_duration_seconds_count",
+            "result",
+            result,
+        );
+        assert_eq!(count, 1.0, "{result}:\n{text}");
+        series("resilience_attempt_duration_seconds_sum", "result", result)
+    };
+    let (timeout, error, success) = (attempt("timeout"), attempt("error"), attempt("success"));
+    let call = series("resilience_call_duration_seconds_sum", "outcome", "success");
+    assert!(timeout >= LIMIT.as_secs_f64(), "timeout {timeout} s");
+    assert!(
+        error >= WORK.as_secs_f64() && success >= WORK.as_secs_f64(),
+        "error {error} s, success {success} s"
+    );
+    // A tenth of a millisecond for the TSC's calibration against Tokio's clock; an attempt
+    // timed from the call's start, or from its backoff's, is 20 ms or more over.
+    let backoffs = 2.0 * BACKOFF.as_secs_f64() - 1e-4;
+    assert!(
+        timeout + error + success + backoffs <= call && call <= around,
+        "attempts {timeout} + {error} + {success} s and backoffs {backoffs} s, call {call} s, \
+         {around} s around it"
+    );
+}
+
+/// Every `_bucket` value (`+Inf` last), the `_sum` and the `_count` of `family`'s series for
+/// `provider`'s `execute` with `label`, as the text writes them.
+fn histogram(text: &str, family: &str, provider: &str, label: &str) -> (Vec<f64>, f64, f64) {
+    let labels = format!("provider=\"{provider}\",method=\"execute\",{label}");
+    let values = |suffix: &str, le: bool| -> Vec<f64> {
+        let prefix = format!(
+            "{family}{suffix}{{{labels}{}",
+            if le { ",le=" } else { "} " }
+        );
+        text.lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (sum, count) = (values("_sum", false), values("_count", false));
+    assert_eq!(
+        (sum.len(), count.len()),
+        (1, 1),
+        "{family} {labels}:\n{text}"
+    );
+    (values("_bucket", true), sum[0], count[0])
+}
+
+/// Under our recorder a call that succeeds at its first attempt is one sample, which both
+/// duration families show: count 1 in each, the same sum to the bit, the same buckets. A
+/// method whose success series are made (at its first call) but have no success yet shows
+/// them at 0, every bucket. A retried call still records its attempts and its call apart,
+/// the call's span holding its last attempt's; and a method with both kinds adds them.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_success_is_one_sample_in_both_families() {
+    render();
+    let every = resilience::telemetry::DURATION_BUCKETS.len() + 1;
+    let call = "resilience_call_duration_seconds";
+    let attempt = "resilience_attempt_duration_seconds";
+    let (success, ok) = ("outcome=\"success\"", "result=\"success\"");
+
+    // Made, not yet successful: its first call fails for good.
+    let name = "edge-shared-made";
+    let p = resilience::configure(name, settings()).unwrap();
+    assert!(
+        p.execute(|| async { Err::<u32, _>(TestError::Permanent(1)) })
+            .await
+            .is_err()
+    );
+    let text = render();
+    for (family, label) in [(call, success), (attempt, ok)] {
+        assert_eq!(
+            histogram(&text, family, name, label),
+            (vec![0.0; every], 0.0, 0.0),
+            "{family}:\n{text}"
+        );
+    }
+    assert_eq!(histogram(&text, call, name, "outcome=\"failure\"").2, 1.0);
+
+    // A first-attempt success.
+    let name = "edge-shared-first";
+    let p = resilience::configure(name, settings()).unwrap();
+    assert_eq!(p.execute(|| async { Ok::<u32, TestError>(1) }).await, Ok(1));
+    assert_eq!(
+        calls(name),
+        Calls {
+            success: 1.0,
+            a_success: 1.0,
+            d_success: 1.0,
+            ..Calls::default()
+        }
+    );
+    let text = render();
+    let (buckets, sum, count) = histogram(&text, call, name, success);
+    assert_eq!(count, 1.0);
+    assert_eq!((buckets.len(), buckets.last()), (every, Some(&1.0)));
+    assert!(sum > 0.0, "{text}");
+    assert_eq!(
+        histogram(&text, attempt, name, ok),
+        (buckets, sum, count),
+        "{text}"
+    );
+
+    // Failed once, then succeeded.
+    let name = "edge-shared-retried";
+    let p = resilience::configure(
+        name,
+        settings()
+            .base_delay(Duration::from_millis(10))
+            .max_attempts(2),
+    )
+    .unwrap();
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let once = || {
+        let attempt = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        async move {
+            if attempt == 1 {
+                Err(TestError::Transient(1))
+            } else {
+                Ok(attempt)
+            }
+        }
+    };
+    assert_eq!(p.execute(once).await, Ok(2));
+    assert_eq!(
+        calls(name),
+        Calls {
+            success: 1.0,
+            retries: 1.0,
+            a_success: 1.0,
+            a_transient: 1.0,
+            d_success: 1.0,
+            ..Calls::default()
+        }
+    );
+    let text = render();
+    let (_, call_sum, call_count) = histogram(&text, call, name, success);
+    let (_, ok_sum, ok_count) = histogram(&text, attempt, name, ok);
+    let (_, _, error_count) = histogram(&text, attempt, name, "result=\"error\"");
+    assert_eq!((call_count, ok_count, error_count), (1.0, 1.0, 1.0));
+    assert!(
+        call_sum >= ok_sum && ok_sum > 0.0,
+        "call {call_sum} s, its last attempt {ok_sum} s"
+    );
+    // Then a first-attempt success of the same method: each series adds it to its own.
+    assert_eq!(p.execute(|| async { Ok::<u32, TestError>(3) }).await, Ok(3));
+    let text = render();
+    let (call_buckets, _, call_count) = histogram(&text, call, name, success);
+    let (ok_buckets, _, ok_count) = histogram(&text, attempt, name, ok);
+    assert_eq!((call_count, ok_count), (2.0, 2.0), "{text}");
+    for buckets in [call_buckets, ok_buckets] {
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{text}");
+        assert_eq!(buckets.last(), Some(&2.0), "{text}");
+    }
+    assert_eq!(calls(name).a_success, 2.0);
 }
 
 /// Counts the futures polled at least once: a call is made at its first poll (a `select!`

@@ -1,6 +1,6 @@
 //! With an exporter of the user's own, installed before `use_installed_recorder()`: every
-//! family goes into it under its documented name and type, the duration as a histogram with
-//! `DURATION_BUCKETS` (the dashboard's quantiles read its `_bucket` series), and `serve()` says
+//! family goes into it under its documented name and type, the durations as histograms with
+//! `DURATION_BUCKETS` (the dashboard's quantiles read their `_bucket` series), and `serve()` says
 //! the process already has a recorder. Its own test binary: one process, one global recorder,
 //! installed once for its tests.
 
@@ -35,14 +35,19 @@ fn sample(text: &str, provider: &str, family: &str, labels: &str) -> String {
 fn recorder() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let handle = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full("resilience_call_duration_seconds".into()),
-                resilience::telemetry::DURATION_BUCKETS,
-            )
-            .unwrap()
-            .install_recorder()
-            .unwrap();
+        let mut builder = PrometheusBuilder::new();
+        for name in [
+            "resilience_call_duration_seconds",
+            "resilience_attempt_duration_seconds",
+        ] {
+            builder = builder
+                .set_buckets_for_metric(
+                    Matcher::Full(name.into()),
+                    resilience::telemetry::DURATION_BUCKETS,
+                )
+                .unwrap();
+        }
+        let handle = builder.install_recorder().unwrap();
         resilience::telemetry::use_installed_recorder();
         handle
     })
@@ -59,6 +64,7 @@ async fn our_metrics_go_into_the_users_exporter() {
         "# TYPE resilience_attempts_total counter",
         "# TYPE resilience_retries_total counter",
         "# TYPE resilience_call_duration_seconds histogram",
+        "# TYPE resilience_attempt_duration_seconds histogram",
         "# TYPE resilience_circuit_state gauge",
     ] {
         assert!(text.contains(family), "no {family:?} in:\n{text}");
@@ -88,6 +94,97 @@ async fn our_metrics_go_into_the_users_exporter() {
         resilience::telemetry::DURATION_BUCKETS.len() + 1,
         "{text}"
     );
+    // Each attempt's duration, by result: the success, and the three failed attempts under
+    // `error`; every bucket for each.
+    let attempts = |result: &str| {
+        let labels = format!("provider=\"own-exporter\",method=\"upload\",result=\"{result}\"");
+        let count = format!("resilience_attempt_duration_seconds_count{{{labels}}} ");
+        let buckets = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("resilience_attempt_duration_seconds_bucket{") && l.contains(&labels)
+            })
+            .count();
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&count))
+            .unwrap_or_else(|| panic!("no {count:?} in:\n{text}"));
+        (count.to_owned(), buckets)
+    };
+    let every = resilience::telemetry::DURATION_BUCKETS.len() + 1;
+    // The first-attempt success, which our own store keeps once for both families, is
+    // recorded in each here: count 1, and the same sample.
+    let value = |line: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(line))
+            .unwrap_or_else(|| panic!("no {line:?} in:\n{text}"))
+    };
+    let success = "{provider=\"own-exporter\",method=\"upload\",outcome=\"success\"} ";
+    let ok = "{provider=\"own-exporter\",method=\"upload\",result=\"success\"} ";
+    for suffix in ["_count", "_sum"] {
+        let call = value(&format!(
+            "resilience_call_duration_seconds{suffix}{success}"
+        ));
+        let attempt = value(&format!("resilience_attempt_duration_seconds{suffix}{ok}"));
+        assert_eq!(call, attempt, "{suffix}:\n{text}");
+        if suffix == "_count" {
+            assert_eq!(call, "1");
+        }
+    }
+    // Nothing but our documented families, and of the durations' only their documented
+    // series for the method: three outcomes, three results.
+    let families = [
+        "resilience_calls_total",
+        "resilience_attempts_total",
+        "resilience_retries_total",
+        "resilience_calls_abandoned_total",
+        "resilience_retry_budget_exhausted_total",
+        "resilience_call_duration_seconds",
+        "resilience_attempt_duration_seconds",
+        "resilience_circuit_state",
+        "resilience_circuit_transitions_total",
+    ];
+    for l in text.lines().filter(|l| l.contains("resilience")) {
+        let name = l
+            .trim_start_matches("# HELP ")
+            .trim_start_matches("# TYPE ");
+        let name = name.split(['{', ' ']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| families.contains(f))
+            .unwrap_or(name);
+        assert!(families.contains(&family), "{l}");
+    }
+    for (family, label, values) in [
+        (
+            "resilience_call_duration_seconds_count",
+            "outcome",
+            ["success", "failure", "rejected"],
+        ),
+        (
+            "resilience_attempt_duration_seconds_count",
+            "result",
+            ["success", "error", "timeout"],
+        ),
+    ] {
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{family}{{provider=\"own-exporter\",")))
+            .collect();
+        assert_eq!(series.len(), 3, "{series:?}");
+        for v in values {
+            let want =
+                format!("{family}{{provider=\"own-exporter\",method=\"upload\",{label}=\"{v}\"}} ");
+            assert!(
+                series.iter().any(|l| l.starts_with(&want)),
+                "{want}: {series:?}"
+            );
+        }
+    }
+    assert_eq!(attempts("success"), ("1".to_owned(), every), "{text}");
+    assert_eq!(attempts("error"), ("3".to_owned(), every), "{text}");
+    assert_eq!(attempts("timeout"), ("0".to_owned(), every), "{text}");
     let err = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
         .await
         .unwrap_err();

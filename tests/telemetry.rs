@@ -169,6 +169,36 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
         text.contains("# TYPE resilience_call_duration_seconds histogram"),
         "{text}"
     );
+    // Each attempt's duration, in its own histogram: every bucket, `+Inf`, `_sum` and `_count`,
+    // under the result it ended with (the three transient failures share `error`).
+    assert!(
+        text.contains("# HELP resilience_attempt_duration_seconds Duration of each attempt"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE resilience_attempt_duration_seconds histogram"),
+        "{text}"
+    );
+    for (result, n) in [("success", 2), ("error", 3), ("timeout", 0)] {
+        let of = |suffix: &str| {
+            let prefix = format!(
+                "resilience_attempt_duration_seconds{suffix}{{provider=\"tel-flaky\",method=\"execute\",result=\"{result}\""
+            );
+            text.lines()
+                .filter(|l| l.starts_with(&prefix))
+                .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let buckets = of("_bucket");
+        assert_eq!(
+            buckets.len(),
+            resilience::telemetry::DURATION_BUCKETS.len() + 1,
+            "{result}: {text}"
+        );
+        assert_eq!(buckets.last(), Some(&f64::from(n)), "{result} +Inf: {text}");
+        assert_eq!(of("_count"), [f64::from(n)], "{result}: {text}");
+        assert_eq!(of("_sum").len(), 1, "{result}: {text}");
+    }
     let s = scrape(&text);
     // Shown at 0 before any exhaustion, as the call counters are.
     assert!(
@@ -247,6 +277,37 @@ async fn metrics_and_health_follow_a_failing_then_recovering_provider() {
     assert!(
         (0.02..=around * 1.001).contains(&sum),
         "duration sum {sum} s, {around} s around the call"
+    );
+    // Its one attempt: one sample, whose span is the call's own (the same two readings, none
+    // more), so the same value to the last bit.
+    let attempt = |suffix: &str| {
+        value(
+            &d,
+            &format!("resilience_attempt_duration_seconds{suffix}"),
+            &[
+                ("provider", "tel-duration"),
+                ("method", "execute"),
+                ("result", "success"),
+            ],
+        )
+    };
+    assert_eq!(attempt("_count"), 1.0);
+    assert_eq!(
+        value(
+            &d,
+            "resilience_call_duration_seconds_count",
+            &[
+                ("provider", "tel-duration"),
+                ("method", "execute"),
+                ("outcome", "success"),
+            ],
+        ),
+        1.0
+    );
+    assert_eq!(
+        attempt("_sum"),
+        sum,
+        "the first attempt's span is the call's"
     );
     assert_eq!(transitions(&s, "tel-flaky", "closed", "open"), 1.0);
 
@@ -444,6 +505,15 @@ async fn every_method_has_its_series_at_0_before_its_first_call() {
             ),
             None
         );
+        assert_eq!(
+            sample(
+                &s,
+                "resilience_attempt_duration_seconds",
+                site,
+                &[("result", "success")]
+            ),
+            None
+        );
         assert!(
             !resilience::providers().iter().any(|p| p.name() == site.0),
             "{site:?}: its provider was made by its series"
@@ -469,6 +539,18 @@ async fn every_method_has_its_series_at_0_before_its_first_call() {
         sample(&s, "resilience_call_duration_seconds", first, &success),
         Some(1.0)
     );
+    for (result, n) in [("success", 1.0), ("error", 0.0), ("timeout", 0.0)] {
+        assert_eq!(
+            sample(
+                &s,
+                "resilience_attempt_duration_seconds",
+                first,
+                &[("result", result)]
+            ),
+            Some(n),
+            "{result}"
+        );
+    }
     assert_eq!(
         sample(&s, "resilience_calls_total", never, &success),
         Some(0.0)

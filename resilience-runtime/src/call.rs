@@ -70,12 +70,23 @@
 //! `Notify`'s lock as the sleep starts: a retry's cost, as the budget's lock is).
 //!
 //! With a recorder, a call starts out of line (`make_ext`: the site's metric handles and a TSC
-//! reading), makes the same checks, and a clean success then records its attempt, its outcome
-//! and its duration in one out-of-line call (`succeeded`). Under the recorder `serve()`
-//! installs, those are three relaxed `fetch_add`s (the attempt and call counters, the duration's
-//! bucket) and one compare-exchange (the duration's sum), each needed so that concurrent calls
-//! lose no count; no lock and no clock read beyond the call's two TSC reads. Counted by
-//! `sh benches/instructions.sh ours`.
+//! reading, which is also its first attempt's start), makes the same checks, and a clean
+//! success then records its attempt and its outcome, with their duration, in one out-of-line
+//! call (`succeeded`). A first attempt's span is the call's, from the same two TSC readings, so
+//! such a success (tested by its attempt number) has one duration for both: under the recorder
+//! `serve()` installs, it is one sample into a cell of the method's that the store renders into
+//! both `resilience_call_duration_seconds{outcome="success"}` and
+//! `resilience_attempt_duration_seconds{result="success"}`, added there to each series' own
+//! (`SiteMetrics::first_attempt_succeeded`, `store::first_successes`). That is four relaxed
+//! atomic operations: the attempt and call counters' `fetch_add`s, the bucket's `fetch_add`
+//! and the sum's compare-exchange, each needed so that concurrent calls lose no count; no lock
+//! and no clock read beyond the call's two. Under a recorder of the application's own, the same
+//! success records both histograms through the facade (a site learns which when its handles
+//! are made, and keeps it: one predictable branch). A retry reads the TSC at its start, after
+//! its backoff and argument copies (`retry_started`), and a retried call records each attempt
+//! into the attempt histogram (`attempt_done`) and the call into the call's. Counted by
+//! `sh benches/instructions.sh ours`: 238 instructions (239 before the attempt's duration
+//! histogram; 322, then 303 inlined, when a first-attempt success recorded it apart).
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -734,6 +745,10 @@ struct Ext {
     /// When the call started, for its duration metric: a raw TSC reading (see `tsc`), taken
     /// whenever `metrics` is set.
     started: u64,
+    /// When the running attempt started, for its duration metric: `started` for the first
+    /// (no reading of its own), a TSC reading for a retry (`retry_started`), whenever
+    /// `metrics` is set.
+    attempt_started: u64,
     deadline: Option<Instant>,
     /// The call's one timer: each attempt's time limit, then each backoff sleep (they never
     /// overlap), made once and reset.
@@ -771,6 +786,7 @@ impl Ext {
         Ext {
             metrics,
             started: 0,
+            attempt_started: 0,
             deadline: None,
             timer: None,
             timeout: None,
@@ -998,6 +1014,8 @@ impl Call {
             // Calibrated when the recorder was switched on (`use_installed_recorder`), so this
             // waits for nothing.
             ext.started = tsc::calibrated().raw();
+            // The first attempt's start is the call's: one reading for both.
+            ext.attempt_started = ext.started;
         }
         if mode.deadline {
             // Tokio's clock, not the TSC: a paused test clock must drive deadlines.
@@ -1146,11 +1164,12 @@ impl Call {
             self.log_give_up(&GiveUp::CircuitOpen, class, result, None);
         }
         if self.ext.is_some() {
-            self.record_call(if self.current.attempt() == 0 {
+            let outcome = if self.current.attempt() == 0 {
                 CallOutcome::Rejected
             } else {
                 CallOutcome::Failure
-            });
+            };
+            self.record_call(outcome, None);
         }
     }
 
@@ -1253,24 +1272,65 @@ impl Call {
     }
 
     /// A retry passed its backoff and the breaker: it is made, so its budget token is spent
-    /// for good (one refused after its backoff gives it back, in the call's drop).
+    /// for good (one refused after its backoff gives it back, in the call's drop), and its
+    /// duration starts now, where its time limit does (the backoff and the argument copies
+    /// are not the provider's time). Also reached by the first attempt of a call with a time
+    /// limit, whose start is the call's.
     #[cold]
     #[inline(never)]
     fn retry_started(&mut self) {
+        let retry = self.current.attempt() > 1;
         if let Some(ext) = &mut *self.ext {
             ext.token_held = false;
+            if retry && ext.metrics.is_some() {
+                ext.attempt_started = tsc::calibrated().raw();
+            }
         }
     }
 
-    /// An attempt's result, and for one after the first the retry it was: counted together,
-    /// so that retries are the attempts after each call's first (a retry refused after its
-    /// backoff is none; one cut off by its caller counts in neither, as its result is unknown).
-    fn attempt_done(&self, result: AttemptResult) {
-        if let Some(m) = self.metrics() {
-            m.attempt(result);
-            if self.current.attempt() > 1 {
-                m.retry();
-            }
+    /// An attempt's result and duration, and for one after the first the retry it was:
+    /// counted together, so that retries are the attempts after each call's first (a retry
+    /// refused after its backoff is none; one cut off by its caller counts in neither, as its
+    /// result is unknown). Returns the TSC reading that ended it and its span, for the call's
+    /// duration when the call ends with it (one reading for both); `None` without metrics,
+    /// which reads no clock. Inlined: out of line, a success paid for a second frame (now
+    /// a retried one: a first-attempt success takes `first_attempt_succeeded`).
+    #[inline(always)]
+    fn attempt_done(&self, result: AttemptResult) -> Option<Ended> {
+        let Some(Ext {
+            metrics: Some(m),
+            attempt_started,
+            ..
+        }) = &*self.ext
+        else {
+            return None;
+        };
+        let tsc = tsc::calibrated();
+        let at = tsc.raw();
+        let seconds = seconds(tsc.between(*attempt_started, at));
+        m.attempt(result, seconds);
+        if self.current.attempt() > 1 {
+            m.retry();
+        }
+        Some(Ended { at, seconds })
+    }
+
+    /// A call's first attempt succeeded: the call's metrics and its attempt's, recorded
+    /// together from one TSC reading, as the attempt's span is the call's (see
+    /// `SiteMetrics::first_attempt_succeeded`: one duration sample for both under our
+    /// store). Nothing without metrics.
+    #[inline(always)]
+    fn first_attempt_succeeded(&mut self) {
+        if let Some(Ext {
+            metrics: Some(m),
+            started,
+            recorded,
+            ..
+        }) = &mut *self.ext
+        {
+            *recorded = true;
+            let tsc = tsc::calibrated();
+            m.first_attempt_succeeded(seconds(tsc.between(*started, tsc.raw())));
         }
     }
 
@@ -1361,8 +1421,14 @@ impl Call {
     /// here after reporting the others.
     #[inline(never)]
     fn succeeded(&mut self) {
-        self.attempt_done(AttemptResult::Success);
-        self.record_call(CallOutcome::Success);
+        // The attempt number, not `attempt_started == started`: exact whatever the clock's
+        // resolution, and a plain load of a word the call keeps anyway.
+        if self.current.attempt() == 1 {
+            self.first_attempt_succeeded();
+        } else {
+            let ended = self.attempt_done(AttemptResult::Success);
+            self.record_call(CallOutcome::Success, ended);
+        }
         // The call is over. Taken here, where it is cheap (of all its fields only the timer
         // owns anything), the `Ext` leaves the drop nothing to call out for (27 instructions,
         // counted with callgrind).
@@ -1500,7 +1566,7 @@ impl Call {
         let (class, result, counted) = self.retried();
         // Its error text was on the `[RETRY] Attempt` line before.
         self.log_give_up(why, class, result, None);
-        self.record_call(CallOutcome::Failure);
+        self.record_call(CallOutcome::Failure, None);
         if counted {
             self.tell_outer();
         }
@@ -1511,10 +1577,6 @@ impl Call {
     #[inline(always)]
     fn direct(&self) -> bool {
         self.current.p.mode.direct
-    }
-
-    fn metrics(&self) -> Option<&'static SiteMetrics> {
-        self.ext.as_ref().and_then(|e| e.metrics)
     }
 
     #[cold]
@@ -1534,7 +1596,7 @@ impl Call {
             ErrorClass::Throttled { .. } => AttemptResult::Throttled,
             ErrorClass::Permanent => AttemptResult::Permanent,
         };
-        self.attempt_done(result);
+        let ended = self.attempt_done(result);
         // An attempt cut off by a time limit says so, whatever the error type logs (its own
         // `From<ResilienceError>` made the value, and by default it logs no text). Made
         // whether or not a subscriber takes the line: `tracing::enabled!` asks with a hint's
@@ -1573,7 +1635,7 @@ impl Call {
             }
             Err(why) => {
                 self.log_give_up(&why, class, result, summary(&out));
-                self.record_call(CallOutcome::Failure);
+                self.record_call(CallOutcome::Failure, ended);
                 Step::Done(out)
             }
         }
@@ -1704,19 +1766,42 @@ impl Call {
         }
     }
 
-    fn record_call(&mut self, outcome: CallOutcome) {
+    /// The call's outcome and duration, which ends at `ended` (the reading that ended its
+    /// last attempt, when the call ends with it), or now.
+    fn record_call(&mut self, outcome: CallOutcome, ended: Option<Ended>) {
         if let Some(Ext {
             metrics: Some(m),
             started,
+            attempt_started,
             recorded,
             ..
         }) = &mut *self.ext
         {
             *recorded = true;
-            let tsc = tsc::calibrated();
-            m.call(outcome, tsc.between(*started, tsc.raw()) as f64 * 1e-9);
+            let seconds = match ended {
+                // A first attempt's span is the call's: the same two readings.
+                Some(e) if *attempt_started == *started => e.seconds,
+                Some(e) => seconds(tsc::calibrated().between(*started, e.at)),
+                None => {
+                    let tsc = tsc::calibrated();
+                    seconds(tsc.between(*started, tsc.raw()))
+                }
+            };
+            m.call(outcome, seconds);
         }
     }
+}
+
+/// The end of an attempt that recorded its duration: the TSC reading, and its span in seconds.
+struct Ended {
+    at: u64,
+    seconds: f64,
+}
+
+/// Nanoseconds as the seconds a duration metric takes.
+#[inline]
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 * 1e-9
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The TSC clock (quanta), for a call's duration (only with a recorder: two reads per call).
+//! The TSC clock (quanta), for a call's duration and its attempts' (only with a recorder: two
+//! reads per call, which its first attempt shares; one more at each retry's start and at the end
+//! of each attempt that is retried).
 //! It reads the same real time as the OS clock for about 40% of the cost on our benchmark VM
 //! (9–14 ns against 23–32 ns added to a bare call, paired: the bench's `clock_tsc` and
 //! `clock_os` rows). An open breaker's rejection reads the kernel's coarse clock instead,

@@ -152,10 +152,10 @@ static HANDLE: OnceLock<MetricsHandle> = OnceLock::new();
 /// render metrics without a listener.
 ///
 /// The recorder is `metrics-exporter-prometheus`'s, except that the series a call updates
-/// (`resilience_calls_total`, `_attempts_total`, `_retries_total` and
-/// `_call_duration_seconds`) are kept in plain atomics of ours: the exporter's histogram reads a
-/// clock and queues every sample, which made up most of a call's cost. The exposition is the
-/// same.
+/// (`resilience_calls_total`, `_attempts_total`, `_retries_total`, `_call_duration_seconds`
+/// and `_attempt_duration_seconds`) are kept in plain atomics of ours: the exporter's histogram
+/// reads a clock and queues every sample, which made up most of a call's cost. The exposition
+/// is the same.
 ///
 /// # Errors
 ///

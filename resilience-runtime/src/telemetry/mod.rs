@@ -10,9 +10,11 @@
 //! site (at the switch for a `#[resilient]` site, which registers itself at program load so
 //! that its series exist at 0 before its first call; at its first call after the switch for
 //! a `CallSite` of the user's own) and reused, so the per-call cost with a recorder
-//! is a few counter increments and one histogram record, never a label lookup. Under the
-//! recorder `serve()` installs, those land in plain atomics of ours (`store`), not in the
-//! exporter's queues.
+//! is a few counter increments and two histogram records (the call's duration, and each
+//! attempt's), never a label lookup. Under the recorder `serve()` installs, those land in
+//! plain atomics of ours (`store`), not in the exporter's queues, and a call that succeeds at
+//! its first attempt, whose span is its attempt's, makes one record that the store shows in
+//! both histograms (`SiteMetrics::first_attempt_succeeded`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -37,6 +39,11 @@ pub const CALLS_ABANDONED_TOTAL: &str = "resilience_calls_abandoned_total";
 pub const RETRY_BUDGET_EXHAUSTED_TOTAL: &str = "resilience_retry_budget_exhausted_total";
 /// Logical call duration in seconds, backoff sleeps included, by `provider`, `method`, `outcome`.
 pub const CALL_DURATION_SECONDS: &str = "resilience_call_duration_seconds";
+/// Duration of each attempt in seconds, from its start to its end (the backoff before it is
+/// not in it), by `provider`, `method`, `result` (`success`/`error`/`timeout`: the error
+/// classes, which `resilience_attempts_total` counts apart, share one series). An attempt
+/// cut off by its caller or by a panic is not recorded, as it is not counted.
+pub const ATTEMPT_DURATION_SECONDS: &str = "resilience_attempt_duration_seconds";
 /// 1 for the provider's current breaker state, 0 for the others, by `provider`, `state`.
 pub const CIRCUIT_STATE: &str = "resilience_circuit_state";
 /// Breaker state changes, by `provider`, `from`, `to`.
@@ -99,11 +106,9 @@ fn describe() {
     ] {
         describe_counter!(name, help(name));
     }
-    describe_histogram!(
-        CALL_DURATION_SECONDS,
-        Unit::Seconds,
-        help(CALL_DURATION_SECONDS)
-    );
+    for name in [CALL_DURATION_SECONDS, ATTEMPT_DURATION_SECONDS] {
+        describe_histogram!(name, Unit::Seconds, help(name));
+    }
     describe_gauge!(CIRCUIT_STATE, help(CIRCUIT_STATE));
 }
 
@@ -124,6 +129,9 @@ pub(crate) fn help(name: &str) -> &'static str {
             "Retries refused because the provider's retry budget was spent."
         }
         CALL_DURATION_SECONDS => "Logical call duration, backoff sleeps included.",
+        ATTEMPT_DURATION_SECONDS => {
+            "Duration of each attempt, backoff sleeps not included, by result (error: transient, throttled or permanent)."
+        }
         CIRCUIT_STATE => "1 for the provider's current circuit breaker state, 0 for the others.",
         CIRCUIT_TRANSITIONS_TOTAL => "Circuit breaker state changes.",
         _ => "",
@@ -155,6 +163,22 @@ impl AttemptResult {
 
 const OUTCOMES: [&str; 3] = ["success", "failure", "rejected"];
 const RESULTS: [&str; 5] = ["success", "transient", "throttled", "permanent", "timeout"];
+/// The `result` label of `resilience_attempt_duration_seconds`: the error classes share one
+/// series. Each is a histogram of 20 lines a method, where a counter is one: the classes'
+/// latencies say little apart (a 429 and a 400 are both quick refusals), and their counts are
+/// in `resilience_attempts_total`. A timeout stays apart, as its duration is the limit's.
+const DURATION_RESULTS: [&str; 3] = ["success", "error", "timeout"];
+
+impl AttemptResult {
+    /// Its series in [`DURATION_RESULTS`].
+    fn duration_index(self) -> usize {
+        match self {
+            AttemptResult::Success => 0,
+            AttemptResult::Transient | AttemptResult::Throttled | AttemptResult::Permanent => 1,
+            AttemptResult::Timeout => 2,
+        }
+    }
+}
 
 /// A method's counters: those an `increase()` reads (ten series: calls by outcome, attempts
 /// by result, retries, abandoned calls). The switch makes them for every `#[resilient]` site
@@ -187,20 +211,107 @@ impl Counters {
 pub(crate) struct SiteMetrics {
     counters: Counters,
     duration: [Histogram; 3],
+    attempt_duration: [Histogram; 3],
+    /// Under the recorder `serve()` installs, the one histogram of the method's clean
+    /// first-attempt successes, which the store renders into both its `duration` and
+    /// `attempt_duration` success series (`store::first_successes`); `None` under any other
+    /// recorder, which gets both records.
+    first_successes: Option<FirstSuccesses>,
+}
+
+#[cfg(feature = "telemetry")]
+use store::FirstSuccesses;
+
+/// Without the `telemetry` feature there is no store of ours, and so never a shared cell.
+#[cfg(not(feature = "telemetry"))]
+enum FirstSuccesses {}
+
+#[cfg(not(feature = "telemetry"))]
+impl FirstSuccesses {
+    fn record(&self, _: f64) {
+        match *self {}
+    }
 }
 
 impl SiteMetrics {
     pub(crate) fn new(provider: &'static str, method: &'static str) -> Self {
         // Built after a relaxed `recording()` read `true`: see `synced`.
         std::sync::atomic::fence(Ordering::Acquire);
+        #[cfg(feature = "telemetry")]
+        let before = store::handed_out();
+        let duration = OUTCOMES.map(|o| histogram!(CALL_DURATION_SECONDS, "provider" => provider, "method" => method, "outcome" => o));
+        let attempt_duration = DURATION_RESULTS.map(|r| histogram!(ATTEMPT_DURATION_SECONDS, "provider" => provider, "method" => method, "result" => r));
+        // Shared only when our store gave this site every one of its histograms just now (on
+        // this thread): not when the application installed its own recorder, nor within a
+        // `metrics::with_local_recorder` of its own, whose series must get every sample.
+        #[cfg(feature = "telemetry")]
+        let first_successes = if store::handed_out().wrapping_sub(before)
+            == (OUTCOMES.len() + DURATION_RESULTS.len()) as u64
+        {
+            let key = |name, (k, v)| {
+                let labels = [("provider", provider), ("method", method), (k, v)];
+                metrics::Key::from_parts(
+                    name,
+                    labels.map(|(k, v)| metrics::Label::new(k, v)).to_vec(),
+                )
+            };
+            store::first_successes(
+                &key(
+                    CALL_DURATION_SECONDS,
+                    ("outcome", OUTCOMES[CallOutcome::Success as usize]),
+                ),
+                &key(
+                    ATTEMPT_DURATION_SECONDS,
+                    (
+                        "result",
+                        DURATION_RESULTS[AttemptResult::Success.duration_index()],
+                    ),
+                ),
+            )
+        } else {
+            None
+        };
+        #[cfg(not(feature = "telemetry"))]
+        let first_successes = None;
         SiteMetrics {
             counters: Counters::new(provider, method),
-            duration: OUTCOMES.map(|o| histogram!(CALL_DURATION_SECONDS, "provider" => provider, "method" => method, "outcome" => o)),
+            duration,
+            attempt_duration,
+            first_successes,
         }
     }
 
-    pub(crate) fn attempt(&self, r: AttemptResult) {
+    /// An attempt that ended with `r` after `seconds`.
+    pub(crate) fn attempt(&self, r: AttemptResult, seconds: f64) {
         self.counters.attempts[r as usize].increment(1);
+        // A sample of its own, not derived from the call's: a retried call's duration holds
+        // its backoff and every attempt. Under `serve()`'s recorder, one more relaxed
+        // `fetch_add` (the bucket) and compare-exchange (the sum) per attempt, atomic so
+        // that concurrent attempts lose no sample (see `store::Buckets::record`). A clean
+        // first-attempt success does not come here (`first_attempt_succeeded`).
+        self.attempt_duration[r.duration_index()].record(seconds);
+    }
+
+    /// A call that succeeded at its first attempt, after `seconds`: its attempt and its
+    /// outcome, whose spans are one (the same two TSC readings). Counted apart, as two
+    /// relaxed `fetch_add`s (a counter has no shared form to render, and each is needed so
+    /// that concurrent calls lose no count). Its duration, under the recorder `serve()`
+    /// installs, is one sample (one bucket `fetch_add`, one sum compare-exchange: atomic
+    /// for the same reason) into the cell the store renders into both histograms, where two
+    /// records cost about 60 instructions a call; under another recorder, two records,
+    /// which that recorder's histograms need. One predictable branch between them: a site
+    /// keeps the same recorder for good.
+    #[inline]
+    pub(crate) fn first_attempt_succeeded(&self, seconds: f64) {
+        self.counters.attempts[AttemptResult::Success as usize].increment(1);
+        self.counters.calls[CallOutcome::Success as usize].increment(1);
+        match &self.first_successes {
+            Some(both) => both.record(seconds),
+            None => {
+                self.attempt_duration[AttemptResult::Success.duration_index()].record(seconds);
+                self.duration[CallOutcome::Success as usize].record(seconds);
+            }
+        }
     }
 
     pub(crate) fn retry(&self) {

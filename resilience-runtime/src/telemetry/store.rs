@@ -2,7 +2,7 @@
 //!
 //! [`install_recorder`](super::install_recorder) installs [`Recorder`]: the Prometheus
 //! exporter's recorder, except that the families a call updates (calls, attempts, retries and
-//! the duration histogram) are kept here, in plain atomics, and rendered after the exporter's
+//! the call and attempt duration histograms) are kept here, in plain atomics, and rendered after the exporter's
 //! text. Everything else (the breaker gauges and transitions, the budget counter, the
 //! application's own metrics) goes to the exporter unchanged.
 //!
@@ -13,11 +13,17 @@
 //! and one compare-exchange on the sum: the same exposition for a fraction of the cost.
 //!
 //! The values still go through the facade's handles (`metrics::Counter`, `metrics::Histogram`),
-//! resolved once per call site as before; only the recorder behind them changed. An
-//! application that installs its own recorder and calls
-//! [`use_installed_recorder`](super::use_installed_recorder) gets every family in that recorder.
+//! resolved once per call site as before; only the recorder behind them changed. One
+//! exception: a call that succeeds at its first attempt has one duration, its attempt's span
+//! being its own, and records it once, straight into a cell of its method's
+//! ([`first_successes`]) that [`Store::render`] adds into both its call's `success` series and
+//! its attempt's (the same buckets, so bucket by bucket, `_sum` and `_count` too). A call site
+//! gets that cell only when this store gave it its handles. An application that installs its
+//! own recorder and calls [`use_installed_recorder`](super::use_installed_recorder) gets every
+//! family in that recorder, both histograms recorded for every call.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,14 +35,18 @@ use metrics::{
 use metrics_exporter_prometheus::PrometheusRecorder;
 use metrics_exporter_prometheus::formatting::{sanitize_label_key, sanitize_metric_name};
 
-use super::{ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_TOTAL, CIRCUIT_STATE, RETRIES_TOTAL};
+use super::{
+    ATTEMPT_DURATION_SECONDS, ATTEMPTS_TOTAL, CALL_DURATION_SECONDS, CALLS_TOTAL, CIRCUIT_STATE,
+    RETRIES_TOTAL,
+};
 
 /// The families kept here, with their type, in the order they are rendered.
-const OWN: [(&str, &str); 4] = [
+const OWN: [(&str, &str); 5] = [
     (CALLS_TOTAL, COUNTER),
     (ATTEMPTS_TOTAL, COUNTER),
     (RETRIES_TOTAL, COUNTER),
     (CALL_DURATION_SECONDS, HISTOGRAM),
+    (ATTEMPT_DURATION_SECONDS, HISTOGRAM),
 ];
 const COUNTER: &str = "counter";
 const HISTOGRAM: &str = "histogram";
@@ -69,23 +79,29 @@ type Labels = Vec<(String, String)>;
 /// One type's series, by family and by labels in key order (so that the same labels given in
 /// another order are the same series, as `metrics::Key` compares them); each with its labels as
 /// written and the cell that every handle to it shares.
-type Series<T> = BTreeMap<(&'static str, Labels), (Labels, Arc<T>)>;
+type Series<T> = BTreeMap<SeriesKey, (Labels, Arc<T>)>;
 
-/// Upper bounds of the `resilience_call_duration_seconds` histogram's buckets under
-/// [`serve`](super::serve), in seconds: from a fast loopback call to a call that waited out the
-/// longest default backoff. A sample above the last counts in `+Inf`. With an exporter of your
-/// own, give it these (most record a histogram as a summary unless told), so the dashboard's
-/// quantiles work:
+/// Upper bounds of the buckets of the `resilience_call_duration_seconds` and
+/// `resilience_attempt_duration_seconds` histograms under [`serve`](super::serve), in seconds:
+/// from a fast loopback call to a call that waited out the longest default backoff. A sample
+/// above the last counts in `+Inf`. With an exporter of your own, give it these for both (most
+/// record a histogram as a summary unless told), so the dashboard's quantiles work:
 ///
 /// ```
 /// use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 ///
-/// let builder = PrometheusBuilder::new()
-///     .set_buckets_for_metric(
-///         Matcher::Full("resilience_call_duration_seconds".into()),
-///         resilience::telemetry::DURATION_BUCKETS,
-///     )
-///     .unwrap();
+/// let mut builder = PrometheusBuilder::new();
+/// for name in [
+///     "resilience_call_duration_seconds",
+///     "resilience_attempt_duration_seconds",
+/// ] {
+///     builder = builder
+///         .set_buckets_for_metric(
+///             Matcher::Full(name.into()),
+///             resilience::telemetry::DURATION_BUCKETS,
+///         )
+///         .unwrap();
+/// }
 /// # drop(builder);
 /// ```
 ///
@@ -143,21 +159,27 @@ impl HistogramFn for Buckets {
 struct Store {
     counters: Mutex<Series<AtomicU64>>,
     histograms: Mutex<Series<Buckets>>,
+    /// The first-attempt successes of a provider's method (see [`first_successes`]), by the
+    /// key of each histogram series they are rendered into: its call's
+    /// `outcome="success"` and its attempt's `result="success"`, both keys to one cell.
+    shared: Mutex<BTreeMap<SeriesKey, Arc<Buckets>>>,
 }
+
+/// A series' key in a [`Series`] map: its family, and its labels in key order.
+type SeriesKey = (&'static str, Labels);
 
 fn store() -> &'static Store {
     static STORE: OnceLock<Store> = OnceLock::new();
     STORE.get_or_init(Store::default)
 }
 
-fn lock<T>(series: &Mutex<Series<T>>) -> std::sync::MutexGuard<'_, Series<T>> {
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere while holding it left the map whole: every write is one insert.
-    series.lock().unwrap_or_else(|e| e.into_inner())
+    map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The series `key` names in `family`, made if new: two call sites with the same labels add
-/// to one series, as they would in the exporter.
-fn series<T: Default>(map: &Mutex<Series<T>>, family: &'static str, key: &Key) -> Arc<T> {
+/// `key`'s labels as written (see [`Labels`]), and sorted by key: its [`SeriesKey`]'s.
+fn labels(key: &Key) -> (Labels, Labels) {
     let mut labels: Labels = Vec::new();
     for l in key.labels() {
         match labels.iter_mut().find(|(k, _)| k == l.key()) {
@@ -167,11 +189,58 @@ fn series<T: Default>(map: &Mutex<Series<T>>, family: &'static str, key: &Key) -
     }
     let mut sorted = labels.clone();
     sorted.sort();
+    (labels, sorted)
+}
+
+/// The series `key` names in `family`, made if new: two call sites with the same labels add
+/// to one series, as they would in the exporter.
+fn series<T: Default>(map: &Mutex<Series<T>>, family: &'static str, key: &Key) -> Arc<T> {
+    let (labels, sorted) = labels(key);
     let mut map = lock(map);
     let (_, cell) = map
         .entry((family, sorted))
         .or_insert_with(|| (labels, Arc::default()));
     Arc::clone(cell)
+}
+
+thread_local! {
+    /// Histogram series the process's store has handed out on this thread: how a call site
+    /// knows that its handles came from it (see [`first_successes`]).
+    static HANDED_OUT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many histogram series the process's store has handed out on this thread so far.
+/// Counted only where the facade asked the store, so a recorder of the application's own
+/// (global, or set for a thread by `metrics::with_local_recorder`) leaves it where it was.
+pub(crate) fn handed_out() -> u64 {
+    HANDED_OUT.try_with(Cell::get).unwrap_or(0)
+}
+
+/// The one cell a clean first-attempt success of a method records its duration in, rendered
+/// into both `calls` (its `resilience_call_duration_seconds{outcome="success"}` key) and
+/// `attempts` (its `resilience_attempt_duration_seconds{result="success"}` key), added to
+/// each series' own cell as it renders. For such a call the attempt's span is the call's
+/// (the same two TSC readings), so one sample, one bucket `fetch_add` and one sum
+/// compare-exchange, stands for both: the second record cost every call about 60
+/// instructions. Two sites of one method share it, as they share their series.
+///
+/// Only for a call site whose handles the process's store gave (see [`handed_out`]): under
+/// another recorder nothing may go anywhere but into it. `None` for a key not of our
+/// histograms, which the caller never gives.
+pub(crate) fn first_successes(calls: &Key, attempts: &Key) -> Option<FirstSuccesses> {
+    store().first_successes(calls, attempts)
+}
+
+/// A method's clean first-attempt successes, as [`first_successes`] gives them: the cell
+/// itself, not a `metrics::Histogram` (a dynamic call, behind a test for a no-op handle), as
+/// this is every call's one sample.
+pub(crate) struct FirstSuccesses(Arc<Buckets>);
+
+impl FirstSuccesses {
+    #[inline]
+    pub(crate) fn record(&self, seconds: f64) {
+        self.0.record(seconds);
+    }
 }
 
 /// `family`'s HELP and TYPE lines and its series, each written by `write`; nothing for a
@@ -180,7 +249,7 @@ fn write_family<T>(
     out: &mut String,
     (family, kind): (&'static str, &'static str),
     map: &Series<T>,
-    write: impl Fn(&mut String, &Labels, &T),
+    write: impl Fn(&mut String, &SeriesKey, &Labels, &T),
 ) {
     let mut series = map.iter().filter(|((n, _), _)| *n == family).peekable();
     if series.peek().is_none() {
@@ -188,8 +257,8 @@ fn write_family<T>(
     }
     let _ = writeln!(out, "# HELP {family} {}", super::help(family));
     let _ = writeln!(out, "# TYPE {family} {kind}");
-    for (_, (labels, cell)) in series {
-        write(out, labels, cell);
+    for (key, (labels, cell)) in series {
+        write(out, key, labels, cell);
     }
     out.push('\n');
 }
@@ -203,24 +272,52 @@ impl Store {
     }
 
     fn histogram(&self, family: &'static str, key: &Key) -> Histogram {
+        if std::ptr::eq(self, store()) {
+            // `try_with`: never a panic, even at a thread's exit (a `Cell<u64>` has no
+            // destructor, so it does not fail; if it did, the site only loses the shared cell).
+            let _ = HANDED_OUT.try_with(|n| n.set(n.get().wrapping_add(1)));
+        }
         Histogram::from_arc(series(&self.histograms, family, key))
+    }
+
+    /// See [`first_successes`](fn@first_successes).
+    fn first_successes(&self, calls: &Key, attempts: &Key) -> Option<FirstSuccesses> {
+        let key = |k: &Key| match own(k.name()) {
+            Some((family, HISTOGRAM)) => Some((family, labels(k).1)),
+            _ => None,
+        };
+        let (calls, attempts) = (key(calls)?, key(attempts)?);
+        let mut shared = lock(&self.shared);
+        // Found under either key: both are always given together (`SiteMetrics::new`).
+        let cell = match shared.get(&calls).or_else(|| shared.get(&attempts)) {
+            Some(cell) => Arc::clone(cell),
+            None => Arc::default(),
+        };
+        shared.insert(calls, Arc::clone(&cell));
+        shared.insert(attempts, Arc::clone(&cell));
+        Some(FirstSuccesses(cell))
     }
 
     /// Our families in the Prometheus text format, as the exporter writes its own.
     fn render(&self, out: &mut String) {
         let (counters, histograms) = (lock(&self.counters), lock(&self.histograms));
+        let shared = lock(&self.shared);
         for own in OWN {
             if own.1 == COUNTER {
-                write_family(out, own, &counters, |out, labels, c| {
+                write_family(out, own, &counters, |out, _, labels, c| {
                     line(out, own.0, "", labels, None);
                     let _ = writeln!(out, " {}", c.load(Ordering::Relaxed));
                 });
                 continue;
             }
-            write_family(out, own, &histograms, |out, labels, h| {
+            write_family(out, own, &histograms, |out, key, labels, h| {
+                // The series' own samples, plus those of the first-attempt successes it shares
+                // with the other family, if any: the same buckets, so bucket by bucket.
+                let also = shared.get(key);
+                let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
                 let mut count = 0u64;
                 for (i, c) in h.counts.iter().enumerate() {
-                    count += c.load(Ordering::Relaxed);
+                    count += load(c) + also.map_or(0, |a| load(&a.counts[i]));
                     let le = DURATION_BUCKETS
                         .get(i)
                         .map_or("+Inf".to_owned(), f64::to_string);
@@ -228,7 +325,8 @@ impl Store {
                     let _ = writeln!(out, " {count}");
                 }
                 line(out, own.0, "_sum", labels, None);
-                let sum = f64::from_bits(h.sum.load(Ordering::Relaxed));
+                let sum = |b: &Buckets| f64::from_bits(load(&b.sum));
+                let sum = sum(h) + also.map_or(0.0, |a| sum(a));
                 let _ = writeln!(out, " {sum}");
                 line(out, own.0, "_count", labels, None);
                 let _ = writeln!(out, " {count}");
@@ -465,6 +563,27 @@ mod tests {
         }
     }
 
+    /// The exporter alone, with our duration buckets and our families' HELP lines: what our
+    /// store's text is compared against.
+    fn exporter_like_ours() -> PrometheusRecorder {
+        let exporter = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(CALL_DURATION_SECONDS.into()),
+                DURATION_BUCKETS,
+            )
+            .unwrap()
+            .set_buckets_for_metric(
+                Matcher::Full(ATTEMPT_DURATION_SECONDS.into()),
+                DURATION_BUCKETS,
+            )
+            .unwrap()
+            .build_recorder();
+        for (name, _) in OWN {
+            exporter.describe_counter(name.into(), None, super::super::help(name).into());
+        }
+        exporter
+    }
+
     /// The same updates through our recorder and through the exporter alone give the same
     /// text: HELP lines, label escaping, cumulative buckets, a series shared by two handles,
     /// labels given in another order or with a key repeated, a name the exporter rewrites, and
@@ -472,17 +591,8 @@ mod tests {
     #[test]
     fn renders_what_the_exporter_renders() {
         let meta = Metadata::new(module_path!(), Level::INFO, None);
-        let exporter = PrometheusBuilder::new()
-            .set_buckets_for_metric(
-                Matcher::Full(CALL_DURATION_SECONDS.into()),
-                DURATION_BUCKETS,
-            )
-            .unwrap()
-            .build_recorder();
+        let exporter = exporter_like_ours();
         let (ours, render) = ours();
-        for (name, _) in OWN {
-            exporter.describe_counter(name.into(), None, super::super::help(name).into());
-        }
         let calls = key(
             CALLS_TOTAL,
             &[
@@ -509,6 +619,10 @@ mod tests {
             CALL_DURATION_SECONDS,
             &[("provider", "kimi"), ("outcome", "success")],
         );
+        let attempt = key(
+            ATTEMPT_DURATION_SECONDS,
+            &[("provider", "kimi"), ("result", "error")],
+        );
         let samples = [
             0.0, 0.0004, 0.001, 0.0011, 0.3, 7.0, 120.0, 121.0, 250.0, 600.0, 1e9,
         ];
@@ -528,6 +642,12 @@ mod tests {
             let h = r.register_histogram(&duration, &meta);
             for s in samples {
                 h.record(s);
+            }
+            // The attempts' family, after the call's in the text: a sample of each kind but
+            // the largest.
+            let h = r.register_histogram(&attempt, &meta);
+            for s in &samples[..samples.len() - 1] {
+                h.record(*s);
             }
         }
         let text = render();
@@ -553,6 +673,99 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("app_uploads_total{tenant=\"t\"} 7"), "{text}");
+        assert!(
+            text.contains(
+                "resilience_attempt_duration_seconds_count{provider=\"kimi\",result=\"error\"} 10"
+            ),
+            "{text}"
+        );
+    }
+
+    /// A method's first-attempt successes, kept once, render into its call's success series
+    /// and its attempt's, each added to the series' own samples: the text is the exporter's
+    /// given every sample in both. Before any sample, both series are at 0, bucket by bucket;
+    /// another site of the same method gets the same cell; and only those two series get it.
+    #[test]
+    fn first_successes_render_in_both_families() {
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let exporter = exporter_like_ours();
+        let (ours, render) = ours();
+        let pm = [("provider", "kimi"), ("method", "upload")];
+        let with = |name, k, v| key(name, &[pm[0], pm[1], (k, v)]);
+        let call = with(CALL_DURATION_SECONDS, "outcome", "success");
+        let attempt = with(ATTEMPT_DURATION_SECONDS, "result", "success");
+        let failure = with(CALL_DURATION_SECONDS, "outcome", "failure");
+        let (call_h, attempt_h, failure_h) = (
+            ours.register_histogram(&call, &meta),
+            ours.register_histogram(&attempt, &meta),
+            ours.register_histogram(&failure, &meta),
+        );
+        let both = ours.store.first_successes(&call, &attempt).unwrap();
+        // Not one of our histograms: no cell.
+        assert!(
+            ours.store
+                .first_successes(&key(CALLS_TOTAL, &pm), &attempt)
+                .is_none()
+        );
+        let zero = render();
+        for family in [CALL_DURATION_SECONDS, ATTEMPT_DURATION_SECONDS] {
+            let result = if family == CALL_DURATION_SECONDS {
+                "outcome"
+            } else {
+                "result"
+            };
+            let labels = format!("provider=\"kimi\",method=\"upload\",{result}=\"success\"");
+            for le in DURATION_BUCKETS
+                .iter()
+                .map(f64::to_string)
+                .chain(["+Inf".to_owned()])
+            {
+                let line = format!("{family}_bucket{{{labels},le=\"{le}\"}} 0");
+                assert!(zero.lines().any(|l| l == line), "{line} in\n{zero}");
+            }
+            for suffix in ["_sum", "_count"] {
+                let line = format!("{family}{suffix}{{{labels}}} 0");
+                assert!(zero.lines().any(|l| l == line), "{line} in\n{zero}");
+            }
+        }
+        // Samples exact in binary, so that the sums add up to the bit in any order: one in the
+        // first bucket, one in a middle one, one in `+Inf`.
+        let shared = [0.000_976_562_5, 0.25, 1024.0];
+        for s in shared {
+            both.record(s);
+        }
+        // Another site of the method: the same cell.
+        ours.store
+            .first_successes(&attempt, &call)
+            .unwrap()
+            .record(8.0);
+        // A retried call's own samples: its call, and its successful last attempt.
+        call_h.record(0.5);
+        attempt_h.record(0.125);
+        failure_h.record(2.0);
+        for (h, own) in [(&call, 0.5), (&attempt, 0.125)] {
+            let h = exporter.register_histogram(h, &meta);
+            for s in shared.iter().chain([&8.0, &own]) {
+                h.record(*s);
+            }
+        }
+        exporter.register_histogram(&failure, &meta).record(2.0);
+        let text = render();
+        assert_eq!(
+            lines(&text),
+            lines(&exporter.handle().render()),
+            "ours:\n{text}"
+        );
+        for line in [
+            "resilience_call_duration_seconds_count{provider=\"kimi\",method=\"upload\",outcome=\"success\"} 5",
+            "resilience_call_duration_seconds_sum{provider=\"kimi\",method=\"upload\",outcome=\"success\"} 1032.7509765625",
+            "resilience_call_duration_seconds_bucket{provider=\"kimi\",method=\"upload\",outcome=\"success\",le=\"0.25\"} 2",
+            "resilience_attempt_duration_seconds_count{provider=\"kimi\",method=\"upload\",result=\"success\"} 5",
+            "resilience_attempt_duration_seconds_bucket{provider=\"kimi\",method=\"upload\",result=\"success\",le=\"0.25\"} 3",
+            "resilience_call_duration_seconds_count{provider=\"kimi\",method=\"upload\",outcome=\"failure\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 
     /// A metric of another type under one of our names records nothing, so the exposition
