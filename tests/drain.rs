@@ -405,3 +405,67 @@ async fn the_process_drain_does_not_reach_isolations() {
         "said when it starts"
     );
 }
+
+/// On a multi-threaded runtime, a `drain()` from another thread, at any moment, ends every
+/// call: none misses the wake-up (scheduling its backoff as the drain runs, or asleep in it)
+/// and sleeps its hour. Each round drains an isolation of its own, its calls spread over the
+/// workers (`Isolation::run`), the drain on a thread of its own a few microseconds in.
+#[test]
+fn a_drain_from_another_thread_wakes_every_call_on_a_multi_threaded_runtime() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let hour = Settings::new()
+        .jitter(Jitter::None)
+        .base_delay(Duration::from_secs(3600))
+        .max_delay(Duration::from_secs(7200))
+        .max_attempts(3)
+        .failure_threshold(u32::MAX)
+        .retry_budget_capacity(1000)
+        .retry_budget_ratio(0.0)
+        .retry_budget_min_per_second(0.0);
+    for round in 0..1000u64 {
+        let isolation = Isolation::new();
+        let p = {
+            let _entered = isolation.enter();
+            resilience::configure("drain-race", hour.clone()).unwrap()
+        };
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                rt.spawn(isolation.run(async move {
+                    p.execute(|| async { Err::<u32, _>(TestError::Transient(1)) })
+                        .await
+                }))
+            })
+            .collect();
+        let drainer = {
+            let isolation = isolation.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_micros(round % 50));
+                let _entered = isolation.enter();
+                resilience::drain();
+            })
+        };
+        drainer.join().unwrap();
+        let all = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                futures_util::future::join_all(calls),
+            )
+            .await
+        });
+        let results =
+            all.unwrap_or_else(|_| panic!("round {round}: a call slept through the drain"));
+        for r in results {
+            match r.unwrap() {
+                // Woken in its backoff, or failed after the drain and not retried.
+                Err(TestError::Resilience(ResilienceError::Draining { .. }))
+                | Err(TestError::Transient(_)) => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(p.retry_budget_available(), 1000.0, "round {round}");
+    }
+}

@@ -277,6 +277,14 @@ pub(crate) struct Breaker {
     published: bool,
 }
 
+/// Where the words every call reads (the state word, the failure count) lie in a `Breaker`,
+/// for the provider's layout test (`registry`).
+#[cfg(test)]
+pub(crate) const HOT_FIELDS: [usize; 2] = [
+    std::mem::offset_of!(Breaker, word),
+    std::mem::offset_of!(Breaker, failures),
+];
+
 impl Breaker {
     pub(crate) fn new(provider: &'static str, c: &Config) -> Self {
         // With the whole library off (`RESILIENCE_ENABLED=false`) calls never reach the

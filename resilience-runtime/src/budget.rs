@@ -58,6 +58,14 @@ pub(crate) struct Budget {
     fills: AtomicU16,
 }
 
+/// Where the words every call reads (the balance, the refill mark) lie in a `Budget`, for the
+/// provider's layout test (`registry`).
+#[cfg(test)]
+pub(crate) const HOT_FIELDS: [usize; 2] = [
+    std::mem::offset_of!(Budget, balance),
+    std::mem::offset_of!(Budget, refill_below),
+];
+
 impl Budget {
     pub(crate) fn new(c: &Config) -> Self {
         let capacity = i64::from(c.retry_budget_capacity) * UNIT;

@@ -268,8 +268,9 @@ impl CallSite {
     /// # Errors
     ///
     /// The operation's last error, unchanged, when it is permanent or its retries are over
-    /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
-    /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
+    /// (attempts, budget, deadline, [`drain()`](crate::drain)); `E::from(ResilienceError)`
+    /// when the call ends on the breaker (`CircuitOpen`), a timeout (`AttemptTimeout`,
+    /// `DeadlineExceeded`) or a drain that woke it in its backoff (`Draining`).
     // A plain `fn` returning the loop's async block: the same future as the `async fn` it
     // was (it captures `self` and `op`, and runs nothing before its first poll), which
     // `Provider::execute` returns as it is, with no future of its own around it. Its one

@@ -106,10 +106,11 @@ impl Drain {
 ///   and make it `!Send` for an error type that is not `Send`), as for a deadline that passes
 ///   during the sleep. Its retry-budget token is given back.
 /// - Each such call logs its giving-up line with `reason="draining"` and counts as a failed
-///   call in `resilience_calls_total`, as other give-ups do.
+///   call in `resilience_calls_total`, as other give-ups do (a failure that would not have
+///   been retried anyway, permanent or the last attempt, keeps its own reason).
 ///
 /// Idempotent, and one-way: a draining process is shutting down, and nothing turns it back.
-/// Under [`testing::isolate()`](crate::testing::isolate) it drains only that isolation's
+/// Under `testing::isolate()` (the `testing` feature) it drains only that isolation's
 /// providers (and a new isolation starts undrained), so a test that drives its service's
 /// shutdown does not stop another test's retries; outside one it drains the process's
 /// providers, not the isolations'.
@@ -147,7 +148,7 @@ pub fn drain() {
 }
 
 /// Whether [`drain`] was called (in this isolation, under
-/// [`testing::isolate()`](crate::testing::isolate)).
+/// `testing::isolate()`).
 ///
 /// ```
 /// # let _isolated = resilience::testing::isolate(); // drains this isolation, not the process

@@ -42,7 +42,12 @@ pub(crate) struct ProviderInner {
     /// switched on; set at creation under the same lock (`make`).
     pub(crate) plain: AtomicBool,
     /// Whether its calls may still retry (`drain()`), and its calls asleep in a backoff.
-    pub(crate) drain: Drain,
+    /// Out of line (leaked with the provider), read only where a retry is decided: inline,
+    /// its 40 bytes (a `Notify` and the switch) made rustc lay the fields out anew, and the
+    /// budget's balance and refill mark, which every call reads, fell on two lines where they
+    /// shared one (see `a_plain_call_reads_three_lines_of_its_provider`). Apart, too, the
+    /// `Notify`'s lock and state, written as backoffs start and end, share no line with them.
+    pub(crate) drain: &'static Drain,
 }
 
 /// Every provider made, the registry's and the tests' own (`testing`), for
@@ -153,7 +158,8 @@ pub(crate) fn make(
         execute_site: CallSite::new(name, "execute"),
         mode: Mode::of(&config),
         plain: AtomicBool::new(false),
-        drain: Drain::new(drain),
+        // Its own allocation: see the field.
+        drain: Box::leak(Box::new(Drain::new(drain))),
         config,
     }));
     inner.execute_site.bind(inner);
@@ -423,8 +429,9 @@ impl Provider {
     /// # Errors
     ///
     /// The operation's last error, unchanged, when it is permanent or its retries are over
-    /// (attempts, budget, deadline); `E::from(ResilienceError)` when the call ends on the
-    /// breaker (`CircuitOpen`) or a timeout (`AttemptTimeout`, `DeadlineExceeded`).
+    /// (attempts, budget, deadline, [`drain()`](crate::drain)); `E::from(ResilienceError)`
+    /// when the call ends on the breaker (`CircuitOpen`), a timeout (`AttemptTimeout`,
+    /// `DeadlineExceeded`) or a drain that woke it in its backoff (`Draining`).
     // The call site's future itself (see `CallSite::execute` for why a plain `fn`).
     //
     // `use<F, T, E>`: the future holds the provider's `&'static` call site, not the handle, so
@@ -1648,6 +1655,30 @@ mod tests {
         ] {
             assert_eq!((addr % 128, size % 128), (0, 0));
         }
+    }
+
+    /// What a plain call reads of its provider (the `plain` flag, the breaker's state word and
+    /// failure count, the budget's balance and refill mark: the hot path's table in `call`)
+    /// lies on three 64-byte lines. With `drain`'s `Drain` inline (40 bytes), rustc's
+    /// reordering put the budget's two words on lines 6 and 7 and the flag on 13: four lines
+    /// read by every call where there had been three.
+    #[test]
+    fn a_plain_call_reads_three_lines_of_its_provider() {
+        use std::mem::offset_of;
+        let (breaker, budget) = (
+            offset_of!(ProviderInner, breaker),
+            offset_of!(ProviderInner, budget),
+        );
+        let mut lines: Vec<usize> = [offset_of!(ProviderInner, plain)]
+            .into_iter()
+            .chain(crate::breaker::HOT_FIELDS.map(|o| breaker + o))
+            .chain(crate::budget::HOT_FIELDS.map(|o| budget + o))
+            .map(|o| o / 64)
+            .collect();
+        lines.sort_unstable();
+        lines.dedup();
+        // At most: fewer is better still.
+        assert!(lines.len() <= 3, "lines {lines:?}");
     }
 
     #[test]

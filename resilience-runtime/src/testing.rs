@@ -31,7 +31,7 @@
 //! so a test cannot set the process's gauge to a state its provider is not in.
 //! [`providers()`](crate::providers) and `telemetry::health()` list the process's providers.
 //! Assert on the [`Provider`]'s state and counts, on `current_call()` or on the fault
-//! server's counts. An isolation's providers live until the process ends (about 700 bytes
+//! server's counts. An isolation's providers live until the process ends (about 1 KB
 //! each, plus a failure-rate window's bits: up to 512 bytes).
 //!
 //! A call keeps the provider it found at its start (its first poll) to its end, wherever it
