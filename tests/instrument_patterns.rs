@@ -64,6 +64,19 @@ async fn conditional((tenant, _): (String, String)) -> Result<(), CallError> {
     Err(timed_out())
 }
 
+/// A pattern of one name (`ref x`, `x @ …`) gives its parameter that name, the one rustdoc
+/// shows: skipped as the expansion's own names are, and a `skip` of it still compiles.
+#[resilience::resilient(provider = "instr-pattern")]
+#[tracing::instrument(skip(all))]
+async fn one_name(
+    ref creds: Creds,
+    all @ (_, _): (String, String),
+    name: &str,
+) -> Result<(), CallError> {
+    let _ = (&creds.user, &all.0, name);
+    Err(timed_out())
+}
+
 /// The logs of `calls`, made on `provider` with two quick attempts each.
 fn logs_of(provider: &str, calls: impl Future<Output = ()>) -> String {
     let (logs, subscriber) = common::capture();
@@ -112,12 +125,14 @@ fn a_pattern_arguments_hidden_fields_stay_out_of_the_span() {
         let _ = listed("x", creds(), "report.pdf").await;
         let _ = skipped(creds()).await;
         let _ = conditional(tenant()).await;
+        let _ = one_name(creds(), tenant(), "report.pdf").await;
     });
     // The spans are there, with what they record besides.
     assert!(text.contains("bare: resilience: [RETRY]"), "{text}");
     assert!(text.contains("listed{name=\"report.pdf\" job=7}"), "{text}");
     assert!(text.contains("skipped: resilience: [RETRY]"), "{text}");
     assert!(text.contains("conditional: resilience: [RETRY]"), "{text}");
+    assert!(text.contains("one_name{name=\"report.pdf\"}"), "{text}");
     assert_no_secret(&text, "__resilience_arg");
 }
 

@@ -826,6 +826,23 @@ mod derived {
             nested.classify(),
             ErrorClass::Throttled { retry_after: None }
         );
+        // `retry_after` and `log_summary` are forwarded apart from `classify` (one check per
+        // field, `__private::Forward`): through a field with no bound of its own, a
+        // projection and a pointer too.
+        let nested = Recursive::Nested(Box::new(Recursive::Inner(HttpError::from_header(
+            503,
+            Some("5"),
+        ))));
+        assert_eq!(nested.retry_after(), Some(Duration::from_secs(5)));
+        let shared = Recursive::Shared(std::sync::Arc::new(HttpError::from_header(503, Some("6"))));
+        assert_eq!(shared.retry_after(), Some(Duration::from_secs(6)));
+        let transport =
+            ByTransport::<Http, NotClassify>::Qualified(HttpError::from_header(503, Some("7")));
+        assert_eq!(transport.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(
+            transport.log_summary(),
+            HttpError::from_header(503, Some("7")).log_summary()
+        );
     }
 }
 

@@ -294,7 +294,13 @@ impl Parse for Args {
                 }
                 equals(input, key.span, "provider = \"kimi\"")?;
                 let no_retry = retry.as_ref().is_some_and(|b| !b.value);
-                let lit = string_value(input, "provider", "provider = \"kimi\"", no_retry)?;
+                let lit = string_value(
+                    input,
+                    "provider",
+                    "provider = \"kimi\"",
+                    no_retry,
+                    krate.as_ref(),
+                )?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`provider` must not be empty"));
                 }
@@ -320,7 +326,7 @@ impl Parse for Args {
                     return Err(syn::Error::new(key.span, "`name` set multiple times"));
                 }
                 equals(input, key.span, "name = \"upload\"")?;
-                let lit = string_value(input, "name", "name = \"upload\"", false)?;
+                let lit = string_value(input, "name", "name = \"upload\"", false, None)?;
                 if lit.value().trim().is_empty() {
                     return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
                 }
@@ -403,13 +409,15 @@ fn equals(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<()> {
     ))
 }
 
-/// `no_retry`: `retry = false` was given before the value (one given after it is looked for
-/// here), for the call site suggested in place of a `provider` that is no literal.
+/// `no_retry` and `krate`: `retry = false` and `crate = …` given before the value (ones given
+/// after it are looked for here), for the call site suggested in place of a `provider` that is
+/// no literal.
 fn string_value(
     input: ParseStream<'_>,
     key: &str,
     example: &str,
     no_retry: bool,
+    krate: Option<&Krate>,
 ) -> syn::Result<LitStr> {
     if input.peek(LitStr) {
         return input.parse();
@@ -438,10 +446,19 @@ fn string_value(
                     && matches!(&w[1], TokenTree::Punct(p) if p.as_char() == '=')
                     && matches!(&w[2], TokenTree::Ident(i) if i == "false")
             });
+        // The facade by the path `crate = …` gives, before or after the value: where the
+        // attribute needed it, `resilience` does not resolve, and the advice would not compile.
+        let facade = krate
+            .map(|k| k.path.clone())
+            .or_else(|| crate_after(&rest))
+            .map_or_else(
+                || "resilience".to_owned(),
+                |p| p.to_token_stream().to_string().replace(' ', ""),
+            );
         format!(
             ": a macro sees tokens, not values, and the name is checked and registered at \
              compile time. For a name kept in a `const`, declare the call site yourself: \
-             `static SITE: resilience::CallSite = resilience::CallSite::new({}, \"upload\"){};` \
+             `static SITE: {facade}::CallSite = {facade}::CallSite::new({}, \"upload\"){};` \
              and call `SITE.execute(|| async {{ … }})`",
             named.as_deref().unwrap_or("KIMI"),
             if no_retry { ".without_retry()" } else { "" }
@@ -453,6 +470,26 @@ fn string_value(
         value,
         format!("`{key}` must be a string literal, e.g. `{example}`{why}"),
     ))
+}
+
+/// The path of a `crate = …` among the arguments after a value, at their top level. `None`
+/// for one that is not a valid path: that mistake is reported once this one is mended, and
+/// the advice meanwhile names the facade's own name.
+fn crate_after(rest: &[TokenTree]) -> Option<syn::Path> {
+    let is_comma = |t: &TokenTree| matches!(t, TokenTree::Punct(p) if p.as_char() == ',');
+    let start = (0..rest.len()).find(|&i| {
+        matches!(&rest[i], TokenTree::Ident(k) if k == "crate")
+            && matches!(rest.get(i + 1), Some(TokenTree::Punct(p)) if p.as_char() == '=')
+            && (i == 0 || is_comma(&rest[i - 1]))
+    })? + 2;
+    let value: TokenStream = rest[start..]
+        .iter()
+        .take_while(|t| !is_comma(t))
+        .cloned()
+        .collect();
+    syn::parse::Parser::parse2(Krate::parse_value, value)
+        .ok()
+        .map(|k| k.path)
 }
 
 #[cfg(test)]
@@ -492,6 +529,33 @@ mod tests {
         );
         let e = err("provider = KIMI");
         assert!(e.contains("CallSite::new(KIMI, \"upload\")"), "{e}");
+    }
+
+    /// `crate = …`, before or after the provider, as a path or a string: the suggested call
+    /// site names the facade by it, since `resilience` is not in scope where it was needed.
+    #[test]
+    fn a_suggested_call_site_names_the_facade_by_the_crate_path() {
+        for s in [
+            "provider = KIMI, crate = my_sdk::resilience",
+            "crate = my_sdk::resilience, provider = KIMI",
+            "provider = KIMI, retry = false, crate = \"my_sdk::resilience\"",
+        ] {
+            let e = err(s);
+            assert!(
+                e.contains(
+                    "`static SITE: my_sdk::resilience::CallSite = \
+                     my_sdk::resilience::CallSite::new(KIMI, \"upload\")"
+                ),
+                "{s}: {e}"
+            );
+        }
+        let e = err("provider = KIMI, crate = ::renamed");
+        assert!(e.contains("::renamed::CallSite::new(KIMI"), "{e}");
+        // Not a path: that is the next error; the advice names the facade meanwhile.
+        let e = err("provider = KIMI, crate = 3");
+        assert!(e.contains("resilience::CallSite::new(KIMI"), "{e}");
+        let e = err("provider = KIMI, name = \"crate\", retry = false");
+        assert!(e.contains("static SITE: resilience::CallSite"), "{e}");
     }
 
     /// `retry = false` (an operation that is not idempotent), before or after the provider:

@@ -393,15 +393,21 @@ fn arm<'a>(
                     quote!(#path(#(#skip)* ref #inner, ..))
                 }
             };
-            // Spanned at the field's type: a type without `Classify` is reported there.
+            // Spanned at the field's type: a type without `Classify` is reported there, by
+            // this call only. The other two take `Forward`'s fallback for such a type, which
+            // adds no error of its own: when all three required `Classify`, it came three times.
             let ty = &field.ty;
-            let krate = krate.at(ty.span());
-            let call = |method: TokenStream| quote_spanned!(ty.span()=> <#ty as #krate::__private::Forwarded>::#method(#inner));
-            let (c, r, l) = (
-                call(quote!(classify)),
-                call(quote!(retry_after)),
-                call(quote!(log_summary)),
-            );
+            let at = krate.at(ty.span());
+            let c =
+                quote_spanned!(ty.span()=> <#ty as #at::__private::Forwarded>::classify(#inner));
+            let forward = |method: TokenStream| {
+                quote! {{
+                    #[allow(unused_imports)]
+                    use #krate::__private::{ForwardFallback as _, ForwardSpecific as _};
+                    (&&#krate::__private::Forward(#inner)).#method()
+                }}
+            };
+            let (r, l) = (forward(quote!(retry_after)), forward(quote!(log_summary)));
             Ok(Arm {
                 classify: quote!(#pattern => #c,),
                 retry_after: quote!(#pattern => #r,),
@@ -531,4 +537,26 @@ fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Resu
             format!("this {what} needs its class for `#[derive(Classify)]`: {KINDS}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One use of `Forwarded` per transparent field, the call that requires `Classify`: each
+    /// other use added the same error again, which trybuild's output cannot show (it drops
+    /// repeated messages, as rustc's does, though rustc counts them: "due to 3 previous errors").
+    #[test]
+    fn a_forwarded_field_requires_classify_once() {
+        for input in [
+            "enum E { #[classify(transparent)] A(String), #[classify(transparent)] B { source: u8 } }",
+            "#[classify(crate = re::facade)] enum E { #[classify(transparent)] A(String), #[classify(transparent)] B { source: u8 } }",
+        ] {
+            let out = derive(syn::parse_str(input).unwrap()).to_string();
+            assert_eq!(out.matches("Forwarded").count(), 2, "{out}");
+            assert_eq!(out.matches("ForwardSpecific as _").count(), 4, "{out}");
+        }
+        let out = derive(syn::parse_str("#[classify(transparent)] struct W(String);").unwrap());
+        assert_eq!(out.to_string().matches("Forwarded").count(), 1, "{out}");
+    }
 }

@@ -269,8 +269,9 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
         let mut stmts = std::mem::take(&mut block.stmts);
         let used = mentioned(quote!(#(#stmts)*));
         let bindings = renamed_pattern_bindings(&item.sig);
+        let named = named_patterns(&item.sig);
         let (mut before, mut inside) = rebind_params(&mut item.sig, args.retry, &used, krate);
-        skip_generated_names(&mut item.attrs, &item.sig, false, &bindings);
+        skip_generated_names(&mut item.attrs, &item.sig, false, &bindings, &named);
         let mut site = site;
         if args.retry
             && let Some(binds) = crate::receiver::rebind(&mut item.sig, &mut stmts, krate)
@@ -353,7 +354,7 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
             r.mutability = Some(Default::default());
         }
     }
-    skip_generated_names(&mut item.attrs, &item.sig, true, &bindings);
+    skip_generated_names(&mut item.attrs, &item.sig, true, &bindings, &[]);
     let stmts = &inner.block.stmts;
     let harness = harness(
         &args,
@@ -381,15 +382,19 @@ pub(crate) fn expand(args: Args, mut item: MaybeFn) -> syn::Result<TokenStream> 
 /// `bindings` are the names the renamed patterns bind, which a `skip` may list (`skip(key)` for
 /// `(tenant, key)`, as tracing allows without us): they are no parameters of the function any
 /// more, and tracing refuses a `skip` of a name that is none, so they leave the `skip`, which
-/// has the whole pattern's name instead.
+/// has the whole pattern's name instead. `named`: the places of the parameters that took the
+/// name of their pattern of one name ([`param_name`]), skipped as the others are.
 fn skip_generated_names(
     attrs: &mut [Attribute],
     sig: &Signature,
     async_trait: bool,
     bindings: &[String],
+    named: &[usize],
 ) {
     let generated_name = |i: usize, name: &str| {
-        name.starts_with("__resilience_arg") || async_trait && name == format!("__arg{i}")
+        name.starts_with("__resilience_arg")
+            || async_trait && name == format!("__arg{i}")
+            || named.contains(&i)
     };
     let generated: Vec<syn::Ident> = sig
         .inputs
@@ -397,8 +402,11 @@ fn skip_generated_names(
         .enumerate()
         .filter_map(|(i, arg)| match arg {
             FnArg::Typed(t) => match &*t.pat {
+                // Cloned, not made anew from its text: a raw name (`ref r#type`) is one.
                 Pat::Ident(p) if generated_name(i, &p.ident.to_string()) => {
-                    Some(syn::Ident::new(&p.ident.to_string(), Span::call_site()))
+                    let mut name = p.ident.clone();
+                    name.set_span(Span::call_site());
+                    Some(name)
                 }
                 _ => None,
             },
@@ -445,8 +453,38 @@ struct Skips<'a> {
     bindings: &'a [String],
 }
 
+/// The name of ours a pattern's parameter is given, hygienic, so the body cannot name it
+/// (it names the pattern's bindings, bound per attempt). A pattern of one name (`ref x`,
+/// `ref mut x`, `x @ Some(_)`) gives its name, as rustc's own lowering of an `async fn`
+/// keeps it, so that rustdoc shows `x`, as without us, not `__resilience_arg0`; any other
+/// (a tuple, a struct) shows `__argN` without us, rustc's name, and `__resilience_argN` with.
+fn param_name(pat: &Pat, i: usize) -> syn::Ident {
+    match pat {
+        Pat::Ident(p) => {
+            let mut name = p.ident.clone();
+            name.set_span(Span::mixed_site().located_at(p.ident.span()));
+            name
+        }
+        _ => format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
+    }
+}
+
+/// The places of the parameters that [`param_name`] names after their pattern (`ref x`).
+fn named_patterns(sig: &Signature) -> Vec<usize> {
+    sig.inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, arg)| match arg {
+            FnArg::Typed(t) if kept_name(&t.pat).is_none() && matches!(&*t.pat, Pat::Ident(_)) => {
+                Some(i)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The name a parameter keeps through [`rebind_params`]: a plain `name` or `mut name`'s. Any
-/// other pattern but `_` is given one of ours.
+/// other pattern but `_` is given one of ours ([`param_name`]).
 fn kept_name(pat: &Pat) -> Option<&syn::Ident> {
     match pat {
         Pat::Ident(PatIdent {
@@ -654,6 +692,15 @@ fn harness(
         "__resilience_ret",
     ]
     .map(|n| syn::Ident::new(n, Span::mixed_site()));
+    // What the method returns (a success, a rejection, the error after the backoff), placed
+    // at the return type, hygiene kept: rustc reports a returned borrow that outlives what
+    // the signature allows (`Ok(key)` from `key: &str` out of `-> Result<&str, E>` on
+    // `&self`: "lifetime may not live long enough", E0621) where it is returned, which was
+    // the attribute. The user's own `return` is inside the attempt's block, not the method's.
+    let [result, rejected] = [result, rejected].map(|mut i| {
+        i.set_span(i.span().located_at(ret.span()));
+        i
+    });
     // Spanned at the return type: a missing bound is reported there. Each use names the
     // constant afresh (a promoted `'static`), so the optimiser sees the function pointers and
     // inlines them; rustc reports the identical errors of the three uses once.
@@ -1082,10 +1129,7 @@ fn rebind_params(
         let ref_mut = binds_ref_mut(original.to_token_stream());
         let (name, own_name) = match kept_name(&arg.pat) {
             Some(ident) => (ident.clone(), true),
-            None => (
-                format_ident!("__resilience_arg{}", i, span = Span::mixed_site()),
-                false,
-            ),
+            None => (param_name(&arg.pat, i), false),
         };
         let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
         // Whether a statement of ours binds the parameter's own name again for the body (each
@@ -1743,6 +1787,34 @@ mod tests {
     /// Review: a name the `skip` lists already is not listed again (tracing refuses a name
     /// skipped twice: code that compiled stopped), and outside an `#[async_trait]` impl an
     /// argument called `__arg1` is the user's own, recorded as before.
+    /// A pattern of one name gives the parameter that name (rustdoc shows `x`, as without
+    /// us), hygienic as ours are, and `#[instrument]` below still skips it, as it skipped the
+    /// name of ours before. A raw name is kept raw (made anew from its text, it panicked).
+    #[test]
+    fn a_pattern_of_one_name_names_its_parameter() {
+        for retry in ["", ", retry = false"] {
+            let out = expand_str(
+                &format!(r#"provider = "kimi"{retry}"#),
+                "#[instrument] async fn up(ref x: u8, ref mut r#type: u8, y @ 0..=9: u8, (a, _): (u8, u8)) -> Result<u8, E> { Ok(*x + *r#type + y + a) }",
+            );
+            assert!(
+                out.contains(
+                    "async fn up (x : u8 , r#type : u8 , y : u8 , __resilience_arg3 : (u8 , u8))"
+                ),
+                "{out}"
+            );
+            assert!(
+                out.contains("# [instrument (skip (x , r#type , y , __resilience_arg3))]"),
+                "{out}"
+            );
+        }
+        let out = expand_str(
+            r#"provider = "kimi""#,
+            "#[instrument(skip(x))] async fn up(ref x: u8) -> Result<u8, E> { Ok(*x) }",
+        );
+        assert!(out.contains("# [instrument (skip (x))]"), "{out}");
+    }
+
     #[test]
     fn instrument_below_skips_a_name_once() {
         let out = expand_str(
@@ -1765,17 +1837,19 @@ mod tests {
     #[test]
     fn instrument_below_drops_a_skipped_binding_of_a_renamed_pattern() {
         for (attr, expected) in [
+            // `ref r` names its parameter `r` (see `a_pattern_of_one_name_names_its_parameter`),
+            // so a `skip(r)` names a parameter still.
             (
                 "#[instrument(skip(key))]",
-                "# [instrument (skip (__resilience_arg1 , __resilience_arg2))]",
+                "# [instrument (skip (__resilience_arg1 , r))]",
             ),
             (
                 "#[tracing::instrument(skip(key, self, tenant), err)]",
-                "# [tracing :: instrument (skip (self , __resilience_arg1 , __resilience_arg2) , err)]",
+                "# [tracing :: instrument (skip (self , __resilience_arg1 , r) , err)]",
             ),
             (
                 "#[cfg_attr(all(), instrument(skip(r, self)))]",
-                "# [cfg_attr (all () , instrument (skip (self , __resilience_arg1 , __resilience_arg2)))]",
+                "# [cfg_attr (all () , instrument (skip (r , self , __resilience_arg1)))]",
             ),
         ] {
             let item = format!(

@@ -16,6 +16,7 @@ pub use inventory;
 /// `Classify` as `#[derive(Classify)]`'s `transparent` forwarding calls it, under a name of our
 /// own, so a field's type without it is reported with what to do in a derive (give the
 /// variant a fixed class), not with `Classify`'s own advice, which is for a method's error.
+/// The derive calls its `classify` only, the one check per field (see [`Forward`]).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `resilience::Classify`, which `#[classify(transparent)]` forwards to",
     label = "this field's type has no `Classify`",
@@ -46,6 +47,55 @@ impl<T: crate::Classify + ?Sized> Forwarded for T {
     #[inline]
     fn log_summary(&self) -> Option<Cow<'_, str>> {
         crate::Classify::log_summary(self)
+    }
+}
+
+/// `(&&Forward(field)).retry_after()` and `.log_summary()`: a transparent variant's other two
+/// forwards, which `#[derive(Classify)]` makes beside `<Ty as Forwarded>::classify(field)`.
+/// That call alone requires the field's type to be `Classify`: had these two required it as
+/// well, a type without it was reported three times, once per method (rustc dedups identical
+/// errors within one function body, not across the impl's three). Method lookup tries the
+/// `&&Forward` receiver first, so `ForwardSpecific`'s forwarding is taken whenever the type is
+/// `Classify`, which is exactly when the `classify` call compiles; `ForwardFallback`'s is
+/// taken only in a build that fails at that call, and never runs.
+pub struct Forward<'a, T: ?Sized>(pub &'a T);
+
+/// For a field's type that is `Classify`: its own `retry_after` and `log_summary`.
+pub trait ForwardSpecific<'a> {
+    /// [`Classify::retry_after`](crate::Classify::retry_after).
+    fn retry_after(&self) -> Option<std::time::Duration>;
+    /// [`Classify::log_summary`](crate::Classify::log_summary).
+    fn log_summary(&self) -> Option<Cow<'a, str>>;
+}
+
+impl<'a, T: crate::Classify + ?Sized> ForwardSpecific<'a> for &Forward<'a, T> {
+    #[inline]
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        crate::Classify::retry_after(self.0)
+    }
+    #[inline]
+    fn log_summary(&self) -> Option<Cow<'a, str>> {
+        crate::Classify::log_summary(self.0)
+    }
+}
+
+/// For any other: what keeps these two calls from adding their own errors to the one the
+/// `classify` call reports.
+pub trait ForwardFallback<'a> {
+    /// `None`.
+    fn retry_after(&self) -> Option<std::time::Duration>;
+    /// `None`.
+    fn log_summary(&self) -> Option<Cow<'a, str>>;
+}
+
+impl<'a, T: ?Sized> ForwardFallback<'a> for Forward<'a, T> {
+    #[inline]
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        None
+    }
+    #[inline]
+    fn log_summary(&self) -> Option<Cow<'a, str>> {
+        None
     }
 }
 
