@@ -52,4 +52,37 @@ async fn a_call_the_drain_ends_counts_as_a_failed_call() {
     );
     assert_eq!(of("resilience_retries_total", &[]), 0.0);
     assert_eq!(of("resilience_calls_abandoned_total", &[]), 0.0);
+    // Each attempt made has one duration, under its result; the call woken in its backoff
+    // made one, and its retry none.
+    let durations = |family: &str, label: &str, values: [&str; 3]| {
+        values.map(|v| {
+            common::sample(
+                &text,
+                &format!("{family}_count"),
+                &[
+                    ("provider", "drain-metrics"),
+                    ("method", "execute"),
+                    (label, v),
+                ],
+            )
+        })
+    };
+    assert_eq!(
+        durations(
+            "resilience_attempt_duration_seconds",
+            "result",
+            ["success", "error", "timeout"]
+        ),
+        [Some(1.0), Some(2.0), Some(0.0)],
+        "{text}"
+    );
+    assert_eq!(
+        durations(
+            "resilience_call_duration_seconds",
+            "outcome",
+            ["success", "failure", "rejected"]
+        ),
+        [Some(1.0), Some(2.0), Some(0.0)],
+        "{text}"
+    );
 }

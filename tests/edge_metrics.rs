@@ -950,3 +950,75 @@ async fn every_call_is_counted_once_under_concurrency_and_cancellation() {
         assert_eq!(net[s], want, "{s}: {net:?}, shows {shown:?}");
     }
 }
+
+/// A call site whose handles are made inside the application's own
+/// `metrics::with_local_recorder`, while our store is the global recorder: that recorder gets
+/// every sample (a first-attempt success in both duration families), and our store's shared
+/// cell none of it, nor any series of the site's.
+#[test]
+fn a_site_made_under_a_local_recorder_records_both_histograms_there() {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    static LOCAL_SITE: resilience::CallSite = resilience::CallSite::new("edge-local", "local");
+    render();
+    let mut builder = PrometheusBuilder::new();
+    for name in [
+        "resilience_call_duration_seconds",
+        "resilience_attempt_duration_seconds",
+    ] {
+        builder = builder
+            .set_buckets_for_metric(
+                Matcher::Full(name.into()),
+                resilience::telemetry::DURATION_BUCKETS,
+            )
+            .unwrap();
+    }
+    let local = builder.build_recorder();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let call = || rt.block_on(LOCAL_SITE.execute(|| async { Ok::<u32, TestError>(1) }));
+    assert_eq!(metrics::with_local_recorder(&local, call), Ok(1));
+    // Its handles are the local recorder's for good, wherever it is called from next.
+    assert_eq!(call(), Ok(1));
+    let text = local.handle().render();
+    let labels = [("provider", "edge-local"), ("method", "local")];
+    let with = |k, v| [labels[0], labels[1], (k, v)];
+    let count = |family: &str, k, v| sample(&text, family, &with(k, v));
+    assert_eq!(
+        (
+            count(
+                "resilience_call_duration_seconds_count",
+                "outcome",
+                "success"
+            ),
+            count(
+                "resilience_attempt_duration_seconds_count",
+                "result",
+                "success"
+            ),
+            count("resilience_attempts_total", "result", "success"),
+        ),
+        (Some(2.0), Some(2.0), Some(2.0)),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "resilience_call_duration_seconds_sum",
+            &with("outcome", "success")
+        ),
+        sample(
+            &text,
+            "resilience_attempt_duration_seconds_sum",
+            &with("result", "success")
+        ),
+    );
+    let ours = render();
+    assert!(
+        !ours
+            .lines()
+            .any(|l| l.contains("provider=\"edge-local\",method=\"local\"")),
+        "{ours}"
+    );
+}

@@ -183,7 +183,7 @@ impl AttemptResult {
 /// A method's counters: those an `increase()` reads (ten series: calls by outcome, attempts
 /// by result, retries, abandoned calls). The switch makes them for every `#[resilient]` site
 /// before its first call, and keeps no handles: the first call makes the same keys again and
-/// gets the same series. Not the duration histograms, a dozen lines each, which come with the
+/// gets the same series. Not the duration histograms, 20 lines each, which come with the
 /// first call: a library with a hundred annotated endpoints, of which a service calls three,
 /// adds counters, not thousands of histogram lines.
 struct Counters {
@@ -212,8 +212,9 @@ pub(crate) struct SiteMetrics {
     counters: Counters,
     duration: [Histogram; 3],
     attempt_duration: [Histogram; 3],
-    /// Under the recorder `serve()` installs, the one histogram of the method's clean
-    /// first-attempt successes, which the store renders into both its `duration` and
+    /// Under the recorder `serve()` installs, the one histogram of the method's
+    /// first-attempt successes (every one, not only those `Call::clean` ends: a half-open
+    /// probe's too), which the store renders into both its `duration` and
     /// `attempt_duration` success series (`store::first_successes`); `None` under any other
     /// recorder, which gets both records.
     first_successes: Option<FirstSuccesses>,
@@ -287,7 +288,7 @@ impl SiteMetrics {
         // A sample of its own, not derived from the call's: a retried call's duration holds
         // its backoff and every attempt. Under `serve()`'s recorder, one more relaxed
         // `fetch_add` (the bucket) and compare-exchange (the sum) per attempt, atomic so
-        // that concurrent attempts lose no sample (see `store::Buckets::record`). A clean
+        // that concurrent attempts lose no sample (see `store::Buckets::record`). A
         // first-attempt success does not come here (`first_attempt_succeeded`).
         self.attempt_duration[r.duration_index()].record(seconds);
     }

@@ -216,7 +216,7 @@ pub(crate) fn handed_out() -> u64 {
     HANDED_OUT.try_with(Cell::get).unwrap_or(0)
 }
 
-/// The one cell a clean first-attempt success of a method records its duration in, rendered
+/// The one cell a first-attempt success of a method records its duration in, rendered
 /// into both `calls` (its `resilience_call_duration_seconds{outcome="success"}` key) and
 /// `attempts` (its `resilience_attempt_duration_seconds{result="success"}` key), added to
 /// each series' own cell as it renders. For such a call the attempt's span is the call's
@@ -231,7 +231,7 @@ pub(crate) fn first_successes(calls: &Key, attempts: &Key) -> Option<FirstSucces
     store().first_successes(calls, attempts)
 }
 
-/// A method's clean first-attempt successes, as [`first_successes`] gives them: the cell
+/// A method's first-attempt successes, as [`first_successes`] gives them: the cell
 /// itself, not a `metrics::Histogram` (a dynamic call, behind a test for a no-op handle), as
 /// this is every call's one sample.
 pub(crate) struct FirstSuccesses(Arc<Buckets>);
