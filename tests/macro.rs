@@ -746,6 +746,163 @@ mod derived {
         Raw { path: String, r#source: HttpError },
     }
 
+    /// `retry_after` and `log_summary` go through method lookup (`__private::Forward`), apart
+    /// from `classify`'s call by path: each shape of field whose `classify` compiles must take
+    /// the forwarding, not the fallback's `None`. Bounds from a `where` and through a
+    /// supertrait, trait objects, an alias, a blanket impl over a trait of the user's, a
+    /// borrowed field, another crate's type, `Self`, and `crate = …`.
+    mod forward_shapes {
+        use std::borrow::Cow;
+        use std::time::Duration;
+
+        use resilience::{Classify, ErrorClass, HttpError};
+
+        pub trait MyErr: Classify {}
+        impl MyErr for HttpError {}
+
+        pub trait Secs {
+            fn secs(&self) -> u64;
+        }
+        impl Secs for u8 {
+            fn secs(&self) -> u64 {
+                u64::from(*self)
+            }
+        }
+        pub struct Hinted<T>(T);
+        impl<T: Secs> Classify for Hinted<T> {
+            fn classify(&self) -> ErrorClass {
+                ErrorClass::Transient
+            }
+            fn retry_after(&self) -> Option<Duration> {
+                Some(Duration::from_secs(self.0.secs()))
+            }
+            fn log_summary(&self) -> Option<Cow<'_, str>> {
+                Some(Cow::from(format!("retry after {}s", self.0.secs())))
+            }
+        }
+
+        type Alias = HttpError;
+
+        mod facade {
+            pub use resilience::*;
+        }
+
+        #[derive(Classify)]
+        #[allow(dead_code)]
+        pub enum Shapes<'a, E, S, M: MyErr>
+        where
+            E: Classify,
+            S: Secs,
+        {
+            #[classify(transparent)]
+            Where(E),
+            #[classify(transparent)]
+            Super(M),
+            #[classify(transparent)]
+            Boxed(Box<dyn Classify + Send>),
+            #[classify(transparent)]
+            Object(&'a dyn MyErr),
+            #[classify(transparent)]
+            Aliased(Alias),
+            #[classify(transparent)]
+            Blanket(Hinted<u8>),
+            #[classify(transparent)]
+            BlanketGeneric(Hinted<S>),
+            #[classify(transparent)]
+            Borrowed(&'a E),
+            #[classify(transparent)]
+            Io(std::io::Error),
+            #[classify(transparent)]
+            Recursive(Box<Self>),
+        }
+
+        #[derive(Classify)]
+        #[classify(crate = facade)]
+        #[classify(transparent)]
+        pub struct ByPath<E>(E);
+
+        #[test]
+        fn each_shape_forwards_retry_after_and_log_summary() {
+            type Of<'a> = Shapes<'a, HttpError, u8, HttpError>;
+            let http = || HttpError::from_header(503, Some("5"));
+            let five = Some(Duration::from_secs(5));
+            let text = Classify::log_summary(&http()).map(Cow::into_owned);
+            let held = http();
+            let object = http();
+            let shapes: Vec<(&str, Of<'_>)> = vec![
+                ("where", Shapes::Where(http())),
+                ("supertrait", Shapes::Super(http())),
+                ("Box<dyn>", Shapes::Boxed(Box::new(http()))),
+                ("&dyn", Shapes::Object(&object)),
+                ("alias", Shapes::Aliased(http())),
+                ("&E", Shapes::Borrowed(&held)),
+                ("io::Error", Shapes::Io(std::io::Error::other(http()))),
+                ("Self", Shapes::Recursive(Box::new(Shapes::Where(http())))),
+            ];
+            for (shape, e) in &shapes {
+                assert_eq!(e.retry_after(), five, "{shape}");
+                assert_eq!(e.log_summary().map(Cow::into_owned), text, "{shape}");
+            }
+            for e in [Of::Blanket(Hinted(5)), Of::BlanketGeneric(Hinted(5))] {
+                assert_eq!(e.retry_after(), five);
+                assert_eq!(e.log_summary().as_deref(), Some("retry after 5s"));
+            }
+            let by_path = ByPath(http());
+            assert_eq!(by_path.retry_after(), five);
+            assert_eq!(by_path.log_summary().map(Cow::into_owned), text);
+        }
+    }
+
+    /// A trait of the user's in scope, with methods named as `Classify`'s (and as the chain
+    /// probe's) for every type: the derive's forwarding still calls its own (it was ambiguous,
+    /// E0034, and the probe's took the user's `chain_type`).
+    mod names_in_scope {
+        use std::time::Duration;
+
+        use resilience::{Classify, HttpError};
+
+        #[allow(dead_code)] // In scope only: the derive must not call it.
+        pub trait Hints {
+            fn retry_after(&self) -> Option<Duration> {
+                None
+            }
+            fn log_summary(&self) -> Option<String> {
+                None
+            }
+            fn chain_type(&self) -> Option<u8> {
+                None
+            }
+        }
+        impl<T: ?Sized> Hints for T {}
+
+        #[derive(Debug, thiserror::Error, Classify)]
+        pub enum Shadowed {
+            #[error(transparent)]
+            #[classify(transparent)]
+            Http(HttpError),
+        }
+
+        #[derive(Debug, Classify)]
+        pub enum ShadowedGeneric<E> {
+            #[classify(transparent)]
+            Inner(E),
+        }
+
+        #[test]
+        fn forwards_beside_a_trait_of_the_same_method_names() {
+            let five = Some(Duration::from_secs(5));
+            let e = Shadowed::Http(HttpError::from_header(503, Some("5")));
+            assert_eq!(Classify::retry_after(&e), five);
+            assert_eq!(
+                Classify::log_summary(&e),
+                Classify::log_summary(&HttpError::from_header(503, Some("5")))
+            );
+            let e = ShadowedGeneric::Inner(HttpError::from_header(503, Some("5")));
+            assert_eq!(Classify::retry_after(&e), five);
+            assert!(Classify::log_summary(&e).is_some());
+        }
+    }
+
     /// No variants: nothing to classify, and it still implements the trait (a generic's
     /// argument for "cannot fail").
     #[derive(Debug, Classify)]
@@ -1010,6 +1167,22 @@ where
     Ok(t.into())
 }
 
+/// Patterns of one name on a shared reference, and with bindings after `@` the body uses
+/// instead of the name: the parameter takes the name (rustdoc shows it), and each attempt
+/// still binds the pattern (`a`, `y` and `x` were not found: the parameter was taken for a
+/// plain `x: T`, which is never bound again).
+#[resilient(provider = "mac-one-name")]
+#[allow(unused_variables, clippy::needless_borrow)]
+async fn one_name_patterns(
+    ref r: &str,
+    x @ (a, _): (u8, u8),
+    s @ t: &str,
+    flaky: &Flaky,
+) -> Result<usize, TestError> {
+    flaky.hit()?;
+    Ok(r.len() + usize::from(a) + t.len())
+}
+
 #[resilient(provider = "mac-ref-mut", retry = false)]
 async fn ref_mut_once(ref mut s: String) -> Result<String, TestError> {
     s.push('!');
@@ -1041,6 +1214,13 @@ async fn ref_mut_patterns_and_an_unlent_mut_return_retry() {
     leak[0] = 1;
     assert_eq!((&*leak, flaky.calls()), (&[1, 7, 7][..], 2));
     assert_eq!(ref_mut_shared("abc").await, Ok(2));
+    fast("mac-one-name", 100);
+    let flaky = Flaky::new(1);
+    assert_eq!(
+        one_name_patterns("ab", (3, 4), "cde", &flaky).await,
+        Ok(2 + 3 + 3)
+    );
+    assert_eq!(flaky.calls(), 2);
     let mut scratch = Vec::new();
     assert_eq!(from_the_shared_one(&mut scratch, "in").await, Ok("in"));
     let arena = std::cell::RefCell::new(vec![40]);

@@ -97,7 +97,7 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
                 #krate::__private::ChainType(|| {
                     #[allow(unused_imports)]
                     use #krate::__private::{ChainFallback as _, ChainSpecific as _};
-                    (&&#krate::__private::Probe::<#name>::NEW).chain_type()
+                    (&&#krate::__private::Probe::<#name>::NEW).resilience_chain_type()
                 })
             }
         }
@@ -407,7 +407,12 @@ fn arm<'a>(
                     (&&#krate::__private::Forward(#inner)).#method()
                 }}
             };
-            let (r, l) = (forward(quote!(retry_after)), forward(quote!(log_summary)));
+            // Names of `Forward`'s own: a call by method sees the traits in scope at the
+            // derive, and one of the user's with a `retry_after` for all types was ambiguous.
+            let (r, l) = (
+                forward(quote!(resilience_retry_after)),
+                forward(quote!(resilience_log_summary)),
+            );
             Ok(Arm {
                 classify: quote!(#pattern => #c,),
                 retry_after: quote!(#pattern => #r,),

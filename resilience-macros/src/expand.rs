@@ -1131,7 +1131,9 @@ fn rebind_params(
             Some(ident) => (ident.clone(), true),
             None => (param_name(&arg.pat, i), false),
         };
-        let plain = matches!(&original, Pat::Ident(p) if p.mutability.is_none() && p.ident == name);
+        // A name of the user's own, bound as is: not `ref x` or `x @ (a, b)`, whose parameter
+        // is named `x` too ([`param_name`]) but whose pattern each attempt must still bind.
+        let plain = own_name && matches!(&original, Pat::Ident(p) if p.mutability.is_none());
         // Whether a statement of ours binds the parameter's own name again for the body (each
         // attempt's copy, or the pattern's `mut`): the parameter's binding is then ours
         // ([`ours_mut`]). A name of ours (a pattern's parameter) is never bound again.

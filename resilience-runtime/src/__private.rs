@@ -50,31 +50,35 @@ impl<T: crate::Classify + ?Sized> Forwarded for T {
     }
 }
 
-/// `(&&Forward(field)).retry_after()` and `.log_summary()`: a transparent variant's other two
-/// forwards, which `#[derive(Classify)]` makes beside `<Ty as Forwarded>::classify(field)`.
+/// `(&&Forward(field)).resilience_retry_after()` and `.resilience_log_summary()`: a transparent
+/// variant's other two forwards, which `#[derive(Classify)]` makes beside
+/// `<Ty as Forwarded>::classify(field)`.
 /// That call alone requires the field's type to be `Classify`: had these two required it as
 /// well, a type without it was reported three times, once per method (rustc dedups identical
 /// errors within one function body, not across the impl's three). Method lookup tries the
 /// `&&Forward` receiver first, so `ForwardSpecific`'s forwarding is taken whenever the type is
 /// `Classify`, which is exactly when the `classify` call compiles; `ForwardFallback`'s is
-/// taken only in a build that fails at that call, and never runs.
+/// taken only in a build that fails at that call, and never runs. The methods have names of
+/// their own, not `Classify`'s: a method call sees every trait in scope where the derive is
+/// used, and a user's trait with a `retry_after` for every type (`impl<T> Hints for T`) made
+/// the call ambiguous (E0034), where the forwarding by path had compiled.
 pub struct Forward<'a, T: ?Sized>(pub &'a T);
 
 /// For a field's type that is `Classify`: its own `retry_after` and `log_summary`.
 pub trait ForwardSpecific<'a> {
     /// [`Classify::retry_after`](crate::Classify::retry_after).
-    fn retry_after(&self) -> Option<std::time::Duration>;
+    fn resilience_retry_after(&self) -> Option<std::time::Duration>;
     /// [`Classify::log_summary`](crate::Classify::log_summary).
-    fn log_summary(&self) -> Option<Cow<'a, str>>;
+    fn resilience_log_summary(&self) -> Option<Cow<'a, str>>;
 }
 
 impl<'a, T: crate::Classify + ?Sized> ForwardSpecific<'a> for &Forward<'a, T> {
     #[inline]
-    fn retry_after(&self) -> Option<std::time::Duration> {
+    fn resilience_retry_after(&self) -> Option<std::time::Duration> {
         crate::Classify::retry_after(self.0)
     }
     #[inline]
-    fn log_summary(&self) -> Option<Cow<'a, str>> {
+    fn resilience_log_summary(&self) -> Option<Cow<'a, str>> {
         crate::Classify::log_summary(self.0)
     }
 }
@@ -83,18 +87,18 @@ impl<'a, T: crate::Classify + ?Sized> ForwardSpecific<'a> for &Forward<'a, T> {
 /// `classify` call reports.
 pub trait ForwardFallback<'a> {
     /// `None`.
-    fn retry_after(&self) -> Option<std::time::Duration>;
+    fn resilience_retry_after(&self) -> Option<std::time::Duration>;
     /// `None`.
-    fn log_summary(&self) -> Option<Cow<'a, str>>;
+    fn resilience_log_summary(&self) -> Option<Cow<'a, str>>;
 }
 
 impl<'a, T: ?Sized> ForwardFallback<'a> for Forward<'a, T> {
     #[inline]
-    fn retry_after(&self) -> Option<std::time::Duration> {
+    fn resilience_retry_after(&self) -> Option<std::time::Duration> {
         None
     }
     #[inline]
-    fn log_summary(&self) -> Option<Cow<'a, str>> {
+    fn resilience_log_summary(&self) -> Option<Cow<'a, str>> {
         None
     }
 }
@@ -152,8 +156,10 @@ pub(crate) fn chain_types() -> impl Iterator<Item = ChainFn> {
         .filter_map(|t| (t.0)())
 }
 
-/// `(&&Probe::<T>::NEW).chain_type()`: `ChainSpecific`'s for a `T` that is an `Error`
-/// (method lookup tries its `&&Probe` receiver first), else `ChainFallback`'s `None`.
+/// `(&&Probe::<T>::NEW).resilience_chain_type()`: `ChainSpecific`'s for a `T` that is an
+/// `Error` (method lookup tries its `&&Probe` receiver first), else `ChainFallback`'s `None`.
+/// A name of its own, as [`Forward`]'s methods have: a user's trait in scope with a
+/// `chain_type` for every type was taken, or made the call ambiguous.
 pub struct Probe<T: ?Sized>(std::marker::PhantomData<T>);
 
 // `?Sized`: a struct whose last field is unsized derives `Classify` too; it cannot be in a
@@ -166,11 +172,11 @@ impl<T: ?Sized> Probe<T> {
 /// For a type that is an `Error`: found by downcasting.
 pub trait ChainSpecific {
     /// How to find the type in a chain.
-    fn chain_type(&self) -> Option<ChainFn>;
+    fn resilience_chain_type(&self) -> Option<ChainFn>;
 }
 
 impl<T: std::error::Error + crate::Classify + 'static> ChainSpecific for &Probe<T> {
-    fn chain_type(&self) -> Option<ChainFn> {
+    fn resilience_chain_type(&self) -> Option<ChainFn> {
         Some(chain_fn::<T>())
     }
 }
@@ -186,11 +192,11 @@ pub fn chain_fn<T: std::error::Error + crate::Classify + 'static>() -> ChainFn {
 /// For any other: not in any chain.
 pub trait ChainFallback {
     /// `None`.
-    fn chain_type(&self) -> Option<ChainFn>;
+    fn resilience_chain_type(&self) -> Option<ChainFn>;
 }
 
 impl<T: ?Sized> ChainFallback for Probe<T> {
-    fn chain_type(&self) -> Option<ChainFn> {
+    fn resilience_chain_type(&self) -> Option<ChainFn> {
         None
     }
 }
