@@ -707,7 +707,13 @@ pub fn health() -> (bool, serde_json::Value) {
         .collect();
     (
         healthy,
-        json!({ "status": if healthy { "ok" } else { "degraded" }, "providers": list }),
+        // `draining`: the process's `drain()` was called (its retries stopped), so that a
+        // shutdown's give-ups can be told from an outage's from outside.
+        json!({
+            "status": if healthy { "ok" } else { "degraded" },
+            "draining": crate::drain::PROCESS.is_on(),
+            "providers": list,
+        }),
     )
 }
 
