@@ -13,6 +13,7 @@
 //! from then on: the per-call hot path reads plain fields, never a lock.
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::error::ConfigProblem;
@@ -1030,12 +1031,6 @@ pub(crate) fn scan_provider_vars(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
 ) -> Scan {
-    let mut suffixes: Vec<(Key, &'static str)> = KEYS
-        .iter()
-        .map(|&k| (k, k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var())))
-        .collect();
-    // Longest first: `RESILIENCE_KIMI_RETRY_ENABLED` is KIMI + RETRY_ENABLED, not KIMI_RETRY + ENABLED.
-    suffixes.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
     let mut scan = Scan {
         problems: Vec::new(),
         misnamed: Vec::new(),
@@ -1062,14 +1057,9 @@ pub(crate) fn scan_provider_vars(
             globals_set.push(name);
             continue;
         }
-        let hit = suffixes.iter().find(|(_, suf)| {
-            rest.len() > suf.len() + 1
-                && rest.ends_with(suf)
-                && rest.as_bytes()[rest.len() - suf.len() - 1] == b'_'
-        });
-        match hit {
-            Some((key, suffix)) => {
-                let provider = rest[..rest.len() - suffix.len() - 1].to_string();
+        match split_provider_var(rest) {
+            Some((key, provider, suffix)) => {
+                let provider = provider.to_string();
                 let env_form = env_provider_name(&provider);
                 if env_form != provider {
                     // `RESILIENCE_kimi_…` or `RESILIENCE_KIMI-V2_…`: no provider reads it, as
@@ -1106,6 +1096,41 @@ pub(crate) fn scan_provider_vars(
             .is_none_or(|var| !globals_set.iter().any(|s| s == var))
     });
     scan
+}
+
+/// A provider variable's name after `RESILIENCE_` split into its setting, its provider part
+/// and the setting's suffix, by the longest suffix: `RESILIENCE_KIMI_RETRY_ENABLED` is `KIMI`
+/// and `RETRY_ENABLED`, not `KIMI_RETRY` and `ENABLED`.
+fn split_provider_var(rest: &str) -> Option<(Key, &str, &'static str)> {
+    static SUFFIXES: LazyLock<Vec<(Key, &'static str)>> = LazyLock::new(|| {
+        let mut suffixes: Vec<(Key, &'static str)> = KEYS
+            .iter()
+            .map(|&k| (k, k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var())))
+            .collect();
+        suffixes.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
+        suffixes
+    });
+    SUFFIXES.iter().find_map(|&(key, suffix)| {
+        let provider = rest.strip_suffix(suffix)?.strip_suffix('_')?;
+        (!provider.is_empty()).then_some((key, provider, suffix))
+    })
+}
+
+/// A variable's provider part and setting suffix (`RESILIENCE_KIMII_RETRY_MAX_ATTEMPTS`:
+/// `KIMII`, `RETRY_MAX_ATTEMPTS`), as [`scan_provider_vars`] reads it; `None` for a name
+/// that is no provider's variable.
+pub(crate) fn provider_var_parts(name: &str) -> Option<(&str, &'static str)> {
+    let rest = name.strip_prefix("RESILIENCE_")?;
+    if KEYS.iter().any(|k| k.var() == name) {
+        return None;
+    }
+    split_provider_var(rest).map(|(_, provider, suffix)| (provider, suffix))
+}
+
+/// A switch's value (`RESILIENCE_STRICT`), read as the on/off settings are; `Err` with what
+/// was expected.
+pub(crate) fn parse_switch(raw: &str) -> Result<bool, &'static str> {
+    parse_bool(raw.trim()).ok_or(Key::Enabled.expected())
 }
 
 /// `name` in upper case, when that is a name of ours and `name` is not: outside Windows a

@@ -200,6 +200,9 @@ pub struct ConfigProblem {
     /// The value as given. Messages and log lines show it shortened to its length when it is
     /// longer than 31 characters (no setting's is over 18), else with any URL's credentials,
     /// query and fragment redacted: a value pasted into the wrong variable may be a secret.
+    /// For a problem with a name itself (a clashing provider name; under
+    /// [`Builder::strict`](crate::Builder::strict), an unknown or misspelt variable, or a
+    /// misspelt provider given settings in code), the name: the variable's value is not kept.
     pub value: String,
     /// What a valid value looks like.
     pub expected: String,
@@ -236,6 +239,17 @@ impl fmt::Display for ConfigProblem {
             == Some(self.value.as_str())
         {
             return write!(f, "{}: expected {}", self.variable, self.expected);
+        }
+        // A variable's or a code call's name refused in itself (`Builder::strict`): its value
+        // was not kept (it may be a secret pasted into the wrong variable), and the name stands
+        // in for it.
+        if self.value == self.variable {
+            return write!(
+                f,
+                "{}: expected {}",
+                shown_name(&self.variable),
+                self.expected
+            );
         }
         write!(
             f,

@@ -13,7 +13,8 @@ use crate::breaker::{Breaker, CircuitState};
 use crate::budget::Budget;
 use crate::call::{CallSite, Mode};
 use crate::config::{
-    Config, Layers, Lookup, Scan, Settings, env_provider_name, name_clashes, scan_provider_vars,
+    Config, Layers, Lookup, Scan, Settings, env_provider_name, name_clashes, parse_switch,
+    provider_var_parts, scan_provider_vars,
 };
 use crate::drain::{Drain, Switch};
 use crate::error::{ConfigError, ConfigProblem};
@@ -101,8 +102,13 @@ fn process_env(_: &str) -> Option<String> {
     None
 }
 
-/// Environment variables read by the telemetry module rather than the provider settings.
-pub(crate) const OTHER_VARIABLES: &[&str] = &["RESILIENCE_METRICS_ADDR"];
+/// Environment variables that are no provider setting: the telemetry module's, and
+/// [`STRICT_VARIABLE`], which `init()` reads.
+pub(crate) const OTHER_VARIABLES: &[&str] = &["RESILIENCE_METRICS_ADDR", STRICT_VARIABLE];
+
+/// The operators' switch for [`Builder::strict`]: when set, it decides whether `init()` is
+/// strict, whatever the code says (the environment beats code, as for every setting).
+pub(crate) const STRICT_VARIABLE: &str = "RESILIENCE_STRICT";
 
 impl Registry {
     fn resolve(&self, name: &str, lookup: Lookup<'_>) -> (Config, Vec<ConfigProblem>) {
@@ -466,6 +472,7 @@ impl Provider {
 pub struct Builder {
     global: Settings,
     providers: Vec<(String, Settings)>,
+    strict: bool,
 }
 
 impl Builder {
@@ -490,6 +497,53 @@ impl Builder {
         self
     }
 
+    /// Makes [`init`](Self::init) refuse what it otherwise only warns about, so that a typo
+    /// stops the start-up instead of running on the defaults. Returned with the other
+    /// problems, in the same [`ConfigError`], each naming the variable or the code call and,
+    /// where one is near, what was meant (never the variable's value: it may be a secret
+    /// pasted into the wrong variable):
+    ///
+    /// - an unknown `RESILIENCE_…` variable (`RESILIENCE_KIMI_RETRY_MAX_ATEMPTS`), or one of
+    ///   ours in another case or a switch without its prefix (`RETRY_ENABLED`);
+    /// - each variable of a provider part that no `#[resilient]` method, setting or provider
+    ///   made names, but one nearly does (`RESILIENCE_KIMII_…` beside `kimi`);
+    /// - a name given settings in code (`Builder::provider("kimii", …)`) that no
+    ///   `#[resilient]` method nor provider made has, but one nearly does.
+    ///
+    /// They are found whether or not a provider made before `init()` already warned about
+    /// them. When any problem is found, nothing is installed (without `strict`, the code
+    /// settings are installed when every problem is the environment's). A provider variable
+    /// for a name no one nearly has is still accepted: a provider may be made later by a name
+    /// the program computes (name it in code, `Builder::provider(name, Settings::new())`, to
+    /// have its variables' near misses found).
+    ///
+    /// `RESILIENCE_STRICT` (`true` or `false`, also `1`/`0`, `yes`/`no`, `on`/`off`), when
+    /// set, decides instead, so that an operator can turn strict mode on (or off) without a
+    /// rebuild; a bad value is a problem of its own, and leaves the code's choice. Under a
+    /// test's isolation (`testing` feature) no variable is read, `RESILIENCE_STRICT`
+    /// included: strict mode there refuses the near misses of names given in code only.
+    ///
+    /// ```
+    /// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
+    /// use resilience::{Builder, Settings};
+    ///
+    /// let _kimi = resilience::provider("doc-strict-kimi");
+    /// let err = Builder::new()
+    ///     .provider("doc-strict-kimii", Settings::new().max_attempts(5))
+    ///     .strict()
+    ///     .init()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains(
+    ///     "Builder::provider(\"doc-strict-kimii\", …): expected the name of a provider"
+    /// ));
+    /// assert!(err.to_string().contains("did you mean provider `doc-strict-kimi`?"));
+    /// ```
+    #[must_use]
+    pub fn strict(mut self) -> Self {
+        self.strict = true;
+        self
+    }
+
     /// Reads and checks every setting (the global variables, every `RESILIENCE_<PROVIDER>_…`
     /// variable in the environment, and the code settings) and installs the code settings for
     /// providers created from now on. Returns every problem at once. When every problem is
@@ -498,7 +552,8 @@ impl Builder {
     /// and goes on keeps them: a provider made later uses them with each bad variable
     /// replaced by the next setting in line, and logs it at error level, as without `init()`.
     /// Otherwise nothing is installed. Unknown `RESILIENCE_…` variables (typos) are logged as
-    /// warnings, unless the first provider made already warned about them.
+    /// warnings, unless the first provider made already warned about them, and so are
+    /// misspelt provider names; [`strict`](Self::strict) makes them errors.
     ///
     /// Under a test's isolation (`testing` feature), the settings are the isolation's and no
     /// variable is read or checked.
@@ -506,10 +561,10 @@ impl Builder {
     /// # Errors
     ///
     /// Every bad value, conflict (a base delay above a max delay), clashing name and change
-    /// to a provider already made, in one [`ConfigError`].
+    /// to a provider already made, in one [`ConfigError`]; in strict mode, the typos too.
     pub fn init(self) -> Result<(), ConfigError> {
         #[cfg(feature = "testing")]
-        if let Some(done) = crate::testing::init(&self.global, &self.providers) {
+        if let Some(done) = crate::testing::init(&self.global, &self.providers, self.strict) {
             return done;
         }
         // Whatever the outcome, the names are looked at here: the first provider need not,
@@ -525,6 +580,25 @@ impl Builder {
         warn_typos: bool,
     ) -> Result<(), ConfigError> {
         let (_, mut problems) = Settings::from_env(lookup, None);
+        let strict = match lookup(STRICT_VARIABLE) {
+            None => self.strict,
+            Some(raw) => parse_switch(&raw).unwrap_or_else(|expected| {
+                problems.push(ConfigProblem {
+                    settled: None,
+                    variable: STRICT_VARIABLE.into(),
+                    value: raw,
+                    expected: expected.into(),
+                });
+                self.strict
+            }),
+        };
+        // Strict mode's problems: the names warned about otherwise.
+        let mut refused: Vec<ConfigProblem> = Vec::new();
+        let var_names: Vec<String> = if strict {
+            vars.iter().map(|(name, _)| name.clone()).collect()
+        } else {
+            Vec::new()
+        };
         let Scan {
             problems: p,
             misnamed,
@@ -533,7 +607,9 @@ impl Builder {
         } = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
         problems.extend(p);
         problems.extend(misnamed);
-        if warn_typos {
+        if strict {
+            refused.extend(unknown.iter().map(|name| unknown_problem(name)));
+        } else if warn_typos {
             unknown.iter().for_each(|name| warn_unknown(name));
         }
         #[cfg(feature = "telemetry")]
@@ -580,6 +656,12 @@ impl Builder {
             .into_iter()
             .map(|(part, names)| (part, names.into_iter().map(str::to_owned).collect()))
             .collect();
+        if strict {
+            for (part, names) in &near {
+                refused.extend(near_miss_problems(part, names, &var_names));
+            }
+            refused.extend(code_near_problems(&code_near));
+        }
         known.sort_unstable();
         known.dedup();
         problems.extend(name_clashes(&known, OTHER_VARIABLES));
@@ -609,6 +691,8 @@ impl Builder {
         // not with the built-in defaults. Not when the code settings have problems of their
         // own, or change a provider already made: a later `init()` or `configure()` would
         // meet them again.
+        // In strict mode, nothing when there is any problem.
+        add_new(&mut problems, refused);
         let install = problems.is_empty() || {
             // The code settings' own problems, a bad value a variable overrides included:
             // returned, so that an error whose every problem is the environment's means
@@ -616,7 +700,7 @@ impl Builder {
             let own = code_problems(&next, &known, &given);
             let sound = own.is_empty();
             add_new(&mut problems, own);
-            !changes_made && sound
+            !strict && !changes_made && sound
         };
         let result = if problems.is_empty() {
             Ok(())
@@ -629,11 +713,14 @@ impl Builder {
         }
         INIT_RAN.store(true, Ordering::Relaxed);
         drop(reg);
-        for (part, names) in near.iter().filter(|(part, _)| first_near_warning(part)) {
-            warn_near_miss(part, names);
-        }
-        for (given, names) in &code_near {
-            warn_code_near_miss(given, names);
+        // In strict mode, they are among the problems returned.
+        if !strict {
+            for (part, names) in near.iter().filter(|(part, _)| first_near_warning(part)) {
+                warn_near_miss(part, names);
+            }
+            for (given, names) in &code_near {
+                warn_code_near_miss(given, names);
+            }
         }
         result
     }
@@ -1057,6 +1144,91 @@ pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
     );
 }
 
+/// Strict mode's problem for an unknown variable, as [`warn_unknown`] says it: named, with the
+/// variable meant when one is near, and without its value (it stands in for it).
+fn unknown_problem(name: &str) -> ConfigProblem {
+    let hint = match crate::config::meant(name) {
+        Some(meant) => format!("did you mean {meant}?"),
+        None => "it matches none (a typo?)".to_owned(),
+    };
+    name_problem(
+        name,
+        format!(
+            "the name of a resilience setting (strict mode refuses unknown names; the value is \
+             not shown): {hint}"
+        ),
+    )
+}
+
+/// Strict mode's problems for the provider part `part`, near the known `names`
+/// ([`near_misses`]): one for each of `vars` with that part, naming the variable meant.
+fn near_miss_problems(part: &str, names: &[String], vars: &[String]) -> Vec<ConfigProblem> {
+    let mut vars: Vec<&String> = vars.iter().collect();
+    vars.sort_unstable();
+    vars.dedup();
+    vars.into_iter()
+        .filter_map(|var| {
+            let (p, suffix) = provider_var_parts(var)?;
+            (p == part).then(|| {
+                let meant = names
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "provider `{}` (RESILIENCE_{}_{suffix})",
+                            n.escape_debug(),
+                            env_provider_name(n)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                name_problem(
+                    var,
+                    format!(
+                        "a variable of a provider the program names (no #[resilient] method, \
+                         setting or provider made names RESILIENCE_{part}_…; one made later by \
+                         a name the program computes is named in code before init(): \
+                         Builder::provider(name, Settings::new())): did you mean {meant}?"
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Strict mode's problems for names given settings in code near a called provider's
+/// ([`code_near_misses`]).
+pub(crate) fn code_near_problems(code_near: &[(String, Vec<String>)]) -> Vec<ConfigProblem> {
+    code_near
+        .iter()
+        .map(|(given, names)| {
+            let meant = names
+                .iter()
+                .map(|n| format!("`{}`", n.escape_debug()))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            name_problem(
+                &format!("Builder::provider(\"{}\", …)", given.escape_debug()),
+                format!(
+                    "the name of a provider that a #[resilient] method or a provider made so far \
+                     has (its settings reach a call only under the name given): did you mean \
+                     provider {meant}?"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A problem with a name itself: the name stands for the value, which is not kept (see
+/// `ConfigProblem`'s `Display`).
+fn name_problem(name: &str, expected: String) -> ConfigProblem {
+    ConfigProblem {
+        settled: None,
+        variable: name.to_owned(),
+        value: name.to_owned(),
+        expected,
+    }
+}
+
 fn warn_unknown(name: &str) {
     // The text names it as messages do (quoted when it would not show plainly); the field
     // holds it as it is, a string, as `provider` does: written by its `Display` (`%`), a line
@@ -1131,13 +1303,212 @@ mod tests {
 
     /// `init()` against an environment made of `pairs` instead of the process's.
     fn init_with_env(pairs: &[(&str, &str)]) -> Result<(), ConfigError> {
+        init_builder_with_env(Builder::new(), pairs, true)
+    }
+
+    /// `builder.init_with` against an environment made of `pairs`, with the typos not yet
+    /// reported (`warn_typos`) or already reported by a provider made before.
+    fn init_builder_with_env(
+        builder: Builder,
+        pairs: &[(&str, &str)],
+        warn_typos: bool,
+    ) -> Result<(), ConfigError> {
         let env: HashMap<&str, &str> = pairs.iter().copied().collect();
         let lookup = |k: &str| env.get(k).map(|v| v.to_string());
         let vars = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Builder::new().init_with(&lookup, vars, true)
+        builder.init_with(&lookup, vars, warn_typos)
+    }
+
+    /// The variables (or code calls) the problems name.
+    fn named_in(err: &ConfigError) -> Vec<&str> {
+        err.problems().iter().map(|p| p.variable.as_str()).collect()
+    }
+
+    #[test]
+    fn strict_refuses_an_unknown_variable_by_its_name_never_its_value() {
+        let secret = "sk-live-0123456789abcdef";
+        let env = [
+            ("RESILIENCE_REG_STRICT_LEDGER_RETRY_MAX_ATEMPTS", secret),
+            ("RESILIENCE_REG_STRICT_LEDGER_TOKEN", secret),
+        ];
+        let strict = || {
+            Builder::new()
+                .provider("reg-strict-ledger", Settings::new().max_attempts(6))
+                .strict()
+        };
+        let err = init_builder_with_env(strict(), &env, true).unwrap_err();
+        let mut vars = named_in(&err);
+        vars.sort_unstable();
+        assert_eq!(
+            vars,
+            [
+                "RESILIENCE_REG_STRICT_LEDGER_RETRY_MAX_ATEMPTS",
+                "RESILIENCE_REG_STRICT_LEDGER_TOKEN"
+            ],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "- RESILIENCE_REG_STRICT_LEDGER_RETRY_MAX_ATEMPTS: expected the name of a \
+                 resilience setting (strict mode refuses unknown names; the value is not \
+                 shown): did you mean RESILIENCE_REG_STRICT_LEDGER_RETRY_MAX_ATTEMPTS?"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("- RESILIENCE_REG_STRICT_LEDGER_TOKEN: expected the name of a"),
+            "{text}"
+        );
+        assert!(text.contains("it matches none (a typo?)"), "{text}");
+        for shown in [text, format!("{:?}", err.problems())] {
+            assert!(!shown.contains("sk-live"), "{shown}");
+        }
+        assert!(err.problems().iter().all(|p| p.value != secret), "{err}");
+        assert!(
+            !registry().provider_code.contains_key("reg-strict-ledger"),
+            "nothing is installed in strict mode when a problem is found"
+        );
+        // As the first provider made would have: strict does not depend on what was logged.
+        let err = init_builder_with_env(strict(), &env, false).unwrap_err();
+        assert_eq!(err.problems().len(), 2, "{err}");
+        // Without strict: a warning, and the settings are installed.
+        let builder = Builder::new().provider("reg-strict-ledger", Settings::new().max_attempts(6));
+        init_builder_with_env(builder, &env, true).unwrap();
+        let (c, _) = registry().resolve("reg-strict-ledger", &|_| None);
+        assert_eq!(c.max_attempts, 6);
+    }
+
+    #[test]
+    fn strict_refuses_a_provider_part_near_a_known_one() {
+        let env = [("RESILIENCE_REG_STRICT_HARBR_RETRY_MAX_ATTEMPTS", "4")];
+        let known = || Builder::new().provider("reg-strict-harbor", Settings::new());
+        // Warned about already, by a provider made before `init()`.
+        assert!(first_near_warning("REG_STRICT_HARBR"));
+        let err = init_builder_with_env(known().strict(), &env, false).unwrap_err();
+        assert_eq!(
+            named_in(&err),
+            ["RESILIENCE_REG_STRICT_HARBR_RETRY_MAX_ATTEMPTS"],
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "no #[resilient] method, setting or provider made names \
+                 RESILIENCE_REG_STRICT_HARBR_…"
+            ) && text.ends_with(
+                "did you mean provider `reg-strict-harbor` \
+                 (RESILIENCE_REG_STRICT_HARBOR_RETRY_MAX_ATTEMPTS)?"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("=4"), "{text}");
+        // Without strict: a warning only.
+        init_builder_with_env(known(), &env, true).unwrap();
+    }
+
+    #[test]
+    fn strict_refuses_a_name_in_code_near_a_called_provider() {
+        let _called = provider("reg-strict-quartz");
+        let slip =
+            || Builder::new().provider("reg-strict-quartzz", Settings::new().max_attempts(5));
+        let err = init_builder_with_env(slip().strict(), &[], true).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid resilience configuration (1 problem)\n  - \
+             Builder::provider(\"reg-strict-quartzz\", …): expected the name of a provider that \
+             a #[resilient] method or a provider made so far has (its settings reach a call only \
+             under the name given): did you mean provider `reg-strict-quartz`?"
+        );
+        assert!(!registry().provider_code.contains_key("reg-strict-quartzz"));
+        // Without strict: a warning, and installed.
+        init_builder_with_env(slip(), &[], true).unwrap();
+        assert!(registry().provider_code.contains_key("reg-strict-quartzz"));
+    }
+
+    #[test]
+    fn strict_returns_every_problem_in_one_error() {
+        let _called = provider("reg-strict-orchid");
+        let env = [
+            ("RESILIENCE_REG_STRICT_ORCHID_RETRY_JITER", "full"),
+            ("RESILIENCE_REG_STRICT_ORCHD_CIRCUIT_BREAKER_TIMEOUT", "2"),
+            ("RESILIENCE_REG_STRICT_ORCHID_RETRY_MAX_ATTEMPTS", "abc"),
+        ];
+        let builder = Builder::new()
+            .provider("reg-strict-orchidd", Settings::new().max_attempts(5))
+            .strict();
+        let err = init_builder_with_env(builder, &env, true).unwrap_err();
+        let mut vars = named_in(&err);
+        vars.sort_unstable();
+        assert_eq!(
+            vars,
+            [
+                "Builder::provider(\"reg-strict-orchidd\", …)",
+                "RESILIENCE_REG_STRICT_ORCHD_CIRCUIT_BREAKER_TIMEOUT",
+                "RESILIENCE_REG_STRICT_ORCHID_RETRY_JITER",
+                "RESILIENCE_REG_STRICT_ORCHID_RETRY_MAX_ATTEMPTS",
+            ],
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("RESILIENCE_REG_STRICT_ORCHID_RETRY_MAX_ATTEMPTS=abc: expected"),
+            "bad values are reported as before: {err}"
+        );
+        assert!(!registry().provider_code.contains_key("reg-strict-orchidd"));
+    }
+
+    #[test]
+    fn strict_with_a_clean_environment_installs_the_settings() {
+        let env = [("RESILIENCE_REG_STRICT_MEADOW_RETRY_BASE_DELAY", "0.5")];
+        let builder = Builder::new()
+            .provider("reg-strict-meadow", Settings::new().max_attempts(6))
+            .strict();
+        init_builder_with_env(builder, &env, true).unwrap();
+        let (c, _) = registry().resolve("reg-strict-meadow", &|_| None);
+        assert_eq!(c.max_attempts, 6);
+    }
+
+    /// `RESILIENCE_STRICT`, when set, decides (the environment beats code); a bad value is a
+    /// problem naming it, and leaves the code's choice. It is a variable of ours, no typo.
+    #[test]
+    fn resilience_strict_switches_strict_mode() {
+        let typo = ("RESILIENCE_REG_STRICT_CEDAR_RETRY_MAX_ATEMPTS", "4");
+        let err =
+            init_builder_with_env(Builder::new(), &[typo, ("RESILIENCE_STRICT", " Yes")], true)
+                .unwrap_err();
+        assert_eq!(named_in(&err), [typo.0], "{err}");
+        init_builder_with_env(
+            Builder::new().strict(),
+            &[typo, ("RESILIENCE_STRICT", "off")],
+            true,
+        )
+        .unwrap();
+        init_builder_with_env(Builder::new().strict(), &[("RESILIENCE_STRICT", "1")], true)
+            .unwrap();
+        let err =
+            init_builder_with_env(Builder::new(), &[typo, ("RESILIENCE_STRICT", "sure")], true)
+                .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid resilience configuration (1 problem)\n  - RESILIENCE_STRICT=sure: expected \
+             true or false (also 1/0, yes/no, on/off)"
+        );
+        let err = init_builder_with_env(
+            Builder::new().strict(),
+            &[typo, ("RESILIENCE_STRICT", "sure")],
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(named_in(&err), ["RESILIENCE_STRICT", typo.0], "{err}");
+        let scan = scan_provider_vars(
+            [("RESILIENCE_STRICT".to_owned(), "true".to_owned())].into_iter(),
+            OTHER_VARIABLES,
+        );
+        assert!(scan.unknown.is_empty() && scan.providers.is_empty());
     }
 
     /// A `#[resilient]` method's site, as the macro registers it: known to `init()` before

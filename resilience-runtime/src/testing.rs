@@ -353,6 +353,7 @@ pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provide
 pub(crate) fn init(
     defaults: &Settings,
     providers: &[(String, Settings)],
+    strict: bool,
 ) -> Option<Result<(), ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
@@ -385,6 +386,12 @@ pub(crate) fn init(
             problems.extend(existing.config.changes(&config, name));
         }
     }
+    if strict {
+        add_new(
+            &mut problems,
+            crate::registry::code_near_problems(&code_near),
+        );
+    }
     let result = if problems.is_empty() {
         *state = next;
         Ok(())
@@ -392,8 +399,11 @@ pub(crate) fn init(
         Err(ConfigError::new(problems))
     };
     drop(state);
-    for (given, names) in &code_near {
-        crate::registry::warn_code_near_miss(given, names);
+    // In strict mode, they are among the problems returned.
+    if !strict {
+        for (given, names) in &code_near {
+            crate::registry::warn_code_near_miss(given, names);
+        }
     }
     Some(result)
 }
