@@ -468,6 +468,7 @@ impl Config {
             .filter(|&&k| self.value(k) != new.value(k))
             .map(|&k| ConfigProblem {
                 settled: None,
+                name_only: false,
                 variable: format!(
                     "provider `{}`: Settings::{} ({})",
                     name.escape_debug(),
@@ -649,6 +650,7 @@ pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<Config
     // Escaped: a name with a newline or a NUL would break the one-problem-per-line text.
     let problem = |name: &str, expected: String| ConfigProblem {
         settled: None,
+        name_only: false,
         variable: format!("provider `{}`", name.escape_debug()),
         value: name.escape_debug().to_string(),
         expected,
@@ -769,6 +771,7 @@ impl Settings {
                 Some(v) => s.values[key as usize] = Some((v, Source::Env(var))),
                 None => problems.push(ConfigProblem {
                     settled: Some(Settled::bad(key)),
+                    name_only: false,
                     variable: var,
                     value: raw,
                     expected: key.expected().to_string(),
@@ -836,6 +839,7 @@ impl Settings {
             if !key.valid(*v) {
                 problems.push(ConfigProblem {
                     settled: Some(Settled::bad(key)),
+                    name_only: false,
                     variable: name(key, src),
                     value: show(*v),
                     expected: key.expected().to_string(),
@@ -875,6 +879,7 @@ impl Settings {
                     let max = set_by(Key::MaxDelay);
                     problems.push(ConfigProblem {
                         settled: Some(Settled::conflict(Key::BaseDelay)),
+                        name_only: false,
                         variable: name(Key::BaseDelay, src),
                         value: secs_text(c.base_delay),
                         expected: format!(
@@ -893,6 +898,7 @@ impl Settings {
                 let window = set_by(Key::WindowSize);
                 problems.push(ConfigProblem {
                     settled: Some(Settled::conflict(Key::MinimumCalls)),
+                    name_only: false,
                     variable: name(Key::MinimumCalls, src),
                     value: c.minimum_calls.to_string(),
                     expected: format!("at most the window size ({window}={})", c.window_size),
@@ -1066,6 +1072,7 @@ pub(crate) fn scan_provider_vars(
                     // every provider's variables are upper case with `_` for other characters.
                     scan.misnamed.push(ConfigProblem {
                         settled: None,
+                        name_only: false,
                         expected: format!(
                             "the provider upper-cased, other characters than A-Z and 0-9 as `_` \
                              (RESILIENCE_{env_form}_{suffix}): no provider reads this name"
@@ -1081,6 +1088,7 @@ pub(crate) fn scan_provider_vars(
                 if key.parse(&value).is_none() {
                     scan.problems.push(ConfigProblem {
                         settled: None,
+                        name_only: false,
                         variable: name,
                         value,
                         expected: key.expected().to_string(),

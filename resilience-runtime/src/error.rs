@@ -210,6 +210,10 @@ pub struct ConfigProblem {
     /// line that logs it without `init()` needs to name what the provider uses instead.
     /// `None` for problems that line never logs.
     pub(crate) settled: Option<crate::config::Settled>,
+    /// A problem with a name itself (`Builder::strict`): `value` holds the name, not the
+    /// variable's value, and `Display` shows the name alone. A marker, not `value ==
+    /// variable`, which a real bad value can be (`RETRY_JITTER=RETRY_JITTER`) and must show.
+    pub(crate) name_only: bool,
 }
 
 impl ConfigError {
@@ -243,7 +247,7 @@ impl fmt::Display for ConfigProblem {
         // A variable's or a code call's name refused in itself (`Builder::strict`): its value
         // was not kept (it may be a secret pasted into the wrong variable), and the name stands
         // in for it.
-        if self.value == self.variable {
+        if self.name_only {
             return write!(
                 f,
                 "{}: expected {}",
@@ -433,6 +437,7 @@ mod tests {
     fn bad(variable: &str, value: &str, expected: &str) -> ConfigProblem {
         ConfigProblem {
             settled: None,
+            name_only: false,
             variable: variable.into(),
             value: value.into(),
             expected: expected.into(),

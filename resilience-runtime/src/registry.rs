@@ -515,7 +515,10 @@ impl Builder {
     /// settings are installed when every problem is the environment's). A provider variable
     /// for a name no one nearly has is still accepted: a provider may be made later by a name
     /// the program computes (name it in code, `Builder::provider(name, Settings::new())`, to
-    /// have its variables' near misses found).
+    /// have its variables' near misses found). Likewise a provider of its own whose name is
+    /// that near a called one's and that only `provider()` calls (`harbour` beside a
+    /// `#[resilient]` method's `harbor`): give it its settings with
+    /// [`configure`](crate::configure) before `init()`, which makes it, so that it is called.
     ///
     /// `RESILIENCE_STRICT` (`true` or `false`, also `1`/`0`, `yes`/`no`, `on`/`off`), when
     /// set, decides instead, so that an operator can turn strict mode on (or off) without a
@@ -585,6 +588,7 @@ impl Builder {
             Some(raw) => parse_switch(&raw).unwrap_or_else(|expected| {
                 problems.push(ConfigProblem {
                     settled: None,
+                    name_only: false,
                     variable: STRICT_VARIABLE.into(),
                     value: raw,
                     expected: expected.into(),
@@ -618,6 +622,7 @@ impl Builder {
         {
             problems.push(ConfigProblem {
                 settled: None,
+                name_only: false,
                 variable: "RESILIENCE_METRICS_ADDR".into(),
                 value: addr,
                 expected: "an IP address and port, e.g. 127.0.0.1:9464".into(),
@@ -1223,6 +1228,7 @@ pub(crate) fn code_near_problems(code_near: &[(String, Vec<String>)]) -> Vec<Con
 fn name_problem(name: &str, expected: String) -> ConfigProblem {
     ConfigProblem {
         settled: None,
+        name_only: true,
         variable: name.to_owned(),
         value: name.to_owned(),
         expected,
@@ -1382,6 +1388,34 @@ mod tests {
         assert_eq!(c.max_attempts, 6);
     }
 
+    /// A bad value that happens to be its variable's name (`RETRY_JITTER=RETRY_JITTER`, an
+    /// env file's template left unfilled) is a bad value, shown as any is: it was taken for
+    /// strict mode's name-only problem, whose value is not shown, and read as a name refused.
+    #[test]
+    fn a_bad_value_equal_to_its_variable_s_name_is_shown() {
+        for builder in [Builder::new(), Builder::new().strict()] {
+            let err = init_builder_with_env(builder, &[("RETRY_JITTER", "RETRY_JITTER")], true)
+                .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("\n  - RETRY_JITTER=RETRY_JITTER: expected one of full"),
+                "{err}"
+            );
+        }
+        // Strict mode's own problems still name the variable alone.
+        let err = init_builder_with_env(
+            Builder::new().strict(),
+            &[("RESILIENCE_REG_STRICT_ECHO_TOKEN", "hunter2")],
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\n  - RESILIENCE_REG_STRICT_ECHO_TOKEN: expected the name of a"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn strict_refuses_a_provider_part_near_a_known_one() {
         let env = [("RESILIENCE_REG_STRICT_HARBR_RETRY_MAX_ATTEMPTS", "4")];
@@ -1427,6 +1461,22 @@ mod tests {
         // Without strict: a warning, and installed.
         init_builder_with_env(slip(), &[], true).unwrap();
         assert!(registry().provider_code.contains_key("reg-strict-quartzz"));
+    }
+
+    /// As the strict rustdoc says: a provider of its own near a called one, given its settings
+    /// by `configure()` (which makes it), is no slip for a strict `init()`.
+    #[test]
+    fn strict_accepts_a_near_name_made_by_configure() {
+        let _called = provider("reg-strict-harbor2x");
+        let settings = || Settings::new().max_attempts(5);
+        let near = || {
+            Builder::new()
+                .provider("reg-strict-harbour2x", settings())
+                .strict()
+        };
+        assert!(init_builder_with_env(near(), &[], true).is_err());
+        configure_with("reg-strict-harbour2x", settings(), &|_| None).unwrap();
+        init_builder_with_env(near(), &[], true).unwrap();
     }
 
     #[test]
