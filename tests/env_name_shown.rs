@@ -54,7 +54,7 @@ fn names_that_would_not_show_plainly_are_quoted() {
     assert_eq!(
         err,
         "invalid resilience configuration (1 problem)\n  - \
-         \"RESILIENCE_envq\\n_RETRY_MAX_ATTEMPTS\"=2: expected the provider upper-cased, other \
+         \"RESILIENCE_envq\\n_RETRY_MAX_ATTEMPTS\": expected the provider upper-cased, other \
          characters than A-Z and 0-9 as `_` (RESILIENCE_ENVQ__RETRY_MAX_ATTEMPTS): no provider \
          reads this name"
     );

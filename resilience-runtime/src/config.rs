@@ -1070,15 +1070,17 @@ pub(crate) fn scan_provider_vars(
                 if env_form != provider {
                     // `RESILIENCE_kimi_…` or `RESILIENCE_KIMI-V2_…`: no provider reads it, as
                     // every provider's variables are upper case with `_` for other characters.
+                    // Its name is the problem: the value, which nothing reads, is not kept (it
+                    // may be a secret, and showing it, even redacted, tells nothing).
                     scan.misnamed.push(ConfigProblem {
                         settled: None,
-                        name_only: false,
+                        name_only: true,
                         expected: format!(
                             "the provider upper-cased, other characters than A-Z and 0-9 as `_` \
                              (RESILIENCE_{env_form}_{suffix}): no provider reads this name"
                         ),
+                        value: name.clone(),
                         variable: name,
-                        value,
                     });
                     continue;
                 }
@@ -1567,6 +1569,29 @@ mod tests {
         assert_eq!(
             unknown,
             ["RESILIENCE_KIMI_RETRY_MAX_ATEMPTS", "RETRY_ENABLED"]
+        );
+    }
+
+    /// A variable no provider can read (its provider part not upper case) is refused by its
+    /// name: its value, which nothing reads and which may be a secret, is neither kept nor
+    /// shown, redacted or not.
+    #[test]
+    fn a_misnamed_variable_is_refused_without_its_value() {
+        let secret = "sk-live-0123456789abcdef";
+        let vars = env(&[("RESILIENCE_kimi_RETRY_JITTER", secret)]);
+        let misnamed = scan_provider_vars(vars.into_iter(), &[]).misnamed;
+        let [p] = &misnamed[..] else {
+            panic!("{misnamed:?}")
+        };
+        let shown = format!("{p} {p:?}");
+        assert!(
+            !shown.contains(secret) && !p.value.contains(secret),
+            "{shown}"
+        );
+        assert!(
+            p.to_string()
+                .starts_with("RESILIENCE_kimi_RETRY_JITTER: expected the provider upper-cased"),
+            "{p}"
         );
     }
 
