@@ -1298,12 +1298,12 @@ impl Call {
     /// An attempt's result and duration, and for one after the first the retry it was:
     /// counted together, so that retries are the attempts after each call's first (a retry
     /// refused after its backoff is none; one cut off by its caller counts in neither, as its
-    /// result is unknown). Returns the TSC reading that ended it and its span, for the call's
-    /// duration when the call ends with it (one reading for both); `None` without metrics,
+    /// result is unknown). Returns the TSC reading that ended it, for the call's duration when
+    /// the call ends with it (one reading for both); `None` without metrics,
     /// which reads no clock. Inlined: out of line, a success paid for a second frame (now
     /// a retried one: a first-attempt success takes `first_attempt_succeeded`).
     #[inline(always)]
-    fn attempt_done(&self, result: AttemptResult) -> Option<Ended> {
+    fn attempt_done(&self, result: AttemptResult) -> Option<u64> {
         let Some(Ext {
             metrics: Some(m),
             started,
@@ -1320,13 +1320,12 @@ impl Call {
             _ => *started,
         };
         let tsc = tsc::calibrated();
-        let at = tsc.raw();
-        let seconds = seconds(tsc.between(attempt_started, at));
-        m.attempt(result, seconds);
+        let ended = tsc.raw();
+        m.attempt(result, seconds(tsc.between(attempt_started, ended)));
         if retry {
             m.retry();
         }
-        Some(Ended { at, seconds })
+        Some(ended)
     }
 
     /// A call's first attempt succeeded: the call's metrics and its attempt's, recorded
@@ -1782,9 +1781,7 @@ impl Call {
 
     /// The call's outcome and duration, which ends at `ended` (the reading that ended its
     /// last attempt, when the call ends with it), or now.
-    fn record_call(&mut self, outcome: CallOutcome, ended: Option<Ended>) {
-        // `ended` is the attempt that just ended, if any: the first, or a retry.
-        let first = self.current.attempt() <= 1;
+    fn record_call(&mut self, outcome: CallOutcome, ended: Option<u64>) {
         if let Some(Ext {
             metrics: Some(m),
             started,
@@ -1793,24 +1790,11 @@ impl Call {
         }) = &mut *self.ext
         {
             *recorded = true;
-            let seconds = match ended {
-                // A first attempt's span is the call's: the same two readings.
-                Some(e) if first => e.seconds,
-                Some(e) => seconds(tsc::calibrated().between(*started, e.at)),
-                None => {
-                    let tsc = tsc::calibrated();
-                    seconds(tsc.between(*started, tsc.raw()))
-                }
-            };
-            m.call(outcome, seconds);
+            let tsc = tsc::calibrated();
+            let ended = ended.unwrap_or_else(|| tsc.raw());
+            m.call(outcome, seconds(tsc.between(*started, ended)));
         }
     }
-}
-
-/// The end of an attempt that recorded its duration: the TSC reading, and its span in seconds.
-struct Ended {
-    at: u64,
-    seconds: f64,
 }
 
 /// Nanoseconds as the seconds a duration metric takes.

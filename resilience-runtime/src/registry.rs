@@ -1081,19 +1081,26 @@ fn near_misses_of<'a>(
     out
 }
 
-fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
-    let meant = names
+/// The providers a near-miss provider part was likely meant to be, each with its variable
+/// ending in `suffix`, for the warning (`…`) and for strict mode's problem (the variable's
+/// own suffix) alike: `` `kimi` (RESILIENCE_KIMI_…) ``.
+fn env_names_meant(names: &[impl AsRef<str>], suffix: &str) -> String {
+    names
         .iter()
         .map(|n| {
             let n = n.as_ref();
             format!(
-                "`{}` (RESILIENCE_{}_…)",
+                "`{}` (RESILIENCE_{}_{suffix})",
                 n.escape_debug(),
                 env_provider_name(n)
             )
         })
         .collect::<Vec<_>>()
-        .join(" or ");
+        .join(" or ")
+}
+
+fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
+    let meant = env_names_meant(names, "…");
     tracing::warn!(
         target: "resilience", provider_part = %part,
         "[CONFIG] RESILIENCE_{part}_… configures a provider that no #[resilient] method, \
@@ -1134,12 +1141,18 @@ pub(crate) fn code_near_misses<'a>(
         .collect()
 }
 
-pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
-    let meant = names
+/// The providers a name given in code was likely meant to be, for the warning and for strict
+/// mode's problem alike: `` `kimi` or `kimi2` ``.
+fn code_names_meant(names: &[String]) -> String {
+    names
         .iter()
         .map(|n| format!("`{}`", n.escape_debug()))
         .collect::<Vec<_>>()
-        .join(" or ");
+        .join(" or ")
+}
+
+pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
+    let meant = code_names_meant(names);
     tracing::warn!(
         target: "resilience", provider = given,
         "[CONFIG] Builder::provider(\"{}\", …) sets up a provider that no #[resilient] method \
@@ -1175,24 +1188,15 @@ fn near_miss_problems(part: &str, names: &[String], vars: &[String]) -> Vec<Conf
         .filter_map(|var| {
             let (p, suffix) = provider_var_parts(var)?;
             (p == part).then(|| {
-                let meant = names
-                    .iter()
-                    .map(|n| {
-                        format!(
-                            "provider `{}` (RESILIENCE_{}_{suffix})",
-                            n.escape_debug(),
-                            env_provider_name(n)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" or ");
+                let meant = env_names_meant(names, suffix);
                 name_problem(
                     var,
                     format!(
                         "a variable of a provider the program names (no #[resilient] method, \
                          setting or provider made names RESILIENCE_{part}_…; one made later by \
                          a name the program computes is named in code before init(): \
-                         Builder::provider(name, Settings::new())): did you mean {meant}?"
+                         Builder::provider(name, Settings::new())): did you mean provider \
+                         {meant}?"
                     ),
                 )
             })
@@ -1206,11 +1210,7 @@ pub(crate) fn code_near_problems(code_near: &[(String, Vec<String>)]) -> Vec<Con
     code_near
         .iter()
         .map(|(given, names)| {
-            let meant = names
-                .iter()
-                .map(|n| format!("`{}`", n.escape_debug()))
-                .collect::<Vec<_>>()
-                .join(" or ");
+            let meant = code_names_meant(names);
             name_problem(
                 &format!("Builder::provider(\"{}\", …)", given.escape_debug()),
                 format!(
