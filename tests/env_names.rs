@@ -34,6 +34,10 @@ fn misspelt_variables_are_warned_about_once_without_init() {
             ("RESILIENCE_ENVNSITE_RETRY_MAX_ATTEMPTS", "5"),
             // A switch written as the other globals are: read by nothing.
             ("RETRY_ENABLED", "false"),
+            // A prefixed global misspelt whole: no provider part to split off.
+            ("RESILIENCE_STICT", "1"),
+            // A global misspelt without the prefix: near ours, maybe another program's.
+            ("RETRY_MAX_ATEMPTS", "5"),
         ]);
     }
     let (logs, subscriber) = capture();
@@ -69,10 +73,15 @@ fn misspelt_variables_are_warned_about_once_without_init() {
         "WARN resilience: [CONFIG] RETRY_ENABLED matches no resilience setting; it is ignored: \
          did you mean RESILIENCE_RETRY_ENABLED (the on/off switches take the RESILIENCE_ \
          prefix)?",
+        "WARN resilience: [CONFIG] RESILIENCE_STICT matches no resilience setting; it is \
+         ignored: did you mean RESILIENCE_STRICT?",
+        "WARN resilience: [CONFIG] RETRY_MAX_ATEMPTS is no resilience setting, but near one: \
+         did you mean RETRY_MAX_ATTEMPTS? It is ignored (if it is another program's variable, \
+         nothing is wrong) variable=\"RETRY_MAX_ATEMPTS\" meant=\"RETRY_MAX_ATTEMPTS\"",
     ] {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }
-    assert_eq!(text.matches("[CONFIG]").count(), 7, "{text}");
+    assert_eq!(text.matches("[CONFIG]").count(), 9, "{text}");
     // A global variable is not named as its own fallback.
     let global_next = "; it uses 1 instead (the next setting in line: the global code \
                        settings, then the built-in default, where the provider sets none of its \

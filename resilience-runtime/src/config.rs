@@ -1027,6 +1027,9 @@ pub(crate) struct Scan {
     pub(crate) misnamed: Vec<ConfigProblem>,
     /// Names that match no setting at all (likely typos).
     pub(crate) unknown: Vec<String>,
+    /// Names without our prefix near a global's (`RETRY_MAX_ATEMPTS`), with the global's: a
+    /// warning in either mode, never a problem, as the name may be another program's.
+    pub(crate) near_globals: Vec<(String, &'static str)>,
     /// The providers named, in their environment form.
     pub(crate) providers: Vec<String>,
 }
@@ -1041,6 +1044,7 @@ pub(crate) fn scan_provider_vars(
         problems: Vec::new(),
         misnamed: Vec::new(),
         unknown: Vec::new(),
+        near_globals: Vec::new(),
         providers: Vec::new(),
     };
     // The globals set under their own names: beside a switch's, a bare one is another
@@ -1056,6 +1060,8 @@ pub(crate) fn scan_provider_vars(
             // `RETRY_MAX_ATTEMPTS`) is read by nothing: said, as a typo is.
             if unprefixed_switch(&name).is_some() {
                 scan.unknown.push(name);
+            } else if let Some(var) = near_global(&name) {
+                scan.near_globals.push((name, var));
             }
             continue;
         };
@@ -1174,6 +1180,25 @@ fn unprefixed_switch(name: &str) -> Option<&'static str> {
         .find(|var| name != "ENABLED" && var.strip_prefix("RESILIENCE_") == Some(name))
 }
 
+/// The global that `name`, without our prefix and in upper case, is within two edits of
+/// (`RETRY_MAX_ATEMPTS`, `CIRCUIT_BREAKER_TIMOUT`; a switch by the name it has without its
+/// prefix, `RETRY_ENABLD`), but is not. Such a name may be another program's, so it is said
+/// and never refused; nothing further off is said, as unrelated names are many.
+fn near_global(name: &str) -> Option<&'static str> {
+    if name.starts_with("RESILIENCE_") || name.bytes().any(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    KEYS.iter()
+        .map(|k| k.var())
+        .map(|var| (var, var.strip_prefix("RESILIENCE_").unwrap_or(var)))
+        // The bare `ENABLED` is too common a name to be meant as ours.
+        .filter(|&(_, bare)| bare != "ENABLED")
+        .map(|(var, bare)| (strsim::osa_distance(name, bare), var))
+        .filter(|&(d, _)| (1..=2).contains(&d))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, var)| var)
+}
+
 /// The variable an unknown `RESILIENCE_…` name was likely meant to be: one of ours in lower
 /// or mixed case (`retry_max_attempts`), a switch without its prefix (`RETRY_ENABLED`), a
 /// global setting given
@@ -1195,10 +1220,22 @@ pub(crate) fn meant(unknown: &str) -> Option<String> {
             k.var()
         ));
     }
+    // A prefixed global misspelt (`RESILIENCE_STICT`, `RESILIENCE_ENABLD`): it has no `_` to
+    // split a provider off at, or splits into a provider part that is not one. Its distance is
+    // the whole name's, so a provider's setting misspelt (`RESILIENCE_X_ENABLD`, 3 from
+    // `RESILIENCE_ENABLED`) is still found below; a tie goes to the global.
+    let mut best: Option<(usize, String)> = KEYS
+        .iter()
+        .map(|k| k.var())
+        .chain(crate::registry::OTHER_VARIABLES.iter().copied())
+        .filter(|var| var.starts_with("RESILIENCE_"))
+        .map(|var| (strsim::osa_distance(unknown, var), var))
+        .filter(|&(d, _)| d <= 2)
+        .min_by_key(|&(d, _)| d)
+        .map(|(d, var)| (d, var.to_owned()));
     let suffixes = KEYS
         .iter()
         .map(|k| k.var().strip_prefix("RESILIENCE_").unwrap_or(k.var()));
-    let mut best: Option<(usize, String)> = None;
     for (i, _) in rest.match_indices('_').filter(|&(i, _)| i > 0) {
         let (provider, tail) = (&rest[..i], &rest[i + 1..]);
         for suffix in suffixes.clone() {
@@ -1217,6 +1254,47 @@ pub(crate) fn meant(unknown: &str) -> Option<String> {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn a_global_misspelt_without_the_prefix_is_near_one_of_ours() {
+        for (typo, var) in [
+            ("RETRY_MAX_ATEMPTS", "RETRY_MAX_ATTEMPTS"),
+            ("RETRY_MAX_ATTEMPT", "RETRY_MAX_ATTEMPTS"),
+            ("CIRCUIT_BREAKER_TIMOUT", "CIRCUIT_BREAKER_TIMEOUT"),
+            ("RETRY_BASE_DELAYS", "RETRY_BASE_DELAY"),
+            ("RETRY_ENABLD", "RESILIENCE_RETRY_ENABLED"),
+        ] {
+            assert_eq!(near_global(typo), Some(var), "{typo}");
+        }
+        // Ours exactly, prefixed, in lower case (`in_another_case`'s), far off, or near the
+        // bare `ENABLED`: not said.
+        for name in [
+            "RETRY_MAX_ATTEMPTS",
+            "RETRY_ENABLED",
+            "RESILIENCE_RETRY_MAX_ATEMPTS",
+            "retry_max_atempts",
+            "RETRY_COUNT",
+            "PATH",
+            "ENABLE",
+            "ENABLED",
+        ] {
+            assert_eq!(near_global(name), None, "{name}");
+        }
+        let scan = scan_provider_vars(
+            env(&[
+                ("RETRY_MAX_ATEMPTS", "4"),
+                ("RETRY_MAX_ATTEMPTS", "3"),
+                ("HOME", "/"),
+            ])
+            .into_iter(),
+            &[],
+        );
+        assert_eq!(
+            scan.near_globals,
+            [("RETRY_MAX_ATEMPTS".to_owned(), "RETRY_MAX_ATTEMPTS")]
+        );
+        assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
+    }
 
     #[test]
     fn an_unknown_variable_names_the_one_meant() {
@@ -1255,7 +1333,23 @@ mod tests {
             Some("RESILIENCE_KIMI_V2_RETRY_MAX_ATTEMPTS")
         );
         assert_eq!(meant("RESILIENCE_SOMETHING_ELSE"), None);
+        // Not `meant`'s: no prefix; `near_global` says it, as a warning only.
         assert_eq!(meant("RETRY_MAX_ATEMPTS"), None);
+        // A prefixed global misspelt, whole.
+        for (typo, var) in [
+            ("RESILIENCE_STICT", "RESILIENCE_STRICT"),
+            ("RESILIENCE_STRICTT", "RESILIENCE_STRICT"),
+            ("RESILIENCE_ENABLD", "RESILIENCE_ENABLED"),
+            ("RESILIENCE_METRICS_ADR", "RESILIENCE_METRICS_ADDR"),
+            ("RESILIENCE_RETRY_ENABLD", "RESILIENCE_RETRY_ENABLED"),
+        ] {
+            assert_eq!(meant(typo).as_deref(), Some(var), "{typo}");
+        }
+        // A provider's setting misspelt is still the provider's.
+        assert_eq!(
+            meant("RESILIENCE_X_ENABLD").as_deref(),
+            Some("RESILIENCE_X_ENABLED")
+        );
     }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
@@ -1555,8 +1649,10 @@ mod tests {
             problems,
             misnamed,
             mut unknown,
+            near_globals,
             providers,
         } = scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
+        assert!(near_globals.is_empty(), "{near_globals:?}");
         // In the map's order.
         unknown.sort();
         assert!(misnamed.is_empty(), "{misnamed:?}");

@@ -607,6 +607,7 @@ impl Builder {
             problems: p,
             misnamed,
             unknown,
+            near_globals,
             providers: env_providers,
         } = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
         problems.extend(p);
@@ -615,6 +616,12 @@ impl Builder {
             refused.extend(unknown.iter().map(|name| unknown_problem(name)));
         } else if warn_typos {
             unknown.iter().for_each(|name| warn_unknown(name));
+        }
+        // A warning in either mode: the name may be another program's.
+        if warn_typos {
+            near_globals
+                .iter()
+                .for_each(|(name, var)| warn_near_global(name, var));
         }
         #[cfg(feature = "telemetry")]
         if let Some(addr) = lookup("RESILIENCE_METRICS_ADDR")
@@ -1250,6 +1257,17 @@ fn warn_unknown(name: &str) {
     }
 }
 
+/// A name without our prefix near a global's (`RETRY_MAX_ATEMPTS`): said, never refused, as
+/// it may be another program's.
+fn warn_near_global(name: &str, var: &str) {
+    let shown = crate::error::shown_name(name);
+    tracing::warn!(
+        target: "resilience", variable = name, meant = var,
+        "[CONFIG] {shown} is no resilience setting, but near one: did you mean {var}? It is \
+         ignored (if it is another program's variable, nothing is wrong)"
+    );
+}
+
 /// Without `init()`, the first provider made looks over the environment's `RESILIENCE_*`
 /// names once, so a misspelt or wrongly cased one is a warning rather than silence (bad values
 /// are reported as each provider is made, a global one once).
@@ -1263,6 +1281,9 @@ fn check_names_once() {
     }
     let scan = scan_provider_vars(process_vars().into_iter(), OTHER_VARIABLES);
     scan.unknown.iter().for_each(|name| warn_unknown(name));
+    scan.near_globals
+        .iter()
+        .for_each(|(name, var)| warn_near_global(name, var));
     // What the code names by now, copied out, so that nothing is held while logging.
     let named: Vec<String> = {
         let reg = registry();
@@ -1386,6 +1407,25 @@ mod tests {
         init_builder_with_env(builder, &env, true).unwrap();
         let (c, _) = registry().resolve("reg-strict-ledger", &|_| None);
         assert_eq!(c.max_attempts, 6);
+    }
+
+    /// A prefixed global misspelt whole is refused naming the one meant; a global misspelt
+    /// without the prefix, which may be another program's, is a warning in strict mode too.
+    #[test]
+    fn strict_names_a_misspelt_switch_and_only_warns_of_an_unprefixed_near_miss() {
+        let err = init_builder_with_env(
+            Builder::new().strict(),
+            &[("RESILIENCE_STICT", "1"), ("RETRY_MAX_ATEMPTS", "4")],
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(named_in(&err), ["RESILIENCE_STICT"], "{err}");
+        assert!(
+            err.to_string().contains("did you mean RESILIENCE_STRICT?"),
+            "{err}"
+        );
+        init_builder_with_env(Builder::new().strict(), &[("RETRY_MAX_ATEMPTS", "4")], true)
+            .unwrap();
     }
 
     /// A bad value that happens to be its variable's name (`RETRY_JITTER=RETRY_JITTER`, an
