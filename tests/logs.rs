@@ -83,8 +83,31 @@ fn log_lines_fields_and_secrets() {
             .base_delay(Duration::from_millis(100))
             .failure_threshold(3);
         let p = resilience::configure("log-retry", exact).unwrap();
-        let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Transient(1)) }).await;
+        let keys = std::sync::Mutex::new(Vec::new());
+        let r: Result<u32, TestError> = p
+            .execute(|| async {
+                let key = resilience::current_call().unwrap().idempotency_key;
+                keys.lock().unwrap().push(key.to_string());
+                Err(TestError::Transient(1))
+            })
+            .await;
         assert!(r.is_err());
+        // Every line of that call carries the key its attempts were given: the first
+        // attempt's, each retry's and the giving up.
+        let keys = keys.into_inner().unwrap();
+        assert!(
+            keys.len() == 3 && keys.iter().all(|k| *k == keys[0]),
+            "{keys:?}"
+        );
+        let first_call = lines_with(&logs.text(), "log-retry");
+        let with_key = format!("idempotency_key={} ", keys[0]);
+        assert_eq!(
+            first_call.lines().filter(|l| l.contains("[RETRY]")).count(),
+            4
+        );
+        for line in first_call.lines().filter(|l| l.contains("[RETRY]")) {
+            assert!(line.contains(&with_key), "{line}");
+        }
         let r: Result<u32, TestError> = p.execute(|| async { Err(TestError::Permanent(1)) }).await;
         assert!(r.is_err());
         assert_eq!(p.state(), CircuitState::Open);

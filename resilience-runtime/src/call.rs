@@ -1158,7 +1158,7 @@ impl Call {
         // from no call, as the README says (it got it from calls with a recorder or a time
         // limit, which come here for their metrics).
         if tracing::level_enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(target: "resilience", provider, method, attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug(), method = method.escape_debug());
+            tracing::debug!(target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug(), method = method.escape_debug());
         }
         if self.current.attempt() > 0 {
             // A retry refused after its backoff: the call gives up, and says so as when the
@@ -1271,7 +1271,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn log_first_attempt(&self) {
-        tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method.escape_debug());
+        tracing::debug!(target: "resilience", provider = self.current.p.name, method = self.current.site.method, idempotency_key = %self.current.key(), attempt = 1, max_attempts = self.current.max_attempts(), "[RETRY] Attempt 1/{} for {}", self.current.max_attempts(), self.current.site.method.escape_debug());
     }
 
     /// A retry passed its backoff and the breaker: it is made, so its budget token is spent
@@ -1633,7 +1633,7 @@ impl Call {
                 // (`{:.3}` would round 0.9509 s up to 0.951 beside `delay_ms=950`).
                 let ms = telemetry::millis(delay);
                 tracing::info!(
-                    target: "resilience", provider, method, attempt = next, max_attempts = max,
+                    target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = next, max_attempts = max,
                     delay_ms = ms, class = class.as_str(), result = result.as_str(), error = error.as_deref(),
                     "[RETRY] Attempt {next}/{max} for {method} in {}.{:03}s after a {} error",
                     ms / 1000, ms % 1000, class.as_str(), method = method.escape_debug(),
@@ -1745,7 +1745,7 @@ impl Call {
         let reason = why.as_str();
         match why {
             GiveUp::Permanent => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Non-retryable error for {method} on attempt {n}/{max}: not retrying", method = method.escape_debug()
             ),
             // With retries off (`retry = false`, `RETRY_ENABLED=false`) nothing was given up:
@@ -1755,21 +1755,21 @@ impl Call {
                 if !self.current.site.retry || !self.current.p.config.retry_enabled =>
             {
                 tracing::warn!(
-                    target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                    target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = n, max_attempts = max, class = cls, result, error, reason,
                     "[RETRY] {method} failed on its one attempt ({cls} error; retries are off)", method = method.escape_debug()
                 )
             }
             GiveUp::Exhausted => tracing::error!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after {n}/{max} attempts ({cls} error)", method = method.escape_debug()
             ),
             // Retries need timers: an error, as the loss of every retry is.
             GiveUp::NoRuntime => tracing::error!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = n, max_attempts = max, class = cls, result, error, reason,
                 "[RETRY] Giving up on {method} after attempt {n}/{max}: {}", Tail(why, provider), method = method.escape_debug()
             ),
             _ => tracing::warn!(
-                target: "resilience", provider, method, attempt = n, max_attempts = max, class = cls, result, error, reason,
+                target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = n, max_attempts = max, class = cls, result, error, reason,
                 retry_after_ms = match why {
                     GiveUp::RetryAfterTooLong(ra) => Some(telemetry::millis(*ra)),
                     _ => None,

@@ -20,6 +20,9 @@ use crate::registry::ProviderInner;
 /// easy to guess: not a secret. Unique within a process: a child made by `fork()` goes on with
 /// the forking thread's prefix and counter, so keys made on that thread in the parent and in
 /// the child repeat each other (fork before the first call, as pre-fork servers' workers do).
+///
+/// The call's log lines carry it as their `idempotency_key` field, so that one call's lines
+/// can be found, and matched to what the provider received.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdempotencyKey(u128);
 
