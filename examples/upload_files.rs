@@ -71,9 +71,34 @@ struct Args {
     /// Keep serving /metrics and /health after the run, until Ctrl-C.
     #[arg(long)]
     keep_serving: bool,
-    /// Print every retry and breaker log line (they go to stderr).
+    /// Print every retry and breaker log line (they go to stderr). RUST_LOG, when set, picks
+    /// the lines instead (`RUST_LOG=resilience=debug`, `RUST_LOG=info`: targets and levels).
     #[arg(long)]
     verbose: bool,
+}
+
+/// The log filter `RUST_LOG` asks for, if set: targets and levels (`resilience=debug,warn`),
+/// tracing-subscriber's `Targets` syntax, which needs no regex engine (its `EnvFilter`'s span
+/// and field directives are not taken). A value that does not parse is a start-up error
+/// naming it, rather than a run that logs nothing it was asked to.
+fn rust_log(
+    value: Option<std::ffi::OsString>,
+) -> Result<Option<tracing_subscriber::filter::Targets>, String> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let text = value.to_str().ok_or_else(|| {
+        format!("RUST_LOG={value:?}: expected targets and levels in UTF-8, e.g. resilience=debug")
+    })?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e| {
+        format!(
+            "RUST_LOG={text:?}: expected comma-separated levels or target=level pairs (e.g. \
+             resilience=debug,warn; no span or field filters): {e}"
+        )
+    })
 }
 
 /// Far more than a loopback run can use, and far below what Tokio's semaphore refuses with a
@@ -824,15 +849,28 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
             .print();
         return Ok(std::process::ExitCode::FAILURE);
     }
+    let filter = match rust_log(std::env::var_os("RUST_LOG")) {
+        Ok(filter) => filter,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Ok(std::process::ExitCode::FAILURE);
+        }
+    };
     let start = Instant::now();
     let transitions = Arc::new(Mutex::new(Vec::new()));
     let log = TransitionLog {
         start,
         seen: transitions.clone(),
     };
-    // Our own lines only: hyper's and reqwest's debug lines would bury them.
+    // RUST_LOG, when set, decides what is printed, as in any tracing program.
     use tracing_subscriber::Layer;
-    let verbose = args.verbose.then(|| {
+    let chosen = filter.clone().map(|filter| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+    });
+    // Our own lines only: hyper's and reqwest's debug lines would bury them.
+    let verbose = (args.verbose && filter.is_none()).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
@@ -842,7 +880,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     // Without --verbose, the warnings of start-up still show (a misspelt RESILIENCE_*
     // variable), but not the retries' and breakers' of the run, which would bury the progress.
     static STARTING: AtomicBool = AtomicBool::new(true);
-    let startup = (!args.verbose).then(|| {
+    let startup = (!args.verbose && filter.is_none()).then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_filter(tracing_subscriber::filter::filter_fn(|m| {
@@ -854,6 +892,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
             .with(log)
+            .with(chosen)
             .with(verbose)
             .with(startup),
     )?;
@@ -1213,6 +1252,23 @@ mod hermetic;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_picks_the_lines_and_a_bad_value_is_named() {
+        assert!(rust_log(None).unwrap().is_none());
+        assert!(rust_log(Some(" ".into())).unwrap().is_none());
+        let targets = rust_log(Some("resilience=debug,warn".into()))
+            .unwrap()
+            .unwrap();
+        assert!(targets.would_enable("resilience", &tracing::Level::DEBUG));
+        assert!(!targets.would_enable("hyper", &tracing::Level::INFO));
+        assert!(targets.would_enable("hyper", &tracing::Level::WARN));
+        let err = rust_log(Some("resilience=loud".into())).unwrap_err();
+        assert!(
+            err.starts_with("RUST_LOG=\"resilience=loud\": expected comma-separated levels"),
+            "{err}"
+        );
+    }
 
     /// SIGTERM, what a supervisor sends a service to stop it, is a stop request (143), as
     /// Ctrl-C is (130): without a handler the signal ends the process, this test binary with
