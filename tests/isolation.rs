@@ -450,6 +450,46 @@ async fn on_a_multi_thread_runtime_only_wrapped_tasks_are_isolated() {
     assert_eq!(wrapped, mine, "a task on a worker, wrapped");
 }
 
+/// A site from `Provider::call_site` calls what a `#[resilient]` method would: in an
+/// isolation, the isolation's provider of its name, though made from the process's (a client
+/// made once for every test); outside any, the provider it was made from, though that is an
+/// isolation's (a task a test spawns onto a worker, unwrapped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_site_calls_the_isolation_s_provider_and_elsewhere_its_own() {
+    let fail = || async { Err::<(), _>(io::Error::from(io::ErrorKind::ConnectionReset)) };
+    let process_site = resilience::provider("iso-site").call_site("upload");
+    let isolated = testing::isolate();
+    let mine = resilience::configure("iso-site", fast().max_attempts(1)).unwrap();
+    assert!(process_site.execute(fail).await.is_err());
+    assert_eq!(
+        mine.state(),
+        CircuitState::Open,
+        "the isolation's breaker counted it"
+    );
+    let process = tokio::spawn(async { resilience::provider("iso-site").state() })
+        .await
+        .unwrap();
+    assert_eq!(
+        process,
+        CircuitState::Closed,
+        "the process's provider saw nothing"
+    );
+
+    let mine = resilience::configure("iso-site-2", fast().max_attempts(1)).unwrap();
+    let site = resilience::provider("iso-site-2").call_site("upload");
+    assert!(tokio::spawn(site.execute(fail)).await.unwrap().is_err());
+    assert_eq!(
+        mine.state(),
+        CircuitState::Open,
+        "made here, it called the isolation's"
+    );
+    drop(isolated);
+    assert_eq!(
+        resilience::provider("iso-site-2").state(),
+        CircuitState::Closed
+    );
+}
+
 /// A retry budget that never refills is warned about when an isolated provider is made, as
 /// when the process's is (`configure`, or first use after `init()`), once per provider; not
 /// for one allowed a single attempt, which never retries.

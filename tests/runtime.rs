@@ -1564,3 +1564,53 @@ async fn a_retry_whose_argument_copy_panics_gives_its_token_back() {
     assert!(always_fails(PanicsOnRetryCopy).await.is_err());
     assert_eq!(FAILING_ATTEMPTS.load(Ordering::SeqCst), 2);
 }
+
+/// `Provider::call_site`: a site per provider, method and retry flag, made once; labelled
+/// with the method; without retry, one attempt; the breaker applies to both.
+#[tokio::test(start_paused = true)]
+async fn a_provider_s_call_sites_are_made_once_and_keep_their_label_and_retry_flag() {
+    let p =
+        resilience::configure("rt-site-a", exact().max_attempts(3).failure_threshold(4)).unwrap();
+    let other = resilience::configure("rt-site-b", exact()).unwrap();
+    let upload = p.call_site("upload");
+    assert!(std::ptr::eq(upload, p.call_site("upload")));
+    assert!(std::ptr::eq(
+        upload,
+        resilience::provider("rt-site-a").call_site("upload")
+    ));
+    let once = p.call_site_without_retry("upload");
+    assert!(!std::ptr::eq(upload, once));
+    assert!(!std::ptr::eq(upload, p.call_site("create_job")));
+    assert!(!std::ptr::eq(upload, other.call_site("upload")));
+    assert_eq!(
+        (upload.method(), upload.provider().name()),
+        ("upload", "rt-site-a")
+    );
+
+    let n = AtomicU32::new(0);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let op = || {
+        n.fetch_add(1, Ordering::SeqCst);
+        let call = resilience::current_call().unwrap();
+        seen.lock().unwrap().push((call.method, call.max_attempts));
+        async { Err::<u32, _>(TestError::Transient(0)) }
+    };
+    assert!(upload.execute(op).await.is_err());
+    assert_eq!(n.swap(0, Ordering::SeqCst), 3, "retried to max_attempts");
+    assert!(once.execute(op).await.is_err());
+    assert_eq!(n.load(Ordering::SeqCst), 1, "one attempt");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("upload", 3), ("upload", 3), ("upload", 3), ("upload", 1)]
+    );
+    // Both count against the provider's one breaker: 3 + 1 failures reach its threshold of 4.
+    assert_eq!(p.state(), CircuitState::Open);
+    let r = upload.execute(op).await;
+    assert!(
+        matches!(
+            r,
+            Err(TestError::Resilience(ResilienceError::CircuitOpen { .. }))
+        ),
+        "{r:?}"
+    );
+}

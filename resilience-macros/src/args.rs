@@ -455,14 +455,29 @@ fn string_value(
                 || "resilience".to_owned(),
                 |p| p.to_token_stream().to_string().replace(' ', ""),
             );
-        format!(
-            ": a macro sees tokens, not values, and the name is checked and registered at \
-             compile time. For a name kept in a `const`, declare the call site yourself: \
-             `static SITE: {facade}::CallSite = {facade}::CallSite::new({}, \"upload\"){};` \
-             and call `SITE.execute(|| async {{ … }})`",
-            named.as_deref().unwrap_or("KIMI"),
-            if no_retry { ".without_retry()" } else { "" }
-        )
+        match named {
+            Some(named) => format!(
+                ": a macro sees tokens, not values, and the name is checked and registered at \
+                 compile time. For a name kept in a `const`, declare the call site yourself: \
+                 `static SITE: {facade}::CallSite = {facade}::CallSite::new({named}, \"upload\"){};` \
+                 and call `SITE.execute(|| async {{ … }})`",
+                if no_retry { ".without_retry()" } else { "" }
+            ),
+            // A field, a call, a `format!`: a name known only at run time, which no `static`
+            // call site can hold. The `const` advice would not compile there.
+            None => format!(
+                ": a macro sees tokens, not values, and the name is checked and registered at \
+                 compile time. For a name known only at run time, make the method's call site \
+                 from the provider once, when the client is made, and keep it: \
+                 `{facade}::provider(&name).{}(\"upload\")` gives a `&'static CallSite`; call \
+                 `site.execute(|| async {{ … }})`",
+                if no_retry {
+                    "call_site_without_retry"
+                } else {
+                    "call_site"
+                }
+            ),
+        }
     } else {
         ": a macro sees tokens, not values".to_owned()
     };
@@ -514,6 +529,23 @@ mod tests {
         assert!(!a.retry);
         assert_eq!(a.name.unwrap().value(), "upload");
         assert!(parse(r#"provider = "kimi","#).unwrap().retry);
+    }
+
+    /// A name known only at run time (a field): no `static` call site can hold it, so the
+    /// advice is the provider's own `execute`, not a `const` call site.
+    #[test]
+    fn a_provider_known_at_run_time_is_sent_to_provider_execute() {
+        let e = err("provider = self.name");
+        assert!(
+            e.contains("resilience::provider(&name).call_site(\"upload\")"),
+            "{e}"
+        );
+        assert!(!e.contains("CallSite::new(KIMI"), "{e}");
+        let e = err("provider = self.name, retry = false");
+        assert!(
+            e.contains("resilience::provider(&name).call_site_without_retry(\"upload\")"),
+            "{e}"
+        );
     }
 
     /// A name kept in a `const` reached by a path: the suggested call site names the same

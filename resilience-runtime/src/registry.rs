@@ -4,7 +4,7 @@
 //! struct instance or task), so its handle is a `&'static` and call sites cache it: the name
 //! is looked up once per call site, never per call.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -357,6 +357,59 @@ impl Provider {
         self.0.breaker.failures()
     }
 
+    /// A call site of this provider labelled `method`, for a provider whose name is known
+    /// only at run time (one client type for several providers), where `#[resilient]`, which
+    /// needs the name at compile time, and a `static` [`CallSite`] cannot go. Made on first
+    /// use and kept for the process's life: the same `method` gives the same site, so make
+    /// it once (when the client is made) and keep the `&'static` it returns.
+    ///
+    /// It calls this provider; but under `testing::isolate()`, like a `#[resilient]`
+    /// method, the provider of its name in the calling thread's isolation (so a client made
+    /// once for every test is isolated in each), and on a thread outside any isolation the
+    /// one it was made from (a task spawned onto a worker by a test that made it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use resilience::CallSite;
+    ///
+    /// struct Compatible {
+    ///     upload: &'static CallSite,
+    ///     create_job: &'static CallSite,
+    /// }
+    ///
+    /// impl Compatible {
+    ///     fn new(provider: &str) -> Self {
+    ///         let p = resilience::provider(provider);
+    ///         Compatible {
+    ///             upload: p.call_site("upload"),
+    ///             // Not idempotent: one attempt, the breaker still applies.
+    ///             create_job: p.call_site_without_retry("create_job"),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let client = Compatible::new("doc-call-site-kimi");
+    /// let method = client
+    ///     .upload
+    ///     .execute(|| async {
+    ///         Ok::<_, std::io::Error>(resilience::current_call().unwrap().method)
+    ///     })
+    ///     .await;
+    /// assert_eq!(method.unwrap(), "upload");
+    /// assert!(std::ptr::eq(client.upload, resilience::provider("doc-call-site-kimi").call_site("upload")));
+    /// # }
+    /// ```
+    pub fn call_site(&self, method: &'static str) -> &'static CallSite {
+        site_of(self.0, method, true)
+    }
+
+    /// [`call_site`](Provider::call_site) for an operation that is not idempotent: every
+    /// call makes exactly one attempt (the breaker still applies), as `retry = false` and
+    /// [`CallSite::without_retry`] do. A site of its own, apart from `call_site(method)`'s.
+    pub fn call_site_without_retry(&self, method: &'static str) -> &'static CallSite {
+        site_of(self.0, method, false)
+    }
+
     /// How long until an open breaker lets a probe through; `None` unless open.
     pub fn retry_in(&self) -> Option<Duration> {
         self.0.breaker.retry_in()
@@ -452,6 +505,28 @@ impl Provider {
         let site: &'static CallSite = &self.0.execute_site;
         site.execute(op)
     }
+}
+
+/// The sites [`Provider::call_site`] made, by provider (its address: each is leaked, and a
+/// test's isolation makes providers of the same name), method and whether they retry.
+type SiteKey = (usize, &'static str, bool);
+static SITES: Mutex<Option<HashMap<SiteKey, &'static CallSite>>> = Mutex::new(None);
+
+fn site_of(p: &'static ProviderInner, method: &'static str, retry: bool) -> &'static CallSite {
+    let key = (std::ptr::from_ref(p) as usize, method, retry);
+    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    sites
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_insert_with(|| {
+            let site = CallSite::new(p.name, method);
+            let site = if retry { site } else { site.without_retry() };
+            let site: &'static CallSite = Box::leak(Box::new(site));
+            // Resolved now, to this provider: never looked up by name outside a test's isolation
+            // (where the name may mean another provider, or none yet).
+            site.bind(p);
+            site
+        })
 }
 
 /// Start-up configuration: settings in code, checked together with the environment.
