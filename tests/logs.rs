@@ -391,6 +391,29 @@ fn log_lines_fields_and_secrets() {
             "{text}"
         );
 
+        // 9b. A fixed class with `log`: its `Display` text is on the line, redacted.
+        #[derive(Debug, thiserror::Error, resilience::Classify)]
+        enum Refused {
+            #[error("refused by https://user:LOG-SECRET-7@example.com/v1/files?key=LOG-SECRET-8")]
+            #[classify(permanent, log)]
+            Policy,
+            #[error(transparent)]
+            #[classify(transparent)]
+            Resilience(#[from] resilience::ResilienceError),
+        }
+        let p = resilience::configure("log-fixed-text", Settings::new()).unwrap();
+        let r: Result<u32, Refused> = p.execute(|| async { Err(Refused::Policy) }).await;
+        assert!(r.is_err());
+        let text = lines_with(&logs.text(), "log-fixed-text");
+        assert!(
+            text.contains("[RETRY] Non-retryable error for execute on attempt 1/3")
+                && text.contains(
+                    "error=\"refused by https://<redacted>@example.com/v1/files?<redacted>\""
+                )
+                && !text.contains("LOG-SECRET"),
+            "{text}"
+        );
+
         // 10. A name with a line feed (refused by init(), logged as a problem, and still a
         // provider) is escaped in the text of a line, which it would otherwise split, and in
         // the error's text: no line starts with what follows it.

@@ -903,6 +903,53 @@ mod derived {
         }
     }
 
+    /// `log` after a fixed class: the value's `Display` text is its log text.
+    #[derive(Debug, thiserror::Error, Classify)]
+    enum Logged {
+        #[error("file too large: {bytes} bytes")]
+        #[classify(permanent, log)]
+        TooLarge { bytes: u64 },
+        #[error("busy")]
+        #[classify(throttled, log)]
+        Busy,
+        #[error("quiet {0}")]
+        #[classify(transient)]
+        Quiet(#[allow(dead_code)] u32),
+    }
+
+    /// On a struct too, and through a `Display` of its own.
+    #[derive(Debug, Classify)]
+    #[classify(transient, log)]
+    struct Flaky;
+
+    impl std::fmt::Display for Flaky {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("flaky, see https://user:secret@example.com/x?token=1")
+        }
+    }
+
+    #[test]
+    fn a_fixed_class_with_log_logs_its_text() {
+        let large = Logged::TooLarge { bytes: 5 };
+        assert_eq!(large.classify(), ErrorClass::Permanent);
+        assert_eq!(
+            large.log_summary(),
+            Some(Cow::from("file too large: 5 bytes"))
+        );
+        assert_eq!(Logged::Busy.log_summary(), Some(Cow::from("busy")));
+        assert_eq!(
+            Logged::Busy.classify(),
+            ErrorClass::Throttled { retry_after: None }
+        );
+        assert_eq!(Logged::Quiet(1).log_summary(), None, "no `log`: no text");
+        // The text as it is: the runtime redacts every summary when it logs it.
+        assert_eq!(Flaky.classify(), ErrorClass::Transient);
+        assert_eq!(
+            Flaky.log_summary().as_deref(),
+            Some("flaky, see https://user:secret@example.com/x?token=1")
+        );
+    }
+
     /// No variants: nothing to classify, and it still implements the trait (a generic's
     /// argument for "cannot fail").
     #[derive(Debug, Classify)]

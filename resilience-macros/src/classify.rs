@@ -19,8 +19,9 @@ const CLASSES: [&str; 4] = ["transparent", "transient", "throttled", "permanent"
 enum Kind {
     /// Its error field's own `Classify`, all three methods.
     Transparent,
-    /// A fixed class: the `ErrorClass` expression.
-    Fixed(TokenStream),
+    /// A fixed class: the `ErrorClass` expression, and where `log` was written, if it was
+    /// (the value's `Display` text is then its log text).
+    Fixed(TokenStream, Option<Span>),
 }
 
 /// The impl, or, when the input is wrong, the errors and an impl whose methods are never
@@ -368,18 +369,28 @@ fn arm<'a>(
     krate: &Krate,
 ) -> syn::Result<Arm<'a>> {
     match kind {
-        Kind::Fixed(class) => {
+        Kind::Fixed(class, log) => {
             let pattern = match fields {
                 Fields::Named(_) => quote!(#path { .. }),
                 Fields::Unnamed(_) => quote!(#path(..)),
                 Fields::Unit => quote!(#path),
             };
+            // A fixed class logs no text, as `Classify`'s default: the value's own text may
+            // hold what must not be logged. With `log`, its `Display` text, which the runtime
+            // redacts as every summary; spanned at `log`, so a type without `Display` is
+            // reported there.
+            let summary = match log {
+                None => quote!(::core::option::Option::None),
+                Some(at) => quote_spanned! {at=>
+                    ::core::option::Option::Some(#krate::__private::Cow::Owned(
+                        ::std::string::ToString::to_string(self),
+                    ))
+                },
+            };
             Ok(Arm {
                 classify: quote!(#pattern => #class,),
                 retry_after: quote!(#pattern => ::core::option::Option::None,),
-                // A fixed class logs no text, as `Classify`'s default: the value's own text
-                // may hold what must not be logged.
-                log_summary: quote!(#pattern => ::core::option::Option::None,),
+                log_summary: quote!(#pattern => #summary,),
                 forwarded: None,
             })
         }
@@ -488,7 +499,38 @@ fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Resu
                 "`crate = …` goes on the enum, not on a variant",
             ));
         }
-        let ident: Ident = match &items.class[..] {
+        // `log` after a fixed class (`#[classify(permanent, log)]`): its text is logged.
+        let mut log = None;
+        let mut class = &items.class[..];
+        if let [first, last] = class
+            && let Ok(word) = syn::parse2::<Ident>(last.clone())
+            && word == "log"
+        {
+            if syn::parse2::<Ident>(first.clone()).is_ok_and(|w| w == "transparent") {
+                return Err(syn::Error::new(
+                    word.span(),
+                    "`log` is for a fixed class: a transparent variant logs its field's own \
+                     text already",
+                ));
+            }
+            log = Some(word.span());
+            class = &class[..1];
+        }
+        // A word after the class that is neither `log` nor a class (`permanent, loud`).
+        if let [first, last] = class
+            && syn::parse2::<Ident>(first.clone()).is_ok_and(|w| CLASSES.contains(&&*w.to_string()))
+            && let Ok(word) = syn::parse2::<Ident>(last.clone())
+            && !CLASSES.contains(&&*word.to_string())
+        {
+            return Err(syn::Error::new(
+                word.span(),
+                format!(
+                    "unknown word `{word}` after the class: only `log` may follow a fixed \
+                     class, to log the value's text (`#[classify(permanent, log)]`)"
+                ),
+            ));
+        }
+        let ident: Ident = match class {
             // Only `crate = …`, read by `container_crate`.
             [] if !items.krate.is_empty() => continue,
             // Empty parentheses have no token of their own to point at: the attribute is
@@ -506,22 +548,32 @@ fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Resu
             _ => {
                 return Err(syn::Error::new_spanned(
                     &items.all,
-                    format!("one class per {what}: {KINDS}"),
+                    format!(
+                        "one class per {what}: {KINDS}; a fixed class may add `log` to log the \
+                         value's text (`#[classify(permanent, log)]`)"
+                    ),
                 ));
             }
         };
         let kind = match ident.to_string().as_str() {
             "transparent" => Kind::Transparent,
-            "transient" => Kind::Fixed(quote!(#krate::ErrorClass::Transient)),
-            "throttled" => Kind::Fixed(quote!(#krate::ErrorClass::Throttled {
-                retry_after: ::core::option::Option::None
-            })),
-            "permanent" => Kind::Fixed(quote!(#krate::ErrorClass::Permanent)),
+            "transient" => Kind::Fixed(quote!(#krate::ErrorClass::Transient), log),
+            "throttled" => Kind::Fixed(
+                quote!(#krate::ErrorClass::Throttled {
+                    retry_after: ::core::option::Option::None
+                }),
+                log,
+            ),
+            "permanent" => Kind::Fixed(quote!(#krate::ErrorClass::Permanent), log),
             other => {
-                let hint = CLASSES
-                    .iter()
-                    .find(|c| c.eq_ignore_ascii_case(other))
-                    .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"));
+                let hint = if other == "log" {
+                    " (`log` goes after a fixed class: `#[classify(permanent, log)]`)".to_owned()
+                } else {
+                    CLASSES
+                        .iter()
+                        .find(|c| c.eq_ignore_ascii_case(other))
+                        .map_or_else(String::new, |c| format!(" (did you mean `{c}`?)"))
+                };
                 return Err(syn::Error::new(
                     ident.span(),
                     format!("unknown class `{other}`{hint}: expected one of {KINDS}"),
