@@ -800,6 +800,19 @@ impl Settings {
         }
     }
 
+    /// The values `self` gives that `earlier` gave otherwise, as the setter's name, the
+    /// earlier value and this one (`max_attempts`, `2`, `5`): what layering `self` over
+    /// `earlier` changes of what was set.
+    pub(crate) fn replaced(&self, earlier: &Settings) -> Vec<(&'static str, String, String)> {
+        KEYS.iter()
+            .filter_map(|&key| {
+                let (new, _) = self.values[key as usize].as_ref()?;
+                let (old, _) = earlier.values[key as usize].as_ref()?;
+                (new != old).then(|| (key.setter(), show(*old), show(*new)))
+            })
+            .collect()
+    }
+
     /// Layers `self` over `lower`: values set here win.
     pub(crate) fn over(&self, lower: &Settings) -> Settings {
         let mut out = lower.clone();

@@ -711,6 +711,26 @@ impl Builder {
             });
         }
         let mut reg = registry();
+        // What an earlier `init()` set in code that this one sets otherwise: said once it is
+        // installed, as a library and its application may both call `init()`.
+        let mut replaced: Vec<(String, &'static str, String, String)> = self
+            .global
+            .replaced(&reg.global_code)
+            .into_iter()
+            .map(|(setter, old, new)| ("the defaults".to_owned(), setter, old, new))
+            .collect();
+        for (name, s) in &self.providers {
+            if let Some(earlier) = reg.provider_code.get(name) {
+                replaced.extend(s.replaced(earlier).into_iter().map(|(setter, old, new)| {
+                    (
+                        format!("provider `{}`", name.escape_debug()),
+                        setter,
+                        old,
+                        new,
+                    )
+                }));
+            }
+        }
         let mut next = Registry {
             providers: BTreeMap::new(),
             global_code: self.global.over(&reg.global_code),
@@ -800,6 +820,16 @@ impl Builder {
         }
         INIT_RAN.store(true, Ordering::Relaxed);
         drop(reg);
+        if install {
+            for (whose, setter, old, new) in &replaced {
+                tracing::warn!(
+                    target: "resilience", setting = *setter, earlier = old.as_str(), value = new.as_str(),
+                    "[CONFIG] init() sets Settings::{setter} of {whose} to {new}, over the {old} \
+                     given in code before (an earlier init(), or configure()): settings in code \
+                     layer over those before them"
+                );
+            }
+        }
         // In strict mode, they are among the problems returned.
         if !strict {
             for (part, names) in near.iter().filter(|(part, _)| first_near_warning(part)) {

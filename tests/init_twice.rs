@@ -1,0 +1,66 @@
+//! A second `init()` layers its code settings over the first's: said, at warn, for each
+//! value it changes, as a library and its application may both call `init()`. Its own test
+//! binary: the process's registry, which isolation would bypass.
+
+mod common;
+
+use std::time::Duration;
+
+use common::capture;
+use resilience::{Builder, Settings};
+
+#[test]
+fn a_later_init_that_changes_an_earlier_one_s_settings_says_so() {
+    let (logs, subscriber) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        Builder::new()
+            .defaults(Settings::new().max_attempts(2))
+            .provider(
+                "init-twice",
+                Settings::new().breaker_timeout(Duration::from_secs(30)),
+            )
+            .init()
+            .unwrap();
+        assert!(!logs.text().contains("[CONFIG]"), "{}", logs.text());
+        Builder::new()
+            .defaults(Settings::new().max_attempts(5))
+            .provider(
+                "init-twice",
+                Settings::new()
+                    .breaker_timeout(Duration::from_secs(10))
+                    .failure_threshold(3),
+            )
+            .init()
+            .unwrap();
+    });
+    let text = logs.text();
+    for line in [
+        "WARN resilience: [CONFIG] init() sets Settings::max_attempts of the defaults to 5, over \
+         the 2 given in code before (an earlier init(), or configure()): settings in code layer \
+         over those before them setting=\"max_attempts\" earlier=\"2\" value=\"5\"",
+        "WARN resilience: [CONFIG] init() sets Settings::breaker_timeout of provider \
+         `init-twice` to 10, over the 30 given in code before",
+    ] {
+        assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
+    }
+    // A value set for the first time (failure_threshold) is no change.
+    assert_eq!(text.matches("[CONFIG]").count(), 2, "{text}");
+    let config = resilience::provider("init-twice").config();
+    assert_eq!(
+        (
+            config.max_attempts,
+            config.breaker_timeout,
+            config.failure_threshold
+        ),
+        (5, Duration::from_secs(10), 3)
+    );
+    // The same values again: nothing to say.
+    let (logs, subscriber) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        Builder::new()
+            .defaults(Settings::new().max_attempts(5))
+            .init()
+            .unwrap();
+    });
+    assert!(!logs.text().contains("[CONFIG]"), "{}", logs.text());
+}
