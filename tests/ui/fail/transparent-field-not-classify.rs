@@ -16,6 +16,10 @@ enum UploadError {
     Io(std::io::Error),
     #[classify(permanent)]
     Invalid,
+    // `Box<E>` forwards to `E`, which has none: reported with `Classify`'s own message, whose
+    // notes say to give such a variant a fixed class.
+    #[classify(transparent)]
+    Boxed(Box<dyn std::error::Error + Send + Sync>),
 }
 
 #[derive(Debug, Classify)]
