@@ -42,7 +42,8 @@ fn the_line_names_the_value_the_provider_uses() {
          own setting, which comes before the global variable; a provider that sets none of its \
          own uses the global code settings, then the built-in default).",
         "Ignoring RETRY_TOTAL_TIMEOUT=soon for provider envi-a: expected a number of seconds \
-         above 0 (1 ns at least) and below 31536000 (a year), or none; it uses none instead \
+         above 0 (1 ns at least) and below 31536000 (a year; or with a unit: 300ms, 2s, 1.5m, \
+         1h), or none; it uses none instead \
          (the next setting in line: the global code settings, then the built-in default, where \
          the provider sets none of its own).",
         "Ignoring RESILIENCE_ENVI_A_RETRY_JITTER=sometimes for provider envi-a: expected one \

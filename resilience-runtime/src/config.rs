@@ -193,12 +193,12 @@ keys! {
     Enabled => "RESILIENCE_ENABLED", enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     RetryEnabled => "RESILIENCE_RETRY_ENABLED", retry_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     MaxAttempts => "RETRY_MAX_ATTEMPTS", max_attempts, Attempts, "a whole number of attempts from 1 to 1000 (the first attempt counts)";
-    BaseDelay => "RETRY_BASE_DELAY", base_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
-    MaxDelay => "RETRY_MAX_DELAY", max_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
+    BaseDelay => "RETRY_BASE_DELAY", base_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5; or with a unit: 300ms, 2s, 1.5m, 1h)";
+    MaxDelay => "RETRY_MAX_DELAY", max_delay, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5; or with a unit: 300ms, 2s, 1.5m, 1h)";
     ExponentialBase => "RETRY_EXPONENTIAL_BASE", exponential_base, Base, "a finite number from 1.0 to 1000";
     Jitter => "RETRY_JITTER", jitter, Jitter, "one of full, none, equal, decorrelated, true (= full), false (= none)";
-    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year), or none";
-    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year), or none";
+    AttemptTimeout => "RETRY_ATTEMPT_TIMEOUT", attempt_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year; or with a unit: 300ms, 2s, 1.5m, 1h), or none";
+    TotalTimeout => "RETRY_TOTAL_TIMEOUT", total_timeout, OptSecs, "a number of seconds above 0 (1 ns at least) and below 31536000 (a year; or with a unit: 300ms, 2s, 1.5m, 1h), or none";
     BudgetEnabled => "RESILIENCE_RETRY_BUDGET_ENABLED", retry_budget_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     BudgetRatio => "RETRY_BUDGET_RATIO", retry_budget_ratio, Share, "0, or a finite number from 0.000001 (one retry per million calls; 0.2 lets retries add 20% to calls)";
     BudgetMinPerSecond => "RETRY_BUDGET_MIN_PER_SECOND", retry_budget_min_per_second, NonNegative, "a finite number of retries per second, 0 or more";
@@ -206,7 +206,7 @@ keys! {
     BreakerEnabled => "RESILIENCE_CIRCUIT_BREAKER_ENABLED", circuit_breaker_enabled, Bool, "true or false (also 1/0, yes/no, on/off)";
     FailureThreshold => "CIRCUIT_BREAKER_FAILURE_THRESHOLD", failure_threshold, Count, "a whole number of failures from 1 to 4294967295";
     SuccessThreshold => "CIRCUIT_BREAKER_SUCCESS_THRESHOLD", success_threshold, Count16, "a whole number from 1 to 65535";
-    BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5)";
+    BreakerTimeout => "CIRCUIT_BREAKER_TIMEOUT", breaker_timeout, Secs, "a number of seconds from 0 to 31536000 (a year; decimals allowed, e.g. 0.5; or with a unit: 300ms, 2s, 1.5m, 1h)";
     HalfOpenMaxCalls => "CIRCUIT_BREAKER_HALF_OPEN_MAX_CALLS", half_open_max_calls, Count16, "a whole number from 1 to 65535";
     FailureRate => "CIRCUIT_BREAKER_FAILURE_RATE", failure_rate, Rate, "a fraction above 0 and at most 1 (e.g. 0.5), or none";
     WindowSize => "CIRCUIT_BREAKER_WINDOW_SIZE", window_size, Window, "a whole number of attempts from 1 to 4096";
@@ -253,7 +253,19 @@ const MAX_SECS: u64 = 365 * 24 * 3600;
 /// Seconds in any form an `f64` is read from, exactly, digits past the nanosecond cut
 /// (`9e-10`, as `0.0000000009`, is no time).
 fn parse_secs(s: &str) -> Option<Duration> {
-    let (d, cut) = decimal(s)?.secs()?;
+    // A unit, as Go and humantime write one (`300ms`, `2s`, `1.5m`, `1h`): written so often
+    // that refusing it (or, without `init()`, running without the setting) helps no one. A
+    // bare number is seconds, as the original plan has it.
+    let (number, scale) = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600)]
+        .into_iter()
+        .find_map(|(unit, scale)| Some((s.strip_suffix(unit)?.trim_end(), scale)))
+        .unwrap_or((s, 1));
+    let mut number = decimal(number)?;
+    if scale == 0 {
+        number.point -= 3;
+    }
+    let (d, cut) = number.secs()?;
+    let d = d.checked_mul(scale.max(1))?;
     // Past the year by less than the nanosecond kept: cut down, it would be the year, which
     // `RETRY_MAX_DELAY` allows.
     (!cut || d < Duration::from_secs(MAX_SECS)).then_some(d)
@@ -1381,6 +1393,56 @@ mod tests {
         p1.extend(p2);
         p1.extend(p3);
         (c, p1)
+    }
+
+    /// A duration may carry a unit, as Go and humantime write one; a bare number is seconds.
+    #[test]
+    fn durations_take_a_unit() {
+        let ms = Duration::from_millis;
+        for (raw, d) in [
+            ("300ms", ms(300)),
+            ("0.5ms", Duration::from_micros(500)),
+            ("2s", ms(2000)),
+            ("2 s", ms(2000)),
+            ("1.5m", ms(90_000)),
+            ("1h", ms(3_600_000)),
+            ("2", ms(2000)),
+            ("1e3ms", ms(1000)),
+            ("8760h", Duration::from_secs(MAX_SECS)),
+        ] {
+            assert_eq!(
+                Key::MaxDelay.parse(raw),
+                Some(Value::Secs(d)),
+                "RETRY_MAX_DELAY={raw}"
+            );
+        }
+        assert_eq!(
+            Key::AttemptTimeout.parse("300ms"),
+            Some(Value::OptSecs(Some(ms(300))))
+        );
+        let (c, problems) = resolve(
+            &[
+                ("RESILIENCE_KIMI_RETRY_ATTEMPT_TIMEOUT", "300ms"),
+                ("CIRCUIT_BREAKER_TIMEOUT", "30s"),
+            ],
+            "kimi",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            (c.attempt_timeout, c.breaker_timeout),
+            (Some(ms(300)), Duration::from_secs(30))
+        );
+        // Not a unit, in another case, alone, negative, past a year: refused, the units named.
+        for raw in ["2S", "2sec", "ms", "-1s", "8761h", "1d", "2 ss"] {
+            let (_, problems) = resolve(&[("RETRY_MAX_DELAY", raw)], "kimi");
+            assert_eq!(problems.len(), 1, "{raw}: {problems:?}");
+            assert!(
+                problems[0]
+                    .expected
+                    .contains("or with a unit: 300ms, 2s, 1.5m, 1h"),
+                "{raw}: {problems:?}"
+            );
+        }
     }
 
     #[test]
