@@ -134,9 +134,11 @@ async fn fails(attempts: &Cell<u32>) -> Result<u32, TestError> {
 
 static SITE: resilience::CallSite = resilience::CallSite::new("drain-site", "upload");
 
-fn draining(provider: &'static str) -> Result<u32, TestError> {
+/// Ended by the drain, 1 s into the call, with `left` seconds of its backoff left.
+fn draining(provider: &'static str, left: u64) -> Result<u32, TestError> {
     Err(TestError::Resilience(ResilienceError::Draining {
         provider,
+        retry_in: Some(Duration::from_secs(left)),
     }))
 }
 
@@ -154,7 +156,7 @@ async fn a_call_asleep_in_its_backoff_ends_at_once_through_execute() {
     assert_eq!(attempts.get(), 1);
     assert_eq!(p.retry_budget_available(), f64::from(TOKENS - 1), "asleep");
     resilience::drain();
-    assert_eq!(call.await.unwrap(), draining("drain-exec-asleep"));
+    assert_eq!(call.await.unwrap(), draining("drain-exec-asleep", 29));
     assert_eq!(attempts.get(), 1, "no attempt after the drain");
     assert_eq!(
         started.elapsed(),
@@ -198,8 +200,8 @@ async fn a_call_asleep_in_its_backoff_ends_at_once_through_the_macro_and_a_call_
         }))
     };
     drain_after_a_second().await;
-    assert_eq!(by_macro.await.unwrap(), draining("drain-macro"));
-    assert_eq!(by_site.await.unwrap(), draining("drain-site"));
+    assert_eq!(by_macro.await.unwrap(), draining("drain-macro", 29));
+    assert_eq!(by_site.await.unwrap(), draining("drain-site", 44));
     assert_eq!((macro_attempts.get(), site_attempts.get()), (1, 1));
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     for p in [macro_p, site_p] {
@@ -354,7 +356,7 @@ async fn a_drain_in_one_isolation_does_not_reach_another() {
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
     drained.run(async { resilience::drain() }).await;
-    assert_eq!(in_drained.await.unwrap(), draining("drain-iso"));
+    assert_eq!(in_drained.await.unwrap(), draining("drain-iso", 29));
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     assert_eq!(in_other.await.unwrap(), Ok(2), "retried after its backoff");
     assert_eq!(started.elapsed(), BACKOFF);
@@ -390,7 +392,7 @@ async fn the_process_drain_does_not_reach_isolations() {
     };
     drain_after_a_second().await;
     resilience::drain();
-    assert_eq!(process_call.await.unwrap(), draining("drain-process"));
+    assert_eq!(process_call.await.unwrap(), draining("drain-process", 29));
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     assert_eq!(isolated.await.unwrap(), Ok(2));
     assert_eq!((ours.get(), theirs.get()), (1, 2));

@@ -1564,8 +1564,16 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn drained_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
+        // What was left of the backoff: the provider's `Retry-After` at least, for a caller
+        // that hands the work back to its own client.
+        let retry_in = self
+            .ext
+            .as_ref()
+            .and_then(|e| e.timer.as_ref())
+            .map(|t| t.sleep.deadline().saturating_duration_since(Instant::now()));
         let error = ResilienceError::Draining {
             provider: self.current.p.name,
+            retry_in,
         };
         self.ended_in_backoff(hooks, &GiveUp::DrainedInBackoff, error)
     }

@@ -63,6 +63,11 @@ pub enum ResilienceError {
     Draining {
         /// The provider called.
         provider: &'static str,
+        /// The rest of the backoff it was ended in: when it would have retried, at least what
+        /// the provider's `Retry-After` asked. A gateway can pass it on to its own client (as
+        /// its `Retry-After`) for the work it gives back. `None` only when the backoff's end
+        /// was not known.
+        retry_in: Option<Duration>,
     },
 }
 
@@ -73,7 +78,7 @@ impl ResilienceError {
             ResilienceError::CircuitOpen { provider, .. }
             | ResilienceError::AttemptTimeout { provider, .. }
             | ResilienceError::DeadlineExceeded { provider, .. }
-            | ResilienceError::Draining { provider } => provider,
+            | ResilienceError::Draining { provider, .. } => provider,
         }
     }
 }
@@ -110,12 +115,18 @@ impl fmt::Display for ResilienceError {
                 Seconds(*deadline),
                 provider = provider.escape_debug(),
             ),
-            ResilienceError::Draining { provider } => write!(
-                f,
-                "call to provider `{provider}` ended in its backoff: the process is draining, \
-                 no more retries",
-                provider = provider.escape_debug(),
-            ),
+            ResilienceError::Draining { provider, retry_in } => {
+                write!(
+                    f,
+                    "call to provider `{provider}` ended in its backoff: the process is \
+                     draining, no more retries",
+                    provider = provider.escape_debug(),
+                )?;
+                match retry_in {
+                    Some(d) => write!(f, " (its retry was due in {})", Seconds(*d)),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -605,12 +616,24 @@ mod tests {
     /// inside an `io::Error`, and names its provider.
     #[test]
     fn a_drain_s_error_is_permanent_and_says_why() {
-        let drained = ResilienceError::Draining { provider: "kimi" };
+        let drained = ResilienceError::Draining {
+            provider: "kimi",
+            retry_in: None,
+        };
         assert_eq!(drained.classify(), ErrorClass::Permanent);
         assert_eq!(drained.provider(), "kimi");
         assert_eq!(
             drained.to_string(),
             "call to provider `kimi` ended in its backoff: the process is draining, no more retries"
+        );
+        let due = ResilienceError::Draining {
+            provider: "kimi",
+            retry_in: Some(Duration::from_millis(29_500)),
+        };
+        assert_eq!(
+            due.to_string(),
+            "call to provider `kimi` ended in its backoff: the process is draining, no more \
+             retries (its retry was due in 29.500s)"
         );
         let io: std::io::Error = drained.clone().into();
         assert_eq!(io.classify(), ErrorClass::Permanent);
