@@ -1564,8 +1564,8 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn drained_in_backoff<R>(&mut self, hooks: &Hooks<R>) -> R {
-        // What was left of the backoff: the provider's `Retry-After` at least, for a caller
-        // that hands the work back to its own client.
+        // What was left of the backoff (which ends no sooner than the provider's
+        // `Retry-After` allowed), for a caller that hands the work back to its own client.
         let retry_in = self
             .ext
             .as_ref()

@@ -63,8 +63,8 @@ pub enum ResilienceError {
     Draining {
         /// The provider called.
         provider: &'static str,
-        /// The rest of the backoff it was ended in: when it would have retried, at least what
-        /// the provider's `Retry-After` asked. A gateway can pass it on to its own client (as
+        /// The rest of the backoff it was ended in: when it would have retried, no sooner than
+        /// the provider's `Retry-After` allowed. A gateway can pass it on to its own client (as
         /// its `Retry-After`) for the work it gives back. `None` only when the backoff's end
         /// was not known.
         retry_in: Option<Duration>,
