@@ -39,7 +39,9 @@ fn a_later_init_that_changes_an_earlier_one_s_settings_says_so() {
          the 2 given in code before (an earlier init(), or configure()): settings in code layer \
          over those before them setting=\"max_attempts\" earlier=\"2\" value=\"5\"",
         "WARN resilience: [CONFIG] init() sets Settings::breaker_timeout of provider \
-         `init-twice` to 10, over the 30 given in code before",
+         `init-twice` to 10, over the 30 given in code before (an earlier init(), or \
+         configure()): settings in code layer over those before them provider=\"init-twice\" \
+         setting=\"breaker_timeout\" earlier=\"30\" value=\"10\"",
     ] {
         assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     }

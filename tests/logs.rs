@@ -126,6 +126,20 @@ fn log_lines_fields_and_secrets() {
         ] {
             assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
         }
+        // Every call line has a key, the rejection's too (its call never reached the
+        // operation, so its key was made for the line).
+        let call_lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("[RETRY]") || l.contains("rejected: breaker"))
+            .collect();
+        assert_eq!(call_lines.len(), 5, "{text}");
+        for line in call_lines {
+            let key = line
+                .split_once("idempotency_key=")
+                .map(|(_, rest)| rest.split(' ').next().unwrap_or(""))
+                .unwrap_or_else(|| panic!("no idempotency_key in {line}"));
+            assert_eq!(key.len(), 36, "{line}");
+        }
 
         // The text and the field show the same milliseconds, not one rounded, one cut.
         let odd = Settings::new()

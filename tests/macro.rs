@@ -950,6 +950,35 @@ mod derived {
         );
     }
 
+    /// `log` on a generic enum whose `Display` is thiserror's, which holds only where the
+    /// parameter is `Display` (no bound of the user's own), and on one that borrows.
+    #[derive(Debug, thiserror::Error, Classify)]
+    enum LoggedGeneric<E: std::fmt::Debug> {
+        #[error("rejected: {0}")]
+        #[classify(permanent, log)]
+        Rejected(E),
+    }
+
+    #[derive(Debug, thiserror::Error, Classify)]
+    enum LoggedBorrow<'a> {
+        #[error("rejected: {0}")]
+        #[classify(permanent, log)]
+        Rejected(&'a str),
+    }
+
+    #[test]
+    fn log_works_with_generics_and_borrows() {
+        assert_eq!(
+            LoggedGeneric::Rejected(7u8).log_summary().as_deref(),
+            Some("rejected: 7")
+        );
+        let text = String::from("quota");
+        assert_eq!(
+            LoggedBorrow::Rejected(&text).log_summary().as_deref(),
+            Some("rejected: quota")
+        );
+    }
+
     /// No variants: nothing to classify, and it still implements the trait (a generic's
     /// argument for "cannot fail").
     #[derive(Debug, Classify)]

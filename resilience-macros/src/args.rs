@@ -456,13 +456,24 @@ fn string_value(
                 |p| p.to_token_stream().to_string().replace(' ', ""),
             );
         match named {
-            Some(named) => format!(
-                ": a macro sees tokens, not values, and the name is checked and registered at \
-                 compile time. For a name kept in a `const`, declare the call site yourself: \
-                 `static SITE: {facade}::CallSite = {facade}::CallSite::new({named}, \"upload\"){};` \
-                 and call `SITE.execute(|| async {{ … }})`",
-                if no_retry { ".without_retry()" } else { "" }
-            ),
+            Some(named) => {
+                // An associated const (`Self::NAME`): a `static`, an item of its own, cannot
+                // name `Self` (E0401), so the advice names the type instead.
+                let (named, self_note) = match named.strip_prefix("Self::") {
+                    Some(rest) => (
+                        format!("YourType::{rest}"),
+                        " (a `static` cannot name `Self`: name the type)",
+                    ),
+                    None => (named, ""),
+                };
+                format!(
+                    ": a macro sees tokens, not values, and the name is checked and registered at \
+                     compile time. For a name kept in a `const`, declare the call site yourself: \
+                     `static SITE: {facade}::CallSite = {facade}::CallSite::new({named}, \"upload\"){};`{self_note} \
+                     and call `SITE.execute(|| async {{ … }})`",
+                    if no_retry { ".without_retry()" } else { "" }
+                )
+            }
             // A field, a call, a `format!`: a name known only at run time, which no `static`
             // call site can hold. The `const` advice would not compile there.
             None => format!(
@@ -532,9 +543,9 @@ mod tests {
     }
 
     /// A name known only at run time (a field): no `static` call site can hold it, so the
-    /// advice is the provider's own `execute`, not a `const` call site.
+    /// advice is the provider's own call site (`Provider::call_site`), not a `const` one.
     #[test]
-    fn a_provider_known_at_run_time_is_sent_to_provider_execute() {
+    fn a_provider_known_at_run_time_is_sent_to_provider_call_site() {
         let e = err("provider = self.name");
         assert!(
             e.contains("resilience::provider(&name).call_site(\"upload\")"),
@@ -546,6 +557,19 @@ mod tests {
             e.contains("resilience::provider(&name).call_site_without_retry(\"upload\")"),
             "{e}"
         );
+    }
+
+    /// An associated const: a `static` cannot name `Self`, so the advice names a type.
+    #[test]
+    fn an_associated_const_is_not_suggested_as_self_in_a_static() {
+        let e = err("provider = Self::NAME");
+        assert!(
+            e.contains(
+                "CallSite::new(YourType::NAME, \"upload\");` (a `static` cannot name `Self`"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("new(Self::"), "{e}");
     }
 
     /// A name kept in a `const` reached by a path: the suggested call site names the same

@@ -52,6 +52,21 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
                 arms.iter().filter_map(|a| a.forwarded),
                 &krate,
             );
+            // `log` formats the whole value: a generic type's `Display` (thiserror's, whose
+            // bounds are inferred: `E: Display` for a `{0}` of type `E`) holds for some
+            // arguments only, so the impl asks for it as thiserror's own impls do, rather than
+            // failing for every argument. (Without generics the bound would be a trivial
+            // one, refused by rustc; the missing `Display` is reported at `log` there.)
+            if let Some(at) = arms.iter().find_map(|a| a.logs)
+                && !generics.params.is_empty()
+            {
+                let name = &input.ident;
+                let (_, ty_generics, _) = input.generics.split_for_impl();
+                generics
+                    .make_where_clause()
+                    .predicates
+                    .push(syn::parse_quote_spanned!(at=> #name #ty_generics: ::core::fmt::Display));
+            }
             let classify = arms.iter().map(|a| &a.classify);
             let retry_after = arms.iter().map(|a| &a.retry_after);
             let log_summary = arms.iter().map(|a| &a.log_summary);
@@ -279,6 +294,9 @@ struct Arm<'a> {
     log_summary: TokenStream,
     /// A transparent variant's error field's type.
     forwarded: Option<&'a syn::Type>,
+    /// Where a fixed class's `log` was written, if it was: the impl then needs the type's
+    /// `Display`.
+    logs: Option<Span>,
 }
 
 /// `E: Classify` for each forwarded field that is a type parameter (`E`), a projection of
@@ -392,6 +410,7 @@ fn arm<'a>(
                 retry_after: quote!(#pattern => ::core::option::Option::None,),
                 log_summary: quote!(#pattern => #summary,),
                 forwarded: None,
+                logs: log,
             })
         }
         Kind::Transparent => {
@@ -429,6 +448,7 @@ fn arm<'a>(
                 retry_after: quote!(#pattern => #r,),
                 log_summary: quote!(#pattern => #l,),
                 forwarded: Some(ty),
+                logs: None,
             })
         }
     }

@@ -1262,7 +1262,7 @@ impl Call {
         if let Some(ext) = &mut *self.ext
             && self.current.p.mode.limited
         {
-            Call::arm_limit(self.current.p, ext);
+            Call::arm_limit(&self.current, ext);
         }
     }
 
@@ -1351,7 +1351,8 @@ impl Call {
     /// the deadline.
     #[cold]
     #[inline(never)]
-    fn arm_limit(p: &'static ProviderInner, ext: &mut Ext) {
+    fn arm_limit(current: &Current, ext: &mut Ext) {
+        let p = current.p;
         let c = &p.config;
         let provider = p.name;
         let per_attempt = c.attempt_timeout.map(|t| {
@@ -1384,7 +1385,7 @@ impl Call {
             if arm(ext, d) {
                 return Some(error);
             }
-            tracing::error!(target: "resilience", provider = p.name, "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
+            tracing::error!(target: "resilience", provider = p.name, method = current.site.method, idempotency_key = %current.key(), "[RETRY] Timeouts need a Tokio runtime with its time driver; this attempt runs without one");
             None
         });
     }

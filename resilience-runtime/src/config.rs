@@ -1288,6 +1288,9 @@ mod tests {
             ("CIRCUIT_BREAKER_TIMOUT", "CIRCUIT_BREAKER_TIMEOUT"),
             ("RETRY_BASE_DELAYS", "RETRY_BASE_DELAY"),
             ("RETRY_ENABLD", "RESILIENCE_RETRY_ENABLED"),
+            // Two edits: still near.
+            ("RETRY_MAX_ATEMTS", "RETRY_MAX_ATTEMPTS"),
+            ("CIRCUIT_BREAKR_TIMOUT", "CIRCUIT_BREAKER_TIMEOUT"),
         ] {
             assert_eq!(near_global(typo), Some(var), "{typo}");
         }
@@ -1299,6 +1302,8 @@ mod tests {
             "RESILIENCE_RETRY_MAX_ATEMPTS",
             "retry_max_atempts",
             "RETRY_COUNT",
+            // Three edits: too far to be told from another program's.
+            "RETRY_MAX_ATMPS",
             "PATH",
             "ENABLE",
             "ENABLED",
@@ -1367,9 +1372,14 @@ mod tests {
             ("RESILIENCE_ENABLD", "RESILIENCE_ENABLED"),
             ("RESILIENCE_METRICS_ADR", "RESILIENCE_METRICS_ADDR"),
             ("RESILIENCE_RETRY_ENABLD", "RESILIENCE_RETRY_ENABLED"),
+            // Two edits.
+            ("RESILIENCE_ENBLD", "RESILIENCE_ENABLED"),
+            ("RESILIENCE_SRTICT_", "RESILIENCE_STRICT"),
         ] {
             assert_eq!(meant(typo).as_deref(), Some(var), "{typo}");
         }
+        // Three edits: none.
+        assert_eq!(meant("RESILIENCE_ENBL"), None);
         // A provider's setting misspelt is still the provider's.
         assert_eq!(
             meant("RESILIENCE_X_ENABLD").as_deref(),

@@ -585,6 +585,9 @@ impl Builder {
     /// - a name given settings in code (`Builder::provider("kimii", …)`) that no
     ///   `#[resilient]` method nor provider made has, but one nearly does.
     ///
+    /// Not a global misspelt without the prefix (`RETRY_MAX_ATEMPTS`), which may be another
+    /// program's variable: it stays a warning.
+    ///
     /// They are found whether or not a provider made before `init()` already warned about
     /// them. When any problem is found, nothing is installed (without `strict`, the code
     /// settings are installed when every problem is the environment's). A provider variable
@@ -713,22 +716,20 @@ impl Builder {
         let mut reg = registry();
         // What an earlier `init()` set in code that this one sets otherwise: said once it is
         // installed, as a library and its application may both call `init()`.
-        let mut replaced: Vec<(String, &'static str, String, String)> = self
+        // `None` for the defaults, else the provider's name.
+        let mut replaced: Vec<(Option<String>, &'static str, String, String)> = self
             .global
             .replaced(&reg.global_code)
             .into_iter()
-            .map(|(setter, old, new)| ("the defaults".to_owned(), setter, old, new))
+            .map(|(setter, old, new)| (None, setter, old, new))
             .collect();
         for (name, s) in &self.providers {
             if let Some(earlier) = reg.provider_code.get(name) {
-                replaced.extend(s.replaced(earlier).into_iter().map(|(setter, old, new)| {
-                    (
-                        format!("provider `{}`", name.escape_debug()),
-                        setter,
-                        old,
-                        new,
-                    )
-                }));
+                replaced.extend(
+                    s.replaced(earlier)
+                        .into_iter()
+                        .map(|(setter, old, new)| (Some(name.clone()), setter, old, new)),
+                );
             }
         }
         let mut next = Registry {
@@ -821,9 +822,13 @@ impl Builder {
         INIT_RAN.store(true, Ordering::Relaxed);
         drop(reg);
         if install {
-            for (whose, setter, old, new) in &replaced {
+            for (provider, setter, old, new) in &replaced {
+                let whose = provider.as_deref().map_or_else(
+                    || "the defaults".to_owned(),
+                    |p| format!("provider `{}`", p.escape_debug()),
+                );
                 tracing::warn!(
-                    target: "resilience", setting = *setter, earlier = old.as_str(), value = new.as_str(),
+                    target: "resilience", provider = provider.as_deref(), setting = *setter, earlier = old.as_str(), value = new.as_str(),
                     "[CONFIG] init() sets Settings::{setter} of {whose} to {new}, over the {old} \
                      given in code before (an earlier init(), or configure()): settings in code \
                      layer over those before them"

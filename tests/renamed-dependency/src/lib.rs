@@ -34,6 +34,18 @@ pub struct Busy;
 #[classify(permanent, crate = res)]
 pub struct Gone;
 
+/// `log` beside the path (its text goes through the path's `__private::Cow`), on a generic
+/// type whose `Display` holds for some arguments only.
+#[derive(Debug, Classify)]
+#[classify(permanent, crate = res, log)]
+pub struct Refusal<T>(pub T);
+
+impl<T: std::fmt::Display> std::fmt::Display for Refusal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused: {}", self.0)
+    }
+}
+
 /// A wrapper crate's re-export: what its own macros name by `$crate`.
 pub mod sdk {
     pub use res as resilience;
@@ -98,5 +110,6 @@ mod tests {
         assert_eq!(UploadError::Flaky.classify(), ErrorClass::Transient);
         assert_eq!(Busy.classify(), ErrorClass::Throttled { retry_after: None });
         assert_eq!(Gone.classify(), ErrorClass::Permanent);
+        assert_eq!(Refusal(7).log_summary().as_deref(), Some("refused: 7"));
     }
 }
