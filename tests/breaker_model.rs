@@ -81,8 +81,10 @@ async fn the_breaker_opens_exactly_when_the_model_says() {
                     model.pop_front();
                 }
                 let failures = model.iter().filter(|f| **f).count();
+                // The share as a quotient, as the breaker judges it: the product rounds
+                // (`0.55 * 100.0` is above 55), and a model by it would disagree at the rate.
                 want =
-                    model.len() >= minimum as usize && failures as f64 >= rate * model.len() as f64;
+                    model.len() >= minimum as usize && failures as f64 / model.len() as f64 >= rate;
             }
             let got = p.state() == CircuitState::Open;
             if got != want {
