@@ -65,4 +65,28 @@ fn a_later_init_that_changes_an_earlier_one_s_settings_says_so() {
             .unwrap();
     });
     assert!(!logs.text().contains("[CONFIG]"), "{}", logs.text());
+
+    // A library's `configure()` after its application's `init()` changes the application's
+    // setting: said too (it was silent, where the same change by `init()` was a warning).
+    Builder::new()
+        .provider("init-then-configure", Settings::new().max_attempts(5))
+        .init()
+        .unwrap();
+    let (logs, subscriber) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        resilience::configure("init-then-configure", Settings::new().max_attempts(4)).unwrap();
+    });
+    let text = logs.text();
+    let line = "WARN resilience: [CONFIG] configure() sets Settings::max_attempts of provider \
+                `init-then-configure` to 4, over the 5 given in code before (an earlier init(), \
+                or configure()): settings in code layer over those before them \
+                provider=\"init-then-configure\" setting=\"max_attempts\" earlier=\"5\" value=\"4\"";
+    assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
+    assert_eq!(text.matches("[CONFIG]").count(), 1, "{text}");
+    assert_eq!(
+        resilience::provider("init-then-configure")
+            .config()
+            .max_attempts,
+        4
+    );
 }

@@ -160,6 +160,42 @@ fn a_name_problem_at_first_use_is_logged_under_a_guard_too() {
     assert!(!text.contains("iso-fine"), "{text}");
 }
 
+/// A second `init()` (the application's after a library's) and a `configure()` after an
+/// `init()` say what they change of the code settings before them under a guard too, as they
+/// do for the process's providers: a test sees what its code will log.
+#[test]
+fn a_later_init_or_configure_says_what_it_changes_under_a_guard_too() {
+    let _isolated = testing::isolate();
+    let (logs, subscriber) = common::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        resilience::Builder::new()
+            .defaults(Settings::new().max_attempts(2))
+            .provider("iso-layers", Settings::new().max_attempts(5))
+            .init()
+            .unwrap();
+        resilience::Builder::new()
+            .defaults(Settings::new().max_attempts(4))
+            .init()
+            .unwrap();
+        resilience::configure("iso-layers", Settings::new().max_attempts(3)).unwrap();
+    });
+    let text = logs.text();
+    for line in [
+        "WARN resilience: [CONFIG] init() sets Settings::max_attempts of the defaults to 4, over \
+         the 2 given in code before (an earlier init(), or configure()): settings in code layer \
+         over those before them setting=\"max_attempts\" earlier=\"2\" value=\"4\"",
+        "WARN resilience: [CONFIG] configure() sets Settings::max_attempts of provider \
+         `iso-layers` to 3, over the 5 given in code before (an earlier init(), or \
+         configure()): settings in code layer over those before them provider=\"iso-layers\" \
+         setting=\"max_attempts\" earlier=\"5\" value=\"3\"",
+    ] {
+        assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
+    }
+    assert_eq!(text.matches("[CONFIG]").count(), 2, "{text}");
+    assert_eq!(state("iso-layers"), CircuitState::Closed);
+    assert_eq!(resilience::provider("iso-layers").config().max_attempts, 3);
+}
+
 /// A test's breaker moves are not the process's in the metrics: the state gauge of the name
 /// stays the process's provider's.
 #[test]

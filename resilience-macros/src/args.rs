@@ -479,8 +479,8 @@ fn string_value(
             None => format!(
                 ": a macro sees tokens, not values, and the name is checked and registered at \
                  compile time. For a name known only at run time, make the method's call site \
-                 from the provider once, when the client is made, and keep it: \
-                 `{facade}::provider(&name).{}(\"upload\")` gives a `&'static CallSite`; call \
+                 once, when the client is made, and keep it: \
+                 `{facade}::{}(&name, \"upload\")` gives a `&'static CallSite`; call \
                  `site.execute(|| async {{ … }})`",
                 if no_retry {
                     "call_site_without_retry"
@@ -543,18 +543,18 @@ mod tests {
     }
 
     /// A name known only at run time (a field): no `static` call site can hold it, so the
-    /// advice is the provider's own call site (`Provider::call_site`), not a `const` one.
+    /// advice is a call site made by name at run time (`resilience::call_site`), not a `const` one.
     #[test]
-    fn a_provider_known_at_run_time_is_sent_to_provider_call_site() {
+    fn a_provider_known_at_run_time_is_sent_to_a_named_call_site() {
         let e = err("provider = self.name");
         assert!(
-            e.contains("resilience::provider(&name).call_site(\"upload\")"),
+            e.contains("resilience::call_site(&name, \"upload\")"),
             "{e}"
         );
         assert!(!e.contains("CallSite::new(KIMI"), "{e}");
         let e = err("provider = self.name, retry = false");
         assert!(
-            e.contains("resilience::provider(&name).call_site_without_retry(\"upload\")"),
+            e.contains("resilience::call_site_without_retry(&name, \"upload\")"),
             "{e}"
         );
     }

@@ -52,4 +52,6 @@ pub use error::{ConfigError, ConfigProblem, ResilienceError};
 pub use http::ResponseExt;
 pub use http::{HttpError, parse_retry_after};
 pub use redact::redact;
-pub use registry::{Builder, Provider, configure, init, provider, providers};
+pub use registry::{
+    Builder, Provider, call_site, call_site_without_retry, configure, init, provider, providers,
+};

@@ -361,7 +361,10 @@ impl Provider {
     /// only at run time (one client type for several providers), where `#[resilient]`, which
     /// needs the name at compile time, and a `static` [`CallSite`] cannot go. Made on first
     /// use and kept for the process's life: the same `method` gives the same site, so make
-    /// it once (when the client is made) and keep the `&'static` it returns.
+    /// it once (when the client is made) and keep the `&'static` it returns. This provider is
+    /// made already, its configuration fixed: in a client made before `init()`, use
+    /// [`call_site`](crate::call_site)`(name, method)`, which finds its provider at its first
+    /// call.
     ///
     /// It calls this provider; but under `testing::isolate()`, like a `#[resilient]`
     /// method, the provider of its name in the calling thread's isolation (so a client made
@@ -527,6 +530,86 @@ fn site_of(p: &'static ProviderInner, method: &'static str, retry: bool) -> &'st
             site.bind(p);
             site
         })
+}
+
+/// The sites [`call_site`] made, by provider name, method and whether they retry.
+type NamedKey = (String, &'static str, bool);
+static NAMED_SITES: Mutex<Option<HashMap<NamedKey, &'static CallSite>>> = Mutex::new(None);
+
+fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static CallSite {
+    let mut sites = NAMED_SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let sites = sites.get_or_insert_with(HashMap::new);
+    let key = (provider.to_owned(), method, retry);
+    if let Some(site) = sites.get(&key) {
+        return site;
+    }
+    // Leaked once per name, method and flag, as call sites' names are `&'static`.
+    let name: &'static str = Box::leak(provider.to_owned().into_boxed_str());
+    let site = CallSite::new(name, method);
+    let site: &'static CallSite =
+        Box::leak(Box::new(if retry { site } else { site.without_retry() }));
+    sites.insert(key, site);
+    site
+}
+
+/// A call site for the provider named `provider`, a name known only at run time (one client
+/// type for several OpenAI-compatible providers, named in its configuration), labelled
+/// `method` in logs and metrics: what `#[resilient]`, which needs the name at compile time,
+/// and a `static` [`CallSite`] cannot give. Made on first use and kept for the process's
+/// life, the same for the same name, method and retry flag: make it once, when the client is
+/// made, and keep the `&'static`.
+///
+/// It makes no provider: as a `#[resilient]` method's, its provider is found by name at its
+/// first call, so a client made before `init()` takes the settings `init()` gives (where
+/// [`provider`]`(name).`[`call_site`](Provider::call_site) makes the provider, whose
+/// configuration is then fixed). Under `testing::isolate()` it calls the isolation's provider
+/// of that name, as a `#[resilient]` method does.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let _hermetic = resilience::testing::isolate(); // whatever the shell's resilience variables say
+/// use resilience::{Builder, CallSite, Settings};
+///
+/// struct Compatible {
+///     upload: &'static CallSite,
+///     create_job: &'static CallSite,
+/// }
+///
+/// impl Compatible {
+///     fn new(provider: &str) -> Self {
+///         Compatible {
+///             upload: resilience::call_site(provider, "upload"),
+///             // Not idempotent: one attempt, the breaker still applies.
+///             create_job: resilience::call_site_without_retry(provider, "create_job"),
+///         }
+///     }
+/// }
+///
+/// // Made before `init()`: no provider yet, so its settings are still open.
+/// let client = Compatible::new("doc-named-site");
+/// Builder::new()
+///     .provider("doc-named-site", Settings::new().max_attempts(5))
+///     .init()
+///     .unwrap();
+/// let attempts = client
+///     .upload
+///     .execute(|| async {
+///         Ok::<_, std::io::Error>(resilience::current_call().unwrap().max_attempts)
+///     })
+///     .await;
+/// assert_eq!(attempts.unwrap(), 5);
+/// assert!(std::ptr::eq(client.upload, resilience::call_site("doc-named-site", "upload")));
+/// # }
+/// ```
+pub fn call_site(provider: &str, method: &'static str) -> &'static CallSite {
+    named_site(provider, method, true)
+}
+
+/// [`call_site`] for an operation that is not idempotent: every call makes exactly one attempt
+/// (the breaker still applies), as `retry = false` does. A site of its own, apart from
+/// `call_site(provider, method)`'s.
+pub fn call_site_without_retry(provider: &str, method: &'static str) -> &'static CallSite {
+    named_site(provider, method, false)
 }
 
 /// Start-up configuration: settings in code, checked together with the environment.
@@ -716,22 +799,9 @@ impl Builder {
         let mut reg = registry();
         // What an earlier `init()` set in code that this one sets otherwise: said once it is
         // installed, as a library and its application may both call `init()`.
-        // `None` for the defaults, else the provider's name.
-        let mut replaced: Vec<(Option<String>, &'static str, String, String)> = self
-            .global
-            .replaced(&reg.global_code)
-            .into_iter()
-            .map(|(setter, old, new)| (None, setter, old, new))
-            .collect();
-        for (name, s) in &self.providers {
-            if let Some(earlier) = reg.provider_code.get(name) {
-                replaced.extend(
-                    s.replaced(earlier)
-                        .into_iter()
-                        .map(|(setter, old, new)| (Some(name.clone()), setter, old, new)),
-                );
-            }
-        }
+        let replaced = replaced_by(&self.global, &reg.global_code, &self.providers, |name| {
+            reg.provider_code.get(name)
+        });
         let mut next = Registry {
             providers: BTreeMap::new(),
             global_code: self.global.over(&reg.global_code),
@@ -822,18 +892,7 @@ impl Builder {
         INIT_RAN.store(true, Ordering::Relaxed);
         drop(reg);
         if install {
-            for (provider, setter, old, new) in &replaced {
-                let whose = provider.as_deref().map_or_else(
-                    || "the defaults".to_owned(),
-                    |p| format!("provider `{}`", p.escape_debug()),
-                );
-                tracing::warn!(
-                    target: "resilience", provider = provider.as_deref(), setting = *setter, earlier = old.as_str(), value = new.as_str(),
-                    "[CONFIG] init() sets Settings::{setter} of {whose} to {new}, over the {old} \
-                     given in code before (an earlier init(), or configure()): settings in code \
-                     layer over those before them"
-                );
-            }
+            warn_replaced("init()", &replaced);
         }
         // In strict mode, they are among the problems returned.
         if !strict {
@@ -845,6 +904,63 @@ impl Builder {
             }
         }
         result
+    }
+}
+
+/// What a later `init()` or `configure()` changed of the settings given in code before it:
+/// `(None for the defaults or the provider's name, the setter, the earlier value, the new)`.
+pub(crate) type Replaced = Vec<(Option<String>, &'static str, String, String)>;
+
+/// What an `init()` given `defaults` and `providers` sets otherwise than the code settings
+/// before it (`earlier_defaults`, and `earlier` for each provider's).
+pub(crate) fn replaced_by<'a>(
+    defaults: &Settings,
+    earlier_defaults: &Settings,
+    providers: &[(String, Settings)],
+    earlier: impl Fn(&str) -> Option<&'a Settings>,
+) -> Replaced {
+    let mut replaced: Replaced = defaults
+        .replaced(earlier_defaults)
+        .into_iter()
+        .map(|(setter, old, new)| (None, setter, old, new))
+        .collect();
+    for (name, s) in providers {
+        replaced.extend(replaced_for(name, s, earlier(name)));
+    }
+    replaced
+}
+
+/// What `settings`, given to provider `name` (`configure()`, `Builder::provider`), set
+/// otherwise than its code settings before them, if any.
+pub(crate) fn replaced_for(
+    name: &str,
+    settings: &Settings,
+    earlier: Option<&Settings>,
+) -> Replaced {
+    earlier.map_or_else(Vec::new, |earlier| {
+        settings
+            .replaced(earlier)
+            .into_iter()
+            .map(|(setter, old, new)| (Some(name.to_owned()), setter, old, new))
+            .collect()
+    })
+}
+
+/// Says, once installed, what `by` (`init()`, `configure()`) set over an earlier layer of
+/// code settings, as a library and its application may both set them: the process's and an
+/// isolation's alike.
+pub(crate) fn warn_replaced(by: &str, replaced: &Replaced) {
+    for (provider, setter, old, new) in replaced {
+        let whose = provider.as_deref().map_or_else(
+            || "the defaults".to_owned(),
+            |p| format!("provider `{}`", p.escape_debug()),
+        );
+        tracing::warn!(
+            target: "resilience", provider = provider.as_deref(), setting = *setter, earlier = old.as_str(), value = new.as_str(),
+            "[CONFIG] {by} sets Settings::{setter} of {whose} to {new}, over the {old} \
+             given in code before (an earlier init(), or configure()): settings in code \
+             layer over those before them"
+        );
     }
 }
 
@@ -932,6 +1048,7 @@ fn configure_with(
 ) -> Result<Provider, ConfigError> {
     let mut reg = registry();
     let previous = reg.provider_code.get(name).cloned();
+    let replaced = replaced_for(name, &settings, previous.as_ref());
     let merged = settings.after(previous.as_ref());
     reg.provider_code.insert(name.to_owned(), merged);
     let (config, mut problems) = reg.resolve(name, lookup);
@@ -967,6 +1084,7 @@ fn configure_with(
     }
     let made = reg.create(name, config);
     drop(reg);
+    warn_replaced("configure()", &replaced);
     check_names_once();
     on_made(made);
     Ok(Provider(made))

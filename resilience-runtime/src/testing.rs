@@ -329,6 +329,7 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
 pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provider, ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
+    let replaced = crate::registry::replaced_for(name, &settings, state.code.get(name));
     let merged = settings.after(state.code.get(name));
     let (config, mut problems) = state.config(name, &state.settings(name, Some(&merged)));
     let existing = state.providers.get(name).copied();
@@ -344,6 +345,7 @@ pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provide
     }
     let made = state.make(name, config);
     drop(state);
+    crate::registry::warn_replaced("configure()", &replaced);
     crate::registry::on_made(made);
     Some(Ok(Provider(made)))
 }
@@ -358,6 +360,11 @@ pub(crate) fn init(
     let scope = current()?;
     let mut state = scope.lock();
     let code_near = crate::registry::code_near_misses(providers, state.providers.keys());
+    // What this `init()` sets over an earlier one's (or `configure()`'s) code settings: said
+    // once installed, as the process's `init()` says it.
+    let replaced = crate::registry::replaced_by(defaults, &state.global, providers, |name| {
+        state.code.get(name)
+    });
     let mut next = State {
         providers: state.providers.clone(),
         global: defaults.over(&state.global),
@@ -392,13 +399,17 @@ pub(crate) fn init(
             crate::registry::code_near_problems(&code_near),
         );
     }
-    let result = if problems.is_empty() {
+    let installed = problems.is_empty();
+    let result = if installed {
         *state = next;
         Ok(())
     } else {
         Err(ConfigError::new(problems))
     };
     drop(state);
+    if installed {
+        crate::registry::warn_replaced("init()", &replaced);
+    }
     // In strict mode, they are among the problems returned.
     if !strict {
         for (given, names) in &code_near {
