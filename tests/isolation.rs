@@ -594,3 +594,32 @@ fn a_log_layer_that_makes_a_provider_while_the_budget_warning_is_logged_does_not
         },
     );
 }
+
+/// A site made by name (`resilience::call_site`) calls the isolation's provider inside a
+/// guard, made there from its settings, and, first called outside one after, the process's:
+/// what the isolation made is not cached in the site.
+#[tokio::test]
+async fn a_named_site_calls_the_isolation_s_provider_then_the_process_s() {
+    let site = resilience::call_site("iso-named-site", "upload");
+    let attempts = || {
+        site.execute(|| async {
+            Ok::<_, std::io::Error>(resilience::current_call().unwrap().max_attempts)
+        })
+    };
+    {
+        let _isolated = testing::isolate();
+        resilience::configure("iso-named-site", Settings::new().max_attempts(7)).unwrap();
+        assert_eq!(attempts().await.unwrap(), 7);
+    }
+    let outside = attempts().await.unwrap();
+    assert_ne!(outside, 7);
+    assert_eq!(
+        outside,
+        resilience::provider("iso-named-site").config().max_attempts
+    );
+    assert!(
+        resilience::providers()
+            .iter()
+            .any(|p| p.name() == "iso-named-site")
+    );
+}

@@ -234,7 +234,8 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     // `init()` checks the names the code gives it or a `#[resilient]` method has, not one the
     // program computes: that one must be named to it.
     let seen_by_init = reg.provider_code.contains_key(name)
-        || CallSite::registered().any(|s| s.provider_name() == name);
+        || CallSite::registered().any(|s| s.provider_name() == name)
+        || named_site_providers().contains(&name);
     let inner = reg.create(name, config);
     drop(reg);
     check_names_once();
@@ -563,7 +564,11 @@ fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static Cal
 /// first call, so a client made before `init()` takes the settings `init()` gives (where
 /// [`provider`]`(name).`[`call_site`](Provider::call_site) makes the provider, whose
 /// configuration is then fixed). Under `testing::isolate()` it calls the isolation's provider
-/// of that name, as a `#[resilient]` method does.
+/// of that name, as a `#[resilient]` method does. Its name is known to `init()` from now on,
+/// as a `#[resilient]` method's is from program load (its variables and settings are no slip
+/// of a provider near it; a name clashing with it is an error); a bad one (empty, with a
+/// control character) is reported as [`provider`]'s, at the first call. Names are never
+/// forgotten: as for [`provider`], do not build them from user input.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -603,6 +608,18 @@ fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static Cal
 /// ```
 pub fn call_site(provider: &str, method: &'static str) -> &'static CallSite {
     named_site(provider, method, true)
+}
+
+/// The providers of the sites [`call_site`] made so far (a name may repeat): known to `init()`
+/// from then on, as a `#[resilient]` method's are from program load, though none is made yet.
+/// Taken after the registry's lock where both are held; `named_site` takes no other.
+fn named_site_providers() -> Vec<&'static str> {
+    NAMED_SITES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|sites| sites.values().map(|s| s.provider_name()).collect())
+        .unwrap_or_default()
 }
 
 /// [`call_site`] for an operation that is not idempotent: every call makes exactly one attempt
@@ -809,7 +826,13 @@ impl Builder {
         };
         let given: Vec<String> = self.providers.iter().map(|(n, _)| n.clone()).collect();
         // Said whenever given, as a variable's slip is.
-        let code_near = code_near_misses(&self.providers, reg.providers.keys());
+        let code_near = code_near_misses(
+            &self.providers,
+            reg.providers
+                .keys()
+                .map(String::as_str)
+                .chain(named_site_providers()),
+        );
         for (name, s) in self.providers {
             let merged = s.after(next.provider_code.get(&name));
             next.provider_code.insert(name, merged);
@@ -1069,7 +1092,8 @@ fn configure_with(
         // that logs the error and goes on makes the provider at its first use with these
         // settings, each bad variable replaced by the next setting in line, not with the
         // built-in defaults.
-        if changes_made || !code_is_sound {
+        let kept = !changes_made && code_is_sound;
+        if !kept {
             match previous {
                 Some(old) => reg.provider_code.insert(name.to_owned(), old),
                 None => reg.provider_code.remove(name),
@@ -1077,9 +1101,17 @@ fn configure_with(
         }
         // Named, so that an error whose every problem is the environment's means kept.
         add_new(&mut problems, own);
+        drop(reg);
+        // Kept, they change what was given before as much as when accepted.
+        if kept {
+            warn_replaced("configure()", &replaced);
+        }
         return Err(ConfigError::new(problems));
     }
-    if let Some(existing) = reg.providers.get(name) {
+    if let Some(&existing) = reg.providers.get(name) {
+        drop(reg);
+        // A setting a variable overrides changes no provider made, but is kept all the same.
+        warn_replaced("configure()", &replaced);
         return Ok(Provider(existing));
     }
     let made = reg.create(name, config);
@@ -1229,6 +1261,7 @@ fn named<'a>(code: &'a Registry, made: &'a Registry) -> Vec<&'a str> {
         .chain(made.providers.keys())
         .map(String::as_str)
         .chain(CallSite::registered().map(|s| -> &'a str { s.provider_name() }))
+        .chain(named_site_providers())
         .collect()
 }
 
@@ -1351,11 +1384,11 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
 /// provider made later by a name the program computes is made known.
 pub(crate) fn code_near_misses<'a>(
     providers: &[(String, Settings)],
-    made: impl Iterator<Item = &'a String>,
+    made: impl Iterator<Item = &'a str>,
 ) -> Vec<(String, Vec<String>)> {
     let called: Vec<&str> = CallSite::registered()
         .map(|s| -> &str { s.provider_name() })
-        .chain(made.map(String::as_str))
+        .chain(made)
         .collect();
     let mut set_up: Vec<&str> = providers
         .iter()
@@ -1834,6 +1867,38 @@ mod tests {
     static REGISTERED: crate::CallSite = crate::CallSite::new("reg-site-v2", "upload");
     inventory::submit! { crate::__private::Registered(&REGISTERED) }
 
+    /// A site made by name (`call_site`) before `init()`, as README's client is: its
+    /// provider is known to `init()` as a `#[resilient]` method's is, though not made yet. Its
+    /// variables and its settings in code were a slip of a called provider's near it (refused
+    /// when strict), and a name clashing with it went unseen.
+    #[test]
+    fn init_knows_a_named_site_s_provider_before_its_first_call() {
+        let _called = provider("reg-nsite-harbor");
+        let _site = call_site("reg-nsite-harbar", "upload");
+        let env = [("RESILIENCE_REG_NSITE_HARBAR_RETRY_JITTER", "none")];
+        let builder = || {
+            Builder::new()
+                .provider("reg-nsite-harbar", Settings::new().max_attempts(3))
+                .strict()
+        };
+        init_builder_with_env(builder(), &env, true).unwrap();
+        assert!(!registry().providers.contains_key("reg-nsite-harbar"));
+
+        let _site = call_site_without_retry("reg-nsite-v2", "create");
+        let err = Builder::new()
+            .provider("reg-nsite.v2", Settings::new())
+            .init_with(&|_: &str| None, vec![], false)
+            .unwrap_err();
+        let clashes: Vec<&str> = err
+            .problems()
+            .iter()
+            .filter(|p| p.expected.contains("RESILIENCE_REG_NSITE_V2_"))
+            .map(|p| p.value.as_str())
+            .collect();
+        assert_eq!(clashes, ["reg-nsite-v2", "reg-nsite.v2"], "{err}");
+        assert!(!registry().providers.contains_key("reg-nsite-v2"));
+    }
+
     #[test]
     fn init_finds_a_clash_with_a_resilient_methods_provider_before_its_first_call() {
         let err = Builder::new()
@@ -1912,13 +1977,13 @@ mod tests {
             Settings::new().max_attempts(5),
         )];
         assert_eq!(
-            code_near_misses(&given, made.iter()),
+            code_near_misses(&given, made.iter().map(String::as_str)),
             Vec::<(String, Vec<String>)>::new()
         );
         // The doubled `_` of a code name is still its slip (`search-` for `search`).
         let given = [("search-".to_owned(), Settings::new().max_attempts(5))];
         assert_eq!(
-            code_near_misses(&given, made.iter()),
+            code_near_misses(&given, made.iter().map(String::as_str)),
             [("search-".to_owned(), vec!["search".to_owned()])]
         );
         let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -341,6 +341,8 @@ pub(crate) fn configure(name: &str, settings: Settings) -> Option<Result<Provide
     }
     state.code.insert(name.to_owned(), merged);
     if let Some(p) = existing {
+        drop(state);
+        crate::registry::warn_replaced("configure()", &replaced);
         return Some(Ok(Provider(p)));
     }
     let made = state.make(name, config);
@@ -359,7 +361,8 @@ pub(crate) fn init(
 ) -> Option<Result<(), ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
-    let code_near = crate::registry::code_near_misses(providers, state.providers.keys());
+    let code_near =
+        crate::registry::code_near_misses(providers, state.providers.keys().map(String::as_str));
     // What this `init()` sets over an earlier one's (or `configure()`'s) code settings: said
     // once installed, as the process's `init()` says it.
     let replaced = crate::registry::replaced_by(defaults, &state.global, providers, |name| {
