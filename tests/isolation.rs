@@ -623,3 +623,25 @@ async fn a_named_site_calls_the_isolation_s_provider_then_the_process_s() {
             .any(|p| p.name() == "iso-named-site")
     );
 }
+
+/// Under an isolation, as outside one (registry::tests::
+/// init_knows_a_named_site_s_provider_before_its_first_call), settings given to a named site's
+/// provider before its first call are no slip of a provider near it: strict, the test's
+/// `init()` was refused where the program's is not.
+#[tokio::test]
+async fn an_isolation_s_init_knows_a_named_site_s_provider_before_its_first_call() {
+    let _isolated = testing::isolate();
+    let _called = resilience::provider("iso-nsite-harbor");
+    let site = resilience::call_site("iso-nsite-harbar", "upload");
+    resilience::Builder::new()
+        .provider("iso-nsite-harbar", Settings::new().max_attempts(3))
+        .strict()
+        .init()
+        .unwrap();
+    let attempts = site
+        .execute(|| async {
+            Ok::<_, std::io::Error>(resilience::current_call().unwrap().max_attempts)
+        })
+        .await;
+    assert_eq!(attempts.unwrap(), 3);
+}

@@ -612,8 +612,9 @@ pub fn call_site(provider: &str, method: &'static str) -> &'static CallSite {
 
 /// The providers of the sites [`call_site`] made so far (a name may repeat): known to `init()`
 /// from then on, as a `#[resilient]` method's are from program load, though none is made yet.
-/// Taken after the registry's lock where both are held; `named_site` takes no other.
-fn named_site_providers() -> Vec<&'static str> {
+/// Taken after the registry's (or an isolation's) lock where both are held; `named_site`
+/// takes no other.
+pub(crate) fn named_site_providers() -> Vec<&'static str> {
     NAMED_SITES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -1883,6 +1884,12 @@ mod tests {
         };
         init_builder_with_env(builder(), &env, true).unwrap();
         assert!(!registry().providers.contains_key("reg-nsite-harbar"));
+        // Its variables alone, with no settings in code naming it (`named()`, not the
+        // settings given, makes it known): no slip either.
+        let _called = provider("reg-nsite-quayside");
+        let _site = call_site("reg-nsite-quaysade", "upload");
+        let env = [("RESILIENCE_REG_NSITE_QUAYSADE_RETRY_MAX_ATTEMPTS", "4")];
+        init_builder_with_env(Builder::new().strict(), &env, true).unwrap();
 
         let _site = call_site_without_retry("reg-nsite-v2", "create");
         let err = Builder::new()

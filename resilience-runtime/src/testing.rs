@@ -361,8 +361,16 @@ pub(crate) fn init(
 ) -> Option<Result<(), ConfigError>> {
     let scope = current()?;
     let mut state = scope.lock();
-    let code_near =
-        crate::registry::code_near_misses(providers, state.providers.keys().map(String::as_str));
+    // A named site's provider is no slip, as for the process's `init()`. (Not among the
+    // names checked for clashes below: the sites are the process's, made by any test.)
+    let code_near = crate::registry::code_near_misses(
+        providers,
+        state
+            .providers
+            .keys()
+            .map(String::as_str)
+            .chain(crate::registry::named_site_providers()),
+    );
     // What this `init()` sets over an earlier one's (or `configure()`'s) code settings: said
     // once installed, as the process's `init()` says it.
     let replaced = crate::registry::replaced_by(defaults, &state.global, providers, |name| {
