@@ -68,7 +68,7 @@ fn misspelt_variables_are_warned_about_once_without_init() {
          envn-2: expected at most the window size \
          (RESILIENCE_ENVN_2_CIRCUIT_BREAKER_WINDOW_SIZE=20)",
         "WARN resilience: [CONFIG] RESILIENCE_ENVNSITE_… configures a provider that no \
-         #[resilient] method, setting or provider made so far names: did you mean provider \
+         #[resilient] method, call site, setting or provider made so far names: did you mean provider \
          `envn-site` (RESILIENCE_ENVN_SITE_…)?",
         "WARN resilience: [CONFIG] RETRY_ENABLED matches no resilience setting; it is ignored: \
          did you mean RESILIENCE_RETRY_ENABLED (the on/off switches take the RESILIENCE_ \
@@ -131,7 +131,7 @@ fn misspelt_variables_are_warned_about_once_without_init() {
     let text = logs.text();
     assert!(!text.contains("matches no resilience setting"), "{text}");
     let line = "WARN resilience: [CONFIG] Builder::provider(\"envn-sit\", …) sets up a provider \
-                that no #[resilient] method or provider made so far names: did you mean \
+                that no #[resilient] method, call site or provider made so far names: did you mean \
                 provider `envn-site`?";
     assert_eq!(text.matches(line).count(), 1, "{line:?} in:\n{text}");
     assert_eq!(text.matches("did you mean").count(), 1, "{text}");

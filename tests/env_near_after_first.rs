@@ -35,6 +35,6 @@ fn a_near_miss_of_a_name_given_to_init_is_warned_about_after_an_earlier_provider
     });
     let text = logs.text();
     let warning = "RESILIENCE_NEARX_TENANT_… configures a provider that no #[resilient] method, \
-                   setting or provider made so far names: did you mean provider `nearx-tenants`";
+                   call site, setting or provider made so far names: did you mean provider `nearx-tenants`";
     assert_eq!(text.matches(warning).count(), 1, "{text}");
 }

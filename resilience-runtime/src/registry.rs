@@ -1373,7 +1373,7 @@ fn warn_near_miss(part: &str, names: &[impl AsRef<str>]) {
     tracing::warn!(
         target: "resilience", provider_part = %part,
         "[CONFIG] RESILIENCE_{part}_… configures a provider that no #[resilient] method, \
-         setting or provider made so far names: did you mean provider {meant}? If a provider \
+         call site, setting or provider made so far names: did you mean provider {meant}? If a provider \
          whose variables these are is made later, by a name the program computes, name it in \
          code before init() (Builder::provider(name, Settings::new())) to silence this"
     );
@@ -1424,8 +1424,8 @@ pub(crate) fn warn_code_near_miss(given: &str, names: &[String]) {
     let meant = code_names_meant(names);
     tracing::warn!(
         target: "resilience", provider = given,
-        "[CONFIG] Builder::provider(\"{}\", …) sets up a provider that no #[resilient] method \
-         or provider made so far names: did you mean provider {meant}? Its settings reach a \
+        "[CONFIG] Builder::provider(\"{}\", …) sets up a provider that no #[resilient] method, \
+         call site or provider made so far names: did you mean provider {meant}? Its settings reach a \
          call only under the name it is given",
         given.escape_debug()
     );
@@ -1462,7 +1462,7 @@ fn near_miss_problems(part: &str, names: &[String], vars: &[String]) -> Vec<Conf
                     var,
                     format!(
                         "a variable of a provider the program names (no #[resilient] method, \
-                         setting or provider made names RESILIENCE_{part}_…; one made later by \
+                         call site, setting or provider made names RESILIENCE_{part}_…; one made later by \
                          a name the program computes is named in code before init(): \
                          Builder::provider(name, Settings::new())): did you mean provider \
                          {meant}?"
@@ -1483,8 +1483,8 @@ pub(crate) fn code_near_problems(code_near: &[(String, Vec<String>)]) -> Vec<Con
             name_problem(
                 &format!("Builder::provider(\"{}\", …)", given.escape_debug()),
                 format!(
-                    "the name of a provider that a #[resilient] method or a provider made so far \
-                     has (its settings reach a call only under the name given): did you mean \
+                    "the name of a provider that a #[resilient] method, a call site or a provider \
+                     made so far has (its settings reach a call only under the name given): did you mean \
                      provider {meant}?"
                 ),
             )
@@ -1733,7 +1733,7 @@ mod tests {
         let text = err.to_string();
         assert!(
             text.contains(
-                "no #[resilient] method, setting or provider made names \
+                "no #[resilient] method, call site, setting or provider made names \
                  RESILIENCE_REG_STRICT_HARBR_…"
             ) && text.ends_with(
                 "did you mean provider `reg-strict-harbor` \
@@ -1756,8 +1756,8 @@ mod tests {
             err.to_string(),
             "invalid resilience configuration (1 problem)\n  - \
              Builder::provider(\"reg-strict-quartzz\", …): expected the name of a provider that \
-             a #[resilient] method or a provider made so far has (its settings reach a call only \
-             under the name given): did you mean provider `reg-strict-quartz`?"
+             a #[resilient] method, a call site or a provider made so far has (its settings \
+             reach a call only under the name given): did you mean provider `reg-strict-quartz`?"
         );
         assert!(!registry().provider_code.contains_key("reg-strict-quartzz"));
         // Without strict: a warning, and installed.
