@@ -261,11 +261,14 @@ fn parse_secs(s: &str) -> Option<Duration> {
         .find_map(|(unit, scale)| Some((s.strip_suffix(unit)?.trim_end(), scale)))
         .unwrap_or((s, 1));
     let mut number = decimal(number)?;
-    if scale == 0 {
-        number.point -= 3;
+    // Scaled as written, before the cut to the nanosecond: `0.0000000001h` is 360 ns, which
+    // a `Duration` multiplied after the cut lost (as it did 3.6 µs at a year's edge).
+    match scale {
+        0 => number.point -= 3,
+        1 => {}
+        k => number.times(k),
     }
     let (d, cut) = number.secs()?;
-    let d = d.checked_mul(scale.max(1))?;
     // Past the year by less than the nanosecond kept: cut down, it would be the year, which
     // `RETRY_MAX_DELAY` allows.
     (!cut || d < Duration::from_secs(MAX_SECS)).then_some(d)
@@ -328,6 +331,28 @@ fn decimal(s: &str) -> Option<Decimal> {
 }
 
 impl Decimal {
+    /// Multiplied by `k`, exactly: the digits times `k`, the carry making new leading digits.
+    fn times(&mut self, k: u32) {
+        let mut carry = 0;
+        for b in self.digits.iter_mut().rev() {
+            let n = u32::from(*b - b'0') * k + carry;
+            *b = b'0' + (n % 10) as u8;
+            carry = n / 10;
+        }
+        let mut head = Vec::new();
+        while carry > 0 {
+            head.push(b'0' + (carry % 10) as u8);
+            carry /= 10;
+        }
+        head.reverse();
+        self.point += head.len() as i64;
+        head.append(&mut self.digits);
+        self.digits = head;
+        while self.digits.last() == Some(&b'0') {
+            self.digits.pop();
+        }
+    }
+
     /// Seconds, to the nanosecond, and whether non-zero digits past it were cut; `None` when
     /// negative or past what a `Duration` holds.
     fn secs(&self) -> Option<(Duration, bool)> {
@@ -1455,6 +1480,30 @@ mod tests {
         }
     }
 
+    /// A minute or an hour is scaled as written, before the cut to the nanosecond: the digits
+    /// past a minute's or an hour's nanosecond still make nanoseconds.
+    #[test]
+    fn minutes_and_hours_are_exact_past_their_nanosecond() {
+        for (raw, d) in [
+            ("0.0000000001h", Duration::from_nanos(360)),
+            ("1.0000000001h", Duration::new(3600, 360)),
+            ("0.00000000001m", Duration::ZERO),
+            ("0.0000000000166666m", Duration::ZERO),
+            ("0.0000000000166667m", Duration::from_nanos(1)),
+            (
+                "8759.99999999999999h",
+                Duration::new(MAX_SECS - 1, 999_999_999),
+            ),
+            ("1.5e-11h", Duration::from_nanos(54)),
+        ] {
+            assert_eq!(parse_secs(raw), Some(d), "{raw}");
+        }
+        // 360 ns is above 0, and a hair under the year below it.
+        for raw in ["0.0000000001h", "8759.99999999999999h"] {
+            assert!(Key::AttemptTimeout.parse(raw).is_some(), "{raw}");
+        }
+    }
+
     #[test]
     fn defaults_are_the_original_plan() {
         let (c, problems) = resolve(&[], "kimi");
@@ -2110,11 +2159,28 @@ mod tests {
         }
     }
 
-    /// `text`, a plain decimal (`[+]digits[.digits]`, trimmed), against a year of seconds,
-    /// exactly, every digit written (one past the nanosecond kept is still past the year);
-    /// `None` for any other form (an exponent, a sign, a word).
-    fn against_a_year(text: &str) -> Option<std::cmp::Ordering> {
+    /// `text` trimmed, its unit taken off (white space before it too): the number, a year
+    /// and a nanosecond in that unit (a nanosecond is `1 / per_ns` of it).
+    fn in_unit(text: &str) -> (&str, u64, u64) {
         let t = text.trim();
+        for (unit, year, per_ns) in [
+            ("ms", MAX_SECS * 1000, 1_000_000),
+            ("s", MAX_SECS, 1_000_000_000),
+            ("m", MAX_SECS / 60, 60_000_000_000),
+            ("h", MAX_SECS / 3600, 3_600_000_000_000),
+        ] {
+            if let Some(n) = t.strip_suffix(unit) {
+                return (n.trim_end(), year, per_ns);
+            }
+        }
+        (t, MAX_SECS, 1_000_000_000)
+    }
+
+    /// `text`, a plain decimal (`[+]digits[.digits]`, trimmed), with a unit or none (seconds),
+    /// against a year, exactly, every digit written (one past the nanosecond kept is still
+    /// past the year); `None` for any other form (an exponent, a sign, a word).
+    fn against_a_year(text: &str) -> Option<std::cmp::Ordering> {
+        let (t, year, _) = in_unit(text);
         let t = t.strip_prefix('+').unwrap_or(t);
         let (int, frac) = t.split_once('.').unwrap_or((t, ""));
         if int.is_empty() && frac.is_empty()
@@ -2123,7 +2189,7 @@ mod tests {
             return None;
         }
         let int = int.trim_start_matches('0');
-        let year = MAX_SECS.to_string();
+        let year = year.to_string();
         Some(
             int.len()
                 .cmp(&year.len())
@@ -2138,11 +2204,25 @@ mod tests {
         )
     }
 
-    /// Whether the plain decimal `text` is below a nanosecond (0 included).
+    /// Whether the plain decimal `text`, with a unit or none, is below a nanosecond (0
+    /// included): its fraction against the nanosecond's digits in that unit, by long division
+    /// (an hour's does not end: 0.000000000000277…).
     fn below_a_nanosecond(text: &str) -> bool {
-        let t = text.trim();
+        let (t, _, per_ns) = in_unit(text);
         let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-        int.bytes().all(|b| matches!(b, b'0' | b'+')) && frac.bytes().take(9).all(|b| b == b'0')
+        if !int.bytes().all(|b| matches!(b, b'0' | b'+')) {
+            return false;
+        }
+        let mut rest = 1;
+        for b in frac.bytes() {
+            rest *= 10;
+            let (digit, due) = (u64::from(b - b'0'), rest / per_ns);
+            rest %= per_ns;
+            if digit != due {
+                return digit < due;
+            }
+        }
+        rest > 0
     }
 
     /// Review (extremes): every variable, global and per provider, given hostile values (a
@@ -2243,6 +2323,37 @@ mod tests {
             "1.00000000000000001",
             "1000.00000000000001",
             "0.00000099999999999999999",
+            "ms",
+            "300ms",
+            "1 s",
+            "1\ts",
+            "1s ",
+            "-1s",
+            "+2s",
+            "1.s",
+            ".5s",
+            "1e-3s",
+            "1_000ms",
+            "1S",
+            "1sec",
+            "1 m s",
+            "1m30s",
+            "1\u{b5}s",
+            "1d",
+            "8760h",
+            "8760.0000000001h",
+            "8759.99999999999999h",
+            "525600m",
+            "525600.00000000000001m",
+            "31536000000ms",
+            "31535999999.9999999999ms",
+            "0.0000000001h",
+            "0.0000000000166666m",
+            "0.0000000000166667m",
+            "0.000001ms",
+            "0.0000009999ms",
+            "1e30h",
+            "1e99999999999999999999h",
         ];
         let pieces = [
             "",
@@ -2262,6 +2373,8 @@ mod tests {
             "\n",
             "s",
             "ms",
+            "m",
+            "h",
             "H",
             "\u{663}",
             "\u{ff14}",
