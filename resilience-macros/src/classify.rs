@@ -519,36 +519,35 @@ fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Resu
                 "`crate = …` goes on the enum, not on a variant",
             ));
         }
-        // `log` after a fixed class (`#[classify(permanent, log)]`): its text is logged.
+        // `log` after a fixed class (`#[classify(permanent, log)]`): its text is logged. Any
+        // other word after a class (`permanent, loud`) is an error at that word.
         let mut log = None;
         let mut class = &items.class[..];
+        let word = |t: &TokenStream| syn::parse2::<Ident>(t.clone()).ok();
+        let is_class = |w: &Ident| CLASSES.contains(&&*w.to_string());
         if let [first, last] = class
-            && let Ok(word) = syn::parse2::<Ident>(last.clone())
-            && word == "log"
+            && let Some(last_word) = word(last)
         {
-            if syn::parse2::<Ident>(first.clone()).is_ok_and(|w| w == "transparent") {
+            let first_word = word(first);
+            if last_word == "log" {
+                if first_word.is_some_and(|w| w == "transparent") {
+                    return Err(syn::Error::new(
+                        last_word.span(),
+                        "`log` is for a fixed class: a transparent variant logs its field's own \
+                         text already",
+                    ));
+                }
+                log = Some(last_word.span());
+                class = &class[..1];
+            } else if first_word.is_some_and(|w| is_class(&w)) && !is_class(&last_word) {
                 return Err(syn::Error::new(
-                    word.span(),
-                    "`log` is for a fixed class: a transparent variant logs its field's own \
-                     text already",
+                    last_word.span(),
+                    format!(
+                        "unknown word `{last_word}` after the class: only `log` may follow a \
+                         fixed class, to log the value's text (`#[classify(permanent, log)]`)"
+                    ),
                 ));
             }
-            log = Some(word.span());
-            class = &class[..1];
-        }
-        // A word after the class that is neither `log` nor a class (`permanent, loud`).
-        if let [first, last] = class
-            && syn::parse2::<Ident>(first.clone()).is_ok_and(|w| CLASSES.contains(&&*w.to_string()))
-            && let Ok(word) = syn::parse2::<Ident>(last.clone())
-            && !CLASSES.contains(&&*word.to_string())
-        {
-            return Err(syn::Error::new(
-                word.span(),
-                format!(
-                    "unknown word `{word}` after the class: only `log` may follow a fixed \
-                     class, to log the value's text (`#[classify(permanent, log)]`)"
-                ),
-            ));
         }
         let ident: Ident = match class {
             // Only `crate = …`, read by `container_crate`.

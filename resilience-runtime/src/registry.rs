@@ -523,14 +523,19 @@ fn site_of(p: &'static ProviderInner, method: &'static str, retry: bool) -> &'st
         .get_or_insert_with(HashMap::new)
         .entry(key)
         .or_insert_with(|| {
-            let site = CallSite::new(p.name, method);
-            let site = if retry { site } else { site.without_retry() };
-            let site: &'static CallSite = Box::leak(Box::new(site));
+            let site = leaked_site(p.name, method, retry);
             // Resolved now, to this provider: never looked up by name outside a test's isolation
             // (where the name may mean another provider, or none yet).
             site.bind(p);
             site
         })
+}
+
+/// A call site made at run time, leaked: call sites are `&'static`, and these are kept for the
+/// process's life in the maps above, one per key.
+fn leaked_site(provider: &'static str, method: &'static str, retry: bool) -> &'static CallSite {
+    let site = CallSite::new(provider, method);
+    Box::leak(Box::new(if retry { site } else { site.without_retry() }))
 }
 
 /// The sites [`call_site`] made, by provider name, method and whether they retry.
@@ -546,9 +551,7 @@ fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static Cal
     }
     // Leaked once per name, method and flag, as call sites' names are `&'static`.
     let name: &'static str = Box::leak(provider.to_owned().into_boxed_str());
-    let site = CallSite::new(name, method);
-    let site: &'static CallSite =
-        Box::leak(Box::new(if retry { site } else { site.without_retry() }));
+    let site = leaked_site(name, method, retry);
     sites.insert(key, site);
     site
 }
