@@ -518,17 +518,19 @@ static SITES: Mutex<Option<HashMap<SiteKey, &'static CallSite>>> = Mutex::new(No
 
 fn site_of(p: &'static ProviderInner, method: &'static str, retry: bool) -> &'static CallSite {
     let key = (std::ptr::from_ref(p) as usize, method, retry);
-    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
-    sites
-        .get_or_insert_with(HashMap::new)
-        .entry(key)
-        .or_insert_with(|| {
-            let site = leaked_site(p.name, method, retry);
-            // Resolved now, to this provider: never looked up by name outside a test's isolation
-            // (where the name may mean another provider, or none yet).
-            site.bind(p);
-            site
-        })
+    let mut guard = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let sites = guard.get_or_insert_with(HashMap::new);
+    if let Some(site) = sites.get(&key) {
+        return site;
+    }
+    let site = leaked_site(p.name, method, retry);
+    // Resolved now, to this provider: never looked up by name outside a test's isolation
+    // (where the name may mean another provider, or none yet).
+    site.bind(p);
+    sites.insert(key, site);
+    drop(guard);
+    crate::telemetry::site_made(site);
+    site
 }
 
 /// A call site made at run time, leaked: call sites are `&'static`, and these are kept for the
@@ -543,8 +545,8 @@ type NamedKey = (String, &'static str, bool);
 static NAMED_SITES: Mutex<Option<HashMap<NamedKey, &'static CallSite>>> = Mutex::new(None);
 
 fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static CallSite {
-    let mut sites = NAMED_SITES.lock().unwrap_or_else(|e| e.into_inner());
-    let sites = sites.get_or_insert_with(HashMap::new);
+    let mut guard = NAMED_SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let sites = guard.get_or_insert_with(HashMap::new);
     let key = (provider.to_owned(), method, retry);
     if let Some(site) = sites.get(&key) {
         return site;
@@ -553,7 +555,25 @@ fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static Cal
     let name: &'static str = Box::leak(provider.to_owned().into_boxed_str());
     let site = leaked_site(name, method, retry);
     sites.insert(key, site);
+    drop(guard);
+    crate::telemetry::site_made(site);
     site
+}
+
+/// Every site [`Provider::call_site`] and [`call_site`] made so far, for the metrics switch
+/// to make their counters at 0. Each map's lock is taken alone, and let go before the
+/// recorder is reached.
+pub(crate) fn run_time_sites() -> Vec<&'static CallSite> {
+    fn of<K>(map: &Mutex<Option<HashMap<K, &'static CallSite>>>) -> Vec<&'static CallSite> {
+        map.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|sites| sites.values().copied().collect())
+            .unwrap_or_default()
+    }
+    let mut sites = of(&SITES);
+    sites.extend(of(&NAMED_SITES));
+    sites
 }
 
 /// A call site for the provider named `provider`, a name known only at run time (one client

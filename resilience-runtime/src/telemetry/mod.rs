@@ -8,8 +8,9 @@
 //! Why the explicit switch? The `metrics` facade drops everything recorded before a recorder
 //! exists, and its handles cannot tell whether one does. Handles are resolved once per call
 //! site (at the switch for a `#[resilient]` site, which registers itself at program load so
-//! that its series exist at 0 before its first call; at its first call after the switch for
-//! a `CallSite` of the user's own) and reused, so the per-call cost with a recorder
+//! that its counters exist at 0 before its first call, as a site `call_site` makes has them
+//! from the switch or its making; at its first call after the switch for a `CallSite` of the
+//! user's own) and reused, so the per-call cost with a recorder
 //! is a few counter increments and two histogram records (the call's duration, and each
 //! attempt's), never a label lookup. Under the recorder `serve()` installs, those land in
 //! plain atomics of ours (`store`), not in the exporter's queues, and a call that succeeds at
@@ -53,8 +54,9 @@ static RECORDING: AtomicBool = AtomicBool::new(false);
 
 /// Tells the runtime that a `metrics` recorder is installed, so it starts recording. Call it
 /// right after installing your own exporter; `serve()` (feature `telemetry`) calls it for
-/// you. It also publishes every known provider's breaker state, and makes the series of every
-/// `#[resilient]` method in the program, at 0, called or not.
+/// you. It also publishes every known provider's breaker state, and makes the counters of every
+/// `#[resilient]` method in the program, and of every site `call_site` made, at 0, called or
+/// not.
 ///
 /// ```
 /// // With any `metrics` exporter:
@@ -71,8 +73,18 @@ pub fn use_installed_recorder() {
         p.0.breaker.publish_known();
     }
     // Before its first call: an `increase()` over a window that holds a restart then counts
-    // that call, which a series born at 1 would hide.
-    for site in crate::CallSite::registered() {
+    // that call, which a series born at 1 would hide. The sites made at run time
+    // (`call_site`) too: one made after this makes its own (`site_made`).
+    for site in crate::CallSite::registered().chain(crate::registry::run_time_sites()) {
+        let _ = Counters::new(site.provider_name(), site.method());
+    }
+}
+
+/// A call site made at run time (`call_site`), after its map's lock is let go: its counters
+/// at 0 if the recorder is on, as the switch makes those of the sites made before it. (A site
+/// made while the switch runs is made at 0 by one of the two, or both, which is the same.)
+pub(crate) fn site_made(site: &crate::CallSite) {
+    if synced() {
         let _ = Counters::new(site.provider_name(), site.method());
     }
 }
