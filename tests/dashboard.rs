@@ -330,3 +330,86 @@ fn a_rule_fires_on_failed_calls_whatever_their_class() {
         "no rule on resilience_calls_total{{outcome=\"failure\"}}"
     );
 }
+
+/// The expression of each rule, comments left out, by alert name.
+fn rules() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/alerts.yml"
+    ))
+    .unwrap();
+    text.split("- alert: ")
+        .skip(1)
+        .map(|rule| {
+            let name = rule.lines().next().unwrap_or("").trim().to_owned();
+            let body = rule
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (name, body)
+        })
+        .collect()
+}
+
+/// A breaker that opens on noise and closes again between openings refuses a share of the
+/// calls while the rule on a breaker that has not closed resets its `for` at each closing (a
+/// trial: 28% of calls refused, and no page): a rule must page on the refused share itself.
+#[test]
+fn a_rule_pages_on_the_share_of_calls_a_breaker_refuses() {
+    let found = rules().into_iter().any(|(_, body)| {
+        body.contains("resilience_calls_total{outcome=\"rejected\"}")
+            && body.contains("/ sum by (job, provider) (rate(resilience_calls_total[5m]))")
+            && body.contains("severity: page")
+    });
+    assert!(found, "no paging rule on the share of refused calls");
+}
+
+/// The budget's rule is a share of the retries asked for, with a floor: one refused retry in a
+/// quiet hour fired the rule that alerted on any refusal (`increase(…) > 0`).
+#[test]
+fn the_budget_rule_needs_a_share_of_refused_retries() {
+    let (_, body) = rules()
+        .into_iter()
+        .find(|(name, _)| name == "ResilienceRetryBudgetExhausted")
+        .expect("the rule is there");
+    assert!(
+        body.contains("rate(resilience_retries_total[10m])"),
+        "not a share of the retries asked for: {body}"
+    );
+    assert!(
+        body.contains("increase(resilience_retry_budget_exhausted_total[10m])) > 5"),
+        "no floor on refusals: {body}"
+    );
+    assert!(
+        !body.contains("[10m])) > 0 "),
+        "any refusal fires it: {body}"
+    );
+}
+
+/// The variables list providers from a family every `#[resilient]` method has from the
+/// recorder's start: the state gauge comes with a provider, at its first call, so a provider
+/// not called yet was missing from the drop-down.
+#[test]
+fn dashboard_variables_list_providers_before_their_first_call() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dashboards/resilience.json"
+    ))
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let vars = json["templating"]["list"].as_array().unwrap();
+    for name in ["job", "provider"] {
+        let var = vars
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no variable {name}"));
+        for field in [&var["definition"], &var["query"]["query"]] {
+            let q = field.as_str().unwrap();
+            assert!(
+                q.starts_with("label_values(resilience_calls_total"),
+                "{name}: {q}"
+            );
+        }
+    }
+}

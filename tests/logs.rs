@@ -133,6 +133,14 @@ fn log_lines_fields_and_secrets() {
             .filter(|l| l.contains("[RETRY]") || l.contains("rejected: breaker"))
             .collect();
         assert_eq!(call_lines.len(), 5, "{text}");
+        // The rejection says when the breaker lets a probe through: the 60 s open timeout,
+        // less the little that passed since the opening.
+        let rejection = lines_with(&text, "rejected: breaker");
+        let retry_in_ms: u64 = rejection
+            .split_once("retry_in_ms=")
+            .and_then(|(_, rest)| rest.split(' ').next()?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no retry_in_ms in {rejection}"));
+        assert!((50_000..=60_000).contains(&retry_in_ms), "{rejection}");
         for line in call_lines {
             let key = line
                 .split_once("idempotency_key=")
@@ -402,6 +410,13 @@ fn log_lines_fields_and_secrets() {
                  for log-refused-retry rejects its retry"
             ) && text.contains("reason=\"circuit_open\"")
                 && !text.contains("retry_after_ms"),
+            "{text}"
+        );
+        // Its rejection's line: forced open, so no time to a probe.
+        let rejection = lines_with(&text, "rejected: breaker");
+        assert!(
+            rejection.contains("breaker for log-refused-retry is forced_open")
+                && !rejection.contains("retry_in_ms"),
             "{text}"
         );
 

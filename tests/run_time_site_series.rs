@@ -85,6 +85,20 @@ async fn run_time_sites_have_their_counters_at_0_before_their_first_call() {
             "{site:?}"
         );
     }
+    // And their providers' automatic transitions, the named one's made by name.
+    for provider in ["rts-bound", "rts-named"] {
+        for (from, to) in [
+            ("closed", "open"),
+            ("open", "half_open"),
+            ("half_open", "closed"),
+            ("half_open", "open"),
+        ] {
+            let line = format!(
+                "resilience_circuit_transitions_total{{provider=\"{provider}\",from=\"{from}\",to=\"{to}\"}} 0\n"
+            );
+            assert!(text.contains(&line), "{line}");
+        }
+    }
     // Counting its series made no provider for the named sites.
     assert!(
         !resilience::providers()

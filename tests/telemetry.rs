@@ -514,6 +514,32 @@ async fn every_method_has_its_series_at_0_before_its_first_call() {
             ),
             None
         );
+        // Its provider's automatic transitions too, so that an opening by the first calls
+        // after a restart, before any scrape, is an increase from 0; the state gauge waits for
+        // the provider, whose state depends on its configuration.
+        for (from, to) in [
+            ("closed", "open"),
+            ("open", "half_open"),
+            ("half_open", "closed"),
+            ("half_open", "open"),
+        ] {
+            let n = s
+                .iter()
+                .filter(|(m, l, v)| {
+                    m == "resilience_circuit_transitions_total"
+                        && l.get("provider").map(String::as_str) == Some(site.0)
+                        && l.get("from").map(String::as_str) == Some(from)
+                        && l.get("to").map(String::as_str) == Some(to)
+                        && *v == 0.0
+                })
+                .count();
+            assert_eq!(n, 1, "{site:?} {from} → {to}");
+        }
+        assert!(
+            !s.iter().any(|(m, l, _)| m == "resilience_circuit_state"
+                && l.get("provider").map(String::as_str) == Some(site.0)),
+            "{site:?}: a state before its provider"
+        );
         assert!(
             !resilience::providers().iter().any(|p| p.name() == site.0),
             "{site:?}: its provider was made by its series"

@@ -1077,7 +1077,7 @@ impl Call {
                         // Out of line only when there is something to log: a global level
                         // check first, as `tracing::debug!` itself would make.
                         if tracing::level_enabled!(tracing::Level::DEBUG) {
-                            self.rejected(retry_in.is_some());
+                            self.rejected(retry_in);
                         }
                         Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)))
                     }
@@ -1121,7 +1121,7 @@ impl Call {
                     // in the call's drop), so nothing may be recorded before it has run.
                     let rejected = (hooks.reject)(self.current.p.breaker.rejection(retry_in));
                     // Its metrics, and the debug line if it is on.
-                    self.rejected(retry_in.is_some());
+                    self.rejected(retry_in);
                     return Err(rejected);
                 }
             }
@@ -1142,8 +1142,9 @@ impl Call {
 
     #[cold]
     #[inline(never)]
-    fn rejected(&mut self, timed: bool) {
+    fn rejected(&mut self, retry_in: Option<Duration>) {
         let (provider, method) = (self.current.p.name, self.current.site.method);
+        let timed = retry_in.is_some();
         // The state that refused the call: a time to the next probe comes only from an open
         // breaker; without one, forced open or half-open, told apart by a load made now (off
         // the hot path). Should a `reset()` land in between, a forced-open refusal is named
@@ -1159,7 +1160,7 @@ impl Call {
         // from no call, as the README says (it got it from calls with a recorder or a time
         // limit, which come here for their metrics).
         if tracing::level_enabled!(tracing::Level::DEBUG) {
-            tracing::debug!(target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = self.current.attempt() + 1, state, "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug(), method = method.escape_debug());
+            tracing::debug!(target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = self.current.attempt() + 1, state, retry_in_ms = retry_in.map(telemetry::millis), "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug(), method = method.escape_debug());
         }
         if self.current.attempt() > 0 {
             // A retry refused after its backoff: the call gives up, and says so as when the

@@ -721,6 +721,70 @@ pub fn health() -> (bool, serde_json::Value) {
 mod tests {
     use super::*;
 
+    /// `/health`'s keys are the README's field table: a JSON check written from it must find
+    /// every one, and the configuration's keys are the settings' names, durations in seconds.
+    #[test]
+    fn health_has_the_fields_the_readme_lists() {
+        let p = crate::configure("exporter-health-fields", crate::Settings::new()).unwrap();
+        p.force_open();
+        let (healthy, body) = health();
+        assert!(!healthy);
+        let keys = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object().unwrap().keys().cloned().collect()
+        };
+        assert_eq!(keys(&body), ["draining", "providers", "status"]);
+        assert_eq!(body["status"], "degraded");
+        let ours = body["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "exporter-health-fields")
+            .unwrap();
+        assert_eq!(
+            keys(ours),
+            [
+                "config",
+                "consecutive_failures",
+                "name",
+                "retry_budget_available",
+                "retry_in_seconds",
+                "state"
+            ]
+        );
+        assert_eq!(ours["state"], "forced_open");
+        assert_eq!(ours["retry_in_seconds"], serde_json::Value::Null);
+        let mut want = [
+            "enabled",
+            "retry_enabled",
+            "max_attempts",
+            "base_delay_seconds",
+            "max_delay_seconds",
+            "exponential_base",
+            "jitter",
+            "attempt_timeout_seconds",
+            "total_timeout_seconds",
+            "retry_budget_enabled",
+            "retry_budget_ratio",
+            "retry_budget_min_per_second",
+            "retry_budget_capacity",
+            "circuit_breaker_enabled",
+            "failure_threshold",
+            "success_threshold",
+            "breaker_timeout_seconds",
+            "half_open_max_calls",
+            "failure_rate",
+            "window_size",
+            "minimum_calls",
+        ];
+        want.sort();
+        assert_eq!(keys(&ours["config"]), want);
+        assert_eq!(
+            ours["config"]["attempt_timeout_seconds"],
+            serde_json::Value::Null
+        );
+        p.reset();
+    }
+
     /// A push gateway's URL, credentials and all, or a key pasted into the variable: not
     /// repeated by the error.
     #[test]

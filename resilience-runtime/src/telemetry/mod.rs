@@ -56,7 +56,7 @@ static RECORDING: AtomicBool = AtomicBool::new(false);
 /// right after installing your own exporter; `serve()` (feature `telemetry`) calls it for
 /// you. It also publishes every known provider's breaker state, and makes the counters of every
 /// `#[resilient]` method in the program, and of every site `call_site` made, at 0, called or
-/// not.
+/// not, with their providers' automatic breaker transitions.
 ///
 /// ```
 /// // With any `metrics` exporter:
@@ -76,16 +76,30 @@ pub fn use_installed_recorder() {
     // that call, which a series born at 1 would hide. The sites made at run time
     // (`call_site`) too: one made after this makes its own (`site_made`).
     for site in crate::CallSite::registered().chain(crate::registry::run_time_sites()) {
-        let _ = Counters::new(site.provider_name(), site.method());
+        site_at_0(site);
     }
 }
 
-/// A call site made at run time (`call_site`), after its map's lock is let go: its counters
-/// at 0 if the recorder is on, as the switch makes those of the sites made before it. (A site
+/// A call site made at run time (`call_site`), after its map's lock is let go: its series at
+/// 0 if the recorder is on, as the switch makes those of the sites made before it. (A site
 /// made while the switch runs is made at 0 by one of the two, or both, which is the same.)
 pub(crate) fn site_made(site: &crate::CallSite) {
     if synced() {
-        let _ = Counters::new(site.provider_name(), site.method());
+        site_at_0(site);
+    }
+}
+
+/// A site's counters, and its provider's automatic transitions, at 0, made by name: its
+/// provider may not be made yet (its configuration may not be given), and is not made here.
+/// The transitions too, as a provider made by a call that fails at once would have its
+/// first opening counted before any scrape saw the series at 0: a gateway restarted into an
+/// outage would show no opening to `increase()`. (The state gauge waits for the provider:
+/// its state depends on its configuration.)
+fn site_at_0(site: &crate::CallSite) {
+    let provider = site.provider_name();
+    let _ = Counters::new(provider, site.method());
+    for (from, to) in AUTOMATIC {
+        let _ = counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str());
     }
 }
 
