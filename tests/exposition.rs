@@ -234,7 +234,7 @@ async fn request(addr: std::net::SocketAddr, head: &str) -> (String, String) {
 async fn scrape(addr: std::net::SocketAddr) -> String {
     let (status, body) = request(
         addr,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
@@ -382,7 +382,7 @@ async fn a_scrape_is_answered_while_one_client_holds_idle_connections() {
         Duration::from_secs(10),
         request(
             addr,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
         ),
     )
     .await
@@ -405,7 +405,7 @@ async fn odd_requests_get_plain_answers() {
     let addr = server.local_addr();
     let many: String = (0..40).map(|i| format!("X-H{i}: v\r\n")).collect();
     let big = format!("X-Big: {}\r\n", "a".repeat(20_000));
-    let close = "Host: x\r\nConnection: close\r\n\r\n";
+    let close = "Host: localhost\r\nConnection: close\r\n\r\n";
     let cases = [
         (
             format!("GET /metrics HTTP/1.1\r\n{many}{close}"),

@@ -1068,7 +1068,7 @@ async fn a_request_body_that_fails_locally_is_permanent() {
         Ok(b"first chunk".to_vec()),
         Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
-            "disk says no",
+            "reading /home/alice/.config/kimi/key failed: token=STREAM-SECRET-9",
         )),
     ];
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
@@ -1079,6 +1079,27 @@ async fn a_request_body_that_fails_locally_is_permanent() {
         .await
         .unwrap_err();
     assert_eq!(e.classify(), ErrorClass::Permanent, "{e:?}");
+    // The stream's own message (a path, a token) is the application's text, not reqwest's or
+    // the OS's: logged as its kind, as an `io::Error` of the method's own is.
+    let logged = e.log_summary().unwrap();
+    assert!(
+        !logged.contains("STREAM-SECRET") && !logged.contains("alice"),
+        "{logged}"
+    );
+    assert!(logged.ends_with("io error: permission denied"), "{logged}");
+}
+
+/// The OS's text for a refused connection is kept on the log line: it says what happened,
+/// and carries nothing of the caller's.
+#[tokio::test]
+async fn a_refused_connection_logs_the_os_text() {
+    use resilience::Classify;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/upload", listener.local_addr().unwrap());
+    drop(listener);
+    let e = common::client().get(&url).send().await.unwrap_err();
+    let logged = e.log_summary().unwrap();
+    assert!(logged.contains("(os error "), "{logged}");
 }
 
 /// End to end: a body cut short is retried, and the next attempt's answer is the call's.

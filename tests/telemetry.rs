@@ -640,7 +640,7 @@ async fn a_stalled_client_is_disconnected() {
     );
     // Nor one kept alive after a request, idle since.
     let mut idle = connect(&server).await;
-    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
         .unwrap();
     let mut answer = Vec::new();
@@ -654,6 +654,51 @@ async fn a_stalled_client_is_disconnected() {
         closed.is_ok(),
         "an idle kept-alive client still connected after 120 s"
     );
+}
+
+/// A request that names another host (a page in a local browser whose name was made to
+/// resolve to 127.0.0.1: DNS rebinding) is refused by the loopback listener, over real HTTP:
+/// it would read every provider's configuration on `/health`. A scrape by address, as
+/// Prometheus sends it, is answered.
+#[tokio::test]
+async fn a_request_for_another_host_is_refused() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = serve_local().await;
+    let answer = async |request: String| -> String {
+        let mut conn = connect(&server).await;
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        conn.read_to_end(&mut got).await.unwrap();
+        String::from_utf8(got).unwrap()
+    };
+    let addr = server.local_addr();
+    for target in ["/health", "/metrics"] {
+        let rebound = answer(format!(
+            "GET {target} HTTP/1.1\r\nHost: attacker.example:{}\r\nOrigin: \
+             http://attacker.example\r\nConnection: close\r\n\r\n",
+            addr.port()
+        ))
+        .await;
+        assert!(rebound.starts_with("HTTP/1.1 421"), "{rebound}");
+        assert!(
+            !rebound.contains("providers") && !rebound.contains("resilience_"),
+            "{rebound}"
+        );
+        let absolute = answer(format!(
+            "GET http://evil.example{target} HTTP/1.1\r\nHost: localhost\r\nConnection: \
+             close\r\n\r\n"
+        ))
+        .await;
+        assert!(absolute.starts_with("HTTP/1.1 421"), "{absolute}");
+        let scrape = answer(format!(
+            "GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        ))
+        .await;
+        assert!(
+            scrape.starts_with("HTTP/1.1 200") || scrape.starts_with("HTTP/1.1 503"),
+            "{scrape}"
+        );
+    }
 }
 
 /// `HEAD` is answered as `GET` without a body, other methods get 405 naming the allowed ones,
@@ -677,18 +722,18 @@ async fn head_is_answered_and_dropping_the_server_closes_its_connections() {
         }
         String::from_utf8(got).unwrap().to_ascii_lowercase()
     };
-    let metrics = head("HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let metrics = head("HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert!(metrics.starts_with("http/1.1 200"), "{metrics}");
     assert!(
         metrics.contains("content-type: text/plain; version=0.0.4"),
         "{metrics}"
     );
-    let health = head("HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let health = head("HEAD /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert!(
         health.contains("content-type: application/json"),
         "{health}"
     );
-    let post = head("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").await;
+    let post = head("POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n").await;
     assert!(post.starts_with("http/1.1 405"), "{post}");
     assert!(post.contains("allow: get, head"), "{post}");
     let length: usize = post
@@ -803,7 +848,7 @@ async fn a_connection_after_a_burst_that_ended_is_served() {
     scrape
         // `/metrics`, not `/health`: another test of this binary holds a breaker open, and
         // `/health` then answers 503.
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut answer = Vec::new();
@@ -811,7 +856,7 @@ async fn a_connection_after_a_burst_that_ended_is_served() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     let _ = held
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await;
     let mut answer = Vec::new();
     let _ = held.read_to_end(&mut answer).await;
@@ -836,7 +881,7 @@ async fn a_connection_lasts_at_most_a_minute() {
     let mut buf = [0u8; 4096];
     let open_for = loop {
         if stream
-            .write_all(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"HEAD /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
             .is_err()
         {

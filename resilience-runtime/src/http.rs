@@ -325,22 +325,36 @@ mod reqwest_impls {
         let mut source = std::error::Error::source(err);
         for _ in 0..8 {
             let Some(cause) = source else { break };
-            let said = match cause.downcast_ref::<serde_json::Error>() {
+            source = cause.source();
+            let said = if let Some(json) = cause.downcast_ref::<serde_json::Error>()
+                && json.is_data()
+            {
                 // A body of another shape than the type's: serde_json's text quotes the value
                 // it met (`invalid type: string "…"`, an unknown variant or field), the
                 // provider's own text, which may echo what was sent. Where, not what.
-                Some(json) if json.is_data() => format!(
+                format!(
                     "JSON not of the type expected at line {} column {}",
                     json.line(),
                     json.column()
-                ),
-                _ => cause.to_string(),
+                )
+            } else if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && io.get_ref().is_some()
+            {
+                // A message someone wrote into an `io::Error` (a request body stream's, a
+                // custom connector's or resolver's, a TLS library's): it may carry a path, a
+                // peer or a token, so, as an `io::Error`'s own summary says: one of ours by
+                // its summary, else the kind. Its sources are the message's error's: not
+                // followed. (The OS's texts, `Connection refused (os error 111)`, and std's
+                // own fixed ones carry no message, and are kept.)
+                source = None;
+                crate::Classify::log_summary(io).map_or_else(String::new, Cow::into_owned)
+            } else {
+                cause.to_string()
             };
             if !said.is_empty() && !text.contains(&said) {
                 text.push_str(": ");
                 text.push_str(&said);
             }
-            source = cause.source();
         }
         text
     }

@@ -34,6 +34,11 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///   IPv6 host (`[::1]`, where a host starts) end no user name, nor does a port's `:` before
 ///   a `?` or `#` (`https://h:8443?t@key`).
 ///
+/// Outside URLs: the word after an authorization scheme (`Bearer`, `Basic`) or a credential
+/// header's label (`Authorization:`, `X-Api-Key:`, …), and the value of a `name=value` or
+/// `name:value` whose name is a secret's (`api_key`, `token`, `password`, …; JSON's
+/// `"name":"value"` too), to its closing quote or else to `&`, `,`, `;` or a quote.
+///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised. Redacted text redacted again
 /// comes out the same (a `<redacted>` before an `@` counts as the credential it replaced), so a
@@ -46,19 +51,150 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///     redact("error sending request for url (https://bob:pw@api.example/v1/files?key=SECRET)"),
 ///     "error sending request for url (https://<redacted>@api.example/v1/files?<redacted>)"
 /// );
+/// assert_eq!(
+///     redact("refused: Authorization: Bearer sk-SECRET, api_key=SECRET2;"),
+///     "refused: Authorization: Bearer <redacted>, api_key=<redacted>;"
+/// );
 /// ```
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
+    // The next word is a credential: it follows an authorization scheme (`Bearer`, `Basic`)
+    // or a header that carries one (`Authorization:`, `X-Api-Key:`).
+    let mut credential_next = false;
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
         out.push_str(&rest[..start]);
         rest = &rest[start..];
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
-        scrub_word(&rest[..end], &mut out);
+        let word = &rest[..end];
+        let scheme = ends_with_name(word, SCHEMES);
+        if credential_next && !scheme && replace_value(word, 0, &mut out) {
+            credential_next = false;
+        } else {
+            let before = out.len();
+            scrub_word(word, &mut out);
+            // The `name=value`s the URL rules left alone (not in a query): `api_key=…`.
+            if out[before..] == *word {
+                out.truncate(before);
+                scrub_names(word, &mut out);
+            }
+            credential_next = scheme || header_label(word);
+        }
         rest = &rest[end..];
     }
     out.push_str(rest);
     out
+}
+
+/// HTTP authorization schemes whose next word is the credential.
+const SCHEMES: &[&str] = &["bearer", "basic"];
+/// Headers whose value is a credential, as a label (`Authorization:`) before it.
+const HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+];
+/// Names whose value is a secret in `name=value` or `name:value` outside a URL's query.
+const NAMES: &[&str] = &[
+    "api_key",
+    "apikey",
+    "api-key",
+    "x-api-key",
+    "key",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "token",
+    "secret",
+    "client_secret",
+    "password",
+    "passwd",
+    "authorization",
+];
+
+/// The word's last name (its letters, digits, `-` and `_` after anything else) is one of
+/// `names`, in any case, with nothing but quotes after it: `Bearer`, `{"auth":"Bearer`.
+fn ends_with_name(word: &str, names: &[&str]) -> bool {
+    let word = word.trim_end_matches(['"', '\'']);
+    let name = word
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .next()
+        .unwrap_or("");
+    names.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// A header label whose value is a credential: `Authorization:`, `"x-api-key":`.
+fn header_label(word: &str) -> bool {
+    word.strip_suffix(':')
+        .is_some_and(|label| ends_with_name(label, HEADERS))
+}
+
+/// Writes `word` with the value of each `name=value` or `name:value` whose name is a
+/// secret's ([`NAMES`]) replaced by `<redacted>`: `api_key=sk-1`, `"token":"x"`. A value
+/// ends at its closing quote when it opens with one, else at `&`, `,`, `;` or a quote, else
+/// with the word (less its closing punctuation). A value that is an authorization scheme
+/// (`"Authorization":"Bearer`) is left for the word after it. One pass: each separator is
+/// looked at once, and a name is read back only as far as the separator before it.
+fn scrub_names(word: &str, out: &mut String) {
+    let mut from = 0;
+    for (at, _) in word.match_indices(['=', ':']) {
+        if at < from {
+            continue;
+        }
+        let name = word[..at].trim_end_matches(['"', '\'']);
+        let name = name
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .next()
+            .unwrap_or("");
+        if !NAMES.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let rest = &word[at + 1..];
+        let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''));
+        let start = at + 1 + quote.map_or(0, char::len_utf8);
+        let value = &word[start..];
+        let len = match quote {
+            Some(q) => value.find(q),
+            None => value.find(['&', ',', ';', '"', '\'']),
+        }
+        .unwrap_or_else(|| value.trim_end_matches(CLOSERS).len());
+        let body = &value[..len];
+        if body.is_empty() || SCHEMES.iter().any(|s| s.eq_ignore_ascii_case(body)) {
+            continue;
+        }
+        let mut end = start + len;
+        // Redacted before: the marker's `>` is the marker's, not prose to keep.
+        if body.ends_with(&REDACTED[..REDACTED.len() - 1]) && word[end..].starts_with('>') {
+            end += 1;
+        }
+        out.push_str(&word[from..start]);
+        out.push_str(REDACTED);
+        from = end;
+    }
+    out.push_str(&word[from..]);
+}
+
+/// Writes `word` with what follows `from` replaced by `<redacted>`: its opening quotes or
+/// brackets and its closing punctuation are kept, so the text around it still reads. `false`
+/// (nothing written) when there is nothing there but punctuation.
+fn replace_value(word: &str, from: usize, out: &mut String) -> bool {
+    let value = &word[from..];
+    let inner = value.trim_start_matches(['"', '\'', '(', '[', '{']);
+    let body = inner.trim_end_matches(CLOSERS);
+    if body.is_empty() {
+        return false;
+    }
+    let mut closing = &inner[body.len()..];
+    // Redacted before: the marker's `>` is the marker's, not prose to keep.
+    if body.ends_with(&REDACTED[..REDACTED.len() - 1]) {
+        closing = closing.strip_prefix('>').unwrap_or(closing);
+    }
+    out.push_str(&word[..word.len() - inner.len()]);
+    out.push_str(REDACTED);
+    out.push_str(closing);
+    true
 }
 
 /// Scrubs one white-space-delimited word into `out`.
@@ -515,10 +651,61 @@ mod tests {
             "<redacted>@".repeat(n / 11),
             format!("u:p@{}", "<redacted>@".repeat(n / 11)),
             format!("u:p@{}", "h:1/0,<redacted>@".repeat(n / 17)),
+            // Secrets' names and their separators.
+            format!("key{}", ":".repeat(n)),
+            format!("{}=x", "a".repeat(n)),
+            "key:".repeat(n / 4),
+            "token=\"".repeat(n / 7),
+            format!("{}=", "\"".repeat(n)),
+            format!("a{}", "=".repeat(n)),
         ] {
             let r = redact(&word);
             // Every credential is replaced by one marker, so the text grows by at most that.
             assert!(r.len() <= word.len() * (REDACTED.len() + 1), "{}", r.len());
+        }
+    }
+
+    /// Credentials outside URLs: the word after an authorization scheme or a credential
+    /// header's label, and the value of a secret's `name=value` or `name:value`; the text
+    /// around them kept.
+    #[test]
+    fn strips_credentials_outside_urls() {
+        for (text, want) in [
+            (
+                "auth failed: Authorization: Bearer sk-BEARERSECRET api_key=KEYSECRET",
+                "auth failed: Authorization: Bearer <redacted> api_key=<redacted>",
+            ),
+            ("authorization: sk-1 rest", "authorization: <redacted> rest"),
+            ("X-Api-Key: abc, then", "X-Api-Key: <redacted>, then"),
+            ("basic dXNlcjpwdw==.", "basic <redacted>."),
+            (
+                r#"{"headers":{"Authorization":"Bearer sk-9"}}"#,
+                r#"{"headers":{"Authorization":"Bearer <redacted>"}}"#,
+            ),
+            (
+                r#"{"token":"abc","n":1,"password":"p w"}"#,
+                r#"{"token":"<redacted>","n":1,"password":"<redacted> w"}"#,
+            ),
+            (
+                "a=1,password=x,token=y&key=z",
+                "a=1,password=<redacted>,token=<redacted>&key=<redacted>",
+            ),
+            ("password=hunter2;", "password=<redacted>;"),
+            ("(secret:xyz)", "(secret:<redacted>)"),
+            ("ACCESS_TOKEN=t0k", "ACCESS_TOKEN=<redacted>"),
+            // A query's rule comes first, and removes more.
+            ("GET /x?api_key=s3cr3t", "GET /x?<redacted>"),
+            // Not secrets: no value, or another name.
+            ("key: not a value here", "key: not a value here"),
+            ("token= expired", "token= expired"),
+            ("monkey=banana", "monkey=banana"),
+            ("Bearer", "Bearer"),
+            ("bearer: ", "bearer: "),
+        ] {
+            let once = redact(text);
+            assert_eq!(once, want, "{text}");
+            assert_eq!(redact(&once), once, "{text}");
+            assert!(!once.contains("SECRET"), "{once}");
         }
     }
 

@@ -306,6 +306,7 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
         .map_err(|source| TelemetryError::Bind { addr, source })?;
     let handle = install_recorder()?;
     let h = handle.clone();
+    let local_only = local.ip().to_canonical().is_loopback();
     let task = tokio::spawn(async move {
         let upkeep = h.clone();
         // Drains histogram buffers between scrapes so memory stays bounded when nobody scrapes.
@@ -341,14 +342,22 @@ pub async fn serve(addr: SocketAddr) -> Result<MetricsServer, TelemetryError> {
             let busy = Arc::new(AtomicU8::new(IDLE));
             let task = AbortOnDrop(tokio::spawn(connection(
                 stream,
-                h.clone(),
-                renders.clone(),
+                Served {
+                    h: h.clone(),
+                    renders: renders.clone(),
+                    local_only,
+                },
                 Arc::clone(&busy),
             )));
             open.push_back(Open { task, busy });
         }
     });
-    tracing::info!(target: "resilience", addr = %local, "[TELEMETRY] Serving /metrics and /health on http://{local}");
+    if local_only {
+        tracing::info!(target: "resilience", addr = %local, "[TELEMETRY] Serving /metrics and /health on http://{local}");
+    } else {
+        // Said louder: `/health` shows every provider's configuration to whoever reaches it.
+        tracing::warn!(target: "resilience", addr = %local, "[TELEMETRY] Serving /metrics and /health on http://{local}, beyond this host: /health shows every provider's configuration to whoever reaches the port");
+    }
     Ok(MetricsServer {
         addr: local,
         handle,
@@ -387,17 +396,27 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, TelemetryError> {
 
 /// Serves one connection until it ends or its lifetime (and the grace for an answer in
 /// progress) is up; `busy` says, for the listener, whether it has a request in progress.
-async fn connection<S>(stream: S, h: MetricsHandle, renders: Arc<Semaphore>, busy: Arc<AtomicU8>)
+/// What a connection serves, and to whom.
+#[derive(Clone)]
+struct Served {
+    h: MetricsHandle,
+    renders: Arc<Semaphore>,
+    /// The listener is on a loopback address: requests must name this host as a local
+    /// client does (`named_locally`).
+    local_only: bool,
+}
+
+async fn connection<S>(stream: S, served: Served, busy: Arc<AtomicU8>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let flag = Arc::clone(&busy);
     let service = hyper::service::service_fn(move |req| {
-        let (h, renders) = (h.clone(), renders.clone());
+        let served = served.clone();
         // From the request head until hyper has taken the whole answer.
         let busy = Busy::new(&flag);
         async move {
-            let resp = route(h, &renders, &req).await;
+            let resp = route(&served, &req).await;
             Ok::<_, Infallible>(resp.map(|body| Answer { body, _busy: busy }))
         }
     });
@@ -595,11 +614,39 @@ async fn rendered<T: Send + 'static>(
     }
 }
 
-async fn route(
-    h: MetricsHandle,
-    renders: &Arc<Semaphore>,
-    req: &Request<Incoming>,
-) -> Response<Full<Bytes>> {
+/// On a loopback listener, whether a request names this host as a local client does:
+/// `localhost` or a loopback address (with any port), or no name at all (HTTP/1.0). A web
+/// page in a local browser can have its own name resolve to 127.0.0.1 (DNS rebinding) and
+/// read the answers of a server that answers any name; its requests carry its name. An
+/// absolute-form target (`GET http://name/metrics`) names the host instead of `Host`.
+fn named_locally(uri: &hyper::Uri, headers: &hyper::HeaderMap) -> bool {
+    fn local(host: &str) -> bool {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.to_canonical().is_loopback(),
+            Err(_) => {
+                let name = bare.strip_suffix('.').unwrap_or(bare);
+                name.eq_ignore_ascii_case("localhost")
+            }
+        }
+    }
+    if let Some(authority) = uri.authority() {
+        return local(authority.host());
+    }
+    // Every `Host` the request has (HTTP/1.1 allows one; a second must not slip past).
+    headers.get_all(hyper::header::HOST).iter().all(|v| {
+        v.to_str()
+            .ok()
+            .and_then(|v| v.parse::<hyper::http::uri::Authority>().ok())
+            .is_some_and(|a| local(a.host()))
+    })
+}
+
+async fn route(served: &Served, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let (h, renders) = (served.h.clone(), &served.renders);
     // HEAD is answered as GET: hyper sends the head (its length included) without the body.
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let unavailable = || {
@@ -610,6 +657,13 @@ async fn route(
         )
     };
     let (status, content_type, body) = match (read, req.uri().path()) {
+        _ if served.local_only && !named_locally(req.uri(), req.headers()) => (
+            StatusCode::MISDIRECTED_REQUEST,
+            "text/plain",
+            "this server is on a loopback address: name it localhost or by that address \
+             (RESILIENCE_METRICS_ADDR binds another)\n"
+                .into(),
+        ),
         (true, "/metrics") => match rendered(renders, move || h.render()).await {
             Some(text) => (
                 StatusCode::OK,
@@ -720,6 +774,62 @@ pub fn health() -> (bool, serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback listener answers requests that name it as a local client does, and no
+    /// other: a page in a local browser whose name was made to resolve to 127.0.0.1 (DNS
+    /// rebinding) sends its own name.
+    #[test]
+    fn a_loopback_listener_is_named_locally() {
+        let named = |target: &str, hosts: &[&str]| {
+            let uri: hyper::Uri = target.parse().unwrap();
+            let mut headers = hyper::HeaderMap::new();
+            for h in hosts {
+                headers.append(hyper::header::HOST, h.parse().unwrap());
+            }
+            named_locally(&uri, &headers)
+        };
+        for host in [
+            "localhost",
+            "LOCALHOST:9464",
+            "localhost.:9464",
+            "127.0.0.1:9464",
+            "127.0.0.2",
+            "[::1]:9464",
+            "[::ffff:127.0.0.1]:9464",
+        ] {
+            assert!(named("/metrics", &[host]), "{host}");
+        }
+        assert!(named("/metrics", &[]), "HTTP/1.0 sends no Host");
+        for host in [
+            "attacker.example:9464",
+            "localhost.attacker.example",
+            "127.0.0.1.nip.io",
+            "10.0.0.1:9464",
+            "[::2]",
+            "",
+            "x",
+        ] {
+            assert!(!named("/metrics", &[host]), "{host}");
+        }
+        assert!(
+            !named("/metrics", &["localhost", "attacker.example"]),
+            "a second Host"
+        );
+        assert!(
+            !named("http://evil.example/metrics", &["localhost"]),
+            "absolute form"
+        );
+        assert!(named("http://127.0.0.1:9464/metrics", &["localhost"]));
+    }
+
+    /// What a loopback listener serves.
+    fn served(h: MetricsHandle, renders: Arc<Semaphore>) -> Served {
+        Served {
+            h,
+            renders,
+            local_only: true,
+        }
+    }
 
     /// `/health`'s keys are the README's field table: a JSON check written from it must find
     /// every one, and the configuration's keys are the settings' names, durations in seconds.
@@ -932,7 +1042,7 @@ mod tests {
         let socket = Socket::default();
         {
             let mut peer = socket.peer.lock().unwrap();
-            peer.request = Some(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n");
+            peer.request = Some(b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n");
             peer.room = 10;
         }
         let h = MetricsHandle {
@@ -941,8 +1051,7 @@ mod tests {
         let busy = Arc::new(AtomicU8::new(IDLE));
         let conn = tokio::spawn(connection(
             socket.clone(),
-            h,
-            Arc::new(Semaphore::new(MAX_RENDERS)),
+            served(h, Arc::new(Semaphore::new(MAX_RENDERS))),
             Arc::clone(&busy),
         ));
         // 10 s only so that a failure cannot hang the suite: each wait is for an event.
@@ -990,7 +1099,7 @@ mod tests {
     /// client read of the last answer, and when the connection ended.
     async fn a_scrape_as_the_lifetime_ends(read_last: bool) -> (Vec<u8>, Duration) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        const REQUEST: &[u8] = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+        const REQUEST: &[u8] = b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n";
         const END: &[u8] = b"try /metrics or /health\n";
         // Less than one answer (about 130 bytes): its writing waits for the client to read.
         let (mut client, server) = tokio::io::duplex(64);
@@ -1000,8 +1109,7 @@ mod tests {
         let start = tokio::time::Instant::now();
         let conn = tokio::spawn(connection(
             server,
-            h,
-            Arc::new(Semaphore::new(MAX_RENDERS)),
+            served(h, Arc::new(Semaphore::new(MAX_RENDERS))),
             Arc::new(AtomicU8::new(IDLE)),
         ));
         // Scrapes at 0, 15, 30 and 45 s, each answered whole, then one at 59.5 s.
@@ -1064,7 +1172,7 @@ mod tests {
             prometheus: PrometheusBuilder::new().build_recorder().handle(),
         };
         let busy = Arc::new(AtomicU8::new(IDLE));
-        let conn = tokio::spawn(connection(server, h, renders, Arc::clone(&busy)));
+        let conn = tokio::spawn(connection(server, served(h, renders), Arc::clone(&busy)));
         (client, conn, busy)
     }
 
@@ -1092,14 +1200,14 @@ mod tests {
         let start = tokio::time::Instant::now();
         ask(
             &mut client,
-            b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n",
             b"try /metrics or /health\n",
         )
         .await;
         tokio::time::advance(Duration::from_secs(45)).await;
         ask(
             &mut client,
-            b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n",
             b"try /metrics or /health\n",
         )
         .await;
@@ -1120,7 +1228,7 @@ mod tests {
         let (mut client, mut conn, busy) =
             a_connection_on_a_duplex(4096, Arc::new(Semaphore::new(MAX_RENDERS)));
         let start = tokio::time::Instant::now();
-        let request = b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+        let request = b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n";
         ask(&mut client, request, b"try /metrics or /health\n").await;
         tokio::time::advance(Duration::from_secs(35)).await;
         ask(&mut client, request, b"try /metrics or /health\n").await;
@@ -1159,14 +1267,14 @@ mod tests {
         for wait in [20_000, 20_000, 19_500] {
             ask(
                 &mut client,
-                b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET /nowhere HTTP/1.1\r\nHost: localhost\r\n\r\n",
                 b"try /metrics or /health\n",
             )
             .await;
             tokio::time::advance(Duration::from_millis(wait)).await;
         }
         client
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await
             .unwrap();
         // Past the lifetime's end, within the grace.
