@@ -49,7 +49,7 @@
 //! poll (an indirect jump on its state), the `Step` it returns, and out. Same instructions,
 //! 7.1 → 5.8 ns a call in `hot_path_probe resilient` (bare: 2.5 ns), where the method's future
 //! is inlined into its caller; the benchmark's, awaited in 21 places and polled out of line
-//! (six registers saved and restored), did not move (README, Benchmarks, run AD).
+//! (six registers saved and restored), did not move (`benches/RUNS.md`, run AD).
 //!
 //! From helper-118's work (stop 26), the plain call takes 96 instructions where it took 112
 //! (`hot_path_probe`; `once` 109 → 96, a forced-open rejection 87 → 81, an opened one 105 →
@@ -1849,7 +1849,7 @@ mod tests {
     /// call pays (futures are moved by copying): a retry's start reading is in the retry's
     /// timer box, not there. With it in the `Ext`, the call was 160 bytes and every
     /// `#[resilient]` future 8 bytes larger (`tests/macro.rs`: 184 and 192 in a debug build,
-    /// where the README says 176 and 184).
+    /// where `benches/RUNS.md` says 176 and 184).
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn a_retry_s_start_is_not_in_every_call_s_future() {
