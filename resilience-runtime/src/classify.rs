@@ -327,8 +327,10 @@ impl Classify for anyhow::Error {
     }
 }
 
-/// Classifies an HTTP status the way the original plan does: 408, 500, 502, 503 and 504 are
-/// transient, 429 is throttled, everything else (other 4xx, 501, 505, …) is permanent.
+/// Classifies an HTTP status: 408, 500, 502, 503 and 504 are transient, 429 is throttled,
+/// everything else (other 4xx, 501, 505, …) is permanent. (The original plan lists 429, 500,
+/// 502, 503 and 504; 408, a server's timeout on a request that came too slowly, is as
+/// transient as a 504, and the project's brief lists it.)
 ///
 /// ```
 /// use resilience::{classify_status, ErrorClass};
