@@ -277,7 +277,8 @@ impl HttpProvider {
                     }
                     _ => UploadError::Http(e),
                 })?;
-            // `check_status()` passes 1xx and 304 on: for an upload, only a 2xx is one.
+            // `check_status()` passes 304 and an upgrade's 101 on: for an upload, only a 2xx
+            // is one.
             if !resp.status().is_success() {
                 return Err(UploadError::Http(HttpError::new(
                     resp.status().as_u16(),

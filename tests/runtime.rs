@@ -919,8 +919,8 @@ const CUT_JSON: &str = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":";
 const GARBLED_CHUNK: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{\"id\"\r\nZZ\r\n";
 const EMPTY: &str = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
-/// reqwest takes any status from 100 to 999: `check_status()` lets through 1xx, 2xx and 304
-/// only, so a broken server's 600–999 is an error (permanent), not a success the breaker
+/// reqwest takes any status from 100 to 999: `check_status()` lets through 2xx, 304 and an
+/// upgrade's 101 only, so a broken server's 600–999 is an error (permanent), not a success the breaker
 /// counts; so is a 3xx that reqwest did not follow.
 #[tokio::test]
 async fn check_status_refuses_statuses_above_599() {
@@ -942,6 +942,36 @@ async fn check_status_refuses_statuses_above_599() {
     let resp = client.get(&url).send().await.unwrap();
     let e = resp.check_status().unwrap_err();
     assert_eq!((e.status(), e.classify()), (399, ErrorClass::Permanent));
+}
+
+/// A 101 to a request that asked for no upgrade (a broken or hostile server, a proxy): the
+/// upload had no answer, and `check_status()` passed it as a success, recorded as done. Only a
+/// 101 that switches protocols (`Upgrade`) passes, for reqwest's `upgrade()`.
+#[tokio::test]
+async fn check_status_passes_a_101_only_with_an_upgrade() {
+    use resilience::{Classify, ErrorClass, ResponseExt};
+    let (url, _) = raw_server(vec![
+        Some("HTTP/1.1 101 Switching Protocols\r\nConnection: close\r\n\r\n"),
+        Some(
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: \
+             websocket\r\n\r\n",
+        ),
+    ])
+    .await;
+    let client = common::client();
+    let resp = client.post(&url).body("file").send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 101);
+    let e = resp.check_status().unwrap_err();
+    assert_eq!((e.status(), e.classify()), (101, ErrorClass::Permanent));
+    let resp = client
+        .get(&url)
+        .header("Connection", "upgrade")
+        .header("Upgrade", "websocket")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 101);
+    assert!(resp.check_status().is_ok());
 }
 
 /// A 307 for a file sent as a stream: reqwest cannot send the body again, so it returns the

@@ -147,7 +147,8 @@ mod reqwest_impls {
     /// # let _ = resp; Ok(()) }
     /// ```
     pub trait ResponseExt: Sized + sealed::Sealed {
-        /// `Ok(self)` for 1xx, 2xx and 304, else the status and `Retry-After` as an
+        /// `Ok(self)` for 2xx, 304 and a 101 that switches protocols (with an `Upgrade`
+        /// header, as reqwest's `upgrade()` asks for), else the status and `Retry-After` as an
         /// [`HttpError`] (an HTTP date read against the response's `Date` and `Age`, as
         /// [`HttpError::from_headers`] reads it): a 3xx that reqwest did not follow (under
         /// `redirect::Policy::none()`, with a `Location` that does not parse, or a 307 or 308
@@ -171,7 +172,13 @@ mod reqwest_impls {
             // 999, and a 600 is no success. Nor is a redirect left unfollowed: an upload
             // answered with one was not made (a 304 answers a conditional request, which asked
             // for it).
-            if status < 300 || status == 304 {
+            //
+            // Of the 1xx, only a 101 reaches here (hyper reads past the others), and only one
+            // that switches protocols as the request asked (`Upgrade`, RFC 9110 15.2.2, for
+            // reqwest's `upgrade()`) passes: a 101 to a plain POST was an upload with no answer
+            // at all, and passed as a success, recorded as done.
+            let upgraded = status == 101 && self.headers().contains_key(reqwest::header::UPGRADE);
+            if (200..300).contains(&status) || status == 304 || upgraded {
                 return Ok(self);
             }
             Err(HttpError::from_headers(status, self.headers()))
@@ -190,7 +197,7 @@ mod reqwest_impls {
         /// ```no_run
         /// # async fn f(resp: reqwest::Response) -> Result<(), Box<dyn std::error::Error>> {
         /// let status = resp.status();
-        /// let passed = status.as_u16() < 300 || status.as_u16() == 304; // as `check_status` has it
+        /// let passed = status.is_success() || status.as_u16() == 304; // as `check_status` has it (but for an upgrade's 101)
         /// if !passed {
         ///     let error = resilience::HttpError::from_headers(status.as_u16(), resp.headers());
         ///     let body = resp.text().await?; // the provider's explanation, for your error
