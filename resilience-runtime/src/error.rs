@@ -407,13 +407,25 @@ impl ConfigProblem {
                     && !v.chars().any(|c| c.is_whitespace() || c == ':')
                     && v.escape_debug().eq(v.chars());
                 if plain {
-                    f.write_str(v)
+                    f.write_str(v)?;
                 } else {
-                    write!(f, "{v:?}")
+                    write!(f, "{v:?}")?;
                 }
+                f.write_str(not_utf8_note(self.0))
             }
         }
         Shown(&self.value)
+    }
+}
+
+/// Said after a value read from the environment as text with `�` in it, which is what the
+/// bytes of a value that is not UTF-8 read as (`RETRY_MAX_ATTEMPTS=$'5\xff'`): otherwise the
+/// message shows `5�`, as if that were what the variable holds.
+pub(crate) fn not_utf8_note(value: &str) -> &'static str {
+    if value.contains(char::REPLACEMENT_CHARACTER) {
+        " (not UTF-8: each byte that is not shows as �)"
+    } else {
+        ""
     }
 }
 
@@ -453,6 +465,26 @@ mod tests {
             value: value.into(),
             expected: expected.into(),
         }
+    }
+
+    /// A value that is not UTF-8 (`RETRY_MAX_ATTEMPTS=$'5\xff'`) is read as text with `�`
+    /// for each bad byte: the message says so (helper-205's trial: `5�` alone read as what the
+    /// variable holds). As `init()` reads it (`to_string_lossy`).
+    #[test]
+    #[cfg(unix)]
+    fn a_value_that_is_not_utf8_says_so() {
+        use std::os::unix::ffi::OsStrExt;
+        let raw = std::ffi::OsStr::from_bytes(b"5\xff");
+        let value = raw.to_string_lossy();
+        assert_eq!(
+            bad("RETRY_MAX_ATTEMPTS", &value, "a whole number").to_string(),
+            "RETRY_MAX_ATTEMPTS=5\u{fffd} (not UTF-8: each byte that is not shows as \u{fffd}): \
+             expected a whole number"
+        );
+        assert_eq!(
+            bad("RETRY_MAX_ATTEMPTS", "50", "a whole number").to_string(),
+            "RETRY_MAX_ATTEMPTS=50: expected a whole number"
+        );
     }
 
     #[test]

@@ -70,6 +70,7 @@ impl fmt::Display for TelemetryError {
                     Some(shown) => write!(f, "{shown:?}")?,
                     None => f.write_str(&crate::error::logged_value(value))?,
                 }
+                f.write_str(crate::error::not_utf8_note(value))?;
                 write!(
                     f,
                     ": expected an IP address and port, e.g. {DEFAULT_ADDR}"
