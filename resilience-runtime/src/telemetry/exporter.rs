@@ -616,10 +616,11 @@ async fn rendered<T: Send + 'static>(
 }
 
 /// On a loopback listener, whether a request names this host as a local client does:
-/// `localhost` or a loopback address (with any port), or no name at all (HTTP/1.0). A web
-/// page in a local browser can have its own name resolve to 127.0.0.1 (DNS rebinding) and
-/// read the answers of a server that answers any name; its requests carry its name. An
-/// absolute-form target (`GET http://name/metrics`) names the host instead of `Host`.
+/// `localhost` (or a name under it), a loopback or the unspecified address (with any port),
+/// or no name at all (HTTP/1.0). A web page in a local browser can have its own name resolve
+/// to 127.0.0.1 (DNS rebinding) and read the answers of a server that answers any name; its
+/// requests carry its name. An absolute-form target (`GET http://name/metrics`) names the
+/// host instead of `Host`.
 fn named_locally(uri: &hyper::Uri, headers: &hyper::HeaderMap) -> bool {
     fn local(host: &str) -> bool {
         let bare = host
@@ -627,10 +628,17 @@ fn named_locally(uri: &hyper::Uri, headers: &hyper::HeaderMap) -> bool {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         match bare.parse::<std::net::IpAddr>() {
-            Ok(ip) => ip.to_canonical().is_loopback(),
+            // The unspecified address too: on Linux `curl http://0.0.0.0:9464` reaches a
+            // loopback listener, and no page's own name is an address.
+            Ok(ip) => {
+                let ip = ip.to_canonical();
+                ip.is_loopback() || ip.is_unspecified()
+            }
             Err(_) => {
-                let name = bare.strip_suffix('.').unwrap_or(bare);
-                name.eq_ignore_ascii_case("localhost")
+                // `localhost`, and its subdomains, which browsers resolve to loopback
+                // themselves (RFC 6761), so no page can have one of them rebound.
+                let name = bare.strip_suffix('.').unwrap_or(bare).to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
             }
         }
     }
@@ -797,6 +805,10 @@ mod tests {
             "127.0.0.2",
             "[::1]:9464",
             "[::ffff:127.0.0.1]:9464",
+            "0.0.0.0:9464",
+            "[::]",
+            "app.localhost:9464",
+            "App.LocalHost.",
         ] {
             assert!(named("/metrics", &[host]), "{host}");
         }
@@ -804,6 +816,8 @@ mod tests {
         for host in [
             "attacker.example:9464",
             "localhost.attacker.example",
+            "attacker.example.localhost.evil",
+            "localhost-evil.example",
             "127.0.0.1.nip.io",
             "10.0.0.1:9464",
             "[::2]",
