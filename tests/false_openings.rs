@@ -1,8 +1,8 @@
 //! How often a breaker opens on a provider that is up, failing a steady 15% of its attempts at
 //! random (the original plan's "breaker false positives < 1%", and its 85% → 99%+): the
 //! default mode (5 consecutive failures, 60 s open) against failure-rate mode, on Tokio's
-//! paused clock, one call at a time, 10 a second. Deterministic: the faults come from a seeded
-//! generator, so the counts below are the same in every run.
+//! paused clock, one call at a time, each 100 ms after the last one ended. Deterministic: the
+//! faults come from a seeded generator, so the counts below are the same in every run.
 
 mod common;
 
@@ -56,7 +56,8 @@ async fn run(name: &str, settings: Settings, calls: u32, seed: u64) -> Run {
     r
 }
 
-/// 30,000 calls (over 50 minutes of the paused clock). Failure-rate mode never opens: 50% of a
+/// 30,000 calls (about 96 minutes of the paused clock: a retry's backoff delays the next
+/// call). Failure-rate mode never opens: 50% of a
 /// 100-attempt window at a 15% fault rate is beyond chance. The default mode opens on a streak
 /// of 5 failed attempts, about once in 1/(0.85 × 0.15⁵) ≈ 15,500 attempts, and each opening
 /// costs 60 s of rejections (and another 60 s when its half-open round meets an ordinary

@@ -36,8 +36,8 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///
 /// Outside URLs: the value of a `name=value` or `name:value` whose name is a secret's by its
 /// last part (`api_key`, `accessToken`, `password`, …: see the README's Logs; JSON's
-/// `"name":"value"` too, and the word after a quoted `"name":`), to its closing quote or else
-/// to `&`, `,`, `;` or a quote; the word after a credential header's label
+/// `"name":"value"` too, and the word after a quoted `"name":` or `"name" :`), to its
+/// closing quote or else to `&`, `,`, `;` or a quote; the word after a credential header's label
 /// (`Authorization:`, `X-Api-Key:`, `Cookie:`, …) and the scheme that may come first; and the
 /// word after `Bearer` or `Basic` elsewhere when it looks like a credential.
 ///
@@ -75,7 +75,7 @@ pub fn redact(text: &str) -> String {
         let marked = word.contains(REDACTED);
         let credential = !marked
             && match next {
-                Next::Prose => false,
+                Next::Prose | Next::AfterQuotedName => false,
                 // `Authorization: Token …`: the scheme stays, the word after it goes.
                 Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
                 // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
@@ -97,8 +97,14 @@ pub fn redact(text: &str) -> String {
                 let scrubbed = out.split_off(before);
                 scrub_names(&scrubbed, &mut out);
             }
-            next = if header_label(word) || quoted_name_label(word) {
+            next = if header_label(word)
+                || quoted_name_label(word)
+                || (next == Next::AfterQuotedName && word == ":")
+            {
                 Next::AfterLabel
+            } else if quoted_name(word) {
+                // `"token" : "…"`, as Jackson's pretty printer writes JSON: the colon is next.
+                Next::AfterQuotedName
             } else if next == Next::AfterLabel && !marked && ends_with_name(word, LABELLED_SCHEMES)
             {
                 // The scheme after a label: its credential is next.
@@ -124,6 +130,8 @@ enum Next {
     AfterLabel,
     /// After `Bearer` or `Basic` in running text: a credential if it looks like one.
     AfterScheme,
+    /// After a quoted secret's name with no colon (`"token"`): a lone `:` makes it a label.
+    AfterQuotedName,
 }
 
 /// HTTP authorization schemes whose next word is the credential, wherever they are.
@@ -182,7 +190,16 @@ fn secret_name(name: &str) -> bool {
     }
     let [last, prev] = parts;
     let is = |part: &str, words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(part));
-    is(
+    // A part that ends with one of these, as names run together do (`PGPASSWORD`,
+    // `accesstoken`, `clientsecret`); not `max_tokens`.
+    let ends = |part: &str, words: &[&str]| {
+        words.iter().any(|w| {
+            part.len() >= w.len()
+                && part.is_char_boundary(part.len() - w.len())
+                && part[part.len() - w.len()..].eq_ignore_ascii_case(w)
+        })
+    };
+    ends(
         last,
         &[
             "token",
@@ -190,31 +207,42 @@ fn secret_name(name: &str) -> bool {
             "password",
             "passwd",
             "apikey",
+            "passphrase",
+        ],
+    ) || is(
+        last,
+        &[
             "credential",
             "credentials",
             "signature",
             "cookie",
             "authorization",
+            "pwd",
         ],
     ) || (last.eq_ignore_ascii_case("key")
-        && (found == 1 && prev.is_empty()
-            || is(
-                prev,
-                &[
-                    "api",
-                    "secret",
-                    "private",
-                    "access",
-                    "client",
-                    "auth",
-                    "session",
-                    "signing",
-                    "master",
-                    "encryption",
-                    "subscription",
-                    "account",
-                ],
-            )))
+        // An environment variable's name, upper case (`AZURE_OPENAI_KEY`, `STRIPE_KEY`): a
+        // key's, where lower-case text names database keys (`primary_key`).
+        && found == 2
+        && !name.bytes().any(|b| b.is_ascii_lowercase()))
+        || (last.eq_ignore_ascii_case("key")
+            && (found == 1 && prev.is_empty()
+                || is(
+                    prev,
+                    &[
+                        "api",
+                        "secret",
+                        "private",
+                        "access",
+                        "client",
+                        "auth",
+                        "session",
+                        "signing",
+                        "master",
+                        "encryption",
+                        "subscription",
+                        "account",
+                    ],
+                )))
         || (prev.is_empty() && last.eq_ignore_ascii_case("auth"))
 }
 
@@ -268,6 +296,12 @@ fn quoted_name_label(word: &str) -> bool {
     word.strip_suffix(':')
         .filter(|label| label.ends_with(['"', '\'']))
         .is_some_and(|label| secret_name(last_name(label)))
+}
+
+/// A quoted secret's name and nothing after it (`"token"`, `{"api_key"`): a label when the
+/// next word is a lone `:` (`"token" : "…"`).
+fn quoted_name(word: &str) -> bool {
+    word.ends_with(['"', '\'']) && secret_name(last_name(word))
 }
 
 /// Writes `word` with the value of each `name=value` or `name:value` whose name is a
@@ -907,6 +941,12 @@ mod tests {
                 r#"{"token": "<redacted>", "api_key": "<redacted>", "n": 1}"#,
             ),
             ("{'password': 'SECRET'}", "{'password': '<redacted>'}"),
+            // A space before the colon too, as Jackson's pretty printer writes it.
+            (
+                r#"{ "token" : "SECRET", "api_key" : "SECRET2", "n" : 1 }"#,
+                r#"{ "token" : "<redacted>", "api_key" : "<redacted>", "n" : 1 }"#,
+            ),
+            (r#""type" : "token""#, r#""type" : "token""#),
             // A URL's credential in the same word: both go, in one pass.
             (
                 r#"{"dsn":"postgres://u:p@h/db","password":"SECRET"}"#,
@@ -945,6 +985,12 @@ mod tests {
             (
                 "max_tokens=4096 primary_key=id monkey=1",
                 "max_tokens=4096 primary_key=id monkey=1",
+            ),
+            // Names run together, an environment variable's, a connection string's `Pwd`.
+            (
+                "PGPASSWORD=S1 accesstoken=S2 AZURE_OPENAI_KEY=S3 Server=h;Uid=u;Pwd=S4;",
+                "PGPASSWORD=<redacted> accesstoken=<redacted> AZURE_OPENAI_KEY=<redacted> \
+                 Server=h;Uid=u;Pwd=<redacted>;",
             ),
             ("bearer abcdefghijklmnopqrstuvwxyz", "bearer <redacted>"),
             // A query's rule comes first, and removes more.
