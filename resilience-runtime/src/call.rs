@@ -103,7 +103,7 @@ use tokio::time::{Instant, Sleep};
 use crate::backoff;
 use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
-use crate::context::{Current, Enter};
+use crate::context::{Current, Enter, IdempotencyKey};
 use crate::drain::Drain;
 use crate::error::{ResilienceError, Seconds};
 use crate::registry::{Provider, ProviderInner, resolve_site};
@@ -815,21 +815,76 @@ impl Drop for Call {
         self.current.p.breaker.release(self.ticket);
         if self.ext.is_some() {
             crate::cold_path();
-            drop_ext(self.current.p, &mut self.ext);
+            // What the call was at, by value: handing the cold path `&self.current` cost every
+            // call's drop an instruction, and a rejection's 4 (`benches/instructions.sh`).
+            let at = (
+                self.current.site,
+                self.current.attempt(),
+                self.current.made_key(),
+            );
+            drop_ext(self.current.p, &mut self.ext, at);
         }
     }
 }
 
 #[cold]
 #[inline(never)]
-fn drop_ext(p: &ProviderInner, ext: &mut Option<Ext>) {
+fn drop_ext(
+    p: &'static ProviderInner,
+    ext: &mut Option<Ext>,
+    (site, attempt, key): (&'static CallSite, u32, Option<IdempotencyKey>),
+) {
     let Some(e) = ext.take() else { return };
     if e.token_held {
         p.budget.refund(e.token_fills);
     }
     if let (Some(m), false) = (e.metrics, e.recorded) {
         m.abandoned();
+        if attempt > 0 {
+            log_abandoned(p, site, attempt, key, !e.token_held);
+        }
     }
+}
+
+/// A call that ended with no outcome (its caller dropped it, or a panic), seen where its
+/// outcome would have been recorded: with a recorder (a plain call keeps no flag for it, as
+/// its hot path writes nothing it does not need). Its last line, so that one followed by its
+/// key does not just stop; and, the first time on a provider with no attempt timeout, a
+/// warning: its caller's own timeout (a request's, an axum layer's) is what cut an attempt
+/// off, so a provider that hangs is never a failure, and its breaker never opens.
+#[cold]
+#[inline(never)]
+fn log_abandoned(
+    p: &ProviderInner,
+    site: &CallSite,
+    n: u32,
+    key: Option<IdempotencyKey>,
+    in_attempt: bool,
+) {
+    let (provider, method) = (p.name, site.method);
+    // The call's key, or one made for the line if nobody asked for it before.
+    let key = || key.unwrap_or_else(IdempotencyKey::next);
+    if in_attempt {
+        tracing::debug!(target: "resilience", provider, method, idempotency_key = %key(), attempt = n, "[RETRY] Call to {} abandoned during attempt {n}: cancelled by its caller, or a panic", method.escape_debug());
+    } else {
+        tracing::debug!(target: "resilience", provider, method, idempotency_key = %key(), attempt = n, "[RETRY] Call to {} abandoned in the backoff after attempt {n}: cancelled by its caller, or a panic", method.escape_debug());
+    }
+    if in_attempt && p.config.attempt_timeout.is_none() && first_hang_warning(p) {
+        tracing::warn!(target: "resilience", provider, method, "[RETRY] A call to {} on {} was cut off during an attempt by its caller, and {} has no attempt timeout: an attempt that hangs is then no failure, and its breaker never opens. Set {} below your callers' own timeouts (said once for the provider)", method.escape_debug(), provider.escape_debug(), provider.escape_debug(), crate::config::provider_variable(provider, "RETRY_ATTEMPT_TIMEOUT"));
+    }
+}
+
+/// Whether the warning of [`log_abandoned`] is yet to be said for `p`: once per provider (by
+/// its address: a test's isolation makes providers of the same name).
+fn first_hang_warning(p: &ProviderInner) -> bool {
+    static WARNED: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    let at = std::ptr::from_ref(p) as usize;
+    if warned.contains(&at) {
+        return false;
+    }
+    warned.push(at);
+    true
 }
 
 /// `f` of the attempt (or `execute` closure) this thread is running, when it is one on the

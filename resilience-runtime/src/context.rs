@@ -204,6 +204,14 @@ impl Current {
         self.attempt.fetch_or(NESTED_FAILED, Ordering::Relaxed);
     }
 
+    /// The call's key, if anyone asked for it (`key`).
+    pub(crate) fn made_key(&self) -> Option<IdempotencyKey> {
+        let hi = self.key[0].load(Ordering::Relaxed);
+        (hi != 0).then(|| {
+            IdempotencyKey((u128::from(hi) << 64) | u128::from(self.key[1].load(Ordering::Relaxed)))
+        })
+    }
+
     /// The call's key, made now if this is the first time anyone asks.
     pub(crate) fn key(&self) -> IdempotencyKey {
         let hi = self.key[0].load(Ordering::Relaxed);
