@@ -446,18 +446,28 @@ fn log_lines_fields_and_secrets() {
         // 9c. A call its caller gives up on says so by its key: mid-attempt, or in its
         // backoff. And a provider with no attempt timeout, whose attempt a caller's own
         // timeout cut off, is told once that its breaker cannot see a provider that hangs.
-        let p = resilience::configure("log-abandoned", Settings::new().jitter(Jitter::None))
-            .unwrap();
+        let p =
+            resilience::configure("log-abandoned", Settings::new().jitter(Jitter::None)).unwrap();
         for _ in 0..2 {
             let hung = p.execute(std::future::pending::<Result<u32, TestError>>);
-            assert!(tokio::time::timeout(Duration::from_millis(5), hung).await.is_err());
+            assert!(
+                tokio::time::timeout(Duration::from_millis(5), hung)
+                    .await
+                    .is_err()
+            );
         }
         let in_backoff = p.execute(|| async { Err::<u32, _>(TestError::Transient(1)) });
-        assert!(tokio::time::timeout(Duration::from_millis(50), in_backoff).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), in_backoff)
+                .await
+                .is_err()
+        );
         let text = lines_with(&logs.text(), "log-abandoned");
         assert_eq!(
-            text.matches("[RETRY] Call to execute abandoned during attempt 1: cancelled by its caller, or a panic")
-                .count(),
+            text.matches(
+                "[RETRY] Call to execute abandoned during attempt 1: cancelled by its caller"
+            )
+            .count(),
             2,
             "{text}"
         );
@@ -468,20 +478,52 @@ fn log_lines_fields_and_secrets() {
         let warned: Vec<&str> = text.lines().filter(|l| l.contains("WARN")).collect();
         assert_eq!(warned.len(), 1, "{text}");
         assert!(
-            warned[0].contains("has no attempt timeout")
+            warned[0].contains("has no attempt or total timeout")
                 && warned[0].contains("RESILIENCE_LOG_ABANDONED_RETRY_ATTEMPT_TIMEOUT"),
             "{text}"
         );
+        // Each abandoned line carries the key of its call's first attempt.
+        let key_of = |line: &str| {
+            line.split_once("idempotency_key=")
+                .map(|(_, rest)| rest.split(' ').next().unwrap_or("").to_owned())
+                .unwrap_or_else(|| panic!("no key in {line}"))
+        };
+        let started: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("[RETRY] Attempt 1/"))
+            .map(key_of)
+            .collect();
         for line in text.lines().filter(|l| l.contains("execute abandoned")) {
-            assert!(line.contains("idempotency_key="), "{line}");
+            assert!(started.contains(&key_of(line)), "{line}\n{text}");
         }
+        // A total timeout bounds a hung attempt too: no warning there either.
+        let total = Settings::new().total_timeout(Some(Duration::from_secs(60)));
+        let p = resilience::configure("log-abandoned-total", total).unwrap();
+        let hung = p.execute(std::future::pending::<Result<u32, TestError>>);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), hung)
+                .await
+                .is_err()
+        );
+        let text = lines_with(&logs.text(), "log-abandoned-total");
+        assert!(
+            text.contains("abandoned during attempt 1") && !text.contains("WARN"),
+            "{text}"
+        );
         // With an attempt timeout the breaker sees hangs: nothing to warn of.
         let timed = Settings::new().attempt_timeout(Some(Duration::from_secs(60)));
         let p = resilience::configure("log-abandoned-timed", timed).unwrap();
         let hung = p.execute(std::future::pending::<Result<u32, TestError>>);
-        assert!(tokio::time::timeout(Duration::from_millis(5), hung).await.is_err());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(5), hung)
+                .await
+                .is_err()
+        );
         let text = lines_with(&logs.text(), "log-abandoned-timed");
-        assert!(text.contains("abandoned during attempt 1") && !text.contains("WARN"), "{text}");
+        assert!(
+            text.contains("abandoned during attempt 1") && !text.contains("WARN"),
+            "{text}"
+        );
 
         // 10. A name with a line feed (refused by init(), logged as a problem, and still a
         // provider) is escaped in the text of a line, which it would otherwise split, and in

@@ -862,15 +862,25 @@ fn log_abandoned(
     in_attempt: bool,
 ) {
     let (provider, method) = (p.name, site.method);
-    // The call's key, or one made for the line if nobody asked for it before.
-    let key = || key.unwrap_or_else(IdempotencyKey::next);
-    if in_attempt {
-        tracing::debug!(target: "resilience", provider, method, idempotency_key = %key(), attempt = n, "[RETRY] Call to {} abandoned during attempt {n}: cancelled by its caller, or a panic", method.escape_debug());
+    // The call's key when one was made (its other lines carry it); none made up for it, which
+    // would match nothing.
+    let key = key.map(tracing::field::display);
+    // Dropped while a panic unwinds: the panic ended it. Otherwise its caller, or a panic
+    // caught below it: Tokio drops a task's future after catching its panic.
+    let why = if std::thread::panicking() {
+        "ended by a panic"
     } else {
-        tracing::debug!(target: "resilience", provider, method, idempotency_key = %key(), attempt = n, "[RETRY] Call to {} abandoned in the backoff after attempt {n}: cancelled by its caller, or a panic", method.escape_debug());
+        "cancelled by its caller, or a panic"
+    };
+    if in_attempt {
+        tracing::debug!(target: "resilience", provider, method, idempotency_key = key, attempt = n, "[RETRY] Call to {} abandoned during attempt {n}: {why}", method.escape_debug());
+    } else {
+        tracing::debug!(target: "resilience", provider, method, idempotency_key = key, attempt = n, "[RETRY] Call to {} abandoned in the backoff after attempt {n}: {why}", method.escape_debug());
     }
-    if in_attempt && p.config.attempt_timeout.is_none() && first_hang_warning(p) {
-        tracing::warn!(target: "resilience", provider, method, "[RETRY] A call to {} on {} was cut off during an attempt by its caller, and {} has no attempt timeout: an attempt that hangs is then no failure, and its breaker never opens. Set {} below your callers' own timeouts (said once for the provider)", method.escape_debug(), provider.escape_debug(), provider.escape_debug(), crate::config::provider_variable(provider, "RETRY_ATTEMPT_TIMEOUT"));
+    // With a total timeout, its deadline cuts a hung attempt off, and that counts.
+    let unbounded = p.config.attempt_timeout.is_none() && p.config.total_timeout.is_none();
+    if in_attempt && unbounded && !std::thread::panicking() && first_hang_warning(p) {
+        tracing::warn!(target: "resilience", provider, method, "[RETRY] A call to {} on {} ended during an attempt with no outcome (cancelled by its caller, or a panic), and {} has no attempt or total timeout: an attempt that hangs is then no failure, and its breaker never opens. Set {} below your callers' own timeouts (said once for the provider)", method.escape_debug(), provider.escape_debug(), provider.escape_debug(), crate::config::provider_variable(provider, "RETRY_ATTEMPT_TIMEOUT"));
     }
 }
 

@@ -73,16 +73,19 @@ pub fn redact(text: &str) -> String {
         // that was a scheme then and is a marker now would be, a second pass would remove
         // more than the first.
         let marked = word.contains(REDACTED);
+        // `"token" :"…"`: the colon and the value in one word, the value after the colon.
+        let from = usize::from(next == Next::AfterQuotedName && word.starts_with(':'));
         let credential = !marked
             && match next {
-                Next::Prose | Next::AfterQuotedName => false,
+                Next::Prose => false,
+                Next::AfterQuotedName => from == 1 && word.len() > 1,
                 // `Authorization: Token …`: the scheme stays, the word after it goes.
                 Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
                 // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
                 // next word goes only if it looks like a credential.
                 Next::AfterScheme => !scheme && looks_like_credential(word),
             };
-        if credential && replace_value(word, 0, &mut out) {
+        if credential && replace_value(word, from, &mut out) {
             next = Next::Prose;
         } else {
             let before = out.len();
@@ -947,6 +950,8 @@ mod tests {
                 r#"{ "token" : "<redacted>", "api_key" : "<redacted>", "n" : 1 }"#,
             ),
             (r#""type" : "token""#, r#""type" : "token""#),
+            // Or before it alone.
+            (r#"{"token" :"SECRET"}"#, r#"{"token" :"<redacted>"}"#),
             // A URL's credential in the same word: both go, in one pass.
             (
                 r#"{"dsn":"postgres://u:p@h/db","password":"SECRET"}"#,
