@@ -849,9 +849,10 @@ fn drop_ext(
 /// A call that ended with no outcome (its caller dropped it, or a panic), seen where its
 /// outcome would have been recorded: with a recorder (a plain call keeps no flag for it, as
 /// its hot path writes nothing it does not need). Its last line, so that one followed by its
-/// key does not just stop; and, the first time on a provider with no attempt timeout, a
-/// warning: its caller's own timeout (a request's, an axum layer's) is what cut an attempt
-/// off, so a provider that hangs is never a failure, and its breaker never opens.
+/// key does not just stop; and, the first time on a provider with neither an attempt nor a
+/// total timeout, a warning: its caller's own timeout (a request's, an axum layer's) is what
+/// cut an attempt off, so a provider that hangs is never a failure, and its breaker never
+/// opens.
 #[cold]
 #[inline(never)]
 fn log_abandoned(

@@ -86,7 +86,13 @@ pub fn redact(text: &str) -> String {
                 Next::AfterScheme => !scheme && looks_like_credential(word),
             };
         if credential && replace_value(word, from, &mut out) {
-            next = Next::Prose;
+            // The value runs to the word's end, and may have taken a label with it
+            // (`:"a","password":`): its value is the next word still.
+            next = if quoted_name_label(word) || header_label(word) {
+                Next::AfterLabel
+            } else {
+                Next::Prose
+            };
         } else {
             let before = out.len();
             scrub_word(word, &mut out);
@@ -952,6 +958,15 @@ mod tests {
             (r#""type" : "token""#, r#""type" : "token""#),
             // Or before it alone.
             (r#"{"token" :"SECRET"}"#, r#"{"token" :"<redacted>"}"#),
+            // A label the value took with it: the next word is its value still.
+            (
+                r#"{"token" :"a","password": "SECRET"}"#,
+                r#"{"token" :"<redacted>": "<redacted>"}"#,
+            ),
+            (
+                r#"{"token" : "a","password": "SECRET"}"#,
+                r#"{"token" : "<redacted>": "<redacted>"}"#,
+            ),
             // A URL's credential in the same word: both go, in one pass.
             (
                 r#"{"dsn":"postgres://u:p@h/db","password":"SECRET"}"#,
