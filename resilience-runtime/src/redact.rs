@@ -302,9 +302,7 @@ fn header_label(word: &str) -> bool {
 /// after the colon (`"token": "…"`, as Python's `json.dumps` and pretty printers write it).
 /// Unquoted (`key: not a value`), it is prose.
 fn quoted_name_label(word: &str) -> bool {
-    word.strip_suffix(':')
-        .filter(|label| label.ends_with(['"', '\'']))
-        .is_some_and(|label| secret_name(last_name(label)))
+    word.strip_suffix(':').is_some_and(quoted_name)
 }
 
 /// A quoted secret's name and nothing after it (`"token"`, `{"api_key"`): a label when the
@@ -347,11 +345,7 @@ fn scrub_names(word: &str, out: &mut String) {
         {
             continue;
         }
-        let mut end = start + len;
-        // Redacted before: the marker's `>` is the marker's, not prose to keep.
-        if body.ends_with(&REDACTED[..REDACTED.len() - 1]) && word[end..].starts_with('>') {
-            end += 1;
-        }
+        let end = word.len() - after_marker(body, &word[start + len..]).len();
         out.push_str(&word[from..start]);
         out.push_str(REDACTED);
         from = end;
@@ -369,11 +363,7 @@ fn replace_value(word: &str, from: usize, out: &mut String) -> bool {
     if body.is_empty() {
         return false;
     }
-    let mut closing = &inner[body.len()..];
-    // Redacted before: the marker's `>` is the marker's, not prose to keep.
-    if body.ends_with(&REDACTED[..REDACTED.len() - 1]) {
-        closing = closing.strip_prefix('>').unwrap_or(closing);
-    }
+    let closing = after_marker(body, &inner[body.len()..]);
     out.push_str(&word[..word.len() - inner.len()]);
     out.push_str(REDACTED);
     out.push_str(closing);
@@ -399,13 +389,18 @@ fn scrub_word(word: &str, out: &mut String) {
         out.push_str(REDACTED);
         let inner = &word[at + 1..];
         let body = inner.trim_end_matches(CLOSERS);
-        let mut closing = &inner[body.len()..];
-        // Text redacted before (a `log_summary` that redacts its own): the marker's `>` is
-        // the marker's, not prose to keep, or each pass would add one.
-        if body.ends_with(&REDACTED[..REDACTED.len() - 1]) {
-            closing = closing.strip_prefix('>').unwrap_or(closing);
-        }
-        out.push_str(closing);
+        out.push_str(after_marker(body, &inner[body.len()..]));
+    }
+}
+
+/// `rest`, what follows a `body` that is being replaced, without the `>` of a marker that body
+/// ends in: text redacted before (a `log_summary` that redacts its own) has the marker's `>`
+/// read as closing prose, which each pass would otherwise keep, adding one.
+fn after_marker<'a>(body: &str, rest: &'a str) -> &'a str {
+    if body.ends_with(&REDACTED[..REDACTED.len() - 1]) {
+        rest.strip_prefix('>').unwrap_or(rest)
+    } else {
+        rest
     }
 }
 

@@ -518,19 +518,41 @@ static SITES: Mutex<Option<HashMap<SiteKey, &'static CallSite>>> = Mutex::new(No
 
 fn site_of(p: &'static ProviderInner, method: &'static str, retry: bool) -> &'static CallSite {
     let key = (std::ptr::from_ref(p) as usize, method, retry);
-    let mut guard = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    site_in(&SITES, key, || {
+        let site = leaked_site(p.name, method, retry);
+        // Resolved now, to this provider: never looked up by name outside a test's isolation
+        // (where the name may mean another provider, or none yet).
+        site.bind(p);
+        site
+    })
+}
+
+/// The site under `key` in `map`, made by `make` the first time. The new site's series are
+/// made after the map's lock is let go (`site_made` reaches the recorder).
+fn site_in<K: Eq + std::hash::Hash>(
+    map: &Mutex<Option<HashMap<K, &'static CallSite>>>,
+    key: K,
+    make: impl FnOnce() -> &'static CallSite,
+) -> &'static CallSite {
+    let mut guard = map.lock().unwrap_or_else(|e| e.into_inner());
     let sites = guard.get_or_insert_with(HashMap::new);
     if let Some(site) = sites.get(&key) {
         return site;
     }
-    let site = leaked_site(p.name, method, retry);
-    // Resolved now, to this provider: never looked up by name outside a test's isolation
-    // (where the name may mean another provider, or none yet).
-    site.bind(p);
+    let site = make();
     sites.insert(key, site);
     drop(guard);
     crate::telemetry::site_made(site);
     site
+}
+
+/// The sites in `map`, read under its lock alone.
+fn sites_in<K>(map: &Mutex<Option<HashMap<K, &'static CallSite>>>) -> Vec<&'static CallSite> {
+    map.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|sites| sites.values().copied().collect())
+        .unwrap_or_default()
 }
 
 /// A call site made at run time, leaked: call sites are `&'static`, and these are kept for the
@@ -545,34 +567,19 @@ type NamedKey = (String, &'static str, bool);
 static NAMED_SITES: Mutex<Option<HashMap<NamedKey, &'static CallSite>>> = Mutex::new(None);
 
 fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static CallSite {
-    let mut guard = NAMED_SITES.lock().unwrap_or_else(|e| e.into_inner());
-    let sites = guard.get_or_insert_with(HashMap::new);
-    let key = (provider.to_owned(), method, retry);
-    if let Some(site) = sites.get(&key) {
-        return site;
-    }
-    // Leaked once per name, method and flag, as call sites' names are `&'static`.
-    let name: &'static str = Box::leak(provider.to_owned().into_boxed_str());
-    let site = leaked_site(name, method, retry);
-    sites.insert(key, site);
-    drop(guard);
-    crate::telemetry::site_made(site);
-    site
+    site_in(&NAMED_SITES, (provider.to_owned(), method, retry), || {
+        // Leaked once per name, method and flag, as call sites' names are `&'static`.
+        let name: &'static str = Box::leak(provider.to_owned().into_boxed_str());
+        leaked_site(name, method, retry)
+    })
 }
 
 /// Every site [`Provider::call_site`] and [`call_site`] made so far, for the metrics switch
 /// to make their counters at 0. Each map's lock is taken alone, and let go before the
 /// recorder is reached.
 pub(crate) fn run_time_sites() -> Vec<&'static CallSite> {
-    fn of<K>(map: &Mutex<Option<HashMap<K, &'static CallSite>>>) -> Vec<&'static CallSite> {
-        map.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|sites| sites.values().copied().collect())
-            .unwrap_or_default()
-    }
-    let mut sites = of(&SITES);
-    sites.extend(of(&NAMED_SITES));
+    let mut sites = sites_in(&SITES);
+    sites.extend(sites_in(&NAMED_SITES));
     sites
 }
 
@@ -638,12 +645,10 @@ pub fn call_site(provider: &str, method: &'static str) -> &'static CallSite {
 /// Taken after the registry's (or an isolation's) lock where both are held; `named_site`
 /// takes no other.
 pub(crate) fn named_site_providers() -> Vec<&'static str> {
-    NAMED_SITES
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .map(|sites| sites.values().map(|s| s.provider_name()).collect())
-        .unwrap_or_default()
+    sites_in(&NAMED_SITES)
+        .into_iter()
+        .map(CallSite::provider_name)
+        .collect()
 }
 
 /// [`call_site`] for an operation that is not idempotent: every call makes exactly one attempt
@@ -1919,14 +1924,18 @@ mod tests {
             .provider("reg-nsite.v2", Settings::new())
             .init_with(&|_: &str| None, vec![], false)
             .unwrap_err();
-        let clashes: Vec<&str> = err
-            .problems()
-            .iter()
-            .filter(|p| p.expected.contains("RESILIENCE_REG_NSITE_V2_"))
-            .map(|p| p.value.as_str())
-            .collect();
+        let clashes = clashing(&err, "RESILIENCE_REG_NSITE_V2_");
         assert_eq!(clashes, ["reg-nsite-v2", "reg-nsite.v2"], "{err}");
         assert!(!registry().providers.contains_key("reg-nsite-v2"));
+    }
+
+    /// The names `err` reports as clashing over the variables that start with `prefix`.
+    fn clashing<'a>(err: &'a ConfigError, prefix: &str) -> Vec<&'a str> {
+        err.problems()
+            .iter()
+            .filter(|p| p.expected.contains(prefix))
+            .map(|p| p.value.as_str())
+            .collect()
     }
 
     #[test]
@@ -1935,12 +1944,7 @@ mod tests {
             .provider("reg-site.v2", Settings::new())
             .init_with(&|_: &str| None, vec![], false)
             .unwrap_err();
-        let clashes: Vec<&str> = err
-            .problems()
-            .iter()
-            .filter(|p| p.expected.contains("RESILIENCE_REG_SITE_V2_"))
-            .map(|p| p.value.as_str())
-            .collect();
+        let clashes = clashing(&err, "RESILIENCE_REG_SITE_V2_");
         assert_eq!(clashes, ["reg-site-v2", "reg-site.v2"], "{err}");
         assert!(
             !registry().providers.contains_key("reg-site-v2"),

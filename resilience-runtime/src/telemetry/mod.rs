@@ -98,9 +98,7 @@ pub(crate) fn site_made(site: &crate::CallSite) {
 fn site_at_0(site: &crate::CallSite) {
     let provider = site.provider_name();
     let _ = Counters::new(provider, site.method());
-    for (from, to) in AUTOMATIC {
-        let _ = counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str());
-    }
+    transitions_at_0(provider);
 }
 
 /// Whether metrics are being recorded. One relaxed load: this is on every call. Code that
@@ -381,10 +379,15 @@ const AUTOMATIC: [(CircuitState, CircuitState); 4] = [
 /// openings) see the first opening after a restart, which a series born at 1 would hide.
 pub(crate) fn provider_known(provider: &'static str, state: CircuitState) {
     if synced() {
-        for (from, to) in AUTOMATIC {
-            let _ = counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str());
-        }
+        transitions_at_0(provider);
         publish_state(provider, state);
+    }
+}
+
+/// The provider's automatic transitions, made at 0 (made again, they are the same series).
+fn transitions_at_0(provider: &'static str) {
+    for (from, to) in AUTOMATIC {
+        let _ = counter!(CIRCUIT_TRANSITIONS_TOTAL, "provider" => provider, "from" => from.as_str(), "to" => to.as_str());
     }
 }
 
