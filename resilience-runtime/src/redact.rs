@@ -34,12 +34,14 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///   IPv6 host (`[::1]`, where a host starts) end no user name, nor does a port's `:` before
 ///   a `?` or `#` (`https://h:8443?t@key`).
 ///
-/// Outside URLs: the value of a `name=value` or `name:value` whose name is a secret's by its
-/// last part (`api_key`, `accessToken`, `password`, …: see the README's Logs; JSON's
-/// `"name":"value"` too, and the word after a quoted `"name":` or `"name" :`), to its
-/// closing quote or else to `&`, `,`, `;` or a quote; the word after a credential header's label
-/// (`Authorization:`, `X-Api-Key:`, `Cookie:`, …) and the scheme that may come first; and the
-/// word after `Bearer` or `Basic` elsewhere when it looks like a credential.
+/// Outside URLs: the value of a `name=value`, `name:value` or `name=>value` whose name is a
+/// secret's by its last part (`api_key`, `accessToken`, `password`, …: see the README's Logs;
+/// JSON's `"name":"value"` too, and the value after a quoted `"name":`, `"name" :` or
+/// `"name" =>`), quoted to its closing quote (spaces and escaped quotes in it included; one
+/// never closed, to the line's end), or else to `&`, `,`, `;` or a quote; the value after a
+/// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
+/// first, and after `Cookie:` the rest of the line; the word after `Bearer`, `Basic` or a
+/// secret's name alone before a colon (`password:`) when it looks like a credential.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised. Redacted text redacted again
@@ -63,71 +65,136 @@ pub fn redact(text: &str) -> String {
     let mut rest = text;
     let mut next = Next::Prose;
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
-        out.push_str(&rest[..start]);
+        let space = &rest[..start];
         rest = &rest[start..];
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..end];
-        let scheme = ends_with_name(word, SCHEMES);
-        // A word with a marker in it was through here before (a summary that redacted its
-        // own text): what it held of a credential went then, and taken whole now, as a word
-        // that was a scheme then and is a marker now would be, a second pass would remove
-        // more than the first.
-        let marked = word.contains(REDACTED);
-        // `"token" :"…"`: the colon and the value in one word, the value after the colon.
-        let from = usize::from(next == Next::AfterQuotedName && word.starts_with(':'));
-        let credential = !marked
-            && match next {
-                Next::Prose => false,
-                Next::AfterQuotedName => from == 1 && word.len() > 1,
-                // `Authorization: Token …`: the scheme stays, the word after it goes.
-                Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
-                // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
-                // next word goes only if it looks like a credential.
-                Next::AfterScheme => !scheme && looks_like_credential(word),
-            };
-        if credential && replace_value(word, from, &mut out) {
-            // The value runs to the word's end, and may have taken a label with it
-            // (`:"a","password":`): its value is the next word still.
-            next = if quoted_name_label(word) || header_label(word) {
-                Next::AfterLabel
-            } else {
-                Next::Prose
-            };
-        } else {
-            let before = out.len();
-            scrub_word(word, &mut out);
-            // The `name=value`s the URL rules left alone (not in a query): `api_key=…`, in
-            // what they left of the word, which may have held a URL's credential besides
-            // (`{"dsn":"postgres://u:p@h/db","password":"…"}`).
-            if out[before..] == *word {
-                out.truncate(before);
-                scrub_names(word, &mut out);
-            } else {
-                let scrubbed = out.split_off(before);
-                scrub_names(&scrubbed, &mut out);
-            }
-            next = if header_label(word)
-                || quoted_name_label(word)
-                || (next == Next::AfterQuotedName && word == ":")
-            {
-                Next::AfterLabel
-            } else if quoted_name(word) {
-                // `"token" : "…"`, as Jackson's pretty printer writes JSON: the colon is next.
-                Next::AfterQuotedName
-            } else if next == Next::AfterLabel && !marked && ends_with_name(word, LABELLED_SCHEMES)
-            {
-                // The scheme after a label: its credential is next.
-                Next::AfterLabel
-            } else if scheme {
-                Next::AfterScheme
-            } else {
-                Next::Prose
-            };
-        }
         rest = &rest[end..];
+        // A label's value is on its line, and a value being removed ends with it, whatever
+        // it opened: a quote left open (a summary cut short) takes no more than that.
+        if space.contains(['\n', '\r']) {
+            next = Next::Prose;
+        }
+        if let Next::Inside(close) = next {
+            // More of the value (`"password": "correct horse battery"`): the word goes, with
+            // the space before it, up to the quote that closes the value.
+            if let Some(at) = close.and_then(|q| closing_quote(word, q)) {
+                next = plain(&word[at..], Next::Prose, &mut out);
+            }
+            continue;
+        }
+        out.push_str(space);
+        next = one_word(word, next, &mut out);
     }
     out.push_str(rest);
     out
+}
+
+/// Writes `word`, redacted, into `out`, and says what the next word is; `next` is what
+/// this one is.
+fn one_word(word: &str, next: Next, out: &mut String) -> Next {
+    // A word with a marker in it was through here before (a summary that redacted its own
+    // text): what it held of a credential went then, and taken whole now, as a word that was
+    // a scheme then and is a marker now would be, a second pass would remove more than the
+    // first.
+    let marked = word.contains(REDACTED);
+    // `"token" :"…"` or `"token" =>"…"`: the separator and the value in one word, the value
+    // after the separator.
+    let from = match next {
+        Next::AfterQuotedName if word.starts_with("=>") => 2,
+        Next::AfterQuotedName if word.starts_with(':') => 1,
+        _ => 0,
+    };
+    let credential = !marked
+        && match next {
+            Next::Prose | Next::Inside(_) => false,
+            Next::AfterQuotedName => from > 0 && word.len() > from,
+            // `Authorization: Token …`: the scheme stays, the word after it goes.
+            Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
+            Next::AfterCookie => true,
+            // `password: hunter2`, but "password: too short": only a word that looks like a
+            // credential, or a quoted one.
+            Next::AfterWeakLabel => looks_like_credential(word) || word.starts_with(['"', '\'']),
+            // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
+            // next word goes only if it looks like a credential.
+            Next::AfterScheme => !ends_with_name(word, SCHEMES) && looks_like_credential(word),
+        };
+    if credential {
+        return match replace_value(word, from, out) {
+            Value::Nothing => return plain(word, next, out),
+            Value::Open(q) => Next::Inside(Some(q)),
+            // What follows the closing quote is read as any word is (`","n":1}`, or a label
+            // whose value is the next word: `","password":`); a word that a label's value
+            // took whole (`Cookie: "token":`) is still a label.
+            Value::Closed(tail) => match plain(tail, Next::Prose, out) {
+                Next::Prose if quoted_name_label(word) || header_label(word) => Next::AfterLabel,
+                after => after,
+            },
+            // The value ran to the word's end, and may have taken a label with it
+            // (`:a,"password":`): its value is the next word still.
+            Value::Whole => {
+                if next == Next::AfterCookie {
+                    // A cookie header's value, unquoted, is the rest of its line
+                    // (`Cookie: a=1; session=…`).
+                    Next::Inside(None)
+                } else if quoted_name_label(word) || header_label(word) {
+                    Next::AfterLabel
+                } else {
+                    Next::Prose
+                }
+            }
+        };
+    }
+    plain(word, next, out)
+}
+
+/// Writes `word` with the credentials the rules for URLs and for `name=value`s find in it
+/// removed, and says what the next word is (`next` being what this one is).
+fn plain(word: &str, next: Next, out: &mut String) -> Next {
+    let marked = word.contains(REDACTED);
+    let before = out.len();
+    scrub_word(word, out);
+    // The `name=value`s the URL rules left alone (not in a query): `api_key=…`, in what they
+    // left of the word, which may have held a URL's credential besides
+    // (`{"dsn":"postgres://u:p@h/db","password":"…"}`).
+    let open = if out[before..] == *word {
+        out.truncate(before);
+        scrub_names(word, out)
+    } else {
+        let scrubbed = out.split_off(before);
+        scrub_names(&scrubbed, out)
+    };
+    if let Some(q) = open {
+        // A quoted value with a space in it: removed up to its closing quote.
+        Next::Inside(Some(q))
+    } else if header_label(word)
+        || quoted_name_label(word)
+        || (next == Next::AfterQuotedName && (word == ":" || word == "=>"))
+    {
+        // `Cookie:`, `Set-Cookie:` (ASCII's case rules: `get` finds no boundary inside a
+        // character).
+        let name = last_name(word.trim_end_matches(':'));
+        let cookie = name
+            .get(name.len().saturating_sub(6)..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("cookie"));
+        if cookie {
+            Next::AfterCookie
+        } else {
+            Next::AfterLabel
+        }
+    } else if quoted_name(word) {
+        // `"token" : "…"`, as Jackson's pretty printer writes JSON: the colon is next.
+        Next::AfterQuotedName
+    } else if next == Next::AfterLabel && !marked && ends_with_name(word, LABELLED_SCHEMES) {
+        // The scheme after a label: its credential is next.
+        Next::AfterLabel
+    } else if weak_label(word) {
+        Next::AfterWeakLabel
+    } else if ends_with_name(word, SCHEMES) {
+        Next::AfterScheme
+    } else {
+        Next::Prose
+    }
 }
 
 /// What the next word is to [`redact`].
@@ -137,10 +204,18 @@ enum Next {
     /// After a label whose value is a credential (`Authorization:`, `"token":`): a
     /// credential, or the scheme before one.
     AfterLabel,
+    /// After `Cookie:` or `Set-Cookie:`: a credential, and the rest of the line with it.
+    AfterCookie,
+    /// After a secret's name alone before a colon (`password:`): a credential if it looks
+    /// like one or is quoted.
+    AfterWeakLabel,
     /// After `Bearer` or `Basic` in running text: a credential if it looks like one.
     AfterScheme,
-    /// After a quoted secret's name with no colon (`"token"`): a lone `:` makes it a label.
+    /// After a quoted secret's name with no colon (`"token"`): a lone `:` or `=>` makes it a
+    /// label.
     AfterQuotedName,
+    /// Inside a value being removed: up to its closing quote, or with none, the line's end.
+    Inside(Option<char>),
 }
 
 /// HTTP authorization schemes whose next word is the credential, wherever they are.
@@ -166,7 +241,8 @@ const LABELLED_SCHEMES: &[&str] = &[
 /// Whether `name` names a secret, by its last part (split at `_`, `-` and where a lower-case
 /// letter or digit meets an upper-case one), in any case: `token` (`access_token`,
 /// `accessToken`, `X-Auth-Token`), `secret`, `password`, `passwd`, `apikey`, `credential(s)`,
-/// `signature`, `cookie`, `authorization`; `key` alone or after `api`, `secret`, `private`,
+/// `signature`, `cookie`, `authorization`, `session`, `sessionid`, `sid`, `sig`; `id` after
+/// `session`; `key` alone or after `api`, `secret`, `private`,
 /// `access`, `client`, `auth`, `session`, `signing`, `master`, `encryption`, `subscription`
 /// or `account` (`x-api-key`, `aws_secret_access_key`; not `primary_key`, nor `monkey`);
 /// and `auth` alone. Not a count of them (`max_tokens`).
@@ -227,8 +303,14 @@ fn secret_name(name: &str) -> bool {
             "cookie",
             "authorization",
             "pwd",
+            "session",
+            "sessionid",
+            "sessid",
+            "sid",
+            "sig",
         ],
-    ) || (last.eq_ignore_ascii_case("key")
+    ) || (prev.eq_ignore_ascii_case("session") && last.eq_ignore_ascii_case("id"))
+        || (last.eq_ignore_ascii_case("key")
         // An environment variable's name, upper case (`AZURE_OPENAI_KEY`, `STRIPE_KEY`): a
         // key's, where lower-case text names database keys (`primary_key`).
         && found == 2
@@ -311,14 +393,40 @@ fn quoted_name(word: &str) -> bool {
     word.ends_with(['"', '\'']) && secret_name(last_name(word))
 }
 
+/// A secret's name alone before a colon (`password:`, `token:`): prose's as often as a
+/// label's ("password: too short"), so its value is the next word only if that looks like
+/// one.
+fn weak_label(word: &str) -> bool {
+    word.strip_suffix(':').is_some_and(|name| {
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric()) && secret_name(name)
+    })
+}
+
+/// Where `q` closes a quoted value in `text`; a quote after a backslash (`\"`, as JSON and
+/// most languages escape one) does not.
+fn closing_quote(text: &str, q: char) -> Option<usize> {
+    // Bytes: `q` and `\\` are ASCII, and never part of a multi-byte character.
+    let (bytes, q) = (text.as_bytes(), q as u8);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b if b == q => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Writes `word` with the value of each `name=value` or `name:value` whose name is a
 /// secret's ([`NAMES`]) replaced by `<redacted>`: `api_key=sk-1`, `"token":"x"`. A value
 /// ends at its closing quote when it opens with one, else at `&`, `,`, `;` or a quote, else
 /// with the word (less its closing punctuation). A value that is an authorization scheme
 /// (`"Authorization":"Bearer`) is left for the word after it. One pass: each separator is
 /// looked at once, and a name is read back only as far as the separator before it.
-fn scrub_names(word: &str, out: &mut String) {
+fn scrub_names(word: &str, out: &mut String) -> Option<char> {
     let mut from = 0;
+    let mut open = None;
     for (at, _) in word.match_indices(['=', ':']) {
         if at < from {
             continue;
@@ -326,15 +434,22 @@ fn scrub_names(word: &str, out: &mut String) {
         if !secret_name(last_name(&word[..at])) {
             continue;
         }
-        let rest = &word[at + 1..];
+        // Ruby's and PHP's `"name"=>"value"`.
+        let sep = if word[at..].starts_with("=>") { 2 } else { 1 };
+        let rest = &word[at + sep..];
         let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''));
-        let start = at + 1 + quote.map_or(0, char::len_utf8);
+        let start = at + sep + quote.map_or(0, char::len_utf8);
         let value = &word[start..];
-        let len = match quote {
-            Some(q) => value.find(q),
-            None => value.find(['&', ',', ';', '"', '\'']),
-        }
-        .unwrap_or_else(|| value.trim_end_matches(CLOSERS).len());
+        let closed = quote.map(|q| closing_quote(value, q));
+        let len = match closed {
+            Some(Some(end)) => end,
+            // A quoted value with a space in it runs on into the next words: all of this
+            // word's rest is the value's.
+            Some(None) => value.len(),
+            None => value
+                .find(['&', ',', ';', '"', '\''])
+                .unwrap_or_else(|| value.trim_end_matches(CLOSERS).len()),
+        };
         let body = &value[..len];
         // Nothing but punctuation (`token:'}'`, a parser's message), or a scheme whose
         // credential is the next word.
@@ -349,25 +464,55 @@ fn scrub_names(word: &str, out: &mut String) {
         out.push_str(&word[from..start]);
         out.push_str(REDACTED);
         from = end;
+        if closed == Some(None) {
+            open = quote;
+        }
     }
     out.push_str(&word[from..]);
+    open
 }
 
-/// Writes `word` with what follows `from` replaced by `<redacted>`: its opening quotes or
-/// brackets and its closing punctuation are kept, so the text around it still reads. `false`
-/// (nothing written) when there is nothing there but punctuation.
-fn replace_value(word: &str, from: usize, out: &mut String) -> bool {
+/// How [`replace_value`] ended the value it replaced.
+enum Value<'a> {
+    /// Nothing replaced: there was nothing there but punctuation.
+    Nothing,
+    /// At the word's end (its closing punctuation kept).
+    Whole,
+    /// At its closing quote: the quote and what follows it.
+    Closed(&'a str),
+    /// Not in this word: the quote it opened with is still open.
+    Open(char),
+}
+
+/// Writes `word` with the value that follows `from` replaced by `<redacted>`: its opening
+/// quotes or brackets are kept, and a quoted value ends at its closing quote, an unquoted one
+/// with the word (its closing punctuation kept), so the text around it still reads.
+fn replace_value<'a>(word: &'a str, from: usize, out: &mut String) -> Value<'a> {
     let value = &word[from..];
     let inner = value.trim_start_matches(['"', '\'', '(', '[', '{']);
+    let prefix = &word[..word.len() - inner.len()];
+    let quote = prefix.chars().last().filter(|c| matches!(c, '"' | '\''));
+    if let Some(q) = quote {
+        let end = closing_quote(inner, q);
+        let body = &inner[..end.unwrap_or(inner.len())];
+        // A name, not a value (`{'password':'…'}` where a value was due): the word is read
+        // as any other, for the names in it.
+        let name = end.is_some_and(|end| inner[end + 1..].starts_with([':', '=']));
+        if name || body.trim_end_matches(CLOSERS).is_empty() {
+            return Value::Nothing;
+        }
+        out.push_str(prefix);
+        out.push_str(REDACTED);
+        return end.map_or(Value::Open(q), |end| Value::Closed(&inner[end..]));
+    }
     let body = inner.trim_end_matches(CLOSERS);
     if body.is_empty() {
-        return false;
+        return Value::Nothing;
     }
-    let closing = after_marker(body, &inner[body.len()..]);
-    out.push_str(&word[..word.len() - inner.len()]);
+    out.push_str(prefix);
     out.push_str(REDACTED);
-    out.push_str(closing);
-    true
+    out.push_str(after_marker(body, &inner[body.len()..]));
+    Value::Whole
 }
 
 /// Scrubs one white-space-delimited word into `out`.
@@ -649,6 +794,22 @@ mod tests {
             .collect()
     }
 
+    /// Up to 11 of `pieces`, drawn at random.
+    fn random_pieces(rng: &mut StdRng, pieces: &[&str]) -> String {
+        let n = rng.random_range(1..12);
+        (0..n)
+            .map(|_| pieces[rng.random_range(0..pieces.len())])
+            .collect()
+    }
+
+    /// Each of `texts`, redacted, has no `secret` left in it.
+    fn assert_gone(texts: impl IntoIterator<Item = String>, secret: &str) {
+        for text in texts {
+            let r = redact(&text);
+            assert!(!r.contains(secret), "{text:?} -> {r:?}");
+        }
+    }
+
     /// Text made of the pieces the rules for credentials outside URLs look for (names,
     /// schemes, labels, quotes, separators) with URL pieces and earlier markers among them:
     /// redacted twice, it comes out as redacted once (helper-206's probe found 1,240 of
@@ -691,10 +852,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(11);
         let mut changed = 0;
         for _ in 0..40_000 {
-            let n = rng.random_range(1..12);
-            let text: String = (0..n)
-                .map(|_| PIECES[rng.random_range(0..PIECES.len())])
-                .collect();
+            let text = random_pieces(&mut rng, PIECES);
             let once = redact(&text);
             let twice = redact(&once);
             if twice != once {
@@ -717,6 +875,52 @@ mod tests {
         assert!(changed <= 3, "{changed} texts changed on a second pass");
     }
 
+    /// The pieces of the rules for quoted values, arrows and cookies (stop 38's) among the
+    /// others: no panic, and redacted twice, the text comes out as redacted once, or with
+    /// less kept, never more.
+    #[test]
+    fn quoted_values_and_cookies_redact_once_for_all() {
+        const PIECES: &[&str] = &[
+            "\"password\"",
+            "'token'",
+            "password:",
+            "Cookie:",
+            "Set-Cookie:",
+            "=>",
+            "=",
+            ":",
+            "\"",
+            "'",
+            "\\",
+            " ",
+            " ",
+            "\n",
+            ",",
+            ";",
+            "{",
+            "}",
+            "<redacted>",
+            "S3CRET",
+            "x",
+            "é",
+        ];
+        let mut rng = StdRng::seed_from_u64(38);
+        for _ in 0..40_000 {
+            let text = random_pieces(&mut rng, PIECES);
+            let once = redact(&text);
+            assert_eq!(redact(&once), once, "{text:?}");
+            assert_gone(
+                [
+                    format!("{text} {{\"password\": \"a S3CR3T b\"}}"),
+                    format!("{text} {{'password':'a S3CR3T b'}}"),
+                    format!("{text} {{\"token\"=>\"a\\\" S3CR3T\"}}"),
+                    format!("{text}\nCookie: a=1; s=S3CR3T"),
+                ],
+                "S3CR3T",
+            );
+        }
+    }
+
     /// Random words from the characters the scanner cares about, multi-byte ones included:
     /// no panic, and a password, query or fragment placed around them never survives.
     #[test]
@@ -730,17 +934,17 @@ mod tests {
         for _ in 0..20_000 {
             let (a, b) = (word(&mut rng), word(&mut rng));
             let _ = redact(&format!("{a}{b}"));
-            for placed in [
-                format!("{a} https://u:SECRET@h/{b}"),
-                format!("{a} https://h/x?k=SECRET{b}"),
-                format!("{a} https://h/x#SECRET{b}"),
-                format!("{a} user:SECRET@db {b}"),
-                format!("{a} https://h:8443/x?e=bob@x&k=SECRET{b}"),
-                format!("{a} a=u:p@h,b=v:9SECRET@g {b}"),
-            ] {
-                let r = redact(&placed);
-                assert!(!r.contains("SECRET"), "{placed:?} -> {r:?}");
-            }
+            assert_gone(
+                [
+                    format!("{a} https://u:SECRET@h/{b}"),
+                    format!("{a} https://h/x?k=SECRET{b}"),
+                    format!("{a} https://h/x#SECRET{b}"),
+                    format!("{a} user:SECRET@db {b}"),
+                    format!("{a} https://h:8443/x?e=bob@x&k=SECRET{b}"),
+                    format!("{a} a=u:p@h,b=v:9SECRET@g {b}"),
+                ],
+                "SECRET",
+            );
         }
     }
 
@@ -930,7 +1134,7 @@ mod tests {
             ),
             (
                 r#"{"token":"abc","n":1,"password":"p w"}"#,
-                r#"{"token":"<redacted>","n":1,"password":"<redacted> w"}"#,
+                r#"{"token":"<redacted>","n":1,"password":"<redacted>"}"#,
             ),
             (
                 "a=1,password=x,token=y&key=z",
@@ -956,11 +1160,11 @@ mod tests {
             // A label the value took with it: the next word is its value still.
             (
                 r#"{"token" :"a","password": "SECRET"}"#,
-                r#"{"token" :"<redacted>": "<redacted>"}"#,
+                r#"{"token" :"<redacted>","password": "<redacted>"}"#,
             ),
             (
                 r#"{"token" : "a","password": "SECRET"}"#,
-                r#"{"token" : "<redacted>": "<redacted>"}"#,
+                r#"{"token" : "<redacted>","password": "<redacted>"}"#,
             ),
             // A URL's credential in the same word: both go, in one pass.
             (
@@ -978,8 +1182,8 @@ mod tests {
                  {\"accessToken\":\"<redacted>\"}",
             ),
             (
-                "Cookie: sid=S1; X-Auth-Token: S2 Private-Token: S3",
-                "Cookie: <redacted>; X-Auth-Token: <redacted> Private-Token: <redacted>",
+                "Cookie: sid=S1; theme=SECRET\nX-Auth-Token: S2 Private-Token: S3",
+                "Cookie: <redacted>;\nX-Auth-Token: <redacted> Private-Token: <redacted>",
             ),
             (
                 "Authorization: Token S3CRET then",
@@ -1016,6 +1220,84 @@ mod tests {
             ("monkey=banana", "monkey=banana"),
             ("Bearer", "Bearer"),
             ("bearer: ", "bearer: "),
+        ] {
+            let once = redact(text);
+            assert_eq!(once, want, "{text}");
+            assert_eq!(redact(&once), once, "{text}");
+            assert!(!once.contains("SECRET"), "{once}");
+        }
+    }
+
+    /// Shapes the rules above passed until stop 38 (the README listed them as gaps).
+    #[test]
+    fn values_with_spaces_escapes_arrows_and_cookies() {
+        for (text, want) in [
+            // A quoted value with spaces, up to its closing quote, the rest of the word kept.
+            (
+                r#"{"password": "correct horse SECRET staple", "n": 1}"#,
+                r#"{"password": "<redacted>", "n": 1}"#,
+            ),
+            (
+                r#"{"password":"correct horse SECRET","n":1}"#,
+                r#"{"password":"<redacted>","n":1}"#,
+            ),
+            (
+                r#"{"token": "a","n":1}"#,
+                r#"{"token": "<redacted>","n":1}"#,
+            ),
+            (
+                "{'password': 'two SECRET', 'n': 1}",
+                "{'password': '<redacted>', 'n': 1}",
+            ),
+            // An escaped quote does not close the value.
+            (
+                r#"{"password":"a\"SECRET","n":1}"#,
+                r#"{"password":"<redacted>","n":1}"#,
+            ),
+            (
+                r#"{"password": "a\" SECRET"}"#,
+                r#"{"password": "<redacted>"}"#,
+            ),
+            // A quote left open (a summary cut short) ends with its line.
+            (
+                "{\"password\":\"SECRET cut\nnext line",
+                "{\"password\":\"<redacted>\nnext line",
+            ),
+            // Ruby's and PHP's `=>`.
+            (
+                r#"{"password"=>"SECRET", :user=>"bob"}"#,
+                r#"{"password"=>"<redacted>", :user=>"bob"}"#,
+            ),
+            (
+                "['password' => 'SECRET', 'user' => 'bob']",
+                "['password' => '<redacted>', 'user' => 'bob']",
+            ),
+            (r#"{"token" =>"SECRET"}"#, r#"{"token" =>"<redacted>"}"#),
+            // A cookie header's value is its line.
+            (
+                "Cookie: a=1; session=SECRET; theme=dark\nnext",
+                "Cookie: <redacted>;\nnext",
+            ),
+            (
+                "Set-Cookie: sid=SECRET; Path=/; HttpOnly",
+                "Set-Cookie: <redacted>;",
+            ),
+            // A secret's name alone before a colon: a value that looks like one, or quoted.
+            ("password: hunter2 then", "password: <redacted> then"),
+            ("token: \"two SECRET\" then", "token: \"<redacted>\" then"),
+            ("password: too short", "password: too short"),
+            ("token: expired", "token: expired"),
+            // Session ids and signatures.
+            (
+                "sessionid=SECRET1 session_id=SECRET2 sessionId=SECRET3 sig=SECRET4",
+                "sessionid=<redacted> session_id=<redacted> sessionId=<redacted> sig=<redacted>",
+            ),
+            ("X-Session-Id: SECRET5 ok", "X-Session-Id: <redacted> ok"),
+            // Quoted, a cookie's value ends with its quote.
+            (
+                r#"{"cookie": "a=1; s=SECRET", "n": 1}"#,
+                r#"{"cookie": "<redacted>", "n": 1}"#,
+            ),
         ] {
             let once = redact(text);
             assert_eq!(once, want, "{text}");
