@@ -1,6 +1,6 @@
 //! The README's quick start, whole (`tests/readme_quick_start.rs` keeps the two the same).
 //! Run it with a server of yours on 127.0.0.1:8080, or without one to watch it retry a refused
-//! connection and give up (`RUST_LOG` is not read here: every line at INFO and above shows).
+//! connection and give up (every line at INFO and above shows, or what `RUST_LOG` asks for).
 use resilience::{Classify, HttpError, ResilienceError, ResponseExt, resilient};
 
 /// The method's error: `Classify` says which errors are retried, `From<ResilienceError>`
@@ -51,7 +51,7 @@ impl Kimi {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt().init(); // first: retries, breaker changes and config warnings log
+    tracing_subscriber::fmt::init(); // first, and by RUST_LOG: retries, breaker changes, config warnings
     resilience::init()?; // RESILIENCE_*, RETRY_*, CIRCUIT_BREAKER_*: every bad one, named
     let _metrics = resilience::telemetry::serve_from_env().await?; // /metrics, /health
     let kimi = Kimi {

@@ -20,8 +20,7 @@ fn a_secret_in_the_wrong_variable_is_not_shown() {
             ("RESILIENCE_METRICS_ADDR", DSN),
         ]);
     }
-    let (logs, subscriber) = common::capture();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let logs = common::capture_globally();
 
     // Without `init()`: the provider is made, and each bad value logged at error level.
     let p = resilience::provider("cfgsecret");
@@ -48,10 +47,7 @@ fn a_secret_in_the_wrong_variable_is_not_shown() {
     );
 
     // `serve_from_env()`.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::current_thread();
     let served = rt.block_on(resilience::telemetry::serve_from_env());
     let served = served.map(|_| ()).unwrap_err().to_string();
     assert!(

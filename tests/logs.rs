@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, UploadError, capture, counter, get};
+use common::{TestError, UploadError, capture_globally, counter, current_thread, get};
 use resilience::{CircuitState, Jitter, Settings};
 
 #[resilience::resilient(provider = "log-secret")]
@@ -66,12 +66,8 @@ fn lines_with(all: &str, needle: &str) -> String {
 
 #[test]
 fn log_lines_fields_and_secrets() {
-    let (logs, subscriber) = capture();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let logs = capture_globally();
+    let rt = current_thread();
     rt.block_on(async {
         let server = resilience::telemetry::serve("127.0.0.1:0".parse().unwrap())
             .await

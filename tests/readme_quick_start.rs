@@ -22,3 +22,34 @@ fn the_readme_quick_start_is_the_example() {
         .collect();
     assert_eq!(block, code.trim_start_matches('\n'));
 }
+
+/// Every subscriber the README installs reads `RUST_LOG`, as its Logs section says: the
+/// builder's `tracing_subscriber::fmt().init()` never does (whatever tracing-subscriber's
+/// features), so a reader who sets `RUST_LOG=resilience=debug` to see the debug lines got
+/// nothing more; `tracing_subscriber::fmt::init()` does.
+#[test]
+fn the_readme_s_subscribers_read_rust_log() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let example = std::fs::read_to_string(format!("{root}/examples/quick_start.rs")).unwrap();
+    let code_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                let t = l.trim_start();
+                t.starts_with("tracing_subscriber::") && !t.starts_with("//")
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let installs: Vec<String> = [readme.as_str(), example.as_str()]
+        .into_iter()
+        .flat_map(code_lines)
+        .collect();
+    assert!(!installs.is_empty());
+    for line in installs {
+        assert!(
+            line.contains("tracing_subscriber::fmt::init()"),
+            "a subscriber that ignores RUST_LOG: {line}"
+        );
+    }
+}

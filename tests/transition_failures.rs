@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestError, capture, fail};
+use common::{TestError, capture_globally, current_thread, fail};
 use resilience::{CircuitState, Settings};
 
 fn lines_with(all: &str, needle: &str) -> Vec<String> {
@@ -24,12 +24,8 @@ fn failures_of(line: &str) -> Option<&str> {
 
 #[test]
 fn failures_on_every_opening_line() {
-    let (logs, subscriber) = capture();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let logs = capture_globally();
+    let rt = current_thread();
     rt.block_on(async {
         // 0. One failed probe: one failure, not the streak (2) that opened the breaker.
         let p = resilience::configure(

@@ -878,9 +878,16 @@ fn log_abandoned(
     } else {
         tracing::debug!(target: "resilience", provider, method, idempotency_key = key, attempt = n, "[RETRY] Call to {} abandoned in the backoff after attempt {n}: {why}", method.escape_debug());
     }
-    // With a total timeout, its deadline cuts a hung attempt off, and that counts.
+    // With a total timeout, its deadline cuts a hung attempt off, and that counts. Not after
+    // `drain()`: the process is shutting down, and a call it cuts off (a grace period's end,
+    // a batch job's runtime dropped as `main` returns) says nothing of a provider that hangs.
     let unbounded = p.config.attempt_timeout.is_none() && p.config.total_timeout.is_none();
-    if in_attempt && unbounded && !std::thread::panicking() && first_hang_warning(p) {
+    if in_attempt
+        && unbounded
+        && !std::thread::panicking()
+        && !p.drain.is_on()
+        && first_hang_warning(p)
+    {
         tracing::warn!(target: "resilience", provider, method, "[RETRY] A call to {} on {} ended during an attempt with no outcome (cancelled by its caller, or a panic), and {} has no attempt or total timeout: an attempt that hangs is then no failure, and its breaker never opens. Set {} below your callers' own timeouts (said once for the provider)", method.escape_debug(), provider.escape_debug(), provider.escape_debug(), crate::config::provider_variable(provider, "RETRY_ATTEMPT_TIMEOUT"));
     }
 }

@@ -89,6 +89,22 @@ pub fn capture() -> (Captured, impl tracing::Subscriber + Send + Sync) {
     (out, sub)
 }
 
+/// [`capture`]'s subscriber as the process's (a test binary of its own: there is one), and
+/// its lines.
+pub fn capture_globally() -> Captured {
+    let (logs, subscriber) = capture();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    logs
+}
+
+/// A `current_thread` runtime with its time and I/O drivers, as `#[tokio::test]` makes.
+pub fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// The error of an HTTP upload, as a provider implementation would define it.
 #[derive(Debug)]
 pub enum UploadError {
