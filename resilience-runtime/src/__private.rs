@@ -21,7 +21,7 @@ pub use inventory;
     message = "`{Self}` does not implement `resilience::Classify`, which `#[classify(transparent)]` forwards to",
     label = "this field's type has no `Classify`",
     note = "give the variant a fixed class instead: `#[classify(permanent)]` (or `transient`, `throttled`), which needs nothing of the field, and gives each of its errors that one class",
-    note = "or, if `{Self}` is your own type, derive `Classify` for it or implement it",
+    note = "or, for a type of your own, derive `Classify` for it or implement it",
     // Told by what the user can see on any toolchain: rustc notes a field type's crate's two
     // versions only since rust-lang/rust#146874 (autumn 2025, after 1.91), not at our MSRV.
     note = "or, if `{Self}` is another version of a type resilience classifies (reqwest 0.12's error beside resilience's 0.13: `cargo tree -d` shows both), use resilience's version, or implement `Classify` for your enum by hand, as a fixed class would retry every error of it or none"
