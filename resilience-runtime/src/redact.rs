@@ -40,8 +40,10 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// `"name" =>`), quoted to its closing quote (spaces and escaped quotes in it included; one
 /// never closed, to the line's end), or else to `&`, `,`, `;` or a quote; the value after a
 /// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
-/// first, and after `Cookie:` the rest of the line; the word after `Bearer`, `Basic` or a
-/// secret's name alone before a colon (`password:`) when it looks like a credential.
+/// first, and after a header's `Cookie:` the rest of the line (a label at a line's end takes
+/// the next line's first word); the word after `Bearer`, `Basic` or a secret's name alone
+/// before a colon (`password:`) when it looks like a credential; and a provider's key
+/// (`sk-…`) anywhere.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised. Redacted text redacted again
@@ -70,10 +72,18 @@ pub fn redact(text: &str) -> String {
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..end];
         rest = &rest[end..];
-        // A label's value is on its line, and a value being removed ends with it, whatever
-        // it opened: a quote left open (a summary cut short) takes no more than that.
+        // A value being removed ends with its line, whatever it opened: a quote left open (a
+        // summary cut short) takes no more than that, nor does a cookie. A label or a scheme
+        // at a line's end still has its value on the next line (`api_key:` and `sk-…` below
+        // it, as YAML and wrapped dumps write them; removed before stop 38, and a review's
+        // fuzzing found it kept since): one word, as after any label, not that whole line. A
+        // secret's name alone before a colon is prose's at a line's end too.
         if space.contains(['\n', '\r']) {
-            next = Next::Prose;
+            next = match next {
+                Next::Inside(_) | Next::AfterWeakLabel => Next::Prose,
+                Next::AfterCookie => Next::AfterLabel,
+                other => other,
+            };
         }
         if let Next::Inside(close) = next {
             // More of the value (`"password": "correct horse battery"`): the word goes, with
@@ -119,6 +129,14 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
             // next word goes only if it looks like a credential.
             Next::AfterScheme => !ends_with_name(word, SCHEMES) && looks_like_credential(word),
         };
+    // An API key of a provider's shape where no rule above takes the word: LLM providers'
+    // errors name it in prose (`Incorrect API key provided: sk-…`). Checked after them: a
+    // word they take goes whole, where this removes the key alone.
+    if let Some((start, end)) = provider_key(word).filter(|_| !credential && !marked) {
+        out.push_str(&word[..start]);
+        out.push_str(REDACTED);
+        return plain(&word[end..], Next::Prose, out);
+    }
     if credential {
         return match replace_value(word, from, out) {
             Value::Nothing => return plain(word, next, out),
@@ -127,7 +145,7 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
             // whose value is the next word: `","password":`); a word that a label's value
             // took whole (`Cookie: "token":`) is still a label.
             Value::Closed(tail) => match plain(tail, Next::Prose, out) {
-                Next::Prose if quoted_name_label(word) || header_label(word) => Next::AfterLabel,
+                Next::Prose if quoted_name_label(word) || header_label(word) => after_label(word),
                 after => after,
             },
             // The value ran to the word's end, and may have taken a label with it
@@ -138,7 +156,7 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
                     // (`Cookie: a=1; session=…`).
                     Next::Inside(None)
                 } else if quoted_name_label(word) || header_label(word) {
-                    Next::AfterLabel
+                    after_label(word)
                 } else {
                     Next::Prose
                 }
@@ -171,17 +189,7 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         || quoted_name_label(word)
         || (next == Next::AfterQuotedName && (word == ":" || word == "=>"))
     {
-        // `Cookie:`, `Set-Cookie:` (ASCII's case rules: `get` finds no boundary inside a
-        // character).
-        let name = last_name(word.trim_end_matches(':'));
-        let cookie = name
-            .get(name.len().saturating_sub(6)..)
-            .is_some_and(|end| end.eq_ignore_ascii_case("cookie"));
-        if cookie {
-            Next::AfterCookie
-        } else {
-            Next::AfterLabel
-        }
+        after_label(word)
     } else if quoted_name(word) {
         // `"token" : "…"`, as Jackson's pretty printer writes JSON: the colon is next.
         Next::AfterQuotedName
@@ -194,6 +202,24 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         Next::AfterScheme
     } else {
         Next::Prose
+    }
+}
+
+/// What the word after a label is: after `Cookie:` or `Set-Cookie:` a header's value, its
+/// line (ASCII's case rules: `get` finds no boundary inside a character); after any other
+/// label, and after a quoted `"cookie":` (JSON's or Python's, whose value is quoted or one
+/// word: `{"cookie": null, "user": …}` lost the rest of its line), a credential.
+fn after_label(word: &str) -> Next {
+    let name = last_name(word.trim_end_matches(':'));
+    let cookie = !quoted_name_label(word)
+        && header_label(word)
+        && name
+            .get(name.len().saturating_sub(6)..)
+            .is_some_and(|end| end.eq_ignore_ascii_case("cookie"));
+    if cookie {
+        Next::AfterCookie
+    } else {
+        Next::AfterLabel
     }
 }
 
@@ -338,16 +364,21 @@ fn secret_name(name: &str) -> bool {
 }
 
 /// The word's last name: its letters, digits, `-` and `_` after anything else, quotes after
-/// it left out.
+/// it left out, escaped ones too (`\"api_key\"`: JSON in a string printed with `{:?}`, as
+/// an error's response body is).
 fn last_name(word: &str) -> &str {
-    word.trim_end_matches(['"', '\''])
+    word.trim_end_matches(['"', '\'', '\\'])
         .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         .next()
         .unwrap_or("")
 }
 
-/// The word's last name is one of `names`, in any case: `Bearer`, `{"auth":"Bearer`.
+/// The word's last name is one of `names`, in any case: `Bearer`, `{"auth":"Bearer`. A
+/// scheme is no escaped quote's name: a word that ends in one (`…Bearer\"`) is no scheme.
 fn ends_with_name(word: &str, names: &[&str]) -> bool {
+    if word.trim_end_matches(['"', '\'']).ends_with('\\') {
+        return false;
+    }
     let name = last_name(word);
     names.iter().any(|n| n.eq_ignore_ascii_case(name))
 }
@@ -362,6 +393,23 @@ fn looks_like_credential(word: &str) -> bool {
         || body
             .chars()
             .any(|c| c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | '=' | '+' | '/' | '~'))
+}
+
+/// Where a word's leading API key is, after its opening quotes or brackets: `sk-` or `sk_`
+/// (OpenAI's, Anthropic's, Moonshot's and DeepSeek's keys, Stripe's `sk_live_`) and then 17
+/// letters, digits, `-` or `_` at least, a digit among them; not `sk-learn`, nor a word
+/// such as `sk-some-hyphenated-name`.
+fn provider_key(word: &str) -> Option<(usize, usize)> {
+    let start = word.len() - word.trim_start_matches(['"', '\'', '(', '[', '{']).len();
+    let key = &word[start..];
+    if !(key.starts_with("sk-") || key.starts_with("sk_")) {
+        return None;
+    }
+    let len = key
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(key.len());
+    (len >= 20 && key[3..len].contains(|c: char| c.is_ascii_digit()))
+        .then_some((start, start + len))
 }
 
 /// A header label whose value is a credential: `Authorization:`, `X-Api-Key:`, `Cookie:`.
@@ -438,7 +486,10 @@ fn scrub_names(word: &str, out: &mut String) -> Option<char> {
         let sep = if word[at..].starts_with("=>") { 2 } else { 1 };
         let rest = &word[at + sep..];
         let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''));
-        let start = at + sep + quote.map_or(0, char::len_utf8);
+        // An escaped quote (`\"api_key\":\"sk-…\"`, JSON in a string printed with `{:?}`):
+        // read as no quote, the value ends at the next backslash.
+        let escaped = quote.is_none() && (rest.starts_with("\\\"") || rest.starts_with("\\'"));
+        let start = at + sep + quote.map_or(0, char::len_utf8) + if escaped { 2 } else { 0 };
         let value = &word[start..];
         let closed = quote.map(|q| closing_quote(value, q));
         let len = match closed {
@@ -446,6 +497,9 @@ fn scrub_names(word: &str, out: &mut String) -> Option<char> {
             // A quoted value with a space in it runs on into the next words: all of this
             // word's rest is the value's.
             Some(None) => value.len(),
+            None if escaped => value
+                .find(['&', ',', ';', '"', '\'', '\\'])
+                .unwrap_or_else(|| value.trim_end_matches(CLOSERS).len()),
             None => value
                 .find(['&', ',', ';', '"', '\''])
                 .unwrap_or_else(|| value.trim_end_matches(CLOSERS).len()),
@@ -494,16 +548,26 @@ fn replace_value<'a>(word: &'a str, from: usize, out: &mut String) -> Value<'a> 
     let quote = prefix.chars().last().filter(|c| matches!(c, '"' | '\''));
     if let Some(q) = quote {
         let end = closing_quote(inner, q);
-        let body = &inner[..end.unwrap_or(inner.len())];
-        // A name, not a value (`{'password':'…'}` where a value was due): the word is read
-        // as any other, for the names in it.
-        let name = end.is_some_and(|end| inner[end + 1..].starts_with([':', '=']));
-        if name || body.trim_end_matches(CLOSERS).is_empty() {
-            return Value::Nothing;
+        // The quote ends the value only where the word's field or bracket ends with it
+        // (`"a"`, `"a",…`, `"a"}`). Followed by more of a word, it is a quote inside the value
+        // (`"sk-1"x`), or a name's where a value was due (`{"user":"bob","pass":"…"}`): the
+        // word goes to its end, as an unquoted one does, as all of it did before stop 38
+        // (ended at that quote, a review's fuzzing found the rest kept).
+        let ends = end.is_none_or(|end| {
+            inner[end + 1..]
+                .chars()
+                .next()
+                .is_none_or(|c| matches!(c, ',' | ';' | '&' | ')' | ']' | '}' | '.' | '!' | '>'))
+        });
+        if ends {
+            let body = &inner[..end.unwrap_or(inner.len())];
+            if body.trim_end_matches(CLOSERS).is_empty() {
+                return Value::Nothing;
+            }
+            out.push_str(prefix);
+            out.push_str(REDACTED);
+            return end.map_or(Value::Open(q), |end| Value::Closed(&inner[end..]));
         }
-        out.push_str(prefix);
-        out.push_str(REDACTED);
-        return end.map_or(Value::Open(q), |end| Value::Closed(&inner[end..]));
     }
     let body = inner.trim_end_matches(CLOSERS);
     if body.is_empty() {
@@ -511,6 +575,11 @@ fn replace_value<'a>(word: &'a str, from: usize, out: &mut String) -> Value<'a> 
     }
     out.push_str(prefix);
     out.push_str(REDACTED);
+    // A quoted value in what went that runs on past the word (`{'password':'a b'}`): its
+    // next words go too, up to its closing quote.
+    if let Some(q) = scrub_names(inner, &mut String::new()) {
+        return Value::Open(q);
+    }
     out.push_str(after_marker(body, &inner[body.len()..]));
     Value::Whole
 }
@@ -1297,6 +1366,76 @@ mod tests {
             (
                 r#"{"cookie": "a=1; s=SECRET", "n": 1}"#,
                 r#"{"cookie": "<redacted>", "n": 1}"#,
+            ),
+        ] {
+            let once = redact(text);
+            assert_eq!(once, want, "{text}");
+            assert_eq!(redact(&once), once, "{text}");
+            assert!(!once.contains("SECRET"), "{once}");
+        }
+    }
+
+    /// Shapes helper-214's review found kept: removed before stop 38 and kept by it (a label
+    /// or scheme at a line's end, a quote followed by more of its word, a name where a value
+    /// was due), or kept by both (a provider's key in prose, escaped JSON); and a JSON
+    /// `"cookie"` that took the rest of its line.
+    #[test]
+    fn shapes_a_review_found() {
+        for (text, want) in [
+            // A label's or a scheme's value on the next line.
+            ("Bearer\nsk-SECRET1", "Bearer\n<redacted>"),
+            (
+                "api_key:\n  SECRET2\nuser: bob",
+                "api_key:\n  <redacted>\nuser: bob",
+            ),
+            (
+                "\"password\"\n: \"SECRET3\"",
+                "\"password\"\n: \"<redacted>\"",
+            ),
+            // A cookie at a line's end: one word on the next, as any label's.
+            (
+                "Cookie:\nsid=SECRET4; x=y\nnext",
+                "Cookie:\n<redacted>; x=y\nnext",
+            ),
+            // But a secret's name alone is prose's at a line's end.
+            ("password:\nhunter2 then", "password:\nhunter2 then"),
+            // A quote followed by more of its word ends no value.
+            ("X-Api-Key: \"abc\"SECRET5", "X-Api-Key: \"<redacted>"),
+            (
+                "Authorization: \"SECRET6\":x",
+                "Authorization: \"<redacted>",
+            ),
+            (
+                r#""auth": {"user":"bob","pass":"SECRET7"}"#,
+                r#""auth": {"<redacted>"}"#,
+            ),
+            (
+                "Authorization: {'password':'a SECRET8'} next",
+                "Authorization: {'<redacted>'} next",
+            ),
+            // A JSON cookie's value is one word, not its line.
+            (
+                r#"{"cookie": null, "user": "bob", "status": 401}"#,
+                r#"{"cookie": <redacted>, "user": "bob", "status": 401}"#,
+            ),
+            // A provider's key in prose, as LLM providers' errors name it.
+            (
+                "Incorrect API key provided: sk-proj-SECRET9abc123. You can find it",
+                "Incorrect API key provided: <redacted>. You can find it",
+            ),
+            (
+                r#"{"error":{"message":"Incorrect API key provided: sk-SECRET10abc123def456","type":"invalid_request_error"}}"#,
+                r#"{"error":{"message":"Incorrect API key provided: <redacted>","type":"invalid_request_error"}}"#,
+            ),
+            ("Stripe: sk_live_51SECRET11abcdefgh", "Stripe: <redacted>"),
+            (
+                "pip install sk-learn; sk-some-hyphenated-name-here",
+                "pip install sk-learn; sk-some-hyphenated-name-here",
+            ),
+            // JSON in a string printed with `{:?}` (an error's response body).
+            (
+                r#"body: "{\"api_key\":\"SECRET12\",\"n\":1}""#,
+                r#"body: "{\"api_key\":\"<redacted>\",\"n\":1}""#,
             ),
         ] {
             let once = redact(text);
