@@ -111,6 +111,36 @@ fn configure_under_a_guard_merges_and_refuses_changes_as_the_global_one() {
     assert!(!err.contains("max_attempts"), "{err}");
 }
 
+/// A test that forgot its guard, refused because another test (here: another thread, with no
+/// guard either) made the process's provider first, is told how to get providers of its own:
+/// the message used to say only "give settings before any of them, at start-up", which the
+/// test did. `Builder::init` too. Under a guard, no such hint: the change is the test's own.
+#[test]
+fn a_change_refused_by_the_process_s_registry_points_a_test_to_isolate() {
+    std::thread::spawn(|| {
+        resilience::configure("iso-forgot", Settings::new().max_attempts(2)).unwrap();
+    })
+    .join()
+    .unwrap();
+    let hint = "resilience::testing::isolate()";
+    let err = resilience::configure("iso-forgot", Settings::new().max_attempts(4))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_attempts") && err.contains(hint), "{err}");
+    let err = resilience::Builder::new()
+        .provider("iso-forgot", Settings::new().max_attempts(5))
+        .init()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("max_attempts") && err.contains(hint), "{err}");
+    let _isolated = testing::isolate();
+    resilience::configure("iso-forgot", Settings::new().max_attempts(2)).unwrap();
+    let err = resilience::configure("iso-forgot", Settings::new().max_attempts(4))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains(hint), "{err}");
+}
+
 /// Guards dropped in any order: the newest one alive decides, and once all are gone the
 /// thread is back on the process's providers.
 #[test]

@@ -910,7 +910,7 @@ impl Builder {
             let (config, p) = next.resolve(&name, lookup);
             add_new(&mut problems, p);
             if let Some(existing) = reg.providers.get(&name) {
-                let changes = existing.config.changes(&config, &name);
+                let changes = process_changes(&existing.config, &config, &name);
                 changes_made |= !changes.is_empty();
                 problems.extend(changes);
             }
@@ -1092,6 +1092,27 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
     configure_with(name, settings, &process_env)
 }
 
+/// What the test of a build with the `testing` feature is told when it changes a process's
+/// provider already made: in such a build the providers are most often shared by tests that
+/// `cargo test` runs at once, one of which made the provider (or configured it) first.
+#[cfg(feature = "testing")]
+const ISOLATE_HINT: &str = "; in a test, another test run at the same time may have made \
+    it: start each test with `let _isolated = resilience::testing::isolate();` for providers \
+    of its own";
+
+/// [`Config::changes`] for the process's providers (an isolation's are checked apart). With
+/// the `testing` feature, each says how a test gets providers of its own ([`ISOLATE_HINT`]):
+/// the usual cause there is another test, not the order of a start-up's calls.
+fn process_changes(existing: &Config, new: &Config, name: &str) -> Vec<ConfigProblem> {
+    #[cfg_attr(not(feature = "testing"), allow(unused_mut))]
+    let mut changes = existing.changes(new, name);
+    #[cfg(feature = "testing")]
+    for c in &mut changes {
+        c.expected.push_str(ISOLATE_HINT);
+    }
+    changes
+}
+
 /// [`configure`] with `settings` scoped already, reading the environment through `lookup`.
 fn configure_with(
     name: &str,
@@ -1111,7 +1132,7 @@ fn configure_with(
     let code_is_sound = clashes.is_empty() && own.is_empty();
     problems.extend(clashes);
     let changes = match reg.providers.get(name) {
-        Some(existing) => existing.config.changes(&config, name),
+        Some(existing) => process_changes(&existing.config, &config, name),
         None => Vec::new(),
     };
     let changes_made = !changes.is_empty();

@@ -281,7 +281,12 @@ impl std::fmt::Debug for FaultServer {
 }
 
 impl FaultServer {
-    /// Starts a server on 127.0.0.1 with a port the OS picks. Needs a Tokio runtime.
+    /// Starts a server on 127.0.0.1 with a port the OS picks. Needs a Tokio runtime: the
+    /// server runs on the caller's. Under a paused clock (`start_paused`), start it in the test
+    /// itself, on the test's runtime, not once for the binary on a runtime of its own: a
+    /// paused clock jumps to its next timer whenever the test's runtime idles, which, with the
+    /// server elsewhere, is while each request is in flight (an attempt timeout then fires
+    /// before every answer).
     ///
     /// # Errors
     ///
@@ -458,8 +463,8 @@ impl FaultServer {
         lock(&self.shared.ledger).per_key.keys().cloned().collect()
     }
 
-    /// When each request carrying `key` arrived, on Tokio's clock (a paused test's, under
-    /// `start_paused`).
+    /// When each request carrying `key` arrived, on Tokio's clock: that of the runtime the
+    /// server was started on (a paused test's, when started in it under `start_paused`).
     pub fn requests_for(&self, key: &str) -> Vec<Instant> {
         lock(&self.shared.ledger)
             .per_key
