@@ -14,7 +14,7 @@
 //! ```sh
 //! cargo run --example batch_upload -- --demo healthy          # 5% transient faults: exit 0
 //! cargo run --example batch_upload -- --demo primary-down     # kimi refuses all: glm takes all
-//! cargo run --example batch_upload -- --demo both-down        # fails fast: exit 2, files named
+//! cargo run --example batch_upload -- --demo both-down        # exit 2, files named, within BATCH_MAX_WAIT (30 s)
 //! cargo run --example batch_upload -- --demo both-return      # both back after 2 s
 //! cargo run --example batch_upload -- --demo throttled        # 429 with Retry-After: 1
 //! cargo run --example batch_upload -- --demo interrupt        # a stop asked 1.5 s in: drain()
@@ -23,8 +23,9 @@
 //!
 //! Ctrl-C (or SIGTERM, as cron's `timeout` sends) stops starting files, calls
 //! `resilience::drain()` so that calls asleep in a backoff end now, lets the attempts in
-//! flight finish, records what went up, lists the rest, and exits 130 (143 for SIGTERM).
-//! A second signal exits at once.
+//! flight finish (each within its attempt timeout, a minute by default), records what went
+//! up, lists the rest, and exits 130 (143 for SIGTERM). A second signal exits at once, with
+//! no list (the manifest has what went up).
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -46,10 +47,10 @@ struct Opts {
     #[arg(long, env = "BATCH_DIR", requires_all = ["kimi_url", "glm_url"])]
     dir: Option<PathBuf>,
     /// Upload URL of the primary provider.
-    #[arg(long, env = "BATCH_KIMI_URL")]
+    #[arg(long, env = "BATCH_KIMI_URL", value_parser = http_url)]
     kimi_url: Option<String>,
     /// Upload URL of the fallback provider.
-    #[arg(long, env = "BATCH_GLM_URL")]
+    #[arg(long, env = "BATCH_GLM_URL", value_parser = http_url)]
     glm_url: Option<String>,
     /// Uploads in flight at once.
     #[arg(long, env = "BATCH_CONCURRENCY", default_value_t = 8,
@@ -63,6 +64,15 @@ struct Opts {
     /// Run against two local fault servers on 127.0.0.1 instead of `--dir` and the URLs.
     #[arg(long, env = "BATCH_DEMO", value_enum, conflicts_with = "dir")]
     demo: Option<Demo>,
+}
+
+/// An `http` or `https` URL: a bad one is a start-up error (exit 1), not every file failed
+/// (exit 2). (clap's message quotes the value, on stderr: only a malformed one.)
+fn http_url(s: &str) -> Result<String, String> {
+    match reqwest::Url::parse(s) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(s.to_owned()),
+        _ => Err("expected an http:// or https:// URL".to_owned()),
+    }
 }
 
 /// A number of seconds from 0 to a day.
@@ -195,7 +205,7 @@ impl Uploader {
             // drain() ends the library's backoffs, not this wait of ours: watch the stop too.
             tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
-                _ = stop.wait_for(|s| *s) => return Err(Failure::new(why)),
+                () = stopped(&mut stop) => return Err(Failure::new(why)),
             }
         }
     }
@@ -229,7 +239,9 @@ impl Failure {
     }
 }
 
-/// An error's text with its causes (reqwest's own says only "error sending request").
+/// An error's text with its causes (reqwest's own says only "error sending request"),
+/// redacted: reqwest's text holds the request's URL whole, user-info and query included (a
+/// `BATCH_*_URL` with a key in it), and this text goes to stdout, which cron mails.
 fn text(e: &UploadError) -> String {
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -241,7 +253,7 @@ fn text(e: &UploadError) -> String {
         }
         source = cause.source();
     }
-    s
+    resilience::redact(&s)
 }
 
 /// Whether the other provider may take a file this one did not: not after a drain (the run is
@@ -294,15 +306,23 @@ fn pending(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// The idempotency key of a file: its name and length, so a rerun that sends it again after a
-/// lost answer is recognised by a provider that de-duplicates.
-fn key_of(path: &Path) -> anyhow::Result<String> {
-    let len = std::fs::metadata(path)?.len();
+/// The idempotency key of a file: its name, length and a hash of its contents, so a rerun that
+/// sends it again after a lost answer is recognised by a provider that de-duplicates, and a
+/// file of the same name and length but other contents (another day's `export.csv`, in
+/// another directory or rewritten) is not taken for it: a provider would answer that with the
+/// old upload's id, and the new contents would be listed as uploaded without ever going up.
+fn key_of(path: &Path) -> std::io::Result<String> {
+    let bytes = std::fs::read(path)?;
+    // FNV-1a, 64 bits: stable across builds and Rust versions (std's hasher is not promised
+    // to be), so the next run's key is this run's.
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    Ok(format!("batch-{name}-{len}"))
+    Ok(format!("batch-{name}-{}-{hash:016x}", bytes.len()))
 }
 
 /// What a run did.
@@ -339,50 +359,101 @@ async fn run(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
+    // Each task's file, so that a task that panicked is still reported by name.
+    let mut in_flight = std::collections::HashMap::new();
     for path in files.by_ref() {
         let permit = tokio::select! {
             biased;
-            _ = stop.wait_for(|s| *s) => {
+            () = stopped(&mut stop) => {
                 report.not_started.push(name_of(&path));
                 break;
             }
             p = permits.clone().acquire_owned() => p?,
         };
-        let key = key_of(&path)?;
+        // The manifest lists a name per line, its fields split by tabs: a name with either
+        // would be read back as another file's (`a\nb` lists `a` and `b` as uploaded).
+        if name_of(&path).contains(['\t', '\n', '\r']) {
+            let why = "its name holds a tab or a line break, which the manifest cannot list";
+            report.failed.push((name_of(&path), why.to_owned()));
+            continue;
+        }
+        // A file gone or unreadable since it was listed fails alone: the others go on, and
+        // the uploads in flight are still recorded (an error here once ended the run, the
+        // tasks dropped mid-upload, and their files missing from the manifest and the report).
+        let key = match key_of(&path) {
+            Ok(key) => key,
+            Err(e) => {
+                let why = format!("cannot read the file: {e}");
+                report.failed.push((name_of(&path), why));
+                continue;
+            }
+        };
         let up = uploader.clone();
         let stop = stop.clone();
-        tasks.spawn(async move {
+        let name = name_of(&path);
+        let task = tasks.spawn(async move {
             let result = up.upload(&path, &key, give_up_at, stop).await;
             drop(permit);
             (path, result)
         });
+        in_flight.insert(task.id(), name);
         if let Some(pace) = pace {
             tokio::time::sleep(pace).await;
         }
         // Record what has finished as it finishes, so a kill loses as little as possible.
-        while let Some(done) = tasks.try_join_next() {
-            record(done?, &mut manifest, &mut report, &name_of)?;
+        while let Some(done) = tasks.try_join_next_with_id() {
+            record(done, &mut in_flight, &mut manifest, &mut report, &name_of)?;
         }
     }
     report.not_started.extend(files.map(|p| name_of(&p)));
-    while let Some(done) = tasks.join_next().await {
-        record(done?, &mut manifest, &mut report, &name_of)?;
+    while let Some(done) = tasks.join_next_with_id().await {
+        record(done, &mut in_flight, &mut manifest, &mut report, &name_of)?;
     }
     Ok(report)
+}
+
+/// Ends when a stop is asked; never when none can be any more (its sender gone: a `signal()`
+/// that failed), which is no stop (`wait_for`'s error would read as one, and every file not
+/// started would be reported so, with exit 0).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 type Done = (PathBuf, Result<(&'static str, String), Failure>);
 
 fn record(
-    (path, result): Done,
+    done: Result<(tokio::task::Id, Done), tokio::task::JoinError>,
+    in_flight: &mut std::collections::HashMap<tokio::task::Id, String>,
     manifest: &mut std::fs::File,
     report: &mut Report,
     name_of: &impl Fn(&Path) -> String,
 ) -> anyhow::Result<()> {
+    let (path, result) = match done {
+        Ok((id, done)) => {
+            in_flight.remove(&id);
+            done
+        }
+        // A panic in one upload fails its file, not the run (whose other files' outcomes
+        // would be lost with it).
+        Err(e) => {
+            let name = in_flight.remove(&e.id()).unwrap_or_default();
+            report
+                .failed
+                .push((name, format!("the upload task failed: {e}")));
+            return Ok(());
+        }
+    };
     let name = name_of(&path);
     match result {
         Ok((provider, id)) => {
-            writeln!(manifest, "{name}\t{provider}\t{id}").context("writing the manifest")?;
+            // One write of the whole line: a process killed mid-line (SIGKILL after
+            // `timeout -k`) leaves no half line for the next run's to be glued to.
+            let line = format!("{name}\t{provider}\t{id}\n");
+            manifest
+                .write_all(line.as_bytes())
+                .context("writing the manifest")?;
             manifest.flush()?;
             report.uploaded.push((name, provider));
         }
@@ -419,6 +490,18 @@ async fn signal() -> std::io::Result<i32> {
     {
         tokio::signal::ctrl_c().await.map(|()| 130)
     }
+}
+
+/// The providers' settings (the variables still win): a cron job is short, so a breaker
+/// probes after 5 s, not a minute; and an attempt that hangs (a provider that took the
+/// connection and never answers) is cut off after a minute and counted as a failure. Without
+/// an attempt timeout nothing ends such an attempt: not the run's `BATCH_MAX_WAIT`, not
+/// `drain()` (which lets an attempt in flight finish), so the job hung until a second Ctrl-C,
+/// which exits with no report.
+fn defaults() -> resilience::Settings {
+    resilience::Settings::new()
+        .breaker_timeout(Duration::from_secs(5))
+        .attempt_timeout(Some(Duration::from_secs(60)))
 }
 
 /// The demo's two servers and files.
@@ -550,12 +633,9 @@ async fn real_main() -> anyhow::Result<i32> {
             .with(log_filter()?);
         tracing::subscriber::set_global_default(subscriber)?;
     }
-    // A cron job is short: probe a breaker after 5 s, not a minute (the variables still win).
-    resilience::Builder::new()
-        .defaults(resilience::Settings::new().breaker_timeout(Duration::from_secs(5)))
-        .init()?;
+    resilience::Builder::new().defaults(defaults()).init()?;
 
-    let (_demo, dir, kimi_url, glm_url) = match (opts.demo, opts.dir) {
+    let (demo_setup, dir, kimi_url, glm_url) = match (opts.demo, opts.dir) {
         (Some(scenario), _) => {
             let (setup, k, g) = demo(scenario, 200).await?;
             let dir = setup.dir.clone();
@@ -581,6 +661,8 @@ async fn real_main() -> anyhow::Result<i32> {
     {
         let code = stop_code.clone();
         let demo_stop = opts.demo == Some(Demo::Interrupt);
+        // `process::exit` runs no destructor: the demo's directory is removed here.
+        let demo_dir = demo_setup.as_ref().map(|d| d.dir.clone());
         tokio::spawn(async move {
             let first = if demo_stop {
                 tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -588,7 +670,10 @@ async fn real_main() -> anyhow::Result<i32> {
             } else {
                 match signal().await {
                     Ok(c) => c,
-                    Err(_) => return,
+                    Err(e) => {
+                        eprintln!("batch_upload: cannot listen for Ctrl-C or SIGTERM: {e}");
+                        return;
+                    }
                 }
             };
             *code.lock().unwrap() = Some(first);
@@ -598,6 +683,9 @@ async fn real_main() -> anyhow::Result<i32> {
             resilience::drain();
             let _ = stop_tx.send(true);
             if let Ok(c) = signal().await {
+                if let Some(dir) = demo_dir {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
                 std::process::exit(c);
             }
         });
@@ -672,6 +760,30 @@ mod tests {
         let (_stop_tx, stop) = watch::channel(false);
         let wait = Duration::from_secs(1);
 
+        // Both up, and a stop that can never come (its sender gone, as when `signal()` fails):
+        // no stop. A file gone since it was listed, and one whose name the manifest cannot
+        // hold, fail alone; the others go up.
+        let dir = made("healthy", 6);
+        std::fs::write(dir.0.join("tab\tname"), "x").unwrap();
+        let files = pending(&dir.0).unwrap();
+        assert_eq!(files.len(), 7);
+        std::fs::remove_file(dir.0.join("f00")).unwrap();
+        let (gone, no_stop) = watch::channel(false);
+        drop(gone);
+        let report = run(uploader.clone(), &dir.0, files, 4, wait, None, no_stop)
+            .await
+            .expect("a file that cannot be read fails alone, not the run");
+        assert!(
+            report.not_started.is_empty(),
+            "no stop was asked: {report:?}"
+        );
+        assert_eq!(report.uploaded.len(), 5, "{report:?}");
+        let mut failed: Vec<&str> = report.failed.iter().map(|(n, _)| n.as_str()).collect();
+        failed.sort_unstable();
+        assert_eq!(failed, ["f00", "tab\tname"], "{report:?}");
+        assert_eq!(read_manifest(&dir.0).unwrap().len(), 5);
+        assert_eq!(summarize(&report, Duration::ZERO, None), 2);
+
         // kimi down for the whole run: glm takes every file, and the manifest lists them all.
         kimi.outage(Outage::Refuse);
         let dir = made("failover", 12);
@@ -737,5 +849,73 @@ mod tests {
         assert_eq!(report.interrupted.len(), 4, "{report:?}");
         assert_eq!(report.not_started.len(), 2, "{report:?}");
         assert!(read_manifest(&dir.0).unwrap().is_empty());
+    }
+
+    /// The report's texts go to stdout (cron mails it): reqwest's error text holds the URL
+    /// whole, and a `BATCH_*_URL` may hold a key or a password.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_url_s_secrets_are_not_in_the_report() {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let e = client
+            .post("http://batch:hunter2-pass@127.0.0.1:1/upload?api_key=sk-live-4f9a8b7c6d5e")
+            .send()
+            .await
+            .expect_err("nothing listens on port 1");
+        let t = text(&UploadError::Network(e));
+        assert!(t.contains("127.0.0.1"), "{t}");
+        assert!(
+            !t.contains("hunter2-pass") && !t.contains("4f9a8b7c6d5e"),
+            "{t}"
+        );
+    }
+
+    /// A file of the same name and length as one uploaded before, with other contents (another
+    /// day's export, rewritten), is a new upload: with the old key, a provider that
+    /// de-duplicates answers with the old upload's id, and the new contents are listed as up.
+    #[test]
+    fn other_contents_have_another_key() {
+        let (a, b) = (made("key-a", 0), made("key-b", 0));
+        std::fs::write(a.0.join("export.csv"), "1,2\n").unwrap();
+        std::fs::write(b.0.join("export.csv"), "3,4\n").unwrap();
+        let key = |d: &DemoDir| key_of(&d.0.join("export.csv")).unwrap();
+        assert_ne!(key(&a), key(&b));
+        std::fs::write(b.0.join("export.csv"), "1,2\n").unwrap();
+        assert_eq!(
+            key(&a),
+            key(&b),
+            "the same file, the same key: a rerun is recognised"
+        );
+    }
+
+    /// An attempt that hangs ends: nothing else ends it, not the run's wait and not `drain()`.
+    #[test]
+    fn an_attempt_that_hangs_is_cut_off() {
+        let p = resilience::configure("batch-upload-defaults", defaults()).unwrap();
+        assert!(p.config().attempt_timeout.is_some());
+    }
+
+    /// A URL that is none is a start-up error (exit 1), not every file failed (exit 2).
+    #[test]
+    fn a_bad_url_is_refused_at_start() {
+        let parse = |url: &str| {
+            Opts::try_parse_from([
+                "batch_upload",
+                "--dir",
+                "d",
+                "--kimi-url",
+                url,
+                "--glm-url",
+                "http://h/u",
+            ])
+        };
+        assert!(parse("https://kimi.example/upload").is_ok());
+        for bad in [
+            "kimi.example/upload",
+            "ftp://kimi.example/u",
+            "http//kimi",
+            "",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 }

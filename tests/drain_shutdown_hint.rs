@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use common::{TestError, capture_globally, current_thread};
 use resilience::Settings;
@@ -19,9 +19,15 @@ fn a_call_cut_off_after_drain_gives_no_timeout_hint() {
     rt.block_on(async {
         let _recorder = resilience::telemetry::install_recorder().unwrap();
         let p = resilience::configure("drain-hint", Settings::new()).unwrap();
-        // In flight (a provider that answers slowly) when the job is told to stop.
-        tokio::spawn(p.execute(std::future::pending::<Result<u32, TestError>>));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // In flight (a provider that answers slowly) when the job is told to stop: told once
+        // its attempt has begun, not after a sleep that guesses when that is.
+        let begun = Arc::new(tokio::sync::Notify::new());
+        let told = begun.clone();
+        tokio::spawn(p.execute(move || {
+            told.notify_one();
+            std::future::pending::<Result<u32, TestError>>()
+        }));
+        begun.notified().await;
         resilience::drain();
     });
     // `main` returns: the runtime drops the task, mid-attempt.

@@ -468,7 +468,7 @@ impl<E: Classify + ?Sized> CallClassify for E {}
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this closure's error type `{Self}` has no `From<ResilienceError>`",
-    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as `execute`'s own error: if `{Self}` is your own type, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError> for {Self}`",
+    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as `execute`'s own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it",
     note = "for another crate's type (`reqwest::Error`, `Box<dyn Error>`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Http) }}`"
 )]
 pub trait CallError: From<ResilienceError> {}
@@ -549,7 +549,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this error type has no `From<ResilienceError>`",
-    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as the method's own error: if `{Self}` is your own type, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError> for {Self}`",
+    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as the method's own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it",
     note = "for another crate's type (`reqwest::Error`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\")"
 )]
 pub trait FromResilienceError: From<ResilienceError> {}
