@@ -141,6 +141,37 @@ fn a_change_refused_by_the_process_s_registry_points_a_test_to_isolate() {
     assert!(!err.contains(hint), "{err}");
 }
 
+/// helper-218's review: the hint is said once per error, not on each setting refused (three
+/// settings changed read as three lines ending in the same 150 characters), and does not say
+/// the other test ran "at the same time": an earlier test's provider, with `--test-threads=1`,
+/// is refused as well.
+#[test]
+fn the_isolate_hint_is_said_once_and_fits_a_test_run_before() {
+    let hint = "resilience::testing::isolate()";
+    let one = || Settings::new().max_attempts(2).failure_threshold(3);
+    let other = || Settings::new().max_attempts(4).failure_threshold(6);
+    // "Another test", run before this one: made on a thread that has ended.
+    std::thread::spawn(move || {
+        resilience::configure("iso-hint-a", one()).unwrap();
+        resilience::configure("iso-hint-b", one()).unwrap();
+    })
+    .join()
+    .unwrap();
+    let err = resilience::configure("iso-hint-a", other()).unwrap_err();
+    assert_eq!(err.problems().len(), 2, "{err}");
+    let text = err.to_string();
+    assert_eq!(text.matches(hint).count(), 1, "{text}");
+    assert!(!text.contains("at the same time"), "{text}");
+    assert!(text.contains("run before it"), "{text}");
+    let err = resilience::Builder::new()
+        .provider("iso-hint-a", other())
+        .provider("iso-hint-b", other())
+        .init()
+        .unwrap_err();
+    assert_eq!(err.problems().len(), 4, "{err}");
+    assert_eq!(err.to_string().matches(hint).count(), 1, "{err}");
+}
+
 /// Guards dropped in any order: the newest one alive decides, and once all are gone the
 /// thread is back on the process's providers.
 #[test]

@@ -396,12 +396,26 @@ async fn drain_ends_a_call_asleep_in_its_backoff_and_the_next_call_does_not_retr
     let (kimi_srv, glm_srv) = servers().await;
     let client = Arc::new(LlmClient::new(&kimi_srv, &glm_srv));
     kimi_srv.outage(Outage::Every(Fault::Status(503)));
+    let t_start = Instant::now();
     let sleeping = tokio::spawn({
         let client = client.clone();
         async move { client.kimi_chat("hi").await }
     });
-    // Until the first attempt has failed and the call sleeps in its 60 s backoff.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // Until the first attempt has failed and the call sleeps in its 60 s backoff: polled,
+    // not slept for. A sleep lets the paused clock jump to its end whenever the runtime
+    // idles, the request in flight or not; a yield keeps the runtime busy, so the clock stays
+    // put, and each one polls the sockets.
+    let kimi = resilience::provider("kimi");
+    let real_deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while kimi.consecutive_failures() == 0 {
+        assert!(
+            std::time::Instant::now() < real_deadline,
+            "no attempt failed"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(Instant::now() - t_start, Duration::ZERO);
+    tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(kimi_srv.stats().requests, 1);
     assert!(!resilience::is_draining());
     resilience::drain();

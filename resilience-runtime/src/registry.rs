@@ -910,7 +910,8 @@ impl Builder {
             let (config, p) = next.resolve(&name, lookup);
             add_new(&mut problems, p);
             if let Some(existing) = reg.providers.get(&name) {
-                let changes = process_changes(&existing.config, &config, &name);
+                // The hint, if any, once for the whole error: said after the first name's.
+                let changes = process_changes(&existing.config, &config, &name, !changes_made);
                 changes_made |= !changes.is_empty();
                 problems.extend(changes);
             }
@@ -1093,23 +1094,28 @@ pub fn configure(name: &str, settings: Settings) -> Result<Provider, ConfigError
 }
 
 /// What the test of a build with the `testing` feature is told when it changes a process's
-/// provider already made: in such a build the providers are most often shared by tests that
-/// `cargo test` runs at once, one of which made the provider (or configured it) first.
+/// provider already made: in such a build the providers are most often shared by the tests of
+/// one binary, one of which (run before it, or beside it: `cargo test` runs several at once)
+/// made the provider or configured it first. Not "at the same time" only: with
+/// `--test-threads=1`, an earlier test's provider is refused all the same.
 #[cfg(feature = "testing")]
-const ISOLATE_HINT: &str = "; in a test, another test run at the same time may have made \
-    it: start each test with `let _isolated = resilience::testing::isolate();` for providers \
-    of its own";
+const ISOLATE_HINT: &str = "; in a test, another test of this binary (run before it or beside \
+    it) may have made it: start each test with `let _isolated = resilience::testing::isolate();` \
+    for providers of its own";
 
 /// [`Config::changes`] for the process's providers (an isolation's are checked apart). With
-/// the `testing` feature, each says how a test gets providers of its own ([`ISOLATE_HINT`]):
-/// the usual cause there is another test, not the order of a start-up's calls.
-fn process_changes(existing: &Config, new: &Config, name: &str) -> Vec<ConfigProblem> {
+/// the `testing` feature, the last change says how a test gets providers of its own
+/// ([`ISOLATE_HINT`]) when `hint` (once per error: one line of it each is enough): the usual
+/// cause there is another test, not the order of a start-up's calls.
+fn process_changes(existing: &Config, new: &Config, name: &str, hint: bool) -> Vec<ConfigProblem> {
     #[cfg_attr(not(feature = "testing"), allow(unused_mut))]
     let mut changes = existing.changes(new, name);
     #[cfg(feature = "testing")]
-    for c in &mut changes {
+    if let Some(c) = changes.last_mut().filter(|_| hint) {
         c.expected.push_str(ISOLATE_HINT);
     }
+    #[cfg(not(feature = "testing"))]
+    let _ = hint;
     changes
 }
 
@@ -1132,7 +1138,7 @@ fn configure_with(
     let code_is_sound = clashes.is_empty() && own.is_empty();
     problems.extend(clashes);
     let changes = match reg.providers.get(name) {
-        Some(existing) => process_changes(&existing.config, &config, name),
+        Some(existing) => process_changes(&existing.config, &config, name, true),
         None => Vec::new(),
     };
     let changes_made = !changes.is_empty();

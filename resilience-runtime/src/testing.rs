@@ -52,9 +52,12 @@
 //!
 //! Needs the `testing` feature, which is for dev-dependencies only: with it, every call looks
 //! up a thread-local list first. (Without it, `resilience::testing` is not found: "cannot
-//! find `testing` in `resilience`".) Cargo's resolver 2 or later (edition 2021 and up)
-//! keeps it out of `cargo build` and `cargo run`, but not out of builds that include tests or
-//! benches (`--all-targets`, `cargo bench`): benchmark from a package without it.
+//! find `testing` in `resilience`".) Cargo's resolver 2 or later (edition 2021 and up; in a
+//! virtual workspace, only with `resolver = "2"` or later in its `[workspace]`: without it,
+//! resolver 1, `cargo build` has it too) keeps it out of `cargo build` and `cargo run`, but
+//! not out of builds that include tests or benches (`--all-targets`, `cargo bench`), nor out
+//! of a `cargo build --workspace` with a member that has it in `[dependencies]` (a test-support
+//! crate): benchmark and ship from a build without it.
 //!
 //! ```toml
 //! [dev-dependencies]

@@ -285,8 +285,9 @@ impl FaultServer {
     /// server runs on the caller's. Under a paused clock (`start_paused`), start it in the test
     /// itself, on the test's runtime, not once for the binary on a runtime of its own: a
     /// paused clock jumps to its next timer whenever the test's runtime idles, which, with the
-    /// server elsewhere, is while each request is in flight (an attempt timeout then fires
-    /// before every answer).
+    /// server elsewhere, can be while a request is in flight: an attempt timeout then fires
+    /// before the answer, now and then (a race with the server's thread, which a suite that
+    /// passes once does not rule out).
     ///
     /// # Errors
     ///
