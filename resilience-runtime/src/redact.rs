@@ -41,9 +41,9 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// never closed, to the line's end), or else to `&`, `,`, `;` or a quote; the value after a
 /// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
 /// first, and after a header's `Cookie:` the rest of the line (a label at a line's end takes
-/// the next line's first word); the word after `Bearer`, `Basic` or a secret's name alone
-/// before a colon (`password:`) when it looks like a credential; and a provider's key
-/// (`sk-…`) anywhere.
+/// the next line's first word, unless that is a label too); the word after `Bearer`, `Basic`
+/// or a secret's name alone before a colon (`password:`) when it looks like a credential; and
+/// a provider's key (`sk-…`) anywhere a name starts.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised. Redacted text redacted again
@@ -79,8 +79,25 @@ pub fn redact(text: &str) -> String {
         // fuzzing found it kept since): one word, as after any label, not that whole line. A
         // secret's name alone before a colon is prose's at a line's end too.
         if space.contains(['\n', '\r']) {
+            // But a label there is the next line's own, not the value (`Cookie:` and then
+            // `password: …`, YAML's `oauth_credentials:` and then `client_secret: …`: taken as
+            // the value, its own value was kept, a review's fuzzing found). A name alone, with
+            // no digit: a credential that merely ends in a name (`…9token:`) is still a value.
+            let name = word.trim_end_matches(':');
+            let alone = !word.contains(|c: char| c.is_ascii_digit())
+                && word
+                    .trim_start_matches(['"', '\'', '{', '[', '('])
+                    .trim_end_matches([':', '"', '\''])
+                    .len()
+                    == last_name(name).len();
+            let label = alone
+                && (header_label(word)
+                    || quoted_name_label(word)
+                    || quoted_name(word)
+                    || weak_label(word));
             next = match next {
                 Next::Inside(_) | Next::AfterWeakLabel => Next::Prose,
+                Next::AfterCookie | Next::AfterLabel | Next::AfterScheme if label => Next::Prose,
                 Next::AfterCookie => Next::AfterLabel,
                 other => other,
             };
@@ -124,22 +141,19 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
             Next::AfterCookie => true,
             // `password: hunter2`, but "password: too short": only a word that looks like a
             // credential, or a quoted one.
-            Next::AfterWeakLabel => looks_like_credential(word) || word.starts_with(['"', '\'']),
+            // A scheme there alone (`token: /Basic …`) is one still: its credential is next.
+            Next::AfterWeakLabel => {
+                let alone = word.trim_start_matches(|c: char| !c.is_alphanumeric());
+                !(ends_with_name(alone, SCHEMES) && last_name(alone).len() == alone.len())
+                    && (looks_like_credential(word) || word.starts_with(['"', '\'']))
+            }
             // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
             // next word goes only if it looks like a credential.
             Next::AfterScheme => !ends_with_name(word, SCHEMES) && looks_like_credential(word),
         };
-    // An API key of a provider's shape where no rule above takes the word: LLM providers'
-    // errors name it in prose (`Incorrect API key provided: sk-…`). Checked after them: a
-    // word they take goes whole, where this removes the key alone.
-    if let Some((start, end)) = provider_key(word).filter(|_| !credential && !marked) {
-        out.push_str(&word[..start]);
-        out.push_str(REDACTED);
-        return plain(&word[end..], Next::Prose, out);
-    }
     if credential {
         return match replace_value(word, from, out) {
-            Value::Nothing => return plain(word, next, out),
+            Value::Nothing => plain(word, next, out),
             Value::Open(q) => Next::Inside(Some(q)),
             // What follows the closing quote is read as any word is (`","n":1}`, or a label
             // whose value is the next word: `","password":`); a word that a label's value
@@ -151,11 +165,20 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
             // The value ran to the word's end, and may have taken a label with it
             // (`:a,"password":`): its value is the next word still.
             Value::Whole => {
+                let label = quoted_name_label(word) || header_label(word);
                 if next == Next::AfterCookie {
                     // A cookie header's value, unquoted, is the rest of its line
-                    // (`Cookie: a=1; session=…`).
-                    Next::Inside(None)
-                } else if quoted_name_label(word) || header_label(word) {
+                    // (`Cookie: a=1; session=…`). One that is a label or a scheme is still the
+                    // cookie's label: the rest of its line, or at a line's end the next line's
+                    // first word (`Cookie: Cookie:` or `Cookie: Bearer` and a line break, whose
+                    // next word, read as a line that ended, was kept where it had gone before
+                    // stop 38; a review's fuzzing found it).
+                    if label || ends_with_name(word, LABELLED_SCHEMES) {
+                        Next::AfterCookie
+                    } else {
+                        Next::Inside(None)
+                    }
+                } else if label {
                     after_label(word)
                 } else {
                     Next::Prose
@@ -182,6 +205,14 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         let scrubbed = out.split_off(before);
         scrub_names(&scrubbed, out)
     };
+    // A provider's API key that the rules above left (`Incorrect API key provided: sk-…`, as
+    // LLM providers' errors say): looked for in what they left, not before them, where a key
+    // run on into a name (`sk-…1token:…`) hid that name's value, and anywhere in it, a
+    // second key in a list or one after another's name (`openai_key=sk-…`) too.
+    if out[before..].contains("sk") {
+        let scrubbed = out.split_off(before);
+        scrub_provider_keys(&scrubbed, out);
+    }
     if let Some(q) = open {
         // A quoted value with a space in it: removed up to its closing quote.
         Next::Inside(Some(q))
@@ -395,21 +426,43 @@ fn looks_like_credential(word: &str) -> bool {
             .any(|c| c.is_ascii_digit() || matches!(c, '-' | '_' | '.' | '=' | '+' | '/' | '~'))
 }
 
-/// Where a word's leading API key is, after its opening quotes or brackets: `sk-` or `sk_`
-/// (OpenAI's, Anthropic's, Moonshot's and DeepSeek's keys, Stripe's `sk_live_`) and then 17
-/// letters, digits, `-` or `_` at least, a digit among them; not `sk-learn`, nor a word
-/// such as `sk-some-hyphenated-name`.
-fn provider_key(word: &str) -> Option<(usize, usize)> {
-    let start = word.len() - word.trim_start_matches(['"', '\'', '(', '[', '{']).len();
-    let key = &word[start..];
-    if !(key.starts_with("sk-") || key.starts_with("sk_")) {
-        return None;
+/// Writes `text` with each provider's API key in it replaced by `<redacted>`: `sk-` or `sk_`
+/// (OpenAI's, Anthropic's, Moonshot's and DeepSeek's keys, Stripe's `sk_live_`) where a name
+/// starts (after none of its letters, digits, `-` or `_`: not `task-…`, `desk_…`), and then
+/// 17 letters, digits, `-` or `_` at least, one of the parts between them (split at `-` and
+/// `_`) 12 characters long at least with a letter and a digit in it, as random keys have; not
+/// `sk-learn-0.24`, a Kubernetes name (`sk-worker-7d9f8b6c5-x2k4q`, parts of 10 at most) or a
+/// file's (`sk_learn_benchmark_2024_results.csv`). Linear: each name is read once.
+fn scrub_provider_keys(text: &str, out: &mut String) {
+    let is_key_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    let mut i = 0;
+    while let Some(at) = text[i..].find("sk").map(|at| i + at) {
+        // The end of the name that starts, or goes on, here: looked at once.
+        let len = bytes[at..]
+            .iter()
+            .position(|&b| !is_key_char(b))
+            .unwrap_or(bytes.len() - at);
+        i = at + len.max(1);
+        let starts = at == 0 || !is_key_char(bytes[at - 1]);
+        let key = &text[at..at + len];
+        let random_part = |part: &str| {
+            part.len() >= 12
+                && part.bytes().any(|b| b.is_ascii_digit())
+                && part.bytes().any(|b| b.is_ascii_alphabetic())
+        };
+        if starts
+            && (key.starts_with("sk-") || key.starts_with("sk_"))
+            && len >= 20
+            && key[3..].split(['-', '_']).any(random_part)
+        {
+            out.push_str(&text[from..at]);
+            out.push_str(REDACTED);
+            from = at + len;
+        }
     }
-    let len = key
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .unwrap_or(key.len());
-    (len >= 20 && key[3..len].contains(|c: char| c.is_ascii_digit()))
-        .then_some((start, start + len))
+    out.push_str(&text[from..]);
 }
 
 /// A header label whose value is a credential: `Authorization:`, `X-Api-Key:`, `Cookie:`.
@@ -466,6 +519,33 @@ fn closing_quote(text: &str, q: char) -> Option<usize> {
     None
 }
 
+/// Where an escaped quote `\q` closes a value in JSON printed inside a string (`{:?}`):
+/// read a pair at a time, `\q` closes it, `\\` is a backslash of the JSON, which escapes the
+/// next character there (`\\\"` is a quote in the value, `\\/` a slash, `\\u00e9` a letter),
+/// and any other pair is one character; a bare `q` ends the string around the JSON.
+fn escaped_closing_quote(text: &str, q: u8) -> Option<usize> {
+    // Bytes: `q` and `\\` are ASCII, and never part of a multi-byte character.
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1)) {
+            (b'\\', Some(&b'\\')) => {
+                // The JSON's backslash, and the character it escapes: a pair or one byte.
+                i += if bytes.get(i + 2) == Some(&b'\\') {
+                    4
+                } else {
+                    3
+                };
+            }
+            (b'\\', Some(&b)) if b == q => return Some(i),
+            (b'\\', _) => i += 2,
+            (b, _) if b == q => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Writes `word` with the value of each `name=value` or `name:value` whose name is a
 /// secret's ([`NAMES`]) replaced by `<redacted>`: `api_key=sk-1`, `"token":"x"`. A value
 /// ends at its closing quote when it opens with one, else at `&`, `,`, `;` or a quote, else
@@ -487,7 +567,7 @@ fn scrub_names(word: &str, out: &mut String) -> Option<char> {
         let rest = &word[at + sep..];
         let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''));
         // An escaped quote (`\"api_key\":\"sk-…\"`, JSON in a string printed with `{:?}`):
-        // read as no quote, the value ends at the next backslash.
+        // the value ends at the escaped quote that closes it.
         let escaped = quote.is_none() && (rest.starts_with("\\\"") || rest.starts_with("\\'"));
         let start = at + sep + quote.map_or(0, char::len_utf8) + if escaped { 2 } else { 0 };
         let value = &word[start..];
@@ -497,8 +577,10 @@ fn scrub_names(word: &str, out: &mut String) -> Option<char> {
             // A quoted value with a space in it runs on into the next words: all of this
             // word's rest is the value's.
             Some(None) => value.len(),
-            None if escaped => value
-                .find(['&', ',', ';', '"', '\'', '\\'])
+            // Up to the escaped quote that closes it: a backslash of the JSON's own escapes the
+            // next character (`\"a\\/b\"`, a `/` as PHP's `json_encode` writes it, kept
+            // `/b` when the value ended at the first backslash).
+            None if escaped => escaped_closing_quote(value, rest.as_bytes()[1])
                 .unwrap_or_else(|| value.trim_end_matches(CLOSERS).len()),
             None => value
                 .find(['&', ',', ';', '"', '\''])
@@ -549,15 +631,16 @@ fn replace_value<'a>(word: &'a str, from: usize, out: &mut String) -> Value<'a> 
     if let Some(q) = quote {
         let end = closing_quote(inner, q);
         // The quote ends the value only where the word's field or bracket ends with it
-        // (`"a"`, `"a",…`, `"a"}`). Followed by more of a word, it is a quote inside the value
-        // (`"sk-1"x`), or a name's where a value was due (`{"user":"bob","pass":"…"}`): the
-        // word goes to its end, as an unquoted one does, as all of it did before stop 38
-        // (ended at that quote, a review's fuzzing found the rest kept).
+        // (`"a"`, `"a"}`, `"a".`), or where another quoted field starts after it (`"a","n":1`,
+        // `"a"},{"b"`). Followed by more of a word, it is a quote inside the value (`"sk-1"x`,
+        // `"a";b`, `"a".b`), or a name's where a value was due (`{"user":"bob","pass":"…"}`):
+        // the word goes to its end, as an unquoted one does, as all of it did before stop 38
+        // (ended at that quote, reviews' fuzzing found the rest kept).
         let ends = end.is_none_or(|end| {
-            inner[end + 1..]
-                .chars()
-                .next()
-                .is_none_or(|c| matches!(c, ',' | ';' | '&' | ')' | ']' | '}' | '.' | '!' | '>'))
+            let rest = &inner[end + 1..];
+            let after = rest
+                .trim_start_matches([',', ';', '&', ')', ']', '}', '.', '!', '>', '(', '[', '{']);
+            after.is_empty() || (after.len() < rest.len() && after.starts_with(['"', '\'']))
         });
         if ends {
             let body = &inner[..end.unwrap_or(inner.len())];
@@ -869,6 +952,14 @@ mod tests {
         (0..n)
             .map(|_| pieces[rng.random_range(0..pieces.len())])
             .collect()
+    }
+
+    /// `text` redacted is `want`, which has no `SECRET` left and is its own redaction.
+    fn assert_redacts(text: &str, want: &str) {
+        let once = redact(text);
+        assert_eq!(once, want, "{text}");
+        assert_eq!(redact(&once), once, "{text}");
+        assert!(!once.contains("SECRET"), "{once}");
     }
 
     /// Each of `texts`, redacted, has no `secret` left in it.
@@ -1290,10 +1381,7 @@ mod tests {
             ("Bearer", "Bearer"),
             ("bearer: ", "bearer: "),
         ] {
-            let once = redact(text);
-            assert_eq!(once, want, "{text}");
-            assert_eq!(redact(&once), once, "{text}");
-            assert!(!once.contains("SECRET"), "{once}");
+            assert_redacts(text, want);
         }
     }
 
@@ -1368,10 +1456,7 @@ mod tests {
                 r#"{"cookie": "<redacted>", "n": 1}"#,
             ),
         ] {
-            let once = redact(text);
-            assert_eq!(once, want, "{text}");
-            assert_eq!(redact(&once), once, "{text}");
-            assert!(!once.contains("SECRET"), "{once}");
+            assert_redacts(text, want);
         }
     }
 
@@ -1438,10 +1523,99 @@ mod tests {
                 r#"body: "{\"api_key\":\"<redacted>\",\"n\":1}""#,
             ),
         ] {
-            let once = redact(text);
-            assert_eq!(once, want, "{text}");
-            assert_eq!(redact(&once), once, "{text}");
-            assert!(!once.contains("SECRET"), "{once}");
+            assert_redacts(text, want);
+        }
+    }
+
+    /// Shapes helper-217's review of that review's fixes found: a provider's key run on into
+    /// a name hid its value, and a key anywhere but at a word's start was kept; identifiers
+    /// that start with `sk-` went; a quote closed by `.`, `;`, `)` and more of its word kept
+    /// that word's rest (removed before stop 38); a cookie's value that is a label or a
+    /// scheme at a line's end, or a scheme after a secret's name, lost its next word's
+    /// removal (as before stop 38); escaped JSON's value ended at its first escape.
+    #[test]
+    fn shapes_a_second_review_found() {
+        for (text, want) in [
+            // A key and a name run together: both go, the name's value too.
+            (
+                "sk_live_51H8abcdefghijkl_api_key=SECRET1",
+                "<redacted>=<redacted>",
+            ),
+            // Keys after a name that is no secret's, after a colon, in a list.
+            (
+                "openai_key=sk-proj-SECRET2abcdef123456 rejected",
+                "openai_key=<redacted> rejected",
+            ),
+            (
+                "provided:sk-proj-SECRET3abcdef123456.",
+                "provided:<redacted>.",
+            ),
+            (
+                r#"keys: ["sk-proj-SECRET4abcdef123456","sk-proj-SECRET5abcdef123456"]"#,
+                r#"keys: ["<redacted>","<redacted>"]"#,
+            ),
+            // Names that start with `sk-` but hold no random part: a pod's, a file's.
+            (
+                "pod sk-worker-7d9f8b6c5-x2k4q failed: CrashLoopBackOff",
+                "pod sk-worker-7d9f8b6c5-x2k4q failed: CrashLoopBackOff",
+            ),
+            (
+                "open sk_learn_benchmark_2024_results.csv: denied",
+                "open sk_learn_benchmark_2024_results.csv: denied",
+            ),
+            (
+                "job task-1234567890123456 for desk_2024_reservation_id: sk-learn-0.24",
+                "job task-1234567890123456 for desk_2024_reservation_id: sk-learn-0.24",
+            ),
+            // A closing quote and then more of its word, past punctuation: the word goes.
+            (
+                "Authorization: \"abc\".SECRET6",
+                "Authorization: \"<redacted>",
+            ),
+            ("X-Api-Key: 'k';SECRET7", "X-Api-Key: '<redacted>"),
+            ("Bearer \"e\"&SECRET8", "Bearer \"<redacted>"),
+            ("X-Api-Key: \"a\"\"SECRET9\"", "X-Api-Key: \"<redacted>\""),
+            // But not another field after it, nor closing punctuation.
+            (
+                r#"Authorization: "a"},{"n":1}"#,
+                r#"Authorization: "<redacted>"},{"n":1}"#,
+            ),
+            // A cookie's value that is a label or a scheme, at a line's end.
+            (
+                "Cookie: Cookie:\nSECRET10",
+                "Cookie: <redacted>:\n<redacted>",
+            ),
+            ("Cookie: Bearer\nSECRET11", "Cookie: <redacted>\n<redacted>"),
+            // A scheme after a secret's name alone: its credential is next; a credential
+            // that ends in a scheme's name is none.
+            ("token: /Basic SECRET12", "token: /Basic <redacted>"),
+            ("password: SECRET15=Bearer", "password: <redacted>"),
+            // A label at a line's start after one at the previous line's end is a label.
+            (
+                "Cookie:\npassword: SECRET16",
+                "Cookie:\npassword: <redacted>",
+            ),
+            (
+                "Set-Cookie:\nX-Api-Key: SECRET17",
+                "Set-Cookie:\nX-Api-Key: <redacted>",
+            ),
+            (
+                "oauth_credentials:\n  client_secret: SECRET18\n  client_id: app",
+                "oauth_credentials:\n  client_secret: <redacted>\n  client_id: app",
+            ),
+            // But a credential that ends in a name is a value still.
+            ("Bearer\nSECRET19token:", "Bearer\n<redacted>:"),
+            // Escaped JSON: up to the escaped quote that closes the value, past its escapes.
+            (
+                r#"body: "{\"token\":\"a\\/SECRET13\",\"n\":1}""#,
+                r#"body: "{\"token\":\"<redacted>\",\"n\":1}""#,
+            ),
+            (
+                r#"body: "{\"password\":\"a\\\"SECRET14\\\\\",\"n\":1}""#,
+                r#"body: "{\"password\":\"<redacted>\",\"n\":1}""#,
+            ),
+        ] {
+            assert_redacts(text, want);
         }
     }
 
