@@ -79,25 +79,12 @@ pub fn redact(text: &str) -> String {
         // fuzzing found it kept since): one word, as after any label, not that whole line. A
         // secret's name alone before a colon is prose's at a line's end too.
         if space.contains(['\n', '\r']) {
-            // But a label there is the next line's own, not the value (`Cookie:` and then
-            // `password: …`, YAML's `oauth_credentials:` and then `client_secret: …`: taken as
-            // the value, its own value was kept, a review's fuzzing found). A name alone, with
-            // no digit: a credential that merely ends in a name (`…9token:`) is still a value.
-            let name = word.trim_end_matches(':');
-            let alone = !word.contains(|c: char| c.is_ascii_digit())
-                && word
-                    .trim_start_matches(['"', '\'', '{', '[', '('])
-                    .trim_end_matches([':', '"', '\''])
-                    .len()
-                    == last_name(name).len();
-            let label = alone
-                && (header_label(word)
-                    || quoted_name_label(word)
-                    || quoted_name(word)
-                    || weak_label(word));
             next = match next {
                 Next::Inside(_) | Next::AfterWeakLabel => Next::Prose,
-                Next::AfterCookie | Next::AfterLabel | Next::AfterScheme if label => Next::Prose,
+                // But a label there is the next line's own, not the value.
+                Next::AfterCookie | Next::AfterLabel | Next::AfterScheme if label_alone(word) => {
+                    Next::Prose
+                }
                 Next::AfterCookie => Next::AfterLabel,
                 other => other,
             };
@@ -140,8 +127,8 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
             Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
             Next::AfterCookie => true,
             // `password: hunter2`, but "password: too short": only a word that looks like a
-            // credential, or a quoted one.
-            // A scheme there alone (`token: /Basic …`) is one still: its credential is next.
+            // credential, or a quoted one; a scheme there alone (`token: /Basic …`) is one
+            // still, its credential next.
             Next::AfterWeakLabel => {
                 let alone = word.trim_start_matches(|c: char| !c.is_alphanumeric());
                 !(ends_with_name(alone, SCHEMES) && last_name(alone).len() == alone.len())
@@ -234,6 +221,21 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
     } else {
         Next::Prose
     }
+}
+
+/// A label on its own, that a line starts with (`Cookie:` and then `password: …`, YAML's
+/// `oauth_credentials:` and then `client_secret: …`: taken as the value of the label that
+/// ended the line before, its own value was kept, a review's fuzzing found). A name alone,
+/// with no digit: a credential that merely ends in a name (`…9token:`) is still a value.
+fn label_alone(word: &str) -> bool {
+    let alone = !word.contains(|c: char| c.is_ascii_digit())
+        && word
+            .trim_start_matches(['"', '\'', '{', '[', '('])
+            .trim_end_matches([':', '"', '\''])
+            .len()
+            == last_name(word.trim_end_matches(':')).len();
+    alone
+        && (header_label(word) || quoted_name_label(word) || quoted_name(word) || weak_label(word))
 }
 
 /// What the word after a label is: after `Cookie:` or `Set-Cookie:` a header's value, its
