@@ -174,7 +174,6 @@ impl Uploader {
         path: &Path,
         key: &str,
         give_up_at: tokio::time::Instant,
-        mut stop: watch::Receiver<bool>,
     ) -> Result<(&'static str, String), Failure> {
         loop {
             let first = match self.upload_kimi(path, key).await {
@@ -202,10 +201,10 @@ impl Uploader {
             if at > give_up_at || resilience::is_draining() {
                 return Err(Failure::new(why));
             }
-            // drain() ends the library's backoffs, not this wait of ours: watch the stop too.
+            // drain() ends the library's backoffs, not this wait of ours: `draining()` does.
             tokio::select! {
                 () = tokio::time::sleep_until(at) => {}
-                () = stopped(&mut stop) => return Err(Failure::new(why)),
+                () = resilience::draining() => return Err(Failure::new(why)),
             }
         }
     }
@@ -389,10 +388,9 @@ async fn run(
             }
         };
         let up = uploader.clone();
-        let stop = stop.clone();
         let name = name_of(&path);
         let task = tasks.spawn(async move {
-            let result = up.upload(&path, &key, give_up_at, stop).await;
+            let result = up.upload(&path, &key, give_up_at).await;
             drop(permit);
             (path, result)
         });

@@ -373,6 +373,42 @@ async fn a_drain_in_one_isolation_does_not_reach_another() {
     assert!(!resilience::is_draining());
 }
 
+/// A `draining()` future waiting for `isolation`'s drain.
+fn made_under(isolation: &Isolation) -> impl Future<Output = ()> + Send + 'static {
+    let _entered = isolation.enter();
+    resilience::draining()
+}
+
+/// `draining()` ends when its isolation drains (at once when made after), never for another
+/// isolation's drain; it waits for the switch of the isolation it was made under, wherever it
+/// is polled.
+#[tokio::test(start_paused = true)]
+async fn draining_ends_with_its_own_isolations_drain() {
+    let (ours, theirs) = (Isolation::new(), Isolation::new());
+    let before = made_under(&ours);
+    let other = made_under(&theirs);
+    // Polled outside any isolation, as a task spawned from the test may be.
+    let before = tokio::spawn(before);
+    let other = tokio::spawn(other);
+    tokio::task::yield_now().await;
+    assert!(!before.is_finished() && !other.is_finished());
+    ours.run(async { resilience::drain() }).await;
+    let started = Instant::now();
+    let hour = Duration::from_secs(3600);
+    let after = made_under(&ours);
+    tokio::time::timeout(hour, async { tokio::join!(before, after).0.unwrap() })
+        .await
+        .expect("woken by the drain");
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "by the drain, not by a timer"
+    );
+    // Another isolation's: still waiting an hour later. (Not the process's: another test of
+    // this binary drains it meanwhile.)
+    assert!(tokio::time::timeout(hour, other).await.is_err());
+}
+
 /// The process's drain ends the process's calls, and may be called again, but does not reach
 /// an isolation's: the other tests of this binary, which run meanwhile, drain on their own.
 #[tokio::test(start_paused = true)]
@@ -442,6 +478,12 @@ fn a_drain_from_another_thread_wakes_every_call_on_a_multi_threaded_runtime() {
                 }))
             })
             .collect();
+        // The service's own waits, on the workers: each ends, whether it registered before
+        // the drain or read the switch after it.
+        let waits: Vec<_> = {
+            let _entered = isolation.enter();
+            (0..4).map(|_| rt.spawn(resilience::draining())).collect()
+        };
         let drainer = {
             let isolation = isolation.clone();
             std::thread::spawn(move || {
@@ -460,6 +502,16 @@ fn a_drain_from_another_thread_wakes_every_call_on_a_multi_threaded_runtime() {
         });
         let results =
             all.unwrap_or_else(|_| panic!("round {round}: a call slept through the drain"));
+        let waited = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                futures_util::future::join_all(waits),
+            )
+            .await
+        });
+        for w in waited.unwrap_or_else(|_| panic!("round {round}: draining() missed the drain")) {
+            w.unwrap();
+        }
         for r in results {
             match r.unwrap() {
                 // Woken in its backoff, or failed after the drain and not retried.

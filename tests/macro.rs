@@ -665,6 +665,17 @@ mod derived {
             #[allow(dead_code)]
             bytes: u64,
         },
+        /// Fixed classes over an `HttpError`: a retried one waits its `Retry-After`.
+        #[classify(throttled)]
+        Overloaded(HttpError),
+        #[classify(transient)]
+        Gateway {
+            #[allow(dead_code)]
+            status: u16,
+            source: HttpError,
+        },
+        #[classify(permanent)]
+        Refused(#[allow(dead_code)] HttpError),
     }
 
     /// A newtype, and generic wrappers: the derive adds `E: Classify` (and `Box<E>:
@@ -709,6 +720,9 @@ mod derived {
         Qualified(<T as Transport>::Error),
         #[classify(permanent)]
         Config(C),
+        /// A parameter the enum does not bound: no `Retry-After` whatever it is made with.
+        #[classify(transient)]
+        Unbounded(C),
     }
     struct Http;
     impl Transport for Http {
@@ -1037,6 +1051,27 @@ mod derived {
         let large = UploadError::TooLarge { bytes: 1 };
         assert_eq!(large.classify(), ErrorClass::Permanent);
         assert_eq!((large.retry_after(), large.log_summary()), (None, None));
+        let overloaded = UploadError::Overloaded(HttpError::from_header(529, Some("3")));
+        assert_eq!(
+            overloaded.classify(),
+            ErrorClass::Throttled { retry_after: None }
+        );
+        assert_eq!(overloaded.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(overloaded.log_summary(), None);
+        let gateway = UploadError::Gateway {
+            status: 520,
+            source: HttpError::from_header(520, Some("4")),
+        };
+        assert_eq!(gateway.classify(), ErrorClass::Transient);
+        assert_eq!(gateway.retry_after(), Some(Duration::from_secs(4)));
+        let refused = UploadError::Refused(HttpError::from_header(503, Some("5")));
+        assert_eq!(refused.classify(), ErrorClass::Permanent);
+        assert_eq!(refused.retry_after(), None);
+        assert_eq!(UploadError::Busy(9).retry_after(), None);
+        let unbounded =
+            ByTransport::<Http, HttpError>::Unbounded(HttpError::from_header(503, Some("6")));
+        assert_eq!(unbounded.classify(), ErrorClass::Transient);
+        assert_eq!(unbounded.retry_after(), None);
         let wrapped = Wrapped(busy);
         assert_eq!(wrapped.retry_after(), Some(Duration::from_secs(2)));
         let inner: Either<HttpError> = Either::Inner(HttpError::new(429, None));

@@ -19,9 +19,10 @@ const CLASSES: [&str; 4] = ["transparent", "transient", "throttled", "permanent"
 enum Kind {
     /// Its error field's own `Classify`, all three methods.
     Transparent,
-    /// A fixed class: the `ErrorClass` expression, and where `log` was written, if it was
-    /// (the value's `Display` text is then its log text).
-    Fixed(TokenStream, Option<Span>),
+    /// A fixed class: the `ErrorClass` expression, where `log` was written, if it was (the
+    /// value's `Display` text is then its log text), and whether the class is retried (its
+    /// `Retry-After` is then its error field's, if it has one that can tell).
+    Fixed(TokenStream, Option<Span>, bool),
 }
 
 /// The impl, or, when the input is wrong, the errors and an impl whose methods are never
@@ -387,7 +388,7 @@ fn arm<'a>(
     krate: &Krate,
 ) -> syn::Result<Arm<'a>> {
     match kind {
-        Kind::Fixed(class, log) => {
+        Kind::Fixed(class, log, retried) => {
             let pattern = match fields {
                 Fields::Named(_) => quote!(#path { .. }),
                 Fields::Unnamed(_) => quote!(#path(..)),
@@ -405,9 +406,21 @@ fn arm<'a>(
                     ))
                 },
             };
+            // A retried class waits what its error field asks, when that field is `Classify`
+            // (`#[classify(throttled)] RateLimited(HttpError)`: the 429's `Retry-After`, which
+            // a fixed `None` dropped without a word); any other field, or none, asks nothing
+            // (`Forward`'s fallback, chosen at compile time, costs no bound).
+            let retry_after = match error_field(fields, span) {
+                Ok((index, field)) if retried => {
+                    let (bound, inner) = bind(&path, index, field);
+                    let r = forward(krate, &inner, quote!(resilience_retry_after));
+                    quote!(#bound => #r,)
+                }
+                _ => quote!(#pattern => ::core::option::Option::None,),
+            };
             Ok(Arm {
                 classify: quote!(#pattern => #class,),
-                retry_after: quote!(#pattern => ::core::option::Option::None,),
+                retry_after,
                 log_summary: quote!(#pattern => #summary,),
                 forwarded: None,
                 logs: log,
@@ -415,14 +428,7 @@ fn arm<'a>(
         }
         Kind::Transparent => {
             let (index, field) = error_field(fields, span)?;
-            let inner = Ident::new("__resilience_inner", Span::mixed_site());
-            let pattern = match &field.ident {
-                Some(f) => quote!(#path { #f: ref #inner, .. }),
-                None => {
-                    let skip = (0..index).map(|_| quote!(_,));
-                    quote!(#path(#(#skip)* ref #inner, ..))
-                }
-            };
+            let (pattern, inner) = bind(&path, index, field);
             // Spanned at the field's type: a type without `Classify` is reported there, by
             // this call only. The other two take `Forward`'s fallback for such a type, which
             // adds no error of its own: when all three required `Classify`, it came three times.
@@ -430,18 +436,9 @@ fn arm<'a>(
             let at = krate.at(ty.span());
             let c =
                 quote_spanned!(ty.span()=> <#ty as #at::__private::Forwarded>::classify(#inner));
-            let forward = |method: TokenStream| {
-                quote! {{
-                    #[allow(unused_imports)]
-                    use #krate::__private::{ForwardFallback as _, ForwardSpecific as _};
-                    (&&#krate::__private::Forward(#inner)).#method()
-                }}
-            };
-            // Names of `Forward`'s own: a call by method sees the traits in scope at the
-            // derive, and one of the user's with a `retry_after` for all types was ambiguous.
             let (r, l) = (
-                forward(quote!(resilience_retry_after)),
-                forward(quote!(resilience_log_summary)),
+                forward(krate, &inner, quote!(resilience_retry_after)),
+                forward(krate, &inner, quote!(resilience_log_summary)),
             );
             Ok(Arm {
                 classify: quote!(#pattern => #c,),
@@ -452,6 +449,32 @@ fn arm<'a>(
             })
         }
     }
+}
+
+/// A pattern for the variant at `path` that binds its field `index` by reference, and the
+/// name it binds it to.
+fn bind(path: &TokenStream, index: usize, field: &Field) -> (TokenStream, Ident) {
+    let inner = Ident::new("__resilience_inner", Span::mixed_site());
+    let pattern = match &field.ident {
+        Some(f) => quote!(#path { #f: ref #inner, .. }),
+        None => {
+            let skip = (0..index).map(|_| quote!(_,));
+            quote!(#path(#(#skip)* ref #inner, ..))
+        }
+    };
+    (pattern, inner)
+}
+
+/// `method` of `Forward`'s, on the field bound to `inner`: the field's own `Classify` method
+/// when its type has one, else `None`. Names of `Forward`'s own: a call by method sees the
+/// traits in scope at the derive, and one of the user's with a `retry_after` for all types
+/// was ambiguous.
+fn forward(krate: &Krate, inner: &Ident, method: TokenStream) -> TokenStream {
+    quote! {{
+        #[allow(unused_imports)]
+        use #krate::__private::{ForwardFallback as _, ForwardSpecific as _};
+        (&&#krate::__private::Forward(#inner)).#method()
+    }}
 }
 
 /// The field a transparent variant forwards to: its only one, or, beside context fields (a
@@ -576,14 +599,17 @@ fn kind(attrs: &[Attribute], span: Span, what: &str, krate: &Krate) -> syn::Resu
         };
         let kind = match ident.to_string().as_str() {
             "transparent" => Kind::Transparent,
-            "transient" => Kind::Fixed(quote!(#krate::ErrorClass::Transient), log),
+            "transient" => Kind::Fixed(quote!(#krate::ErrorClass::Transient), log, true),
+            // The class's own `retry_after` is `None`: `Classify::retry_after` is what the
+            // runtime reads, and the impl forwards it to the field (see `arm`).
             "throttled" => Kind::Fixed(
                 quote!(#krate::ErrorClass::Throttled {
                     retry_after: ::core::option::Option::None
                 }),
                 log,
+                true,
             ),
-            "permanent" => Kind::Fixed(quote!(#krate::ErrorClass::Permanent), log),
+            "permanent" => Kind::Fixed(quote!(#krate::ErrorClass::Permanent), log, false),
             other => {
                 let hint = if other == "log" {
                     " (`log` goes after a fixed class: `#[classify(permanent, log)]`)".to_owned()

@@ -144,9 +144,12 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 ///   `Retry-After`, its log text. That is its only field or, beside context fields (a path, a
 ///   backtrace), the one marked `#[source]` or `#[from]` (thiserror's) or named `source`.
 ///   Use it for an [`HttpError`](../resilience/struct.HttpError.html): its 429 is throttled
-///   with its header, which `throttled` would drop.
+///   with its header, its 404 permanent.
 /// - `#[classify(transient)]`, `#[classify(throttled)]`, `#[classify(permanent)]`: that class,
-///   with no `Retry-After` and no log text (the value's own text may hold secrets).
+///   whatever the field holds, and no log text (the value's own text may hold secrets). A
+///   transient or throttled variant waits the `Retry-After` its error field gives when that
+///   field's type is `Classify` (`#[classify(throttled)] RateLimited(HttpError)` keeps the
+///   429's header; the field picked as for `transparent`); any other variant gives none.
 ///
 /// A forwarded field whose type names a type parameter (`E`, `Box<E>`, `T::Error`) gets its
 /// `Classify` bound from the derive, as thiserror's derive does. It sits beside that derive,
@@ -173,6 +176,16 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 /// assert_eq!(busy.classify(), ErrorClass::Transient);
 /// assert_eq!(busy.retry_after(), Some(std::time::Duration::from_secs(2)));
 /// assert_eq!(UploadError::TooLarge { bytes: 1 }.classify(), ErrorClass::Permanent);
+///
+/// // A fixed class over an `HttpError` still waits what the provider asked.
+/// #[derive(Debug, Classify)]
+/// enum ChatError {
+///     #[classify(throttled)]
+///     Overloaded(HttpError),
+/// }
+/// let overloaded = ChatError::Overloaded(HttpError::from_header(529, Some("7")));
+/// assert!(matches!(overloaded.classify(), ErrorClass::Throttled { .. }));
+/// assert_eq!(overloaded.retry_after(), Some(std::time::Duration::from_secs(7)));
 /// ```
 // `source` and `from` are thiserror's, read here to pick a transparent variant's error field;
 // declared here too, so that they may mark it without thiserror's derive.

@@ -58,7 +58,9 @@ impl<T: crate::Classify + ?Sized> Forwarded for T {
 /// errors within one function body, not across the impl's three). Method lookup tries the
 /// `&&Forward` receiver first, so `ForwardSpecific`'s forwarding is taken whenever the type is
 /// `Classify`, which is exactly when the `classify` call compiles; `ForwardFallback`'s is
-/// taken only in a build that fails at that call, and never runs. The methods have names of
+/// taken only in a build that fails at that call, and never runs. A transient or throttled
+/// variant's `retry_after` is forwarded the same way (with no `classify` call beside it): its
+/// field's own when the field is `Classify`, else the fallback's `None`. The methods have names of
 /// their own, not `Classify`'s: a method call sees every trait in scope where the derive is
 /// used, and a user's trait with a `retry_after` for every type (`impl<T> Hints for T`) made
 /// the call ambiguous (E0034), where the forwarding by path had compiled.

@@ -29,18 +29,28 @@ pub(crate) struct Switch {
     // do; `Release`/`Acquire` cost nothing off the hot path (plain moves on x86) and order
     // what the caller of `drain()` did before it with an `is_draining()` that sees it.
     on: AtomicBool,
+    /// The [`draining`] futures waiting for the switch: the service's own waits, apart from
+    /// the providers' sleeping calls (each provider's `Drain::wake`).
+    waiters: Notify,
 }
 
 impl Switch {
     pub(crate) const fn new() -> Self {
         Switch {
             on: AtomicBool::new(false),
+            waiters: Notify::const_new(),
         }
     }
 
-    /// Turns the switch on; `true` the first time.
+    /// Turns the switch on, waking every [`draining`] future; `true` the first time.
     pub(crate) fn turn_on(&self) -> bool {
-        !self.on.swap(true, Ordering::Release)
+        let first = !self.on.swap(true, Ordering::Release);
+        if first {
+            // After the store: a `draining()` future that registered before this is woken
+            // and reads the switch on; one made after it reads the switch itself.
+            self.waiters.notify_waiters();
+        }
+        first
     }
 
     pub(crate) fn is_on(&self) -> bool {
@@ -162,6 +172,59 @@ pub fn is_draining() -> bool {
         return on;
     }
     PROCESS.is_on()
+}
+
+/// A future that completes when [`drain`] is called (at once if it was): for the waits of
+/// your own code that a shutdown should end too, such as a queue's `recv()`, a rate limiter's
+/// sleep or a poll loop, which `drain()` does not reach (it ends only the library's backoffs).
+///
+/// The switch it waits for is chosen when it is made: the process's, or, under
+/// `testing::isolate()`, that isolation's (so make it on the test's thread, then hand it to a
+/// task). It allocates nothing, and may be made and dropped any number of times.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let _isolated = resilience::testing::isolate(); // drains this isolation, not the process
+/// let (jobs, mut queue) = tokio::sync::mpsc::channel::<u32>(8);
+/// let worker = tokio::spawn(async move {
+///     let stop = resilience::draining();
+///     tokio::pin!(stop);
+///     loop {
+///         tokio::select! {
+///             _ = &mut stop => return "drained",
+///             job = queue.recv() => if job.is_none() { return "closed" },
+///         }
+///     }
+/// });
+/// resilience::drain();
+/// assert_eq!(worker.await.unwrap(), "drained");
+/// # drop(jobs);
+/// # }
+/// ```
+pub fn draining() -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+    let switch = here();
+    async move {
+        loop {
+            // Made before the switch is read: `notify_waiters` wakes every `Notified` made
+            // before it (polled or not), and one made after it sees the switch on (see
+            // `Drain::notified`). The loop only guards against a wake-up of `Notify`'s that
+            // is not ours; the switch never turns back off.
+            let woken = switch.waiters.notified();
+            if switch.is_on() {
+                return;
+            }
+            woken.await;
+        }
+    }
+}
+
+/// The switch [`drain`] turns on from this thread.
+fn here() -> &'static Switch {
+    #[cfg(feature = "testing")]
+    if let Some(switch) = crate::testing::isolation_switch() {
+        return switch;
+    }
+    &PROCESS
 }
 
 /// Said once per switch, with no lock of ours held (a log layer may make a provider), so that

@@ -46,7 +46,7 @@ pub use call::CallSite;
 pub use classify::{Classify, ErrorClass, classify_status};
 pub use config::{Config, Jitter, Settings, env_provider_name, provider_variable, variables};
 pub use context::{CallInfo, IdempotencyKey, current_call};
-pub use drain::{drain, is_draining};
+pub use drain::{drain, draining, is_draining};
 pub use error::{ConfigError, ConfigProblem, ResilienceError};
 #[cfg(feature = "reqwest")]
 pub use http::ResponseExt;

@@ -452,6 +452,11 @@ pub(crate) fn drain_isolation() -> bool {
     true
 }
 
+/// The switch `drain()` turns on under the isolation entered on this thread, if any.
+pub(crate) fn isolation_switch() -> Option<&'static Switch> {
+    Some(current()?.lock().drain())
+}
+
 /// `is_draining()` under an isolation; `None` when none is entered.
 pub(crate) fn isolation_draining() -> Option<bool> {
     let scope = current()?;
