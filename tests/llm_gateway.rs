@@ -196,8 +196,16 @@ async fn completion(
     url: &str,
     model: &str,
 ) -> Result<serde_json::Value, LlmError> {
-    let resp = client
-        .post(url)
+    answer(client.post(url), model).await
+}
+
+/// The request's answer, read as `completion` reads it: a method with a bound of its own sets
+/// it on the request it passes.
+async fn answer(
+    request: reqwest::RequestBuilder,
+    model: &str,
+) -> Result<serde_json::Value, LlmError> {
+    let resp = request
         .json(&serde_json::json!({"model": model, "messages": []}))
         .send()
         .await?;
@@ -247,6 +255,19 @@ impl Llm {
     #[resilient(provider = "gw-long")]
     async fn chat_long(&self, model: &str) -> Result<serde_json::Value, LlmError> {
         completion(&self.client, &self.url, model).await
+    }
+
+    /// One provider, two bounds: the provider's attempt timeout for a long answer, and a
+    /// per-request one (reqwest's, a transient timeout error) for a quick one.
+    #[resilient(provider = "gw-mixed")]
+    async fn chat_mixed_long(&self, model: &str) -> Result<serde_json::Value, LlmError> {
+        completion(&self.client, &self.url, model).await
+    }
+
+    #[resilient(provider = "gw-mixed")]
+    async fn chat_mixed_quick(&self, model: &str) -> Result<serde_json::Value, LlmError> {
+        let request = self.client.post(&self.url).timeout(Duration::from_secs(10));
+        answer(request, model).await
     }
 
     #[resilient(provider = "gw-short")]
@@ -436,6 +457,35 @@ async fn attempt_timeouts_per_method_need_a_provider_each() {
     c.chat_short("m").await.unwrap();
     assert_eq!(server.left(), 0);
     assert_eq!(resilience::provider("gw-short").consecutive_failures(), 0);
+}
+
+/// Or one provider, one breaker: the quick method bounds its own request, each attempt anew.
+#[tokio::test(start_paused = true)]
+async fn a_method_s_own_bound_is_set_on_its_request() {
+    let server = Server::start([
+        Answer::Slow(Duration::from_secs(40), OK),
+        Answer::Slow(Duration::from_secs(40), OK),
+        Answer::Slow(Duration::from_secs(1), OK),
+    ])
+    .await;
+    resilience::configure(
+        "gw-mixed",
+        Settings::new().attempt_timeout(Some(Duration::from_secs(120))),
+    )
+    .unwrap();
+    let c = llm(&server);
+    c.chat_mixed_long("m").await.unwrap();
+    // 40 s answer, the request's 10 s limit: reqwest's timeout, transient, retried; the
+    // retry's 1 s answer is taken.
+    let started = tokio::time::Instant::now();
+    c.chat_mixed_quick("m").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(11),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.left(), 0);
+    assert_eq!(resilience::provider("gw-mixed").consecutive_failures(), 0);
 }
 
 /// A stream handed on: the call succeeded at the headers; the cut comes later, unseen.

@@ -208,9 +208,18 @@ fn hint(unknown: &str, boolean: bool, provider: Option<&LitStr>) -> String {
             .map_or_else(String::new, |key| format!(" (did you mean `{key}`?)"));
     };
     let part = provider.map_or_else(|| "<PROVIDER>".to_owned(), |p| env_name(&p.value()));
+    // A timeout is the one setting a method can hold on its own without a second breaker: on
+    // the request its body sends, once per attempt.
+    let own = if *method == "attempt_timeout" {
+        ", or bound the request its body sends (reqwest's `RequestBuilder::timeout`: a \
+         transient error, retried)"
+    } else {
+        ""
+    };
     format!(
         ". Settings belong to the provider, not the method: `Settings::{method}` in code, or \
-         `RESILIENCE_{part}_{var}`; give this method a provider of its own to set it for it alone"
+         `RESILIENCE_{part}_{var}`; give this method a provider of its own to set it for it \
+         alone{own}"
     )
 }
 
