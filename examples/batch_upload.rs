@@ -827,9 +827,7 @@ mod tests {
         let seen = kimi.clone();
         tokio::spawn(async move {
             // The stop once kimi has answered the four first attempts in flight with 429.
-            while seen.stats().requests < before.0 + 4 {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            seen.requests_seen(before.0 + 4).await;
             resilience::drain();
             let _ = stop_tx.send(true);
         });

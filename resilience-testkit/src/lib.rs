@@ -226,6 +226,9 @@ struct Shared {
     conflict_in_progress: AtomicBool,
     /// The runtime the server runs on, whose reactor a listener made again is registered with.
     runtime: tokio::runtime::Handle,
+    /// How many requests came, for [`FaultServer::requests_seen`]: a test waits on it
+    /// instead of polling `stats()`.
+    seen: watch::Sender<u64>,
     /// The listening socket, taken out by `outage(Refuse)` and put back by `recover()`
     /// themselves, so that the port is shut, or open, when they return (the server's task
     /// used to do both when it next ran: the first request after `recover()` was refused).
@@ -306,6 +309,7 @@ impl FaultServer {
             conflict_in_progress: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
             port: Mutex::new(Some(listener)),
+            seen: watch::Sender::new(0),
             runtime: tokio::runtime::Handle::current(),
         });
         let (listening, mut rx) = watch::channel(true);
@@ -453,6 +457,30 @@ impl FaultServer {
         lock(&self.shared.ledger).stats.clone()
     }
 
+    /// Completes once `n` requests in all have come (at once if they have): for a test that
+    /// acts when the calls in flight have reached the server (a stop, an outage), without
+    /// polling [`stats`](Self::stats). A request counts as it arrives, before it is answered.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use resilience_testkit::{FaultServer, Faults};
+    ///
+    /// let server = FaultServer::start(Faults::none()).await.unwrap();
+    /// let url = server.upload_url();
+    /// tokio::spawn(async move {
+    ///     let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    ///     let _ = client.post(url).body("x").send().await;
+    /// });
+    /// server.requests_seen(1).await;
+    /// assert_eq!(server.stats().requests, 1);
+    /// # }
+    /// ```
+    pub async fn requests_seen(&self, n: u64) {
+        let mut seen = self.shared.seen.subscribe();
+        // The sender lives as long as the server, which `&self` keeps: no error can come.
+        let _ = seen.wait_for(|count| *count >= n).await;
+    }
+
     /// Every key whose upload was accepted.
     pub fn accepted_keys(&self) -> Vec<String> {
         lock(&self.shared.ledger).accepted.keys().cloned().collect()
@@ -571,6 +599,8 @@ async fn handle(
         if let Some(k) = &key {
             l.per_key.entry(k.clone()).or_default().push(Instant::now());
         }
+        // Under the ledger's lock, so the count a waiter is woken with is `stats()`'s.
+        shared.seen.send_replace(l.stats.requests);
     }
     if !is_upload {
         return Ok(answer(
@@ -1058,9 +1088,7 @@ mod tests {
                 .await
                 .map(|r| r.status().as_u16())
         });
-        while s.stats().requests == 0 {
-            tokio::task::yield_now().await;
-        }
+        s.requests_seen(1).await;
         s.outage(Outage::Refuse);
         let got = client.await.unwrap();
         assert!(got.is_err(), "answered {got:?} during a Refuse outage");
@@ -1083,10 +1111,32 @@ mod tests {
         cut.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
             .unwrap();
         cut.shutdown(std::net::Shutdown::Write).unwrap();
-        while s.stats().requests == 0 {
-            tokio::task::yield_now().await;
-        }
+        s.requests_seen(1).await;
         let next = post(&client(), &s, "whole").await.unwrap();
         assert_eq!(next.0, 503, "the scripted answer went to the whole request");
+    }
+
+    /// `requests_seen(n)` waits for the n-th request, not for fewer, and ends at once for a
+    /// count already reached.
+    #[tokio::test]
+    async fn requests_seen_waits_for_the_nth_request() {
+        let s = std::sync::Arc::new(FaultServer::start(Faults::none()).await.unwrap());
+        let waiter = {
+            let s = s.clone();
+            tokio::spawn(async move { s.requests_seen(3).await })
+        };
+        let c = client();
+        for key in ["a", "b"] {
+            post(&c, &s, key).await.unwrap();
+        }
+        s.requests_seen(2).await;
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "woken at 2 of 3");
+        post(&c, &s, "c").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), waiter)
+            .await
+            .expect("woken by the third request")
+            .unwrap();
+        s.requests_seen(1).await;
     }
 }
