@@ -40,10 +40,13 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// `"name" =>`), quoted to its closing quote (spaces and escaped quotes in it included; one
 /// never closed, to the line's end), or else to `&`, `,`, `;` or a quote; the value after a
 /// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
-/// first, and after a header's `Cookie:` the rest of the line (a label at a line's end takes
-/// the next line's first word, unless that is a label too); the word after `Bearer`, `Basic`
-/// or a secret's name alone before a colon (`password:`) when it looks like a credential; and
-/// a provider's key (`sk-…`) anywhere a name starts.
+/// first, and after a header's `Cookie:` or a label's `Digest` the rest of the line (a label
+/// at a line's end takes the next line's first word, unless that is a label too; a YAML list
+/// item's `-` or a block scalar's `|` before it is skipped); what `{:?}` wraps after any of
+/// these (`Some("…")`, `url::Url`'s `query: Some("…")`); the word after `Bearer`, `Basic` or a
+/// secret's name alone before a colon (`password:`) when it looks like a credential, but for a
+/// secret's name or a number of three digits at most; and a provider's key (`sk-…`) anywhere a
+/// name starts.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised. Redacted text redacted again
@@ -66,6 +69,11 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut next = Next::Prose;
+    // A YAML list item's dash that started a line: the word after it starts that line.
+    let mut dash_starts_line = false;
+    // What the words a line's rest took (a cookie's, `Digest`'s) would have left had they
+    // been read: a label or a scheme at that line's end still has its value on the next.
+    let (mut taken, mut scratch) = (Next::Prose, String::new());
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
         let space = &rest[..start];
         rest = &rest[start..];
@@ -78,11 +86,22 @@ pub fn redact(text: &str) -> String {
         // it, as YAML and wrapped dumps write them; removed before stop 38, and a review's
         // fuzzing found it kept since): one word, as after any label, not that whole line. A
         // secret's name alone before a colon is prose's at a line's end too.
-        if space.contains(['\n', '\r']) {
+        // `{:#?}` writes an `Option`'s value on the line after `Some(`: it is the value still.
+        let line_start = std::mem::take(&mut dash_starts_line) | space.contains(['\n', '\r']);
+        if line_start {
+            if next == Next::Inside(None) {
+                next = std::mem::replace(&mut taken, Next::Prose);
+            }
             next = match next {
-                Next::Inside(_) | Next::AfterWeakLabel => Next::Prose,
+                Next::Inside(_) | Next::AfterWeakLabel | Next::AfterUrlPart => Next::Prose,
                 // But a label there is the next line's own, not the value.
-                Next::AfterCookie | Next::AfterLabel | Next::AfterScheme if label_alone(word) => {
+                Next::AfterCookie
+                | Next::AfterLabel
+                | Next::AfterScheme
+                | Next::AfterParams
+                | Next::Wrapped
+                    if label_alone(word) =>
+                {
                     Next::Prose
                 }
                 Next::AfterCookie => Next::AfterLabel,
@@ -94,14 +113,42 @@ pub fn redact(text: &str) -> String {
             // the space before it, up to the quote that closes the value.
             if let Some(at) = close.and_then(|q| closing_quote(word, q)) {
                 next = plain(&word[at..], Next::Prose, &mut out);
+            } else if close.is_none() && !yaml_mark(word, taken) {
+                // `Set-Cookie: a=1; Path=/ Authorization: Bearer` and the token on the next
+                // line: the token was kept (a review's fuzzing found it).
+                scratch.clear();
+                taken = one_word(word, taken, &mut scratch);
             }
             continue;
         }
         out.push_str(space);
+        // A YAML list item's dash (`api_key:` and `  - sk-…` below it, `- Bearer …`) or a
+        // block scalar's mark (`client_secret: >-` and the key below it) is no value: the
+        // value is the word after it. Taken as the value, it left the key after it (a review's
+        // fuzzing found it).
+        if yaml_mark(word, next) {
+            out.push_str(word);
+            dash_starts_line = line_start;
+            continue;
+        }
         next = one_word(word, next, &mut out);
     }
     out.push_str(rest);
     out
+}
+
+/// A YAML list item's dash or a block scalar's mark where a label's value is due: the value
+/// is the word after it.
+fn yaml_mark(word: &str, next: Next) -> bool {
+    matches!(word, "-" | "|" | "|-" | "|+" | ">" | ">-" | ">+")
+        && matches!(
+            next,
+            Next::AfterLabel
+                | Next::AfterCookie
+                | Next::AfterWeakLabel
+                | Next::AfterScheme
+                | Next::AfterParams
+        )
 }
 
 /// Writes `word`, redacted, into `out`, and says what the next word is; `next` is what
@@ -112,27 +159,60 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
     // a scheme then and is a marker now would be, a second pass would remove more than the
     // first.
     let marked = word.contains(REDACTED);
+    if next == Next::AfterParams && !marked {
+        // `Authorization: Digest username="bob", …, response="…"`: the parameters are the
+        // credential, to the line's end.
+        out.push_str(REDACTED);
+        return Next::Inside(None);
+    }
+    // `api_key: Some("…")`, `password: Some(Secret("…"))`, as `{:?}` prints an `Option`: the
+    // value is inside; with `{:#?}`, on the next line (`Some(` ends this one).
+    let wrap = match next {
+        Next::AfterLabel
+        | Next::AfterCookie
+        | Next::AfterWeakLabel
+        | Next::AfterUrlPart
+        | Next::Wrapped
+            if !marked =>
+        {
+            wrapper_len(word)
+        }
+        _ => 0,
+    };
+    if wrap > 0 && wrap == word.len() {
+        out.push_str(word);
+        return Next::Wrapped;
+    }
     // `"token" :"…"` or `"token" =>"…"`: the separator and the value in one word, the value
     // after the separator.
     let from = match next {
         Next::AfterQuotedName if word.starts_with("=>") => 2,
         Next::AfterQuotedName if word.starts_with(':') => 1,
-        _ => 0,
+        _ => wrap,
     };
     let credential = !marked
         && match next {
-            Next::Prose | Next::Inside(_) => false,
+            Next::Prose | Next::Inside(_) | Next::AfterParams => false,
             Next::AfterQuotedName => from > 0 && word.len() > from,
             // `Authorization: Token …`: the scheme stays, the word after it goes.
             Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
             Next::AfterCookie => true,
+            Next::Wrapped => !ends_with_name(word, LABELLED_SCHEMES),
+            // `url::Url`'s `{:?}` (`query: Some("code=…")`), in a user's error that holds one:
+            // a URL's query and fragment, written otherwise.
+            Next::AfterUrlPart => wrap > 0,
             // `password: hunter2`, but "password: too short": only a word that looks like a
-            // credential, or a quoted one; a scheme there alone (`token: /Basic …`) is one
-            // still, its credential next.
+            // credential, a quoted one or one inside `Some(`; a scheme there alone (`token:
+            // /Basic …`) is one still, its credential next. Not a secret's name ("missing
+            // key: 'api_key'", a name where a value would be is a name), nor a number too
+            // short to be a PIN ("duplicate key: 42").
             Next::AfterWeakLabel => {
                 let alone = word.trim_start_matches(|c: char| !c.is_alphanumeric());
+                let value = &word[wrap..];
                 !(ends_with_name(alone, SCHEMES) && last_name(alone).len() == alone.len())
-                    && (looks_like_credential(word) || word.starts_with(['"', '\'']))
+                    && (wrap > 0 || looks_like_credential(word) || word.starts_with(['"', '\'']))
+                    && !names_a_secret(value)
+                    && !short_number(value)
             }
             // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
             // next word goes only if it looks like a credential.
@@ -212,10 +292,16 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         // `"token" : "…"`, as Jackson's pretty printer writes JSON: the colon is next.
         Next::AfterQuotedName
     } else if next == Next::AfterLabel && !marked && ends_with_name(word, LABELLED_SCHEMES) {
-        // The scheme after a label: its credential is next.
-        Next::AfterLabel
+        // The scheme after a label: its credential is next, or for `Digest` its parameters.
+        if last_name(word).eq_ignore_ascii_case("digest") {
+            Next::AfterParams
+        } else {
+            Next::AfterLabel
+        }
     } else if weak_label(word) {
         Next::AfterWeakLabel
+    } else if word == "query:" || word == "fragment:" {
+        Next::AfterUrlPart
     } else if ends_with_name(word, SCHEMES) {
         Next::AfterScheme
     } else {
@@ -275,6 +361,13 @@ enum Next {
     AfterQuotedName,
     /// Inside a value being removed: up to its closing quote, or with none, the line's end.
     Inside(Option<char>),
+    /// After a label and `Digest`: its parameters, to the line's end.
+    AfterParams,
+    /// After `query:` or `fragment:`: a URL's, if `Some(` wraps it (`url::Url`'s `{:?}`).
+    AfterUrlPart,
+    /// After a label and a `Some(` or another wrapper that ended its word: the value, on this
+    /// line or the next.
+    Wrapped,
 }
 
 /// HTTP authorization schemes whose next word is the credential, wherever they are.
@@ -414,6 +507,87 @@ fn ends_with_name(word: &str, names: &[&str]) -> bool {
     }
     let name = last_name(word);
     names.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// The length of the wrappers a value of `{:?}` starts with: `Some(`, `Some(Secret(`,
+/// `ApiKey(` (a type's name, capitalised, and an opening parenthesis, one or more), when what
+/// is wrapped is quoted, a string's `{:?}`, or is on the next line (`{:#?}`); `Some(` alone
+/// wraps anything (`Some(1234)`). Not the start of a password (`Pass(word)`).
+fn wrapper_len(word: &str) -> usize {
+    let bytes = word.as_bytes();
+    let mut end = 0;
+    while bytes.get(end).is_some_and(u8::is_ascii_uppercase) {
+        let name = bytes[end..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .map_or(bytes.len(), |i| end + i);
+        if bytes.get(name) != Some(&b'(') {
+            break;
+        }
+        end = name + 1;
+    }
+    let rest = &word[end..];
+    if rest.is_empty() || rest.starts_with(['"', '\'']) || &word[..end] == "Some(" {
+        end
+    } else {
+        0
+    }
+}
+
+/// A secret's name where its value would be ("missing key: 'api_key'", "unexpected token:
+/// password"): letters, `_` and `-` alone, quoted or not, whose last part (split as
+/// [`secret_name`] splits) is one of the names whole; not a password that merely ends in one
+/// (`supersecret`, `mytoken`).
+fn names_a_secret(word: &str) -> bool {
+    let name = word
+        .trim_start_matches(['"', '\'', '`', '(', '[', '{'])
+        .trim_end_matches(CLOSERS)
+        .trim_end_matches('`');
+    let part = name.rsplit(['_', '-']).next().unwrap_or("");
+    // Its camel-case end (`accessToken`'s `Token`), if any.
+    let camel = part
+        .as_bytes()
+        .windows(2)
+        .rposition(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase());
+    let last = camel.map_or(part, |i| &part[i + 1..]);
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
+        && secret_name(name)
+        && [
+            "token",
+            "secret",
+            "password",
+            "passwd",
+            "apikey",
+            "passphrase",
+            "key",
+            "auth",
+            "id",
+            "credential",
+            "credentials",
+            "signature",
+            "cookie",
+            "authorization",
+            "pwd",
+            "session",
+            "sessionid",
+            "sessid",
+            "sid",
+            "sig",
+        ]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(last))
+}
+
+/// A number of three digits at most ("duplicate key: 42", "unexpected token: 0"): a count,
+/// an index or a line's, too short to be a PIN or a code.
+fn short_number(word: &str) -> bool {
+    let digits = word
+        .trim_start_matches(['"', '\'', '(', '[', '{'])
+        .trim_end_matches(CLOSERS);
+    (1..=3).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A word that looks like a credential, not prose: with a digit or one of `-_.=+/~` in it, or
@@ -565,7 +739,13 @@ fn scrub_names(word: &str, out: &mut String) -> Option<char> {
             continue;
         }
         // Ruby's and PHP's `"name"=>"value"`.
-        let sep = if word[at..].starts_with("=>") { 2 } else { 1 };
+        let mut sep = if word[at..].starts_with("=>") { 2 } else { 1 };
+        // `token=Some("…")`, as `tracing` writes a field recorded with `?`: the value is
+        // inside (`Some(` went, and the value after its quote was kept).
+        let wrap = wrapper_len(&word[at + sep..]);
+        if wrap < word.len() - at - sep {
+            sep += wrap;
+        }
         let rest = &word[at + sep..];
         let quote = rest.chars().next().filter(|c| matches!(c, '"' | '\''));
         // An escaped quote (`\"api_key\":\"sk-…\"`, JSON in a string printed with `{:?}`):
@@ -1270,6 +1450,13 @@ mod tests {
             "token=\"".repeat(n / 7),
             format!("{}=", "\"".repeat(n)),
             format!("a{}", "=".repeat(n)),
+            // Wrappers, list items, and lines a value takes whole.
+            "Some(".repeat(n / 5),
+            format!("token={}", "Some(".repeat(n / 5)),
+            "api_key: Some(\n".repeat(n / 15),
+            "api_key:\n- ".repeat(n / 12),
+            "Cookie: a=1; Authorization: Bearer\n".repeat(n / 35),
+            "key: 'api_key' ".repeat(n / 15),
         ] {
             let r = redact(&word);
             // Every credential is replaced by one marker, so the text grows by at most that.
@@ -1616,6 +1803,187 @@ mod tests {
                 r#"body: "{\"password\":\"a\\\"SECRET14\\\\\",\"n\":1}""#,
                 r#"body: "{\"password\":\"<redacted>\",\"n\":1}""#,
             ),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// YAML's list items: the item's dash is no value, the word after it is (`api_key:` and
+    /// `- …` below it kept the key, taking the dash as the value), and a scheme after it
+    /// takes its credential as anywhere.
+    #[test]
+    fn yaml_list_items_keep_their_values_apart() {
+        for (text, want) in [
+            (
+                "auth:\n- Bearer abc123SECRET1\n  - \"Authorization: Basic dXNlcjpwSECRET2\"",
+                "auth:\n- Bearer <redacted>\n  - \"Authorization: Basic <redacted>\"",
+            ),
+            (
+                "api_key:\n  - abc123SECRET3\n  - def456UVW",
+                "api_key:\n  - <redacted>\n  - def456UVW",
+            ),
+            (
+                "X-Api-Key:\n- Basic dXNlcjpwSECRET4",
+                "X-Api-Key:\n- Basic <redacted>",
+            ),
+            (
+                "Authorization:\n  - Bearer abc123SECRET5",
+                "Authorization:\n  - Bearer <redacted>",
+            ),
+            (
+                "Cookie:\n - sid=SECRET6; x=1",
+                "Cookie:\n - <redacted>; x=1",
+            ),
+            // A label after the dash is the item's own.
+            (
+                "Cookie:\n - password: hunter2SECRET7",
+                "Cookie:\n - password: <redacted>",
+            ),
+            ("Cookie: - a=1; b=SECRET8", "Cookie: - <redacted>;"),
+            // A dash in prose stays.
+            ("password: - too short", "password: - too short"),
+            // A block scalar's mark, and a dash alone on its line.
+            (
+                "client_secret: >-\n  abc123SECRET9\ntoken: |\n  x",
+                "client_secret: >-\n  <redacted>\ntoken: |\n  x",
+            ),
+            (
+                "X-Api-Key:\n  -\nauth: Some(Secret(\"SECRET10\"))",
+                "X-Api-Key:\n  -\nauth: Some(Secret(\"<redacted>\"))",
+            ),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// An `Option` or a newtype as `{:?}` and `{:#?}` print them, and as `tracing` records a
+    /// field with `?`: the value inside `Some(` goes (the wrapper went, and the value after
+    /// its quote was kept, or after a secret's name alone all of it).
+    #[test]
+    fn values_inside_some_go() {
+        for (text, want) in [
+            (
+                "Config { api_key: Some(\"SECRET1\"), token: Some(\"abc\"), password: \
+                 Some(Secret(\"x\")), user: Some(\"bob\") }",
+                "Config { api_key: Some(\"<redacted>\"), token: Some(\"<redacted>\"), password: \
+                 Some(Secret(\"<redacted>\")), user: Some(\"bob\") }",
+            ),
+            (
+                "Config {\n    api_key: Some(\n        \"sk-abc123SECRET2\",\n    ),\n    \
+                 password: Some(\n        Secret(\n            \"a SECRET3\",\n        ),\n    \
+                 ),\n    user: \"bob\",\n}",
+                "Config {\n    api_key: Some(\n        \"<redacted>\",\n    ),\n    \
+                 password: Some(\n        Secret(\n            \"<redacted>\",\n        ),\n    \
+                 ),\n    user: \"bob\",\n}",
+            ),
+            ("token: Some(\"abc\")", "token: Some(\"<redacted>\")"),
+            (
+                "password: Some(Secret(\"x\"))",
+                "password: Some(Secret(\"<redacted>\"))",
+            ),
+            ("pin_secret: Some(1234)", "pin_secret: Some(<redacted>)"),
+            (
+                "api_key: ApiKey(\"SECRET4\")",
+                "api_key: ApiKey(\"<redacted>\")",
+            ),
+            (
+                "token=Some(\"SECRET5\") password=Some(Secret(\"x\")) n=Some(1)",
+                "token=Some(\"<redacted>\") password=Some(Secret(\"<redacted>\")) n=Some(1)",
+            ),
+            // A password that merely starts like a wrapper goes whole.
+            ("password=Pass(SECRET6)x", "password=<redacted>"),
+            ("X-Api-Key: Pass(SECRET7)x", "X-Api-Key: <redacted>"),
+            (
+                "api_key: None, token: None",
+                "api_key: <redacted>, token: None",
+            ),
+            // A cookie's wrapped value is one value, not its line.
+            (
+                "cookie: Some(\"SECRET8\"), user: \"bob\"",
+                "cookie: Some(\"<redacted>\"), user: \"bob\"",
+            ),
+            // A scheme inside what `Some(` wraps keeps its credential next.
+            (
+                "password: Some(\n{\"Authorization\":\"Bearer SECRET9\"}",
+                "password: Some(\n{\"Authorization\":\"Bearer <redacted>\"}",
+            ),
+            // `url::Url`'s `{:?}` in a user's error: its password, query and fragment.
+            (
+                "Url { scheme: \"https\", username: \"\", password: Some(\"SECRET10\"), \
+                 path: \"/x\", query: Some(\"code=SECRET11&state=1\"), fragment: \
+                 Some(\"SECRET12\") }",
+                "Url { scheme: \"https\", username: \"\", password: Some(\"<redacted>\"), \
+                 path: \"/x\", query: Some(\"<redacted>\"), fragment: \
+                 Some(\"<redacted>\") }",
+            ),
+            ("query: None, a query: how", "query: None, a query: how"),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// After a secret's name alone before a colon, a secret's name (a name where a value
+    /// would be: a parser's or a config loader's message) and a number too short to be a PIN
+    /// stay; a password that merely ends in a name, or a longer number, goes.
+    #[test]
+    fn names_and_short_numbers_after_a_name_stay() {
+        for (text, want) in [
+            ("missing key: 'api_key'", "missing key: 'api_key'"),
+            (
+                "unknown key: \"accessToken\".",
+                "unknown key: \"accessToken\".",
+            ),
+            ("unexpected token: password", "unexpected token: password"),
+            ("duplicate key: 42", "duplicate key: 42"),
+            (
+                "unexpected token: 0 at line 3",
+                "unexpected token: 0 at line 3",
+            ),
+            (
+                "password: \"supersecret\" token: mytoken key: 1234 pin: 42",
+                "password: \"<redacted>\" token: mytoken key: <redacted> pin: 42",
+            ),
+            ("password: 'my_secret1'", "password: '<redacted>'"),
+            // A strong label's value goes whatever it is.
+            (
+                "api_key: 42 X-Api-Key: 'api_key'",
+                "api_key: <redacted> X-Api-Key: '<redacted>'",
+            ),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// `Digest`'s parameters after a credential header's label are the credential (its
+    /// `response` a hash of the password): the line goes, the next one stays.
+    #[test]
+    fn digest_parameters_go_to_the_line_end() {
+        for (text, want) in [
+            (
+                "Authorization: Digest username=\"bob\", realm=\"api\", nonce=\"dcd98b\", \
+                 uri=\"/x\", response=\"6629fae4SECRET\"\nnext line",
+                "Authorization: Digest <redacted>\nnext line",
+            ),
+            (
+                "Proxy-Authorization: Digest\n  username=\"bob\", response=\"SECRET\"\nok",
+                "Proxy-Authorization: Digest\n  <redacted>\nok",
+            ),
+            // A label or a scheme at the end of a line that a cookie's or `Digest`'s value
+            // took still has its value on the next.
+            (
+                "Set-Cookie: sid=SECRET2; Path=/ Authorization: Bearer\nSECRET3 ok",
+                "Set-Cookie: <redacted>;\n<redacted> ok",
+            ),
+            (
+                "Authorization: Digest response=\"SECRET4\" x-api-key:\n  - SECRET5 ok",
+                "Authorization: Digest <redacted>\n  - <redacted> ok",
+            ),
+            // A token after another scheme is one word: what follows is prose.
+            (
+                "Authorization: Bearer SECRET rejected",
+                "Authorization: Bearer <redacted> rejected",
+            ),
+            ("a digest of the file", "a digest of the file"),
         ] {
             assert_redacts(text, want);
         }
