@@ -390,6 +390,32 @@ const LABELLED_SCHEMES: &[&str] = &[
     "aws4-hmac-sha256",
 ];
 
+/// Words a secret's name ends with, as names run together do (`PGPASSWORD`, `accesstoken`).
+const NAME_ENDS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "apikey",
+    "passphrase",
+];
+
+/// Parts that make a name a secret's when they are its last part whole (`x-session`, not
+/// `obsession`).
+const NAME_PARTS: &[&str] = &[
+    "credential",
+    "credentials",
+    "signature",
+    "cookie",
+    "authorization",
+    "pwd",
+    "session",
+    "sessionid",
+    "sessid",
+    "sid",
+    "sig",
+];
+
 /// Whether `name` names a secret, by its last part (split at `_`, `-` and where a lower-case
 /// letter or digit meets an upper-case one), in any case: `token` (`access_token`,
 /// `accessToken`, `X-Auth-Token`), `secret`, `password`, `passwd`, `apikey`, `credential(s)`,
@@ -436,32 +462,9 @@ fn secret_name(name: &str) -> bool {
                 && part[part.len() - w.len()..].eq_ignore_ascii_case(w)
         })
     };
-    ends(
-        last,
-        &[
-            "token",
-            "secret",
-            "password",
-            "passwd",
-            "apikey",
-            "passphrase",
-        ],
-    ) || is(
-        last,
-        &[
-            "credential",
-            "credentials",
-            "signature",
-            "cookie",
-            "authorization",
-            "pwd",
-            "session",
-            "sessionid",
-            "sessid",
-            "sid",
-            "sig",
-        ],
-    ) || (prev.eq_ignore_ascii_case("session") && last.eq_ignore_ascii_case("id"))
+    ends(last, NAME_ENDS)
+        || is(last, NAME_PARTS)
+        || (prev.eq_ignore_ascii_case("session") && last.eq_ignore_ascii_case("id"))
         || (last.eq_ignore_ascii_case("key")
         // An environment variable's name, upper case (`AZURE_OPENAI_KEY`, `STRIPE_KEY`): a
         // key's, where lower-case text names database keys (`primary_key`).
@@ -555,30 +558,11 @@ fn names_a_secret(word: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-')
         && secret_name(name)
-        && [
-            "token",
-            "secret",
-            "password",
-            "passwd",
-            "apikey",
-            "passphrase",
-            "key",
-            "auth",
-            "id",
-            "credential",
-            "credentials",
-            "signature",
-            "cookie",
-            "authorization",
-            "pwd",
-            "session",
-            "sessionid",
-            "sessid",
-            "sid",
-            "sig",
-        ]
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(last))
+        && NAME_ENDS
+            .iter()
+            .chain(&["key", "auth", "id"])
+            .chain(NAME_PARTS)
+            .any(|n| n.eq_ignore_ascii_case(last))
 }
 
 /// A number of three digits at most ("duplicate key: 42", "unexpected token: 0"): a count,
