@@ -742,8 +742,10 @@ pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<Config
                     name,
                     format!(
                         "a name whose RESILIENCE_{env}_… variables are its own, but provider \
-                         `{other}` reads them too (names are upper-cased and every other \
-                         character becomes `_`)"
+                         `{}` reads them too (names are upper-cased and every other \
+                         character becomes `_`)",
+                        // Escaped as the problem's own name is (`a\b`, `it's`, a U+2028).
+                        other.escape_debug()
                     ),
                 ));
             }
@@ -763,7 +765,7 @@ pub(crate) fn name_clashes(names: &[&str], extra_globals: &[&str]) -> Vec<Config
                         format!(
                             "{var}, its {}, is provider `{}`'s {other_key}",
                             key.var(),
-                            groups[o][0]
+                            groups[o][0].escape_debug()
                         )
                     }
                     Some(_) => continue,

@@ -53,5 +53,6 @@ pub use http::ResponseExt;
 pub use http::{HttpError, parse_retry_after};
 pub use redact::redact;
 pub use registry::{
-    Builder, Provider, call_site, call_site_without_retry, configure, init, provider, providers,
+    Builder, Provider, call_site, call_site_without_retry, check_names, configure, init, provider,
+    providers,
 };

@@ -235,7 +235,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     // program computes: that one must be named to it.
     let seen_by_init = reg.provider_code.contains_key(name)
         || CallSite::registered().any(|s| s.provider_name() == name)
-        || named_site_providers().contains(&name);
+        || has_named_site(name);
     let inner = reg.create(name, config);
     drop(reg);
     check_names_once();
@@ -562,16 +562,51 @@ fn leaked_site(provider: &'static str, method: &'static str, retry: bool) -> &'s
     Box::leak(Box::new(if retry { site } else { site.without_retry() }))
 }
 
-/// The sites [`call_site`] made, by provider name, method and whether they retry.
-type NamedKey = (String, &'static str, bool);
-static NAMED_SITES: Mutex<Option<HashMap<NamedKey, &'static CallSite>>> = Mutex::new(None);
+/// The sites [`call_site`] made, by provider name, then by method and whether they retry:
+/// keyed by the name first, so that asking again for a site made before looks the `&str` up
+/// as it is (a `(String, …)` key made every ask allocate a copy of the name, and a gateway
+/// that asks per request made one allocation per request).
+type NamedSites = HashMap<String, HashMap<(&'static str, bool), &'static CallSite>>;
+static NAMED_SITES: Mutex<Option<NamedSites>> = Mutex::new(None);
 
 fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static CallSite {
-    site_in(&NAMED_SITES, (provider.to_owned(), method, retry), || {
-        // Leaked once per name, method and flag, as call sites' names are `&'static`.
-        let name: &'static str = Box::leak(provider.to_owned().into_boxed_str());
-        leaked_site(name, method, retry)
-    })
+    let mut guard = NAMED_SITES.lock().unwrap_or_else(|e| e.into_inner());
+    let by_name = guard.get_or_insert_with(HashMap::new);
+    if let Some(site) = by_name.get(provider).and_then(|m| m.get(&(method, retry))) {
+        return site;
+    }
+    let sites = by_name.entry(provider.to_owned()).or_default();
+    // Leaked once per name, as call sites' names are `&'static`: a name's other sites (another
+    // method, or without retry) share the copy their first one made.
+    let name: &'static str = match sites.values().next() {
+        Some(other) => other.provider_name(),
+        None => Box::leak(provider.to_owned().into_boxed_str()),
+    };
+    let site = leaked_site(name, method, retry);
+    sites.insert((method, retry), site);
+    drop(guard);
+    // Its series are made after the lock is let go (`site_made` reaches the recorder).
+    crate::telemetry::site_made(site);
+    site
+}
+
+/// The sites [`call_site`] made so far, read under its lock alone.
+fn named_sites() -> Vec<&'static CallSite> {
+    NAMED_SITES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|by_name| by_name.values().flat_map(|m| m.values().copied()).collect())
+        .unwrap_or_default()
+}
+
+/// Whether [`call_site`] made a site for provider `name`.
+fn has_named_site(name: &str) -> bool {
+    NAMED_SITES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .is_some_and(|by_name| by_name.contains_key(name))
 }
 
 /// Every site [`Provider::call_site`] and [`call_site`] made so far, for the metrics switch
@@ -579,7 +614,7 @@ fn named_site(provider: &str, method: &'static str, retry: bool) -> &'static Cal
 /// recorder is reached.
 pub(crate) fn run_time_sites() -> Vec<&'static CallSite> {
     let mut sites = sites_in(&SITES);
-    sites.extend(sites_in(&NAMED_SITES));
+    sites.extend(named_sites());
     sites
 }
 
@@ -598,7 +633,10 @@ pub(crate) fn run_time_sites() -> Vec<&'static CallSite> {
 /// as a `#[resilient]` method's is from program load (its variables and settings are no slip
 /// of a provider near it; a name clashing with it is an error); a bad one (empty, with a
 /// control character) is reported as [`provider`]'s, at the first call. Names are never
-/// forgotten: as for [`provider`], do not build them from user input.
+/// forgotten (every later `init()` names a bad one again): check names read from a file
+/// with [`check_names`] first, and, as for [`provider`], do not build them from user input.
+/// Asking again for a site made before allocates nothing, but takes a lock the process
+/// shares: keep the site rather than asking per request.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -645,10 +683,68 @@ pub fn call_site(provider: &str, method: &'static str) -> &'static CallSite {
 /// Taken after the registry's (or an isolation's) lock where both are held; `named_site`
 /// takes no other.
 pub(crate) fn named_site_providers() -> Vec<&'static str> {
-    sites_in(&NAMED_SITES)
+    named_sites()
         .into_iter()
         .map(CallSite::provider_name)
         .collect()
+}
+
+/// Checks provider names the program computes (a gateway's upstreams, read from its config
+/// file) as [`init`] checks the names it knows, without making, configuring or remembering
+/// any of them: so that a bad name can be refused before it reaches [`call_site`] or
+/// [`provider`], which take any name, and after which every later `init()` names it for
+/// the life of the process.
+///
+/// Refused, each with a problem that names the value and what was expected: a name with no
+/// ASCII letter or digit (an empty one), with leading or trailing spaces, control characters
+/// or invisible ones; and a name whose `RESILIENCE_<NAME>_…` variables are another's, among
+/// `names` (`acme-eu` beside `ACME EU`) or with a name known already (a `#[resilient]`
+/// method's, a call site's, one given settings in code, or a provider made), or with a
+/// global variable (`retry`). Only the problems of the names given are returned. A name
+/// given twice is checked once. It reads the process's names, not a test isolation's.
+///
+/// ```
+/// let err = resilience::check_names(["doc-acme-eu", "doc-ACME EU", "", "retry"]).unwrap_err();
+/// let text = err.to_string();
+/// assert!(text.contains("provider ``: expected a provider name with at least one ASCII letter"));
+/// assert!(text.contains("provider `doc-ACME EU`: expected a name whose RESILIENCE_DOC_ACME_EU_… variables are its own, but provider `doc-acme-eu` reads them too"));
+/// assert!(text.contains("provider `retry`"));
+/// assert!(resilience::check_names(["doc-acme-eu", "doc-acme-us"]).is_ok());
+/// // Nothing was made or remembered.
+/// assert!(resilience::providers().iter().all(|p| !p.name().starts_with("doc-acme")));
+/// ```
+///
+/// # Errors
+///
+/// Every problem of the names given, in one [`ConfigError`].
+pub fn check_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), ConfigError> {
+    let mut given: Vec<&str> = names.into_iter().collect();
+    given.sort_unstable();
+    given.dedup();
+    let known: Vec<String> = {
+        let reg = registry();
+        named(&reg, &reg).into_iter().map(str::to_owned).collect()
+    };
+    let mut all: Vec<&str> = given
+        .iter()
+        .copied()
+        .chain(known.iter().map(String::as_str))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    let subjects: BTreeSet<String> = given
+        .iter()
+        .map(|n| format!("provider `{}`", n.escape_debug()))
+        .collect();
+    let problems: Vec<ConfigProblem> = name_clashes(&all, OTHER_VARIABLES)
+        .into_iter()
+        .filter(|p| subjects.contains(&p.variable))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(problems))
+    }
 }
 
 /// [`call_site`] for an operation that is not idempotent: every call makes exactly one attempt
