@@ -74,6 +74,10 @@ pub fn redact(text: &str) -> String {
     // What the words a line's rest took (a cookie's, `Digest`'s) would have left had they
     // been read: a label or a scheme at that line's end still has its value on the next.
     let (mut taken, mut scratch) = (Next::Prose, String::new());
+    // A YAML list under a label (`api_key:` and `  - …` lines below it): its items'
+    // indentation and what the label makes of each item's value. Only its first item was
+    // removed (a fourth review found the others kept).
+    let mut list: Option<(&str, Next)> = None;
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
         let space = &rest[..start];
         rest = &rest[start..];
@@ -107,6 +111,17 @@ pub fn redact(text: &str) -> String {
                 Next::AfterCookie => Next::AfterLabel,
                 other => other,
             };
+            // Another item of the list, at its items' indentation: a value of the label's.
+            // Anything else ends the list (a shallower `- …` is another list's item).
+            if let Some((indent, of)) = list
+                && space.contains(['\n', '\r'])
+            {
+                if word == "-" && indentation(space) == indent && next == Next::Prose {
+                    next = of;
+                } else {
+                    list = None;
+                }
+            }
         }
         if let Next::Inside(close) = next {
             // More of the value (`"password": "correct horse battery"`): the word goes, with
@@ -128,6 +143,9 @@ pub fn redact(text: &str) -> String {
         // fuzzing found it).
         if yaml_mark(word, next) {
             out.push_str(word);
+            if word == "-" && space.contains(['\n', '\r']) {
+                list = Some((indentation(space), next));
+            }
             dash_starts_line = line_start;
             continue;
         }
@@ -135,6 +153,11 @@ pub fn redact(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The white space `space` ends with after its last line break: a line's indentation.
+fn indentation(space: &str) -> &str {
+    space.rsplit(['\n', '\r']).next().unwrap_or(space)
 }
 
 /// A YAML list item's dash or a block scalar's mark where a label's value is due: the value
@@ -1803,8 +1826,8 @@ mod tests {
                 "auth:\n- Bearer <redacted>\n  - \"Authorization: Basic <redacted>\"",
             ),
             (
-                "api_key:\n  - abc123SECRET3\n  - def456UVW",
-                "api_key:\n  - <redacted>\n  - def456UVW",
+                "api_key:\n  - abc123SECRET3\n  - def456SECRET11",
+                "api_key:\n  - <redacted>\n  - <redacted>",
             ),
             (
                 "X-Api-Key:\n- Basic dXNlcjpwSECRET4",
@@ -2312,6 +2335,42 @@ mod tests {
             let r = redact(leaky);
             assert_eq!(r, expected, "{leaky}");
             assert!(!r.contains("SECRET"), "{leaky} -> {r}");
+        }
+    }
+
+    /// Every item of a YAML list under a label, at the first item's indentation, is a value
+    /// of the label's; a line that is no such item ends the list (a fourth review, beside
+    /// the third, found only the first item removed).
+    #[test]
+    fn every_item_of_a_list_under_a_label_goes() {
+        for (text, want) in [
+            (
+                "api_key:\n  - SECRET1\n  - SECRET2\nuser: bob\n- x",
+                "api_key:\n  - <redacted>\n  - <redacted>\nuser: bob\n- x",
+            ),
+            (
+                "api_key:\n  - SECRET5\n  - SECRET6\n- retry 3 of 5",
+                "api_key:\n  - <redacted>\n  - <redacted>\n- retry 3 of 5",
+            ),
+            (
+                "Authorization:\n  - Bearer abcXYZ1\n  - Bearer abcXYZ2\nok",
+                "Authorization:\n  - Bearer <redacted>\n  - Bearer <redacted>\nok",
+            ),
+            (
+                "api_key:\n  - \"a SECRET7\n  - SECRET8",
+                "api_key:\n  - \"<redacted>\n  - <redacted>",
+            ),
+            (
+                "api_key:\n  -\n  - SECRET9",
+                "api_key:\n  -\n  - <redacted>",
+            ),
+            // A blank line, or a line that is not an item, ends it.
+            (
+                "api_key:\n  - SECRET10\n\nnote:\n  - kept",
+                "api_key:\n  - <redacted>\n\nnote:\n  - kept",
+            ),
+        ] {
+            assert_redacts(text, want);
         }
     }
 }
