@@ -325,6 +325,11 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         Next::AfterWeakLabel
     } else if word == "query:" || word == "fragment:" {
         Next::AfterUrlPart
+    } else if !marked && ends_with_name(word, SCHEMES) && scheme_of_a_name(word) {
+        // `authorization=Basic …`, `{"Authorization":"Bearer …`: the scheme a secret's name
+        // holds, as a header's label does; its credential is next whatever it looks like (one
+        // of letters alone was kept, a review found).
+        Next::AfterLabel
     } else if ends_with_name(word, SCHEMES) {
         Next::AfterScheme
     } else {
@@ -523,6 +528,21 @@ fn last_name(word: &str) -> &str {
         .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
         .next()
         .unwrap_or("")
+}
+
+/// A word that ends with a scheme given as a secret's name's value: `authorization=Basic`,
+/// `"Authorization":"Bearer`.
+fn scheme_of_a_name(word: &str) -> bool {
+    let body = word.trim_end_matches(['"', '\'', '\\']);
+    let head = &body[..body.len() - last_name(word).len()];
+    let Some(head) = head
+        .trim_end_matches(['"', '\'', '\\'])
+        .strip_suffix(['=', ':'])
+    else {
+        return false;
+    };
+    let name = last_name(head);
+    !name.is_empty() && secret_name(name)
 }
 
 /// The word's last name is one of `names`, in any case: `Bearer`, `{"auth":"Bearer`. A
@@ -2368,6 +2388,34 @@ mod tests {
             (
                 "api_key:\n  - SECRET10\n\nnote:\n  - kept",
                 "api_key:\n  - <redacted>\n\nnote:\n  - kept",
+            ),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// A scheme that a secret's name holds takes its credential as a header's does, letters
+    /// alone included (a fourth review found `authorization=Basic abcXYZ` kept).
+    #[test]
+    fn a_scheme_a_secret_s_name_holds_takes_its_credential() {
+        for (text, want) in [
+            (
+                "{\"headers\":{\"Authorization\":\"Bearer SECRETa\"}}",
+                "{\"headers\":{\"Authorization\":\"Bearer <redacted>\"}}",
+            ),
+            (
+                "authorization=Basic SECRETb then",
+                "authorization=Basic <redacted> then",
+            ),
+            (
+                "proxy_authorization: 'Bearer SECRETc'",
+                "proxy_authorization: 'Bearer <redacted>'",
+            ),
+            // Not a secret's name's: prose's rule, a credential only if it looks like one.
+            ("mode=Basic validation", "mode=Basic validation"),
+            (
+                "{\"scheme\":\"Bearer token\"}",
+                "{\"scheme\":\"Bearer token\"}",
             ),
         ] {
             assert_redacts(text, want);
