@@ -24,7 +24,11 @@ pub use inventory;
     note = "or, for a type of your own, derive `Classify` for it or implement it",
     // Told by what the user can see on any toolchain: rustc notes a field type's crate's two
     // versions only since rust-lang/rust#146874 (autumn 2025, after 1.91), not at our MSRV.
-    note = "or, if `{Self}` is another version of a type resilience classifies (reqwest 0.12's error beside resilience's 0.13: `cargo tree -d` shows both), use resilience's version, or implement `Classify` for your enum by hand, as a fixed class would retry every error of it or none"
+    note = "or, if `{Self}` is another version of a type resilience classifies (reqwest 0.12's error beside resilience's 0.13: `cargo tree -d` shows both), use resilience's version, or implement `Classify` for your enum by hand, as a fixed class would retry every error of it or none",
+    // reqwest-middleware's error holds a reqwest::Error (Error::Reqwest), and reqwest-retry's
+    // one inside Error::Middleware: a fixed class there would retry a 400 and a refused
+    // connection alike (tests/migration.rs).
+    note = "or, if `{Self}` wraps an error resilience classifies (`reqwest_middleware::Error` holds a `reqwest::Error`), implement `Classify` for your enum by hand and classify the error inside (see the README's \"Coming from reqwest-retry or backon\")"
 )]
 pub trait Forwarded {
     /// [`Classify::classify`](crate::Classify::classify).
