@@ -523,3 +523,123 @@ fn a_drain_from_another_thread_wakes_every_call_on_a_multi_threaded_runtime() {
         assert_eq!(p.retry_budget_available(), 1000.0, "round {round}");
     }
 }
+
+/// Polls `future` on this thread, parking between wake-ups: no runtime at all.
+fn block_on<F: Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// `draining()` made and polled outside any runtime, on threads of their own, while another
+/// thread drains at once: round after round, none misses the drain (a wake-up lost between
+/// reading the switch and registering would leave a thread parked for good).
+#[test]
+fn draining_outside_any_runtime_never_misses_a_drain_from_another_thread() {
+    for round in 0..200 {
+        let isolation = Isolation::new();
+        let (done, finished) = std::sync::mpsc::channel();
+        let start = Arc::new(std::sync::Barrier::new(4));
+        for _ in 0..3 {
+            let (isolation, done, start) = (isolation.clone(), done.clone(), start.clone());
+            std::thread::spawn(move || {
+                let stop = {
+                    let _entered = isolation.enter();
+                    resilience::draining()
+                };
+                start.wait();
+                block_on(stop);
+                done.send(()).unwrap();
+            });
+        }
+        start.wait();
+        if round % 2 == 0 {
+            std::thread::yield_now();
+        }
+        {
+            let _entered = isolation.enter();
+            resilience::drain();
+        }
+        for _ in 0..3 {
+            finished
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("round {round}: a draining() slept through the drain"));
+        }
+    }
+}
+
+/// A waker is the user's code: one that asks `is_draining()` as it is woken, on the thread
+/// that drains, found the isolation's lock still held by `drain()` (helper-224's review: the
+/// waiters were woken under it), and the drain never returned.
+#[test]
+fn a_waker_may_ask_is_draining_while_the_drain_wakes_it() {
+    use std::task::{Context, Wake, Waker};
+    struct Asks(std::sync::Mutex<Option<bool>>);
+    impl Wake for Asks {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            *self.0.lock().unwrap() = Some(resilience::is_draining());
+        }
+    }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _isolated = testing::isolate();
+        let asks = Arc::new(Asks(std::sync::Mutex::new(None)));
+        let waker = Waker::from(asks.clone());
+        let mut stop = std::pin::pin!(resilience::draining());
+        assert!(
+            stop.as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        resilience::drain();
+        let _ = done.send(*asks.0.lock().unwrap());
+    });
+    let asked = finished
+        .recv_timeout(Duration::from_secs(30))
+        .expect("drain() stuck waking a waker that asks is_draining()");
+    assert_eq!(asked, Some(true), "woken, and saw the drain");
+}
+
+/// Made inside `Isolation::run` on a multi-threaded runtime's worker: that isolation's drain
+/// ends it; the process's switch is not the one it waits for.
+#[test]
+fn draining_made_inside_run_waits_for_that_isolation() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let isolation = Isolation::new();
+    let (made_tx, made_rx) = std::sync::mpsc::channel();
+    let task = rt.spawn(isolation.run(async move {
+        let stop = resilience::draining();
+        made_tx.send(()).unwrap();
+        stop.await;
+    }));
+    made_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!task.is_finished());
+    {
+        let _entered = isolation.enter();
+        resilience::drain();
+    }
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), task).await })
+        .expect("woken by its isolation's drain")
+        .unwrap();
+}

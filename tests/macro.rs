@@ -1112,6 +1112,68 @@ mod derived {
             HttpError::from_header(503, Some("7")).log_summary()
         );
     }
+
+    // A fixed class forwards its field's `Retry-After` only where that cannot stop a build
+    // that compiled before it forwarded anything (helper-224's review): these three failed
+    // to compile (E0793, E0521) with the forwarding.
+    /// A packed struct: a reference to its field may be unaligned.
+    #[derive(Debug, Clone, Copy, Classify)]
+    #[classify(transient)]
+    #[repr(C, packed)]
+    struct PackedTimeout(u32);
+
+    /// A type whose `Classify` holds for one lifetime only.
+    #[derive(Debug)]
+    struct Borrowed<'a>(#[allow(dead_code)] &'a str);
+    impl Classify for Borrowed<'static> {
+        fn classify(&self) -> ErrorClass {
+            ErrorClass::Transient
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            Some(Duration::from_secs(1))
+        }
+    }
+    /// `impl Classify for dyn Local` is for `dyn Local + 'static`.
+    trait Local: std::fmt::Debug {}
+    impl Local for HttpError {}
+    impl Classify for dyn Local {
+        fn classify(&self) -> ErrorClass {
+            ErrorClass::Transient
+        }
+    }
+    #[derive(Debug, Classify)]
+    #[allow(dead_code)] // the fields not forwarded to are never read
+    enum Lifetimes<'a> {
+        #[classify(transient)]
+        Borrowed(Borrowed<'a>),
+        #[classify(throttled)]
+        Object(&'a dyn Local),
+        #[classify(throttled)]
+        Boxed(Box<dyn Local + 'a>),
+        /// A reference's own lifetime is no obstacle: `&E` is `Classify` for every one.
+        #[classify(throttled)]
+        Shared(&'a HttpError),
+    }
+
+    #[test]
+    fn a_fixed_class_forwards_where_it_compiled_before() {
+        let t = PackedTimeout(3);
+        assert_eq!(
+            (t.classify(), t.retry_after()),
+            (ErrorClass::Transient, None)
+        );
+        let b = Lifetimes::Borrowed(Borrowed("x"));
+        assert_eq!(
+            (b.classify(), b.retry_after()),
+            (ErrorClass::Transient, None)
+        );
+        let http = HttpError::from_header(429, Some("4"));
+        assert_eq!(Lifetimes::Object(&http).retry_after(), None);
+        assert_eq!(Lifetimes::Boxed(Box::new(http.clone())).retry_after(), None);
+        let shared = Lifetimes::Shared(&http);
+        assert!(matches!(shared.classify(), ErrorClass::Throttled { .. }));
+        assert_eq!(shared.retry_after(), Some(Duration::from_secs(4)));
+    }
 }
 
 /// A method whose result is large: its future should not hold that result, since nothing of
@@ -1812,4 +1874,130 @@ async fn one_attempt_keeps_an_owned_argument_once() {
     );
     assert_eq!(large_once(large(), &flaky).await, Ok(1));
     assert_eq!(large_unnamed_once(large(), &flaky).await, Ok(2));
+}
+
+/// A fixed class's field that its author marked `#[expect(dead_code)]` (as
+/// `clippy::allow_attributes` asks): never read before fixed classes forwarded `Retry-After`,
+/// and not read now, or the expectation went unfulfilled, an error under `deny(warnings)`
+/// (helper-224's review).
+#[deny(unfulfilled_lint_expectations)]
+mod expected_dead {
+    use resilience::{Classify, ErrorClass, HttpError};
+
+    #[derive(Debug, Classify)]
+    enum ChatError {
+        #[classify(throttled)]
+        Overloaded(#[expect(dead_code)] HttpError),
+        #[classify(transient)]
+        Gateway {
+            #[expect(dead_code)]
+            status: u16,
+            #[cfg_attr(all(), expect(dead_code, reason = "only its Debug is used"))]
+            source: HttpError,
+        },
+        #[classify(transient)]
+        #[expect(dead_code)]
+        Upstream(HttpError),
+    }
+
+    #[derive(Debug, Classify)]
+    #[classify(transient)]
+    #[expect(dead_code)]
+    struct Timeout(HttpError);
+
+    #[test]
+    fn an_expected_dead_field_is_not_read() {
+        let http = || HttpError::from_header(429, Some("3"));
+        let overloaded = ChatError::Overloaded(http());
+        assert!(matches!(
+            overloaded.classify(),
+            ErrorClass::Throttled { .. }
+        ));
+        assert_eq!(overloaded.retry_after(), None);
+        let gateway = ChatError::Gateway {
+            status: 1,
+            source: http(),
+        };
+        assert_eq!(gateway.retry_after(), None);
+        assert_eq!(ChatError::Upstream(http()).retry_after(), None);
+        assert_eq!(Timeout(http()).retry_after(), None);
+    }
+}
+
+/// Fixed classes over pointers to a `Classify` field, a `#[source]` among several errors, and
+/// a user's trait with `Classify`'s method names for every type in scope at the derive: each
+/// forwards its field's `Retry-After` (helper-224's review).
+mod fixed_forwarding {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use resilience::{Classify, ErrorClass, HttpError};
+
+    /// Methods of `Classify`'s names, for every type.
+    #[allow(dead_code)]
+    trait Hints {
+        fn retry_after(&self) -> Option<u8> {
+            None
+        }
+        fn classify(&self) -> u8 {
+            0
+        }
+        fn log_summary(&self) -> u8 {
+            0
+        }
+    }
+    impl<T> Hints for T {}
+
+    #[derive(Debug, Classify)]
+    #[allow(dead_code)]
+    enum Ptrs<'a> {
+        #[classify(throttled)]
+        Boxed(Box<HttpError>),
+        #[classify(throttled)]
+        Arced(Arc<HttpError>),
+        #[classify(throttled)]
+        Refd(&'a HttpError),
+        #[classify(transient)]
+        Two(u16, String),
+        #[classify(transient)]
+        Src {
+            code: u16,
+            #[source]
+            inner: HttpError,
+            other: HttpError,
+        },
+    }
+
+    #[derive(Debug, Classify)]
+    #[classify(throttled)]
+    struct Overloaded(HttpError);
+
+    #[test]
+    fn pointers_sources_and_a_users_trait() {
+        let h = || HttpError::from_header(429, Some("3"));
+        let held = h();
+        let three = Some(Duration::from_secs(3));
+        for (v, want) in [
+            (Ptrs::Boxed(Box::new(h())), three),
+            (Ptrs::Arced(Arc::new(h())), three),
+            (Ptrs::Refd(&held), three),
+            (Ptrs::Two(1, String::new()), None),
+            (
+                Ptrs::Src {
+                    code: 1,
+                    inner: h(),
+                    other: HttpError::from_header(429, Some("9")),
+                },
+                three,
+            ),
+        ] {
+            assert_eq!(Classify::retry_after(&v), want, "{v:?}");
+        }
+        let o = Overloaded(h());
+        assert_eq!(Classify::retry_after(&o), three);
+        assert!(matches!(
+            Classify::classify(&o),
+            ErrorClass::Throttled { .. }
+        ));
+    }
 }

@@ -201,6 +201,28 @@ impl Boxed for Client {
     }
 }
 
+/// The derive under these lints: a transparent variant, and fixed classes over a `Classify`
+/// field (whose `Retry-After` they forward) and over other fields.
+#[derive(Debug, Classify)]
+enum DerivedError {
+    #[classify(transparent)]
+    Resilience(ResilienceError),
+    #[classify(throttled)]
+    Overloaded(resilience::HttpError),
+    #[classify(transient)]
+    Gateway {
+        status: u16,
+        source: resilience::HttpError,
+    },
+    #[classify(permanent)]
+    Refused,
+}
+
+/// A struct of a fixed class over a `Classify` field.
+#[derive(Debug, Classify)]
+#[classify(transient)]
+struct Upstream(resilience::HttpError);
+
 fn fast(provider: &str) {
     let configured = resilience::configure(
         provider,
@@ -249,4 +271,23 @@ async fn each_attempt_still_gets_its_own_copies() {
     let mut pair = (0, 5);
     assert_eq!(client.bump(&mut pair).await, Ok(5 + 2));
     assert_eq!(pair, (2, 5), "both attempts bumped the caller's pair");
+    let http = || resilience::HttpError::from_header(503, Some("2"));
+    let two = Some(Duration::from_secs(2));
+    assert_eq!(DerivedError::Overloaded(http()).retry_after(), two);
+    let gateway = DerivedError::Gateway {
+        status: 503,
+        source: http(),
+    };
+    assert!(matches!(gateway, DerivedError::Gateway { status: 503, .. }));
+    assert_eq!(gateway.retry_after(), two);
+    assert_eq!(DerivedError::Refused.retry_after(), None);
+    assert_eq!(Upstream(http()).retry_after(), two);
+    assert_eq!(
+        DerivedError::Resilience(ResilienceError::Draining {
+            provider: "strict",
+            retry_in: None
+        })
+        .classify(),
+        ErrorClass::Permanent
+    );
 }

@@ -153,7 +153,9 @@ fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> 
             }
             for v in &e.variants {
                 let ident = &v.ident;
+                let dead = expects_dead_code(&input.attrs) || expects_dead_code(&v.attrs);
                 match kind(&v.attrs, v.ident.span(), "variant", krate)
+                    .map(|k| if dead { unread(k) } else { k })
                     .and_then(|k| arm(k, &v.fields, quote!(Self::#ident), v.ident.span(), krate))
                 {
                     Ok(a) => arms.push(a),
@@ -165,7 +167,11 @@ fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> 
             }
         }
         Data::Struct(s) => {
+            // A packed struct's field is not bound: a fixed class forwards nothing of it (its
+            // `Retry-After` neither), as before fixed classes forwarded it.
+            let dead = packed(&input.attrs) || expects_dead_code(&input.attrs);
             match kind(&input.attrs, name.span(), "struct", krate)
+                .map(|k| if dead { unread(k) } else { k })
                 .and_then(|k| arm(k, &s.fields, quote!(Self), name.span(), krate))
             {
                 Ok(a) => arms.push(a),
@@ -410,8 +416,15 @@ fn arm<'a>(
             // (`#[classify(throttled)] RateLimited(HttpError)`: the 429's `Retry-After`, which
             // a fixed `None` dropped without a word); any other field, or none, asks nothing
             // (`Forward`'s fallback, chosen at compile time, costs no bound).
+            // Not a field whose type holds a lifetime of the item's: the forwarding is picked
+            // by the type with its lifetimes erased, so a `Classify` that holds for some
+            // lifetimes only (`impl Classify for Borrowed<'static>`, `for dyn MyError`, which
+            // is `dyn MyError + 'static`) was taken for `Borrowed<'a>` too, and failed to
+            // borrow-check, where a fixed class compiled before it forwarded anything.
             let retry_after = match error_field(fields, span) {
-                Ok((index, field)) if retried => {
+                Ok((index, field))
+                    if retried && lifetime_free(&field.ty) && !expects_dead_code(&field.attrs) =>
+                {
                     let (bound, inner) = bind(&path, index, field);
                     let r = forward(krate, &inner, quote!(resilience_retry_after));
                     quote!(#bound => #r,)
@@ -449,6 +462,103 @@ fn arm<'a>(
             })
         }
     }
+}
+
+/// Whether `ty`, past the shared references around it (whose `Classify` holds for every
+/// lifetime), names no lifetime but `'static` and, under such a reference, no trait object
+/// (whose lifetime is the reference's).
+fn lifetime_free(ty: &syn::Type) -> bool {
+    let mut ty = ty;
+    let mut referenced = false;
+    loop {
+        match ty {
+            syn::Type::Reference(r) if r.mutability.is_none() => {
+                referenced = true;
+                ty = &r.elem;
+            }
+            syn::Type::Paren(p) => ty = &p.elem,
+            syn::Type::Group(g) => ty = &g.elem,
+            _ => break,
+        }
+    }
+    fn clean(tokens: TokenStream, referenced: bool) -> bool {
+        let mut quote_seen = false;
+        for tt in tokens {
+            match tt {
+                TokenTree::Group(g) => {
+                    if !clean(g.stream(), referenced) {
+                        return false;
+                    }
+                    quote_seen = false;
+                }
+                // A lifetime is a `'` joined to an ident.
+                TokenTree::Punct(p) if p.as_char() == '\'' => quote_seen = true,
+                TokenTree::Ident(i) => {
+                    if (quote_seen && i != "static") || (referenced && !quote_seen && i == "dyn") {
+                        return false;
+                    }
+                    quote_seen = false;
+                }
+                TokenTree::Punct(p) => {
+                    // A nested reference's lifetime may be elided in a pattern of the user's
+                    // macro: refuse any `&` but the outer ones.
+                    if p.as_char() == '&' {
+                        return false;
+                    }
+                    quote_seen = false;
+                }
+                TokenTree::Literal(_) => quote_seen = false,
+            }
+        }
+        true
+    }
+    clean(ty.to_token_stream(), referenced)
+}
+
+/// `kind`, reading no field: a fixed class forwards no `Retry-After`.
+fn unread(kind: Kind) -> Kind {
+    match kind {
+        Kind::Fixed(class, log, _) => Kind::Fixed(class, log, false),
+        k @ Kind::Transparent => k,
+    }
+}
+
+/// Whether `attrs` expect `dead_code` (`#[expect(dead_code)]`, `#[expect(unused)]`, or either
+/// under a `cfg_attr`): a fixed class's field was never read, and a user who said so with
+/// `expect` (which `clippy::allow_attributes` asks for) gets "this lint expectation is
+/// unfulfilled" once it is, an error under `#![deny(warnings)]`. Such a field is not read.
+fn expects_dead_code(attrs: &[Attribute]) -> bool {
+    fn mentions(tokens: TokenStream, word: &str) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(i) => i == word,
+            TokenTree::Group(g) => mentions(g.stream(), word),
+            _ => false,
+        })
+    }
+    attrs.iter().any(|a| {
+        let syn::Meta::List(list) = &a.meta else {
+            return false;
+        };
+        let expect = a.path().is_ident("expect")
+            || (a.path().is_ident("cfg_attr") && mentions(list.tokens.clone(), "expect"));
+        expect
+            && (mentions(list.tokens.clone(), "dead_code")
+                || mentions(list.tokens.clone(), "unused"))
+    })
+}
+
+/// Whether the struct is `#[repr(packed)]` (or `packed(N)`): a reference to its field may be
+/// unaligned, so a fixed class binds none.
+fn packed(attrs: &[Attribute]) -> bool {
+    attrs.iter().filter(|a| a.path().is_ident("repr")).any(|a| {
+        let syn::Meta::List(list) = &a.meta else {
+            return false;
+        };
+        list.tokens
+            .clone()
+            .into_iter()
+            .any(|tt| matches!(&tt, TokenTree::Ident(i) if i == "packed"))
+    })
 }
 
 /// A pattern for the variant at `path` that binds its field `index` by reference, and the

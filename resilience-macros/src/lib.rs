@@ -149,7 +149,11 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 ///   whatever the field holds, and no log text (the value's own text may hold secrets). A
 ///   transient or throttled variant waits the `Retry-After` its error field gives when that
 ///   field's type is `Classify` (`#[classify(throttled)] RateLimited(HttpError)` keeps the
-///   429's header; the field picked as for `transparent`); any other variant gives none.
+///   429's header; the field picked as for `transparent`); any other variant gives none, as
+///   does a field whose type is a type parameter not bounded by `Classify`, holds a lifetime
+///   (`Borrowed<'a>`, `&'a dyn MyError`; `&'a HttpError` forwards), is a
+///   `#[repr(packed)]` struct's, or is under `#[expect(dead_code)]` (there, on its variant or
+///   on the item): such a field is not read.
 ///
 /// A forwarded field whose type names a type parameter (`E`, `Box<E>`, `T::Error`) gets its
 /// `Classify` bound from the derive, as thiserror's derive does. It sits beside that derive,

@@ -42,15 +42,18 @@ impl Switch {
         }
     }
 
-    /// Turns the switch on, waking every [`draining`] future; `true` the first time.
+    /// Turns the switch on; `true` the first time, when the caller goes on to
+    /// [`wake_waiters`](Self::wake_waiters), with no lock of its own held.
     pub(crate) fn turn_on(&self) -> bool {
-        let first = !self.on.swap(true, Ordering::Release);
-        if first {
-            // After the store: a `draining()` future that registered before this is woken
-            // and reads the switch on; one made after it reads the switch itself.
-            self.waiters.notify_waiters();
-        }
-        first
+        !self.on.swap(true, Ordering::Release)
+    }
+
+    /// Wakes every [`draining`] future, after [`turn_on`](Self::turn_on): one that registered
+    /// before the store is woken and reads the switch on; one made after it reads the switch
+    /// itself. Wakers are the user's code (an executor's): called with no lock of ours held,
+    /// an isolation's included, which a waker that asks `is_draining()` would take again.
+    pub(crate) fn wake_waiters(&self) {
+        self.waiters.notify_waiters();
     }
 
     pub(crate) fn is_on(&self) -> bool {
@@ -152,6 +155,7 @@ pub fn drain() {
     // `Drain::notified`), so a second pass would find no one to wake. The list is read after
     // the switch is on: a provider not in it yet is made after, and its calls see the switch.
     if PROCESS.turn_on() {
+        PROCESS.wake_waiters();
         announce();
         wake(&PROCESS, crate::registry::made());
     }
@@ -180,7 +184,8 @@ pub fn is_draining() -> bool {
 ///
 /// The switch it waits for is chosen when it is made: the process's, or, under
 /// `testing::isolate()`, that isolation's (so make it on the test's thread, then hand it to a
-/// task). It allocates nothing, and may be made and dropped any number of times.
+/// task). It allocates nothing (but an isolation's switch, made the first time one is asked
+/// for under it), and may be made and dropped any number of times.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

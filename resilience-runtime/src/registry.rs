@@ -710,6 +710,9 @@ pub(crate) fn named_site_providers() -> Vec<&'static str> {
 /// assert!(text.contains("provider `doc-ACME EU`: expected a name whose RESILIENCE_DOC_ACME_EU_… variables are its own, but provider `doc-acme-eu` reads them too"));
 /// assert!(text.contains("provider `retry`"));
 /// assert!(resilience::check_names(["doc-acme-eu", "doc-acme-us"]).is_ok());
+/// // Names read from a file: any strings.
+/// let read: Vec<String> = vec!["doc-acme-eu".into(), " doc-acme-us".into()];
+/// assert_eq!(resilience::check_names(&read).unwrap_err().problems().len(), 1);
 /// // Nothing was made or remembered.
 /// assert!(resilience::providers().iter().all(|p| !p.name().starts_with("doc-acme")));
 /// ```
@@ -717,8 +720,14 @@ pub(crate) fn named_site_providers() -> Vec<&'static str> {
 /// # Errors
 ///
 /// Every problem of the names given, in one [`ConfigError`].
-pub fn check_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(), ConfigError> {
-    let mut given: Vec<&str> = names.into_iter().collect();
+pub fn check_names<I>(names: I) -> Result<(), ConfigError>
+where
+    I: IntoIterator,
+    I::Item: AsRef<str>,
+{
+    // Any strings: a config file's names are `String`s (`check_names(&names)`), not `&str`s.
+    let owned: Vec<I::Item> = names.into_iter().collect();
+    let mut given: Vec<&str> = owned.iter().map(AsRef::as_ref).collect();
     given.sort_unstable();
     given.dedup();
     let known: Vec<String> = {

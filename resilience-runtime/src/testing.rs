@@ -446,6 +446,7 @@ pub(crate) fn drain_isolation() -> bool {
     if switch.turn_on() {
         let providers: Vec<_> = state.providers.values().copied().collect();
         drop(state);
+        switch.wake_waiters();
         crate::drain::announce();
         crate::drain::wake(switch, providers);
     }

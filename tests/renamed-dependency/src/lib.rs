@@ -46,6 +46,11 @@ impl<T: std::fmt::Display> std::fmt::Display for Refusal<T> {
     }
 }
 
+/// A fixed class over a `Classify` field forwards its `Retry-After` through the path given.
+#[derive(Debug, Classify)]
+#[classify(transient, crate = res)]
+pub struct Upstream(pub res::HttpError);
+
 /// A wrapper crate's re-export: what its own macros name by `$crate`.
 pub mod sdk {
     pub use res as resilience;
@@ -111,5 +116,11 @@ mod tests {
         assert_eq!(Busy.classify(), ErrorClass::Throttled { retry_after: None });
         assert_eq!(Gone.classify(), ErrorClass::Permanent);
         assert_eq!(Refusal(7).log_summary().as_deref(), Some("refused: 7"));
+        let upstream = Upstream(res::HttpError::from_header(503, Some("2")));
+        assert_eq!(upstream.classify(), ErrorClass::Transient);
+        assert_eq!(
+            upstream.retry_after(),
+            Some(std::time::Duration::from_secs(2))
+        );
     }
 }
