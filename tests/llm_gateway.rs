@@ -430,9 +430,9 @@ async fn a_429_without_retry_after_is_retried_on_plain_backoff() {
     );
 }
 
-/// Two methods with different attempt timeouts: two providers (and so two breakers).
-#[tokio::test(start_paused = true)]
-async fn attempt_timeouts_per_method_need_a_provider_each() {
+/// A long answer (40 s) for the long method, then a 40 s one the short method must cut off
+/// and a 1 s one its retry takes; `provider`'s attempt timeout is the long method's, 120 s.
+async fn long_then_short(provider: &str) -> Server {
     let server = Server::start([
         Answer::Slow(Duration::from_secs(40), OK),
         Answer::Slow(Duration::from_secs(40), OK),
@@ -440,10 +440,17 @@ async fn attempt_timeouts_per_method_need_a_provider_each() {
     ])
     .await;
     resilience::configure(
-        "gw-long",
+        provider,
         Settings::new().attempt_timeout(Some(Duration::from_secs(120))),
     )
     .unwrap();
+    server
+}
+
+/// Two methods with different attempt timeouts: two providers (and so two breakers).
+#[tokio::test(start_paused = true)]
+async fn attempt_timeouts_per_method_need_a_provider_each() {
+    let server = long_then_short("gw-long").await;
     resilience::configure(
         "gw-short",
         Settings::new()
@@ -462,17 +469,7 @@ async fn attempt_timeouts_per_method_need_a_provider_each() {
 /// Or one provider, one breaker: the quick method bounds its own request, each attempt anew.
 #[tokio::test(start_paused = true)]
 async fn a_method_s_own_bound_is_set_on_its_request() {
-    let server = Server::start([
-        Answer::Slow(Duration::from_secs(40), OK),
-        Answer::Slow(Duration::from_secs(40), OK),
-        Answer::Slow(Duration::from_secs(1), OK),
-    ])
-    .await;
-    resilience::configure(
-        "gw-mixed",
-        Settings::new().attempt_timeout(Some(Duration::from_secs(120))),
-    )
-    .unwrap();
+    let server = long_then_short("gw-mixed").await;
     let c = llm(&server);
     c.chat_mixed_long("m").await.unwrap();
     // 40 s answer, the request's 10 s limit: reqwest's timeout, transient, retried; the
