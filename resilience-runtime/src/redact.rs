@@ -42,11 +42,12 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
 /// first, and after a header's `Cookie:` or a label's `Digest` the rest of the line (a label
 /// at a line's end takes the next line's first word, unless that is a label too; a YAML list
-/// item's `-` or a block scalar's `|` before it is skipped); what `{:?}` wraps after any of
-/// these (`Some("…")`, `url::Url`'s `query: Some("…")`); the word after `Bearer`, `Basic` or a
-/// secret's name alone before a colon (`password:`) when it looks like a credential, but for a
-/// secret's name or a number of three digits at most; and a provider's key (`sk-…`) anywhere a
-/// name starts.
+/// item's `-` or a block scalar's `|` before it is skipped, and each item of the list goes);
+/// what `{:?}` wraps after any of these (`Some("…")`, `url::Url`'s `query: Some("…")`); the
+/// word after a scheme that a secret's name holds (`{"authorization":"Token …`), as after a
+/// label; the word after `Bearer`, `Basic` or a secret's name alone before a colon
+/// (`password:`) when it looks like a credential, but for a secret's name or a number of three
+/// digits at most; and a provider's key (`sk-…`) anywhere a name starts.
 ///
 /// Closing punctuation after a query is kept so the prose around a URL still reads.
 /// Percent-encoded URLs (`https%3A%2F%2F…`) are not recognised. Redacted text redacted again
@@ -325,11 +326,18 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         Next::AfterWeakLabel
     } else if word == "query:" || word == "fragment:" {
         Next::AfterUrlPart
-    } else if !marked && ends_with_name(word, SCHEMES) && scheme_of_a_name(word) {
+    } else if !marked && ends_with_name(word, LABELLED_SCHEMES) && scheme_of_a_name(word) {
         // `authorization=Basic …`, `{"Authorization":"Bearer …`: the scheme a secret's name
         // holds, as a header's label does; its credential is next whatever it looks like (one
-        // of letters alone was kept, a review found).
-        Next::AfterLabel
+        // of letters alone was kept, a review found), or for `Digest` its parameters. Any
+        // scheme a header's label takes: `{"authorization":"Token …` and `"Digest …` kept
+        // their credential (`scrub_names` leaves the scheme for the word after it), a fifth
+        // review found.
+        if last_name(word).eq_ignore_ascii_case("digest") {
+            Next::AfterParams
+        } else {
+            Next::AfterLabel
+        }
     } else if ends_with_name(word, SCHEMES) {
         Next::AfterScheme
     } else {
@@ -2384,10 +2392,15 @@ mod tests {
                 "api_key:\n  -\n  - SECRET9",
                 "api_key:\n  -\n  - <redacted>",
             ),
-            // A blank line, or a line that is not an item, ends it.
+            // A line that is not an item ends it; a blank line between items does not, as
+            // in YAML.
             (
                 "api_key:\n  - SECRET10\n\nnote:\n  - kept",
                 "api_key:\n  - <redacted>\n\nnote:\n  - kept",
+            ),
+            (
+                "api_key:\n  - SECRET11\n\n  - SECRET12\nok",
+                "api_key:\n  - <redacted>\n\n  - <redacted>\nok",
             ),
         ] {
             assert_redacts(text, want);
@@ -2411,8 +2424,27 @@ mod tests {
                 "proxy_authorization: 'Bearer SECRETc'",
                 "proxy_authorization: 'Bearer <redacted>'",
             ),
+            // Any scheme a header's label takes, not `Bearer` and `Basic` alone: compact
+            // JSON's and `name=…`'s were kept whole (a fifth review found).
+            (
+                "{\"authorization\":\"Token SECRETd\"}",
+                "{\"authorization\":\"Token <redacted>\"}",
+            ),
+            (
+                "authorization=SSWS SECRETe x",
+                "authorization=SSWS <redacted> x",
+            ),
+            (
+                "{\"api_key\":\"Token SECRETf\",\"n\":1}",
+                "{\"api_key\":\"Token <redacted>}",
+            ),
+            (
+                "{\"authorization\":\"Digest username=\\\"bob\\\", response=\\\"SECRETg\\\"\"}\nok",
+                "{\"authorization\":\"Digest <redacted>\nok",
+            ),
             // Not a secret's name's: prose's rule, a credential only if it looks like one.
             ("mode=Basic validation", "mode=Basic validation"),
+            ("mode=Token validation", "mode=Token validation"),
             (
                 "{\"scheme\":\"Bearer token\"}",
                 "{\"scheme\":\"Bearer token\"}",

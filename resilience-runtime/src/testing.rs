@@ -20,10 +20,11 @@
 //!   environment changes a test's result;
 //! - `configure` and `Builder::init` check it as they check the process's providers, and may
 //!   set it up differently from another test's provider of the same name.
-//! - [`drain()`](crate::drain) drains the isolation's providers only, and
-//!   [`is_draining()`](crate::is_draining) answers for it: a test can drive its service's
-//!   shutdown while other tests retry. A new isolation starts undrained, and the process's
-//!   `drain()` (called under no guard) does not reach it.
+//! - [`drain()`](crate::drain) drains the isolation's providers only,
+//!   [`is_draining()`](crate::is_draining) answers for it, and a
+//!   [`draining()`](crate::draining) future made on the thread waits for it: a test can drive
+//!   its service's shutdown while other tests retry. A new isolation starts undrained, and the
+//!   process's `drain()` (called under no guard) does not reach it.
 //!
 //! Logs name it as the global one. Its calls count in the metrics under the name, with the
 //! process's (they are the process's counters: a test that asserts on them needs a process of
