@@ -77,12 +77,15 @@
 //! `serve()` installs, it is one sample into a cell of the method's that the store renders into
 //! both `resilience_call_duration_seconds{outcome="success"}` and
 //! `resilience_attempt_duration_seconds{result="success"}`, added there to each series' own
-//! (`SiteMetrics::first_attempt_succeeded`, `store::first_successes`). That is four relaxed
-//! atomic operations: the attempt and call counters' `fetch_add`s, the bucket's `fetch_add`
-//! and the sum's compare-exchange, each needed so that concurrent calls lose no count; no lock
-//! and no clock read beyond the call's two. Under a recorder of the application's own, the same
-//! success records both histograms through the facade (a site learns which when its handles
-//! are made, and keeps it: one predictable branch). A retry reads the TSC at its start, after
+//! (`SiteMetrics::first_attempt_succeeded`, `store::first_successes`), and whose count the
+//! store adds into `resilience_calls_total{outcome="success"}` and
+//! `resilience_attempts_total{result="success"}` (since stop 39: their own `fetch_add`s took
+//! about a third of the recording on run AZ's host). That is two relaxed atomic operations,
+//! the bucket's `fetch_add` and the sum's compare-exchange, each needed so that concurrent
+//! calls lose no sample; no lock and no clock read beyond the call's two. Under a recorder of
+//! the application's own, the same success counts both counters and records both histograms
+//! through the facade (a site learns which when its handles are made, and keeps it: one
+//! predictable branch). A retry reads the TSC at its start, after
 //! its backoff and argument copies (`retry_started`), and a retried call records each attempt
 //! into the attempt histogram (`attempt_done`) and the call into the call's. Counted by
 //! `sh benches/instructions.sh ours`: 238–241 instructions, as builds lay it out (241 since

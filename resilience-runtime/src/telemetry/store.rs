@@ -17,7 +17,9 @@
 //! exception: a call that succeeds at its first attempt has one duration, its attempt's span
 //! being its own, and records it once, straight into a cell of its method's
 //! ([`first_successes`]) that [`Store::render`] adds into both its call's `success` series and
-//! its attempt's (the same buckets, so bucket by bucket, `_sum` and `_count` too). A call site
+//! its attempt's (the same buckets, so bucket by bucket, `_sum` and `_count` too), and whose
+//! count it adds into both counters' `success` series (`resilience_calls_total` and
+//! `resilience_attempts_total`), which such a call does not increment. A call site
 //! gets that cell only when this store gave it its handles. An application that installs its
 //! own recorder and calls [`use_installed_recorder`](super::use_installed_recorder) gets every
 //! family in that recorder, both histograms recorded for every call.
@@ -129,6 +131,13 @@ impl Default for Buckets {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             sum: AtomicU64::new(0f64.to_bits()),
         }
+    }
+}
+
+impl Buckets {
+    /// Its samples, every bucket's.
+    fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -304,9 +313,20 @@ impl Store {
         let shared = lock(&self.shared);
         for own in OWN {
             if own.1 == COUNTER {
-                write_family(out, own, &counters, |out, _, labels, c| {
+                // A call's and an attempt's `success` count the first-attempt successes by
+                // their one sample each, in the cell they share with the duration family of
+                // the same labels (`SiteMetrics::first_attempt_succeeded`).
+                let counted_in = match own.0 {
+                    CALLS_TOTAL => Some(CALL_DURATION_SECONDS),
+                    ATTEMPTS_TOTAL => Some(ATTEMPT_DURATION_SECONDS),
+                    _ => None,
+                };
+                write_family(out, own, &counters, |out, key, labels, c| {
+                    let also = counted_in
+                        .and_then(|h| shared.get(&(h, key.1.clone())))
+                        .map_or(0, |b| b.count());
                     line(out, own.0, "", labels, None);
-                    let _ = writeln!(out, " {}", c.load(Ordering::Relaxed));
+                    let _ = writeln!(out, " {}", c.load(Ordering::Relaxed) + also);
                 });
                 continue;
             }
@@ -763,6 +783,46 @@ mod tests {
             "resilience_attempt_duration_seconds_count{provider=\"kimi\",method=\"upload\",result=\"success\"} 5",
             "resilience_attempt_duration_seconds_bucket{provider=\"kimi\",method=\"upload\",result=\"success\",le=\"0.25\"} 3",
             "resilience_call_duration_seconds_count{provider=\"kimi\",method=\"upload\",outcome=\"failure\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+
+    /// A first-attempt success is counted by its one sample: the call's and the attempt's
+    /// `success` counters render their own increments (a retried call's) plus the shared
+    /// cell's count, and no other series takes it.
+    #[test]
+    fn first_successes_count_in_both_counters() {
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let (ours, render) = ours();
+        let pm = [("provider", "kimi"), ("method", "upload")];
+        let with = |name, k, v| key(name, &[pm[0], pm[1], (k, v)]);
+        let calls = ours.register_counter(&with(CALLS_TOTAL, "outcome", "success"), &meta);
+        let attempts = ours.register_counter(&with(ATTEMPTS_TOTAL, "result", "success"), &meta);
+        let failures = ours.register_counter(&with(CALLS_TOTAL, "outcome", "failure"), &meta);
+        let (call, attempt) = (
+            with(CALL_DURATION_SECONDS, "outcome", "success"),
+            with(ATTEMPT_DURATION_SECONDS, "result", "success"),
+        );
+        // The site's histograms, whose success series the cell is rendered into.
+        let _histograms = (
+            ours.register_histogram(&call, &meta),
+            ours.register_histogram(&attempt, &meta),
+        );
+        let both = ours.store.first_successes(&call, &attempt).unwrap();
+        for s in [0.001, 0.5, 30.0] {
+            both.record(s);
+        }
+        // A retried call's success: one call, and its last attempt.
+        calls.increment(1);
+        attempts.increment(1);
+        failures.increment(1);
+        let text = render();
+        for line in [
+            "resilience_calls_total{provider=\"kimi\",method=\"upload\",outcome=\"success\"} 4",
+            "resilience_attempts_total{provider=\"kimi\",method=\"upload\",result=\"success\"} 4",
+            "resilience_calls_total{provider=\"kimi\",method=\"upload\",outcome=\"failure\"} 1",
+            "resilience_call_duration_seconds_count{provider=\"kimi\",method=\"upload\",outcome=\"success\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
