@@ -1155,6 +1155,27 @@ mod derived {
         Shared(&'a HttpError),
     }
 
+    /// A wrapper whose `Classify` asks more of its parameter than the enum proves (`'static`):
+    /// a field that names a type parameter is not read.
+    #[derive(Debug)]
+    struct Wrap<T>(T);
+    impl<T: Classify + 'static> Classify for Wrap<T> {
+        fn classify(&self) -> ErrorClass {
+            self.0.classify()
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            self.0.retry_after()
+        }
+    }
+    #[derive(Debug, Classify)]
+    #[allow(dead_code)] // the fields not forwarded to are never read
+    enum Generic<T: Classify> {
+        #[classify(transient)]
+        Wrapped(Wrap<T>),
+        #[classify(throttled)]
+        Bare(T),
+    }
+
     #[test]
     fn a_fixed_class_forwards_where_it_compiled_before() {
         let t = PackedTimeout(3);
@@ -1173,6 +1194,12 @@ mod derived {
         let shared = Lifetimes::Shared(&http);
         assert!(matches!(shared.classify(), ErrorClass::Throttled { .. }));
         assert_eq!(shared.retry_after(), Some(Duration::from_secs(4)));
+        let wrapped = Generic::Wrapped(Wrap(http.clone()));
+        assert_eq!(
+            (wrapped.classify(), wrapped.retry_after()),
+            (ErrorClass::Transient, None)
+        );
+        assert_eq!(Generic::Bare(http.clone()).retry_after(), None);
     }
 }
 

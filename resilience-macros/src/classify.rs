@@ -136,6 +136,11 @@ pub(crate) fn derive(input: DeriveInput) -> TokenStream {
 
 fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> {
     let name = &input.ident;
+    let params: Vec<Ident> = input
+        .generics
+        .type_params()
+        .map(|p| p.ident.clone())
+        .collect();
     let mut arms = Vec::new();
     let mut errors: Option<syn::Error> = None;
     // Every mistake at once, not one per build.
@@ -156,8 +161,10 @@ fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> 
                 let dead = expects_dead_code(&input.attrs) || expects_dead_code(&v.attrs);
                 match kind(&v.attrs, v.ident.span(), "variant", krate)
                     .map(|k| if dead { unread(k) } else { k })
-                    .and_then(|k| arm(k, &v.fields, quote!(Self::#ident), v.ident.span(), krate))
-                {
+                    .and_then(|k| {
+                        let at = v.ident.span();
+                        arm(k, &v.fields, quote!(Self::#ident), at, &params, krate)
+                    }) {
                     Ok(a) => arms.push(a),
                     Err(e) => note(e),
                 }
@@ -172,7 +179,7 @@ fn arms<'a>(input: &'a DeriveInput, krate: &Krate) -> syn::Result<Vec<Arm<'a>>> 
             let dead = packed(&input.attrs) || expects_dead_code(&input.attrs);
             match kind(&input.attrs, name.span(), "struct", krate)
                 .map(|k| if dead { unread(k) } else { k })
-                .and_then(|k| arm(k, &s.fields, quote!(Self), name.span(), krate))
+                .and_then(|k| arm(k, &s.fields, quote!(Self), name.span(), &params, krate))
             {
                 Ok(a) => arms.push(a),
                 Err(e) => note(e),
@@ -391,6 +398,7 @@ fn arm<'a>(
     fields: &'a Fields,
     path: TokenStream,
     span: Span,
+    params: &[Ident],
     krate: &Krate,
 ) -> syn::Result<Arm<'a>> {
     match kind {
@@ -423,7 +431,10 @@ fn arm<'a>(
             // borrow-check, where a fixed class compiled before it forwarded anything.
             let retry_after = match error_field(fields, span) {
                 Ok((index, field))
-                    if retried && lifetime_free(&field.ty) && !expects_dead_code(&field.attrs) =>
+                    if retried
+                        && lifetime_free(&field.ty)
+                        && !names_a_parameter(&field.ty, params)
+                        && !expects_dead_code(&field.attrs) =>
                 {
                     let (bound, inner) = bind(&path, index, field);
                     let r = forward(krate, &inner, quote!(resilience_retry_after));
@@ -513,6 +524,23 @@ fn lifetime_free(ty: &syn::Type) -> bool {
         true
     }
     clean(ty.to_token_stream(), referenced)
+}
+
+/// Whether `ty` names one of the item's type parameters anywhere (`E`, `Wrap<E>`,
+/// `E::Error`): the forwarding is picked for the parameter as the item declares it, and a
+/// `Classify` that needs more of it than is proved there (`impl<T: Classify + 'static>
+/// Classify for Wrap<T>`) was picked all the same and failed to compile, where a fixed class
+/// compiled before it forwarded anything; a parameter without a `Classify` bound gave no
+/// `Retry-After` whatever. Such a field is not read.
+fn names_a_parameter(ty: &syn::Type, params: &[Ident]) -> bool {
+    fn names(tokens: TokenStream, params: &[Ident]) -> bool {
+        tokens.into_iter().any(|tt| match tt {
+            TokenTree::Ident(i) => params.contains(&i),
+            TokenTree::Group(g) => names(g.stream(), params),
+            _ => false,
+        })
+    }
+    !params.is_empty() && names(ty.to_token_stream(), params)
 }
 
 /// `kind`, reading no field: a fixed class forwards no `Retry-After`.

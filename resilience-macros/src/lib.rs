@@ -150,7 +150,8 @@ fn with_error(item: proc_macro2::TokenStream, e: syn::Error) -> proc_macro2::Tok
 ///   transient or throttled variant waits the `Retry-After` its error field gives when that
 ///   field's type is `Classify` (`#[classify(throttled)] RateLimited(HttpError)` keeps the
 ///   429's header; the field picked as for `transparent`); any other variant gives none, as
-///   does a field whose type is a type parameter not bounded by `Classify`, holds a lifetime
+///   does a field whose type names a type parameter of the item (`E`, `Wrap<E>`, bounded or
+///   not: make such a variant `transparent`), holds a lifetime
 ///   (`Borrowed<'a>`, `&'a dyn MyError`; `&'a HttpError` forwards), is a
 ///   `#[repr(packed)]` struct's, or is under `#[expect(dead_code)]` (there, on its variant or
 ///   on the item): such a field is not read.
