@@ -235,33 +235,50 @@ async fn answer(
 
 type Events = Pin<Box<dyn Stream<Item = Result<Vec<u8>, reqwest::Error>> + Send>>;
 
+/// A streamed answer, its error (a status other than 2xx) read whole: the call ends at the
+/// headers, and the stream is handed on.
+async fn events(client: &reqwest::Client, url: &str, model: &str) -> Result<Events, LlmError> {
+    let resp = client
+        .post(url)
+        .json(&serde_json::json!({"model": model, "stream": true}))
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let http = HttpError::from_headers(status, resp.headers());
+        return Err(ApiError {
+            http,
+            kind: String::new(),
+            message: resp.text().await?,
+        }
+        .into());
+    }
+    Ok(Box::pin(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()))))
+}
+
+/// Chat methods that differ by their provider alone (each test needs its own breaker, or its
+/// own attempt timeout): `completion` through `#[resilient]` on each.
+macro_rules! chat_on {
+    ($($(#[$doc:meta])* $name:ident => $provider:literal,)*) => {$(
+        $(#[$doc])*
+        #[resilient(provider = $provider)]
+        async fn $name(&self, model: &str) -> Result<serde_json::Value, LlmError> {
+            completion(&self.client, &self.url, model).await
+        }
+    )*};
+}
+
 impl Llm {
-    #[resilient(provider = "gw-kimi")]
-    async fn chat(&self, model: &str) -> Result<serde_json::Value, LlmError> {
-        completion(&self.client, &self.url, model).await
-    }
-
-    #[resilient(provider = "gw-glm")]
-    async fn chat_glm(&self, model: &str) -> Result<serde_json::Value, LlmError> {
-        completion(&self.client, &self.url, model).await
-    }
-
-    #[resilient(provider = "gw-429")]
-    async fn chat_429(&self, model: &str) -> Result<serde_json::Value, LlmError> {
-        completion(&self.client, &self.url, model).await
-    }
-
-    /// Long generations: a provider of its own for its own attempt timeout.
-    #[resilient(provider = "gw-long")]
-    async fn chat_long(&self, model: &str) -> Result<serde_json::Value, LlmError> {
-        completion(&self.client, &self.url, model).await
-    }
-
-    /// One provider, two bounds: the provider's attempt timeout for a long answer, and a
-    /// per-request one (reqwest's, a transient timeout error) for a quick one.
-    #[resilient(provider = "gw-mixed")]
-    async fn chat_mixed_long(&self, model: &str) -> Result<serde_json::Value, LlmError> {
-        completion(&self.client, &self.url, model).await
+    chat_on! {
+        chat => "gw-kimi",
+        chat_glm => "gw-glm",
+        chat_429 => "gw-429",
+        /// Long generations: a provider of its own for its own attempt timeout.
+        chat_long => "gw-long",
+        /// One provider, two bounds: the provider's attempt timeout for a long answer, and a
+        /// per-request one (reqwest's, a transient timeout error) for a quick one.
+        chat_mixed_long => "gw-mixed",
+        chat_short => "gw-short",
     }
 
     #[resilient(provider = "gw-mixed")]
@@ -270,32 +287,11 @@ impl Llm {
         answer(request, model).await
     }
 
-    #[resilient(provider = "gw-short")]
-    async fn chat_short(&self, model: &str) -> Result<serde_json::Value, LlmError> {
-        completion(&self.client, &self.url, model).await
-    }
-
     /// A streamed answer, handed on as it arrives: `impl Stream` cannot be named in the
     /// `Result`, so it is boxed.
     #[resilient(provider = "gw-stream")]
     async fn chat_stream(&self, model: &str) -> Result<Events, LlmError> {
-        let resp = self
-            .client
-            .post(&self.url)
-            .json(&serde_json::json!({"model": model, "stream": true}))
-            .send()
-            .await?;
-        let status = resp.status().as_u16();
-        if !(200..300).contains(&status) {
-            let http = HttpError::from_headers(status, resp.headers());
-            return Err(ApiError {
-                http,
-                kind: String::new(),
-                message: resp.text().await?,
-            }
-            .into());
-        }
-        Ok(Box::pin(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()))))
+        events(&self.client, &self.url, model).await
     }
 
     /// The same, read whole inside the call: a cut stream is a failed attempt.
@@ -672,22 +668,7 @@ async fn a_529_made_transient_waits_for_its_retry_after_and_counts() {
 impl Llm {
     #[resilient(provider = "gw-stream-probe")]
     async fn chat_stream_probe(&self, model: &str) -> Result<Events, LlmError> {
-        let resp = self
-            .client
-            .post(&self.url)
-            .json(&serde_json::json!({"model": model, "stream": true}))
-            .send()
-            .await?;
-        let http = HttpError::from_headers(resp.status().as_u16(), resp.headers());
-        if !resp.status().is_success() {
-            return Err(ApiError {
-                http,
-                kind: String::new(),
-                message: resp.text().await?,
-            }
-            .into());
-        }
-        Ok(Box::pin(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()))))
+        events(&self.client, &self.url, model).await
     }
 }
 

@@ -133,29 +133,28 @@ async fn new_body(
         .await?)
 }
 
-// One provider per test: a free function per name.
-macro_rules! new_upload {
-    ($fn:ident, $provider:literal) => {
+// One provider per test: a free function per name, around the stack's body.
+macro_rules! upload_on {
+    ($fn:ident, $provider:literal, $client:ty, $error:ty, $body:ident) => {
         #[resilient(provider = $provider)]
-        async fn $fn(
-            client: &reqwest::Client,
-            url: &str,
-            attempts: &AtomicU32,
-        ) -> Result<String, NewError> {
-            new_body(client, url, attempts).await
+        async fn $fn(client: &$client, url: &str, attempts: &AtomicU32) -> Result<String, $error> {
+            $body(client, url, attempts).await
         }
+    };
+    ($fn:ident, $provider:literal) => {
+        upload_on!($fn, $provider, reqwest::Client, NewError, new_body);
     };
 }
 
-new_upload!(upload_503, "mig_503");
-new_upload!(upload_429, "mig_429");
-new_upload!(upload_429_long, "mig_429_long");
-new_upload!(upload_refused, "mig_refused");
-new_upload!(upload_hang, "mig_hang");
-new_upload!(upload_hang_bounded, "mig_hang_bounded");
-new_upload!(upload_deadline, "mig_deadline");
-new_upload!(upload_529, "mig_529");
-new_upload!(upload_503_after, "mig_503_after");
+upload_on!(upload_503, "mig_503");
+upload_on!(upload_429, "mig_429");
+upload_on!(upload_429_long, "mig_429_long");
+upload_on!(upload_refused, "mig_refused");
+upload_on!(upload_hang, "mig_hang");
+upload_on!(upload_hang_bounded, "mig_hang_bounded");
+upload_on!(upload_deadline, "mig_deadline");
+upload_on!(upload_529, "mig_529");
+upload_on!(upload_503_after, "mig_503_after");
 
 /// Gaps between the arrivals of one call's requests, on the paused clock.
 fn gaps(times: &[Instant]) -> Vec<Duration> {
@@ -644,8 +643,8 @@ impl Classify for MwError {
     }
 }
 
-#[resilient(provider = "mig_double")]
-async fn upload_double(
+/// The same upload through reqwest-middleware's client.
+async fn mw_body(
     client: &ClientWithMiddleware,
     url: &str,
     attempts: &AtomicU32,
@@ -664,23 +663,20 @@ async fn upload_double(
         .map_err(reqwest_middleware::Error::Reqwest)?)
 }
 
-#[resilient(provider = "mig_double_refused")]
-async fn upload_double_refused(
-    client: &ClientWithMiddleware,
-    url: &str,
-    attempts: &AtomicU32,
-) -> Result<String, MwError> {
-    attempts.fetch_add(1, Ordering::Relaxed);
-    Ok(client
-        .post(url)
-        .body("x")
-        .send()
-        .await?
-        .check_status()?
-        .text()
-        .await
-        .map_err(reqwest_middleware::Error::Reqwest)?)
-}
+upload_on!(
+    upload_double,
+    "mig_double",
+    ClientWithMiddleware,
+    MwError,
+    mw_body
+);
+upload_on!(
+    upload_double_refused,
+    "mig_double_refused",
+    ClientWithMiddleware,
+    MwError,
+    mw_body
+);
 
 #[tokio::test(start_paused = true)]
 async fn middleware_retry_inside_resilient_multiplies_the_attempts() {
