@@ -3,8 +3,9 @@
 //!
 //! Depend on the `resilience` facade rather than on this crate; it re-exports everything here.
 
-// One audited `unsafe` block (`context::current_call`) keeps the hot path free of copies;
-// everything else is safe code.
+// Two audited `unsafe` uses: one block (`context::current_call`) keeps the hot path free of
+// copies, and the x86 `rdtsc` intrinsic (`tsc`), an unsafe function that touches no memory,
+// reads a call's clock inline; everything else is safe code.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 // docs.rs builds with every feature: show which items need which.

@@ -231,6 +231,12 @@ impl Counters {
     }
 }
 
+/// Nanoseconds as the seconds a duration metric takes.
+#[inline]
+pub(crate) fn seconds(nanos: u64) -> f64 {
+    nanos as f64 * 1e-9
+}
+
 /// One call site's metric handles, resolved once.
 pub(crate) struct SiteMetrics {
     counters: Counters,
@@ -253,7 +259,7 @@ enum FirstSuccesses {}
 
 #[cfg(not(feature = "telemetry"))]
 impl FirstSuccesses {
-    fn record(&self, _: f64) {
+    fn record(&self, _: u64) {
         match *self {}
     }
 }
@@ -317,21 +323,24 @@ impl SiteMetrics {
         self.attempt_duration[r.duration_index()].record(seconds);
     }
 
-    /// A call that succeeded at its first attempt, after `seconds`: its attempt and its
-    /// outcome, whose spans are one (the same two TSC readings). Under the recorder `serve()`
-    /// installs, one sample (one bucket `fetch_add`, one sum compare-exchange: atomic so that
-    /// concurrent calls lose none) into the cell the store renders into both histograms, and
-    /// whose count it adds into both counters' `success` series as well: the sample is the
-    /// count, so the two counters' own `fetch_add`s (and their two calls through the facade's
-    /// handles) are not made, where they took about a third of the call's recording on a host
-    /// with slow atomics (run AZ). Under another recorder, two counts and two records, which
-    /// that recorder's series need. One predictable branch between them: a site keeps the
-    /// same recorder for good.
+    /// A call that succeeded at its first attempt, after `nanos` nanoseconds: its attempt and
+    /// its outcome, whose spans are one (the same two TSC readings). Under the recorder
+    /// `serve()` installs, one sample into the cell the store renders into both histograms,
+    /// and whose count it adds into both counters' `success` series as well: the sample is
+    /// the count, so the two counters' own `fetch_add`s (and their two calls through the
+    /// facade's handles) are not made, where they took about a third of the call's recording
+    /// on a host with slow atomics (run AZ). The sample goes into the calling thread's shard
+    /// of the cell, which no other thread writes, in whole nanoseconds: a load and a store of
+    /// its bucket and of its sum, so that concurrent calls lose none without an atomic
+    /// read-modify-write, and no float arithmetic (`store::Sharded`). Under another recorder,
+    /// two counts and two records in seconds, which that recorder's series need. One
+    /// predictable branch between them: a site keeps the same recorder for good.
     #[inline]
-    pub(crate) fn first_attempt_succeeded(&self, seconds: f64) {
+    pub(crate) fn first_attempt_succeeded(&self, nanos: u64) {
         match &self.first_successes {
-            Some(both) => both.record(seconds),
+            Some(both) => both.record(nanos),
             None => {
+                let seconds = seconds(nanos);
                 self.counters.attempts[AttemptResult::Success as usize].increment(1);
                 self.counters.calls[CallOutcome::Success as usize].increment(1);
                 self.attempt_duration[AttemptResult::Success.duration_index()].record(seconds);
