@@ -42,7 +42,9 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
 /// first, and after a header's `Cookie:` or a label's `Digest` the rest of the line (a label
 /// at a line's end takes the next line's first word, unless that is a label too; a YAML list
-/// item's `-` or a block scalar's `|` before it is skipped, and each item of the list goes);
+/// item's `-` before it is skipped, and each item of the list goes; after a block scalar's
+/// mark, `|` or `>-` and the like, every line of the block goes, after a secret's name alone
+/// too);
 /// what `{:?}` wraps after any of these (`Some("…")`, `url::Url`'s `query: Some("…")`); the
 /// word after a scheme that a secret's name holds (`{"authorization":"Token …`), as after a
 /// label; the word after `Bearer`, `Basic` or a secret's name alone before a colon
@@ -79,6 +81,15 @@ pub fn redact(text: &str) -> String {
     // indentation and what the label makes of each item's value. Only its first item was
     // removed (a fourth review found the others kept).
     let mut list: Option<(&str, Next)> = None;
+    // A block scalar under a label (`private_key: |` and the lines below it): the label's
+    // line's indentation, the block's (its first line's, which must be deeper), and whether
+    // the line the block is at has had its marker. Every line of the block is the value: a
+    // key's PEM lines, or a password after a name that prose uses too (`password: |`), which
+    // the mark shows is no prose. Its first word only went, and after such a name nothing (a
+    // review's list, stops 38 and 39).
+    let mut block: Option<(usize, Option<usize>, bool)> = None;
+    let mut line_indent = 0;
+    let mut first = true;
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
         let space = &rest[..start];
         rest = &rest[start..];
@@ -93,6 +104,31 @@ pub fn redact(text: &str) -> String {
         // secret's name alone before a colon is prose's at a line's end too.
         // `{:#?}` writes an `Option`'s value on the line after `Some(`: it is the value still.
         let line_start = std::mem::take(&mut dash_starts_line) | space.contains(['\n', '\r']);
+        let new_line = space.contains(['\n', '\r']);
+        if new_line || std::mem::take(&mut first) {
+            line_indent = indentation(space).len();
+        }
+        if let Some((label_indent, block_indent, marked)) = block {
+            let inside = match block_indent {
+                _ if !new_line => true,
+                None => line_indent > label_indent,
+                Some(at) => line_indent >= at,
+            };
+            if inside {
+                // One marker a line, where the line's first word was.
+                if new_line || !marked {
+                    out.push_str(space);
+                    out.push_str(REDACTED);
+                }
+                let block_indent = match block_indent {
+                    None if new_line => Some(line_indent),
+                    other => other,
+                };
+                block = Some((label_indent, block_indent, true));
+                continue;
+            }
+            block = None;
+        }
         if line_start {
             if next == Next::Inside(None) {
                 next = std::mem::replace(&mut taken, Next::Prose);
@@ -144,6 +180,12 @@ pub fn redact(text: &str) -> String {
         // fuzzing found it).
         if yaml_mark(word, next) {
             out.push_str(word);
+            if word != "-" {
+                block = Some((line_indent, None, false));
+                next = Next::Prose;
+                list = None;
+                continue;
+            }
             if word == "-" && space.contains(['\n', '\r']) {
                 list = Some((indentation(space), next));
             }
@@ -1880,12 +1922,36 @@ mod tests {
             // A block scalar's mark, and a dash alone on its line.
             (
                 "client_secret: >-\n  abc123SECRET9\ntoken: |\n  x",
-                "client_secret: >-\n  <redacted>\ntoken: |\n  x",
+                "client_secret: >-\n  <redacted>\ntoken: |\n  <redacted>",
             ),
             (
                 "X-Api-Key:\n  -\nauth: Some(Secret(\"SECRET10\"))",
                 "X-Api-Key:\n  -\nauth: Some(Secret(\"<redacted>\"))",
             ),
+            // Every line of a block scalar under a secret's name, a name that prose uses too
+            // included (the mark is no prose's), blank lines and deeper lines in it; the
+            // block ends at a line less indented than its first, and what follows is read
+            // as before.
+            (
+                "private_key: |\n  -----BEGIN PRIVATE KEY-----\n  MIIEvQSECRET11\n\n  xyzSECRET12==\n  -----END PRIVATE KEY-----\nnext: 1 api_key=SECRET13",
+                "private_key: |\n  <redacted>\n  <redacted>\n\n  <redacted>\n  <redacted>\n\
+                 next: 1 api_key=<redacted>",
+            ),
+            (
+                "password: |\n  hunter2-SECRET14 two words\n    deeper SECRET15\nuser: bob",
+                "password: |\n  <redacted>\n    <redacted>\nuser: bob",
+            ),
+            // In a list item: the block is as deep as its first line, so the item's next key
+            // is not in it; a comment after the mark goes with it.
+            (
+                "- password: >+ # SECRET16\n    two SECRET17\n  user: bob\n- token: |-\n\
+                 \x20   SECRET18\n",
+                "- password: >+ <redacted>\n    <redacted>\n  user: bob\n- token: |-\n\
+                 \x20   <redacted>\n",
+            ),
+            // Not a block: a mark at the end of the text, or a line no deeper than the label.
+            ("secret: |", "secret: |"),
+            ("token: |\nuser: bob", "token: |\nuser: bob"),
         ] {
             assert_redacts(text, want);
         }
