@@ -90,10 +90,12 @@
 //! predictable branch). A retry reads the TSC at its start, after
 //! its backoff and argument copies (`retry_started`), and a retried call records each attempt
 //! into the attempt histogram (`attempt_done`) and the call into the call's. Counted by
-//! `sh benches/instructions.sh ours`: 239 instructions (232 in stop 39 with the atomic
-//! operations, which cost more than the seven instructions the shard's lookup adds; 241–242
-//! before the store counted first-attempt successes by their sample; 322, then 303 inlined,
-//! when a first-attempt success recorded its attempt apart).
+//! `sh benches/instructions.sh ours`: 237 instructions (232 in stop 39 with the atomic
+//! operations, which cost more than the seven instructions the shard's lookup adds; 230 with
+//! the sample in whole nanoseconds; 237 with the inline TSC read, as valgrind's CPU makes
+//! quanta read the OS clock, so that both the test for the inline read and quanta's call run;
+//! 241–242 before the store counted first-attempt successes by their sample; 322, then 303
+//! inlined, when a first-attempt success recorded its attempt apart).
 
 use std::future::Future;
 use std::mem::ManuallyDrop;

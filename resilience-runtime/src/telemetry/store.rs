@@ -120,23 +120,44 @@ const BUCKETS: [f64; 17] = [
     600.0,
 ];
 
-/// A fixed-bucket histogram: per-bucket counts (not cumulative: one write per sample) and the
-/// sum of the samples as `f64` bits.
-struct Buckets {
+/// A fixed-bucket histogram's cells: per-bucket counts (not cumulative: one write per sample)
+/// and the sum of the samples, in the unit `U` says ([`Buckets`], [`NanoBuckets`]).
+struct Counts<U> {
     counts: [AtomicU64; BUCKETS.len() + 1],
     sum: AtomicU64,
+    unit: std::marker::PhantomData<U>,
 }
 
-impl Default for Buckets {
+/// The sum is the `f64` bits of the samples' sum in seconds.
+struct Seconds;
+/// The sum is the samples' sum in nanoseconds.
+struct Nanos;
+
+impl<U> Default for Counts<U> {
     fn default() -> Self {
-        Buckets {
+        Counts {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum: AtomicU64::new(0f64.to_bits()),
+            // Zero in both units: 0.0's bits are 0.
+            sum: AtomicU64::new(0),
+            unit: std::marker::PhantomData,
         }
     }
 }
 
-impl Buckets {
+impl<U> Counts<U> {
+    fn load(&self, i: usize) -> u64 {
+        self.counts[i].load(Ordering::Relaxed)
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// A histogram series fed through the facade's handles, in seconds.
+type Buckets = Counts<Seconds>;
+
+impl Counts<Seconds> {
     /// Its sum.
     fn sum(&self) -> f64 {
         f64::from_bits(self.sum.load(Ordering::Relaxed))
@@ -154,7 +175,7 @@ impl Buckets {
     }
 }
 
-impl HistogramFn for Buckets {
+impl HistogramFn for Counts<Seconds> {
     fn record(&self, value: f64) {
         // Relaxed: a counter only needs its own increments not to be lost; a scrape that reads
         // a bucket before the sum it goes with is off by a sample for one scrape, as with the
@@ -207,23 +228,11 @@ pub(crate) struct Sharded {
     rest: NanoBuckets,
 }
 
-/// Fixed-bucket counts of samples in nanoseconds, and their sum: exact, where a float sum
-/// rounds every sample (2^64 ns is 584 years of calls).
-struct NanoBuckets {
-    counts: [AtomicU64; BUCKETS.len() + 1],
-    sum: AtomicU64,
-}
+/// Fixed-bucket counts of samples in nanoseconds, and their sum in nanoseconds: exact, where a
+/// float sum rounds every sample (2^64 ns is 584 years of calls).
+type NanoBuckets = Counts<Nanos>;
 
-impl Default for NanoBuckets {
-    fn default() -> Self {
-        NanoBuckets {
-            counts: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum: AtomicU64::new(0),
-        }
-    }
-}
-
-impl NanoBuckets {
+impl Counts<Nanos> {
     /// The bucket a sample of `nanos` counts in: integer compares, most calls ending at the
     /// first or second.
     #[inline]
@@ -250,14 +259,6 @@ impl NanoBuckets {
     fn record_shared(&self, nanos: u64) {
         self.counts[Self::bucket(nanos)].fetch_add(1, Ordering::Relaxed);
         self.sum.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    fn load(&self, i: usize) -> u64 {
-        self.counts[i].load(Ordering::Relaxed)
-    }
-
-    fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -310,7 +311,7 @@ impl Sharded {
     }
 
     fn count(&self) -> u64 {
-        self.all().map(NanoBuckets::count).sum()
+        self.all().map(|b| b.count()).sum()
     }
 }
 
@@ -781,6 +782,21 @@ mod tests {
         assert_eq!(NanoBuckets::bucket(u64::MAX), BUCKETS.len());
     }
 
+    /// The cell of a method's first-attempt successes, `labels` its own, with its two success
+    /// histograms registered as a call site's are (the series it is rendered into).
+    fn success_cell(ours: &Recorder, labels: &[(&'static str, &'static str)]) -> FirstSuccesses {
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let with = |name, k, v| key(name, &[labels, &[(k, v)]].concat());
+        let (call, attempt) = (
+            with(CALL_DURATION_SECONDS, "outcome", "success"),
+            with(ATTEMPT_DURATION_SECONDS, "result", "success"),
+        );
+        // The series stay registered when the handles go, as a site's do.
+        let _ = ours.register_histogram(&call, &meta);
+        let _ = ours.register_histogram(&attempt, &meta);
+        ours.store.first_successes(&call, &attempt).unwrap()
+    }
+
     /// A call of minutes has a bucket: the dashboard's quantiles flattened at the last bound
     /// below it (120 s) when it went to `+Inf`.
     #[test]
@@ -1037,16 +1053,7 @@ mod tests {
         let calls = ours.register_counter(&with(CALLS_TOTAL, "outcome", "success"), &meta);
         let attempts = ours.register_counter(&with(ATTEMPTS_TOTAL, "result", "success"), &meta);
         let failures = ours.register_counter(&with(CALLS_TOTAL, "outcome", "failure"), &meta);
-        let (call, attempt) = (
-            with(CALL_DURATION_SECONDS, "outcome", "success"),
-            with(ATTEMPT_DURATION_SECONDS, "result", "success"),
-        );
-        // The site's histograms, whose success series the cell is rendered into.
-        let _histograms = (
-            ours.register_histogram(&call, &meta),
-            ours.register_histogram(&attempt, &meta),
-        );
-        let both = ours.store.first_successes(&call, &attempt).unwrap();
+        let both = success_cell(&ours, &pm);
         for s in [0.001, 0.5, 30.0] {
             both.record(nanos(s));
         }
@@ -1071,18 +1078,8 @@ mod tests {
     /// counters.
     #[test]
     fn first_successes_from_more_threads_than_shards_lose_nothing() {
-        let meta = Metadata::new(module_path!(), Level::INFO, None);
         let (ours, render) = ours();
-        let with = |name, k, v| key(name, &[("provider", "p"), (k, v)]);
-        let (call, attempt) = (
-            with(CALL_DURATION_SECONDS, "outcome", "success"),
-            with(ATTEMPT_DURATION_SECONDS, "result", "success"),
-        );
-        let _histograms = (
-            ours.register_histogram(&call, &meta),
-            ours.register_histogram(&attempt, &meta),
-        );
-        let both = ours.store.first_successes(&call, &attempt).unwrap();
+        let both = success_cell(&ours, &[("provider", "p")]);
         let threads = shard_count() + 3;
         const EACH: usize = 5_000;
         // Every thread holds its index until all have recorded: no index is given back and
