@@ -134,7 +134,10 @@ pub fn redact(text: &str) -> String {
                 next = std::mem::replace(&mut taken, Next::Prose);
             }
             next = match next {
-                Next::Inside(_) | Next::AfterWeakLabel | Next::AfterUrlPart => Next::Prose,
+                Next::Inside(_)
+                | Next::AfterWeakLabel
+                | Next::AfterUrlPart
+                | Next::AfterBareName { .. } => Next::Prose,
                 // But a label there is the next line's own, not the value.
                 Next::AfterCookie
                 | Next::AfterLabel
@@ -258,7 +261,7 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
     };
     let credential = !marked
         && match next {
-            Next::Prose | Next::Inside(_) | Next::AfterParams => false,
+            Next::Prose | Next::Inside(_) | Next::AfterParams | Next::AfterBareName { .. } => false,
             Next::AfterQuotedName => from > 0 && word.len() > from,
             // `Authorization: Token …`: the scheme stays, the word after it goes.
             Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
@@ -349,6 +352,14 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
     if let Some(q) = open {
         // A quoted value with a space in it: removed up to its closing quote.
         Next::Inside(Some(q))
+    } else if let Next::AfterBareName { strong } = next
+        && word == "="
+    {
+        if strong {
+            Next::AfterLabel
+        } else {
+            Next::AfterWeakLabel
+        }
     } else if header_label(word)
         || quoted_name_label(word)
         || (next == Next::AfterQuotedName && (word == ":" || word == "=>"))
@@ -382,6 +393,8 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         }
     } else if ends_with_name(word, SCHEMES) {
         Next::AfterScheme
+    } else if let Some(strong) = bare_name(word) {
+        Next::AfterBareName { strong }
     } else {
         Next::Prose
     }
@@ -437,6 +450,12 @@ enum Next {
     /// After a quoted secret's name with no colon (`"token"`): a lone `:` or `=>` makes it a
     /// label.
     AfterQuotedName,
+    /// After a secret's name alone and unquoted (`password`, `api_key`): a lone `=` makes it
+    /// a label (TOML's and INI's `password = "…"`, which a parser's error quotes), `strong`
+    /// as a header's label (a name with a `-` or `_`) or else as a name before a colon.
+    AfterBareName {
+        strong: bool,
+    },
     /// Inside a value being removed: up to its closing quote, or with none, the line's end.
     Inside(Option<char>),
     /// After a label and `Digest`: its parameters, to the line's end.
@@ -745,6 +764,21 @@ fn quoted_name_label(word: &str) -> bool {
 /// next word is a lone `:` (`"token" : "…"`).
 fn quoted_name(word: &str) -> bool {
     word.ends_with(['"', '\'']) && secret_name(last_name(word))
+}
+
+/// A secret's name alone, unquoted and with no separator (`password`, `client_secret`), as a
+/// lone `=` may follow it: whether it is a strong label's name (one with a `-` or `_`, as
+/// [`header_label`] takes them), or a weak one's ([`weak_label`]'s: prose's as often).
+fn bare_name(word: &str) -> Option<bool> {
+    if word.is_empty()
+        || !word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || !secret_name(word)
+    {
+        return None;
+    }
+    Some(word.contains(['-', '_']))
 }
 
 /// A secret's name alone before a colon (`password:`, `token:`): prose's as often as a
@@ -1954,6 +1988,44 @@ mod tests {
             ("token: |\nuser: bob", "token: |\nuser: bob"),
         ] {
             assert_redacts(text, want);
+        }
+    }
+
+    /// A secret's name, a lone `=` and the value, as TOML and INI write them and a config
+    /// parser's error quotes the line: the value goes as after the name and a colon (a name
+    /// with a `-` or `_`, whatever the value looks like; one prose uses too, a quoted value or
+    /// one that looks like a credential). Until stop 40 none went, a quoted key included.
+    #[test]
+    fn a_secret_s_name_then_a_lone_equals_sign_is_a_label() {
+        for (text, want) in [
+            (
+                "TOML parse error at line 3, column 12\n  |\n3 | password = \"hunter2\"\n  |  \
+                 ^\ninvalid type: SECRET1",
+                "TOML parse error at line 3, column 12\n  |\n3 | password = \"<redacted>\"\n  |  \
+                 ^\ninvalid type: SECRET1",
+            ),
+            (
+                "password = \"two SECRET2 words\" x",
+                "password = \"<redacted>\" x",
+            ),
+            ("api_key = \"sk-abcSECRET3\"", "api_key = \"<redacted>\""),
+            (
+                "[db]\nclient_secret = plainSECRET4\nuser = bob",
+                "[db]\nclient_secret = <redacted>\nuser = bob",
+            ),
+            ("token = hunter2SECRET5", "token = <redacted>"),
+            // Prose's: a name that prose uses, and a value that looks like no credential.
+            ("if token = None then", "if token = None then"),
+            ("token = abc", "token = abc"),
+            // A lone `=` on the next line is no label's.
+            ("password\n= hunter2x", "password\n= hunter2x"),
+        ] {
+            if want.contains("SECRET") {
+                assert_eq!(redact(text), want, "{text}");
+                assert_eq!(redact(want), want, "{text}");
+            } else {
+                assert_redacts(text, want);
+            }
         }
     }
 
