@@ -34,7 +34,9 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///   IPv6 host (`[::1]`, where a host starts) end no user name, nor does a port's `:` before
 ///   a `?` or `#` (`https://h:8443?t@key`).
 ///
-/// Outside URLs: the value of a `name=value`, `name:value` or `name=>value` whose name is a
+/// Outside URLs: the value of a `name=value`, `name:value`, `name=>value` or TOML's
+/// `name = value` (a value there after a name prose uses too only as after `name:`) whose
+/// name is a
 /// secret's by its last part (`api_key`, `accessToken`, `password`, …: see the README's Logs;
 /// JSON's `"name":"value"` too, and the value after a quoted `"name":`, `"name" :` or
 /// `"name" =>`), quoted to its closing quote (spaces and escaped quotes in it included; one
