@@ -36,8 +36,7 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///
 /// Outside URLs: the value of a `name=value`, `name:value`, `name=>value` or TOML's
 /// `name = value` (a value there after a name prose uses too only as after `name:`) whose
-/// name is a
-/// secret's by its last part (`api_key`, `accessToken`, `password`, …: see the README's Logs;
+/// name is a secret's by its last part (`api_key`, `accessToken`, `password`, …: see the README's Logs;
 /// JSON's `"name":"value"` too, and the value after a quoted `"name":`, `"name" :` or
 /// `"name" =>`), quoted to its closing quote (spaces and escaped quotes in it included; one
 /// never closed, to the line's end), or else to `&`, `,`, `;` or a quote; the value after a
