@@ -22,7 +22,8 @@ pub(crate) struct Tsc {
     scale: u64,
     /// quanta reads the x86 TSC itself (see [`reads_the_tsc`]): [`raw`](Self::raw) reads it
     /// here, inline, rather than through quanta's `Clock::raw`, a call and a match on the
-    /// clock's kind at each of a call's two readings.
+    /// clock's kind at each of a call's two readings. Never read on other CPUs.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     direct: bool,
 }
 

@@ -231,10 +231,13 @@ impl Counters {
     }
 }
 
-/// Nanoseconds as the seconds a duration metric takes.
+/// Nanoseconds as the seconds a duration metric takes. A division, not a multiplication by
+/// `1e-9` (which is not exact): correctly rounded, so that a sample on a bucket's bound (30 s:
+/// `30e9 * 1e-9` is 30.000000000000004) lands in that bound's bucket, as it does in the
+/// store's nanosecond buckets (`store::BUCKET_NANOS`; helper-226's review).
 #[inline]
 pub(crate) fn seconds(nanos: u64) -> f64 {
-    nanos as f64 * 1e-9
+    nanos as f64 / 1e9
 }
 
 /// One call site's metric handles, resolved once.

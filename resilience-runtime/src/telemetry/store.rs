@@ -12,7 +12,9 @@
 //! call. Here a counter is one relaxed `fetch_add` and a sample is one `fetch_add` on its bucket
 //! and one compare-exchange on the sum, and a first-attempt success's sample (every call's, as
 //! a rule) a load and a store of each in a shard of its thread's ([`Sharded`]): the same
-//! exposition for a fraction of the cost.
+//! exposition for a fraction of the cost (but the last digits of a `_sum` that such samples
+//! are in: summed in whole nanoseconds and rounded once, where the exporter rounds at every
+//! sample).
 //!
 //! The values still go through the facade's handles (`metrics::Counter`, `metrics::Histogram`),
 //! resolved once per call site as before; only the recorder behind them changed. One
@@ -28,7 +30,8 @@
 
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -226,6 +229,10 @@ const BUCKET_NANOS: [u64; BUCKETS.len()] = [
 pub(crate) struct Sharded {
     shards: Box<[Shard]>,
     rest: NanoBuckets,
+    /// The total [`sum`](Self::sum) last read (modulo 2^64), and how many times it has
+    /// wrapped past 2^64 ns: read and written by renders only, one at a time (under the
+    /// store's locks).
+    rendered: (AtomicU64, AtomicU64),
 }
 
 /// Fixed-bucket counts of samples in nanoseconds, and their sum in nanoseconds: exact, where a
@@ -274,6 +281,7 @@ impl Default for Sharded {
         Sharded {
             shards: (0..shard_count()).map(|_| Shard::default()).collect(),
             rest: NanoBuckets::default(),
+            rendered: (AtomicU64::new(0), AtomicU64::new(0)),
         }
     }
 }
@@ -302,12 +310,22 @@ impl Sharded {
         self.all().map(|b| b.load(i)).sum()
     }
 
-    /// The sum in seconds: rounded once, here.
+    /// The sum in seconds: rounded once, here. The cells' sums wrap at 2^64 ns, so their
+    /// total is exact modulo 2^64; a total below the last render's has wrapped (less than
+    /// 2^64 ns, 584 years of call time, pass between two renders), and counts on from there:
+    /// `_sum` never goes down, where 1,000 concurrent ten-minute calls of one method reach
+    /// 2^64 ns in 213 days (helper-226's review).
     fn sum(&self) -> f64 {
         let nanos = self.all().fold(0u64, |sum, b| {
             sum.wrapping_add(b.sum.load(Ordering::Relaxed))
         });
-        nanos as f64 / 1e9
+        let (last, wraps) = &self.rendered;
+        let mut high = wraps.load(Ordering::Relaxed);
+        if nanos < last.swap(nanos, Ordering::Relaxed) {
+            high += 1;
+            wraps.store(high, Ordering::Relaxed);
+        }
+        ((u128::from(high) << 64) | u128::from(nanos)) as f64 / 1e9
     }
 
     fn count(&self) -> u64 {
@@ -330,8 +348,11 @@ thread_local! {
     static RELEASE_SHARD: ReleaseShard = const { ReleaseShard };
 }
 
-/// The indexes given back by exited threads, and the next never given.
-static SHARD_INDEXES: Mutex<(Vec<u32>, u32)> = Mutex::new((Vec::new(), 0));
+/// The indexes given back by exited threads, and the next never given. The lowest free index
+/// goes first, a shard's before one past them: given back last in, first out, a thread
+/// starting after a burst of threads could take one past the shards while a shard was free,
+/// and record atomically for its life (helper-226's review).
+static SHARD_INDEXES: Mutex<(BinaryHeap<Reverse<u32>>, u32)> = Mutex::new((BinaryHeap::new(), 0));
 
 /// How many shards a [`Sharded`] has: enough for a runtime's workers (one a CPU by default)
 /// and a few threads more; a thread whose index is past them records atomically.
@@ -355,7 +376,7 @@ fn take_shard() -> u32 {
         Ok(()) => {
             let mut indexes = lock(&SHARD_INDEXES);
             let (free, next) = &mut *indexes;
-            free.pop().unwrap_or_else(|| {
+            free.pop().map(|Reverse(i)| i).unwrap_or_else(|| {
                 let index = *next;
                 *next = next.saturating_add(1).min(NO_SHARD);
                 index
@@ -376,7 +397,7 @@ impl Drop for ReleaseShard {
         if let Ok(index) = THREAD_SHARD.try_with(|s| s.replace(NO_SHARD))
             && index < NO_SHARD
         {
-            lock(&SHARD_INDEXES).0.push(index);
+            lock(&SHARD_INDEXES).0.push(Reverse(index));
         }
     }
 }
@@ -545,7 +566,10 @@ impl Store {
                         .and_then(|h| shared.get(&(h, key.1.clone())))
                         .map_or(0, |b| b.count());
                     line(out, own.0, "", labels, None);
-                    let _ = writeln!(out, " {}", c.load(Ordering::Relaxed) + also);
+                    // Wrapping, as the counter's own increments do: a counter the application
+                    // set near the top with `absolute` made the render panic in a debug
+                    // build (helper-226's review).
+                    let _ = writeln!(out, " {}", c.load(Ordering::Relaxed).wrapping_add(also));
                 });
                 continue;
             }
@@ -769,17 +793,136 @@ mod tests {
     }
 
     /// A first-attempt success's buckets, in nanoseconds, are the others', and a sample on a
-    /// bound counts in that bound's bucket in both.
+    /// bound counts in that bound's bucket by either path: in nanoseconds, and in the seconds
+    /// that a retried call or another recorder records (`seconds`, which took 30 s for
+    /// 30.000000000000004 s and the next bucket, helper-226 found), one series rendering both.
     #[test]
     fn nanosecond_buckets_are_the_seconds_buckets() {
         for (i, (n, s)) in BUCKET_NANOS.iter().zip(BUCKETS).enumerate() {
-            assert_eq!(*n as f64 / 1e9, s);
+            assert_eq!(super::super::seconds(*n), s);
             assert_eq!(NanoBuckets::bucket(*n), i);
             assert_eq!(NanoBuckets::bucket(*n + 1), i + 1);
             assert_eq!(Buckets::bucket(s), i);
+            assert_eq!(Buckets::bucket(super::super::seconds(*n + 1)), i + 1);
         }
         assert_eq!(NanoBuckets::bucket(0), 0);
         assert_eq!(NanoBuckets::bucket(u64::MAX), BUCKETS.len());
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let (ours, render) = ours();
+        let both = success_cell(&ours, &[("provider", "p")]);
+        let call = key(
+            CALL_DURATION_SECONDS,
+            &[("provider", "p"), ("outcome", "success")],
+        );
+        // A first-attempt success of 30 s, and a retried call of 30 s as `record_call`
+        // records it.
+        both.record(30_000_000_000);
+        ours.register_histogram(&call, &meta)
+            .record(super::super::seconds(30_000_000_000));
+        let text = render();
+        let line = "resilience_call_duration_seconds_bucket{provider=\"p\",outcome=\"success\",le=\"30\"} 2";
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+
+    /// The first-attempt successes' `_sum` never goes down: its nanoseconds wrap at 2^64
+    /// (584 years of call time, which 1,000 concurrent ten-minute calls of one method add up in
+    /// 213 days), and the render counts on past the wrap, where it showed a drop of 1.8e10 s,
+    /// a counter reset to Prometheus (helper-226's review). A counter of ours that the
+    /// application set near the top renders, wrapping as its increments do, where the render
+    /// panicked in a debug build.
+    #[test]
+    fn sums_and_counters_near_the_top_render_without_going_down_or_panicking() {
+        let meta = Metadata::new(module_path!(), Level::INFO, None);
+        let (ours, render) = ours();
+        let pm = [("provider", "p"), ("method", "m")];
+        let calls = key(CALLS_TOTAL, &[pm[0], pm[1], ("outcome", "success")]);
+        ours.register_counter(&calls, &meta).absolute(u64::MAX);
+        let both = success_cell(&ours, &pm);
+        let sum = |text: &str| -> f64 {
+            let prefix = "resilience_call_duration_seconds_sum{";
+            let line = text.lines().find(|l| l.starts_with(prefix)).unwrap();
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        // Just under 2^64 ns, as four samples: a sample's size does not matter to the sum.
+        let ten_minutes = 600_000_000_000u64;
+        let total = u64::MAX / ten_minutes * ten_minutes;
+        for _ in 0..4 {
+            both.record(total / 4);
+        }
+        let before = sum(&render());
+        both.record(ten_minutes);
+        let text = std::panic::catch_unwind(&render).expect("the render panicked");
+        let after = sum(&text);
+        assert!(after > before, "_sum went from {before} to {after}");
+        // The counter's own value plus the cell's five samples, wrapping.
+        let line = "resilience_calls_total{provider=\"p\",method=\"m\",outcome=\"success\"} 4";
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+
+    /// A thread takes the lowest free shard index: after more threads than shards held
+    /// indexes, and the one with the lowest gave it back, then one past the shards, a new
+    /// thread takes the shard, where it took the index past them (given back last) and
+    /// recorded atomically for its life (helper-226's review). Five rounds: another test's
+    /// thread that exits at the wrong moment can give back an index of its own in between.
+    #[test]
+    fn a_new_thread_takes_a_free_shard_before_an_index_past_them() {
+        use std::sync::mpsc;
+        let cell = Arc::new(Sharded::default());
+        let n = shard_count() + 1;
+        // n threads hold n distinct indexes (the largest past the shards); the one with the
+        // lowest exits, then the one with the largest; then a new thread takes one. Gives
+        // the new thread's index, the lowest and the largest.
+        let round = || {
+            let all_hold = Arc::new(std::sync::Barrier::new(n + 1));
+            let mut threads = Vec::new();
+            for _ in 0..n {
+                let (cell, all_hold) = (Arc::clone(&cell), Arc::clone(&all_hold));
+                let (exit_tx, exit_rx) = mpsc::channel::<()>();
+                let (index_tx, index_rx) = mpsc::channel::<u32>();
+                let handle = std::thread::spawn(move || {
+                    cell.record(1);
+                    index_tx.send(THREAD_SHARD.with(Cell::get)).unwrap();
+                    all_hold.wait();
+                    exit_rx.recv().unwrap();
+                });
+                threads.push((index_rx, exit_tx, handle));
+            }
+            all_hold.wait();
+            let mut held: Vec<_> = threads
+                .into_iter()
+                .map(|(index, exit, handle)| (index.recv().unwrap(), exit, handle))
+                .collect();
+            held.sort_by_key(|(index, _, _)| *index);
+            let (low, high) = (held[0].0, held[n - 1].0);
+            assert!(low < shard_count() as u32 && high >= shard_count() as u32);
+            for at in [0, n - 2] {
+                let (_, exit, handle) = held.remove(at);
+                exit.send(()).unwrap();
+                handle.join().unwrap();
+            }
+            let cell = Arc::clone(&cell);
+            let index = std::thread::spawn(move || {
+                cell.record(1);
+                THREAD_SHARD.with(Cell::get)
+            })
+            .join()
+            .unwrap();
+            for (_, exit, handle) in held {
+                exit.send(()).unwrap();
+                handle.join().unwrap();
+            }
+            (index, low, high)
+        };
+        let rounds: Vec<_> = (0..5).map(|_| round()).collect();
+        assert!(
+            rounds
+                .iter()
+                .all(|(index, _, _)| (*index as usize) < shard_count()),
+            "(new thread's index, lowest given back, largest given back) by round, with {} \
+             shards: {rounds:?}",
+            shard_count()
+        );
+        assert_eq!(cell.count(), 5 * (n as u64 + 1));
     }
 
     /// The cell of a method's first-attempt successes, `labels` its own, with its two success
