@@ -236,7 +236,8 @@ pub(crate) struct Sharded {
 }
 
 /// Fixed-bucket counts of samples in nanoseconds, and their sum in nanoseconds: exact, where a
-/// float sum rounds every sample (2^64 ns is 584 years of calls).
+/// float sum rounds every sample. The sum wraps at 2^64 ns (584 years of call time), which
+/// the render counts past ([`Sharded::sum`]).
 type NanoBuckets = Counts<Nanos>;
 
 impl Counts<Nanos> {
