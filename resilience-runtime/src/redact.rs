@@ -89,6 +89,10 @@ pub fn redact(text: &str) -> String {
     // the mark shows is no prose. Its first word only went, and after such a name nothing (a
     // review's list, stops 38 and 39).
     let mut block: Option<(usize, Option<usize>, bool)> = None;
+    // What the label before the mark made of the next word: a mark before a line no deeper
+    // than the label's starts no block, and the word there is the label's value as before
+    // (`private_key: |` and the key below it, unindented, as a log that strips lines writes).
+    let mut block_of = Next::Prose;
     let mut line_indent = 0;
     let mut first = true;
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
@@ -127,6 +131,9 @@ pub fn redact(text: &str) -> String {
                 };
                 block = Some((label_indent, block_indent, true));
                 continue;
+            }
+            if block_indent.is_none() {
+                next = block_of;
             }
             block = None;
         }
@@ -184,8 +191,12 @@ pub fn redact(text: &str) -> String {
         // fuzzing found it).
         if yaml_mark(word, next) {
             out.push_str(word);
-            if word != "-" {
+            // A block only where the mark ends its line, or a comment follows it, as in YAML:
+            // `| user | password: | notes |` is a table's row, "got password: | near …" prose.
+            let after = rest.trim_start_matches([' ', '\t']);
+            if word != "-" && (after.is_empty() || after.starts_with(['\n', '\r', '#'])) {
                 block = Some((line_indent, None, false));
+                block_of = next;
                 next = Next::Prose;
                 list = None;
                 continue;
@@ -210,7 +221,7 @@ fn indentation(space: &str) -> &str {
 /// A YAML list item's dash or a block scalar's mark where a label's value is due: the value
 /// is the word after it.
 fn yaml_mark(word: &str, next: Next) -> bool {
-    matches!(word, "-" | "|" | "|-" | "|+" | ">" | ">-" | ">+")
+    block_mark(word)
         && matches!(
             next,
             Next::AfterLabel
@@ -219,6 +230,24 @@ fn yaml_mark(word: &str, next: Next) -> bool {
                 | Next::AfterScheme
                 | Next::AfterParams
         )
+}
+
+/// A YAML list item's dash or a block scalar's mark: `|` or `>`, then a chomping indicator
+/// (`-`, `+`) and an indentation indicator (a digit, `|2`, `>-1`, `|+2`, `|2-`) each at most
+/// once, in either order.
+fn block_mark(word: &str) -> bool {
+    let Some(rest) = word.strip_prefix(['|', '>']) else {
+        return word == "-";
+    };
+    let b = rest.as_bytes();
+    let chomp = |c: &u8| matches!(c, b'-' | b'+');
+    let digit = |c: &u8| matches!(c, b'1'..=b'9');
+    match b {
+        [] => true,
+        [c] => chomp(c) || digit(c),
+        [c, d] => (chomp(c) && digit(d)) || (digit(c) && chomp(d)),
+        _ => false,
+    }
 }
 
 /// Writes `word`, redacted, into `out`, and says what the next word is; `next` is what
@@ -258,11 +287,21 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
     let from = match next {
         Next::AfterQuotedName if word.starts_with("=>") => 2,
         Next::AfterQuotedName if word.starts_with(':') => 1,
+        // `password ="…"`: the `=` and the value in one word.
+        Next::AfterBareName { .. } if equals_then_value(word) => 1,
         _ => wrap,
     };
     let credential = !marked
         && match next {
-            Next::Prose | Next::Inside(_) | Next::AfterParams | Next::AfterBareName { .. } => false,
+            Next::Prose | Next::Inside(_) | Next::AfterParams => false,
+            Next::AfterBareName { strong } => {
+                from == 1
+                    && if strong {
+                        !ends_with_name(word, LABELLED_SCHEMES)
+                    } else {
+                        weak_value(&word[1..], wrapper_len(&word[1..]))
+                    }
+            }
             Next::AfterQuotedName => from > 0 && word.len() > from,
             // `Authorization: Token …`: the scheme stays, the word after it goes.
             Next::AfterLabel => !ends_with_name(word, LABELLED_SCHEMES),
@@ -276,14 +315,7 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
             // /Basic …`) is one still, its credential next. Not a secret's name ("missing
             // key: 'api_key'", a name where a value would be is a name), nor a number too
             // short to be a PIN ("duplicate key: 42").
-            Next::AfterWeakLabel => {
-                let alone = word.trim_start_matches(|c: char| !c.is_alphanumeric());
-                let value = &word[wrap..];
-                !(ends_with_name(alone, SCHEMES) && last_name(alone).len() == alone.len())
-                    && (wrap > 0 || looks_like_credential(word) || word.starts_with(['"', '\'']))
-                    && !names_a_secret(value)
-                    && !short_number(value)
-            }
+            Next::AfterWeakLabel => weak_value(word, wrap),
             // In prose, `Bearer` and `Basic` are words too ("basic validation failed"): the
             // next word goes only if it looks like a credential.
             Next::AfterScheme => !ends_with_name(word, SCHEMES) && looks_like_credential(word),
@@ -326,6 +358,24 @@ fn one_word(word: &str, next: Next, out: &mut String) -> Next {
     plain(word, next, out)
 }
 
+/// Whether `word`, after a secret's name alone before a colon (`password:`) and with `wrap`
+/// bytes of wrappers (`Some(`) first, is its value: one that looks like a credential, is
+/// quoted or wrapped; not a scheme alone, a secret's name or a short number.
+fn weak_value(word: &str, wrap: usize) -> bool {
+    let alone = word.trim_start_matches(|c: char| !c.is_alphanumeric());
+    let value = &word[wrap..];
+    !(ends_with_name(alone, SCHEMES) && last_name(alone).len() == alone.len())
+        && (wrap > 0 || looks_like_credential(word) || word.starts_with(['"', '\'']))
+        && !names_a_secret(value)
+        && !short_number(value)
+}
+
+/// A lone `=` run on to a value (`="…"`, `=sk-…`), as after a secret's name and a space
+/// (`password ="…"`); not `==`, `=>` or `=` alone.
+fn equals_then_value(word: &str) -> bool {
+    word.len() > 1 && word.starts_with('=') && !word.starts_with("==") && !word.starts_with("=>")
+}
+
 /// Writes `word` with the credentials the rules for URLs and for `name=value`s find in it
 /// removed, and says what the next word is (`next` being what this one is).
 fn plain(word: &str, next: Next, out: &mut String) -> Next {
@@ -363,13 +413,17 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         }
     } else if header_label(word)
         || quoted_name_label(word)
-        || (next == Next::AfterQuotedName && (word == ":" || word == "=>"))
+        || (next == Next::AfterQuotedName && (word == ":" || word == "=>" || word == "="))
     {
         after_label(word)
     } else if quoted_name(word) {
         // `"token" : "…"`, as Jackson's pretty printer writes JSON: the colon is next.
         Next::AfterQuotedName
-    } else if next == Next::AfterLabel && !marked && ends_with_name(word, LABELLED_SCHEMES) {
+    } else if (next == Next::AfterLabel
+        || (next == (Next::AfterBareName { strong: true }) && equals_then_value(word)))
+        && !marked
+        && ends_with_name(word, LABELLED_SCHEMES)
+    {
         // The scheme after a label: its credential is next, or for `Digest` its parameters.
         if last_name(word).eq_ignore_ascii_case("digest") {
             Next::AfterParams
@@ -396,6 +450,13 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         Next::AfterScheme
     } else if let Some(strong) = bare_name(word) {
         Next::AfterBareName { strong }
+    } else if let Some(strong) = word.strip_suffix('=').and_then(bare_name) {
+        // `password= "…"`: the name and its `=`, the value the next word.
+        if strong {
+            Next::AfterLabel
+        } else {
+            Next::AfterWeakLabel
+        }
     } else {
         Next::Prose
     }
@@ -2588,6 +2649,98 @@ mod tests {
                 "{\"scheme\":\"Bearer token\"}",
                 "{\"scheme\":\"Bearer token\"}",
             ),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// helper-227 (high): a block scalar's mark before a line no deeper than the label's is no
+    /// block, and since 8ca1502 nothing was taken there: the first word under the mark, which
+    /// the code before removed as the label's value, was kept (a log that strips indentation,
+    /// a wrapped error). The label's value is that word again; a label there is still its own.
+    #[test]
+    fn a_mark_before_a_line_no_deeper_leaves_the_label_its_value() {
+        for (text, want) in [
+            (
+                "private_key: |\nMIIEvQSECRET1abc",
+                "private_key: |\n<redacted>",
+            ),
+            (
+                "client_secret: >-\nabc123SECRET2",
+                "client_secret: >-\n<redacted>",
+            ),
+            ("  api_key: |\n  sk1SECRET3", "  api_key: |\n  <redacted>"),
+            ("token: |\nuser: bob", "token: |\nuser: bob"),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// helper-227 (medium, text eaten since 8ca1502): a mark with more than a comment after it
+    /// on its line starts no block (YAML allows only a comment there): a markdown table's `|`
+    /// after `password:` and the rest of the row, or prose, lost the rest of the line.
+    #[test]
+    fn a_mark_with_words_after_it_starts_no_block() {
+        for (text, want) in [
+            (
+                "| user | password: | notes |\n|------|-----------|-------|",
+                "| user | password: | notes |\n|------|-----------|-------|",
+            ),
+            (
+                "expected one of `|`, got password: | near line 3",
+                "expected one of `|`, got password: | near line 3",
+            ),
+            (
+                "api_key: | SECRET4 then prose",
+                "api_key: | <redacted> then prose",
+            ),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// helper-227 (medium): a block scalar's indentation indicator (`|2`, `>-1`, `|2+`) was no
+    /// mark: after a label it was taken as the value and the whole block kept.
+    #[test]
+    fn a_block_scalar_s_indentation_indicator_is_a_mark() {
+        for (text, want) in [
+            (
+                "private_key: |2\n  -----BEGIN PRIVATE KEY-----\n  MIIEvSECRET5\n  \
+                 -----END PRIVATE KEY-----\nuser: bob",
+                "private_key: |2\n  <redacted>\n  <redacted>\n  <redacted>\nuser: bob",
+            ),
+            ("password: >-1\n SECRET6", "password: >-1\n <redacted>"),
+            ("api_key: |2+\n  SECRET7", "api_key: |2+\n  <redacted>"),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// helper-227 (medium): the `=` run on to the name or to the value, and TOML's quoted key,
+    /// kept the value (`password= "…"`, `password ="…"`, `api_key =sk-…`, `"password" = "…"`).
+    #[test]
+    fn an_equals_sign_run_on_to_the_name_or_the_value_is_a_label_s() {
+        for (text, want) in [
+            ("password= \"SECRET8 x\"", "password= \"<redacted>\""),
+            ("api_key= SECRET9", "api_key= <redacted>"),
+            (
+                "password =\"two SECRET10 words\" x",
+                "password =\"<redacted>\" x",
+            ),
+            ("api_key =SECRET11", "api_key =<redacted>"),
+            (
+                "\"password\" = \"SECRET12\"",
+                "\"password\" = \"<redacted>\"",
+            ),
+            ("'api_key' = 'SECRET13'", "'api_key' = '<redacted>'"),
+            (
+                "client_secret =Bearer SECRET14x",
+                "client_secret =Bearer <redacted>",
+            ),
+            // Prose's, as with a space on each side.
+            ("token =abc", "token =abc"),
+            ("password= None", "password= None"),
+            ("if token ==abc1 then", "if token ==abc1 then"),
         ] {
             assert_redacts(text, want);
         }
