@@ -44,8 +44,8 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// first, and after a header's `Cookie:` or a label's `Digest` the rest of the line (a label
 /// at a line's end takes the next line's first word, unless that is a label too; a YAML list
 /// item's `-` before it is skipped, and each item of the list goes; after a block scalar's
-/// mark, `|` or `>-` and the like, every line of the block goes, after a secret's name alone
-/// too);
+/// mark ending its line, `|`, `>-`, `|2` and the like, every line of the block goes, after a
+/// secret's name alone too, or with no deeper line below, the next line's first word);
 /// what `{:?}` wraps after any of these (`Some("…")`, `url::Url`'s `query: Some("…")`); the
 /// word after a scheme that a secret's name holds (`{"authorization":"Token …`), as after a
 /// label; the word after `Bearer`, `Basic` or a secret's name alone before a colon
