@@ -45,7 +45,9 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// at a line's end takes the next line's first word, unless that is a label too; a YAML list
 /// item's `-` before it is skipped, and each item of the list goes; after a block scalar's
 /// mark ending its line, `|`, `>-`, `|2` and the like, every line of the block goes, after a
-/// secret's name alone too, or with no deeper line below, the next line's first word);
+/// secret's name alone too, or with no deeper line below, the next line's first word; and
+/// after a label or a secret's name and `=`, a TOML multi-line string's lines to its closing
+/// quotes);
 /// what `{:?}` wraps after any of these (`Some("…")`, `url::Url`'s `query: Some("…")`); the
 /// word after a scheme that a secret's name holds (`{"authorization":"Token …`), as after a
 /// label; the word after `Bearer`, `Basic` or a secret's name alone before a colon
@@ -93,6 +95,10 @@ pub fn redact(text: &str) -> String {
     // than the label's starts no block, and the word there is the label's value as before
     // (`private_key: |` and the key below it, unindented, as a log that strips lines writes).
     let mut block_of = Next::Prose;
+    // TOML's multi-line string as a label's value (`private_key = """` and the key's lines
+    // below it, as a config parser's error quotes them): its closing quotes, and whether the
+    // line it is at has had its marker. Every line of it went but the first (helper-227).
+    let mut triple: Option<(&str, bool)> = None;
     let mut line_indent = 0;
     let mut first = true;
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
@@ -112,6 +118,25 @@ pub fn redact(text: &str) -> String {
         let new_line = space.contains(['\n', '\r']);
         if new_line || std::mem::take(&mut first) {
             line_indent = indentation(space).len();
+        }
+        if let Some((quotes, marked)) = triple {
+            // One marker a line, as in a block; the closing quotes and what follows them stay.
+            let close = word.find(quotes);
+            let marker = new_line || !marked;
+            if close != Some(0) && marker {
+                out.push_str(space);
+                out.push_str(REDACTED);
+            }
+            if let Some(at) = close {
+                if at == 0 || !marker {
+                    out.push_str(space);
+                }
+                out.push_str(&word[at..]);
+                triple = None;
+            } else {
+                triple = Some((quotes, true));
+            }
+            continue;
         }
         if let Some((label_indent, block_indent, marked)) = block {
             let inside = match block_indent {
@@ -205,6 +230,22 @@ pub fn redact(text: &str) -> String {
                 list = Some((indentation(space), next));
             }
             dash_starts_line = line_start;
+            continue;
+        }
+        if matches!(next, Next::AfterLabel | Next::AfterWeakLabel)
+            && let Some(quotes) = ["\"\"\"", "'''"].into_iter().find(|q| word.starts_with(q))
+        {
+            out.push_str(quotes);
+            let inner = &word[quotes.len()..];
+            let close = inner.find(quotes);
+            if close != Some(0) && !inner.is_empty() {
+                out.push_str(REDACTED);
+            }
+            match close {
+                Some(at) => out.push_str(&inner[at..]),
+                None => triple = Some((quotes, !inner.is_empty())),
+            }
+            next = Next::Prose;
             continue;
         }
         next = one_word(word, next, &mut out);
@@ -2088,6 +2129,38 @@ mod tests {
             } else {
                 assert_redacts(text, want);
             }
+        }
+    }
+
+    /// TOML's multi-line string as a secret's value (`private_key = \"\"\"` and the key's lines
+    /// below it, to the closing quotes): every line goes, one marker a line, where only its
+    /// opening quotes' word was read (helper-227). A string that never closes goes to the end;
+    /// one of a name that is no secret's stays.
+    #[test]
+    fn a_toml_multi_line_string_goes() {
+        for (text, want) in [
+            (
+                "private_key = \"\"\"\n-----BEGIN KEY-----\nMIIEvSECRET1\n\nxyzSECRET2\n\"\"\"\nuser = 1",
+                "private_key = \"\"\"\n<redacted>\n<redacted>\n\n<redacted>\n\"\"\"\nuser = 1",
+            ),
+            (
+                "password = \'\'\'abc SECRET3\ndef SECRET4\'\'\'  x",
+                "password = \'\'\'<redacted>\n<redacted> \'\'\'  x",
+            ),
+            (
+                "api_key = \"\"\"sk-SECRET5\"\"\",",
+                "api_key = \"\"\"<redacted>\"\"\",",
+            ),
+            (
+                "token = \"\"\"\nnever SECRET6 closed\nSECRET7",
+                "token = \"\"\"\n<redacted>\n<redacted>",
+            ),
+            (
+                "note = \"\"\"\nkeep me\n\"\"\"",
+                "note = \"\"\"\nkeep me\n\"\"\"",
+            ),
+        ] {
+            assert_redacts(text, want);
         }
     }
 
