@@ -99,8 +99,8 @@ pub fn redact(text: &str) -> String {
     // below it, as a config parser's error quotes them): its closing quotes, and whether the
     // line it is at has had its marker. Every line of it went but the first (helper-227).
     let mut triple: Option<(&str, bool)> = None;
-    let mut line_indent = 0;
-    let mut first = true;
+    // The indentation of the line the word is on (the text's first line's, to start).
+    let mut line_indent = text.len() - text.trim_start().len();
     while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
         let space = &rest[..start];
         rest = &rest[start..];
@@ -114,9 +114,9 @@ pub fn redact(text: &str) -> String {
         // fuzzing found it kept since): one word, as after any label, not that whole line. A
         // secret's name alone before a colon is prose's at a line's end too.
         // `{:#?}` writes an `Option`'s value on the line after `Some(`: it is the value still.
-        let line_start = std::mem::take(&mut dash_starts_line) | space.contains(['\n', '\r']);
         let new_line = space.contains(['\n', '\r']);
-        if new_line || std::mem::take(&mut first) {
+        let line_start = std::mem::take(&mut dash_starts_line) | new_line;
+        if new_line {
             line_indent = indentation(space).len();
         }
         if let Some((quotes, marked)) = triple {
@@ -447,11 +447,7 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
     } else if let Next::AfterBareName { strong } = next
         && word == "="
     {
-        if strong {
-            Next::AfterLabel
-        } else {
-            Next::AfterWeakLabel
-        }
+        bare_name_label(strong)
     } else if header_label(word)
         || quoted_name_label(word)
         || (next == Next::AfterQuotedName && (word == ":" || word == "=>" || word == "="))
@@ -493,11 +489,7 @@ fn plain(word: &str, next: Next, out: &mut String) -> Next {
         Next::AfterBareName { strong }
     } else if let Some(strong) = word.strip_suffix('=').and_then(bare_name) {
         // `password= "…"`: the name and its `=`, the value the next word.
-        if strong {
-            Next::AfterLabel
-        } else {
-            Next::AfterWeakLabel
-        }
+        bare_name_label(strong)
     } else {
         Next::Prose
     }
@@ -882,6 +874,16 @@ fn bare_name(word: &str) -> Option<bool> {
         return None;
     }
     Some(word.contains(['-', '_']))
+}
+
+/// What a secret's bare name (see [`bare_name`]) and its `=` make of the next word: a strong
+/// label's value, or a weak one's.
+fn bare_name_label(strong: bool) -> Next {
+    if strong {
+        Next::AfterLabel
+    } else {
+        Next::AfterWeakLabel
+    }
 }
 
 /// A secret's name alone before a colon (`password:`, `token:`): prose's as often as a

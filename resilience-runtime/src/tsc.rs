@@ -59,9 +59,7 @@ impl Tsc {
     pub(crate) fn raw(&self) -> u64 {
         #[cfg(target_arch = "x86_64")]
         if self.direct {
-            // SAFETY: `rdtsc` exists on every x86_64 CPU, and reads a register: no memory.
-            #[allow(unsafe_code)]
-            return unsafe { std::arch::x86_64::_rdtsc() };
+            return rdtsc();
         }
         self.clock.raw()
     }
@@ -103,9 +101,7 @@ fn reads_the_tsc(clock: &quanta::Clock) -> bool {
     {
         (0..3).all(|_| {
             let before = clock.raw();
-            // SAFETY: as in `Tsc::raw`.
-            #[allow(unsafe_code)]
-            let ours = unsafe { std::arch::x86_64::_rdtsc() };
+            let ours = rdtsc();
             let after = clock.raw();
             before <= ours && ours <= after
         })
@@ -114,6 +110,17 @@ fn reads_the_tsc(clock: &quanta::Clock) -> bool {
     {
         let _ = clock;
         false
+    }
+}
+
+/// The TSC now.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn rdtsc() -> u64 {
+    // SAFETY: `rdtsc` exists on every x86_64 CPU, and reads a register: no memory.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::arch::x86_64::_rdtsc()
     }
 }
 
