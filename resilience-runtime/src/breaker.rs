@@ -455,7 +455,7 @@ impl Breaker {
     /// the kernel updates every tick, no counter read): on our benchmark machine the bare call
     /// plus one read takes 6.0 ns, against 9.5 ns with a TSC read and 23.8 ns with the OS
     /// clock's (paired, the bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, runs
-    /// H–K). Its tick (1–4 ms, 10 ms on a kernel built with HZ=100) can move the end of an
+    /// H–K; read through the vDSO's own function since stop 41, see [`coarse_now`]). Its tick (1–4 ms, 10 ms on a kernel built with HZ=100) can move the end of an
     /// opening by that much either way, against a timeout of seconds. Linux only (see
     /// [`COARSE_CLOCK`]). A clock of our own, kept current by a thread or a timer, would be
     /// cheaper still, but a stalled one would leave breakers stuck open: the failure this
