@@ -43,7 +43,8 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// credential header's label (`Authorization:`, `X-Api-Key:`, …) and the scheme that may come
 /// first, and after a header's `Cookie:` or a label's `Digest` the rest of the line (a label
 /// at a line's end takes the next line's first word, unless that is a label too; a YAML list
-/// item's `-` before it is skipped, and each item of the list goes; after a block scalar's
+/// item's `-` before it is skipped, and each item of the list goes; a YAML tag before it
+/// (`!!binary`, `!vault`) is no value either, and goes with it after a label; after a block scalar's
 /// mark ending its line, `|`, `>-`, `|2` and the like, every line of the block goes, after a
 /// secret's name alone too, or with no deeper line below, the next line's first word; and
 /// after a label or a secret's name and `=`, a TOML multi-line string's lines to its closing
@@ -232,6 +233,21 @@ pub fn redact(text: &str) -> String {
             dash_starts_line = line_start;
             continue;
         }
+        // A YAML tag before a label's value, with more on its line (`private_key: !!binary |`
+        // and the key below it, Ansible's `password: !vault |`, `password: !!str …`): the
+        // value is what follows it, a block's mark included. The tag is read as a value too,
+        // as a password may look like one (`db_password: !Passw0rd rejected`). Taken for the
+        // value, it left the block and the word after it (stop 40's list).
+        if matches!(next, Next::AfterLabel | Next::AfterWeakLabel)
+            && yaml_tag(word)
+            && !rest
+                .trim_start_matches([' ', '\t'])
+                .starts_with(['\n', '\r'])
+            && !rest.trim_start_matches([' ', '\t']).is_empty()
+        {
+            one_word(word, next, &mut out);
+            continue;
+        }
         if matches!(next, Next::AfterLabel | Next::AfterWeakLabel)
             && let Some(quotes) = ["\"\"\"", "'''"].into_iter().find(|q| word.starts_with(q))
         {
@@ -252,6 +268,12 @@ pub fn redact(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// A YAML tag (`!!binary`, `!vault`, `!` alone): `!` first, no
+/// quote (a quoted word is a value), and not a marker of an earlier pass.
+fn yaml_tag(word: &str) -> bool {
+    word.starts_with('!') && !word.contains(['"', '\'', '`']) && !word.contains(REDACTED)
 }
 
 /// The white space `space` ends with after its last line break: a line's indentation.
@@ -2786,6 +2808,55 @@ mod tests {
             ),
             ("password: >-1\n SECRET6", "password: >-1\n <redacted>"),
             ("api_key: |2+\n  SECRET7", "api_key: |2+\n  <redacted>"),
+        ] {
+            assert_redacts(text, want);
+        }
+    }
+
+    /// A YAML tag between a label and its value (stop 40's list): the value after it goes,
+    /// a block after it too; the tag goes after a label (it may be a password that starts
+    /// with `!`), and stays after a name prose uses unless it looks like a credential.
+    #[test]
+    fn a_yaml_tag_before_a_value_or_a_block_is_no_value() {
+        for (text, want) in [
+            (
+                "private_key: !!binary |\n  c2VjcmV0SECRET1\n  a2V5\nnext: 1",
+                "private_key: <redacted> |\n  <redacted>\n  <redacted>\nnext: 1",
+            ),
+            (
+                "ansible_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6231SECRET2\nuser: bob",
+                "ansible_password: <redacted> |\n  <redacted>\n  <redacted>\nuser: bob",
+            ),
+            (
+                "password: !!str hunter2SECRET3",
+                "password: !!str <redacted>",
+            ),
+            (
+                "password: !!binary aGVsbG8SECRET4=",
+                "password: !!binary <redacted>",
+            ),
+            (
+                "db_password: !Passw0rdSECRET5 rejected",
+                "db_password: <redacted> <redacted>",
+            ),
+            (
+                "api_key: !!str \"SECRET6 two words\"",
+                "api_key: <redacted> \"<redacted>\"",
+            ),
+            // A tag at a line's end is the value, as any word there is.
+            (
+                "password: !Passw0rdSECRET7\nuser: bob",
+                "password: <redacted>\nuser: bob",
+            ),
+            // Not after a name that is no secret's, nor in prose.
+            (
+                "kind: !!binary |\n  aGVsbG8=",
+                "kind: !!binary |\n  aGVsbG8=",
+            ),
+            (
+                "it failed! password: too short",
+                "it failed! password: too short",
+            ),
         ] {
             assert_redacts(text, want);
         }
