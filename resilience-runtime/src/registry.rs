@@ -138,11 +138,13 @@ impl Registry {
         clashes_with(name, known.map(String::as_str))
     }
 
-    fn create(&mut self, name: &str, config: Config) -> &'static ProviderInner {
+    /// Makes and registers `name`'s provider; with how many the registry holds now, for
+    /// [`warn_if_many`] (counted under the lock: each count is some call's alone).
+    fn create(&mut self, name: &str, config: Config) -> (&'static ProviderInner, usize) {
         let inner = make(name, config, true, &crate::drain::PROCESS);
         self.providers.insert(name.to_owned(), inner);
         crate::telemetry::provider_known(inner.name, inner.breaker.state());
-        inner
+        (inner, self.providers.len())
     }
 }
 
@@ -236,10 +238,11 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
     let seen_by_init = reg.provider_code.contains_key(name)
         || CallSite::registered().any(|s| s.provider_name() == name)
         || has_named_site(name);
-    let inner = reg.create(name, config);
+    let (inner, count) = reg.create(name, config);
     drop(reg);
     check_names_once();
     on_made(inner);
+    warn_if_many(inner, count);
     // After an `init()` that returned these as an error, the advice would be wrong.
     let advice = if INIT_RAN.load(Ordering::Relaxed) {
         ""
@@ -1275,11 +1278,12 @@ fn configure_with(
         warn_replaced("configure()", &replaced);
         return Ok(Provider(existing));
     }
-    let made = reg.create(name, config);
+    let (made, count) = reg.create(name, config);
     drop(reg);
     warn_replaced("configure()", &replaced);
     check_names_once();
     on_made(made);
+    warn_if_many(made, count);
     Ok(Provider(made))
 }
 
@@ -1288,6 +1292,48 @@ fn configure_with(
 pub(crate) fn on_made(p: &ProviderInner) {
     say_switches_off(p);
     warn_if_budget_never_refills(p);
+    warn_if_name_holds_a_credential(p);
+}
+
+/// A provider named with what [`redact`](crate::redact) removes (a base URL's user-info or
+/// query, a key: `https://user:pass@api.example`, `kimi?key=…`) says so once, at its making,
+/// with the name redacted: the name itself is a metric label, a field and part of the text of
+/// every log line about the provider, and shown by `/health`, none of them redacted (the
+/// README, Metrics). Nothing else is done: the name is the code's to change.
+fn warn_if_name_holds_a_credential(p: &ProviderInner) {
+    let shown = crate::redact::redact(p.name);
+    if shown != p.name {
+        tracing::warn!(
+            target: "resilience", provider = &*shown,
+            "[CONFIG] Provider name {} holds what looks like a credential (shown here \
+             redacted): a provider's name is a metric label, part of every log line about it \
+             and shown by /health, none of them redacted. Name the provider for what it is \
+             (kimi), not by a URL or a key",
+            shown.escape_debug(),
+        );
+    }
+}
+
+/// The counts of providers at which the registry says, once each, that names are never
+/// forgotten.
+const MANY_PROVIDERS: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+
+/// At each of [`MANY_PROVIDERS`], a warning: every name makes a provider kept for the process's
+/// life (its breaker, budget and metric series: about 15 KB of `/metrics` a method), so a
+/// program that makes names from request data (a tenant, a URL) grows without bound; the
+/// README's Metrics measures it. `count` is the registry's size once `p` was made.
+fn warn_if_many(p: &ProviderInner, count: usize) {
+    if MANY_PROVIDERS.contains(&count) {
+        let last = crate::redact::redact(p.name);
+        tracing::warn!(
+            target: "resilience", providers = count,
+            "[CONFIG] {count} providers made (the last {}): each name makes a provider kept \
+             for the process's life, with its breaker, budget and metric series. A name made \
+             from request data (a tenant, a URL) grows memory and /metrics without bound: \
+             name providers by upstream",
+            last.escape_debug(),
+        );
+    }
 }
 
 /// A provider made with resilience, its retries or its breaker switched off says so once, at
