@@ -594,10 +594,11 @@ async fn a_hang_bounded_by_the_client_timeout_or_by_the_attempt_timeout() {
 // ---------------------------------------------------------------------------------------------
 // 5. Keeping reqwest-middleware's client under #[resilient].
 
-/// `reqwest_middleware::Error` has no `Classify` (and the orphan rule keeps a service from
-/// adding it), so `#[classify(transparent)]` on it does not compile: the variant that holds it
-/// is classified by hand. reqwest-retry hides the reqwest::Error inside
-/// `Error::Middleware(anyhow!(RetryError))`, so the impl looks there too.
+/// Without the `reqwest-middleware` feature, `reqwest_middleware::Error` has no `Classify` (and
+/// the orphan rule keeps a service from adding it), so `#[classify(transparent)]` on it does
+/// not compile: the variant that holds it is classified by hand, as here. reqwest-retry hides
+/// the reqwest::Error inside `Error::Middleware(anyhow!(RetryError))`, so the impl looks there
+/// too (with the feature, a `RetryError::Error`, transparent, still hides it).
 #[derive(Debug, thiserror::Error)]
 enum MwError {
     #[error(transparent)]
@@ -759,10 +760,12 @@ async fn middleware_retry_inside_resilient_multiplies_the_attempts() {
 /// The shortcut a user reaches for with the `anyhow` feature (this suite has it on):
 /// `anyhow::Error::from(reqwest_middleware::Error)` classified by its chain. thiserror's
 /// `#[error(transparent)]` on `reqwest_middleware::Error::Reqwest` hands `source()` through to
-/// the reqwest::Error's own source, so the reqwest::Error itself is not in the chain: what is
-/// found is an `io::Error` below it, when there is one.
+/// the reqwest::Error's own source, so the reqwest::Error itself is not in the chain: without
+/// the `reqwest-middleware` feature, what was found was an `io::Error` below it, when there
+/// was one, and a timeout was permanent. With it (this suite has it on), the chain's first
+/// error, the `reqwest_middleware::Error`, is classified by the reqwest::Error inside.
 #[tokio::test(start_paused = true)]
-async fn a_middleware_error_through_anyhow_loses_the_reqwest_error() {
+async fn a_middleware_error_through_anyhow_is_classified_by_its_reqwest_error() {
     let server = FaultServer::start(Faults::none()).await.unwrap();
     server.outage(Outage::Refuse);
     let plain = ClientBuilder::new(plain_client()).build(); // no retry middleware
@@ -793,8 +796,10 @@ async fn a_middleware_error_through_anyhow_loses_the_reqwest_error() {
         ErrorClass::Transient
     );
 
-    // A timeout: reqwest's own `TimedOut` is no io::Error: nothing known in the chain,
-    // so the anyhow error is permanent, never retried (reqwest::Error's Classify says transient).
+    // A timeout: reqwest's own `TimedOut` is no io::Error, so nothing below the middleware's
+    // error is known: it was permanent, never retried, where reqwest::Error's Classify says
+    // transient. The middleware's error, known with the feature, says what its reqwest::Error
+    // says.
     server.recover();
     server.script([Fault::Hang]);
     let timing_out = ClientBuilder::new(
@@ -816,7 +821,94 @@ async fn a_middleware_error_through_anyhow_loses_the_reqwest_error() {
     };
     assert!(inner.is_timeout());
     assert_eq!(inner.classify(), ErrorClass::Transient);
-    assert_eq!(anyhow::Error::from(err).classify(), ErrorClass::Permanent);
+    let through_anyhow = anyhow::Error::from(err);
+    assert!(
+        !through_anyhow
+            .chain()
+            .any(|e| e.downcast_ref::<reqwest::Error>().is_some()),
+        "the reqwest::Error is still not in the chain"
+    );
+    assert_eq!(through_anyhow.classify(), ErrorClass::Transient);
+}
+
+/// With the `reqwest-middleware` feature, a method on reqwest-middleware's client (its retry
+/// middleware taken out) returns `reqwest_middleware::Result` as it is: `check_status()?` keeps
+/// a 503's `Retry-After`, a client timeout is retried, and an open breaker comes back as the
+/// middleware error holding the `ResilienceError`.
+#[resilient(provider = "mig_mw_direct")]
+async fn mw_direct(
+    client: &ClientWithMiddleware,
+    url: &str,
+    attempts: &AtomicU32,
+) -> reqwest_middleware::Result<String> {
+    attempts.fetch_add(1, Ordering::Relaxed);
+    let call = resilience::current_call().expect("inside a resilient call");
+    Ok(client
+        .post(url)
+        .header("Idempotency-Key", call.idempotency_key)
+        .body("x")
+        .send()
+        .await?
+        .check_status()?
+        .text()
+        .await?)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_method_returns_reqwest_middleware_s_error_as_it_is() {
+    let server = FaultServer::start(Faults::none()).await.unwrap();
+    server.script([
+        Fault::StatusRetryAfter {
+            status: 503,
+            retry_after_secs: 5,
+        },
+        Fault::Hang,
+    ]);
+    let count = Arc::new(AtomicU32::new(0));
+    let client = ClientBuilder::new(
+        reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    )
+    .with(CountAttempts(count.clone()))
+    .build();
+    let attempts = AtomicU32::new(0);
+    let body = mw_direct(&client, &server.upload_url(), &attempts)
+        .await
+        .expect("the third attempt succeeds");
+    assert!(!body.is_empty());
+    assert_eq!(attempts.load(Ordering::Relaxed), 3);
+    assert_eq!(count.load(Ordering::Relaxed), 3);
+    let gaps = gaps(&server.requests_for(&only_key(&server)));
+    // The 503's Retry-After (5 s) waited for, then the jittered backoff on top.
+    assert!(gaps[0] >= Duration::from_secs(5), "{gaps:?}");
+
+    resilience::provider("mig_mw_direct").force_open();
+    let err = mw_direct(&client, &server.upload_url(), &attempts)
+        .await
+        .unwrap_err();
+    let reqwest_middleware::Error::Middleware(any) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(
+            any.downcast_ref::<ResilienceError>(),
+            Some(ResilienceError::CircuitOpen {
+                provider: "mig_mw_direct",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.classify(), ErrorClass::Permanent);
+    assert_eq!(
+        attempts.load(Ordering::Relaxed),
+        3,
+        "rejected before any attempt"
+    );
+    resilience::provider("mig_mw_direct").reset();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -271,6 +271,10 @@ fn known<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classif
     if let Some(e) = e.downcast_ref::<reqwest::Error>() {
         return Some(e);
     }
+    #[cfg(feature = "reqwest-middleware")]
+    if let Some(e) = e.downcast_ref::<reqwest_middleware::Error>() {
+        return Some(e);
+    }
     crate::__private::chain_types().find_map(|found| found(e))
 }
 

@@ -378,6 +378,79 @@ mod reqwest_impls {
 #[cfg(feature = "reqwest")]
 pub use reqwest_impls::ResponseExt;
 
+/// reqwest-middleware's error (0.5), as the `reqwest-middleware` feature makes it: a method on
+/// its client (`ClientWithMiddleware`) returns `reqwest_middleware::Result` as it is.
+#[cfg(feature = "reqwest-middleware")]
+mod middleware_impls {
+    use super::*;
+    use crate::ResilienceError;
+    use reqwest_middleware::Error;
+
+    /// The client's own error (`Error::Reqwest`) as a `reqwest::Error` is classified: a
+    /// timeout, a refused connection or a dropped body transient, a status from
+    /// `error_for_status()` by its code; a middleware's (`Error::Middleware`, an
+    /// `anyhow::Error`) by the first error in its chain that is one we know, as an
+    /// `anyhow::Error` is (an [`HttpError`] from `check_status()`, a [`ResilienceError`], an
+    /// `io::Error`, this error again under a middleware's wrapper), permanent when none is.
+    ///
+    /// Its variants are `#[error(transparent)]`, so the `reqwest::Error` inside is not in the
+    /// chain of an error that wraps this one, only its source: a timeout's (a type private to
+    /// reqwest) left nothing known there, permanent. This error, in such a chain, is found and
+    /// classified here.
+    ///
+    /// ```
+    /// use resilience::{Classify, ErrorClass, HttpError, ResilienceError};
+    ///
+    /// let throttled: reqwest_middleware::Error = HttpError::from_header(429, Some("2")).into();
+    /// assert!(matches!(throttled.classify(), ErrorClass::Throttled { retry_after: Some(_) }));
+    ///
+    /// let open: reqwest_middleware::Error =
+    ///     ResilienceError::CircuitOpen { provider: "kimi", retry_in: None }.into();
+    /// assert_eq!(open.classify(), ErrorClass::Permanent);
+    /// ```
+    impl Classify for Error {
+        fn classify(&self) -> ErrorClass {
+            match self {
+                Error::Reqwest(e) => e.classify(),
+                Error::Middleware(e) => e.classify(),
+            }
+        }
+
+        fn log_summary(&self) -> Option<Cow<'_, str>> {
+            match self {
+                Error::Reqwest(e) => e.log_summary(),
+                Error::Middleware(e) => e.log_summary(),
+            }
+        }
+
+        fn retry_after(&self) -> Option<Duration> {
+            match self {
+                Error::Reqwest(e) => Classify::retry_after(e),
+                Error::Middleware(e) => Classify::retry_after(e),
+            }
+        }
+    }
+
+    /// So that a `#[resilient]` method may return `reqwest_middleware::Result`: a rejection by
+    /// an open breaker, a deadline or a drain comes back as `Error::Middleware`, the
+    /// [`ResilienceError`] inside (`downcast_ref::<ResilienceError>()` on it), and classifies
+    /// as it does.
+    impl From<ResilienceError> for Error {
+        fn from(e: ResilienceError) -> Self {
+            Error::Middleware(anyhow::Error::new(e))
+        }
+    }
+
+    /// So that `check_status()?` works in a method that returns `reqwest_middleware::Result`:
+    /// the status and its `Retry-After` are kept (`Error::Middleware`, the [`HttpError`]
+    /// inside), where `error_for_status()` drops the header.
+    impl From<HttpError> for Error {
+        fn from(e: HttpError) -> Self {
+            Error::Middleware(anyhow::Error::new(e))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
