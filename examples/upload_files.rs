@@ -18,7 +18,7 @@
 //! Everything runs on 127.0.0.1: two fault servers (`resilience-testkit`), the metrics
 //! listener, an embedded SQLite file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -340,6 +340,27 @@ struct Transition {
     provider: String,
     from: String,
     to: String,
+    /// The breaker's generation after the move: orders a provider's moves (see
+    /// [`in_move_order`]).
+    generation: u64,
+}
+
+/// `seen` with each provider's moves in the order they were made, each keeping a place its
+/// provider had: the library logs a move after releasing the breaker's lock, so two moves a
+/// few microseconds apart on two threads can log out of order (a run printed `half_open →
+/// open` before the `open → half_open` it followed, at the same millisecond); each line's
+/// `generation` gives the order.
+fn in_move_order(mut seen: Vec<Transition>) -> Vec<Transition> {
+    let providers: BTreeSet<String> = seen.iter().map(|t| t.provider.clone()).collect();
+    for p in providers {
+        let places: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].provider == p).collect();
+        let mut moves: Vec<Transition> = places.iter().map(|&i| seen[i].clone()).collect();
+        moves.sort_by_key(|t| t.generation);
+        for (i, t) in places.into_iter().zip(moves) {
+            seen[i] = t;
+        }
+    }
+    seen
 }
 
 /// Records every `[CIRCUIT]` event's structured fields with its time since the start.
@@ -373,6 +394,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TransitionLog {
                 provider: provider.clone(),
                 from: from.clone(),
                 to: to.clone(),
+                generation: f
+                    .0
+                    .get("generation")
+                    .and_then(|g| g.parse().ok())
+                    .unwrap_or(0),
             };
             self.seen.lock().unwrap().push(t);
         }
@@ -1095,7 +1121,7 @@ async fn run() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         .iter()
         .filter(|k| at_glm.contains(*k))
         .count();
-    let transitions = transitions.lock().unwrap().clone();
+    let transitions = in_move_order(transitions.lock().unwrap().clone());
     println!();
     println!(
         "{} files in {:.1}s: {} uploaded ({}%), {} failed, {} rejected ({} failed over to the other provider, {} waited for a breaker)",
@@ -1253,6 +1279,40 @@ mod hermetic;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two moves logged out of order (as a run printed them) come out in the order they were
+    /// made, each provider's moves keeping the places its provider had.
+    #[test]
+    fn transitions_logged_out_of_order_print_in_move_order() {
+        let t = |ms, provider: &str, from: &str, to: &str, generation| Transition {
+            at: Duration::from_millis(ms),
+            provider: provider.into(),
+            from: from.into(),
+            to: to.into(),
+            generation,
+        };
+        let seen = vec![
+            t(3067, "glm", "closed", "open", 1),
+            t(5067, "glm", "open", "half_open", 2),
+            t(5070, "kimi", "closed", "open", 1),
+            t(7080, "glm", "half_open", "open", 5),
+            t(7080, "glm", "open", "half_open", 4),
+            t(7081, "kimi", "open", "half_open", 2),
+        ];
+        let order: Vec<(String, u64)> = in_move_order(seen)
+            .into_iter()
+            .map(|t| (t.provider, t.generation))
+            .collect();
+        let want = [
+            ("glm", 1),
+            ("glm", 2),
+            ("kimi", 1),
+            ("glm", 4),
+            ("glm", 5),
+            ("kimi", 2),
+        ];
+        assert_eq!(order, want.map(|(p, g)| (p.to_owned(), g)));
+    }
 
     #[test]
     fn rust_log_picks_the_lines_and_a_bad_value_is_named() {

@@ -48,6 +48,16 @@ fn failures_on_every_opening_line() {
                 "missing {expected:?} in:\n{reopen_text}"
             );
         }
+        // Each line has the breaker's generation after its move, one more for each move: what
+        // orders two lines that two threads logged out of order.
+        let generations: Vec<&str> = reopen_text
+            .lines()
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("generation="))
+            })
+            .collect();
+        assert_eq!(generations, ["1", "2", "3"], "{reopen_text}");
 
         // A. Three probes in flight (half_open_max_calls 3), all failing.
         let p = resilience::configure(

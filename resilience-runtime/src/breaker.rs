@@ -734,7 +734,7 @@ impl Breaker {
             } else {
                 self.failures()
             };
-            held.moved = Some((from_state, to, failures));
+            held.moved = Some((from_state, to, failures, next_gen));
         }
     }
 
@@ -1100,20 +1100,30 @@ enum Slot {
 /// there (so the state gauge ends on the last state, whatever the threads' order) and logged
 /// once the lock is released: a log layer that calls the same provider (a log shipper with a
 /// resilient client) may need the lock for a move of its own, and this thread holds it. Two
-/// moves made within microseconds by two threads may then log out of order.
+/// moves made within microseconds by two threads may then log out of order: each line's
+/// `generation` (the breaker's, which every move advances) gives their order.
 struct Held<'a> {
     guard: Option<MutexGuard<'a, ()>>,
     provider: &'static str,
     /// How long an opening keeps the breaker open (`CIRCUIT_BREAKER_TIMEOUT`), for its line.
     timeout: Duration,
-    moved: Option<(CircuitState, CircuitState, u32)>,
+    /// The move, the failures that made it, and the generation it started (which orders a
+    /// provider's lines when two threads log them out of order).
+    moved: Option<(CircuitState, CircuitState, u32, u64)>,
 }
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
         drop(self.guard.take());
-        if let Some((from, to, failures)) = self.moved.take() {
-            crate::telemetry::transition_logged(self.provider, from, to, failures, self.timeout);
+        if let Some((from, to, failures, generation)) = self.moved.take() {
+            crate::telemetry::transition_logged(
+                self.provider,
+                from,
+                to,
+                failures,
+                generation,
+                self.timeout,
+            );
         }
     }
 }

@@ -431,26 +431,29 @@ pub(crate) fn transition_counted(provider: &'static str, from: CircuitState, to:
 /// A breaker changed state: the `[CIRCUIT]` log line. Called with no lock held: a log layer
 /// may call the same provider (a log shipper with a resilient client).
 /// An opening says how long the breaker stays open before it lets a probe through
-/// (`open_for_ms`), so that an operator reading it knows when to look again.
+/// (`open_for_ms`), so that an operator reading it knows when to look again. Every line has
+/// the breaker's `generation` after the move: two moves a few microseconds apart on two
+/// threads may log out of order (see `breaker::Held`), and it orders them.
 pub(crate) fn transition_logged(
     provider: &'static str,
     from: CircuitState,
     to: CircuitState,
     failures: u32,
+    generation: u64,
     timeout: std::time::Duration,
 ) {
     let (f, t) = (from.as_str(), to.as_str());
     match to {
         CircuitState::Open => tracing::warn!(
-            target: "resilience", provider, from = f, to = t, failures, open_for_ms = millis(timeout),
+            target: "resilience", provider, from = f, to = t, failures, open_for_ms = millis(timeout), generation,
             "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
         ),
         CircuitState::ForcedOpen => tracing::warn!(
-            target: "resilience", provider, from = f, to = t, failures,
+            target: "resilience", provider, from = f, to = t, failures, generation,
             "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
         ),
         _ => tracing::info!(
-            target: "resilience", provider, from = f, to = t,
+            target: "resilience", provider, from = f, to = t, generation,
             "[CIRCUIT] State transition: {f} → {t} for {}", provider.escape_debug()
         ),
     }
