@@ -1402,9 +1402,9 @@ pub(crate) fn coarse_now() -> u64 {
 
 /// Whether the kernel reads the coarse clock, asked once, at the first opening under a running
 /// clock: a kernel built without POSIX timers refuses the clock to a system call, which
-/// rustix makes where it finds no vDSO, and [`coarse_now`] would then panic. Where it does not, every breaker
-/// keeps to Tokio's clock. Rejections read the clock only in an opening timed by it, so only
-/// after this said yes.
+/// rustix makes where it finds no vDSO, and [`coarse_now`] would then panic. Where the kernel
+/// refuses it, every breaker keeps to Tokio's clock. Rejections read the clock only in an
+/// opening timed by it, so only after this said yes.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn coarse_clock_works() -> bool {
     use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
