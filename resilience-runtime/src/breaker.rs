@@ -1378,20 +1378,41 @@ const MIN_RETRY_IN_TICKS: u64 = (1 << 32) / 1000 + 1;
 /// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`) in ticks of 2^-32 s. Read
 /// only once [`coarse_clock_works`] has said so (rustix's read asserts the kernel's success).
 ///
-/// Read through rustix, which calls the vDSO's `clock_gettime` itself: in `hot_path_probe
-/// open`, a rejection took 8.4 ns where it took 9.8 through coarsetime (glibc's
-/// `clock_gettime`, then its conversion); the read alone 2.5 ns, against 4.3 through glibc
-/// and 5.0 through coarsetime (one program, side by side, third host). Not rustix's
-/// `clock_gettime_dynamic`, which returns a `Result` instead of asserting: it copies the
-/// reading through memory with one 16-byte load of what the vDSO stored as two 8-byte
-/// halves, a store-forwarding stall that made the rejection 16.8 ns (perf put 80% of that
-/// function's time on the copy).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// Read through rustix, which calls the vDSO's `clock_gettime` itself (in a static build, see
+/// the other `coarse_now`): in `hot_path_probe open`, a rejection took 8.4 ns where it took
+/// 9.8 through coarsetime (glibc's `clock_gettime`, then its conversion); the read alone
+/// 2.5 ns, against 4.3 through glibc and 5.0 through coarsetime (one program, side by side,
+/// third host). Not rustix's `clock_gettime_dynamic`, which returns a `Result` instead of
+/// asserting: it copies the reading through memory with one 16-byte load of what the vDSO
+/// stored as two 8-byte halves, a store-forwarding stall that made the rejection 16.8 ns
+/// (perf put 80% of that function's time on the copy).
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    not(target_feature = "crt-static")
+))]
 #[inline(always)]
 pub(crate) fn coarse_now() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
     // A monotonic clock's reading is never negative.
     coarse_reading(t.tv_sec as u64, t.tv_nsec as u64)
+}
+
+/// [`coarse_now`] in a static build (`crt-static`: a musl target's default, or glibc's on
+/// request), through the C library's `clock_gettime` (coarsetime's call). rustix finds the
+/// vDSO through glibc's `getauxval`, looked up at run time (its `use-libc-auxv`, without
+/// which it read the address from `/proc/self/auxv`, which under valgrind is not the
+/// program's: a segfault), and a static build has none to look up: rustix then makes a system
+/// call for every read, 104 ns each in a static build here where glibc's `clock_gettime`, which
+/// reads the vDSO there too, took 3.5 ns (helper-228). Chosen when the crate is built, as a
+/// choice made at run time cost the dynamic build's rejection about 1 ns (a load and a
+/// branch, by `hot_path_probe open` side by side).
+#[cfg(all(
+    any(target_os = "linux", target_os = "android"),
+    target_feature = "crt-static"
+))]
+#[inline(always)]
+pub(crate) fn coarse_now() -> u64 {
+    coarsetime::Instant::now_without_cache_update().as_ticks()
 }
 
 /// Never read off Linux: [`COARSE_CLOCK`] is false there, so no breaker is timed by it.
@@ -1402,9 +1423,9 @@ pub(crate) fn coarse_now() -> u64 {
 
 /// Whether the kernel reads the coarse clock, asked once, at the first opening under a running
 /// clock: a kernel built without POSIX timers refuses the clock to a system call, which
-/// rustix makes where it finds no vDSO, and [`coarse_now`] would then panic. Where the kernel
-/// refuses it, every breaker keeps to Tokio's clock. Rejections read the clock only in an
-/// opening timed by it, so only after this said yes.
+/// rustix makes where it finds no vDSO, and its read in [`coarse_now`] would then panic. Where
+/// the kernel refuses it, every breaker keeps to Tokio's clock. Rejections read the clock only
+/// in an opening timed by it, so only after this said yes.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn coarse_clock_works() -> bool {
     use rustix::time::{ClockId, DynamicClockId, clock_gettime_dynamic};
@@ -1429,12 +1450,6 @@ fn coarse_clock_works() -> bool {
 #[inline(always)]
 fn coarse_reading(secs: u64, nanos: u64) -> u64 {
     (secs << 32) | ((nanos << 32) / 1_000_000_000)
-}
-
-/// Never read off Linux: [`COARSE_CLOCK`] is false there, so no breaker is timed by it.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-pub(crate) fn coarse_now() -> u64 {
-    0
 }
 
 /// `d` in the coarse clock's ticks (saturating).
@@ -2436,6 +2451,20 @@ mod tests {
         }
         if !(COARSE_CLOCK && coarse_clock_works()) {
             return;
+        }
+        // Both ways of reading it (a static build's `coarse_now` reads through coarsetime)
+        // read the same clock in the same ticks: rustix's reading lies between two of
+        // coarsetime's, to a tick of rounding.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        for _ in 0..1_000 {
+            let before = coarsetime::Instant::now_without_cache_update().as_ticks();
+            let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+            let ours = coarse_reading(t.tv_sec as u64, t.tv_nsec as u64);
+            let after = coarsetime::Instant::now_without_cache_update().as_ticks();
+            assert!(
+                before <= ours + 1 && ours <= after + 1,
+                "{before} {ours} {after}"
+            );
         }
         // The clock moves with real time, by its tick at worst (10 ms under HZ=100) either way.
         let (a, start) = (coarse_now(), std::time::Instant::now());
