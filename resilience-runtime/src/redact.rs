@@ -238,14 +238,33 @@ pub fn redact(text: &str) -> String {
         // value is what follows it, a block's mark included. The tag is read as a value too,
         // as a password may look like one (`db_password: !Passw0rd rejected`). Taken for the
         // value, it left the block and the word after it (stop 40's list).
+        let following = rest
+            .trim_start_matches([' ', '\t'])
+            .split(char::is_whitespace)
+            .next()
+            .unwrap_or("");
         if matches!(next, Next::AfterLabel | Next::AfterWeakLabel)
             && yaml_tag(word)
-            && !rest
-                .trim_start_matches([' ', '\t'])
-                .starts_with(['\n', '\r'])
-            && !rest.trim_start_matches([' ', '\t']).is_empty()
+            && !following.is_empty()
+            && !following.starts_with('#')
+            // A label after it is the next key's (`db_password: !Xy9 token: abc`): the tag is
+            // the value then, and the key takes its own (helper-228 found it kept).
+            && !(label_alone(following)
+                || header_label(following)
+                || quoted_name_label(following)
+                || weak_label(following))
         {
-            one_word(word, next, &mut out);
+            // Whole or not at all, as `!<redacted>`, a tag again on a second pass: a marker
+            // alone was read as the value there, and the word after it redacted too
+            // (`password: !… !Bearer 42` lost its `42` on the second pass; helper-228).
+            let mut tag = String::new();
+            one_word(word, next, &mut tag);
+            if tag == word {
+                out.push_str(word);
+            } else {
+                out.push('!');
+                out.push_str(REDACTED);
+            }
             continue;
         }
         if matches!(next, Next::AfterLabel | Next::AfterWeakLabel)
@@ -270,10 +289,11 @@ pub fn redact(text: &str) -> String {
     out
 }
 
-/// A YAML tag (`!!binary`, `!vault`, `!` alone): `!` first, no
-/// quote (a quoted word is a value), and not a marker of an earlier pass.
+/// A YAML tag (`!!binary`, `!vault`, `!` alone): `!` first, no quote (a quoted word is a
+/// value), and no marker of an earlier pass but the whole of a tag it redacted (`!<redacted>`).
 fn yaml_tag(word: &str) -> bool {
-    word.starts_with('!') && !word.contains(['"', '\'', '`']) && !word.contains(REDACTED)
+    word.strip_prefix('!') == Some(REDACTED)
+        || (word.starts_with('!') && !word.contains(['"', '\'', '`']) && !word.contains(REDACTED))
 }
 
 /// The white space `space` ends with after its last line break: a line's indentation.
@@ -1428,6 +1448,11 @@ mod tests {
             "S3CRET",
             "x",
             "é",
+            // YAML tags (helper-228: none was here, so a tag's second pass went untested).
+            "!",
+            "!!binary",
+            "!vault",
+            "|",
         ];
         let mut rng = StdRng::seed_from_u64(11);
         let mut changed = 0;
@@ -2821,11 +2846,11 @@ mod tests {
         for (text, want) in [
             (
                 "private_key: !!binary |\n  c2VjcmV0SECRET1\n  a2V5\nnext: 1",
-                "private_key: <redacted> |\n  <redacted>\n  <redacted>\nnext: 1",
+                "private_key: !<redacted> |\n  <redacted>\n  <redacted>\nnext: 1",
             ),
             (
                 "ansible_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6231SECRET2\nuser: bob",
-                "ansible_password: <redacted> |\n  <redacted>\n  <redacted>\nuser: bob",
+                "ansible_password: !<redacted> |\n  <redacted>\n  <redacted>\nuser: bob",
             ),
             (
                 "password: !!str hunter2SECRET3",
@@ -2837,11 +2862,25 @@ mod tests {
             ),
             (
                 "db_password: !Passw0rdSECRET5 rejected",
-                "db_password: <redacted> <redacted>",
+                "db_password: !<redacted> <redacted>",
             ),
             (
                 "api_key: !!str \"SECRET6 two words\"",
-                "api_key: <redacted> \"<redacted>\"",
+                "api_key: !<redacted> \"<redacted>\"",
+            ),
+            // helper-228: a label after the tag is the next key's, with its own value; and
+            // twice redacted is once redacted (`assert_redacts` checks it).
+            (
+                "db_password: !Xy9abcSECRET8 token: abc123SECRET9",
+                "db_password: <redacted> token: <redacted>",
+            ),
+            (
+                "api_key: ! password: hunter2SECRET10",
+                "api_key: ! password: <redacted>",
+            ),
+            (
+                "password: !SECRET11z7 !Bearer 42",
+                "password: !<redacted> !Bearer 42",
             ),
             // A tag at a line's end is the value, as any word there is.
             (
