@@ -455,8 +455,9 @@ impl Breaker {
     /// the kernel updates every tick, no counter read): on our benchmark machine the bare call
     /// plus one read takes 6.0 ns, against 9.5 ns with a TSC read and 23.8 ns with the OS
     /// clock's (paired, the bench's `clock_coarse`, `clock_tsc` and `clock_os` rows, runs
-    /// H–K; read through the vDSO's own function since stop 41, see [`coarse_now`]). Its tick (1–4 ms, 10 ms on a kernel built with HZ=100) can move the end of an
-    /// opening by that much either way, against a timeout of seconds. Linux only (see
+    /// H–K; read through the vDSO's own function since stop 41, see [`coarse_now`]). Its tick
+    /// (1–4 ms, 10 ms on a kernel built with HZ=100) can move the end of an opening by that
+    /// much either way, against a timeout of seconds. Linux only (see
     /// [`COARSE_CLOCK`]). A clock of our own, kept current by a thread or a timer, would be
     /// cheaper still, but a stalled one would leave breakers stuck open: the failure this
     /// crate exists to prevent.
@@ -1444,8 +1445,11 @@ fn coarse_clock_works() -> bool {
 /// of the same span, without its 128-bit division (the fraction, below 10^9 ns, fits the low
 /// 32 bits once scaled: a multiplication and a shift, the divisor being a constant).
 #[cfg_attr(
-    not(any(target_os = "linux", target_os = "android")),
-    allow(dead_code, reason = "read only where the coarse clock is")
+    any(
+        not(any(target_os = "linux", target_os = "android")),
+        target_feature = "crt-static"
+    ),
+    allow(dead_code, reason = "read only where rustix reads the coarse clock")
 )]
 #[inline(always)]
 fn coarse_reading(secs: u64, nanos: u64) -> u64 {

@@ -44,9 +44,9 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 /// first, and after a header's `Cookie:` or a label's `Digest` the rest of the line (a label
 /// at a line's end takes the next line's first word, unless that is a label too; a YAML list
 /// item's `-` before it is skipped, and each item of the list goes; a YAML tag before it
-/// (`!!binary`, `!vault`) is no value either, and goes with it after a label; after a block scalar's
-/// mark ending its line, `|`, `>-`, `|2` and the like, every line of the block goes, after a
-/// secret's name alone too, or with no deeper line below, the next line's first word; and
+/// (`!!binary`, `!vault`) is no value either, and goes with it after a label; after a block
+/// scalar's mark ending its line, `|`, `>-`, `|2` and the like, every line of the block goes,
+/// after a secret's name alone too, or with no deeper line below, the next line's first word; and
 /// after a label or a secret's name and `=`, a TOML multi-line string's lines to its closing
 /// quotes);
 /// what `{:?}` wraps after any of these (`Some("…")`, `url::Url`'s `query: Some("…")`); the
@@ -238,21 +238,9 @@ pub fn redact(text: &str) -> String {
         // value is what follows it, a block's mark included. The tag is read as a value too,
         // as a password may look like one (`db_password: !Passw0rd rejected`). Taken for the
         // value, it left the block and the word after it (stop 40's list).
-        let following = rest
-            .trim_start_matches([' ', '\t'])
-            .split(char::is_whitespace)
-            .next()
-            .unwrap_or("");
         if matches!(next, Next::AfterLabel | Next::AfterWeakLabel)
             && yaml_tag(word)
-            && !following.is_empty()
-            && !following.starts_with('#')
-            // A label after it is the next key's (`db_password: !Xy9 token: abc`): the tag is
-            // the value then, and the key takes its own (helper-228 found it kept).
-            && !(label_alone(following)
-                || header_label(following)
-                || quoted_name_label(following)
-                || weak_label(following))
+            && value_follows_on_its_line(rest)
         {
             // Whole or not at all, as `!<redacted>`, a tag again on a second pass: a marker
             // alone was read as the value there, and the word after it redacted too
@@ -294,6 +282,23 @@ pub fn redact(text: &str) -> String {
 fn yaml_tag(word: &str) -> bool {
     word.strip_prefix('!') == Some(REDACTED)
         || (word.starts_with('!') && !word.contains(['"', '\'', '`']) && !word.contains(REDACTED))
+}
+
+/// Whether `rest`, what follows a YAML tag, holds the value on the tag's line: a word that is
+/// no comment and no label. A label after it is the next key's (`db_password: !Xy9 token:
+/// abc`): the tag is the value then, and the key takes its own (helper-228 found it kept).
+fn value_follows_on_its_line(rest: &str) -> bool {
+    let next = rest
+        .trim_start_matches([' ', '\t'])
+        .split(char::is_whitespace)
+        .next()
+        .unwrap_or("");
+    !(next.is_empty()
+        || next.starts_with('#')
+        || label_alone(next)
+        || header_label(next)
+        || quoted_name_label(next)
+        || weak_label(next))
 }
 
 /// The white space `space` ends with after its last line break: a line's indentation.
