@@ -285,20 +285,27 @@ fn yaml_tag(word: &str) -> bool {
 }
 
 /// Whether `rest`, what follows a YAML tag, holds the value on the tag's line: a word that is
-/// no comment and no label. A label after it is the next key's (`db_password: !Xy9 token:
-/// abc`): the tag is the value then, and the key takes its own (helper-228 found it kept).
+/// no comment and no label, after any marks (`|-`, `>`), or a block's mark ending the line. A
+/// label there is the next key's (`db_password: !Xy9 token: abc`, `api_key: !x > password:
+/// y`): the tag is the value then, and the key takes its own (helper-228 and its fuzzer found
+/// them kept).
 fn value_follows_on_its_line(rest: &str) -> bool {
-    let next = rest
-        .trim_start_matches([' ', '\t'])
-        .split(char::is_whitespace)
-        .next()
-        .unwrap_or("");
-    !(next.is_empty()
-        || next.starts_with('#')
-        || label_alone(next)
-        || header_label(next)
-        || quoted_name_label(next)
-        || weak_label(next))
+    let line = rest.split(['\n', '\r']).next().unwrap_or("");
+    let mut words = line.split_whitespace();
+    let Some(mut word) = words.next() else {
+        return false;
+    };
+    if word.starts_with('#') {
+        return false;
+    }
+    while block_mark(word) {
+        match words.next() {
+            None => return true,
+            Some(comment) if comment.starts_with('#') => return true,
+            Some(next) => word = next,
+        }
+    }
+    !(label_alone(word) || header_label(word) || quoted_name_label(word) || weak_label(word))
 }
 
 /// The white space `space` ends with after its last line break: a line's indentation.
@@ -2886,6 +2893,15 @@ mod tests {
             (
                 "password: !SECRET11z7 !Bearer 42",
                 "password: !<redacted> !Bearer 42",
+            ),
+            // A mark between the tag and a label is no value either (the fuzzer's shape).
+            (
+                "api_key: !xSECRET15 > password: hunter2SECRET16",
+                "api_key: <redacted> > password: <redacted>",
+            ),
+            (
+                "password: !!str |- hunter2SECRET17",
+                "password: !!str |- <redacted>",
             ),
             // A tag at a line's end is the value, as any word there is.
             (
