@@ -854,6 +854,16 @@ async fn mw_direct(
         .await?)
 }
 
+/// The README's way to find an open breaker's rejection in the middleware's error.
+fn circuit_open(e: &reqwest_middleware::Error) -> Option<&ResilienceError> {
+    match e {
+        reqwest_middleware::Error::Middleware(any) => any
+            .downcast_ref::<ResilienceError>()
+            .filter(|r| matches!(r, ResilienceError::CircuitOpen { .. })),
+        _ => None,
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_method_returns_reqwest_middleware_s_error_as_it_is() {
     let server = FaultServer::start(Faults::none()).await.unwrap();
@@ -889,12 +899,9 @@ async fn a_method_returns_reqwest_middleware_s_error_as_it_is() {
     let err = mw_direct(&client, &server.upload_url(), &attempts)
         .await
         .unwrap_err();
-    let reqwest_middleware::Error::Middleware(any) = &err else {
-        panic!("{err:?}")
-    };
     assert!(
         matches!(
-            any.downcast_ref::<ResilienceError>(),
+            circuit_open(&err),
             Some(ResilienceError::CircuitOpen {
                 provider: "mig_mw_direct",
                 ..

@@ -462,7 +462,7 @@ where
     message = "the error type `{Self}` does not implement `resilience::Classify`",
     label = "this closure's error type `{Self}` must implement `Classify`: which of its errors to retry, and which count against the breaker",
     note = "for an error type of your own, derive it (`#[derive(resilience::Classify)]`, with `#[classify(transparent)]` or a class on each variant) or implement it, to say which errors are transient, throttled or permanent",
-    note = "for `anyhow::Error`, enable resilience's `anyhow` feature; Rust's orphan rule forbids implementing it for another crate's type (`Box<dyn Error>`, `String`): return an enum of your own that wraps it (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Other) }}`"
+    note = "for `anyhow::Error`, enable resilience's `anyhow` feature, and for `reqwest_middleware::Error` its `reqwest-middleware` feature; Rust's orphan rule forbids implementing it for another crate's type (`Box<dyn Error>`, `String`): return an enum of your own that wraps it (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Other) }}`"
 )]
 pub trait CallClassify: Classify {}
 
@@ -477,7 +477,7 @@ impl<E: Classify + ?Sized> CallClassify for E {}
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this closure's error type `{Self}` has no `From<ResilienceError>`",
     note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as `execute`'s own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it",
-    note = "for another crate's type (`reqwest::Error`, `Box<dyn Error>`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Http) }}`"
+    note = "for `reqwest_middleware::Error`, enable resilience's `reqwest-middleware` feature; for another crate's type (`reqwest::Error`, `Box<dyn Error>`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Http) }}`"
 )]
 pub trait CallError: From<ResilienceError> {}
 
@@ -558,7 +558,7 @@ where
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this error type has no `From<ResilienceError>`",
     note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as the method's own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it",
-    note = "for another crate's type (`reqwest::Error`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\")"
+    note = "for `reqwest_middleware::Error`, enable resilience's `reqwest-middleware` feature; for another crate's type (`reqwest::Error`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\")"
 )]
 pub trait FromResilienceError: From<ResilienceError> {}
 

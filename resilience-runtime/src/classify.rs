@@ -92,7 +92,7 @@ impl ErrorClass {
     message = "`{Self}` does not implement `resilience::Classify`",
     label = "this error type must implement `Classify`: which of its errors to retry, and which count against the breaker",
     note = "for an error type of your own, derive it (`#[derive(resilience::Classify)]`, with `#[classify(transparent)]` or a class on each variant) or implement it, to say which errors are transient, throttled or permanent",
-    note = "for `anyhow::Error`, enable resilience's `anyhow` feature; Rust's orphan rule forbids implementing it for another crate's error type (`Box<dyn Error>`): return an enum of your own that wraps it (see the README's \"Using it\"); where it is the field of a `#[classify(transparent)]` variant already, give that variant a fixed class instead (`#[classify(permanent)]`, `transient` or `throttled`)"
+    note = "for `anyhow::Error`, enable resilience's `anyhow` feature, and for `reqwest_middleware::Error` its `reqwest-middleware` feature; Rust's orphan rule forbids implementing it for another crate's error type (`Box<dyn Error>`): return an enum of your own that wraps it (see the README's \"Using it\"); where it is the field of a `#[classify(transparent)]` variant already, give that variant a fixed class instead (`#[classify(permanent)]`, `transient` or `throttled`)"
 )]
 pub trait Classify {
     /// The class of this error.
