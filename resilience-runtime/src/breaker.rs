@@ -2456,14 +2456,13 @@ mod tests {
         if !(COARSE_CLOCK && coarse_clock_works()) {
             return;
         }
-        // Both ways of reading it (a static build's `coarse_now` reads through coarsetime)
-        // read the same clock in the same ticks: rustix's reading lies between two of
-        // coarsetime's, to a tick of rounding.
+        // Both ways of reading it (rustix here, coarsetime in a static build) read the same
+        // clock in the same ticks: `coarse_now`'s reading lies between two of coarsetime's,
+        // to a tick of rounding.
         #[cfg(any(target_os = "linux", target_os = "android"))]
         for _ in 0..1_000 {
             let before = coarsetime::Instant::now_without_cache_update().as_ticks();
-            let t = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
-            let ours = coarse_reading(t.tv_sec as u64, t.tv_nsec as u64);
+            let ours = coarse_now();
             let after = coarsetime::Instant::now_without_cache_update().as_ticks();
             assert!(
                 before <= ours + 1 && ours <= after + 1,
