@@ -442,17 +442,23 @@ impl reqwest_middleware::Middleware for CountAttempts {
     }
 }
 
+/// reqwest-retry with 2 retries, each of its requests counted into `count`.
+fn counted_old_client(count: &Arc<AtomicU32>) -> ClientWithMiddleware {
+    ClientBuilder::new(plain_client())
+        .with(RetryTransientMiddleware::new_with_policy(
+            ExponentialBackoff::builder().build_with_max_retries(2),
+        ))
+        .with(CountAttempts(count.clone()))
+        .build()
+}
+
 #[tokio::test(start_paused = true)]
 async fn connection_refused_old_error_is_a_middleware_error_not_reqwest_s() {
     let server = FaultServer::start(Faults::none()).await.unwrap();
     server.outage(Outage::Refuse);
 
     let count = Arc::new(AtomicU32::new(0));
-    let policy = ExponentialBackoff::builder().build_with_max_retries(2);
-    let old = ClientBuilder::new(plain_client())
-        .with(RetryTransientMiddleware::new_with_policy(policy))
-        .with(CountAttempts(count.clone()))
-        .build();
+    let old = counted_old_client(&count);
     let start = Instant::now();
     let err = old_upload(&old, &server.upload_url()).await.unwrap_err();
     assert!(start.elapsed() <= Duration::from_secs(3));
@@ -742,12 +748,7 @@ async fn middleware_retry_inside_resilient_multiplies_the_attempts() {
     let server = FaultServer::start(Faults::none()).await.unwrap();
     server.outage(Outage::Refuse);
     let count = Arc::new(AtomicU32::new(0));
-    let old = ClientBuilder::new(plain_client())
-        .with(RetryTransientMiddleware::new_with_policy(
-            ExponentialBackoff::builder().build_with_max_retries(2),
-        ))
-        .with(CountAttempts(count.clone()))
-        .build();
+    let old = counted_old_client(&count);
     let attempts = AtomicU32::new(0);
     let err = upload_double_refused(&old, &server.upload_url(), &attempts)
         .await
@@ -841,6 +842,15 @@ async fn mw_direct(
     url: &str,
     attempts: &AtomicU32,
 ) -> reqwest_middleware::Result<String> {
+    mw_direct_body(client, url, attempts).await
+}
+
+/// The README's snippet's body (`current_call()` answers in a function the method awaits).
+async fn mw_direct_body(
+    client: &ClientWithMiddleware,
+    url: &str,
+    attempts: &AtomicU32,
+) -> reqwest_middleware::Result<String> {
     attempts.fetch_add(1, Ordering::Relaxed);
     let call = resilience::current_call().expect("inside a resilient call");
     Ok(client
@@ -916,6 +926,56 @@ async fn a_method_returns_reqwest_middleware_s_error_as_it_is() {
         "rejected before any attempt"
     );
     resilience::provider("mig_mw_direct").reset();
+}
+
+#[resilient(provider = "mig_mw_nested")]
+async fn mw_nested(
+    client: &ClientWithMiddleware,
+    url: &str,
+    attempts: &AtomicU32,
+) -> reqwest_middleware::Result<String> {
+    mw_direct_body(client, url, attempts).await
+}
+
+/// reqwest-retry left in the client: when its retries end in an error (here refused
+/// connections), the error says so ("Request failed after 2 retries"), and with the feature
+/// each `[RETRY]` line's error says it, and one warning a process says what it costs.
+#[tokio::test(start_paused = true)]
+async fn a_retrying_middleware_inside_is_named_when_its_retries_end_in_an_error() {
+    let server = FaultServer::start(Faults::none()).await.unwrap();
+    server.outage(Outage::Refuse);
+    let count = Arc::new(AtomicU32::new(0));
+    let client = counted_old_client(&count);
+    let attempts = AtomicU32::new(0);
+    let err = mw_nested(&client, &server.upload_url(), &attempts)
+        .instrument(span("nested"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.classify(), ErrorClass::Transient);
+    assert_eq!(attempts.load(Ordering::Relaxed), 3);
+    assert_eq!(count.load(Ordering::Relaxed), 9, "3 attempts of 3 requests");
+    let said = "(after 2 retries by a middleware inside the attempt)";
+    assert!(
+        err.log_summary().is_some_and(|s| s.ends_with(said)),
+        "{:?}",
+        err.log_summary()
+    );
+    let lines = lines_of("nested");
+    // The two retries' lines and the giving-up line (not the first attempt's debug line).
+    let retries: Vec<_> = lines.iter().filter(|l| l.contains("error=")).collect();
+    assert_eq!(retries.len(), 3, "{lines:#?}");
+    assert!(retries.iter().all(|l| l.contains(said)), "{retries:#?}");
+    // Once a process, whichever test's failure found it first.
+    let text = logs().text();
+    let warned: Vec<_> = text
+        .lines()
+        .filter(|l| l.contains("A retrying middleware retried inside an attempt"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{warned:#?}");
+    assert!(
+        warned[0].contains("WARN") && warned[0].contains("RetryTransientMiddleware"),
+        "{warned:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
