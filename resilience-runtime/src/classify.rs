@@ -304,7 +304,10 @@ fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
 /// cannot tell) and logs no text (its messages are yours, and may hold anything). A boxed
 /// error converted with `anyhow!(boxed)` or `Error::from_boxed` hides its type from anyhow's
 /// chain: downcast the box first. An open breaker comes back as an `anyhow::Error` holding the
-/// [`ResilienceError`](crate::ResilienceError) (`downcast_ref` finds it).
+/// [`ResilienceError`](crate::ResilienceError) (`downcast_ref` finds it). reqwest-retry's error
+/// in the chain (`Request failed after 2 retries`: its middleware retried inside one of our
+/// attempts) changes no class; the summary ends `(after 2 retries by a middleware inside the
+/// attempt)`, and the first one in the process is warned of.
 ///
 /// ```
 /// # #[cfg(feature = "anyhow")] {
@@ -319,15 +322,182 @@ fn anyhow_known(e: &anyhow::Error) -> Option<&dyn Classify> {
 #[cfg(feature = "anyhow")]
 impl Classify for anyhow::Error {
     fn classify(&self) -> ErrorClass {
+        if let Some(retries) = nested::retried_inside(self) {
+            nested::warn(retries);
+        }
         anyhow_known(self).map_or(ErrorClass::Permanent, Classify::classify)
     }
 
     fn log_summary(&self) -> Option<Cow<'_, str>> {
-        anyhow_known(self).and_then(Classify::log_summary)
+        nested::said(self, anyhow_known(self).and_then(Classify::log_summary))
     }
 
     fn retry_after(&self) -> Option<Duration> {
         anyhow_known(self).and_then(Classify::retry_after)
+    }
+}
+
+/// A retrying middleware's retries inside one of our attempts (reqwest-retry's, left in a
+/// reqwest-middleware client), found in an `anyhow::Error`'s chain: reqwest-middleware's
+/// `Error::Middleware` holds one, and a user's `anyhow::Error` may hold that.
+#[cfg(feature = "anyhow")]
+mod nested {
+    use super::*;
+    use std::fmt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// What reqwest-retry's `RetryError::WithRetries` says (`Request failed after 2 retries`),
+    /// found in the chain: its retries, made inside one of our attempts. Read
+    /// from the text, as reqwest-retry is not a dependency of ours (its type is not one to
+    /// downcast to here), and only after a failed attempt. Its retries that end in a response
+    /// (a 503 after the last) leave no error to find.
+    pub(super) fn retried_inside(e: &anyhow::Error) -> Option<u32> {
+        e.chain().find_map(|c| {
+            let mut m = Match::default();
+            // The matcher stops the formatting at the first byte that cannot match.
+            fmt::write(&mut m, format_args!("{c}")).ok()?;
+            m.retries()
+        })
+    }
+
+    /// `Request failed after {n} retries`, matched as it is written, without allocating.
+    #[derive(Default)]
+    struct Match {
+        at: usize,
+        retries: Option<u32>,
+        done: bool,
+    }
+
+    const BEFORE: &str = "Request failed after ";
+    const AFTER: &str = " retries";
+
+    impl fmt::Write for Match {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for b in s.bytes() {
+                if self.done {
+                    return Err(fmt::Error);
+                }
+                if self.at < BEFORE.len() {
+                    if b != BEFORE.as_bytes()[self.at] {
+                        return Err(fmt::Error);
+                    }
+                    self.at += 1;
+                } else if b.is_ascii_digit() && self.at == BEFORE.len() {
+                    let d = u32::from(b - b'0');
+                    let n = self
+                        .retries
+                        .unwrap_or(0)
+                        .checked_mul(10)
+                        .and_then(|n| n.checked_add(d));
+                    self.retries = Some(n.ok_or(fmt::Error)?);
+                } else {
+                    let i = self.at - BEFORE.len();
+                    if self.retries.is_none() || b != AFTER.as_bytes()[i] {
+                        return Err(fmt::Error);
+                    }
+                    self.at += 1;
+                    self.done = self.at == BEFORE.len() + AFTER.len();
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl Match {
+        fn retries(&self) -> Option<u32> {
+            self.retries.filter(|_| self.done)
+        }
+    }
+
+    /// Once a process: a retrying middleware's retries inside our attempts multiply the requests
+    /// a call makes, unseen by the breaker, the metrics and the retry budget (README, "Keeping
+    /// reqwest-middleware's client"). Each `[RETRY]` line then says so of its error as well.
+    pub(super) fn warn(retries: u32) {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        // A load first: after the warning, the failures that find it take no write.
+        if WARNED.load(Ordering::Relaxed) || WARNED.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tracing::warn!(
+            target: "resilience", retries,
+            "[RETRY] A retrying middleware retried inside an attempt of a #[resilient] call \
+             (\"Request failed after {retries} retries\", reqwest-retry's error): each attempt \
+             makes that many requests more, which the breaker, the metrics and the retry \
+             budget count as one attempt, and a 429's Retry-After is not waited for between \
+             them. Take RetryTransientMiddleware out of the client: #[resilient] retries the \
+             call. Said once a process; each [RETRY] line's error says it too",
+        );
+    }
+
+    /// `summary`, followed by what the retries inside were, once (an `anyhow::Error` inside
+    /// another one's chain says it already).
+    pub(super) fn said<'a>(
+        e: &anyhow::Error,
+        summary: Option<Cow<'a, str>>,
+    ) -> Option<Cow<'a, str>> {
+        let Some(retries) = retried_inside(e) else {
+            return summary;
+        };
+        let note = format!(" (after {retries} retries by a middleware inside the attempt)");
+        match summary {
+            Some(s) if s.ends_with(&note) => Some(s),
+            s => Some(Cow::Owned(format!(
+                "{}{note}",
+                s.as_deref().unwrap_or("error")
+            ))),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn reqwest_retry_s_count_is_read_from_its_words_exactly() {
+            let found = |text: &'static str| retried_inside(&anyhow::anyhow!(text));
+            assert_eq!(found("Request failed after 2 retries"), Some(2));
+            assert_eq!(
+                found("Request failed after 4294967295 retries"),
+                Some(u32::MAX)
+            );
+            for not in [
+                "Request failed after 4294967296 retries",
+                "Request failed after  retries",
+                "Request failed after 2 retries!",
+                "Request failed after 2 retrie",
+                "Request failed after 2",
+                "request failed after 2 retries",
+                "Request failed after -2 retries",
+                "Request failed after 2 3 retries",
+                "",
+            ] {
+                assert_eq!(found(not), None, "{not:?}");
+            }
+            // Below a middleware's context, and written in pieces.
+            let under = anyhow::anyhow!("Request failed after {} retries", 7).context("upload");
+            assert_eq!(retried_inside(&under), Some(7));
+        }
+
+        /// Without the reqwest-middleware feature too: a user's `anyhow::Error` holding
+        /// reqwest-retry's error says it, after what its chain is classified by.
+        #[test]
+        fn an_anyhow_error_s_summary_says_so_and_its_class_is_unchanged() {
+            let e = anyhow::Error::new(crate::HttpError::from_header(503, None))
+                .context("Request failed after 3 retries")
+                .context("uploading a.txt");
+            assert_eq!(e.classify(), ErrorClass::Transient);
+            assert_eq!(
+                e.log_summary().as_deref(),
+                Some("HTTP 503 (after 3 retries by a middleware inside the attempt)")
+            );
+            let unknown = anyhow::anyhow!("Request failed after 1 retries");
+            assert_eq!(unknown.classify(), ErrorClass::Permanent);
+            assert_eq!(
+                unknown.log_summary().as_deref(),
+                Some("error (after 1 retries by a middleware inside the attempt)"),
+                "the count, never the error's own text"
+            );
+        }
     }
 }
 

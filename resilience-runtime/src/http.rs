@@ -385,7 +385,6 @@ mod middleware_impls {
     use super::*;
     use crate::ResilienceError;
     use reqwest_middleware::Error;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// The client's own error (`Error::Reqwest`) as a `reqwest::Error` is classified: a
     /// timeout, a refused connection or a dropped body transient, a status from
@@ -413,28 +412,14 @@ mod middleware_impls {
         fn classify(&self) -> ErrorClass {
             match self {
                 Error::Reqwest(e) => e.classify(),
-                Error::Middleware(e) => {
-                    if let Some(retries) = retried_inside(e) {
-                        warn_retried_inside(retries);
-                    }
-                    e.classify()
-                }
+                Error::Middleware(e) => e.classify(),
             }
         }
 
         fn log_summary(&self) -> Option<Cow<'_, str>> {
             match self {
                 Error::Reqwest(e) => e.log_summary(),
-                Error::Middleware(e) => {
-                    let summary = e.log_summary();
-                    match retried_inside(e) {
-                        Some(retries) => Some(Cow::Owned(format!(
-                            "{} (after {retries} retries by a middleware inside the attempt)",
-                            summary.as_deref().unwrap_or("error"),
-                        ))),
-                        None => summary,
-                    }
-                }
+                Error::Middleware(e) => e.log_summary(),
             }
         }
 
@@ -444,89 +429,6 @@ mod middleware_impls {
                 Error::Middleware(e) => Classify::retry_after(e),
             }
         }
-    }
-
-    /// What reqwest-retry's `RetryError::WithRetries` says (`Request failed after 2 retries`),
-    /// found in a middleware error's chain: its retries, made inside one of our attempts. Read
-    /// from the text, as reqwest-retry is not a dependency of ours (its type is not one to
-    /// downcast to here), and only after a failed attempt. Its retries that end in a response
-    /// (a 503 after the last) leave no error to find.
-    fn retried_inside(e: &anyhow::Error) -> Option<u32> {
-        e.chain().find_map(|c| {
-            let mut m = Match::default();
-            // The matcher stops the formatting at the first byte that cannot match.
-            fmt::write(&mut m, format_args!("{c}")).ok()?;
-            m.retries()
-        })
-    }
-
-    /// `Request failed after {n} retries`, matched as it is written, without allocating.
-    #[derive(Default)]
-    struct Match {
-        at: usize,
-        retries: Option<u32>,
-        done: bool,
-    }
-
-    const BEFORE: &str = "Request failed after ";
-    const AFTER: &str = " retries";
-
-    impl fmt::Write for Match {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            for b in s.bytes() {
-                if self.done {
-                    return Err(fmt::Error);
-                }
-                if self.at < BEFORE.len() {
-                    if b != BEFORE.as_bytes()[self.at] {
-                        return Err(fmt::Error);
-                    }
-                    self.at += 1;
-                } else if b.is_ascii_digit() && self.at == BEFORE.len() {
-                    let d = u32::from(b - b'0');
-                    let n = self
-                        .retries
-                        .unwrap_or(0)
-                        .checked_mul(10)
-                        .and_then(|n| n.checked_add(d));
-                    self.retries = Some(n.ok_or(fmt::Error)?);
-                } else {
-                    let i = self.at - BEFORE.len();
-                    if self.retries.is_none() || b != AFTER.as_bytes()[i] {
-                        return Err(fmt::Error);
-                    }
-                    self.at += 1;
-                    self.done = self.at == BEFORE.len() + AFTER.len();
-                }
-            }
-            Ok(())
-        }
-    }
-
-    impl Match {
-        fn retries(&self) -> Option<u32> {
-            self.retries.filter(|_| self.done)
-        }
-    }
-
-    /// Once a process: a retrying middleware's retries inside our attempts multiply the requests
-    /// a call makes, unseen by the breaker, the metrics and the retry budget (README, "Keeping
-    /// reqwest-middleware's client"). Each `[RETRY]` line then says so of its error as well.
-    fn warn_retried_inside(retries: u32) {
-        static WARNED: AtomicBool = AtomicBool::new(false);
-        // A load first: after the warning, the failures that find it take no write.
-        if WARNED.load(Ordering::Relaxed) || WARNED.swap(true, Ordering::Relaxed) {
-            return;
-        }
-        tracing::warn!(
-            target: "resilience", retries,
-            "[RETRY] A retrying middleware retried inside an attempt of a #[resilient] call \
-             (\"Request failed after {retries} retries\", reqwest-retry's error): each attempt \
-             makes that many requests more, which the breaker, the metrics and the retry \
-             budget count as one attempt, and a 429's Retry-After is not waited for between \
-             them. Take RetryTransientMiddleware out of the client: #[resilient] retries the \
-             call. Said once a process; each [RETRY] line's error says it too",
-        );
     }
 
     /// So that a `#[resilient]` method may return `reqwest_middleware::Result`: a rejection by
@@ -552,46 +454,25 @@ mod middleware_impls {
     mod tests {
         use super::*;
 
+        /// reqwest-retry's error inside this one: said once, also where this error is in
+        /// turn inside an `anyhow::Error` whose chain shows reqwest-retry's words again.
         #[test]
-        fn reqwest_retry_s_count_is_read_from_its_words_exactly() {
-            let found = |text: &'static str| retried_inside(&anyhow::anyhow!(text));
-            assert_eq!(found("Request failed after 2 retries"), Some(2));
-            assert_eq!(
-                found("Request failed after 4294967295 retries"),
-                Some(u32::MAX)
-            );
-            for not in [
-                "Request failed after 4294967296 retries",
-                "Request failed after  retries",
-                "Request failed after 2 retries!",
-                "Request failed after 2 retrie",
-                "Request failed after 2",
-                "request failed after 2 retries",
-                "Request failed after -2 retries",
-                "Request failed after 2 3 retries",
-                "",
-            ] {
-                assert_eq!(found(not), None, "{not:?}");
-            }
-            // Below a middleware's context, and written in pieces.
-            let under = anyhow::anyhow!("Request failed after {} retries", 7).context("upload");
-            assert_eq!(retried_inside(&under), Some(7));
-        }
-
-        #[test]
-        fn its_summary_says_so_and_its_class_is_unchanged() {
-            let inner = anyhow::Error::new(HttpError::from_header(503, None))
-                .context("Request failed after 3 retries");
-            let e = Error::Middleware(inner);
+        fn retries_inside_are_said_once_and_the_class_is_unchanged() {
+            let said = "HTTP 503 (after 3 retries by a middleware inside the attempt)";
+            let make = || {
+                Error::Middleware(
+                    anyhow::Error::new(HttpError::from_header(503, None))
+                        .context("Request failed after 3 retries"),
+                )
+            };
+            let e = make();
             assert_eq!(e.classify(), ErrorClass::Transient);
-            let summary = e.log_summary().unwrap();
-            assert!(
-                summary.starts_with("HTTP 503")
-                    && summary.ends_with(" (after 3 retries by a middleware inside the attempt)"),
-                "{summary}"
-            );
+            assert_eq!(e.log_summary().as_deref(), Some(said));
+            let outer = anyhow::Error::new(make()).context("uploading a.txt");
+            assert_eq!(outer.classify(), ErrorClass::Transient);
+            assert_eq!(outer.log_summary().as_deref(), Some(said));
             let plain = Error::Middleware(anyhow::Error::new(HttpError::from_header(503, None)));
-            assert!(!plain.log_summary().unwrap().contains("retries"));
+            assert_eq!(plain.log_summary().as_deref(), Some("HTTP 503"));
         }
     }
 }
