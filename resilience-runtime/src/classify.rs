@@ -438,7 +438,11 @@ mod nested {
         let Some(retries) = retried_inside(e) else {
             return summary;
         };
-        let note = format!(" (after {retries} retries by a middleware inside the attempt)");
+        let retries = match retries {
+            1 => Cow::Borrowed("1 retry"),
+            n => Cow::Owned(format!("{n} retries")),
+        };
+        let note = format!(" (after {retries} by a middleware inside the attempt)");
         match summary {
             Some(s) if s.ends_with(&note) => Some(s),
             s => Some(Cow::Owned(format!(
@@ -494,7 +498,7 @@ mod nested {
             assert_eq!(unknown.classify(), ErrorClass::Permanent);
             assert_eq!(
                 unknown.log_summary().as_deref(),
-                Some("error (after 1 retries by a middleware inside the attempt)"),
+                Some("error (after 1 retry by a middleware inside the attempt)"),
                 "the count, never the error's own text"
             );
         }
