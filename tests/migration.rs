@@ -969,7 +969,7 @@ async fn a_retrying_middleware_inside_is_named_when_its_retries_end_in_an_error(
     let text = logs().text();
     let warned: Vec<_> = text
         .lines()
-        .filter(|l| l.contains("A retrying middleware retried inside an attempt"))
+        .filter(|l| l.contains("A retrying middleware retried before an error came back"))
         .collect();
     assert_eq!(warned.len(), 1, "{warned:#?}");
     assert!(

@@ -354,18 +354,30 @@ mod nested {
     pub(super) fn retried_inside(e: &anyhow::Error) -> Option<u32> {
         e.chain().find_map(|c| {
             let mut m = Match::default();
-            // The matcher stops the formatting at the first byte that cannot match.
+            // Never an error: `Match` takes every write (see there).
             fmt::write(&mut m, format_args!("{c}")).ok()?;
             m.retries()
         })
     }
 
-    /// `Request failed after {n} retries`, matched as it is written, without allocating.
+    /// `Request failed after {n} retries`, matched as it is written, without allocating. A
+    /// write that cannot match ends the match, not the formatting: `fmt::Error` there would reach
+    /// a `Display` that unwraps its writes (`write!(f, …).unwrap()`), which `to_string()` never
+    /// fails, and panic the call; one that ignores it went on feeding the matcher and matched
+    /// what followed. The rest is skipped at a write's cost.
     #[derive(Default)]
     struct Match {
         at: usize,
         retries: Option<u32>,
-        done: bool,
+        state: State,
+    }
+
+    #[derive(Default, PartialEq)]
+    enum State {
+        #[default]
+        Matching,
+        Done,
+        Failed,
     }
 
     const BEFORE: &str = "Request failed after ";
@@ -373,13 +385,23 @@ mod nested {
 
     impl fmt::Write for Match {
         fn write_str(&mut self, s: &str) -> fmt::Result {
+            if self.state != State::Failed && !self.take(s) {
+                self.state = State::Failed;
+            }
+            Ok(())
+        }
+    }
+
+    impl Match {
+        /// `false` as soon as `s` cannot continue the words.
+        fn take(&mut self, s: &str) -> bool {
             for b in s.bytes() {
-                if self.done {
-                    return Err(fmt::Error);
+                if self.state == State::Done {
+                    return false;
                 }
                 if self.at < BEFORE.len() {
                     if b != BEFORE.as_bytes()[self.at] {
-                        return Err(fmt::Error);
+                        return false;
                     }
                     self.at += 1;
                 } else if b.is_ascii_digit() && self.at == BEFORE.len() {
@@ -389,23 +411,27 @@ mod nested {
                         .unwrap_or(0)
                         .checked_mul(10)
                         .and_then(|n| n.checked_add(d));
-                    self.retries = Some(n.ok_or(fmt::Error)?);
+                    match n {
+                        Some(n) => self.retries = Some(n),
+                        None => return false,
+                    }
                 } else {
                     let i = self.at - BEFORE.len();
                     if self.retries.is_none() || b != AFTER.as_bytes()[i] {
-                        return Err(fmt::Error);
+                        return false;
                     }
                     self.at += 1;
-                    self.done = self.at == BEFORE.len() + AFTER.len();
+                    if self.at == BEFORE.len() + AFTER.len() {
+                        self.state = State::Done;
+                    }
                 }
             }
-            Ok(())
+            true
         }
-    }
 
-    impl Match {
+        /// reqwest-retry writes the words only after a retry (`0 retries` is not its).
         fn retries(&self) -> Option<u32> {
-            self.retries.filter(|_| self.done)
+            self.retries.filter(|&n| n > 0 && self.state == State::Done)
         }
     }
 
@@ -414,20 +440,26 @@ mod nested {
     /// reqwest-middleware's client"). Each `[RETRY]` line then says so of its error as well.
     pub(super) fn warn(retries: u32) {
         static WARNED: AtomicBool = AtomicBool::new(false);
-        // A load first: after the warning, the failures that find it take no write.
-        if WARNED.load(Ordering::Relaxed) || WARNED.swap(true, Ordering::Relaxed) {
+        // A load first: after the warning, the failures that find it take no write. Not
+        // spent where nothing would show it (no subscriber yet, or WARN filtered out here).
+        if WARNED.load(Ordering::Relaxed)
+            || !tracing::enabled!(target: "resilience", tracing::Level::WARN)
+            || WARNED.swap(true, Ordering::Relaxed)
+        {
             return;
         }
         tracing::warn!(
             target: "resilience", retries,
-            "[RETRY] A retrying middleware retried inside an attempt of a #[resilient] call \
-             (\"Request failed after {retries} retries\", reqwest-retry's error): each attempt \
-             makes that many requests more, which the breaker, the metrics and the retry \
-             budget count as one attempt, and a 429's Retry-After is not waited for between \
-             them. Take RetryTransientMiddleware out of the client: #[resilient] retries the \
-             call. Said once a process; each [RETRY] line's error says it too",
+            "[RETRY] A retrying middleware retried before an error came back (\"Request failed \
+             after {retries} retries\", reqwest-retry's error). Inside a #[resilient] call, each \
+             attempt makes that many requests more, which the breaker, the metrics and the \
+             retry budget count as one attempt, and a 429's Retry-After is not waited for \
+             between them: take RetryTransientMiddleware out of the client, #[resilient] \
+             retries the call. Said once a process; each [RETRY] line's error says it too",
         );
     }
+
+    const SAID: &str = " by a middleware inside the attempt)";
 
     /// `summary`, followed by what the retries inside were, once (an `anyhow::Error` inside
     /// another one's chain says it already).
@@ -442,9 +474,10 @@ mod nested {
             1 => Cow::Borrowed("1 retry"),
             n => Cow::Owned(format!("{n} retries")),
         };
-        let note = format!(" (after {retries} by a middleware inside the attempt)");
+        let note = format!(" (after {retries}{SAID}");
         match summary {
-            Some(s) if s.ends_with(&note) => Some(s),
+            // An error in the chain said its own (the same count, or an inner layer's).
+            Some(s) if s.ends_with(SAID) => Some(s),
             s => Some(Cow::Owned(format!(
                 "{}{note}",
                 s.as_deref().unwrap_or("error")
@@ -473,6 +506,7 @@ mod nested {
                 "request failed after 2 retries",
                 "Request failed after -2 retries",
                 "Request failed after 2 3 retries",
+                "Request failed after 0 retries",
                 "",
             ] {
                 assert_eq!(found(not), None, "{not:?}");
@@ -480,6 +514,88 @@ mod nested {
             // Below a middleware's context, and written in pieces.
             let under = anyhow::anyhow!("Request failed after {} retries", 7).context("upload");
             assert_eq!(retried_inside(&under), Some(7));
+        }
+
+        /// A `Display` that unwraps its writes, or ignores their errors, as `to_string()` lets
+        /// it: the matcher never fails a write, so neither panics, and nothing after a byte
+        /// that cannot match is matched.
+        #[test]
+        fn any_display_is_read_to_its_end_without_an_error() {
+            #[derive(Debug)]
+            struct Unwraps(&'static str);
+            impl fmt::Display for Unwraps {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    write!(f, "upload of {} failed", self.0).unwrap();
+                    Ok(())
+                }
+            }
+            impl std::error::Error for Unwraps {}
+            #[derive(Debug)]
+            struct Ignores(&'static str, &'static str);
+            impl fmt::Display for Ignores {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    let _ = f.write_str(self.0);
+                    f.write_str(self.1)
+                }
+            }
+            impl std::error::Error for Ignores {}
+
+            let e = anyhow::Error::new(Unwraps("a.txt"));
+            assert_eq!(retried_inside(&e), None);
+            assert_eq!(e.classify(), ErrorClass::Permanent);
+            let said =
+                anyhow::Error::new(Ignores("Upload said: ", "Request failed after 9 retries"));
+            assert_eq!(retried_inside(&said), None);
+            let pieces = anyhow::Error::new(Ignores("Request failed after 4", "2 retries"));
+            assert_eq!(retried_inside(&pieces), Some(42));
+        }
+
+        /// Two counts in one `anyhow::Error`'s chain: one note, the outer count (an error
+        /// inside it that says its own is in `http.rs`'s tests).
+        #[test]
+        fn two_counts_in_one_chain_make_one_note() {
+            let e = anyhow::Error::new(crate::HttpError::from_header(503, None))
+                .context("Request failed after 3 retries")
+                .context("Request failed after 5 retries");
+            assert_eq!(
+                e.log_summary().as_deref(),
+                Some("HTTP 503 (after 5 retries by a middleware inside the attempt)")
+            );
+        }
+
+        /// The warning is not spent where nothing shows it (no subscriber: a `Classify` call
+        /// before logging is set up), and is shown once where something does.
+        #[test]
+        fn the_warning_waits_for_a_subscriber_that_shows_it() {
+            use std::sync::Arc;
+            use std::sync::atomic::AtomicUsize;
+            struct Counting(Arc<AtomicUsize>);
+            impl tracing::Subscriber for Counting {
+                fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                    true
+                }
+                fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                    tracing::span::Id::from_u64(1)
+                }
+                fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+                fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+                fn event(&self, event: &tracing::Event<'_>) {
+                    let m = event.metadata();
+                    if *m.level() == tracing::Level::WARN && m.target() == "resilience" {
+                        self.0.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                fn enter(&self, _: &tracing::span::Id) {}
+                fn exit(&self, _: &tracing::span::Id) {}
+            }
+            let e = anyhow::anyhow!("Request failed after 2 retries");
+            e.classify();
+            let seen = Arc::new(AtomicUsize::new(0));
+            tracing::subscriber::with_default(Counting(seen.clone()), || {
+                e.classify();
+                e.classify();
+            });
+            assert_eq!(seen.load(Ordering::Relaxed), 1);
         }
 
         /// Without the reqwest-middleware feature too: a user's `anyhow::Error` holding

@@ -471,6 +471,9 @@ mod middleware_impls {
             let outer = anyhow::Error::new(make()).context("uploading a.txt");
             assert_eq!(outer.classify(), ErrorClass::Transient);
             assert_eq!(outer.log_summary().as_deref(), Some(said));
+            // Another layer of retries around it: the note of the error that says its own.
+            let around = anyhow::Error::new(make()).context("Request failed after 5 retries");
+            assert_eq!(around.log_summary().as_deref(), Some(said));
             let plain = Error::Middleware(anyhow::Error::new(HttpError::from_header(503, None)));
             assert_eq!(plain.log_summary().as_deref(), Some("HTTP 503"));
         }
