@@ -455,6 +455,46 @@ impl Shapes for Flaky {
     }
 }
 
+macro_rules! plus_one {
+    ($x:expr) => {
+        $x + 1
+    };
+}
+
+/// An argument the body never names needs no `Clone` beside a macro of the user's, which can
+/// reach a local only through the tokens it is given (it had to be `Clone`: every macro the
+/// attribute did not know counted as one that could build the argument's name from pieces,
+/// as `paste!` can, and the error named the argument, not the macro).
+#[resilient(provider = "mac-shapes")]
+async fn unnamed_beside_a_macro(_permit: NotClone, flaky: &Flaky) -> Result<u32, TestError> {
+    flaky.hit().map(|n| plus_one!(n))
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unnamed_argument_beside_a_macro_of_the_user_s_is_not_copied() {
+    fast("mac-shapes", 100);
+    let flaky = Flaky::new(2);
+    assert_eq!(unnamed_beside_a_macro(NotClone, &flaky).await, Ok(4));
+    assert_eq!(flaky.calls(), 3);
+}
+
+/// `current_call()` answers where the call is polled: a task the body spawns is polled apart
+/// (here on the same thread), and gets `None`; the key is passed along instead (README).
+#[resilient(provider = "mac-shapes")]
+async fn spawns(flaky: &Flaky) -> Result<(bool, bool), TestError> {
+    let key = resilience::current_call().map(|c| c.idempotency_key.to_string());
+    let seen = tokio::spawn(async { resilience::current_call().is_some() })
+        .await
+        .unwrap();
+    flaky.hit().map(|_| (key.is_some(), seen))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_the_body_spawns_is_outside_the_call() {
+    fast("mac-shapes", 100);
+    assert_eq!(spawns(&Flaky::new(0)).await, Ok((true, false)));
+}
+
 #[tokio::test(start_paused = true)]
 async fn async_trait_arguments_are_made_per_attempt_as_native_ones() {
     fast("mac-shapes", 100);
