@@ -1,7 +1,7 @@
 //! The README's quick start, whole (`tests/readme_quick_start.rs` keeps the two the same).
 //! Run it with a server of yours on 127.0.0.1:8080, or without one to watch it retry a refused
 //! connection and give up (every line at INFO and above shows, or what `RUST_LOG` asks for).
-use resilience::{Classify, HttpError, ResilienceError, ResponseExt, resilient};
+use resilience::{Classify, HttpError, ResilienceError, ResponseExt, redact, resilient};
 
 /// The method's error: `Classify` says which errors are retried, `From<ResilienceError>`
 /// (thiserror's `#[from]`) how an open breaker or a timeout comes back as yours.
@@ -60,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     match kimi.upload(b"hello").await {
         Ok(id) => println!("uploaded: {id}"),
-        Err(e) => println!("failed: {e} ({:?})", e.classify()),
+        // redact(): an error's text may hold the URL's query or user-info (a key).
+        Err(e) => println!("failed: {} ({:?})", redact(&e.to_string()), e.classify()),
     }
     resilience::drain(); // at shutdown: no more retries, backoffs end now
     Ok(())

@@ -404,7 +404,16 @@ impl Parse for Args {
 /// The `=` after `key`; without it, an error at the key (or at what stands there instead)
 /// showing the form expected.
 fn equals(input: ParseStream<'_>, key: Span, example: &str) -> syn::Result<()> {
-    if input.parse::<Option<Token![=]>>()?.is_some() {
+    if let Some(eq) = input.parse::<Option<Token![=]>>()? {
+        // No value: said at the key and its `=`, as the end of an attribute's input has no span
+        // of its own (the parser's error underlined the whole attribute).
+        if input.is_empty() || input.peek(Token![,]) {
+            let at = key.join(eq.span).unwrap_or(key);
+            return Err(syn::Error::new(
+                at,
+                format!("expected a value after `=`, e.g. `{example}`"),
+            ));
+        }
         return Ok(());
     }
     let at = if input.is_empty() || input.peek(Token![,]) {
@@ -756,10 +765,17 @@ mod tests {
             r#"provider = "a", crate = "3""#,
             r#"provider = "a", crate = a::<B>"#,
             r#"provider = "a", crate = a::"#,
-            r#"provider = "a", crate = "#,
         ] {
             assert!(
                 err(bad).contains("`crate` takes the path"),
+                "{bad}: {}",
+                err(bad)
+            );
+        }
+        // No value at all: said at the key (tests/ui's argument-values.rs shows where).
+        for bad in [r#"provider = "a", crate = "#, r#"crate =, provider = "a""#] {
+            assert!(
+                err(bad).contains("expected a value after `=`, e.g. `crate = my_sdk::resilience`"),
                 "{bad}: {}",
                 err(bad)
             );

@@ -2524,11 +2524,19 @@ mod tests {
                 assert_ne!(b.opened_coarse.load(Ordering::Relaxed), 0);
                 b
             };
+            let made = std::time::Instant::now();
             let (short, behind) = (short(), short());
             // As if the clock had gone back since the opening: the breaker must fall back to
-            // Tokio's clock, not wait for the clock to catch up.
+            // Tokio's clock, not wait for the clock to catch up. What is left of the 30 ms, or
+            // nothing where this thread stalled past them (a loaded machine).
             behind.opened_coarse.store(u64::MAX - 1, Ordering::Relaxed);
-            assert!(behind.retry_in().is_some_and(|d| d > Duration::ZERO));
+            let left = behind.retry_in();
+            assert!(
+                left.is_some_and(|d| d <= Duration::from_millis(30))
+                    && (left > Some(Duration::ZERO) || made.elapsed() >= Duration::from_millis(30)),
+                "retry_in {left:?} after {:?}",
+                made.elapsed()
+            );
             std::thread::sleep(Duration::from_millis(40));
             assert_eq!(
                 behind.state(),

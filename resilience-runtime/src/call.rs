@@ -19,9 +19,15 @@
 //! | acquire load of the breaker's state word | admit or reject; acquire so a new state comes with the fields written before it |
 //! | relaxed load of the retry budget's balance, and a plain load of its refill mark | after the admission, as a refused call earns no retry; a full bucket (a healthy provider) takes no deposit, so nothing is written; the mark is the capacity, or below any balance when the budget is off or a call earns nothing (ratio 0) |
 //! | load of tracing's global level filter | the first attempt's debug line, skipped in one comparison when debug is off |
+//! | test of the `Ext`'s absence before the attempt (`after_copies`) | a retry's budget token and an attempt's time limit begin once the arguments are copied (a copy is the caller's time, not the provider's); a plain call has neither |
 //! | a thread-local read, and two pointer writes, around the poll | `current_call()` inside the body; the outer pointer is kept for a nested call; a pointer, not a copy. Taken off, the call measured 4–10% faster, about 0.3–0.85 ns (`benches/without_context.sh`) |
 //! | relaxed load of the breaker's failure count | a success must reset it, and a load shows there is nothing to reset; 64 bits since the count carries the generation it counts for (so a result from before a `reset()` counts for nothing), its low half tested: one instruction more, 97 a call |
 //! | test of the `Ext`'s absence after the attempt | a call with a recorder records its success |
+//!
+//! Not counted here, as the benchmark's method has none: each owned argument the body names is
+//! cloned before every attempt, the first included (the original is kept for a retry), so a
+//! `Vec<u8>` taken by value allocates on every call; a borrowed one (`&[u8]`) does not.
+//! `tests/alloc.rs` counts calls with borrowed and `Copy` arguments.
 //!
 //! A call without an `Ext` is never direct (a direct call starts with one) and is at its first
 //! attempt (a retry has one, for its backoff timer), so it tests neither. It starts with six

@@ -33,4 +33,21 @@ async fn upload_renamed() -> Result<(), MyError> {
     Ok(())
 }
 
+pub struct Gateway {
+    pub upstream: String,
+}
+
+// A name known only at run time (a field, a call): the advice is a call site made at run time.
+impl Gateway {
+    #[resilience::resilient(provider = self.upstream)]
+    pub async fn upload(&self) -> Result<(), MyError> {
+        Ok(())
+    }
+
+    #[resilience::resilient(provider = format!("{}-eu", "kimi"), retry = false)]
+    pub async fn upload_once(&self) -> Result<(), MyError> {
+        Ok(())
+    }
+}
+
 fn main() {}
