@@ -69,3 +69,43 @@ if paired.exists():
           f"(95% interval {p['added_low_ns']:.0f}–{p['added_high_ns']:.0f} ns) "
           f"(median differences: {p['median_added_bare_first_ns']:.0f} ns bare first, "
           f"{p['median_added_resilient_first_ns']:.0f} ns resilient first)")
+
+# Issue 6's targets, judged by both measures (criterion's medians and the paired batches): a
+# target is met when both are within it. Zero allocations is `tests/alloc.rs`'s, in
+# `cargo test --workspace`, not a benchmark's.
+def criterion_ratio(g, name):
+    ns, bare = medians.get((g, name)), medians.get((g, "bare"))
+    return ns / bare if ns and bare else None
+
+def paired_ratio(g, name):
+    f = root / g / "paired.json"
+    row = json.loads(f.read_text()).get(name) if f.exists() else None
+    return row[1] if row else None
+
+def verdict(label, limit, values, at_most=True):
+    shown = " / ".join(f"{v:.2f}×" for v in values if v is not None) or "not measured"
+    if any(v is None for v in values):
+        return f"  {label}: {shown}: not judged (a measure is missing)"
+    ok = all((v <= limit) if at_most else (v >= limit) for v in values)
+    bound = f"≤ {limit}×" if at_most else f"≥ {limit}×"
+    return f"  {label} ({bound}): {shown}: {'met' if ok else 'MISSED'}"
+
+print()
+print("targets (criterion / paired ratio to the bare call; met when both are within):")
+for label, name, g, limit in [
+    ("(2) #[resilient], closed, success, no recorder", "resilient", "one_thread", 1.5),
+    ("(3) the same with the Prometheus recorder", "resilient", "with_recorder", 20),
+    ("(4) rejected by a breaker forced open", "resilient_rejected_forced", "one_thread", 5),
+    ("(4) rejected by a breaker opened by failures", "resilient_rejected_open", "one_thread", 5),
+]:
+    print(verdict(label, limit, [criterion_ratio(g, name), paired_ratio(g, name)]))
+if scaling.exists():
+    two = json.loads(scaling.read_text()).get("resilient")
+    print(verdict("(6) two threads' throughput over one thread's", 1.5, [two[1] if two else None], at_most=False))
+if paired.exists():
+    p = json.loads(paired.read_text())
+    added = 100 * p["added_ns"] / p["median_bare_ns"]
+    high = 100 * p["added_high_ns"] / p["median_bare_ns"]
+    print(f"  (7) loopback HTTP call, added latency (< 1%): {added:+.3f}% "
+          f"(95% interval up to {high:+.3f}%): {'met' if added < 1 else 'MISSED'}"
+          f"{'' if high < 1 else ' by the estimate; the interval reaches 1%'}")
