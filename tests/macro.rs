@@ -461,17 +461,17 @@ macro_rules! plus_one {
     };
 }
 
-/// An argument the body never names needs no `Clone` beside a macro of the user's, which can
-/// reach a local only through the tokens it is given (it had to be `Clone`: every macro the
-/// attribute did not know counted as one that could build the argument's name from pieces,
-/// as `paste!` can, and the error named the argument, not the macro).
+/// Beside a macro the attribute cannot read (a user's), which could build an argument's name
+/// from pieces (seq-macro's `arg~N`, a `paste!` it forwards to), every owned argument is
+/// copied: one the body does not use is named `_`, which no macro can name, and needs no
+/// `Clone` (the compile error for `_permit: NotClone` here says so).
 #[resilient(provider = "mac-shapes")]
-async fn unnamed_beside_a_macro(_permit: NotClone, flaky: &Flaky) -> Result<u32, TestError> {
+async fn unnamed_beside_a_macro(_: NotClone, flaky: &Flaky) -> Result<u32, TestError> {
     flaky.hit().map(|n| plus_one!(n))
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_unnamed_argument_beside_a_macro_of_the_user_s_is_not_copied() {
+async fn an_argument_named_underscore_beside_a_macro_of_the_user_s_is_not_copied() {
     fast("mac-shapes", 100);
     let flaky = Flaky::new(2);
     assert_eq!(unnamed_beside_a_macro(NotClone, &flaky).await, Ok(4));

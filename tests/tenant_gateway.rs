@@ -494,8 +494,14 @@ async fn many_providers_cost_and_metrics() {
         }
     });
     assert_eq!((allocations, bytes), (0, 0), "asking again for {N} sites");
-    // Another method of a provider shares the name's one copy: one site's worth more.
-    let (_, _, embed_bytes) = measured(|| resilience::call_site(&names[7], "embed"));
+    // Another method of a provider shares the name's one copy: one site's worth more. The
+    // least of three: a table of the registry's, which the binary's other tests fill at the
+    // same time, may grow during one of them (seen once: 361 bytes more). Three methods of one provider.
+    let embed_bytes = ["embed", "rerank", "moderate"]
+        .into_iter()
+        .map(|method| measured(|| resilience::call_site(&names[7], method)).2)
+        .min()
+        .unwrap();
     assert!(embed_bytes < site_each + 64, "{embed_bytes} vs {site_each}");
 
     // Cardinality: 140 lines a provider with one method (130 of the method's, 10 of the
@@ -514,14 +520,15 @@ async fn many_providers_cost_and_metrics() {
             e.1 += line.len() + 1;
         }
     }
-    assert_eq!(by_provider["mem-tenant007-eu"].0, 140 + 10); // + embed's 10 counters at 0
+    // + 10 counters at 0 for each of the three methods above.
+    assert_eq!(by_provider["mem-tenant007-eu"].0, 140 + 30);
     assert_eq!(by_provider["mem-tenant008-eu"].0, 140);
     let (lines, bytes) = names
         .iter()
         .map(|n| by_provider[n.as_str()])
         .fold((0, 0), |(l, b), (l2, b2)| (l + l2, b + b2));
     println!("/metrics: {lines} lines, {bytes} bytes for {N} providers");
-    assert_eq!(lines, 140 * N + 10);
+    assert_eq!(lines, 140 * N + 30);
     assert!(bytes > 4_000_000, "{bytes}");
 
     // /health lists every provider with its settings.

@@ -260,6 +260,33 @@ fn kind_of(name: &str) -> Kind {
     }
 }
 
+/// Whether a macro of this name names what it uses as tokens: every macro [`kind_of`] knows,
+/// and the other common ones of std, tokio and serde_json. Any other (`paste!`, a user's) may
+/// build an identifier from pieces (see `expand::mentioned`).
+pub(crate) fn names_its_uses(name: &str) -> bool {
+    kind_of(name) != Kind::Plain
+        || matches!(
+            name,
+            "vec"
+                | "matches"
+                | "dbg"
+                | "line"
+                | "column"
+                | "file"
+                | "module_path"
+                | "env"
+                | "option_env"
+                | "cfg"
+                | "include_str"
+                | "include_bytes"
+                | "select"
+                | "join"
+                | "try_join"
+                | "pin"
+                | "json"
+        )
+}
+
 /// Renames `self` in a macro's tokens, as `kind` reads them.
 fn rename_macro(tokens: TokenStream, kind: Kind) -> TokenStream {
     match kind {

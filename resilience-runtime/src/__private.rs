@@ -119,7 +119,8 @@ inventory::collect!(Registered);
 #[diagnostic::on_unimplemented(
     message = "owned argument of type `{Self}` must implement `Clone`, because each retry needs its own copy",
     label = "this argument is not `Clone`",
-    note = "take it by reference; or take what it is made from (bytes, a path) and build it in the body, once per attempt (a request body, a stream); or implement `Clone` for it if it is your own type; or use `#[resilient(provider = \"…\", retry = false)]`"
+    note = "take it by reference; or take what it is made from (bytes, a path) and build it in the body, once per attempt (a request body, a stream); or implement `Clone` for it if it is your own type; or use `#[resilient(provider = \"…\", retry = false)]`",
+    note = "an argument (not `self`) that the body does not use is not copied, unless the body calls a macro `#[resilient]` cannot read (one that could build its name from pieces, as `paste!` can): name such an argument `_` (`_: {Self}`)"
 )]
 pub trait CloneArg: Sized {
     /// A copy for one attempt.
