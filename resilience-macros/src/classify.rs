@@ -263,7 +263,9 @@ fn container_crate(attrs: &[Attribute]) -> syn::Result<Krate> {
         let krate = syn::parse::Parser::parse2(
             |input: syn::parse::ParseStream<'_>| {
                 let key: Token![crate] = input.parse()?;
-                if input.parse::<Option<Token![=]>>()?.is_none() {
+                // Nothing after `=` too: at the key, as the end of these tokens has no span of
+                // its own (the parser's error underlined the whole derive).
+                if input.parse::<Option<Token![=]>>()?.is_none() || input.is_empty() {
                     return Err(syn::Error::new(
                         key.span,
                         "expected `=` and a path, e.g. `#[classify(crate = my_sdk::resilience)]`",

@@ -39,6 +39,11 @@ enum BesideAVariantsClass {
 struct NoValue;
 
 #[derive(Debug, Classify)]
+#[classify(crate =)]
+#[classify(permanent)]
+struct NothingAfterEquals;
+
+#[derive(Debug, Classify)]
 #[classify(crate = Vec<u8>)]
 #[classify(permanent)]
 struct NotAPath;
