@@ -115,23 +115,33 @@ enum NewError {
     Resilience(#[from] ResilienceError),
 }
 
-async fn new_body(
-    client: &reqwest::Client,
-    url: &str,
-    attempts: &AtomicU32,
-) -> Result<String, NewError> {
-    attempts.fetch_add(1, Ordering::Relaxed);
-    let call = resilience::current_call().expect("inside a resilient call");
-    Ok(client
-        .post(url)
-        .header("Idempotency-Key", call.idempotency_key)
-        .body("x")
-        .send()
-        .await?
-        .check_status()?
-        .text()
-        .await?)
+/// The upload as the README writes it, on either stack's client: the call's key on every
+/// request, `check_status()` for the status (`current_call()` answers in a function the method
+/// awaits).
+/// `$text_error` makes the body's read error one `$error` converts from (by default as it is).
+macro_rules! upload_body {
+    ($fn:ident, $client:ty, $error:ty) => {
+        upload_body!($fn, $client, $error, std::convert::identity);
+    };
+    ($fn:ident, $client:ty, $error:ty, $text_error:expr) => {
+        async fn $fn(client: &$client, url: &str, attempts: &AtomicU32) -> Result<String, $error> {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let call = resilience::current_call().expect("inside a resilient call");
+            Ok(client
+                .post(url)
+                .header("Idempotency-Key", call.idempotency_key)
+                .body("x")
+                .send()
+                .await?
+                .check_status()?
+                .text()
+                .await
+                .map_err($text_error)?)
+        }
+    };
 }
+
+upload_body!(new_body, reqwest::Client, NewError);
 
 // One provider per test: a free function per name, around the stack's body.
 macro_rules! upload_on {
@@ -650,25 +660,13 @@ impl Classify for MwError {
     }
 }
 
-/// The same upload through reqwest-middleware's client.
-async fn mw_body(
-    client: &ClientWithMiddleware,
-    url: &str,
-    attempts: &AtomicU32,
-) -> Result<String, MwError> {
-    attempts.fetch_add(1, Ordering::Relaxed);
-    let call = resilience::current_call().expect("inside a resilient call");
-    Ok(client
-        .post(url)
-        .header("Idempotency-Key", call.idempotency_key)
-        .body("x")
-        .send()
-        .await?
-        .check_status()?
-        .text()
-        .await
-        .map_err(reqwest_middleware::Error::Reqwest)?)
-}
+// The same upload through reqwest-middleware's client (`MwError` has no `From<reqwest::Error>`).
+upload_body!(
+    mw_body,
+    ClientWithMiddleware,
+    MwError,
+    reqwest_middleware::Error::Reqwest
+);
 
 upload_on!(
     upload_double,
@@ -832,37 +830,22 @@ async fn a_middleware_error_through_anyhow_is_classified_by_its_reqwest_error() 
     assert_eq!(through_anyhow.classify(), ErrorClass::Transient);
 }
 
-/// With the `reqwest-middleware` feature, a method on reqwest-middleware's client (its retry
-/// middleware taken out) returns `reqwest_middleware::Result` as it is: `check_status()?` keeps
-/// a 503's `Retry-After`, a client timeout is retried, and an open breaker comes back as the
-/// middleware error holding the `ResilienceError`.
-#[resilient(provider = "mig_mw_direct")]
-async fn mw_direct(
-    client: &ClientWithMiddleware,
-    url: &str,
-    attempts: &AtomicU32,
-) -> reqwest_middleware::Result<String> {
-    mw_direct_body(client, url, attempts).await
-}
-
-/// The README's snippet's body (`current_call()` answers in a function the method awaits).
-async fn mw_direct_body(
-    client: &ClientWithMiddleware,
-    url: &str,
-    attempts: &AtomicU32,
-) -> reqwest_middleware::Result<String> {
-    attempts.fetch_add(1, Ordering::Relaxed);
-    let call = resilience::current_call().expect("inside a resilient call");
-    Ok(client
-        .post(url)
-        .header("Idempotency-Key", call.idempotency_key)
-        .body("x")
-        .send()
-        .await?
-        .check_status()?
-        .text()
-        .await?)
-}
+// With the `reqwest-middleware` feature, a method on reqwest-middleware's client (its retry
+// middleware taken out) returns `reqwest_middleware::Result` as it is: `check_status()?` keeps
+// a 503's `Retry-After`, a client timeout is retried, and an open breaker comes back as the
+// middleware error holding the `ResilienceError`.
+upload_body!(
+    mw_direct_body,
+    ClientWithMiddleware,
+    reqwest_middleware::Error
+);
+upload_on!(
+    mw_direct,
+    "mig_mw_direct",
+    ClientWithMiddleware,
+    reqwest_middleware::Error,
+    mw_direct_body
+);
 
 /// The README's way to find an open breaker's rejection in the middleware's error.
 fn circuit_open(e: &reqwest_middleware::Error) -> Option<&ResilienceError> {
@@ -928,14 +911,13 @@ async fn a_method_returns_reqwest_middleware_s_error_as_it_is() {
     resilience::provider("mig_mw_direct").reset();
 }
 
-#[resilient(provider = "mig_mw_nested")]
-async fn mw_nested(
-    client: &ClientWithMiddleware,
-    url: &str,
-    attempts: &AtomicU32,
-) -> reqwest_middleware::Result<String> {
-    mw_direct_body(client, url, attempts).await
-}
+upload_on!(
+    mw_nested,
+    "mig_mw_nested",
+    ClientWithMiddleware,
+    reqwest_middleware::Error,
+    mw_direct_body
+);
 
 /// reqwest-retry left in the client: when its retries end in an error (here refused
 /// connections), the error says so ("Request failed after 2 retries"), and with the feature

@@ -367,17 +367,10 @@ mod nested {
     /// what followed. The rest is skipped at a write's cost.
     #[derive(Default)]
     struct Match {
+        /// Bytes of `BEFORE` and `AFTER` matched (the count's digits not counted).
         at: usize,
         retries: Option<u32>,
-        state: State,
-    }
-
-    #[derive(Default, PartialEq)]
-    enum State {
-        #[default]
-        Matching,
-        Done,
-        Failed,
+        failed: bool,
     }
 
     const BEFORE: &str = "Request failed after ";
@@ -385,18 +378,22 @@ mod nested {
 
     impl fmt::Write for Match {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            if self.state != State::Failed && !self.take(s) {
-                self.state = State::Failed;
+            if !self.failed && !self.take(s) {
+                self.failed = true;
             }
             Ok(())
         }
     }
 
     impl Match {
+        fn done(&self) -> bool {
+            self.at == BEFORE.len() + AFTER.len()
+        }
+
         /// `false` as soon as `s` cannot continue the words.
         fn take(&mut self, s: &str) -> bool {
             for b in s.bytes() {
-                if self.state == State::Done {
+                if self.done() {
                     return false;
                 }
                 if self.at < BEFORE.len() {
@@ -421,9 +418,6 @@ mod nested {
                         return false;
                     }
                     self.at += 1;
-                    if self.at == BEFORE.len() + AFTER.len() {
-                        self.state = State::Done;
-                    }
                 }
             }
             true
@@ -431,7 +425,8 @@ mod nested {
 
         /// reqwest-retry writes the words only after a retry (`0 retries` is not its).
         fn retries(&self) -> Option<u32> {
-            self.retries.filter(|&n| n > 0 && self.state == State::Done)
+            self.retries
+                .filter(|&n| n > 0 && !self.failed && self.done())
         }
     }
 
@@ -470,18 +465,14 @@ mod nested {
         let Some(retries) = retried_inside(e) else {
             return summary;
         };
-        let retries = match retries {
-            1 => Cow::Borrowed("1 retry"),
-            n => Cow::Owned(format!("{n} retries")),
-        };
-        let note = format!(" (after {retries}{SAID}");
         match summary {
             // An error in the chain said its own (the same count, or an inner layer's).
             Some(s) if s.ends_with(SAID) => Some(s),
-            s => Some(Cow::Owned(format!(
-                "{}{note}",
-                s.as_deref().unwrap_or("error")
-            ))),
+            s => {
+                let plural = if retries == 1 { "retry" } else { "retries" };
+                let s = s.as_deref().unwrap_or("error");
+                Some(Cow::Owned(format!("{s} (after {retries} {plural}{SAID}")))
+            }
         }
     }
 

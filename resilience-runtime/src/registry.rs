@@ -240,9 +240,7 @@ pub(crate) fn lookup(name: &str) -> &'static ProviderInner {
         || has_named_site(name);
     let (inner, count) = reg.create(name, config);
     drop(reg);
-    check_names_once();
-    on_made(inner);
-    warn_if_many(inner, count);
+    on_registered(inner, count);
     // After an `init()` that returned these as an error, the advice would be wrong.
     let advice = if INIT_RAN.load(Ordering::Relaxed) {
         ""
@@ -1281,10 +1279,18 @@ fn configure_with(
     let (made, count) = reg.create(name, config);
     drop(reg);
     warn_replaced("configure()", &replaced);
-    check_names_once();
-    on_made(made);
-    warn_if_many(made, count);
+    on_registered(made, count);
     Ok(Provider(made))
+}
+
+/// After the process's registry made `p`, its `count`th provider (the registry's lock
+/// released): the names' one check, what [`on_made`] says of any provider, and the registry's
+/// size when it is one to warn of. A test isolation's providers are not the registry's, and
+/// have [`on_made`] alone.
+fn on_registered(p: &ProviderInner, count: usize) {
+    check_names_once();
+    on_made(p);
+    warn_if_many(p, count);
 }
 
 /// What is said of a provider as it is made, with no lock of ours held (a log layer may make a
