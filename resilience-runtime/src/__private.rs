@@ -28,7 +28,7 @@ pub use inventory;
     // reqwest-middleware's error holds a reqwest::Error (Error::Reqwest), and reqwest-retry's
     // one inside Error::Middleware: a fixed class there would retry a 400 and a refused
     // connection alike (tests/migration.rs).
-    note = "or, if `{Self}` wraps an error resilience classifies (`reqwest_middleware::Error` holds a `reqwest::Error`), implement `Classify` for your enum by hand and classify the error inside (see the README's \"Coming from reqwest-retry or backon\")"
+    note = "or, if `{Self}` wraps an error resilience classifies (`reqwest_middleware::Error` holds a `reqwest::Error`), turn on resilience's `reqwest-middleware` feature, which classifies it; or implement `Classify` for your enum by hand and classify the error inside (see the README's \"Keeping reqwest-middleware's client\")"
 )]
 pub trait Forwarded {
     /// [`Classify::classify`](crate::Classify::classify).

@@ -1030,15 +1030,16 @@ impl Builder {
         // meet them again.
         // In strict mode, nothing when there is any problem.
         add_new(&mut problems, refused);
-        let install = problems.is_empty() || {
-            // The code settings' own problems, a bad value a variable overrides included:
-            // returned, so that an error whose every problem is the environment's means
-            // installed.
-            let own = code_problems(&next, &known, &given);
-            let sound = own.is_empty();
-            add_new(&mut problems, own);
-            !strict && !changes_made && sound
-        };
+        let clean = problems.is_empty();
+        // The code settings' own problems, a bad value a variable overrides included:
+        // returned, so that an error whose every problem is the environment's means
+        // installed. Read even when the environment has none: a bad value a variable
+        // overrides is no problem of the resolved settings, and was returned only beside
+        // another problem (helper-235).
+        let own = code_problems(&next, &known, &given);
+        let sound = own.is_empty();
+        add_new(&mut problems, own);
+        let install = sound && !changes_made && (clean || !strict);
         let result = if problems.is_empty() {
             Ok(())
         } else {
@@ -1249,7 +1250,9 @@ fn configure_with(
     };
     let changes_made = !changes.is_empty();
     problems.extend(changes);
-    if !problems.is_empty() {
+    // Not only beside other problems: a bad value a variable overrides leaves the resolved
+    // settings with none (helper-235).
+    if !problems.is_empty() || !code_is_sound {
         // Kept when every problem is the environment's, as `init()` keeps them: a service
         // that logs the error and goes on makes the provider at its first use with these
         // settings, each bad variable replaced by the next setting in line, not with the
@@ -2766,6 +2769,54 @@ mod tests {
                 .any(|p| p.variable.contains("Settings::failure_threshold")),
             "every problem returned is the environment's, yet nothing was installed: {err}"
         );
+    }
+
+    /// The same with no other problem: the variable that overrides the bad value is a sound
+    /// one, and the environment has nothing else wrong. `init()` returned `Ok` and installed
+    /// the settings, their bad value with them (helper-235): the code's own problem hid
+    /// behind the variable, and was named only beside another problem.
+    #[test]
+    fn init_refuses_a_bad_code_value_that_a_sound_variable_overrides() {
+        let pairs = [("RESILIENCE_REG_INIT_HIDDEN_RETRY_MAX_ATTEMPTS", "4")];
+        let env: HashMap<&str, &str> = pairs.iter().copied().collect();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = Builder::new()
+            .provider(
+                "reg-init-hidden",
+                Settings::new().max_attempts(0).failure_threshold(9),
+            )
+            .init_with(&lookup, vars, false)
+            .expect_err("a bad value in code is an error, whatever overrides it");
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{err}");
+        assert!(
+            problems[0].variable.contains("Settings::max_attempts") && problems[0].value == "0",
+            "{err}"
+        );
+        let (c, _) = registry().resolve("reg-init-hidden", &|_| None);
+        assert_eq!(c.failure_threshold, 5, "not installed: {c:?}");
+    }
+
+    /// `configure()`'s side of the same: `Ok` with the variable's value, the bad setting kept.
+    #[test]
+    fn configure_refuses_a_bad_code_value_that_a_sound_variable_overrides() {
+        let env =
+            |k: &str| (k == "RESILIENCE_REG_CFG_HIDDEN_RETRY_MAX_ATTEMPTS").then(|| "4".to_owned());
+        let settings = Settings::new().max_attempts(0).failure_threshold(9);
+        let err = configure_with("reg-cfg-hidden", settings, &env)
+            .expect_err("a bad value in code is an error, whatever overrides it");
+        assert_eq!(err.problems().len(), 1, "{err}");
+        assert!(
+            err.to_string().contains("Settings::max_attempts=0"),
+            "{err}"
+        );
+        assert!(!registry().providers.contains_key("reg-cfg-hidden"));
+        let (c, _) = registry().resolve("reg-cfg-hidden", &|_| None);
+        assert_eq!(c.failure_threshold, 5, "not kept: {c:?}");
     }
 
     /// "Keeps them when every problem it returns is the environment's"
