@@ -1665,3 +1665,33 @@ async fn a_provider_s_call_sites_are_made_once_and_keep_their_label_and_retry_fl
         "{r:?}"
     );
 }
+
+/// Printing a handle moves nothing: `Debug` read the state through `state()`, which moves an
+/// open breaker whose timeout has passed to half-open, so a `?provider` in a log line made a
+/// transition (its log line and metric) of its own (helper-237).
+#[tokio::test(start_paused = true)]
+async fn printing_a_provider_moves_no_breaker() {
+    let p = resilience::configure(
+        "rt-debug-moves-nothing",
+        exact()
+            .max_attempts(1)
+            .failure_threshold(1)
+            .breaker_timeout(Duration::from_secs(5)),
+    )
+    .unwrap();
+    common::fail(p, 1).await;
+    tokio::time::advance(Duration::from_secs(6)).await;
+    let shown = format!("{p:?}");
+    assert!(shown.contains("state: Open"), "{shown}");
+    assert!(
+        format!("{p:?}").contains("state: Open"),
+        "moved by the first print"
+    );
+    assert_eq!(p.state(), CircuitState::HalfOpen, "the timeout has passed");
+    assert!(format!("{p:?}").contains("state: HalfOpen"));
+    // Hashed as compared: by the provider, not its name. (Clippy's lint sees the breaker's
+    // atomics; the hash is the handle's address, which they do not change.)
+    #[allow(clippy::mutable_key_type)]
+    let set: std::collections::HashSet<_> = [p, p, resilience::provider("rt-debug-other")].into();
+    assert_eq!(set.len(), 2);
+}

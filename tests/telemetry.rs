@@ -425,6 +425,15 @@ async fn a_port_in_use_is_a_clear_error() {
     assert!(text.contains("RESILIENCE_METRICS_ADDR"), "{text}");
     // What `main` returning `Result<(), Box<dyn Error>>` prints: the text, not the fields.
     assert_eq!(format!("{err:?}"), text);
+    // The operating system's answer is in the text, and so nowhere else in the chain: a
+    // printer that walks it (anyhow's `{:#}`) showed it twice.
+    let mut chain = String::new();
+    let mut next: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(e) = next {
+        chain.push_str(&e.to_string());
+        next = e.source();
+    }
+    assert_eq!(chain.matches("in use").count(), 1, "{chain}");
 }
 
 #[resilience::resilient(provider = "tel-first")]

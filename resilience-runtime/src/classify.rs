@@ -628,6 +628,7 @@ mod nested {
 ///     ErrorClass::Throttled { retry_after: Some(Duration::from_secs(2)) },
 /// );
 /// ```
+#[must_use]
 pub fn classify_status(status: u16, retry_after: Option<Duration>) -> ErrorClass {
     match status {
         408 | 500 | 502 | 503 | 504 => ErrorClass::Transient,

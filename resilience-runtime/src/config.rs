@@ -152,6 +152,21 @@ enum Value {
     Jitter(Jitter),
 }
 
+impl Value {
+    /// The value as it was given, for `Settings`'s `Debug`.
+    fn inner(&self) -> &dyn fmt::Debug {
+        match self {
+            Value::Bool(v) => v,
+            Value::Count(v) => v,
+            Value::Secs(v) => v,
+            Value::OptSecs(v) => v,
+            Value::Float(v) => v,
+            Value::OptFloat(v) => v,
+            Value::Jitter(v) => v,
+        }
+    }
+}
+
 macro_rules! keys {
     ($( $key:ident => $var:literal, $setter:ident, $kind:ident, $expected:literal; )*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -586,9 +601,31 @@ enum Source {
 ///     .breaker_timeout(Duration::from_secs(30));
 /// # let _ = kimi;
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Settings {
     values: [Option<(Value, Source)>; N_KEYS],
+}
+
+/// What was set, by the method that set it, in the table's order:
+/// `Settings { max_attempts: 5, jitter: Equal }` (not the 21 slots it keeps them in).
+///
+/// ```
+/// use resilience::Settings;
+/// use std::time::Duration;
+///
+/// let s = Settings::new().breaker_timeout(Duration::from_secs(30)).max_attempts(5);
+/// assert_eq!(format!("{s:?}"), "Settings { max_attempts: 5, breaker_timeout: 30s }");
+/// ```
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Settings");
+        for (key, slot) in KEYS.iter().zip(&self.values) {
+            if let Some((value, _)) = slot {
+                s.field(key.setter(), value.inner());
+            }
+        }
+        s.finish()
+    }
 }
 
 macro_rules! setters {
@@ -653,6 +690,7 @@ setters! {
 
 /// Turns a provider name into its environment form: upper case, every character that is not
 /// an ASCII letter or digit replaced by `_` (`kimi-v2` → `KIMI_V2`).
+#[must_use]
 pub fn env_provider_name(provider: &str) -> String {
     provider
         .chars()
@@ -668,6 +706,7 @@ pub fn env_provider_name(provider: &str) -> String {
 
 /// The per-provider variable for a global one: `RESILIENCE_<PROVIDER>_` + the global name
 /// without a leading `RESILIENCE_`.
+#[must_use]
 pub fn provider_variable(provider: &str, global: &str) -> String {
     format!(
         "RESILIENCE_{}_{}",
@@ -788,6 +827,7 @@ pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Settings {
     /// Empty settings: everything falls through to the next layer.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }

@@ -110,7 +110,7 @@ impl fmt::Debug for IdempotencyKey {
 }
 
 /// What the runtime knows about the call being executed. See [`current_call`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct CallInfo {
     /// The provider name.

@@ -30,7 +30,7 @@ use crate::classify::{Classify, ErrorClass};
 ///     }
 /// }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResilienceError {
     /// The provider's breaker is open (or half-open with all probe slots taken); the call was
@@ -194,7 +194,7 @@ impl Classify for ResilienceError {
 /// assert_eq!(format!("{err:?}"), err.to_string());
 /// assert!(err.to_string().starts_with("invalid resilience configuration (1 problem)\n  - "));
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ConfigError {
     problems: Vec<ConfigProblem>,
 }
@@ -390,6 +390,13 @@ impl PartialEq for ConfigProblem {
 }
 
 impl Eq for ConfigProblem {}
+
+/// By the fields `==` compares.
+impl std::hash::Hash for ConfigProblem {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&self.variable, &self.value, &self.expected).hash(state);
+    }
+}
 
 impl ConfigProblem {
     /// The value as a message shows it (see `Display`).

@@ -20,7 +20,7 @@ use crate::classify::{Classify, ErrorClass, classify_status};
 /// assert_eq!(e.classify(), ErrorClass::Throttled { retry_after: Some(Duration::from_secs(3)) });
 /// assert_eq!(e.to_string(), "HTTP 429 (retry after 3s)");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HttpError {
     status: u16,
     retry_after: Option<Duration>,
@@ -28,6 +28,7 @@ pub struct HttpError {
 
 impl HttpError {
     /// An error for `status` with an already parsed `Retry-After`.
+    #[must_use]
     pub fn new(status: u16, retry_after: Option<Duration>) -> Self {
         HttpError {
             status,
@@ -39,6 +40,7 @@ impl HttpError {
     /// an HTTP date; an unparsable value is ignored). A date is read against this machine's
     /// clock: with reqwest, `from_headers` reads it against the response's `Date`, as the
     /// provider's clock had it.
+    #[must_use]
     pub fn from_header(status: u16, retry_after: Option<&str>) -> Self {
         HttpError {
             status,
@@ -96,6 +98,7 @@ impl Classify for HttpError {
 /// assert_eq!(parse_retry_after("soon", now), None);
 /// assert_eq!(parse_retry_after("1e30", now), Some(Duration::MAX));
 /// ```
+#[must_use]
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
@@ -140,11 +143,20 @@ mod reqwest_impls {
     /// Turns a non-success `reqwest::Response` into an [`HttpError`] that keeps the status and
     /// the `Retry-After` header, which `error_for_status()` drops.
     ///
-    /// ```no_run
-    /// # async fn f(client: reqwest::Client) -> Result<(), resilience::HttpError> {
-    /// use resilience::ResponseExt;
-    /// let resp = client.get("http://127.0.0.1:1/x").send().await.unwrap().check_status()?;
-    /// # let _ = resp; Ok(()) }
+    /// ```
+    /// use resilience::{Classify, ErrorClass, ResponseExt};
+    /// use std::time::Duration;
+    ///
+    /// // A provider's answers, made here in memory: `client.post(url).send().await?` in a call.
+    /// let answer = |status| {
+    ///     let answer = http::Response::builder().status(status).header("retry-after", "3");
+    ///     reqwest::Response::from(answer.body("").unwrap())
+    /// };
+    /// assert!(answer(200).check_status().is_ok());
+    /// let throttled = answer(429).check_status().unwrap_err();
+    /// let wait = Some(Duration::from_secs(3));
+    /// assert_eq!(throttled.classify(), ErrorClass::Throttled { retry_after: wait });
+    /// assert_eq!(answer(301).check_status().unwrap_err().classify(), ErrorClass::Permanent);
     /// ```
     pub trait ResponseExt: Sized + sealed::Sealed {
         /// `Ok(self)` for 2xx, 304 and a 101 that switches protocols (with an `Upgrade`
@@ -194,17 +206,23 @@ mod reqwest_impls {
         ///
         /// [`check_status`]: ResponseExt::check_status
         ///
-        /// ```no_run
-        /// # async fn f(resp: reqwest::Response) -> Result<(), Box<dyn std::error::Error>> {
+        /// ```
+        /// # use std::time::Duration;
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// # let answer = http::Response::builder().status(503).header("retry-after", "7");
+        /// # let resp = reqwest::Response::from(answer.body("overloaded, try again")?);
         /// let status = resp.status();
         /// let passed = status.is_success() || status.as_u16() == 304; // as `check_status` has it (but for an upgrade's 101)
         /// if !passed {
         ///     let error = resilience::HttpError::from_headers(status.as_u16(), resp.headers());
         ///     let body = resp.text().await?; // the provider's explanation, for your error
-        ///     # let _ = (error, body);
+        ///     assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
+        ///     assert_eq!(body, "overloaded, try again");
         /// }
         /// # Ok(()) }
         /// ```
+        #[must_use]
         pub fn from_headers(status: u16, headers: &reqwest::header::HeaderMap) -> Self {
             use reqwest::header::{AGE, DATE, RETRY_AFTER};
             let header = |name| headers.get(name).and_then(|v| v.to_str().ok());

@@ -72,6 +72,7 @@ const CLOSERS: &[char] = &[')', ']', '}', '"', '\'', '>', ',', '.', ';', ':', '!
 ///     "refused: Authorization: Bearer <redacted>, api_key=<redacted>;"
 /// );
 /// ```
+#[must_use = "it returns the redacted copy; the text given is unchanged"]
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

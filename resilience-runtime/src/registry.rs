@@ -295,11 +295,24 @@ impl PartialEq for Provider {
 
 impl Eq for Provider {}
 
+/// By the provider itself, as `==` is (not by its name, which two providers may share under
+/// `testing::isolate`): a set of providers, or a map keyed by them, holds each one once.
+/// Clippy's `mutable_key_type` lint flags such a set, seeing the breaker's atomics behind the
+/// handle: the hash is the handle's address, which they never change, so allow it there.
+impl std::hash::Hash for Provider {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(self.0, state);
+    }
+}
+
+/// The state as stored: not [`state()`](Provider::state), which moves an open breaker whose
+/// timeout has passed to half-open (a transition, its log line and its metric). Printing a
+/// handle (`?provider` in a log line) moves nothing: such a breaker still reads `Open`.
 impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("name", &self.0.name)
-            .field("state", &self.state())
+            .field("state", &self.0.breaker.stored_state())
             .finish()
     }
 }
@@ -787,6 +800,7 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with nothing set: `init()` then checks the environment alone.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }

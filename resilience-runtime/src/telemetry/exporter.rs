@@ -42,7 +42,10 @@ pub enum TelemetryError {
         /// URL credentials redacted).
         value: String,
     },
-    /// The listener could not bind (port in use, no permission, …).
+    /// The listener could not bind (port in use, no permission, …). Its text has the
+    /// operating system's answer in it, so [`source()`](std::error::Error::source) is `None`: a
+    /// printer that walks the chain (anyhow's `{:#}`, a `Report`) shows the answer once, and
+    /// a log line of the text alone still says why.
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -96,14 +99,8 @@ impl fmt::Debug for TelemetryError {
     }
 }
 
-impl std::error::Error for TelemetryError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TelemetryError::Bind { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the one error inside, `Bind`'s, is in the text (see there).
+impl std::error::Error for TelemetryError {}
 
 /// The installed recorder's exposition: the Prometheus text of every metric recorded through
 /// the `metrics` facade, ours and the application's. Cheap to clone.
