@@ -970,7 +970,10 @@ impl Settings {
                 Some((_, src)) => {
                     let max = set_by(Key::MaxDelay);
                     problems.push(ConfigProblem {
-                        settled: Some(Settled::conflict(Key::BaseDelay)),
+                        settled: Some(Settled::conflict(
+                            Key::BaseDelay,
+                            given(Key::MaxDelay).is_none(),
+                        )),
                         name_only: false,
                         variable: name(Key::BaseDelay, src),
                         value: secs_text(c.base_delay),
@@ -989,7 +992,10 @@ impl Settings {
             if let Some((_, src)) = given(Key::MinimumCalls) {
                 let window = set_by(Key::WindowSize);
                 problems.push(ConfigProblem {
-                    settled: Some(Settled::conflict(Key::MinimumCalls)),
+                    settled: Some(Settled::conflict(
+                        Key::MinimumCalls,
+                        given(Key::WindowSize).is_none(),
+                    )),
                     name_only: false,
                     variable: name(Key::MinimumCalls, src),
                     value: c.minimum_calls.to_string(),
@@ -1009,6 +1015,8 @@ impl Settings {
 pub(crate) struct Settled {
     key: Key,
     conflict: bool,
+    /// A conflict with a cap no layer of these settings gave: the built-in default's.
+    against_default: bool,
 }
 
 impl Settled {
@@ -1016,14 +1024,23 @@ impl Settled {
         Settled {
             key,
             conflict: false,
+            against_default: false,
         }
     }
 
-    fn conflict(key: Key) -> Self {
+    fn conflict(key: Key, against_default: bool) -> Self {
         Settled {
             key,
             conflict: true,
+            against_default,
         }
+    }
+
+    /// A conflict with a built-in default (`base_delay(120 s)` under the default 60 s maximum):
+    /// of code settings read alone, the code's own only where the environment leaves that
+    /// default in place ([`crate::registry`]'s `own_problems`).
+    pub(crate) fn against_default(self) -> bool {
+        self.conflict && self.against_default
     }
 }
 
@@ -1045,7 +1062,7 @@ pub(crate) struct Layers {
 /// every provider, also one that sets the value itself, whose line must not name its own
 /// setting as the global code settings' or the default.
 pub(crate) fn used_instead(p: &ConfigProblem, c: &Config, layers: &Layers) -> String {
-    let Some(Settled { key, conflict }) = p.settled else {
+    let Some(Settled { key, conflict, .. }) = p.settled else {
         return "the next setting in line instead".to_owned();
     };
     let global = variables().any(|v| v == p.variable);

@@ -1050,7 +1050,7 @@ impl Builder {
         // installed. Read even when the environment has none: a bad value a variable
         // overrides is no problem of the resolved settings, and was returned only beside
         // another problem (helper-235).
-        let own = code_problems(&next, &known, &given);
+        let own = own_problems(code_problems(&next, &known, &given), &problems);
         let sound = own.is_empty();
         add_new(&mut problems, own);
         let install = sound && !changes_made && (clean || !strict);
@@ -1157,6 +1157,20 @@ fn code_problems(next: &Registry, known: &[&str], given: &[String]) -> Vec<Confi
     problems
 }
 
+/// Of the problems of the code settings read without the environment (`alone`), those that
+/// are the code's whatever the variables say: a value bad in itself, or a conflict between two
+/// values given in code (a variable that overrides one side hides it, as it hides a bad value).
+/// A conflict with a built-in default (`base_delay(120 s)` under the default 60 s maximum) is
+/// theirs only where it is among the problems of the values that apply (`applied`): a
+/// variable that sets the cap (`RETRY_MAX_DELAY=300`) settles it, and the settings are
+/// sound; refused, they were, with the default's 60 s named as if it applied (helper-240).
+fn own_problems(alone: Vec<ConfigProblem>, applied: &[ConfigProblem]) -> Vec<ConfigProblem> {
+    alone
+        .into_iter()
+        .filter(|p| !p.settled.is_some_and(|s| s.against_default()) || applied.contains(p))
+        .collect()
+}
+
 /// Adds the problems not reported already: every provider inherits the global layer's.
 pub(crate) fn add_new(problems: &mut Vec<ConfigProblem>, found: Vec<ConfigProblem>) {
     for p in found {
@@ -1255,7 +1269,7 @@ fn configure_with(
     let clashes = reg.clashes_of(name);
     // The settings' own problems, read without the environment: a bad value a provider's
     // variable overrides is one too, and is returned with the rest when they are refused.
-    let (_, own) = reg.resolve(name, &|_| None);
+    let own = own_problems(reg.resolve(name, &|_| None).1, &problems);
     let code_is_sound = clashes.is_empty() && own.is_empty();
     problems.extend(clashes);
     let changes = match reg.providers.get(name) {
