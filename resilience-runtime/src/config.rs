@@ -970,10 +970,7 @@ impl Settings {
                 Some((_, src)) => {
                     let max = set_by(Key::MaxDelay);
                     problems.push(ConfigProblem {
-                        settled: Some(Settled::conflict(
-                            Key::BaseDelay,
-                            given(Key::MaxDelay).is_none(),
-                        )),
+                        settled: Some(Settled::conflict(Key::BaseDelay, src, given(Key::MaxDelay))),
                         name_only: false,
                         variable: name(Key::BaseDelay, src),
                         value: secs_text(c.base_delay),
@@ -994,7 +991,8 @@ impl Settings {
                 problems.push(ConfigProblem {
                     settled: Some(Settled::conflict(
                         Key::MinimumCalls,
-                        given(Key::WindowSize).is_none(),
+                        src,
+                        given(Key::WindowSize),
                     )),
                     name_only: false,
                     variable: name(Key::MinimumCalls, src),
@@ -1017,6 +1015,8 @@ pub(crate) struct Settled {
     conflict: bool,
     /// A conflict with a cap no layer of these settings gave: the built-in default's.
     against_default: bool,
+    /// A conflict between two values given in code.
+    in_code: bool,
 }
 
 impl Settled {
@@ -1025,23 +1025,57 @@ impl Settled {
             key,
             conflict: false,
             against_default: false,
+            in_code: false,
         }
     }
 
-    fn conflict(key: Key, against_default: bool) -> Self {
+    /// `key`'s value, given by `src`, in conflict with its cap, given by `cap` (`None`: the
+    /// built-in default).
+    fn conflict(key: Key, src: &Source, cap: Option<&(Value, Source)>) -> Self {
+        let code = |s: &Source| matches!(s, Source::Code(_));
         Settled {
             key,
             conflict: true,
-            against_default,
+            against_default: cap.is_none(),
+            in_code: code(src) && cap.is_some_and(|(_, s)| code(s)),
         }
     }
 
-    /// A conflict with a built-in default (`base_delay(120 s)` under the default 60 s maximum):
-    /// of code settings read alone, the code's own only where the environment leaves that
-    /// default in place ([`crate::registry`]'s `own_problems`).
-    pub(crate) fn against_default(self) -> bool {
-        self.conflict && self.against_default
+    /// A conflict between two values given in code: the code's own problem, also where it
+    /// shows only with the environment (a variable that turns failure-rate mode on finds
+    /// `minimum_calls(200)` beside `window_size(50)`).
+    pub(crate) fn in_code(self) -> bool {
+        self.conflict && self.in_code
     }
+}
+
+/// A conflict of the code settings read alone with a built-in default, which the values that
+/// apply here do not have (a variable raises the cap, or overrides the value): still the
+/// code's, as settings given in code must hold in any environment, and said so, as the
+/// default it names is not what applies here (helper-240).
+pub(crate) fn read_alone(p: &mut ConfigProblem) {
+    let Some(s) = p.settled.filter(|s| s.conflict && s.against_default) else {
+        return;
+    };
+    let (what, cap, default) = match s.key {
+        Key::BaseDelay => (
+            "maximum delay",
+            Key::MaxDelay,
+            secs_text(Config::default().max_delay),
+        ),
+        _ => (
+            "window size",
+            Key::WindowSize,
+            Config::default().window_size.to_string(),
+        ),
+    };
+    p.expected = format!(
+        "at most the {what} that the code settings alone leave at its default ({}={default}): \
+         settings given in code must hold without the environment, which makes the values \
+         that apply here sound; give {} in code too",
+        cap.var(),
+        cap.setter()
+    );
 }
 
 /// A provider's settings in the two parts that [`used_instead`] tells apart: its own (its

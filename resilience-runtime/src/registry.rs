@@ -1157,18 +1157,30 @@ fn code_problems(next: &Registry, known: &[&str], given: &[String]) -> Vec<Confi
     problems
 }
 
-/// Of the problems of the code settings read without the environment (`alone`), those that
-/// are the code's whatever the variables say: a value bad in itself, or a conflict between two
-/// values given in code (a variable that overrides one side hides it, as it hides a bad value).
-/// A conflict with a built-in default (`base_delay(120 s)` under the default 60 s maximum) is
-/// theirs only where it is among the problems of the values that apply (`applied`): a
-/// variable that sets the cap (`RETRY_MAX_DELAY=300`) settles it, and the settings are
-/// sound; refused, they were, with the default's 60 s named as if it applied (helper-240).
+/// The code settings' own problems: those of the code settings read without the environment
+/// (`alone`), whatever the variables make of them (a bad value a variable overrides, a
+/// conflict with a default that a variable settles: settings given in code must hold in any
+/// environment), and a conflict between two values given in code that only the values that
+/// apply show (`applied`: failure-rate mode turned on by a variable). A conflict of the values
+/// alone that the applied ones do not have names a default that does not apply here, and says
+/// so ([`read_alone`](crate::config::read_alone)).
 fn own_problems(alone: Vec<ConfigProblem>, applied: &[ConfigProblem]) -> Vec<ConfigProblem> {
-    alone
+    let mut own: Vec<ConfigProblem> = alone
         .into_iter()
-        .filter(|p| !p.settled.is_some_and(|s| s.against_default()) || applied.contains(p))
-        .collect()
+        .map(|mut p| {
+            if !applied.contains(&p) {
+                crate::config::read_alone(&mut p);
+            }
+            p
+        })
+        .collect();
+    let in_code = applied
+        .iter()
+        .filter(|p| p.settled.is_some_and(|s| s.in_code()))
+        .cloned()
+        .collect();
+    add_new(&mut own, in_code);
+    own
 }
 
 /// Adds the problems not reported already: every provider inherits the global layer's.
