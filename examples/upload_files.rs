@@ -784,6 +784,25 @@ const INSERT_UPLOAD: &str = "INSERT INTO uploads (idempotency_key, provider, fil
 /// whose table refuses the row (an older table of another shape), is refused here, before
 /// any upload, not found out one refused row per accepted upload.
 fn open_db(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    // Runs started at once on one new file each set it up, and one's switch to WAL or its
+    // `CREATE TABLE` meets the other's: SQLite answers "database is locked" at once there,
+    // without waiting its busy timeout (the two would deadlock upgrading their read locks),
+    // so the set-up is tried again, for as long as that timeout (5 s, rusqlite's default).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match set_up_db(path) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// [`open_db`]'s one try.
+fn set_up_db(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
     let db = rusqlite::Connection::open(path)?;
     db.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -1899,6 +1918,35 @@ mod tests {
                 p.push(suffix);
                 let _ = std::fs::remove_file(p);
             }
+        }
+    }
+
+    /// Runs started at once on one new `--db` each set it up: one's switch to WAL or its
+    /// `CREATE TABLE` met the other's, and SQLite answered "database is locked" at once, not
+    /// after its busy timeout, so one run of two failed at start-up (three of three pairs,
+    /// helper-239). Four at once, ten times.
+    #[test]
+    fn runs_started_at_once_on_a_new_database_all_open_it() {
+        for round in 0..10 {
+            let path = new_db_path(&format!("at-once-{round}")).unwrap();
+            let _remove = RemoveDb(path.clone());
+            // Not there yet, as a `--db` of a first run.
+            std::fs::remove_file(&path).unwrap();
+            let start = std::sync::Barrier::new(4);
+            std::thread::scope(|s| {
+                let opens: Vec<_> = (0..4)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            open_db(&path).map(drop)
+                        })
+                    })
+                    .collect();
+                for open in opens {
+                    let opened = open.join().unwrap();
+                    assert!(opened.is_ok(), "round {round}: {opened:?}");
+                }
+            });
         }
     }
 
