@@ -1,6 +1,9 @@
 //! `/health` says when the process drains. A binary of its own: `drain()` is one-way and
 //! process-wide, and would stop the retries of every other test in a shared binary.
 
+// Without the runner's resilience variables, as every test binary (tests/hermetic).
+mod hermetic;
+
 use std::time::Duration;
 
 /// `draining` is false until the process's `drain()`, then true; the status still reports

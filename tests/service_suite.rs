@@ -5,6 +5,9 @@
 //! (`kimi`, `glm`), so that `cargo test` runs them at once. Against the testkit's fault server
 //! on loopback. Needs the `testing` feature.
 
+// Without the runner's resilience variables, as every test binary (tests/hermetic).
+mod hermetic;
+
 use std::sync::Arc;
 use std::time::Duration;
 
