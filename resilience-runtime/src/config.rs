@@ -1015,8 +1015,9 @@ pub(crate) struct Settled {
     conflict: bool,
     /// A conflict with a cap no layer of these settings gave: the built-in default's.
     against_default: bool,
-    /// A conflict between two values given in code.
-    in_code: bool,
+    /// A conflict no variable takes part in: a value given in code against a cap given in
+    /// code or left at its built-in default.
+    no_variable: bool,
 }
 
 impl Settled {
@@ -1025,7 +1026,7 @@ impl Settled {
             key,
             conflict: false,
             against_default: false,
-            in_code: false,
+            no_variable: false,
         }
     }
 
@@ -1037,22 +1038,26 @@ impl Settled {
             key,
             conflict: true,
             against_default: cap.is_none(),
-            in_code: code(src) && cap.is_some_and(|(_, s)| code(s)),
+            no_variable: code(src) && cap.is_none_or(|(_, s)| code(s)),
         }
     }
 
-    /// A conflict between two values given in code: the code's own problem, also where it
-    /// shows only with the environment (a variable that turns failure-rate mode on finds
-    /// `minimum_calls(200)` beside `window_size(50)`).
-    pub(crate) fn in_code(self) -> bool {
-        self.conflict && self.in_code
+    /// A conflict no variable takes part in (a value given in code against a cap given in
+    /// code or left at its default): the code's own problem, also where it shows only with the
+    /// environment (a variable that turns failure-rate mode on finds `minimum_calls(200)`
+    /// beside `window_size(50)`, or beside the default window of 100: alike, whether that
+    /// 100 is written out or not).
+    pub(crate) fn of_code(self) -> bool {
+        self.conflict && self.no_variable
     }
 }
 
 /// A conflict of the code settings read alone with a built-in default, which the values that
-/// apply here do not have (a variable raises the cap, or overrides the value): still the
-/// code's, as settings given in code must hold in any environment, and said so, as the
-/// default it names is not what applies here (helper-240).
+/// apply here do not have as such (a variable sets the cap, or overrides the value): still
+/// the code's, as settings given in code must hold in any environment, and said so, as the
+/// default it names may not be what applies here (helper-240). True of every such case, a
+/// cap the environment leaves too low or a cap given in code but refused included
+/// (helper-242): it claims nothing of the values that apply.
 pub(crate) fn read_alone(p: &mut ConfigProblem) {
     let Some(s) = p.settled.filter(|s| s.conflict && s.against_default) else {
         return;
@@ -1070,9 +1075,9 @@ pub(crate) fn read_alone(p: &mut ConfigProblem) {
         ),
     };
     p.expected = format!(
-        "at most the {what} that the code settings alone leave at its default ({}={default}): \
-         settings given in code must hold without the environment, which makes the values \
-         that apply here sound; give {} in code too",
+        "at most the {what} of the code settings read without the environment, its default \
+         ({}={default}): settings given in code must hold without the environment; give a \
+         valid {} in code beside it, or a smaller value",
         cap.var(),
         cap.setter()
     );

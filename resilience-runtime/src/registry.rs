@@ -1160,10 +1160,11 @@ fn code_problems(next: &Registry, known: &[&str], given: &[String]) -> Vec<Confi
 /// The code settings' own problems: those of the code settings read without the environment
 /// (`alone`), whatever the variables make of them (a bad value a variable overrides, a
 /// conflict with a default that a variable settles: settings given in code must hold in any
-/// environment), and a conflict between two values given in code that only the values that
-/// apply show (`applied`: failure-rate mode turned on by a variable). A conflict of the values
-/// alone that the applied ones do not have names a default that does not apply here, and says
-/// so ([`read_alone`](crate::config::read_alone)).
+/// environment), and a conflict no variable takes part in that only the values that apply
+/// show (`applied`: failure-rate mode turned on by a variable). A conflict with a default
+/// that the applied problems do not have as it is says it is the code settings' read alone
+/// ([`read_alone`](crate::config::read_alone)): beside the applied one a variable makes, if
+/// any, it is a second fact, not the same one twice.
 fn own_problems(alone: Vec<ConfigProblem>, applied: &[ConfigProblem]) -> Vec<ConfigProblem> {
     let mut own: Vec<ConfigProblem> = alone
         .into_iter()
@@ -1176,7 +1177,7 @@ fn own_problems(alone: Vec<ConfigProblem>, applied: &[ConfigProblem]) -> Vec<Con
         .collect();
     let in_code = applied
         .iter()
-        .filter(|p| p.settled.is_some_and(|s| s.in_code()))
+        .filter(|p| p.settled.is_some_and(|s| s.of_code()))
         .cloned()
         .collect();
     add_new(&mut own, in_code);
