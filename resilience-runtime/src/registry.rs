@@ -1175,12 +1175,12 @@ fn own_problems(alone: Vec<ConfigProblem>, applied: &[ConfigProblem]) -> Vec<Con
             p
         })
         .collect();
-    let in_code = applied
+    let of_code = applied
         .iter()
         .filter(|p| p.settled.is_some_and(|s| s.of_code()))
         .cloned()
         .collect();
-    add_new(&mut own, in_code);
+    add_new(&mut own, of_code);
     own
 }
 
