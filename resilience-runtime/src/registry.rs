@@ -2789,19 +2789,11 @@ mod tests {
                 "5",
             ),
         ];
-        let env: HashMap<&str, &str> = pairs.iter().copied().collect();
-        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let err = Builder::new()
-            .provider(
-                "reg-init-masked",
-                Settings::new().max_attempts(7).failure_threshold(0),
-            )
-            .init_with(&lookup, vars, false)
-            .unwrap_err();
+        let builder = Builder::new().provider(
+            "reg-init-masked",
+            Settings::new().max_attempts(7).failure_threshold(0),
+        );
+        let err = init_builder_with_env(builder, &pairs, false).unwrap_err();
         let (c, _) = registry().resolve("reg-init-masked", &|_| None);
         assert_eq!(c.max_attempts, 3, "not installed: a problem of their own");
         assert!(
@@ -2819,18 +2811,11 @@ mod tests {
     #[test]
     fn init_refuses_a_bad_code_value_that_a_sound_variable_overrides() {
         let pairs = [("RESILIENCE_REG_INIT_HIDDEN_RETRY_MAX_ATTEMPTS", "4")];
-        let env: HashMap<&str, &str> = pairs.iter().copied().collect();
-        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
-        let vars = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let err = Builder::new()
-            .provider(
-                "reg-init-hidden",
-                Settings::new().max_attempts(0).failure_threshold(9),
-            )
-            .init_with(&lookup, vars, false)
+        let builder = Builder::new().provider(
+            "reg-init-hidden",
+            Settings::new().max_attempts(0).failure_threshold(9),
+        );
+        let err = init_builder_with_env(builder, &pairs, false)
             .expect_err("a bad value in code is an error, whatever overrides it");
         let problems = err.problems();
         assert_eq!(problems.len(), 1, "{err}");
