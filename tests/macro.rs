@@ -1080,6 +1080,7 @@ mod derived {
         assert_eq!(reset.classify(), ErrorClass::Transient);
         let open = UploadError::Resilience(ResilienceError::CircuitOpen {
             provider: "p",
+            state: resilience::CircuitState::ForcedOpen,
             retry_in: None,
         });
         assert_eq!(open.classify(), ErrorClass::Permanent);

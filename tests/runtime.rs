@@ -329,6 +329,7 @@ async fn open_breaker_rejects_without_calling_and_rejection_is_not_retried() {
     match r {
         Err(TestError::Resilience(ResilienceError::CircuitOpen {
             provider: "rt-reject",
+            state: CircuitState::Open,
             retry_in: Some(d),
         })) => {
             assert_eq!(d, Duration::from_secs(30))
@@ -667,15 +668,21 @@ async fn reset_and_force_open() {
     assert_eq!(p.state(), CircuitState::ForcedOpen);
     let (r, attempts) = run(p, vec![Ok(1)]).await;
     assert_eq!(attempts, 0);
-    let Err(TestError::Resilience(e @ ResilienceError::CircuitOpen { retry_in: None, .. })) = r
+    let Err(TestError::Resilience(
+        e @ ResilienceError::CircuitOpen {
+            state: CircuitState::ForcedOpen,
+            retry_in: None,
+            ..
+        },
+    )) = r
     else {
         panic!("{r:?}");
     };
-    // No "is open" without a time: the text names both cases that give none.
+    // No "is open" without a time: the text says why there is none.
     assert_eq!(
         e.to_string(),
-        "circuit breaker for provider `rt-manual` rejected the call: forced open, or half-open \
-         with its probes in flight"
+        "circuit breaker for provider `rt-manual` is forced open: calls are rejected until it \
+         is reset"
     );
     p.reset();
     assert_eq!(run(p, vec![Ok(1)]).await, (Ok(1), 1));

@@ -693,6 +693,7 @@ mod tests {
         use crate::ResilienceError;
         let open: io::Error = ResilienceError::CircuitOpen {
             provider: "p",
+            state: crate::CircuitState::ForcedOpen,
             retry_in: None,
         }
         .into();

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use crate::breaker::CircuitState;
 use crate::classify::{Classify, ErrorClass};
 
 /// Why the runtime, not the provider, ended an attempt or a call.
@@ -38,6 +39,15 @@ pub enum ResilienceError {
     CircuitOpen {
         /// The provider whose breaker rejected the call.
         provider: &'static str,
+        /// The state that rejected it, as the breaker read it then: [`Open`] after failures
+        /// (with `retry_in`), [`ForcedOpen`] by hand until
+        /// [`reset`](crate::Provider::reset), or [`HalfOpen`] with every probe slot taken (a
+        /// probe's answer is due: the breaker closes or opens again soon).
+        ///
+        /// [`Open`]: CircuitState::Open
+        /// [`ForcedOpen`]: CircuitState::ForcedOpen
+        /// [`HalfOpen`]: CircuitState::HalfOpen
+        state: CircuitState,
         /// How long until the breaker lets a probe through, when known. `None` while the
         /// breaker is forced open or its probe slots are taken.
         retry_in: Option<Duration>,
@@ -89,18 +99,42 @@ impl fmt::Display for ResilienceError {
             ResilienceError::CircuitOpen {
                 provider,
                 retry_in: Some(d),
+                ..
             } => write!(
                 f,
                 "circuit breaker for provider `{provider}` is open; next probe in {}",
                 Seconds(*d),
                 provider = provider.escape_debug(),
             ),
-            // Without a time, the breaker is forced open, or half-open with every probe slot
-            // taken: "is open" alone would send a reader looking for an outage that ended.
-            ResilienceError::CircuitOpen { provider, .. } => write!(
+            // Without a time, "is open" alone would send a reader looking for an outage that
+            // ended (half-open) or has none (forced).
+            ResilienceError::CircuitOpen {
+                provider,
+                state: CircuitState::ForcedOpen,
+                ..
+            } => write!(
                 f,
-                "circuit breaker for provider `{provider}` rejected the call: forced open, or \
-                 half-open with its probes in flight",
+                "circuit breaker for provider `{provider}` is forced open: calls are rejected \
+                 until it is reset",
+                provider = provider.escape_debug(),
+            ),
+            ResilienceError::CircuitOpen {
+                provider,
+                state: CircuitState::HalfOpen,
+                ..
+            } => write!(
+                f,
+                "circuit breaker for provider `{provider}` is half-open with every probe slot \
+                 taken; rejected until a probe answers",
+                provider = provider.escape_debug(),
+            ),
+            // A value built by hand: whatever it holds, said as it is.
+            ResilienceError::CircuitOpen {
+                provider, state, ..
+            } => write!(
+                f,
+                "circuit breaker for provider `{provider}` rejected the call ({})",
+                state.as_str(),
                 provider = provider.escape_debug(),
             ),
             ResilienceError::AttemptTimeout { provider, timeout } => write!(
@@ -641,6 +675,7 @@ mod tests {
         );
         let open = ResilienceError::CircuitOpen {
             provider: "kimi",
+            state: CircuitState::Open,
             retry_in: Some(Duration::from_millis(29_987)),
         };
         assert_eq!(
@@ -649,6 +684,33 @@ mod tests {
         );
         assert_eq!(Seconds(Duration::ZERO).to_string(), "0.000s");
         assert_eq!(Seconds(Duration::from_millis(1)).to_string(), "0.001s");
+    }
+
+    /// A rejection without a time says which state made it: a forced opening lasts until a
+    /// person resets it, a busy half-open breaker decides within a probe's time, and an
+    /// operator reading either must not go looking for the other.
+    #[test]
+    fn a_rejection_without_a_time_names_its_state() {
+        let open = |state| ResilienceError::CircuitOpen {
+            provider: "kimi",
+            state,
+            retry_in: None,
+        };
+        assert_eq!(
+            open(CircuitState::ForcedOpen).to_string(),
+            "circuit breaker for provider `kimi` is forced open: calls are rejected until it \
+             is reset"
+        );
+        assert_eq!(
+            open(CircuitState::HalfOpen).to_string(),
+            "circuit breaker for provider `kimi` is half-open with every probe slot taken; \
+             rejected until a probe answers"
+        );
+        // Built by hand, an open state without its time is said as it is.
+        assert_eq!(
+            open(CircuitState::Open).to_string(),
+            "circuit breaker for provider `kimi` rejected the call (open)"
+        );
     }
 
     /// A drain's error is never retried, by the loop nor by a call nesting this one, also
