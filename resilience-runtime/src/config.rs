@@ -1188,6 +1188,19 @@ pub(crate) fn scan_provider_vars(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
 ) -> Scan {
+    scan_names(vars, extra_globals, cfg!(windows))
+}
+
+/// [`scan_provider_vars`], with names found whatever their case (`any_case`) as Windows finds
+/// them: there `RESILIENCE_kimi_RETRY_JITTER` is what provider `kimi`'s read of
+/// `RESILIENCE_KIMI_RETRY_JITTER` gets, so the scan sorts each name in upper case, the form
+/// every read uses. (Sorted as written, it was "read by no provider" and refused by `init()`
+/// while the provider used its value.) A parameter, so that it is tested everywhere.
+fn scan_names(
+    vars: impl Iterator<Item = (String, String)>,
+    extra_globals: &[&str],
+    any_case: bool,
+) -> Scan {
     let mut scan = Scan {
         problems: Vec::new(),
         misnamed: Vec::new(),
@@ -1199,6 +1212,11 @@ pub(crate) fn scan_provider_vars(
     // program's.
     let mut globals_set: Vec<String> = Vec::new();
     for (name, value) in vars {
+        let name = if any_case {
+            name.to_ascii_uppercase()
+        } else {
+            name
+        };
         if in_another_case(&name).is_some() {
             scan.unknown.push(name);
             continue;
@@ -1921,6 +1939,44 @@ mod tests {
                 .starts_with("RESILIENCE_kimi_RETRY_JITTER: expected the provider upper-cased"),
             "{p}"
         );
+    }
+
+    /// Where names are found whatever their case (Windows), a provider's variable in another
+    /// case is the provider's: its value is checked, and its name is not "read by no
+    /// provider". One that differs in more than case still is.
+    #[test]
+    fn a_provider_variable_in_another_case_is_read_where_case_does_not_matter() {
+        let vars = || {
+            env(&[
+                ("RESILIENCE_kimi_RETRY_JITTER", "full"),
+                ("resilience_glm_retry_max_attempts", "abc"),
+                ("RESILIENCE_KIMI-V2_RETRY_JITTER", "full"),
+            ])
+        };
+        let mut scan = scan_names(vars().into_iter(), &[], true);
+        scan.providers.sort();
+        assert_eq!(scan.providers, ["GLM", "KIMI"]);
+        let [bad] = &scan.problems[..] else {
+            panic!("{:?}", scan.problems)
+        };
+        assert_eq!(
+            bad.to_string(),
+            format!(
+                "RESILIENCE_GLM_RETRY_MAX_ATTEMPTS=abc: expected {}",
+                Key::MaxAttempts.expected()
+            )
+        );
+        let [misnamed] = &scan.misnamed[..] else {
+            panic!("{:?}", scan.misnamed)
+        };
+        assert_eq!(misnamed.variable, "RESILIENCE_KIMI-V2_RETRY_JITTER");
+        assert!(scan.unknown.is_empty(), "{:?}", scan.unknown);
+        // Where case matters, the first is read by no provider, and the second is a typo.
+        let scan = scan_names(vars().into_iter(), &[], false);
+        assert!(scan.providers.is_empty(), "{:?}", scan.providers);
+        assert!(scan.problems.is_empty(), "{:?}", scan.problems);
+        assert_eq!(scan.misnamed.len(), 2, "{:?}", scan.misnamed);
+        assert_eq!(scan.unknown, ["resilience_glm_retry_max_attempts"]);
     }
 
     /// A name read in upper case only (outside Windows), written in
