@@ -83,7 +83,9 @@ pub struct Config {
     pub retry_budget_min_per_second: f64,
     /// `RETRY_BUDGET_CAPACITY`: the most retries the budget can hold (the largest burst).
     pub retry_budget_capacity: u32,
-    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`.
+    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED` (set in code by
+    /// [`Settings::circuit_breaker_enabled`]).
+    #[doc(alias = "circuit_breaker_enabled")]
     pub breaker_enabled: bool,
     /// `CIRCUIT_BREAKER_FAILURE_THRESHOLD`: consecutive failures that open a closed breaker.
     pub failure_threshold: u32,
@@ -670,7 +672,9 @@ setters! {
     retry_budget_min_per_second(f64) => BudgetMinPerSecond, |v| Value::Float(v);
     /// `RETRY_BUDGET_CAPACITY`.
     retry_budget_capacity(u32) => BudgetCapacity, |v| Value::Count(v);
-    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`.
+    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`: named after its variable, as every setter is; the
+    /// field it sets is [`Config::breaker_enabled`].
+    #[doc(alias = "breaker_enabled")]
     circuit_breaker_enabled(bool) => BreakerEnabled, |v| Value::Bool(v);
     /// `CIRCUIT_BREAKER_FAILURE_THRESHOLD`.
     failure_threshold(u32) => FailureThreshold, |v| Value::Count(v);
