@@ -35,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, ValueEnum};
-use resilience::{Classify, ErrorClass, HttpError, ResilienceError, ResponseExt, resilient};
+use resilience::{
+    CircuitState, Classify, ErrorClass, HttpError, ResilienceError, ResponseExt, resilient,
+};
 use resilience_testkit::{Fault, FaultServer, Faults, Outage};
 use tokio::sync::{Semaphore, watch};
 
@@ -210,10 +212,16 @@ impl Uploader {
     }
 }
 
-/// When the breaker that refused this call lets a probe through (`None`: it did not refuse it,
-/// or it is forced open, or its probe slots are taken; a millisecond is waited then).
+/// When the breaker that refused this call lets a probe through: `None` when it did not refuse
+/// it, or when a person forced it open (no probe comes until they reset it: waiting for one
+/// would try again every millisecond until the run's wait ran out); a millisecond when its
+/// probe slots are taken (a probe's answer is due, at no time it knows).
 fn retry_in(e: &UploadError) -> Option<Duration> {
     match e {
+        UploadError::Resilience(ResilienceError::CircuitOpen {
+            state: CircuitState::ForcedOpen,
+            ..
+        }) => None,
         UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. }) => {
             Some(retry_in.unwrap_or(Duration::from_millis(1)))
         }
@@ -808,6 +816,31 @@ mod tests {
         assert_eq!(report.failed.len(), 12, "{report:?}");
         assert_eq!(summarize(&report, Duration::ZERO, None), 2);
         assert!(read_manifest(&dir.0).unwrap().is_empty());
+
+        // Both forced open by hand: no probe comes until a reset, so the files fail at once,
+        // saying why, where the run waited for one (a try every millisecond) until its wait,
+        // an hour here, ran out.
+        for p in ["kimi", "glm"] {
+            resilience::provider(p).force_open();
+        }
+        let dir = made("forced", 3);
+        let files = pending(&dir.0).unwrap();
+        let hour = Duration::from_secs(3600);
+        let report = tokio::time::timeout(
+            Duration::from_secs(60),
+            run(uploader.clone(), &dir.0, files, 4, hour, None, stop.clone()),
+        )
+        .await
+        .expect("a forced-open breaker is not waited for")
+        .unwrap();
+        assert_eq!(report.failed.len(), 3, "{report:?}");
+        assert!(
+            report
+                .failed
+                .iter()
+                .all(|(_, why)| why.contains("forced open")),
+            "{report:?}"
+        );
 
         // Every answer a 429 with Retry-After: 3; the stop comes while every call sleeps in
         // its backoff: drain() ends them now, and none is recorded as uploaded.
