@@ -28,7 +28,8 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use resilience::{
-    Builder, Classify, ErrorClass, HttpError, ResilienceError, ResponseExt, Settings, resilient,
+    Builder, CircuitState, Classify, ErrorClass, HttpError, ResilienceError, ResponseExt, Settings,
+    resilient,
 };
 use resilience_testkit::{Fault, FaultServer, Faults, Outage};
 use tracing_subscriber::layer::SubscriberExt;
@@ -438,6 +439,9 @@ struct Tally<'a> {
 enum Missed {
     /// Its breaker rejected the call; its next probe in this long, when known.
     Rejected(Option<Duration>),
+    /// Its breaker was forced open by hand: no probe comes until it is reset, so it is not
+    /// waited for.
+    Forced,
     /// Every attempt failed transiently.
     Failed,
     /// It is processing an upload of the file already (409 for the file's key).
@@ -449,6 +453,10 @@ enum Missed {
 /// retried, but the other provider may well take the file.
 fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
     match result {
+        Err(UploadError::Resilience(ResilienceError::CircuitOpen {
+            state: CircuitState::ForcedOpen,
+            ..
+        })) => Some(Missed::Forced),
         Err(UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. })) => {
             Some(Missed::Rejected(*retry_in))
         }
@@ -599,12 +607,12 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
             break (second.0, result);
         }
         // When each may take it again: a breaker's next probe (one whose probe slots are
-        // taken does not know, so look again shortly), or, once, a pause for a provider that
-        // failed by chance.
+        // taken does not know, so look again shortly; one forced open has none until a
+        // reset), or, once, a pause for a provider that failed by chance.
         let ready_in = |m| match m {
             Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
             Missed::Failed if !paused_for_failed => Some(FAILED_PAUSE),
-            Missed::Failed | Missed::InProgress => None,
+            Missed::Failed | Missed::InProgress | Missed::Forced => None,
         };
         let (a, b) = (ready_in(first_missed), ready_in(second_missed));
         let Some(wait) = a.into_iter().chain(b).min() else {
@@ -1763,6 +1771,42 @@ mod tests {
             "accepted at a, but the file ended at {provider} with {:?}: not recorded",
             result.err()
         );
+    }
+
+    /// Providers whose breakers a person forced open give no probe until a reset: the file
+    /// ends at once with the rejection, where it was tried again every 100 ms until its wait
+    /// (a minute here) ran out.
+    #[tokio::test(start_paused = true)]
+    async fn a_forced_open_provider_is_not_waited_for() {
+        through!(A, "forced-a");
+        through!(B, "forced-b");
+        let server = FaultServer::start(Faults::none()).await.unwrap();
+        let (a, b) = (A(http(server.upload_url())), B(http(server.upload_url())));
+        resilience::provider("forced-a").force_open();
+        resilience::provider("forced-b").force_open();
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::from_secs(60));
+        let started = tokio::time::Instant::now();
+        let (provider, result) =
+            upload_with_failover(("a", &a), ("b", &b), "forced-key", "f", b"x", &tally).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "waited for a forced-open breaker"
+        );
+        assert_eq!(provider, "b");
+        assert!(
+            matches!(
+                result,
+                Err(UploadError::Resilience(ResilienceError::CircuitOpen {
+                    state: CircuitState::ForcedOpen,
+                    ..
+                }))
+            ),
+            "{:?}",
+            result.err()
+        );
+        assert_eq!(server.stats().requests, 0);
     }
 
     /// A provider that answered 409 for the file's key on one attempt has the file, or will,

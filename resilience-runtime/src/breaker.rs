@@ -70,12 +70,16 @@ impl Refusal {
 }
 
 /// The state of a provider's circuit breaker.
+///
+/// Name a state by its variant or [`as_str`](Self::as_str): its representation and the
+/// values of its discriminants are not part of the API (the dashboard's state panel, for one,
+/// encodes the states its own way), and may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 // Four bytes, not one: in `ResilienceError::CircuitOpen` a one-byte state sat beside a
 // one-byte variant tag, and building a rejection copied the six bytes of padding after them
 // piecewise (callgrind: a forced-open rejection took 97 instructions with it, 91 without;
-// 81 before the error had a state).
+// 81 before the error had a state). Not API, as the doc says.
 #[repr(u32)]
 pub enum CircuitState {
     /// Calls flow; failures are counted.
@@ -594,7 +598,7 @@ impl Breaker {
     }
 
     /// The error for a rejection that [`admit`](Self::admit) answered with `Err(refusal)`:
-    /// built by the caller only where it is handed on, so the breaker's answer stays 16 bytes.
+    /// built by the caller only where it is handed on, so the breaker's answer stays small.
     #[inline]
     pub(crate) fn rejection(&self, refusal: Refusal) -> ResilienceError {
         ResilienceError::CircuitOpen {
@@ -616,7 +620,7 @@ impl Breaker {
     }
 
     /// The state as stored, moving nothing (an open breaker past its timeout still reads open):
-    /// for a log line about a rejection that was just made.
+    /// for `Provider`'s `Debug` and the state gauge's first sample, which must not move it.
     pub(crate) fn stored_state(&self) -> CircuitState {
         CircuitState::from_tag(tag(self.word.load(Ordering::Relaxed)))
     }

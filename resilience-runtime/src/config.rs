@@ -1192,7 +1192,21 @@ pub(crate) fn scan_provider_vars(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
 ) -> Scan {
-    scan_names(vars, extra_globals, cfg!(windows))
+    scan_names(vars, extra_globals, NAMES_ANY_CASE)
+}
+
+/// Whether this platform finds a variable whatever the case of its name (Windows): every
+/// look at the environment's names sorts them as [`name_as_found`] gives them.
+pub(crate) const NAMES_ANY_CASE: bool = cfg!(windows);
+
+/// `name` as a read finds it: upper-cased where names are found whatever their case
+/// (`any_case`), the form every read of ours uses.
+pub(crate) fn name_as_found(name: String, any_case: bool) -> String {
+    if any_case {
+        name.to_ascii_uppercase()
+    } else {
+        name
+    }
 }
 
 /// [`scan_provider_vars`], with names found whatever their case (`any_case`) as Windows finds
@@ -1216,11 +1230,7 @@ fn scan_names(
     // program's.
     let mut globals_set: Vec<String> = Vec::new();
     for (name, value) in vars {
-        let name = if any_case {
-            name.to_ascii_uppercase()
-        } else {
-            name
-        };
+        let name = name_as_found(name, any_case);
         if in_another_case(&name).is_some() {
             scan.unknown.push(name);
             continue;

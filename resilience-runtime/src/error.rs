@@ -34,15 +34,16 @@ use crate::classify::{Classify, ErrorClass};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResilienceError {
-    /// The provider's breaker is open (or half-open with all probe slots taken); the call was
-    /// rejected without reaching the provider.
+    /// The provider's breaker is open, forced open, or half-open with no probe slot to give;
+    /// the call was rejected without reaching the provider.
     CircuitOpen {
         /// The provider whose breaker rejected the call.
         provider: &'static str,
         /// The state that rejected it, as the breaker read it then: [`Open`] after failures
         /// (with `retry_in`), [`ForcedOpen`] by hand until
-        /// [`reset`](crate::Provider::reset), or [`HalfOpen`] with every probe slot taken (a
-        /// probe's answer is due: the breaker closes or opens again soon).
+        /// [`reset`](crate::Provider::reset), or [`HalfOpen`], its probe slots taken or its
+        /// round being decided (until its probes answer: up to the attempt timeout, or the
+        /// breaker timeout without one).
         ///
         /// [`Open`]: CircuitState::Open
         /// [`ForcedOpen`]: CircuitState::ForcedOpen
@@ -98,8 +99,8 @@ impl fmt::Display for ResilienceError {
         match self {
             ResilienceError::CircuitOpen {
                 provider,
+                state: CircuitState::Open,
                 retry_in: Some(d),
-                ..
             } => write!(
                 f,
                 "circuit breaker for provider `{provider}` is open; next probe in {}",
@@ -124,8 +125,8 @@ impl fmt::Display for ResilienceError {
                 ..
             } => write!(
                 f,
-                "circuit breaker for provider `{provider}` is half-open with every probe slot \
-                 taken; rejected until a probe answers",
+                "circuit breaker for provider `{provider}` is half-open: rejected until its \
+                 probes answer",
                 provider = provider.escape_debug(),
             ),
             // A value built by hand: whatever it holds, said as it is.
@@ -703,13 +704,23 @@ mod tests {
         );
         assert_eq!(
             open(CircuitState::HalfOpen).to_string(),
-            "circuit breaker for provider `kimi` is half-open with every probe slot taken; \
-             rejected until a probe answers"
+            "circuit breaker for provider `kimi` is half-open: rejected until its probes answer"
         );
-        // Built by hand, an open state without its time is said as it is.
+        // Built by hand, an open state without its time, or another with one, is said as it
+        // is.
         assert_eq!(
             open(CircuitState::Open).to_string(),
             "circuit breaker for provider `kimi` rejected the call (open)"
+        );
+        let forced_with_time = ResilienceError::CircuitOpen {
+            provider: "kimi",
+            state: CircuitState::ForcedOpen,
+            retry_in: Some(Duration::from_secs(1)),
+        };
+        assert_eq!(
+            forced_with_time.to_string(),
+            "circuit breaker for provider `kimi` is forced open: calls are rejected until it \
+             is reset"
         );
     }
 
