@@ -44,7 +44,7 @@ use crate::error::ResilienceError;
 /// to a refusal merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Refusal {
-    /// `Open`, `ForcedOpen` or `HalfOpen` (every probe slot taken).
+    /// `Open`, `ForcedOpen` or `HalfOpen` (its probe slots taken, or its round being decided).
     pub(crate) state: CircuitState,
     /// `Some` only when `Open`: how long yet.
     pub(crate) retry_in: Option<Duration>,

@@ -1338,7 +1338,7 @@ pub(crate) fn parse_switch(raw: &str) -> Result<bool, &'static str> {
 /// name with the prefix (another tool's `resilience_hub_region`, whose upper-case form
 /// nothing reads either).
 fn in_another_case(name: &str) -> Option<String> {
-    if cfg!(windows) || name.starts_with("RESILIENCE_") {
+    if NAMES_ANY_CASE || name.starts_with("RESILIENCE_") {
         return None;
     }
     let upper = name.to_ascii_uppercase();
