@@ -17,6 +17,14 @@ pub use inventory;
 /// own, so a field's type without it is reported with what to do in a derive (give the
 /// variant a fixed class), not with `Classify`'s own advice, which is for a method's error.
 /// The derive calls its `classify` only, the one check per field (see [`Forward`]).
+// First, where it applies: with the `reqwest` feature off (`default-features = false`), a
+// `reqwest::Error` field was told of other versions and of reqwest-middleware (helper-246).
+#[cfg_attr(
+    not(feature = "reqwest"),
+    diagnostic::on_unimplemented(
+        note = "resilience classifies `reqwest::Error` only with its `reqwest` feature, which is off here (it is on by default: `default-features = false` turned it off): for a `reqwest::Error`, add `features = [\"reqwest\"]` to resilience's dependency"
+    )
+)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `resilience::Classify`, which `#[classify(transparent)]` forwards to",
     label = "this field's type has no `Classify`",

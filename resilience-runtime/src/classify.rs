@@ -88,6 +88,13 @@ impl ErrorClass {
 /// # let e = UploadError::Http(resilience::HttpError::from_header(503, Some("2")));
 /// # assert_eq!((e.classify(), e.retry_after()), (ErrorClass::Transient, Some(std::time::Duration::from_secs(2))));
 /// ```
+// First, where it applies: with the `reqwest` feature off, `reqwest::Error` has no `Classify`.
+#[cfg_attr(
+    not(feature = "reqwest"),
+    diagnostic::on_unimplemented(
+        note = "resilience classifies `reqwest::Error` only with its `reqwest` feature, which is off here (it is on by default: `default-features = false` turned it off): for a `reqwest::Error`, add `features = [\"reqwest\"]` to resilience's dependency"
+    )
+)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement `resilience::Classify`",
     label = "this error type must implement `Classify`: which of its errors to retry, and which count against the breaker",

@@ -93,7 +93,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -110,6 +110,15 @@ thread_local! {
 
 /// Tells guards apart: one isolation may be entered twice on a thread.
 static GUARD_IDS: AtomicU64 = AtomicU64::new(0);
+
+/// Guards alive in the process, on any thread: while there is one, a call made outside every
+/// isolation is most likely one a test meant to isolate, on a thread its guard does not
+/// reach (a task spawned onto a `multi_thread` runtime's workers), which would otherwise share
+/// the process's providers without a word ([`warn_outside`]).
+static ALIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether [`warn_outside`] has spoken: once per process.
+static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// One isolation: its providers and the code settings given under it, behind one lock held
 /// from a check to its insert, as the registry's is (threads of one isolation may make or
@@ -213,6 +222,7 @@ impl Isolation {
     pub fn enter(&self) -> Isolated {
         let id = GUARD_IDS.fetch_add(1, Ordering::Relaxed);
         ENTERED.with(|e| e.borrow_mut().push((id, self.0.clone())));
+        ALIVE.fetch_add(1, Ordering::Relaxed);
         Isolated {
             id,
             isolation: self.clone(),
@@ -288,6 +298,7 @@ impl std::fmt::Debug for Isolated {
 
 impl Drop for Isolated {
     fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::Relaxed);
         // During the thread's teardown the list may be gone already: nothing to undo.
         let _ = ENTERED.try_with(|e| {
             e.borrow_mut().retain(|(id, _)| *id != self.id);
@@ -305,7 +316,12 @@ fn current() -> Option<Arc<Scope>> {
 /// The provider `name` means on this thread, when an isolation is entered: made on first use
 /// from the settings given under it.
 pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
-    let scope = current()?;
+    let Some(scope) = current() else {
+        if ALIVE.load(Ordering::Relaxed) > 0 && !WARNED.load(Ordering::Relaxed) {
+            warn_outside(name);
+        }
+        return None;
+    };
     let mut state = scope.lock();
     if let Some(p) = state.providers.get(name) {
         return Some(p);
@@ -326,6 +342,27 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     }
     crate::registry::on_made(made);
     Some(made)
+}
+
+/// A call to `name` outside every isolation while a guard is alive on another thread: said
+/// once per process, at warn, as the call uses the process's provider, shared with every
+/// test (helper-246: a task spawned onto a worker made its calls there, on the defaults and the
+/// environment's settings, and nothing said so).
+#[cold]
+fn warn_outside(name: &str) {
+    if WARNED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    tracing::warn!(
+        target: "resilience",
+        provider = name,
+        "[CONFIG] A call to provider {} ran outside every testing::isolate() while a test's \
+         guard was alive on another thread: it used the process's provider, shared with every \
+         test. A task spawned onto a multi_thread runtime's workers is not under its test's \
+         guard: wrap it, tokio::spawn(isolated.isolation().run(fut)); a test without a guard \
+         shares the process's providers (said once)",
+        name.escape_debug(),
+    );
 }
 
 /// `configure` under an isolation, as the global one: settings merge with the ones given the
