@@ -214,8 +214,8 @@ impl Uploader {
 
 /// When the breaker that refused this call lets a probe through: `None` when it did not refuse
 /// it, or when a person forced it open (no probe comes until they reset it: waiting for one
-/// would try again every millisecond until the run's wait ran out); a millisecond when its
-/// probe slots are taken (a probe's answer is due, at no time it knows).
+/// would try again until the run's wait ran out); a tenth of a second when it is half-open
+/// (its probes answer at no time it knows: a pause, not a spin of one try a millisecond).
 fn retry_in(e: &UploadError) -> Option<Duration> {
     match e {
         UploadError::Resilience(ResilienceError::CircuitOpen {
@@ -223,11 +223,14 @@ fn retry_in(e: &UploadError) -> Option<Duration> {
             ..
         }) => None,
         UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. }) => {
-            Some(retry_in.unwrap_or(Duration::from_millis(1)))
+            Some(retry_in.unwrap_or(HALF_OPEN_PAUSE))
         }
         _ => None,
     }
 }
+
+/// How long a file waits for a half-open breaker whose probes are out before asking again.
+const HALF_OPEN_PAUSE: Duration = Duration::from_millis(100);
 
 /// Why a file was not uploaded.
 #[derive(Debug)]

@@ -517,7 +517,9 @@ async fn wait_in_progress<P: FileProvider>(
     let mut waited = false;
     while let Some(m) = missed(&result) {
         let now = tokio::time::Instant::now();
-        if now >= give_up_at {
+        // A breaker forced open lets nothing through until a person resets it: asked every
+        // second, it answered the same until the file's wait ran out (helper-247).
+        if now >= give_up_at || matches!(m, Missed::Forced) {
             break;
         }
         waited = true;
@@ -1731,6 +1733,50 @@ mod tests {
             result.err()
         );
         assert_eq!((at_a.len(), at_b.len()), (1, 0));
+    }
+
+    /// A provider processing the file (409 for its key) whose breaker a person then forces
+    /// open is not asked again every second until the file's wait runs out: nothing gets
+    /// through it until a reset, so the wait ends with the rejection (the file is left in
+    /// progress, not failed over).
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_for_an_upload_in_progress_ends_when_its_breaker_is_forced_open() {
+        through!(A, "in-progress-forced-a");
+        through!(B, "in-progress-forced-b");
+        let (a_server, b_server) = processing_for_3s("in-progress-forced-a").await;
+        let (a, b) = (
+            A(http(a_server.upload_url())),
+            B(http(b_server.upload_url())),
+        );
+        let counts = Counts::new();
+        let tally = counts.tally(Duration::from_secs(30));
+        let started = tokio::time::Instant::now();
+        let upload = upload_with_failover(("a", &a), ("b", &b), "forced-key", "f", b"x", &tally);
+        // Forced open once `a` has answered the retry with 409 (the first attempt is cut off
+        // at 1 s, the retry comes ~50 ms later).
+        let force = async {
+            a_server.requests_seen(2).await;
+            resilience::provider("in-progress-forced-a").force_open();
+        };
+        let ((provider, result), ()) = tokio::join!(upload, force);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waited {:?} for a breaker forced open",
+            started.elapsed()
+        );
+        assert_eq!(provider, "a");
+        assert!(
+            matches!(
+                result,
+                Err(UploadError::Resilience(ResilienceError::CircuitOpen {
+                    state: CircuitState::ForcedOpen,
+                    ..
+                }))
+            ),
+            "{:?}",
+            result.err()
+        );
+        assert_eq!(b_server.stats().requests, 0, "failed over");
     }
 
     /// Ctrl-C (or SIGTERM) lets the uploads in flight finish and be recorded. A file whose

@@ -1,7 +1,7 @@
 //! A call made outside every isolation while a test's guard is alive on another thread (a
 //! task spawned onto a `multi_thread` runtime's workers, unwrapped) uses the process's
-//! provider: a warning says so, once per process. Its own binary, for the once. Needs the
-//! `testing` feature.
+//! provider: a warning says so, once per name and process. Its own binary, for the once.
+//! Needs the `testing` feature.
 
 // With tests/hermetic: without the runner's resilience variables.
 mod common;
@@ -28,6 +28,11 @@ async fn call() -> Result<(), E> {
     Ok(())
 }
 
+#[resilient(provider = "outside-too")]
+async fn another() -> Result<(), E> {
+    Ok(())
+}
+
 const SAID: &str = "ran outside every testing::isolate() while a test's guard was alive";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,7 +47,7 @@ async fn a_spawned_task_outside_its_test_s_isolation_is_warned_of_once() {
         .unwrap()
         .unwrap();
     assert_eq!(said(), 0, "{}", logs.text());
-    // A task spawned onto a worker as it is: the process's provider, said once.
+    // A task spawned onto a worker as it is: the process's provider, said once for the name.
     for _ in 0..3 {
         tokio::spawn(call()).await.unwrap().unwrap();
     }
@@ -52,4 +57,7 @@ async fn a_spawned_task_outside_its_test_s_isolation_is_warned_of_once() {
         "{}",
         logs.text()
     );
+    // Another name is said too: one test without a guard on purpose does not use it up.
+    tokio::spawn(another()).await.unwrap().unwrap();
+    assert_eq!(said(), 2, "{}", logs.text());
 }

@@ -482,7 +482,7 @@ impl<E: Classify + ?Sized> CallClassify for E {}
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this closure's error type `{Self}` has no `From<ResilienceError>`",
-    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as `execute`'s own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it (with thiserror: `Resilience(#[from] ResilienceError)`)",
+    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as `execute`'s own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it (with thiserror and the derive: `#[error(transparent)] #[classify(transparent)] Resilience(#[from] ResilienceError)`)",
     note = "for `reqwest_middleware::Error`, enable resilience's `reqwest-middleware` feature; for another crate's type (`reqwest::Error`, `Box<dyn Error>`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\"), e.g. `|| async {{ fetch().await.map_err(MyError::Http) }}`"
 )]
 pub trait CallError: From<ResilienceError> {}
@@ -563,7 +563,7 @@ where
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` must implement `From<resilience::ResilienceError>`",
     label = "this error type has no `From<ResilienceError>`",
-    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as the method's own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it (with thiserror: `Resilience(#[from] ResilienceError)`)",
+    note = "an open breaker, an attempt timeout, the call's deadline and a drain come back as the method's own error: for an error type of your own, give it a variant that holds a `ResilienceError` and `impl From<ResilienceError>` for it (with thiserror and the derive: `#[error(transparent)] #[classify(transparent)] Resilience(#[from] ResilienceError)`)",
     note = "for `reqwest_middleware::Error`, enable resilience's `reqwest-middleware` feature; for another crate's type (`reqwest::Error`, `String`), Rust's orphan rule forbids that impl: return an enum of your own with a variant that wraps it and one for `ResilienceError` (see the README's \"Using it\")"
 )]
 pub trait FromResilienceError: From<ResilienceError> {}

@@ -92,7 +92,7 @@ impl ErrorClass {
 #[cfg_attr(
     not(feature = "reqwest"),
     diagnostic::on_unimplemented(
-        note = "resilience classifies `reqwest::Error` only with its `reqwest` feature, which is off here (it is on by default: `default-features = false` turned it off): for a `reqwest::Error`, add `features = [\"reqwest\"]` to resilience's dependency"
+        note = "if it is a `reqwest::Error`: resilience classifies one only with its `reqwest` feature, which is off here (it is on by default: `default-features = false` turned it off); add `features = [\"reqwest\"]` to resilience's dependency"
     )
 )]
 #[diagnostic::on_unimplemented(

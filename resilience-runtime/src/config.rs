@@ -672,8 +672,8 @@ setters! {
     retry_budget_min_per_second(f64) => BudgetMinPerSecond, |v| Value::Float(v);
     /// `RETRY_BUDGET_CAPACITY`.
     retry_budget_capacity(u32) => BudgetCapacity, |v| Value::Count(v);
-    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`: named after its variable, as every setter is; the
-    /// field it sets is [`Config::breaker_enabled`].
+    /// `RESILIENCE_CIRCUIT_BREAKER_ENABLED`: named after its variable, as the other switches'
+    /// setters are; the field it sets is [`Config::breaker_enabled`].
     #[doc(alias = "breaker_enabled")]
     circuit_breaker_enabled(bool) => BreakerEnabled, |v| Value::Bool(v);
     /// `CIRCUIT_BREAKER_FAILURE_THRESHOLD`.

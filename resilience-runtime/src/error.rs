@@ -34,8 +34,8 @@ use crate::classify::{Classify, ErrorClass};
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResilienceError {
-    /// The provider's breaker is open, forced open, or half-open with no probe slot to give;
-    /// the call was rejected without reaching the provider.
+    /// The provider's breaker is open, forced open, or half-open and letting no more probes
+    /// in; the call was rejected without reaching the provider.
     CircuitOpen {
         /// The provider whose breaker rejected the call.
         provider: &'static str,
@@ -49,8 +49,8 @@ pub enum ResilienceError {
         /// [`ForcedOpen`]: CircuitState::ForcedOpen
         /// [`HalfOpen`]: CircuitState::HalfOpen
         state: CircuitState,
-        /// How long until the breaker lets a probe through, when known. `None` while the
-        /// breaker is forced open or its probe slots are taken.
+        /// How long until the breaker lets a probe through, when known: `Some` when `state`
+        /// is `Open`, `None` when it is forced open or half-open.
         retry_in: Option<Duration>,
     },
     /// One attempt took longer than the per-attempt timeout (`RETRY_ATTEMPT_TIMEOUT`).

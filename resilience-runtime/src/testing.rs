@@ -44,7 +44,8 @@
 //! own body still runs on its thread, under its guard, but every task it spawns (or code it
 //! calls spawns: a service's background worker) runs on the runtime's workers, where no guard
 //! is: wrap them with [`Isolation::run`] (the guard's [`isolation()`](Isolated::isolation)),
-//! or they use the process's providers, shared with every other test, and nothing says so.
+//! or they use the process's providers, shared with every other test (a warning says so, once
+//! per provider name, while a guard is alive on another thread).
 //! A future on the test's thread that holds a guard of its own across an `.await` (a branch of
 //! `join!`, a `spawn_local` task) puts every other future on that thread under its providers
 //! while it holds it. So take one guard, on the test's first line; a helper that takes its own
@@ -93,7 +94,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -114,11 +115,13 @@ static GUARD_IDS: AtomicU64 = AtomicU64::new(0);
 /// Guards alive in the process, on any thread: while there is one, a call made outside every
 /// isolation is most likely one a test meant to isolate, on a thread its guard does not
 /// reach (a task spawned onto a `multi_thread` runtime's workers), which would otherwise share
-/// the process's providers without a word ([`warn_outside`]).
+/// the process's providers without a word ([`warn_outside`]). A guard leaked with
+/// `mem::forget` counts for ever.
 static ALIVE: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether [`warn_outside`] has spoken: once per process.
-static WARNED: AtomicBool = AtomicBool::new(false);
+/// The provider names [`warn_outside`] has spoken of: once each per process, so that a test
+/// run without a guard on purpose does not use up the warning another name needs.
+static WARNED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// One isolation: its providers and the code settings given under it, behind one lock held
 /// from a check to its insert, as the registry's is (threads of one isolation may make or
@@ -317,7 +320,7 @@ fn current() -> Option<Arc<Scope>> {
 /// from the settings given under it.
 pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
     let Some(scope) = current() else {
-        if ALIVE.load(Ordering::Relaxed) > 0 && !WARNED.load(Ordering::Relaxed) {
+        if ALIVE.load(Ordering::Relaxed) > 0 {
             warn_outside(name);
         }
         return None;
@@ -345,24 +348,36 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
 }
 
 /// A call to `name` outside every isolation while a guard is alive on another thread: said
-/// once per process, at warn, as the call uses the process's provider, shared with every
-/// test (helper-246: a task spawned onto a worker made its calls there, on the defaults and the
-/// environment's settings, and nothing said so).
+/// once per name and process, at warn, as the call uses the process's provider, shared with
+/// every test (helper-246: a task spawned onto a worker made its calls there, on the defaults
+/// and the environment's settings, and nothing said so). To standard error when no
+/// subscriber takes it (helper-247): the calls it is about run on threads that see only the
+/// global subscriber, and a suite that captures logs per thread, or sets its subscriber
+/// later, would spend the warning unseen. libtest captures that output per test, as it does
+/// the test's own.
 #[cold]
 fn warn_outside(name: &str) {
-    if WARNED.swap(true, Ordering::Relaxed) {
-        return;
+    {
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.iter().any(|n| n == name) {
+            return;
+        }
+        warned.push(name.to_owned());
     }
-    tracing::warn!(
-        target: "resilience",
-        provider = name,
-        "[CONFIG] A call to provider {} ran outside every testing::isolate() while a test's \
-         guard was alive on another thread: it used the process's provider, shared with every \
-         test. A task spawned onto a multi_thread runtime's workers is not under its test's \
-         guard: wrap it, tokio::spawn(isolated.isolation().run(fut)); a test without a guard \
-         shares the process's providers (said once)",
-        name.escape_debug(),
+    let shown = name.escape_debug();
+    let text = format!(
+        "[CONFIG] A call to provider `{shown}` ran outside every testing::isolate() while a \
+         test's guard was alive on another thread: it used the process's provider, shared with \
+         every test. A task spawned onto a multi_thread runtime's workers is not under its \
+         test's guard: wrap it, tokio::spawn(isolated.isolation().run(fut)); on a thread of \
+         your own or in spawn_blocking, hold isolation.enter() there; a test without a guard \
+         shares the process's providers (said once for the name)"
     );
+    if tracing::enabled!(target: "resilience", tracing::Level::WARN) {
+        tracing::warn!(target: "resilience", provider = name, "{text}");
+    } else {
+        eprintln!("WARN resilience: {text}");
+    }
 }
 
 /// `configure` under an isolation, as the global one: settings merge with the ones given the
