@@ -499,7 +499,8 @@ fn count(
 /// have met a 503 by chance) is processing an upload of it already: it has the file, or will,
 /// and the other one must not get a copy. It alone is asked again, after a pause (or, when
 /// its breaker rejected the call, at its next probe), until it takes the file, answers with a
-/// permanent error, or the file's wait is over. The result, and whether the file waited.
+/// permanent error, its breaker is forced open (nothing gets through until a reset), or the
+/// file's wait is over. The result, and whether the file waited.
 ///
 /// Not cut short by Ctrl-C or SIGTERM, which let the uploads in flight finish and be
 /// recorded: this one is in flight at the provider, which will have it whatever the gateway
@@ -608,9 +609,9 @@ async fn upload_with_failover<A: FileProvider, B: FileProvider>(
         if let (Missed::Failed, Missed::Failed) = (first_missed, second_missed) {
             break (second.0, result);
         }
-        // When each may take it again: a breaker's next probe (one whose probe slots are
-        // taken does not know, so look again shortly; one forced open has none until a
-        // reset), or, once, a pause for a provider that failed by chance.
+        // When each may take it again: a breaker's next probe (a half-open one does not
+        // know, so look again shortly; one forced open has none until a reset), or, once, a
+        // pause for a provider that failed by chance.
         let ready_in = |m| match m {
             Missed::Rejected(retry_in) => Some(retry_in.unwrap_or(Duration::from_millis(100))),
             Missed::Failed if !paused_for_failed => Some(FAILED_PAUSE),

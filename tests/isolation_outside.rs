@@ -61,3 +61,39 @@ async fn a_spawned_task_outside_its_test_s_isolation_is_warned_of_once() {
     tokio::spawn(another()).await.unwrap().unwrap();
     assert_eq!(said(), 2, "{}", logs.text());
 }
+
+/// With no subscriber, the warning goes to the process's standard error itself, where
+/// libtest's capture does not take it (through `eprintln!` it was shown only with a failing
+/// test, and a worker's went to the capture of the test that built its runtime). Run in a
+/// child process of this binary, which has no subscriber (the test above sets the parent's).
+#[test]
+fn without_a_subscriber_the_warning_is_written_to_standard_error() {
+    // Not RESILIENCE_…: tests/hermetic removes those before main.
+    const CHILD: &str = "ISOLATION_OUTSIDE_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let _isolated = testing::isolate();
+        rt.block_on(async { tokio::spawn(call()).await.unwrap().unwrap() });
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "without_a_subscriber_the_warning_is_written_to_standard_error",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARN resilience: [CONFIG] A call to provider `outside`")
+            && stderr.contains(SAID),
+        "stderr: {stderr}\nstdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -107,6 +107,8 @@ thread_local! {
     /// The guards alive on this thread, each with the scope it entered, the newest last: its
     /// providers are the ones used.
     static ENTERED: RefCell<Vec<(u64, Arc<Scope>)>> = const { RefCell::new(Vec::new()) };
+    /// The names this thread knows [`warn_outside`] has spoken of (see there).
+    static WARNED_HERE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Tells guards apart: one isolation may be entered twice on a thread.
@@ -350,13 +352,35 @@ pub(crate) fn scoped(name: &str) -> Option<&'static ProviderInner> {
 /// A call to `name` outside every isolation while a guard is alive on another thread: said
 /// once per name and process, at warn, as the call uses the process's provider, shared with
 /// every test (helper-246: a task spawned onto a worker made its calls there, on the defaults
-/// and the environment's settings, and nothing said so). To standard error when no
-/// subscriber takes it (helper-247): the calls it is about run on threads that see only the
-/// global subscriber, and a suite that captures logs per thread, or sets its subscriber
-/// later, would spend the warning unseen. libtest captures that output per test, as it does
-/// the test's own.
+/// and the environment's settings, and nothing said so).
+///
+/// Where no subscriber takes it (helper-247: the calls it is about run on threads that see
+/// only the global subscriber, and a suite that captures logs per thread, or sets its
+/// subscriber later, spent the warning unseen), it is written to the process's standard error
+/// itself, not through `eprintln!`: libtest captures that per test and shows it only for a
+/// failing one, and a worker's output went to the capture of whichever test built its
+/// runtime, so the one warning was lost with a passing test (helper-248); and a closed stderr
+/// would panic the call.
+///
+/// After the first time a thread sees a name, it answers from its own list, without the lock:
+/// held on every such call, it slowed calls outside an isolation 3× on one thread and 80× on
+/// four (helper-248, while a guard was alive elsewhere).
 #[cold]
 fn warn_outside(name: &str) {
+    // During the thread's teardown its list may be gone: the process's list decides.
+    let seen_here = WARNED_HERE
+        .try_with(|seen| {
+            let mut seen = seen.borrow_mut();
+            let known = seen.iter().any(|n| n == name);
+            if !known {
+                seen.push(name.to_owned());
+            }
+            known
+        })
+        .unwrap_or(false);
+    if seen_here {
+        return;
+    }
     {
         let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
         if warned.iter().any(|n| n == name) {
@@ -376,7 +400,8 @@ fn warn_outside(name: &str) {
     if tracing::enabled!(target: "resilience", tracing::Level::WARN) {
         tracing::warn!(target: "resilience", provider = name, "{text}");
     } else {
-        eprintln!("WARN resilience: {text}");
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), "WARN resilience: {text}");
     }
 }
 
