@@ -1184,6 +1184,9 @@ pub(crate) struct Scan {
     pub(crate) near_globals: Vec<(String, &'static str)>,
     /// The providers named, in their environment form.
     pub(crate) providers: Vec<String>,
+    /// The names of the provider variables read, as found (upper-cased where case does not
+    /// matter): strict mode's near misses are among them.
+    pub(crate) provider_vars: Vec<String>,
 }
 
 /// Sorts the `RESILIENCE_*` variables of an environment into per-provider ones (by the longest
@@ -1192,28 +1195,16 @@ pub(crate) fn scan_provider_vars(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
 ) -> Scan {
-    scan_names(vars, extra_globals, NAMES_ANY_CASE)
-}
-
-/// Whether this platform finds a variable whatever the case of its name (Windows): every
-/// look at the environment's names sorts them as [`name_as_found`] gives them.
-pub(crate) const NAMES_ANY_CASE: bool = cfg!(windows);
-
-/// `name` as a read finds it: upper-cased where names are found whatever their case
-/// (`any_case`), the form every read of ours uses.
-pub(crate) fn name_as_found(name: String, any_case: bool) -> String {
-    if any_case {
-        name.to_ascii_uppercase()
-    } else {
-        name
-    }
+    scan_names(vars, extra_globals, cfg!(windows))
 }
 
 /// [`scan_provider_vars`], with names found whatever their case (`any_case`) as Windows finds
 /// them: there `RESILIENCE_kimi_RETRY_JITTER` is what provider `kimi`'s read of
 /// `RESILIENCE_KIMI_RETRY_JITTER` gets, so the scan sorts each name in upper case, the form
 /// every read uses. (Sorted as written, it was "read by no provider" and refused by `init()`
-/// while the provider used its value.) A parameter, so that it is tested everywhere.
+/// while the provider used its value; and strict mode, which looked for near misses among
+/// the names as written, let one in another case through: helper-245.) A parameter, so that
+/// it is tested everywhere.
 fn scan_names(
     vars: impl Iterator<Item = (String, String)>,
     extra_globals: &[&str],
@@ -1225,12 +1216,17 @@ fn scan_names(
         unknown: Vec::new(),
         near_globals: Vec::new(),
         providers: Vec::new(),
+        provider_vars: Vec::new(),
     };
     // The globals set under their own names: beside a switch's, a bare one is another
     // program's.
     let mut globals_set: Vec<String> = Vec::new();
     for (name, value) in vars {
-        let name = name_as_found(name, any_case);
+        let name = if any_case {
+            name.to_ascii_uppercase()
+        } else {
+            name
+        };
         if in_another_case(&name).is_some() {
             scan.unknown.push(name);
             continue;
@@ -1273,6 +1269,7 @@ fn scan_names(
                 if !scan.providers.contains(&provider) {
                     scan.providers.push(provider);
                 }
+                scan.provider_vars.push(name.clone());
                 if key.parse(&value).is_none() {
                     scan.problems.push(ConfigProblem {
                         settled: None,
@@ -1329,16 +1326,18 @@ pub(crate) fn parse_switch(raw: &str) -> Result<bool, &'static str> {
     parse_bool(raw.trim()).ok_or(Key::Enabled.expected())
 }
 
-/// `name` in upper case, when that is a name of ours and `name` is not: outside Windows a
-/// variable is found by its exact name, and we read upper-case names only, so
-/// `resilience_enabled=false` is read by nothing. (Windows finds it as `RESILIENCE_ENABLED`.)
+/// `name` in upper case, when that is a name of ours and `name` is not: where a variable is
+/// found by its exact name, and we read upper-case names only, `resilience_enabled=false` is
+/// read by nothing. Where case does not matter (Windows, which finds it as
+/// `RESILIENCE_ENABLED`), every name comes here as found, in upper case already
+/// ([`scan_names`]), and so is none of these.
 /// Not a name with our prefix as it is (`RESILIENCE_kimi_…`), which the scan sorts itself.
 /// "Ours": a global (`RESILIENCE_METRICS_ADDR` too), or a name [`meant`] would name one for
 /// in upper case (a provider's variable, a switch without its prefix, a near miss); not any
 /// name with the prefix (another tool's `resilience_hub_region`, whose upper-case form
 /// nothing reads either).
 fn in_another_case(name: &str) -> Option<String> {
-    if NAMES_ANY_CASE || name.starts_with("RESILIENCE_") {
+    if name.starts_with("RESILIENCE_") {
         return None;
     }
     let upper = name.to_ascii_uppercase();
@@ -1915,6 +1914,7 @@ mod tests {
             mut unknown,
             near_globals,
             providers,
+            ..
         } = scan_provider_vars(vars.into_iter(), &["RESILIENCE_METRICS_ADDR"]);
         assert!(near_globals.is_empty(), "{near_globals:?}");
         // In the map's order.

@@ -13,8 +13,8 @@ use crate::breaker::{Breaker, CircuitState};
 use crate::budget::Budget;
 use crate::call::{CallSite, Mode};
 use crate::config::{
-    Config, Layers, Lookup, NAMES_ANY_CASE, Scan, Settings, env_provider_name, name_as_found,
-    name_clashes, parse_switch, provider_var_parts, scan_provider_vars,
+    Config, Layers, Lookup, Scan, Settings, env_provider_name, name_clashes, parse_switch,
+    provider_var_parts, scan_provider_vars,
 };
 use crate::drain::{Drain, Switch};
 use crate::error::{ConfigError, ConfigProblem};
@@ -925,22 +925,13 @@ impl Builder {
         };
         // Strict mode's problems: the names warned about otherwise.
         let mut refused: Vec<ConfigProblem> = Vec::new();
-        // As the scan sorts them (upper case on Windows), so that a near miss written in
-        // another case there is refused too (helper-245: strict mode returned Ok for
-        // `RESILIENCE_kimi_…`'s near miss, whose part the scan had upper-cased).
-        let var_names: Vec<String> = if strict {
-            vars.iter()
-                .map(|(name, _)| name_as_found(name.clone(), NAMES_ANY_CASE))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let Scan {
             problems: p,
             misnamed,
             unknown,
             near_globals,
             providers: env_providers,
+            provider_vars,
         } = scan_provider_vars(vars.into_iter(), OTHER_VARIABLES);
         problems.extend(p);
         problems.extend(misnamed);
@@ -1013,7 +1004,7 @@ impl Builder {
             .collect();
         if strict {
             for (part, names) in &near {
-                refused.extend(near_miss_problems(part, names, &var_names));
+                refused.extend(near_miss_problems(part, names, &provider_vars));
             }
             refused.extend(code_near_problems(&code_near));
         }
