@@ -151,6 +151,39 @@ impl fmt::Display for CircuitState {
     }
 }
 
+/// [`as_str`](CircuitState::as_str)'s names, in any case: for a service that reads a state
+/// back from a log line, a label or `/health`.
+///
+/// ```
+/// use resilience::CircuitState;
+/// assert_eq!("half_open".parse(), Ok(CircuitState::HalfOpen));
+/// for &state in CircuitState::ALL {
+///     assert_eq!(state.to_string().parse(), Ok(state));
+/// }
+/// let err = "half-open".parse::<CircuitState>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "unknown circuit state half-open: expected closed, open, half_open, forced_open or disabled"
+/// );
+/// ```
+impl std::str::FromStr for CircuitState {
+    type Err = crate::ParseNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        CircuitState::ALL
+            .iter()
+            .copied()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                crate::ParseNameError::new(
+                    s,
+                    "circuit state",
+                    "closed, open, half_open, forced_open or disabled",
+                )
+            })
+    }
+}
+
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;

@@ -15,6 +15,10 @@ use std::time::Duration;
 /// | `Transient` | yes, with backoff | counts as a failure |
 /// | `Throttled` | yes, waiting at least `retry_after` | neutral |
 /// | `Permanent` | no, returned at once | neutral |
+///
+/// Not `#[non_exhaustive]`, on purpose: the classes are what the runtime does with an error,
+/// and a `match` on them in your code should name each, so that a class added in a later
+/// (major) version is a compile error to decide on, not a wildcard arm that decides unseen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorClass {
     /// The provider or the network failed; another attempt may succeed.

@@ -51,6 +51,36 @@ impl fmt::Display for Jitter {
     }
 }
 
+/// The names `RETRY_JITTER` takes, in any case: [`as_str`](Jitter::as_str)'s, and `true` for
+/// `full`, `false` for `none`. For a service that reads its settings from a file of its own.
+///
+/// ```
+/// use resilience::Jitter;
+/// assert_eq!("Equal".parse(), Ok(Jitter::Equal));
+/// assert_eq!("false".parse(), Ok(Jitter::None));
+/// assert_eq!(Jitter::Decorrelated.to_string().parse(), Ok(Jitter::Decorrelated));
+/// assert!(" full".parse::<Jitter>().is_err()); // no trimming, as `str::parse` for numbers
+/// ```
+impl std::str::FromStr for Jitter {
+    type Err = crate::ParseNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "full" | "true" => Jitter::Full,
+            "none" | "false" => Jitter::None,
+            "equal" => Jitter::Equal,
+            "decorrelated" => Jitter::Decorrelated,
+            _ => {
+                return Err(crate::ParseNameError::new(
+                    s,
+                    "jitter",
+                    "full, none, equal or decorrelated",
+                ));
+            }
+        })
+    }
+}
+
 /// The effective configuration of one provider. Read it with
 /// [`Provider::config`](crate::Provider::config); set it with [`Settings`] or the environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -453,13 +483,7 @@ impl Key {
             Kind::Rate if is_none_word(s) => Value::OptFloat(None),
             Kind::Rate if !written_within(self.kind(), s) => return None,
             Kind::Rate => Value::OptFloat(Some(parse_f64(s)?)),
-            Kind::Jitter => Value::Jitter(match s.to_ascii_lowercase().as_str() {
-                "full" | "true" => Jitter::Full,
-                "none" | "false" => Jitter::None,
-                "equal" => Jitter::Equal,
-                "decorrelated" => Jitter::Decorrelated,
-                _ => return None,
-            }),
+            Kind::Jitter => Value::Jitter(s.parse().ok()?),
         };
         self.valid(v).then_some(v)
     }

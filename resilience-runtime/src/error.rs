@@ -436,29 +436,90 @@ impl std::hash::Hash for ConfigProblem {
 impl ConfigProblem {
     /// The value as a message shows it (see `Display`).
     pub(crate) fn shown_value(&self) -> impl fmt::Display + '_ {
-        struct Shown<'a>(&'a str);
-        impl fmt::Display for Shown<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let Some(v) = showable_value(self.0) else {
-                    return f.write_str(&not_shown(self.0));
-                };
-                let v = &*v;
-                // Also nothing that `{:?}` would escape: invisible and bidirectional
-                // characters (a zero-width space after `5`, U+202E) must show.
-                let plain = !v.is_empty()
-                    && !v.chars().any(|c| c.is_whitespace() || c == ':')
-                    && v.escape_debug().eq(v.chars());
-                if plain {
-                    f.write_str(v)?;
-                } else {
-                    write!(f, "{v:?}")?;
-                }
-                f.write_str(not_utf8_note(self.0))
-            }
-        }
-        Shown(&self.value)
+        shown(&self.value)
     }
 }
+
+/// A value as a message shows it: as it is when it shows plainly, else quoted and escaped;
+/// shortened to its length when long, with any URL's credentials, query and fragment redacted
+/// (a value given in the wrong place may be a secret).
+fn shown(value: &str) -> impl fmt::Display + '_ {
+    struct Shown<'a>(&'a str);
+    impl fmt::Display for Shown<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let Some(v) = showable_value(self.0) else {
+                return f.write_str(&not_shown(self.0));
+            };
+            let v = &*v;
+            // Also nothing that `{:?}` would escape: invisible and bidirectional
+            // characters (a zero-width space after `5`, U+202E) must show.
+            let plain = !v.is_empty()
+                && !v.chars().any(|c| c.is_whitespace() || c == ':')
+                && v.escape_debug().eq(v.chars());
+            if plain {
+                f.write_str(v)?;
+            } else {
+                write!(f, "{v:?}")?;
+            }
+            f.write_str(not_utf8_note(self.0))
+        }
+    }
+    Shown(value)
+}
+
+/// A name that [`Jitter`](crate::Jitter)'s or [`CircuitState`](crate::CircuitState)'s
+/// `FromStr` does not know. Its text names the value, as a configuration problem shows one, and
+/// the names expected.
+///
+/// ```
+/// let err = "fulll".parse::<resilience::Jitter>().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "unknown jitter fulll: expected full, none, equal or decorrelated"
+/// );
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ParseNameError {
+    value: String,
+    of: &'static str,
+    expected: &'static str,
+}
+
+impl ParseNameError {
+    pub(crate) fn new(value: &str, of: &'static str, expected: &'static str) -> Self {
+        ParseNameError {
+            value: value.to_owned(),
+            of,
+            expected,
+        }
+    }
+}
+
+impl fmt::Display for ParseNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown {} {}: expected {}",
+            self.of,
+            shown(&self.value),
+            self.expected
+        )
+    }
+}
+
+/// Shows the value as `Display` does (shortened, credentials redacted), so `{:?}` in a log line
+/// is as safe as the text.
+impl fmt::Debug for ParseNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParseNameError")
+            .field("value", &format_args!("{}", shown(&self.value)))
+            .field("of", &self.of)
+            .field("expected", &self.expected)
+            .finish()
+    }
+}
+
+impl std::error::Error for ParseNameError {}
 
 /// Said after a value read from the environment as text with `�` in it, which is what the
 /// bytes of a value that is not UTF-8 read as (`RETRY_MAX_ATTEMPTS=$'5\xff'`): otherwise the
@@ -842,5 +903,45 @@ mod tests {
                 format!("RETRY_MAX_ATTEMPTS={shown}: expected a number")
             );
         }
+    }
+
+    /// A name parsed as a jitter or a state is shown as a configuration value is: a URL's
+    /// credentials redacted, a long value shortened, an odd one quoted; and every name each
+    /// type prints reads back, in any case.
+    #[test]
+    fn a_name_refused_by_from_str_is_shown_as_a_value_is() {
+        use crate::{CircuitState, Jitter};
+        let err = "https://user:hunter2@x.test/?k=v"
+            .parse::<Jitter>()
+            .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+        assert!(err.to_string().starts_with("unknown jitter "), "{err}");
+        let long = "x".repeat(100);
+        let err = long.parse::<CircuitState>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unknown circuit state <100 characters, not shown>: expected closed, open, \
+             half_open, forced_open or disabled"
+        );
+        let err = "open\n".parse::<CircuitState>().unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unknown circuit state \"open\\n\": "),
+            "{err}"
+        );
+        assert!("".parse::<Jitter>().is_err());
+        for &state in CircuitState::ALL {
+            assert_eq!(state.as_str().to_uppercase().parse(), Ok(state));
+        }
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Decorrelated,
+        ] {
+            assert_eq!(jitter.as_str().to_uppercase().parse(), Ok(jitter));
+        }
+        assert_eq!("TRUE".parse(), Ok(Jitter::Full));
     }
 }

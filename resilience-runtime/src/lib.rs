@@ -48,7 +48,7 @@ pub use classify::{Classify, ErrorClass, classify_status};
 pub use config::{Config, Jitter, Settings, env_provider_name, provider_variable, variables};
 pub use context::{CallInfo, IdempotencyKey, current_call};
 pub use drain::{drain, draining, is_draining};
-pub use error::{ConfigError, ConfigProblem, ResilienceError};
+pub use error::{ConfigError, ConfigProblem, ParseNameError, ResilienceError};
 #[cfg(feature = "reqwest")]
 pub use http::ResponseExt;
 pub use http::{HttpError, parse_retry_after};

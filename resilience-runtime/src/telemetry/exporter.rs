@@ -679,17 +679,14 @@ async fn route(served: &Served, req: &Request<Incoming>) -> Response<Full<Bytes>
             None => unavailable(),
         },
         (true, "/health") => match rendered(renders, || {
-            let (healthy, body) = health();
-            (healthy, body.to_string())
+            let health = health();
+            (health.status(), health.body.to_string())
         })
         .await
         {
-            Some((healthy, body)) => {
-                let status = if healthy {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                };
+            Some((status, body)) => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 (status, "application/json", body)
             }
             None => unavailable(),
@@ -722,8 +719,37 @@ async fn route(served: &Served, req: &Request<Incoming>) -> Response<Full<Bytes>
     resp
 }
 
-/// Every provider's health, as served on `/health`: `(no breaker open, JSON)`.
-pub fn health() -> (bool, serde_json::Value) {
+/// What `/health` answers: [`health()`]'s result, for a service that serves it from a server of
+/// its own (after [`use_installed_recorder`](crate::telemetry::use_installed_recorder), say).
+///
+/// ```
+/// let p = resilience::configure("doc-health", resilience::Settings::new()).unwrap();
+/// p.force_open();
+/// let health = resilience::telemetry::health();
+/// assert!(!health.healthy);
+/// assert_eq!(health.status(), 503);
+/// assert_eq!(health.body["status"], "degraded");
+/// let body: String = health.body.to_string(); // what `/health` sends, as `application/json`
+/// # assert!(body.contains("\"forced_open\""));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Health {
+    /// No provider's breaker is open or forced open: `/health` answers 200, else 503.
+    pub healthy: bool,
+    /// The JSON `/health` sends: `status`, `draining` and `providers` (the README's table).
+    pub body: serde_json::Value,
+}
+
+impl Health {
+    /// The HTTP status `/health` answers with: 200 when [`healthy`](Self::healthy), else 503.
+    pub fn status(&self) -> u16 {
+        if self.healthy { 200 } else { 503 }
+    }
+}
+
+/// Every provider's health, as served on `/health`.
+pub fn health() -> Health {
     let all: Vec<Provider> = providers();
     let mut healthy = true;
     let list: Vec<serde_json::Value> = all
@@ -765,16 +791,16 @@ pub fn health() -> (bool, serde_json::Value) {
             })
         })
         .collect();
-    (
+    Health {
         healthy,
         // `draining`: the process's `drain()` was called (its retries stopped), so that a
         // shutdown's give-ups can be told from an outage's from outside.
-        json!({
+        body: json!({
             "status": if healthy { "ok" } else { "degraded" },
             "draining": crate::drain::PROCESS.is_on(),
             "providers": list,
         }),
-    )
+    }
 }
 
 #[cfg(test)]
@@ -849,7 +875,7 @@ mod tests {
     fn health_has_the_fields_the_readme_lists() {
         let p = crate::configure("exporter-health-fields", crate::Settings::new()).unwrap();
         p.force_open();
-        let (healthy, body) = health();
+        let Health { healthy, body } = health();
         assert!(!healthy);
         let keys = |v: &serde_json::Value| -> Vec<String> {
             v.as_object().unwrap().keys().cloned().collect()

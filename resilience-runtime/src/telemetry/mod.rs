@@ -465,8 +465,8 @@ mod exporter;
 mod store;
 #[cfg(feature = "telemetry")]
 pub use exporter::{
-    DEFAULT_ADDR, MetricsHandle, MetricsServer, TelemetryError, health, install_recorder, serve,
-    serve_from_env,
+    DEFAULT_ADDR, Health, MetricsHandle, MetricsServer, TelemetryError, health, install_recorder,
+    serve, serve_from_env,
 };
 #[cfg(feature = "telemetry")]
 pub use store::DURATION_BUCKETS;
