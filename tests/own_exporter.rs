@@ -359,7 +359,7 @@ async fn the_state_gauge_moves_when_the_breaker_does() {
     };
     let text = handle.render();
     assert_eq!(gauge(&text, "open"), "1", "{text}");
-    let health = resilience::telemetry::health().body;
+    let health = resilience::telemetry::health().into_body();
     assert!(health.to_string().contains("\"half_open\""), "{health}");
     let text = handle.render();
     assert_eq!(gauge(&text, "half_open"), "1", "{text}");

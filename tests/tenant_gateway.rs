@@ -532,7 +532,7 @@ async fn many_providers_cost_and_metrics() {
     assert!(bytes > 4_000_000, "{bytes}");
 
     // /health lists every provider with its settings.
-    let health = resilience::telemetry::health().body;
+    let health = resilience::telemetry::health().into_body();
     let health_bytes = health.to_string().len();
     println!("/health: {health_bytes} bytes");
 
@@ -762,7 +762,7 @@ async fn names_are_escaped_but_not_redacted() {
     assert!(text.contains(&format!(
         "resilience_circuit_state{{provider=\"{secret}\",state=\"forced_open\"}} 1"
     )));
-    let health = resilience::telemetry::health().body;
+    let health = resilience::telemetry::health().into_body();
     assert!(health.to_string().contains("hunter2"));
     // A name with a line feed and quotes: escaped in text, one line each; refused by init().
     assert_eq!(e2.to_string().lines().count(), 1, "{e2}");

@@ -65,18 +65,23 @@ impl std::str::FromStr for Jitter {
     type Err = crate::ParseNameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "full" | "true" => Jitter::Full,
-            "none" | "false" => Jitter::None,
-            "equal" => Jitter::Equal,
-            "decorrelated" => Jitter::Decorrelated,
-            _ => {
-                return Err(crate::ParseNameError::new(
-                    s,
-                    "jitter",
-                    "full, none, equal or decorrelated",
-                ));
-            }
+        [
+            ("full", Jitter::Full),
+            ("true", Jitter::Full),
+            ("none", Jitter::None),
+            ("false", Jitter::None),
+            ("equal", Jitter::Equal),
+            ("decorrelated", Jitter::Decorrelated),
+        ]
+        .into_iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(s))
+        .map(|(_, jitter)| jitter)
+        .ok_or_else(|| {
+            crate::ParseNameError::new(
+                s,
+                "jitter",
+                "full (or true), none (or false), equal or decorrelated",
+            )
         })
     }
 }

@@ -400,16 +400,26 @@ fn not_shown(value: &str) -> String {
     format!("<{} characters, not shown>", value.chars().count())
 }
 
+/// A value as a `Debug` field shows it: as `Display` does, but always quoted, and the
+/// stand-in for a long one as it is.
+fn debug_value(value: &str) -> impl fmt::Debug + '_ {
+    struct Value<'a>(&'a str);
+    impl fmt::Debug for Value<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match showable_value(self.0) {
+                Some(v) => write!(f, "{v:?}"),
+                None => f.write_str(&not_shown(self.0)),
+            }
+        }
+    }
+    Value(value)
+}
+
 impl fmt::Debug for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // As `Display` shows it: quoted when shown, the stand-in for a long one as it is.
-        let value = match showable_value(&self.value) {
-            Some(v) => format!("{v:?}"),
-            None => not_shown(&self.value),
-        };
         f.debug_struct("ConfigProblem")
             .field("variable", &self.variable)
-            .field("value", &format_args!("{value}"))
+            .field("value", &debug_value(&self.value))
             .field("expected", &self.expected)
             .finish()
     }
@@ -436,13 +446,20 @@ impl std::hash::Hash for ConfigProblem {
 impl ConfigProblem {
     /// The value as a message shows it (see `Display`).
     pub(crate) fn shown_value(&self) -> impl fmt::Display + '_ {
-        shown(&self.value)
+        struct WithNote<'a>(&'a str);
+        impl fmt::Display for WithNote<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}{}", shown(self.0), not_utf8_note(self.0))
+            }
+        }
+        WithNote(&self.value)
     }
 }
 
 /// A value as a message shows it: as it is when it shows plainly, else quoted and escaped;
 /// shortened to its length when long, with any URL's credentials, query and fragment redacted
-/// (a value given in the wrong place may be a secret).
+/// (a value given in the wrong place may be a secret). Without the note on `�` that a value
+/// read from the environment takes (a `&str` given in code is UTF-8 whatever it holds).
 fn shown(value: &str) -> impl fmt::Display + '_ {
     struct Shown<'a>(&'a str);
     impl fmt::Display for Shown<'_> {
@@ -457,11 +474,10 @@ fn shown(value: &str) -> impl fmt::Display + '_ {
                 && !v.chars().any(|c| c.is_whitespace() || c == ':')
                 && v.escape_debug().eq(v.chars());
             if plain {
-                f.write_str(v)?;
+                f.write_str(v)
             } else {
-                write!(f, "{v:?}")?;
+                write!(f, "{v:?}")
             }
-            f.write_str(not_utf8_note(self.0))
         }
     }
     Shown(value)
@@ -475,7 +491,7 @@ fn shown(value: &str) -> impl fmt::Display + '_ {
 /// let err = "fulll".parse::<resilience::Jitter>().unwrap_err();
 /// assert_eq!(
 ///     err.to_string(),
-///     "unknown jitter fulll: expected full, none, equal or decorrelated"
+///     "unknown jitter fulll: expected full (or true), none (or false), equal or decorrelated"
 /// );
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -507,12 +523,12 @@ impl fmt::Display for ParseNameError {
     }
 }
 
-/// Shows the value as `Display` does (shortened, credentials redacted), so `{:?}` in a log line
-/// is as safe as the text.
+/// Shows the value as `ConfigProblem`'s `Debug` does (quoted; shortened, credentials
+/// redacted), so `{:?}` in a log line is as safe as the text.
 impl fmt::Debug for ParseNameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ParseNameError")
-            .field("value", &format_args!("{}", shown(&self.value)))
+            .field("value", &debug_value(&self.value))
             .field("of", &self.of)
             .field("expected", &self.expected)
             .finish()
@@ -943,5 +959,11 @@ mod tests {
             assert_eq!(jitter.as_str().to_uppercase().parse(), Ok(jitter));
         }
         assert_eq!("TRUE".parse(), Ok(Jitter::Full));
+        // A `&str` is UTF-8: no note saying otherwise, as a value from the environment has.
+        let err = "\u{FFFD}".parse::<Jitter>().unwrap_err();
+        assert!(!err.to_string().contains("UTF-8"), "{err}");
+        // `Debug` quotes the value, as `ConfigProblem`'s does.
+        let err = "fulll".parse::<Jitter>().unwrap_err();
+        assert!(format!("{err:?}").contains("value: \"fulll\""), "{err:?}");
     }
 }

@@ -680,7 +680,7 @@ async fn route(served: &Served, req: &Request<Incoming>) -> Response<Full<Bytes>
         },
         (true, "/health") => match rendered(renders, || {
             let health = health();
-            (health.status(), health.body.to_string())
+            (health.status(), health.body().to_string())
         })
         .await
         {
@@ -726,25 +726,41 @@ async fn route(served: &Served, req: &Request<Incoming>) -> Response<Full<Bytes>
 /// let p = resilience::configure("doc-health", resilience::Settings::new()).unwrap();
 /// p.force_open();
 /// let health = resilience::telemetry::health();
-/// assert!(!health.healthy);
+/// assert!(!health.is_healthy());
 /// assert_eq!(health.status(), 503);
-/// assert_eq!(health.body["status"], "degraded");
-/// let body: String = health.body.to_string(); // what `/health` sends, as `application/json`
+/// assert_eq!(health.body()["status"], "degraded");
+/// let body: String = health.body().to_string(); // what `/health` sends, as `application/json`
 /// # assert!(body.contains("\"forced_open\""));
 /// ```
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
+///
+/// Its parts are read through methods, so that the status and the body cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
-    /// No provider's breaker is open or forced open: `/health` answers 200, else 503.
-    pub healthy: bool,
-    /// The JSON `/health` sends: `status`, `draining` and `providers` (the README's table).
-    pub body: serde_json::Value,
+    healthy: bool,
+    body: serde_json::Value,
 }
 
 impl Health {
-    /// The HTTP status `/health` answers with: 200 when [`healthy`](Self::healthy), else 503.
+    /// No provider's breaker is open or forced open: `/health` answers 200, else 503.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy
+    }
+
+    /// The HTTP status `/health` answers with: 200 when [`is_healthy`](Self::is_healthy), else
+    /// 503.
     pub fn status(&self) -> u16 {
         if self.healthy { 200 } else { 503 }
+    }
+
+    /// The JSON `/health` sends: `status` (`ok` or `degraded`), `draining` and `providers`, as
+    /// the README's table lists them.
+    pub fn body(&self) -> &serde_json::Value {
+        &self.body
+    }
+
+    /// The JSON body, owned.
+    pub fn into_body(self) -> serde_json::Value {
+        self.body
     }
 }
 
