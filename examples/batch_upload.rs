@@ -219,9 +219,9 @@ impl Uploader {
 fn retry_in(e: &UploadError) -> Option<Duration> {
     match e {
         UploadError::Resilience(ResilienceError::CircuitOpen {
-            state: CircuitState::ForcedOpen,
-            ..
-        }) => None,
+            provider,
+            retry_in: None,
+        }) if resilience::provider(provider).state() == CircuitState::ForcedOpen => None,
         UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. }) => {
             Some(retry_in.unwrap_or(HALF_OPEN_PAUSE))
         }

@@ -454,9 +454,9 @@ enum Missed {
 fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
     match result {
         Err(UploadError::Resilience(ResilienceError::CircuitOpen {
-            state: CircuitState::ForcedOpen,
-            ..
-        })) => Some(Missed::Forced),
+            provider,
+            retry_in: None,
+        })) if forced_open(provider) => Some(Missed::Forced),
         Err(UploadError::Resilience(ResilienceError::CircuitOpen { retry_in, .. })) => {
             Some(Missed::Rejected(*retry_in))
         }
@@ -467,6 +467,12 @@ fn missed(result: &Result<Uploaded, UploadError>) -> Option<Missed> {
         Err(e) if e.classify() != ErrorClass::Permanent => Some(Missed::Failed),
         _ => None,
     }
+}
+
+/// A breaker a person forced open, asked of the provider: a rejection without a time comes
+/// from a half-open breaker too, which decides within a probe's time.
+fn forced_open(provider: &str) -> bool {
+    resilience::provider(provider).state() == CircuitState::ForcedOpen
 }
 
 /// Before asking again a provider that is processing an upload of the file already.
@@ -1770,7 +1776,7 @@ mod tests {
             matches!(
                 result,
                 Err(UploadError::Resilience(ResilienceError::CircuitOpen {
-                    state: CircuitState::ForcedOpen,
+                    retry_in: None,
                     ..
                 }))
             ),
@@ -1846,7 +1852,7 @@ mod tests {
             matches!(
                 result,
                 Err(UploadError::Resilience(ResilienceError::CircuitOpen {
-                    state: CircuitState::ForcedOpen,
+                    retry_in: None,
                     ..
                 }))
             ),

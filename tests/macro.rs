@@ -1080,7 +1080,6 @@ mod derived {
         assert_eq!(reset.classify(), ErrorClass::Transient);
         let open = UploadError::Resilience(ResilienceError::CircuitOpen {
             provider: "p",
-            state: resilience::CircuitState::ForcedOpen,
             retry_in: None,
         });
         assert_eq!(open.classify(), ErrorClass::Permanent);

@@ -326,10 +326,11 @@ async fn open_breaker_rejects_without_calling_and_rejection_is_not_retried() {
     assert_eq!(p.state(), CircuitState::Open);
     let (r, attempts) = run(p, vec![Ok(1)]).await;
     assert_eq!(attempts, 0, "the operation never ran");
+    // Matched as issue 2 spells the variant, `CircuitOpen { provider, retry_in }`, with no `..`:
+    // code written from the contract must compile (a third field, stop 44's `state`, broke it).
     match r {
         Err(TestError::Resilience(ResilienceError::CircuitOpen {
             provider: "rt-reject",
-            state: CircuitState::Open,
             retry_in: Some(d),
         })) => {
             assert_eq!(d, Duration::from_secs(30))
@@ -668,21 +669,15 @@ async fn reset_and_force_open() {
     assert_eq!(p.state(), CircuitState::ForcedOpen);
     let (r, attempts) = run(p, vec![Ok(1)]).await;
     assert_eq!(attempts, 0);
-    let Err(TestError::Resilience(
-        e @ ResilienceError::CircuitOpen {
-            state: CircuitState::ForcedOpen,
-            retry_in: None,
-            ..
-        },
-    )) = r
+    let Err(TestError::Resilience(e @ ResilienceError::CircuitOpen { retry_in: None, .. })) = r
     else {
         panic!("{r:?}");
     };
-    // No "is open" without a time: the text says why there is none.
+    // No "is open" without a time: the text names both states that give none.
     assert_eq!(
         e.to_string(),
-        "circuit breaker for provider `rt-manual` is forced open: calls are rejected until it \
-         is reset"
+        "circuit breaker for provider `rt-manual` rejected the call: forced open (until it is \
+         reset), or half-open (until its probes answer)"
     );
     p.reset();
     assert_eq!(run(p, vec![Ok(1)]).await, (Ok(1), 1));

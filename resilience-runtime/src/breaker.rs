@@ -33,15 +33,13 @@ use crate::classify::ErrorClass;
 use crate::config::Config;
 use crate::error::ResilienceError;
 
-/// Why [`Breaker::admit`] refused an attempt: what the refusal's
-/// [`ResilienceError::CircuitOpen`] says, decided where the breaker's word was read, so that a
-/// state moving right after cannot make the error name another (a load of the word made
-/// later, for the error, would be one more operation on the rejection path, and could name a
-/// state that did not refuse). The error's two fields as they are: a forced-open rejection
-/// takes 87 instructions with them, against 81 when the error had no state (callgrind,
-/// `sh benches/instructions.sh`); an `Option<Duration>` with half-open's refusal coded as a
-/// zero time took 101, as the error's fields had to be decoded from it after the three ways
-/// to a refusal merge.
+/// Why [`Breaker::admit`] refused an attempt: the refusal's
+/// [`ResilienceError::CircuitOpen`] takes its `retry_in`, and the rejection's debug line its
+/// state, decided where the breaker's word was read, so that a state moving right after cannot
+/// make the line name another (a load of the word made later could name a state that did not
+/// refuse). The error itself has the two fields, `provider` and `retry_in`: with the
+/// state as a third (stop 44) a pattern or a value written as the contract spells it,
+/// `CircuitOpen { provider, retry_in }`, no longer compiled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Refusal {
     /// `Open`, `ForcedOpen` or `HalfOpen` (its probe slots taken, or its round being decided).
@@ -76,10 +74,10 @@ impl Refusal {
 /// encodes the states its own way), and may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-// Four bytes, not one: in `ResilienceError::CircuitOpen` a one-byte state sat beside a
-// one-byte variant tag, and building a rejection copied the six bytes of padding after them
-// piecewise (callgrind: a forced-open rejection took 97 instructions with it, 91 without;
-// 81 before the error had a state). Not API, as the doc says.
+// Four bytes, not one: the rejection paths carry a state in `Refusal` beside its
+// `Option<Duration>`, and with one byte a forced-open rejection took 87 instructions and an
+// opened one 113, against 86 and 111 (callgrind, `sh benches/instructions.sh [open]`; in stop
+// 44, when `CircuitOpen` held the state too, 97 against 91). Not API, as the doc says.
 #[repr(u32)]
 pub enum CircuitState {
     /// Calls flow; failures are counted.
@@ -413,7 +411,7 @@ impl Breaker {
     /// Admits or rejects one attempt; the ticket is the breaker word it was admitted under
     /// (or [`UNTRACKED`]), to hand back to [`record`](Self::record) or
     /// [`release`](Self::release). A plain `u64`, so the call that holds it has no drop glue
-    /// for it. A rejection is `Err(`[`Refusal`]`)`, the error's state and time alone (a whole
+    /// for it. A rejection is `Err(`[`Refusal`]`)`, the refusing state and the time alone (a whole
     /// `ResilienceError` used to be built and copied at every level).
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<u64, Refusal> {
@@ -636,7 +634,6 @@ impl Breaker {
     pub(crate) fn rejection(&self, refusal: Refusal) -> ResilienceError {
         ResilienceError::CircuitOpen {
             provider: self.provider,
-            state: refusal.state,
             retry_in: refusal.retry_in,
         }
     }
@@ -1684,7 +1681,6 @@ mod tests {
         match b.acquire() {
             Err(ResilienceError::CircuitOpen {
                 provider: "test",
-                state: CircuitState::Open,
                 retry_in: Some(d),
             }) => {
                 assert_eq!(d, Duration::from_secs(10))
@@ -2173,12 +2169,10 @@ mod tests {
         let p2 = b.acquire().unwrap();
         assert!(matches!(
             b.acquire(),
-            Err(ResilienceError::CircuitOpen {
-                state: CircuitState::HalfOpen,
-                retry_in: None,
-                ..
-            })
+            Err(ResilienceError::CircuitOpen { retry_in: None, .. })
         ));
+        // The state the rejection's debug line names.
+        assert_eq!(b.admit(), Err(Refusal::BUSY));
         p1.record(Verdict::Neutral);
         let p3 = b.acquire().expect("a neutral probe frees its slot");
         p2.record(Verdict::Success);
@@ -2223,12 +2217,9 @@ mod tests {
         tokio::time::advance(Duration::from_secs(3600)).await;
         assert!(matches!(
             b.acquire(),
-            Err(ResilienceError::CircuitOpen {
-                state: CircuitState::ForcedOpen,
-                retry_in: None,
-                ..
-            })
+            Err(ResilienceError::CircuitOpen { retry_in: None, .. })
         ));
+        assert_eq!(b.admit(), Err(Refusal::FORCED));
         b.force(CircuitState::Closed);
         assert!(b.acquire().is_ok());
         b.force(CircuitState::Disabled);

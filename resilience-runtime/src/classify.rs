@@ -704,7 +704,6 @@ mod tests {
         use crate::ResilienceError;
         let open: io::Error = ResilienceError::CircuitOpen {
             provider: "p",
-            state: crate::CircuitState::ForcedOpen,
             retry_in: None,
         }
         .into();

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::breaker::CircuitState;
 use crate::classify::{Classify, ErrorClass};
 
 /// Why the runtime, not the provider, ended an attempt or a call.
@@ -39,18 +38,13 @@ pub enum ResilienceError {
     CircuitOpen {
         /// The provider whose breaker rejected the call.
         provider: &'static str,
-        /// The state that rejected it, as the breaker read it then: [`Open`] after failures
-        /// (with `retry_in`), [`ForcedOpen`] by hand until
-        /// [`reset`](crate::Provider::reset), or [`HalfOpen`], its probe slots taken or its
-        /// round being decided (until its probes answer: up to the attempt timeout, or the
-        /// breaker timeout without one).
-        ///
-        /// [`Open`]: CircuitState::Open
-        /// [`ForcedOpen`]: CircuitState::ForcedOpen
-        /// [`HalfOpen`]: CircuitState::HalfOpen
-        state: CircuitState,
-        /// How long until the breaker lets a probe through, when known: `Some` when `state`
-        /// is `Open`, `None` when it is forced open or half-open.
+        /// How long until the breaker lets a probe through, when known: `Some` when it was
+        /// open after failures; `None` when it was forced open (by hand, until
+        /// [`reset`](crate::Provider::reset)) or half-open (its probe slots taken or its round
+        /// being decided, until its probes answer: up to the attempt timeout, or the breaker
+        /// timeout without one). To tell those two apart, ask the provider:
+        /// `resilience::provider(provider).state()` is
+        /// [`ForcedOpen`](crate::CircuitState::ForcedOpen) until someone resets it.
         retry_in: Option<Duration>,
     },
     /// One attempt took longer than the per-attempt timeout (`RETRY_ATTEMPT_TIMEOUT`).
@@ -99,7 +93,6 @@ impl fmt::Display for ResilienceError {
         match self {
             ResilienceError::CircuitOpen {
                 provider,
-                state: CircuitState::Open,
                 retry_in: Some(d),
             } => write!(
                 f,
@@ -111,31 +104,11 @@ impl fmt::Display for ResilienceError {
             // ended (half-open) or has none (forced).
             ResilienceError::CircuitOpen {
                 provider,
-                state: CircuitState::ForcedOpen,
-                ..
+                retry_in: None,
             } => write!(
                 f,
-                "circuit breaker for provider `{provider}` is forced open: calls are rejected \
-                 until it is reset",
-                provider = provider.escape_debug(),
-            ),
-            ResilienceError::CircuitOpen {
-                provider,
-                state: CircuitState::HalfOpen,
-                ..
-            } => write!(
-                f,
-                "circuit breaker for provider `{provider}` is half-open: rejected until its \
-                 probes answer",
-                provider = provider.escape_debug(),
-            ),
-            // A value built by hand: whatever it holds, said as it is.
-            ResilienceError::CircuitOpen {
-                provider, state, ..
-            } => write!(
-                f,
-                "circuit breaker for provider `{provider}` rejected the call ({})",
-                state.as_str(),
+                "circuit breaker for provider `{provider}` rejected the call: forced open \
+                 (until it is reset), or half-open (until its probes answer)",
                 provider = provider.escape_debug(),
             ),
             ResilienceError::AttemptTimeout { provider, timeout } => write!(
@@ -753,7 +726,6 @@ mod tests {
         );
         let open = ResilienceError::CircuitOpen {
             provider: "kimi",
-            state: CircuitState::Open,
             retry_in: Some(Duration::from_millis(29_987)),
         };
         assert_eq!(
@@ -764,40 +736,18 @@ mod tests {
         assert_eq!(Seconds(Duration::from_millis(1)).to_string(), "0.001s");
     }
 
-    /// A rejection without a time says which state made it: a forced opening lasts until a
-    /// person resets it, a busy half-open breaker decides within a probe's time, and an
-    /// operator reading either must not go looking for the other.
+    /// A rejection without a time says both states it can come from: "is open" alone would
+    /// send an operator looking for an outage that ended (half-open) or has none (forced).
     #[test]
-    fn a_rejection_without_a_time_names_its_state() {
-        let open = |state| ResilienceError::CircuitOpen {
+    fn a_rejection_without_a_time_names_both_states_it_can_be() {
+        let open = ResilienceError::CircuitOpen {
             provider: "kimi",
-            state,
             retry_in: None,
         };
         assert_eq!(
-            open(CircuitState::ForcedOpen).to_string(),
-            "circuit breaker for provider `kimi` is forced open: calls are rejected until it \
-             is reset"
-        );
-        assert_eq!(
-            open(CircuitState::HalfOpen).to_string(),
-            "circuit breaker for provider `kimi` is half-open: rejected until its probes answer"
-        );
-        // Built by hand, an open state without its time, or another with one, is said as it
-        // is.
-        assert_eq!(
-            open(CircuitState::Open).to_string(),
-            "circuit breaker for provider `kimi` rejected the call (open)"
-        );
-        let forced_with_time = ResilienceError::CircuitOpen {
-            provider: "kimi",
-            state: CircuitState::ForcedOpen,
-            retry_in: Some(Duration::from_secs(1)),
-        };
-        assert_eq!(
-            forced_with_time.to_string(),
-            "circuit breaker for provider `kimi` is forced open: calls are rejected until it \
-             is reset"
+            open.to_string(),
+            "circuit breaker for provider `kimi` rejected the call: forced open (until it is \
+             reset), or half-open (until its probes answer)"
         );
     }
 

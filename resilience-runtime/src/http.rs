@@ -417,18 +417,13 @@ mod middleware_impls {
     /// classified here.
     ///
     /// ```
-    /// use resilience::{CircuitState, Classify, ErrorClass, HttpError, ResilienceError};
+    /// use resilience::{Classify, ErrorClass, HttpError, ResilienceError};
     ///
     /// let throttled: reqwest_middleware::Error = HttpError::from_header(429, Some("2")).into();
     /// assert!(matches!(throttled.classify(), ErrorClass::Throttled { retry_after: Some(_) }));
     ///
     /// let open: reqwest_middleware::Error =
-    ///     ResilienceError::CircuitOpen {
-    ///         provider: "kimi",
-    ///         state: CircuitState::ForcedOpen,
-    ///         retry_in: None,
-    ///     }
-    ///     .into();
+    ///     ResilienceError::CircuitOpen { provider: "kimi", retry_in: None }.into();
     /// assert_eq!(open.classify(), ErrorClass::Permanent);
     /// ```
     impl Classify for Error {
