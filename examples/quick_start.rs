@@ -21,12 +21,18 @@ enum UploadError {
     NoId,
 }
 
+/// What the service calls, one implementation per provider: `#[resilient]` keeps a method's
+/// signature as it is, so it goes on a trait impl's methods.
+trait FileProvider {
+    async fn upload(&self, body: &[u8]) -> Result<String, UploadError>;
+}
+
 struct Kimi {
     client: reqwest::Client,
     url: String,
 }
 
-impl Kimi {
+impl FileProvider for Kimi {
     /// Every call, from any task, goes through provider `kimi`'s one breaker, retry policy
     /// and retry budget.
     #[resilient(provider = "kimi")]

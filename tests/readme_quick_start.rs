@@ -56,3 +56,33 @@ fn the_readme_s_subscribers_read_rust_log() {
         );
     }
 }
+
+/// Issue 3: "The README's first example is an annotated trait impl": its first Rust block has
+/// an `impl … for …` with a `#[resilient(…)]` method in it.
+#[test]
+fn the_readme_s_first_example_is_an_annotated_trait_impl() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let first = readme
+        .split_once("```rust\n")
+        .and_then(|(_, rest)| rest.split_once("```\n"))
+        .map(|(code, _)| code)
+        .expect("a rust block");
+    let lines: Vec<&str> = first.lines().collect();
+    let imp = lines
+        .iter()
+        .position(|l| l.starts_with("impl ") && l.contains(" for "))
+        .expect("a trait impl in the README's first Rust block");
+    let end = imp
+        + lines[imp..]
+            .iter()
+            .position(|l| *l == "}")
+            .expect("the impl's end");
+    assert!(
+        lines[imp..end]
+            .iter()
+            .any(|l| l.trim_start().starts_with("#[resilient(")),
+        "no #[resilient] method in {}",
+        lines[imp]
+    );
+}
