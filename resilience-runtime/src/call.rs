@@ -115,7 +115,7 @@ use tokio::sync::futures::Notified;
 use tokio::time::{Instant, Sleep};
 
 use crate::backoff;
-use crate::breaker::{NO_TICKET, Refusal, UNTRACKED, Verdict};
+use crate::breaker::{CircuitState, NO_TICKET, UNTRACKED, Verdict};
 use crate::classify::{Classify, ErrorClass};
 use crate::context::{Current, Enter, IdempotencyKey};
 use crate::drain::Drain;
@@ -1160,13 +1160,13 @@ impl Call {
                     }
                     // The conversion stays inline, where the optimiser sees the hook; the
                     // logging and metrics do not.
-                    Err(refusal) => {
+                    Err(retry_in) => {
                         // Out of line only when there is something to log: a global level
                         // check first, as `tracing::debug!` itself would make.
                         if tracing::level_enabled!(tracing::Level::DEBUG) {
-                            self.rejected(refusal);
+                            self.rejected(retry_in);
                         }
-                        Err((hooks.reject)(self.current.p.breaker.rejection(refusal)))
+                        Err((hooks.reject)(self.current.p.breaker.rejection(retry_in)))
                     }
                 }
             }
@@ -1202,13 +1202,13 @@ impl Call {
         } else {
             match self.current.p.breaker.admit() {
                 Ok(ticket) => self.ticket = ticket,
-                Err(refusal) => {
+                Err(retry_in) => {
                     // The method's error first: its `From<ResilienceError>` is the user's
                     // code, and a call it ends by a panic has no outcome (it is abandoned,
                     // in the call's drop), so nothing may be recorded before it has run.
-                    let rejected = (hooks.reject)(self.current.p.breaker.rejection(refusal));
+                    let rejected = (hooks.reject)(self.current.p.breaker.rejection(retry_in));
                     // Its metrics, and the debug line if it is on.
-                    self.rejected(refusal);
+                    self.rejected(retry_in);
                     return Err(rejected);
                 }
             }
@@ -1229,9 +1229,18 @@ impl Call {
 
     #[cold]
     #[inline(never)]
-    fn rejected(&mut self, refusal: Refusal) {
+    fn rejected(&mut self, retry_in: Option<Duration>) {
         let (provider, method) = (self.current.p.name, self.current.site.method);
-        let (state, retry_in) = (refusal.state.as_str(), refusal.retry_in);
+        // The state that refused the call: a time to the next probe comes only from an open
+        // breaker; without one, forced open or half-open, told apart by a load made now (off
+        // the hot path). Should a `reset()` land in between, a forced-open refusal is named
+        // half-open; a round that moves on in between does not change the answer.
+        let state = match (retry_in.is_some(), self.current.p.breaker.stored_state()) {
+            (true, _) => CircuitState::Open,
+            (false, CircuitState::ForcedOpen) => CircuitState::ForcedOpen,
+            (false, _) => CircuitState::HalfOpen,
+        }
+        .as_str();
         // Behind the same global level check as on the way here without an `Ext`: a program
         // that reads tracing through its `log` feature, with no subscriber, gets this line
         // from no call, as the README says (it got it from calls with a recorder or a time
