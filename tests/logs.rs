@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestError, UploadError, capture_globally, counter, current_thread, get};
-use resilience::{CircuitState, Jitter, Settings};
+use resilience::{CircuitState, Jitter, ResilienceError, Settings};
 
 #[resilience::resilient(provider = "log-secret")]
 async fn upload_with_secret(client: &reqwest::Client, url: &str) -> Result<u16, UploadError> {
@@ -414,6 +414,58 @@ fn log_lines_fields_and_secrets() {
             rejection.contains("breaker for log-refused-retry is forced_open")
                 && !rejection.contains("retry_in_ms"),
             "{text}"
+        );
+
+        // 9a. A half-open breaker whose probe is out: its rejection's line names half_open (a
+        // load of the state, the error having no field for it), with no time to a probe.
+        let h = resilience::configure(
+            "log-half-open",
+            Settings::new()
+                .max_attempts(1)
+                .failure_threshold(1)
+                .breaker_timeout(Duration::ZERO),
+        )
+        .unwrap();
+        let r: Result<(), TestError> = h.execute(|| async { Err(TestError::Transient(1)) }).await;
+        assert!(r.is_err());
+        let (started, release) = (
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+            std::sync::Arc::new(tokio::sync::Notify::new()),
+        );
+        let probe = tokio::spawn({
+            let (started, release) = (started.clone(), release.clone());
+            async move {
+                h.execute(|| {
+                    let (started, release) = (started.clone(), release.clone());
+                    async move {
+                        started.notify_one();
+                        release.notified().await;
+                        Ok::<(), TestError>(())
+                    }
+                })
+                .await
+            }
+        });
+        started.notified().await;
+        let r: Result<(), TestError> = h.execute(|| async { Ok(()) }).await;
+        assert!(
+            matches!(
+                r,
+                Err(TestError::Resilience(ResilienceError::CircuitOpen {
+                    retry_in: None,
+                    ..
+                }))
+            ),
+            "{r:?}"
+        );
+        release.notify_one();
+        probe.await.unwrap().unwrap();
+        let rejection = lines_with(&logs.text(), "log-half-open");
+        let rejection = lines_with(&rejection, "rejected: breaker");
+        assert!(
+            rejection.contains("breaker for log-half-open is half_open")
+                && !rejection.contains("retry_in_ms"),
+            "{rejection}"
         );
 
         // 9b. A fixed class with `log`: its `Display` text is on the line, redacted.

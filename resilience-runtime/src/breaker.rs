@@ -2136,6 +2136,8 @@ mod tests {
             b.acquire(),
             Err(ResilienceError::CircuitOpen { retry_in: None, .. })
         ));
+        // What the rejection's debug line reads to name it.
+        assert_eq!(b.stored_state(), CircuitState::HalfOpen);
         p1.record(Verdict::Neutral);
         let p3 = b.acquire().expect("a neutral probe frees its slot");
         p2.record(Verdict::Success);
@@ -2182,6 +2184,7 @@ mod tests {
             b.acquire(),
             Err(ResilienceError::CircuitOpen { retry_in: None, .. })
         ));
+        assert_eq!(b.stored_state(), CircuitState::ForcedOpen);
         b.force(CircuitState::Closed);
         assert!(b.acquire().is_ok());
         b.force(CircuitState::Disabled);

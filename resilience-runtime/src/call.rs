@@ -1231,21 +1231,22 @@ impl Call {
     #[inline(never)]
     fn rejected(&mut self, retry_in: Option<Duration>) {
         let (provider, method) = (self.current.p.name, self.current.site.method);
-        // The state that refused the call: a time to the next probe comes only from an open
-        // breaker; without one, forced open or half-open, told apart by a load made now (off
-        // the hot path). Should a `reset()` land in between, a forced-open refusal is named
-        // half-open; a round that moves on in between does not change the answer.
-        let state = match (retry_in.is_some(), self.current.p.breaker.stored_state()) {
-            (true, _) => CircuitState::Open,
-            (false, CircuitState::ForcedOpen) => CircuitState::ForcedOpen,
-            (false, _) => CircuitState::HalfOpen,
-        }
-        .as_str();
         // Behind the same global level check as on the way here without an `Ext`: a program
         // that reads tracing through its `log` feature, with no subscriber, gets this line
         // from no call, as the README says (it got it from calls with a recorder or a time
         // limit, which come here for their metrics).
         if tracing::level_enabled!(tracing::Level::DEBUG) {
+            // The state that refused the call: a time to the next probe comes only from an
+            // open breaker; without one, forced open or half-open, told apart by a load made
+            // now (only for the line). Should a `reset()` land in between, a forced-open
+            // refusal is named half-open, and a `force_open()` names a half-open one forced
+            // open; a round that moves on in between does not change the answer.
+            let state = match (retry_in.is_some(), self.current.p.breaker.stored_state()) {
+                (true, _) => CircuitState::Open,
+                (false, CircuitState::ForcedOpen) => CircuitState::ForcedOpen,
+                (false, _) => CircuitState::HalfOpen,
+            }
+            .as_str();
             tracing::debug!(target: "resilience", provider, method, idempotency_key = %self.current.key(), attempt = self.current.attempt() + 1, state, retry_in_ms = retry_in.map(telemetry::millis), "[CIRCUIT] Call to {method} rejected: breaker for {provider} is {state}", provider = provider.escape_debug(), method = method.escape_debug());
         }
         if self.current.attempt() > 0 {
