@@ -376,7 +376,8 @@ impl Breaker {
     /// bytes (a whole `ResilienceError` used to be built and copied at every level). Not the
     /// refusing state beside it (stop 44's `Refusal`, 24 bytes): built from a constant and read
     /// back at other offsets, it cost each forced-open rejection a failed store forwarding,
-    /// twice the time (7.4 ns against 3.6, `hot_path_probe forced`) for one instruction less.
+    /// twice the time (7.4 ns in run BJ against BI's 3.5 and BK's 3.4; `benches/RUNS.md`) for
+    /// one instruction less.
     #[inline(always)]
     pub(crate) fn admit(&self) -> Result<u64, Option<Duration>> {
         match self.admit_closed() {
