@@ -731,6 +731,12 @@ async fn route(served: &Served, req: &Request<Incoming>) -> Response<Full<Bytes>
 /// assert_eq!(health.body()["status"], "degraded");
 /// let body: String = health.body().to_string(); // what `/health` sends, as `application/json`
 /// # assert!(body.contains("\"forced_open\""));
+/// p.reset(); // the process's `/health` is healthy again
+/// assert!(resilience::telemetry::health().body()["providers"]
+///     .as_array()
+///     .unwrap()
+///     .iter()
+///     .any(|p| p["name"] == "doc-health" && p["state"] == "closed"));
 /// ```
 ///
 /// Its parts are read through methods, so that the status and the body cannot disagree.
