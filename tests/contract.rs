@@ -241,16 +241,10 @@ async fn issue_4_s_serve_and_its_metrics() {
         })
         .await;
     assert!(r.is_ok());
+    // The paths as the issue names them.
     let addr = server.local_addr();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let metrics = client
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (status, metrics) = common::get(&format!("http://{addr}/metrics")).await;
+    assert_eq!(status, 200);
     for family in [
         "resilience_calls_total",
         "resilience_attempts_total",
@@ -268,13 +262,9 @@ async fn issue_4_s_serve_and_its_metrics() {
     assert!(metrics.contains(
         "resilience_calls_total{provider=\"contract-serve\",method=\"execute\",outcome=\"success\"} 1"
     ));
-    let health = client
-        .get(format!("http://{addr}/health"))
-        .send()
-        .await
-        .unwrap();
-    assert!(matches!(health.status().as_u16(), 200 | 503));
-    let body: serde_json::Value = health.json().await.unwrap();
+    let (status, body) = common::get(&format!("http://{addr}/health")).await;
+    assert!(matches!(status, 200 | 503), "{status}");
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
         body["providers"]
             .as_array()
