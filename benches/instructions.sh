@@ -1,6 +1,9 @@
 #!/bin/sh
 # Instructions per call, exact (callgrind). Build first:
 #   cargo build --release --example hot_path_probe
+# Counts do not show stalls (stop 45: a forced-open rejection one instruction shorter took
+# twice the time, a load spanning two stores): time a hot-path change too, with the probe's
+# own loop (`time target/release/examples/hot_path_probe forced 50000000`) or the bench.
 #
 #   sh benches/instructions.sh        every mode but `open`: callgrind's total for 200,000 calls
 #                                     minus that for 100,000, divided by 100,000 (start-up
