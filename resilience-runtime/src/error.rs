@@ -417,43 +417,47 @@ impl std::hash::Hash for ConfigProblem {
 }
 
 impl ConfigProblem {
-    /// The value as a message shows it (see `Display`).
+    /// The value as a message shows it (see `Display`), with the note on `�` that a value read
+    /// from the environment as text takes.
     pub(crate) fn shown_value(&self) -> impl fmt::Display + '_ {
-        struct WithNote<'a>(&'a str);
-        impl fmt::Display for WithNote<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}{}", shown(self.0), not_utf8_note(self.0))
-            }
+        Shown {
+            value: &self.value,
+            from_env: true,
         }
-        WithNote(&self.value)
     }
 }
 
 /// A value as a message shows it: as it is when it shows plainly, else quoted and escaped;
 /// shortened to its length when long, with any URL's credentials, query and fragment redacted
-/// (a value given in the wrong place may be a secret). Without the note on `�` that a value
-/// read from the environment takes (a `&str` given in code is UTF-8 whatever it holds).
-fn shown(value: &str) -> impl fmt::Display + '_ {
-    struct Shown<'a>(&'a str);
-    impl fmt::Display for Shown<'_> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            let Some(v) = showable_value(self.0) else {
-                return f.write_str(&not_shown(self.0));
-            };
-            let v = &*v;
-            // Also nothing that `{:?}` would escape: invisible and bidirectional
-            // characters (a zero-width space after `5`, U+202E) must show.
-            let plain = !v.is_empty()
-                && !v.chars().any(|c| c.is_whitespace() || c == ':')
-                && v.escape_debug().eq(v.chars());
-            if plain {
-                f.write_str(v)
-            } else {
-                write!(f, "{v:?}")
-            }
+/// (a value given in the wrong place may be a secret). `from_env`: the value was read from the
+/// environment, where `�` stands for a byte that was not UTF-8, which is said after it (a
+/// `&str` given in code is UTF-8 whatever it holds).
+struct Shown<'a> {
+    value: &'a str,
+    from_env: bool,
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(v) = showable_value(self.value) else {
+            return f.write_str(&not_shown(self.value));
+        };
+        let v = &*v;
+        // Also nothing that `{:?}` would escape: invisible and bidirectional characters (a
+        // zero-width space after `5`, U+202E) must show.
+        let plain = !v.is_empty()
+            && !v.chars().any(|c| c.is_whitespace() || c == ':')
+            && v.escape_debug().eq(v.chars());
+        if plain {
+            f.write_str(v)?;
+        } else {
+            write!(f, "{v:?}")?;
         }
+        if self.from_env {
+            f.write_str(not_utf8_note(self.value))?;
+        }
+        Ok(())
     }
-    Shown(value)
 }
 
 /// A name that [`Jitter`](crate::Jitter)'s or [`CircuitState`](crate::CircuitState)'s
@@ -490,7 +494,10 @@ impl fmt::Display for ParseNameError {
             f,
             "unknown {} {}: expected {}",
             self.of,
-            shown(&self.value),
+            Shown {
+                value: &self.value,
+                from_env: false,
+            },
             self.expected
         )
     }
